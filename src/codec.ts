@@ -1,0 +1,100 @@
+/**
+ * The one codec every executor uses for items, params and results: msgpackr
+ * with safe options. Eager runs the same round trip, so a value that would not
+ * survive the wire fails in a unit test, naming the hook and the item index.
+ *
+ * Safe options: no structured-clone references (a cyclic or shared graph is an
+ * error, not silently rebuilt), no records (every message decodes on its own,
+ * with no structure definitions shared across messages), maps decode as plain
+ * objects only because Maps are refused before encoding.
+ */
+import { Packr } from 'msgpackr';
+import { CodecError, type Where } from './errors.js';
+
+const packr = new Packr({
+  structuredClone: false,
+  useRecords: false,
+  moreTypes: false,
+  bundleStrings: false,
+  mapsAsObjects: true,
+  int64AsType: 'bigint',
+});
+
+const MAX_DEPTH = 512;
+
+/**
+ * Throws {@link CodecError} unless `value` is plain data that decodes to an
+ * equal value: null, boolean, number, bigint, string, Date, Uint8Array,
+ * arrays and plain objects (prototype `Object.prototype` or `null`) of these.
+ */
+export function assertPlain(value: unknown, where: Where): void {
+  check(value, where, '', 0);
+}
+
+function check(value: unknown, where: Where, path: string, depth: number): void {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+    case 'bigint':
+      return;
+    case 'function':
+      throw new CodecError(where, path, `a function (${(value as { name?: string }).name || 'anonymous'})`);
+    case 'symbol':
+      throw new CodecError(where, path, 'a symbol');
+  }
+  if (value === null) return;
+  if (depth > MAX_DEPTH) throw new CodecError(where, path, `nested deeper than ${MAX_DEPTH} levels (a cycle?)`);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) check(value[i], where, `${path}/${i}`, depth + 1);
+    return;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    for (const key in value as object) {
+      check((value as Record<string, unknown>)[key], where, `${path}/${escape(key)}`, depth + 1);
+    }
+    return;
+  }
+  if (value instanceof Date || value instanceof Uint8Array) return;
+  const name = (proto?.constructor?.name as string | undefined) ?? 'unknown';
+  if (value instanceof Map) throw new CodecError(where, path, 'a Map (it would arrive as a plain object; use an object or an array of pairs)');
+  if (value instanceof Set) throw new CodecError(where, path, 'a Set (it would arrive as an array; use an array)');
+  throw new CodecError(where, path, `an instance of ${name} (it would arrive as a plain object without its methods)`);
+}
+
+function escape(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Checks then encodes one value. */
+export function encode(value: unknown, where: Where): Uint8Array {
+  assertPlain(value, where);
+  return packr.pack(value);
+}
+
+/** Encodes a value already checked with {@link assertPlain}. */
+export function encodeChecked(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Copies encoded bytes into an ArrayBuffer of their own, safe to transfer to
+ * another thread (msgpackr may return a view of a larger, reused buffer).
+ */
+export function detach(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** Decodes one value encoded by {@link encode}. */
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T;
+}
+
+/** Encode-then-decode: what a value looks like after crossing the wire. */
+export function roundTrip<T>(value: T, where: Where): T {
+  return decode<T>(encode(value, where));
+}

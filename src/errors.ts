@@ -1,0 +1,123 @@
+/**
+ * One error hierarchy for fj. Every error the framework raises is an
+ * {@link FjError} with a stable `code`; the subclasses say what the caller can
+ * do about it.
+ *
+ * | class            | code              | exit | meaning                                   |
+ * |------------------|-------------------|------|-------------------------------------------|
+ * | `UsageError`     | `FJ_USAGE`        | 2    | bad option, unknown task, missing file     |
+ * | `InputError`     | `FJ_INPUT`        | 2    | the job's input is invalid (fix your input)|
+ * | `CodecError`     | `FJ_CODEC`        | 1    | a hook returned a value that cannot travel |
+ * | `TaskError`      | `FJ_TASK`         | 1    | a hook threw (carries hook, item, cause)   |
+ * | `TransportError` | `FJ_TRANSPORT`    | 3    | broker or payload store trouble            |
+ */
+export class FjError extends Error {
+  /** Stable machine-readable code, e.g. `FJ_INPUT`. */
+  readonly code: string;
+  /** Exit code the CLI uses for this error. */
+  readonly exitCode: number;
+
+  constructor(message: string, code: string, exitCode: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** A command line or option is wrong: unknown task, bad flag value, missing file. */
+export class UsageError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_USAGE', 2, options);
+  }
+}
+
+/** The job's input is wrong: unreadable JSON or schema violations. Nothing was processed. */
+export class InputError extends FjError {
+  /** One line per problem, e.g. `/documents/1: must be string`. */
+  readonly problems: string[];
+
+  constructor(message: string, problems: string[] = [], options?: ErrorOptions) {
+    super(problems.length ? `${message}\n${problems.map((p) => `  ${p}`).join('\n')}` : message, 'FJ_INPUT', 2, options);
+    this.problems = problems;
+  }
+}
+
+/** Which hook of a task was running. */
+export type HookName = 'setup' | 'params' | 'process' | 'join';
+
+/** Where a value was when something went wrong with it. */
+export interface Where {
+  /** The task's name. */
+  task?: string;
+  /** The hook that produced or consumes the value. */
+  hook: HookName;
+  /** The item index, for `process` and for items produced by `setup`. */
+  index?: number;
+}
+
+function describe(where: Where): string {
+  const parts = [where.task ? `${where.task}.${where.hook}` : where.hook];
+  if (where.index !== undefined) parts.push(`item ${where.index}`);
+  return parts.join(' on ');
+}
+
+/**
+ * A value cannot be sent between processes: a function, a class instance, a
+ * Map, a Set, a symbol. Raised on every executor (eager included) so a task
+ * that would break on the wire breaks in its tests first.
+ */
+export class CodecError extends FjError {
+  readonly where: Where;
+  /** JSON-pointer-like path to the offending value inside the item or result. */
+  readonly path: string;
+  /** What the value was, e.g. `a Map`. */
+  readonly what: string;
+
+  constructor(where: Where, path: string, what: string) {
+    super(
+      `${describe(where)}: value at ${path || '/'} cannot be serialized: ${what}. ` +
+        'Items, params and results must be plain data (objects, arrays, strings, numbers, booleans, null, Date, Uint8Array).',
+      'FJ_CODEC',
+      1,
+    );
+    this.where = where;
+    this.path = path;
+    this.what = what;
+  }
+}
+
+/** A hook threw. `cause` is the original error, with its original stack. */
+export class TaskError extends FjError {
+  readonly hook: HookName;
+  readonly task?: string;
+  /** Index of the item being processed, when the hook was `process`. */
+  readonly index?: number;
+
+  constructor(where: Where, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`${describe(where)} failed: ${reason}`, 'FJ_TASK', 1, { cause });
+    this.hook = where.hook;
+    this.task = where.task;
+    this.index = where.index;
+  }
+}
+
+/**
+ * Throw this from a hook to say "retrying will not help": the job fails at
+ * once. (Today every hook failure fails the job; the marker lets a future
+ * retry policy tell the two apart, and reads well in task code.)
+ */
+export class UnrecoverableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/** The broker or the payload store failed or refused something. */
+export class TransportError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_TRANSPORT', 3, options);
+  }
+}

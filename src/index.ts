@@ -1,0 +1,11 @@
+/**
+ * fj's public surface. Everything a program or a task needs is named here;
+ * anything not exported from this file is internal.
+ */
+export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
+export type { ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
+export { run, runJob, validate, resolveTask, type JobResult } from './run.js';
+export { loadTask, builtinTaskNames, type TaskInfo } from './task/registry.js';
+export { normalizeOptions, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type JobStats, type Progress, type RunOptions } from './options.js';
+export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, UnrecoverableError, type HookName, type Where } from './errors.js';
+export type { LogLevel } from './log.js';

@@ -1,0 +1,151 @@
+/**
+ * `run()`: the job lifecycle, the same for every executor and for the CLI.
+ * 1. resolve the task and validate the input (defaults applied) — an invalid
+ *    input stops here, before any hook runs;
+ * 2. compute params once and encode them once;
+ * 3. stream `setup`'s items to the executor, which runs `process`;
+ * 4. `join` the results, in item order, in this thread.
+ */
+import { performance } from 'node:perf_hooks';
+import { encode, decode } from './codec.js';
+import { TaskError, UsageError } from './errors.js';
+import { ItemStream, type Counters, type Executor, type JobPlan } from './executors/executor.js';
+import { createLogger } from './log.js';
+import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
+import type { ForkJoinTask, TaskClass } from './task/fork-join-task.js';
+import { describeTask, loadTask, type TaskInfo } from './task/registry.js';
+import type { JoinContext, SetupContext } from './task/types.js';
+import { loadServices } from './worker/runtime.js';
+
+type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
+
+/** What a job produced: its output and its figures. */
+export interface JobResult<Output> {
+  output: Output;
+  stats: JobStats;
+}
+
+/** Resolves a task given as a class, a built-in name or a module path. */
+export async function resolveTask(task: TaskClass | string): Promise<TaskInfo> {
+  return typeof task === 'string' ? loadTask(task) : describeTask(task);
+}
+
+/**
+ * Validates `input` against the task's schema, applying defaults. Throws
+ * InputError listing every violation with its JSON path. Returns the input
+ * (a validated copy: the caller's object is not modified).
+ */
+export async function validate<I>(task: TaskClass<ForkJoinTask<I, any, any, any, any, any>> | string, input: I | unknown, source?: string): Promise<I> {
+  const info = await resolveTask(task as TaskClass | string);
+  const copy = structuredClone(input) as I;
+  await info.validate(copy, source);
+  return copy;
+}
+
+/**
+ * Runs a task on an input and resolves to its output.
+ *
+ * ```ts
+ * import { run } from 'fj';
+ * const out = await run(WordCount, { documents: ['a b', 'b'] }, { executor: 'eager' });
+ * ```
+ *
+ * Rejects with InputError (invalid input; nothing ran), TaskError (a hook
+ * threw; `.index` names the item, `.cause` is the original error), CodecError
+ * (a value cannot cross the wire) or TransportError (broker/store trouble).
+ */
+export async function run<T extends ForkJoinTask<any, any, any, any, any, any>>(
+  task: TaskClass<T> | string,
+  input: T extends ForkJoinTask<infer I, any, any, any, any, any> ? I : unknown,
+  options?: RunOptions,
+): Promise<T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : unknown> {
+  const { output } = await runJob(task, input, options);
+  return output as T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : unknown;
+}
+
+/** Like {@link run}, also returning the job's figures. `source` names the input in error messages. */
+export async function runJob(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string): Promise<JobResult<unknown>> {
+  const opts = normalizeOptions(options);
+  const started = performance.now();
+  const info = await resolveTask(task);
+  const log = createLogger(info.name, opts.logLevel);
+  const valid = structuredClone(input);
+  await info.validate(valid, source);
+  log.debug(`input valid; executor ${opts.executor}`);
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(opts.signal!.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  const instance = new info.cls() as AnyTask;
+  const setupCtx: SetupContext = { signal, log };
+
+  const params = await hook(info, 'params', () => instance.params(valid));
+  const paramsBytes = encode(params, { task: info.name, hook: 'params' });
+  const sharedParams = decode<object>(paramsBytes);
+  const source_ = await hook(info, 'setup', () => instance.setup(valid, setupCtx));
+  if (!ItemStream.accepts(source_)) {
+    throw new TaskError({ task: info.name, hook: 'setup' }, new TypeError(`setup must return an array, an iterable or an async iterable, got ${typeof source_}`));
+  }
+  const items = new ItemStream(source_, info.name);
+  const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
+  let done = 0;
+  const plan: JobPlan = {
+    task: info,
+    params: sharedParams,
+    paramsBytes,
+    items,
+    signal,
+    log,
+    options: opts,
+    counters,
+    progress: (n) => {
+      done += n;
+      opts.onProgress?.({ done, total: items.total });
+    },
+  };
+  let results: unknown[];
+  try {
+    results = await (await executorFor(opts.executor)).map(plan);
+  } catch (err) {
+    controller.abort(err);
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+
+  const services = await loadServices(opts.services, 'join');
+  let output: unknown;
+  try {
+    const joinCtx: JoinContext = { signal, log, services: services.value };
+    output = await hook(info, 'join', () => instance.join(results, sharedParams, joinCtx));
+  } finally {
+    await services.close();
+  }
+  const stats: JobStats = { ...counters, wallMs: Math.round(performance.now() - started) };
+  opts.onStats?.(stats);
+  log.info(`done: ${stats.items} items in ${stats.wallMs} ms`);
+  return { output, stats };
+}
+
+/** Runs a hook on the submitting side, wrapping what it throws in TaskError. */
+async function hook<T>(info: TaskInfo, name: 'setup' | 'params' | 'join', fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new TaskError({ task: info.name, hook: name }, err);
+  }
+}
+
+async function executorFor(name: ExecutorName): Promise<Executor> {
+  switch (name) {
+    case 'eager':
+      return new (await import('./executors/eager.js')).EagerExecutor();
+    case 'local':
+      return new (await import('./executors/local.js')).LocalExecutor();
+    case 'amqp':
+      throw new UsageError('the amqp executor is not available in this build');
+  }
+}
+
+export type { NormalizedOptions };

@@ -1,0 +1,97 @@
+import type { ItemSource, JoinContext, MaybePromise, ProcessContext, SetupContext } from './types.js';
+
+/**
+ * The base class of every fj task. Subclass it, write the three hooks, and
+ * name a JSON schema:
+ *
+ * ```ts
+ * export default class WordCount extends ForkJoinTask<Input, string, Counts, Output, { delimiter: string }> {
+ *   static description = 'Count the words in a list of documents';
+ *   static schema = 'wordcount';            // schemas/wordcount.schema.json
+ *   static params = ['delimiter'] as const; // bound into process and join
+ *   setup(input: Input) { return input.documents; }
+ *   process(doc: string, { delimiter }: { delimiter: string }) { ... }
+ *   join(counts: Counts[]) { ... }
+ * }
+ * ```
+ *
+ * @typeParam Input - the validated input (schema defaults applied).
+ * @typeParam Item - one unit of work, yielded by `setup`, consumed by `process`.
+ * @typeParam Partial - what `process` returns for one item.
+ * @typeParam Output - what `join` returns: the job's output.
+ * @typeParam Params - the metadata bound into `process` and `join`.
+ * @typeParam Services - what the services module builds (`ctx.services`).
+ */
+export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = unknown, Output = unknown, Params extends object = Record<string, never>, Services = unknown> {
+  /** One line saying what the task does; shown by `fj tasks`, in logs and in errors. */
+  static description = '';
+  /**
+   * The input's JSON schema: a name (`'wordcount'` finds
+   * `schemas/wordcount.schema.json`, looking upward from the task's module),
+   * or the schema object itself. Schemas are trusted code: ajv compiles them.
+   */
+  static schema: string | object | undefined = undefined;
+  /**
+   * Keys of the input bound into `process` and `join` as `params` (the
+   * default {@link ForkJoinTask.params} picks them). Stored once per job.
+   */
+  static params: readonly string[] = [];
+  /** The task's name; defaults to the module's file name, else the class name in lower case. */
+  static taskName: string | undefined = undefined;
+  /** The worker pool (RabbitMQ queue) this task's items go to by default. */
+  static queue: string | undefined = undefined;
+  /**
+   * The task's module URL (`static module = import.meta.url`). Needed only
+   * when the class is passed to `run()` directly and runs on the `local` or
+   * `amqp` executor, whose workers must import the module themselves. Tasks
+   * loaded by name or path know their module already.
+   */
+  static module: string | undefined = undefined;
+
+  /** Splits the validated input into items. May be a generator (sync or async). */
+  abstract setup(input: Input, ctx: SetupContext): MaybePromise<ItemSource<Item>>;
+
+  /** Does the work of one item. Runs wherever the executor puts it. */
+  abstract process(item: Item, params: Params, ctx: ProcessContext<Services>): MaybePromise<Partial>;
+
+  /** Reduces the partial results, in item order, into the output. Runs on the submitting side. */
+  abstract join(results: Partial[], params: Params, ctx: JoinContext<Services>): MaybePromise<Output>;
+
+  /**
+   * Computes the params from the validated input. The default picks the keys
+   * listed in `static params`. Override it to derive shared data once per job
+   * (a lookup table, a parsed reference).
+   */
+  params(input: Input): MaybePromise<Params> {
+    const keys = (this.constructor as typeof ForkJoinTask).params;
+    const out: Record<string, unknown> = {};
+    for (const key of keys) out[key] = (input as Record<string, unknown>)[key];
+    return out as Params;
+  }
+}
+
+/** A concrete task class: what `run()` and the registry accept. */
+export type TaskClass<T extends ForkJoinTask<any, any, any, any, any, any> = ForkJoinTask<any, any, any, any, any, any>> = (new () => T) & {
+  description: string;
+  schema: string | object | undefined;
+  params: readonly string[];
+  taskName: string | undefined;
+  queue: string | undefined;
+  module: string | undefined;
+  name: string;
+};
+
+/** The input type of a task class. */
+export type InputOf<T> = T extends ForkJoinTask<infer I, any, any, any, any, any> ? I : never;
+/** The output type of a task class. */
+export type OutputOf<T> = T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : never;
+
+/**
+ * True when `value` looks like a task class. A structural check rather than
+ * `instanceof`, so a task compiled against another copy of fj still loads.
+ */
+export function isTaskClass(value: unknown): value is TaskClass {
+  if (typeof value !== 'function') return false;
+  const proto = (value as { prototype?: Record<string, unknown> }).prototype;
+  return !!proto && typeof proto.setup === 'function' && typeof proto.process === 'function' && typeof proto.join === 'function';
+}

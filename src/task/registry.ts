@@ -1,0 +1,151 @@
+/**
+ * Finding tasks: by name (a file in fj's `tasks/`), by module path (a user's
+ * module whose default export is a task class), or from a class handed to
+ * `run()`. Also loads the task's schema and fingerprints its code, so a worker
+ * running different code for a task can refuse its messages.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UsageError } from '../errors.js';
+import { builtinTasksDir, packageRoot } from '../paths.js';
+import { isTaskClass, type TaskClass } from './fork-join-task.js';
+import type { InputValidator } from './schema.js';
+
+/** A task class with everything the framework needs to run it anywhere. */
+export interface TaskInfo {
+  /** The task's name: routes amqp messages, prefixes errors and logs. */
+  readonly name: string;
+  readonly description: string;
+  readonly cls: TaskClass;
+  /** URL of the module that exports the class; workers import it. */
+  readonly moduleUrl: string | undefined;
+  /** Fingerprint of the task's code (its module file, else the class source). */
+  readonly codeHash: string;
+  /**
+   * Validates input in place (defaults applied); rejects with InputError.
+   * The schema is compiled on first use, so worker threads never load ajv.
+   */
+  readonly validate: (input: unknown, source?: string) => Promise<void>;
+  /** Default worker pool for the amqp executor. */
+  readonly queue: string | undefined;
+}
+
+const byClass = new WeakMap<TaskClass, TaskInfo>();
+const TS_EXT = new Set(['.ts', '.mts', '.cts', '.tsx']);
+let tsxRegistered: Promise<void> | undefined;
+
+/** Lets Node import TypeScript task modules (via tsx), once per thread. */
+async function ensureTypeScript(): Promise<void> {
+  tsxRegistered ??= import('tsx/esm/api').then((m) => {
+    m.register();
+  });
+  return tsxRegistered;
+}
+
+/** Names of the built-in tasks (files in fj's `tasks/`). */
+export function builtinTaskNames(): string[] {
+  if (!existsSync(builtinTasksDir)) return [];
+  return readdirSync(builtinTasksDir)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => basename(f, '.js'))
+    .sort();
+}
+
+/**
+ * Resolves a task: a built-in name (`wordcount`) or a path to a module
+ * (`.js`, `.mjs`, or `.ts` through tsx) whose default export is a task class.
+ * Throws {@link UsageError} listing the known tasks when nothing matches.
+ */
+export async function loadTask(spec: string, cwd = process.cwd()): Promise<TaskInfo> {
+  const builtin = join(builtinTasksDir, `${spec}.js`);
+  if (/^[\w-]+$/.test(spec) && existsSync(builtin)) return loadModule(pathToFileURL(builtin).href);
+  const path = spec.startsWith('file:') ? fileURLToPath(spec) : isAbsolute(spec) ? spec : resolve(cwd, spec);
+  if (existsSync(path)) return loadModule(pathToFileURL(path).href);
+  const known = builtinTaskNames();
+  throw new UsageError(
+    `unknown task '${spec}': not a built-in task and no such file ${path}\n` +
+      `  built-in tasks: ${known.join(', ') || '(none)'}; or give the path of a module whose default export is a ForkJoinTask subclass`,
+  );
+}
+
+/** Imports a task module by URL and describes its task class. */
+export async function loadModule(url: string): Promise<TaskInfo> {
+  if (TS_EXT.has(extname(new URL(url).pathname))) await ensureTypeScript();
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`cannot load task module ${fileURLToPath(url)}: ${(err as Error).message}`, { cause: err });
+  }
+  const cls = isTaskClass(mod.default) ? mod.default : Object.values(mod).find(isTaskClass);
+  if (!cls) throw new UsageError(`${fileURLToPath(url)} does not export a ForkJoinTask subclass (expected a default export)`);
+  return describeTask(cls, url);
+}
+
+/**
+ * Describes a task class: name, schema validator, code fingerprint. Results
+ * are cached per class. `moduleUrl` defaults to the class's `static module`.
+ */
+export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls.module): TaskInfo {
+  const cached = byClass.get(cls);
+  if (cached && (cached.moduleUrl || !moduleUrl)) return cached;
+  if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask with setup, process and join');
+  const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
+  const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
+  const code = file && existsSync(file) ? readFileSync(file) : Buffer.from(cls.toString());
+  const info: TaskInfo = {
+    name,
+    description: cls.description || '',
+    cls,
+    moduleUrl,
+    codeHash: createHash('sha256').update(code).digest('hex').slice(0, 16),
+    validate: lazyValidator(cls, name, file),
+    queue: cls.queue,
+  };
+  byClass.set(cls, info);
+  return info;
+}
+
+function lazyValidator(cls: TaskClass, name: string, file: string | undefined): TaskInfo['validate'] {
+  let compiled: Promise<InputValidator> | undefined;
+  return async (input, source) => {
+    compiled ??= loadValidator(cls, name, file);
+    (await compiled)(input, source);
+  };
+}
+
+async function loadValidator(cls: TaskClass, name: string, file: string | undefined): Promise<InputValidator> {
+  const { compileSchema } = await import('./schema.js');
+  const schema = cls.schema;
+  if (schema === undefined) throw new UsageError(`task ${name} has no schema: set static schema to a schema name or object`);
+  if (typeof schema === 'object') return compileSchema(schema, `of task ${name}`);
+  const found = findSchemaFile(schema, file ? dirname(file) : process.cwd());
+  if (!found) throw new UsageError(`task ${name}: schema '${schema}' not found (looked for schemas/${schema}.schema.json above ${file ?? process.cwd()})`);
+  let parsed: object;
+  try {
+    parsed = JSON.parse(readFileSync(found, 'utf8')) as object;
+  } catch (err) {
+    throw new UsageError(`task ${name}: cannot read schema ${found}: ${(err as Error).message}`, { cause: err });
+  }
+  return compileSchema(parsed, found);
+}
+
+/** Looks for `schemas/<name>.schema.json` in `start` and each directory above it, then in fj's own. */
+function findSchemaFile(name: string, start: string): string | undefined {
+  if (name.endsWith('.json')) {
+    const direct = resolve(start, name);
+    return existsSync(direct) ? direct : undefined;
+  }
+  let dir = start;
+  for (;;) {
+    const candidate = join(dir, 'schemas', `${name}.schema.json`);
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  const own = join(packageRoot, 'schemas', `${name}.schema.json`);
+  return existsSync(own) ? own : undefined;
+}

@@ -1,0 +1,67 @@
+/**
+ * Glossary — the words fj uses, in the order a job meets them.
+ *
+ * - **task**: a subclass of `ForkJoinTask` with three hooks (`setup`,
+ *   `process`, `join`), a JSON schema for its input and a one-line
+ *   description. Named by its module's file name (`tasks/wordcount.ts` is
+ *   `wordcount`) or by `static taskName`.
+ * - **job**: one run of a task on one input.
+ * - **item**: one independent piece of work yielded by `setup`; `process`
+ *   runs once per item. Items are numbered from 0 in the order `setup`
+ *   yields them (the item *index*).
+ * - **params**: metadata every item needs (a delimiter, a scoring scheme, a
+ *   reference sequence), declared once by the task and bound into `process`
+ *   and `join`. Params are the job's *shared context*: they are stored once
+ *   per job and never copied into items.
+ * - **partial result**: what `process` returns for one item. `join` receives
+ *   all of them, in item order.
+ * - **output**: what `join` returns; a pure function of the input.
+ * - **executor**: where items run: `eager` (this thread, one at a time),
+ *   `local` (worker threads) or `amqp` (`fj worker` processes via RabbitMQ).
+ * - **pool**: the workers sharing one RabbitMQ work queue (`--queue`).
+ * - **store**: the payload store holding large items, results and params,
+ *   addressed by **ref** (a content hash).
+ * - **services**: long-lived components (a database client, a loaded model)
+ *   built once per worker by a services module and handed to hooks as
+ *   `ctx.services`.
+ */
+
+/** A minimal leveled logger handed to hooks as `ctx.log`. */
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What `setup` may return: a list, any iterable, or an async iterable (generator). */
+export type ItemSource<Item> = Iterable<Item> | AsyncIterable<Item>;
+
+/** What a value or a promise of it looks like. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Context handed to `setup`. */
+export interface SetupContext {
+  /** Aborted when the job is cancelled or has already failed. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/** Context handed to `join`. */
+export interface JoinContext<Services = unknown> extends SetupContext {
+  /** Components built by the services module (`--services`), or `undefined`. */
+  readonly services: Services;
+}
+
+/** Context handed to `process`. */
+export interface ProcessContext<Services = unknown> extends JoinContext<Services> {
+  /** Index of this item: its position in the order `setup` yielded it. */
+  readonly index: number;
+}
+
+/**
+ * A services module's default export: builds long-lived components once per
+ * worker (thread or process). The optional `close` of the returned object is
+ * called when the worker stops.
+ */
+export type ServicesFactory<Services = unknown> = (info: { workerId: string }) => MaybePromise<Services>;

@@ -1,0 +1,91 @@
+/**
+ * What runs an item, wherever it runs: in the eager executor's own thread, in
+ * a local worker thread, or in an `fj worker` process. Loads the task once,
+ * decodes its params once, builds services once, then processes items with
+ * the codec round trip on both sides of `process`.
+ */
+import { pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { assertPlain } from '../codec.js';
+import { TaskError, UsageError } from '../errors.js';
+import type { ForkJoinTask } from '../task/fork-join-task.js';
+import type { TaskInfo } from '../task/registry.js';
+import type { Logger, ProcessContext, ServicesFactory } from '../task/types.js';
+
+type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
+
+/** Loaded services plus the way to release them. */
+export interface Services {
+  readonly value: unknown;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds services from a module whose default export is a
+ * {@link ServicesFactory}. No module: `ctx.services` is `undefined`.
+ */
+export async function loadServices(spec: string | undefined, workerId: string): Promise<Services> {
+  if (!spec) return { value: undefined, close: async () => {} };
+  const url = spec.startsWith('file:') ? spec : pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
+  if (/\.[mc]?tsx?$/.test(url)) await (await import('tsx/esm/api')).register();
+  let factory: unknown;
+  try {
+    factory = ((await import(url)) as { default?: unknown }).default;
+  } catch (err) {
+    throw new UsageError(`cannot load services module ${spec}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof factory !== 'function') throw new UsageError(`services module ${spec} must export a function as default (it builds the services)`);
+  const value = await (factory as ServicesFactory)({ workerId });
+  return {
+    value,
+    close: async () => {
+      const close = (value as { close?: () => unknown } | undefined)?.close;
+      if (typeof close === 'function') await close.call(value);
+    },
+  };
+}
+
+/** Runs items of one task with one set of params. */
+export class TaskRuntime {
+  readonly task: TaskInfo;
+  private readonly instance: AnyTask;
+
+  constructor(
+    task: TaskInfo,
+    readonly params: object,
+    readonly services: unknown,
+    readonly log: Logger,
+  ) {
+    this.task = task;
+    this.instance = new task.cls() as AnyTask;
+  }
+
+  /**
+   * Processes one decoded item; returns the result, checked for the wire.
+   * Throws {@link TaskError} (hook failure, original error as `cause`) or
+   * CodecError (unserializable result).
+   */
+  processItem(item: unknown, index: number, signal: AbortSignal): unknown | Promise<unknown> {
+    const ctx: ProcessContext = { index, signal, log: this.log, services: this.services };
+    let out: unknown;
+    try {
+      out = this.instance.process(item, this.params, ctx);
+    } catch (err) {
+      throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (value) => this.checked(value, index),
+        (err) => {
+          throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
+        },
+      );
+    }
+    return this.checked(out, index);
+  }
+
+  private checked(value: unknown, index: number): unknown {
+    assertPlain(value, { task: this.task.name, hook: 'process', index });
+    return value;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Errors cross thread and process boundaries as plain data and are rebuilt on
+ * the other side with their class, their `where`, and the original stack.
+ */
+import { CodecError, FjError, TaskError, UsageError, type Where } from '../errors.js';
+
+/** An error as plain data. */
+export interface WireError {
+  code: string;
+  message: string;
+  where?: Where;
+  path?: string;
+  what?: string;
+  cause?: { name: string; message: string; stack?: string };
+}
+
+/** Flattens an error for postMessage or a broker message. */
+export function toWire(err: unknown): WireError {
+  if (err instanceof CodecError) return { code: err.code, message: err.message, where: err.where, path: err.path, what: err.what };
+  if (err instanceof TaskError) {
+    const c = err.cause;
+    const cause = c instanceof Error ? { name: c.name, message: c.message, stack: c.stack } : { name: 'Error', message: String(c) };
+    return { code: err.code, message: err.message, where: { task: err.task, hook: err.hook, index: err.index }, cause };
+  }
+  if (err instanceof FjError) return { code: err.code, message: err.message };
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { code: 'FJ_INTERNAL', message: e.message, cause: { name: e.name, message: e.message, stack: e.stack } };
+}
+
+/** Rebuilds an error flattened by {@link toWire}. */
+export function fromWire(w: WireError): Error {
+  if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
+  if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
+  if (w.code === 'FJ_USAGE') return new UsageError(w.message);
+  const e = rebuildCause(w);
+  return e;
+}
+
+function rebuildCause(w: WireError): Error {
+  const c = w.cause ?? { name: 'Error', message: w.message };
+  const e = new Error(c.message);
+  e.name = c.name;
+  if (c.stack) e.stack = c.stack;
+  return e;
+}
