@@ -1,0 +1,25 @@
+/**
+ * The payload store seam: large items, large results and a job's params live
+ * here, addressed by a content hash, so a broker message carries a short
+ * reference instead of the bytes. One interface, one file per implementation
+ * (memory.ts, file.ts, redis.ts), one conformance suite run against each.
+ */
+
+/** A reference to stored bytes: `<jobId>/<sha256 hex of the bytes>`. */
+export type Ref = string;
+
+export interface PayloadStore {
+  /** The store's URL with any password removed (safe to log). */
+  readonly url: string;
+  /**
+   * Stores `bytes` under the job and returns their reference. Idempotent:
+   * the same bytes in the same job give the same ref and are stored once.
+   */
+  put(jobId: string, bytes: Uint8Array): Promise<Ref>;
+  /** The bytes of `ref`; rejects with TransportError naming the ref when it is missing. */
+  get(ref: Ref): Promise<Uint8Array>;
+  /** Removes everything stored under the job. Missing data is not an error. */
+  deleteJob(jobId: string): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
