@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { encode, decode } from './codec.js';
-import { TaskError, UsageError } from './errors.js';
+import { TaskError } from './errors.js';
 import { ItemStream, type Counters, type Executor, type JobPlan } from './executors/executor.js';
 import { createLogger } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
@@ -144,7 +144,7 @@ async function executorFor(name: ExecutorName): Promise<Executor> {
     case 'local':
       return new (await import('./executors/local.js')).LocalExecutor();
     case 'amqp':
-      throw new UsageError('the amqp executor is not available in this build');
+      return new (await import('./executors/amqp.js')).AmqpExecutor();
   }
 }
 

@@ -9,6 +9,7 @@ import { FjError, UsageError } from '../errors.js';
 import { EXECUTORS } from '../options.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
+import { workerCommand } from './worker.js';
 
 function int(name: string) {
   return (value: string) => {
@@ -53,6 +54,22 @@ program
   .argument('<task>', 'a built-in task name or a task module path')
   .argument('<input>', "the input JSON file, or '-' for standard input")
   .action(validateCommand);
+
+program
+  .command('worker')
+  .description('serve a worker pool: consume items from RabbitMQ and run process() for every task known here')
+  .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+  .option('--store <url>', 'payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
+  .option('--queue <name>', 'the pool (work queue) to join (default $FJ_QUEUE or fj.default)')
+  .option('-c, --concurrency <n>', 'messages processed at once (default: available cores)', int('--concurrency'))
+  .option('--tasks <module...>', 'task modules to serve besides the built-in tasks')
+  .option('--services <module>', 'module whose default export builds ctx.services once per worker')
+  .option('--max-message-bytes <n>', 'dead-letter messages larger than this (default 8 MiB)', int('--max-message-bytes'))
+  .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
+  .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
+  .option('-q, --quiet', 'log warnings and errors only')
+  .option('-v, --verbose', 'log everything')
+  .action(workerCommand);
 
 async function main(): Promise<void> {
   try {

@@ -1,0 +1,38 @@
+/** `fj worker`: argv options -> startWorker(); warm shutdown on SIGTERM/SIGINT. */
+import type { LogLevel } from '../log.js';
+import { startWorker } from '../worker/process.js';
+
+/** Options of `fj worker`, as commander parses them. */
+export interface WorkerFlags {
+  broker?: string;
+  store?: string;
+  queue?: string;
+  concurrency?: number;
+  tasks?: string[];
+  services?: string;
+  maxMessageBytes?: number;
+  inlineLimit?: number;
+  name?: string;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export async function workerCommand(flags: WorkerFlags): Promise<void> {
+  const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
+  const worker = await startWorker({ ...flags, logLevel });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      process.stderr.write(`fj worker: second ${signal}: exiting now; unacked messages return to the queue\n`);
+      process.exit(130);
+    }
+    void worker.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await worker.stopped;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  // stopped without stop(): the connection was lost.
+  if (signals === 0) process.exitCode = 3;
+}

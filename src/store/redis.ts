@@ -1,0 +1,156 @@
+/**
+ * The Redis payload store (`redis://[user:pass@]HOST:PORT[/DB]`, `rediss://`
+ * for TLS). One Redis hash per job, `fj:job:<jobId>`, field = sha256 hex,
+ * value = the bytes:
+ * - put is one HSETNX, so the same bytes are stored once however many
+ *   workers race to put them;
+ * - deleteJob is one UNLINK of one key: nothing to enumerate, nothing left
+ *   behind if a put races the delete's bookkeeping, and Redis frees a large
+ *   job off its main thread;
+ * - the expiry is per job, which is the unit of cleanup anyway.
+ * The price is that a job lives on one node of a Redis Cluster; fj speaks to
+ * a single Redis (no cluster URLs), so nothing is lost today.
+ */
+import { Redis } from 'ioredis';
+import { TransportError } from '../errors.js';
+import { checkJobId, hashBytes, makeRef, missingRef, parseRef } from './memory.js';
+import { redactUrl } from './open.js';
+import type { PayloadStore, Ref } from './store.js';
+
+/** Seven days: longer than any job should run, short enough that a crashed coordinator's data does not stay forever. */
+export const DEFAULT_REDIS_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+export interface RedisStoreOptions {
+  /**
+   * Seconds a job's data lives after its last put; 0 keeps it until
+   * deleteJob. A leak guard for jobs whose coordinator died before cleaning
+   * up. Default {@link DEFAULT_REDIS_TTL_SECONDS}.
+   */
+  ttlSeconds?: number;
+  /** Milliseconds to wait for the TCP (and TLS) connection. Default 3000. */
+  connectTimeoutMs?: number;
+}
+
+function jobKey(jobId: string): string {
+  return `fj:job:${jobId}`;
+}
+
+/** Payloads in Redis, shared by every host that can reach it. */
+export class RedisStore implements PayloadStore {
+  readonly url: string;
+  readonly #client: Redis;
+  readonly #ttl: number;
+  readonly #secrets: string[];
+  /** ioredis reports the real cause (ECONNREFUSED, WRONGPASS) as an event, then rejects with "Connection is closed." */
+  #lastError: Error | undefined;
+
+  private constructor(url: string, client: Redis, ttl: number) {
+    this.url = redactUrl(url);
+    this.#client = client;
+    this.#ttl = ttl;
+    this.#secrets = secretsOf(url);
+    client.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
+  }
+
+  /**
+   * Connects and resolves once Redis answers; rejects with TransportError
+   * within about `connectTimeoutMs` when it cannot. Fails fast on purpose: a
+   * job that cannot store its payloads should say so, not hang.
+   */
+  static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
+    const ttl = options.ttlSeconds ?? DEFAULT_REDIS_TTL_SECONDS;
+    if (!Number.isInteger(ttl) || ttl < 0) throw new TypeError(`Expected \`ttlSeconds\` to be an integer from 0 and up, got \`${ttl}\``);
+    const client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 3000,
+      // A command waits through at most two reconnect attempts, then fails,
+      // instead of queueing forever while Redis is down.
+      maxRetriesPerRequest: 2,
+      // Keep reconnecting (capped backoff) so a Redis restart mid-job heals.
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    const store = new RedisStore(url, client, ttl);
+    try {
+      await client.connect();
+    } catch (err) {
+      client.disconnect();
+      throw store.#fail('connect', err);
+    }
+    return store;
+  }
+
+  async put(jobId: string, bytes: Uint8Array): Promise<Ref> {
+    const hash = hashBytes(bytes);
+    const ref = makeRef(checkJobId(jobId), hash);
+    const key = jobKey(jobId);
+    const tx = this.#client.multi().hsetnx(key, hash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    // In the same transaction, so no job key ever exists without its expiry.
+    if (this.#ttl > 0) tx.expire(key, this.#ttl);
+    try {
+      for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
+    } catch (err) {
+      throw this.#fail(`put ${ref}`, err);
+    }
+    return ref;
+  }
+
+  async get(ref: Ref): Promise<Uint8Array> {
+    const { jobId, hash } = parseRef(ref);
+    let bytes: Buffer | null;
+    try {
+      bytes = await this.#client.hgetBuffer(jobKey(jobId), hash);
+    } catch (err) {
+      throw this.#fail(`get ${ref}`, err);
+    }
+    if (!bytes) throw missingRef(ref, this.url);
+    return bytes;
+  }
+
+  async deleteJob(jobId: string): Promise<void> {
+    try {
+      await this.#client.unlink(jobKey(checkJobId(jobId)));
+    } catch (err) {
+      throw this.#fail(`delete job ${jobId}`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#client.status === 'ready') await this.#client.quit().catch(() => this.#client.disconnect());
+    else this.#client.disconnect();
+  }
+
+  /**
+   * A TransportError for a failed operation, scrubbed of the password. The
+   * ioredis error is not kept as `cause` as is: a ReplyError carries the
+   * command's arguments, which for AUTH are the credentials and for a put
+   * are the payload.
+   */
+  #fail(op: string, err: unknown): TransportError {
+    let message = err instanceof Error ? err.message : String(err);
+    const last = this.#lastError;
+    if (last && last !== err && last.message !== message) message += ` (${last.message})`;
+    for (const secret of this.#secrets) message = message.split(secret).join('***');
+    const code = (err as { code?: unknown } | null)?.code;
+    const cause = Object.assign(new Error(message), code === undefined ? {} : { code });
+    return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause });
+  }
+}
+
+/** The password of `url`, raw and decoded, as ioredis may echo either. */
+function secretsOf(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [];
+  }
+  const secrets = [parsed.password, parsed.searchParams.get('password') ?? ''];
+  try {
+    secrets.push(decodeURIComponent(parsed.password));
+  } catch {
+    // Not valid percent-encoding: the raw form is all there is.
+  }
+  return [...new Set(secrets.filter(Boolean))];
+}

@@ -1,0 +1,152 @@
+/**
+ * RabbitMQ topology and channels (amqplib), shared by the coordinator (the
+ * amqp executor) and `fj worker`.
+ *
+ * - Work queue per pool (`fj.default` unless named): durable, messages
+ *   persistent; what a worker rejects goes to `<queue>.dead` through the
+ *   default exchange (dead-letter queue, durable).
+ * - One results queue per job, `fj.results.<jobId>`: durable so a result
+ *   survives a broker restart, expiring after a day unused so an abandoned
+ *   job leaves nothing behind; the coordinator deletes it when the job ends.
+ * - Publishing goes through confirm channels: a message counts as sent only
+ *   once the broker has confirmed it.
+ */
+import { hostname } from 'node:os';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import { TransportError } from '../errors.js';
+import { redactUrl } from '../store/open.js';
+
+/** The pool used when no queue is named. */
+export const DEFAULT_QUEUE = 'fj.default';
+/** Version of the message layout below; a worker refuses other versions. */
+export const PROTOCOL = 1;
+
+/** Header names carried by every fj message. */
+export const H = {
+  protocol: 'fj-protocol',
+  job: 'fj-job',
+  task: 'fj-task',
+  code: 'fj-code',
+  params: 'fj-params',
+  first: 'fj-first',
+  count: 'fj-count',
+  status: 'fj-status',
+  worker: 'fj-worker',
+} as const;
+
+/** Status of a result message. */
+export type ResultStatus = 'ok' | 'failed' | 'refused';
+
+/** The dead-letter queue of a work queue. */
+export function deadLetterQueue(queue: string): string {
+  return `${queue}.dead`;
+}
+
+/** The results queue of a job. */
+export function resultsQueue(jobId: string): string {
+  return `fj.results.${jobId}`;
+}
+
+/** Opens a connection; errors name the broker without its password. */
+export async function connect(url: string, name: string): Promise<ChannelModel> {
+  try {
+    const conn = await amqp.connect(url, {
+      timeout: 10_000,
+      clientProperties: { connection_name: `fj ${name} on ${hostname()}` },
+    });
+    // Without a listener an 'error' event would crash the process; the
+    // 'close' that follows is what callers act on.
+    conn.on('error', () => {});
+    return conn;
+  } catch (err) {
+    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`, { cause: err });
+  }
+}
+
+/** Adds the heartbeat default (30 s) to a broker URL that sets none. */
+export function withHeartbeat(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', '30');
+  return u.toString();
+}
+
+/** Removes a URL's password from a message. */
+export function scrub(message: string, url: string): string {
+  try {
+    const pw = new URL(url).password;
+    return pw ? message.split(pw).join('***').split(decodeURIComponent(pw)).join('***') : message;
+  } catch {
+    return message;
+  }
+}
+
+/** Declares a pool's work queue and its dead-letter queue. */
+export async function assertWorkQueue(ch: Channel, queue: string): Promise<void> {
+  await ch.assertQueue(deadLetterQueue(queue), { durable: true });
+  await ch.assertQueue(queue, {
+    durable: true,
+    arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
+  });
+}
+
+/** Declares a job's results queue. */
+export async function assertResultsQueue(ch: Channel, jobId: string): Promise<string> {
+  const q = resultsQueue(jobId);
+  await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000 } });
+  return q;
+}
+
+/**
+ * A confirm channel with a bound on unconfirmed publishes: `publish`
+ * resolves once the message is in the broker's buffer and fewer than `limit`
+ * messages await their confirm, so a fast producer never buffers a whole job.
+ */
+export class Publisher {
+  private unconfirmed = 0;
+  private waiters: (() => void)[] = [];
+  private failure: Error | undefined;
+
+  constructor(
+    readonly channel: ConfirmChannel,
+    private readonly limit = 256,
+  ) {
+    channel.on('drain', () => this.wake());
+    channel.on('close', () => {
+      this.failure ??= new TransportError('RabbitMQ channel closed');
+      this.wake();
+    });
+  }
+
+  /**
+   * Publishes to `queue` (default exchange). Resolves when the broker has
+   * accepted it into the window; `confirmed` settles when it is confirmed.
+   */
+  async send(queue: string, body: Buffer, options: Options.Publish): Promise<{ confirmed: Promise<void> }> {
+    while (this.unconfirmed >= this.limit && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
+    this.unconfirmed++;
+    let settle!: (err?: unknown) => void;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err ? reject(err) : resolve());
+    });
+    confirmed.catch(() => {}); // callers that only care about order may ignore it
+    const ok = this.channel.sendToQueue(queue, body, { persistent: true, ...options }, (err) => {
+      this.unconfirmed--;
+      this.wake();
+      settle(err ? new TransportError(`RabbitMQ refused a message for ${queue}`, { cause: err }) : undefined);
+    });
+    if (!ok) await new Promise<void>((r) => this.waiters.push(r));
+    return { confirmed };
+  }
+
+  /** Waits for every outstanding confirm. */
+  async flush(): Promise<void> {
+    await this.channel.waitForConfirms();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * One suite, run against every executor in ./cases.ts. Expected values are
+ * computed by hand (or by the test), never by another executor, so every
+ * executor is held to the same output, byte for byte where it matters.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodecError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
+import AsyncHooks from '../fixtures/async-hooks.js';
+import BadValues from '../fixtures/bad-values.js';
+import Params from '../fixtures/params.js';
+import RandomDelay from '../fixtures/random-delay.js';
+import Sources, { type SourceMode } from '../fixtures/sources.js';
+import Sum from '../fixtures/sum.js';
+import Throws from '../fixtures/throws.js';
+import { executorCases } from './cases.js';
+
+const example = JSON.parse(readFileSync(fileURLToPath(new URL('../../examples/wordcount.json', import.meta.url)), 'utf8')) as { documents: string[] };
+
+/** Word counts of examples/wordcount.json, by hand, keys in code-unit order. */
+const EXAMPLE_COUNTS = {
+  again: 2,
+  and: 1,
+  are: 1,
+  brown: 1,
+  dog: 1,
+  fork: 2,
+  fox: 1,
+  hi: 2,
+  héllo: 2,
+  join: 3,
+  jumps: 1,
+  lazy: 1,
+  over: 1,
+  please: 1,
+  quick: 1,
+  say: 1,
+  the: 2,
+  there: 2,
+  'wörld,': 1,
+  you: 2,
+};
+
+/** The same documents split on ',' instead: only the last one has a comma. */
+const EXAMPLE_COUNTS_COMMA = {
+  ' héllo again': 1,
+  'fork join fork join and join again': 1,
+  'hi there you': 1,
+  'héllo wörld': 1,
+  'please say hi': 1,
+  'the quick brown fox jumps over the lazy dog': 1,
+  'there you are': 1,
+};
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the job to fail, it succeeded');
+}
+
+describe.each(executorCases)('$name executor', (ex) => {
+  beforeAll(async () => {
+    await ex.start?.();
+  });
+  afterAll(async () => {
+    await ex.stop?.();
+  });
+
+  async function job(task: TaskClass | string, input: unknown, extra: RunOptions = {}) {
+    return runJob(task, input, { ...(await ex.options()), ...extra });
+  }
+  async function output(task: TaskClass | string, input: unknown): Promise<unknown> {
+    return (await job(task, input)).output;
+  }
+
+  describe('wordcount', () => {
+    it('counts examples/wordcount.json, keys in code-unit order', async () => {
+      const out = await output('wordcount', example);
+      expect(JSON.stringify(out)).toBe(JSON.stringify({ word_count: EXAMPLE_COUNTS }));
+    });
+
+    it("splits on the delimiter ','", async () => {
+      const out = await output('wordcount', { ...example, delimiter: ',' });
+      expect(JSON.stringify(out)).toBe(JSON.stringify({ word_count: EXAMPLE_COUNTS_COMMA }));
+    });
+
+    it('counts words that are Object.prototype names (__proto__, constructor) like any word', async () => {
+      const out = await output('wordcount', { documents: ['__proto__ constructor', 'toString __proto__ hasOwnProperty'] });
+      expect(JSON.stringify(out)).toBe('{"word_count":{"__proto__":2,"constructor":1,"hasOwnProperty":1,"toString":1}}');
+    });
+
+    it('gives an empty count for no documents', async () => {
+      const { output: out, stats } = await job('wordcount', { documents: [] });
+      expect(JSON.stringify(out)).toBe('{"word_count":{}}');
+      expect(stats.items).toBe(0);
+    });
+  });
+
+  describe('item sources', () => {
+    const modes: SourceMode[] = ['array', 'promise', 'sync-generator', 'async-generator'];
+    it.each(modes)('setup returning %s: every item, in order, with ctx.index its position', async (mode) => {
+      const n = 37;
+      const out = await output(Sources, { n, mode });
+      expect(out).toEqual(Array.from({ length: n }, (_, i) => ({ index: i, item: `item-${i}` })));
+    });
+
+    it.each(modes)('setup returning an empty %s: join gets []', async (mode) => {
+      expect(await output(Sources, { n: 0, mode })).toEqual([]);
+    });
+  });
+
+  it('awaits async params, setup, process and join', async () => {
+    expect(await output(AsyncHooks, { words: ['fork', 'join', 'done'] })).toBe('FORK!+JOIN!+DONE!');
+    expect(await output(AsyncHooks, { words: ['a', 'b'], separator: ' ' })).toBe('A! B!');
+  });
+
+  it('runs 100,000 tiny items and reports progress up to the last one', async () => {
+    const count = 100_000;
+    const seen: Progress[] = [];
+    const { output: out, stats } = await job(Sum, { count }, { onProgress: (p) => seen.push(p) });
+    expect(out).toBe(count * (count - 1));
+    expect(stats.items).toBe(count);
+    expect(seen.at(-1)).toEqual({ done: count, total: count });
+    for (let i = 1; i < seen.length; i++) expect(seen[i].done).toBeGreaterThan(seen[i - 1].done);
+  });
+
+  it('hands join the results in item order though items finish in random order', async () => {
+    const n = 40;
+    expect(await output(RandomDelay, { n, maxMs: 12 })).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
+  it('binds params into process and join once, not copied into items', async () => {
+    const blob = 'x'.repeat(200_000);
+    const n = 50;
+    const { output: out, stats } = await job(Params, { n, blob, tag: 't1', unused: 'not a param' });
+    const keys = ['blob', 'tag'];
+    expect(out).toEqual({
+      seen: Array.from({ length: n }, (_, item) => ({ item, blobLength: blob.length, tag: 't1', keys })),
+      joinTag: 't1',
+      joinKeys: keys,
+    });
+    // Items and results travel; a copy of the params per item would be 50 x 200 kB.
+    expect(stats.bytesPublished).toBeLessThan(blob.length);
+  });
+
+  describe('a hook that throws', () => {
+    it('process on item 7: TaskError with index 7, hook process and the original error as cause', async () => {
+      const err = await rejection(job(Throws, { n: 20, at: 7 }));
+      expect(err).toBeInstanceOf(TaskError);
+      const e = err as TaskError;
+      expect(e.hook).toBe('process');
+      expect(e.index).toBe(7);
+      expect(e.task).toBe('throws');
+      expect(e.code).toBe('FJ_TASK');
+      expect(e.message).toContain('throws.process on item 7');
+      expect(e.message).toContain('item 7 is cursed');
+      expect(e.cause).toBeInstanceOf(Error);
+      const cause = e.cause as Error;
+      expect(cause.name).toBe('RangeError');
+      expect(cause.message).toBe('item 7 is cursed');
+      if (ex.sameThread) {
+        expect(cause.stack).toContain('test/fixtures/throws.ts');
+        expect(cause.stack).toContain('explode');
+      }
+    });
+
+    it('process on the first item of many', async () => {
+      const err = await rejection(job(Throws, { n: 5000, at: 0 }));
+      expect(err).toMatchObject({ name: 'TaskError', hook: 'process', index: 0 });
+    });
+
+    it('setup: TaskError of hook setup, no item index, and nothing processed', async () => {
+      const err = await rejection(job(Throws, { n: 5, hook: 'setup' }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook: 'setup', index: undefined });
+      expect((err as TaskError).cause).toBeInstanceOf(TypeError);
+      expect(((err as TaskError).cause as Error).message).toBe('setup exploded');
+    });
+
+    it("setup's generator after 5 items: TaskError of hook setup at index 5", async () => {
+      const err = await rejection(job(Throws, { n: 10, at: 5, hook: 'setup-generator' }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook: 'setup', index: 5 });
+      expect(((err as TaskError).cause as Error).message).toBe('generator exploded at 5');
+    });
+
+    it.each(['params', 'join'] as const)('%s: TaskError naming the hook', async (hook) => {
+      const err = await rejection(job(Throws, { n: 3, hook }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook, index: undefined });
+      expect(((err as TaskError).cause as Error).message).toBe(`${hook} exploded`);
+    });
+  });
+
+  describe('values that cannot cross the wire', () => {
+    it('process returning a Map: CodecError naming hook process, the item index and the path', async () => {
+      const err = await rejection(job(BadValues, { n: 12, at: 4, mode: 'map-result' }));
+      expect(err).toBeInstanceOf(CodecError);
+      const e = err as CodecError;
+      expect(e.where).toMatchObject({ hook: 'process', index: 4 });
+      expect(e.path).toBe('/counts');
+      expect(e.what).toMatch(/^a Map/);
+      expect(e.message).toContain('bad-values.process on item 4');
+      expect(e.message).toContain('/counts');
+    });
+
+    it('an item that is a class instance: CodecError naming hook setup and the item index', async () => {
+      const err = await rejection(job(BadValues, { n: 12, at: 3, mode: 'instance-item' }));
+      expect(err).toBeInstanceOf(CodecError);
+      const e = err as CodecError;
+      expect(e.where).toMatchObject({ hook: 'setup', index: 3 });
+      expect(e.path).toBe('/point');
+      expect(e.what).toContain('Point');
+      expect(e.message).toContain('bad-values.setup on item 3');
+    });
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * RabbitMQ for integration tests: the real broker at FJ_BROKER_URL. Under
+ * CI=true or FJ_REQUIRE_BROKER=1 a missing broker fails the tests loudly;
+ * elsewhere they skip with a message saying why.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { DEFAULT_BROKER } from '../../src/options.js';
+
+export const BROKER_URL = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
+export const REQUIRE = process.env.CI === 'true' || process.env.FJ_REQUIRE_BROKER === '1';
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+
+/** True when something accepts TCP connections at host:port within the timeout. */
+export function tcpAnswers(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Whether broker tests run: true if the broker answers; throws under CI when it does not. */
+export async function brokerAvailable(): Promise<boolean> {
+  const u = new URL(BROKER_URL);
+  const ok = await tcpAnswers(u.hostname, Number(u.port || 5672));
+  if (!ok && REQUIRE) throw new Error(`RabbitMQ does not answer at ${u.hostname}:${u.port || 5672}, and CI=true/FJ_REQUIRE_BROKER=1 requires it`);
+  if (!ok) console.warn(`SKIPPING broker tests: RabbitMQ does not answer at ${u.hostname}:${u.port || 5672} (set FJ_BROKER_URL; under CI they fail instead)`);
+  return ok;
+}
+
+/** A running `fj worker` child process and its log. */
+export interface WorkerProc {
+  child: ChildProcess;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `fj worker` with the given flags; resolves once it says it is serving. */
+export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WorkerProc> {
+  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
+    const check = () => {
+      if (/serving /.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}) before serving:\n${out}`));
+    });
+  });
+  return { child, log: () => out, exited };
+}
+
+/** SIGTERM by PID, then wait for the exit code. */
+export async function stopWorkerProc(w: WorkerProc): Promise<number | null> {
+  if (w.child.exitCode === null) w.child.kill('SIGTERM');
+  return w.exited;
+}

@@ -1,0 +1,142 @@
+/**
+ * Distributed mode against the real RabbitMQ (and the file store): two
+ * `fj worker` processes, the coordinator in this process.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type JobStats } from '../../src/index.js';
+import { BROKER_URL, brokerAvailable, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+
+const available = await brokerAvailable();
+const root = join(import.meta.dirname, '..', '..');
+const sleepy = join(root, 'test', 'fixtures', 'sleepy.ts');
+const throws = join(root, 'test', 'fixtures', 'throws.ts');
+
+describe.runIf(available)('amqp executor with fj worker processes', () => {
+  const queue = `fj.test.${randomUUID()}`;
+  const storeDir = mkdtempSync(join(tmpdir(), 'fj-amqp-test-'));
+  const store = pathToFileURL(storeDir).href;
+  const opts = { executor: 'amqp' as const, queue, store, broker: BROKER_URL };
+  let workers: WorkerProc[] = [];
+
+  beforeAll(async () => {
+    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, '--concurrency', '2', '--name', `w${n}`])));
+  });
+
+  afterAll(async () => {
+    for (const w of workers) await stopWorkerProc(w);
+    const conn = await amqp.connect(BROKER_URL);
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(queue);
+    await ch.deleteQueue(`${queue}.dead`);
+    await conn.close();
+    rmSync(storeDir, { recursive: true, force: true });
+  });
+
+  it('word count gives the same output as eager and local, and cleans up its job data', async () => {
+    const input = JSON.parse(readFileSync(join(root, 'examples', 'wordcount.json'), 'utf8'));
+    const docs = Array.from({ length: 3000 }, (_, i) => `doc ${i % 17} word${i % 5} ${'x'.repeat(i % 3)}`);
+    for (const inp of [input, { documents: docs, delimiter: ' ' }]) {
+      const eager = await run('wordcount', inp, { executor: 'eager' });
+      const local = await run('wordcount', inp, { executor: 'local', concurrency: 2 });
+      let stats: JobStats | undefined;
+      const jobId = `wc-${randomUUID()}`;
+      const dist = await run('wordcount', inp, { ...opts, jobId, onStats: (s) => (stats = s) });
+      expect(dist).toEqual(eager);
+      expect(JSON.stringify(dist)).toBe(JSON.stringify(local));
+      expect(stats!.items).toBe(inp.documents.length);
+      expect(stats!.messages).toBeGreaterThan(0);
+      expect(existsSync(join(storeDir, jobId))).toBe(false);
+    }
+  });
+
+  it('spreads items over both workers and keeps the item order', async () => {
+    const values = Array.from({ length: 40 }, (_, i) => i);
+    const out = await run(sleepy, { values, ms: 20 }, opts);
+    expect(out).toEqual(values.map((v) => v * 2));
+    for (const w of workers) expect(w.log()).toMatch(/fetched params/);
+  });
+
+  it('a hook failure fails the job with the item index and the original message', async () => {
+    const err = await run(throws, { n: 20, at: 7, hook: 'process' }, opts).catch((e) => e);
+    expect(err.name).toBe('TaskError');
+    expect(err.code).toBe('FJ_TASK');
+    expect(err.index).toBe(7);
+    expect(err.hook).toBe('process');
+    expect(err.cause.message).toBe('item 7 is cursed');
+    expect(err.cause.stack).toMatch(/explode/);
+  });
+
+  it('dead-letters a garbage message and still completes the job', async () => {
+    const conn = await amqp.connect(BROKER_URL);
+    const ch = await conn.createChannel();
+    ch.sendToQueue(queue, Buffer.from('this is not an fj message'), { persistent: true });
+    ch.sendToQueue(queue, Buffer.from([0xc1, 0xc1, 0xc1]), { persistent: true, headers: { 'fj-protocol': 1, 'fj-task': 'wordcount' } });
+    const out = await run('wordcount', { documents: ['a b', 'b'] }, opts);
+    expect(out).toEqual({ word_count: { a: 1, b: 2 } });
+    let dead = 0;
+    for (let i = 0; i < 50 && dead < 2; i++) {
+      dead = (await ch.checkQueue(`${queue}.dead`)).messageCount;
+      if (dead < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(dead).toBe(2);
+    await ch.purgeQueue(`${queue}.dead`);
+    await conn.close();
+    expect(workers.map((w) => w.child.exitCode)).toEqual([null, null]);
+  });
+});
+
+describe.runIf(available)('fj worker safety', () => {
+  it('refuses a task whose code differs from the job’s (no stale code)', async () => {
+    const queue = `fj.test.${randomUUID()}`;
+    const dir = join(root, 'test', '.tmp', randomUUID());
+    mkdirSync(dir, { recursive: true });
+    const mod = join(dir, 'stale.ts');
+    const source = readFileSync(sleepy, 'utf8').replace("'../../src/index.js'", "'fj'");
+    writeFileSync(mod, source);
+    const w = await startWorkerProc(['--queue', queue, '--tasks', mod]);
+    try {
+      writeFileSync(mod, `${source}\n// version 2\n`);
+      const err = await run(mod, { values: [1, 2, 3] }, { executor: 'amqp', queue }).catch((e) => e);
+      expect(err.code).toBe('FJ_WORKER_REFUSED');
+      expect(err.message).toMatch(/different code/);
+      expect(w.log()).toMatch(/refused job .*different code/);
+    } finally {
+      await stopWorkerProc(w);
+      rmSync(dir, { recursive: true, force: true });
+      const conn = await amqp.connect(BROKER_URL);
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(queue);
+      await ch.deleteQueue(`${queue}.dead`);
+      await conn.close();
+    }
+  });
+
+  it('warm shutdown: SIGTERM finishes the work in hand, exits 0, and the job loses nothing', async () => {
+    const queue = `fj.test.${randomUUID()}`;
+    const w1 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '2']);
+    const values = Array.from({ length: 30 }, (_, i) => i);
+    let done = 0;
+    const job = run(sleepy, { values, ms: 100 }, { executor: 'amqp', queue, onProgress: (p) => (done = p.done) });
+    while (done < 4) await new Promise((r) => setTimeout(r, 20));
+    const code = await stopWorkerProc(w1);
+    expect(code).toBe(0);
+    expect(w1.log()).toMatch(/stopping: finishing/);
+    const w2 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '4']);
+    try {
+      expect(await job).toEqual(values.map((v) => v * 2));
+    } finally {
+      await stopWorkerProc(w2);
+      const conn = await amqp.connect(BROKER_URL);
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(queue);
+      await ch.deleteQueue(`${queue}.dead`);
+      await conn.close();
+    }
+  });
+});
