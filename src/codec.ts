@@ -20,6 +20,22 @@ const packr = new Packr({
   int64AsType: 'bigint',
 });
 
+/**
+ * Decodes msgpack maps as Map (see {@link decode}); same options otherwise.
+ */
+const mapPackr = new Packr({
+  structuredClone: false,
+  useRecords: false,
+  moreTypes: false,
+  bundleStrings: false,
+  mapsAsObjects: false,
+  int64AsType: 'bigint',
+});
+
+const PROTO_KEY = Buffer.from('__proto__');
+const MIN_INT64 = -(2n ** 63n);
+const MAX_UINT64 = 2n ** 64n - 1n;
+
 const MAX_DEPTH = 512;
 
 /**
@@ -37,7 +53,10 @@ function check(value: unknown, where: Where, path: string, depth: number): void 
     case 'number':
     case 'boolean':
     case 'undefined':
+      return;
     case 'bigint':
+      // msgpack integers are 64-bit; msgpackr would throw a bare RangeError.
+      if ((value as bigint) < MIN_INT64 || (value as bigint) > MAX_UINT64) throw new CodecError(where, path, 'a bigint outside the 64-bit integer range');
       return;
     case 'function':
       throw new CodecError(where, path, `a function (${(value as { name?: string }).name || 'anonymous'})`);
@@ -91,7 +110,25 @@ export function detach(bytes: Uint8Array): Uint8Array {
 
 /** Decodes one value encoded by {@link encode}. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
-  return packr.unpack(bytes) as T;
+  // msgpackr renames a `__proto__` key to `__proto_` (its guard against
+  // prototype pollution). Here keys are data (wordcount counts the word
+  // `__proto__`), so when the bytes may hold that key, decode maps as Maps and
+  // rebuild each object with the key as an own property: nothing is polluted,
+  // nothing renamed. The byte search keeps the common case fast.
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_KEY) === -1) return packr.unpack(bytes) as T;
+  return fromMaps(mapPackr.unpack(bytes)) as T;
+}
+
+function fromMaps(value: unknown): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of value) {
+      Object.defineProperty(out, String(key), { value: fromMaps(v), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) value[i] = fromMaps(value[i]);
+  return value;
 }
 
 /** Encode-then-decode: what a value looks like after crossing the wire. */

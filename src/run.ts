@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { encode, decode } from './codec.js';
-import { TaskError } from './errors.js';
+import { InputError, TaskError } from './errors.js';
 import { ItemStream, type Counters, type Executor, type JobPlan } from './executors/executor.js';
 import { createLogger } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
@@ -37,9 +37,18 @@ export async function resolveTask(task: TaskClass | string): Promise<TaskInfo> {
  */
 export async function validate<I>(task: TaskClass<ForkJoinTask<I, any, any, any, any, any>> | string, input: I | unknown, source?: string): Promise<I> {
   const info = await resolveTask(task as TaskClass | string);
-  const copy = structuredClone(input) as I;
+  const copy = copyInput(input, source) as I;
   await info.validate(copy, source);
   return copy;
+}
+
+/** A copy of the caller's input for validation to fill defaults into; InputError when it cannot be copied (a function in it). */
+function copyInput(input: unknown, source = 'input'): unknown {
+  try {
+    return structuredClone(input);
+  } catch (err) {
+    throw new InputError(`${source} is not plain data: ${(err as Error).message}`, [], { cause: err });
+  }
 }
 
 /**
@@ -69,7 +78,7 @@ export async function runJob(task: TaskClass | string, input: unknown, options?:
   const started = performance.now();
   const info = await resolveTask(task);
   const log = createLogger(info.name, opts.logLevel);
-  const valid = structuredClone(input);
+  const valid = copyInput(input, source);
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);
 

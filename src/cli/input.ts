@@ -24,7 +24,8 @@ export async function readJsonInput(path: string): Promise<{ value: unknown; sou
 /** Turns V8's "... at position N" into "line L, column C". */
 export function describeJsonError(text: string, message: string): string {
   const m = /position (\d+)/.exec(message);
-  const pos = m ? Number(m[1]) : text.length;
+  // V8 gives no position for "Unexpected token" (a trailing comma, a stray bracket).
+  const pos = m ? Number(m[1]) : /end of JSON input/.test(message) ? text.length : findErrorPosition(text);
   let line = 1;
   let col = 1;
   for (let i = 0; i < pos && i < text.length; i++) {
@@ -33,8 +34,34 @@ export function describeJsonError(text: string, message: string): string {
       col = 1;
     } else col++;
   }
-  const reason = message.replace(/\s*in JSON at position \d+.*$/s, '').replace(/, "[\s\S]*" is not valid JSON$/, '');
+  const reason = message.replace(/\s*(in JSON )?at position \d+.*$/s, '').replace(/, (\.\.\.)?"[\s\S]*" is not valid JSON$/, '');
   return `${reason} at line ${line}, column ${col}`;
+}
+
+/**
+ * Index of the first character JSON.parse rejects, by bisection on prefixes:
+ * a prefix that stops before the bad character fails only at its end (or
+ * parses), one that includes it fails inside.
+ */
+function findErrorPosition(text: string): number {
+  const failsInside = (end: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, end));
+      return false;
+    } catch (err) {
+      const message = (err as Error).message;
+      const at = /position (\d+)/.exec(message);
+      return at ? Number(at[1]) < end : !/end of JSON input/.test(message);
+    }
+  };
+  let lo = 0;
+  let hi = text.length; // failsInside(hi) holds: the whole text fails inside
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (failsInside(mid + 1)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 async function readStdin(): Promise<string> {

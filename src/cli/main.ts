@@ -89,11 +89,8 @@ function report(err: unknown): number {
   if (err instanceof FjError) {
     process.stderr.write(`fj: ${err.message}\n`);
     if (verbose) printStack(err);
-    else if (err.exitCode === 1 && err.cause instanceof Error && err.cause.stack) {
-      // A hook failed: its own stack is the user's code, worth showing in short.
-      const frames = err.cause.stack.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 3);
-      if (frames.length) process.stderr.write(`${frames.join('\n')}\n  (run with --verbose for the full stack)\n`);
-    }
+    // A hook failed: the message names hook and item; the stack is one flag away.
+    else if (err.exitCode === 1 && err.cause instanceof Error) process.stderr.write('(run with --verbose for the stack trace)\n');
     return err.exitCode;
   }
   // Not ours: a bug in fj or in the environment. Always show the stack.

@@ -22,6 +22,7 @@ import { openStore } from '../store/open.js';
 import { assertResultsQueue, assertWorkQueue, connect, DEFAULT_QUEUE, H, PROTOCOL, Publisher, withHeartbeat } from '../transport/amqp.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
+import { BatchSizer } from './batch-sizer.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** Work messages awaiting results, at most. */
@@ -60,8 +61,7 @@ class Job {
   private readonly inFlight = new Map<number, number>(); // first -> count
   private readonly chunks: { first: number; values: unknown[] }[] = [];
   private readonly pendingDecode: Promise<void>[] = [];
-  private batchSize = 1;
-  private msPerItem = -1;
+  private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
   private pumping = false;
   private failed = false;
   private resolve!: (v: unknown[]) => void;
@@ -117,7 +117,7 @@ class Job {
     try {
       while (!this.failed && !items.done && this.inFlight.size < MAX_IN_FLIGHT) {
         const first = items.index;
-        const maybe = items.take(this.batchSize);
+        const maybe = items.take(this.sizer.size);
         const batch = maybe instanceof Promise ? await maybe : maybe;
         if (batch.length === 0) break;
         const slots: Slot[] = [];
@@ -175,7 +175,7 @@ class Job {
     if (status !== 'ok' || !body.results) return this.fail(body.error ? fromWire(body.error) : new FjError(`worker ${worker} failed`, 'FJ_INTERNAL', 1));
     this.inFlight.delete(body.first);
     counters.bytesStored += body.stored ?? 0;
-    if (body.ms !== undefined) this.adapt(body.ms / count);
+    if (body.ms !== undefined) this.sizer.observe(body.ms, count);
     const decoded = this.decodeResults(body.results);
     if (decoded instanceof Promise) {
       const p = decoded.then(
@@ -198,12 +198,6 @@ class Job {
   private decodeResults(slots: Slot[]): unknown[] | Promise<unknown[]> {
     if (slots.every((s) => typeof s !== 'string')) return slots.map((s) => decode(s as Uint8Array));
     return Promise.all(slots.map(async (s) => decode(typeof s === 'string' ? await this.store.get(s) : s)));
-  }
-
-  private adapt(ms: number): void {
-    this.msPerItem = this.msPerItem < 0 ? ms : 0.7 * this.msPerItem + 0.3 * ms;
-    const ideal = this.msPerItem > 0 ? Math.floor(TARGET_BATCH_MS / this.msPerItem) : MAX_BATCH;
-    this.batchSize = Math.max(1, Math.min(MAX_BATCH, ideal, this.batchSize * 4));
   }
 
   private finishIfDone(): void {

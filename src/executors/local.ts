@@ -9,33 +9,17 @@
  *   so a generator is consumed lazily and a job never holds all its items.
  * Items and results cross threads msgpack-encoded, buffers transferred.
  */
-import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { assertPlain, decode, detach, encodeChecked } from '../codec.js';
 import { FjError } from '../errors.js';
-import { threadEntry } from '../paths.js';
-import type { FromThread, ThreadData, ToThread } from '../worker/thread.js';
-import { fromWire } from '../worker/wire-error.js';
+import { ThreadPool, type PoolJob } from '../worker/pool.js';
+import { BatchSizer } from './batch-sizer.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** A batch should take about this long in a thread. */
 const TARGET_BATCH_MS = 4;
 /** Never more items than this in one batch. */
 const MAX_BATCH = 4096;
-/** Batches a thread may hold: one running, one waiting. */
-const PER_THREAD = 2;
-
-interface Slot {
-  worker: Worker;
-  id: string;
-  inFlight: number;
-}
-
-interface Pending {
-  first: number;
-  count: number;
-  slot: Slot;
-}
 
 export class LocalExecutor implements Executor {
   async map(plan: JobPlan): Promise<unknown[]> {
@@ -48,59 +32,25 @@ export class LocalExecutor implements Executor {
         2,
       );
     }
-    if (!existsSync(threadEntry)) throw new FjError(`fj is not built: ${threadEntry} is missing (run npm run build)`, 'FJ_INTERNAL', 1);
-    const slots = await Promise.all(
-      Array.from({ length: options.concurrency }, (_, n) =>
-        startThread({ moduleUrl: task.moduleUrl!, paramsBytes: plan.paramsBytes, services: options.services, logLevel: options.logLevel, workerId: `thread.${n}` }),
-      ),
-    );
+    const pool = await ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
     let ok = false;
     try {
-      const results = await new Dispatch(plan, slots).run();
+      const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, paramsBytes: plan.paramsBytes };
+      const results = await new Dispatch(plan, pool, job).run();
       ok = true;
       return results;
     } finally {
       // After a failure nothing in hand is worth waiting for: terminate at once.
-      await Promise.all(slots.map((s) => (ok ? stopThread(s) : s.worker.terminate())));
+      await (ok ? pool.close() : pool.terminate());
     }
   }
 }
 
-/** Starts one thread and waits until it has loaded the task. */
-function startThread(data: ThreadData): Promise<Slot> {
-  const worker = new Worker(threadEntry, { workerData: data });
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg: FromThread) => {
-      worker.off('error', onError);
-      worker.off('message', onMessage);
-      if (msg.type === 'ready') resolve({ worker, id: data.workerId, inFlight: 0 });
-      else if (msg.type === 'fatal') {
-        void worker.terminate();
-        reject(fromWire(msg.error));
-      }
-    };
-    const onError = (err: Error) => reject(err);
-    worker.on('message', onMessage);
-    worker.once('error', onError);
-  });
-}
-
-/** Asks a thread to close its services and exit; terminates it if it does not within 5 s. */
-async function stopThread(slot: Slot): Promise<void> {
-  const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
-  slot.worker.postMessage({ type: 'close' } satisfies ToThread);
-  const timer = setTimeout(() => void slot.worker.terminate(), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** One job's dispatch loop over a set of ready threads. */
+/** One job's dispatch loop over a thread pool. */
 class Dispatch {
-  private readonly pending = new Map<number, Pending>();
   private readonly chunks: { first: number; values: unknown[] }[] = [];
-  private nextId = 0;
-  private batchSize = 1;
-  private msPerItem = -1;
+  private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
+  private inFlight = 0;
   private pulling = false;
   private failed = false;
   private resolve!: (results: unknown[]) => void;
@@ -108,22 +58,14 @@ class Dispatch {
 
   constructor(
     private readonly plan: JobPlan,
-    private readonly slots: Slot[],
+    private readonly pool: ThreadPool,
+    private readonly job: PoolJob,
   ) {}
 
   run(): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      for (const slot of this.slots) {
-        slot.worker.on('message', (msg: FromThread) => this.onMessage(slot, msg));
-        slot.worker.on('error', (err) => this.fail(err));
-        slot.worker.on('exit', (code) => {
-          if (!this.failed && this.pending.size > 0 && [...this.pending.values()].some((p) => p.slot === slot)) {
-            this.fail(new FjError(`worker ${slot.id} exited (code ${code}) with work in hand`, 'FJ_INTERNAL', 1));
-          }
-        });
-      }
       const onAbort = () => this.fail(this.plan.signal.reason ?? new Error('job cancelled'));
       if (this.plan.signal.aborted) return onAbort();
       this.plan.signal.addEventListener('abort', onAbort, { once: true });
@@ -137,22 +79,21 @@ class Dispatch {
     this.pulling = true;
     try {
       const { items, task, counters } = this.plan;
-      for (;;) {
-        const slot = this.freest();
-        if (!slot || items.done) break;
+      while (this.pool.hasRoom && !items.done) {
         const first = items.index;
-        const maybe = items.take(this.batchSize);
+        const maybe = items.take(this.sizer.size);
         const batch = maybe instanceof Promise ? await maybe : maybe;
         if (this.failed) return;
         if (batch.length === 0) break;
         for (let i = 0; i < batch.length; i++) assertPlain(batch[i], { task: task.name, hook: 'setup', index: first + i });
         const bytes = detach(encodeChecked(batch));
-        const id = this.nextId++;
-        this.pending.set(id, { first, count: batch.length, slot });
-        slot.inFlight++;
         counters.messages++;
         counters.bytesPublished += bytes.length;
-        slot.worker.postMessage({ type: 'batch', id, first, bytes } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
+        this.inFlight++;
+        this.pool.run(this.job, first, bytes).then(
+          (r) => this.onDone(first, batch.length, r),
+          (err) => this.fail(err),
+        );
       }
     } catch (err) {
       this.fail(err);
@@ -163,37 +104,21 @@ class Dispatch {
     this.finishIfDone();
   }
 
-  private freest(): Slot | undefined {
-    let best: Slot | undefined;
-    for (const s of this.slots) if (s.inFlight < PER_THREAD && (!best || s.inFlight < best.inFlight)) best = s;
-    return best;
-  }
-
-  private onMessage(slot: Slot, msg: FromThread): void {
+  private onDone(first: number, count: number, r: { bytes: Uint8Array; ms: number }): void {
+    this.inFlight--;
     if (this.failed) return;
-    if (msg.type === 'failed') return this.fail(fromWire(msg.error));
-    if (msg.type !== 'done') return;
-    const p = this.pending.get(msg.id)!;
-    this.pending.delete(msg.id);
-    slot.inFlight--;
-    this.plan.counters.bytesPublished += msg.bytes.length;
-    this.plan.counters.messages++;
-    this.chunks.push({ first: p.first, values: decode<unknown[]>(msg.bytes) });
-    this.plan.counters.items += p.count;
-    this.adapt(msg.ms / p.count);
-    this.plan.progress(p.count);
+    const { counters } = this.plan;
+    counters.bytesPublished += r.bytes.length;
+    counters.messages++;
+    counters.items += count;
+    this.chunks.push({ first, values: decode<unknown[]>(r.bytes) });
+    this.sizer.observe(r.ms, count);
+    this.plan.progress(count);
     void this.pump();
   }
 
-  /** Sizes the next batches so one takes about TARGET_BATCH_MS in a thread. */
-  private adapt(ms: number): void {
-    this.msPerItem = this.msPerItem < 0 ? ms : 0.7 * this.msPerItem + 0.3 * ms;
-    const ideal = this.msPerItem > 0 ? Math.floor(TARGET_BATCH_MS / this.msPerItem) : MAX_BATCH;
-    this.batchSize = Math.max(1, Math.min(MAX_BATCH, ideal, this.batchSize * 4));
-  }
-
   private finishIfDone(): void {
-    if (this.failed || !this.plan.items.done || this.pending.size > 0) return;
+    if (this.failed || !this.plan.items.done || this.inFlight > 0) return;
     this.chunks.sort((a, b) => a.first - b.first);
     const out: unknown[] = [];
     for (const c of this.chunks) for (const v of c.values) out.push(v);
@@ -203,7 +128,7 @@ class Dispatch {
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    for (const s of this.slots) s.worker.postMessage({ type: 'abort' } satisfies ToThread);
+    this.pool.abort();
     void this.plan.items.close();
     this.reject(err);
   }

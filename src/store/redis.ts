@@ -52,6 +52,10 @@ export class RedisStore implements PayloadStore {
     client.on('error', (err: Error) => {
       this.#lastError = err;
     });
+    // A reconnect heals the connection: an old error must not explain a new failure.
+    client.on('ready', () => {
+      this.#lastError = undefined;
+    });
   }
 
   /**

@@ -27,14 +27,26 @@ export function compileSchema(schema: object, origin: string): InputValidator {
   }
   return (input: unknown, source = 'input') => {
     if (fn(input)) return;
-    const problems = formatErrors(fn.errors ?? []);
-    throw new InputError(`${source} does not match the schema (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, problems);
+    const all = problemLines(fn.errors ?? []);
+    throw new InputError(`${source} does not match the schema (${all.length} problem${all.length === 1 ? '' : 's'}):`, capProblems(all));
   };
 }
 
 /** Turns ajv errors into `"/documents/1: must be string"` lines, capped at {@link MAX_PROBLEMS}. */
 export function formatErrors(errors: ErrorObject[]): string[] {
-  const lines: string[] = [];
+  return capProblems(problemLines(errors));
+}
+
+/** The first {@link MAX_PROBLEMS} lines, then `... and N more`. */
+function capProblems(lines: string[]): string[] {
+  if (lines.length <= MAX_PROBLEMS) return lines;
+  return [...lines.slice(0, MAX_PROBLEMS), `... and ${lines.length - MAX_PROBLEMS} more`];
+}
+
+/** One line per distinct problem, uncapped (the count in the message is the real one). */
+function problemLines(errors: ErrorObject[]): string[] {
+  // A Set: an input with 100,000 bad items gives 100,000 errors.
+  const lines = new Set<string>();
   for (const e of errors) {
     let path = e.instancePath || '/';
     let message = e.message ?? 'is invalid';
@@ -49,12 +61,7 @@ export function formatErrors(errors: ErrorObject[]): string[] {
     } else if (e.keyword === 'enum') {
       message += `: ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
     }
-    const line = `${path}: ${message}`;
-    if (!lines.includes(line)) lines.push(line);
+    lines.add(`${path}: ${message}`);
   }
-  if (lines.length > MAX_PROBLEMS) {
-    const more = lines.length - MAX_PROBLEMS;
-    return [...lines.slice(0, MAX_PROBLEMS), `... and ${more} more`];
-  }
-  return lines;
+  return [...lines];
 }

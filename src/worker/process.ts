@@ -14,7 +14,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import type { ChannelModel, Channel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
-import { decode, encodeChecked } from '../codec.js';
+import { decode, detach, encodeChecked } from '../codec.js';
 import { TransportError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { openStore } from '../store/open.js';
@@ -24,7 +24,7 @@ import type { Logger } from '../task/types.js';
 import { assertWorkQueue, connect, deadLetterQueue, DEFAULT_QUEUE, H, PROTOCOL, Publisher, withHeartbeat, type ResultStatus } from '../transport/amqp.js';
 import { DEFAULT_BROKER } from '../options.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot, type WorkBody } from '../transport/messages.js';
-import { loadServices, TaskRuntime, type Services } from './runtime.js';
+import { ThreadPool, type PoolJob } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
@@ -93,7 +93,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     const info = await loadTask(spec);
     tasks.set(info.name, info);
   }
-  const services = await loadServices(options.services, name);
+  const pool = await ThreadPool.start({ size: concurrency, services: options.services, logLevel: options.logLevel ?? 'info', idPrefix: name });
   const store = await openStore(options.store ?? process.env.FJ_STORE_URL);
   const conn = await connect(withHeartbeat(options.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER), `worker ${name}`);
   const ch = await conn.createChannel();
@@ -102,7 +102,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   await ch.prefetch(concurrency * 2);
   const publisher = new Publisher(await conn.createConfirmChannel());
   publisher.channel.on('error', () => {});
-  const worker = new Worker({ name, log, tasks, services, store, conn, ch, publisher, concurrency, queue, maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024, inlineLimit: options.inlineLimit ?? 65536 });
+  const worker = new Worker({ name, log, tasks, pool, store, conn, ch, publisher, concurrency, queue, maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024, inlineLimit: options.inlineLimit ?? 65536 });
   await worker.start();
   log.info(`serving ${[...tasks.keys()].join(', ')} from ${queue} (concurrency ${concurrency}, store ${store.url})`);
   return worker;
@@ -112,7 +112,7 @@ interface Parts {
   name: string;
   log: Logger;
   tasks: Map<string, TaskInfo>;
-  services: Services;
+  pool: ThreadPool;
   store: PayloadStore;
   conn: ChannelModel;
   ch: Channel;
@@ -130,14 +130,14 @@ class Worker implements WorkerHandle {
   private consumerTag = '';
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inHand = new Set<Promise<void>>();
-  private readonly params = new Lru<Promise<object>>(16);
-  private readonly runtimes = new Lru<TaskRuntime>(16);
+  private readonly params = new Lru<Promise<Uint8Array>>(16);
   private readonly abort = new AbortController();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly p: Parts) {
     this.name = p.name;
-    this.limit = pLimit(p.concurrency);
+    // Two messages per thread: one running, one queued, as in the local executor.
+    this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
   }
 
@@ -146,6 +146,8 @@ class Worker implements WorkerHandle {
       if (this.stopping) return;
       this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue');
       this.abort.abort(new TransportError('connection lost'));
+      this.p.pool.abort();
+      void this.p.pool.terminate();
       this.markStopped();
     });
     const { consumerTag } = await this.p.ch.consume(this.p.queue, (msg) => msg && this.track(this.limit(() => this.handle(msg))), { noAck: false });
@@ -159,13 +161,13 @@ class Worker implements WorkerHandle {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { ch, conn, log, services, store } = this.p;
+      const { ch, conn, log, pool, store } = this.p;
       log.info(`stopping: finishing ${this.inHand.size} message(s) in hand`);
       await ch.cancel(this.consumerTag).catch(() => {});
       while (this.inHand.size) await Promise.allSettled([...this.inHand]);
       await this.p.publisher.flush().catch(() => {});
       await conn.close().catch(() => {});
-      await services.close();
+      await pool.close();
       await store.close();
       log.info('stopped');
       this.markStopped();
@@ -236,16 +238,17 @@ class Worker implements WorkerHandle {
 
   private async run(task: TaskInfo, paramsRef: string, body: WorkBody): Promise<ResultBody> {
     const started = performance.now();
-    const runtime = await this.runtime(task, paramsRef);
+    const job = await this.poolJob(task, paramsRef);
     const items = await Promise.all(body.items.map((s) => this.load(s)));
+    const done = await this.p.pool.run(job, body.first, detach(encodeChecked(items)));
+    const values = decode<unknown[]>(done.bytes);
     const results: Slot[] = [];
     let stored = 0;
-    const job = paramsRef.split('/')[0];
-    for (let i = 0; i < items.length; i++) {
-      const r = runtime.processItem(items[i], body.first + i, this.abort.signal);
-      const bytes = encodeChecked(r instanceof Promise ? await r : r);
+    const jobId = paramsRef.split('/')[0];
+    for (const value of values) {
+      const bytes = encodeChecked(value);
       if (bytes.length > this.p.inlineLimit) {
-        results.push(await this.p.store.put(job, bytes));
+        results.push(await this.p.store.put(jobId, bytes));
         stored += bytes.length;
       } else results.push(bytes);
     }
@@ -256,23 +259,18 @@ class Worker implements WorkerHandle {
     return decode(typeof slot === 'string' ? await this.p.store.get(slot) : slot);
   }
 
-  /** The runtime for a task and params, fetching params once per content hash. */
-  private async runtime(task: TaskInfo, ref: string): Promise<TaskRuntime> {
+  /** The pool job for a task and params, fetching the params once per content hash. */
+  private async poolJob(task: TaskInfo, ref: string): Promise<PoolJob> {
     const hash = ref.slice(ref.lastIndexOf('/') + 1);
-    const key = `${task.name}:${hash}`;
-    const cached = this.runtimes.get(key);
-    if (cached) return cached;
     let params = this.params.get(hash);
     if (!params) {
       params = this.p.store.get(ref).then((bytes) => {
         this.p.log.info(`fetched params ${hash.slice(0, 12)} (${bytes.length} bytes)`);
-        return decode<object>(bytes);
+        return bytes;
       });
       params.catch(() => this.params.delete(hash)); // a failed fetch is retried next time
       this.params.set(hash, params);
     }
-    const runtime = new TaskRuntime(task, await params, this.p.services.value, this.p.log);
-    this.runtimes.set(key, runtime);
-    return runtime;
+    return { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, paramsBytes: await params };
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Entry of a local-executor worker thread. Loads the task once, then runs
- * batches: decode items, `process` each, encode the results, post them back
- * (buffers transferred, not copied). Nothing here knows about the CLI.
+ * Entry of a worker thread (local executor, and `fj worker`'s pool). Holds
+ * one runtime per loaded (task, params) pair, then runs batches: decode the
+ * items, `process` each, encode the results, post them back (buffers
+ * transferred, not copied). Nothing here knows about the CLI or the broker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -9,75 +10,93 @@ import { decode, detach, encodeChecked } from '../codec.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
-import { toWire } from './wire-error.js';
+import { toWire, type WireError } from './wire-error.js';
 
-/** What the local executor hands a new thread. */
+/** What the pool hands a new thread. */
 export interface ThreadData {
-  moduleUrl: string;
-  paramsBytes: Uint8Array;
   services: string | undefined;
   logLevel: LogLevel;
   workerId: string;
 }
 
-/** Messages from the executor to a thread. */
-export type ToThread = { type: 'batch'; id: number; first: number; bytes: Uint8Array } | { type: 'close' } | { type: 'abort' };
-/** Messages from a thread to the executor. */
+/** Messages from the pool to a thread. */
+export type ToThread =
+  | { type: 'load'; key: string; moduleUrl: string; paramsBytes: Uint8Array }
+  | { type: 'unload'; key: string }
+  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array }
+  | { type: 'close' }
+  | { type: 'abort' };
+/** Messages from a thread to the pool. */
 export type FromThread =
   | { type: 'ready' }
-  | { type: 'fatal'; error: ReturnType<typeof toWire> }
+  | { type: 'fatal'; error: WireError }
   | { type: 'done'; id: number; bytes: Uint8Array; ms: number }
-  | { type: 'failed'; id: number; error: ReturnType<typeof toWire> }
-  | { type: 'closed' };
+  | { type: 'failed'; id: number; error: WireError };
 
 const port = parentPort!;
 const data = workerData as ThreadData;
 const abort = new AbortController();
-let runtime: TaskRuntime;
+const runtimes = new Map<string, Promise<TaskRuntime>>();
 let services: Services;
 
 function post(msg: FromThread, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer);
 }
 
-async function runBatch(id: number, first: number, bytes: Uint8Array): Promise<void> {
-  const start = performance.now();
-  const items = decode<unknown[]>(bytes);
-  const results = new Array<unknown>(items.length);
+async function load(moduleUrl: string, paramsBytes: Uint8Array): Promise<TaskRuntime> {
+  const task = await loadModule(moduleUrl);
+  return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
+}
+
+async function runBatch(key: string, id: number, first: number, bytes: Uint8Array): Promise<void> {
   try {
+    const runtime = await runtimes.get(key)!;
+    const start = performance.now();
+    const items = decode<unknown[]>(bytes);
+    const results = new Array<unknown>(items.length);
     for (let i = 0; i < items.length; i++) {
       const r = runtime.processItem(items[i], first + i, abort.signal);
       results[i] = r instanceof Promise ? await r : r;
     }
+    const out = detach(encodeChecked(results));
+    post({ type: 'done', id, bytes: out, ms: performance.now() - start }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: 'failed', id, error: toWire(err) });
-    return;
   }
-  const out = detach(encodeChecked(results));
-  post({ type: 'done', id, bytes: out, ms: performance.now() - start }, [out.buffer as ArrayBuffer]);
 }
 
 async function main(): Promise<void> {
   try {
-    const task = await loadModule(data.moduleUrl);
     services = await loadServices(data.services, data.workerId);
-    runtime = new TaskRuntime(task, decode<object>(data.paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
   } catch (err) {
     post({ type: 'fatal', error: toWire(err) });
     return;
   }
-  // Batches run one after another: the executor keeps a second one queued so
-  // this thread never waits on the main thread between batches.
+  // Batches run one after another: the pool keeps a second one queued so
+  // this thread never waits for the next between batches.
   let chain = Promise.resolve();
   port.on('message', (msg: ToThread) => {
-    if (msg.type === 'batch') chain = chain.then(() => runBatch(msg.id, msg.first, msg.bytes));
-    else if (msg.type === 'abort') abort.abort(new Error('job cancelled'));
-    else if (msg.type === 'close') {
-      chain = chain.then(async () => {
-        await services.close();
-        post({ type: 'closed' });
-        port.close();
-      });
+    switch (msg.type) {
+      case 'load': {
+        const loading = load(msg.moduleUrl, msg.paramsBytes);
+        loading.catch(() => {}); // reported by the batches that need it
+        runtimes.set(msg.key, loading);
+        break;
+      }
+      case 'unload':
+        runtimes.delete(msg.key);
+        break;
+      case 'batch':
+        chain = chain.then(() => runBatch(msg.key, msg.id, msg.first, msg.bytes));
+        break;
+      case 'abort':
+        abort.abort(new Error('job cancelled'));
+        break;
+      case 'close':
+        chain = chain.then(async () => {
+          await services.close();
+          port.close();
+        });
     }
   });
   post({ type: 'ready' });

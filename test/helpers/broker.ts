@@ -4,27 +4,13 @@
  * elsewhere they skip with a message saying why.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { DEFAULT_BROKER } from '../../src/options.js';
+import { requireServices, tcpAnswers } from './services.js';
 
 export const BROKER_URL = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
-export const REQUIRE = process.env.CI === 'true' || process.env.FJ_REQUIRE_BROKER === '1';
+export const REQUIRE = requireServices();
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
-
-/** True when something accepts TCP connections at host:port within the timeout. */
-export function tcpAnswers(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 /** Whether broker tests run: true if the broker answers; throws under CI when it does not. */
 export async function brokerAvailable(): Promise<boolean> {

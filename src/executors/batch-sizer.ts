@@ -1,0 +1,20 @@
+/** Batch sizing shared by the local and amqp executors. */
+
+/** Adaptive batch sizing: a batch should take about `targetMs` where it runs. */
+export class BatchSizer {
+  size = 1;
+  private msPerItem = -1;
+
+  constructor(
+    private readonly targetMs: number,
+    private readonly max: number,
+  ) {}
+
+  /** Records that `count` items took `ms`; grows at most 4x per observation. */
+  observe(ms: number, count: number): void {
+    const per = ms / count;
+    this.msPerItem = this.msPerItem < 0 ? per : 0.7 * this.msPerItem + 0.3 * per;
+    const ideal = this.msPerItem > 0 ? Math.floor(this.targetMs / this.msPerItem) : this.max;
+    this.size = Math.max(1, Math.min(this.max, ideal, this.size * 4));
+  }
+}
