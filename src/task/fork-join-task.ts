@@ -81,10 +81,10 @@ export type TaskClass<T extends ForkJoinTask<any, any, any, any, any, any> = For
   name: string;
 };
 
-/** The input type of a task class. */
-export type InputOf<T> = T extends ForkJoinTask<infer I, any, any, any, any, any> ? I : never;
-/** The output type of a task class. */
-export type OutputOf<T> = T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : never;
+/** The input type of a task class (`InputOf<typeof WordCount>`) or of its instances (`InputOf<WordCount>`). */
+export type InputOf<T> = T extends abstract new () => infer X ? InputOf<X> : T extends ForkJoinTask<infer I, any, any, any, any, any> ? I : never;
+/** The output type of a task class (`OutputOf<typeof WordCount>`) or of its instances (`OutputOf<WordCount>`). */
+export type OutputOf<T> = T extends abstract new () => infer X ? OutputOf<X> : T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : never;
 
 /**
  * True when `value` looks like a task class. A structural check rather than

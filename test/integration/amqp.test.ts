@@ -91,6 +91,17 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
   });
 });
 
+describe('amqp executor errors', () => {
+  it('an unreachable broker is a TransportError (exit code 3) without the password', async () => {
+    const err = await run('wordcount', { documents: ['a'] }, { executor: 'amqp', broker: 'amqp://fjuser:s3cr3t-pw@127.0.0.1:1' }).catch((e) => e);
+    expect(err.name).toBe('TransportError');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toContain('127.0.0.1:1');
+    expect(err.message).not.toContain('s3cr3t-pw');
+    expect(String(err.stack)).not.toContain('s3cr3t-pw');
+  });
+});
+
 describe.runIf(available)('fj worker safety', () => {
   it('refuses a task whose code differs from the job’s (no stale code)', async () => {
     const queue = `fj.test.${randomUUID()}`;

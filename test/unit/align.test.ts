@@ -284,23 +284,27 @@ describe('align: input validation', () => {
 });
 
 describe('align: speed', () => {
-  it('aligns a 200-base edit on a 100,000-base reference well under 100 ms', () => {
+  it('aligns a 200-base edit on a 100,000-base reference (and prints the time)', () => {
     const random = mulberry32(1);
     const reference = randomDna(random, 100_000);
     const sequence = reference.slice(61_234, 61_434);
     const task = new Align();
     const params = task.params({ reference, edits: [], ...DEFAULTS });
-    const times: number[] = [];
+    const wall: number[] = [];
+    const cpu: number[] = [];
     let result: Alignment | undefined;
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < 7; k++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       result = task.process({ id: 'x', sequence }, params);
-      times.push(performance.now() - t0);
+      wall.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
     }
-    times.sort((a, b) => a - b);
-    console.log(`align.process 100,000 x 200: min ${times[0].toFixed(1)} ms, median ${times[2].toFixed(1)} ms`);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1].toFixed(1);
+    console.log(`align.process, 100,000 x 200: median ${median(wall)} ms wall, ${median(cpu)} ms CPU (${wall.length} runs)`);
     expect(placement(result!)).toEqual({ score: 400, start: 61_234, end: 61_434, queryStart: 0, queryEnd: 200 });
-    // Generous bound: a loaded CI machine must not make this flaky.
-    expect(times[0]).toBeLessThan(1000);
+    // The target is well under 100 ms; the bound is loose so a loaded machine does not make this flaky.
+    expect(Math.min(...cpu)).toBeLessThan(1000);
   });
 });

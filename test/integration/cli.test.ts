@@ -1,0 +1,242 @@
+/**
+ * The `fj` command as a user runs it: the built dist/src/cli/main.js in a
+ * child process (test/global-setup.ts builds it). Checks stdout (nothing but
+ * the output JSON), stderr and the exit codes: 0 ok, 1 a hook failed, 2 usage
+ * or input error.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+const EXAMPLE = join(root, 'examples', 'wordcount.json');
+const THROWS = join(root, 'test', 'fixtures', 'throws.ts');
+const dir = mkdtempSync(join(tmpdir(), 'fj-cli-test-'));
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent). */
+function fj(args: string[], stdin?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+/** Writes a file in the temp dir and returns its name (relative to the CLI's cwd). */
+function file(name: string, content: string): string {
+  writeFileSync(join(dir, name), content);
+  return name;
+}
+
+const EXPECTED = {
+  word_count: {
+    again: 2,
+    and: 1,
+    are: 1,
+    brown: 1,
+    dog: 1,
+    fork: 2,
+    fox: 1,
+    hi: 2,
+    héllo: 2,
+    join: 3,
+    jumps: 1,
+    lazy: 1,
+    over: 1,
+    please: 1,
+    quick: 1,
+    say: 1,
+    the: 2,
+    there: 2,
+    'wörld,': 1,
+    you: 2,
+  },
+};
+const EXPECTED_TEXT = `${JSON.stringify(EXPECTED, null, 2)}\n`;
+
+describe('fj run', () => {
+  it.each(['local', 'eager'])('-e %s: exit 0, stdout is exactly the output JSON, stderr empty', async (executor) => {
+    const r = await fj(['run', 'wordcount', EXAMPLE, '-e', executor, '-c', '2']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(EXPECTED_TEXT);
+  });
+
+  it("reads the input from standard input with '-'", async () => {
+    const r = await fj(['run', 'wordcount', '-', '-e', 'eager'], JSON.stringify({ documents: ['to be or not to be'] }));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ word_count: { be: 2, not: 1, or: 1, to: 2 } });
+  });
+
+  it('--out FILE writes the output there and nothing on stdout', async () => {
+    const r = await fj(['run', 'wordcount', EXAMPLE, '--out', 'out.json', '-c', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    expect(readFileSync(join(dir, 'out.json'), 'utf8')).toBe(EXPECTED_TEXT);
+  });
+
+  it('--stats FILE writes the job figures as JSON', async () => {
+    const r = await fj(['run', 'wordcount', EXAMPLE, '--stats', 'stats.json', '-c', '2']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(EXPECTED_TEXT);
+    const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(stats).sort()).toEqual(['bytesPublished', 'bytesStored', 'items', 'messages', 'wallMs']);
+    expect(stats.items).toBe(6);
+    expect(stats.messages).toBeGreaterThan(0);
+    expect(stats.bytesPublished).toBeGreaterThan(0);
+    expect(stats.bytesStored).toBe(0);
+    expect(stats.wallMs).toEqual(expect.any(Number));
+  });
+
+  it('passes the delimiter from the input', async () => {
+    const input = file('commas.json', JSON.stringify({ documents: ['a,b', 'b,,c'], delimiter: ',' }));
+    const r = await fj(['run', 'wordcount', input, '-e', 'eager']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ word_count: { a: 1, b: 2, c: 1 } });
+  });
+
+  describe('exit 2: usage and input errors, nothing on stdout', () => {
+    it('a missing input file, named in the message', async () => {
+      const r = await fj(['run', 'wordcount', 'no-such-input.json']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('fj: input file not found: no-such-input.json\n');
+    });
+
+    it('invalid JSON, naming the file, the line and the column', async () => {
+      const bad = file('trailing-comma.json', '{\n  "documents": [\n    "a",\n  ]\n}\n');
+      const r = await fj(['run', 'wordcount', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe("fj: trailing-comma.json: invalid JSON: Unexpected token ']' at line 4, column 3\n");
+    });
+
+    it('truncated JSON, at its end', async () => {
+      const bad = file('truncated.json', '{"documents": ["a"');
+      const r = await fj(['run', 'wordcount', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^fj: truncated\.json: invalid JSON: .* at line 1, column 19\n$/);
+    });
+
+    it('schema violations, each with its JSON path', async () => {
+      const bad = file('violations.json', JSON.stringify({ documents: ['ok', 2], color: 'red' }));
+      const r = await fj(['run', 'wordcount', bad]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        'fj: violations.json does not match the schema (2 problems):\n' +
+          '  /color: is not allowed here (unknown property)\n' +
+          '  /documents/1: must be string\n',
+      );
+    });
+
+    it('an unknown task, listing the known ones', async () => {
+      const r = await fj(['run', 'no-such-task', EXAMPLE]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^fj: unknown task 'no-such-task'/);
+      expect(r.stderr).toMatch(/built-in tasks: .*\bwordcount\b/);
+    });
+
+    it.each([
+      [['-c', '0'], /--concurrency must be an integer from 1 and up, got '0'/],
+      [['--concurrency', 'many'], /--concurrency must be an integer from 1 and up, got 'many'/],
+      [['-e', 'cloud'], /argument 'cloud' is invalid\. Allowed choices are eager, local, amqp/],
+      [['--inline-limit', '-5'], /--inline-limit must be an integer from 1 and up, got '-5'/],
+      [['--no-such-flag'], /unknown option '--no-such-flag'/],
+    ])('a bad option %j, naming the option and the value', async (flags, message) => {
+      const r = await fj(['run', 'wordcount', EXAMPLE, ...flags]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(message);
+    });
+  });
+
+  describe('exit 1: a hook threw', () => {
+    const input = file('throws.json', JSON.stringify({ n: 20, at: 7 }));
+
+    it.each(['eager', 'local'])('-e %s: names the hook and the item, no stack trace', async (executor) => {
+      const r = await fj(['run', THROWS, input, '-e', executor, '-c', '2']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('fj: throws.process on item 7 failed: item 7 is cursed\n(run with --verbose for the stack trace)\n');
+    });
+
+    it('--verbose prints the stack, down to the line in the task that threw', async () => {
+      const r = await fj(['run', THROWS, input, '-e', 'eager', '--verbose']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('fj: throws.process on item 7 failed: item 7 is cursed\n');
+      expect(r.stderr).toContain('caused by: RangeError: item 7 is cursed\n');
+      expect(r.stderr).toMatch(/\n\s+at explode \(.*test\/fixtures\/throws\.ts:\d+:\d+\)/);
+    });
+  });
+});
+
+describe('fj tasks', () => {
+  it('lists wordcount with its description', async () => {
+    const r = await fj(['tasks']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^wordcount +Count the words in a list of documents$/m);
+  });
+});
+
+describe('fj validate', () => {
+  it('accepts a good input: exit 0', async () => {
+    const r = await fj(['validate', 'wordcount', EXAMPLE]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${EXAMPLE}: valid input for wordcount\n`);
+  });
+
+  it('accepts a good input from standard input', async () => {
+    const r = await fj(['validate', 'wordcount', '-'], '{"documents": []}');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('standard input: valid input for wordcount\n');
+  });
+
+  it('rejects a bad input: exit 2 with the problems and their paths', async () => {
+    const bad = file('bad-validate.json', JSON.stringify({ documents: [1], delimiter: '' }));
+    const r = await fj(['validate', 'wordcount', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'fj: bad-validate.json does not match the schema (2 problems):\n' +
+        '  /documents/0: must be string\n' +
+        '  /delimiter: must NOT have fewer than 1 characters\n',
+    );
+  });
+});
+
+describe('fj --help', () => {
+  it('prints usage with the commands, exit 0', async () => {
+    const r = await fj(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: fj /);
+    for (const command of ['run', 'tasks', 'validate']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+  });
+
+  it('run --help lists the options, exit 0', async () => {
+    const r = await fj(['run', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--executor', '--concurrency', '--out', '--stats', '--verbose']) expect(r.stdout).toContain(flag);
+  });
+});
