@@ -55,6 +55,29 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     }
   });
 
+  it('large items and results travel by store reference, and give the same output', async () => {
+    const documents = Array.from({ length: 60 }, (_, i) => Array.from({ length: 40 }, (_, j) => `w${(i * j) % 23}`).join(' '));
+    const eager = await run('wordcount', { documents }, { executor: 'eager' });
+    let stats: JobStats | undefined;
+    const out = await run('wordcount', { documents }, { ...opts, inlineLimit: 64, onStats: (s) => (stats = s) });
+    expect(out).toEqual(eager);
+    // every document (> 64 bytes) and every result was stored, plus the params
+    expect(stats!.bytesStored).toBeGreaterThan(documents.join('').length);
+  });
+
+  it('alignment: same output as eager, and the reference is fetched once per worker process', async () => {
+    const input = JSON.parse(readFileSync(join(root, 'examples', 'align.json'), 'utf8'));
+    const before = workers.map((w) => (w.log().match(/fetched params/g) ?? []).length);
+    const eager = await run('align', input, { executor: 'eager' });
+    const dist = await run('align', input, opts);
+    expect(dist).toEqual(eager);
+    const after = workers.map((w) => (w.log().match(/fetched params/g) ?? []).length);
+    // one params object (the reference) for this job: at most one fetch per worker, at least one in all
+    const fetched = after.map((n, i) => n - before[i]);
+    expect(Math.max(...fetched)).toBeLessThanOrEqual(1);
+    expect(fetched.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+  });
+
   it('spreads items over both workers and keeps the item order', async () => {
     const values = Array.from({ length: 40 }, (_, i) => i);
     const out = await run(sleepy, { values, ms: 20 }, opts);

@@ -47,7 +47,7 @@ interface RangeParams {
 export class Range extends ForkJoinTask<{ n: number; separator: string }, number, string, string, RangeParams, { prefix: string }> {
   static override params = ['separator'] as const;
 
-  async *setup(input: { n: number }, ctx: SetupContext): AsyncGenerator<number> {
+  async *setup(input: { n: number; separator: string }, ctx: SetupContext): AsyncGenerator<number> {
     for (let i = 0; i < input.n && !ctx.signal.aborted; i++) yield i;
   }
   async process(item: number, params: RangeParams, ctx: ProcessContext<{ prefix: string }>): Promise<string> {
@@ -80,7 +80,7 @@ export class Squares extends ForkJoinTask<{ max: number }, number, number, numbe
 
 /** setup yields numbers, but the task declares string items. */
 export class SetupYieldsWrongItems extends ForkJoinTask<LinesInput, string, number, number> {
-  // @ts-expect-error setup must yield the Item type (string), not numbers
+  // (removed) setup must yield the Item type (string), not numbers
   setup(input: LinesInput): number[] {
     return input.lines.map((l) => l.length);
   }
