@@ -54,6 +54,9 @@ function copyInput(input: unknown, source = 'input'): unknown {
 /**
  * Runs a task on an input and resolves to its output.
  *
+ * The input is typed `Partial<Input>`: fields with schema defaults may be
+ * left out (the schema, checked at run time, is the authority).
+ *
  * ```ts
  * import { run } from 'fj';
  * const out = await run(WordCount, { documents: ['a b', 'b'] }, { executor: 'eager' });
@@ -65,7 +68,7 @@ function copyInput(input: unknown, source = 'input'): unknown {
  */
 export async function run<T extends ForkJoinTask<any, any, any, any, any, any>>(
   task: TaskClass<T> | string,
-  input: T extends ForkJoinTask<infer I, any, any, any, any, any> ? I : unknown,
+  input: T extends ForkJoinTask<infer I, any, any, any, any, any> ? Partial<I> : unknown,
   options?: RunOptions,
 ): Promise<T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : unknown> {
   const { output } = await runJob(task, input, options);
