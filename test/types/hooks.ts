@@ -187,6 +187,10 @@ export async function runTypes(): Promise<void> {
   expectTrue<Equal<typeof counts, WordCountOutput>>();
   const a: number = counts.word_count.a;
 
+  // Fields with schema defaults (delimiter) may be left out.
+  const defaulted = await run(WordCount, { documents: ['a b'] });
+  expectTrue<Equal<typeof defaulted, WordCountOutput>>();
+
   const lengths = await run(LineLengths, { lines: ['x'] });
   expectTrue<Equal<typeof lengths, number[]>>();
   const joined = await run(Range, { n: 3, separator: ',' });

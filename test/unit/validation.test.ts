@@ -104,7 +104,7 @@ describe('wordcount input', () => {
   it('run() counts with the default delimiter and does not modify the input', async () => {
     const input = { documents: ['a b a', 'b'] };
     const frozen = JSON.stringify(input);
-    const out = await run(WordCount, input as never, { executor: 'eager' });
+    const out = await run(WordCount, input, { executor: 'eager' });
     expect(out).toEqual({ word_count: { a: 2, b: 2 } });
     expect(JSON.stringify(input)).toBe(frozen);
   });
