@@ -35,7 +35,7 @@ export class LocalExecutor implements Executor {
     const pool = await ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
     let ok = false;
     try {
-      const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, paramsBytes: plan.paramsBytes };
+      const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, className: task.cls.name, paramsBytes: plan.paramsBytes };
       const results = await new Dispatch(plan, pool, job).run();
       ok = true;
       return results;

@@ -70,8 +70,21 @@ export async function loadTask(spec: string, cwd = process.cwd()): Promise<TaskI
   );
 }
 
-/** Imports a task module by URL and describes its task class. */
-export async function loadModule(url: string): Promise<TaskInfo> {
+/** Every task class a module exports (a worker serves them all). */
+export async function loadAllTasks(spec: string): Promise<TaskInfo[]> {
+  const first = await loadTask(spec);
+  if (!first.moduleUrl) return [first];
+  const mod = (await import(first.moduleUrl)) as Record<string, unknown>;
+  const classes = [...new Set(Object.values(mod).filter(isTaskClass))];
+  return classes.map((c) => (c === first.cls ? first : describeTask(c, first.moduleUrl)));
+}
+
+/**
+ * Imports a task module by URL and describes its task class: the export
+ * whose class is named `className` when given (a module may export several
+ * tasks), else the default export, else the first task class exported.
+ */
+export async function loadModule(url: string, className?: string): Promise<TaskInfo> {
   if (TS_EXT.has(extname(new URL(url).pathname))) await ensureTypeScript();
   let mod: Record<string, unknown>;
   try {
@@ -79,8 +92,10 @@ export async function loadModule(url: string): Promise<TaskInfo> {
   } catch (err) {
     throw new UsageError(`cannot load task module ${fileURLToPath(url)}: ${(err as Error).message}`, { cause: err });
   }
-  const cls = isTaskClass(mod.default) ? mod.default : Object.values(mod).find(isTaskClass);
-  if (!cls) throw new UsageError(`${fileURLToPath(url)} does not export a ForkJoinTask subclass (expected a default export)`);
+  const classes = Object.values(mod).filter(isTaskClass);
+  const named = className ? classes.find((c) => c.name === className) : undefined;
+  const cls = named ?? (isTaskClass(mod.default) ? mod.default : classes[0]);
+  if (!cls || (className && cls.name !== className)) throw new UsageError(`${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask subclass (expected a default export)'}`);
   return describeTask(cls, url);
 }
 

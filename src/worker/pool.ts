@@ -24,6 +24,8 @@ const MAX_LOADED = 16;
 export interface PoolJob {
   key: string;
   moduleUrl: string;
+  /** The task class's name: picks the right export of a module with several. */
+  className: string;
   paramsBytes: Uint8Array;
 }
 
@@ -90,7 +92,7 @@ export class ThreadPool {
     if (t.loaded.has(job.key)) {
       t.loaded.delete(job.key);
     } else {
-      t.worker.postMessage({ type: 'load', key: job.key, moduleUrl: job.moduleUrl, paramsBytes: job.paramsBytes } satisfies ToThread);
+      t.worker.postMessage({ type: 'load', key: job.key, moduleUrl: job.moduleUrl, className: job.className, paramsBytes: job.paramsBytes } satisfies ToThread);
       if (t.loaded.size >= MAX_LOADED) {
         const oldest = t.loaded.keys().next().value!;
         t.loaded.delete(oldest);

@@ -19,7 +19,7 @@ import { TransportError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
-import { builtinTaskNames, loadTask, type TaskInfo } from '../task/registry.js';
+import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import { assertWorkQueue, connect, deadLetterQueue, DEFAULT_QUEUE, H, PROTOCOL, Publisher, withHeartbeat, type ResultStatus } from '../transport/amqp.js';
 import { DEFAULT_BROKER } from '../options.js';
@@ -90,8 +90,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   const concurrency = options.concurrency ?? availableParallelism();
   const tasks = new Map<string, TaskInfo>();
   for (const spec of [...builtinTaskNames(), ...(options.tasks ?? [])]) {
-    const info = await loadTask(spec);
-    tasks.set(info.name, info);
+    for (const info of await loadAllTasks(spec)) tasks.set(info.name, info);
   }
   const pool = await ThreadPool.start({ size: concurrency, services: options.services, logLevel: options.logLevel ?? 'info', idPrefix: name });
   const store = await openStore(options.store ?? process.env.FJ_STORE_URL);
@@ -271,6 +270,6 @@ class Worker implements WorkerHandle {
       params.catch(() => this.params.delete(hash)); // a failed fetch is retried next time
       this.params.set(hash, params);
     }
-    return { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, paramsBytes: await params };
+    return { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes: await params };
   }
 }

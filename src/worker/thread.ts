@@ -21,7 +21,7 @@ export interface ThreadData {
 
 /** Messages from the pool to a thread. */
 export type ToThread =
-  | { type: 'load'; key: string; moduleUrl: string; paramsBytes: Uint8Array }
+  | { type: 'load'; key: string; moduleUrl: string; className: string; paramsBytes: Uint8Array }
   | { type: 'unload'; key: string }
   | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array }
   | { type: 'close' }
@@ -43,8 +43,8 @@ function post(msg: FromThread, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer);
 }
 
-async function load(moduleUrl: string, paramsBytes: Uint8Array): Promise<TaskRuntime> {
-  const task = await loadModule(moduleUrl);
+async function load(moduleUrl: string, className: string, paramsBytes: Uint8Array): Promise<TaskRuntime> {
+  const task = await loadModule(moduleUrl, className);
   return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
 }
 
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   port.on('message', (msg: ToThread) => {
     switch (msg.type) {
       case 'load': {
-        const loading = load(msg.moduleUrl, msg.paramsBytes);
+        const loading = load(msg.moduleUrl, msg.className, msg.paramsBytes);
         loading.catch(() => {}); // reported by the batches that need it
         runtimes.set(msg.key, loading);
         break;

@@ -17,7 +17,12 @@
  * }
  * ```
  */
+import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp from 'amqplib';
 import type { RunOptions } from '../../src/index.js';
+import { BROKER_URL, brokerAvailable, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 export interface ExecutorCase {
   /** Names the describe block: `'eager'`, `'local'`, ... */
@@ -40,3 +45,33 @@ export const executorCases: ExecutorCase[] = [
   // Two threads: enough for items to finish out of order, and fits a 2-core machine.
   { name: 'local', sameThread: false, options: () => ({ executor: 'local', concurrency: 2 }) },
 ];
+
+/** amqp: two `fj worker` processes serving every fixture task, on a queue of their own. */
+function amqpCase(): ExecutorCase {
+  const queue = `fj.conformance.${randomUUID()}`;
+  const fixtures = join(import.meta.dirname, '..', 'fixtures');
+  const modules = readdirSync(fixtures)
+    .filter((f) => f.endsWith('.ts') && f !== 'services.ts')
+    .map((f) => join(fixtures, f));
+  const store = `file://${join(import.meta.dirname, '..', '.tmp', 'conformance-store')}`;
+  let workers: WorkerProc[] = [];
+  return {
+    name: 'amqp',
+    sameThread: false,
+    async start() {
+      workers = await Promise.all([1, 2].map(() => startWorkerProc(['--queue', queue, '--store', store, '--concurrency', '1', '--tasks', ...modules])));
+    },
+    async stop() {
+      await Promise.all(workers.map(stopWorkerProc));
+      const conn = await amqp.connect(BROKER_URL);
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(queue);
+      await ch.deleteQueue(`${queue}.dead`);
+      await conn.close();
+    },
+    options: () => ({ executor: 'amqp', broker: BROKER_URL, queue, store }),
+  };
+}
+
+// Under CI the broker must answer (brokerAvailable throws otherwise); elsewhere the amqp case is skipped with a warning.
+if (await brokerAvailable()) executorCases.push(amqpCase());

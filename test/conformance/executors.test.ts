@@ -14,6 +14,7 @@ import RandomDelay from '../fixtures/random-delay.js';
 import Sources, { type SourceMode } from '../fixtures/sources.js';
 import Sum from '../fixtures/sum.js';
 import Throws from '../fixtures/throws.js';
+import TaskA, { TaskB } from '../fixtures/two-tasks.js';
 import { executorCases } from './cases.js';
 
 const example = JSON.parse(readFileSync(fileURLToPath(new URL('../../examples/wordcount.json', import.meta.url)), 'utf8')) as { documents: string[] };
@@ -216,6 +217,13 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(e.path).toBe('/point');
       expect(e.what).toContain('Point');
       expect(e.message).toContain('bad-values.setup on item 3');
+    });
+  });
+
+  describe('modules with several tasks', () => {
+    it('runs the class it was given, not the module default', async () => {
+      expect(await output(TaskB, { names: ['1', '2'] })).toEqual(['B1', 'B2']);
+      expect(await output(TaskA, { names: ['1', '2'] })).toEqual(['A1', 'A2']);
     });
   });
 });
