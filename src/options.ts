@@ -25,9 +25,9 @@ export interface JobStats {
   items: number;
   /** Messages sent to workers (thread batches for `local`, broker messages for `amqp`, 0 for `eager`). */
   messages: number;
-  /** Bytes of encoded items, params and results sent between the job and its workers. */
+  /** Bytes of encoded items and results sent between the job and its workers (thread messages or broker message bodies; 0 for `eager`). */
   bytesPublished: number;
-  /** Bytes written to the payload store (large items, results and params). */
+  /** Bytes written to the payload store: params, and items and results over the inline limit (`amqp` only). */
   bytesStored: number;
   /** Wall-clock milliseconds from validation to output. */
   wallMs: number;

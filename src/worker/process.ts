@@ -35,11 +35,11 @@ export interface WorkerOptions {
   store?: string;
   /** The pool's work queue. Default `FJ_QUEUE`, else `fj.default`. */
   queue?: string;
-  /** Messages processed at once (and prefetched). Default: available cores. */
+  /** Worker threads running `process`; two messages per thread are in flight (the prefetch). Default: available cores. */
   concurrency?: number;
   /** Task modules this worker serves besides the built-in tasks. */
   tasks?: string[];
-  /** Services module: its default export builds `ctx.services` once. */
+  /** Services module: its default export builds `ctx.services` once per worker thread. */
   services?: string;
   /** Log level. Default `'info'`. */
   logLevel?: LogLevel;
