@@ -23,6 +23,7 @@ import { assertResultsQueue, assertWorkQueue, connect, DEFAULT_QUEUE, H, PROTOCO
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer } from './batch-sizer.js';
+import { OrderedResults } from './ordered-results.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** Work messages awaiting results, at most. */
@@ -59,7 +60,7 @@ class Job {
   private paramsRef = '';
   private resultsQ = '';
   private readonly inFlight = new Map<number, number>(); // first -> count
-  private readonly chunks: { first: number; values: unknown[] }[] = [];
+  private readonly results = new OrderedResults();
   private readonly pendingDecode: Promise<void>[] = [];
   private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
   private pumping = false;
@@ -189,7 +190,7 @@ class Job {
   }
 
   private record(first: number, values: unknown[]): void {
-    this.chunks.push({ first, values });
+    this.results.add(first, values);
     this.plan.counters.items += values.length;
     this.plan.progress(values.length);
   }
@@ -204,10 +205,7 @@ class Job {
     if (this.failed || this.pumping || !this.plan.items.done || this.inFlight.size > 0) return;
     if (this.plan.counters.items < (this.plan.items.total ?? 0)) return; // stored results still being fetched
     this.failed = true; // settled: ignore anything that arrives later
-    this.chunks.sort((a, b) => a.first - b.first);
-    const out: unknown[] = [];
-    for (const c of this.chunks) for (const v of c.values) out.push(v);
-    this.resolve(out);
+    this.resolve(this.results.toArray());
   }
 
   private fail(err: unknown): void {

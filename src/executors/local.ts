@@ -14,6 +14,7 @@ import { assertPlain, decode, detach, encodeChecked } from '../codec.js';
 import { FjError } from '../errors.js';
 import { ThreadPool, type PoolJob } from '../worker/pool.js';
 import { BatchSizer } from './batch-sizer.js';
+import { OrderedResults } from './ordered-results.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** A batch should take about this long in a thread. */
@@ -48,7 +49,7 @@ export class LocalExecutor implements Executor {
 
 /** One job's dispatch loop over a thread pool. */
 class Dispatch {
-  private readonly chunks: { first: number; values: unknown[] }[] = [];
+  private readonly results = new OrderedResults();
   private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
   private inFlight = 0;
   private pulling = false;
@@ -111,7 +112,7 @@ class Dispatch {
     counters.bytesPublished += r.bytes.length;
     counters.messages++;
     counters.items += count;
-    this.chunks.push({ first, values: decode<unknown[]>(r.bytes) });
+    this.results.add(first, decode<unknown[]>(r.bytes));
     this.sizer.observe(r.ms, count);
     this.plan.progress(count);
     void this.pump();
@@ -119,10 +120,7 @@ class Dispatch {
 
   private finishIfDone(): void {
     if (this.failed || !this.plan.items.done || this.inFlight > 0) return;
-    this.chunks.sort((a, b) => a.first - b.first);
-    const out: unknown[] = [];
-    for (const c of this.chunks) for (const v of c.values) out.push(v);
-    this.resolve(out);
+    this.resolve(this.results.toArray());
   }
 
   private fail(err: unknown): void {
