@@ -10,12 +10,12 @@
  * (a) bytes: word count of the 40,000-document corpus with two workers:
  *     (bytesPublished + bytesStored) / input bytes, from --stats. Goal ≤ 2x.
  * (c) alignment: `node scripts/gen-align.mjs --reference-length 50000
- *     --edits 400 --edit-length 200` (about 25 s eager here); whole-process
+ *     --edits 700 --edit-length 200` (about 25 s eager here); whole-process
  *     time of `fj run align` on amqp (2 workers, --concurrency 1 each: one
  *     single-threaded worker per core), local and eager, rounds rotating the
  *     order. Median of 3.
  *
- *   node bench/amqp.mjs [--parts abc] [--tiny 200000] [--rounds 3] [--edits 400] [--reference 50000]
+ *   node bench/amqp.mjs [--parts abc] [--tiny 200000] [--rounds 3] [--edits 700] [--reference 50000]
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -32,7 +32,7 @@ const { values: opt } = parseArgs({
     tiny: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
     docs: { type: 'string', default: '40000' },
-    edits: { type: 'string', default: '400' },
+    edits: { type: 'string', default: '700' },
     reference: { type: 'string', default: '50000' },
   },
 });

@@ -36,7 +36,10 @@ export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never leave a half-started worker behind
+      reject(new Error(`worker did not start within 20 s:\n${out}`));
+    }, 20_000);
     const check = () => {
       if (/serving /.test(out)) {
         clearTimeout(timer);
