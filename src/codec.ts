@@ -44,7 +44,37 @@ const MAX_DEPTH = 512;
  * arrays and plain objects (prototype `Object.prototype` or `null`) of these.
  */
 export function assertPlain(value: unknown, where: Where): void {
-  check(value, where, '', 0);
+  // The fast walk builds no path strings; only a failure pays for them.
+  if (!isPlain(value, 0)) check(value, where, '', 0);
+}
+
+/** True when `value` is plain data; the same rules as {@link check}, without paths. */
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'bigint':
+      return (value as bigint) >= MIN_INT64 && (value as bigint) <= MAX_UINT64;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    for (const key in value as object) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+    return true;
+  }
+  return value instanceof Date || value instanceof Uint8Array;
 }
 
 function check(value: unknown, where: Where, path: string, depth: number): void {

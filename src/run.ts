@@ -79,6 +79,18 @@ export async function run<T extends ForkJoinTask<any, any, any, any, any, any>>(
 export async function runJob(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
   const started = performance.now();
+  // The executor starts its threads or connections now, in parallel with
+  // validation and setup; dispose() releases them if the job ends early.
+  const executor = await executorFor(opts.executor);
+  executor.prepare?.(opts);
+  try {
+    return await execute(executor, task, input, opts, started, source);
+  } finally {
+    await executor.dispose?.();
+  }
+}
+
+async function execute(executor: Executor, task: TaskClass | string, input: unknown, opts: NormalizedOptions, started: number, source?: string): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   const log = createLogger(info.name, opts.logLevel);
   const valid = copyInput(input, source);
@@ -118,7 +130,7 @@ export async function runJob(task: TaskClass | string, input: unknown, options?:
   };
   let results: unknown[];
   try {
-    results = await (await executorFor(opts.executor)).map(plan);
+    results = await executor.map(plan);
   } catch (err) {
     controller.abort(err);
     throw err;

@@ -34,8 +34,16 @@ export interface JobPlan {
 
 /** Runs the items of a job. */
 export interface Executor {
+  /**
+   * Optional: starts what the executor needs (threads, connections) while
+   * the job validates its input and runs setup. `dispose` releases it if
+   * the job ends before `map`.
+   */
+  prepare?(options: NormalizedOptions): void;
   /** Returns the results of all items, in item order; rejects on the first failure. */
   map(plan: JobPlan): Promise<unknown[]>;
+  /** Releases what `prepare` started and `map` did not use. Safe to call twice. */
+  dispose?(): Promise<void>;
 }
 
 /**

@@ -15,6 +15,7 @@ import { FjError } from '../errors.js';
 import { ThreadPool, type PoolJob } from '../worker/pool.js';
 import { BatchSizer } from './batch-sizer.js';
 import { OrderedResults } from './ordered-results.js';
+import type { NormalizedOptions } from '../options.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** A batch should take about this long in a thread. */
@@ -23,6 +24,14 @@ const TARGET_BATCH_MS = 4;
 const MAX_BATCH = 4096;
 
 export class LocalExecutor implements Executor {
+  private pool: Promise<ThreadPool> | undefined;
+
+  /** Starts the threads now: they boot while the job validates and runs setup. */
+  prepare(options: NormalizedOptions): void {
+    this.pool = ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
+    this.pool.catch(() => {}); // reported by map()
+  }
+
   async map(plan: JobPlan): Promise<unknown[]> {
     const { task, options } = plan;
     if (!task.moduleUrl) {
@@ -33,10 +42,13 @@ export class LocalExecutor implements Executor {
         2,
       );
     }
-    const pool = await ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
+    if (!this.pool) this.prepare(options);
+    const pool = await this.pool!;
+    this.pool = undefined;
     let ok = false;
     try {
       const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, className: task.cls.name, paramsBytes: plan.paramsBytes };
+      pool.preload(job);
       const results = await new Dispatch(plan, pool, job).run();
       ok = true;
       return results;
@@ -44,6 +56,12 @@ export class LocalExecutor implements Executor {
       // After a failure nothing in hand is worth waiting for: terminate at once.
       await (ok ? pool.close() : pool.terminate());
     }
+  }
+
+  async dispose(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await (await pool?.catch(() => undefined))?.terminate();
   }
 }
 

@@ -84,11 +84,27 @@ export class ThreadPool {
     return this.threads.some((t) => t.inFlight < PER_THREAD);
   }
 
+  /** Has every thread load `job` now, so the first batches find it ready. */
+  preload(job: PoolJob): void {
+    for (const t of this.threads) this.ensureLoaded(t, job);
+  }
+
   /** Runs a batch (msgpack array of items, first index `first`) on the least-loaded thread. */
   run(job: PoolJob, first: number, bytes: Uint8Array): Promise<{ bytes: Uint8Array; ms: number }> {
     if (this.closed) return Promise.reject(new FjError('thread pool is closed', 'FJ_INTERNAL', 1));
     let t = this.threads[0];
     for (const c of this.threads) if (c.inFlight < t.inFlight) t = c;
+    this.ensureLoaded(t, job);
+    const id = this.nextId++;
+    t.inFlight++;
+    return new Promise((resolve, reject) => {
+      t.pending.set(id, { resolve, reject });
+      t.worker.postMessage({ type: 'batch', key: job.key, id, first, bytes } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Sends `job` to a thread that lacks it (evicting its least recently used) and marks it most recent. */
+  private ensureLoaded(t: Thread, job: PoolJob): void {
     if (t.loaded.has(job.key)) {
       t.loaded.delete(job.key);
     } else {
@@ -100,12 +116,6 @@ export class ThreadPool {
       }
     }
     t.loaded.set(job.key, true);
-    const id = this.nextId++;
-    t.inFlight++;
-    return new Promise((resolve, reject) => {
-      t.pending.set(id, { resolve, reject });
-      t.worker.postMessage({ type: 'batch', key: job.key, id, first, bytes } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
-    });
   }
 
   /** Aborts `ctx.signal` in every thread. */
