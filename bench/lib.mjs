@@ -9,6 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../scripts/prng.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT = dirname(BENCH_DIR);
@@ -100,16 +101,8 @@ export function saveResult(name, figures) {
   writeFileSync(join(OUT_DIR, `${name}.json`), JSON.stringify({ ...machine(), ...figures }, null, 2) + '\n');
 }
 
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (scripts/prng.mjs): a small deterministic PRNG returning floats in [0, 1). */
+export const prng = mulberry32;
 
 /**
  * Writes a word-count input `{"documents": [...]}` to `path`: `docs`

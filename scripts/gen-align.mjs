@@ -8,6 +8,7 @@
  *   node scripts/gen-align.mjs --reference-length 100000 --edits 200 --edit-length 200 > input.json
  */
 import { parseArgs } from 'node:util';
+import { mulberry32 } from './prng.mjs';
 
 const USAGE = `Usage: node scripts/gen-align.mjs [options] > input.json
 
@@ -47,16 +48,6 @@ function integer(values, name, fallback, min, max = Number.MAX_SAFE_INTEGER) {
   return n;
 }
 
-/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASES = 'ACGT';
 

@@ -5,19 +5,11 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { InputError, run } from '../../src/index.js';
 import Align, { type AlignInput, type AlignOutput, type AlignParams, type Alignment } from '../../tasks/align.js';
+import { mulberry32 } from '../../scripts/prng.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULTS = { match: 2, mismatch: -1, gap: -2 };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Aligns one sequence the way a worker does: params from the input, then process. */
 function align(reference: string, sequence: string, scores: Partial<typeof DEFAULTS> = {}): Alignment {
