@@ -89,8 +89,12 @@ export class ThreadPool {
     for (const t of this.threads) this.ensureLoaded(t, job);
   }
 
-  /** Runs a batch (msgpack array of items, first index `first`) on the least-loaded thread. */
-  run(job: PoolJob, first: number, bytes: Uint8Array): Promise<{ bytes: Uint8Array; ms: number }> {
+  /**
+   * Runs a batch (msgpack array of items, first index `first`) on the
+   * least-loaded thread. With `perItem`, items and results are arrays of
+   * individually encoded values (see the thread's `batch` message).
+   */
+  run(job: PoolJob, first: number, bytes: Uint8Array, perItem = false): Promise<{ bytes: Uint8Array; ms: number }> {
     if (this.closed) return Promise.reject(new FjError('thread pool is closed', 'FJ_INTERNAL', 1));
     let t = this.threads[0];
     for (const c of this.threads) if (c.inFlight < t.inFlight) t = c;
@@ -99,7 +103,7 @@ export class ThreadPool {
     t.inFlight++;
     return new Promise((resolve, reject) => {
       t.pending.set(id, { resolve, reject });
-      t.worker.postMessage({ type: 'batch', key: job.key, id, first, bytes } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
+      t.worker.postMessage({ type: 'batch', key: job.key, id, first, bytes, perItem } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
     });
   }
 

@@ -23,7 +23,12 @@ export interface ThreadData {
 export type ToThread =
   | { type: 'load'; key: string; moduleUrl: string; className: string; paramsBytes: Uint8Array }
   | { type: 'unload'; key: string }
-  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array }
+  /**
+   * `bytes` is a msgpack array of items; with `perItem`, an array of
+   * individually encoded items, and the results come back the same way (so
+   * an `fj worker` forwards them to the broker without decoding them).
+   */
+  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean }
   | { type: 'close' }
   | { type: 'abort' };
 /** Messages from a thread to the pool. */
@@ -48,17 +53,17 @@ async function load(moduleUrl: string, className: string, paramsBytes: Uint8Arra
   return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
 }
 
-async function runBatch(key: string, id: number, first: number, bytes: Uint8Array): Promise<void> {
+async function runBatch(key: string, id: number, first: number, bytes: Uint8Array, perItem: boolean): Promise<void> {
   try {
     const runtime = await runtimes.get(key)!;
     const start = performance.now();
-    const items = decode<unknown[]>(bytes);
+    const items = perItem ? decode<Uint8Array[]>(bytes).map((b) => decode(b)) : decode<unknown[]>(bytes);
     const results = new Array<unknown>(items.length);
     for (let i = 0; i < items.length; i++) {
       const r = runtime.processItem(items[i], first + i, abort.signal);
       results[i] = r instanceof Promise ? await r : r;
     }
-    const out = detach(encodeChecked(results));
+    const out = detach(encodeChecked(perItem ? results.map((r) => encodeChecked(r)) : results));
     post({ type: 'done', id, bytes: out, ms: performance.now() - start }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: 'failed', id, error: toWire(err) });
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
         runtimes.delete(msg.key);
         break;
       case 'batch':
-        chain = chain.then(() => runBatch(msg.key, msg.id, msg.first, msg.bytes));
+        chain = chain.then(() => runBatch(msg.key, msg.id, msg.first, msg.bytes, msg.perItem));
         break;
       case 'abort':
         abort.abort(new Error('job cancelled'));
