@@ -1,21 +1,9 @@
 /** `fj worker`: argv options -> startWorker(); warm shutdown on SIGTERM/SIGINT. */
 import type { LogLevel } from '../log.js';
-import { startWorker } from '../worker/process.js';
+import { startWorker, type WorkerOptions } from '../worker/process.js';
 
-/** Options of `fj worker`, as commander parses them. */
-export interface WorkerFlags {
-  broker?: string;
-  store?: string;
-  queue?: string;
-  concurrency?: number;
-  tasks?: string[];
-  services?: string;
-  maxMessageBytes?: number;
-  inlineLimit?: number;
-  name?: string;
-  verbose?: boolean;
-  quiet?: boolean;
-}
+/** Options of `fj worker`, as commander parses them: the worker's options plus the log switches. */
+export type WorkerFlags = Omit<WorkerOptions, 'logLevel'> & { verbose?: boolean; quiet?: boolean };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';

@@ -20,9 +20,8 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import amqp from 'amqplib';
 import type { RunOptions } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 export interface ExecutorCase {
   /** Names the describe block: `'eager'`, `'local'`, ... */
@@ -63,11 +62,7 @@ function amqpCase(): ExecutorCase {
     },
     async stop() {
       await Promise.all(workers.map(stopWorkerProc));
-      const conn = await amqp.connect(BROKER_URL);
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(queue);
-      await ch.deleteQueue(`${queue}.dead`);
-      await conn.close();
+      await deleteQueues(queue);
     },
     options: () => ({ executor: 'amqp', broker: BROKER_URL, queue, store }),
   };

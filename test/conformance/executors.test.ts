@@ -16,32 +16,9 @@ import Sum from '../fixtures/sum.js';
 import Throws from '../fixtures/throws.js';
 import TaskA, { TaskB } from '../fixtures/two-tasks.js';
 import { executorCases } from './cases.js';
+import { EXAMPLE_COUNTS } from '../helpers/expected.js';
 
 const example = JSON.parse(readFileSync(fileURLToPath(new URL('../../examples/wordcount.json', import.meta.url)), 'utf8')) as { documents: string[] };
-
-/** Word counts of examples/wordcount.json, by hand, keys in code-unit order. */
-const EXAMPLE_COUNTS = {
-  again: 2,
-  and: 1,
-  are: 1,
-  brown: 1,
-  dog: 1,
-  fork: 2,
-  fox: 1,
-  hi: 2,
-  héllo: 2,
-  join: 3,
-  jumps: 1,
-  lazy: 1,
-  over: 1,
-  please: 1,
-  quick: 1,
-  say: 1,
-  the: 2,
-  there: 2,
-  'wörld,': 1,
-  you: 2,
-};
 
 /** The same documents split on ',' instead: only the last one has a comma. */
 const EXAMPLE_COUNTS_COMMA = {

@@ -4,6 +4,7 @@
  * elsewhere they skip with a message saying why.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import amqp from 'amqplib';
 import { join } from 'node:path';
 import { DEFAULT_BROKER } from '../../src/options.js';
 import { requireServices, tcpAnswers } from './services.js';
@@ -59,4 +60,16 @@ export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {
 export async function stopWorkerProc(w: WorkerProc): Promise<number | null> {
   if (w.child.exitCode === null) w.child.kill('SIGTERM');
   return w.exited;
+}
+
+/** Deletes a test's work queue and its dead-letter queue. */
+export async function deleteQueues(queue: string): Promise<void> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(queue);
+    await ch.deleteQueue(`${queue}.dead`);
+  } finally {
+    await conn.close();
+  }
 }

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type JobStats } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 const available = await brokerAvailable();
 const root = join(import.meta.dirname, '..', '..');
@@ -30,11 +30,7 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
 
   afterAll(async () => {
     for (const w of workers) await stopWorkerProc(w);
-    const conn = await amqp.connect(BROKER_URL);
-    const ch = await conn.createChannel();
-    await ch.deleteQueue(queue);
-    await ch.deleteQueue(`${queue}.dead`);
-    await conn.close();
+    await deleteQueues(queue);
     rmSync(storeDir, { recursive: true, force: true });
   });
 
@@ -143,11 +139,7 @@ describe.runIf(available)('fj worker safety', () => {
     } finally {
       await stopWorkerProc(w);
       rmSync(dir, { recursive: true, force: true });
-      const conn = await amqp.connect(BROKER_URL);
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(queue);
-      await ch.deleteQueue(`${queue}.dead`);
-      await conn.close();
+      await deleteQueues(queue);
     }
   });
 
@@ -166,11 +158,7 @@ describe.runIf(available)('fj worker safety', () => {
       expect(await job).toEqual(values.map((v) => v * 2));
     } finally {
       await stopWorkerProc(w2);
-      const conn = await amqp.connect(BROKER_URL);
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(queue);
-      await ch.deleteQueue(`${queue}.dead`);
-      await conn.close();
+      await deleteQueues(queue);
     }
   });
 });

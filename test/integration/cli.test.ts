@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_COUNTS } from '../helpers/expected.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -46,30 +47,7 @@ function file(name: string, content: string): string {
   return name;
 }
 
-const EXPECTED = {
-  word_count: {
-    again: 2,
-    and: 1,
-    are: 1,
-    brown: 1,
-    dog: 1,
-    fork: 2,
-    fox: 1,
-    hi: 2,
-    héllo: 2,
-    join: 3,
-    jumps: 1,
-    lazy: 1,
-    over: 1,
-    please: 1,
-    quick: 1,
-    say: 1,
-    the: 2,
-    there: 2,
-    'wörld,': 1,
-    you: 2,
-  },
-};
+const EXPECTED = { word_count: EXAMPLE_COUNTS };
 const EXPECTED_TEXT = `${JSON.stringify(EXPECTED, null, 2)}\n`;
 
 describe('fj run', () => {

@@ -1,10 +1,9 @@
 /** `--services`: long-lived components built once per worker and handed to hooks as ctx.services. */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
+import { brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const greet = join(fixtures, 'greet.ts');
@@ -40,11 +39,7 @@ describe('services', () => {
       expect(out).toEqual({ texts, builds: 1 });
     } finally {
       await stopWorkerProc(w);
-      const conn = await amqp.connect(BROKER_URL);
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(queue);
-      await ch.deleteQueue(`${queue}.dead`);
-      await conn.close();
+      await deleteQueues(queue);
     }
   });
 });
