@@ -2,7 +2,7 @@
  * Errors cross thread and process boundaries as plain data and are rebuilt on
  * the other side with their class, their `where`, and the original stack.
  */
-import { CodecError, FjError, TaskError, UsageError, type Where } from '../errors.js';
+import { CodecError, FjError, TaskError, TransportError, UsageError, type Where } from '../errors.js';
 
 /** An error as plain data. */
 export interface WireError {
@@ -32,6 +32,7 @@ export function fromWire(w: WireError): Error {
   if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
   if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
   if (w.code === 'FJ_USAGE') return new UsageError(w.message);
+  if (w.code === 'FJ_TRANSPORT') return new TransportError(w.message);
   const e = rebuildCause(w);
   return e;
 }
