@@ -1,8 +1,8 @@
 /**
  * Peak memory of `fj run` on the local executor when setup is a generator of
- * N items (bench/tasks/gen.mjs). Goal: < 200 MB, flat as N grows.
+ * N items (bench/tasks/noop.mjs). Goal: < 200 MB, flat as N grows.
  *
- *   /usr/bin/time -v node dist/src/cli/main.js run bench/tasks/gen.mjs input.json --no-progress
+ *   /usr/bin/time -v node dist/src/cli/main.js run bench/tasks/noop.mjs input.json --no-progress
  *
  * reading "Maximum resident set size". Worker threads live in the same
  * process, so their memory is included. N = 0 gives the floor (node, fj, two
@@ -17,7 +17,7 @@ import { CLI, BENCH_DIR, fmt, saveResult, table, tempDir, timeSpawn } from './li
 
 const SIZES = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [0, 100_000, 1_000_000, 2_000_000];
 const TIME = process.env.BENCH_NO_TIME ? '/nonexistent/time' : '/usr/bin/time'; // BENCH_NO_TIME=1 tests the fallback
-const task = join(BENCH_DIR, 'tasks', 'gen.mjs');
+const task = join(BENCH_DIR, 'tasks', 'noop.mjs');
 
 const { dir, cleanup } = tempDir();
 try {
@@ -47,7 +47,7 @@ try {
     figures.push({ n, maxRssMB: mb, wallMs: ms });
     rows.push([fmt.int(n), `${mb.toFixed(0)} MB`, fmt.s(ms), n ? `${((ms * 1000) / n).toFixed(2)} µs` : '-']);
   }
-  table('memory: peak RSS of `fj run bench/tasks/gen.mjs` (generator setup, local executor; goal < 200 MB, flat)', ['N items', 'max RSS', 'wall (process)', 'wall/item'], rows);
+  table('memory: peak RSS of `fj run bench/tasks/noop.mjs` (generator setup, local executor; goal < 200 MB, flat)', ['N items', 'max RSS', 'wall (process)', 'wall/item'], rows);
   const worst = Math.max(...figures.map((f) => f.maxRssMB));
   console.log(`peak ${worst.toFixed(0)} MB: goal < 200 MB ${worst < 200 ? 'MET' : 'MISSED'}`);
   saveResult('memory', { method: existsSync(TIME) ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS', runs: figures, goalMB: 200 });
