@@ -32,18 +32,13 @@ export function compileSchema(schema: object, origin: string): InputValidator {
   };
 }
 
-/** Turns ajv errors into `"/documents/1: must be string"` lines, capped at {@link MAX_PROBLEMS}. */
-export function formatErrors(errors: ErrorObject[]): string[] {
-  return capProblems(problemLines(errors));
-}
-
 /** The first {@link MAX_PROBLEMS} lines, then `... and N more`. */
 function capProblems(lines: string[]): string[] {
   if (lines.length <= MAX_PROBLEMS) return lines;
   return [...lines.slice(0, MAX_PROBLEMS), `... and ${lines.length - MAX_PROBLEMS} more`];
 }
 
-/** One line per distinct problem, uncapped (the count in the message is the real one). */
+/** ajv errors as `"/documents/1: must be string"` lines, one per distinct problem, uncapped (the count in the message is the real one). */
 function problemLines(errors: ErrorObject[]): string[] {
   // A Set: an input with 100,000 bad items gives 100,000 errors.
   const lines = new Set<string>();

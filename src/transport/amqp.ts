@@ -59,7 +59,8 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
     conn.on('error', () => {});
     return conn;
   } catch (err) {
-    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`, { cause: err });
+    // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
+    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`);
   }
 }
 

@@ -16,7 +16,7 @@ import type { FromThread, ThreadData, ToThread } from './thread.js';
 import { fromWire } from './wire-error.js';
 
 /** Batches a thread should hold: one running, one waiting. */
-export const PER_THREAD = 2;
+const PER_THREAD = 2;
 /** (task, params) pairs a thread keeps loaded. */
 const MAX_LOADED = 16;
 
