@@ -77,6 +77,14 @@ export async function run<T extends ForkJoinTask<any, any, any, any, any, any>>(
 
 /** Like {@link run}, also returning the job's figures. `source` names the input in error messages. */
 export async function runJob(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string): Promise<JobResult<unknown>> {
+  return runOwnedInput(task, copyInput(input, source), options, source);
+}
+
+/**
+ * {@link runJob} for an input nobody else holds (the CLI's freshly parsed
+ * JSON): validation fills defaults into it in place, with no copy.
+ */
+export async function runOwnedInput(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
   const started = performance.now();
   // The executor starts its threads or connections now, in parallel with
@@ -90,10 +98,9 @@ export async function runJob(task: TaskClass | string, input: unknown, options?:
   }
 }
 
-async function execute(executor: Executor, task: TaskClass | string, input: unknown, opts: NormalizedOptions, started: number, source?: string): Promise<JobResult<unknown>> {
+async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source?: string): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   const log = createLogger(info.name, opts.logLevel);
-  const valid = copyInput(input, source);
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);
 

@@ -1,6 +1,6 @@
-/** `fj run`: argv options -> RunOptions -> runJob(); output JSON on stdout or --out. */
+/** `fj run`: argv options -> RunOptions -> runOwnedInput() (runJob without the input copy); output JSON on stdout or --out. */
 import { writeFile } from 'node:fs/promises';
-import { runJob } from '../run.js';
+import { runOwnedInput } from '../run.js';
 import { loadTask } from '../task/registry.js';
 import type { ExecutorName, RunOptions } from '../options.js';
 import { readJsonInput } from './input.js';
@@ -45,7 +45,7 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
   process.once('SIGINT', onSignal);
   let result;
   try {
-    result = await runJob(info.cls, value, { ...options, signal: controller.signal }, source);
+    result = await runOwnedInput(info.cls, value, { ...options, signal: controller.signal }, source);
   } finally {
     bar?.stop();
     process.off('SIGINT', onSignal);
