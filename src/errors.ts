@@ -10,6 +10,8 @@
  * | `CodecError`     | `FJ_CODEC`        | 1    | a hook returned a value that cannot travel |
  * | `TaskError`      | `FJ_TASK`         | 1    | a hook threw (carries hook, item, cause)   |
  * | `TransportError` | `FJ_TRANSPORT`    | 3    | broker or payload store trouble            |
+ * | `FailuresError`  | `FJ_FAILURES`     | 1    | `collect` policy: more items failed than allowed |
+ * | `CancelledError` | `FJ_CANCELLED`    | 130  | Ctrl-C, `fj cancel` or the caller's signal |
  */
 export class FjError extends Error {
   /** Stable machine-readable code, e.g. `FJ_INPUT`. */
@@ -104,14 +106,51 @@ export class TaskError extends FjError {
 }
 
 /**
- * Throw this from a hook to say "retrying will not help": the job fails at
- * once. (Today every hook failure fails the job; the marker lets a future
- * retry policy tell the two apart, and reads well in task code.)
+ * Throw this from a hook to say "retrying will not help": the item fails at
+ * once, whatever `retries` allows (bad data, a missing file).
  */
 export class UnrecoverableError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'UnrecoverableError';
+  }
+}
+
+/**
+ * Whether another attempt of a failed item could succeed: not when the hook
+ * threw {@link UnrecoverableError}, nor for a value that cannot be encoded
+ * (the same item gives the same value), nor after a cancellation.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof CodecError || err instanceof UsageError || err instanceof CancelledError) return false;
+  const cause = err instanceof TaskError ? err.cause : err;
+  return !(cause instanceof Error && cause.name === 'UnrecoverableError');
+}
+
+/** An item that failed for good (its attempts used up), as `join` and `--stats` see it. */
+export interface ItemFailure {
+  /** The item's index. */
+  index: number;
+  /** Attempts made, the last one included. */
+  attempts: number;
+  /** What the last attempt threw. */
+  error: { name: string; message: string; code?: string };
+}
+
+/** The `collect` policy's limit was passed: more items failed than `maxFailures` allows. */
+export class FailuresError extends FjError {
+  readonly failures: readonly ItemFailure[];
+
+  constructor(message: string, failures: readonly ItemFailure[]) {
+    super(message, 'FJ_FAILURES', 1);
+    this.failures = failures;
+  }
+}
+
+/** The job was cancelled: Ctrl-C, `fj cancel`, or the caller's `signal`. */
+export class CancelledError extends FjError {
+  constructor(message = 'job cancelled', options?: ErrorOptions) {
+    super(message, 'FJ_CANCELLED', 130, options);
   }
 }
 

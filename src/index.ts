@@ -4,8 +4,10 @@
  */
 export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
 export type { ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
-export { run, runJob, validate, resolveTask, type JobResult } from './run.js';
+export { run, runJob, validate, resolveTask, resume, type JobResult } from './run.js';
+export { status, cancel, type JobLocation, type JobReport } from './jobs.js';
+export type { JobStatus } from './executors/amqp.js';
 export { loadTask, builtinTaskNames, type TaskInfo } from './task/registry.js';
-export { normalizeOptions, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type JobStats, type Progress, type RunOptions } from './options.js';
-export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, UnrecoverableError, type HookName, type Where } from './errors.js';
+export { normalizeOptions, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type FailurePolicy, type JobStats, type Progress, type RunOptions } from './options.js';
+export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, UnrecoverableError, FailuresError, CancelledError, isRetryable, type HookName, type ItemFailure, type Where } from './errors.js';
 export type { LogLevel } from './log.js';

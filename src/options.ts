@@ -4,6 +4,7 @@
  * TypeError naming the option and echoing the value.
  */
 import { availableParallelism } from 'node:os';
+import type { ItemFailure } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
 
 /** The executors fj ships. */
@@ -31,7 +32,16 @@ export interface JobStats {
   bytesStored: number;
   /** Wall-clock milliseconds from validation to output. */
   wallMs: number;
+  /** Attempts beyond each item's first (retries, and re-runs after a timeout). */
+  retried: number;
+  /** Items that failed for good (`collect` policy; with `fail-fast` the job stops at the first). */
+  failed: number;
+  /** The failed items: index, attempts and the last error. */
+  failures: ItemFailure[];
 }
+
+/** What happens when an item has used up its retries. */
+export type FailurePolicy = 'fail-fast' | 'collect';
 
 /** Options of `run()`. Every field is optional. */
 export interface RunOptions {
@@ -61,14 +71,72 @@ export interface RunOptions {
   keep?: boolean;
   /** amqp: items and results larger than this many bytes travel by store reference. Default 65536. */
   inlineLimit?: number;
+  /**
+   * Attempts after an item's first failure. Default: the task's
+   * `static retries`, else 0. A hook that throws `UnrecoverableError` is not
+   * retried; neither is a result that cannot be encoded.
+   */
+  retries?: number;
+  /**
+   * Base delay before a retry, in milliseconds: attempt n waits a random time
+   * between half and all of `retryDelayMs * 2^(n-1)`, at most 60 s. Default 1000.
+   */
+  retryDelayMs?: number;
+  /**
+   * `'fail-fast'` (default): the job stops at the first item that has used
+   * up its retries. `'collect'`: failed items are left out, `join` runs on
+   * the others and sees the failures in `ctx.failures`.
+   */
+  onFailure?: FailurePolicy;
+  /**
+   * `collect` only: the job fails once more items than this have failed: a
+   * count (`10`) or a share of the items (`'5%'`). Default: no limit.
+   */
+  maxFailures?: number | `${number}%`;
+  /**
+   * An attempt running longer than this (milliseconds) fails and is retried
+   * elsewhere; a late result of it is ignored. local and amqp stop the
+   * thread running it; eager can only abort `ctx.signal`. Default: none.
+   */
+  itemTimeoutMs?: number;
 }
 
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId'>> &
-  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId'>;
+export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures'>> &
+  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs'> & {
+    /** `maxFailures` as a function of the item count. */
+    maxFailures: (total: number) => number;
+    /** `maxFailures` as given. */
+    maxFailuresSpec: number | string | undefined;
+  };
+
+/** The failure policies. */
+export const FAILURE_POLICIES = ['fail-fast', 'collect'] as const;
 
 /** The broker URL used when neither an option nor `FJ_BROKER_URL` names one. */
 export const DEFAULT_BROKER = 'amqp://guest:guest@127.0.0.1:5672';
+
+function nonNegativeInt(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`Expected \`${name}\` to be an integer from 0 and up, got \`${String(value)}\` (${typeof value})`);
+  }
+  return value;
+}
+
+/** `maxFailures` (`10`, `'10'` or `'5%'`) as a limit for a given item count. */
+export function parseMaxFailures(value: unknown): (total: number) => number {
+  if (value === undefined) return () => Infinity;
+  if (typeof value === 'number') {
+    const n = nonNegativeInt('maxFailures', value);
+    return () => n;
+  }
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(%?)$/.exec(value.trim()) : null;
+  if (!m || (m[2] && Number(m[1]) > 100) || (!m[2] && !Number.isInteger(Number(m[1])))) {
+    throw new TypeError(`Expected \`maxFailures\` to be a count like 10 or a share like '5%', got \`${String(value)}\``);
+  }
+  const x = Number(m[1]);
+  return m[2] ? (total) => Math.floor((total * x) / 100) : () => x;
+}
 
 function positiveInt(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
@@ -98,5 +166,17 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     queue: options.queue ?? env.FJ_QUEUE,
     keep: options.keep ?? false,
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? 65536),
+    retries: options.retries === undefined ? undefined : nonNegativeInt('retries', options.retries),
+    retryDelayMs: nonNegativeInt('retryDelayMs', options.retryDelayMs ?? 1000),
+    onFailure: policy(options.onFailure),
+    maxFailures: parseMaxFailures(options.maxFailures),
+    maxFailuresSpec: options.maxFailures,
+    itemTimeoutMs: options.itemTimeoutMs === undefined ? undefined : positiveInt('itemTimeoutMs', options.itemTimeoutMs),
   };
+}
+
+function policy(value: unknown): FailurePolicy {
+  if (value === undefined) return 'fail-fast';
+  if (!FAILURE_POLICIES.includes(value as FailurePolicy)) throw new TypeError(`Expected \`onFailure\` to be fail-fast or collect, got \`${String(value)}\``);
+  return value as FailurePolicy;
 }

@@ -8,8 +8,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { encode, decode } from './codec.js';
-import { InputError, TaskError } from './errors.js';
+import { pathToFileURL } from 'node:url';
+import { InputError, TaskError, UsageError } from './errors.js';
+import { builtinTasksDir } from './paths.js';
 import { ItemStream, type Counters, type Executor, type JobPlan } from './executors/executor.js';
+import { Ledger } from './executors/ledger.js';
 import { createLogger } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
 import type { ForkJoinTask, TaskClass } from './task/fork-join-task.js';
@@ -80,11 +83,19 @@ export async function runJob(task: TaskClass | string, input: unknown, options?:
   return runOwnedInput(task, copyInput(input, source), options, source);
 }
 
+/** What the CLI knows about a job beyond its options. */
+export interface JobOrigin {
+  /** The input file and its sha256 (kept in an amqp job's manifest for `fj resume`). */
+  inputFile?: { file: string; sha256: string };
+  /** Re-attaching to an amqp job after its coordinator died. */
+  resume?: boolean;
+}
+
 /**
  * {@link runJob} for an input nobody else holds (the CLI's freshly parsed
  * JSON): validation fills defaults into it in place, with no copy.
  */
-export async function runOwnedInput(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string): Promise<JobResult<unknown>> {
+export async function runOwnedInput(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string, origin: JobOrigin = {}): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
   const started = performance.now();
   // The executor starts its threads or connections now, in parallel with
@@ -92,13 +103,13 @@ export async function runOwnedInput(task: TaskClass | string, input: unknown, op
   const executor = await executorFor(opts.executor);
   executor.prepare?.(opts);
   try {
-    return await execute(executor, task, input, opts, started, source);
+    return await execute(executor, task, input, opts, started, source, origin);
   } finally {
     await executor.dispose?.();
   }
 }
 
-async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source?: string): Promise<JobResult<unknown>> {
+async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   const log = createLogger(info.name, opts.logLevel);
   await info.validate(valid, source);
@@ -120,6 +131,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   }
   const items = new ItemStream(source_, info.name);
   const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
+  const ledger = new Ledger(opts, opts.retries ?? info.retries);
   let done = 0;
   const plan: JobPlan = {
     task: info,
@@ -130,6 +142,10 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     log,
     options: opts,
     counters,
+    ledger,
+    input: valid,
+    inputFile: origin.inputFile,
+    resume: origin.resume,
     progress: (n) => {
       done += n;
       opts.onProgress?.({ done, total: items.total });
@@ -137,23 +153,27 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   };
   let results: unknown[];
   try {
-    results = await executor.map(plan);
+    await executor.map(plan);
+    results = ledger.results(items.total ?? items.index);
   } catch (err) {
     controller.abort(err);
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
+  const failures = ledger.failures;
+  for (const f of failures) log.error(`item ${f.index} failed after ${f.attempts} attempt(s): ${f.error.message}`);
 
   const services = await loadServices(opts.services, 'join');
   let output: unknown;
   try {
-    const joinCtx: JoinContext = { signal, log, services: services.value };
+    const joinCtx: JoinContext = { signal, log, services: services.value, failures };
     output = await hook(info, 'join', () => instance.join(results, sharedParams, joinCtx));
   } finally {
     await services.close();
   }
-  const stats: JobStats = { ...counters, wallMs: Math.round(performance.now() - started) };
+  counters.items = ledger.recorded;
+  const stats: JobStats = { ...counters, wallMs: Math.round(performance.now() - started), retried: ledger.retried, failed: failures.length, failures };
   opts.onStats?.(stats);
   log.info(`done: ${stats.items} items in ${stats.wallMs} ms`);
   return { output, stats };
@@ -180,3 +200,63 @@ async function executorFor(name: ExecutorName): Promise<Executor> {
 }
 
 export type { NormalizedOptions };
+
+/**
+ * Re-attaches to an amqp job whose coordinator died (`fj resume`): reads the
+ * job's manifest from the store, checks that the task's code and the input
+ * file are unchanged, records the results already in the job's results
+ * queue, publishes only the items without one, then joins once.
+ *
+ * `options` may override how to reach the broker and store, the log level and
+ * the callbacks; the job's own settings (retries, policy) come from the
+ * manifest. Rejects with UsageError when the job is unknown, finished, still
+ * attached to a live coordinator, or its task or input changed.
+ */
+export async function resume(jobId: string, options: RunOptions = {}): Promise<JobResult<unknown>> {
+  const { checkJobId } = await import('./executors/amqp.js');
+  const { openStore } = await import('./store/open.js');
+  const { loadModule, loadTask } = await import('./task/registry.js');
+  checkJobId(jobId);
+  const opts = normalizeOptions({ ...options, executor: 'amqp' });
+  const store = await openStore(opts.store || undefined);
+  let manifest: import('./executors/amqp.js').Manifest;
+  let input: unknown;
+  try {
+    const bytes = await store.getMeta(jobId, 'manifest');
+    if (!bytes) throw new UsageError(`no job '${jobId}' in the store ${store.url}: it finished, was cancelled, or never started (resume needs the --store the job ran with)`);
+    manifest = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof manifest;
+    if ('ref' in manifest.input) input = decode(await store.get(manifest.input.ref));
+    else {
+      const { readFile } = await import('node:fs/promises');
+      const { sha256 } = await import('./executors/amqp.js');
+      const file = manifest.input.file;
+      const text = await readFile(file).catch(() => {
+        throw new UsageError(`job ${jobId}: its input file ${file} cannot be read any more`);
+      });
+      if (sha256(text) !== manifest.input.sha256) throw new UsageError(`job ${jobId}: its input file ${file} changed since the job started; resume needs the same input`);
+      input = JSON.parse(text.toString('utf8'));
+    }
+  } finally {
+    await store.close();
+  }
+  const t = manifest.task;
+  const info = t.module && !isBuiltin(t.module) ? await loadModule(t.module, t.className) : await loadTask(t.name);
+  if (info.codeHash !== t.codeHash) throw new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${info.codeHash} now); resume needs the same code`);
+  const m = manifest.options;
+  const jobOptions: RunOptions = {
+    retries: m.retries,
+    retryDelayMs: m.retryDelayMs,
+    onFailure: m.onFailure as RunOptions['onFailure'],
+    maxFailures: m.maxFailures as RunOptions['maxFailures'],
+    itemTimeoutMs: m.itemTimeoutMs,
+    inlineLimit: m.inlineLimit,
+  };
+  return runOwnedInput(info.cls, input, { ...jobOptions, ...options, executor: 'amqp', jobId, queue: manifest.queue }, `job ${jobId}'s input`, {
+    resume: true,
+    inputFile: 'file' in manifest.input ? manifest.input : undefined,
+  });
+}
+
+function isBuiltin(moduleUrl: string): boolean {
+  return moduleUrl.startsWith(pathToFileURL(builtinTasksDir).href);
+}

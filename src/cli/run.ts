@@ -1,10 +1,14 @@
 /** `fj run`: argv options -> RunOptions -> runOwnedInput() (runJob without the input copy); output JSON on stdout or --out. */
-import { writeFile } from 'node:fs/promises';
-import { runOwnedInput } from '../run.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { CancelledError } from '../errors.js';
+import { runOwnedInput, type JobResult } from '../run.js';
 import { loadTask } from '../task/registry.js';
-import type { ExecutorName, RunOptions } from '../options.js';
+import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
 import { readJsonInput } from './input.js';
 import { progressBar } from './progress.js';
+import type { Streams } from './program.js';
 
 /** Options of `fj run`, as commander parses them. */
 export interface RunFlags {
@@ -21,37 +25,72 @@ export interface RunFlags {
   jobId?: string;
   keep?: boolean;
   inlineLimit?: number;
+  retries?: number;
+  retryDelay?: number;
+  onFailure?: FailurePolicy;
+  maxFailures?: string;
+  itemTimeout?: number;
 }
 
-export async function runCommand(task: string, inputPath: string, flags: RunFlags): Promise<void> {
-  const info = await loadTask(task); // an unknown task is reported before the input is read
-  const { value, source } = await readJsonInput(inputPath);
-  const bar = flags.progress && process.stderr.isTTY ? progressBar(task) : undefined;
-  const options: RunOptions = {
-    executor: flags.executor,
+/** The job options shared by `fj run` and `fj resume`, from their flags. */
+export function jobOptions(flags: Partial<RunFlags>): RunOptions {
+  return {
     concurrency: flags.concurrency,
     services: flags.services,
     logLevel: flags.verbose ? 'debug' : 'warn',
     broker: flags.broker,
     store: flags.store,
-    queue: flags.queue,
-    jobId: flags.jobId,
     keep: flags.keep,
-    inlineLimit: flags.inlineLimit,
-    onProgress: bar?.onProgress,
+    retries: flags.retries,
+    retryDelayMs: flags.retryDelay,
+    onFailure: flags.onFailure,
+    maxFailures: flags.maxFailures as RunOptions['maxFailures'],
+    itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
   };
+}
+
+/**
+ * Runs a job with Ctrl-C wired to cancel it (the job stops on every worker,
+ * exit 130; a second Ctrl-C exits at once), then writes its output, stats
+ * and failures.
+ */
+export async function runWithSignals(name: string, flags: Partial<RunFlags>, io: Streams, start: (options: RunOptions) => Promise<JobResult<unknown>>): Promise<void> {
+  // The bar draws on process.stderr itself: only when that is where our errors go, and a terminal.
+  const bar = flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(name) : undefined;
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error('interrupted'));
+  const onSignal = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
   process.once('SIGINT', onSignal);
-  let result;
+  let result: JobResult<unknown>;
   try {
-    result = await runOwnedInput(info.cls, value, { ...options, signal: controller.signal }, source);
+    result = await start({ ...jobOptions(flags), onProgress: bar?.onProgress, signal: controller.signal });
   } finally {
     bar?.stop();
     process.off('SIGINT', onSignal);
   }
+  const { failures } = result.stats;
+  if (failures.length) {
+    io.stderr.write(`fj: ${failures.length} item(s) failed and were left out of the join:\n`);
+    for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index} (${f.attempts} attempt(s)): ${f.error.message}\n`);
+    if (failures.length > 20) io.stderr.write(`  ... and ${failures.length - 20} more (see --stats)\n`);
+  }
   const json = `${JSON.stringify(result.output, null, 2)}\n`;
   if (flags.out) await writeFile(flags.out, json);
-  else process.stdout.write(json);
+  else io.stdout.write(json);
   if (flags.stats) await writeFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`);
+}
+
+/** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */
+export async function runCommand(task: string, inputPath: string, flags: RunFlags, io: Streams): Promise<void> {
+  const info = await loadTask(task); // an unknown task is reported before the input is read
+  const { value, source } = await readJsonInput(inputPath);
+  let jobId = flags.jobId;
+  let inputFile: { file: string; sha256: string } | undefined;
+  if (flags.executor === 'amqp') {
+    jobId ??= randomUUID();
+    if (inputPath !== '-') inputFile = { file: resolve(inputPath), sha256: createHash('sha256').update(await readFile(inputPath)).digest('hex') };
+    io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
+  }
+  await runWithSignals(task, flags, io, (options) =>
+    runOwnedInput(info.cls, value, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }, source, { inputFile }),
+  );
 }

@@ -1,17 +1,20 @@
 /** `fj tasks` and `fj validate`. */
 import { builtinTaskNames, loadTask } from '../task/registry.js';
 import { readJsonInput } from './input.js';
+import type { Streams } from './program.js';
 
-export async function tasksCommand(): Promise<void> {
+/** Lists the built-in tasks and their descriptions on `io.stdout`. */
+export async function tasksCommand(io: Streams): Promise<void> {
   const names = builtinTaskNames();
   const infos = await Promise.all(names.map((n) => loadTask(n)));
   const width = Math.max(0, ...infos.map((i) => i.name.length));
-  for (const info of infos) process.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`);
+  for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`);
 }
 
-export async function validateCommand(task: string, inputPath: string): Promise<void> {
+/** Validates the input at `inputPath` against `task`'s schema; says so on `io.stdout`. */
+export async function validateCommand(task: string, inputPath: string, io: Streams): Promise<void> {
   const info = await loadTask(task);
   const { value, source } = await readJsonInput(inputPath);
   await info.validate(value, source);
-  process.stdout.write(`${source}: valid input for ${info.name}\n`);
+  io.stdout.write(`${source}: valid input for ${info.name}\n`);
 }

@@ -10,20 +10,41 @@
  *   consumed lazily and the job is never buffered whole.
  * - Batching: small items share a message; sizes adapt to the time workers
  *   report, as in the local executor.
- * - Exactly-once effect: results are recorded once per message, whatever the
- *   number of deliveries.
+ * - Exactly-once effect: results are recorded once per item index (the
+ *   ledger), whatever the number of deliveries.
+ * - Job state lives in RabbitMQ and the store, not here: the job's manifest
+ *   and status are records in the store, and result messages stay unacked in
+ *   the durable results queue until the job ends, so after a crash of this
+ *   process `fj resume` finds every result recorded so far.
+ * - A lost connection (a broker restart) is survived: reconnect with backoff,
+ *   declare the queues again, re-send what the broker had not confirmed.
+ * - Cancellation and fail-fast broadcast a cancel to every worker, which
+ *   aborts the job's items in hand and drops its queued ones.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { assertPlain, decode, encodeChecked } from '../codec.js';
-import { FjError, TransportError } from '../errors.js';
+import { CancelledError, FjError, TaskError, TransportError, UsageError, isRetryable } from '../errors.js';
 import type { PayloadStore } from '../store/store.js';
 import { openStore } from '../store/open.js';
-import { assertResultsQueue, assertWorkQueue, connect, DEFAULT_QUEUE, H, PROTOCOL, Publisher, withHeartbeat } from '../transport/amqp.js';
+import {
+  assertControlExchange,
+  assertResultsQueue,
+  assertWorkQueue,
+  connect,
+  DEFAULT_QUEUE,
+  H,
+  PROTOCOL,
+  publishCancel,
+  Publisher,
+  reconnect,
+  resultsQueue,
+  withHeartbeat,
+} from '../transport/amqp.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer } from './batch-sizer.js';
-import { OrderedResults } from './ordered-results.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** Work messages awaiting results, at most. */
@@ -31,118 +52,336 @@ const MAX_IN_FLIGHT = 64;
 /** A message should keep a worker busy about this long. */
 const TARGET_BATCH_MS = 20;
 const MAX_BATCH = 4096;
+/** After losing the broker, keep trying to reconnect this long before failing the job (it stays resumable). */
+export const RECONNECT_GIVE_UP_MS = 5 * 60_000;
+/** The status record is rewritten at most this often. */
+const STATUS_EVERY_MS = 1000;
 /** Job ids name queues and store keys: keep them to safe characters. */
-const JOB_ID = /^[A-Za-z0-9._-]{1,100}$/;
+export const JOB_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
+
+/** The job's manifest record: what `fj resume` needs to re-attach. */
+export interface Manifest {
+  version: 1;
+  task: { name: string; module: string | undefined; className: string; codeHash: string };
+  /** The input: a file (checked by hash on resume), or stored bytes. */
+  input: { file: string; sha256: string } | { ref: string };
+  paramsRef: string;
+  queue: string;
+  options: { retries?: number; retryDelayMs: number; onFailure: string; maxFailures?: number | string; itemTimeoutMs?: number; inlineLimit: number };
+  created: string;
+}
+
+/** The job's status record, rewritten as it runs (`fj status`). */
+export interface JobStatus {
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  task: string;
+  total: number | null;
+  done: number;
+  failed: number;
+  retried: number;
+  /** Work messages published and not yet answered. */
+  inFlightMessages: number;
+  coordinator: string;
+  updated: string;
+  error?: string;
+}
+
+/** Checks a job id; UsageError naming the rule. */
+export function checkJobId(jobId: string): string {
+  if (!JOB_ID.test(jobId) || jobId.includes('..')) throw new UsageError(`invalid job id '${jobId}': use 1-100 letters, digits, '.', '_' or '-' (not starting with '.', no '..')`);
+  return jobId;
+}
 
 export class AmqpExecutor implements Executor {
-  async map(plan: JobPlan): Promise<unknown[]> {
+  async map(plan: JobPlan): Promise<void> {
     const { options, task } = plan;
-    const jobId = options.jobId ?? randomUUID();
-    if (!JOB_ID.test(jobId)) throw new FjError(`invalid job id '${jobId}': use letters, digits, '.', '_' or '-' (at most 100)`, 'FJ_USAGE', 2);
+    const jobId = checkJobId(options.jobId ?? randomUUID());
     const queue = options.queue ?? task.queue ?? DEFAULT_QUEUE;
     const store = await openStore(options.store || undefined);
-    let conn: ChannelModel | undefined;
+    let cleanUp = true;
     try {
-      conn = await connect(withHeartbeat(options.broker), `job ${jobId}`);
-      const job = new Job(plan, conn, store, jobId, queue);
-      return await job.run();
+      const job = new Job(plan, store, jobId, queue);
+      try {
+        await job.run();
+      } catch (err) {
+        // Lost the broker for good: leave everything in place for `fj resume`.
+        if (err instanceof TransportError) {
+          cleanUp = false;
+          plan.log.error(`job ${jobId} stopped; resume it with 'fj resume ${jobId}' once RabbitMQ is back`);
+        }
+        throw err;
+      }
     } finally {
-      if (!options.keep) await store.deleteJob(jobId).catch((err) => plan.log.warn(`could not delete job data: ${(err as Error).message}`));
-      await conn?.close().catch(() => {});
+      if (cleanUp && !options.keep) await store.deleteJob(jobId).catch((err) => plan.log.warn(`could not delete job data: ${(err as Error).message}`));
       await store.close();
     }
   }
 }
 
+/** A published work message awaiting its result. */
+interface Sent {
+  first: number;
+  slots: Slot[];
+  body: Buffer;
+  confirmed: boolean;
+}
+
+/** One connection's channels. */
+interface Link {
+  conn: ChannelModel;
+  ch: Channel;
+  publisher: Publisher;
+  open: boolean;
+}
+
 class Job {
-  private publisher!: Publisher;
-  private consumeCh!: Channel;
+  private link: Link | undefined;
   private paramsRef = '';
-  private resultsQ = '';
-  private readonly inFlight = new Map<number, number>(); // first -> count
-  private readonly results = new OrderedResults();
-  private readonly pendingDecode: Promise<void>[] = [];
+  private readonly resultsQ: string;
+  /** Work messages awaiting results, by message id. */
+  private readonly inFlight = new Map<string, Sent>();
+  /** Items to publish again (retries whose backoff is over). */
+  private readonly reruns: { first: number; slots: Slot[] }[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly pendingDecode = new Set<Promise<void>>();
   private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
+  /** Unique per coordinator run, so a resumed job's message ids never repeat the first run's. */
+  private readonly runTag = randomBytes(3).toString('hex');
+  private seq = 0;
+  /** Result messages received; `fj resume` waits for those already queued before publishing. */
+  private received = 0;
+  private drained: (() => void) | undefined;
+  /** Result messages queued when this coordinator first attached. */
+  private backlog = -1;
   private pumping = false;
-  private failed = false;
-  private resolve!: (v: unknown[]) => void;
+  private settled = false;
+  private resolve!: () => void;
   private reject!: (e: unknown) => void;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private statusWrite: Promise<void> = Promise.resolve();
+  private readonly coordinator = `${hostname()}:${process.pid}`;
 
   constructor(
     private readonly plan: JobPlan,
-    private readonly conn: ChannelModel,
     private readonly store: PayloadStore,
     private readonly jobId: string,
     private readonly queue: string,
-  ) {}
+  ) {
+    this.resultsQ = resultsQueue(jobId);
+  }
 
-  async run(): Promise<unknown[]> {
-    const { plan, conn } = this;
-    const { counters, log } = plan;
-    this.consumeCh = await conn.createChannel();
-    this.consumeCh.on('error', () => {});
-    this.publisher = new Publisher(await conn.createConfirmChannel());
-    this.publisher.channel.on('error', () => {});
-    await assertWorkQueue(this.consumeCh, this.queue);
-    this.resultsQ = await assertResultsQueue(this.consumeCh, this.jobId);
-    const { consumerCount } = await this.consumeCh.checkQueue(this.queue);
-    if (consumerCount === 0) log.warn(`no worker is consuming ${this.queue} yet: start one with 'fj worker --queue ${this.queue}'`);
-    log.info(`job ${this.jobId}: queue ${this.queue}, store ${this.store.url}`);
-
-    this.paramsRef = await this.store.put(this.jobId, plan.paramsBytes);
-    counters.bytesStored += plan.paramsBytes.length;
-    await this.consumeCh.prefetch(MAX_IN_FLIGHT * 2);
-
+  async run(): Promise<void> {
+    const { plan, store, jobId } = this;
+    const { counters, log, options } = plan;
+    const url = withHeartbeat(options.broker);
+    const conn = await connect(url, `job ${jobId}`);
     try {
-      return await new Promise<unknown[]>((resolve, reject) => {
+      if (plan.resume) await this.checkResumable(conn);
+      this.paramsRef = await store.put(jobId, plan.paramsBytes);
+      counters.bytesStored += plan.resume ? 0 : plan.paramsBytes.length;
+      if (!plan.resume) await this.writeManifest();
+      await this.attach(conn);
+    } catch (err) {
+      await conn.close().catch(() => {});
+      throw err;
+    }
+    const { consumerCount } = await this.link!.ch.checkQueue(this.queue);
+    if (consumerCount === 0) log.warn(`no worker is consuming ${this.queue} yet: start one with 'fj worker --queue ${this.queue}'`);
+    log.info(`job ${jobId}: queue ${this.queue}, store ${store.url}`);
+    if (plan.resume) await this.drain();
+
+    let outcome: JobStatus['state'] = 'failed';
+    let error: unknown;
+    try {
+      await new Promise<void>((resolve, reject) => {
         this.resolve = resolve;
         this.reject = reject;
-        conn.on('close', () => this.fail(new TransportError('lost the connection to RabbitMQ')));
-        const onAbort = () => this.fail(plan.signal.reason ?? new Error('job cancelled'));
+        const onAbort = () => this.fail(plan.signal.reason instanceof Error ? plan.signal.reason : new CancelledError());
         if (plan.signal.aborted) return onAbort();
         plan.signal.addEventListener('abort', onAbort, { once: true });
-        this.consumeCh
-          .consume(this.resultsQ, (msg) => msg && this.onResult(msg), { noAck: false })
-          .then(() => this.pump(), (err) => this.fail(err));
+        this.statusTimer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
+        this.statusTimer.unref();
+        void this.pump();
       });
+      outcome = 'done';
+    } catch (err) {
+      error = err;
+      outcome = err instanceof CancelledError ? 'cancelled' : 'failed';
+      throw err;
     } finally {
-      await this.consumeCh.deleteQueue(this.resultsQ).catch(() => {});
+      clearInterval(this.statusTimer);
+      for (const t of this.timers) clearTimeout(t);
+      const link = this.link;
+      const resumable = error instanceof TransportError;
+      if (link?.open && !resumable) {
+        if (outcome !== 'done') publishCancel(link.ch, jobId); // workers drop what is left of the job
+        await link.ch.deleteQueue(this.resultsQ).catch(() => {});
+      }
+      this.writeStatus(outcome, error);
+      await this.statusWrite;
+      this.link = undefined;
+      await link?.conn.close().catch(() => {});
     }
   }
 
-  /** Publishes batches while the in-flight window has room. */
-  private async pump(): Promise<void> {
-    if (this.pumping || this.failed) return;
-    this.pumping = true;
-    const { items, task, counters, options } = this.plan;
+  /** `fj resume`: the results queue must exist and have no coordinator consuming it. */
+  private async checkResumable(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
     try {
-      while (!this.failed && !items.done && this.inFlight.size < MAX_IN_FLIGHT) {
+      const { consumerCount } = await ch.checkQueue(this.resultsQ);
+      if (consumerCount > 0) throw new UsageError(`job ${this.jobId} is still attached to a running coordinator ('fj status ${this.jobId}' names it)`);
+    } catch (err) {
+      if (err instanceof FjError) throw err;
+      throw new UsageError(`job ${this.jobId} has no results queue on the broker: it finished, was cancelled, or expired (results queues live a day)`);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
+  /**
+   * `fj resume`: records the results already in the queue before publishing
+   * anything, so only items without one are sent again. (A coordinator that
+   * died leaves its results unacked: the broker has put them back.)
+   */
+  private async drain(): Promise<void> {
+    const target = this.backlog;
+    const deadline = Date.now() + 30_000;
+    while (this.received < target && Date.now() < deadline && this.link?.open) {
+      await new Promise<void>((r) => {
+        this.drained = r;
+        setTimeout(r, 200);
+      });
+    }
+    this.drained = undefined;
+    this.plan.log.info(`resumed job ${this.jobId}: ${this.plan.ledger.recorded} item(s) already have results`);
+  }
+
+  private async writeManifest(): Promise<void> {
+    const { plan } = this;
+    const { options, task } = plan;
+    let input: Manifest['input'];
+    if (plan.inputFile) input = plan.inputFile;
+    else {
+      const bytes = encodeChecked(plan.input);
+      input = { ref: await this.store.put(this.jobId, bytes) };
+      plan.counters.bytesStored += bytes.length;
+    }
+    const manifest: Manifest = {
+      version: 1,
+      task: { name: task.name, module: task.moduleUrl, className: task.cls.name, codeHash: task.codeHash },
+      input,
+      paramsRef: this.paramsRef,
+      queue: this.queue,
+      options: {
+        retries: options.retries,
+        retryDelayMs: options.retryDelayMs,
+        onFailure: options.onFailure,
+        maxFailures: options.maxFailuresSpec,
+        itemTimeoutMs: options.itemTimeoutMs,
+        inlineLimit: options.inlineLimit,
+      },
+      created: new Date().toISOString(),
+    };
+    await this.store.setMeta(this.jobId, 'manifest', Buffer.from(JSON.stringify(manifest)));
+  }
+
+  /** Rewrites the status record (writes never overlap; a failed write is only logged). */
+  private writeStatus(state: JobStatus['state'], error?: unknown): void {
+    const { ledger, items, task } = this.plan;
+    const status: JobStatus = {
+      state,
+      task: task.name,
+      total: items.total ?? (items.done ? items.index : null),
+      done: ledger.recorded,
+      failed: ledger.failures.length,
+      retried: ledger.retried,
+      inFlightMessages: this.inFlight.size,
+      coordinator: this.coordinator,
+      updated: new Date().toISOString(),
+      ...(error ? { error: (error as Error).message } : {}),
+    };
+    if (state !== 'running' && !this.plan.options.keep && state !== 'failed') return; // the job's data is about to go
+    this.statusWrite = this.statusWrite.then(() =>
+      this.store.setMeta(this.jobId, 'status', Buffer.from(JSON.stringify(status))).catch((err) => this.plan.log.debug(`status not written: ${(err as Error).message}`)),
+    );
+  }
+
+  /** Opens channels on `conn`, declares the queues and consumes the results queue. */
+  private async attach(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    const publisher = new Publisher(await conn.createConfirmChannel());
+    publisher.channel.on('error', () => {});
+    await assertWorkQueue(ch, this.queue);
+    await assertControlExchange(ch);
+    await assertResultsQueue(ch, this.jobId);
+    if (this.backlog < 0) this.backlog = (await ch.checkQueue(this.resultsQ)).messageCount;
+    const link: Link = { conn, ch, publisher, open: true };
+    conn.on('close', () => this.onClose(link));
+    this.link = link;
+    // Results stay unacked until the job ends (they are its durable record),
+    // so no prefetch limit: the window of work messages bounds them.
+    await ch.consume(this.resultsQ, (msg) => msg && this.onResult(msg), { noAck: false });
+  }
+
+  private onClose(link: Link): void {
+    link.open = false;
+    if (this.settled || this.link !== link) return;
+    this.link = undefined;
+    const { log, options } = this.plan;
+    log.warn('lost the connection to RabbitMQ; reconnecting');
+    void (async () => {
+      try {
+        const conn = await reconnect(withHeartbeat(options.broker), `job ${this.jobId}`, RECONNECT_GIVE_UP_MS, (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`));
+        if (this.settled) return void (await conn.close().catch(() => {}));
+        await this.attach(conn);
+        // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
+        let resent = 0;
+        for (const [id, sent] of this.inFlight) {
+          if (sent.confirmed) continue;
+          this.sendBody(id, sent);
+          resent++;
+        }
+        log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
+        void this.pump();
+      } catch (err) {
+        this.fail(err instanceof TransportError ? err : new TransportError(`lost RabbitMQ and could not reconnect: ${(err as Error).message}`));
+      }
+    })();
+  }
+
+  /** Publishes batches while the in-flight window has room: retries first, then new items. */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.settled) return;
+    this.pumping = true;
+    const { items, task, ledger } = this.plan;
+    try {
+      while (!this.settled && this.link?.open && this.inFlight.size < MAX_IN_FLIGHT && (this.reruns.length > 0 || !items.done)) {
+        const rerun = this.reruns.shift();
+        if (rerun) {
+          this.publish(rerun.first, rerun.slots);
+          continue;
+        }
         const first = items.index;
         const maybe = items.take(this.sizer.size);
         const batch = maybe instanceof Promise ? await maybe : maybe;
         if (batch.length === 0) break;
-        const slots: Slot[] = [];
+        // A resumed job publishes only the items with no recorded result, as contiguous runs.
+        let run: Slot[] = [];
+        let runFirst = first;
         for (let i = 0; i < batch.length; i++) {
-          const where = { task: task.name, hook: 'setup' as const, index: first + i };
-          assertPlain(batch[i], where);
-          const bytes = encodeChecked(batch[i]);
-          if (bytes.length > options.inlineLimit) {
-            slots.push(await this.store.put(this.jobId, bytes));
-            counters.bytesStored += bytes.length;
-          } else slots.push(bytes);
+          const index = first + i;
+          if (ledger.has(index)) {
+            if (run.length) this.publish(runFirst, run);
+            run = [];
+            runFirst = index + 1;
+            continue;
+          }
+          assertPlain(batch[i], { task: task.name, hook: 'setup', index });
+          run.push(await this.slot(encodeChecked(batch[i])));
         }
-        const body = encodeBody({ first, items: slots });
-        this.inFlight.set(first, batch.length);
-        counters.messages++;
-        counters.bytesPublished += body.length;
-        const { confirmed } = await this.publisher.send(this.queue, body, {
-          messageId: `${this.jobId}:${first}`,
-          replyTo: this.resultsQ,
-          contentType: 'application/x-msgpack',
-          type: 'fj.work',
-          headers: { [H.protocol]: PROTOCOL, [H.job]: this.jobId, [H.task]: task.name, [H.code]: task.codeHash, [H.params]: this.paramsRef, [H.first]: first, [H.count]: batch.length },
-        });
-        confirmed.catch((err) => this.fail(err));
+        if (run.length) this.publish(runFirst, run);
       }
     } catch (err) {
       this.fail(err);
@@ -152,67 +391,154 @@ class Job {
     this.finishIfDone();
   }
 
+  /** Inline bytes, or a store ref when over the inline limit. */
+  private async slot(bytes: Uint8Array): Promise<Slot> {
+    if (bytes.length <= this.plan.options.inlineLimit) return bytes;
+    this.plan.counters.bytesStored += bytes.length;
+    return this.store.put(this.jobId, bytes);
+  }
+
+  private publish(first: number, slots: Slot[]): void {
+    const body = encodeBody({ first, items: slots });
+    const id = `${this.jobId}:${this.runTag}:${this.seq++}`;
+    const sent: Sent = { first, slots, body, confirmed: false };
+    this.inFlight.set(id, sent);
+    this.sendBody(id, sent);
+  }
+
+  private sendBody(id: string, sent: Sent): void {
+    const { counters, task, options } = this.plan;
+    const link = this.link!;
+    counters.messages++;
+    counters.bytesPublished += sent.body.length;
+    const headers: Record<string, unknown> = {
+      [H.protocol]: PROTOCOL,
+      [H.job]: this.jobId,
+      [H.task]: task.name,
+      [H.code]: task.codeHash,
+      [H.params]: this.paramsRef,
+      [H.first]: sent.first,
+      [H.count]: sent.slots.length,
+    };
+    if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
+    link.publisher
+      .send(this.queue, sent.body, { messageId: id, replyTo: this.resultsQ, contentType: 'application/x-msgpack', type: 'fj.work', headers })
+      .then(({ confirmed }) => confirmed)
+      .then(
+        () => (sent.confirmed = true),
+        (err) => {
+          if (link.open && !this.settled) this.fail(err); // refused by a live broker; a lost one is handled by onClose
+        },
+      );
+  }
+
   private onResult(msg: ConsumeMessage): void {
-    this.consumeCh.ack(msg);
-    if (this.failed) return;
+    if (this.settled) return;
+    if (msg.properties.type === 'fj.cancel') return this.fail(new CancelledError(`job ${this.jobId} cancelled by 'fj cancel'`));
     const { counters, log } = this.plan;
-    const status = msg.properties.headers?.[H.status] as string | undefined;
-    const worker = String(msg.properties.headers?.[H.worker] ?? 'unknown worker');
+    const headers = msg.properties.headers ?? {};
+    const status = headers[H.status];
+    const worker = String(headers[H.worker] ?? 'unknown worker');
     let body: ResultBody;
     try {
       body = decodeBody<ResultBody>(msg.content);
+      if (!Number.isSafeInteger(body.first) || body.first < 0) throw new Error('no first index');
     } catch (err) {
       log.warn(`ignored an undecodable result message from ${worker}: ${(err as Error).message}`);
       return;
     }
-    const count = this.inFlight.get(body.first);
-    if (count === undefined) return; // a duplicate delivery: already recorded
+    const id = typeof msg.properties.correlationId === 'string' ? msg.properties.correlationId : '';
+    const sent = this.inFlight.get(id);
     counters.messages++;
     counters.bytesPublished += msg.content.length;
     if (status === 'refused') {
       const why = body.error?.message ?? 'refused';
       return this.fail(new FjError(`worker ${worker} refused the job's items: ${why}`, 'FJ_WORKER_REFUSED', 1));
     }
-    if (status !== 'ok' || !body.results) return this.fail(body.error ? fromWire(body.error) : new FjError(`worker ${worker} failed`, 'FJ_INTERNAL', 1));
-    this.inFlight.delete(body.first);
+    this.received++;
+    this.drained?.();
+    // An answer to a message not in flight is a duplicate delivery, or from
+    // a run before `fj resume`: its results count (once), its failures do
+    // not: the item was published again and that attempt will answer.
+    if (sent) this.inFlight.delete(id);
+    if (status !== 'ok' || !body.results) {
+      if (!sent) return;
+      // The whole message failed (its params could not be fetched, its task not loaded).
+      const err = body.error ? fromWire(body.error) : new FjError(`worker ${worker} failed`, 'FJ_INTERNAL', 1);
+      if (!isRetryable(err) || err instanceof TransportError) return this.fail(err);
+      for (let i = 0; i < sent.slots.length; i++) this.itemFailed(sent.first + i, sent.slots[i], new TaskError({ task: this.plan.task.name, hook: 'process', index: sent.first + i }, err));
+      return void this.pump();
+    }
     counters.bytesStored += body.stored ?? 0;
-    if (body.ms !== undefined) this.sizer.observe(body.ms, count);
+    if (body.ms !== undefined && body.results.length) this.sizer.observe(body.ms, body.results.length);
+    if (sent) for (const f of body.failures ?? []) this.itemFailed(body.first + f.i, sent.slots[f.i], fromWire(f.error));
     const decoded = this.decodeResults(body.results);
     if (decoded instanceof Promise) {
       const p = decoded.then(
         (values) => this.record(body.first, values),
         (err) => this.fail(err),
       );
-      this.pendingDecode.push(p);
-      void p.then(() => this.finishIfDone());
+      this.pendingDecode.add(p);
+      void p.finally(() => {
+        this.pendingDecode.delete(p);
+        this.finishIfDone();
+      });
     } else this.record(body.first, decoded);
     void this.pump();
   }
 
-  private record(first: number, values: unknown[]): void {
-    this.results.add(first, values);
-    this.plan.counters.items += values.length;
-    this.plan.progress(values.length);
+  private record(first: number, values: (unknown | typeof NONE)[]): void {
+    const { ledger } = this.plan;
+    let n = 0;
+    for (let i = 0; i < values.length; i++) if (values[i] !== NONE && ledger.record(first + i, values[i])) n++;
+    if (n) this.plan.progress(n);
   }
 
-  /** Decodes inline results; fetches stored ones (async only when some are refs). */
-  private decodeResults(slots: Slot[]): unknown[] | Promise<unknown[]> {
-    if (slots.every((s) => typeof s !== 'string')) return slots.map((s) => decode(s as Uint8Array));
-    return Promise.all(slots.map(async (s) => decode(typeof s === 'string' ? await this.store.get(s) : s)));
+  /** Decodes inline results; fetches stored ones (async only when some are refs). Failed items stay NONE. */
+  private decodeResults(slots: (Slot | null)[]): unknown[] | Promise<unknown[]> {
+    const one = (s: Uint8Array | null) => (s === null ? NONE : decode(s));
+    if (slots.every((s) => typeof s !== 'string')) return slots.map((s) => one(s as Uint8Array | null));
+    return Promise.all(slots.map(async (s) => (typeof s === 'string' ? decode(await this.store.get(s)) : one(s))));
+  }
+
+  /** Applies the failure policy to a failed attempt; schedules the retry. */
+  private itemFailed(index: number, slot: Slot, err: Error): void {
+    const { ledger, items, log } = this.plan;
+    let verdict;
+    try {
+      verdict = ledger.fail(index, err, items.total);
+    } catch (fatal) {
+      return this.fail(fatal);
+    }
+    if (!verdict.retry) return;
+    log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.reruns.push({ first: index, slots: [slot] });
+      void this.pump();
+    }, verdict.delayMs);
+    this.timers.add(timer);
   }
 
   private finishIfDone(): void {
-    if (this.failed || this.pumping || !this.plan.items.done || this.inFlight.size > 0) return;
-    if (this.plan.counters.items < (this.plan.items.total ?? 0)) return; // stored results still being fetched
-    this.failed = true; // settled: ignore anything that arrives later
-    this.resolve(this.results.toArray());
+    if (this.settled || this.pumping || !this.plan.items.done) return;
+    if (this.inFlight.size > 0 || this.reruns.length > 0 || this.timers.size > 0 || this.pendingDecode.size > 0) return;
+    this.settled = true;
+    this.resolve();
   }
 
   private fail(err: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
+    if (this.settled) return;
+    this.settled = true;
     void this.plan.items.close();
     this.reject(err instanceof Error ? err : new TransportError(String(err)));
   }
 }
 
+/** A failed item's place in a decoded result list. */
+const NONE: unique symbol = Symbol('none');
+
+/** sha256 of a file's bytes, for the manifest's input check. */
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -6,6 +6,7 @@
 import type { NormalizedOptions } from '../options.js';
 import type { TaskInfo } from '../task/registry.js';
 import { TaskError } from '../errors.js';
+import type { Ledger } from './ledger.js';
 import type { ItemSource, Logger } from '../task/types.js';
 
 /** Counters an executor fills in while it runs. */
@@ -28,6 +29,14 @@ export interface JobPlan {
   readonly log: Logger;
   readonly options: NormalizedOptions;
   readonly counters: Counters;
+  /** Where results are recorded (once per item) and failures judged. */
+  readonly ledger: Ledger;
+  /** The validated input (the amqp executor's manifest keeps it, or its file, for `fj resume`). */
+  readonly input: unknown;
+  /** The input's file and its sha256, when it came from one (`fj run FILE`). */
+  readonly inputFile?: { file: string; sha256: string };
+  /** Re-attaching to a job that already ran (`fj resume`): skip items with results. */
+  readonly resume?: boolean;
   /** Call after items finish, with how many finished. */
   readonly progress: (finished: number) => void;
 }
@@ -40,8 +49,12 @@ export interface Executor {
    * the job ends before `map`.
    */
   prepare?(options: NormalizedOptions): void;
-  /** Returns the results of all items, in item order; rejects on the first failure. */
-  map(plan: JobPlan): Promise<unknown[]>;
+  /**
+   * Runs every item, recording results and failures in `plan.ledger`;
+   * rejects with the error that ended the job (the ledger's verdict, a
+   * cancellation, a transport failure).
+   */
+  map(plan: JobPlan): Promise<void>;
   /** Releases what `prepare` started and `map` did not use. Safe to call twice. */
   dispose?(): Promise<void>;
 }

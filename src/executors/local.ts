@@ -7,14 +7,17 @@
  *   milliseconds; tiny items travel by the thousand, 5 ms items one by one.
  * - Backpressure: items are pulled from `setup` only when a thread has room,
  *   so a generator is consumed lazily and a job never holds all its items.
+ * - Failures: a failed item is retried per the job's policy (see Ledger); a
+ *   thread that dies or runs an item past its timeout is replaced, and only
+ *   the item it was running is charged an attempt.
  * Items and results cross threads msgpack-encoded, buffers transferred.
  */
 import { randomUUID } from 'node:crypto';
 import { assertPlain, decode, detach, encodeChecked } from '../codec.js';
-import { FjError } from '../errors.js';
-import { ThreadPool, type PoolJob } from '../worker/pool.js';
+import { CancelledError, FjError, TaskError } from '../errors.js';
+import { BatchLost, ThreadPool, type BatchDone, type PoolJob } from '../worker/pool.js';
+import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer } from './batch-sizer.js';
-import { OrderedResults } from './ordered-results.js';
 import type { NormalizedOptions } from '../options.js';
 import type { Executor, JobPlan } from './executor.js';
 
@@ -32,7 +35,7 @@ export class LocalExecutor implements Executor {
     this.pool.catch(() => {}); // reported by map()
   }
 
-  async map(plan: JobPlan): Promise<unknown[]> {
+  async map(plan: JobPlan): Promise<void> {
     const { task, options } = plan;
     if (!task.moduleUrl) {
       throw new FjError(
@@ -49,9 +52,8 @@ export class LocalExecutor implements Executor {
     try {
       const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, className: task.cls.name, paramsBytes: plan.paramsBytes };
       pool.preload(job);
-      const results = await new Dispatch(plan, pool, job).run();
+      await new Dispatch(plan, pool, job).run();
       ok = true;
-      return results;
     } finally {
       // After a failure nothing in hand is worth waiting for: terminate at once.
       await (ok ? pool.close() : pool.terminate());
@@ -65,14 +67,23 @@ export class LocalExecutor implements Executor {
   }
 }
 
+/** Items to run again: contiguous, starting at `first`. */
+interface Rerun {
+  first: number;
+  items: unknown[];
+}
+
 /** One job's dispatch loop over a thread pool. */
 class Dispatch {
-  private readonly results = new OrderedResults();
   private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
+  /** Retries whose backoff is over, and innocent items of lost batches: sent before new items. */
+  private readonly reruns: Rerun[] = [];
+  /** Retries waiting out their backoff. */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private inFlight = 0;
   private pulling = false;
   private failed = false;
-  private resolve!: (results: unknown[]) => void;
+  private resolve!: () => void;
   private reject!: (err: unknown) => void;
 
   constructor(
@@ -81,38 +92,38 @@ class Dispatch {
     private readonly job: PoolJob,
   ) {}
 
-  run(): Promise<unknown[]> {
+  run(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      const onAbort = () => this.fail(this.plan.signal.reason ?? new Error('job cancelled'));
+      const onAbort = () => this.fail(this.plan.signal.reason ?? new CancelledError());
       if (this.plan.signal.aborted) return onAbort();
       this.plan.signal.addEventListener('abort', onAbort, { once: true });
+      this.pool.onThreadReady = () => void this.pump();
+      this.pool.onThreadLost = (why) => this.plan.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
       void this.pump();
     });
   }
 
-  /** Fills every thread with room, pulling items from setup as needed. */
+  /** Fills every thread with room: re-runs first, then items pulled from setup. */
   private async pump(): Promise<void> {
     if (this.pulling || this.failed) return;
     this.pulling = true;
     try {
-      const { items, task, counters } = this.plan;
-      while (this.pool.hasRoom && !items.done) {
+      const { items, task } = this.plan;
+      while (this.pool.hasRoom && (this.reruns.length > 0 || !items.done)) {
+        const rerun = this.reruns.shift();
+        if (rerun) {
+          this.send(rerun.first, rerun.items);
+          continue;
+        }
         const first = items.index;
         const maybe = items.take(this.sizer.size);
         const batch = maybe instanceof Promise ? await maybe : maybe;
         if (this.failed) return;
         if (batch.length === 0) break;
         for (let i = 0; i < batch.length; i++) assertPlain(batch[i], { task: task.name, hook: 'setup', index: first + i });
-        const bytes = detach(encodeChecked(batch));
-        counters.messages++;
-        counters.bytesPublished += bytes.length;
-        this.inFlight++;
-        this.pool.run(this.job, first, bytes).then(
-          (r) => this.onDone(first, batch.length, r),
-          (err) => this.fail(err),
-        );
+        this.send(first, batch);
       }
     } catch (err) {
       this.fail(err);
@@ -123,27 +134,82 @@ class Dispatch {
     this.finishIfDone();
   }
 
-  private onDone(first: number, count: number, r: { bytes: Uint8Array; ms: number }): void {
+  private send(first: number, values: unknown[]): void {
+    const { counters, options } = this.plan;
+    const bytes = detach(encodeChecked(values));
+    counters.messages++;
+    counters.bytesPublished += bytes.length;
+    this.inFlight++;
+    this.pool.run(this.job, first, bytes, { timeoutMs: options.itemTimeoutMs, signal: this.plan.signal }).then(
+      (r) => this.onDone(first, values, r),
+      (err) => this.onLost(first, values, err),
+    );
+  }
+
+  private onDone(first: number, values: unknown[], r: BatchDone): void {
     this.inFlight--;
     if (this.failed) return;
-    const { counters } = this.plan;
+    const { counters, ledger } = this.plan;
     counters.bytesPublished += r.bytes.length;
     counters.messages++;
-    counters.items += count;
-    this.results.add(first, decode<unknown[]>(r.bytes));
-    this.sizer.observe(r.ms, count);
-    this.plan.progress(count);
+    const results = decode<unknown[]>(r.bytes);
+    const failed = new Map(r.failures?.map((f) => [f.i, f.error]));
+    let recorded = 0;
+    for (let i = 0; i < results.length; i++) {
+      const error = failed.get(i);
+      if (error) this.itemFailed(first + i, values[i], fromWire(error));
+      else if (ledger.record(first + i, results[i])) recorded++;
+    }
+    if (this.failed) return;
+    this.sizer.observe(r.ms, results.length);
+    this.plan.progress(recorded);
     void this.pump();
   }
 
+  /** A batch died with its thread: the item it was running failed an attempt; the others run again. */
+  private onLost(first: number, values: unknown[], err: unknown): void {
+    this.inFlight--;
+    if (this.failed) return;
+    if (!(err instanceof BatchLost)) return this.fail(err);
+    const at = err.culprit === undefined ? -1 : err.culprit - first;
+    if (at < 0) this.reruns.push({ first, items: values });
+    else {
+      if (at > 0) this.reruns.push({ first, items: values.slice(0, at) });
+      if (at + 1 < values.length) this.reruns.push({ first: first + at + 1, items: values.slice(at + 1) });
+      this.itemFailed(err.culprit!, values[at], new TaskError({ task: this.plan.task.name, hook: 'process', index: err.culprit }, new Error(err.reason)));
+    }
+    void this.pump();
+  }
+
+  /** Applies the failure policy to one failed attempt; schedules the retry. */
+  private itemFailed(index: number, value: unknown, err: Error): void {
+    const { ledger, items, log } = this.plan;
+    let verdict;
+    try {
+      verdict = ledger.fail(index, err, items.total);
+    } catch (fatal) {
+      return this.fail(fatal);
+    }
+    if (!verdict.retry) return;
+    log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.reruns.push({ first: index, items: [value] });
+      void this.pump();
+    }, verdict.delayMs);
+    this.timers.add(timer);
+  }
+
   private finishIfDone(): void {
-    if (this.failed || !this.plan.items.done || this.inFlight > 0) return;
-    this.resolve(this.results.toArray());
+    if (this.failed || !this.plan.items.done || this.inFlight > 0 || this.reruns.length > 0 || this.timers.size > 0) return;
+    this.failed = true; // settled
+    this.resolve();
   }
 
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
+    for (const t of this.timers) clearTimeout(t);
     this.pool.abort();
     void this.plan.items.close();
     this.reject(err);

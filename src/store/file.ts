@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TransportError } from '../errors.js';
-import { checkJobId, hashBytes, makeRef, missingRef, parseRef } from './memory.js';
+import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef } from './memory.js';
 import type { PayloadStore, Ref } from './store.js';
 
 function reason(err: unknown): string {
@@ -78,6 +78,29 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missingRef(ref, this.url);
       throw new TransportError(`payload store ${this.url}: cannot read ${ref}: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
+    const jobDir = join(this.dir, checkJobId(jobId));
+    const path = join(jobDir, metaKey(name));
+    const tmp = join(jobDir, `.${metaKey(name)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await mkdir(jobDir, { recursive: true });
+      await writeFile(tmp, bytes, { flag: 'wx' });
+      await rename(tmp, path); // atomic replace: readers see the old record or the new one
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  async getMeta(jobId: string, name: string): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(join(this.dir, checkJobId(jobId), metaKey(name)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new TransportError(`payload store ${this.url}: cannot read record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
     }
   }
 

@@ -53,7 +53,20 @@ export function parseRef(ref: Ref): { jobId: string; hash: string } {
 
 /** The error every store raises for a well-formed ref with no data behind it. */
 export function missingRef(ref: Ref, url: string): TransportError {
-  return new TransportError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`);
+  return Object.assign(new TransportError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`), { missing: true });
+}
+
+/** Whether a store error says the data is not there (as opposed to the store failing). */
+export function isMissing(err: unknown): boolean {
+  return err instanceof TransportError && (err as { missing?: boolean }).missing === true;
+}
+
+const META = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Checks a meta record's name; the stores keep it as `meta-<name>`, which no content hash can be. */
+export function metaKey(name: string): string {
+  if (!META.test(name)) throw new TransportError(`payload store: bad record name ${JSON.stringify(name)}`);
+  return `meta-${name}`;
 }
 
 /**
@@ -81,6 +94,17 @@ export class MemoryStore implements PayloadStore {
     if (!bytes) throw missingRef(ref, this.url);
     // Copy again: the real stores hand out fresh bytes on every get.
     return bytes.slice();
+  }
+
+  async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
+    checkJobId(jobId);
+    let job = this.#jobs.get(jobId);
+    if (!job) this.#jobs.set(jobId, (job = new Map()));
+    job.set(metaKey(name), new Uint8Array(bytes));
+  }
+
+  async getMeta(jobId: string, name: string): Promise<Uint8Array | undefined> {
+    return this.#jobs.get(checkJobId(jobId))?.get(metaKey(name))?.slice();
   }
 
   async deleteJob(jobId: string): Promise<void> {

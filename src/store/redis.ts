@@ -13,7 +13,7 @@
  */
 import { Redis } from 'ioredis';
 import { TransportError } from '../errors.js';
-import { checkJobId, hashBytes, makeRef, missingRef, parseRef } from './memory.js';
+import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef } from './memory.js';
 import { redactUrl } from './open.js';
 import type { PayloadStore, Ref } from './store.js';
 
@@ -110,6 +110,25 @@ export class RedisStore implements PayloadStore {
     }
     if (!bytes) throw missingRef(ref, this.url);
     return bytes;
+  }
+
+  async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
+    const key = jobKey(checkJobId(jobId));
+    const tx = this.#client.multi().hset(key, metaKey(name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (this.#ttl > 0) tx.expire(key, this.#ttl);
+    try {
+      for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
+    } catch (err) {
+      throw this.#fail(`write record ${name} of job ${jobId}`, err);
+    }
+  }
+
+  async getMeta(jobId: string, name: string): Promise<Uint8Array | undefined> {
+    try {
+      return (await this.#client.hgetBuffer(jobKey(checkJobId(jobId)), metaKey(name))) ?? undefined;
+    } catch (err) {
+      throw this.#fail(`read record ${name} of job ${jobId}`, err);
+    }
   }
 
   async deleteJob(jobId: string): Promise<void> {

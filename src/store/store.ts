@@ -18,6 +18,13 @@ export interface PayloadStore {
   put(jobId: string, bytes: Uint8Array): Promise<Ref>;
   /** The bytes of `ref`; rejects with TransportError naming the ref when it is missing. */
   get(ref: Ref): Promise<Uint8Array>;
+  /**
+   * Writes a named record of the job (its manifest, its status), replacing
+   * any earlier one; deleted with the job. Names: `[a-z][a-z0-9-]{0,31}`.
+   */
+  setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void>;
+  /** A named record of the job, or `undefined` when there is none. */
+  getMeta(jobId: string, name: string): Promise<Uint8Array | undefined>;
   /** Removes everything stored under the job. Missing data is not an error. */
   deleteJob(jobId: string): Promise<void>;
   /** Releases connections. */

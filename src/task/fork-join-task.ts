@@ -41,6 +41,12 @@ export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = un
   /** The worker pool (RabbitMQ queue) this task's items go to by default. */
   static queue: string | undefined = undefined;
   /**
+   * Attempts after an item's first failure (`--retries` overrides it).
+   * Worth setting when `process` can fail for passing reasons (a flaky
+   * service, a worker lost); a hook throws `UnrecoverableError` to skip them.
+   */
+  static retries = 0;
+  /**
    * The task's module URL (`static module = import.meta.url`). Needed only
    * when the class is passed to `run()` directly and runs on the `local` or
    * `amqp` executor, whose workers must import the module themselves. Tasks
@@ -77,6 +83,7 @@ export type TaskClass<T extends ForkJoinTask<any, any, any, any, any, any> = For
   params: readonly string[];
   taskName: string | undefined;
   queue: string | undefined;
+  retries?: number;
   module: string | undefined;
   name: string;
 };

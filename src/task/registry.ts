@@ -30,6 +30,8 @@ export interface TaskInfo {
   readonly validate: (input: unknown, source?: string) => Promise<void>;
   /** Default worker pool for the amqp executor. */
   readonly queue: string | undefined;
+  /** The task's `static retries`. */
+  readonly retries: number;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -118,6 +120,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     codeHash: createHash('sha256').update(code).digest('hex').slice(0, 16),
     validate: lazyValidator(cls, name, file),
     queue: cls.queue,
+    retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
   };
   byClass.set(cls, info);
   return info;

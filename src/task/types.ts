@@ -26,6 +26,8 @@
  *   `ctx.services`.
  */
 
+import type { ItemFailure } from '../errors.js';
+
 /** A minimal leveled logger handed to hooks as `ctx.log`. */
 export interface Logger {
   debug(message: string): void;
@@ -47,14 +49,23 @@ export interface SetupContext {
   readonly log: Logger;
 }
 
-/** Context handed to `join`. */
-export interface JoinContext<Services = unknown> extends SetupContext {
+/** Context handed to `process` and `join`. */
+interface HookContext<Services> extends SetupContext {
   /** Components built by the services module (`--services`), or `undefined`. */
   readonly services: Services;
 }
 
+/** Context handed to `join`. */
+export interface JoinContext<Services = unknown> extends HookContext<Services> {
+  /**
+   * Items that failed for good, by index (only under the `collect` policy;
+   * their results are missing from `results`). Empty when every item succeeded.
+   */
+  readonly failures: readonly ItemFailure[];
+}
+
 /** Context handed to `process`. */
-export interface ProcessContext<Services = unknown> extends JoinContext<Services> {
+export interface ProcessContext<Services = unknown> extends HookContext<Services> {
   /** Index of this item: its position in the order `setup` yielded it. */
   readonly index: number;
 }

@@ -32,7 +32,66 @@ export const H = {
   count: 'fj-count',
   status: 'fj-status',
   worker: 'fj-worker',
+  /** Item timeout of the job, ms (absent: none). */
+  timeout: 'fj-timeout',
 } as const;
+
+/**
+ * The fanout exchange every worker listens on for control messages
+ * (`{ type: 'cancel', job }`): one broadcast reaches every worker of every pool.
+ */
+export const CONTROL_EXCHANGE = 'fj.control';
+
+/** A control message. */
+export interface ControlMessage {
+  type: 'cancel';
+  job: string;
+}
+
+/** Declares the control exchange. */
+export async function assertControlExchange(ch: Channel): Promise<void> {
+  await ch.assertExchange(CONTROL_EXCHANGE, 'fanout', { durable: true });
+}
+
+/** Tells every worker that `job` is cancelled: they abort its items in hand and drop its queued ones. */
+export function publishCancel(ch: Channel, job: string): void {
+  const msg: ControlMessage = { type: 'cancel', job };
+  ch.publish(CONTROL_EXCHANGE, '', Buffer.from(JSON.stringify(msg)), { contentType: 'application/json', type: 'fj.control' });
+}
+
+/** Parses a control message; undefined when it is not one. */
+export function parseControl(content: Buffer): ControlMessage | undefined {
+  try {
+    const m = JSON.parse(content.toString('utf8')) as Partial<ControlMessage>;
+    return m && m.type === 'cancel' && typeof m.job === 'string' ? { type: 'cancel', job: m.job } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Delay before reconnect attempt `n` (from 1): 0.5 s doubling to 15 s, with jitter. */
+export function reconnectDelay(n: number): number {
+  const cap = Math.min(15_000, 500 * 2 ** (n - 1));
+  return Math.round(cap / 2 + (Math.random() * cap) / 2);
+}
+
+/**
+ * Connects, retrying with backoff until `giveUpMs` has passed (then the last
+ * error). For reconnecting after the broker went away: a restart takes
+ * seconds to a minute.
+ */
+export async function reconnect(url: string, name: string, giveUpMs: number, onAttempt?: (n: number, err: Error) => void): Promise<ChannelModel> {
+  const deadline = Date.now() + giveUpMs;
+  for (let n = 1; ; n++) {
+    try {
+      return await connect(url, name);
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      onAttempt?.(n, err as Error);
+      await new Promise((r) => setTimeout(r, Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()))));
+    }
+  }
+}
 
 /** Status of a result message. */
 export type ResultStatus = 'ok' | 'failed' | 'refused';

@@ -20,8 +20,10 @@ export interface WorkBody {
 /** A result message for one work message. */
 export interface ResultBody {
   first: number;
-  /** One entry per item, when the status is ok. */
-  results?: Slot[];
+  /** One entry per item, when the status is ok; `null` for an item listed in `failures`. */
+  results?: (Slot | null)[];
+  /** Items whose attempt failed, by position in the message. */
+  failures?: { i: number; error: WireError }[];
   /** Why the items failed or were refused. */
   error?: WireError;
   /** Milliseconds the worker spent in `process` for this message. */

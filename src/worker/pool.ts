@@ -6,13 +6,20 @@
  * {@link MAX_LOADED} of them. `run` sends a batch to the least-loaded thread
  * and resolves with the encoded results; load balancing across batches is the
  * caller's: it keeps about {@link PER_THREAD} batches per thread in flight.
+ *
+ * A thread that dies (its task code exited it, ran it out of memory, or
+ * crashed it) or runs an item past its timeout is replaced by a fresh one.
+ * Its batches reject with {@link BatchLost} naming the item it was running
+ * (read from memory shared with the thread), so the caller can charge that
+ * item an attempt and run the others again for free.
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { FjError } from '../errors.js';
 import type { LogLevel } from '../log.js';
 import { threadEntry } from '../paths.js';
-import type { FromThread, ThreadData, ToThread } from './thread.js';
+import { Slot, SLOT_SIZE } from './slot.js';
+import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread.js';
 import { fromWire } from './wire-error.js';
 
 /** Batches a thread should hold: one running, one waiting. */
@@ -29,13 +36,48 @@ export interface PoolJob {
   paramsBytes: Uint8Array;
 }
 
+/** A finished batch: encoded results (`null` for failed items) and which items failed. */
+export interface BatchDone {
+  bytes: Uint8Array;
+  ms: number;
+  failures?: BatchFailure[];
+}
+
+/**
+ * A batch lost with its thread. `culprit` is the index of the item the thread
+ * was running (undefined when the batch had not started: every item in it is
+ * innocent); items before it had finished, but their results died too.
+ */
+export class BatchLost extends Error {
+  constructor(
+    readonly culprit: number | undefined,
+    readonly reason: string,
+  ) {
+    super(culprit === undefined ? reason : `item ${culprit}: ${reason}`);
+    this.name = 'BatchLost';
+  }
+}
+
+/** Options of one batch. */
+export interface BatchOptions {
+  /** Items and results as arrays of individually encoded values (see the thread's `batch`). */
+  perItem?: boolean;
+  /** An item running longer than this (ms) is stopped: its thread is replaced. */
+  timeoutMs?: number;
+  /** Aborts the batch's `ctx.signal`; a batch not yet started is dropped. */
+  signal?: AbortSignal;
+}
+
 interface Thread {
   worker: Worker;
   id: string;
   inFlight: number;
   /** Loaded keys, least recently used first. */
   loaded: Map<string, true>;
-  pending: Map<number, { resolve: (r: { bytes: Uint8Array; ms: number }) => void; reject: (e: unknown) => void }>;
+  pending: Map<number, { resolve: (r: BatchDone) => void; reject: (e: unknown) => void }>;
+  slot: Float64Array;
+  /** Set once the thread is dying: it takes no more batches. */
+  dead?: string;
 }
 
 export interface PoolOptions {
@@ -51,27 +93,38 @@ export interface PoolOptions {
 export class ThreadPool {
   private nextId = 0;
   private closed = false;
+  private watchdog: NodeJS.Timeout | undefined;
+  /** Called when a replacement thread is ready (callers waiting for room pump again). */
+  onThreadReady: (() => void) | undefined;
+  /** Called when a thread dies, with why (for logs). */
+  onThreadLost: ((why: string) => void) | undefined;
 
-  private constructor(private readonly threads: Thread[]) {
-    for (const t of threads) {
-      t.worker.on('message', (msg: FromThread) => this.onMessage(t, msg));
-      t.worker.on('error', (err) => this.failThread(t, err));
-      t.worker.on('exit', (code) => this.failThread(t, new FjError(`worker thread ${t.id} exited (code ${code}) with work in hand`, 'FJ_INTERNAL', 1)));
-    }
+  private constructor(
+    private readonly threads: Thread[],
+    private readonly options: PoolOptions,
+  ) {
+    for (const t of threads) this.attach(t);
   }
 
   /** Starts `size` threads and waits until each has built its services. */
   static async start(options: PoolOptions): Promise<ThreadPool> {
     if (!existsSync(threadEntry)) throw new FjError(`fj is not built: ${threadEntry} is missing (run npm run build)`, 'FJ_INTERNAL', 1);
-    const started = await Promise.allSettled(
-      Array.from({ length: options.size }, (_, n) => startThread({ services: options.services, logLevel: options.logLevel, workerId: `${options.idPrefix}.${n}` })),
-    );
+    const started = await Promise.allSettled(Array.from({ length: options.size }, (_, n) => startThread(threadData(options, n))));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
       await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.worker.terminate() : undefined)));
       throw (failed as PromiseRejectedResult).reason;
     }
-    return new ThreadPool(started.map((s) => (s as PromiseFulfilledResult<Thread>).value));
+    return new ThreadPool(
+      started.map((s) => (s as PromiseFulfilledResult<Thread>).value),
+      options,
+    );
+  }
+
+  private attach(t: Thread): void {
+    t.worker.on('message', (msg: FromThread) => this.onMessage(t, msg));
+    t.worker.on('error', (err) => this.lose(t, `${err.name}: ${err.message}`));
+    t.worker.on('exit', (code) => this.lose(t, `its worker thread exited (code ${code})`));
   }
 
   /** Batches in flight across all threads. */
@@ -79,9 +132,9 @@ export class ThreadPool {
     return this.threads.reduce((n, t) => n + t.inFlight, 0);
   }
 
-  /** True while some thread holds fewer than {@link PER_THREAD} batches. */
+  /** True while some live thread holds fewer than {@link PER_THREAD} batches. */
   get hasRoom(): boolean {
-    return this.threads.some((t) => t.inFlight < PER_THREAD);
+    return this.threads.some((t) => !t.dead && t.inFlight < PER_THREAD);
   }
 
   /** Has every thread load `job` now, so the first batches find it ready. */
@@ -91,19 +144,30 @@ export class ThreadPool {
 
   /**
    * Runs a batch (msgpack array of items, first index `first`) on the
-   * least-loaded thread. With `perItem`, items and results are arrays of
-   * individually encoded values (see the thread's `batch` message).
+   * least-loaded live thread. Rejects with {@link BatchLost} if the thread
+   * dies or times out with it.
    */
-  run(job: PoolJob, first: number, bytes: Uint8Array, perItem = false): Promise<{ bytes: Uint8Array; ms: number }> {
+  run(job: PoolJob, first: number, bytes: Uint8Array, options: BatchOptions = {}): Promise<BatchDone> {
     if (this.closed) return Promise.reject(new FjError('thread pool is closed', 'FJ_INTERNAL', 1));
-    let t = this.threads[0];
-    for (const c of this.threads) if (c.inFlight < t.inFlight) t = c;
-    this.ensureLoaded(t, job);
+    let t: Thread | undefined;
+    for (const c of this.threads) if (!c.dead && (!t || c.inFlight < t.inFlight)) t = c;
+    if (!t) return Promise.reject(new BatchLost(undefined, 'no live worker thread'));
+    const thread = t;
+    this.ensureLoaded(thread, job);
     const id = this.nextId++;
-    t.inFlight++;
-    return new Promise((resolve, reject) => {
-      t.pending.set(id, { resolve, reject });
-      t.worker.postMessage({ type: 'batch', key: job.key, id, first, bytes, perItem } satisfies ToThread, [bytes.buffer as ArrayBuffer]);
+    thread.inFlight++;
+    if (options.timeoutMs) this.startWatchdog(options.timeoutMs);
+    return new Promise<BatchDone>((resolve, reject) => {
+      const { signal } = options;
+      const onAbort = () => thread.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const off = () => signal?.removeEventListener('abort', onAbort);
+      thread.pending.set(id, {
+        resolve: (r) => (off(), resolve(r)),
+        reject: (e) => (off(), reject(e)),
+      });
+      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0 };
+      thread.worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
     });
   }
 
@@ -124,12 +188,13 @@ export class ThreadPool {
 
   /** Aborts `ctx.signal` in every thread. */
   abort(): void {
-    for (const t of this.threads) t.worker.postMessage({ type: 'abort' } satisfies ToThread);
+    for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'abort' } satisfies ToThread);
   }
 
   /** Lets threads finish what they hold, close their services and exit (terminated after 5 s). */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatchdog();
     await Promise.all(
       this.threads.map(async (t) => {
         const exited = new Promise<void>((r) => t.worker.once('exit', () => r()));
@@ -144,6 +209,7 @@ export class ThreadPool {
   /** Stops every thread now. */
   async terminate(): Promise<void> {
     this.closed = true;
+    this.stopWatchdog();
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
 
@@ -153,15 +219,59 @@ export class ThreadPool {
     if (!p) return;
     t.pending.delete(msg.id);
     t.inFlight--;
-    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms });
+    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures });
     else p.reject(fromWire(msg.error));
   }
 
-  private failThread(t: Thread, err: unknown): void {
-    for (const p of t.pending.values()) p.reject(err);
+  /** A thread died or must die: its batches are lost (see {@link BatchLost}); a fresh thread takes its place. */
+  private lose(t: Thread, why: string): void {
+    if (t.dead) return;
+    t.dead = why;
+    const running = t.slot[Slot.StartedAt] > 0 ? { batch: t.slot[Slot.Batch], index: t.slot[Slot.Index] } : undefined;
+    for (const [id, p] of t.pending) p.reject(new BatchLost(running?.batch === id ? running.index : undefined, why));
     t.pending.clear();
     t.inFlight = 0;
+    void t.worker.terminate();
+    if (this.closed) return;
+    this.onThreadLost?.(`${t.id}: ${why}`);
+    const at = this.threads.indexOf(t);
+    startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).then(
+      (fresh) => {
+        if (this.closed) return void fresh.worker.terminate();
+        this.threads[at] = fresh;
+        this.attach(fresh);
+        this.onThreadReady?.();
+      },
+      (err) => this.onThreadLost?.(`${t.id}: could not start a replacement thread: ${(err as Error).message}`),
+    );
   }
+
+  /** Checks every 100 ms (at most a tenth of the timeout) for items past their timeout. */
+  private startWatchdog(timeoutMs: number): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      for (const t of this.threads) {
+        const { slot } = t;
+        if (t.dead || slot[Slot.StartedAt] === 0 || slot[Slot.TimeoutMs] === 0) continue;
+        if (now - slot[Slot.StartedAt] > slot[Slot.TimeoutMs]) this.lose(t, `timed out after ${formatMs(slot[Slot.TimeoutMs])}`);
+      }
+    }, Math.min(100, Math.max(10, timeoutMs / 10)));
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function threadData(options: PoolOptions, n: number): ThreadData {
+  return { services: options.services, logLevel: options.logLevel, workerId: `${options.idPrefix}.${n}`, slot: new SharedArrayBuffer(SLOT_SIZE * 8) };
 }
 
 /** Starts one thread and waits until it is ready. */
@@ -171,7 +281,7 @@ function startThread(data: ThreadData): Promise<Thread> {
     const onMessage = (msg: FromThread) => {
       worker.off('error', onError);
       worker.off('message', onMessage);
-      if (msg.type === 'ready') resolve({ worker, id: data.workerId, inFlight: 0, loaded: new Map(), pending: new Map() });
+      if (msg.type === 'ready') resolve({ worker, id: data.workerId, inFlight: 0, loaded: new Map(), pending: new Map(), slot: new Float64Array(data.slot) });
       else if (msg.type === 'fatal') {
         void worker.terminate();
         reject(fromWire(msg.error));

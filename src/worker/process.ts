@@ -12,19 +12,36 @@
  * - `stop()` is a warm shutdown: no new work, finish and ack what is in hand.
  */
 import { availableParallelism, hostname } from 'node:os';
-import type { ChannelModel, Channel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
 import { decode, detach, encodeChecked } from '../codec.js';
-import { TransportError } from '../errors.js';
+import { CancelledError, TaskError, TransportError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
+import { isMissing } from '../store/memory.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
-import { assertWorkQueue, connect, deadLetterQueue, DEFAULT_QUEUE, H, PROTOCOL, Publisher, withHeartbeat, type ResultStatus } from '../transport/amqp.js';
+import {
+  assertControlExchange,
+  assertWorkQueue,
+  connect,
+  CONTROL_EXCHANGE,
+  deadLetterQueue,
+  DEFAULT_QUEUE,
+  H,
+  parseControl,
+  PROTOCOL,
+  Publisher,
+  reconnectDelay,
+  resultsQueue,
+  withHeartbeat,
+  type ResultStatus,
+} from '../transport/amqp.js';
+import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
 import { DEFAULT_BROKER } from '../options.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot, type WorkBody } from '../transport/messages.js';
-import { ThreadPool, type PoolJob } from './pool.js';
+import { BatchLost, ThreadPool, type PoolJob } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
@@ -92,19 +109,23 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   for (const spec of [...builtinTaskNames(), ...(options.tasks ?? [])]) {
     for (const info of await loadAllTasks(spec)) tasks.set(info.name, info);
   }
-  const pool = await ThreadPool.start({ size: concurrency, services: options.services, logLevel: options.logLevel ?? 'info', idPrefix: name });
-  const store = await openStore(options.store ?? process.env.FJ_STORE_URL);
-  const conn = await connect(withHeartbeat(options.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER), `worker ${name}`);
-  const ch = await conn.createChannel();
-  ch.on('error', () => {});
-  await assertWorkQueue(ch, queue);
-  await ch.prefetch(concurrency * 2);
-  const publisher = new Publisher(await conn.createConfirmChannel());
-  publisher.channel.on('error', () => {});
-  const worker = new Worker({ name, log, tasks, pool, store, conn, ch, publisher, concurrency, queue, maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024, inlineLimit: options.inlineLimit ?? 65536 });
-  await worker.start();
-  log.info(`serving ${[...tasks.keys()].join(', ')} from ${queue} (concurrency ${concurrency}, store ${store.url})`);
-  return worker;
+  const url = withHeartbeat(options.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER);
+  const conn = await connect(url, `worker ${name}`); // the first connection fails fast: a wrong URL is a usage problem
+  let pool: ThreadPool | undefined;
+  let store: PayloadStore | undefined;
+  try {
+    pool = await ThreadPool.start({ size: concurrency, services: options.services, logLevel: options.logLevel ?? 'info', idPrefix: name });
+    store = await openStore(options.store ?? process.env.FJ_STORE_URL);
+    const worker = new Worker({ name, log, tasks, pool, store, url, concurrency, queue, maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024, inlineLimit: options.inlineLimit ?? 65536 });
+    await worker.start(conn);
+    log.info(`serving ${[...tasks.keys()].join(', ')} from ${queue} (concurrency ${concurrency}, store ${store.url})`);
+    return worker;
+  } catch (err) {
+    await conn.close().catch(() => {});
+    await pool?.terminate();
+    await store?.close();
+    throw err;
+  }
 }
 
 interface Parts {
@@ -113,24 +134,37 @@ interface Parts {
   tasks: Map<string, TaskInfo>;
   pool: ThreadPool;
   store: PayloadStore;
-  conn: ChannelModel;
-  ch: Channel;
-  publisher: Publisher;
+  url: string;
   concurrency: number;
   queue: string;
   maxMessageBytes: number;
   inlineLimit: number;
 }
 
+/** One connection's channels. A message is acked on the link it came from, or not at all. */
+interface Link {
+  conn: ChannelModel;
+  ch: Channel;
+  publisher: Publisher;
+  consumerTag: string;
+  open: boolean;
+}
+
+/** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
+const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
+
 class Worker implements WorkerHandle {
   readonly name: string;
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
-  private consumerTag = '';
+  private link: Link | undefined;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inHand = new Set<Promise<void>>();
   private readonly params = new Lru<Promise<Uint8Array>>(16);
-  private readonly abort = new AbortController();
+  /** Jobs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), with when we heard. */
+  private readonly cancelled = new Map<string, number>();
+  /** Abort controllers of the messages in hand, by job. */
+  private readonly running = new Map<string, Set<AbortController>>();
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly p: Parts) {
@@ -138,19 +172,62 @@ class Worker implements WorkerHandle {
     // Two messages per thread: one running, one queued, as in the local executor.
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
+    p.pool.onThreadLost = (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
   }
 
-  async start(): Promise<void> {
-    this.p.conn.on('close', () => {
-      if (this.stopping) return;
-      this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue');
-      this.abort.abort(new TransportError('connection lost'));
-      this.p.pool.abort();
-      void this.p.pool.terminate();
-      this.markStopped();
-    });
-    const { consumerTag } = await this.p.ch.consume(this.p.queue, (msg) => msg && this.track(this.limit(() => this.handle(msg))), { noAck: false });
-    this.consumerTag = consumerTag;
+  /** Declares the topology on `conn` and starts consuming; on a lost connection, reconnects. */
+  async start(conn: ChannelModel): Promise<void> {
+    const { queue, concurrency } = this.p;
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    await assertWorkQueue(ch, queue);
+    await assertControlExchange(ch);
+    const control = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+    await ch.bindQueue(control.queue, CONTROL_EXCHANGE, '');
+    await ch.consume(control.queue, (m) => m && this.onControl(m.content), { noAck: true });
+    await ch.prefetch(concurrency * 2);
+    const publisher = new Publisher(await conn.createConfirmChannel());
+    publisher.channel.on('error', () => {});
+    const link: Link = { conn, ch, publisher, consumerTag: '', open: true };
+    this.link = link;
+    conn.on('close', () => this.onClose(link));
+    const { consumerTag } = await ch.consume(queue, (msg) => msg && this.track(this.limit(() => this.handle(msg, link))), { noAck: false });
+    link.consumerTag = consumerTag;
+  }
+
+  /** The broker went away: what is in hand will be redelivered; reconnect with backoff until stopped. */
+  private onClose(link: Link): void {
+    link.open = false;
+    if (this.stopping || this.link !== link) return;
+    this.link = undefined;
+    this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
+    for (const set of this.running.values()) for (const c of set) c.abort(new TransportError('connection lost'));
+    void (async () => {
+      for (let n = 1; !this.stopping; n++) {
+        try {
+          const conn = await connect(this.p.url, `worker ${this.name}`);
+          if (this.stopping) return void (await conn.close().catch(() => {}));
+          await this.start(conn);
+          this.p.log.info('reconnected to RabbitMQ');
+          return;
+        } catch (err) {
+          const wait = reconnectDelay(n);
+          if (n === 1 || n % 10 === 0) this.p.log.warn(`reconnect attempt ${n} failed (${(err as Error).message}); next in ${wait} ms`);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+    })();
+  }
+
+  private onControl(content: Buffer): void {
+    const msg = parseControl(content);
+    if (!msg) return;
+    const now = Date.now();
+    for (const [job, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(job);
+    this.cancelled.set(msg.job, now);
+    const inHand = this.running.get(msg.job);
+    this.p.log.info(`job ${msg.job} cancelled${inHand?.size ? `: aborting ${inHand.size} message(s) in hand` : ''}`);
+    for (const c of inHand ?? []) c.abort(new CancelledError(`job ${msg.job} cancelled`));
   }
 
   private track(p: Promise<void>): void {
@@ -160,12 +237,15 @@ class Worker implements WorkerHandle {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const { ch, conn, log, pool, store } = this.p;
+      const { log, pool, store } = this.p;
+      const link = this.link;
       log.info(`stopping: finishing ${this.inHand.size} message(s) in hand`);
-      await ch.cancel(this.consumerTag).catch(() => {});
+      if (link) await link.ch.cancel(link.consumerTag).catch(() => {});
       while (this.inHand.size) await Promise.allSettled([...this.inHand]);
-      await this.p.publisher.flush().catch(() => {});
-      await conn.close().catch(() => {});
+      if (link) {
+        await link.publisher.flush().catch(() => {});
+        await link.conn.close().catch(() => {});
+      }
       await pool.close();
       await store.close();
       log.info('stopped');
@@ -175,81 +255,126 @@ class Worker implements WorkerHandle {
   }
 
   /** Rejects a message to the dead-letter queue, saying why. */
-  private deadLetter(msg: ConsumeMessage, why: string): void {
-    this.p.log.warn(`dead-lettered message ${msg.properties.messageId ?? '(no id)'} to ${deadLetterQueue(this.p.queue)}: ${why}`);
-    this.p.ch.nack(msg, false, false);
+  private deadLetter(link: Link, msg: ConsumeMessage, why: string): void {
+    this.p.log.warn(`dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`);
+    if (link.open) link.ch.nack(msg, false, false);
   }
 
-  private async reply(msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
-    const to = msg.properties.replyTo as string | undefined;
-    if (!to) return;
-    const headers = msg.properties.headers ?? {};
-    const { confirmed } = await this.p.publisher.send(to, encodeBody(body), {
-      correlationId: msg.properties.messageId as string | undefined,
+  /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
+  private async reply(link: Link, job: string, msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
+    const { confirmed } = await link.publisher.send(resultsQueue(job), encodeBody(body), {
+      correlationId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
       contentType: 'application/x-msgpack',
       type: 'fj.result',
-      headers: { [H.protocol]: PROTOCOL, [H.job]: headers[H.job], [H.status]: status, [H.worker]: this.name },
+      headers: { [H.protocol]: PROTOCOL, [H.job]: job, [H.status]: status, [H.worker]: this.name },
     });
     await confirmed;
   }
 
-  private async handle(msg: ConsumeMessage): Promise<void> {
-    const { log, tasks } = this.p;
-    const headers = msg.properties.headers ?? {};
-    if (msg.content.length > this.p.maxMessageBytes) return this.deadLetter(msg, `${msg.content.length} bytes, over the ${this.p.maxMessageBytes}-byte limit`);
-    if (headers[H.protocol] !== PROTOCOL) return this.deadLetter(msg, `not an fj protocol ${PROTOCOL} message`);
-    let body: WorkBody;
-    try {
-      body = decodeBody<WorkBody>(msg.content);
-      if (!Number.isInteger(body.first) || !Array.isArray(body.items)) throw new Error('missing first or items');
-    } catch (err) {
-      return this.deadLetter(msg, `cannot decode the body: ${(err as Error).message}`);
-    }
-    const taskName = String(headers[H.task]);
-    const task = tasks.get(taskName);
+  private async handle(msg: ConsumeMessage, link: Link): Promise<void> {
+    if (!link.open) return; // its delivery died with the connection: the broker redelivers it
+    const { log, tasks, store } = this.p;
+    const checked = inspectWork(msg.content, msg.properties.headers, { maxMessageBytes: this.p.maxMessageBytes, maxDepth: DEFAULT_MAX_DEPTH });
+    if (!checked.ok) return this.deadLetter(link, msg, checked.reason);
+    const { job, body, paramsRef } = checked;
+    if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
+    const task = tasks.get(checked.task);
     const refuse = async (why: string) => {
-      log.error(`refused job ${String(headers[H.job])} items from ${body.first}: ${why}`);
-      await this.reply(msg, 'refused', { first: body.first, error: { code: 'FJ_WORKER_REFUSED', message: why } }).catch(() => {});
-      this.p.ch.nack(msg, false, false);
+      log.error(`refused job ${job} items from ${body.first}: ${why}`);
+      await this.reply(link, job, msg, 'refused', { first: body.first, error: { code: 'FJ_WORKER_REFUSED', message: why } }).catch(() => {});
+      if (link.open) link.ch.nack(msg, false, false);
     };
-    if (!task) return refuse(`unknown task '${taskName}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
-    if (headers[H.code] !== task.codeHash) {
-      return refuse(`task ${taskName}: this worker runs different code (${task.codeHash}) than the job (${String(headers[H.code])}); restart the worker with the current code`);
+    if (!task) return refuse(`unknown task '${show(checked.task)}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
+    if (checked.code !== task.codeHash) {
+      return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
     }
+    let poolJob: PoolJob;
+    try {
+      poolJob = await this.poolJob(task, paramsRef);
+    } catch (err) {
+      if (isMissing(err)) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
+      poolJob = undefined!;
+    }
+    const timeout = msg.properties.headers?.[H.timeout];
+    const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
+    const controller = new AbortController();
+    let set = this.running.get(job);
+    if (!set) this.running.set(job, (set = new Set()));
+    set.add(controller);
     let out: ResultBody;
     let status: ResultStatus = 'ok';
     try {
-      out = await this.run(task, String(headers[H.params]), body);
+      if (!poolJob) throw new TransportError(`cannot fetch the params of job ${job} from ${store.url}`);
+      out = await this.runItems(task, poolJob, job, body, timeoutMs, controller.signal);
     } catch (err) {
-      if (this.abort.signal.aborted) return; // connection gone: the broker redelivers
       status = 'failed';
       const error: WireError = toWire(err);
-      log.warn(`job ${String(headers[H.job])}: ${error.message}`);
+      if (!controller.signal.aborted) log.warn(`job ${job}: ${error.message}`);
       out = { first: body.first, error };
+    } finally {
+      set.delete(controller);
+      if (set.size === 0) this.running.delete(job);
     }
+    if (!link.open) return; // the broker redelivers it; the result would be a duplicate
+    if (this.cancelled.has(job)) return link.ch.ack(msg);
     try {
-      await this.reply(msg, status, out);
-      this.p.ch.ack(msg);
+      await this.reply(link, job, msg, status, out);
+      if (link.open) link.ch.ack(msg);
     } catch (err) {
-      log.error(`could not publish the result of ${msg.properties.messageId}: ${(err as Error).message}; it will be redelivered`);
+      log.error(`could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`);
     }
   }
 
-  private async run(task: TaskInfo, paramsRef: string, body: WorkBody): Promise<ResultBody> {
-    const job = await this.poolJob(task, paramsRef);
-    // Items and results stay encoded here: the thread decodes and encodes them.
-    const items = await Promise.all(body.items.map((s) => (typeof s === 'string' ? this.p.store.get(s) : s)));
-    const done = await this.p.pool.run(job, body.first, detach(encodeChecked(items)), true);
-    const results: Slot[] = [];
+  /**
+   * Runs a message's items in the thread pool, still encoded. An item that
+   * fails is reported in `failures`; when a thread dies or times out, the item
+   * it was running is reported failed and the others run again.
+   */
+  private async runItems(task: TaskInfo, poolJob: PoolJob, job: string, body: WorkBody, timeoutMs: number, signal: AbortSignal): Promise<ResultBody> {
+    const { pool, store, inlineLimit } = this.p;
+    const items = await Promise.all(body.items.map((s) => (typeof s === 'string' ? store.get(s) : s)));
+    const results = new Array<Slot | null>(items.length).fill(null);
+    const failures: NonNullable<ResultBody['failures']> = [];
+    let ms = 0;
     let stored = 0;
-    const jobId = paramsRef.split('/')[0];
-    for (const bytes of decode<Uint8Array[]>(done.bytes)) {
-      if (bytes.length > this.p.inlineLimit) {
-        results.push(await this.p.store.put(jobId, bytes));
-        stored += bytes.length;
-      } else results.push(bytes);
+    const parts = [{ at: 0, items }];
+    while (parts.length) {
+      signal.throwIfAborted();
+      const part = parts.shift()!;
+      const first = body.first + part.at;
+      let done;
+      try {
+        done = await pool.run(poolJob, first, detach(encodeChecked(part.items)), { perItem: true, timeoutMs, signal });
+      } catch (err) {
+        if (!(err instanceof BatchLost)) throw err;
+        const c = err.culprit === undefined ? -1 : err.culprit - first;
+        if (c < 0) {
+          parts.push(part);
+          await new Promise((r) => setTimeout(r, 50)); // the thread is being replaced
+          continue;
+        }
+        if (c > 0) parts.push({ at: part.at, items: part.items.slice(0, c) });
+        failures.push({ i: part.at + c, error: toWire(new TaskError({ task: task.name, hook: 'process', index: err.culprit }, new Error(err.reason))) });
+        if (c + 1 < part.items.length) parts.push({ at: part.at + c + 1, items: part.items.slice(c + 1) });
+        continue;
+      }
+      ms += done.ms;
+      const out = decode<(Uint8Array | null)[]>(done.bytes);
+      const failed = new Map(done.failures?.map((f) => [f.i, f.error]));
+      for (let i = 0; i < out.length; i++) {
+        const error = failed.get(i);
+        if (error) {
+          failures.push({ i: part.at + i, error });
+          continue;
+        }
+        const bytes = out[i]!;
+        if (bytes.length > inlineLimit) {
+          results[part.at + i] = await store.put(job, bytes);
+          stored += bytes.length;
+        } else results[part.at + i] = bytes;
+      }
     }
-    return { first: body.first, results, ms: done.ms, stored }; // ms: time in process, for batch sizing
+    return { first: body.first, results, failures: failures.length ? failures : undefined, ms, stored }; // ms: time in process, for batch sizing
   }
 
   /** The pool job for a task and params, fetching the params once per content hash. */

@@ -7,9 +7,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { decode, detach, encodeChecked } from '../codec.js';
+import { CancelledError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
+import { Slot } from './slot.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What the pool hands a new thread. */
@@ -17,6 +19,20 @@ export interface ThreadData {
   services: string | undefined;
   logLevel: LogLevel;
   workerId: string;
+  /**
+   * Shared with the pool (see slot.ts), a Float64Array: when the item
+   * now running started (ms since the epoch; 0 when idle), its index, its
+   * batch id and the batch's item timeout (ms; 0 for none). The pool reads it
+   * to stop an item over its timeout and to name the item a dead thread was
+   * running, without a message per item.
+   */
+  slot: SharedArrayBuffer;
+}
+
+/** An item of a batch that failed, by position in the batch. */
+export interface BatchFailure {
+  i: number;
+  error: WireError;
 }
 
 /** Messages from the pool to a thread. */
@@ -28,19 +44,27 @@ export type ToThread =
    * individually encoded items, and the results come back the same way (so
    * an `fj worker` forwards them to the broker without decoding them).
    */
-  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean }
+  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean; timeoutMs: number }
   | { type: 'close' }
-  | { type: 'abort' };
+  /** Aborts `ctx.signal` of one batch (by id), or of every batch. */
+  | { type: 'abort'; id?: number };
 /** Messages from a thread to the pool. */
 export type FromThread =
   | { type: 'ready' }
   | { type: 'fatal'; error: WireError }
-  | { type: 'done'; id: number; bytes: Uint8Array; ms: number }
+  /** Results in item order (`null` where an item failed), and the failures. */
+  | { type: 'done'; id: number; bytes: Uint8Array; ms: number; failures?: BatchFailure[] }
+  /** The whole batch failed (its task could not be loaded, or it was cancelled). */
   | { type: 'failed'; id: number; error: WireError };
 
 const port = parentPort!;
 const data = workerData as ThreadData;
-const abort = new AbortController();
+const slot = new Float64Array(data.slot);
+/** Every batch's signal follows this one too (abort without id). */
+const abortAll = new AbortController();
+/** Batches aborted before they started. */
+const cancelled = new Set<number>();
+let running: { id: number; controller: AbortController } | undefined;
 const runtimes = new Map<string, Promise<TaskRuntime>>();
 let services: Services;
 
@@ -53,20 +77,41 @@ async function load(moduleUrl: string, className: string, paramsBytes: Uint8Arra
   return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
 }
 
-async function runBatch(key: string, id: number, first: number, bytes: Uint8Array, perItem: boolean): Promise<void> {
+async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void> {
+  const { id, first, perItem } = msg;
+  if (cancelled.delete(id) || abortAll.signal.aborted) return post({ type: 'failed', id, error: toWire(abortAll.signal.reason ?? new CancelledError()) });
+  const controller = new AbortController();
+  const signal = AbortSignal.any([controller.signal, abortAll.signal]);
+  running = { id, controller };
   try {
-    const runtime = await runtimes.get(key)!;
+    const runtime = await runtimes.get(msg.key)!;
     const start = performance.now();
-    const items = perItem ? decode<Uint8Array[]>(bytes).map((b) => decode(b)) : decode<unknown[]>(bytes);
+    const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
     const results = new Array<unknown>(items.length);
+    let failures: BatchFailure[] | undefined;
+    slot[Slot.Batch] = id;
+    slot[Slot.TimeoutMs] = msg.timeoutMs;
     for (let i = 0; i < items.length; i++) {
-      const r = runtime.processItem(items[i], first + i, abort.signal);
-      results[i] = r instanceof Promise ? await r : r;
+      slot[Slot.Index] = first + i;
+      slot[Slot.StartedAt] = Date.now();
+      try {
+        const r = runtime.processItem(items[i], first + i, signal);
+        const value = r instanceof Promise ? await r : r;
+        results[i] = perItem ? encodeChecked(value) : value;
+      } catch (err) {
+        results[i] = null;
+        (failures ??= []).push({ i, error: toWire(err) });
+        if (signal.aborted) break; // cancelled: the rest would be thrown away
+      }
     }
-    const out = detach(encodeChecked(perItem ? results.map((r) => encodeChecked(r)) : results));
-    post({ type: 'done', id, bytes: out, ms: performance.now() - start }, [out.buffer as ArrayBuffer]);
+    slot[Slot.StartedAt] = 0;
+    const out = detach(encodeChecked(results));
+    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures }, [out.buffer as ArrayBuffer]);
   } catch (err) {
+    slot[Slot.StartedAt] = 0;
     post({ type: 'failed', id, error: toWire(err) });
+  } finally {
+    running = undefined;
   }
 }
 
@@ -92,10 +137,12 @@ async function main(): Promise<void> {
         runtimes.delete(msg.key);
         break;
       case 'batch':
-        chain = chain.then(() => runBatch(msg.key, msg.id, msg.first, msg.bytes, msg.perItem));
+        chain = chain.then(() => runBatch(msg));
         break;
       case 'abort':
-        abort.abort(new Error('job cancelled'));
+        if (msg.id === undefined) abortAll.abort(new CancelledError());
+        else if (running?.id === msg.id) running.controller.abort(new CancelledError());
+        else cancelled.add(msg.id);
         break;
       case 'close':
         chain = chain.then(async () => {

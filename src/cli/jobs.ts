@@ -1,0 +1,35 @@
+/** `fj resume`, `fj status`, `fj cancel`: amqp jobs seen from outside their coordinator. */
+import { cancel, status, type JobLocation } from '../jobs.js';
+import { resume } from '../run.js';
+import type { Streams } from './program.js';
+import { runWithSignals, type RunFlags } from './run.js';
+
+/** Re-attaches to a job whose coordinator died; prints its output like `fj run`. */
+export async function resumeCommand(jobId: string, flags: Partial<RunFlags>, io: Streams): Promise<void> {
+  await runWithSignals(jobId, flags, io, (options) => resume(jobId, options));
+}
+
+/** Prints a job's progress: done, failed, in flight, and whether a coordinator is attached. */
+export async function statusCommand(jobId: string, flags: JobLocation & { json?: boolean }, io: Streams): Promise<void> {
+  const report = await status(jobId, flags);
+  if (flags.json) return void io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  const s = report.status;
+  const q = report.resultsQueue;
+  const lines = [`job ${jobId}`];
+  if (s) {
+    lines.push(`  state:      ${s.state}${s.error ? ` (${s.error})` : ''}`);
+    lines.push(`  task:       ${s.task}`);
+    lines.push(`  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`);
+    lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
+    lines.push(`  updated:    ${s.updated} by ${s.coordinator}`);
+  } else lines.push('  no status record yet');
+  if (q) lines.push(`  coordinator: ${q.coordinators > 0 ? 'attached' : `none (resume with 'fj resume ${jobId}')`}; ${q.messages} result message(s) waiting`);
+  else lines.push('  results queue: gone (the job ended)');
+  io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
+export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
+  const { coordinator } = await cancel(jobId, flags);
+  io.stderr.write(`fj: job ${jobId} cancelled${coordinator ? '' : ' (no coordinator was attached: its queue and store data are deleted)'}\n`);
+}

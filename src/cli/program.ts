@@ -1,0 +1,222 @@
+/**
+ * The `fj` command line as a function: {@link runCli} parses argv, runs one
+ * command and returns its exit code — 0 success, 1 a hook failed, 2 usage or
+ * input error, 3 broker or store trouble. `main.ts` calls it for the real
+ * binary; tests call it in-process with their own stdout and stderr.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { FjError, UsageError } from '../errors.js';
+import { EXECUTORS, FAILURE_POLICIES, parseMaxFailures } from '../options.js';
+import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
+import { runCommand } from './run.js';
+import { tasksCommand, validateCommand } from './tasks.js';
+import { workerCommand } from './worker.js';
+
+/** Where a command writes: anything with `write(text)`, like `process.stdout`. */
+export interface Output {
+  write(text: string): unknown;
+  /** True for a terminal (the progress bar shows only then). */
+  isTTY?: boolean;
+}
+
+/** The streams of one {@link runCli} call. */
+export interface CliIO {
+  /** Command output (the job's output JSON, `fj tasks`' list). Default: `process.stdout`. */
+  stdout?: Output;
+  /** Errors, commander's messages, the progress bar. Default: `process.stderr`. */
+  stderr?: Output;
+}
+
+/** {@link CliIO} with the defaults filled in; what the commands receive. */
+export type Streams = Required<CliIO>;
+
+/**
+ * Runs `fj` with `argv` (the arguments after the program name, e.g.
+ * `['run', 'wordcount', 'in.json']`) and resolves to the exit code; never
+ * rejects and never sets `process.exitCode`. User errors print one line on
+ * `io.stderr` (a stack only with `--verbose`); internal errors print a stack.
+ */
+export async function runCli(argv: string[], io: CliIO = {}): Promise<number> {
+  const streams: Streams = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr };
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  let exitCode = 0;
+  try {
+    await buildProgram(streams, (code) => (exitCode = code)).parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    return report(err, streams.stderr, verbose);
+  }
+  return exitCode;
+}
+
+/** The retry and failure-policy options of `fj run`. */
+function failureOptions(cmd: Command): Command {
+  return cmd
+    .option('--retries <n>', "attempts after an item's first failure (default: the task's static retries, else 0)", count('--retries'))
+    .option('--retry-delay <ms>', 'base backoff before a retry; doubles each attempt, with jitter (default 1000)', count('--retry-delay'))
+    .addOption(new Option('--on-failure <policy>', 'fail-fast: stop at the first item out of retries; collect: join the rest and report the failures').choices(FAILURE_POLICIES).default('fail-fast'))
+    .option('--max-failures <n|n%>', "collect: fail the job once more items than this have failed (default: no limit)", maxFailures)
+    .option('--item-timeout <seconds>', 'an attempt running longer fails and is retried elsewhere (default: none)', seconds);
+}
+
+function count(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer from 0 and up, got '${value}'`);
+    return n;
+  };
+}
+
+function maxFailures(value: string): string {
+  try {
+    parseMaxFailures(value);
+  } catch {
+    throw new InvalidArgumentError(`--max-failures must be a count like 10 or a share like 5%, got '${value}'`);
+  }
+  return value;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--item-timeout must be a number of seconds above 0, got '${value}'`);
+  return n;
+}
+
+function int(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer from 1 and up, got '${value}'`);
+    return n;
+  };
+}
+
+/**
+ * A fresh commander program (commander keeps parse state on the object, so
+ * one per call). `setExitCode` is for commands that end without throwing but
+ * not successfully (a worker that lost its broker).
+ */
+function buildProgram(io: Streams, setExitCode: (code: number) => void): Command {
+  // Configured before the subcommands are added: they copy these settings.
+  const program = new Command('fj')
+    .description('Fork-join parallel compute: run a task eagerly, on worker threads, or across hosts through RabbitMQ.')
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const run = program
+    .command('run')
+    .description('validate input, run a task and print its output (JSON) on stdout')
+    .argument('<task>', "a built-in task name (see 'fj tasks') or the path of a module whose default export is a ForkJoinTask subclass")
+    .argument('<input>', "the input JSON file, or '-' for standard input")
+    .addOption(new Option('-e, --executor <name>', 'where items run').choices(EXECUTORS).default('local'))
+    .option('-c, --concurrency <n>', 'worker threads (local) or items at once; default: available cores', int('--concurrency'))
+    .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
+    .option('--stats <file>', 'write the job figures (items, messages, bytes, wallMs) as JSON to a file')
+    .option('--services <module>', 'module whose default export builds ctx.services once per worker')
+    .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')
+    .option('-v, --verbose', 'log what happens, and print stack traces for every error')
+    .option('--broker <url>', 'amqp: RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'amqp: payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
+    .option('--queue <name>', "amqp: worker pool queue (default: the task's queue, $FJ_QUEUE or fj.default)")
+    .option('--job-id <id>', 'amqp: job id (default: random)')
+    .option('--keep', 'amqp: keep the job data in the store after the job ends')
+    .option('--inline-limit <bytes>', 'amqp: items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
+  failureOptions(run).action((task, input, flags) => runCommand(task, input, flags, io));
+
+  const resume = program
+    .command('resume')
+    .description('re-attach to an amqp job whose coordinator died: publish only items without a result, join once, print the output')
+    .argument('<job-id>', "the id 'fj run' printed")
+    .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
+    .option('--stats <file>', 'write the job figures as JSON to a file')
+    .option('--no-progress', 'no progress bar')
+    .option('-v, --verbose', 'log what happens, and print stack traces for every error')
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'the payload store the job ran with (default $FJ_STORE_URL or a temp dir)')
+    .option('--keep', 'keep the job data in the store after the job ends');
+  resume.action((jobId, flags) => resumeCommand(jobId, flags, io));
+
+  program
+    .command('status')
+    .description('show an amqp job: items done, failed, in flight, and whether its coordinator is attached')
+    .argument('<job-id>', "the id 'fj run' printed")
+    .option('--json', 'print the report as JSON')
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
+    .action((jobId, flags) => statusCommand(jobId, flags, io));
+
+  program
+    .command('cancel')
+    .description('cancel an amqp job on every worker: abort its items in hand, drop its queued ones, clean up')
+    .argument('<job-id>', "the id 'fj run' printed")
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
+    .action((jobId, flags) => cancelCommand(jobId, flags, io));
+
+  program
+    .command('tasks')
+    .description('list the built-in tasks with their descriptions')
+    .action(() => tasksCommand(io));
+
+  program
+    .command('validate')
+    .description('check an input against a task schema, without running anything')
+    .argument('<task>', 'a built-in task name or a task module path')
+    .argument('<input>', "the input JSON file, or '-' for standard input")
+    .action((task, input) => validateCommand(task, input, io));
+
+  program
+    .command('worker')
+    .description('serve a worker pool: consume items from RabbitMQ and run process() for every task known here')
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
+    .option('--queue <name>', 'the pool (work queue) to join (default $FJ_QUEUE or fj.default)')
+    .option('-c, --concurrency <n>', 'worker threads running process(), two messages each in flight (default: available cores)', int('--concurrency'))
+    .option('--tasks <module...>', 'task modules to serve besides the built-in tasks')
+    .option('--services <module>', 'module whose default export builds ctx.services once per worker thread')
+    .option('--max-message-bytes <n>', 'dead-letter messages larger than this (default 8 MiB)', int('--max-message-bytes'))
+    .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
+    .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
+    .option('-q, --quiet', 'log warnings and errors only')
+    .option('-v, --verbose', 'log everything')
+    .action(async (flags) => {
+      // workerCommand reports a lost connection through process.exitCode; turn that into our return value.
+      const before = process.exitCode;
+      await workerCommand(flags);
+      if (process.exitCode !== before) {
+        setExitCode(Number(process.exitCode));
+        process.exitCode = before;
+      }
+    });
+
+  return program;
+}
+
+/** Prints an error the way a user should see it and returns the exit code. */
+function report(err: unknown, stderr: Output, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    // commander has already printed its message (and help on --help).
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof TypeError && /^Expected `/.test(err.message)) err = new UsageError(err.message);
+  if (err instanceof FjError) {
+    stderr.write(`fj: ${err.message}\n`);
+    if (verbose) printStack(err, stderr);
+    // A hook failed: the message names hook and item; the stack is one flag away.
+    else if (err.exitCode === 1 && err.cause instanceof Error) stderr.write('(run with --verbose for the stack trace)\n');
+    return err.exitCode;
+  }
+  // Not ours: a bug in fj or in the environment. Always show the stack.
+  stderr.write('fj: internal error (please report it):\n');
+  printStack(err, stderr);
+  return 1;
+}
+
+function printStack(err: unknown, stderr: Output): void {
+  let e: unknown = err;
+  let prefix = '';
+  while (e) {
+    stderr.write(`${prefix}${e instanceof Error ? e.stack : String(e)}\n`);
+    e = e instanceof Error ? e.cause : undefined;
+    prefix = 'caused by: ';
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * A job's book of items, shared by every executor: which items have a
+ * result, how many attempts each failed one has made, and what the failure
+ * policy says next.
+ *
+ * - Exactly-once effect: a result is recorded once per item index, whatever
+ *   the number of deliveries, retries or late answers; later ones are ignored.
+ * - Retries: an item that failed with a retryable error is attempted again
+ *   after an exponential backoff with jitter, up to `retries` times.
+ * - Policy: `fail-fast` ends the job at the first item out of attempts;
+ *   `collect` records it and ends the job only past `maxFailures`.
+ *
+ * Results are kept in fixed pages indexed by item, so items finishing out of
+ * order (retries, late batches) cost no reshuffling and each result is held
+ * once; `results()` hands `join` one array of them in item order.
+ */
+import { FailuresError, isRetryable, TaskError, type ItemFailure } from '../errors.js';
+import type { NormalizedOptions } from '../options.js';
+
+const PAGE_BITS = 12;
+const PAGE = 1 << PAGE_BITS;
+/** Marks an index without a result yet. */
+const EMPTY: unique symbol = Symbol('empty');
+/** Marks an index that failed for good. */
+const FAILED: unique symbol = Symbol('failed');
+/** Longest wait before a retry. */
+const MAX_DELAY_MS = 60_000;
+
+/** What to do after an attempt failed. */
+export type Verdict = { retry: true; delayMs: number; attempt: number } | { retry: false };
+
+export class Ledger {
+  private readonly pages: unknown[][] = [];
+  private readonly attempts = new Map<number, number>();
+  private readonly failedItems: ItemFailure[] = [];
+  /** Items with a result. */
+  recorded = 0;
+  /** Attempts beyond each item's first. */
+  retried = 0;
+
+  constructor(
+    private readonly options: Pick<NormalizedOptions, 'onFailure' | 'maxFailures' | 'retryDelayMs'>,
+    private readonly retries: number,
+  ) {}
+
+  /** Items done either way: recorded or failed for good. */
+  get settled(): number {
+    return this.recorded + this.failedItems.length;
+  }
+
+  /** The items that failed for good, by index. */
+  get failures(): ItemFailure[] {
+    return [...this.failedItems].sort((a, b) => a.index - b.index);
+  }
+
+  /** Whether `index` has a result or has failed for good. */
+  has(index: number): boolean {
+    const page = this.pages[index >>> PAGE_BITS];
+    return page !== undefined && page[index & (PAGE - 1)] !== EMPTY;
+  }
+
+  /** Records a result; false (and nothing changes) when the item already has one. */
+  record(index: number, value: unknown): boolean {
+    const page = this.page(index);
+    const at = index & (PAGE - 1);
+    if (page[at] !== EMPTY) return false;
+    page[at] = value;
+    this.recorded++;
+    return true;
+  }
+
+  /**
+   * An attempt of `index` failed with `err`. Returns whether to retry and
+   * after how long; throws the job's error when the policy ends the job
+   * (`total`: items in the job, when known, for a `N%` limit).
+   */
+  fail(index: number, err: unknown, total: number | undefined): Verdict {
+    if (this.has(index)) return { retry: false }; // a late failure of an item that already has its result
+    const attempt = (this.attempts.get(index) ?? 0) + 1;
+    this.attempts.set(index, attempt);
+    if (attempt <= this.retries && isRetryable(err)) {
+      this.retried++;
+      const cap = Math.min(MAX_DELAY_MS, this.options.retryDelayMs * 2 ** (attempt - 1));
+      return { retry: true, attempt: attempt + 1, delayMs: Math.round(cap / 2 + (Math.random() * cap) / 2) };
+    }
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (attempt > 1) error.message += ` (after ${attempt} attempts)`;
+    if (this.options.onFailure === 'fail-fast') throw error;
+    this.page(index)[index & (PAGE - 1)] = FAILED;
+    this.attempts.delete(index);
+    const code = (error as { code?: unknown }).code;
+    const cause = error instanceof TaskError && error.cause instanceof Error ? error.cause : error;
+    this.failedItems.push({ index, attempts: attempt, error: { name: cause.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) } });
+    this.checkLimit(total);
+    return { retry: false };
+  }
+
+  /** Throws FailuresError when more items failed than `maxFailures` allows for `total` items (unknown: not yet). */
+  checkLimit(total: number | undefined): void {
+    if (total === undefined) return;
+    const limit = this.options.maxFailures(total);
+    const n = this.failedItems.length;
+    if (n <= limit) return;
+    const sorted = [...this.failedItems].sort((a, b) => a.index - b.index);
+    const list = sorted.slice(0, 5).map((f) => `  item ${f.index}: ${f.error.message}`);
+    if (n > 5) list.push(`  ... and ${n - 5} more`);
+    throw new FailuresError(`${n} of ${total} items failed, more than the ${limit} allowed (--max-failures):\n${list.join('\n')}`, sorted);
+  }
+
+  /** Every result, in item order, failed items left out. Throws if an item of the `total` has neither. */
+  results(total: number): unknown[] {
+    this.checkLimit(total);
+    const out = new Array<unknown>(this.recorded);
+    let n = 0;
+    for (let i = 0; i < total; i++) {
+      const page = this.pages[i >>> PAGE_BITS];
+      const v = page === undefined ? EMPTY : page[i & (PAGE - 1)];
+      if (v === FAILED) continue;
+      if (v === EMPTY) throw new Error(`internal: item ${i} has no result`);
+      out[n++] = v;
+    }
+    return out;
+  }
+
+  private page(index: number): unknown[] {
+    const p = index >>> PAGE_BITS;
+    while (this.pages.length <= p) this.pages.push(new Array<unknown>(PAGE).fill(EMPTY));
+    return this.pages[p];
+  }
+}
