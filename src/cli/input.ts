@@ -146,7 +146,8 @@ export function describeJsonError(text: string, message: string): string {
   const { line, column } = lineColumn(text, pos);
   const reason = message
     .replace(/\s*(in JSON )?at position \d+.*$/s, '')
-    .replace(/, (\.\.\.)?"[\s\S]*" is not valid JSON$/, '')
+    // V8 quotes the input around the error: `, "{...}" is not valid JSON`, or `, ...abc... is not valid JSON` for long ones.
+    .replace(/, [\s\S]* is not valid JSON$/, '')
     .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return `${reason} at line ${line}, column ${column}`;
 }

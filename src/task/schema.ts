@@ -24,7 +24,7 @@ export const MAX_PROBLEMS = 20;
  * says "over N problems". (Past that, ajv's cost per violation grows: merging
  * the errors of a `$ref`'d schema copies the list each time.)
  */
-export const MAX_COUNTED_PROBLEMS = 10_000;
+export const MAX_COUNTED_PROBLEMS = 100_000;
 
 /** Injected after each place ajv's generated code counts an error: throws the collected errors, caught below. */
 const STOP = `if(vErrors!==null&&vErrors.length>${MAX_COUNTED_PROBLEMS})throw vErrors;`;

@@ -197,6 +197,7 @@ export class ThreadPool {
     this.stopWatchdog();
     await Promise.all(
       this.threads.map(async (t) => {
+        if (t.dead) return; // already gone (its replacement, if it comes, is terminated on arrival)
         const exited = new Promise<void>((r) => t.worker.once('exit', () => r()));
         t.worker.postMessage({ type: 'close' } satisfies ToThread);
         const timer = setTimeout(() => void t.worker.terminate(), 5000);

@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodecError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CodecError, FailuresError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
+import Flaky, { attempts } from '../fixtures/flaky.js';
 import AsyncHooks from '../fixtures/async-hooks.js';
 import BadValues from '../fixtures/bad-values.js';
 import Params from '../fixtures/params.js';
@@ -201,6 +205,82 @@ describe.each(executorCases)('$name executor', (ex) => {
     it('runs the class it was given, not the module default', async () => {
       expect(await output(TaskB, { names: ['1', '2'] })).toEqual(['B1', 'B2']);
       expect(await output(TaskA, { names: ['1', '2'] })).toEqual(['A1', 'A2']);
+    });
+  });
+
+  describe('failures: retries and policy', () => {
+    const tmp = fileURLToPath(new URL('../.tmp/', import.meta.url));
+    function dir(): string {
+      const d = join(tmp, `flaky-${randomUUID()}`);
+      mkdirSync(d, { recursive: true });
+      return d;
+    }
+    const fast = { retryDelayMs: 10 } satisfies RunOptions;
+
+    it('retries an item that fails twice and then succeeds: full output, 2 retries counted', async () => {
+      const d = dir();
+      const { output: out, stats } = await job(Flaky, { n: 20, dir: d, failFirst: { 3: 2 } }, { ...fast, retries: 2 });
+      expect(out).toEqual({ results: Array.from({ length: 20 }, (_, i) => i), failed: [] });
+      expect(stats).toMatchObject({ retried: 2, failed: 0, items: 20 });
+      expect(attempts(d, 3)).toBe(3);
+    });
+
+    it('fail-fast: an item out of retries fails the job with its index, hook and error', async () => {
+      const d = dir();
+      const started = Date.now();
+      const err = await rejection(job(Flaky, { n: 50, dir: d, poison: [7] }, { ...fast, retries: 1 }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ index: 7, hook: 'process' });
+      expect(err.message).toMatch(/item 7 is poison \(after 2 attempts\)/);
+      expect(attempts(d, 7)).toBe(2);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it('UnrecoverableError skips the retries', async () => {
+      const d = dir();
+      const err = await rejection(job(Flaky, { n: 5, dir: d, unrecoverable: [2] }, { ...fast, retries: 3 }));
+      expect(err).toMatchObject({ index: 2, hook: 'process' });
+      expect(err.message).toMatch(/item 2 cannot be done/);
+      expect(attempts(d, 2)).toBe(1);
+    });
+
+    it('collect: join runs on the other results and sees the failures; stats list them', async () => {
+      const d = dir();
+      const { output: out, stats } = await job(Flaky, { n: 12, dir: d, poison: [1, 5] }, { ...fast, retries: 1, onFailure: 'collect' });
+      expect(out).toEqual({ results: [0, 2, 3, 4, 6, 7, 8, 9, 10, 11], failed: [1, 5] });
+      expect(stats.failed).toBe(2);
+      expect(stats.failures.map((f) => [f.index, f.attempts])).toEqual([
+        [1, 2],
+        [5, 2],
+      ]);
+      expect(stats.failures[0].error.message).toMatch(/item 1 is poison/);
+    });
+
+    it('collect: more failures than --max-failures (count or share) fail the job with FailuresError', async () => {
+      const over = await rejection(job(Flaky, { n: 12, dir: dir(), poison: [1, 5] }, { ...fast, onFailure: 'collect', maxFailures: 1 }));
+      expect(over).toBeInstanceOf(FailuresError);
+      expect(over.message).toMatch(/2 of 12 items failed, more than the 1 allowed/);
+      const share = await job(Flaky, { n: 20, dir: dir(), poison: [1, 5] }, { ...fast, onFailure: 'collect', maxFailures: '10%' });
+      expect(share.stats.failed).toBe(2);
+      const overShare = await rejection(job(Flaky, { n: 20, dir: dir(), poison: [1, 5, 9] }, { ...fast, onFailure: 'collect', maxFailures: '10%' }));
+      expect(overShare).toBeInstanceOf(FailuresError);
+    });
+
+    it('an attempt over the item timeout fails and the retry succeeds', async () => {
+      const d = dir();
+      const hang = ex.sameThread ? 'wait' : 'spin';
+      const { output: out, stats } = await job(Flaky, { n: 8, dir: d, hangFirst: [4], hang }, { ...fast, retries: 1, itemTimeoutMs: 400 });
+      expect(out).toEqual({ results: [0, 1, 2, 3, 4, 5, 6, 7], failed: [] });
+      expect(stats.retried).toBe(1);
+      expect(attempts(d, 4)).toBe(2);
+    });
+
+    it.skipIf(ex.sameThread)('a crash of the thread running an item charges that item only; the others run again for free', async () => {
+      const d = dir();
+      const { output: out, stats } = await job(Flaky, { n: 40, dir: d, crashFirst: [6] }, { ...fast, retries: 1 });
+      expect(out).toEqual({ results: Array.from({ length: 40 }, (_, i) => i), failed: [] });
+      expect(stats.retried).toBe(1);
+      expect(attempts(d, 6)).toBe(2);
     });
   });
 });
