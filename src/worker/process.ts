@@ -15,7 +15,7 @@ import { availableParallelism, hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
 import { decode, detach, encodeChecked } from '../codec.js';
-import { CancelledError, TaskError, TransportError } from '../errors.js';
+import { CancelledError, TaskError, TransportError, UsageError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { isMissing } from '../store/memory.js';
 import { openStore } from '../store/open.js';
@@ -38,7 +38,7 @@ import {
   withHeartbeat,
   type ResultStatus,
 } from '../transport/amqp.js';
-import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
+import { checkMsgpack, DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
 import { DEFAULT_BROKER } from '../options.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot, type WorkBody } from '../transport/messages.js';
 import { BatchLost, ThreadPool, type PoolJob } from './pool.js';
@@ -278,6 +278,18 @@ class Worker implements WorkerHandle {
     if (!checked.ok) return this.deadLetter(link, msg, checked.reason);
     const { job, body, paramsRef } = checked;
     if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
+    // The job must exist (its params in the store) before anything is said
+    // about it: a hostile message for a made-up job gets no reply anywhere.
+    let paramsBytes: Uint8Array;
+    try {
+      paramsBytes = await this.paramsOf(paramsRef);
+    } catch (err) {
+      if (isMissing(err)) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
+      log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
+      await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
+      if (link.open) link.ch.nack(msg, false, true);
+      return;
+    }
     const task = tasks.get(checked.task);
     const refuse = async (why: string) => {
       log.error(`refused job ${job} items from ${body.first}: ${why}`);
@@ -288,13 +300,8 @@ class Worker implements WorkerHandle {
     if (checked.code !== task.codeHash) {
       return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
     }
-    let poolJob: PoolJob;
-    try {
-      poolJob = await this.poolJob(task, paramsRef);
-    } catch (err) {
-      if (isMissing(err)) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
-      poolJob = undefined!;
-    }
+    const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
+    const poolJob: PoolJob = { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes };
     const timeout = msg.properties.headers?.[H.timeout];
     const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
     const controller = new AbortController();
@@ -304,7 +311,6 @@ class Worker implements WorkerHandle {
     let out: ResultBody;
     let status: ResultStatus = 'ok';
     try {
-      if (!poolJob) throw new TransportError(`cannot fetch the params of job ${job} from ${store.url}`);
       out = await this.runItems(task, poolJob, job, body, timeoutMs, controller.signal);
     } catch (err) {
       status = 'failed';
@@ -332,7 +338,15 @@ class Worker implements WorkerHandle {
    */
   private async runItems(task: TaskInfo, poolJob: PoolJob, job: string, body: WorkBody, timeoutMs: number, signal: AbortSignal): Promise<ResultBody> {
     const { pool, store, inlineLimit } = this.p;
-    const items = await Promise.all(body.items.map((s) => (typeof s === 'string' ? store.get(s) : s)));
+    const items = await Promise.all(
+      body.items.map(async (s, i) => {
+        if (typeof s !== 'string') return s;
+        const bytes = await store.get(s);
+        const bad = checkMsgpack(bytes, DEFAULT_MAX_DEPTH);
+        if (bad) throw new UsageError(`item ${body.first + i} (stored as ${s}): ${bad}`);
+        return bytes;
+      }),
+    );
     const results = new Array<Slot | null>(items.length).fill(null);
     const failures: NonNullable<ResultBody['failures']> = [];
     let ms = 0;
@@ -377,18 +391,21 @@ class Worker implements WorkerHandle {
     return { first: body.first, results, failures: failures.length ? failures : undefined, ms, stored }; // ms: time in process, for batch sizing
   }
 
-  /** The pool job for a task and params, fetching the params once per content hash. */
-  private async poolJob(task: TaskInfo, ref: string): Promise<PoolJob> {
-    const hash = ref.slice(ref.lastIndexOf('/') + 1);
-    let params = this.params.get(hash);
+  /**
+   * A job's params, fetched once per process and cached by ref (job and
+   * content hash: a message naming another job's params hash under its own
+   * job id must still find them in the store under its own job).
+   */
+  private async paramsOf(ref: string): Promise<Uint8Array> {
+    let params = this.params.get(ref);
     if (!params) {
       params = this.p.store.get(ref).then((bytes) => {
-        this.p.log.info(`fetched params ${hash.slice(0, 12)} (${bytes.length} bytes)`);
+        this.p.log.info(`fetched params ${ref.slice(0, 60)} (${bytes.length} bytes)`);
         return bytes;
       });
-      params.catch(() => this.params.delete(hash)); // a failed fetch is retried next time
-      this.params.set(hash, params);
+      params.catch(() => this.params.delete(ref)); // a failed fetch is retried next time
+      this.params.set(ref, params);
     }
-    return { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes: await params };
+    return params;
   }
 }
