@@ -124,6 +124,10 @@ interface Sent {
   slots: Slot[];
   body: Buffer;
   confirmed: boolean;
+  /** 1 for each item answered. */
+  answered: Uint8Array;
+  /** Items not answered yet. */
+  left: number;
 }
 
 /** One connection's channels. */
@@ -401,7 +405,7 @@ class Job {
   private publish(first: number, slots: Slot[]): void {
     const body = encodeBody({ first, items: slots });
     const id = `${this.jobId}:${this.runTag}:${this.seq++}`;
-    const sent: Sent = { first, slots, body, confirmed: false };
+    const sent: Sent = { first, slots, body, confirmed: false, answered: new Uint8Array(slots.length), left: slots.length };
     this.inFlight.set(id, sent);
     this.sendBody(id, sent);
   }
@@ -460,18 +464,23 @@ class Job {
     // An answer to a message not in flight is a duplicate delivery, or from
     // a run before `fj resume`: its results count (once), its failures do
     // not: the item was published again and that attempt will answer.
-    if (sent) this.inFlight.delete(id);
+    // A worker may answer a message in parts (it splits a redelivered one):
+    // each item of a sent message is answered once; the message is done when
+    // all are.
+    const count = body.results?.length ?? body.count ?? 0;
+    const fresh = sent ? this.answer(id, sent, body.first - sent.first, count) : undefined;
     if (status !== 'ok' || !body.results) {
-      if (!sent) return;
+      if (!sent || !fresh) return;
       // The whole message failed (its params could not be fetched, its task not loaded).
       const err = body.error ? fromWire(body.error) : new FjError(`worker ${worker} failed`, 'FJ_INTERNAL', 1);
       if (!isRetryable(err) || err instanceof TransportError) return this.fail(err);
-      for (let i = 0; i < sent.slots.length; i++) this.itemFailed(sent.first + i, sent.slots[i], new TaskError({ task: this.plan.task.name, hook: 'process', index: sent.first + i }, err));
+      const off = body.first - sent.first;
+      for (let i = 0; i < count; i++) if (fresh[i]) this.itemFailed(body.first + i, sent.slots[off + i], new TaskError({ task: this.plan.task.name, hook: 'process', index: body.first + i }, err));
       return void this.pump();
     }
     counters.bytesStored += body.stored ?? 0;
     if (body.ms !== undefined && body.results.length) this.sizer.observe(body.ms, body.results.length);
-    if (sent) for (const f of body.failures ?? []) this.itemFailed(body.first + f.i, sent.slots[f.i], fromWire(f.error));
+    if (sent && fresh) for (const f of body.failures ?? []) if (fresh[f.i]) this.itemFailed(body.first + f.i, sent.slots[body.first - sent.first + f.i], fromWire(f.error));
     const decoded = this.decodeResults(body.results);
     if (decoded instanceof Promise) {
       const p = decoded.then(
@@ -485,6 +494,25 @@ class Job {
       });
     } else this.record(body.first, decoded);
     void this.pump();
+  }
+
+  /**
+   * Marks items `off .. off + count - 1` of a sent message answered; returns
+   * which of them were answered for the first time (undefined when the range
+   * is not the message's: an answer to something else).
+   */
+  private answer(id: string, sent: Sent, off: number, count: number): boolean[] | undefined {
+    if (off < 0 || count < 1 || off + count > sent.slots.length) return undefined;
+    const fresh = new Array<boolean>(count);
+    for (let i = 0; i < count; i++) {
+      fresh[i] = sent.answered[off + i] === 0;
+      if (fresh[i]) {
+        sent.answered[off + i] = 1;
+        sent.left--;
+      }
+    }
+    if (sent.left === 0) this.inFlight.delete(id);
+    return fresh;
   }
 
   private record(first: number, values: (unknown | typeof NONE)[]): void {

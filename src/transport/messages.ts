@@ -24,6 +24,8 @@ export interface ResultBody {
   results?: (Slot | null)[];
   /** Items whose attempt failed, by position in the message. */
   failures?: { i: number; error: WireError }[];
+  /** Items answered, when `results` is absent (a whole-message failure). */
+  count?: number;
   /** Why the items failed or were refused. */
   error?: WireError;
   /** Milliseconds the worker spent in `process` for this message. */

@@ -150,6 +150,11 @@ interface Link {
   open: boolean;
 }
 
+/** Header of a single-item message split from a redelivered one: its starts are counted. */
+const ISOLATED = 'fj-isolated';
+/** Starts of an isolated item whose worker process died, after which it fails for good. */
+export const MAX_CRASHES = 2;
+
 /** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
 const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
 
@@ -293,12 +298,25 @@ class Worker implements WorkerHandle {
     const task = tasks.get(checked.task);
     const refuse = async (why: string) => {
       log.error(`refused job ${job} items from ${body.first}: ${why}`);
-      await this.reply(link, job, msg, 'refused', { first: body.first, error: { code: 'FJ_WORKER_REFUSED', message: why } }).catch(() => {});
+      await this.reply(link, job, msg, 'refused', { first: body.first, count: body.items.length, error: { code: 'FJ_WORKER_REFUSED', message: why } }).catch(() => {});
       if (link.open) link.ch.nack(msg, false, false);
     };
     if (!task) return refuse(`unknown task '${show(checked.task)}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
     if (checked.code !== task.codeHash) {
       return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
+    }
+    if (msg.fields.redelivered || msg.properties.headers?.[ISOLATED] === 1) {
+      // Its last holder may have died running it (kill -9, a native crash):
+      // run its items one per message, and count starts of each.
+      if (body.items.length > 1) return this.split(link, msg, body);
+      const verdict = await this.countStart(job, body.first);
+      if (verdict) {
+        log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
+        const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, Object.assign(new Error(verdict), { name: 'UnrecoverableError' })));
+        await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
+        if (link.open) link.ch.ack(msg);
+        return;
+      }
     }
     const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
     const poolJob: PoolJob = { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes };
@@ -316,7 +334,7 @@ class Worker implements WorkerHandle {
       status = 'failed';
       const error: WireError = toWire(err);
       if (!controller.signal.aborted) log.warn(`job ${job}: ${error.message}`);
-      out = { first: body.first, error };
+      out = { first: body.first, count: body.items.length, error };
     } finally {
       set.delete(controller);
       if (set.size === 0) this.running.delete(job);
@@ -329,6 +347,47 @@ class Worker implements WorkerHandle {
     } catch (err) {
       log.error(`could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`);
     }
+  }
+
+  /**
+   * Re-publishes each item of a redelivered message as a message of its own
+   * (same id: the coordinator counts answers per item), then acks it. A
+   * message that killed its worker then costs one item, not the batch, and
+   * the innocent items are not charged an attempt.
+   */
+  private async split(link: Link, msg: ConsumeMessage, body: WorkBody): Promise<void> {
+    const headers = msg.properties.headers ?? {};
+    const sends = body.items.map(async (item, i) => {
+      const { confirmed } = await link.publisher.send(this.p.queue, encodeBody({ first: body.first + i, items: [item] }), {
+        messageId: msg.properties.messageId as string | undefined,
+        contentType: 'application/x-msgpack',
+        type: 'fj.work',
+        headers: { ...headers, [H.first]: body.first + i, [H.count]: 1, [ISOLATED]: 1 },
+      });
+      await confirmed;
+    });
+    try {
+      await Promise.all(sends);
+      if (link.open) link.ch.ack(msg);
+      this.p.log.info(`split redelivered message ${show(msg.properties.messageId)} into ${body.items.length} single-item messages`);
+    } catch (err) {
+      this.p.log.warn(`could not split ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`);
+      if (link.open) link.ch.nack(msg, false, true);
+    }
+  }
+
+  /**
+   * Counts a start of an item that may have crashed a worker before (a record
+   * in the store, per job and item); returns why to fail it instead once it
+   * has been started {@link MAX_CRASHES} times without an answer.
+   */
+  private async countStart(job: string, index: number): Promise<string | undefined> {
+    const name = `crash-${index}`;
+    const { store } = this.p;
+    const before = Number(Buffer.from((await store.getMeta(job, name).catch(() => undefined)) ?? '0').toString()) || 0;
+    if (before >= MAX_CRASHES) return `was started ${before} times and its worker process died each time`;
+    await store.setMeta(job, name, Buffer.from(String(before + 1))).catch(() => {});
+    return undefined;
   }
 
   /**
