@@ -7,19 +7,14 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { brokerAvailable } from '../helpers/broker.js';
-import { CHAOS, clean, expected, fj, lineCount, record, scratch, WorkerPool } from './harness.js';
+import { CHAOS, expected, fj, lineCount, record, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 
 describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
-  const { dir, store } = scratch('coordinator-crash');
-  const pool = new WorkerPool(store);
-  afterAll(async () => {
-    await pool.stop();
-    clean(dir);
-  });
+  const { dir, store, pool } = scenario('coordinator-crash');
 
   it('resume re-publishes only the missing items, joins once, and prints the same output as eager', async () => {
     const joinLog = join(dir, 'join.log');

@@ -10,23 +10,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable, deleteQueues } from '../helpers/broker.js';
-import { clean, expected, lineCount, record, scratch, WorkerPool } from './harness.js';
+import { expected, lineCount, record, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 
 describe.runIf(available)('duplicate deliveries', () => {
-  const { dir, store } = scratch('duplicates');
-  const pool = new WorkerPool(store);
-  const relayQueue = `${pool.queue}.relay`;
-  afterAll(async () => {
-    await pool.stop();
+  const { dir, store, pool } = scenario('duplicates', async () => {
     await deleteQueues(relayQueue).catch(() => {});
-    clean(dir);
   });
+  const relayQueue = `${pool.queue}.relay`;
 
   it('30% of messages sent twice at once and 20% again after their result: each item counted once, join once', async () => {
     const joinLog = join(dir, 'join.log');

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosInput, type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, CLI, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
@@ -91,6 +92,21 @@ export class WorkerPool {
   logs(): string {
     return this.workers.map((w) => w.log()).join('\n');
   }
+}
+
+/**
+ * A scenario's scratch directory, file store and worker pool, torn down after
+ * the file's tests (`before` runs first in the teardown: e.g. restart the broker).
+ */
+export function scenario(name: string, before?: () => Promise<void>): { dir: string; store: string; pool: WorkerPool } {
+  const { dir, store } = scratch(name);
+  const pool = new WorkerPool(store);
+  afterAll(async () => {
+    await before?.();
+    await pool.stop();
+    clean(dir);
+  });
+  return { dir, store, pool };
 }
 
 /** A `fj` CLI child process with its output collected. */

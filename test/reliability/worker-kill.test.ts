@@ -6,21 +6,16 @@
  *
  *   npx vitest run --project reliability test/reliability/worker-kill.test.ts
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
-import { clean, expected, record, scratch, WorkerPool } from './harness.js';
+import { expected, record, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 
 describe.runIf(available)('worker crash (kill -9) mid-job', () => {
-  const { dir, store } = scratch('worker-kill');
-  const pool = new WorkerPool(store);
-  afterAll(async () => {
-    await pool.stop();
-    clean(dir);
-  });
+  const { store, pool } = scenario('worker-kill');
 
   it('1,000 items, 4 kills at random moments, replacements started: output identical to eager, nothing lost or doubled', async () => {
     const input = { n: 1000, ms: 10 };
