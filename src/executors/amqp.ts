@@ -45,6 +45,7 @@ import {
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer } from './batch-sizer.js';
+import { Retries } from './ledger.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** Work messages awaiting results, at most. */
@@ -146,7 +147,8 @@ class Job {
   private readonly inFlight = new Map<string, Sent>();
   /** Items to publish again (retries whose backoff is over). */
   private readonly reruns: { first: number; slots: Slot[] }[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Retries waiting out their backoff. */
+  private readonly retries: Retries;
   private readonly pendingDecode = new Set<Promise<void>>();
   private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
   /** Unique per coordinator run, so a resumed job's message ids never repeat the first run's. */
@@ -172,6 +174,7 @@ class Job {
     private readonly queue: string,
   ) {
     this.resultsQ = resultsQueue(jobId);
+    this.retries = new Retries(plan.ledger, plan.log);
   }
 
   async run(): Promise<void> {
@@ -214,7 +217,7 @@ class Job {
       throw err;
     } finally {
       clearInterval(this.statusTimer);
-      for (const t of this.timers) clearTimeout(t);
+      this.retries.clear();
       const link = this.link;
       const resumable = error instanceof TransportError;
       if (link?.open && !resumable) {
@@ -531,26 +534,19 @@ class Job {
 
   /** Applies the failure policy to a failed attempt; schedules the retry. */
   private itemFailed(index: number, slot: Slot, err: Error): void {
-    const { ledger, items, log } = this.plan;
-    let verdict;
     try {
-      verdict = ledger.fail(index, err, items.total);
+      this.retries.failed(index, err, this.plan.items.total, () => {
+        this.reruns.push({ first: index, slots: [slot] });
+        void this.pump();
+      });
     } catch (fatal) {
-      return this.fail(fatal);
+      this.fail(fatal);
     }
-    if (!verdict.retry) return;
-    log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.reruns.push({ first: index, slots: [slot] });
-      void this.pump();
-    }, verdict.delayMs);
-    this.timers.add(timer);
   }
 
   private finishIfDone(): void {
     if (this.settled || this.pumping || !this.plan.items.done) return;
-    if (this.inFlight.size > 0 || this.reruns.length > 0 || this.timers.size > 0 || this.pendingDecode.size > 0) return;
+    if (this.inFlight.size > 0 || this.reruns.length > 0 || this.retries.pending > 0 || this.pendingDecode.size > 0) return;
     this.settled = true;
     this.resolve();
   }

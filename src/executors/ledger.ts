@@ -128,3 +128,40 @@ export class Ledger {
     return this.pages[p];
   }
 }
+
+/**
+ * The backoff timers of a job's retries, shared by the executors that
+ * schedule them (local, amqp): judges a failed attempt with the ledger and,
+ * when it is to be retried, calls `again` once the backoff is over.
+ */
+export class Retries {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly log: { warn(message: string): void },
+  ) {}
+
+  /** Retries waiting out their backoff. */
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  /** A failed attempt of `index`. Throws the job's error when the policy ends the job. */
+  failed(index: number, err: Error, total: number | undefined, again: () => void): void {
+    const verdict = this.ledger.fail(index, err, total);
+    if (!verdict.retry) return;
+    this.log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      again();
+    }, verdict.delayMs);
+    this.timers.add(timer);
+  }
+
+  /** Cancels every pending retry. */
+  clear(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}

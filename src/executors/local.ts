@@ -18,6 +18,7 @@ import { CancelledError, FjError, TaskError } from '../errors.js';
 import { BatchLost, ThreadPool, type BatchDone, type PoolJob } from '../worker/pool.js';
 import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer } from './batch-sizer.js';
+import { Retries } from './ledger.js';
 import type { NormalizedOptions } from '../options.js';
 import type { Executor, JobPlan } from './executor.js';
 
@@ -79,7 +80,7 @@ class Dispatch {
   /** Retries whose backoff is over, and innocent items of lost batches: sent before new items. */
   private readonly reruns: Rerun[] = [];
   /** Retries waiting out their backoff. */
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly retries: Retries;
   private inFlight = 0;
   private pulling = false;
   private failed = false;
@@ -90,7 +91,9 @@ class Dispatch {
     private readonly plan: JobPlan,
     private readonly pool: ThreadPool,
     private readonly job: PoolJob,
-  ) {}
+  ) {
+    this.retries = new Retries(plan.ledger, plan.log);
+  }
 
   run(): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -181,27 +184,20 @@ class Dispatch {
     void this.pump();
   }
 
-  /** Applies the failure policy to one failed attempt; schedules the retry. */
+  /** Applies the failure policy to a failed attempt; schedules the retry. */
   private itemFailed(index: number, value: unknown, err: Error): void {
-    const { ledger, items, log } = this.plan;
-    let verdict;
     try {
-      verdict = ledger.fail(index, err, items.total);
+      this.retries.failed(index, err, this.plan.items.total, () => {
+        this.reruns.push({ first: index, items: [value] });
+        void this.pump();
+      });
     } catch (fatal) {
-      return this.fail(fatal);
+      this.fail(fatal);
     }
-    if (!verdict.retry) return;
-    log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.reruns.push({ first: index, items: [value] });
-      void this.pump();
-    }, verdict.delayMs);
-    this.timers.add(timer);
   }
 
   private finishIfDone(): void {
-    if (this.failed || !this.plan.items.done || this.inFlight > 0 || this.reruns.length > 0 || this.timers.size > 0) return;
+    if (this.failed || !this.plan.items.done || this.inFlight > 0 || this.reruns.length > 0 || this.retries.pending > 0) return;
     this.failed = true; // settled
     this.resolve();
   }
@@ -209,7 +205,7 @@ class Dispatch {
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    for (const t of this.timers) clearTimeout(t);
+    this.retries.clear();
     this.pool.abort();
     void this.plan.items.close();
     this.reject(err);
