@@ -19,12 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run } from '../dist/src/index.js';
 import Noop from './tasks/noop.mjs';
-import { BENCH_DIR, CLI, ROOT, deleteQueues, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, timeSpawn, timed, writeCorpus } from './lib.mjs';
+import { BENCH_DIR, CLI, ROOT, deleteQueues, portAnswers, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, timeSpawn, timed, writeCorpus } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -43,21 +42,8 @@ const qTiny = `fj.bench.${id}.tiny`;
 const qPool = `fj.bench.${id}`;
 const queues = [qTiny, `${qTiny}.dead`, qPool, `${qPool}.dead`];
 
-async function brokerAnswers() {
-  const u = new URL(BROKER);
-  return new Promise((resolve) => {
-    const s = netConnect({ host: u.hostname, port: Number(u.port || 5672) });
-    const done = (ok) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(2000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
-if (!(await brokerAnswers())) {
+if (!(await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) }))) {
   console.log(`\namqp: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`);
   process.exit(0);
 }

@@ -4,6 +4,7 @@
  * Plain Node ESM, no dependencies beyond fj's own.
  */
 import { spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -63,13 +64,16 @@ export function tempDir(prefix = 'fj-bench-') {
  * Resolves to its wall time (spawn to exit), exit code and stderr; rejects on
  * a non-zero exit.
  */
-export function timeSpawn(cmd, args, { stdoutFile = '/dev/null', env, cwd = ROOT } = {}) {
+export function timeSpawn(cmd, args, { stdoutFile = '/dev/null', env = process.env, cwd = ROOT } = {}) {
   return new Promise((resolve, reject) => {
     const out = openSync(stdoutFile, 'w');
     const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', out, 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', out, 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
+    });
     child.on('error', (err) => {
       closeSync(out);
       reject(err);
@@ -162,6 +166,14 @@ export async function writeCorpus(path, { docs = 40_000, words = 100, vocab = 50
  */
 export function startWorker(args, { timeoutMs = 30_000 } = {}) {
   const child = spawn(process.execPath, [CLI, 'worker', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return whenReady(child, /serving /, 'fj worker', timeoutMs);
+}
+
+/**
+ * Resolves with `{child, pid, exited, log}` once the child's output matches
+ * `pattern`; rejects if it exits first or takes longer than `timeoutMs`.
+ */
+export function whenReady(child, pattern, what, timeoutMs) {
   let log = '';
   const keep = (d) => {
     log += d;
@@ -171,9 +183,9 @@ export function startWorker(args, { timeoutMs = 30_000 } = {}) {
   child.stderr.on('data', keep);
   const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fj worker did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs);
     const check = () => {
-      if (/serving /.test(log)) {
+      if (pattern.test(log)) {
         clearTimeout(timer);
         child.stdout.off('data', check);
         child.stderr.off('data', check);
@@ -184,8 +196,22 @@ export function startWorker(args, { timeoutMs = 30_000 } = {}) {
     child.stderr.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`fj worker exited (${code}) before serving:\n${log}`));
+      reject(new Error(`${what} exited (${code}) before it was ready:\n${log}`));
     });
+  });
+}
+
+/** Whether something accepts TCP connections at host:port (2 s timeout). */
+export function portAnswers({ host, port }) {
+  return new Promise((resolve) => {
+    const s = netConnect({ host, port });
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(2000, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
   });
 }
 

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { BENCH_DIR, ROOT } from '../lib.mjs';
+import { BENCH_DIR, ROOT, whenReady } from '../lib.mjs';
 
 export const PEERS_DIR = join(BENCH_DIR, 'peers');
 export const PYTHON = '/usr/bin/python3';
@@ -197,34 +197,6 @@ export function snapshotFj(dir, ref) {
 export function startFjWorker(cli, args, { timeoutMs = 30_000 } = {}) {
   const child = spawn(process.execPath, [cli, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   return whenReady(child, /serving /, 'fj worker', timeoutMs);
-}
-
-function whenReady(child, pattern, what, timeoutMs) {
-  let log = '';
-  const keep = (d) => {
-    log += d;
-    if (log.length > 20_000) log = log.slice(-10_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs);
-    const check = () => {
-      if (pattern.test(log)) {
-        clearTimeout(timer);
-        child.stdout.off('data', check);
-        child.stderr.off('data', check);
-        resolve({ child, pid: child.pid, exited, log: () => log });
-      }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code}) before it was ready:\n${log}`));
-    });
-  });
 }
 
 /** The environment of the Debian python: no pyenv, venv or user site paths. */

@@ -38,13 +38,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { CLI, ROOT, fmt, median, prng, saveResult, table, tempDir, writeCorpus } from '../lib.mjs';
+import { CLI, ROOT, fmt, median, portAnswers, prng, saveResult, table, tempDir, timeSpawn, writeCorpus } from '../lib.mjs';
 import { PEERS_DIR, PYTHON, countingProxy, memorySampler, pythonEnv, releaseLock, snapshotFj, startCeleryWorker, startFjWorker, stopTree, takeLock, treeUsage } from './proc.mjs';
 
 const { values: opt } = parseArgs({
@@ -82,22 +81,10 @@ const DIRECT = urls(AMQP.port, REDIS.port);
 
 // ---------------------------------------------------------------- set-up
 
-function answers({ host, port }) {
-  return new Promise((resolve) => {
-    const s = netConnect({ host, port });
-    const done = (ok) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(2000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
 if (!opt['fj-ref'] && !existsSync(CLI)) throw new Error(`fj is not built (${CLI} is missing): run npm run build, or pass --fj-ref HEAD`);
 for (const [name, svc] of [['RabbitMQ', AMQP], ['Redis', REDIS]]) {
-  if (!(await answers(svc))) {
+  if (!(await portAnswers(svc))) {
     console.log(`\npeers: SKIPPED, ${name} does not answer at ${svc.host}:${svc.port}\n`);
     process.exit(0);
   }
@@ -204,30 +191,6 @@ async function stopPool(pool) {
 
 // ---------------------------------------------------------------- one run
 
-/** Spawns a command (stdout to a file); resolves to its wall time; rejects on a non-zero exit. */
-function runProcess(cmd, args, { env, cwd = ROOT, stdoutFile }) {
-  return new Promise((resolve, reject) => {
-    const out = openSync(stdoutFile, 'w');
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', out, 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
-    });
-    child.on('error', (err) => {
-      closeSync(out);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      const ms = performance.now() - t0;
-      closeSync(out);
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${stderr}`));
-      else resolve({ ms, stderr });
-    });
-  });
-}
-
 /**
  * Runs one job of `sys` on `input`: the whole `fj run` or client.py process.
  * With `timeFile`, under /usr/bin/time (peak RSS, CPU of the submitter).
@@ -256,7 +219,7 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     args = ['-f', '%M %e %U %S', '-o', timeFile, cmd, ...args];
     cmd = '/usr/bin/time';
   }
-  const { ms } = await runProcess(cmd, args, { env, cwd, stdoutFile: sys.system === 'fj' ? '/dev/null' : statsFile });
+  const { ms } = await timeSpawn(cmd, args, { env, cwd, stdoutFile: sys.system === 'fj' ? '/dev/null' : statsFile });
   const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
   const r = { ms, jobMs: sys.system === 'fj' ? stats.wallMs : stats.jobMs, items: stats.items, stats, outFile };
   if (timed) {
@@ -546,7 +509,7 @@ try {
     const input = join(dir, 'align.json');
     const warm = join(dir, 'align-warm.json');
     const gen = (edits, seed, file) =>
-      runProcess(process.execPath, [join(ROOT, 'scripts', 'gen-align.mjs'), '--reference-length', opt.reference, '--edits', String(edits), '--edit-length', '200', '--seed', String(seed)], { env: process.env, stdoutFile: file });
+      timeSpawn(process.execPath, [join(ROOT, 'scripts', 'gen-align.mjs'), '--reference-length', opt.reference, '--edits', String(edits), '--edit-length', '200', '--seed', String(seed)], { env: process.env, stdoutFile: file });
     await gen(Number(opt.edits), 7, input);
     await gen(Math.min(50, Number(opt.edits)), 8, warm);
     const inputBytes = statSync(input).size;
