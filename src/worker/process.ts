@@ -99,6 +99,37 @@ class Lru<V> {
   }
 }
 
+/**
+ * A readers-writer gate: any number of `shared` holders at once, or one
+ * `exclusive` holder alone (it waits for the shared ones to leave, and new
+ * ones wait for it). Each call resolves to its release function.
+ */
+class Gate {
+  private shared_ = 0;
+  private exclusive_: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  async shared(): Promise<() => void> {
+    while (this.exclusive_) await this.exclusive_;
+    this.shared_++;
+    return () => {
+      if (--this.shared_ === 0) this.drained?.();
+    };
+  }
+
+  async exclusive(): Promise<() => void> {
+    while (this.exclusive_) await this.exclusive_;
+    let release!: () => void;
+    this.exclusive_ = new Promise((r) => (release = r));
+    while (this.shared_ > 0) await new Promise<void>((r) => (this.drained = r));
+    this.drained = undefined;
+    return () => {
+      this.exclusive_ = undefined;
+      release();
+    };
+  }
+}
+
 /** Connects, declares the pool's queues and starts consuming. */
 export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
   const queue = options.queue ?? process.env.FJ_QUEUE ?? DEFAULT_QUEUE;
@@ -171,6 +202,8 @@ class Worker implements WorkerHandle {
   /** Abort controllers of the messages in hand, by job. */
   private readonly running = new Map<string, Set<AbortController>>();
   private stopping: Promise<void> | undefined;
+  /** Suspect messages (their last worker died) run alone in this process. */
+  private readonly gate = new Gate();
 
   constructor(private readonly p: Parts) {
     this.name = p.name;
@@ -305,19 +338,31 @@ class Worker implements WorkerHandle {
     if (checked.code !== task.codeHash) {
       return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
     }
-    if (msg.fields.redelivered || msg.properties.headers?.[ISOLATED] === 1) {
-      // Its last holder may have died running it (kill -9, a native crash):
-      // run its items one per message, and count starts of each.
-      if (body.items.length > 1) return this.split(link, msg, body);
-      const verdict = await this.countStart(job, body.first);
-      if (verdict) {
-        log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
-        const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, Object.assign(new Error(verdict), { name: 'UnrecoverableError' })));
-        await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
-        if (link.open) link.ch.ack(msg);
-        return;
+    const suspect = msg.fields.redelivered || msg.properties.headers?.[ISOLATED] === 1;
+    // Its last holder may have died running it (kill -9, a native crash):
+    // run its items one per message, each alone in this process, and count
+    // its starts, so a death is charged to the item that caused it only.
+    if (suspect && body.items.length > 1) return this.split(link, msg, body);
+    const release = await (suspect ? this.gate.exclusive() : this.gate.shared());
+    try {
+      if (suspect) {
+        const verdict = await this.countStart(job, body.first);
+        if (verdict) {
+          log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
+          const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, Object.assign(new Error(verdict), { name: 'UnrecoverableError' })));
+          await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
+          if (link.open) link.ch.ack(msg);
+          return;
+        }
       }
+      await this.runMessage(link, msg, task, job, body, paramsRef, paramsBytes);
+    } finally {
+      release();
     }
+  }
+
+  private async runMessage(link: Link, msg: ConsumeMessage, task: TaskInfo, job: string, body: WorkBody, paramsRef: string, paramsBytes: Uint8Array): Promise<void> {
+    const { log } = this.p;
     const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
     const poolJob: PoolJob = { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes };
     const timeout = msg.properties.headers?.[H.timeout];
