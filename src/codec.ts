@@ -32,6 +32,14 @@ const mapPackr = new Packr({
   int64AsType: 'bigint',
 });
 
+/**
+ * In a list of individually encoded results (an `fj worker`'s answer),
+ * marks an item whose result was merged by the task's `combine` into an
+ * earlier item's. No msgpack value encodes to zero bytes, so it cannot be
+ * mistaken for a result.
+ */
+export const COVERED_BYTES = new Uint8Array(0);
+
 const PROTO_KEY = Buffer.from('__proto__');
 const MIN_INT64 = -(2n ** 63n);
 const MAX_UINT64 = 2n ** 64n - 1n;

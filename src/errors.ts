@@ -46,7 +46,7 @@ export class InputError extends FjError {
 }
 
 /** Which hook of a task was running. */
-export type HookName = 'setup' | 'params' | 'process' | 'join';
+export type HookName = 'setup' | 'params' | 'process' | 'combine' | 'join';
 
 /** Where a value was when something went wrong with it. */
 export interface Where {
@@ -54,7 +54,7 @@ export interface Where {
   task?: string;
   /** The hook that produced or consumes the value. */
   hook: HookName;
-  /** The item index, for `process` and for items produced by `setup`. */
+  /** The item index, for `process` and for items produced by `setup`; for `combine`, the first item of the batch. */
   index?: number;
 }
 

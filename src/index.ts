@@ -3,7 +3,7 @@
  * anything not exported from this file is internal.
  */
 export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
-export type { ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
+export type { CombineContext, ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
 export { run, runJob, validate, resolveTask, resume, type JobResult } from './run.js';
 export { status, cancel, type JobLocation, type JobReport } from './jobs.js';
 export type { JobStatus } from './executors/amqp.js';

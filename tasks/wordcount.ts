@@ -1,6 +1,7 @@
 /**
  * Word count, the seed's example: one item per document, counted in parallel,
- * the counts summed by `join`. A word is a non-empty piece of
+ * the counts of each batch summed in the worker (`combine`), those sums
+ * summed by `join`. A word is a non-empty piece of
  * `document.split(delimiter)`; Unicode is counted as is.
  */
 import { ForkJoinTask } from '../src/index.js';
@@ -40,13 +41,23 @@ export default class WordCount extends ForkJoinTask<WordCountInput, string, Coun
     return counts;
   }
 
-  join(partials: Counts[]): WordCountOutput {
-    const total: Counts = Object.create(null);
-    for (const counts of partials) {
-      for (const word in counts) total[word] = (total[word] ?? 0) + counts[word];
-    }
-    return { word_count: sortedByKey(total) };
+  /** Sums the counts of a batch of documents in the worker, so one count object per batch travels back. */
+  override combine(partials: Counts[]): Counts {
+    return sum(partials);
   }
+
+  join(partials: Counts[]): WordCountOutput {
+    return { word_count: sortedByKey(sum(partials)) };
+  }
+}
+
+/** The counts added up, word by word. */
+function sum(partials: Counts[]): Counts {
+  const total: Counts = Object.create(null);
+  for (const counts of partials) {
+    for (const word in counts) total[word] = (total[word] ?? 0) + counts[word];
+  }
+  return total;
 }
 
 /** Same counts with keys in code-unit order, so the output is byte-identical on every executor. */

@@ -44,7 +44,7 @@ import {
 } from '../transport/amqp.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
-import { BatchSizer } from './batch-sizer.js';
+import { BatchSizer, COMBINED_TARGET_MS } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { Executor, JobPlan } from './executor.js';
 
@@ -150,7 +150,7 @@ class Job {
   /** Retries waiting out their backoff. */
   private readonly retries: Retries;
   private readonly pendingDecode = new Set<Promise<void>>();
-  private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
+  private readonly sizer: BatchSizer;
   /** Unique per coordinator run, so a resumed job's message ids never repeat the first run's. */
   private readonly runTag = randomBytes(3).toString('hex');
   private seq = 0;
@@ -175,6 +175,7 @@ class Job {
   ) {
     this.resultsQ = resultsQueue(jobId);
     this.retries = new Retries(plan.ledger, plan.log);
+    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS : TARGET_BATCH_MS, MAX_BATCH);
   }
 
   async run(): Promise<void> {
@@ -471,8 +472,8 @@ class Job {
     // each item of a sent message is answered once; the message is done when
     // all are.
     const count = body.results?.length ?? body.count ?? 0;
-    const fresh = sent ? this.answer(id, sent, body.first - sent.first, count) : undefined;
     if (status !== 'ok' || !body.results) {
+      const fresh = sent ? this.answer(id, sent, body.first - sent.first, range(count)) : undefined;
       if (!sent || !fresh) return;
       // The whole message failed (its params could not be fetched, its task not loaded).
       const err = body.error ? fromWire(body.error) : new FjError(`worker ${worker} failed`, 'FJ_INTERNAL', 1);
@@ -483,11 +484,20 @@ class Job {
     }
     counters.bytesStored += body.stored ?? 0;
     if (body.ms !== undefined && body.results.length) this.sizer.observe(body.ms, body.results.length);
-    if (sent && fresh) for (const f of body.failures ?? []) if (fresh[f.i]) this.itemFailed(body.first + f.i, sent.slots[body.first - sent.first + f.i], fromWire(f.error));
-    const decoded = this.decodeResults(body.results);
+    const off = sent ? body.first - sent.first : 0;
+    if (sent && (off < 0 || off + count > sent.slots.length)) return; // not this message's items
+    // Each failure is answered alone; a merged result (`combine`) answers its
+    // group all at once, or not at all when some of its items were answered
+    // already (the rest will be answered by the messages they were split into).
+    const { groups, failed } = groupsOf(body.results, body.failures);
+    const fresh = sent ? this.answer(id, sent, off, failed) : undefined;
+    if (sent && fresh) for (let k = 0; k < failed.length; k++) if (fresh[k]) this.itemFailed(body.first + failed[k], sent.slots[off + failed[k]], fromWire(body.failures!.find((f) => f.i === failed[k])!.error));
+    const kept = sent ? groups.filter((g) => this.answer(id, sent, off, g)?.every(Boolean)) : groups;
+    if (kept.length === 0) return void this.pump();
+    const decoded = this.decodeResults(kept.map((g) => body.results![g[0]] as Slot));
     if (decoded instanceof Promise) {
       const p = decoded.then(
-        (values) => this.record(body.first, values),
+        (values) => this.record(body.first, kept, values),
         (err) => this.fail(err),
       );
       this.pendingDecode.add(p);
@@ -495,41 +505,42 @@ class Job {
         this.pendingDecode.delete(p);
         this.finishIfDone();
       });
-    } else this.record(body.first, decoded);
+    } else this.record(body.first, kept, decoded);
     void this.pump();
   }
 
   /**
-   * Marks items `off .. off + count - 1` of a sent message answered; returns
-   * which of them were answered for the first time (undefined when the range
-   * is not the message's: an answer to something else).
+   * Marks the items at `offsets` (positions in a sent message, where
+   * `offsets` are relative to `off`) answered. Returns which were answered
+   * for the first time — or, when only some of them were (a merged group
+   * overlapping earlier answers), marks none and returns all false.
+   * Undefined when `offsets` is empty.
    */
-  private answer(id: string, sent: Sent, off: number, count: number): boolean[] | undefined {
-    if (off < 0 || count < 1 || off + count > sent.slots.length) return undefined;
-    const fresh = new Array<boolean>(count);
-    for (let i = 0; i < count; i++) {
-      fresh[i] = sent.answered[off + i] === 0;
-      if (fresh[i]) {
-        sent.answered[off + i] = 1;
-        sent.left--;
-      }
+  private answer(id: string, sent: Sent, off: number, offsets: readonly number[]): boolean[] | undefined {
+    if (offsets.length === 0) return undefined;
+    const fresh = offsets.map((i) => sent.answered[off + i] === 0);
+    if (offsets.length > 1 && fresh.some((f) => f !== fresh[0])) return fresh.map(() => false);
+    for (let k = 0; k < offsets.length; k++) {
+      if (!fresh[k]) continue;
+      sent.answered[off + offsets[k]] = 1;
+      sent.left--;
     }
     if (sent.left === 0) this.inFlight.delete(id);
     return fresh;
   }
 
-  private record(first: number, values: (unknown | typeof NONE)[]): void {
+  /** Records each group's result (a lone item's, or a merged one for all its items). */
+  private record(first: number, groups: number[][], values: unknown[]): void {
     const { ledger } = this.plan;
     let n = 0;
-    for (let i = 0; i < values.length; i++) if (values[i] !== NONE && ledger.record(first + i, values[i])) n++;
+    for (let k = 0; k < groups.length; k++) if (ledger.recordGroup(groups[k].map((i) => first + i), values[k])) n += groups[k].length;
     if (n) this.plan.progress(n);
   }
 
-  /** Decodes inline results; fetches stored ones (async only when some are refs). Failed items stay NONE. */
-  private decodeResults(slots: (Slot | null)[]): unknown[] | Promise<unknown[]> {
-    const one = (s: Uint8Array | null) => (s === null ? NONE : decode(s));
-    if (slots.every((s) => typeof s !== 'string')) return slots.map((s) => one(s as Uint8Array | null));
-    return Promise.all(slots.map(async (s) => (typeof s === 'string' ? decode(await this.store.get(s)) : one(s))));
+  /** Decodes inline results; fetches stored ones (async only when some are refs). */
+  private decodeResults(slots: Slot[]): unknown[] | Promise<unknown[]> {
+    if (slots.every((s) => typeof s !== 'string')) return slots.map((s) => decode(s as Uint8Array));
+    return Promise.all(slots.map(async (s) => decode(typeof s === 'string' ? await this.store.get(s) : s)));
   }
 
   /** Applies the failure policy to a failed attempt; schedules the retry. */
@@ -559,8 +570,36 @@ class Job {
   }
 }
 
-/** A failed item's place in a decoded result list. */
-const NONE: unique symbol = Symbol('none');
+/**
+ * Splits a result message's items into the failed ones and the groups that
+ * share one result: a lone item, or the items a merged result (`combine`)
+ * covers — the item holding it and the covered ones (zero bytes) after it.
+ * Positions are within the message.
+ */
+export function groupsOf(results: readonly (Slot | null)[], failures: ResultBody['failures']): { groups: number[][]; failed: number[] } {
+  const failedSet = new Set(failures?.map((f) => f.i));
+  const groups: number[][] = [];
+  const failed: number[] = [];
+  let open: number[] | undefined;
+  for (let i = 0; i < results.length; i++) {
+    const s = results[i];
+    if (failedSet.has(i) || s === null) {
+      if (failedSet.has(i)) failed.push(i);
+      continue;
+    }
+    if (typeof s !== 'string' && s.length === 0) {
+      if (open) open.push(i); // covered by the group before it; without one, nothing answers it
+      continue;
+    }
+    open = [i];
+    groups.push(open);
+  }
+  return { groups, failed };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
 
 /** sha256 of a file's bytes, for the manifest's input check. */
 export function sha256(bytes: Uint8Array | string): string {

@@ -1,5 +1,13 @@
 /** Batch sizing shared by the local and amqp executors. */
 
+/**
+ * How long a batch should take for a task with `combine`, whatever the
+ * executor: a batch sends back one merged result, so fewer, larger batches
+ * mean fewer results to encode, decode and join (word count: 50 ms batches
+ * instead of 4 ms ones cut the results from ~1.7 M keys to ~0.3 M).
+ */
+export const COMBINED_TARGET_MS = 50;
+
 /** Adaptive batch sizing: a batch should take about `targetMs` where it runs. */
 export class BatchSizer {
   size = 1;

@@ -21,34 +21,60 @@ export class EagerExecutor implements Executor {
     try {
       const runtime = new TaskRuntime(task, plan.params, services.value, createLogger(task.name, options.logLevel));
       const attempt = async (item: unknown, index: number): Promise<unknown> => {
-        if (!options.itemTimeoutMs) return runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, plan.signal);
+        if (!options.itemTimeoutMs) return runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, plan.signal, !runtime.combines);
         const timeout = AbortSignal.timeout(options.itemTimeoutMs);
         const signal = AbortSignal.any([plan.signal, timeout]);
         const timedOut = new Promise<never>((_, reject) =>
           timeout.addEventListener('abort', () => reject(new TaskError({ task: task.name, hook: 'process', index }, new Error(`timed out after ${options.itemTimeoutMs} ms`))), { once: true }),
         );
         timedOut.catch(() => {});
-        return Promise.race([runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, signal), timedOut]);
+        return Promise.race([runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, signal, !runtime.combines), timedOut]);
       };
+      /** A failed attempt of `index`: true when it is to be tried again (after its backoff). */
+      const failed = async (index: number, err: unknown): Promise<boolean> => {
+        const verdict = ledger.fail(index, err, items.total);
+        if (!verdict.retry) return false;
+        plan.log.warn(`${(err as Error).message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
+        await sleep(verdict.delayMs, undefined, { signal: plan.signal });
+        return true;
+      };
+      const combines = runtime.combines;
       for (;;) {
         plan.signal.throwIfAborted();
         const batch = await items.take(64);
         if (batch.length === 0) break;
         const first = items.index - batch.length;
-        for (let i = 0; i < batch.length; i++) {
-          const index = first + i;
-          for (;;) {
-            try {
-              const result = await attempt(batch[i], index);
-              ledger.record(index, decode(encode(result, { task: task.name, hook: 'process', index })));
-              plan.progress(1);
-              break;
-            } catch (err) {
-              const verdict = ledger.fail(index, err, items.total);
-              if (!verdict.retry) break;
-              plan.log.warn(`${(err as Error).message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
-              await sleep(verdict.delayMs, undefined, { signal: plan.signal });
+        // With `combine`, the batch's results are merged as a worker thread
+        // would merge them; if `combine` fails, its items are attempted again.
+        let pending = batch.map((_, i) => first + i);
+        while (pending.length) {
+          const ok: number[] = [];
+          const values: unknown[] = [];
+          for (const index of pending) {
+            for (;;) {
+              try {
+                const result = await attempt(batch[index - first], index);
+                if (combines) {
+                  ok.push(index);
+                  values.push(result);
+                } else {
+                  ledger.record(index, decode(encode(result, { task: task.name, hook: 'process', index })));
+                  plan.progress(1);
+                }
+                break;
+              } catch (err) {
+                if (!(await failed(index, err))) break;
+              }
             }
+          }
+          pending = [];
+          if (ok.length === 0) break;
+          try {
+            const merged = ok.length === 1 ? runtime.checked(values[0], ok[0]) : await runtime.combine(values, ok[0], plan.signal);
+            ledger.recordGroup(ok, decode(encode(merged, { task: task.name, hook: ok.length === 1 ? 'process' : 'combine', index: ok[0] })));
+            plan.progress(ok.length);
+          } catch (err) {
+            for (const index of ok) if (await failed(index, err)) pending.push(index);
           }
         }
       }

@@ -5,6 +5,8 @@
  *
  * - Exactly-once effect: a result is recorded once per item index, whatever
  *   the number of deliveries, retries or late answers; later ones are ignored.
+ *   A merged result (`combine`) is recorded for its items all at once or not
+ *   at all.
  * - Retries: an item that failed with a retryable error is attempted again
  *   after an exponential backoff with jitter, up to `retries` times.
  * - Policy: `fail-fast` ends the job at the first item out of attempts;
@@ -23,6 +25,8 @@ const PAGE = 1 << PAGE_BITS;
 const EMPTY: unique symbol = Symbol('empty');
 /** Marks an index that failed for good. */
 const FAILED: unique symbol = Symbol('failed');
+/** Marks an index whose result was merged (`combine`) into an earlier index's. */
+const COVERED: unique symbol = Symbol('covered');
 /** Longest wait before a retry. */
 const MAX_DELAY_MS = 60_000;
 
@@ -70,6 +74,24 @@ export class Ledger {
   }
 
   /**
+   * Records one merged result (`combine`) for the items `indices` (ascending):
+   * held at the first, the others marked as covered by it. All or nothing:
+   * false (and nothing changes) when any of them already has a result or
+   * failed for good — a merged value cannot be split, so a group overlapping
+   * recorded items is dropped and its other items count on their other
+   * answers (a redelivered message split item by item).
+   */
+  recordGroup(indices: readonly number[], value: unknown): boolean {
+    if (indices.length === 0) return false;
+    if (indices.length === 1) return this.record(indices[0], value);
+    for (const i of indices) if (this.has(i)) return false;
+    this.page(indices[0])[indices[0] & (PAGE - 1)] = value;
+    for (let k = 1; k < indices.length; k++) this.page(indices[k])[indices[k] & (PAGE - 1)] = COVERED;
+    this.recorded += indices.length;
+    return true;
+  }
+
+  /**
    * An attempt of `index` failed with `err`. Returns whether to retry and
    * after how long; throws the job's error when the policy ends the job
    * (`total`: items in the job, when known, for a `N%` limit).
@@ -107,17 +129,20 @@ export class Ledger {
     throw new FailuresError(`${n} of ${total} items failed, more than the ${limit} allowed (--max-failures):\n${list.join('\n')}`, sorted);
   }
 
-  /** Every result, in item order, failed items left out. Throws if an item of the `total` has neither. */
+  /**
+   * Every result, in item order, failed items left out (a merged result
+   * stands at its group's first item). Throws if an item of the `total` has
+   * neither a result nor a failure.
+   */
   results(total: number): unknown[] {
     this.checkLimit(total);
-    const out = new Array<unknown>(this.recorded);
-    let n = 0;
+    const out: unknown[] = [];
     for (let i = 0; i < total; i++) {
       const page = this.pages[i >>> PAGE_BITS];
       const v = page === undefined ? EMPTY : page[i & (PAGE - 1)];
-      if (v === FAILED) continue;
+      if (v === FAILED || v === COVERED) continue;
       if (v === EMPTY) throw new Error(`internal: item ${i} has no result`);
-      out[n++] = v;
+      out.push(v);
     }
     return out;
   }

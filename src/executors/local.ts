@@ -17,13 +17,14 @@ import { assertPlain, decode, detach, encodeChecked } from '../codec.js';
 import { CancelledError, FjError, TaskError } from '../errors.js';
 import { BatchLost, ThreadPool, type BatchDone, type PoolJob } from '../worker/pool.js';
 import { fromWire } from '../worker/wire-error.js';
-import { BatchSizer } from './batch-sizer.js';
+import { BatchSizer, COMBINED_TARGET_MS } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { NormalizedOptions } from '../options.js';
 import type { Executor, JobPlan } from './executor.js';
 
 /** A batch should take about this long in a thread. */
 const TARGET_BATCH_MS = 4;
+
 /** Never more items than this in one batch. */
 const MAX_BATCH = 4096;
 
@@ -76,7 +77,7 @@ interface Rerun {
 
 /** One job's dispatch loop over a thread pool. */
 class Dispatch {
-  private readonly sizer = new BatchSizer(TARGET_BATCH_MS, MAX_BATCH);
+  private readonly sizer: BatchSizer;
   /** Retries whose backoff is over, and innocent items of lost batches: sent before new items. */
   private readonly reruns: Rerun[] = [];
   /** Retries waiting out their backoff. */
@@ -93,6 +94,7 @@ class Dispatch {
     private readonly job: PoolJob,
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
+    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS : TARGET_BATCH_MS, MAX_BATCH);
   }
 
   run(): Promise<void> {
@@ -155,16 +157,27 @@ class Dispatch {
     const { counters, ledger } = this.plan;
     counters.bytesPublished += r.bytes.length;
     counters.messages++;
-    const results = decode<unknown[]>(r.bytes);
     const failed = new Map(r.failures?.map((f) => [f.i, f.error]));
     let recorded = 0;
-    for (let i = 0; i < results.length; i++) {
-      const error = failed.get(i);
-      if (error) this.itemFailed(first + i, values[i], fromWire(error));
-      else if (ledger.record(first + i, results[i])) recorded++;
+    if (r.combined) {
+      // one merged result for the items that did not fail
+      const ok: number[] = [];
+      for (let i = 0; i < values.length; i++) {
+        const error = failed.get(i);
+        if (error) this.itemFailed(first + i, values[i], fromWire(error));
+        else ok.push(first + i);
+      }
+      if (ok.length && ledger.recordGroup(ok, decode(r.bytes))) recorded = ok.length;
+    } else {
+      const results = decode<unknown[]>(r.bytes);
+      for (let i = 0; i < results.length; i++) {
+        const error = failed.get(i);
+        if (error) this.itemFailed(first + i, values[i], fromWire(error));
+        else if (ledger.record(first + i, results[i])) recorded++;
+      }
     }
     if (this.failed) return;
-    this.sizer.observe(r.ms, results.length);
+    this.sizer.observe(r.ms, values.length);
     this.plan.progress(recorded);
     void this.pump();
   }

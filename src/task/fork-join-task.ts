@@ -1,4 +1,4 @@
-import type { ItemSource, JoinContext, MaybePromise, ProcessContext, SetupContext } from './types.js';
+import type { CombineContext, ItemSource, JoinContext, MaybePromise, ProcessContext, SetupContext } from './types.js';
 
 /**
  * The base class of every fj task. Subclass it, write the three hooks, and
@@ -60,7 +60,29 @@ export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = un
   /** Does the work of one item. Runs wherever the executor puts it. */
   abstract process(item: Item, params: Params, ctx: ProcessContext<Services>): MaybePromise<Partial>;
 
-  /** Reduces the partial results, in item order, into the output. Runs on the submitting side. */
+  /**
+   * Optional: merges the partial results of several items into one partial
+   * result, where they were computed — in the worker thread, per batch —
+   * so a batch sends back one partial instead of one per item. `join` then
+   * receives these merged partials (fewer of them) instead of one per item.
+   *
+   * Define it when partials merge naturally and shrink when merged (word
+   * counts, sums, histograms, top-k). It must be *associative and
+   * commutative*: fj groups results as batches happen to form, and a
+   * retried item is merged in its own group, so `join` must give the same
+   * output for any grouping, e.g. `join([combine([a, b]), c])` equals
+   * `join([a, b, c])`. Usually `combine` is `join`'s merge step without its
+   * finishing touches. fj calls it only with two or more partials; if it
+   * throws, every item of the batch fails an attempt
+   * (`TaskError{hook: 'combine'}`).
+   */
+  combine?(partials: Partial[], params: Params, ctx: CombineContext<Services>): MaybePromise<Partial>;
+
+  /**
+   * Reduces the partial results, in item order, into the output. Runs on the
+   * submitting side. With {@link ForkJoinTask.combine}, `results` holds the
+   * merged partials of groups of items (in order of their first item).
+   */
   abstract join(results: Partial[], params: Params, ctx: JoinContext<Services>): MaybePromise<Output>;
 
   /**

@@ -32,6 +32,8 @@ export interface TaskInfo {
   readonly queue: string | undefined;
   /** The task's `static retries`. */
   readonly retries: number;
+  /** Whether the task defines `combine` (merge partial results in the worker). */
+  readonly combines: boolean;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -121,6 +123,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     validate: lazyValidator(cls, name, file),
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
+    combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
   };
   byClass.set(cls, info);
   return info;

@@ -14,7 +14,8 @@
  *   and `join`. Params are the job's *shared context*: they are stored once
  *   per job and never copied into items.
  * - **partial result**: what `process` returns for one item. `join` receives
- *   all of them, in item order.
+ *   all of them, in item order — or, when the task defines `combine`, the
+ *   partials of each batch merged into one in the worker.
  * - **output**: what `join` returns; a pure function of the input.
  * - **executor**: where items run: `eager` (this thread, one at a time),
  *   `local` (worker threads) or `amqp` (`fj worker` processes via RabbitMQ).
@@ -62,6 +63,12 @@ export interface JoinContext<Services = unknown> extends HookContext<Services> {
    * their results are missing from `results`). Empty when every item succeeded.
    */
   readonly failures: readonly ItemFailure[];
+}
+
+/** Context handed to `combine`. */
+export interface CombineContext<Services = unknown> extends HookContext<Services> {
+  /** Index of the first item whose partial is among those combined. */
+  readonly index: number;
 }
 
 /** Context handed to `process`. */

@@ -41,6 +41,8 @@ export interface BatchDone {
   bytes: Uint8Array;
   ms: number;
   failures?: BatchFailure[];
+  /** `bytes` is the one merged result (`combine`) of the items that did not fail; zero bytes when none did. */
+  combined?: boolean;
 }
 
 /**
@@ -220,7 +222,7 @@ export class ThreadPool {
     if (!p) return;
     t.pending.delete(msg.id);
     t.inFlight--;
-    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures });
+    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures, combined: msg.combined });
     else p.reject(fromWire(msg.error));
   }
 

@@ -61,17 +61,24 @@ export class TaskRuntime {
   }
 
   /**
-   * Processes one decoded item; returns the result, checked for the wire.
-   * Throws {@link TaskError} (hook failure, original error as `cause`) or
+   * Processes one decoded item; returns the result, checked for the wire
+   * unless `check` is false (a result `combine` will consume: its output is
+   * what gets checked). Throws {@link TaskError} (hook failure, original error as `cause`) or
    * CodecError (unserializable result).
    */
-  processItem(item: unknown, index: number, signal: AbortSignal): unknown | Promise<unknown> {
+  processItem(item: unknown, index: number, signal: AbortSignal, check = true): unknown | Promise<unknown> {
     const ctx: ProcessContext = { index, signal, log: this.log, services: this.services };
     let out: unknown;
     try {
       out = this.instance.process(item, this.params, ctx);
     } catch (err) {
       throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
+    }
+    if (!check) {
+      if (!(out instanceof Promise)) return out;
+      return out.catch((err) => {
+        throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
+      });
     }
     if (out instanceof Promise) {
       return out.then(
@@ -84,7 +91,37 @@ export class TaskRuntime {
     return this.checked(out, index);
   }
 
-  private checked(value: unknown, index: number): unknown {
+  /** Whether the task defines `combine`. */
+  get combines(): boolean {
+    return typeof this.instance.combine === 'function';
+  }
+
+  /**
+   * Merges two or more partial results with the task's `combine` (the
+   * partials of a batch whose first item is `index`); returns the merged
+   * partial, checked for the wire. Throws {@link TaskError} (hook
+   * `combine`) or CodecError.
+   */
+  combine(partials: unknown[], index: number, signal: AbortSignal): unknown | Promise<unknown> {
+    const where = { task: this.task.name, hook: 'combine' as const, index };
+    const ctx = { index, signal, log: this.log, services: this.services };
+    let out: unknown;
+    try {
+      out = this.instance.combine!(partials, this.params, ctx);
+    } catch (err) {
+      throw new TaskError(where, err);
+    }
+    const check = (value: unknown) => (assertPlain(value, where), value);
+    if (out instanceof Promise) {
+      return out.then(check, (err) => {
+        throw new TaskError(where, err);
+      });
+    }
+    return check(out);
+  }
+
+  /** Checks one item's result for the wire (CodecError naming the item). */
+  checked(value: unknown, index: number): unknown {
     assertPlain(value, { task: this.task.name, hook: 'process', index });
     return value;
   }

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { decode, detach, encodeChecked } from '../codec.js';
+import { COVERED_BYTES, decode, detach, encodeChecked } from '../codec.js';
 import { CancelledError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { loadModule } from '../task/registry.js';
@@ -42,7 +42,10 @@ export type ToThread =
   /**
    * `bytes` is a msgpack array of items; with `perItem`, an array of
    * individually encoded items, and the results come back the same way (so
-   * an `fj worker` forwards them to the broker without decoding them).
+   * an `fj worker` forwards them to the broker without decoding them). For a
+   * task with `combine`, a `perItem` batch's merged result stands at its
+   * first successful item and the other successful items hold
+   * `COVERED_BYTES` (codec.ts).
    */
   | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean; timeoutMs: number }
   | { type: 'close' }
@@ -52,8 +55,12 @@ export type ToThread =
 export type FromThread =
   | { type: 'ready' }
   | { type: 'fatal'; error: WireError }
-  /** Results in item order (`null` where an item failed), and the failures. */
-  | { type: 'done'; id: number; bytes: Uint8Array; ms: number; failures?: BatchFailure[] }
+  /**
+   * Results in item order (`null` where an item failed), and the failures.
+   * With `combined` (a task with `combine`, not `perItem`), `bytes` is the
+   * one merged result of the items that did not fail (zero bytes: none).
+   */
+  | { type: 'done'; id: number; bytes: Uint8Array; ms: number; failures?: BatchFailure[]; combined?: boolean }
   /** The whole batch failed (its task could not be loaded, or it was cancelled). */
   | { type: 'failed'; id: number; error: WireError };
 
@@ -87,6 +94,7 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
     const runtime = await runtimes.get(msg.key)!;
     const start = performance.now();
     const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
+    const combines = runtime.combines;
     const results = new Array<unknown>(items.length);
     let failures: BatchFailure[] | undefined;
     slot[Slot.Batch] = id;
@@ -95,23 +103,64 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
       slot[Slot.Index] = first + i;
       slot[Slot.StartedAt] = Date.now();
       try {
-        const r = runtime.processItem(items[i], first + i, signal);
+        const r = runtime.processItem(items[i], first + i, signal, !combines);
         const value = r instanceof Promise ? await r : r;
-        results[i] = perItem ? encodeChecked(value) : value;
+        results[i] = perItem && !combines ? encodeChecked(value) : value;
       } catch (err) {
         results[i] = null;
         (failures ??= []).push({ i, error: toWire(err) });
-        if (signal.aborted) break; // cancelled: the rest would be thrown away
+        if (signal.aborted) {
+          // cancelled: the rest would be thrown away; they fail with the cancellation
+          const error = toWire(signal.reason ?? new CancelledError());
+          for (let k = i + 1; k < items.length; k++) failures.push({ i: k, error });
+          break;
+        }
       }
     }
+    let out: Uint8Array;
+    if (combines) {
+      const merged = await combineBatch(runtime, results, first, failures, signal);
+      failures = merged.failures;
+      if (perItem) {
+        const slots = new Array<Uint8Array | null>(items.length).fill(null);
+        merged.ok.forEach((i, k) => (slots[i] = k === 0 ? encodeChecked(merged.value) : COVERED_BYTES));
+        out = detach(encodeChecked(slots));
+      } else out = merged.ok.length ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
+    } else out = detach(encodeChecked(results));
     slot[Slot.StartedAt] = 0;
-    const out = detach(encodeChecked(results));
-    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures }, [out.buffer as ArrayBuffer]);
+    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: combines && !perItem }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     slot[Slot.StartedAt] = 0;
     post({ type: 'failed', id, error: toWire(err) });
   } finally {
     running = undefined;
+  }
+}
+
+/**
+ * Merges the results of a batch's successful items with the task's
+ * `combine` (a lone result is only checked). If `combine` fails, every one
+ * of those items fails with its error.
+ */
+async function combineBatch(runtime: TaskRuntime, results: unknown[], first: number, failures: BatchFailure[] | undefined, signal: AbortSignal): Promise<{ ok: number[]; value: unknown; failures: BatchFailure[] | undefined }> {
+  const failed = new Set(failures?.map((f) => f.i));
+  const ok: number[] = [];
+  for (let i = 0; i < results.length; i++) if (!failed.has(i)) ok.push(i);
+  if (ok.length === 0) return { ok, value: undefined, failures };
+  try {
+    if (ok.length === 1) return { ok, value: runtime.checked(results[ok[0]], first + ok[0]), failures };
+    slot[Slot.Index] = first + ok[0];
+    slot[Slot.StartedAt] = Date.now();
+    const r = runtime.combine(
+      ok.map((i) => results[i]),
+      first + ok[0],
+      signal,
+    );
+    return { ok, value: r instanceof Promise ? await r : r, failures };
+  } catch (err) {
+    const error = toWire(err);
+    const all = [...(failures ?? []), ...ok.map((i) => ({ i, error }))].sort((a, b) => a.i - b.i);
+    return { ok: [], value: undefined, failures: all };
   }
 }
 

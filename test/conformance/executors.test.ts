@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodecError, FailuresError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
+import Combined from '../fixtures/combined.js';
 import AsyncHooks from '../fixtures/async-hooks.js';
 import BadValues from '../fixtures/bad-values.js';
 import Params from '../fixtures/params.js';
@@ -273,6 +274,46 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(out).toEqual({ results: [0, 1, 2, 3, 4, 5, 6, 7], failed: [] });
       expect(stats.retried).toBe(1);
       expect(attempts(d, 4)).toBe(2);
+    });
+
+    describe('combine (partials merged where they were computed)', () => {
+      const upTo = (n: number, skip: number[] = []) => Array.from({ length: n }, (_, i) => i).filter((i) => !skip.includes(i));
+      const total = (items: number[]) => items.reduce((a, b) => a + b, 0);
+
+      it('merges partials per batch: every item counted once, fewer partials than items', async () => {
+        const { output: out, stats } = await job(Combined, { n: 3000, dir: dir() });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [] });
+        expect((out as { partials: number }).partials).toBeGreaterThan(0);
+        expect((out as { partials: number }).partials).toBeLessThan(3000 / 10);
+        expect(stats.items).toBe(3000);
+      });
+
+      it('collect: a failed item is left out of its batch\'s merged partial and reported', async () => {
+        const { output: out, stats } = await job(Combined, { n: 500, dir: dir(), poison: [3, 250] }, { ...fast, retries: 1, onFailure: 'collect' });
+        expect(out).toMatchObject({ sum: total(upTo(500, [3, 250])), items: upTo(500, [3, 250]), failed: [3, 250] });
+        expect(stats.failed).toBe(2);
+      });
+
+      it('a combine that throws fails its batch\'s items an attempt; retried, they all count once', async () => {
+        const d = dir();
+        // late in the job, where batches have grown past one item on every executor
+        const { output: out, stats } = await job(Combined, { n: 3000, dir: d, combinePoisonFirst: [2990] }, { ...fast, retries: 1 });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [], combineFailures: 1 });
+        expect(stats.retried).toBeGreaterThan(1); // the whole batch holding item 10
+      });
+
+      it('fail-fast: a combine that throws fails the job with TaskError of hook combine', async () => {
+        const err = await rejection(job(Combined, { n: 3000, dir: dir(), combinePoisonFirst: [2990] }));
+        expect(err).toBeInstanceOf(TaskError);
+        expect(err).toMatchObject({ hook: 'combine' });
+        expect(err.message).toMatch(/combined\.combine on item \d+ failed: combine refused a batch holding item 2990/);
+      });
+
+      it('a combine returning a Map: CodecError naming hook combine', async () => {
+        const err = await rejection(job(Combined, { n: 3000, dir: dir(), combineMap: true }));
+        expect(err).toBeInstanceOf(CodecError);
+        expect(err.message).toMatch(/combined\.combine on item \d+: value at \/ cannot be serialized: a Map/);
+      });
     });
 
     // Threads only: a process.exit in the eager executor would end the test run.

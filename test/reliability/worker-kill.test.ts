@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
-import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
+import Chaos, { ChaosCombined, type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { expected, record, scenario } from './harness.js';
 
@@ -54,5 +54,27 @@ describe.runIf(available)('worker crash (kill -9) mid-job', () => {
       faults: `${pool.kills} workers killed (SIGKILL) at random moments, 3 kept alive`,
       command: 'npx vitest run --project reliability test/reliability/worker-kill.test.ts',
     });
+  });
+
+  it('the same with combine: merged results of redelivered batches are counted once, none lost', async () => {
+    const input = { n: 1000, ms: 10 };
+    const want = await expected(input);
+    const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store };
+    const stopSupervisor = pool.supervise(3);
+    const job = runJob(ChaosCombined, input, options);
+    const killer = (async () => {
+      for (let k = 0; k < 4; k++) {
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
+        await pool.killOne();
+      }
+    })();
+    const { output, stats } = await job;
+    await killer;
+    await stopSupervisor();
+    const out = output as ChaosOutput;
+    expect(out).toEqual(want);
+    expect(out.missing).toEqual([]);
+    expect(out.duplicated).toEqual([]);
+    expect(stats.failed).toBe(0);
   });
 });

@@ -1,0 +1,67 @@
+/**
+ * The ledger's bookkeeping of merged results (`combine`), and how a worker's
+ * answer is cut into groups: the pieces that keep "every item counted once"
+ * true when batches are merged, redelivered and split.
+ */
+import { describe, expect, it } from 'vitest';
+import { groupsOf } from '../../src/executors/amqp.js';
+import { Ledger } from '../../src/executors/ledger.js';
+import { COVERED_BYTES } from '../../src/codec.js';
+
+const policy = { onFailure: 'collect' as const, maxFailures: () => Infinity, retryDelayMs: 1 };
+
+describe('Ledger.recordGroup', () => {
+  it('records a merged result once for all its items; join sees it at the first item', () => {
+    const l = new Ledger(policy, 0);
+    expect(l.record(0, 'a')).toBe(true);
+    expect(l.recordGroup([1, 2, 3], 'b+c+d')).toBe(true);
+    expect(l.record(4, 'e')).toBe(true);
+    expect(l.recorded).toBe(5);
+    expect(l.results(5)).toEqual(['a', 'b+c+d', 'e']);
+  });
+
+  it('is all or nothing: a group overlapping a recorded item changes nothing', () => {
+    const l = new Ledger(policy, 0);
+    l.record(2, 'c');
+    expect(l.recordGroup([1, 2, 3], 'b+c+d')).toBe(false);
+    expect(l.has(1)).toBe(false);
+    expect(l.has(3)).toBe(false);
+    expect(l.recorded).toBe(1);
+    // the split answers then fill the rest, each once
+    expect(l.record(1, 'b')).toBe(true);
+    expect(l.record(3, 'd')).toBe(true);
+    expect(l.record(3, 'd again')).toBe(false);
+    l.record(0, 'a');
+    expect(l.results(4)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('a duplicate of a whole group is ignored; covered items count as recorded', () => {
+    const l = new Ledger(policy, 0);
+    // across a page boundary (pages hold 4096 items)
+    expect(l.recordGroup([4095, 4096], 'x')).toBe(true);
+    expect(l.recordGroup([4095, 4096], 'x')).toBe(false);
+    expect(l.has(4096)).toBe(true);
+    expect(l.record(4096, 'y')).toBe(false);
+  });
+
+  it('leaves failed items out of a group and out of the results', () => {
+    const l = new Ledger(policy, 0);
+    l.fail(1, new Error('boom'), 4);
+    expect(l.recordGroup([0, 2, 3], 'merged')).toBe(true);
+    expect(l.results(4)).toEqual(['merged']);
+    expect(l.failures.map((f) => f.index)).toEqual([1]);
+  });
+});
+
+describe('groupsOf (an fj worker answer)', () => {
+  const r = (n: number) => new Uint8Array([n]);
+  it('one group per result; covered items join the result before them; failures stand alone', () => {
+    const { groups, failed } = groupsOf([r(1), COVERED_BYTES, null, COVERED_BYTES, 'ref', COVERED_BYTES], [{ i: 2, error: { name: 'Error', message: 'x' } }]);
+    expect(groups).toEqual([[0, 1, 3], [4, 5]]);
+    expect(failed).toEqual([2]);
+  });
+
+  it('without combine every item is its own group', () => {
+    expect(groupsOf([r(1), r(2), r(3)], undefined).groups).toEqual([[0], [1], [2]]);
+  });
+});
