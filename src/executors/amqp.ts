@@ -47,6 +47,7 @@ import { fromWire } from '../worker/wire-error.js';
 import { BatchSizer, COMBINED_TARGET_MS } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { Executor, JobPlan } from './executor.js';
+import type { NormalizedOptions } from '../options.js';
 
 /** Work messages awaiting results, at most. */
 const MAX_IN_FLIGHT = 64;
@@ -94,14 +95,44 @@ export function checkJobId(jobId: string): string {
 }
 
 export class AmqpExecutor implements Executor {
+  /** The store and broker connection opened by `prepare`, while the job validates its input. */
+  private early: { store: Promise<PayloadStore>; conn: Promise<ChannelModel> } | undefined;
+
+  /**
+   * Opens the store and connects to RabbitMQ now, so the handshakes overlap
+   * validation and setup. Their errors surface from `map`, after the input's.
+   */
+  prepare(options: NormalizedOptions): void {
+    const store = openStore(options.store || undefined);
+    const conn = connect(withHeartbeat(options.broker), `coordinator ${options.jobId ?? ''}`.trim());
+    store.catch(() => {});
+    conn.catch(() => {});
+    this.early = { store, conn };
+  }
+
+  async dispose(): Promise<void> {
+    const early = this.early;
+    this.early = undefined;
+    if (!early) return;
+    await Promise.all([early.conn.then((c) => c.close()).catch(() => {}), early.store.then((s) => s.close()).catch(() => {})]);
+  }
+
   async map(plan: JobPlan): Promise<void> {
     const { options, task } = plan;
+    const early = this.early;
+    this.early = undefined;
     const jobId = checkJobId(options.jobId ?? randomUUID());
     const queue = options.queue ?? task.queue ?? DEFAULT_QUEUE;
-    const store = await openStore(options.store || undefined);
+    let store: PayloadStore;
+    try {
+      store = await (early?.store ?? openStore(options.store || undefined));
+    } catch (err) {
+      await early?.conn.then((c) => c.close()).catch(() => {});
+      throw err;
+    }
     let cleanUp = true;
     try {
-      const job = new Job(plan, store, jobId, queue);
+      const job = new Job(plan, store, jobId, queue, early?.conn);
       try {
         await job.run();
       } catch (err) {
@@ -172,6 +203,8 @@ class Job {
     private readonly store: PayloadStore,
     private readonly jobId: string,
     private readonly queue: string,
+    /** A connection opened early (`prepare`), else `run` connects. */
+    private readonly earlyConn?: Promise<ChannelModel>,
   ) {
     this.resultsQ = resultsQueue(jobId);
     this.retries = new Retries(plan.ledger, plan.log);
@@ -182,7 +215,7 @@ class Job {
     const { plan, store, jobId } = this;
     const { counters, log, options } = plan;
     const url = withHeartbeat(options.broker);
-    const conn = await connect(url, `job ${jobId}`);
+    const conn = await (this.earlyConn ?? connect(url, `job ${jobId}`));
     try {
       if (plan.resume) await this.checkResumable(conn);
       this.paramsRef = await store.put(jobId, plan.paramsBytes);

@@ -1,0 +1,86 @@
+/**
+ * The implementation of `status()` and `cancel()` (see jobs.ts, which loads
+ * this module, and with it amqplib, only when one is called).
+ */
+import type { Channel, ChannelModel } from 'amqplib';
+import { UsageError } from './errors.js';
+import { checkJobId, type JobStatus } from './executors/amqp.js';
+import type { JobLocation, JobReport } from './jobs.js';
+import { normalizeOptions } from './options.js';
+import { openStore } from './store/open.js';
+import type { PayloadStore } from './store/store.js';
+import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartbeat } from './transport/amqp.js';
+
+/** See {@link import('./jobs.js').status}. */
+export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
+  checkJobId(jobId);
+  return withBrokerAndStore(where, async (conn, store) => {
+    const raw = await store.getMeta(jobId, 'status');
+    const report: JobReport = {
+      jobId,
+      status: raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as JobStatus) : undefined,
+      resultsQueue: await resultsQueueState(conn, jobId),
+    };
+    if (!report.status && !report.resultsQueue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
+    return report;
+  });
+}
+
+/** See {@link import('./jobs.js').cancel}. */
+export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean }> {
+  checkJobId(jobId);
+  return withBrokerAndStore(where, async (conn, store) => {
+    const queue = await resultsQueueState(conn, jobId);
+    if (!queue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
+    const ch = await channel(conn);
+    await assertControlExchange(ch);
+    publishCancel(ch, jobId);
+    const coordinator = (queue?.coordinators ?? 0) > 0;
+    if (coordinator) {
+      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel' });
+      // The coordinator deletes its results queue as it stops.
+      for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++) await new Promise((r) => setTimeout(r, 100));
+    } else {
+      if (queue) await ch.deleteQueue(resultsQueue(jobId));
+      await store.deleteJob(jobId);
+    }
+    await ch.close().catch(() => {});
+    return { coordinator };
+  });
+}
+
+async function withBrokerAndStore<T>(where: JobLocation, fn: (conn: ChannelModel, store: PayloadStore) => Promise<T>): Promise<T> {
+  const opts = normalizeOptions({ executor: 'amqp', broker: where.broker, store: where.store });
+  const store = await openStore(opts.store || undefined);
+  let conn: ChannelModel | undefined;
+  try {
+    conn = await connect(withHeartbeat(opts.broker), 'fj job control');
+    return await fn(conn, store);
+  } finally {
+    await conn?.close().catch(() => {});
+    await store.close();
+  }
+}
+
+async function channel(conn: ChannelModel): Promise<Channel> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  return ch;
+}
+
+/** The results queue's depth and consumers; undefined when it does not exist (checkQueue closes its channel then). */
+async function resultsQueueState(conn: ChannelModel, jobId: string): Promise<JobReport['resultsQueue']> {
+  const ch = await channel(conn);
+  try {
+    const q = await ch.checkQueue(resultsQueue(jobId));
+    return { messages: q.messageCount, coordinators: q.consumerCount };
+  } catch {
+    return undefined;
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
+
+function unknownJob(jobId: string, store: PayloadStore): UsageError {
+  return new UsageError(`no job '${jobId}' on the broker or in the store ${store.url}: it finished, was cancelled, or never started (pass the --broker and --store it ran with)`);
+}
