@@ -46,11 +46,15 @@ export function maxInputBytes(env: NodeJS.ProcessEnv = process.env): number {
  * `-`, within the limits above. Throws UsageError (no such file, a directory,
  * unreadable) or InputError (too large, not UTF-8, too deep, invalid JSON).
  */
-export async function readJsonInput(path: string): Promise<{ value: unknown; source: string }> {
+export async function readJsonInput(path: string, options: { sha256?: boolean } = {}): Promise<{ value: unknown; source: string; sha256?: string }> {
   const source = path === '-' ? 'standard input' : path;
   const limit = maxInputBytes();
   const bytes = path === '-' ? await readStream(process.stdin, source, limit) : await readFileBytes(path, limit);
-  return { value: parseJson(bytes, source), source };
+  // WebCrypto hashes on libuv's thread pool: the hash is computed while this thread parses.
+  const digest = options.sha256 ? crypto.subtle.digest('SHA-256', bytes) : undefined;
+  digest?.catch(() => {});
+  const value = parseJson(bytes, source);
+  return { value, source, sha256: digest ? Buffer.from(await digest).toString('hex') : undefined };
 }
 
 async function readFileBytes(path: string, limit: number): Promise<Buffer> {

@@ -1,6 +1,6 @@
 /** `fj run`: argv options -> RunOptions -> runOwnedInput() (runJob without the input copy); output JSON on stdout or --out. */
-import { createHash, randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CancelledError } from '../errors.js';
 import { runOwnedInput, type JobResult } from '../run.js';
@@ -82,12 +82,14 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
 /** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */
 export async function runCommand(task: string, inputPath: string, flags: RunFlags, io: Streams): Promise<void> {
   const info = await loadTask(task); // an unknown task is reported before the input is read
-  const { value, source } = await readJsonInput(inputPath);
+  // amqp: the manifest names the input file and its hash, which `fj resume` checks
+  const amqp = flags.executor === 'amqp';
+  const { value, source, sha256 } = await readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
   let jobId = flags.jobId;
   let inputFile: { file: string; sha256: string } | undefined;
-  if (flags.executor === 'amqp') {
+  if (amqp) {
     jobId ??= randomUUID();
-    if (inputPath !== '-') inputFile = { file: resolve(inputPath), sha256: createHash('sha256').update(await readFile(inputPath)).digest('hex') };
+    if (sha256) inputFile = { file: resolve(inputPath), sha256 };
     io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
   }
   await runWithSignals(task, flags, io, (options) =>

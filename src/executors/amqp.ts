@@ -208,7 +208,7 @@ class Job {
   ) {
     this.resultsQ = resultsQueue(jobId);
     this.retries = new Retries(plan.ledger, plan.log);
-    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS : TARGET_BATCH_MS, MAX_BATCH);
+    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, MAX_BATCH);
   }
 
   async run(): Promise<void> {

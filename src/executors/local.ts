@@ -94,7 +94,7 @@ class Dispatch {
     private readonly job: PoolJob,
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
-    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS : TARGET_BATCH_MS, MAX_BATCH);
+    this.sizer = new BatchSizer(plan.task.combines ? COMBINED_TARGET_MS.local : TARGET_BATCH_MS, MAX_BATCH);
   }
 
   run(): Promise<void> {

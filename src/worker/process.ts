@@ -40,7 +40,7 @@ import {
 } from '../transport/amqp.js';
 import { checkMsgpack, DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
 import { DEFAULT_BROKER } from '../options.js';
-import { decodeBody, encodeBody, type ResultBody, type Slot, type WorkBody } from '../transport/messages.js';
+import { encodeBody, type ResultBody, type Slot, type WorkBody } from '../transport/messages.js';
 import { BatchLost, ThreadPool, type PoolJob } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
 
