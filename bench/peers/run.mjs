@@ -412,9 +412,27 @@ try {
     timingTable(`word count, ${fmt.int(docs)} documents x 100 words, Zipf over 5,000 words (${fmt.mb(inputBytes)} JSON): whole process, ${ROUNDS} rounds`, systems, res, 'celery-careful');
     resourceTable(`word count: bytes through RabbitMQ and Redis (both directions, on the wire), memory, CPU (one instrumented run each)`, systems, res, inputBytes, 'input');
     figures.parts.wordcount = { documents: docs, inputBytes, results: res };
+    // The floor: the wordcount task's own hooks with no fj at all (one
+    // thread; bound2 = what 2 perfectly parallel slots could reach).
+    const floors = [];
+    for (let r = 0; r < ROUNDS && !interrupted; r++) {
+      await waitQuiet();
+      const out = join(dir, 'floor.json');
+      await timeSpawn(process.execPath, [join(FJ.root, 'bench', 'wordcount-floor.mjs'), corpus], { stdoutFile: out });
+      floors.push(JSON.parse(readFileSync(out, 'utf8')));
+    }
+    const floor = floors.length ? { bound2Ms: median(floors.map((f) => f.bound2)), processMs: median(floors.map((f) => f.processMs)), combineMs: median(floors.map((f) => f.combineMs)), readMs: median(floors.map((f) => f.readMs)), rounds: floors } : undefined;
+    figures.parts.wordcount.floor = floor;
+    if (floor) {
+      console.log(
+        `\nfloor (the wordcount task's hooks alone, no fj, bench/wordcount-floor.mjs, median of ${floors.length}): process ${fmt.ms(floor.processMs)} + combine ${fmt.ms(floor.combineMs)} in one thread, read+parse ${fmt.ms(floor.readMs)}; ` +
+          `2 perfect slots: ${fmt.s(floor.bound2Ms)} = ${fmt.x(floor.bound2Ms / res['celery-careful'].processMs)} of the careful chord (the goal asks ≤ 0.50x)`,
+      );
+    }
     for (const s of ['fj-amqp', 'fj-local']) {
       const ratio = res[s].processMs / res['celery-careful'].processMs;
-      goals.push({ part: 'word count', what: `${res[s].label} time / Celery careful chord`, value: fmt.x(ratio), goal: '≤ 0.50x', met: ratio <= 0.5 });
+      const vsFloor = floor ? `; ${fmt.x(res[s].processMs / floor.bound2Ms)} of the 2-slot floor ${fmt.s(floor.bound2Ms)}` : '';
+      goals.push({ part: 'word count', what: `${res[s].label} time / Celery careful chord${vsFloor}`, value: fmt.x(ratio), goal: '≤ 0.50x', met: ratio <= 0.5 });
     }
     const i = res['fj-amqp'].instrumented;
     if (i) {

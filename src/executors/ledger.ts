@@ -161,6 +161,8 @@ export class Ledger {
  */
 export class Retries {
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The last retry logged, and how many identical ones followed it in the same turn. */
+  private repeat: { message: string; more: number } | undefined;
 
   constructor(
     private readonly ledger: Ledger,
@@ -176,12 +178,32 @@ export class Retries {
   failed(index: number, err: Error, total: number | undefined, again: () => void): void {
     const verdict = this.ledger.fail(index, err, total);
     if (!verdict.retry) return;
-    this.log.warn(`${err.message}; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
+    this.warn(err.message, `; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       again();
     }, verdict.delayMs);
     this.timers.add(timer);
+  }
+
+  /**
+   * Logs a retry; the same error for many items at once (a `combine` that
+   * failed its whole batch, a lost params fetch) is logged once, with a count.
+   */
+  private warn(message: string, detail: string): void {
+    if (this.repeat?.message === message) {
+      this.repeat.more++;
+      return;
+    }
+    this.flushRepeat();
+    this.log.warn(message + detail);
+    this.repeat = { message, more: 0 };
+    queueMicrotask(() => this.flushRepeat());
+  }
+
+  private flushRepeat(): void {
+    if (this.repeat?.more) this.log.warn(`... and ${this.repeat.more} more item(s) of the same batch failed with the same error, retried the same way`);
+    this.repeat = undefined;
   }
 
   /** Cancels every pending retry. */

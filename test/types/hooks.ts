@@ -137,6 +137,39 @@ export class JoinTakesWrongResults extends ForkJoinTask<LinesInput, string, numb
   }
 }
 
+/** combine merges partials into a partial: here it takes and returns numbers. */
+export class SummedLengths extends ForkJoinTask<LinesInput, string, number, number> {
+  setup(input: LinesInput): string[] {
+    return input.lines;
+  }
+  process(line: string): number {
+    return line.length;
+  }
+  override combine(parts: number[]): number {
+    return parts.reduce((a, b) => a + b, 0);
+  }
+  join(parts: number[]): number {
+    return parts.reduce((a, b) => a + b, 0);
+  }
+}
+
+/** combine must return the Partial type, not the Output. */
+export class CombineReturnsOutput extends ForkJoinTask<LinesInput, string, number, { total: number }> {
+  setup(input: LinesInput): string[] {
+    return input.lines;
+  }
+  process(line: string): number {
+    return line.length;
+  }
+  // @ts-expect-error combine returns a Partial (number), not the Output
+  override combine(parts: number[]): { total: number } {
+    return { total: parts.length };
+  }
+  join(parts: number[]): { total: number } {
+    return { total: parts.length };
+  }
+}
+
 /** process returns a string where the task declares number partials. */
 export class ProcessReturnsWrongResult extends ForkJoinTask<LinesInput, string, number, number> {
   setup(input: LinesInput): string[] {
