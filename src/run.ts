@@ -96,14 +96,30 @@ export interface JobOrigin {
  * JSON): validation fills defaults into it in place, with no copy.
  */
 export async function runOwnedInput(task: TaskClass | string, input: unknown, options?: RunOptions, source?: string, origin: JobOrigin = {}): Promise<JobResult<unknown>> {
+  return runLoadedInput(task, async () => ({ value: input, source, origin }), options);
+}
+
+/** An input read by {@link runLoadedInput}'s loader: the value (owned: validation fills in defaults in place), what to call it in errors, where it came from. */
+export interface LoadedInput {
+  value: unknown;
+  source?: string;
+  origin?: JobOrigin;
+}
+
+/**
+ * {@link runOwnedInput} with an input still to be read (`fj run FILE`): the
+ * executor starts its threads or connections first, so they boot while
+ * `load` reads and parses the input, and while the job validates it and runs
+ * setup. No item runs before the input is valid; `dispose()` releases what
+ * was started if the job ends early (a bad input included).
+ */
+export async function runLoadedInput(task: TaskClass | string, load: () => Promise<LoadedInput>, options?: RunOptions): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
-  const started = performance.now();
-  // The executor starts its threads or connections now, in parallel with
-  // validation and setup; dispose() releases them if the job ends early.
   const executor = await executorFor(opts.executor);
   executor.prepare?.(opts);
   try {
-    return await execute(executor, task, input, opts, started, source, origin);
+    const { value, source, origin = {} } = await load();
+    return await execute(executor, task, value, opts, performance.now(), source, origin);
   } finally {
     await executor.dispose?.();
   }

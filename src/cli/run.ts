@@ -1,9 +1,9 @@
-/** `fj run`: argv options -> RunOptions -> runOwnedInput() (runJob without the input copy); output JSON on stdout or --out. */
+/** `fj run`: argv options -> RunOptions -> runLoadedInput() (runJob reading its own input, no copy); output JSON on stdout or --out. */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CancelledError } from '../errors.js';
-import { runOwnedInput, type JobResult } from '../run.js';
+import { runLoadedInput, type JobResult, type LoadedInput } from '../run.js';
 import { loadTask } from '../task/registry.js';
 import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
 import { readJsonInput } from './input.js';
@@ -82,17 +82,16 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
 /** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */
 export async function runCommand(task: string, inputPath: string, flags: RunFlags, io: Streams): Promise<void> {
   const info = await loadTask(task); // an unknown task is reported before the input is read
-  // amqp: the manifest names the input file and its hash, which `fj resume` checks
   const amqp = flags.executor === 'amqp';
-  const { value, source, sha256 } = await readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
-  let jobId = flags.jobId;
-  let inputFile: { file: string; sha256: string } | undefined;
-  if (amqp) {
-    jobId ??= randomUUID();
-    if (sha256) inputFile = { file: resolve(inputPath), sha256 };
-    io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
-  }
+  const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
+  // The executor starts (threads, connections) while the input is read and parsed.
+  const load = async (): Promise<LoadedInput> => {
+    // amqp: the manifest names the input file and its hash, which `fj resume` checks
+    const { value, source, sha256 } = await readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
+    if (amqp) io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
+    return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
+  };
   await runWithSignals(task, flags, io, (options) =>
-    runOwnedInput(info.cls, value, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }, source, { inputFile }),
+    runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
   );
 }

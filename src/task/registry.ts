@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import { builtinTasksDir, packageRoot } from '../paths.js';
 import { isTaskClass, type TaskClass } from './fork-join-task.js';
-import type { InputValidator } from './schema.js';
+import type { InputValidator } from './validator.js';
 
 /** A task class with everything the framework needs to run it anywhere. */
 export interface TaskInfo {
@@ -132,16 +132,17 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
 function lazyValidator(cls: TaskClass, name: string, file: string | undefined): TaskInfo['validate'] {
   let compiled: Promise<InputValidator> | undefined;
   return async (input, source) => {
-    compiled ??= loadValidator(cls, name, file);
+    compiled ??= taskValidator(cls, name, file);
     (await compiled)(input, source);
   };
 }
 
-async function loadValidator(cls: TaskClass, name: string, file: string | undefined): Promise<InputValidator> {
-  const { compileSchema } = await import('./schema.js');
+async function taskValidator(cls: TaskClass, name: string, file: string | undefined): Promise<InputValidator> {
+  const { loadValidator } = await import('./validator.js');
+  const compiler = async () => (await import('./schema.js')).compiler;
   const schema = cls.schema;
   if (schema === undefined) throw new UsageError(`task ${name} has no schema: set static schema to a schema name or object`);
-  if (typeof schema === 'object') return compileSchema(schema, `of task ${name}`);
+  if (typeof schema === 'object') return loadValidator(schema, `of task ${name}`, compiler);
   const found = findSchemaFile(schema, file ? dirname(file) : process.cwd());
   if (!found) throw new UsageError(`task ${name}: schema '${schema}' not found (looked for schemas/${schema}.schema.json above ${file ?? process.cwd()})`);
   let parsed: object;
@@ -150,7 +151,7 @@ async function loadValidator(cls: TaskClass, name: string, file: string | undefi
   } catch (err) {
     throw new UsageError(`task ${name}: cannot read schema ${found}: ${(err as Error).message}`, { cause: err });
   }
-  return compileSchema(parsed, found);
+  return loadValidator(parsed, found, compiler);
 }
 
 /** Looks for `schemas/<name>.schema.json` in `start` and each directory above it, then in fj's own. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ForkJoinTask, InputError, run, runJob, validate } from '../../src/index.js';
-import { MAX_PROBLEMS } from '../../src/task/schema.js';
+import { MAX_PROBLEMS } from '../../src/task/validator.js';
 import WordCount from '../../tasks/wordcount.js';
 import Recorder from '../fixtures/recorder.js';
 

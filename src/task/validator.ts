@@ -1,0 +1,192 @@
+/**
+ * Running a compiled input validator and reporting what it found — and a
+ * disk cache of compiled validators, so `fj run` does not load and run ajv
+ * every time (about 100 ms of every run, a third of a small job's).
+ *
+ * The cache holds the standalone code ajv generates for a schema (see
+ * ./schema.ts), keyed by the schema's text, ajv's version and
+ * {@link CODEGEN}. It is code that fj runs, so it is used only from a
+ * directory that belongs to the current user and that no one else can write
+ * to; anything else (another owner, a group- or world-writable directory or
+ * file, a file that does not load) is ignored and the schema compiled again.
+ * Location: `$FJ_CACHE_DIR`, else `$XDG_CACHE_HOME/fj`, else `~/.cache/fj`;
+ * `FJ_CACHE_DIR=off` turns the cache off. Writes are atomic (temporary file,
+ * then rename) and best effort: a read-only home still runs, only slower.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { InputError } from '../errors.js';
+
+/** At most this many violations are listed in one error. */
+export const MAX_PROBLEMS = 20;
+
+/** Validation stops collecting violations after this many; the error then says "over N problems". */
+export const MAX_COUNTED_PROBLEMS = 100_000;
+
+/**
+ * Names the code generation: ajv's options and fj's edits to its code
+ * (schema.ts). Change it whenever they change, so old cache entries are
+ * never used.
+ */
+export const CODEGEN = 'fj-validator-1';
+
+/** A validator: applies defaults in place, or throws {@link InputError} naming every problem (up to a cap). */
+export interface InputValidator {
+  (input: unknown, source?: string): void;
+}
+
+/** An ajv error, as far as fj reads it. */
+export interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** A validate function compiled by ajv (or loaded from its standalone code). */
+export type CompiledSchema = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
+
+/** What compiles a schema when the cache cannot help: schema.ts, loaded only then (it loads ajv). */
+export interface Compiler {
+  compile(schema: object, origin: string): CompiledSchema;
+  /** The same schema's validator as standalone CommonJS code. */
+  standalone(schema: object, origin: string): string;
+}
+
+/** Wraps a compiled schema: runs it and turns what it collected into an InputError. */
+export function validatorFrom(fn: CompiledSchema): InputValidator {
+  return (input: unknown, source = 'input') => {
+    let errors: SchemaError[];
+    let stopped = false;
+    try {
+      if (fn(input)) return;
+      errors = fn.errors ?? [];
+    } catch (thrown) {
+      // The generated code throws its error list once it holds MAX_COUNTED_PROBLEMS.
+      if (!Array.isArray(thrown)) throw thrown;
+      errors = thrown as SchemaError[];
+      stopped = true;
+    }
+    const all = problemLines(errors);
+    const count = stopped ? `over ${MAX_COUNTED_PROBLEMS} problems, stopped counting` : `${all.length} problem${all.length === 1 ? '' : 's'}`;
+    throw new InputError(`${source} does not match the schema (${count}):`, capProblems(all, stopped));
+  };
+}
+
+/**
+ * The validator for `schema`: from the cache when it holds one, else
+ * compiled by `compiler()` (and its standalone code cached for next time).
+ * A broken schema throws UsageError from the compiler, naming `origin`.
+ */
+export async function loadValidator(schema: object, origin: string, compiler: () => Promise<Compiler>): Promise<InputValidator> {
+  const dir = cacheDir();
+  const text = JSON.stringify(schema);
+  const file = dir && join(dir, `${createHash('sha256').update(`${CODEGEN}\0${ajvVersion()}\0${text}`).digest('hex')}.cjs`);
+  const cached = file ? readCached(file) : undefined;
+  if (cached) return validatorFrom(cached);
+  const c = await compiler();
+  const fn = c.compile(schema, origin); // throws for a broken schema: nothing is cached
+  if (dir && file) writeCached(dir, file, () => c.standalone(schema, origin));
+  return validatorFrom(fn);
+}
+
+/** The cache directory; undefined when it is turned off. */
+export function cacheDir(): string | undefined {
+  const env = process.env.FJ_CACHE_DIR;
+  if (env === 'off') return undefined;
+  if (env) return env;
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'fj');
+}
+
+const requireHere = createRequire(import.meta.url);
+
+function ajvVersion(): string {
+  try {
+    return (requireHere('ajv/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Ours and not writable by anyone else (POSIX; on Windows, modes say nothing and ownership is not checked). */
+function private_(st: Stats): boolean {
+  if (process.platform === 'win32') return true;
+  const uid = process.getuid?.();
+  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
+}
+
+/** Loads a cached validator; undefined when there is none or it must not or cannot be used. */
+function readCached(file: string): CompiledSchema | undefined {
+  try {
+    const dir = join(file, '..');
+    if (!private_(statSync(dir)) || !private_(statSync(file))) return undefined;
+    const code = readFileSync(file, 'utf8');
+    const module = { exports: {} as unknown };
+    new Function('module', 'exports', 'require', code)(module, module.exports, requireHere);
+    const fn = module.exports as CompiledSchema;
+    return typeof fn === 'function' ? fn : undefined;
+  } catch {
+    return undefined; // missing, unreadable or broken: compile again (and overwrite it)
+  }
+}
+
+function writeCached(dir: string, file: string, code: () => string): void {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!private_(statSync(dir))) return; // someone else's, or open to others: do not leave code there
+    writeFileSync(tmp, code(), { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing was written
+    }
+  }
+}
+
+/** The first {@link MAX_PROBLEMS} lines, then `... and N more`. */
+function capProblems(lines: string[], stopped: boolean): string[] {
+  if (lines.length <= MAX_PROBLEMS && !stopped) return lines;
+  return [...lines.slice(0, MAX_PROBLEMS), stopped ? '... and more' : `... and ${lines.length - MAX_PROBLEMS} more`];
+}
+
+/** A JSON pointer token for a property name (RFC 6901). */
+const pointerToken = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * A path fit for one line of a terminal: control characters escaped (a key
+ * may hold a newline), and at most 200 characters (a key may be megabytes).
+ */
+function printablePath(path: string): string {
+  const clean = path.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return clean.length <= 200 ? clean : `${clean.slice(0, 120)}…${clean.slice(-60)} (${clean.length} characters)`;
+}
+
+/** ajv errors as `"/documents/1: must be string"` lines, one per distinct problem, uncapped (the count in the message is the real one). */
+function problemLines(errors: SchemaError[]): string[] {
+  // A Set: an input with 100,000 bad items gives 100,000 errors.
+  const lines = new Set<string>();
+  for (const e of errors) {
+    let path = e.instancePath || '/';
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      path = `${e.instancePath}/${pointerToken(extra)}`;
+      message = 'is not allowed here (unknown property)';
+    } else if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      path = `${e.instancePath}/${pointerToken(missing)}`;
+      message = 'is required';
+    } else if (e.keyword === 'enum') {
+      message += `: ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
+    }
+    lines.add(`${printablePath(path)}: ${message}`);
+  }
+  return [...lines];
+}

@@ -1,0 +1,142 @@
+/**
+ * The disk cache of compiled validators (src/task/validator.ts): a cached
+ * validator behaves exactly like a freshly compiled one — defaults, problem
+ * lists, the 100,000-problem stop, the linear recursive-$ref merge — and the
+ * cache is used only from a private directory, never trusted when broken.
+ */
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InputError, UsageError } from '../../src/index.js';
+import { compiler as realCompiler } from '../../src/task/schema.js';
+import { loadValidator, MAX_COUNTED_PROBLEMS, type Compiler, type InputValidator } from '../../src/task/validator.js';
+
+const schema = {
+  type: 'object',
+  properties: { names: { type: 'array', items: { type: 'string' } }, sep: { type: 'string', minLength: 1, default: ',' } },
+  required: ['names'],
+  additionalProperties: false,
+};
+
+/** A recursive schema: ajv compiles `node` as its own function and merges its errors. */
+const tree = {
+  $ref: '#/definitions/node',
+  definitions: { node: { type: 'object', properties: { v: { type: 'string' }, kids: { type: 'array', items: { $ref: '#/definitions/node' } } }, additionalProperties: false } },
+};
+
+let dir: string;
+let saved: string | undefined;
+let compiles: number;
+const counting = async (): Promise<Compiler> => ({
+  compile: (s, o) => (compiles++, realCompiler.compile(s, o)),
+  standalone: (s, o) => realCompiler.standalone(s, o),
+});
+const refuse = async (): Promise<Compiler> => {
+  throw new Error('compiled although the cache holds the validator');
+};
+
+function problems(v: InputValidator, input: unknown): InputError {
+  try {
+    v(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('the input was accepted');
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fj-cache-'));
+  saved = process.env.FJ_CACHE_DIR;
+  process.env.FJ_CACHE_DIR = join(dir, 'cache');
+  compiles = 0;
+});
+afterEach(() => {
+  if (saved === undefined) delete process.env.FJ_CACHE_DIR;
+  else process.env.FJ_CACHE_DIR = saved;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('validator cache', () => {
+  it('compiles once, then loads the same validator from disk without ajv', async () => {
+    const fresh = await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(1);
+    const files = readdirSync(join(dir, 'cache'));
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^[0-9a-f]{64}\.cjs$/);
+    const cached = await loadValidator(schema, 's.json', refuse);
+
+    const a = { names: ['x'] };
+    const b = { names: ['x'] };
+    fresh(a);
+    cached(b);
+    expect(b).toEqual({ names: ['x'], sep: ',' }); // defaults applied in place
+    expect(b).toEqual(a);
+    const bad = { names: [1, 'ok', null], sep: '', extra: true };
+    expect(problems(cached, structuredClone(bad)).message).toBe(problems(fresh, structuredClone(bad)).message);
+    expect(problems(cached, structuredClone(bad)).problems).toEqual(['/extra: is not allowed here (unknown property)', '/names/0: must be string', '/names/2: must be string', '/sep: must NOT have fewer than 1 characters']);
+  });
+
+  it('a cached validator still stops counting at 100,000 problems', async () => {
+    await loadValidator(schema, 's.json', counting);
+    const cached = await loadValidator(schema, 's.json', refuse);
+    const err = problems(cached, { names: Array.from({ length: MAX_COUNTED_PROBLEMS + 50_000 }, (_, i) => i) });
+    expect(err.message).toMatch(/over 100000 problems, stopped counting/);
+  });
+
+  it('a cached recursive schema merges errors in linear time (50,000 bad nodes)', async () => {
+    await loadValidator(tree, 'tree.json', counting);
+    const code = readFileSync(join(dir, 'cache', readdirSync(join(dir, 'cache'))[0]), 'utf8');
+    expect(code).not.toMatch(/vErrors\.concat\(/);
+    const cached = await loadValidator(tree, 'tree.json', refuse);
+    const started = Date.now();
+    const err = problems(cached, { kids: Array.from({ length: 50_000 }, () => ({ v: 1 })) });
+    expect(err.message).toMatch(/\(50000 problems\)/);
+    expect(Date.now() - started).toBeLessThan(5000); // quadratic took ~50 s
+  });
+
+  it('another schema gets its own entry', async () => {
+    await loadValidator(schema, 's.json', counting);
+    await loadValidator({ ...schema, required: [] }, 's2.json', counting);
+    expect(compiles).toBe(2);
+    expect(readdirSync(join(dir, 'cache'))).toHaveLength(2);
+  });
+
+  it('is not used from a directory others can write to, and writes nothing there', async () => {
+    const open = join(dir, 'cache');
+    await loadValidator(schema, 's.json', counting);
+    chmodSync(open, 0o777);
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
+    rmSync(open, { recursive: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    await loadValidator(schema, 's.json', counting);
+    expect(readdirSync(open)).toEqual([]);
+  });
+
+  it('ignores a broken entry: compiles again and replaces it', async () => {
+    await loadValidator(schema, 's.json', counting);
+    const file = join(dir, 'cache', readdirSync(join(dir, 'cache'))[0]);
+    writeFileSync(file, 'this is not javascript {');
+    const v = await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
+    expect(problems(v, { names: [1] }).problems).toEqual(['/names/0: must be string']);
+    expect(readFileSync(file, 'utf8')).toMatch(/^"use strict";module\.exports/);
+  });
+
+  it('FJ_CACHE_DIR=off: nothing is written', async () => {
+    process.env.FJ_CACHE_DIR = 'off';
+    await loadValidator(schema, 's.json', counting);
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
+  });
+
+  it('a broken schema is a UsageError naming its file, and is not cached', async () => {
+    await expect(loadValidator({ type: 'strin' }, 'bad.schema.json', counting)).rejects.toThrow(UsageError);
+    await expect(loadValidator({ type: 'strin' }, 'bad.schema.json', counting)).rejects.toThrow(/invalid JSON schema bad\.schema\.json/);
+    expect(() => readdirSync(join(dir, 'cache'))).toThrow(); // never created
+  });
+});
