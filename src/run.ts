@@ -111,14 +111,15 @@ export interface LoadedInput {
  * executor starts its threads or connections first, so they boot while
  * `load` reads and parses the input, and while the job validates it and runs
  * setup. No item runs before the input is valid; `dispose()` releases what
- * was started if the job ends early (a bad input included).
+ * was started if the job ends early (a bad input included). `load` gets the
+ * job's signal (Ctrl-C while the input is still being read).
  */
-export async function runLoadedInput(task: TaskClass | string, load: () => Promise<LoadedInput>, options?: RunOptions): Promise<JobResult<unknown>> {
+export async function runLoadedInput(task: TaskClass | string, load: (signal?: AbortSignal) => Promise<LoadedInput>, options?: RunOptions): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
   const executor = await executorFor(opts.executor);
-  executor.prepare?.(opts);
   try {
-    const { value, source, origin = {} } = await load();
+    executor.prepare?.(opts);
+    const { value, source, origin = {} } = await load(opts.signal);
     return await execute(executor, task, value, opts, performance.now(), source, origin);
   } finally {
     await executor.dispose?.();

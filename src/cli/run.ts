@@ -85,13 +85,28 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
   const amqp = flags.executor === 'amqp';
   const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
   // The executor starts (threads, connections) while the input is read and parsed.
-  const load = async (): Promise<LoadedInput> => {
+  const load = async (signal?: AbortSignal): Promise<LoadedInput> => {
     // amqp: the manifest names the input file and its hash, which `fj resume` checks
-    const { value, source, sha256 } = await readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
+    const reading = readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
+    const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
+    const { value, source, sha256 } = signal ? await untilAborted(reading, signal, stop) : await reading;
     if (amqp) io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
     return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
   };
   await runWithSignals(task, flags, io, (options) =>
     runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
   );
+}
+
+/** `p`, or the signal's reason once it aborts first (Ctrl-C while stdin is still open); `stop` then ends the reading. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, stop: () => void): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      stop();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -43,7 +43,7 @@ import {
   withHeartbeat,
 } from '../transport/amqp.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
-import { fromWire } from '../worker/wire-error.js';
+import { fromWire, type WireError } from '../worker/wire-error.js';
 import { BatchSizer, COMBINED_TARGET_MS } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { Executor, JobPlan } from './executor.js';
@@ -103,8 +103,14 @@ export class AmqpExecutor implements Executor {
    * validation and setup. Their errors surface from `map`, after the input's.
    */
   prepare(options: NormalizedOptions): void {
+    let url: string;
+    try {
+      url = withHeartbeat(options.broker);
+    } catch {
+      return; // a bad URL: map() reports it
+    }
     const store = openStore(options.store || undefined);
-    const conn = connect(withHeartbeat(options.broker), `coordinator ${options.jobId ?? ''}`.trim());
+    const conn = connect(url, `coordinator ${options.jobId ?? ''}`.trim());
     store.catch(() => {});
     conn.catch(() => {});
     this.early = { store, conn };
@@ -113,31 +119,32 @@ export class AmqpExecutor implements Executor {
   async dispose(): Promise<void> {
     const early = this.early;
     this.early = undefined;
-    if (!early) return;
-    await Promise.all([early.conn.then((c) => c.close()).catch(() => {}), early.store.then((s) => s.close()).catch(() => {})]);
+    await closeEarly(early);
   }
 
   async map(plan: JobPlan): Promise<void> {
     const { options, task } = plan;
     const early = this.early;
     this.early = undefined;
-    const jobId = checkJobId(options.jobId ?? randomUUID());
-    const queue = options.queue ?? task.queue ?? DEFAULT_QUEUE;
     let store: PayloadStore;
+    let jobId: string;
     try {
+      jobId = checkJobId(options.jobId ?? randomUUID());
       store = await (early?.store ?? openStore(options.store || undefined));
     } catch (err) {
-      await early?.conn.then((c) => c.close()).catch(() => {});
+      await closeEarly(early);
       throw err;
     }
+    const queue = options.queue ?? task.queue ?? DEFAULT_QUEUE;
     let cleanUp = true;
     try {
       const job = new Job(plan, store, jobId, queue, early?.conn);
       try {
         await job.run();
       } catch (err) {
-        // Lost the broker for good: leave everything in place for `fj resume`.
-        if (err instanceof TransportError) {
+        // Lost the broker for good, or (a bug) items left without a result:
+        // leave everything in place for `fj resume`.
+        if (err instanceof TransportError || (err as FjError).code === 'FJ_INTERNAL') {
           cleanUp = false;
           plan.log.error(`job ${jobId} stopped; resume it with 'fj resume ${jobId}' once RabbitMQ is back`);
         }
@@ -524,13 +531,17 @@ class Job {
     // already (the rest will be answered by the messages they were split into).
     const { groups, failed } = groupsOf(body.results, body.failures);
     const fresh = sent ? this.answer(id, sent, off, failed) : undefined;
-    if (sent && fresh) for (let k = 0; k < failed.length; k++) if (fresh[k]) this.itemFailed(body.first + failed[k], sent.slots[off + failed[k]], fromWire(body.failures!.find((f) => f.i === failed[k])!.error));
+    if (sent && fresh) {
+      const errors = new Map(body.failures?.map((f) => [f.i, f.error]));
+      const orphan: WireError = { code: 'FJ_INTERNAL', message: `worker ${worker} answered without a result` };
+      for (let k = 0; k < failed.length; k++) if (fresh[k]) this.itemFailed(body.first + failed[k], sent.slots[off + failed[k]], fromWire(errors.get(failed[k]) ?? orphan));
+    }
     const kept = sent ? groups.filter((g) => this.answer(id, sent, off, g)?.every(Boolean)) : groups;
     if (kept.length === 0) return void this.pump();
     const decoded = this.decodeResults(kept.map((g) => body.results![g[0]] as Slot));
     if (decoded instanceof Promise) {
       const p = decoded.then(
-        (values) => this.record(body.first, kept, values),
+        (values) => this.record(body.first, kept, values, sent, off),
         (err) => this.fail(err),
       );
       this.pendingDecode.add(p);
@@ -538,7 +549,7 @@ class Job {
         this.pendingDecode.delete(p);
         this.finishIfDone();
       });
-    } else this.record(body.first, kept, decoded);
+    } else this.record(body.first, kept, decoded, sent, off);
     void this.pump();
   }
 
@@ -562,12 +573,32 @@ class Job {
     return fresh;
   }
 
-  /** Records each group's result (a lone item's, or a merged one for all its items). */
-  private record(first: number, groups: number[][], values: unknown[]): void {
+  /**
+   * Records each group's result (a lone item's, or a merged one for all its
+   * items). A merged result overlapping items that already have one (from an
+   * answer to a message of the run before `fj resume`) cannot be split: it is
+   * dropped, and its items still without a result run again, uncharged.
+   */
+  private record(first: number, groups: number[][], values: unknown[], sent: Sent | undefined, off: number): void {
     const { ledger } = this.plan;
     let n = 0;
-    for (let k = 0; k < groups.length; k++) if (ledger.recordGroup(groups[k].map((i) => first + i), values[k])) n += groups[k].length;
+    let again = false;
+    for (let k = 0; k < groups.length; k++) {
+      const indices = groups[k].map((i) => first + i);
+      if (ledger.recordGroup(indices, values[k])) {
+        n += indices.length;
+        continue;
+      }
+      // Not in flight (a message of an earlier run): its items were published again when the job resumed.
+      if (!sent) continue;
+      for (const i of groups[k]) {
+        if (ledger.has(first + i)) continue;
+        this.reruns.push({ first: first + i, slots: [sent.slots[off + i]] });
+        again = true;
+      }
+    }
     if (n) this.plan.progress(n);
+    if (again) void this.pump();
   }
 
   /** Decodes inline results; fetches stored ones (async only when some are refs). */
@@ -591,6 +622,10 @@ class Job {
   private finishIfDone(): void {
     if (this.settled || this.pumping || !this.plan.items.done) return;
     if (this.inFlight.size > 0 || this.reruns.length > 0 || this.retries.pending > 0 || this.pendingDecode.size > 0) return;
+    const total = this.plan.items.total ?? 0;
+    const missing = total - this.plan.ledger.settled;
+    // A backstop: nothing is left to wait for, yet items have no result (a bug).
+    if (missing > 0) return this.fail(new FjError(`internal: ${missing} of ${total} items have no result and nothing more will answer; the job's data is kept: fj resume ${this.jobId}`, 'FJ_INTERNAL', 1));
     this.settled = true;
     this.resolve();
   }
@@ -621,7 +656,8 @@ export function groupsOf(results: readonly (Slot | null)[], failures: ResultBody
       continue;
     }
     if (typeof s !== 'string' && s.length === 0) {
-      if (open) open.push(i); // covered by the group before it; without one, nothing answers it
+      if (open) open.push(i); // covered by the group before it
+      else failed.push(i); // covered by nothing (a broken answer): a failed attempt, so the item is not left unanswered
       continue;
     }
     open = [i];
@@ -632,6 +668,11 @@ export function groupsOf(results: readonly (Slot | null)[], failures: ResultBody
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+async function closeEarly(early: { store: Promise<PayloadStore>; conn: Promise<ChannelModel> } | undefined): Promise<void> {
+  if (!early) return;
+  await Promise.all([early.conn.then((c) => c.close()).catch(() => {}), early.store.then((s) => s.close()).catch(() => {})]);
 }
 
 /** sha256 of a file's bytes, for the manifest's input check. */

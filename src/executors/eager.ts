@@ -74,7 +74,19 @@ export class EagerExecutor implements Executor {
             ledger.recordGroup(ok, decode(encode(merged, { task: task.name, hook: ok.length === 1 ? 'process' : 'combine', index: ok[0] })));
             plan.progress(ok.length);
           } catch (err) {
-            for (const index of ok) if (await failed(index, err)) pending.push(index);
+            // Every item of the batch failed an attempt, each with its own copy of the error
+            // (the ledger adds "(after N attempts)" to it); one wait, then the retries.
+            let delayMs = 0;
+            for (const index of ok) {
+              const verdict = ledger.fail(index, copyError(err), items.total);
+              if (!verdict.retry) continue;
+              pending.push(index);
+              delayMs = Math.max(delayMs, verdict.delayMs);
+            }
+            if (pending.length) {
+              plan.log.warn(`${(err as Error).message}; ${pending.length} item(s) to retry in ${delayMs} ms`);
+              await sleep(delayMs, undefined, { signal: plan.signal });
+            }
           }
         }
       }
@@ -82,4 +94,12 @@ export class EagerExecutor implements Executor {
       await services.close();
     }
   }
+}
+
+/** A copy of an error (same class, message, stack and fields), so each item's failure can be amended alone. */
+function copyError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const copy = Object.create(Object.getPrototypeOf(err) as object) as Error;
+  for (const key of Object.getOwnPropertyNames(err)) Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(err, key)!);
+  return copy;
 }

@@ -202,7 +202,7 @@ export class Retries {
   }
 
   private flushRepeat(): void {
-    if (this.repeat?.more) this.log.warn(`... and ${this.repeat.more} more item(s) of the same batch failed with the same error, retried the same way`);
+    if (this.repeat?.more) this.log.warn(`... and ${this.repeat.more} more item(s) failed with the same error, retried the same way`);
     this.repeat = undefined;
   }
 

@@ -168,6 +168,11 @@ class Dispatch {
         else ok.push(first + i);
       }
       if (ok.length && ledger.recordGroup(ok, decode(r.bytes))) recorded = ok.length;
+      else {
+        // Some of these items already have a result (not expected: batches are disjoint); a merged
+        // result cannot be split, so the others run again, uncharged.
+        for (const index of ok) if (!ledger.has(index)) this.reruns.push({ first: index, items: [values[index - first]] });
+      }
     } else {
       const results = decode<unknown[]>(r.bytes);
       for (let i = 0; i < results.length; i++) {

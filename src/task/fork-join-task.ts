@@ -74,7 +74,9 @@ export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = un
    * `join([a, b, c])`. Usually `combine` is `join`'s merge step without its
    * finishing touches. fj calls it only with two or more partials; if it
    * throws, every item of the batch fails an attempt
-   * (`TaskError{hook: 'combine'}`).
+   * (`TaskError{hook: 'combine'}`). Define it as a method (fj looks for it
+   * on the prototype, not on instance fields); the item timeout does not
+   * cover it.
    */
   combine?(partials: Partial[], params: Params, ctx: CombineContext<Services>): MaybePromise<Partial>;
 

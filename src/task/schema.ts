@@ -1,11 +1,10 @@
 /**
  * Input validation with ajv. Schemas are trusted code (ajv compiles them to
  * JavaScript), so they come only from the task's own files, never from input.
- * Options: strict mode (unknown keywords are errors), no `$data`, all errors
- * collected (up to MAX_COUNTED_PROBLEMS, reported up to MAX_PROBLEMS: see
- * ./validator.ts, which runs the compiled code, reports its problems and
- * caches it on disk), defaults applied. This module loads ajv: it is
- * imported only when a schema must be compiled.
+ * Options and fj's edits to the generated code are in ./codegen.ts; errors
+ * are collected up to MAX_COUNTED_PROBLEMS and reported up to MAX_PROBLEMS
+ * by ./validator.ts, which also caches compiled code on disk. This module
+ * loads ajv: it is imported only when a schema must be compiled.
  *
  * Hostile input: time and memory stay linear in the input's size. ajv keeps
  * one object per violation, so collection stops at MAX_COUNTED_PROBLEMS (an
@@ -19,33 +18,12 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
 import { UsageError } from '../errors.js';
 import { findUnsafePattern } from './regex-safety.js';
-import { MAX_COUNTED_PROBLEMS, validatorFrom, type CompiledSchema, type Compiler, type InputValidator } from './validator.js';
+import { AJV_OPTIONS, limitErrors } from './codegen.js';
+import { validatorFrom, type CompiledSchema, type Compiler, type InputValidator } from './validator.js';
 
 export type { InputValidator };
 
-/** Injected after each place ajv's generated code counts an error: throws the collected errors, caught below. */
-const STOP = `if(vErrors!==null&&vErrors.length>${MAX_COUNTED_PROBLEMS})throw vErrors;`;
-
-/**
- * Two edits to the code ajv generates (if a new ajv generates other code they
- * stop matching, and test/reliability/hostile-input.test.ts fails): stop at
- * MAX_COUNTED_PROBLEMS, and append the errors of a separately compiled
- * subschema (a recursive `$ref`) in place — ajv's `vErrors.concat(...)` copies
- * the whole list per failing item, quadratic: 50,000 bad items took 50 s.
- */
-function limitErrors(code: string): string {
-  return code
-    .replace(
-      /vErrors = vErrors === null \? ([\w.$]+)\.errors : vErrors\.concat\(\1\.errors\);/g,
-      'if(vErrors === null){vErrors = $1.errors;}else{for(const e of $1.errors)vErrors.push(e);}',
-    )
-    .replaceAll('errors++;', `errors++;${STOP}`)
-    .replaceAll('errors = vErrors.length;', `errors = vErrors.length;${STOP}`);
-}
-
-// code.source keeps the generated code, for the standalone copy cached by validator.ts.
-// Changing these options or limitErrors means changing validator.ts's CODEGEN.
-const ajv = new Ajv({ strict: true, allErrors: true, useDefaults: true, $data: false, allowUnionTypes: true, code: { process: limitErrors, source: true } });
+const ajv = new Ajv(AJV_OPTIONS);
 
 /** Compiles `schema` (from `origin`, named in errors when the schema itself is broken). */
 export function compileSchema(schema: object, origin: string): InputValidator {

@@ -4,34 +4,32 @@
  * every time (about 100 ms of every run, a third of a small job's).
  *
  * The cache holds the standalone code ajv generates for a schema (see
- * ./schema.ts), keyed by the schema's text, ajv's version and
- * {@link CODEGEN}. It is code that fj runs, so it is used only from a
- * directory that belongs to the current user and that no one else can write
- * to; anything else (another owner, a group- or world-writable directory or
- * file, a file that does not load) is ignored and the schema compiled again.
- * Location: `$FJ_CACHE_DIR`, else `$XDG_CACHE_HOME/fj`, else `~/.cache/fj`;
- * `FJ_CACHE_DIR=off` turns the cache off. Writes are atomic (temporary file,
- * then rename) and best effort: a read-only home still runs, only slower.
+ * ./schema.ts), keyed by the schema's text, ajv's version and how fj has
+ * ajv generate code (./codegen.ts). It is code that fj runs, so it is used
+ * only when no one but the current user could have written it: the
+ * directory and every directory above it must belong to the user or root
+ * and not be writable by others (unless sticky, like /tmp), and the file is
+ * opened without following a symlink and checked on its descriptor (a
+ * regular file of the user's, writable by no one else). Anything else, or a
+ * file that does not load, is ignored and the schema compiled again.
+ * Location: `$FJ_CACHE_DIR`, else `$XDG_CACHE_HOME/fj`, else `~/.cache/fj`
+ * (relative paths are ignored, as the XDG spec says); `FJ_CACHE_DIR=off`
+ * turns the cache off. Writes are atomic (temporary file, then rename) and
+ * best effort: a read-only home still runs, only slower.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { CODEGEN_FINGERPRINT, MAX_COUNTED_PROBLEMS } from './codegen.js';
+import { findUnsafePattern } from './regex-safety.js';
 
 /** At most this many violations are listed in one error. */
 export const MAX_PROBLEMS = 20;
 
-/** Validation stops collecting violations after this many; the error then says "over N problems". */
-export const MAX_COUNTED_PROBLEMS = 100_000;
-
-/**
- * Names the code generation: ajv's options and fj's edits to its code
- * (schema.ts). Change it whenever they change, so old cache entries are
- * never used.
- */
-export const CODEGEN = 'fj-validator-1';
+export { MAX_COUNTED_PROBLEMS };
 
 /** A validator: applies defaults in place, or throws {@link InputError} naming every problem (up to a cap). */
 export interface InputValidator {
@@ -84,8 +82,9 @@ export function validatorFrom(fn: CompiledSchema): InputValidator {
 export async function loadValidator(schema: object, origin: string, compiler: () => Promise<Compiler>): Promise<InputValidator> {
   const dir = cacheDir();
   const text = JSON.stringify(schema);
-  const file = dir && join(dir, `${createHash('sha256').update(`${CODEGEN}\0${ajvVersion()}\0${text}`).digest('hex')}.cjs`);
-  const cached = file ? readCached(file) : undefined;
+  const file = dir && join(dir, `${createHash('sha256').update(`${CODEGEN_FINGERPRINT}\0${ajvVersion()}\0${text}`).digest('hex')}.cjs`);
+  // A schema fj now refuses (a newer fj's regex rules) is refused whatever the cache holds.
+  const cached = file && !findUnsafePattern(schema) ? readCached(dir, file) : undefined;
   if (cached) return validatorFrom(cached);
   const c = await compiler();
   const fn = c.compile(schema, origin); // throws for a broken schema: nothing is cached
@@ -93,13 +92,13 @@ export async function loadValidator(schema: object, origin: string, compiler: ()
   return validatorFrom(fn);
 }
 
-/** The cache directory; undefined when it is turned off. */
+/** The cache directory; undefined when it is turned off (or set to a relative path). */
 export function cacheDir(): string | undefined {
   const env = process.env.FJ_CACHE_DIR;
   if (env === 'off') return undefined;
-  if (env) return env;
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'fj');
+  if (env) return isAbsolute(env) ? env : undefined;
+  const xdg = process.env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'fj');
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -112,25 +111,42 @@ function ajvVersion(): string {
   }
 }
 
-/** Ours and not writable by anyone else (POSIX; on Windows, modes say nothing and ownership is not checked). */
+const uid = process.getuid?.();
+
+/** Ours and not writable by anyone else (POSIX; on Windows, modes say nothing and this holds). */
 function private_(st: Stats): boolean {
-  if (process.platform === 'win32') return true;
-  const uid = process.getuid?.();
-  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
+  return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
+}
+
+/** No one but us (or root) can replace anything on the way to `dir`: each directory above it is ours or root's, and not writable by others unless sticky. */
+function safePath(dir: string): boolean {
+  if (uid === undefined) return true;
+  for (let p = dirname(dir); ; p = dirname(p)) {
+    const st = statSync(p);
+    if (st.uid !== uid && st.uid !== 0) return false;
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return false;
+    if (dirname(p) === p) return true;
+  }
 }
 
 /** Loads a cached validator; undefined when there is none or it must not or cannot be used. */
-function readCached(file: string): CompiledSchema | undefined {
+function readCached(dir: string, file: string): CompiledSchema | undefined {
+  let fd: number | undefined;
   try {
-    const dir = join(file, '..');
-    if (!private_(statSync(dir)) || !private_(statSync(file))) return undefined;
-    const code = readFileSync(file, 'utf8');
+    const real = realpathSync(dir);
+    if (!private_(statSync(real)) || !safePath(real)) return undefined;
+    fd = openSync(join(real, basename(file)), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    const st = fstatSync(fd);
+    if (!st.isFile() || !private_(st)) return undefined;
+    const code = readFileSync(fd, 'utf8');
     const module = { exports: {} as unknown };
     new Function('module', 'exports', 'require', code)(module, module.exports, requireHere);
     const fn = module.exports as CompiledSchema;
     return typeof fn === 'function' ? fn : undefined;
   } catch {
     return undefined; // missing, unreadable or broken: compile again (and overwrite it)
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -138,7 +154,7 @@ function writeCached(dir: string, file: string, code: () => string): void {
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (!private_(statSync(dir))) return; // someone else's, or open to others: do not leave code there
+    if (!private_(statSync(dir)) || !safePath(realpathSync(dir))) return; // someone else's, or open to others: do not leave code there
     writeFileSync(tmp, code(), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file);
   } catch {

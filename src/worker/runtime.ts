@@ -91,9 +91,9 @@ export class TaskRuntime {
     return this.checked(out, index);
   }
 
-  /** Whether the task defines `combine`. */
+  /** Whether the task defines `combine` (as a method: the same test as TaskInfo.combines). */
   get combines(): boolean {
-    return typeof this.instance.combine === 'function';
+    return this.task.combines;
   }
 
   /**

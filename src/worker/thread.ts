@@ -117,6 +117,8 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
         }
       }
     }
+    // The item timeout covers `process` only: encoding the results and `combine` run unwatched.
+    slot[Slot.StartedAt] = 0;
     let out: Uint8Array;
     if (combines) {
       const merged = await combineBatch(runtime, results, first, failures, signal);
@@ -127,7 +129,6 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
         out = detach(encodeChecked(slots));
       } else out = merged.ok.length ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
     } else out = detach(encodeChecked(results));
-    slot[Slot.StartedAt] = 0;
     post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: combines && !perItem }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     slot[Slot.StartedAt] = 0;
@@ -149,8 +150,6 @@ async function combineBatch(runtime: TaskRuntime, results: unknown[], first: num
   if (ok.length === 0) return { ok, value: undefined, failures };
   try {
     if (ok.length === 1) return { ok, value: runtime.checked(results[ok[0]], first + ok[0]), failures };
-    slot[Slot.Index] = first + ok[0];
-    slot[Slot.StartedAt] = Date.now();
     const r = runtime.combine(
       ok.map((i) => results[i]),
       first + ok[0],

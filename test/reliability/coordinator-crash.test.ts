@@ -9,24 +9,29 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { brokerAvailable } from '../helpers/broker.js';
-import { CHAOS, expected, fj, lineCount, record, scenario } from './harness.js';
+import { CHAOS, CHAOS_COMBINED, expected, fj, lineCount, record, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 
 describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
   const { dir, store, pool } = scenario('coordinator-crash');
 
-  it('resume re-publishes only the missing items, joins once, and prints the same output as eager', async () => {
-    const joinLog = join(dir, 'join.log');
+  it.each([
+    { task: 'chaos', module: CHAOS },
+    // merged results (combine): resume must still count every item once, including
+    // items an old run's answer and a new run's merged answer both cover
+    { task: 'chaos-combined', module: CHAOS_COMBINED },
+  ])('$task: resume re-publishes only the missing items, joins once, and prints the same output as eager', async ({ task, module }) => {
+    const joinLog = join(dir, `join-${task}.log`);
     const input = { n: 1000, ms: 10, joinLog };
-    const file = join(dir, 'input.json');
+    const file = join(dir, `input-${task}.json`);
     writeFileSync(file, JSON.stringify(input));
     const want = await expected(input);
-    await pool.start(2);
-    const jobId = `crash-${Date.now()}`;
+    if (pool.alive.length < 2) await pool.start(2 - pool.alive.length);
+    const jobId = `crash-${task}-${Date.now()}`;
     const common = ['--store', store];
 
-    const first = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--job-id', jobId, ...common]);
+    const first = fj(['run', module, file, '--executor', 'amqp', '--queue', pool.queue, '--job-id', jobId, ...common]);
     // Kill it once some results are in (the status record says how many).
     const t0 = Date.now();
     let doneAtKill = 0;
@@ -50,13 +55,13 @@ describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
     expect(status.stdout()).toMatch(/coordinator: none/);
 
     const killedAt = Date.now();
-    const resumed = fj(['resume', jobId, '--stats', join(dir, 'stats.json'), ...common]);
+    const resumed = fj(['resume', jobId, '--stats', join(dir, `stats-${task}.json`), ...common]);
     const code = await resumed.exited;
     expect(resumed.stderr()).not.toMatch(/\n\s+at /);
     expect(code, resumed.stderr()).toBe(0);
     expect(JSON.parse(resumed.stdout())).toEqual(want);
     expect(lineCount(readFileSync(joinLog, 'utf8'))).toBe(1); // the join ran once
-    const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as { items: number };
+    const stats = JSON.parse(readFileSync(join(dir, `stats-${task}.json`), 'utf8')) as { items: number };
     // Resume recorded the results the first run had collected and republished at most the rest.
     expect(stats.items).toBe(1000);
 
@@ -64,7 +69,7 @@ describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
     const again = fj(['resume', jobId, ...common]);
     expect(await again.exited).toBe(2);
     expect(again.stderr()).toMatch(/no job/);
-    record({
+    if (task === 'chaos') record({
       scenario: 'coordinator kill -9, fj resume',
       items: 1000,
       lost: 1000 - (JSON.parse(resumed.stdout()) as { items: number }).items,

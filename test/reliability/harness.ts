@@ -16,6 +16,8 @@ import { BROKER_URL, CLI, deleteQueues, startWorkerProc, stopWorkerProc, type Wo
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CHAOS = join(ROOT, 'test', 'fixtures', 'chaos.ts');
+/** The same task with `combine` (task `chaos-combined`). */
+export const CHAOS_COMBINED = join(ROOT, 'test', 'fixtures', 'chaos-combined.ts');
 const TMP = join(ROOT, 'test', '.tmp');
 const RECORDS = join(TMP, 'reliability');
 
@@ -48,7 +50,7 @@ export class WorkerPool {
   }
 
   async add(): Promise<WorkerProc> {
-    const w = await startWorkerProc(['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, ...this.args], { FJ_BROKER_URL: BROKER_URL });
+    const w = await startWorkerProc(['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, ...this.args], { FJ_BROKER_URL: BROKER_URL });
     this.workers.push(w);
     return w;
   }

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
-import Chaos, { ChaosCombined, type ChaosOutput } from '../fixtures/chaos.js';
+import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
+import ChaosCombined from '../fixtures/chaos-combined.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { expected, record, scenario } from './harness.js';
 

@@ -4,7 +4,7 @@
  * lists, the 100,000-problem stop, the linear recursive-$ref merge — and the
  * cache is used only from a private directory, never trusted when broken.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -110,11 +110,38 @@ describe('validator cache', () => {
     await loadValidator(schema, 's.json', counting);
     expect(compiles).toBe(2);
     rmSync(open, { recursive: true });
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(open, { mode: 0o777 });
     chmodSync(open, 0o777);
     await loadValidator(schema, 's.json', counting);
     expect(readdirSync(open)).toEqual([]);
+  });
+
+  it('is not used below a directory others can write to', async () => {
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o775); // group-writable, not sticky: a group member could swap what is below
+    process.env.FJ_CACHE_DIR = join(shared, 'cache');
+    await loadValidator(schema, 's.json', counting);
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
+    expect(readdirSync(join(shared, 'cache'))).toEqual([]);
+  });
+
+  it('does not follow a symlinked entry', async () => {
+    await loadValidator(schema, 's.json', counting);
+    const cache = join(dir, 'cache');
+    const name = readdirSync(cache)[0];
+    renameSync(join(cache, name), join(dir, 'elsewhere.cjs'));
+    symlinkSync(join(dir, 'elsewhere.cjs'), join(cache, name));
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
+  });
+
+  it('ignores a relative FJ_CACHE_DIR (it would depend on the working directory)', async () => {
+    process.env.FJ_CACHE_DIR = 'relative/cache';
+    await loadValidator(schema, 's.json', counting);
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(2);
   });
 
   it('ignores a broken entry: compiles again and replaces it', async () => {
