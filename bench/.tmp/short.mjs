@@ -1,5 +1,0 @@
-import { runJob } from '../../dist/src/index.js';
-const Task = (await import('./straggle-trace.mjs')).default;
-const t0 = Date.now();
-const { output } = await runJob(Task, { durations: [1, 1, 1, 1] }, { executor: 'local', concurrency: 2 });
-console.log('first start', Math.min(...output.map((r) => r.s)) - t0, 'wall', Date.now() - t0);
