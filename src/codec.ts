@@ -18,6 +18,9 @@ const packr = new Packr({
   bundleStrings: false,
   mapsAsObjects: true,
   int64AsType: 'bigint',
+  // Objects of any size: without it msgpackr refuses more than 65,535 keys
+  // (a merged word count over a real vocabulary has more).
+  variableMapSize: true,
 });
 
 /**
@@ -30,6 +33,7 @@ const mapPackr = new Packr({
   bundleStrings: false,
   mapsAsObjects: false,
   int64AsType: 'bigint',
+  variableMapSize: true,
 });
 
 /**

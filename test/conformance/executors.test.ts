@@ -76,6 +76,15 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(JSON.stringify(out)).toBe('{"word_count":{"__proto__":2,"constructor":1,"hasOwnProperty":1,"toString":1}}');
     });
 
+    it('counts a vocabulary wider than a 16-bit map (70,000 distinct words in one document)', async () => {
+      // each document's own count object has 70,000 keys: more than msgpack's map16 holds
+      const doc = Array.from({ length: 70_000 }, (_, k) => `w${k}`).join(' ');
+      const counts = (await output('wordcount', { documents: [doc, doc, doc] }) as { word_count: Record<string, number> }).word_count;
+      expect(Object.keys(counts)).toHaveLength(70_000);
+      expect(Object.values(counts).every((c) => c === 3)).toBe(true);
+      expect(counts.w69999).toBe(3);
+    });
+
     it('gives an empty count for no documents', async () => {
       const { output: out, stats } = await job('wordcount', { documents: [] });
       expect(JSON.stringify(out)).toBe('{"word_count":{}}');

@@ -84,6 +84,14 @@ describe('round trip', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('keeps an object with more keys than a 16-bit map size holds (100,000)', () => {
+    const wide: Record<string, number> = {};
+    for (let i = 0; i < 100_000; i++) wide[`w${i}`] = i;
+    const back = roundTrip(wide, { hook: 'process', index: 0 });
+    expect(Object.keys(back)).toHaveLength(100_000);
+    expect(back).toEqual(wide);
+  });
+
   it('decodes what encode produced, on its own (no state shared between messages)', () => {
     const a = encode({ x: 1, y: 'same keys' }, where);
     const b = encode({ x: 2, y: 'same keys' }, where);
