@@ -40,6 +40,7 @@ import {
   Publisher,
   reconnect,
   resultsQueue,
+  reconnectOnChannelError,
   withHeartbeat,
 } from '../transport/amqp.js';
 import { decodeBody, encodeBody, type ResultBody, type Slot } from '../transport/messages.js';
@@ -358,7 +359,14 @@ class Job {
   /** Opens channels on `conn`, declares the queues and consumes the results queue. */
   private async attach(conn: ChannelModel): Promise<void> {
     const ch = await conn.createChannel();
-    ch.on('error', () => {});
+    reconnectOnChannelError(conn, ch, (reason, consumerTimeout) =>
+      this.plan.log.warn(
+        consumerTimeout
+          ? `RabbitMQ closed the results channel after its consumer_timeout (the job holds its results unacknowledged until it ends): ${reason}. ` +
+              'Reconnecting; the results are delivered again and counted once. For jobs this long, raise consumer_timeout in rabbitmq.conf.'
+          : `RabbitMQ closed the results channel: ${reason}; reconnecting`,
+      ),
+    );
     const publisher = new Publisher(await conn.createConfirmChannel());
     publisher.channel.on('error', () => {});
     await assertWorkQueue(ch, this.queue);

@@ -97,6 +97,23 @@ export async function reconnect(url: string, name: string, giveUpMs: number, onA
 export type ResultStatus = 'ok' | 'failed' | 'refused';
 
 /** The dead-letter queue of a work queue. */
+/**
+ * A consuming channel the broker closes on its own leaves the connection
+ * open and the consumer silently gone: a worker would stop taking work, a
+ * coordinator would wait for results forever. The usual cause is RabbitMQ's
+ * `consumer_timeout` (30 minutes by default): a delivery left unacknowledged
+ * longer than that closes its channel (checked about once a minute). This
+ * reports the broker's reason through `log` and closes the connection, so
+ * the owner's reconnect logic takes over: unacked deliveries go back to the
+ * queue and are delivered again on the new channel.
+ */
+export function reconnectOnChannelError(conn: ChannelModel, ch: Channel, log: (reason: string, consumerTimeout: boolean) => void): void {
+  ch.on('error', (err: Error) => {
+    log(err.message, /acknowledgement .*timed out/i.test(err.message));
+    conn.close().catch(() => {});
+  });
+}
+
 export function deadLetterQueue(queue: string): string {
   return `${queue}.dead`;
 }

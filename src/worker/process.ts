@@ -34,6 +34,7 @@ import {
   PROTOCOL,
   Publisher,
   reconnectDelay,
+  reconnectOnChannelError,
   resultsQueue,
   withHeartbeat,
   type ResultStatus,
@@ -217,7 +218,14 @@ class Worker implements WorkerHandle {
   async start(conn: ChannelModel): Promise<void> {
     const { queue, concurrency } = this.p;
     const ch = await conn.createChannel();
-    ch.on('error', () => {});
+    reconnectOnChannelError(conn, ch, (reason, consumerTimeout) =>
+      this.p.log.error(
+        consumerTimeout
+          ? `RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout (an item ran longer than that): ${reason}. ` +
+              'Its items go back to the queue and will run again. Raise consumer_timeout in rabbitmq.conf above your longest item, or stop such items with --item-timeout.'
+          : `RabbitMQ closed the work channel: ${reason}`,
+      ),
+    );
     await assertWorkQueue(ch, queue);
     await assertControlExchange(ch);
     const control = await ch.assertQueue('', { exclusive: true, autoDelete: true });
