@@ -7,20 +7,24 @@
  * lowered to 5 s for the test (`rabbitmqctl eval`, restored afterwards), the
  * job runs ~75 s: the broker closes the results channel once, the
  * coordinator says why, reconnects, receives the results again and counts
- * each once. (fj workers take the same path through the same code; their
- * deliveries here stay far below 5 s.)
+ * each once. Then a worker holds an item past the timeout: the broker
+ * closes the work channel, the worker says why and reconnects (before the
+ * fix it stayed connected and consumed nothing), and the item runs again.
  * Needs `rabbitmqctl` (as in CI); without it the test fails under CI=true
  * and is skipped, with a message, elsewhere.
  *
  *   npx vitest run --project reliability test/reliability/consumer-timeout.test.ts
  */
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { brokerAvailable, REQUIRE } from '../helpers/broker.js';
-import { CHAOS, expected, fj, record, scenario } from './harness.js';
+import { runJob } from '../../src/index.js';
+import Flaky, { attempts } from '../fixtures/flaky.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, REQUIRE, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
+import { CHAOS, expected, fj, record, ROOT, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
@@ -63,5 +67,26 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
       faults: 'consumer_timeout lowered to 5 s; the broker closed the coordinator’s results channel at its ~60 s check',
       command: 'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts',
     });
+  }, 240_000);
+
+  it('a worker holding an item past it: the broker closes the work channel; the worker reconnects and the item runs again', async () => {
+    await setConsumerTimeout(5000);
+    const queue = `fj.reliability.ct.${randomUUID()}`;
+    const attemptsDir = join(dir, 'flaky');
+    mkdirSync(attemptsDir, { recursive: true });
+    const flaky = join(ROOT, 'test', 'fixtures', 'flaky.ts');
+    const worker = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', flaky, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    try {
+      // Item 1 waits on its first attempt until it is aborted: it is still unacknowledged at the broker's ~60 s check.
+      const { output } = await runJob(Flaky, { n: 3, dir: attemptsDir, hangFirst: [1], hang: 'wait' }, { executor: 'amqp', broker: BROKER_URL, queue, store });
+      expect(output).toEqual({ results: [0, 1, 2], failed: [] });
+      expect(attempts(attemptsDir, 1)).toBe(2);
+      expect(worker.log()).toMatch(/RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout/);
+      expect(worker.log()).toMatch(/reconnected to RabbitMQ/);
+      expect(worker.child.exitCode).toBe(null); // still serving
+    } finally {
+      await stopWorkerProc(worker);
+      await deleteQueues(queue).catch(() => {});
+    }
   }, 240_000);
 });
