@@ -660,7 +660,7 @@ export function groupsOf(results: readonly (Slot | null)[], failures: ResultBody
   for (let i = 0; i < results.length; i++) {
     const s = results[i];
     if (failedSet.has(i) || s === null) {
-      if (failedSet.has(i)) failed.push(i);
+      failed.push(i); // a null without a failure (a broken answer) fails too, so the item is not left unanswered
       continue;
     }
     if (typeof s !== 'string' && s.length === 0) {

@@ -61,6 +61,10 @@ describe('groupsOf (an fj worker answer)', () => {
     expect(failed).toEqual([2]);
   });
 
+  it('a broken answer leaves no item unanswered: a null or a covered slot with nothing before it counts as failed', () => {
+    expect(groupsOf([COVERED_BYTES, r(1), null], undefined)).toEqual({ groups: [[1]], failed: [0, 2] });
+  });
+
   it('without combine every item is its own group', () => {
     expect(groupsOf([r(1), r(2), r(3)], undefined).groups).toEqual([[0], [1], [2]]);
   });
