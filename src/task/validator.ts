@@ -114,7 +114,7 @@ function ajvVersion(): string {
 const uid = process.getuid?.();
 
 /** Ours and not writable by anyone else (POSIX; on Windows, modes say nothing and this holds). */
-function private_(st: Stats): boolean {
+function isPrivate(st: Stats): boolean {
   return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
 }
 
@@ -134,10 +134,10 @@ function readCached(dir: string, file: string): CompiledSchema | undefined {
   let fd: number | undefined;
   try {
     const real = realpathSync(dir);
-    if (!private_(statSync(real)) || !safePath(real)) return undefined;
+    if (!isPrivate(statSync(real)) || !safePath(real)) return undefined;
     fd = openSync(join(real, basename(file)), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     const st = fstatSync(fd);
-    if (!st.isFile() || !private_(st)) return undefined;
+    if (!st.isFile() || !isPrivate(st)) return undefined;
     const code = readFileSync(fd, 'utf8');
     const module = { exports: {} as unknown };
     new Function('module', 'exports', 'require', code)(module, module.exports, requireHere);
@@ -154,7 +154,7 @@ function writeCached(dir: string, file: string, code: () => string): void {
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (!private_(statSync(dir)) || !safePath(realpathSync(dir))) return; // someone else's, or open to others: do not leave code there
+    if (!isPrivate(statSync(dir)) || !safePath(realpathSync(dir))) return; // someone else's, or open to others: do not leave code there
     writeFileSync(tmp, code(), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file);
   } catch {
