@@ -438,7 +438,9 @@ class Worker implements WorkerHandle {
     const name = `crash-${index}`;
     const { store } = this.p;
     const before = Number(Buffer.from((await store.getMeta(job, name).catch(() => undefined)) ?? '0').toString()) || 0;
-    if (before >= MAX_CRASHES) return `was started ${before} times and its worker process died each time`;
+    if (before >= MAX_CRASHES) {
+      return `was started ${before} times and never answered: its worker process died each time (or RabbitMQ took its message back, as it does when an item runs past consumer_timeout)`;
+    }
     await store.setMeta(job, name, Buffer.from(String(before + 1))).catch(() => {});
     return undefined;
   }
