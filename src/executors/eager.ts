@@ -21,14 +21,14 @@ export class EagerExecutor implements Executor {
     try {
       const runtime = new TaskRuntime(task, plan.params, services.value, createLogger(task.name, options.logLevel));
       const attempt = async (item: unknown, index: number): Promise<unknown> => {
-        if (!options.itemTimeoutMs) return runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, plan.signal, !runtime.combines);
+        if (!options.itemTimeoutMs) return runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, plan.signal);
         const timeout = AbortSignal.timeout(options.itemTimeoutMs);
         const signal = AbortSignal.any([plan.signal, timeout]);
         const timedOut = new Promise<never>((_, reject) =>
           timeout.addEventListener('abort', () => reject(new TaskError({ task: task.name, hook: 'process', index }, new Error(`timed out after ${options.itemTimeoutMs} ms`))), { once: true }),
         );
         timedOut.catch(() => {});
-        return Promise.race([runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, signal, !runtime.combines), timedOut]);
+        return Promise.race([runtime.processItem(decode(encode(item, { task: task.name, hook: 'setup', index })), index, signal), timedOut]);
       };
       /** A failed attempt of `index`: true when it is to be tried again (after its backoff). */
       const failed = async (index: number, err: unknown): Promise<boolean> => {

@@ -24,7 +24,6 @@ import type { Executor, JobPlan } from './executor.js';
 
 /** A batch should take about this long in a thread. */
 const TARGET_BATCH_MS = 4;
-
 /** Never more items than this in one batch. */
 const MAX_BATCH = 4096;
 
@@ -159,27 +158,21 @@ class Dispatch {
     counters.messages++;
     const failed = new Map(r.failures?.map((f) => [f.i, f.error]));
     let recorded = 0;
-    if (r.combined) {
-      // one merged result for the items that did not fail
-      const ok: number[] = [];
-      for (let i = 0; i < values.length; i++) {
-        const error = failed.get(i);
-        if (error) this.itemFailed(first + i, values[i], fromWire(error));
-        else ok.push(first + i);
-      }
-      if (ok.length && ledger.recordGroup(ok, decode(r.bytes))) recorded = ok.length;
-      else {
-        // Some of these items already have a result (not expected: batches are disjoint); a merged
-        // result cannot be split, so the others run again, uncharged.
-        for (const index of ok) if (!ledger.has(index)) this.reruns.push({ first: index, items: [values[index - first]] });
-      }
-    } else {
+    const ok: number[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const error = failed.get(i);
+      if (error) this.itemFailed(first + i, values[i], fromWire(error));
+      else ok.push(first + i);
+    }
+    if (!r.combined) {
       const results = decode<unknown[]>(r.bytes);
-      for (let i = 0; i < results.length; i++) {
-        const error = failed.get(i);
-        if (error) this.itemFailed(first + i, values[i], fromWire(error));
-        else if (ledger.record(first + i, results[i])) recorded++;
-      }
+      for (const index of ok) if (ledger.record(index, results[index - first])) recorded++;
+    } else if (ok.length) {
+      // one merged result for the items that did not fail
+      if (ledger.recordGroup(ok, decode(r.bytes))) recorded = ok.length;
+      // Some of them already have a result (not expected: batches are disjoint); a merged
+      // result cannot be split, so the others run again, uncharged.
+      else for (const index of ok) if (!ledger.has(index)) this.reruns.push({ first: index, items: [values[index - first]] });
     }
     if (this.failed) return;
     this.sizer.observe(r.ms, values.length);

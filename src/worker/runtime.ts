@@ -62,11 +62,11 @@ export class TaskRuntime {
 
   /**
    * Processes one decoded item; returns the result, checked for the wire
-   * unless `check` is false (a result `combine` will consume: its output is
+   * unless the task combines (then `combine` consumes it, and its output is
    * what gets checked). Throws {@link TaskError} (hook failure, original error as `cause`) or
    * CodecError (unserializable result).
    */
-  processItem(item: unknown, index: number, signal: AbortSignal, check = true): unknown | Promise<unknown> {
+  processItem(item: unknown, index: number, signal: AbortSignal): unknown | Promise<unknown> {
     const ctx: ProcessContext = { index, signal, log: this.log, services: this.services };
     let out: unknown;
     try {
@@ -74,7 +74,7 @@ export class TaskRuntime {
     } catch (err) {
       throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
     }
-    if (!check) {
+    if (this.combines) {
       if (!(out instanceof Promise)) return out;
       return out.catch((err) => {
         throw new TaskError({ task: this.task.name, hook: 'process', index }, err);

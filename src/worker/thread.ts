@@ -103,7 +103,7 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
       slot[Slot.Index] = first + i;
       slot[Slot.StartedAt] = Date.now();
       try {
-        const r = runtime.processItem(items[i], first + i, signal, !combines);
+        const r = runtime.processItem(items[i], first + i, signal);
         const value = r instanceof Promise ? await r : r;
         results[i] = perItem && !combines ? encodeChecked(value) : value;
       } catch (err) {

@@ -18,6 +18,23 @@ const available = await brokerAvailable();
 describe.runIf(available)('worker crash (kill -9) mid-job', () => {
   const { store, pool } = scenario('worker-kill');
 
+  /** Awaits `job` while 4 workers are killed at random moments and a supervisor keeps 3 alive. */
+  async function withKills<T>(job: Promise<T>): Promise<T> {
+    const stopSupervisor = pool.supervise(3);
+    const killer = (async () => {
+      for (let k = 0; k < 4; k++) {
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
+        await pool.killOne();
+      }
+    })();
+    try {
+      return await job;
+    } finally {
+      await killer;
+      await stopSupervisor();
+    }
+  }
+
   it('1,000 items, 4 kills at random moments, replacements started: output identical to eager, nothing lost or doubled', async () => {
     const input = { n: 1000, ms: 10 };
     const want = await expected(input);
@@ -28,17 +45,7 @@ describe.runIf(available)('worker crash (kill -9) mid-job', () => {
     const base = await runJob(Chaos, input, options);
     expect(base.output).toEqual(want);
 
-    const stopSupervisor = pool.supervise(3);
-    const job = runJob(Chaos, input, options);
-    const killer = (async () => {
-      for (let k = 0; k < 4; k++) {
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
-        await pool.killOne();
-      }
-    })();
-    const { output, stats } = await job;
-    await killer;
-    await stopSupervisor();
+    const { output, stats } = await withKills(runJob(Chaos, input, options));
     const out = output as ChaosOutput;
     expect(pool.kills).toBe(4);
     expect(out).toEqual(want);
@@ -61,17 +68,7 @@ describe.runIf(available)('worker crash (kill -9) mid-job', () => {
     const input = { n: 1000, ms: 10 };
     const want = await expected(input);
     const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store };
-    const stopSupervisor = pool.supervise(3);
-    const job = runJob(ChaosCombined, input, options);
-    const killer = (async () => {
-      for (let k = 0; k < 4; k++) {
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
-        await pool.killOne();
-      }
-    })();
-    const { output, stats } = await job;
-    await killer;
-    await stopSupervisor();
+    const { output, stats } = await withKills(runJob(ChaosCombined, input, options));
     const out = output as ChaosOutput;
     expect(out).toEqual(want);
     expect(out.missing).toEqual([]);
