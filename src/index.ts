@@ -6,7 +6,7 @@ export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './tas
 export type { CombineContext, ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
 export { run, runJob, validate, resolveTask, resume, type JobResult } from './run.js';
 export { status, cancel, type JobLocation, type JobReport } from './jobs.js';
-export type { JobStatus } from './executors/amqp.js';
+export type { JobStatus } from './job-records.js';
 export { loadTask, builtinTaskNames, type TaskInfo } from './task/registry.js';
 export { normalizeOptions, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type FailurePolicy, type JobStats, type Progress, type RunOptions } from './options.js';
 export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, UnrecoverableError, FailuresError, CancelledError, isRetryable, type HookName, type ItemFailure, type Where } from './errors.js';

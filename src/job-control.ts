@@ -4,8 +4,8 @@
  */
 import type { Channel, ChannelModel } from 'amqplib';
 import { UsageError } from './errors.js';
-import { checkJobId, type JobStatus } from './executors/amqp.js';
-import type { JobLocation, JobReport } from './jobs.js';
+import { checkJobId } from './job-id.js';
+import { readStatus, type JobLocation, type JobReport } from './job-records.js';
 import { normalizeOptions } from './options.js';
 import { openStore } from './store/open.js';
 import type { PayloadStore } from './store/store.js';
@@ -15,10 +15,9 @@ import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartb
 export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
-    const raw = await store.getMeta(jobId, 'status');
     const report: JobReport = {
       jobId,
-      status: raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as JobStatus) : undefined,
+      status: await readStatus(store, jobId),
       resultsQueue: await resultsQueueState(conn, jobId),
     };
     if (!report.status && !report.resultsQueue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
@@ -37,7 +36,9 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ 
     publishCancel(ch, jobId);
     const coordinator = (queue?.coordinators ?? 0) > 0;
     if (coordinator) {
-      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel' });
+      // The coordinator heeds a cancel naming its run (from its status record), so a stranger's is ignored.
+      const run = (await readStatus(store, jobId))?.run ?? '';
+      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run });
       // The coordinator deletes its results queue as it stops.
       for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++) await new Promise((r) => setTimeout(r, 100));
     } else {

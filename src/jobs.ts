@@ -7,24 +7,9 @@
  * The work is in job-control.ts, imported on first call: importing fj (as
  * every task module and worker thread does) must not load amqplib.
  */
-import type { JobStatus } from './executors/amqp.js';
+import type { JobLocation, JobReport } from './job-records.js';
 
-/** Where to find a job: the broker and store it ran with. */
-export interface JobLocation {
-  /** Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
-  broker?: string;
-  /** Default `FJ_STORE_URL`, else the default file store. */
-  store?: string;
-}
-
-/** What `status()` finds. */
-export interface JobReport {
-  jobId: string;
-  /** The coordinator's last status record; undefined when the store holds none. */
-  status: JobStatus | undefined;
-  /** The job's results queue: results waiting, and whether a coordinator consumes it. Undefined when it does not exist. */
-  resultsQueue: { messages: number; coordinators: number } | undefined;
-}
+export type { JobLocation, JobReport };
 
 /**
  * The state of an amqp job: items done, failed and in flight, from the

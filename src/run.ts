@@ -8,11 +8,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { encode, decode } from './codec.js';
-import { pathToFileURL } from 'node:url';
-import { InputError, TaskError, UsageError } from './errors.js';
-import { builtinTasksDir } from './paths.js';
-import { ItemStream, type Counters, type Executor, type JobPlan } from './executors/executor.js';
-import { Ledger } from './executors/ledger.js';
+import { InputError, TaskError } from './errors.js';
+import type { Counters, Executor, JobPlan } from './executors/executor.js';
+import { ItemStream } from './dispatch/item-stream.js';
+import { Ledger } from './dispatch/ledger.js';
 import { createLogger } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
 import type { ForkJoinTask, TaskClass } from './task/fork-join-task.js';
@@ -160,9 +159,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     options: opts,
     counters,
     ledger,
-    input: valid,
-    inputFile: origin.inputFile,
-    resume: origin.resume,
+    origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume },
     progress: (n) => {
       done += n;
       opts.onProgress?.({ done, total: items.total });
@@ -230,50 +227,10 @@ export type { NormalizedOptions };
  * attached to a live coordinator, or its task or input changed.
  */
 export async function resume(jobId: string, options: RunOptions = {}): Promise<JobResult<unknown>> {
-  const { checkJobId } = await import('./executors/amqp.js');
-  const { openStore } = await import('./store/open.js');
-  const { loadModule, loadTask } = await import('./task/registry.js');
-  checkJobId(jobId);
-  const opts = normalizeOptions({ ...options, executor: 'amqp' });
-  const store = await openStore(opts.store || undefined);
-  let manifest: import('./executors/amqp.js').Manifest;
-  let input: unknown;
-  try {
-    const bytes = await store.getMeta(jobId, 'manifest');
-    if (!bytes) throw new UsageError(`no job '${jobId}' in the store ${store.url}: it finished, was cancelled, or never started (resume needs the --store the job ran with)`);
-    manifest = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof manifest;
-    if ('ref' in manifest.input) input = decode(await store.get(manifest.input.ref));
-    else {
-      const { readFile } = await import('node:fs/promises');
-      const { sha256 } = await import('./executors/amqp.js');
-      const file = manifest.input.file;
-      const text = await readFile(file).catch(() => {
-        throw new UsageError(`job ${jobId}: its input file ${file} cannot be read any more`);
-      });
-      if (sha256(text) !== manifest.input.sha256) throw new UsageError(`job ${jobId}: its input file ${file} changed since the job started; resume needs the same input`);
-      input = JSON.parse(text.toString('utf8'));
-    }
-  } finally {
-    await store.close();
-  }
-  const t = manifest.task;
-  const info = t.module && !isBuiltin(t.module) ? await loadModule(t.module, t.className) : await loadTask(t.name);
-  if (info.codeHash !== t.codeHash) throw new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${info.codeHash} now); resume needs the same code`);
-  const m = manifest.options;
-  const jobOptions: RunOptions = {
-    retries: m.retries,
-    retryDelayMs: m.retryDelayMs,
-    onFailure: m.onFailure as RunOptions['onFailure'],
-    maxFailures: m.maxFailures as RunOptions['maxFailures'],
-    itemTimeoutMs: m.itemTimeoutMs,
-    inlineLimit: m.inlineLimit,
-  };
-  return runOwnedInput(info.cls, input, { ...jobOptions, ...options, executor: 'amqp', jobId, queue: manifest.queue }, `job ${jobId}'s input`, {
+  const { jobForResume } = await import('./resume.js');
+  const job = await jobForResume(jobId, options);
+  return runOwnedInput(job.task.cls, job.input, { ...job.options, ...options, executor: 'amqp', jobId, queue: job.queue }, `job ${jobId}'s input`, {
     resume: true,
-    inputFile: 'file' in manifest.input ? manifest.input : undefined,
+    inputFile: job.inputFile,
   });
-}
-
-function isBuiltin(moduleUrl: string): boolean {
-  return moduleUrl.startsWith(pathToFileURL(builtinTasksDir).href);
 }

@@ -13,12 +13,13 @@
  * (read from memory shared with the thread), so the caller can charge that
  * item an attempt and run the others again for free.
  */
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { FjError } from '../errors.js';
 import type { LogLevel } from '../log.js';
 import { threadEntry } from '../paths.js';
-import { Slot, SLOT_SIZE } from './slot.js';
+import { ThreadSlot, SLOT_SIZE } from './thread-slot.js';
 import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread.js';
 import { fromWire } from './wire-error.js';
 
@@ -92,19 +93,29 @@ export interface PoolOptions {
   idPrefix: string;
 }
 
-export class ThreadPool {
+/** What a pool tells the jobs using it. */
+export interface PoolEvents {
+  /** A replacement thread is ready: callers waiting for room send again. */
+  threadReady: [];
+  /** A thread died, with why (for logs). */
+  threadLost: [why: string];
+}
+
+/**
+ * Serves any number of jobs, one after another or at once, until closed:
+ * threads stay up between jobs and keep the last few tasks loaded.
+ */
+export class ThreadPool extends EventEmitter<PoolEvents> {
   private nextId = 0;
   private closed = false;
   private watchdog: NodeJS.Timeout | undefined;
-  /** Called when a replacement thread is ready (callers waiting for room pump again). */
-  onThreadReady: (() => void) | undefined;
-  /** Called when a thread dies, with why (for logs). */
-  onThreadLost: ((why: string) => void) | undefined;
 
   private constructor(
     private readonly threads: Thread[],
     private readonly options: PoolOptions,
   ) {
+    super();
+    this.setMaxListeners(0);
     for (const t of threads) this.attach(t);
   }
 
@@ -188,6 +199,14 @@ export class ThreadPool {
     t.loaded.set(job.key, true);
   }
 
+  /** Drops a job's task and params from every thread that loaded them (the job is over). */
+  unload(key: string): void {
+    for (const t of this.threads) {
+      if (t.dead || !t.loaded.delete(key)) continue;
+      t.worker.postMessage({ type: 'unload', key } satisfies ToThread);
+    }
+  }
+
   /** Aborts `ctx.signal` in every thread. */
   abort(): void {
     for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'abort' } satisfies ToThread);
@@ -230,22 +249,22 @@ export class ThreadPool {
   private lose(t: Thread, why: string): void {
     if (t.dead) return;
     t.dead = why;
-    const running = t.slot[Slot.StartedAt] > 0 ? { batch: t.slot[Slot.Batch], index: t.slot[Slot.Index] } : undefined;
+    const running = t.slot[ThreadSlot.StartedAt] > 0 ? { batch: t.slot[ThreadSlot.Batch], index: t.slot[ThreadSlot.Index] } : undefined;
     for (const [id, p] of t.pending) p.reject(new BatchLost(running?.batch === id ? running.index : undefined, why));
     t.pending.clear();
     t.inFlight = 0;
     void t.worker.terminate();
     if (this.closed) return;
-    this.onThreadLost?.(`${t.id}: ${why}`);
+    this.emit('threadLost', `${t.id}: ${why}`);
     const at = this.threads.indexOf(t);
     startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).then(
       (fresh) => {
         if (this.closed) return void fresh.worker.terminate();
         this.threads[at] = fresh;
         this.attach(fresh);
-        this.onThreadReady?.();
+        this.emit('threadReady');
       },
-      (err) => this.onThreadLost?.(`${t.id}: could not start a replacement thread: ${(err as Error).message}`),
+      (err) => this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`),
     );
   }
 
@@ -256,8 +275,8 @@ export class ThreadPool {
       const now = Date.now();
       for (const t of this.threads) {
         const { slot } = t;
-        if (t.dead || slot[Slot.StartedAt] === 0 || slot[Slot.TimeoutMs] === 0) continue;
-        if (now - slot[Slot.StartedAt] > slot[Slot.TimeoutMs]) this.lose(t, `timed out after ${formatMs(slot[Slot.TimeoutMs])}`);
+        if (t.dead || slot[ThreadSlot.StartedAt] === 0 || slot[ThreadSlot.TimeoutMs] === 0) continue;
+        if (now - slot[ThreadSlot.StartedAt] > slot[ThreadSlot.TimeoutMs]) this.lose(t, `timed out after ${formatMs(slot[ThreadSlot.TimeoutMs])}`);
       }
     }, Math.min(100, Math.max(10, timeoutMs / 10)));
     this.watchdog.unref();

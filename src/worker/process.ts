@@ -211,7 +211,7 @@ class Worker implements WorkerHandle {
     // Two messages per thread: one running, one queued, as in the local executor.
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
-    p.pool.onThreadLost = (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
+    p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
   }
 
   /** Declares the topology on `conn` and starts consuming; on a lost connection, reconnects. */

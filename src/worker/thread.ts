@@ -11,7 +11,8 @@ import { CancelledError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
-import { Slot } from './slot.js';
+import { runBatch } from './run-batch.js';
+import { ThreadSlot } from './thread-slot.js';
 import { toWire, type WireError } from './wire-error.js';
 
 /** What the pool hands a new thread. */
@@ -20,7 +21,7 @@ export interface ThreadData {
   logLevel: LogLevel;
   workerId: string;
   /**
-   * Shared with the pool (see slot.ts), a Float64Array: when the item
+   * Shared with the pool (see thread-slot.ts), a Float64Array: when the item
    * now running started (ms since the epoch; 0 when idle), its index, its
    * batch id and the batch's item timeout (ms; 0 for none). The pool reads it
    * to stop an item over its timeout and to name the item a dead thread was
@@ -84,7 +85,7 @@ async function load(moduleUrl: string, className: string, paramsBytes: Uint8Arra
   return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
 }
 
-async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void> {
+async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void> {
   const { id, first, perItem } = msg;
   if (cancelled.delete(id) || abortAll.signal.aborted) return post({ type: 'failed', id, error: toWire(abortAll.signal.reason ?? new CancelledError()) });
   const controller = new AbortController();
@@ -94,72 +95,36 @@ async function runBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void
     const runtime = await runtimes.get(msg.key)!;
     const start = performance.now();
     const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
-    const combines = runtime.combines;
-    const results = new Array<unknown>(items.length);
-    let failures: BatchFailure[] | undefined;
-    slot[Slot.Batch] = id;
-    slot[Slot.TimeoutMs] = msg.timeoutMs;
-    for (let i = 0; i < items.length; i++) {
-      slot[Slot.Index] = first + i;
-      slot[Slot.StartedAt] = Date.now();
-      try {
-        const r = runtime.processItem(items[i], first + i, signal);
-        const value = r instanceof Promise ? await r : r;
-        results[i] = perItem && !combines ? encodeChecked(value) : value;
-      } catch (err) {
-        results[i] = null;
-        (failures ??= []).push({ i, error: toWire(err) });
-        if (signal.aborted) {
-          // cancelled: the rest would be thrown away; they fail with the cancellation
-          const error = toWire(signal.reason ?? new CancelledError());
-          for (let k = i + 1; k < items.length; k++) failures.push({ i: k, error });
-          break;
-        }
-      }
-    }
-    // The item timeout covers `process` only: encoding the results and `combine` run unwatched.
-    slot[Slot.StartedAt] = 0;
+    slot[ThreadSlot.Batch] = id;
+    slot[ThreadSlot.TimeoutMs] = msg.timeoutMs;
+    const outcome = await runBatch(runtime, items, first, signal, {
+      onItem: (i) => {
+        slot[ThreadSlot.Index] = first + i;
+        slot[ThreadSlot.StartedAt] = Date.now();
+      },
+      // The item timeout covers `process` only: encoding the results and `combine` run unwatched.
+      onItemsDone: () => (slot[ThreadSlot.StartedAt] = 0),
+      map: perItem ? (value) => encodeChecked(value) : undefined,
+    });
+    const failures = outcome.failures?.map((f) => ({ i: f.i, error: toWire(f.error) }));
     let out: Uint8Array;
-    if (combines) {
-      const merged = await combineBatch(runtime, results, first, failures, signal);
-      failures = merged.failures;
+    if (runtime.combines) {
+      const { merged } = outcome;
       if (perItem) {
         const slots = new Array<Uint8Array | null>(items.length).fill(null);
-        merged.ok.forEach((i, k) => (slots[i] = k === 0 ? encodeChecked(merged.value) : COVERED_BYTES));
+        merged?.ok.forEach((i, k) => (slots[i] = k === 0 ? encodeChecked(merged.value) : COVERED_BYTES));
         out = detach(encodeChecked(slots));
-      } else out = merged.ok.length ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
-    } else out = detach(encodeChecked(results));
-    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: combines && !perItem }, [out.buffer as ArrayBuffer]);
+      } else out = merged ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
+    } else {
+      if (failures) for (const f of failures) outcome.results[f.i] = null;
+      out = detach(encodeChecked(outcome.results));
+    }
+    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: runtime.combines && !perItem }, [out.buffer as ArrayBuffer]);
   } catch (err) {
-    slot[Slot.StartedAt] = 0;
+    slot[ThreadSlot.StartedAt] = 0;
     post({ type: 'failed', id, error: toWire(err) });
   } finally {
     running = undefined;
-  }
-}
-
-/**
- * Merges the results of a batch's successful items with the task's
- * `combine` (a lone result is only checked). If `combine` fails, every one
- * of those items fails with its error.
- */
-async function combineBatch(runtime: TaskRuntime, results: unknown[], first: number, failures: BatchFailure[] | undefined, signal: AbortSignal): Promise<{ ok: number[]; value: unknown; failures: BatchFailure[] | undefined }> {
-  const failed = new Set(failures?.map((f) => f.i));
-  const ok: number[] = [];
-  for (let i = 0; i < results.length; i++) if (!failed.has(i)) ok.push(i);
-  if (ok.length === 0) return { ok, value: undefined, failures };
-  try {
-    if (ok.length === 1) return { ok, value: runtime.checked(results[ok[0]], first + ok[0]), failures };
-    const r = runtime.combine(
-      ok.map((i) => results[i]),
-      first + ok[0],
-      signal,
-    );
-    return { ok, value: r instanceof Promise ? await r : r, failures };
-  } catch (err) {
-    const error = toWire(err);
-    const all = [...(failures ?? []), ...ok.map((i) => ({ i, error }))].sort((a, b) => a.i - b.i);
-    return { ok: [], value: undefined, failures: all };
   }
 }
 
@@ -185,7 +150,7 @@ async function main(): Promise<void> {
         runtimes.delete(msg.key);
         break;
       case 'batch':
-        chain = chain.then(() => runBatch(msg));
+        chain = chain.then(() => runThreadBatch(msg));
         break;
       case 'abort':
         if (msg.id === undefined) abortAll.abort(new CancelledError());

@@ -4,8 +4,8 @@
  * true when batches are merged, redelivered and split.
  */
 import { describe, expect, it } from 'vitest';
-import { groupsOf } from '../../src/executors/amqp.js';
-import { Ledger } from '../../src/executors/ledger.js';
+import { groupsOf } from '../../src/transports/amqp-results.js';
+import { Ledger } from '../../src/dispatch/ledger.js';
 import { COVERED_BYTES } from '../../src/codec.js';
 
 const policy = { onFailure: 'collect' as const, maxFailures: () => Infinity, retryDelayMs: 1 };

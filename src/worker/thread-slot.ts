@@ -10,7 +10,7 @@
 export const SLOT_SIZE = 4;
 
 /** Where each entry is. */
-export const Slot = {
+export const ThreadSlot = {
   /** When the item now running started, ms since the epoch; 0 when idle. */
   StartedAt: 0,
   /** Its index. */

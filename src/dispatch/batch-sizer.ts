@@ -1,4 +1,4 @@
-/** Batch sizing shared by the local and amqp executors. */
+/** Batch sizing, for the dispatcher: a batch should take about as long as its transport asks. */
 
 /**
  * How long a batch should take for a task with `combine`: a batch sends back
@@ -10,18 +10,25 @@
  */
 export const COMBINED_TARGET_MS = { local: 50, amqp: 200 } as const;
 
-/** Adaptive batch sizing: a batch should take about `targetMs` where it runs. */
+/**
+ * Adaptive batch sizing: a batch should take about `targetMs` where it runs.
+ * Starts at one item (the first answers say how long items take); with an
+ * infinite target, every batch has `max` items.
+ */
 export class BatchSizer {
-  size = 1;
+  size: number;
   private msPerItem = -1;
 
   constructor(
     private readonly targetMs: number,
     private readonly max: number,
-  ) {}
+  ) {
+    this.size = targetMs === Infinity ? max : 1;
+  }
 
   /** Records that `count` items took `ms`; grows at most 4x per observation. */
   observe(ms: number, count: number): void {
+    if (this.targetMs === Infinity) return;
     const per = ms / count;
     this.msPerItem = this.msPerItem < 0 ? per : 0.7 * this.msPerItem + 0.3 * per;
     const ideal = this.msPerItem > 0 ? Math.floor(this.targetMs / this.msPerItem) : this.max;

@@ -1,0 +1,138 @@
+/**
+ * The coordinator of a distributed (amqp) job: stores its params, keeps its
+ * records (manifest, status), runs the dispatcher over the amqp transport,
+ * and decides what is left behind when the job ends. It runs wherever it is
+ * started: in `fj run`, and, built from a job's records, in `fj resume`.
+ *
+ * What a job leaves behind:
+ * - done, failed or cancelled: nothing (unless `keep`);
+ * - the broker lost for good after the job attached, or items left without
+ *   a result: everything, for `fj resume`;
+ * - a resume that was refused (the job is attached elsewhere, or gone):
+ *   nothing is touched;
+ * - a fresh job that never attached (a refused password, a bad URL): its
+ *   params and manifest are removed, since nothing exists to resume.
+ */
+import { hostname } from 'node:os';
+import type { ChannelModel } from 'amqplib';
+import { encodeChecked } from './codec.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { CancelledError, FjError, TransportError } from './errors.js';
+import type { JobPlan } from './executors/executor.js';
+import { readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import type { PayloadStore } from './store/store.js';
+import { AmqpTransport } from './transports/amqp.js';
+
+/** The status record is rewritten at most this often. */
+const STATUS_EVERY_MS = 1000;
+
+export class Coordinator {
+  private readonly coordinator = `${hostname()}:${process.pid}`;
+  private readonly status: StatusWriter;
+  private transport: AmqpTransport | undefined;
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly store: PayloadStore,
+    private readonly jobId: string,
+    private readonly queue: string,
+    /** A connection opened early (while the input validated). */
+    private readonly conn?: Promise<ChannelModel>,
+  ) {
+    this.status = new StatusWriter(store, jobId, (err) => plan.log.debug(`status not written: ${err.message}`));
+  }
+
+  /** Runs the job to its end; rejects with the error that ended it. */
+  async run(): Promise<void> {
+    const { plan, store, jobId } = this;
+    let transport: AmqpTransport | undefined;
+    let error: unknown;
+    try {
+      const paramsRef = await store.put(jobId, plan.paramsBytes);
+      if (!plan.origin.resume) plan.counters.bytesStored += plan.paramsBytes.length;
+      const manifest = plan.origin.resume ? await readManifest(store, jobId) : await this.manifest(paramsRef);
+      const earlierRuns = plan.origin.resume ? (manifest.runs ?? []) : [];
+      transport = this.transport = new AmqpTransport(plan, store, {
+        jobId,
+        queue: this.queue,
+        paramsRef,
+        earlierRuns,
+        conn: this.conn,
+        // Attached: this run's tag goes into the records before anything is published.
+        onAttached: async () => {
+          await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] });
+          this.writeStatus('running');
+        },
+      });
+      const timer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
+      timer.unref();
+      try {
+        await new Dispatcher(plan, transport).run();
+      } finally {
+        clearInterval(timer);
+      }
+    } catch (err) {
+      error = err;
+    }
+    const attached = transport?.attached ?? false;
+    if (attached) {
+      this.writeStatus(error === undefined ? 'done' : error instanceof CancelledError ? 'cancelled' : 'failed', error);
+      await this.status.flushed();
+    }
+    const resumable = attached && (error instanceof TransportError || (error as FjError | undefined)?.code === 'FJ_INTERNAL');
+    if (resumable) plan.log.error(`job ${jobId} stopped; resume it with 'fj resume ${jobId}'${error instanceof TransportError ? ' once RabbitMQ is back' : ''}`);
+    const refusedResume = plan.origin.resume && !attached;
+    if (!resumable && !refusedResume && !(plan.options.keep && attached)) {
+      await store.deleteJob(jobId).catch((err) => plan.log.warn(`could not delete job data: ${(err as Error).message}`));
+    }
+    if (error !== undefined) throw error;
+  }
+
+  /** The manifest of a fresh job, written before anything is published. */
+  private async manifest(paramsRef: string): Promise<Manifest> {
+    const { plan, store, jobId } = this;
+    const { options, task, origin } = plan;
+    let input: Manifest['input'];
+    if (origin.inputFile) input = origin.inputFile;
+    else {
+      const bytes = encodeChecked(origin.input);
+      input = { ref: await store.put(jobId, bytes) };
+      plan.counters.bytesStored += bytes.length;
+    }
+    return {
+      version: 1,
+      task: { name: task.name, module: task.moduleUrl, className: task.cls.name, codeHash: task.codeHash },
+      input,
+      paramsRef,
+      queue: this.queue,
+      options: {
+        retries: options.retries,
+        retryDelayMs: options.retryDelayMs,
+        onFailure: options.onFailure,
+        maxFailures: options.maxFailuresSpec,
+        itemTimeoutMs: options.itemTimeoutMs,
+        inlineLimit: options.inlineLimit,
+      },
+      created: new Date().toISOString(),
+    };
+  }
+
+  /** Rewrites the status record. After the job ends, only a kept or failed job's is written (the others' data is about to go). */
+  private writeStatus(state: JobStatus['state'], error?: unknown): void {
+    const { ledger, items, task, options } = this.plan;
+    if (state !== 'running' && !options.keep && state !== 'failed') return;
+    this.status.write({
+      state,
+      task: task.name,
+      total: items.total ?? (items.done ? items.index : null),
+      done: ledger.recorded,
+      failed: ledger.failures.length,
+      retried: ledger.retried,
+      inFlightMessages: this.transport?.inFlightMessages ?? 0,
+      coordinator: this.coordinator,
+      run: this.transport?.runTag ?? '',
+      updated: new Date().toISOString(),
+      ...(error ? { error: (error as Error).message } : {}),
+    });
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * The dispatcher: one job's items, from `setup` to the ledger, over any
+ * transport. The same rules hold on every executor:
+ *
+ * - Backpressure: items are pulled from `setup` only while the transport has
+ *   room, so a generator is consumed lazily and a job never holds all its
+ *   items.
+ * - Automatic batching: batch sizes adapt to the time items take where they
+ *   run (see BatchSizer), as the transport asks.
+ * - Exactly-once effect: each item of a batch is answered once; later or
+ *   duplicate answers are ignored, and the ledger records a result once per
+ *   item. A merged result (`combine`) answers its items all at once or not at
+ *   all: a merged value cannot be split, so when some of its items were
+ *   answered already it is dropped and the others run again, uncharged.
+ * - Failures: a failed attempt is judged by the ledger (retry after a
+ *   backoff, record the failure, or end the job); a lost batch charges only
+ *   the item that was running, and its other items run again, uncharged.
+ * - Resume: items that already have a result are never sent.
+ *
+ * States: `starting` (the transport opens) → `running` (items pulled and
+ * sent) → `draining` (`setup` is exhausted; waiting for answers and
+ * retries) → `done`; any state → `failed` (the first error ends the job).
+ */
+import { assertPlain } from '../codec.js';
+import { CancelledError, FjError, isRetryable, TaskError, TransportError } from '../errors.js';
+import type { JobPlan } from '../executors/executor.js';
+import { BatchSizer } from './batch-sizer.js';
+import { Retries } from './ledger.js';
+import type { Answer, Batch, Transport, TransportEvents } from './transport.js';
+
+/** Where a dispatcher is in a job's life. */
+export type DispatchState = 'starting' | 'running' | 'draining' | 'done' | 'failed';
+
+/** A batch in flight, with which of its items have been answered. */
+class SentBatch implements Batch {
+  /** 1 for each item answered; allocated on the first partial answer. */
+  answered: Uint8Array | undefined;
+  /** Items not answered yet. */
+  left: number;
+
+  constructor(
+    readonly first: number,
+    readonly values: readonly unknown[],
+  ) {
+    this.left = values.length;
+  }
+
+  /** Whether `index` is one of this batch's items. */
+  holds(index: number): boolean {
+    return Number.isSafeInteger(index) && index >= this.first && index < this.first + this.values.length;
+  }
+
+  /**
+   * Marks items answered; returns whether they were answered for the first
+   * time. All or nothing: when only some of them were (a merged group
+   * overlapping earlier answers), marks none and returns false.
+   */
+  take(indices: readonly number[]): boolean {
+    for (const i of indices) if (!this.holds(i)) return false;
+    const answered = (this.answered ??= new Uint8Array(this.values.length));
+    for (const i of indices) if (answered[i - this.first] === 1) return false;
+    for (const i of indices) answered[i - this.first] = 1;
+    this.left -= indices.length;
+    return true;
+  }
+
+  /** Marks the whole batch answered, when nothing of it was; false otherwise. */
+  takeAll(): boolean {
+    if (this.answered !== undefined || this.left !== this.values.length) return false;
+    this.left = 0;
+    return true;
+  }
+
+  /** The items not answered yet, as runs of contiguous items; marks them answered. */
+  takeRest(): { first: number; values: unknown[] }[] {
+    const runs: { first: number; values: unknown[] }[] = [];
+    let run: { first: number; values: unknown[] } | undefined;
+    for (let k = 0; k < this.values.length; k++) {
+      if (this.answered?.[k] === 1) {
+        run = undefined;
+        continue;
+      }
+      if (!run) runs.push((run = { first: this.first + k, values: [] }));
+      run.values.push(this.values[k]);
+    }
+    this.answered = new Uint8Array(this.values.length).fill(1);
+    this.left = 0;
+    return runs;
+  }
+}
+
+/** Runs one job's items over a transport. Create one per job; `run` once. */
+export class Dispatcher implements TransportEvents {
+  state: DispatchState = 'starting';
+  private readonly sizer: BatchSizer;
+  /** Retries whose backoff is over, and innocent items of lost batches: sent before new items. */
+  private readonly reruns: { first: number; values: unknown[] }[] = [];
+  private readonly retries: Retries;
+  private readonly inFlight = new Set<SentBatch>();
+  private pulling = false;
+  private error: unknown;
+  private settle!: () => void;
+  private readonly settled = new Promise<void>((r) => (this.settle = r));
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly transport: Transport,
+  ) {
+    this.retries = new Retries(plan.ledger, plan.log);
+    const { targetMs, max } = transport.batching;
+    this.sizer = new BatchSizer(targetMs, max);
+  }
+
+  /** Batches sent and not fully answered. */
+  get batchesInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  /** Opens the transport, runs every item, closes the transport; rejects with the error that ended the job. */
+  async run(): Promise<void> {
+    const { signal } = this.plan;
+    const onAbort = () => this.fail(signal.reason instanceof Error ? signal.reason : new CancelledError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (signal.aborted) onAbort();
+      else {
+        await this.transport.open(this);
+        if (this.live) {
+          this.state = 'running';
+          void this.pump();
+        }
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+    await this.settled;
+    signal.removeEventListener('abort', onAbort);
+    this.retries.clear();
+    await this.transport.close(this.state === 'failed' ? this.error : undefined);
+    if (this.state === 'failed') throw this.error;
+  }
+
+  private get live(): boolean {
+    return this.state !== 'done' && this.state !== 'failed';
+  }
+
+  // --- sending -------------------------------------------------------------
+
+  /** Fills the transport while it has room: re-runs first, then items pulled from setup. */
+  private async pump(): Promise<void> {
+    if (this.pulling || (this.state !== 'running' && this.state !== 'draining')) return;
+    this.pulling = true;
+    try {
+      const { items } = this.plan;
+      while (this.live && this.transport.hasRoom && (this.reruns.length > 0 || !items.done)) {
+        const rerun = this.reruns.shift();
+        if (rerun) {
+          await this.send(rerun.first, rerun.values);
+          continue;
+        }
+        const first = items.index;
+        const maybe = items.take(this.sizer.size);
+        const values = maybe instanceof Promise ? await maybe : maybe;
+        if (!this.live) return;
+        if (values.length > 0) await this.sendNew(first, values);
+      }
+      if (items.done && this.state === 'running') this.state = 'draining';
+    } catch (err) {
+      this.fail(err);
+      return;
+    } finally {
+      this.pulling = false;
+    }
+    this.finishIfDone();
+  }
+
+  /** Sends items fresh from setup: checked for the wire; on resume, only those without a result, as contiguous runs. */
+  private async sendNew(first: number, values: unknown[]): Promise<void> {
+    const { ledger, task } = this.plan;
+    const resuming = ledger.settled > 0;
+    let runFirst = first;
+    for (let k = 0; k < values.length; k++) {
+      const index = first + k;
+      if (resuming && ledger.has(index)) {
+        if (index > runFirst) await this.send(runFirst, values.slice(runFirst - first, k));
+        runFirst = index + 1;
+        continue;
+      }
+      assertPlain(values[k], { task: task.name, hook: 'setup', index });
+    }
+    if (runFirst === first) await this.send(first, values);
+    else if (runFirst < first + values.length) await this.send(runFirst, values.slice(runFirst - first));
+  }
+
+  private async send(first: number, values: unknown[]): Promise<void> {
+    const batch = new SentBatch(first, values);
+    this.inFlight.add(batch);
+    const sending = this.transport.send(batch);
+    if (sending) await sending;
+  }
+
+  // --- answers (TransportEvents) -------------------------------------------
+
+  answer(a: Answer): void {
+    if (!this.live) return;
+    const batch = this.own(a.batch);
+    if (a.batch && !batch) return; // a batch already settled (a late answer after a loss)
+    const { ledger } = this.plan;
+    let recorded = 0;
+    const failed = new Set<number>();
+    for (const f of a.failures ?? []) {
+      failed.add(f.index);
+      if (batch?.take([f.index])) this.itemFailed(f.index, batch.values[f.index - batch.first], f.error);
+    }
+    if (a.values) {
+      const first = a.first ?? batch?.first ?? 0;
+      const whole = batch !== undefined && failed.size === 0 && first === batch.first && a.values.length === batch.values.length && batch.takeAll();
+      for (let k = 0; k < a.values.length; k++) {
+        const index = first + k;
+        if (failed.has(index)) continue;
+        if (batch && !whole && !batch.take([index])) continue;
+        if (!batch && !this.inJob(index)) continue;
+        if (ledger.record(index, a.values[k])) recorded++;
+      }
+    }
+    for (const g of a.groups ?? []) {
+      if (batch ? !batch.take(g.indices) : !g.indices.every((i) => this.inJob(i))) continue;
+      if (ledger.recordGroup(g.indices, g.value)) {
+        recorded += g.indices.length;
+        continue;
+      }
+      // Some of its items have a result already (an answer of the run before `fj resume`):
+      // the merged value cannot be split, so the others run again, uncharged.
+      if (batch) for (const i of g.indices) if (!ledger.has(i)) this.reruns.push({ first: i, values: [batch.values[i - batch.first]] });
+    }
+    if (a.ms !== undefined && a.ran) this.sizer.observe(a.ms, a.ran);
+    if (batch) this.settleBatch(batch);
+    if (recorded) this.plan.progress(recorded);
+    void this.pump();
+  }
+
+  failed(b: Batch | undefined, first: number, count: number, error: Error): void {
+    if (!this.live) return;
+    const batch = this.own(b);
+    if (!batch) return; // an earlier run's message: it was sent again
+    const indices = Array.from({ length: count }, (_, k) => first + k);
+    if (!batch.take(indices)) return this.settleBatch(batch);
+    if (!isRetryable(error) || error instanceof TransportError) return this.fail(error);
+    for (const i of indices) this.itemFailed(i, batch.values[i - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: i }, error));
+    this.settleBatch(batch);
+    void this.pump();
+  }
+
+  lost(b: Batch, culprit: number | undefined, reason: string): void {
+    if (!this.live) return;
+    const batch = this.own(b);
+    if (!batch) return;
+    const charged = culprit !== undefined && batch.holds(culprit) && batch.answered?.[culprit - batch.first] !== 1;
+    if (charged) batch.take([culprit]);
+    this.reruns.push(...batch.takeRest());
+    if (charged) this.itemFailed(culprit, batch.values[culprit - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: culprit }, new Error(reason)));
+    this.settleBatch(batch);
+    void this.pump();
+  }
+
+  room(): void {
+    void this.pump();
+  }
+
+  fatal(error: Error): void {
+    this.fail(error);
+  }
+
+  // --- bookkeeping ----------------------------------------------------------
+
+  /** The dispatcher's own record of `b`, if it is one of this job's batches still in flight. */
+  private own(b: Batch | undefined): SentBatch | undefined {
+    return b instanceof SentBatch && this.inFlight.has(b) ? b : undefined;
+  }
+
+  /** Whether `index` can be an item of this job (for answers to an earlier run's messages). */
+  private inJob(index: number): boolean {
+    const { items } = this.plan;
+    const bound = items.total ?? items.index;
+    return Number.isSafeInteger(index) && index >= 0 && index < bound;
+  }
+
+  private settleBatch(batch: SentBatch): void {
+    if (batch.left > 0) return;
+    this.inFlight.delete(batch);
+    this.transport.done?.(batch);
+    this.finishIfDone();
+  }
+
+  /** Applies the failure policy to a failed attempt; schedules the retry. */
+  private itemFailed(index: number, value: unknown, err: Error): void {
+    try {
+      this.retries.failed(index, err, this.plan.items.total, () => {
+        this.reruns.push({ first: index, values: [value] });
+        void this.pump();
+      });
+    } catch (fatal) {
+      this.fail(fatal);
+    }
+  }
+
+  private finishIfDone(): void {
+    if (!this.live || this.pulling || !this.plan.items.done) return;
+    if (this.inFlight.size > 0 || this.reruns.length > 0 || this.retries.pending > 0 || this.transport.busy) return;
+    const total = this.plan.items.total ?? 0;
+    const missing = total - this.plan.ledger.settled;
+    // A backstop: nothing is left to wait for, yet items have no result (a bug).
+    if (missing > 0) return this.fail(new FjError(`internal: ${missing} of ${total} items have no result and nothing more will answer`, 'FJ_INTERNAL', 1));
+    this.state = 'done';
+    this.settle();
+  }
+
+  private fail(err: unknown): void {
+    if (!this.live) return;
+    this.state = 'failed';
+    this.error = err instanceof Error ? err : new TransportError(String(err));
+    this.retries.clear();
+    void this.plan.items.close();
+    this.settle();
+  }
+}

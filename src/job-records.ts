@@ -1,0 +1,133 @@
+/**
+ * A job's records in the payload store: its manifest (what a coordinator
+ * needs to run or re-attach to the job) and its status (rewritten as it
+ * runs, read by `fj status`). Records are data: nothing here loads code, and
+ * a record read back is checked field by field before anything uses it.
+ * No transport code: the CLI, `fj resume` and a coordinator read them alike.
+ */
+import { createHash } from 'node:crypto';
+import { UsageError } from './errors.js';
+import type { PayloadStore } from './store/store.js';
+
+/** The job's manifest record: what `fj resume` needs to re-attach. */
+export interface Manifest {
+  version: 1;
+  /**
+   * The task, as the coordinator named it. On resume, only names the task
+   * for messages and checks (its code hash): the code that runs is the code
+   * the resuming user names, never a module path read from the store.
+   */
+  task: { name: string; module: string | undefined; className: string; codeHash: string };
+  /** The input: a file (checked by hash on resume), or stored bytes. */
+  input: { file: string; sha256: string } | { ref: string };
+  paramsRef: string;
+  queue: string;
+  options: { retries?: number; retryDelayMs: number; onFailure: string; maxFailures?: number | string; itemTimeoutMs?: number; inlineLimit: number };
+  created: string;
+  /** Tags of the coordinator runs that attached to the job (the first, then each `fj resume`): only answers to their messages count. */
+  runs?: string[];
+}
+
+/** The job's status record, rewritten as it runs (`fj status`). */
+export interface JobStatus {
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  task: string;
+  total: number | null;
+  done: number;
+  failed: number;
+  retried: number;
+  /** Work messages published and not yet answered. */
+  inFlightMessages: number;
+  coordinator: string;
+  /** The attached coordinator's run tag: `fj cancel` names it, so a stranger's cancel message is ignored. */
+  run?: string;
+  updated: string;
+  error?: string;
+}
+
+/** Where to find a job: the broker and store it ran with. */
+export interface JobLocation {
+  /** Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  broker?: string;
+  /** Default `FJ_STORE_URL`, else the default file store. */
+  store?: string;
+}
+
+/** What `status()` finds. */
+export interface JobReport {
+  jobId: string;
+  /** The coordinator's last status record; undefined when the store holds none. */
+  status: JobStatus | undefined;
+  /** The job's results queue: results waiting, and whether a coordinator consumes it. Undefined when it does not exist. */
+  resultsQueue: { messages: number; coordinators: number } | undefined;
+}
+
+/** sha256 of bytes, hex (input files in the manifest). */
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Writes the manifest record. */
+export async function writeManifest(store: PayloadStore, jobId: string, manifest: Manifest): Promise<void> {
+  await store.setMeta(jobId, 'manifest', Buffer.from(JSON.stringify(manifest)));
+}
+
+/**
+ * Reads and checks the manifest record; UsageError when the job has none (it
+ * finished, was cancelled or never ran in this store) or it is malformed.
+ */
+export async function readManifest(store: PayloadStore, jobId: string): Promise<Manifest> {
+  const bytes = await store.getMeta(jobId, 'manifest');
+  if (!bytes) throw new UsageError(`no job '${jobId}' in the store ${store.url}: it finished, was cancelled, or never started (resume needs the --store the job ran with)`);
+  let m: Manifest;
+  try {
+    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Manifest;
+  } catch {
+    throw malformed(jobId, 'not JSON');
+  }
+  const str = (v: unknown) => typeof v === 'string';
+  if (m?.version !== 1) throw malformed(jobId, 'unknown version');
+  if (!m.task || !str(m.task.name) || !str(m.task.className) || !str(m.task.codeHash)) throw malformed(jobId, 'task');
+  if (!m.input || !(('ref' in m.input && str(m.input.ref)) || ('file' in m.input && str(m.input.file) && str(m.input.sha256)))) throw malformed(jobId, 'input');
+  if (!str(m.paramsRef) || !str(m.queue) || typeof m.options !== 'object' || m.options === null) throw malformed(jobId, 'params, queue or options');
+  if (m.runs !== undefined && !(Array.isArray(m.runs) && m.runs.every(str))) throw malformed(jobId, 'runs');
+  return m;
+}
+
+function malformed(jobId: string, what: string): UsageError {
+  return new UsageError(`job ${jobId}: its manifest record in the store is malformed (${what}); it cannot be resumed`);
+}
+
+/** Reads the status record; undefined when there is none or it does not parse. */
+export async function readStatus(store: PayloadStore, jobId: string): Promise<JobStatus | undefined> {
+  const raw = await store.getMeta(jobId, 'status');
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(Buffer.from(raw).toString('utf8')) as JobStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rewrites a job's status record: writes never overlap, and a failed write
+ * is only reported (a status record is advice, not the job's state).
+ */
+export class StatusWriter {
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: PayloadStore,
+    private readonly jobId: string,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  write(status: JobStatus): void {
+    this.writing = this.writing.then(() => this.store.setMeta(this.jobId, 'status', Buffer.from(JSON.stringify(status))).catch((err) => this.onError(err as Error)));
+  }
+
+  /** Waits for the writes made so far. */
+  flushed(): Promise<void> {
+    return this.writing;
+  }
+}

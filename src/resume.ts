@@ -1,0 +1,73 @@
+/**
+ * `fj resume`: a coordinator built from a job's records. Reads the job's
+ * manifest from the store, checks that the task's code and the input file
+ * are unchanged, and returns what `run()` needs to re-attach.
+ */
+import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { decode } from './codec.js';
+import { UsageError } from './errors.js';
+import { checkJobId } from './job-id.js';
+import { readManifest, sha256 } from './job-records.js';
+import { normalizeOptions, type RunOptions } from './options.js';
+import { builtinTasksDir } from './paths.js';
+import { openStore } from './store/open.js';
+import { loadModule, loadTask, type TaskInfo } from './task/registry.js';
+
+/** A job to resume: its task, input and settings, from its records. */
+export interface ResumableJob {
+  task: TaskInfo;
+  input: unknown;
+  inputFile: { file: string; sha256: string } | undefined;
+  queue: string;
+  /** The job's own settings (retries, policy, limits), as it started with them. */
+  options: RunOptions;
+}
+
+/**
+ * Reads job `jobId`'s records. Rejects with UsageError when the job is
+ * unknown, or its task or input file changed. Touches nothing.
+ */
+export async function jobForResume(jobId: string, options: RunOptions): Promise<ResumableJob> {
+  checkJobId(jobId);
+  const opts = normalizeOptions({ ...options, executor: 'amqp' });
+  const store = await openStore(opts.store || undefined);
+  let manifest;
+  let input: unknown;
+  try {
+    manifest = await readManifest(store, jobId);
+    if ('ref' in manifest.input) input = decode(await store.get(manifest.input.ref));
+    else {
+      const file = manifest.input.file;
+      const text = await readFile(file).catch(() => {
+        throw new UsageError(`job ${jobId}: its input file ${file} cannot be read any more`);
+      });
+      if (sha256(text) !== manifest.input.sha256) throw new UsageError(`job ${jobId}: its input file ${file} changed since the job started; resume needs the same input`);
+      input = JSON.parse(text.toString('utf8'));
+    }
+  } finally {
+    await store.close();
+  }
+  const t = manifest.task;
+  const task = t.module && !isBuiltin(t.module) ? await loadModule(t.module, t.className) : await loadTask(t.name);
+  if (task.codeHash !== t.codeHash) throw new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${task.codeHash} now); resume needs the same code`);
+  const m = manifest.options;
+  return {
+    task,
+    input,
+    inputFile: 'file' in manifest.input ? manifest.input : undefined,
+    queue: manifest.queue,
+    options: {
+      retries: m.retries,
+      retryDelayMs: m.retryDelayMs,
+      onFailure: m.onFailure as RunOptions['onFailure'],
+      maxFailures: m.maxFailures as RunOptions['maxFailures'],
+      itemTimeoutMs: m.itemTimeoutMs,
+      inlineLimit: m.inlineLimit,
+    },
+  };
+}
+
+function isBuiltin(moduleUrl: string): boolean {
+  return moduleUrl.startsWith(pathToFileURL(builtinTasksDir).href);
+}

@@ -1,0 +1,419 @@
+/**
+ * The amqp transport (the coordinator's side of distributed mode): a job's
+ * batches become work messages on a pool's queue; `fj worker` processes
+ * answer on the job's own results queue.
+ *
+ * - Fan-out by reference: params are stored once and named by ref in every
+ *   message; an item larger than the inline limit is stored and sent as a ref.
+ * - Backpressure: at most {@link MAX_IN_FLIGHT} messages await their results,
+ *   and publishes wait for broker confirms beyond a bound.
+ * - Results stay unacked in the durable results queue until the job ends:
+ *   they are the job's record, so after a crash of the coordinator `fj
+ *   resume` finds every result recorded so far. The coordinator consumes
+ *   the queue exclusively: a second coordinator of the same job is refused
+ *   by the broker itself.
+ * - Only answers to messages this job issued count: a message id carries the
+ *   run's unguessable tag, and an answer naming an id of no run of this job
+ *   is dropped. Result messages are read strictly (amqp-results.ts); refs
+ *   outside the job are refused.
+ * - A lost connection (a broker restart) is survived: reconnect with backoff,
+ *   declare the queues again, re-send what the broker had not confirmed.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { decode, encodeChecked } from '../codec.js';
+import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
+import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
+import { CancelledError, FjError, TransportError, UsageError } from '../errors.js';
+import type { JobPlan } from '../executors/executor.js';
+import type { PayloadStore } from '../store/store.js';
+import {
+  assertControlExchange,
+  assertResultsQueue,
+  assertWorkQueue,
+  connect,
+  H,
+  PROTOCOL,
+  publishCancel,
+  Publisher,
+  reconnect,
+  reconnectOnChannelError,
+  resultsQueue,
+  withHeartbeat,
+} from '../transport/amqp.js';
+import { encodeBody, type Slot } from '../transport/messages.js';
+import { fromWire } from '../worker/wire-error.js';
+import { readResult } from './amqp-results.js';
+
+/** Work messages awaiting results, at most. */
+const MAX_IN_FLIGHT = 64;
+/** A message should keep a worker busy about this long. */
+const TARGET_BATCH_MS = 20;
+const MAX_BATCH = 4096;
+/** After losing the broker, keep trying to reconnect this long before failing the job (it stays resumable). */
+export const RECONNECT_GIVE_UP_MS = Number(process.env.FJ_RECONNECT_GIVE_UP_MS) || 5 * 60_000;
+/** How long `fj resume` waits for the results already queued before publishing. */
+const DRAIN_MS = 30_000;
+
+/** A published work message awaiting its results. */
+interface Sent {
+  batch: Batch;
+  body: Buffer;
+  /** The broker confirmed it (a reconnect re-sends only unconfirmed ones). */
+  confirmed: boolean;
+}
+
+/** One connection's channels. */
+interface Link {
+  conn: ChannelModel;
+  ch: Channel;
+  publisher: Publisher;
+  open: boolean;
+}
+
+/** Where the job is, for the transport. */
+export interface AmqpJob {
+  readonly jobId: string;
+  readonly queue: string;
+  readonly paramsRef: string;
+  /** Tags of the job's earlier coordinator runs (`fj resume`): answers to their messages count too. */
+  readonly earlierRuns: readonly string[];
+  /** A connection opened early (while the input validated), else `open` connects. */
+  readonly conn?: Promise<ChannelModel>;
+  /** Called once attached to the results queue, before anything is published (records this run). */
+  readonly onAttached?: () => Promise<void>;
+}
+
+export class AmqpTransport implements Transport {
+  readonly batching;
+  /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
+  readonly runTag = randomBytes(12).toString('hex');
+  /** Whether this coordinator attached to the job's results queue (a refused `fj resume` never does). */
+  attached = false;
+  private events!: TransportEvents;
+  private link: Link | undefined;
+  private closing = false;
+  private readonly resultsQ: string;
+  /** Work messages awaiting results, by message id, and the ids of their batches. */
+  private readonly sent = new Map<string, Sent>();
+  private readonly ids = new Map<Batch, string>();
+  private readonly pendingDecode = new Set<Promise<void>>();
+  private seq = 0;
+  /** Result messages received, and queued when this coordinator first attached (`fj resume` waits for those). */
+  private received = 0;
+  private backlog = -1;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly store: PayloadStore,
+    private readonly job: AmqpJob,
+  ) {
+    this.resultsQ = resultsQueue(job.jobId);
+    this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
+  }
+
+  get hasRoom(): boolean {
+    return this.link?.open === true && this.sent.size < MAX_IN_FLIGHT;
+  }
+
+  get busy(): boolean {
+    return this.pendingDecode.size > 0;
+  }
+
+  /** Work messages published and not yet answered. */
+  get inFlightMessages(): number {
+    return this.sent.size;
+  }
+
+  async open(events: TransportEvents): Promise<void> {
+    this.events = events;
+    const { plan, job } = this;
+    const conn = await (job.conn ?? connect(withHeartbeat(plan.options.broker), `job ${job.jobId}`));
+    try {
+      if (plan.origin.resume) await this.checkResumable(conn);
+      await this.attach(conn);
+      await job.onAttached?.();
+      this.attached = true;
+    } catch (err) {
+      const link = this.link;
+      this.link = undefined;
+      this.closing = true;
+      if (link?.open && !plan.origin.resume) await link.ch.deleteQueue(this.resultsQ).catch(() => {});
+      await conn.close().catch(() => {});
+      throw err;
+    }
+    const { consumerCount } = await this.link!.ch.checkQueue(job.queue);
+    if (consumerCount === 0) plan.log.warn(`no worker is consuming ${job.queue} yet: start one with 'fj worker --queue ${job.queue}'`);
+    plan.log.info(`job ${job.jobId}: queue ${job.queue}, store ${this.store.url}`);
+    if (plan.origin.resume) await this.drain();
+  }
+
+  /** `fj resume`: the results queue must exist and have no coordinator consuming it. */
+  private async checkResumable(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    let consumers: number;
+    try {
+      consumers = (await ch.checkQueue(this.resultsQ)).consumerCount;
+    } catch {
+      throw new UsageError(`job ${this.job.jobId} has no results queue on the broker: it finished, was cancelled, or expired (results queues live a day)`);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+    if (consumers > 0) throw stillAttached(this.job.jobId);
+  }
+
+  /**
+   * `fj resume`: records the results already in the queue before publishing
+   * anything, so only items without one are sent again. (A coordinator that
+   * died leaves its results unacked: the broker has put them back.)
+   */
+  private async drain(): Promise<void> {
+    const deadline = Date.now() + DRAIN_MS;
+    while (this.received < this.backlog && Date.now() < deadline && this.link?.open) {
+      await new Promise<void>((r) => {
+        this.drained = r;
+        setTimeout(r, 200);
+      });
+    }
+    this.drained = undefined;
+    this.plan.log.info(`resumed job ${this.job.jobId}: ${this.plan.ledger.recorded} item(s) already have results`);
+  }
+
+  /** Opens channels on `conn`, declares the queues and consumes the results queue, exclusively. */
+  private async attach(conn: ChannelModel): Promise<void> {
+    const { jobId, queue } = this.job;
+    const ch = await conn.createChannel();
+    let consuming = false;
+    reconnectOnChannelError(conn, ch, (reason, consumerTimeout) => {
+      if (!consuming) return; // refused while attaching: reported by attach
+      this.plan.log.warn(
+        consumerTimeout
+          ? `RabbitMQ closed the results channel after its consumer_timeout (the job holds its results unacknowledged until it ends): ${reason}. ` +
+              'Reconnecting; the results are delivered again and counted once. For jobs this long, raise consumer_timeout in rabbitmq.conf.'
+          : `RabbitMQ closed the results channel: ${reason}; reconnecting`,
+      );
+    });
+    const publisher = new Publisher(await conn.createConfirmChannel());
+    publisher.channel.on('error', () => {});
+    await assertWorkQueue(ch, queue);
+    await assertControlExchange(ch);
+    await assertResultsQueue(ch, jobId);
+    if (this.backlog < 0) this.backlog = (await ch.checkQueue(this.resultsQ)).messageCount;
+    const link: Link = { conn, ch, publisher, open: true };
+    // Results stay unacked until the job ends (they are its durable record),
+    // so no prefetch limit: the window of work messages bounds them.
+    try {
+      await ch.consume(this.resultsQ, (msg) => msg && this.onResult(msg, link), { noAck: false, exclusive: true });
+    } catch (err) {
+      // ACCESS_REFUSED: another coordinator consumes the queue (two `fj resume`s at once).
+      if (/ACCESS_REFUSED|exclusive/i.test((err as Error).message)) throw stillAttached(jobId);
+      throw err;
+    }
+    consuming = true;
+    conn.on('close', () => this.onClose(link));
+    this.link = link;
+  }
+
+  private onClose(link: Link): void {
+    link.open = false;
+    if (this.closing || this.link !== link) return;
+    this.link = undefined;
+    const { log, options } = this.plan;
+    const { jobId } = this.job;
+    log.warn('lost the connection to RabbitMQ; reconnecting');
+    void (async () => {
+      try {
+        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, RECONNECT_GIVE_UP_MS, (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`));
+        if (this.closing) return void (await conn.close().catch(() => {}));
+        await this.attach(conn);
+        // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
+        let resent = 0;
+        for (const [id, sent] of this.sent) {
+          if (sent.confirmed) continue;
+          this.publish(id, sent);
+          resent++;
+        }
+        log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
+        this.events.room();
+      } catch (err) {
+        this.events.fatal(err instanceof FjError ? err : new TransportError(`lost RabbitMQ and could not reconnect: ${(err as Error).message}`));
+      }
+    })();
+  }
+
+  // --- sending ---------------------------------------------------------------
+
+  send(batch: Batch): void | Promise<void> {
+    const encoded = batch.values.map((v) => encodeChecked(v));
+    const { inlineLimit } = this.plan.options;
+    if (encoded.every((b) => b.length <= inlineLimit)) return this.sendSlots(batch, encoded);
+    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.sendSlots(batch, slots));
+  }
+
+  /** Inline bytes, or a store ref when over the inline limit. */
+  private async slot(bytes: Uint8Array): Promise<Slot> {
+    if (bytes.length <= this.plan.options.inlineLimit) return bytes;
+    this.plan.counters.bytesStored += bytes.length;
+    return this.store.put(this.job.jobId, bytes);
+  }
+
+  private sendSlots(batch: Batch, slots: Slot[]): void {
+    const id = `${this.job.jobId}:${this.runTag}:${this.seq++}`;
+    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
+    this.sent.set(id, sent);
+    this.ids.set(batch, id);
+    if (this.link?.open) this.publish(id, sent); // else the reconnect re-sends it
+  }
+
+  private publish(id: string, sent: Sent): void {
+    const { counters, task, options } = this.plan;
+    const link = this.link!;
+    counters.messages++;
+    counters.bytesPublished += sent.body.length;
+    const headers: Record<string, unknown> = {
+      [H.protocol]: PROTOCOL,
+      [H.job]: this.job.jobId,
+      [H.task]: task.name,
+      [H.code]: task.codeHash,
+      [H.params]: this.job.paramsRef,
+      [H.first]: sent.batch.first,
+      [H.count]: sent.batch.values.length,
+    };
+    if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
+    link.publisher
+      .send(this.job.queue, sent.body, { messageId: id, replyTo: this.resultsQ, contentType: 'application/x-msgpack', type: 'fj.work', headers })
+      .then(({ confirmed }) => confirmed)
+      .then(
+        () => (sent.confirmed = true),
+        (err) => {
+          if (link.open && !this.closing) this.events.fatal(err as Error); // refused by a live broker; a lost one is handled by onClose
+        },
+      );
+  }
+
+  // --- answers -----------------------------------------------------------------
+
+  /** Whether `id` names a message of this job: this run's (in flight) or an earlier run's. */
+  private issued(id: string): 'now' | 'earlier' | undefined {
+    if (this.sent.has(id)) return 'now';
+    const [job, tag] = id.split(':');
+    if (job === this.job.jobId && tag && this.job.earlierRuns.includes(tag)) return 'earlier';
+    return undefined;
+  }
+
+  private onResult(msg: ConsumeMessage, link: Link): void {
+    if (this.closing) return;
+    const { counters, log } = this.plan;
+    const r = readResult(msg.content, msg.properties, this.job.jobId);
+    if (r.kind === 'cancel') {
+      if (r.token === this.runTag) return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
+      log.warn(`ignored a cancel message on ${this.resultsQ} that does not name this coordinator's run`);
+      return this.drop(link, msg);
+    }
+    if (r.kind === 'bad') {
+      log.warn(`dropped a malformed result message from ${r.worker}: ${r.reason}`);
+      return this.drop(link, msg);
+    }
+    const whose = this.issued(r.id);
+    if (!whose) {
+      // A late duplicate of an answered message of this run is normal; anything else was never sent by this job.
+      if (this.sentBefore(r.id)) log.debug(`dropped a duplicate result for ${r.id}`);
+      else log.warn(`dropped a result from ${r.worker} for a message this job never sent`);
+      return this.drop(link, msg);
+    }
+    counters.messages++;
+    counters.bytesPublished += msg.content.length;
+    this.received++;
+    this.drained?.();
+    const sent = whose === 'now' ? this.sent.get(r.id) : undefined;
+    const batch = sent?.batch;
+    const count = r.kind === 'ok' ? r.slots.length : r.count;
+    if (batch && (r.first < batch.first || r.first + count > batch.first + batch.values.length)) {
+      log.warn(`dropped a result from ${r.worker} for items ${r.first}..${r.first + count - 1}, outside its message`);
+      return;
+    }
+    if (r.kind === 'refused') {
+      if (!batch) return;
+      return this.events.fatal(new FjError(`worker ${r.worker} refused the job's items: ${r.reason}`, 'FJ_WORKER_REFUSED', 1));
+    }
+    if (r.kind === 'failed') {
+      // The whole message failed (its params could not be fetched, its task not loaded).
+      const err = r.error ? fromWire(r.error) : new FjError(`worker ${r.worker} failed`, 'FJ_INTERNAL', 1);
+      return this.events.failed(batch, r.first, r.count, err);
+    }
+    counters.bytesStored += r.stored;
+    const failures = r.failed.map((f) => ({ index: r.first + f.at, error: fromWire(f.error) }));
+    const heads = r.groups.map((g) => r.slots[g[0]]!);
+    const answer = (values: unknown[]) => {
+      const groups = r.groups.map((g, k) => ({ indices: g.map((at) => r.first + at), value: values[k] }));
+      this.events.answer({ batch, groups, failures, ms: r.ms, ran: count });
+    };
+    if (heads.every((s) => typeof s !== 'string')) {
+      let values: unknown[];
+      try {
+        values = heads.map((s) => decode(s as Uint8Array));
+      } catch (err) {
+        return this.undecodable(batch, r.first, count, err as Error);
+      }
+      return answer(values);
+    }
+    const p = Promise.all(heads.map(async (s) => decode(typeof s === 'string' ? await this.store.get(s) : s))).then(answer, (err: Error) =>
+      err instanceof TransportError ? this.events.fatal(err) : this.undecodable(batch, r.first, count, err),
+    );
+    this.pendingDecode.add(p);
+    void p.finally(() => {
+      this.pendingDecode.delete(p);
+      this.events.room();
+    });
+  }
+
+  /** A result whose values cannot be decoded: its items failed an attempt. */
+  private undecodable(batch: Batch | undefined, first: number, count: number, err: Error): void {
+    const error = new FjError(`a worker's result could not be decoded: ${err.message}`, 'FJ_INTERNAL', 1);
+    this.events.answer({ batch, failures: Array.from({ length: count }, (_, k) => ({ index: first + k, error })) });
+  }
+
+  /** Whether `id` looks like one of this run's ids that has been answered already (a duplicate, not a stranger). */
+  private sentBefore(id: string): boolean {
+    const [, tag, seq] = id.split(':');
+    return tag === this.runTag && Number(seq) < this.seq;
+  }
+
+  /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
+  done(batch: Batch): void {
+    const id = this.ids.get(batch);
+    if (id === undefined) return;
+    this.ids.delete(batch);
+    this.sent.delete(id);
+  }
+
+  /** Acks and drops a message that will never count (it would otherwise come back on every reconnect). */
+  private drop(link: Link, msg: ConsumeMessage): void {
+    if (link.open) link.ch.nack(msg, false, false);
+  }
+
+  // --- the end -----------------------------------------------------------------
+
+  /**
+   * Ends the job on the broker: on success or failure the results queue is
+   * deleted (and, when the job did not finish, every worker told to drop its
+   * items); when the broker was lost for good, everything stays for `fj resume`.
+   */
+  async close(error?: unknown): Promise<void> {
+    this.closing = true;
+    const link = this.link;
+    this.link = undefined;
+    const resumable = error instanceof TransportError;
+    if (link?.open && !resumable) {
+      if (error !== undefined) publishCancel(link.ch, this.job.jobId); // workers drop what is left of the job
+      await link.ch.deleteQueue(this.resultsQ).catch(() => {});
+    }
+    await link?.conn.close().catch(() => {});
+  }
+}
+
+function stillAttached(jobId: string): UsageError {
+  return new UsageError(`job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`);
+}

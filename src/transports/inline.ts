@@ -1,0 +1,95 @@
+/**
+ * The inline transport (eager executor): every batch runs in this thread,
+ * one at a time, items in order. Items and results still make the codec
+ * round trip, so a task that passes its eager tests does not break on the
+ * wire. A hook's exception reaches the caller as a TaskError whose `cause`
+ * is the original error, original stack included. An item timeout can only
+ * abort `ctx.signal` here (a loop that never yields cannot be stopped in this
+ * thread), so the attempt ends when the hook gives way.
+ */
+import { decode, encode } from '../codec.js';
+import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
+import type { JobPlan } from '../executors/executor.js';
+import { createLogger } from '../log.js';
+import { runBatch } from '../worker/run-batch.js';
+import { loadServices, TaskRuntime, type Services } from '../worker/runtime.js';
+
+export class InlineTransport implements Transport {
+  readonly batching = { targetMs: Infinity, max: 64 };
+  readonly busy = false;
+  private events!: TransportEvents;
+  private services: Services | undefined;
+  private runtime!: TaskRuntime;
+  /** Aborts the batch in hand when the job ends early (a fail-fast failure, a cancellation). */
+  private readonly abort = new AbortController();
+  private readonly signal: AbortSignal;
+  /** The batch running now. */
+  private current: Promise<void> | undefined;
+
+  constructor(private readonly plan: JobPlan) {
+    this.signal = AbortSignal.any([plan.signal, this.abort.signal]);
+  }
+
+  get hasRoom(): boolean {
+    return this.current === undefined;
+  }
+
+  async open(events: TransportEvents): Promise<void> {
+    const { task, options, params } = this.plan;
+    this.events = events;
+    this.services = await loadServices(options.services, 'eager');
+    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, options.logLevel));
+  }
+
+  send(batch: Batch): void {
+    this.current = this.run(batch).finally(() => {
+      this.current = undefined;
+      this.events.room();
+    });
+  }
+
+  private async run(batch: Batch): Promise<void> {
+    const { task, options } = this.plan;
+    const { first } = batch;
+    const items = batch.values.map((item, i) => decode(encode(item, { task: task.name, hook: 'setup', index: first + i })));
+    const roundTrip = (value: unknown, i: number) => decode(encode(value, { task: task.name, hook: 'process', index: first + i }));
+    let outcome;
+    try {
+      outcome = await runBatch(this.runtime, items, first, this.signal, {
+        raceTimeoutMs: options.itemTimeoutMs,
+        map: roundTrip,
+        // told at once, so a failure that ends the job stops the batch here, as it would stop a loop
+        onFailed: (i, error) => this.events.answer({ batch, failures: [{ index: first + i, error: copyError(error) }] }),
+      });
+    } catch (err) {
+      return this.events.failed(batch, first, items.length, err as Error);
+    }
+    // Each failed item gets its own copy of its error: the ledger amends each one alone ("after N attempts").
+    const failures = outcome.failures?.map((f) => ({ index: first + f.i, error: copyError(f.error) }));
+    const { merged } = outcome;
+    if (!merged) return this.events.answer({ batch, first, values: outcome.results, failures });
+    let value: unknown;
+    try {
+      value = decode(encode(merged.value, { task: task.name, hook: merged.ok.length === 1 ? 'process' : 'combine', index: first + merged.ok[0] }));
+    } catch (err) {
+      const all = [...(failures ?? []), ...merged.ok.map((i) => ({ index: first + i, error: copyError(err) }))];
+      return this.events.answer({ batch, failures: all });
+    }
+    this.events.answer({ batch, groups: [{ indices: merged.ok.map((i) => first + i), value }], failures });
+  }
+
+  /** Waits for the batch in hand (aborted when the job failed), then releases the services. */
+  async close(error?: unknown): Promise<void> {
+    if (error !== undefined) this.abort.abort(error);
+    await this.current;
+    await this.services?.close();
+  }
+}
+
+/** A copy of an error (same class, message, stack and fields), so each item's failure can be amended alone. */
+function copyError(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err));
+  const copy = Object.create(Object.getPrototypeOf(err) as object) as Error;
+  for (const key of Object.getOwnPropertyNames(err)) Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(err, key)!);
+  return copy;
+}

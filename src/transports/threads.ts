@@ -1,0 +1,83 @@
+/**
+ * The threads transport (local executor): batches run on a pool of worker
+ * threads on this machine. Items and results cross threads msgpack-encoded,
+ * buffers transferred, not copied. Each thread holds at most two batches (one
+ * running, one queued), so a slow item never leaves other threads idle.
+ * The pool may serve other jobs at the same time; this transport aborts only
+ * its own job's batches.
+ */
+import { decode, detach, encodeChecked } from '../codec.js';
+import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
+import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
+import type { JobPlan } from '../executors/executor.js';
+import { BatchLost, type BatchDone, type PoolJob, type ThreadPool } from '../worker/pool.js';
+import { fromWire } from '../worker/wire-error.js';
+
+/** A batch should take about this long in a thread. */
+const TARGET_BATCH_MS = 4;
+/** Never more items than this in one batch. */
+const MAX_BATCH = 4096;
+
+export class ThreadsTransport implements Transport {
+  readonly batching;
+  readonly busy = false;
+  private events!: TransportEvents;
+  /** Aborts this job's batches (and only this job's) when it ends early. */
+  private readonly abort = new AbortController();
+  private readonly signal: AbortSignal;
+  private readonly onReady = () => this.events.room();
+  private readonly onLost = (why: string) => this.plan.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly pool: ThreadPool,
+    private readonly job: PoolJob,
+  ) {
+    this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.local : TARGET_BATCH_MS, max: MAX_BATCH };
+    this.signal = AbortSignal.any([plan.signal, this.abort.signal]);
+  }
+
+  get hasRoom(): boolean {
+    return this.pool.hasRoom;
+  }
+
+  async open(events: TransportEvents): Promise<void> {
+    this.events = events;
+    this.pool.on('threadReady', this.onReady);
+    this.pool.on('threadLost', this.onLost);
+    this.pool.preload(this.job);
+  }
+
+  send(batch: Batch): void {
+    const { counters, options } = this.plan;
+    const bytes = detach(encodeChecked(batch.values));
+    counters.messages++;
+    counters.bytesPublished += bytes.length;
+    this.pool.run(this.job, batch.first, bytes, { timeoutMs: options.itemTimeoutMs, signal: this.signal }).then(
+      (done) => this.finished(batch, done),
+      (err) => (err instanceof BatchLost ? this.events.lost(batch, err.culprit, err.reason) : this.events.failed(batch, batch.first, batch.values.length, err as Error)),
+    );
+  }
+
+  private finished(batch: Batch, r: BatchDone): void {
+    const { counters } = this.plan;
+    counters.bytesPublished += r.bytes.length;
+    counters.messages++;
+    const failures = r.failures?.map((f) => ({ index: batch.first + f.i, error: fromWire(f.error) }));
+    const ms = r.ms;
+    const ran = batch.values.length;
+    if (!r.combined) return this.events.answer({ batch, first: batch.first, values: decode<unknown[]>(r.bytes), failures, ms, ran });
+    // one merged result for the items that did not fail
+    const failed = new Set(failures?.map((f) => f.index));
+    const indices: number[] = [];
+    for (let i = batch.first; i < batch.first + batch.values.length; i++) if (!failed.has(i)) indices.push(i);
+    const groups = indices.length ? [{ indices, value: decode(r.bytes) }] : [];
+    this.events.answer({ batch, groups, failures, ms, ran });
+  }
+
+  async close(error?: unknown): Promise<void> {
+    this.pool.off('threadReady', this.onReady);
+    this.pool.off('threadLost', this.onLost);
+    if (error !== undefined) this.abort.abort(error);
+  }
+}

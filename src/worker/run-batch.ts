@@ -1,0 +1,103 @@
+/**
+ * How a batch's items run, wherever they run: the eager executor's own
+ * thread (inline transport) and every worker thread (local executor and
+ * `fj worker`) call this one function.
+ *
+ * - Items run one after another, in order; each result is checked for the
+ *   wire (unless the task combines: then `combine`'s output is).
+ * - A failed item is reported by position and the others still run; once
+ *   the batch's signal is aborted (cancelled), the items not yet started
+ *   fail with the cancellation instead of running.
+ * - With `combine`, the successful items' results are merged into one; a
+ *   lone result is only checked. If `combine` throws, every one of those
+ *   items fails with its error.
+ */
+import { CancelledError, TaskError } from '../errors.js';
+import type { TaskRuntime } from './runtime.js';
+
+/** An item of a batch that failed, by position in the batch. */
+export interface PositionFailed {
+  i: number;
+  error: unknown;
+}
+
+/** What a batch produced. */
+export interface BatchOutcome {
+  /** `results[i]`: item `i`'s result (after `hooks.map`), undefined where it failed; empty when the task combines. */
+  results: unknown[];
+  failures: PositionFailed[] | undefined;
+  /** With `combine`: the positions merged (ascending) and their merged result; absent when none succeeded. */
+  merged?: { ok: number[]; value: unknown };
+}
+
+/** What a caller adds around the items. */
+export interface RunBatchHooks {
+  /** Called as item `i` starts (a worker thread records it for its pool's watchdog). */
+  onItem?(i: number): void;
+  /** Called as soon as item `i` has failed (the batch goes on). */
+  onFailed?(i: number, error: unknown): void;
+  /** Called when the last `process` call has settled, before `combine`. */
+  onItemsDone?(): void;
+  /** Applied to each successful result of a task without `combine` (a worker thread encodes them one by one). */
+  map?(value: unknown, i: number): unknown;
+  /**
+   * Fails an item still running after this many ms (its `ctx.signal` is
+   * aborted too). For the inline transport, where a hook cannot be stopped
+   * any other way; worker threads are stopped by their pool instead.
+   */
+  raceTimeoutMs?: number;
+}
+
+/** Runs `items` (decoded; item `i` has index `first + i`) with `runtime`. */
+export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], first: number, signal: AbortSignal, hooks: RunBatchHooks = {}): Promise<BatchOutcome> {
+  const combines = runtime.combines;
+  const results = new Array<unknown>(combines ? 0 : items.length);
+  const partials: unknown[] = [];
+  const ok: number[] = [];
+  let failures: PositionFailed[] | undefined;
+  for (let i = 0; i < items.length; i++) {
+    if (signal.aborted) {
+      // cancelled: the rest would be thrown away; they fail with the cancellation
+      const error = signal.reason ?? new CancelledError();
+      for (let k = i; k < items.length; k++) (failures ??= []).push({ i: k, error });
+      break;
+    }
+    hooks.onItem?.(i);
+    try {
+      const r = hooks.raceTimeoutMs ? raceTimeout(runtime, items[i], first + i, signal, hooks.raceTimeoutMs) : runtime.processItem(items[i], first + i, signal);
+      const value = r instanceof Promise ? await r : r;
+      if (combines) {
+        ok.push(i);
+        partials.push(value);
+      } else results[i] = hooks.map ? hooks.map(value, i) : value;
+    } catch (err) {
+      (failures ??= []).push({ i, error: err });
+      hooks.onFailed?.(i, err);
+    }
+  }
+  hooks.onItemsDone?.();
+  if (!combines || ok.length === 0) return { results, failures };
+  try {
+    let value: unknown;
+    if (ok.length === 1) value = runtime.checked(partials[0], first + ok[0]);
+    else {
+      const r = runtime.combine(partials, first + ok[0], signal);
+      value = r instanceof Promise ? await r : r;
+    }
+    return { results, failures, merged: { ok, value } };
+  } catch (err) {
+    const all = [...(failures ?? []), ...ok.map((i) => ({ i, error: err }))].sort((a, b) => a.i - b.i);
+    return { results, failures: all };
+  }
+}
+
+/** `process` for one item, failed after `timeoutMs` (its signal aborted) if it has not settled by then. */
+function raceTimeout(runtime: TaskRuntime, item: unknown, index: number, outer: AbortSignal, timeoutMs: number): Promise<unknown> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = AbortSignal.any([outer, timeout]);
+  const timedOut = new Promise<never>((_, reject) =>
+    timeout.addEventListener('abort', () => reject(new TaskError({ task: runtime.task.name, hook: 'process', index }, new Error(`timed out after ${timeoutMs} ms`))), { once: true }),
+  );
+  timedOut.catch(() => {});
+  return Promise.race([Promise.resolve().then(() => runtime.processItem(item, index, signal)), timedOut]);
+}
