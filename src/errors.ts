@@ -12,6 +12,15 @@
  * | `TransportError` | `FJ_TRANSPORT`    | 3    | broker or payload store trouble            |
  * | `FailuresError`  | `FJ_FAILURES`     | 1    | `collect` policy: more items failed than allowed |
  * | `CancelledError` | `FJ_CANCELLED`    | 130  | Ctrl-C, `fj cancel` or the caller's signal |
+ * | `NotFoundError`  | `FJ_NOT_FOUND`    | 3    | a store ref or record with no data behind it (a `TransportError`) |
+ * | `WorkerRefusedError` | `FJ_WORKER_REFUSED` | 1 | a worker refused the job's items (other code, unknown task) |
+ * | `UnrecoverableError` | `FJ_UNRECOVERABLE` | 1 | thrown by a hook: retrying this item will not help |
+ * | `InternalError`  | `FJ_INTERNAL`     | 1    | a bug in fj, or a state it cannot get out of |
+ *
+ * Callers tell errors apart by class (`instanceof`) or `code`, never by
+ * message: messages are for people and may change. {@link errorClasses} maps
+ * every code back to its class (errors crossing threads and hosts are rebuilt
+ * with it).
  */
 export class FjError extends Error {
   /** Stable machine-readable code, e.g. `FJ_INPUT`. */
@@ -109,22 +118,23 @@ export class TaskError extends FjError {
  * Throw this from a hook to say "retrying will not help": the item fails at
  * once, whatever `retries` allows (bad data, a missing file).
  */
-export class UnrecoverableError extends Error {
+export class UnrecoverableError extends FjError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'UnrecoverableError';
+    super(message, 'FJ_UNRECOVERABLE', 1, options);
   }
 }
 
 /**
  * Whether another attempt of a failed item could succeed: not when the hook
  * threw {@link UnrecoverableError}, nor for a value that cannot be encoded
- * (the same item gives the same value), nor after a cancellation.
+ * (the same item gives the same value), nor after a cancellation or a
+ * worker's refusal. (A hook's error rebuilt in another thread keeps its
+ * class name, which is what is checked there.)
  */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof CodecError || err instanceof UsageError || err instanceof CancelledError) return false;
+  if (err instanceof CodecError || err instanceof UsageError || err instanceof CancelledError || err instanceof WorkerRefusedError || err instanceof UnrecoverableError) return false;
   const cause = err instanceof TaskError ? err.cause : err;
-  return !(cause instanceof Error && cause.name === 'UnrecoverableError');
+  return !(cause instanceof UnrecoverableError || (cause instanceof Error && cause.name === 'UnrecoverableError'));
 }
 
 /** An item that failed for good (its attempts used up), as `join` and `--stats` see it. */
@@ -156,7 +166,43 @@ export class CancelledError extends FjError {
 
 /** The broker or the payload store failed or refused something. */
 export class TransportError extends FjError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 'FJ_TRANSPORT', 3, options);
+  constructor(message: string, options?: ErrorOptions, code = 'FJ_TRANSPORT') {
+    super(message, code, 3, options);
   }
 }
+
+/** A store ref or record with no data behind it (never stored, or its job was deleted): the store works, the data is not there. */
+export class NotFoundError extends TransportError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options, 'FJ_NOT_FOUND');
+  }
+}
+
+/** A worker refused the job's items: it runs other code for the task, or does not serve it. Not retried. */
+export class WorkerRefusedError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_WORKER_REFUSED', 1, options);
+  }
+}
+
+/** A bug in fj, or a state it cannot get out of (items that nothing will answer). */
+export class InternalError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_INTERNAL', 1, options);
+  }
+}
+
+/**
+ * Every documented code and the class that rebuilds it from a message alone
+ * (classes that carry more, `CodecError`, `TaskError`, `InputError` and
+ * `FailuresError`, are rebuilt with their fields in worker/wire-error.ts).
+ */
+export const errorClasses = {
+  FJ_USAGE: UsageError,
+  FJ_TRANSPORT: TransportError,
+  FJ_NOT_FOUND: NotFoundError,
+  FJ_CANCELLED: CancelledError,
+  FJ_WORKER_REFUSED: WorkerRefusedError,
+  FJ_UNRECOVERABLE: UnrecoverableError,
+  FJ_INTERNAL: InternalError,
+} as const satisfies Record<string, new (message: string) => FjError>;

@@ -7,6 +7,18 @@ import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
 
+/**
+ * A bad option value: a TypeError (as p-queue and node throw for bad
+ * arguments) that names the option and echoes the value. The CLI reports it
+ * as a usage error (exit 2).
+ */
+export class OptionError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
 /** The executors fj ships. */
 export const EXECUTORS = ['eager', 'local', 'amqp'] as const;
 /** Where items run: see the README's "Executors". */
@@ -118,7 +130,7 @@ export const DEFAULT_BROKER = 'amqp://guest:guest@127.0.0.1:5672';
 
 function nonNegativeInt(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`Expected \`${name}\` to be an integer from 0 and up, got \`${String(value)}\` (${typeof value})`);
+    throw new OptionError(`Expected \`${name}\` to be an integer from 0 and up, got \`${String(value)}\` (${typeof value})`);
   }
   return value;
 }
@@ -132,7 +144,7 @@ export function parseMaxFailures(value: unknown): (total: number) => number {
   }
   const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(%?)$/.exec(value.trim()) : null;
   if (!m || (m[2] && Number(m[1]) > 100) || (!m[2] && !Number.isInteger(Number(m[1])))) {
-    throw new TypeError(`Expected \`maxFailures\` to be a count like 10 or a share like '5%', got \`${String(value)}\``);
+    throw new OptionError(`Expected \`maxFailures\` to be a count like 10 or a share like '5%', got \`${String(value)}\``);
   }
   const x = Number(m[1]);
   return m[2] ? (total) => Math.floor((total * x) / 100) : () => x;
@@ -140,7 +152,7 @@ export function parseMaxFailures(value: unknown): (total: number) => number {
 
 function positiveInt(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(value)}\` (${typeof value})`);
+    throw new OptionError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(value)}\` (${typeof value})`);
   }
   return value;
 }
@@ -149,12 +161,12 @@ function positiveInt(name: string, value: unknown): number {
 export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEnv = process.env): NormalizedOptions {
   const executor = options.executor ?? 'local';
   if (!EXECUTORS.includes(executor)) {
-    throw new TypeError(`Expected \`executor\` to be one of ${EXECUTORS.join(', ')}, got \`${String(executor)}\``);
+    throw new OptionError(`Expected \`executor\` to be one of ${EXECUTORS.join(', ')}, got \`${String(executor)}\``);
   }
   const logLevel = options.logLevel ?? 'warn';
-  if (!isLogLevel(logLevel)) throw new TypeError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
+  if (!isLogLevel(logLevel)) throw new OptionError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
   for (const fn of ['onProgress', 'onStats'] as const) {
-    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new TypeError(`Expected \`${fn}\` to be a function, got \`${typeof options[fn]}\``);
+    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new OptionError(`Expected \`${fn}\` to be a function, got \`${typeof options[fn]}\``);
   }
   return {
     ...options,
@@ -177,6 +189,6 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
 
 function policy(value: unknown): FailurePolicy {
   if (value === undefined) return 'fail-fast';
-  if (!FAILURE_POLICIES.includes(value as FailurePolicy)) throw new TypeError(`Expected \`onFailure\` to be fail-fast or collect, got \`${String(value)}\``);
+  if (!FAILURE_POLICIES.includes(value as FailurePolicy)) throw new OptionError(`Expected \`onFailure\` to be fail-fast or collect, got \`${String(value)}\``);
   return value as FailurePolicy;
 }

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FjError, UsageError } from '../errors.js';
-import { EXECUTORS, FAILURE_POLICIES, parseMaxFailures } from '../options.js';
+import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
 import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
@@ -197,7 +197,7 @@ function report(err: unknown, stderr: Output, verbose: boolean): number {
     // commander has already printed its message (and help on --help).
     return err.exitCode === 0 ? 0 : 2;
   }
-  if (err instanceof TypeError && /^Expected `/.test(err.message)) err = new UsageError(err.message);
+  if (err instanceof OptionError) err = new UsageError(err.message);
   if (err instanceof FjError) {
     stderr.write(`fj: ${err.message}\n`);
     if (verbose) printStack(err, stderr);

@@ -22,7 +22,7 @@
  * retries) → `done`; any state → `failed` (the first error ends the job).
  */
 import { assertPlain } from '../codec.js';
-import { CancelledError, FjError, isRetryable, TaskError, TransportError } from '../errors.js';
+import { CancelledError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
 import type { JobPlan } from '../executors/executor.js';
 import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './ledger.js';
@@ -310,7 +310,7 @@ export class Dispatcher implements TransportEvents {
     const total = this.plan.items.total ?? 0;
     const missing = total - this.plan.ledger.settled;
     // A backstop: nothing is left to wait for, yet items have no result (a bug).
-    if (missing > 0) return this.fail(new FjError(`internal: ${missing} of ${total} items have no result and nothing more will answer`, 'FJ_INTERNAL', 1));
+    if (missing > 0) return this.fail(new InternalError(`internal: ${missing} of ${total} items have no result and nothing more will answer`));
     this.state = 'done';
     this.settle();
   }

@@ -8,7 +8,7 @@
  * be refused later by the file or Redis store.
  */
 import { createHash } from 'node:crypto';
-import { TransportError } from '../errors.js';
+import { TransportError, NotFoundError } from '../errors.js';
 import type { PayloadStore, Ref } from './store.js';
 
 // No leading dot: rules out `.` and `..` and any name that could clash with
@@ -52,13 +52,8 @@ export function parseRef(ref: Ref): { jobId: string; hash: string } {
 }
 
 /** The error every store raises for a well-formed ref with no data behind it. */
-export function missingRef(ref: Ref, url: string): TransportError {
-  return Object.assign(new TransportError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`), { missing: true });
-}
-
-/** Whether a store error says the data is not there (as opposed to the store failing). */
-export function isMissing(err: unknown): boolean {
-  return err instanceof TransportError && (err as { missing?: boolean }).missing === true;
+export function missingRef(ref: Ref, url: string): NotFoundError {
+  return new NotFoundError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`);
 }
 
 const META = /^[a-z][a-z0-9-]{0,31}$/;

@@ -24,7 +24,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, encodeChecked } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
-import { CancelledError, FjError, TransportError, UsageError } from '../errors.js';
+import { CancelledError, FjError, InternalError, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
 import type { JobPlan } from '../executors/executor.js';
 import type { PayloadStore } from '../store/store.js';
 import {
@@ -207,8 +207,8 @@ export class AmqpTransport implements Transport {
     try {
       await ch.consume(this.resultsQ, (msg) => msg && this.onResult(msg, link), { noAck: false, exclusive: true });
     } catch (err) {
-      // ACCESS_REFUSED: another coordinator consumes the queue (two `fj resume`s at once).
-      if (/ACCESS_REFUSED|exclusive/i.test((err as Error).message)) throw stillAttached(jobId);
+      // 403 ACCESS_REFUSED: another coordinator consumes the queue (two `fj resume`s at once).
+      if ((err as { code?: unknown }).code === 403) throw stillAttached(jobId);
       throw err;
     }
     consuming = true;
@@ -336,11 +336,11 @@ export class AmqpTransport implements Transport {
     }
     if (r.kind === 'refused') {
       if (!batch) return;
-      return this.events.fatal(new FjError(`worker ${r.worker} refused the job's items: ${r.reason}`, 'FJ_WORKER_REFUSED', 1));
+      return this.events.fatal(new WorkerRefusedError(`worker ${r.worker} refused the job's items: ${r.reason}`));
     }
     if (r.kind === 'failed') {
       // The whole message failed (its params could not be fetched, its task not loaded).
-      const err = r.error ? fromWire(r.error) : new FjError(`worker ${r.worker} failed`, 'FJ_INTERNAL', 1);
+      const err = r.error ? fromWire(r.error) : new InternalError(`worker ${r.worker} failed`);
       return this.events.failed(batch, r.first, r.count, err);
     }
     counters.bytesStored += r.stored;
@@ -371,7 +371,7 @@ export class AmqpTransport implements Transport {
 
   /** A result whose values cannot be decoded: its items failed an attempt. */
   private undecodable(batch: Batch | undefined, first: number, count: number, err: Error): void {
-    const error = new FjError(`a worker's result could not be decoded: ${err.message}`, 'FJ_INTERNAL', 1);
+    const error = new InternalError(`a worker's result could not be decoded: ${err.message}`);
     this.events.answer({ batch, failures: Array.from({ length: count }, (_, k) => ({ index: first + k, error })) });
   }
 

@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { FjError } from '../errors.js';
+import { InternalError } from '../errors.js';
 import type { LogLevel } from '../log.js';
 import { threadEntry } from '../paths.js';
 import { ThreadSlot, SLOT_SIZE } from './thread-slot.js';
@@ -121,7 +121,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
 
   /** Starts `size` threads and waits until each has built its services. */
   static async start(options: PoolOptions): Promise<ThreadPool> {
-    if (!existsSync(threadEntry)) throw new FjError(`fj is not built: ${threadEntry} is missing (run npm run build)`, 'FJ_INTERNAL', 1);
+    if (!existsSync(threadEntry)) throw new InternalError(`fj is not built: ${threadEntry} is missing (run npm run build)`);
     const started = await Promise.allSettled(Array.from({ length: options.size }, (_, n) => startThread(threadData(options, n))));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
@@ -161,7 +161,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
    * dies or times out with it.
    */
   run(job: PoolJob, first: number, bytes: Uint8Array, options: BatchOptions = {}): Promise<BatchDone> {
-    if (this.closed) return Promise.reject(new FjError('thread pool is closed', 'FJ_INTERNAL', 1));
+    if (this.closed) return Promise.reject(new InternalError('thread pool is closed'));
     let t: Thread | undefined;
     for (const c of this.threads) if (!c.dead && (!t || c.inFlight < t.inFlight)) t = c;
     if (!t) return Promise.reject(new BatchLost(undefined, 'no live worker thread'));

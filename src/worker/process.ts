@@ -15,9 +15,8 @@ import { availableParallelism, hostname } from 'node:os';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
 import { decode, detach, encodeChecked } from '../codec.js';
-import { CancelledError, TaskError, TransportError, UsageError } from '../errors.js';
+import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError, UsageError, WorkerRefusedError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
-import { isMissing } from '../store/memory.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
@@ -330,7 +329,7 @@ class Worker implements WorkerHandle {
     try {
       paramsBytes = await this.paramsOf(paramsRef);
     } catch (err) {
-      if (isMissing(err)) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
+      if (err instanceof NotFoundError) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
       log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
       await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
       if (link.open) link.ch.nack(msg, false, true);
@@ -339,7 +338,7 @@ class Worker implements WorkerHandle {
     const task = tasks.get(checked.task);
     const refuse = async (why: string) => {
       log.error(`refused job ${job} items from ${body.first}: ${why}`);
-      await this.reply(link, job, msg, 'refused', { first: body.first, count: body.items.length, error: { code: 'FJ_WORKER_REFUSED', message: why } }).catch(() => {});
+      await this.reply(link, job, msg, 'refused', { first: body.first, count: body.items.length, error: toWire(new WorkerRefusedError(why)) }).catch(() => {});
       if (link.open) link.ch.nack(msg, false, false);
     };
     if (!task) return refuse(`unknown task '${show(checked.task)}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
@@ -357,7 +356,7 @@ class Worker implements WorkerHandle {
         const verdict = await this.countStart(job, body.first);
         if (verdict) {
           log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
-          const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, Object.assign(new Error(verdict), { name: 'UnrecoverableError' })));
+          const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)));
           await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
           if (link.open) link.ch.ack(msg);
           return;

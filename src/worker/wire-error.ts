@@ -2,7 +2,7 @@
  * Errors cross thread and process boundaries as plain data and are rebuilt on
  * the other side with their class, their `where`, and the original stack.
  */
-import { CodecError, FjError, TaskError, TransportError, UsageError, type Where } from '../errors.js';
+import { CodecError, errorClasses, FailuresError, FjError, InputError, TaskError, type ItemFailure, type Where } from '../errors.js';
 
 /** An error as plain data. */
 export interface WireError {
@@ -12,6 +12,10 @@ export interface WireError {
   path?: string;
   what?: string;
   cause?: { name: string; message: string; stack?: string };
+  /** InputError's problems. */
+  problems?: string[];
+  /** FailuresError's failed items. */
+  failures?: ItemFailure[];
 }
 
 /** Flattens an error for postMessage or a broker message. */
@@ -22,19 +26,22 @@ export function toWire(err: unknown): WireError {
     const cause = c instanceof Error ? { name: c.name, message: c.message, stack: c.stack } : { name: 'Error', message: String(c) };
     return { code: err.code, message: err.message, where: { task: err.task, hook: err.hook, index: err.index }, cause };
   }
+  if (err instanceof InputError) return { code: err.code, message: err.message.split('\n')[0], problems: [...err.problems] };
+  if (err instanceof FailuresError) return { code: err.code, message: err.message, failures: [...err.failures] };
   if (err instanceof FjError) return { code: err.code, message: err.message };
   const e = err instanceof Error ? err : new Error(String(err));
   return { code: 'FJ_INTERNAL', message: e.message, cause: { name: e.name, message: e.message, stack: e.stack } };
 }
 
-/** Rebuilds an error flattened by {@link toWire}. */
+/** Rebuilds an error flattened by {@link toWire}: every documented code comes back as its class. */
 export function fromWire(w: WireError): Error {
   if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
   if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
-  if (w.code === 'FJ_USAGE') return new UsageError(w.message);
-  if (w.code === 'FJ_TRANSPORT') return new TransportError(w.message);
-  const e = rebuildCause(w);
-  return e;
+  if (w.code === 'FJ_INPUT') return new InputError(w.message, Array.isArray(w.problems) ? w.problems : []);
+  if (w.code === 'FJ_FAILURES') return new FailuresError(w.message, Array.isArray(w.failures) ? w.failures : []);
+  const cls = Object.hasOwn(errorClasses, w.code) ? errorClasses[w.code as keyof typeof errorClasses] : undefined;
+  if (cls) return new cls(w.message, w.cause ? { cause: rebuildCause(w) } : undefined);
+  return rebuildCause(w);
 }
 
 function rebuildCause(w: WireError): Error {
