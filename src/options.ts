@@ -125,6 +125,9 @@ export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress
 /** The failure policies. */
 export const FAILURE_POLICIES = ['fail-fast', 'collect'] as const;
 
+/** Items and results larger than this many bytes travel by store reference, unless set otherwise. */
+export const DEFAULT_INLINE_LIMIT = 65536;
+
 /** The broker URL used when neither an option nor `FJ_BROKER_URL` names one. */
 export const DEFAULT_BROKER = 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -150,7 +153,8 @@ export function parseMaxFailures(value: unknown): (total: number) => number {
   return m[2] ? (total) => Math.floor((total * x) / 100) : () => x;
 }
 
-function positiveInt(name: string, value: unknown): number {
+/** `value` when it is an integer from 1 and up; OptionError naming the option otherwise. */
+export function positiveInt(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new OptionError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(value)}\` (${typeof value})`);
   }
@@ -177,7 +181,7 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     store: options.store ?? env.FJ_STORE_URL ?? '',
     queue: options.queue ?? env.FJ_QUEUE,
     keep: options.keep ?? false,
-    inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? 65536),
+    inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     retries: options.retries === undefined ? undefined : nonNegativeInt('retries', options.retries),
     retryDelayMs: nonNegativeInt('retryDelayMs', options.retryDelayMs ?? 1000),
     onFailure: policy(options.onFailure),

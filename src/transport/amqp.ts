@@ -12,6 +12,7 @@
  *   once the broker has confirmed it.
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { TransportError } from '../errors.js';
 import { redactUrl } from '../store/open.js';
@@ -75,20 +76,32 @@ export function reconnectDelay(n: number): number {
   return Math.round(cap / 2 + (Math.random() * cap) / 2);
 }
 
+/** How {@link reconnect} keeps trying. */
+export interface ReconnectOptions {
+  /** Give up after this long (then the last error). Default: never. */
+  giveUpMs?: number;
+  /** Stop trying (rejects with the signal's reason). */
+  signal?: AbortSignal;
+  /** Called after each failed attempt, with the wait before the next. */
+  onAttempt?: (n: number, err: Error, waitMs: number) => void;
+}
+
 /**
- * Connects, retrying with backoff until `giveUpMs` has passed (then the last
- * error). For reconnecting after the broker went away: a restart takes
- * seconds to a minute.
+ * Connects, retrying with backoff (see {@link reconnectDelay}): the one
+ * reconnect loop of the coordinator and of `fj worker`, for after the broker
+ * went away (a restart takes seconds to a minute).
  */
-export async function reconnect(url: string, name: string, giveUpMs: number, onAttempt?: (n: number, err: Error) => void): Promise<ChannelModel> {
-  const deadline = Date.now() + giveUpMs;
+export async function reconnect(url: string, name: string, options: ReconnectOptions = {}): Promise<ChannelModel> {
+  const deadline = Date.now() + (options.giveUpMs ?? Infinity);
   for (let n = 1; ; n++) {
+    options.signal?.throwIfAborted();
     try {
       return await connect(url, name);
     } catch (err) {
       if (Date.now() >= deadline) throw err;
-      onAttempt?.(n, err as Error);
-      await new Promise((r) => setTimeout(r, Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()))));
+      const wait = Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()));
+      options.onAttempt?.(n, err as Error, wait);
+      await sleep(wait, undefined, { signal: options.signal });
     }
   }
 }

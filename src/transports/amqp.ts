@@ -225,7 +225,7 @@ export class AmqpTransport implements Transport {
     log.warn('lost the connection to RabbitMQ; reconnecting');
     void (async () => {
       try {
-        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, RECONNECT_GIVE_UP_MS, (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`));
+        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, { giveUpMs: RECONNECT_GIVE_UP_MS, onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`) });
         if (this.closing) return void (await conn.close().catch(() => {}));
         await this.attach(conn);
         // What the broker had not confirmed may be lost: send it again (duplicates are harmless).

@@ -1,0 +1,322 @@
+/**
+ * `fj worker`'s consumer: one connection to RabbitMQ, declared the same way
+ * on every connect and reconnect (work queue, dead-letter queue, control
+ * exchange, prefetch), and the life of a work message:
+ *
+ * - checked before anything else touches it (transport/inspect.ts);
+ * - refused (dead-lettered, and the job told) when this worker does not
+ *   serve its task or runs other code for it: never stale code;
+ * - a redelivered message is split item by item and each runs alone
+ *   (crash-count.ts), so a death is charged to the item that caused it;
+ * - run by the message runner, then answered on the job's own results queue
+ *   and acked only after the broker confirmed the answer;
+ * - a cancelled job's messages are aborted in hand and dropped from the queue.
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import pLimit from 'p-limit';
+import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError, WorkerRefusedError } from '../errors.js';
+import type { PayloadStore } from '../store/store.js';
+import type { TaskInfo } from '../task/registry.js';
+import type { Logger } from '../task/types.js';
+import {
+  assertControlExchange,
+  assertWorkQueue,
+  CONTROL_EXCHANGE,
+  deadLetterQueue,
+  H,
+  parseControl,
+  PROTOCOL,
+  Publisher,
+  reconnect,
+  reconnectOnChannelError,
+  resultsQueue,
+  type ResultStatus,
+} from '../transport/amqp.js';
+import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
+import { encodeBody, type ResultBody, type WorkBody } from '../transport/messages.js';
+import { countStart, ISOLATED } from './crash-count.js';
+import { Gate } from './gate.js';
+import type { MessageRunner } from './message-runner.js';
+import type { PoolJob, ThreadPool } from './pool.js';
+import { toWire, type WireError } from './wire-error.js';
+
+/** A running worker. */
+export interface WorkerHandle {
+  /** `<host>.<pool>.<n>`. */
+  readonly name: string;
+  /** Settles when the worker has stopped (after `stop()` or a lost connection). */
+  readonly stopped: Promise<void>;
+  /** Warm shutdown: stop consuming, finish and ack what is in hand, disconnect. */
+  stop(): Promise<void>;
+}
+
+/** One connection's channels. A message is acked on the link it came from, or not at all. */
+interface Link {
+  conn: ChannelModel;
+  ch: Channel;
+  publisher: Publisher;
+  consumerTag: string;
+  open: boolean;
+}
+
+/** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
+const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
+
+/** The parts a worker is built from (started by startWorker). */
+export interface WorkerParts {
+  name: string;
+  log: Logger;
+  tasks: Map<string, TaskInfo>;
+  pool: ThreadPool;
+  store: PayloadStore;
+  /** Broker URL, with its heartbeat. */
+  url: string;
+  concurrency: number;
+  queue: string;
+  maxMessageBytes: number;
+  runner: MessageRunner;
+}
+
+export class AmqpWorker implements WorkerHandle {
+  readonly name: string;
+  readonly stopped: Promise<void>;
+  private markStopped!: () => void;
+  private link: Link | undefined;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly inHand = new Set<Promise<void>>();
+  /** Jobs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), with when we heard. */
+  private readonly cancelled = new Map<string, number>();
+  /** Abort controllers of the messages in hand, by job. */
+  private readonly running = new Map<string, Set<AbortController>>();
+  private stopping: Promise<void> | undefined;
+  /** Ends a reconnect loop when the worker stops. */
+  private readonly stopSignal = new AbortController();
+  /** Suspect messages (their last worker died) run alone in this process. */
+  private readonly gate = new Gate();
+
+  constructor(private readonly p: WorkerParts) {
+    this.name = p.name;
+    // Two messages per thread: one running, one queued, as in the local executor.
+    this.limit = pLimit(p.concurrency * 2);
+    this.stopped = new Promise((r) => (this.markStopped = r));
+    p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
+  }
+
+  /** Declares the topology on `conn` and starts consuming; on a lost connection, reconnects. */
+  async start(conn: ChannelModel): Promise<void> {
+    const { queue, concurrency } = this.p;
+    const ch = await conn.createChannel();
+    reconnectOnChannelError(conn, ch, (reason, consumerTimeout) =>
+      this.p.log.error(
+        consumerTimeout
+          ? `RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout (an item ran longer than that): ${reason}. ` +
+              'Its items go back to the queue and will run again. Raise consumer_timeout in rabbitmq.conf above your longest item, or stop such items with --item-timeout.'
+          : `RabbitMQ closed the work channel: ${reason}`,
+      ),
+    );
+    await assertWorkQueue(ch, queue);
+    await assertControlExchange(ch);
+    const control = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+    await ch.bindQueue(control.queue, CONTROL_EXCHANGE, '');
+    await ch.consume(control.queue, (m) => m && this.onControl(m.content), { noAck: true });
+    await ch.prefetch(concurrency * 2);
+    const publisher = new Publisher(await conn.createConfirmChannel());
+    publisher.channel.on('error', () => {});
+    const link: Link = { conn, ch, publisher, consumerTag: '', open: true };
+    this.link = link;
+    conn.on('close', () => this.onClose(link));
+    const { consumerTag } = await ch.consume(queue, (msg) => msg && this.track(this.limit(() => this.handle(msg, link))), { noAck: false });
+    link.consumerTag = consumerTag;
+  }
+
+  /** The broker went away: what is in hand will be redelivered; reconnect with backoff until stopped. */
+  private onClose(link: Link): void {
+    link.open = false;
+    if (this.stopping || this.link !== link) return;
+    this.link = undefined;
+    this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
+    for (const set of this.running.values()) for (const c of set) c.abort(new TransportError('connection lost'));
+    void (async () => {
+      try {
+        const conn = await reconnect(this.p.url, `worker ${this.name}`, {
+          signal: this.stopSignal.signal,
+          onAttempt: (n, err, wait) => {
+            if (n === 1 || n % 10 === 0) this.p.log.warn(`reconnect attempt ${n} failed (${err.message}); next in ${wait} ms`);
+          },
+        });
+        if (this.stopping) return void (await conn.close().catch(() => {}));
+        await this.start(conn);
+        this.p.log.info('reconnected to RabbitMQ');
+      } catch (err) {
+        if (!this.stopping) this.p.log.error(`could not reconnect: ${(err as Error).message}`);
+      }
+    })();
+  }
+
+  private onControl(content: Buffer): void {
+    const msg = parseControl(content);
+    if (!msg) return;
+    const now = Date.now();
+    for (const [job, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(job);
+    this.cancelled.set(msg.job, now);
+    const inHand = this.running.get(msg.job);
+    this.p.log.info(`job ${msg.job} cancelled${inHand?.size ? `: aborting ${inHand.size} message(s) in hand` : ''}`);
+    for (const c of inHand ?? []) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+  }
+
+  private track(p: Promise<void>): void {
+    this.inHand.add(p);
+    void p.finally(() => this.inHand.delete(p));
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopSignal.abort();
+      const { log, pool, store } = this.p;
+      const link = this.link;
+      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand`);
+      if (link) await link.ch.cancel(link.consumerTag).catch(() => {});
+      while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+      if (link) {
+        await link.publisher.flush().catch(() => {});
+        await link.conn.close().catch(() => {});
+      }
+      await pool.close();
+      await store.close();
+      log.info('stopped');
+      this.markStopped();
+    })();
+    return this.stopping;
+  }
+
+  /** Rejects a message to the dead-letter queue, saying why. */
+  private deadLetter(link: Link, msg: ConsumeMessage, why: string): void {
+    this.p.log.warn(`dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`);
+    if (link.open) link.ch.nack(msg, false, false);
+  }
+
+  /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
+  private async reply(link: Link, job: string, msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
+    const { confirmed } = await link.publisher.send(resultsQueue(job), encodeBody(body), {
+      correlationId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
+      contentType: 'application/x-msgpack',
+      type: 'fj.result',
+      headers: { [H.protocol]: PROTOCOL, [H.job]: job, [H.status]: status, [H.worker]: this.name },
+    });
+    await confirmed;
+  }
+
+  private async handle(msg: ConsumeMessage, link: Link): Promise<void> {
+    if (!link.open) return; // its delivery died with the connection: the broker redelivers it
+    const { log, tasks, store } = this.p;
+    const checked = inspectWork(msg.content, msg.properties.headers, { maxMessageBytes: this.p.maxMessageBytes, maxDepth: DEFAULT_MAX_DEPTH });
+    if (!checked.ok) return this.deadLetter(link, msg, checked.reason);
+    const { job, body, paramsRef } = checked;
+    if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
+    // The job must exist (its params in the store) before anything is said
+    // about it: a hostile message for a made-up job gets no reply anywhere.
+    let paramsBytes: Uint8Array;
+    try {
+      paramsBytes = await this.p.runner.params(paramsRef);
+    } catch (err) {
+      if (err instanceof NotFoundError) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
+      log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
+      await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
+      if (link.open) link.ch.nack(msg, false, true);
+      return;
+    }
+    const task = tasks.get(checked.task);
+    const refuse = async (why: string) => {
+      log.error(`refused job ${job} items from ${body.first}: ${why}`);
+      await this.reply(link, job, msg, 'refused', { first: body.first, count: body.items.length, error: toWire(new WorkerRefusedError(why)) }).catch(() => {});
+      if (link.open) link.ch.nack(msg, false, false);
+    };
+    if (!task) return refuse(`unknown task '${show(checked.task)}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
+    if (checked.code !== task.codeHash) {
+      return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
+    }
+    const suspect = msg.fields.redelivered || msg.properties.headers?.[ISOLATED] === 1;
+    // Its last holder may have died running it (kill -9, a native crash):
+    // run its items one per message, each alone in this process, and count
+    // its starts, so a death is charged to the item that caused it only.
+    if (suspect && body.items.length > 1) return this.split(link, msg, body);
+    const release = await (suspect ? this.gate.exclusive() : this.gate.shared());
+    try {
+      if (suspect) {
+        const verdict = await countStart(this.p.store, job, body.first);
+        if (verdict) {
+          log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
+          const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)));
+          await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
+          if (link.open) link.ch.ack(msg);
+          return;
+        }
+      }
+      await this.runMessage(link, msg, task, job, body, paramsRef, paramsBytes);
+    } finally {
+      release();
+    }
+  }
+
+  private async runMessage(link: Link, msg: ConsumeMessage, task: TaskInfo, job: string, body: WorkBody, paramsRef: string, paramsBytes: Uint8Array): Promise<void> {
+    const { log } = this.p;
+    const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
+    const poolJob: PoolJob = { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes };
+    const timeout = msg.properties.headers?.[H.timeout];
+    const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
+    const controller = new AbortController();
+    let set = this.running.get(job);
+    if (!set) this.running.set(job, (set = new Set()));
+    set.add(controller);
+    let out: ResultBody;
+    let status: ResultStatus = 'ok';
+    try {
+      out = await this.p.runner.run(task, poolJob, job, body, timeoutMs, controller.signal);
+    } catch (err) {
+      status = 'failed';
+      const error: WireError = toWire(err);
+      if (!controller.signal.aborted) log.warn(`job ${job}: ${error.message}`);
+      out = { first: body.first, count: body.items.length, error };
+    } finally {
+      set.delete(controller);
+      if (set.size === 0) this.running.delete(job);
+    }
+    if (!link.open) return; // the broker redelivers it; the result would be a duplicate
+    if (this.cancelled.has(job)) return link.ch.ack(msg);
+    try {
+      await this.reply(link, job, msg, status, out);
+      if (link.open) link.ch.ack(msg);
+    } catch (err) {
+      log.error(`could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`);
+    }
+  }
+
+  /**
+   * Re-publishes each item of a redelivered message as a message of its own
+   * (same id: the coordinator counts answers per item), then acks it. A
+   * message that killed its worker then costs one item, not the batch, and
+   * the innocent items are not charged an attempt.
+   */
+  private async split(link: Link, msg: ConsumeMessage, body: WorkBody): Promise<void> {
+    const headers = msg.properties.headers ?? {};
+    const sends = body.items.map(async (item, i) => {
+      const { confirmed } = await link.publisher.send(this.p.queue, encodeBody({ first: body.first + i, items: [item] }), {
+        messageId: msg.properties.messageId as string | undefined,
+        contentType: 'application/x-msgpack',
+        type: 'fj.work',
+        headers: { ...headers, [H.first]: body.first + i, [H.count]: 1, [ISOLATED]: 1 },
+      });
+      await confirmed;
+    });
+    try {
+      await Promise.all(sends);
+      if (link.open) link.ch.ack(msg);
+      this.p.log.info(`split redelivered message ${show(msg.properties.messageId)} into ${body.items.length} single-item messages`);
+    } catch (err) {
+      this.p.log.warn(`could not split ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`);
+      if (link.open) link.ch.nack(msg, false, true);
+    }
+  }
+
+
+}

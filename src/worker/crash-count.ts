@@ -1,0 +1,29 @@
+/**
+ * Poison items: a message whose worker process died holding it comes back
+ * redelivered. `fj worker` then runs each of its items alone, and counts the
+ * item's starts in a store record per job and item; an item started
+ * {@link MAX_CRASHES} times without an answer fails for good, so an item
+ * that kills its worker every time cannot take the pool down forever.
+ */
+import type { PayloadStore } from '../store/store.js';
+
+/** Header of a single-item message split from a redelivered one: its starts are counted. */
+export const ISOLATED = 'fj-isolated';
+/** Starts of an isolated item whose worker process died, after which it fails for good. */
+export const MAX_CRASHES = 2;
+
+  /**
+   * Counts a start of an item that may have crashed a worker before (a record
+   * in the store, per job and item); returns why to fail it instead once it
+   * has been started {@link MAX_CRASHES} times without an answer.
+   */
+export async function countStart(store: PayloadStore, job: string, index: number): Promise<string | undefined> {
+    const name = `crash-${index}`;
+    const before = Number(Buffer.from((await store.getMeta(job, name).catch(() => undefined)) ?? '0').toString()) || 0;
+    if (before >= MAX_CRASHES) {
+      return `was started ${before} times and never answered: its worker process died each time (or RabbitMQ took its message back, as it does when an item runs past consumer_timeout)`;
+    }
+    await store.setMeta(job, name, Buffer.from(String(before + 1))).catch(() => {});
+    return undefined;
+  }
+

@@ -1,0 +1,72 @@
+/**
+ * `fj worker`'s options: the one place their defaults are filled in (option
+ * < environment < built-in default) and their values checked, as
+ * `normalizeOptions` does for `run()`.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import { isLogLevel, type LogLevel } from '../log.js';
+import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
+import { DEFAULT_QUEUE } from '../transport/amqp.js';
+
+/** Options of {@link startWorker} (and `fj worker`). */
+export interface WorkerOptions {
+  /** Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  broker?: string;
+  /** Payload store URL. Default `FJ_STORE_URL`, else the default file store. */
+  store?: string;
+  /** The pool's work queue. Default `FJ_QUEUE`, else `fj.default`. */
+  queue?: string;
+  /** Worker threads running `process`; two messages per thread are in flight (the prefetch). Default: available cores. */
+  concurrency?: number;
+  /** Task modules this worker serves besides the built-in tasks. */
+  tasks?: string[];
+  /** Services module: its default export builds `ctx.services` once per worker thread. */
+  services?: string;
+  /** Log level. Default `'info'`. */
+  logLevel?: LogLevel;
+  /** Messages larger than this are dead-lettered unread. Default 8 MiB. */
+  maxMessageBytes?: number;
+  /** Results larger than this go to the store by ref. Default 65536. */
+  inlineLimit?: number;
+  /** The worker's identity in logs and replies. Default `<host>.<queue>.<pid>`. */
+  name?: string;
+}
+
+/** {@link WorkerOptions} with every default filled in. */
+export interface NormalizedWorkerOptions {
+  broker: string;
+  /** Empty: the default file store. */
+  store: string;
+  queue: string;
+  concurrency: number;
+  tasks: string[];
+  services: string | undefined;
+  logLevel: LogLevel;
+  maxMessageBytes: number;
+  inlineLimit: number;
+  name: string;
+}
+
+/** Messages larger than this are dead-lettered unread, unless set otherwise. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+/** Fills the defaults of a worker's options and checks every value (OptionError naming the option). */
+export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.ProcessEnv = process.env): NormalizedWorkerOptions {
+  const queue = options.queue ?? env.FJ_QUEUE ?? DEFAULT_QUEUE;
+  const logLevel = options.logLevel ?? 'info';
+  if (!isLogLevel(logLevel)) throw new OptionError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
+  const tasks = options.tasks ?? [];
+  if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t.length > 0)) throw new OptionError(`Expected \`tasks\` to be a list of module paths, got \`${String(tasks)}\``);
+  return {
+    broker: options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER,
+    store: options.store ?? env.FJ_STORE_URL ?? '',
+    queue,
+    concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
+    tasks,
+    services: options.services,
+    logLevel,
+    maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
+    inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
+    name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
+  };
+}
