@@ -125,6 +125,19 @@ export async function runLoadedInput(task: TaskClass | string, load: (signal?: A
   }
 }
 
+/**
+ * Internal (the transport conformance suite): {@link runJob} on a given
+ * executor rather than the one `options.executor` names; disposes it after.
+ */
+export async function runOn(executor: Executor, task: TaskClass | string, input: unknown, options?: RunOptions): Promise<JobResult<unknown>> {
+  const opts = normalizeOptions(options);
+  try {
+    return await execute(executor, task, copyInput(input), opts, performance.now(), undefined, {});
+  } finally {
+    await executor.dispose?.();
+  }
+}
+
 async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   const log = createLogger(info.name, opts.logLevel);

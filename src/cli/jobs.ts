@@ -1,7 +1,7 @@
 /** `fj resume`, `fj status`, `fj cancel`: amqp jobs seen from outside their coordinator. */
 import { cancel, status, type JobLocation } from '../jobs.js';
 import { resume } from '../run.js';
-import type { Streams } from './program.js';
+import type { Streams } from './streams.js';
 import { runWithSignals, type RunFlags } from './run.js';
 
 /** Re-attaches to a job whose coordinator died; prints its output like `fj run`. */

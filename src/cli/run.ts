@@ -8,7 +8,7 @@ import { loadTask } from '../task/registry.js';
 import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
 import { readJsonInput } from './input.js';
 import { progressBar } from './progress.js';
-import type { Streams } from './program.js';
+import type { Streams } from './streams.js';
 
 /** Options of `fj run`, as commander parses them. */
 export interface RunFlags {

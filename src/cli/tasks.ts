@@ -1,7 +1,7 @@
 /** `fj tasks` and `fj validate`. */
 import { builtinTaskNames, loadTask } from '../task/registry.js';
 import { readJsonInput } from './input.js';
-import type { Streams } from './program.js';
+import type { Streams } from './streams.js';
 
 /** Lists the built-in tasks and their descriptions on `io.stdout`. */
 export async function tasksCommand(io: Streams): Promise<void> {

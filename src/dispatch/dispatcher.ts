@@ -11,7 +11,9 @@
  *   duplicate answers are ignored, and the ledger records a result once per
  *   item. A merged result (`combine`) answers its items all at once or not at
  *   all: a merged value cannot be split, so when some of its items were
- *   answered already it is dropped and the others run again, uncharged.
+ *   answered already it is dropped and the others run again, uncharged (a
+ *   few items may run twice; none is left waiting for an answer that may
+ *   never come).
  * - Failures: a failed attempt is judged by the ledger (retry after a
  *   backoff, record the failure, or end the job); a lost batch charges only
  *   the item that was running, and its other items run again, uncharged.
@@ -22,7 +24,7 @@
  * retries) → `done`; any state → `failed` (the first error ends the job).
  */
 import { assertPlain } from '../codec.js';
-import { CancelledError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
+import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
 import type { JobPlan } from '../executors/executor.js';
 import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './ledger.js';
@@ -119,7 +121,8 @@ export class Dispatcher implements TransportEvents {
   /** Opens the transport, runs every item, closes the transport; rejects with the error that ended the job. */
   async run(): Promise<void> {
     const { signal } = this.plan;
-    const onAbort = () => this.fail(signal.reason instanceof Error ? signal.reason : new CancelledError());
+    // The caller's own FjError stands; any other reason (an AbortError, a string) becomes a CancelledError.
+    const onAbort = () => this.fail(signal.reason instanceof FjError ? signal.reason : new CancelledError('job cancelled', { cause: signal.reason }));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       if (signal.aborted) onAbort();
@@ -224,14 +227,19 @@ export class Dispatcher implements TransportEvents {
       }
     }
     for (const g of a.groups ?? []) {
-      if (batch ? !batch.take(g.indices) : !g.indices.every((i) => this.inJob(i))) continue;
+      if (!g.indices.every((i) => (batch ? batch.holds(i) : this.inJob(i)))) continue;
+      if (batch && !batch.take(g.indices)) {
+        // Some of its items were answered already (a redelivered message split item by item):
+        // the merged value cannot be split, so it is dropped and its other items run again, uncharged.
+        for (const i of g.indices) if (batch.take([i])) this.rerun(batch, i);
+        continue;
+      }
       if (ledger.recordGroup(g.indices, g.value)) {
         recorded += g.indices.length;
         continue;
       }
-      // Some of its items have a result already (an answer of the run before `fj resume`):
-      // the merged value cannot be split, so the others run again, uncharged.
-      if (batch) for (const i of g.indices) if (!ledger.has(i)) this.reruns.push({ first: i, values: [batch.values[i - batch.first]] });
+      // Some of its items have a result already (an answer of the run before `fj resume`): the same.
+      if (batch) for (const i of g.indices) if (!ledger.has(i)) this.rerun(batch, i);
     }
     if (a.ms !== undefined && a.ran) this.sizer.observe(a.ms, a.ran);
     if (batch) this.settleBatch(batch);
@@ -290,6 +298,11 @@ export class Dispatcher implements TransportEvents {
     this.inFlight.delete(batch);
     this.transport.done?.(batch);
     this.finishIfDone();
+  }
+
+  /** Sends item `index` of `batch` again, uncharged. */
+  private rerun(batch: SentBatch, index: number): void {
+    this.reruns.push({ first: index, values: [batch.values[index - batch.first]] });
   }
 
   /** Applies the failure policy to a failed attempt; schedules the retry. */

@@ -9,6 +9,9 @@ import { UsageError } from '../errors.js';
 import { FileStore } from './file.js';
 import { MemoryStore } from './memory.js';
 import type { PayloadStore } from './store.js';
+import { redactUrl } from './url.js';
+
+export { redactUrl };
 
 /**
  * Where payloads go when no store URL is given. Per host: fine for the local
@@ -18,22 +21,6 @@ export const DEFAULT_STORE_DIR = join(tmpdir(), 'fj-store');
 
 const SCHEMES = 'memory:, file://DIR, redis://[user:pass@]HOST:PORT[/DB], rediss://...';
 
-/**
- * `url` with its password (userinfo or `?password=`) replaced by `***`, safe
- * to log or put in an error. Used for store and broker URLs alike. Strings
- * that do not parse as URLs still get a best-effort scrub of `//user:pass@`.
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password && !parsed.searchParams.has('password')) return url;
-    if (parsed.password) parsed.password = '***';
-    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-    return parsed.href;
-  } catch {
-    return url.replace(/^([^/]*\/\/[^:/@]*:)[^/]*@/, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
-  }
-}
 
 /** The directory a `file:` URL names; `file://rel/dir` (no leading slash) is taken relative to the cwd. */
 function fileUrlDir(url: string): string {

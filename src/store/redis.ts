@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import { TransportError } from '../errors.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef } from './memory.js';
-import { redactUrl } from './open.js';
+import { redactUrl } from './url.js';
 import type { PayloadStore, Ref } from './store.js';
 
 /** Seven days: longer than any job should run, short enough that a crashed coordinator's data does not stay forever. */

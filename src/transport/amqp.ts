@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { TransportError } from '../errors.js';
-import { redactUrl } from '../store/open.js';
+import { redactUrl } from '../store/url.js';
 
 /** The pool used when no queue is named. */
 export const DEFAULT_QUEUE = 'fj.default';

@@ -25,7 +25,7 @@ export class ThreadsTransport implements Transport {
   /** Aborts this job's batches (and only this job's) when it ends early. */
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
-  private readonly onReady = () => this.events.room();
+  private readonly onRoom = () => this.events.room();
   private readonly onLost = (why: string) => this.plan.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
 
   constructor(
@@ -43,7 +43,7 @@ export class ThreadsTransport implements Transport {
 
   async open(events: TransportEvents): Promise<void> {
     this.events = events;
-    this.pool.on('threadReady', this.onReady);
+    this.pool.on('room', this.onRoom);
     this.pool.on('threadLost', this.onLost);
     this.pool.preload(this.job);
   }
@@ -76,7 +76,7 @@ export class ThreadsTransport implements Transport {
   }
 
   async close(error?: unknown): Promise<void> {
-    this.pool.off('threadReady', this.onReady);
+    this.pool.off('room', this.onRoom);
     this.pool.off('threadLost', this.onLost);
     if (error !== undefined) this.abort.abort(error);
   }

@@ -95,8 +95,12 @@ export interface PoolOptions {
 
 /** What a pool tells the jobs using it. */
 export interface PoolEvents {
-  /** A replacement thread is ready: callers waiting for room send again. */
-  threadReady: [];
+  /**
+   * A thread has room again (a batch finished, or a replacement thread is
+   * ready): every job waiting for room sends again, not only the one whose
+   * batch finished.
+   */
+  room: [];
   /** A thread died, with why (for logs). */
   threadLost: [why: string];
 }
@@ -207,11 +211,6 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  /** Aborts `ctx.signal` in every thread. */
-  abort(): void {
-    for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'abort' } satisfies ToThread);
-  }
-
   /** Lets threads finish what they hold, close their services and exit (terminated after 5 s). */
   async close(): Promise<void> {
     this.closed = true;
@@ -243,6 +242,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     t.inFlight--;
     if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures, combined: msg.combined });
     else p.reject(fromWire(msg.error));
+    if (this.listenerCount('room') > 1) this.emit('room'); // with one job, its own answer wakes it
   }
 
   /** A thread died or must die: its batches are lost (see {@link BatchLost}); a fresh thread takes its place. */
@@ -262,7 +262,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         if (this.closed) return void fresh.worker.terminate();
         this.threads[at] = fresh;
         this.attach(fresh);
-        this.emit('threadReady');
+        this.emit('room');
       },
       (err) => this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`),
     );

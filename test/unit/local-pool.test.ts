@@ -1,0 +1,33 @@
+/**
+ * The local executor is long-lived: one pool of threads serves many jobs,
+ * one after another and at the same time, without respawning threads.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Executor } from '../../src/executors/executor.js';
+import { LocalExecutor } from '../../src/executors/local.js';
+import { runOn } from '../../src/run.js';
+import Sum from '../fixtures/sum.js';
+import ThreadIds from '../fixtures/thread-id.js';
+
+describe('local executor: one pool, many jobs', () => {
+  it('runs jobs at once and one after another on the same two threads', async () => {
+    const local = new LocalExecutor();
+    // runOn disposes what it is given at the end of each job: keep the pool up until the test is done
+    const shared: Executor = { prepare: (o) => local.prepare(o), map: (plan) => local.map(plan) };
+    const options = { concurrency: 2, logLevel: 'silent' as const };
+    try {
+      const [a, b, sum] = await Promise.all([
+        runOn(shared, ThreadIds, { n: 40, ms: 5 }, options),
+        runOn(shared, ThreadIds, { n: 40, ms: 5 }, options),
+        runOn(shared, Sum, { count: 10_000 }, options),
+      ]);
+      const later = await runOn(shared, ThreadIds, { n: 40, ms: 5 }, options);
+      expect(sum.output).toBe(10_000 * 9_999);
+      const threads = new Set([...(a.output as number[]), ...(b.output as number[]), ...(later.output as number[])]);
+      expect(threads.size).toBe(2); // the same two threads served every job
+      expect(threads.has(0)).toBe(false); // none ran on the main thread
+    } finally {
+      await local.dispose();
+    }
+  });
+});
