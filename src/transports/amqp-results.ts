@@ -15,7 +15,8 @@
  */
 import { decode } from '../codec.js';
 import { H } from '../transport/amqp.js';
-import { checkMsgpack, show } from '../transport/inspect.js';
+import { show } from '../transport/inspect.js';
+import { checkMsgpack } from '../transport/msgpack-check.js';
 import type { ResultBody, Slot } from '../transport/messages.js';
 import type { WireError } from '../worker/wire-error.js';
 
