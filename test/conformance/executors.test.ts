@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodecError, FailuresError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
@@ -220,11 +220,16 @@ describe.each(executorCases)('$name executor', (ex) => {
 
   describe('failures: retries and policy', () => {
     const tmp = fileURLToPath(new URL('../.tmp/', import.meta.url));
+    const made: string[] = [];
     function dir(): string {
       const d = join(tmp, `flaky-${randomUUID()}`);
       mkdirSync(d, { recursive: true });
+      made.push(d);
       return d;
     }
+    afterAll(() => {
+      for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+    });
     const fast = { retryDelayMs: 10 } satisfies RunOptions;
 
     it('retries an item that fails twice and then succeeds: full output, 2 retries counted', async () => {
