@@ -196,6 +196,7 @@ class Job {
   /** Result messages received; `fj resume` waits for those already queued before publishing. */
   private received = 0;
   private drained: (() => void) | undefined;
+  private draining = false;
   /** Result messages queued when this coordinator first attached. */
   private backlog = -1;
   private pumping = false;
@@ -229,6 +230,7 @@ class Job {
       this.paramsRef = await store.put(jobId, plan.paramsBytes);
       counters.bytesStored += plan.resume ? 0 : plan.paramsBytes.length;
       if (!plan.resume) await this.writeManifest();
+      this.draining = !!plan.resume; // until drain() is over, an arriving result must not start publishing: the items with results are not all known yet
       await this.attach(conn);
     } catch (err) {
       await conn.close().catch(() => {});
@@ -303,6 +305,7 @@ class Job {
       });
     }
     this.drained = undefined;
+    this.draining = false;
     this.plan.log.info(`resumed job ${this.jobId}: ${this.plan.ledger.recorded} item(s) already have results`);
   }
 
@@ -409,7 +412,7 @@ class Job {
 
   /** Publishes batches while the in-flight window has room: retries first, then new items. */
   private async pump(): Promise<void> {
-    if (this.pumping || this.settled) return;
+    if (this.pumping || this.settled || this.draining) return;
     this.pumping = true;
     const { items, task, ledger } = this.plan;
     try {
