@@ -58,9 +58,9 @@ describe.runIf(available)('poison items', () => {
 
   it('an item that always throws, fail-fast: exit 1 within seconds naming item and hook; the rest of the job is dropped', async () => {
     const rec = recording('poison item (throws), fail-fast', COMMAND);
-    // 2,000 items of 20 ms on 3 workers: finishing the job would take 2000 * 20 / 3 ms (13 s) of work alone.
+    // 2,000 items of 50 ms on 3 workers: finishing the job would take 2000 * 50 / 3 ms (33 s) of work alone.
     const n = 2000;
-    const ms = 20;
+    const ms = 50;
     const wholeJobMs = (n * ms) / 3;
     const runLog = join(dir, 'throw-ff.runs');
     rec.items = n;
