@@ -19,12 +19,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
 
 const root = join(import.meta.dirname, '..');
 /** Where the reliability scenarios record their figures (see test/reliability/harness.ts). */
 export const RECORDS = join(root, 'test', '.tmp', 'reliability');
 
-export default async function setup(): Promise<() => void> {
+export default async function setup(project?: TestProject): Promise<() => void> {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
     await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root });
@@ -40,11 +41,14 @@ export default async function setup(): Promise<() => void> {
   const saved = process.env.FJ_CACHE_DIR;
   process.env.FJ_CACHE_DIR = join(cache, 'fj');
 
-  rmSync(RECORDS, { recursive: true, force: true });
-  mkdirSync(RECORDS, { recursive: true });
-  const runId = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
-  writeFileSync(join(RECORDS, 'run.json'), `${JSON.stringify({ runId })}\n`);
-  process.env.FJ_TEST_RUN_ID = runId;
+  // Only a run of the reliability project starts a new record (a main-only run leaves the last one alone).
+  if (project?.name === 'reliability') {
+    rmSync(RECORDS, { recursive: true, force: true });
+    mkdirSync(RECORDS, { recursive: true });
+    const runId = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
+    writeFileSync(join(RECORDS, 'run.json'), `${JSON.stringify({ runId })}\n`);
+    process.env.FJ_TEST_RUN_ID = runId;
+  }
 
   return () => {
     rmSync(cache, { recursive: true, force: true });
