@@ -3,19 +3,25 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // Builds dist/ once: the CLI tests spawn it, local worker threads load it.
+    // It also gives the run a validator cache of its own (FJ_CACHE_DIR) and
+    // clears the reliability figures of earlier runs.
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Tests start worker threads and processes of their own; two test files
+    // at a time keeps a 2-core machine from timing out under load. (A
+    // root-only option: vitest ignores maxWorkers inside a project.)
+    maxWorkers: 2,
+    minWorkers: 1,
     projects: [
       {
         extends: true,
         test: {
           name: 'main',
           include: ['test/{unit,conformance,integration}/**/*.test.ts'],
-          // Tests start worker threads and processes of their own; two test files
-          // at a time keeps a 2-core machine from timing out under load.
-          maxWorkers: 2,
-          minWorkers: 1,
+          // Runs before the reliability group, never beside it: the reliability
+          // scenarios stop the broker and change its configuration.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -25,7 +31,9 @@ export default defineConfig({
         test: {
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
-          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          // One file at a time (fileParallelism is a root-only option).
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 180_000,
           hookTimeout: 60_000,
         },

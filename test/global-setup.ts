@@ -1,19 +1,31 @@
 /**
- * Builds fj once before the tests: the CLI tests spawn dist/src/cli/main.js
- * and the local executor's threads load dist/src/worker/thread.js.
+ * Runs once per `vitest run`, before any test file:
+ * - builds fj (the CLI tests spawn dist/src/cli/main.js and the local
+ *   executor's threads load dist/src/worker/thread.js);
+ * - gives the run a validator cache of its own (FJ_CACHE_DIR, inherited by the
+ *   test workers and every CLI they spawn), so no test reads or writes the
+ *   user's ~/.cache/fj; removed after the run;
+ * - starts a fresh record of reliability figures (test/.tmp/reliability/,
+ *   tagged with this run's id), so a table printed afterwards holds this run's
+ *   scenarios only: a skipped or failed one cannot keep an old passing row.
  *
  * Type errors do not stop the tests (tsc still writes the JavaScript; `npm run
  * typecheck` is where they fail), but a build that leaves the entry points
  * missing does.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
 
 const root = join(import.meta.dirname, '..');
+/** Where the reliability scenarios record their figures (see test/reliability/harness.ts). */
+export const RECORDS = join(root, 'test', '.tmp', 'reliability');
 
-export default async function setup(): Promise<void> {
+export default async function setup(project?: TestProject): Promise<() => void> {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
     await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root });
@@ -24,4 +36,23 @@ export default async function setup(): Promise<void> {
   for (const entry of ['dist/src/cli/main.js', 'dist/src/worker/thread.js', 'dist/tasks/wordcount.js']) {
     if (!existsSync(join(root, entry))) throw new Error(`global-setup: the build did not produce ${entry}`);
   }
+
+  const cache = mkdtempSync(join(tmpdir(), 'fj-test-cache-'));
+  const saved = process.env.FJ_CACHE_DIR;
+  process.env.FJ_CACHE_DIR = join(cache, 'fj');
+
+  // Only a run of the reliability project starts a new record (a main-only run leaves the last one alone).
+  if (project?.name === 'reliability') {
+    rmSync(RECORDS, { recursive: true, force: true });
+    mkdirSync(RECORDS, { recursive: true });
+    const runId = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
+    writeFileSync(join(RECORDS, 'run.json'), `${JSON.stringify({ runId })}\n`);
+    process.env.FJ_TEST_RUN_ID = runId;
+  }
+
+  return () => {
+    rmSync(cache, { recursive: true, force: true });
+    if (saved === undefined) delete process.env.FJ_CACHE_DIR;
+    else process.env.FJ_CACHE_DIR = saved;
+  };
 }

@@ -73,3 +73,13 @@ export async function deleteQueues(queue: string): Promise<void> {
     await conn.close();
   }
 }
+
+/** Empties a queue; returns how many messages it held. */
+export async function purgeQueue(queue: string): Promise<number> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    return (await (await conn.createChannel()).purgeQueue(queue)).messageCount;
+  } finally {
+    await conn.close();
+  }
+}

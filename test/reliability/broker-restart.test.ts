@@ -16,7 +16,8 @@ import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable, REQUIRE } from '../helpers/broker.js';
 import { tcpAnswers } from '../helpers/services.js';
-import { expected, record, scenario } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { expected, recording, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
@@ -35,7 +36,9 @@ describe.runIf(available && ctl)('RabbitMQ restart mid-job', () => {
   });
 
   it('stop_app / start_app during a 1,000-item job: the job completes, output identical to eager', async () => {
+    const rec = recording('RabbitMQ restart', 'npx vitest run --project reliability test/reliability/broker-restart.test.ts');
     const input = { n: 1000, ms: 10 };
+    rec.items = input.n;
     const want = await expected(input);
     await pool.start(2);
     const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store, logLevel: 'warn' as const };
@@ -44,33 +47,30 @@ describe.runIf(available && ctl)('RabbitMQ restart mid-job', () => {
     let progressAtStop = 0;
     let done = 0;
     const job = runJob(Chaos, input, { ...options, onProgress: (p) => (done = p.done) });
+    let finished = false;
+    void job.finally(() => (finished = true)).catch(() => {});
     const restart = (async () => {
-      while (done < 250) await new Promise((r) => setTimeout(r, 20));
+      // The job failing or finishing first must end this wait too, not leave it spinning.
+      await waitFor('250 items done before stopping the broker', () => done >= 250 || finished, 120_000, 20);
+      if (finished) throw new Error(`the job ended after ${done} items, before the broker was stopped`);
       progressAtStop = done;
       await rabbitmqctl('stop_app');
       await new Promise((r) => setTimeout(r, 2000));
       await rabbitmqctl('start_app');
     })();
-    const restartedAt = Date.now();
     const { output, stats } = await job;
     await restart;
     const out = output as ChaosOutput;
+    rec.lost = out.missing.length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = 'unconfirmed publishes re-sent, unacked work redelivered';
+    rec.recoverMs = stats.wallMs - base.stats.wallMs;
+    rec.faults = `rabbitmqctl stop_app after ${progressAtStop} items, start_app 2 s later`;
     expect(progressAtStop).toBeGreaterThan(0);
     expect(progressAtStop).toBeLessThan(1000);
     expect(out).toEqual(want);
     expect(out.duplicated).toEqual([]);
     expect(pool.alive.length).toBe(2); // the workers survived and reconnected
     expect(pool.logs()).toMatch(/reconnected to RabbitMQ/);
-    record({
-      scenario: 'RabbitMQ restart',
-      items: 1000,
-      lost: 1000 - out.items,
-      duplicated: out.duplicated.length,
-      recovered: 'unconfirmed publishes re-sent, unacked work redelivered',
-      recoverMs: stats.wallMs - base.stats.wallMs,
-      faults: `rabbitmqctl stop_app after ${progressAtStop} items, start_app 2 s later`,
-      command: 'npx vitest run --project reliability test/reliability/broker-restart.test.ts',
-    });
-    void restartedAt;
   });
 });

@@ -12,22 +12,29 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
-import { CHAOS, clean, fj, record, scratch, WorkerPool } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { aborted, attempts, CHAOS, clean, fj, recording, scratch, WorkerPool, type Record_ } from './harness.js';
 
 const available = await brokerAvailable();
 
+/** A queue's ready messages; undefined when there is no such queue (404). Any other failure is thrown, not read as "gone". */
 async function queueState(queue: string): Promise<number | undefined> {
   const conn = await amqp.connect(BROKER_URL);
   try {
     const ch = await conn.createChannel();
-    ch.on('error', () => {});
+    ch.on('error', () => {}); // a 404 closes the channel; the awaited call reports it
     return (await ch.checkQueue(queue)).messageCount;
-  } catch {
-    return undefined; // no such queue
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined; // no such queue
+    throw err;
   } finally {
     await conn.close().catch(() => {});
   }
 }
+
+const COMMAND = 'npx vitest run --project reliability test/reliability/cancel.test.ts';
+/** Items far longer than the test: only an abort through ctx.signal ends one in time. */
+const ITEM_MS = 60_000;
 
 describe.runIf(available)('cancellation', () => {
   const { dir, store } = scratch('cancel');
@@ -38,35 +45,48 @@ describe.runIf(available)('cancellation', () => {
     clean(dir);
   });
 
+  it('queueState tells a missing queue from a broken connection', async () => {
+    expect(await queueState(`fj.no-such-queue.${Date.now()}`)).toBe(undefined);
+    expect(await queueState(pool.queue)).toBeTypeOf('number');
+  });
+
   async function startLongJob(jobId: string) {
     const file = join(dir, `${jobId}.json`);
-    writeFileSync(file, JSON.stringify({ n: 400, ms: 300 }));
+    const runLog = join(dir, `${jobId}.runs`);
+    writeFileSync(file, JSON.stringify({ n: 400, ms: ITEM_MS, runLog }));
     const p = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--store', store, '--job-id', jobId]);
-    // Wait until items are running and more are queued.
-    const end = Date.now() + 30_000;
-    while (!/job \S+ \(fj status/.test(p.stderr()) || ((await queueState(pool.queue)) ?? 0) === 0) {
-      if (Date.now() > end) throw new Error(`job did not start:\n${p.stderr()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 700));
-    return p;
+    // Wait until both workers hold an item and more are queued.
+    await waitFor(`job ${jobId} to run items on both workers with more queued`, async () => {
+      if (p.child.exitCode !== null) throw new Error(`fj run exited early:\n${p.stderr()}`);
+      const pids = new Set(attempts(runLog).map((a) => a.pid));
+      return /job \S+ \(fj status/.test(p.stderr()) && pids.size === 2 && ((await queueState(pool.queue)) ?? 0) > 0;
+    }, 30_000, 100);
+    return { p, runLog };
   }
 
-  async function expectCleanedUp(jobId: string, started: number, how: string): Promise<void> {
-    const end = Date.now() + 10_000;
-    while (((await queueState(pool.queue)) ?? 0) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  async function expectCleanedUp(jobId: string, runLog: string, started: number, rec: Partial<Record_>): Promise<void> {
+    await waitFor('the work queue to hold nothing of the job', async () => (await queueState(pool.queue)) === 0, 10_000, 100);
     const drainedMs = Date.now() - started;
-    expect(await queueState(pool.queue)).toBe(0); // nothing of the job left on the work queue
+    rec.recoverMs = drainedMs;
+    // The items in hand saw ctx.signal abort: each of the 2 workers had one running.
+    const stopped = await waitFor('the items in hand to see ctx.signal abort', () => (aborted(runLog).length >= 2 ? aborted(runLog) : undefined), 10_000);
+    const ran = attempts(runLog).length;
+    rec.recovered = `${stopped.length} items in hand aborted through ctx.signal, ${400 - ran} never started`;
+    rec.lost = '-';
+    rec.duplicated = '-';
+    expect(new Set(stopped)).toEqual(new Set(attempts(runLog).map((a) => a.i))); // every item that started was aborted, none finished
+    expect(drainedMs).toBeLessThan(ITEM_MS);
     expect(await queueState(`fj.results.${jobId}`)).toBe(undefined); // results queue deleted
     expect(existsSync(join(fileURLToPath(store), jobId))).toBe(false); // store cleaned
-    await new Promise((r) => setTimeout(r, 300));
-    expect(pool.logs()).toMatch(new RegExp(`job ${jobId} cancelled`));
-    record({ scenario: `cancel (${how})`, items: 400, lost: 0, duplicated: 0, recovered: '-', recoverMs: drainedMs, faults: `${how} while items ran; time = until the work queue held nothing of the job`, command: 'npx vitest run --project reliability test/reliability/cancel.test.ts' });
+    await waitFor(`the workers to log the cancel of ${jobId}`, () => new RegExp(`job ${jobId} cancelled`).test(pool.logs()), 10_000);
   }
 
   it('fj cancel JOB: the run exits 130, the job stops on every worker and leaves nothing behind', async () => {
+    const rec = recording('cancel (fj cancel)', COMMAND);
+    rec.items = 400;
+    rec.faults = `fj cancel while items of ${ITEM_MS / 1000} s ran; time = until the work queue held nothing of the job`;
     const jobId = `cancel-${Date.now()}`;
-    const run = await startLongJob(jobId);
+    const { p: run, runLog } = await startLongJob(jobId);
     const started = Date.now();
     const c = fj(['cancel', jobId, '--store', store]);
     expect(await c.exited, c.stderr()).toBe(0);
@@ -74,16 +94,19 @@ describe.runIf(available)('cancellation', () => {
     expect(await run.exited).toBe(130);
     expect(run.stderr()).toMatch(/cancelled by 'fj cancel'/);
     expect(run.stdout()).toBe('');
-    await expectCleanedUp(jobId, started, 'fj cancel');
+    await expectCleanedUp(jobId, runLog, started, rec);
   });
 
   it('Ctrl-C on fj run: exit 130, same clean-up', async () => {
+    const rec = recording('cancel (Ctrl-C)', COMMAND);
+    rec.items = 400;
+    rec.faults = `Ctrl-C while items of ${ITEM_MS / 1000} s ran; time = until the work queue held nothing of the job`;
     const jobId = `sigint-${Date.now()}`;
-    const run = await startLongJob(jobId);
+    const { p: run, runLog } = await startLongJob(jobId);
     const started = Date.now();
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(run.stderr()).toMatch(/interrupted \(Ctrl-C\)/);
-    await expectCleanedUp(jobId, started, 'Ctrl-C');
+    await expectCleanedUp(jobId, runLog, started, rec);
   });
 });

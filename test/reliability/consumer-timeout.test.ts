@@ -20,11 +20,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
+import type { ChaosOutput } from '../fixtures/chaos.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, REQUIRE, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
-import { CHAOS, expected, fj, record, ROOT, scenario } from './harness.js';
+import { CHAOS, expected, fj, recording, ROOT, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
@@ -32,18 +33,47 @@ const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find(
 if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the consumer-timeout scenario');
 if (!ctl) console.warn('SKIPPING the consumer-timeout scenario: rabbitmqctl is not installed here');
 
-async function setConsumerTimeout(ms: number | 'default'): Promise<void> {
-  const expr = ms === 'default' ? 'application:set_env(rabbit, consumer_timeout, 1800000).' : `application:set_env(rabbit, consumer_timeout, ${ms}).`;
-  await run(ctl!, ['eval', expr], { timeout: 60_000 });
+async function setConsumerTimeout(ms: number): Promise<void> {
+  await run(ctl!, ['eval', `application:set_env(rabbit, consumer_timeout, ${ms}).`], { timeout: 60_000 });
+}
+
+/** The broker's consumer_timeout now: a number of ms, or undefined when it is not set (the broker's built-in default). */
+async function readConsumerTimeout(): Promise<number | undefined> {
+  const { stdout } = await run(ctl!, ['eval', 'application:get_env(rabbit, consumer_timeout).'], { timeout: 60_000 });
+  const text = stdout.trim();
+  if (text === 'undefined') return undefined;
+  const m = /^\{ok,\s*(\d+)\}$/.exec(text);
+  if (!m) throw new Error(`cannot read the broker's consumer_timeout: rabbitmqctl said ${JSON.stringify(text)}`);
+  return Number(m[1]);
+}
+
+/** Puts back what {@link readConsumerTimeout} read; a failure fails the file (the shared broker must not keep 5 s). */
+async function restoreConsumerTimeout(was: number | undefined): Promise<void> {
+  if (was === undefined) await run(ctl!, ['eval', 'application:unset_env(rabbit, consumer_timeout).'], { timeout: 60_000 });
+  else await setConsumerTimeout(was);
+  const now = await readConsumerTimeout();
+  if (now !== was) throw new Error(`consumer_timeout is ${now} after restoring ${was}`);
 }
 
 describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', () => {
-  const { dir, store, pool } = scenario('consumer-timeout', () => setConsumerTimeout('default').catch(() => {}));
+  // Read before any test changes it, and put back after the last one (before the pool stops).
+  let was: number | undefined;
+  let read = false;
+  beforeAll(async () => {
+    was = await readConsumerTimeout();
+    read = true;
+  });
+  const { dir, store, pool } = scenario('consumer-timeout', async () => {
+    if (read) await restoreConsumerTimeout(was);
+  });
 
   it('the broker closes the results channel; the coordinator reconnects and counts every result once', async () => {
     // Channels read the timeout when they open: set it before the worker and the coordinator start.
+    const rec = recording('RabbitMQ consumer_timeout (results held past it)', 'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts');
     await setConsumerTimeout(5000);
     const input = { n: 150, ms: 500 };
+    rec.items = input.n;
+    rec.faults = 'consumer_timeout lowered to 5 s; the broker closed the coordinator’s results channel at its ~60 s check';
     const want = await expected({ n: input.n }); // the output does not depend on how long items take
     const file = join(dir, 'input.json');
     writeFileSync(file, JSON.stringify(input));
@@ -52,21 +82,17 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
     const job = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--store', store, '--stats', join(dir, 'stats.json')]);
     const code = await job.exited;
     const err = job.stderr();
+    rec.recoverMs = Date.now() - started - 75_000; // over the job's 75 s of work
     expect(code, err).toBe(0);
-    expect(JSON.parse(job.stdout())).toEqual(want);
+    const out = JSON.parse(job.stdout()) as ChaosOutput;
+    rec.lost = out.missing.length;
+    rec.duplicated = out.duplicated.length;
+    const redelivered = (err.match(/reconnected to RabbitMQ/g) ?? []).length;
+    rec.recovered = `results channel closed and reopened ${redelivered} time(s); results delivered again, counted once`;
+    expect(out).toEqual(want);
     expect(err).toMatch(/RabbitMQ closed the results channel after its consumer_timeout .*timed out/);
     expect(err).toMatch(/reconnected to RabbitMQ/);
     expect(err).not.toMatch(/\n\s+at /);
-    record({
-      scenario: 'RabbitMQ consumer_timeout (results held past it)',
-      items: 150,
-      lost: 150 - (JSON.parse(job.stdout()) as { items: number }).items,
-      duplicated: 0,
-      recovered: 'results delivered again after the reconnect, counted once',
-      recoverMs: Date.now() - started - 75_000,
-      faults: 'consumer_timeout lowered to 5 s; the broker closed the coordinator’s results channel at its ~60 s check',
-      command: 'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts',
-    });
   }, 240_000);
 
   it('a worker holding an item past it: the broker closes the work channel; the worker reconnects and the item runs again', async () => {

@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable, deleteQueues } from '../helpers/broker.js';
-import { expected, lineCount, record, scenario } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { expected, lineCount, recording, rerun, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 
@@ -25,8 +26,11 @@ describe.runIf(available)('duplicate deliveries', () => {
   const relayQueue = `${pool.queue}.relay`;
 
   it('30% of messages sent twice at once and 20% again after their result: each item counted once, join once', async () => {
+    const rec = recording('duplicate deliveries', 'npx vitest run --project reliability test/reliability/duplicates.test.ts');
     const joinLog = join(dir, 'join.log');
-    const input = { n: 1000, ms: 2, joinLog };
+    const runLog = join(dir, 'runs.log');
+    const input = { n: 1000, ms: 2, joinLog, runLog };
+    rec.items = input.n;
     const want = await expected(input);
     await pool.start(2);
 
@@ -37,6 +41,7 @@ describe.runIf(available)('duplicate deliveries', () => {
     let forwarded = 0;
     let immediate = 0;
     let late = 0;
+    let lateSent = 0;
     const timers: NodeJS.Timeout[] = [];
     await ch.consume(relayQueue, (msg) => {
       if (!msg) return;
@@ -49,31 +54,30 @@ describe.runIf(available)('duplicate deliveries', () => {
       }
       if (Math.random() < 0.2) {
         late++;
-        timers.push(setTimeout(send, 300));
+        timers.push(setTimeout(() => (send(), lateSent++), 300));
       }
       ch.ack(msg);
     });
 
     const { output, stats } = await runJob(Chaos, input, { executor: 'amqp', broker: BROKER_URL, queue: relayQueue, store });
-    await new Promise((r) => setTimeout(r, 500)); // let the late copies arrive and be answered into a deleted queue
+    // The late copies go out 300 ms after their original, and are answered into a deleted results queue.
+    await waitFor(`the ${late} late copies to be sent`, () => lateSent === late, 10_000);
+    await waitFor('the workers to be idle (the work queue empty)', async () => (await ch.checkQueue(pool.queue)).messageCount === 0, 10_000, 100);
     timers.forEach(clearTimeout);
     await conn.close();
 
     const out = output as ChaosOutput;
+    const runTwice = rerun(runLog).length;
+    rec.lost = out.missing.length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = `${immediate + late} duplicate messages; ${runTwice} items run more than once, counted once`;
+    rec.recoverMs = '-';
+    rec.faults = `${forwarded} messages relayed; ${immediate} re-sent at once, ${late} re-sent 300 ms later`;
     expect(immediate + late).toBeGreaterThan(0);
+    expect(runTwice, 'the duplicates reached the workers').toBeGreaterThan(0);
     expect(out).toEqual(want);
     expect(out.duplicated).toEqual([]);
     expect(stats.items).toBe(1000);
     expect(lineCount(readFileSync(joinLog, 'utf8'))).toBe(1);
-    record({
-      scenario: 'duplicate deliveries',
-      items: 1000,
-      lost: 1000 - out.items,
-      duplicated: out.duplicated.length,
-      recovered: `${immediate + late} duplicate messages ignored`,
-      recoverMs: '-',
-      faults: `${forwarded} messages relayed; ${immediate} re-sent at once, ${late} re-sent 300 ms later`,
-      command: 'npx vitest run --project reliability test/reliability/duplicates.test.ts',
-    });
   });
 });

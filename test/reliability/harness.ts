@@ -7,9 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, onTestFinished } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosInput, type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, CLI, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
@@ -30,7 +30,7 @@ export function scratch(name: string): { dir: string; store: string } {
 
 /** The chaos task's output computed in this thread: what every run must reproduce. */
 export async function expected(input: ChaosInput): Promise<ChaosOutput> {
-  const { joinLog: _, ...rest } = input;
+  const { joinLog: _, runLog: __, ...rest } = input;
   return (await runJob(Chaos, rest, { executor: 'eager' })).output as ChaosOutput;
 }
 
@@ -39,6 +39,8 @@ export class WorkerPool {
   readonly queue = `fj.reliability.${randomUUID()}`;
   readonly workers: WorkerProc[] = [];
   kills = 0;
+  /** PIDs killed by {@link killOne}, in order. */
+  readonly killed: number[] = [];
 
   constructor(
     readonly store: string,
@@ -66,6 +68,7 @@ export class WorkerPool {
     const live = this.alive;
     const w = live[Math.floor(Math.random() * live.length)];
     process.kill(w.child.pid!, 'SIGKILL');
+    this.killed.push(w.child.pid!);
     this.kills++;
   }
 
@@ -85,8 +88,13 @@ export class WorkerPool {
     };
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM to every live worker (warm shutdown: each finishes and answers what it holds); the queue stays. */
+  async stopWorkers(): Promise<void> {
     await Promise.all(this.workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? stopWorkerProc(w) : undefined)));
+  }
+
+  async stop(): Promise<void> {
+    await this.stopWorkers();
     await deleteQueues(this.queue).catch(() => {});
   }
 
@@ -129,13 +137,13 @@ export function fj(args: string[], env: NodeJS.ProcessEnv = {}): CliProc {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** One row of a scenario's table in docs/reliability.md. */
+/** One row of a scenario's table in docs/reliability.md: every figure measured by the run that wrote it. */
 export interface Record_ {
   scenario: string;
   items: number;
-  lost: number;
-  duplicated: number;
-  /** Items run more than once (redelivered, retried or re-published) and still counted once. */
+  lost: number | string;
+  duplicated: number | string;
+  /** Items run more than once (redelivered, retried or re-published) and still counted once, or what was done instead. */
   recovered: number | string;
   /** Extra wall time over a fault-free run of the same job, ms. */
   recoverMs: number | string;
@@ -143,9 +151,61 @@ export interface Record_ {
   command: string;
 }
 
-export function record(r: Record_): void {
-  mkdirSync(RECORDS, { recursive: true });
-  writeFileSync(join(RECORDS, `${r.scenario.replace(/[^a-z0-9]+/gi, '-')}.json`), `${JSON.stringify(r, null, 2)}\n`);
+/** What a scenario writes: its figures so far, whether the test passed, and the run it belongs to. */
+export interface Written extends Partial<Record_> {
+  scenario: string;
+  command: string;
+  status: 'passed' | 'failed';
+  runId: string;
+}
+
+/**
+ * Starts the record of this test's scenario: the test fills in the returned
+ * figures as it measures them, and they are written when the test ends,
+ * passed or failed (a failed scenario shows as failed, with what was measured
+ * before it failed). Call inside the test. The file carries the run's id
+ * (set by global-setup, which clears the directory), so
+ * scripts/reliability-table.mjs prints this run's rows only.
+ */
+export function recording(scenario: string, command: string): Partial<Record_> {
+  const figures: Partial<Record_> = {};
+  onTestFinished(({ task }) => {
+    const runId = process.env.FJ_TEST_RUN_ID;
+    if (!runId) throw new Error('FJ_TEST_RUN_ID is not set: run the scenarios through vitest (test/global-setup.ts)');
+    const row: Written = { ...figures, scenario, command, status: task.result?.state === 'pass' ? 'passed' : 'failed', runId };
+    mkdirSync(RECORDS, { recursive: true });
+    writeFileSync(join(RECORDS, `${scenario.replace(/[^a-z0-9]+/gi, '-')}.json`), `${JSON.stringify(row, null, 2)}\n`);
+  });
+  return figures;
+}
+
+/** The lines of a chaos runLog (see test/fixtures/chaos.ts). */
+function runLines(runLog: string): string[] {
+  return existsSync(runLog) ? readFileSync(runLog, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** The attempts a chaos runLog recorded, in order. */
+export function attempts(runLog: string): { i: number; pid: number }[] {
+  return runLines(runLog)
+    .filter((line) => !line.endsWith(' aborted'))
+    .map((line) => {
+      const [i, pid] = line.split(' ').map(Number);
+      return { i, pid };
+    });
+}
+
+/** Indices whose attempt saw ctx.signal abort (a cancelled job's items in hand). */
+export function aborted(runLog: string): number[] {
+  return runLines(runLog)
+    .filter((line) => line.endsWith(' aborted'))
+    .map((line) => Number(line.split(' ')[0]));
+}
+
+/** Indices that were run more than once: redelivered, retried or re-published, and still counted once by a passing job. */
+export function rerun(runLog: string): number[] {
+  const seen = new Map<number, number>();
+  for (const { i } of attempts(runLog)) seen.set(i, (seen.get(i) ?? 0) + 1);
+  return [...seen].filter(([, c]) => c > 1).map(([i]) => i);
 }
 
 /** Removes a scratch directory (best effort). */

@@ -6,12 +6,16 @@
  *
  *   npx vitest run --project reliability test/reliability/poison.test.ts
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
-import { CHAOS, clean, fj, record, scratch, WorkerPool } from './harness.js';
+import { value, type ChaosOutput } from '../fixtures/chaos.js';
+import { waitFor } from '../helpers/wait.js';
+import { attempts, CHAOS, clean, fj, recording, scratch, WorkerPool } from './harness.js';
+
+const COMMAND = 'npx vitest run --project reliability test/reliability/poison.test.ts';
 
 const available = await brokerAvailable();
 
@@ -24,13 +28,11 @@ async function queueDepth(queue: string): Promise<number> {
   }
 }
 
-async function drained(queue: string, withinMs: number): Promise<boolean> {
-  const end = Date.now() + withinMs;
-  while (Date.now() < end) {
-    if ((await queueDepth(queue)) === 0) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
+/** The chaos sum over items 0 .. n-1 except `skip`. */
+function sumWithout(n: number, skip: number[]): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) if (!skip.includes(i)) sum += value(i);
+  return sum;
 }
 
 describe.runIf(available)('poison items', () => {
@@ -55,40 +57,90 @@ describe.runIf(available)('poison items', () => {
   const amqpArgs = () => ['--executor', 'amqp', '--queue', pool.queue, '--store', store, '--retry-delay', '50'];
 
   it('an item that always throws, fail-fast: exit 1 within seconds naming item and hook; the rest of the job is dropped', async () => {
+    const rec = recording('poison item (throws), fail-fast', COMMAND);
+    // 2,000 items of 50 ms on 3 workers: finishing the job would take 2000 * 50 / 3 ms (33 s) of work alone.
+    const n = 2000;
+    const ms = 50;
+    const wholeJobMs = (n * ms) / 3;
+    const runLog = join(dir, 'throw-ff.runs');
+    rec.items = n;
+    rec.faults = `item 150 always throws; --retries 1; ${ms} ms items on 3 workers; time = to exit 1`;
     const started = Date.now();
-    const p = fj(['run', CHAOS, input('throw-ff', { n: 2000, ms: 5, throwAt: [150] }), ...amqpArgs(), '--retries', '1']);
-    expect(await p.exited).toBe(1);
+    const p = fj(['run', CHAOS, input('throw-ff', { n, ms, throwAt: [150], runLog }), ...amqpArgs(), '--retries', '1']);
+    expect(await p.exited, p.stderr()).toBe(1);
     const took = Date.now() - started;
+    rec.recoverMs = took;
     expect(p.stderr()).toMatch(/chaos\.process on item 150 failed: item 150 always throws \(after 2 attempts\)/);
     expect(p.stderr()).not.toMatch(/\n\s+at /);
     expect(p.stdout()).toBe('');
-    expect(await drained(pool.queue, 10_000)).toBe(true); // no orphaned work
-    record({ scenario: 'poison item (throws), fail-fast', items: 2000, lost: 0, duplicated: 0, recovered: '-', recoverMs: took, faults: 'item 150 always throws; --retries 1; time = to exit 1', command: 'npx vitest run --project reliability test/reliability/poison.test.ts' });
+    // Failed fast: sooner than the job's work itself would take.
+    expect(took).toBeLessThan(wholeJobMs);
+    // No orphaned work: the queue empties, and the workers stop running the job's items.
+    await waitFor('the work queue to hold nothing of the failed job', async () => (await queueDepth(pool.queue)) === 0, 10_000, 200);
+    let count = -1;
+    await waitFor('the workers to stop running items of the failed job', () => {
+      const now = attempts(runLog).length;
+      const still = now === count;
+      count = now;
+      return still;
+    }, 20_000, 1000);
+    const distinct = new Set(attempts(runLog).map((a) => a.i)).size;
+    rec.recovered = `${n - distinct} of ${n} items dropped, never run`;
+    rec.lost = '-';
+    rec.duplicated = '-';
+    // Dropped, not finished: well under half the items ever ran.
+    expect(distinct, `${distinct} of ${n} items ran after the job failed`).toBeLessThan(n / 2);
   });
 
   it('an item that always throws, collect: every other item completes; the failure is on stderr and in --stats', async () => {
-    const stats = join(dir, 'collect-stats.json');
-    const p = fj(['run', CHAOS, input('throw-c', { n: 500, ms: 2, throwAt: [77] }), ...amqpArgs(), '--retries', '1', '--on-failure', 'collect', '--stats', stats]);
+    const rec = recording('poison item (throws), collect', COMMAND);
+    const n = 500;
+    rec.items = n;
+    rec.faults = 'item 77 always throws; --retries 1';
+    const statsFile = join(dir, 'collect-stats.json');
+    const started = Date.now();
+    const p = fj(['run', CHAOS, input('throw-c', { n, ms: 2, throwAt: [77] }), ...amqpArgs(), '--retries', '1', '--on-failure', 'collect', '--stats', statsFile]);
     expect(await p.exited, p.stderr()).toBe(0);
-    const out = JSON.parse(p.stdout()) as { items: number; missing: number[] };
-    expect(out.items).toBe(499);
+    rec.recoverMs = Date.now() - started;
+    const out = JSON.parse(p.stdout()) as ChaosOutput;
+    const stats = JSON.parse(readFileSync(statsFile, 'utf8')) as { items: number; failed: number; retried: number; failures: { index: number; attempts: number; error: { message: string } }[] };
+    const failedIdx = stats.failures.map((f) => f.index);
+    rec.lost = out.missing.filter((i) => !failedIdx.includes(i)).length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = `${out.items} completed; ${stats.failed} failed after ${stats.failures[0]?.attempts} attempts`;
+    expect(out.items).toBe(n - 1);
     expect(out.missing).toEqual([77]);
+    expect(out.duplicated).toEqual([]);
+    expect(out.sum).toBe(sumWithout(n, [77]));
     expect(p.stderr()).toMatch(/1 item\(s\) failed[\s\S]*item 77 \(2 attempt\(s\)\): .*item 77 always throws/);
+    expect(stats.failed).toBe(1);
+    expect(stats.failures.map((f) => [f.index, f.attempts])).toEqual([[77, 2]]);
+    expect(stats.failures[0].error.message).toMatch(/item 77 always throws/);
+    expect(stats.retried).toBeGreaterThanOrEqual(1);
   });
 
   it('an item that kills its worker process every time, collect: it fails after 2 deaths, every other item completes', async () => {
+    const rec = recording('poison item (kills its worker), collect', COMMAND);
+    const n = 300;
+    rec.items = n;
     const started = Date.now();
     const killed = () => pool.workers.filter((w) => w.child.signalCode === 'SIGKILL').length;
     const killsBefore = killed();
-    const p = fj(['run', CHAOS, input('kill-c', { n: 300, ms: 2, killAt: [123] }), ...amqpArgs(), '--on-failure', 'collect']);
+    const p = fj(['run', CHAOS, input('kill-c', { n, ms: 2, killAt: [123] }), ...amqpArgs(), '--on-failure', 'collect']);
     expect(await p.exited, p.stderr()).toBe(0);
-    const out = JSON.parse(p.stdout()) as { items: number; missing: number[] };
-    expect(out.items).toBe(299);
-    expect(out.missing).toEqual([123]);
-    expect(p.stderr()).toMatch(/item 123 .*worker process died/);
+    rec.recoverMs = Date.now() - started;
     const deaths = killed() - killsBefore;
+    rec.faults = `item 123 SIGKILLs its worker process every time (${deaths} workers died, replaced)`;
+    const out = JSON.parse(p.stdout()) as ChaosOutput;
+    rec.lost = out.missing.filter((i) => i !== 123).length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = `${out.items} completed; the poison item failed after ${deaths} worker deaths`;
+    expect(out.items).toBe(n - 1);
+    expect(out.missing).toEqual([123]);
+    expect(out.duplicated).toEqual([]);
+    expect(out.sum).toBe(sumWithout(n, [123]));
+    expect(p.stderr()).toMatch(/item 123 .*worker process died/);
     expect(deaths).toBeGreaterThanOrEqual(2);
     expect(deaths).toBeLessThanOrEqual(3);
-    record({ scenario: 'poison item (kills its worker), collect', items: 300, lost: 0, duplicated: 0, recovered: `299 completed; the poison item failed after ${deaths} worker deaths`, recoverMs: Date.now() - started, faults: `item 123 SIGKILLs its worker process every time (${deaths} workers died, replaced)`, command: 'npx vitest run --project reliability test/reliability/poison.test.ts' });
   });
 });

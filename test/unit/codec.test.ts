@@ -63,9 +63,9 @@ describe('round trip', () => {
 
   it('keeps a null-prototype object, keys that name Object.prototype members included', () => {
     const counts: Record<string, number> = Object.create(null);
-    counts.constructor = 1;
-    counts.toString = 2;
-    counts.hasOwnProperty = 3;
+    counts['constructor'] = 1;
+    counts['toString'] = 2;
+    counts['hasOwnProperty'] = 3;
     counts['__proto__'] = 4;
     counts.word = 5;
     const back = roundTrip(counts, where);

@@ -154,9 +154,28 @@ describe('validator cache', () => {
     expect(readFileSync(file, 'utf8')).toMatch(/^"use strict";module\.exports/);
   });
 
-  it('FJ_CACHE_DIR=off: nothing is written', async () => {
-    process.env.FJ_CACHE_DIR = 'off';
+  it('FJ_CACHE_DIR=off: nothing is written, not even to the default location', async () => {
+    // Where the cache would go without the setting: XDG_CACHE_HOME, else HOME/.cache.
+    const home = { HOME: process.env.HOME, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
+    process.env.HOME = join(dir, 'home');
+    process.env.XDG_CACHE_HOME = join(dir, 'xdg');
+    try {
+      process.env.FJ_CACHE_DIR = 'off';
+      await loadValidator(schema, 's.json', counting);
+      await loadValidator(schema, 's.json', counting);
+      expect(compiles).toBe(2);
+      expect(readdirSync(dir)).toEqual([]); // no cache, no home cache, no XDG cache
+    } finally {
+      for (const [k, v] of Object.entries(home)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it('a cached file writable by others, inside a private directory, is not used (and is replaced)', async () => {
     await loadValidator(schema, 's.json', counting);
+    const [name] = readdirSync(join(dir, 'cache'));
+    const file = join(dir, 'cache', name);
+    chmodSync(file, 0o666);
     await loadValidator(schema, 's.json', counting);
     expect(compiles).toBe(2);
   });
