@@ -2,6 +2,11 @@
  * `fj resume`: a coordinator built from a job's records. Reads the job's
  * manifest from the store, checks that the task's code and the input file
  * are unchanged, and returns what `run()` needs to re-attach.
+ *
+ * Records are data, never a pointer to code: whoever can write to the store
+ * must not choose what runs. The task is the one the resuming user names
+ * (`--task`), or a built-in task by name; its code fingerprint is compared
+ * with the manifest's before the module is imported.
  */
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +17,7 @@ import { readManifest, sha256 } from './job-records.js';
 import { normalizeOptions, type RunOptions } from './options.js';
 import { builtinTasksDir } from './paths.js';
 import { openStore } from './store/open.js';
-import { loadModule, loadTask, type TaskInfo } from './task/registry.js';
+import { builtinTaskNames, codeHashOf, loadTask, taskFile, type TaskInfo } from './task/registry.js';
 
 /** A job to resume: its task, input and settings, from its records. */
 export interface ResumableJob {
@@ -28,7 +33,7 @@ export interface ResumableJob {
  * Reads job `jobId`'s records. Rejects with UsageError when the job is
  * unknown, or its task or input file changed. Touches nothing.
  */
-export async function jobForResume(jobId: string, options: RunOptions): Promise<ResumableJob> {
+export async function jobForResume(jobId: string, options: RunOptions, taskSpec?: string): Promise<ResumableJob> {
   checkJobId(jobId);
   const opts = normalizeOptions({ ...options, executor: 'amqp' });
   const store = await openStore(opts.store || undefined);
@@ -49,8 +54,19 @@ export async function jobForResume(jobId: string, options: RunOptions): Promise<
     await store.close();
   }
   const t = manifest.task;
-  const task = t.module && !isBuiltin(t.module) ? await loadModule(t.module, t.className) : await loadTask(t.name);
-  if (task.codeHash !== t.codeHash) throw new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${task.codeHash} now); resume needs the same code`);
+  const builtin = (!t.module || isBuiltin(t.module)) && builtinTaskNames().includes(t.name);
+  const spec = taskSpec ?? (builtin ? t.name : undefined);
+  if (spec === undefined) {
+    throw new UsageError(`job ${jobId} runs task ${JSON.stringify(t.name)} from a module of its own; name that module to resume it: fj resume ${jobId} --task MODULE (fj never loads code that a store record names)`);
+  }
+  const file = taskFile(spec);
+  if (!file) throw new UsageError(`--task ${spec}: not a built-in task and no such file`);
+  const changed = (now: string) => new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${now} now); resume needs the same code`);
+  const before = codeHashOf(file); // checked before the module is imported
+  if (before !== t.codeHash) throw changed(before);
+  const task = await loadTask(spec);
+  if (task.name !== t.name) throw new UsageError(`job ${jobId} runs task ${JSON.stringify(t.name)}, not ${JSON.stringify(task.name)} (--task ${spec})`);
+  if (task.codeHash !== t.codeHash) throw changed(task.codeHash);
   const m = manifest.options;
   return {
     task,

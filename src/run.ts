@@ -82,6 +82,16 @@ export async function runJob(task: TaskClass | string, input: unknown, options?:
   return runOwnedInput(task, copyInput(input, source), options, source);
 }
 
+/** Options of {@link resume}. */
+export interface ResumeOptions extends RunOptions {
+  /**
+   * The job's task: a built-in name or the path of its module, as the
+   * resuming user names it. Needed for a task module of the job's own;
+   * its code must be the code the job started with.
+   */
+  task?: string;
+}
+
 /** What the CLI knows about a job beyond its options. */
 export interface JobOrigin {
   /** The input file and its sha256 (kept in an amqp job's manifest for `fj resume`). */
@@ -236,13 +246,16 @@ export type { NormalizedOptions };
  *
  * `options` may override how to reach the broker and store, the log level and
  * the callbacks; the job's own settings (retries, policy) come from the
- * manifest. Rejects with UsageError when the job is unknown, finished, still
- * attached to a live coordinator, or its task or input changed.
+ * manifest. A job of a task module of its own needs `options.task`: fj never
+ * loads code that a store record names. Rejects with UsageError when the job
+ * is unknown, finished, still attached to a live coordinator, or its task or
+ * input changed; a refused resume touches nothing.
  */
-export async function resume(jobId: string, options: RunOptions = {}): Promise<JobResult<unknown>> {
+export async function resume(jobId: string, options: ResumeOptions = {}): Promise<JobResult<unknown>> {
   const { jobForResume } = await import('./resume.js');
-  const job = await jobForResume(jobId, options);
-  return runOwnedInput(job.task.cls, job.input, { ...job.options, ...options, executor: 'amqp', jobId, queue: job.queue }, `job ${jobId}'s input`, {
+  const { task, ...rest } = options;
+  const job = await jobForResume(jobId, rest, task);
+  return runOwnedInput(job.task.cls, job.input, { ...job.options, ...rest, executor: 'amqp', jobId, queue: job.queue }, `job ${jobId}'s input`, {
     resume: true,
     inputFile: job.inputFile,
   });

@@ -5,8 +5,8 @@ import type { Streams } from './streams.js';
 import { runWithSignals, type RunFlags } from './run.js';
 
 /** Re-attaches to a job whose coordinator died; prints its output like `fj run`. */
-export async function resumeCommand(jobId: string, flags: Partial<RunFlags>, io: Streams): Promise<void> {
-  await runWithSignals(jobId, flags, io, (options) => resume(jobId, options));
+export async function resumeCommand(jobId: string, flags: Partial<RunFlags> & { task?: string }, io: Streams): Promise<void> {
+  await runWithSignals(jobId, flags, io, (options) => resume(jobId, { ...options, task: flags.task }));
 }
 
 /** Prints a job's progress: done, failed, in flight, and whether a coordinator is attached. */

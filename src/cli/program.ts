@@ -111,6 +111,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .command('resume')
     .description('re-attach to an amqp job whose coordinator died: publish only items without a result, join once, print the output')
     .argument('<job-id>', "the id 'fj run' printed")
+    .option('--task <name|module>', "the job's task, for a task module of its own (fj never loads code a store record names)")
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--stats <file>', 'write the job figures as JSON to a file')
     .option('--no-progress', 'no progress bar')

@@ -74,6 +74,29 @@ export async function loadTask(spec: string, cwd = process.cwd()): Promise<TaskI
   );
 }
 
+/**
+ * The code fingerprint of a task module file, computed without importing it:
+ * what `fj resume` compares with a job's records before it loads any code.
+ */
+export function codeHashOf(file: string): string {
+  return fingerprint(readFileSync(file));
+}
+
+function fingerprint(code: Uint8Array): string {
+  return createHash('sha256').update(code).digest('hex').slice(0, 16);
+}
+
+/**
+ * The file a task spec names, without loading it: a built-in task's module,
+ * or the path given; undefined when neither exists.
+ */
+export function taskFile(spec: string, cwd = process.cwd()): string | undefined {
+  const builtin = join(builtinTasksDir, `${spec}.js`);
+  if (/^[\w-]+$/.test(spec) && existsSync(builtin)) return builtin;
+  const path = spec.startsWith('file:') ? fileURLToPath(spec) : isAbsolute(spec) ? spec : resolve(cwd, spec);
+  return existsSync(path) ? path : undefined;
+}
+
 /** Every task class a module exports (a worker serves them all). */
 export async function loadAllTasks(spec: string): Promise<TaskInfo[]> {
   const first = await loadTask(spec);
@@ -113,13 +136,12 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask with setup, process and join');
   const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
   const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
-  const code = file && existsSync(file) ? readFileSync(file) : Buffer.from(cls.toString());
   const info: TaskInfo = {
     name,
     description: cls.description || '',
     cls,
     moduleUrl,
-    codeHash: createHash('sha256').update(code).digest('hex').slice(0, 16),
+    codeHash: file && existsSync(file) ? codeHashOf(file) : fingerprint(Buffer.from(cls.toString())),
     validate: lazyValidator(cls, name, file),
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,

@@ -71,7 +71,7 @@ describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
     expect(status.stdout()).toMatch(/coordinator: none/);
 
     await pool.start(2);
-    const resumed = fj(['resume', jobId, '--verbose', '--stats', join(dir, `stats-${task}.json`), ...common]);
+    const resumed = fj(['resume', jobId, '--task', module, '--verbose', '--stats', join(dir, `stats-${task}.json`), ...common]);
     const code = await resumed.exited;
     rec.recoverMs = Date.now() - killedAt;
     const republished = attempts(runLog).slice(ranBefore).map((a) => a.i);
@@ -93,7 +93,7 @@ describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
     expect(stats.items).toBe(n);
 
     // The job is gone afterwards: resuming it again is a clear usage error.
-    const again2 = fj(['resume', jobId, ...common]);
+    const again2 = fj(['resume', jobId, '--task', module, ...common]);
     expect(await again2.exited).toBe(2);
     expect(again2.stderr()).toMatch(/no job/);
   });
@@ -115,13 +115,13 @@ describe.runIf(available)('coordinator crash (kill -9) and fj resume', () => {
       await first.exited;
 
       writeFileSync(mod, `${source}\n// changed\n`);
-      const code = fj(['resume', jobId, ...common]);
+      const code = fj(['resume', jobId, '--task', mod, ...common]);
       expect(await code.exited, code.stderr()).toBe(2);
       expect(code.stderr()).toMatch(new RegExp(`job ${jobId}: the code of task chaos-copy changed since the job started \\(\\w+ then, \\w+ now\\); resume needs the same code`));
       writeFileSync(mod, source);
 
       writeFileSync(file, JSON.stringify({ n: 51 }));
-      const changed = fj(['resume', jobId, ...common]);
+      const changed = fj(['resume', jobId, '--task', mod, ...common]);
       expect(await changed.exited, changed.stderr()).toBe(2);
       expect(changed.stderr()).toMatch(new RegExp(`job ${jobId}: its input file .*input-refuse\\.json changed since the job started; resume needs the same input`));
       expect(changed.stdout()).toBe('');
