@@ -2,6 +2,7 @@
  * Distributed mode against the real RabbitMQ (and the file store): two
  * `fj worker` processes, the coordinator in this process.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type JobStats } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 const available = await brokerAvailable();
 const root = join(import.meta.dirname, '..', '..');
@@ -143,6 +144,40 @@ describe.runIf(available)('fj worker safety', () => {
     }
   });
 
+  it('refuses a job after a helper module the task imports changed (the hash covers the import graph)', async () => {
+    const queue = `fj.test.${randomUUID()}`;
+    const dir = join(root, 'test', '.tmp', randomUUID());
+    mkdirSync(join(dir, 'lib'), { recursive: true });
+    const mod = join(dir, 'uses-helper.ts');
+    const helper = join(dir, 'lib', 'helper.ts');
+    const input = join(dir, 'input.json');
+    writeFileSync(helper, 'export const factor = 2;\n');
+    writeFileSync(
+      mod,
+      readFileSync(sleepy, 'utf8')
+        .replace("'../../src/index.js'", "'fj';\nimport { factor } from './lib/helper.js'")
+        .replace('return value * 2;', 'return value * factor;'),
+    );
+    writeFileSync(input, JSON.stringify({ values: [1, 2, 3] }));
+    const w = await startWorkerProc(['--queue', queue, '--tasks', mod]);
+    // The coordinator is a fresh `fj run` each time, as a user would start it: it hashes the code as it is now.
+    const fjRun = () => cliRun(['run', mod, input, '-e', 'amqp', '--queue', queue, '--no-progress']);
+    try {
+      const first = await fjRun();
+      expect(first.stderr).not.toMatch(/error/i);
+      expect(JSON.parse(first.stdout)).toEqual([2, 4, 6]);
+      writeFileSync(helper, 'export const factor = 3;\n');
+      const second = await fjRun();
+      expect(second.stdout).toBe(''); // never the stale answer [2, 4, 6]
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/restart the worker/);
+    } finally {
+      await stopWorkerProc(w);
+      rmSync(dir, { recursive: true, force: true });
+      await deleteQueues(queue);
+    }
+  });
+
   it('warm shutdown: SIGTERM finishes the work in hand, exits 0, and the job loses nothing', async () => {
     const queue = `fj.test.${randomUUID()}`;
     const w1 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '2']);
@@ -162,3 +197,16 @@ describe.runIf(available)('fj worker safety', () => {
     }
   });
 });
+
+/** Runs the built `fj` CLI; resolves with its exit code and output. */
+function cliRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
