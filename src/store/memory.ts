@@ -56,6 +56,22 @@ export function missingRef(ref: Ref, url: string): TransportError {
   return Object.assign(new TransportError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`), { missing: true });
 }
 
+/**
+ * `bytes` read back for `ref`, once their hash is checked against the ref's:
+ * a store is shared with whoever else can write to it, so content-addressed
+ * bytes that do not match their address are refused (TransportError naming
+ * the ref), never used.
+ */
+export function verified(ref: Ref, hash: string, bytes: Uint8Array, url: string): Uint8Array {
+  const actual = hashBytes(bytes);
+  if (actual !== hash) {
+    throw new TransportError(
+      `payload store ${url}: ref ${ref} does not match its content (${bytes.byteLength} bytes hashing to ${actual.slice(0, 16)}…): refused; something other than fj changed the store`,
+    );
+  }
+  return bytes;
+}
+
 /** Whether a store error says the data is not there (as opposed to the store failing). */
 export function isMissing(err: unknown): boolean {
   return err instanceof TransportError && (err as { missing?: boolean }).missing === true;
