@@ -5,7 +5,7 @@
  * or input error.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ const root = join(import.meta.dirname, '..', '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 const EXAMPLE = join(root, 'examples', 'wordcount.json');
 const THROWS = join(root, 'test', 'fixtures', 'throws.ts');
+const SLEEPY = join(root, 'test', 'fixtures', 'sleepy.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fj-cli-test-'));
 
 afterAll(() => {
@@ -147,6 +148,48 @@ describe('fj run', () => {
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(message);
+    });
+  });
+
+  describe('-o and --stats targets are checked before any work', () => {
+    // Items that would take 20 s: a check made after the work would show in the time taken.
+    const slow = file('slow.json', JSON.stringify({ values: [1], ms: 20_000 }));
+
+    it.each([
+      ['-o', '/no/such/dir/out.json', 'no such directory'],
+      ['--stats', '/no/such/dir/s.json', 'no such directory'],
+      ['-o', '.', 'is a directory'],
+      ['--stats', 'plain-file.txt/s.json', 'not a directory'],
+    ])('%s %s: exit 2 at once, naming the path, no stack', async (flag, target, why) => {
+      file('plain-file.txt', 'x');
+      const started = Date.now();
+      const r = await fj(['run', SLEEPY, slow, '-e', 'eager', flag, target]);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(target === '.' ? dir : target);
+      expect(r.stderr).toContain(why);
+      expect(r.stderr).toMatch(new RegExp(`^fj: cannot write ${flag === '-o' ? 'the output' : 'the stats'} to `));
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    });
+
+    it('when writing still fails after the work, the output is kept in a file next to the cwd and the message says where', async () => {
+      const sub = join(dir, 'vanishing');
+      mkdirSync(sub, { recursive: true });
+      const input = file('half-second.json', JSON.stringify({ values: [1, 2], ms: 1500 }));
+      const running = fj(['run', SLEEPY, input, '-e', 'eager', '-o', 'vanishing/out.json', '--stats', 'vanishing/stats.json']);
+      await new Promise((r) => setTimeout(r, 1000));
+      rmSync(sub, { recursive: true, force: true }); // gone after the check, before the write
+      const r = await running;
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      const saved = /cannot write the output to \S+: .*; it was saved to (\S+) instead/.exec(r.stderr);
+      expect(saved, r.stderr).not.toBeNull();
+      expect(JSON.parse(readFileSync(saved![1], 'utf8'))).toEqual([2, 4]);
+      const stats = /cannot write the stats to \S+: .*; they were saved to (\S+) instead/.exec(r.stderr);
+      expect(stats, r.stderr).not.toBeNull();
+      expect(JSON.parse(readFileSync(stats![1], 'utf8'))).toMatchObject({ items: 2 });
     });
   });
 
