@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import { builtinTasksDir, packageRoot } from '../paths.js';
 import { isTaskClass, type TaskClass } from './fork-join-task.js';
+import { queueNameProblem, showValue } from '../transport/address.js';
 import { codeHashOf } from './code-hash.js';
 import type { InputValidator } from './validator.js';
 
@@ -118,6 +119,8 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask with setup, process and join');
   const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
   const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
+  const badQueue = cls.queue === undefined ? undefined : queueNameProblem(cls.queue);
+  if (badQueue) throw new UsageError(`task ${name}: invalid static queue ${showValue(String(cls.queue))}: ${badQueue}`);
   // What the task runs: its module and everything that module imports (see code-hash.ts); a class without a file, its source.
   const codeHash = file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16);
   const info: TaskInfo = {

@@ -28,10 +28,12 @@ interface Result {
   stderr: string;
 }
 
-/** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent). */
+/** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent); killed (by its PID) after 30 s, so a hang fails the test instead of outliving it. */
 function fj(args: string[], stdin?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', () => clearTimeout(timer));
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -212,6 +214,43 @@ describe('fj run', () => {
       expect(r.stderr).toMatch(/\n\s+at explode \(.*test\/fixtures\/throws\.ts:\d+:\d+\)/);
     });
   });
+});
+
+describe('bad queue names and broker URLs: exit 2 before connecting, no stack', () => {
+  const long = 'q'.repeat(300);
+  const cases: [string, string[], RegExp][] = [
+    ['an empty queue name', ['--queue', ''], /queue name .*empty/],
+    ["a queue name starting with 'amq.'", ['--queue', 'amq.x'], /'amq\.' .*reserved/],
+    ['a 300-character queue name', ['--queue', long], /300 .*at most 250/],
+    ['a queue name with a newline', ['--queue', 'a\nb'], /queue name/],
+    ['a broker port out of range', ['--broker', 'amqp://guest:guest@127.0.0.1:99999'], /port 99999 .*1-65535/],
+    ['a bad %-escape in the broker URL', ['--broker', 'amqp://gu%zzest:s3cret@127.0.0.1:5672'], /percent-encoding .*user name/],
+    ['an http:// broker URL', ['--broker', 'http://127.0.0.1:15672'], /amqp:\/\/ or amqps:\/\//],
+    ['a broker URL that is not a URL', ['--broker', 'not a url'], /broker URL/],
+  ];
+  const commands: [string, string[], (extra: string[]) => boolean][] = [
+    ['fj worker', ['worker'], () => true],
+    ['fj run -e amqp', ['run', 'wordcount', EXAMPLE, '-e', 'amqp'], () => true],
+    ['fj status', ['status', 'some-job'], (extra) => extra[0] === '--broker'],
+    ['fj cancel', ['cancel', 'some-job'], (extra) => extra[0] === '--broker'],
+    ['fj resume', ['resume', 'some-job'], (extra) => extra[0] === '--broker'],
+  ];
+  for (const [cmd, args, applies] of commands) {
+    for (const [what, extra, message] of cases) {
+      if (!applies(extra)) continue;
+      it(`${cmd}: ${what}`, async () => {
+        const started = Date.now();
+        const r = await fj([...args, ...extra]);
+        expect(r.code, r.stderr).toBe(2);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^fj: /);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/internal error|\n\s+at |s3cret/);
+        expect(r.stderr.length).toBeLessThan(600); // names the bad value, without echoing 300 characters of it
+      });
+    }
+  }
 });
 
 describe('fj tasks', () => {
