@@ -89,6 +89,54 @@ export class CodecError extends FjError {
   }
 }
 
+/** `value instanceof cls`, false where asking throws (a Proxy whose getPrototypeOf trap throws). */
+export function isInstance<T>(value: unknown, cls: abstract new (...args: never[]) => T): value is T {
+  try {
+    return value instanceof cls;
+  } catch {
+    return false;
+  }
+}
+
+function readString(value: object, key: 'name' | 'message' | 'stack'): string | undefined {
+  try {
+    const v = (value as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined; // a getter or a Proxy trap threw
+  }
+}
+
+/**
+ * Name, message and stack of anything a hook may throw, without ever
+ * throwing: an Error whose getters throw, a Proxy whose traps throw, null, a
+ * symbol, an object whose `toString` throws. Used wherever a thrown value is
+ * described (TaskError's message, the wire, `--stats`), so every executor
+ * says the same thing about it.
+ */
+export function thrownParts(value: unknown): { name: string; message: string; stack?: string } {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return { name: 'Error', message: String(value) };
+  const isError = isInstance(value, Error);
+  const name = readString(value, 'name') ?? 'Error';
+  let message = readString(value, 'message');
+  if (message === undefined && isError) message = `${name} (its message cannot be read)`;
+  if (message === undefined) {
+    for (const describe of [() => String(value), () => Object.prototype.toString.call(value)]) {
+      try {
+        const text = describe();
+        if (typeof text === 'string') {
+          message = text;
+          break;
+        }
+      } catch {
+        // try the next way
+      }
+    }
+  }
+  const stack = readString(value, 'stack');
+  return { name, message: message ?? 'a thrown value that cannot be described', ...(stack === undefined ? {} : { stack }) };
+}
+
 /** A hook threw. `cause` is the original error, with its original stack. */
 export class TaskError extends FjError {
   readonly hook: HookName;
@@ -97,7 +145,7 @@ export class TaskError extends FjError {
   readonly index?: number;
 
   constructor(where: Where, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = thrownParts(cause).message;
     super(`${describe(where)} failed: ${reason}`, 'FJ_TASK', 1, { cause });
     this.hook = where.hook;
     this.task = where.task;
@@ -122,9 +170,9 @@ export class UnrecoverableError extends Error {
  * (the same item gives the same value), nor after a cancellation.
  */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof CodecError || err instanceof UsageError || err instanceof CancelledError) return false;
-  const cause = err instanceof TaskError ? err.cause : err;
-  return !(cause instanceof Error && cause.name === 'UnrecoverableError');
+  if (isInstance(err, CodecError) || isInstance(err, UsageError) || isInstance(err, CancelledError)) return false;
+  const cause = isInstance(err, TaskError) ? err.cause : err;
+  return !(isInstance(cause, Error) && thrownParts(cause).name === 'UnrecoverableError');
 }
 
 /** An item that failed for good (its attempts used up), as `join` and `--stats` see it. */

@@ -2,7 +2,7 @@
  * Errors cross thread and process boundaries as plain data and are rebuilt on
  * the other side with their class, their `where`, and the original stack.
  */
-import { CodecError, FjError, TaskError, TransportError, UsageError, type Where } from '../errors.js';
+import { CodecError, FjError, isInstance, TaskError, thrownParts, TransportError, UsageError, type Where } from '../errors.js';
 
 /** An error as plain data. */
 export interface WireError {
@@ -14,17 +14,17 @@ export interface WireError {
   cause?: { name: string; message: string; stack?: string };
 }
 
-/** Flattens an error for postMessage or a broker message. */
+/**
+ * Flattens an error for postMessage or a broker message. Never throws,
+ * whatever was thrown (getters and Proxy traps that throw included: see
+ * thrownParts), so a hook's odd error stays an item failure.
+ */
 export function toWire(err: unknown): WireError {
-  if (err instanceof CodecError) return { code: err.code, message: err.message, where: err.where, path: err.path, what: err.what };
-  if (err instanceof TaskError) {
-    const c = err.cause;
-    const cause = c instanceof Error ? { name: c.name, message: c.message, stack: c.stack } : { name: 'Error', message: String(c) };
-    return { code: err.code, message: err.message, where: { task: err.task, hook: err.hook, index: err.index }, cause };
-  }
-  if (err instanceof FjError) return { code: err.code, message: err.message };
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { code: 'FJ_INTERNAL', message: e.message, cause: { name: e.name, message: e.message, stack: e.stack } };
+  if (isInstance(err, CodecError)) return { code: err.code, message: err.message, where: err.where, path: err.path, what: err.what };
+  if (isInstance(err, TaskError)) return { code: err.code, message: err.message, where: { task: err.task, hook: err.hook, index: err.index }, cause: thrownParts(err.cause) };
+  if (isInstance(err, FjError)) return { code: err.code, message: err.message };
+  const parts = thrownParts(err);
+  return { code: 'FJ_INTERNAL', message: parts.message, cause: parts };
 }
 
 /** Rebuilds an error flattened by {@link toWire}. */
