@@ -202,9 +202,32 @@ export class CancelledError extends FjError {
   }
 }
 
+/** Options of a {@link TransportError}. */
+export interface TransportErrorOptions extends ErrorOptions {
+  /**
+   * Whether an amqp job stopped by this error can be finished later with
+   * `fj resume`. Default true: the broker or store was lost while the job
+   * ran, and its results queue and data wait for it. False when nothing was
+   * lost but something refused, so waiting will not help and there may be
+   * nothing to resume: the first connection failed (a wrong password, not an
+   * AMQP server, no broker there), or the store refused the data (full,
+   * read-only, not ours, bytes that do not match their hash).
+   */
+  resumable?: boolean;
+}
+
 /** The broker or the payload store failed or refused something. */
 export class TransportError extends FjError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 'FJ_TRANSPORT', 3, options);
+  /** See {@link TransportErrorOptions.resumable}. */
+  readonly resumable: boolean;
+
+  constructor(message: string, options: TransportErrorOptions = {}) {
+    super(message, 'FJ_TRANSPORT', 3, 'cause' in options ? { cause: options.cause } : undefined);
+    this.resumable = options.resumable ?? true;
   }
+}
+
+/** Whether `err` stopped an amqp job in a way `fj resume` can finish: a TransportError that says so. */
+export function isResumable(err: unknown): boolean {
+  return isInstance(err, TransportError) && err.resumable;
 }

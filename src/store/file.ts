@@ -30,6 +30,14 @@ function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Errors that waiting will not cure: the store cannot take the data (full, read-only, not allowed). */
+const REFUSALS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+/** Whether a job stopped by this write error could be resumed later (see TransportErrorOptions.resumable). */
+function resumable(err: unknown): boolean {
+  return !REFUSALS.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
 /**
  * Payloads as files under one directory. Writes go to a temp file in the
  * job's directory and are renamed into place: rename is atomic within a
@@ -59,7 +67,7 @@ export class FileStore implements PayloadStore {
     let real: string;
     try {
       const link = foreignLink(abs);
-      if (link) throw new TransportError(`payload store ${url}: refused: ${link}`);
+      if (link) throw new TransportError(`payload store ${url}: refused: ${link}`, { resumable: false });
       await mkdir(abs, { recursive: true, mode: 0o700 });
       real = await realpath(abs);
       const st = await lstat(real);
@@ -69,10 +77,10 @@ export class FileStore implements PayloadStore {
           : isOpen(st) && !isSticky(st)
             ? `${real} is writable by others (${describeStat(st)})`
             : unsafeAncestor(real);
-      if (why) throw new TransportError(`payload store ${url}: refused: ${why}; anyone who can write there could change the job's data (use a directory of your own, mode 0700)`);
+      if (why) throw new TransportError(`payload store ${url}: refused: ${why}; anyone who can write there could change the job's data (use a directory of your own, mode 0700)`, { resumable: false });
     } catch (err) {
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${url}: cannot create directory: ${reason(err)}`, { cause: err });
+      throw new TransportError(`payload store ${url}: cannot create directory: ${reason(err)}`, { cause: err, resumable: false });
     }
     return new FileStore(real);
   }
@@ -94,9 +102,9 @@ export class FileStore implements PayloadStore {
       if (!create && (err as NodeJS.ErrnoException).code === 'ENOENT') return jobDir;
       throw err;
     }
-    if (st.isSymbolicLink()) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is a symbolic link: refused`);
-    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${jobDir} is not a directory: refused`);
-    if (!isPrivate(st)) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is writable by others or not ours (${describeStat(st)}): refused`);
+    if (st.isSymbolicLink()) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is a symbolic link: refused`, { resumable: false });
+    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${jobDir} is not a directory: refused`, { resumable: false });
+    if (!isPrivate(st)) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is writable by others or not ours (${describeStat(st)}): refused`, { resumable: false });
     return jobDir;
   }
 
@@ -122,7 +130,7 @@ export class FileStore implements PayloadStore {
       }
     } catch (err) {
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, { cause: err });
+      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
     }
     return ref;
   }
@@ -135,7 +143,7 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if (err instanceof TransportError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missingRef(ref, this.url);
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new TransportError(`payload store ${this.url}: ${ref} is a symbolic link: refused`);
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new TransportError(`payload store ${this.url}: ${ref} is a symbolic link: refused`, { resumable: false });
       throw new TransportError(`payload store ${this.url}: cannot read ${ref}: ${reason(err)}`, { cause: err });
     }
     return verified(ref, hash, bytes, this.url);
@@ -152,7 +160,7 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if (tmp) await rm(tmp, { force: true }).catch(() => undefined);
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
+      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
     }
   }
 

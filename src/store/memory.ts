@@ -67,6 +67,7 @@ export function verified(ref: Ref, hash: string, bytes: Uint8Array, url: string)
   if (actual !== hash) {
     throw new TransportError(
       `payload store ${url}: ref ${ref} does not match its content (${bytes.byteLength} bytes hashing to ${actual.slice(0, 16)}…): refused; something other than fj changed the store`,
+      { resumable: false },
     );
   }
   return bytes;

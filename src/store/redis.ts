@@ -84,7 +84,7 @@ export class RedisStore implements PayloadStore {
       await client.connect();
     } catch (err) {
       client.disconnect();
-      throw store.#fail('connect', err);
+      throw store.#fail('connect', err, false);
     }
     return store;
   }
@@ -154,14 +154,16 @@ export class RedisStore implements PayloadStore {
    * command's arguments, which for AUTH are the credentials and for a put
    * are the payload.
    */
-  #fail(op: string, err: unknown): TransportError {
+  #fail(op: string, err: unknown, canResume?: boolean): TransportError {
     let message = err instanceof Error ? err.message : String(err);
     const last = this.#lastError;
     if (last && last !== err && last.message !== message) message += ` (${last.message})`;
     for (const secret of this.#secrets) message = message.split(secret).join('***');
     const code = (err as { code?: unknown } | null)?.code;
     const cause = Object.assign(new Error(message), code === undefined ? {} : { code });
-    return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause });
+    // Redis refusing the data (out of memory, a read-only replica, no permission) is not cured by waiting.
+    const resumable = canResume ?? !/^(OOM|READONLY|NOPERM|NOAUTH|WRONGPASS)\b/.test(err instanceof Error ? err.message : '');
+    return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause, resumable });
   }
 }
 

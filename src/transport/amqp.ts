@@ -77,8 +77,8 @@ export function reconnectDelay(n: number): number {
 
 /**
  * Connects, retrying with backoff until `giveUpMs` has passed (then the last
- * error). For reconnecting after the broker went away: a restart takes
- * seconds to a minute.
+ * error, as a resumable TransportError). For reconnecting after the broker
+ * went away: a restart takes seconds to a minute.
  */
 export async function reconnect(url: string, name: string, giveUpMs: number, onAttempt?: (n: number, err: Error) => void): Promise<ChannelModel> {
   const deadline = Date.now() + giveUpMs;
@@ -86,7 +86,8 @@ export async function reconnect(url: string, name: string, giveUpMs: number, onA
     try {
       return await connect(url, name);
     } catch (err) {
-      if (Date.now() >= deadline) throw err;
+      // The connection was lost after the job started: what it left on the broker waits for `fj resume`.
+      if (Date.now() >= deadline) throw new TransportError((err as Error).message, { resumable: true });
       onAttempt?.(n, err as Error);
       await new Promise((r) => setTimeout(r, Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()))));
     }
@@ -123,7 +124,10 @@ export function resultsQueue(jobId: string): string {
   return `fj.results.${jobId}`;
 }
 
-/** Opens a connection; errors name the broker without its password. */
+/**
+ * Opens a connection; errors name the broker without its password, and are
+ * not resumable (see TransportErrorOptions.resumable): nothing was started.
+ */
 export async function connect(url: string, name: string): Promise<ChannelModel> {
   try {
     const conn = await amqp.connect(url, {
@@ -136,7 +140,8 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
     return conn;
   } catch (err) {
     // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
-    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`);
+    // Not resumable as such: a first connection refused (wrong password, not an AMQP server) started nothing; reconnect() says otherwise for a lost one.
+    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`, { resumable: false });
   }
 }
 

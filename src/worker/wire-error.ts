@@ -12,6 +12,8 @@ export interface WireError {
   path?: string;
   what?: string;
   cause?: { name: string; message: string; stack?: string };
+  /** TransportError only: see TransportErrorOptions.resumable. */
+  resumable?: boolean;
 }
 
 /**
@@ -22,6 +24,7 @@ export interface WireError {
 export function toWire(err: unknown): WireError {
   if (isInstance(err, CodecError)) return { code: err.code, message: err.message, where: err.where, path: err.path, what: err.what };
   if (isInstance(err, TaskError)) return { code: err.code, message: err.message, where: { task: err.task, hook: err.hook, index: err.index }, cause: thrownParts(err.cause) };
+  if (isInstance(err, TransportError)) return { code: err.code, message: err.message, resumable: err.resumable };
   if (isInstance(err, FjError)) return { code: err.code, message: err.message };
   const parts = thrownParts(err);
   return { code: 'FJ_INTERNAL', message: parts.message, cause: parts };
@@ -32,7 +35,7 @@ export function fromWire(w: WireError): Error {
   if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
   if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
   if (w.code === 'FJ_USAGE') return new UsageError(w.message);
-  if (w.code === 'FJ_TRANSPORT') return new TransportError(w.message);
+  if (w.code === 'FJ_TRANSPORT') return new TransportError(w.message, { resumable: w.resumable !== false });
   const e = rebuildCause(w);
   return e;
 }

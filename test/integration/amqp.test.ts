@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type JobStats } from '../../src/index.js';
+import { run, TransportError, type JobStats } from '../../src/index.js';
+import { isResumable } from '../../src/errors.js';
+import { connect, reconnect } from '../../src/transport/amqp.js';
+import { fromWire, toWire } from '../../src/worker/wire-error.js';
 import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 const available = await brokerAvailable();
@@ -119,6 +122,28 @@ describe('amqp executor errors', () => {
     expect(err.message).toContain('127.0.0.1:1');
     expect(err.message).not.toContain('s3cr3t-pw');
     expect(String(err.stack)).not.toContain('s3cr3t-pw');
+  });
+
+  it.runIf(available)('a refused password is a TransportError that says the job is not resumable (nothing was started)', async () => {
+    const url = new URL(BROKER_URL);
+    url.password = `wrong-${randomUUID()}`;
+    const err = await run('wordcount', { documents: ['a'] }, { executor: 'amqp', broker: url.href, queue: `fj.test.${randomUUID()}` }).catch((e) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.message).toMatch(/ACCESS.REFUSED|403/);
+    expect(err.resumable).toBe(false);
+    expect(isResumable(err)).toBe(false);
+  });
+
+  it('a connection lost for good (reconnect gave up) is resumable; a first connection refused is not', async () => {
+    const lost = await reconnect('amqp://127.0.0.1:1', 'test', 0).catch((e) => e);
+    expect(lost).toBeInstanceOf(TransportError);
+    expect(lost.resumable).toBe(true);
+    const first = await connect('amqp://127.0.0.1:1', 'test').catch((e) => e);
+    expect(first).toBeInstanceOf(TransportError);
+    expect(first.resumable).toBe(false);
+    // and the flag survives the trip from a worker
+    expect((fromWire(toWire(first)) as TransportError).resumable).toBe(false);
+    expect((fromWire(toWire(lost)) as TransportError).resumable).toBe(true);
   });
 });
 

@@ -191,6 +191,7 @@ describe.each(cases)('$name store', (c) => {
       expect(err).toBeInstanceOf(TransportError);
       expect((err as Error).message).toContain(ref);
       expect((err as Error).message).toMatch(/does not match/);
+      expect((err as TransportError).resumable).toBe(false); // waiting will not make them match
       expect(await store.put(job, genuine)).toBe(ref);
       expect(same(await store.get(ref), genuine)).toBe(true);
     });
@@ -292,6 +293,7 @@ describe('file store: who can write it', () => {
       expect(err).toBeInstanceOf(TransportError);
       expect((err as Error).message).toContain(root);
       expect((err as Error).message).toContain(`writable by others (mode 0${mode.toString(8)}`);
+      expect((err as TransportError).resumable).toBe(false);
     }
   });
 
