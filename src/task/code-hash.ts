@@ -34,13 +34,24 @@ const EXTENSIONS = ['.ts', '.tsx', '.mts', '.cts', '.js', '.mjs', '.cjs', '.jsx'
 const BUILTIN = new Set(builtinModules);
 
 const cache = new Map<string, string>();
+/** What codeHashOf learned about each file, shared by every task of the process (tasks share most of their graph). */
+const facts = new Map<string, FileFacts>();
+
+/** One file of an import graph: its content's digest (null when unreadable) and what it imports. */
+interface FileFacts {
+  digest: string | null;
+  /** Local files it may load, resolved. */
+  locals: string[];
+  /** `name@version` of the packages it imports. */
+  packages: string[];
+}
 
 /** The code hash of the task module at `file` (16 hex digits), computed once per process. */
 export function codeHashOf(file: string): string {
   const abs = resolve(file);
   let hash = cache.get(abs);
   if (hash === undefined) {
-    hash = importGraphHash(abs);
+    hash = graphHash(abs, facts);
     cache.set(abs, hash);
   }
   return hash;
@@ -48,39 +59,45 @@ export function codeHashOf(file: string): string {
 
 /** The code hash of `file` as the files are now, never cached (see {@link codeHashOf}). */
 export function importGraphHash(file: string): string {
-  const entry = resolve(file);
+  return graphHash(resolve(file), new Map());
+}
+
+function graphHash(entry: string, known: Map<string, FileFacts>): string {
   const root = dirname(entry);
   const files = new Set<string>([entry]);
   const packages = new Set<string>();
   for (const current of files) {
-    let source: string;
-    try {
-      source = readFileSync(current, 'utf8');
-    } catch {
-      continue; // vanished between resolving and reading: its absence is hashed below
-    }
-    if (extname(current) === '.json') continue;
-    for (const m of source.matchAll(SPECIFIER)) {
-      const spec = m[2];
-      if (spec.startsWith('./') || spec.startsWith('../')) for (const f of resolveLocal(resolve(dirname(current), spec))) files.add(f);
-      else if (!spec.startsWith('node:') && !BUILTIN.has(spec) && !/^[a-z][a-z0-9+.-]*:/i.test(spec) && !spec.startsWith('/') && !spec.startsWith('#')) {
-        packages.add(packageVersion(spec, dirname(current)));
-      }
-    }
+    let f = known.get(current);
+    if (!f) known.set(current, (f = factsOf(current)));
+    for (const l of f.locals) files.add(l);
+    for (const p of f.packages) packages.add(p);
   }
   const h = createHash('sha256');
   // Paths relative to the task's directory: the same tree checked out elsewhere hashes the same.
-  for (const f of [...files].sort()) {
-    h.update(`file ${relative(root, f)}\0`);
-    try {
-      h.update(readFileSync(f));
-    } catch {
-      h.update('(missing)');
-    }
-    h.update('\0');
-  }
+  for (const f of [...files].sort()) h.update(`file ${relative(root, f)}\0${known.get(f)!.digest ?? '(missing)'}\0`);
   for (const p of [...packages].sort()) h.update(`package ${p}\0`);
   return h.digest('hex').slice(0, 16);
+}
+
+function factsOf(file: string): FileFacts {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return { digest: null, locals: [], packages: [] }; // vanished between resolving and reading: hashed as missing
+  }
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (extname(file) === '.json') return { digest, locals: [], packages: [] };
+  const locals: string[] = [];
+  const packages: string[] = [];
+  for (const m of bytes.toString('utf8').matchAll(SPECIFIER)) {
+    const spec = m[2];
+    if (spec.startsWith('./') || spec.startsWith('../')) locals.push(...resolveLocal(resolve(dirname(file), spec)));
+    else if (!spec.startsWith('node:') && !BUILTIN.has(spec) && !/^[a-z][a-z0-9+.-]*:/i.test(spec) && !spec.startsWith('/') && !spec.startsWith('#')) {
+      packages.push(packageVersion(spec, dirname(file)));
+    }
+  }
+  return { digest, locals, packages };
 }
 
 function isFile(path: string): boolean {
