@@ -175,6 +175,12 @@ describe('fj run', () => {
       expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     });
 
+    it('fj resume checks them too, before looking for the job', async () => {
+      const r = await fj(['resume', 'no-such-job', '-o', '/no/such/dir/out.json']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('fj: cannot write the output to /no/such/dir/out.json: no such directory (checked before running the job)\n');
+    });
+
     it('when writing still fails after the work, the output is kept in a file next to the cwd and the message says where', async () => {
       const sub = join(dir, 'vanishing');
       mkdirSync(sub, { recursive: true });
