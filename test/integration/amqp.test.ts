@@ -3,7 +3,7 @@
  * `fj worker` processes, the coordinator in this process.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, TransportError, type JobStats } from '../../src/index.js';
+import { encode } from '../../src/codec.js';
 import { isResumable } from '../../src/errors.js';
 import { connect, reconnect } from '../../src/transport/amqp.js';
 import { fromWire, toWire } from '../../src/worker/wire-error.js';
@@ -53,6 +54,18 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
       expect(stats!.messages).toBeGreaterThan(0);
       expect(existsSync(join(storeDir, jobId))).toBe(false);
     }
+  });
+
+  it('bytes planted in the store under the params hash are never used: the job gives the true answer', async () => {
+    const input = { documents: ['work hard', 'hard work pays'] };
+    const jobId = `planted-${randomUUID()}`;
+    const params = encode({ delimiter: ' ' }, { task: 'wordcount', hook: 'params' });
+    const hash = createHash('sha256').update(params).digest('hex');
+    mkdirSync(join(storeDir, jobId), { recursive: true, mode: 0o700 });
+    // Same length, different bytes: what someone who can write the store could leave there before the job.
+    writeFileSync(join(storeDir, jobId, hash), encode({ delimiter: 'r' }, { task: 'wordcount', hook: 'params' }));
+    const out = await run('wordcount', input, { ...opts, jobId });
+    expect(out).toEqual(await run('wordcount', input, { executor: 'eager' }));
   });
 
   it('large items and results travel by store reference, and give the same output', async () => {
