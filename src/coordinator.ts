@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import type { ChannelModel } from 'amqplib';
 import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { CancelledError, InternalError, TransportError } from './errors.js';
+import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './executors/executor.js';
 import { readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import type { PayloadStore } from './store/store.js';
@@ -79,7 +79,7 @@ export class Coordinator {
       this.writeStatus(error === undefined ? 'done' : error instanceof CancelledError ? 'cancelled' : 'failed', error);
       await this.status.flushed();
     }
-    const resumable = attached && (error instanceof TransportError || error instanceof InternalError);
+    const resumable = attached && (isResumable(error) || error instanceof InternalError);
     if (resumable) plan.log.error(`job ${jobId} stopped; resume it with 'fj resume ${jobId}'${error instanceof TransportError ? ' once RabbitMQ is back' : ''}`);
     const refusedResume = plan.origin.resume && !attached;
     if (!resumable && !refusedResume && !(plan.options.keep && attached)) {

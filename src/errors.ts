@@ -98,6 +98,54 @@ export class CodecError extends FjError {
   }
 }
 
+/** `value instanceof cls`, false where asking throws (a Proxy whose getPrototypeOf trap throws). */
+export function isInstance<T>(value: unknown, cls: abstract new (...args: never[]) => T): value is T {
+  try {
+    return value instanceof cls;
+  } catch {
+    return false;
+  }
+}
+
+function readString(value: object, key: 'name' | 'message' | 'stack'): string | undefined {
+  try {
+    const v = (value as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined; // a getter or a Proxy trap threw
+  }
+}
+
+/**
+ * Name, message and stack of anything a hook may throw, without ever
+ * throwing: an Error whose getters throw, a Proxy whose traps throw, null, a
+ * symbol, an object whose `toString` throws. Used wherever a thrown value is
+ * described (TaskError's message, the wire, `--stats`), so every executor
+ * says the same thing about it.
+ */
+export function thrownParts(value: unknown): { name: string; message: string; stack?: string } {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return { name: 'Error', message: String(value) };
+  const isError = isInstance(value, Error);
+  const name = readString(value, 'name') ?? 'Error';
+  let message = readString(value, 'message');
+  if (message === undefined && isError) message = `${name} (its message cannot be read)`;
+  if (message === undefined) {
+    for (const describe of [() => String(value), () => Object.prototype.toString.call(value)]) {
+      try {
+        const text = describe();
+        if (typeof text === 'string') {
+          message = text;
+          break;
+        }
+      } catch {
+        // try the next way
+      }
+    }
+  }
+  const stack = readString(value, 'stack');
+  return { name, message: message ?? 'a thrown value that cannot be described', ...(stack === undefined ? {} : { stack }) };
+}
+
 /** A hook threw. `cause` is the original error, with its original stack. */
 export class TaskError extends FjError {
   readonly hook: HookName;
@@ -106,7 +154,7 @@ export class TaskError extends FjError {
   readonly index?: number;
 
   constructor(where: Where, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = thrownParts(cause).message;
     super(`${describe(where)} failed: ${reason}`, 'FJ_TASK', 1, { cause });
     this.hook = where.hook;
     this.task = where.task;
@@ -132,9 +180,9 @@ export class UnrecoverableError extends FjError {
  * class name, which is what is checked there.)
  */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof CodecError || err instanceof UsageError || err instanceof CancelledError || err instanceof WorkerRefusedError || err instanceof UnrecoverableError) return false;
-  const cause = err instanceof TaskError ? err.cause : err;
-  return !(cause instanceof UnrecoverableError || (cause instanceof Error && cause.name === 'UnrecoverableError'));
+  if (isInstance(err, CodecError) || isInstance(err, UsageError) || isInstance(err, CancelledError) || isInstance(err, WorkerRefusedError) || isInstance(err, UnrecoverableError)) return false;
+  const cause = isInstance(err, TaskError) ? err.cause : err;
+  return !(isInstance(cause, UnrecoverableError) || (isInstance(cause, Error) && thrownParts(cause).name === 'UnrecoverableError'));
 }
 
 /** An item that failed for good (its attempts used up), as `join` and `--stats` see it. */
@@ -164,16 +212,39 @@ export class CancelledError extends FjError {
   }
 }
 
+/** Options of a {@link TransportError}. */
+export interface TransportErrorOptions extends ErrorOptions {
+  /**
+   * Whether an amqp job stopped by this error can be finished later with
+   * `fj resume`. Default true: the broker or store was lost while the job
+   * ran, and its results queue and data wait for it. False when nothing was
+   * lost but something refused, so waiting will not help and there may be
+   * nothing to resume: the first connection failed (a wrong password, not an
+   * AMQP server, no broker there), or the store refused the data (full,
+   * read-only, not ours, bytes that do not match their hash).
+   */
+  resumable?: boolean;
+}
+
 /** The broker or the payload store failed or refused something. */
 export class TransportError extends FjError {
-  constructor(message: string, options?: ErrorOptions, code = 'FJ_TRANSPORT') {
-    super(message, code, 3, options);
+  /** See {@link TransportErrorOptions.resumable}. */
+  readonly resumable: boolean;
+
+  constructor(message: string, options: TransportErrorOptions = {}, code = 'FJ_TRANSPORT') {
+    super(message, code, 3, 'cause' in options ? { cause: options.cause } : undefined);
+    this.resumable = options.resumable ?? true;
   }
+}
+
+/** Whether `err` stopped an amqp job in a way `fj resume` can finish: a TransportError that says so. */
+export function isResumable(err: unknown): boolean {
+  return isInstance(err, TransportError) && err.resumable;
 }
 
 /** A store ref or record with no data behind it (never stored, or its job was deleted): the store works, the data is not there. */
 export class NotFoundError extends TransportError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: TransportErrorOptions) {
     super(message, options, 'FJ_NOT_FOUND');
   }
 }

@@ -6,6 +6,8 @@
 import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
+import { redactUrl } from './store/open.js';
+import { brokerUrlProblem, queueNameProblem, showValue } from './transport/address.js';
 
 /**
  * A bad option value: a TypeError (as p-queue and node throw for bad
@@ -71,11 +73,19 @@ export interface RunOptions {
   logLevel?: LogLevel;
   /** Path of a services module (default export builds `ctx.services`). Default: none. */
   services?: string;
-  /** amqp: broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  /**
+   * amqp: broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`.
+   * Must be `amqp://` or `amqps://` with a port from 1 to 65535 and valid
+   * percent-encoding (checked before connecting).
+   */
   broker?: string;
   /** amqp: payload store URL (`file://DIR`, `redis://HOST:PORT`). Default `FJ_STORE_URL`, else a directory under the OS temp dir. */
   store?: string;
-  /** amqp: work queue (worker pool). Default: the task's `static queue`, else `FJ_QUEUE`, else `fj.default`. */
+  /**
+   * amqp: work queue (worker pool). Default: the task's `static queue`, else
+   * `FJ_QUEUE`, else `fj.default`. 1-250 bytes of letters, digits, `.`, `_`,
+   * `:`, `-`, not starting with `amq.` (checked before connecting).
+   */
   queue?: string;
   /** amqp: job id (names the results queue and store keys). Default: a random UUID. */
   jobId?: string;
@@ -172,14 +182,23 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
   for (const fn of ['onProgress', 'onStats'] as const) {
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new OptionError(`Expected \`${fn}\` to be a function, got \`${typeof options[fn]}\``);
   }
+  const broker = options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER;
+  const queue = options.queue ?? env.FJ_QUEUE;
+  if (executor === 'amqp') {
+    // Before anything connects: a name or URL the broker or amqplib would choke on is the caller's mistake.
+    const badUrl = brokerUrlProblem(broker);
+    if (badUrl) throw new TypeError(`Expected \`broker\`${options.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL (amqp:// or amqps://), got ${showValue(redactUrl(broker))}: ${badUrl}`);
+    const badQueue = queue === undefined ? undefined : queueNameProblem(queue);
+    if (badQueue) throw new TypeError(`Expected \`queue\`${options.queue === undefined ? ' (from $FJ_QUEUE)' : ''} to be a RabbitMQ queue name, got ${showValue(queue!)}: ${badQueue}`);
+  }
   return {
     ...options,
     executor,
     logLevel,
     concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
-    broker: options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER,
+    broker,
     store: options.store ?? env.FJ_STORE_URL ?? '',
-    queue: options.queue ?? env.FJ_QUEUE,
+    queue,
     keep: options.keep ?? false,
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     retries: options.retries === undefined ? undefined : nonNegativeInt('retries', options.retries),

@@ -17,7 +17,8 @@ import { readManifest, sha256 } from './job-records.js';
 import { normalizeOptions, type RunOptions } from './options.js';
 import { builtinTasksDir } from './paths.js';
 import { openStore } from './store/open.js';
-import { builtinTaskNames, codeHashOf, loadTask, taskFile, type TaskInfo } from './task/registry.js';
+import { codeHashOf } from './task/code-hash.js';
+import { builtinTaskNames, loadTask, taskFile, type TaskInfo } from './task/registry.js';
 
 /** A job to resume: its task, input and settings, from its records. */
 export interface ResumableJob {

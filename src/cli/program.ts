@@ -5,7 +5,7 @@
  * binary; tests call it in-process with their own stdout and stderr.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FjError, UsageError } from '../errors.js';
+import { FjError, isInstance, thrownParts, UsageError } from '../errors.js';
 import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
 import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
@@ -200,9 +200,15 @@ function report(err: unknown, stderr: Output, verbose: boolean): number {
 function printStack(err: unknown, stderr: Output): void {
   let e: unknown = err;
   let prefix = '';
-  while (e) {
-    stderr.write(`${prefix}${e instanceof Error ? e.stack : String(e)}\n`);
-    e = e instanceof Error ? e.cause : undefined;
+  // At most 10 causes deep (a cause may be its own cause), each described without trusting its getters.
+  for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
+    const { name, message, stack } = thrownParts(e);
+    stderr.write(`${prefix}${stack ?? `${name}: ${message}`}\n`);
+    try {
+      e = isInstance(e, Error) ? e.cause : undefined;
+    } catch {
+      e = undefined;
+    }
     prefix = 'caused by: ';
   }
 }

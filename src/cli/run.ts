@@ -1,12 +1,12 @@
 /** `fj run`: argv options -> RunOptions -> runLoadedInput() (runJob reading its own input, no copy); output JSON on stdout or --out. */
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CancelledError } from '../errors.js';
+import { CancelledError, UsageError } from '../errors.js';
 import { runLoadedInput, type JobResult, type LoadedInput } from '../run.js';
 import { loadTask } from '../task/registry.js';
 import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
 import { readJsonInput } from './input.js';
+import { checkOutputTarget, writeOutputFile } from './output-file.js';
 import { progressBar } from './progress.js';
 import type { Streams } from './streams.js';
 
@@ -52,9 +52,14 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
 /**
  * Runs a job with Ctrl-C wired to cancel it (the job stops on every worker,
  * exit 130; a second Ctrl-C exits at once), then writes its output, stats
- * and failures.
+ * and failures. `--out` and `--stats` are checked before the job starts
+ * (UsageError); if writing them still fails at the end, the text is saved
+ * elsewhere and the UsageError says where (see ./output-file.ts).
  */
 export async function runWithSignals(name: string, flags: Partial<RunFlags>, io: Streams, start: (options: RunOptions) => Promise<JobResult<unknown>>): Promise<void> {
+  // A job can run for hours: a target it could not write is reported before it starts.
+  if (flags.out) checkOutputTarget(flags.out, 'output');
+  if (flags.stats) checkOutputTarget(flags.stats, 'stats');
   // The bar draws on process.stderr itself: only when that is where our errors go, and a terminal.
   const bar = flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(name) : undefined;
   const controller = new AbortController();
@@ -74,9 +79,13 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
     if (failures.length > 20) io.stderr.write(`  ... and ${failures.length - 20} more (see --stats)\n`);
   }
   const json = `${JSON.stringify(result.output, null, 2)}\n`;
-  if (flags.out) await writeFile(flags.out, json);
+  // The work is done: a write failing now saves the text elsewhere rather than lose it, then fails the command.
+  const problems: string[] = [];
+  if (flags.out) problems.push((await writeOutputFile(flags.out, json, 'output', io.stdout)) ?? '');
   else io.stdout.write(json);
-  if (flags.stats) await writeFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`);
+  if (flags.stats) problems.push((await writeOutputFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`, 'stats', io.stdout)) ?? '');
+  const failed = problems.filter(Boolean);
+  if (failed.length) throw new UsageError(failed.join('\nfj: '));
 }
 
 /** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */

@@ -1,5 +1,8 @@
-/** `fj worker`: argv options -> startWorker(); warm shutdown on SIGTERM/SIGINT. */
+/** `fj worker`: argv options -> startWorker() (queue and broker URL checked first); warm shutdown on SIGTERM/SIGINT. */
 import type { LogLevel } from '../log.js';
+import { DEFAULT_BROKER } from '../options.js';
+import { checkBrokerUrl, checkQueueName } from '../transport/address.js';
+import { DEFAULT_QUEUE } from '../transport/amqp.js';
 import { startWorker, type WorkerOptions } from '../worker/process.js';
 
 /** Options of `fj worker`, as commander parses them: the worker's options plus the log switches. */
@@ -7,7 +10,10 @@ export type WorkerFlags = Omit<WorkerOptions, 'logLevel'> & { verbose?: boolean;
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
-  const worker = await startWorker({ ...flags, logLevel });
+  // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.
+  const queue = checkQueueName(flags.queue ?? process.env.FJ_QUEUE ?? DEFAULT_QUEUE, flags.queue === undefined ? '$FJ_QUEUE' : '--queue');
+  const broker = checkBrokerUrl(flags.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER, flags.broker === undefined ? '$FJ_BROKER_URL' : '--broker');
+  const worker = await startWorker({ ...flags, queue, broker, logLevel });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

@@ -16,7 +16,7 @@
  * order (retries, late batches) cost no reshuffling and each result is held
  * once; `results()` hands `join` one array of them in item order.
  */
-import { FailuresError, isRetryable, TaskError, type ItemFailure } from '../errors.js';
+import { FailuresError, isInstance, isRetryable, TaskError, thrownParts, type ItemFailure } from '../errors.js';
 import type { NormalizedOptions } from '../options.js';
 
 const PAGE_BITS = 12;
@@ -105,14 +105,15 @@ export class Ledger {
       const cap = Math.min(MAX_DELAY_MS, this.options.retryDelayMs * 2 ** (attempt - 1));
       return { retry: true, attempt: attempt + 1, delayMs: Math.round(cap / 2 + (Math.random() * cap) / 2) };
     }
-    const error = err instanceof Error ? err : new Error(String(err));
+    const error = isInstance(err, Error) ? err : new Error(thrownParts(err).message);
     if (attempt > 1) error.message += ` (after ${attempt} attempts)`;
     if (this.options.onFailure === 'fail-fast') throw error;
     this.page(index)[index & (PAGE - 1)] = FAILED;
     this.attempts.delete(index);
     const code = (error as { code?: unknown }).code;
-    const cause = error instanceof TaskError && error.cause instanceof Error ? error.cause : error;
-    this.failedItems.push({ index, attempts: attempt, error: { name: cause.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) } });
+    // The name of what the hook threw (its getters may throw: thrownParts never does).
+    const name = thrownParts(isInstance(error, TaskError) && isInstance(error.cause, Error) ? error.cause : error).name;
+    this.failedItems.push({ index, attempts: attempt, error: { name, message: error.message, ...(typeof code === 'string' ? { code } : {}) } });
     this.checkLimit(total);
     return { retry: false };
   }

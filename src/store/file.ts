@@ -2,17 +2,40 @@
  * The file payload store (`file://DIR`): `DIR/<jobId>/<sha256 hex>`, one
  * directory per job so deleting a job is one recursive remove. DIR may be a
  * shared mount (NFS and the like) read by workers on other hosts.
+ *
+ * What is read back is trusted only as far as who could have written it:
+ * - DIR must be the user's and not writable by group or others (unless
+ *   sticky, like /tmp, where others cannot touch our entries), and no
+ *   directory above it writable by others (the rule of ../private-dir.ts,
+ *   shared with the validator cache); a symlink on the way to DIR owned by
+ *   another user is refused. Refused: TransportError naming the directory.
+ * - A job directory must be a real directory (not a symlink), the user's and
+ *   private; fj creates directories 0700 and files 0600.
+ * - Payload files are opened without following symlinks, and their bytes
+ *   are hashed and compared with the ref on every read (and before an
+ *   existing file is taken as a put already done): planted or damaged bytes
+ *   are refused, never used.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TransportError } from '../errors.js';
-import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef } from './memory.js';
+import { describeStat, foreignLink, isOpen, isPrivate, isSticky, unsafeAncestor, currentUid } from '../private-dir.js';
+import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
 import type { PayloadStore, Ref } from './store.js';
 
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Errors that waiting will not cure: the store cannot take the data (full, read-only, not allowed). */
+const REFUSALS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+/** Whether a job stopped by this write error could be resumed later (see TransportErrorOptions.resumable). */
+function resumable(err: unknown): boolean {
+  return !REFUSALS.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
 /**
@@ -24,7 +47,7 @@ function reason(err: unknown): string {
  */
 export class FileStore implements PayloadStore {
   readonly url: string;
-  /** The absolute directory holding one subdirectory per job. */
+  /** The absolute directory holding one subdirectory per job (symlinks resolved). */
   readonly dir: string;
 
   private constructor(dir: string) {
@@ -32,73 +55,121 @@ export class FileStore implements PayloadStore {
     this.url = pathToFileURL(dir).href;
   }
 
-  /** Opens the store at `dir` (resolved against the cwd), creating the directory if missing. */
+  /**
+   * Opens the store at `dir` (resolved against the cwd), creating the
+   * directory (0700) if missing. Rejects with TransportError when it cannot
+   * be created, or when someone else could write to it (see the module
+   * comment).
+   */
   static async open(dir: string): Promise<FileStore> {
     const abs = resolve(dir);
+    const url = pathToFileURL(abs).href;
+    let real: string;
     try {
-      await mkdir(abs, { recursive: true });
+      const link = foreignLink(abs);
+      if (link) throw new TransportError(`payload store ${url}: refused: ${link}`, { resumable: false });
+      await mkdir(abs, { recursive: true, mode: 0o700 });
+      real = await realpath(abs);
+      const st = await lstat(real);
+      const why =
+        currentUid !== undefined && st.uid !== currentUid
+          ? `${real} belongs to another user (${describeStat(st)})`
+          : isOpen(st) && !isSticky(st)
+            ? `${real} is writable by others (${describeStat(st)})`
+            : unsafeAncestor(real);
+      if (why) throw new TransportError(`payload store ${url}: refused: ${why}; anyone who can write there could change the job's data (use a directory of your own, mode 0700)`, { resumable: false });
     } catch (err) {
-      throw new TransportError(`payload store ${pathToFileURL(abs).href}: cannot create directory: ${reason(err)}`, { cause: err });
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(`payload store ${url}: cannot create directory: ${reason(err)}`, { cause: err, resumable: false });
     }
-    return new FileStore(abs);
+    return new FileStore(real);
+  }
+
+  /**
+   * The job's directory, checked: a real directory of ours that no one else
+   * can write to. With `create`, made (0700) when missing; without, a
+   * missing one is returned as is (reads then find nothing).
+   */
+  async #jobDir(jobId: string, create: boolean): Promise<string> {
+    const jobDir = join(this.dir, checkJobId(jobId));
+    if (create) await mkdir(jobDir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    let st;
+    try {
+      st = await lstat(jobDir);
+    } catch (err) {
+      if (!create && (err as NodeJS.ErrnoException).code === 'ENOENT') return jobDir;
+      throw err;
+    }
+    if (st.isSymbolicLink()) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is a symbolic link: refused`, { resumable: false });
+    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${jobDir} is not a directory: refused`, { resumable: false });
+    if (!isPrivate(st)) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is writable by others or not ours (${describeStat(st)}): refused`, { resumable: false });
+    return jobDir;
   }
 
   async put(jobId: string, bytes: Uint8Array): Promise<Ref> {
     const hash = hashBytes(bytes);
     const ref = makeRef(checkJobId(jobId), hash);
-    const jobDir = join(this.dir, jobId);
-    const path = join(jobDir, hash);
     try {
-      // Same name means same bytes, so an existing file is the put already
-      // done. The size check catches a file left short by a host crash on a
-      // filesystem that reorders the rename before the data.
-      const existing = await stat(path).catch(() => undefined);
-      if (existing?.size === bytes.byteLength) return ref;
-      await mkdir(jobDir, { recursive: true });
+      const jobDir = await this.#jobDir(jobId, true);
+      const path = join(jobDir, hash);
+      // Same name should mean same bytes, but only a check says so: a file
+      // left short by a host crash, or planted by someone, is replaced.
+      const existing = await readNoFollow(path, bytes.byteLength).catch(() => undefined);
+      if (existing && hashBytes(existing) === hash) return ref;
       // pid + random suffix: concurrent puts of the same bytes, in this
       // process or on other hosts, never share a temp file.
       const tmp = join(jobDir, `.${hash}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
       try {
-        await writeFile(tmp, bytes, { flag: 'wx' });
-        await rename(tmp, path);
+        await writeFile(tmp, bytes, { flag: 'wx', mode: 0o600 });
+        await rename(tmp, path); // replaces a symlink of that name, never follows it
       } catch (err) {
         await rm(tmp, { force: true }).catch(() => undefined);
         throw err;
       }
     } catch (err) {
-      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, { cause: err });
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
     }
     return ref;
   }
 
   async get(ref: Ref): Promise<Uint8Array> {
     const { jobId, hash } = parseRef(ref);
+    let bytes: Uint8Array;
     try {
-      return await readFile(join(this.dir, jobId, hash));
+      bytes = (await readNoFollow(join(await this.#jobDir(jobId, false), hash)))!;
     } catch (err) {
+      if (err instanceof TransportError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missingRef(ref, this.url);
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new TransportError(`payload store ${this.url}: ${ref} is a symbolic link: refused`, { resumable: false });
       throw new TransportError(`payload store ${this.url}: cannot read ${ref}: ${reason(err)}`, { cause: err });
     }
+    return verified(ref, hash, bytes, this.url);
   }
 
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
-    const jobDir = join(this.dir, checkJobId(jobId));
-    const path = join(jobDir, metaKey(name));
-    const tmp = join(jobDir, `.${metaKey(name)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    const key = metaKey(name);
+    let tmp: string | undefined;
     try {
-      await mkdir(jobDir, { recursive: true });
-      await writeFile(tmp, bytes, { flag: 'wx' });
-      await rename(tmp, path); // atomic replace: readers see the old record or the new one
+      const jobDir = await this.#jobDir(jobId, true);
+      tmp = join(jobDir, `.${key}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+      await writeFile(tmp, bytes, { flag: 'wx', mode: 0o600 });
+      await rename(tmp, join(jobDir, key)); // atomic replace: readers see the old record or the new one
     } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
+      if (tmp) await rm(tmp, { force: true }).catch(() => undefined);
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
     }
   }
 
   async getMeta(jobId: string, name: string): Promise<Uint8Array | undefined> {
+    const key = metaKey(name);
     try {
-      return await readFile(join(this.dir, checkJobId(jobId), metaKey(name)));
+      return await readNoFollow(join(await this.#jobDir(jobId, false), key));
     } catch (err) {
+      if (err instanceof TransportError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new TransportError(`payload store ${this.url}: cannot read record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
     }
@@ -116,5 +187,21 @@ export class FileStore implements PayloadStore {
 
   async close(): Promise<void> {
     // Nothing held open between calls.
+  }
+}
+
+/**
+ * The bytes of a regular file, opened without following a symlink (ELOOP
+ * then); with `size`, undefined at once when the file has another size.
+ */
+async function readNoFollow(path: string, size?: number): Promise<Uint8Array | undefined> {
+  const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EINVAL' });
+    if (size !== undefined && st.size !== size) return undefined;
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }

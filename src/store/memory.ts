@@ -56,6 +56,23 @@ export function missingRef(ref: Ref, url: string): NotFoundError {
   return new NotFoundError(`payload store ${url}: ref ${ref} not found (never stored, or its job was deleted)`);
 }
 
+/**
+ * `bytes` read back for `ref`, once their hash is checked against the ref's:
+ * a store is shared with whoever else can write to it, so content-addressed
+ * bytes that do not match their address are refused (TransportError naming
+ * the ref), never used.
+ */
+export function verified(ref: Ref, hash: string, bytes: Uint8Array, url: string): Uint8Array {
+  const actual = hashBytes(bytes);
+  if (actual !== hash) {
+    throw new TransportError(
+      `payload store ${url}: ref ${ref} does not match its content (${bytes.byteLength} bytes hashing to ${actual.slice(0, 16)}…): refused; something other than fj changed the store`,
+      { resumable: false },
+    );
+  }
+  return bytes;
+}
+
 const META = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** Checks a meta record's name; the stores keep it as `meta-<name>`, which no content hash can be. */

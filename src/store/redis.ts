@@ -2,8 +2,12 @@
  * The Redis payload store (`redis://[user:pass@]HOST:PORT[/DB]`, `rediss://`
  * for TLS). One Redis hash per job, `fj:job:<jobId>`, field = sha256 hex,
  * value = the bytes:
- * - put is one HSETNX, so the same bytes are stored once however many
- *   workers race to put them;
+ * - put is one HSET: the same bytes are stored once however many workers
+ *   race to put them (one field per hash), and a value someone else wrote
+ *   under that hash is replaced rather than trusted (HSETNX would keep it;
+ *   the bytes cross the network either way);
+ * - get hashes what it reads and refuses bytes that do not match the ref
+ *   (anyone who can write to this Redis can write to the job's hash);
  * - deleteJob is one UNLINK of one key: nothing to enumerate, nothing left
  *   behind if a put races the delete's bookkeeping, and Redis frees a large
  *   job off its main thread;
@@ -13,7 +17,7 @@
  */
 import { Redis } from 'ioredis';
 import { TransportError } from '../errors.js';
-import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef } from './memory.js';
+import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
 import { redactUrl } from './url.js';
 import type { PayloadStore, Ref } from './store.js';
 
@@ -80,7 +84,7 @@ export class RedisStore implements PayloadStore {
       await client.connect();
     } catch (err) {
       client.disconnect();
-      throw store.#fail('connect', err);
+      throw store.#fail('connect', err, false);
     }
     return store;
   }
@@ -89,7 +93,7 @@ export class RedisStore implements PayloadStore {
     const hash = hashBytes(bytes);
     const ref = makeRef(checkJobId(jobId), hash);
     const key = jobKey(jobId);
-    const tx = this.#client.multi().hsetnx(key, hash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const tx = this.#client.multi().hset(key, hash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     // In the same transaction, so no job key ever exists without its expiry.
     if (this.#ttl > 0) tx.expire(key, this.#ttl);
     try {
@@ -109,7 +113,7 @@ export class RedisStore implements PayloadStore {
       throw this.#fail(`get ${ref}`, err);
     }
     if (!bytes) throw missingRef(ref, this.url);
-    return bytes;
+    return verified(ref, hash, bytes, this.url);
   }
 
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
@@ -150,14 +154,16 @@ export class RedisStore implements PayloadStore {
    * command's arguments, which for AUTH are the credentials and for a put
    * are the payload.
    */
-  #fail(op: string, err: unknown): TransportError {
+  #fail(op: string, err: unknown, canResume?: boolean): TransportError {
     let message = err instanceof Error ? err.message : String(err);
     const last = this.#lastError;
     if (last && last !== err && last.message !== message) message += ` (${last.message})`;
     for (const secret of this.#secrets) message = message.split(secret).join('***');
     const code = (err as { code?: unknown } | null)?.code;
     const cause = Object.assign(new Error(message), code === undefined ? {} : { code });
-    return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause });
+    // Redis refusing the data (out of memory, a read-only replica, no permission) is not cured by waiting.
+    const resumable = canResume ?? !/^(OOM|READONLY|NOPERM|NOAUTH|WRONGPASS)\b/.test(err instanceof Error ? err.message : '');
+    return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause, resumable });
   }
 }
 

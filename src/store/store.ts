@@ -13,10 +13,16 @@ export interface PayloadStore {
   readonly url: string;
   /**
    * Stores `bytes` under the job and returns their reference. Idempotent:
-   * the same bytes in the same job give the same ref and are stored once.
+   * the same bytes in the same job give the same ref and are stored once;
+   * whatever is already stored under that ref is used only once checked
+   * against the hash, else replaced.
    */
   put(jobId: string, bytes: Uint8Array): Promise<Ref>;
-  /** The bytes of `ref`; rejects with TransportError naming the ref when it is missing. */
+  /**
+   * The bytes of `ref`, checked against the hash the ref names; rejects with
+   * TransportError naming the ref when it is missing, or when the stored
+   * bytes do not match (planted or damaged bytes are never returned).
+   */
   get(ref: Ref): Promise<Uint8Array>;
   /**
    * Writes a named record of the job (its manifest, its status), replacing

@@ -11,6 +11,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import { builtinTasksDir, packageRoot } from '../paths.js';
 import { isTaskClass, type TaskClass } from './fork-join-task.js';
+import { queueNameProblem, showValue } from '../transport/address.js';
+import { codeHashOf } from './code-hash.js';
 import type { InputValidator } from './validator.js';
 
 /** A task class with everything the framework needs to run it anywhere. */
@@ -21,7 +23,11 @@ export interface TaskInfo {
   readonly cls: TaskClass;
   /** URL of the module that exports the class; workers import it. */
   readonly moduleUrl: string | undefined;
-  /** Fingerprint of the task's code (its module file, else the class source). */
+  /**
+   * Fingerprint of the task's code: its module file, the local modules it
+   * imports (recursively) and the versions of the packages it imports (see
+   * code-hash.ts); for a class without a module file, the class source.
+   */
   readonly codeHash: string;
   /**
    * Validates input in place (defaults applied); rejects with InputError.
@@ -75,18 +81,6 @@ export async function loadTask(spec: string, cwd = process.cwd()): Promise<TaskI
 }
 
 /**
- * The code fingerprint of a task module file, computed without importing it:
- * what `fj resume` compares with a job's records before it loads any code.
- */
-export function codeHashOf(file: string): string {
-  return fingerprint(readFileSync(file));
-}
-
-function fingerprint(code: Uint8Array): string {
-  return createHash('sha256').update(code).digest('hex').slice(0, 16);
-}
-
-/**
  * The file a task spec names, without loading it: a built-in task's module,
  * or the path given; undefined when neither exists.
  */
@@ -136,12 +130,16 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask with setup, process and join');
   const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
   const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
+  const badQueue = cls.queue === undefined ? undefined : queueNameProblem(cls.queue);
+  if (badQueue) throw new UsageError(`task ${name}: invalid static queue ${showValue(String(cls.queue))}: ${badQueue}`);
+  // What the task runs: its module and everything that module imports (see code-hash.ts); a class without a file, its source.
+  const codeHash = file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16);
   const info: TaskInfo = {
     name,
     description: cls.description || '',
     cls,
     moduleUrl,
-    codeHash: file && existsSync(file) ? codeHashOf(file) : fingerprint(Buffer.from(cls.toString())),
+    codeHash,
     validate: lazyValidator(cls, name, file),
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,

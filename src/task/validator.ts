@@ -8,7 +8,8 @@
  * ajv generate code (./codegen.ts). It is code that fj runs, so it is used
  * only when no one but the current user could have written it: the
  * directory and every directory above it must belong to the user or root
- * and not be writable by others (unless sticky, like /tmp), and the file is
+ * and not be writable by others (unless sticky, like /tmp: the rule of
+ * ../private-dir.ts, which the file store follows too), and the file is
  * opened without following a symlink and checked on its descriptor (a
  * regular file of the user's, writable by no one else). Anything else, or a
  * file that does not load, is ignored and the schema compiled again.
@@ -18,11 +19,12 @@
  * best effort: a read-only home still runs, only slower.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { isPrivate, safePath } from '../private-dir.js';
 import { CODEGEN_FINGERPRINT, MAX_COUNTED_PROBLEMS } from './codegen.js';
 import { findUnsafePattern } from './regex-safety.js';
 
@@ -108,24 +110,6 @@ function ajvVersion(): string {
     return (requireHere('ajv/package.json') as { version: string }).version;
   } catch {
     return 'unknown';
-  }
-}
-
-const uid = process.getuid?.();
-
-/** Ours and not writable by anyone else (POSIX; on Windows, modes say nothing and this holds). */
-function isPrivate(st: Stats): boolean {
-  return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
-}
-
-/** No one but us (or root) can replace anything on the way to `dir`: each directory above it is ours or root's, and not writable by others unless sticky. */
-function safePath(dir: string): boolean {
-  if (uid === undefined) return true;
-  for (let p = dirname(dir); ; p = dirname(p)) {
-    const st = statSync(p);
-    if (st.uid !== uid && st.uid !== 0) return false;
-    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return false;
-    if (dirname(p) === p) return true;
   }
 }
 

@@ -89,7 +89,8 @@ export interface ReconnectOptions {
 /**
  * Connects, retrying with backoff (see {@link reconnectDelay}): the one
  * reconnect loop of the coordinator and of `fj worker`, for after the broker
- * went away (a restart takes seconds to a minute).
+ * went away (a restart takes seconds to a minute). Giving up rejects with
+ * the last error as a resumable TransportError.
  */
 export async function reconnect(url: string, name: string, options: ReconnectOptions = {}): Promise<ChannelModel> {
   const deadline = Date.now() + (options.giveUpMs ?? Infinity);
@@ -98,7 +99,8 @@ export async function reconnect(url: string, name: string, options: ReconnectOpt
     try {
       return await connect(url, name);
     } catch (err) {
-      if (Date.now() >= deadline) throw err;
+      // The connection was lost after the job started: what it left on the broker waits for `fj resume`.
+      if (Date.now() >= deadline) throw new TransportError((err as Error).message, { resumable: true });
       const wait = Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()));
       options.onAttempt?.(n, err as Error, wait);
       await sleep(wait, undefined, { signal: options.signal });
@@ -136,7 +138,10 @@ export function resultsQueue(jobId: string): string {
   return `fj.results.${jobId}`;
 }
 
-/** Opens a connection; errors name the broker without its password. */
+/**
+ * Opens a connection; errors name the broker without its password, and are
+ * not resumable (see TransportErrorOptions.resumable): nothing was started.
+ */
 export async function connect(url: string, name: string): Promise<ChannelModel> {
   try {
     const conn = await amqp.connect(url, {
@@ -149,7 +154,8 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
     return conn;
   } catch (err) {
     // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
-    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`);
+    // Not resumable as such: a first connection refused (wrong password, not an AMQP server) started nothing; reconnect() says otherwise for a lost one.
+    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${scrub((err as Error).message, url)}`, { resumable: false });
   }
 }
 

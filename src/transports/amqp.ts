@@ -24,7 +24,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, encodeChecked } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
-import { CancelledError, FjError, InternalError, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
+import { CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
 import type { JobPlan } from '../executors/executor.js';
 import type { PayloadStore } from '../store/store.js';
 import {
@@ -405,7 +405,7 @@ export class AmqpTransport implements Transport {
     this.closing = true;
     const link = this.link;
     this.link = undefined;
-    const resumable = error instanceof TransportError;
+    const resumable = isResumable(error);
     if (link?.open && !resumable) {
       if (error !== undefined) publishCancel(link.ch, this.job.jobId); // workers drop what is left of the job
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});

@@ -19,6 +19,7 @@ import RandomDelay from '../fixtures/random-delay.js';
 import Sources, { type SourceMode } from '../fixtures/sources.js';
 import Sum from '../fixtures/sum.js';
 import Throws from '../fixtures/throws.js';
+import OddThrows, { ODD_KINDS, type OddKind } from '../fixtures/odd-throws.js';
 import TaskA, { TaskB } from '../fixtures/two-tasks.js';
 import { executorCases } from './cases.js';
 import { EXAMPLE_COUNTS } from '../helpers/expected.js';
@@ -189,6 +190,48 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(err).toBeInstanceOf(TaskError);
       expect(err).toMatchObject({ hook, index: undefined });
       expect(((err as TaskError).cause as Error).message).toBe(`${hook} exploded`);
+    });
+  });
+
+  describe('process throwing values that are hard to describe', () => {
+    const expected: Record<OddKind, RegExp> = {
+      'stack-getter': /: stack unreadable$/,
+      'message-getter': /: Error \(its message cannot be read\)$/,
+      'name-getter': /: name unreadable$/,
+      proxy: /: a thrown value that cannot be described$/,
+      null: /: null$/,
+      undefined: /: undefined$/,
+      string: /: a plain string$/,
+      number: /: 42$/,
+      symbol: /: Symbol\(sym\)$/,
+      'toString-throws': /: \[object Object\]$/,
+    };
+
+    it.each(ODD_KINDS)('%s: fail-fast fails the job with a TaskError for that item, prefix included', async (kind) => {
+      const err = await rejection(job(OddThrows, { n: 6, at: 3, kind }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook: 'process', index: 3, task: 'odd-throws' });
+      expect(err.message).toMatch(/^odd-throws\.process on item 3 failed: /);
+      expect(err.message).toMatch(expected[kind]);
+    });
+
+    it.each(['stack-getter', 'proxy', 'null', 'string'] as const)('%s, rejected from an async process with a retry: the same, after 2 attempts', async (kind) => {
+      const err = await rejection(job(OddThrows, { n: 6, at: 4, kind, async: true }, { retries: 1, retryDelayMs: 10 }));
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook: 'process', index: 4 });
+      expect(err.message).toMatch(/^odd-throws\.process on item 4 failed: /);
+      expect(err.message.replace(/ \(after 2 attempts\)$/, '')).toMatch(expected[kind]);
+      expect(err.message).toMatch(/\(after 2 attempts\)$/);
+    });
+
+    it.each(ODD_KINDS)('%s: collect leaves the item out and lists it, prefix included', async (kind) => {
+      const { output: out, stats } = await job(OddThrows, { n: 6, at: 2, kind }, { onFailure: 'collect' });
+      expect(out).toEqual([0, 1, 3, 4, 5]);
+      expect(stats.failures).toHaveLength(1);
+      expect(stats.failures[0]).toMatchObject({ index: 2, attempts: 1 });
+      expect(stats.failures[0].error.message).toMatch(/^odd-throws\.process on item 2 failed: /);
+      expect(stats.failures[0].error.message).toMatch(expected[kind]);
+      expect(typeof stats.failures[0].error.name).toBe('string');
     });
   });
 

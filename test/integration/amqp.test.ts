@@ -2,15 +2,20 @@
  * Distributed mode against the real RabbitMQ (and the file store): two
  * `fj worker` processes, the coordinator in this process.
  */
-import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type JobStats } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { run, TransportError, type JobStats } from '../../src/index.js';
+import { encode } from '../../src/codec.js';
+import { isResumable } from '../../src/errors.js';
+import { connect, reconnect } from '../../src/transport/amqp.js';
+import { fromWire, toWire } from '../../src/worker/wire-error.js';
+import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 
 const available = await brokerAvailable();
 const root = join(import.meta.dirname, '..', '..');
@@ -49,6 +54,18 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
       expect(stats!.messages).toBeGreaterThan(0);
       expect(existsSync(join(storeDir, jobId))).toBe(false);
     }
+  });
+
+  it('bytes planted in the store under the params hash are never used: the job gives the true answer', async () => {
+    const input = { documents: ['work hard', 'hard work pays'] };
+    const jobId = `planted-${randomUUID()}`;
+    const params = encode({ delimiter: ' ' }, { task: 'wordcount', hook: 'params' });
+    const hash = createHash('sha256').update(params).digest('hex');
+    mkdirSync(join(storeDir, jobId), { recursive: true, mode: 0o700 });
+    // Same length, different bytes: what someone who can write the store could leave there before the job.
+    writeFileSync(join(storeDir, jobId, hash), encode({ delimiter: 'r' }, { task: 'wordcount', hook: 'params' }));
+    const out = await run('wordcount', input, { ...opts, jobId });
+    expect(out).toEqual(await run('wordcount', input, { executor: 'eager' }));
   });
 
   it('large items and results travel by store reference, and give the same output', async () => {
@@ -122,6 +139,28 @@ describe('amqp executor errors', () => {
     expect(err.message).not.toContain('s3cr3t-pw');
     expect(String(err.stack)).not.toContain('s3cr3t-pw');
   });
+
+  it.runIf(available)('a refused password is a TransportError that says the job is not resumable (nothing was started)', async () => {
+    const url = new URL(BROKER_URL);
+    url.password = `wrong-${randomUUID()}`;
+    const err = await run('wordcount', { documents: ['a'] }, { executor: 'amqp', broker: url.href, queue: `fj.test.${randomUUID()}` }).catch((e) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.message).toMatch(/ACCESS.REFUSED|403/);
+    expect(err.resumable).toBe(false);
+    expect(isResumable(err)).toBe(false);
+  });
+
+  it('a connection lost for good (reconnect gave up) is resumable; a first connection refused is not', async () => {
+    const lost = await reconnect('amqp://127.0.0.1:1', 'test', 0).catch((e) => e);
+    expect(lost).toBeInstanceOf(TransportError);
+    expect(lost.resumable).toBe(true);
+    const first = await connect('amqp://127.0.0.1:1', 'test').catch((e) => e);
+    expect(first).toBeInstanceOf(TransportError);
+    expect(first.resumable).toBe(false);
+    // and the flag survives the trip from a worker
+    expect((fromWire(toWire(first)) as TransportError).resumable).toBe(false);
+    expect((fromWire(toWire(lost)) as TransportError).resumable).toBe(true);
+  });
 });
 
 describe.runIf(available)('fj worker safety', () => {
@@ -139,6 +178,40 @@ describe.runIf(available)('fj worker safety', () => {
       expect(err.code).toBe('FJ_WORKER_REFUSED');
       expect(err.message).toMatch(/different code/);
       expect(w.log()).toMatch(/refused job .*different code/);
+    } finally {
+      await stopWorkerProc(w);
+      rmSync(dir, { recursive: true, force: true });
+      await deleteQueues(queue);
+    }
+  });
+
+  it('refuses a job after a helper module the task imports changed (the hash covers the import graph)', async () => {
+    const queue = `fj.test.${randomUUID()}`;
+    const dir = join(root, 'test', '.tmp', randomUUID());
+    mkdirSync(join(dir, 'lib'), { recursive: true });
+    const mod = join(dir, 'uses-helper.ts');
+    const helper = join(dir, 'lib', 'helper.ts');
+    const input = join(dir, 'input.json');
+    writeFileSync(helper, 'export const factor = 2;\n');
+    writeFileSync(
+      mod,
+      readFileSync(sleepy, 'utf8')
+        .replace("'../../src/index.js'", "'fj';\nimport { factor } from './lib/helper.js'")
+        .replace('return value * 2;', 'return value * factor;'),
+    );
+    writeFileSync(input, JSON.stringify({ values: [1, 2, 3] }));
+    const w = await startWorkerProc(['--queue', queue, '--tasks', mod]);
+    // The coordinator is a fresh `fj run` each time, as a user would start it: it hashes the code as it is now.
+    const fjRun = () => cliRun(['run', mod, input, '-e', 'amqp', '--queue', queue, '--no-progress']);
+    try {
+      const first = await fjRun();
+      expect(first.stderr).not.toMatch(/error/i);
+      expect(JSON.parse(first.stdout)).toEqual([2, 4, 6]);
+      writeFileSync(helper, 'export const factor = 3;\n');
+      const second = await fjRun();
+      expect(second.stdout).toBe(''); // never the stale answer [2, 4, 6]
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/restart the worker/);
     } finally {
       await stopWorkerProc(w);
       rmSync(dir, { recursive: true, force: true });
@@ -165,3 +238,16 @@ describe.runIf(available)('fj worker safety', () => {
     }
   });
 });
+
+/** Runs the built `fj` CLI; resolves with its exit code and output. */
+function cliRun(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -5,7 +5,7 @@
  * or input error.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ const root = join(import.meta.dirname, '..', '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 const EXAMPLE = join(root, 'examples', 'wordcount.json');
 const THROWS = join(root, 'test', 'fixtures', 'throws.ts');
+const SLEEPY = join(root, 'test', 'fixtures', 'sleepy.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fj-cli-test-'));
 
 afterAll(() => {
@@ -27,10 +28,12 @@ interface Result {
   stderr: string;
 }
 
-/** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent). */
+/** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent); killed (by its PID) after 30 s, so a hang fails the test instead of outliving it. */
 function fj(args: string[], stdin?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', () => clearTimeout(timer));
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -150,6 +153,54 @@ describe('fj run', () => {
     });
   });
 
+  describe('-o and --stats targets are checked before any work', () => {
+    // Items that would take 20 s: a check made after the work would show in the time taken.
+    const slow = file('slow.json', JSON.stringify({ values: [1], ms: 20_000 }));
+
+    it.each([
+      ['-o', '/no/such/dir/out.json', 'no such directory'],
+      ['--stats', '/no/such/dir/s.json', 'no such directory'],
+      ['-o', '.', 'is a directory'],
+      ['--stats', 'plain-file.txt/s.json', 'not a directory'],
+    ])('%s %s: exit 2 at once, naming the path, no stack', async (flag, target, why) => {
+      file('plain-file.txt', 'x');
+      const started = Date.now();
+      const r = await fj(['run', SLEEPY, slow, '-e', 'eager', flag, target]);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(target === '.' ? dir : target);
+      expect(r.stderr).toContain(why);
+      expect(r.stderr).toMatch(new RegExp(`^fj: cannot write ${flag === '-o' ? 'the output' : 'the stats'} to `));
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    });
+
+    it('fj resume checks them too, before looking for the job', async () => {
+      const r = await fj(['resume', 'no-such-job', '-o', '/no/such/dir/out.json']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('fj: cannot write the output to /no/such/dir/out.json: no such directory (checked before running the job)\n');
+    });
+
+    it('when writing still fails after the work, the output is kept in a file next to the cwd and the message says where', async () => {
+      const sub = join(dir, 'vanishing');
+      mkdirSync(sub, { recursive: true });
+      const input = file('half-second.json', JSON.stringify({ values: [1, 2], ms: 1500 }));
+      const running = fj(['run', SLEEPY, input, '-e', 'eager', '-o', 'vanishing/out.json', '--stats', 'vanishing/stats.json']);
+      await new Promise((r) => setTimeout(r, 1000));
+      rmSync(sub, { recursive: true, force: true }); // gone after the check, before the write
+      const r = await running;
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      const saved = /cannot write the output to \S+: .*; it was saved to (\S+) instead/.exec(r.stderr);
+      expect(saved, r.stderr).not.toBeNull();
+      expect(JSON.parse(readFileSync(saved![1], 'utf8'))).toEqual([2, 4]);
+      const stats = /cannot write the stats to \S+: .*; they were saved to (\S+) instead/.exec(r.stderr);
+      expect(stats, r.stderr).not.toBeNull();
+      expect(JSON.parse(readFileSync(stats![1], 'utf8'))).toMatchObject({ items: 2 });
+    });
+  });
+
   describe('exit 1: a hook threw', () => {
     const input = file('throws.json', JSON.stringify({ n: 20, at: 7 }));
 
@@ -169,6 +220,43 @@ describe('fj run', () => {
       expect(r.stderr).toMatch(/\n\s+at explode \(.*test\/fixtures\/throws\.ts:\d+:\d+\)/);
     });
   });
+});
+
+describe('bad queue names and broker URLs: exit 2 before connecting, no stack', () => {
+  const long = 'q'.repeat(300);
+  const cases: [string, string[], RegExp][] = [
+    ['an empty queue name', ['--queue', ''], /queue name .*empty/],
+    ["a queue name starting with 'amq.'", ['--queue', 'amq.x'], /'amq\.' .*reserved/],
+    ['a 300-character queue name', ['--queue', long], /300 .*at most 250/],
+    ['a queue name with a newline', ['--queue', 'a\nb'], /queue name/],
+    ['a broker port out of range', ['--broker', 'amqp://guest:guest@127.0.0.1:99999'], /port 99999 .*1-65535/],
+    ['a bad %-escape in the broker URL', ['--broker', 'amqp://gu%zzest:s3cret@127.0.0.1:5672'], /percent-encoding .*user name/],
+    ['an http:// broker URL', ['--broker', 'http://127.0.0.1:15672'], /amqp:\/\/ or amqps:\/\//],
+    ['a broker URL that is not a URL', ['--broker', 'not a url'], /broker URL/],
+  ];
+  const commands: [string, string[], (extra: string[]) => boolean][] = [
+    ['fj worker', ['worker'], () => true],
+    ['fj run -e amqp', ['run', 'wordcount', EXAMPLE, '-e', 'amqp'], () => true],
+    ['fj status', ['status', 'some-job'], (extra) => extra[0] === '--broker'],
+    ['fj cancel', ['cancel', 'some-job'], (extra) => extra[0] === '--broker'],
+    ['fj resume', ['resume', 'some-job'], (extra) => extra[0] === '--broker'],
+  ];
+  for (const [cmd, args, applies] of commands) {
+    for (const [what, extra, message] of cases) {
+      if (!applies(extra)) continue;
+      it(`${cmd}: ${what}`, async () => {
+        const started = Date.now();
+        const r = await fj([...args, ...extra]);
+        expect(r.code, r.stderr).toBe(2);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^fj: /);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/internal error|\n\s+at |s3cret/);
+        expect(r.stderr.length).toBeLessThan(600); // names the bad value, without echoing 300 characters of it
+      });
+    }
+  }
 });
 
 describe('fj tasks', () => {

@@ -5,7 +5,7 @@
  * for when its tests skip and when they must fail.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -48,6 +48,8 @@ interface Case {
   skip: boolean;
   /** How many payloads the job holds, counted behind the store's back (temp files included). */
   count(store: PayloadStore, jobId: string): Promise<number>;
+  /** Writes `bytes` under the job and hash behind the store's back, as someone with access to it could; absent where no one else can. */
+  plant?(jobId: string, hash: string, bytes: Uint8Array): Promise<void>;
 }
 
 const cases: Case[] = [
@@ -57,12 +59,19 @@ const cases: Case[] = [
     url: `file://${fileDir}`,
     skip: false,
     count: (_s, job) => readdir(join(fileDir, job)).then((names) => names.length, () => 0),
+    plant: async (job, hash, bytes) => {
+      await mkdir(join(fileDir, job), { recursive: true });
+      await writeFile(join(fileDir, job, hash), bytes);
+    },
   },
   {
     name: 'redis',
     url: REDIS_URL,
     skip: skipRedis,
     count: (_s, job) => (redisAdmin ??= new Redis(REDIS_URL)).hlen(`fj:job:${job}`),
+    plant: async (job, hash, bytes) => {
+      await (redisAdmin ??= new Redis(REDIS_URL)).hset(`fj:job:${job}`, hash, Buffer.from(bytes));
+    },
   },
 ];
 
@@ -171,6 +180,22 @@ describe.each(cases)('$name store', (c) => {
       expect(same(await store.get(refs[0]), bytes)).toBe(true);
     });
 
+    it.skipIf(!c.plant)('refuses bytes planted under a hash name they do not have, and a put replaces them', async () => {
+      const job = newJob();
+      const genuine = Buffer.from('{"documents":["work hard"]}');
+      const hash = sha256(genuine);
+      const ref = `${job}/${hash}`;
+      // Same length as the genuine bytes: a size check cannot tell them apart.
+      await c.plant!(job, hash, Buffer.from('{"documents":["rk j rk j"]}'.slice(0, genuine.length)));
+      const err = await store.get(ref).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as Error).message).toContain(ref);
+      expect((err as Error).message).toMatch(/does not match/);
+      expect((err as TransportError).resumable).toBe(false); // waiting will not make them match
+      expect(await store.put(job, genuine)).toBe(ref);
+      expect(same(await store.get(ref), genuine)).toBe(true);
+    });
+
     it('never shows the password in its url', () => {
       expect(store.url).toBe(redactUrl(c.url));
       if (c.name === 'redis') expect(store.url).not.toContain(REDIS_SECRET);
@@ -227,6 +252,86 @@ describe('file store', () => {
     }
     await put;
     expect(misses).toBeGreaterThan(0);
+  });
+});
+
+describe('file store: who can write it', () => {
+  it('refuses a job directory that is a symlink, and writes nothing through it', async () => {
+    const root = await mkdtemp(join(fileDir, 'links-'));
+    const store = await FileStore.open(root);
+    const elsewhere = await mkdtemp(join(fileDir, 'elsewhere-'));
+    const job = randomUUID();
+    await symlink(elsewhere, join(root, job));
+    const put = await store.put(job, randomBytes(10)).catch((e: unknown) => e);
+    expect(put).toBeInstanceOf(TransportError);
+    expect((put as Error).message).toMatch(/symbolic link/);
+    expect((put as Error).message).toContain(join(root, job));
+    await writeFile(join(elsewhere, sha256(Buffer.from('x'))), 'x');
+    await expect(store.get(`${job}/${sha256(Buffer.from('x'))}`)).rejects.toThrow(/symbolic link/);
+    await expect(store.setMeta(job, 'status', Buffer.from('{}'))).rejects.toThrow(/symbolic link/);
+    await expect(store.getMeta(job, 'status')).rejects.toThrow(/symbolic link/);
+    expect(await readdir(elsewhere)).toEqual([sha256(Buffer.from('x'))]);
+  });
+
+  it('refuses a payload file that is a symlink', async () => {
+    const root = await mkdtemp(join(fileDir, 'links-'));
+    const store = await FileStore.open(root);
+    const job = randomUUID();
+    const bytes = Buffer.from('linked');
+    const target = join(fileDir, `target-${randomUUID()}`);
+    await writeFile(target, bytes);
+    await mkdir(join(root, job), { mode: 0o700 });
+    await symlink(target, join(root, job, sha256(bytes)));
+    await expect(store.get(`${job}/${sha256(bytes)}`)).rejects.toThrow(TransportError);
+  });
+
+  it('refuses a store directory others can write to, naming it and its mode', async () => {
+    for (const mode of [0o777, 0o775]) {
+      const root = await mkdtemp(join(fileDir, 'open-'));
+      await chmod(root, mode);
+      const err = await FileStore.open(root).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as Error).message).toContain(root);
+      expect((err as Error).message).toContain(`writable by others (mode 0${mode.toString(8)}`);
+      expect((err as TransportError).resumable).toBe(false);
+    }
+  });
+
+  it('refuses a store directory under a directory others can write to', async () => {
+    const open = await mkdtemp(join(fileDir, 'open-parent-'));
+    await chmod(open, 0o777);
+    const err = await FileStore.open(join(open, 'store')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toContain(open);
+  });
+
+  it('accepts a sticky shared directory of ours (like /tmp), and keeps each job private', async () => {
+    const root = await mkdtemp(join(fileDir, 'sticky-'));
+    await chmod(root, 0o1777);
+    const store = await FileStore.open(root);
+    const job = randomUUID();
+    await store.put(job, randomBytes(10));
+    expect((await stat(join(root, job))).mode & 0o777).toBe(0o700);
+  });
+
+  it('creates new directories private (0700)', async () => {
+    const root = join(await mkdtemp(join(fileDir, 'new-')), 'a', 'b');
+    const store = await FileStore.open(root);
+    expect((await stat(root)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, '..'))).mode & 0o777).toBe(0o700);
+    const job = randomUUID();
+    await store.put(job, randomBytes(10));
+    await store.setMeta(randomUUID(), 'status', Buffer.from('{}'));
+    expect((await stat(join(root, job))).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses a job directory another user could write to', async () => {
+    const root = await mkdtemp(join(fileDir, 'jobdir-'));
+    const store = await FileStore.open(root);
+    const job = randomUUID();
+    await mkdir(join(root, job));
+    await chmod(join(root, job), 0o777);
+    await expect(store.put(job, randomBytes(10))).rejects.toThrow(/writable by others/);
   });
 });
 
