@@ -22,7 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { isPrivate, safePath } from '../private-dir.js';
 import { CODEGEN_FINGERPRINT, MAX_COUNTED_PROBLEMS } from './codegen.js';
