@@ -151,7 +151,7 @@ describe('amqp executor errors', () => {
   });
 
   it('a connection lost for good (reconnect gave up) is resumable; a first connection refused is not', async () => {
-    const lost = await reconnect('amqp://127.0.0.1:1', 'test', 0).catch((e) => e);
+    const lost = await reconnect('amqp://127.0.0.1:1', 'test', { giveUpMs: 0 }).catch((e) => e);
     expect(lost).toBeInstanceOf(TransportError);
     expect(lost.resumable).toBe(true);
     const first = await connect('amqp://127.0.0.1:1', 'test').catch((e) => e);
