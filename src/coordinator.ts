@@ -20,6 +20,7 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './executors/executor.js';
 import { readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 import { AmqpTransport } from './transports/amqp.js';
 
@@ -30,6 +31,7 @@ export class Coordinator {
   private readonly coordinator = `${hostname()}:${process.pid}`;
   private readonly status: StatusWriter;
   private transport: AmqpTransport | undefined;
+  private readonly signer: Signer | undefined;
 
   constructor(
     private readonly plan: JobPlan,
@@ -39,7 +41,8 @@ export class Coordinator {
     /** A connection opened early (while the input validated). */
     private readonly conn?: Promise<ChannelModel>,
   ) {
-    this.status = new StatusWriter(store, jobId, (err) => plan.log.debug(`status not written: ${err.message}`));
+    this.signer = signerFrom(plan.options.signingKey);
+    this.status = new StatusWriter(store, jobId, (err) => plan.log.debug(`status not written: ${err.message}`), this.signer);
   }
 
   /** Runs the job to its end; rejects with the error that ended it. */
@@ -50,7 +53,7 @@ export class Coordinator {
     try {
       const paramsRef = await store.put(jobId, plan.paramsBytes);
       if (!plan.origin.resume) plan.counters.bytesStored += plan.paramsBytes.length;
-      const manifest = plan.origin.resume ? await readManifest(store, jobId) : await this.manifest(paramsRef);
+      const manifest = plan.origin.resume ? await readManifest(store, jobId, this.signer) : await this.manifest(paramsRef);
       const earlierRuns = plan.origin.resume ? (manifest.runs ?? []) : [];
       transport = this.transport = new AmqpTransport(plan, store, {
         jobId,
@@ -58,9 +61,10 @@ export class Coordinator {
         paramsRef,
         earlierRuns,
         conn: this.conn,
+        signer: this.signer,
         // Attached: this run's tag goes into the records before anything is published.
         onAttached: async () => {
-          await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] });
+          await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] }, this.signer);
           this.writeStatus('running');
         },
       });

@@ -7,6 +7,7 @@ import { UsageError } from './errors.js';
 import { checkJobId } from './job-id.js';
 import { readStatus, type JobLocation, type JobReport } from './job-records.js';
 import { normalizeOptions } from './options.js';
+import { SIGNATURE_HEADER, signerFrom } from './signing.js';
 import { openStore } from './store/open.js';
 import type { PayloadStore } from './store/store.js';
 import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartbeat } from './transport/amqp.js';
@@ -17,7 +18,7 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
   return withBrokerAndStore(where, async (conn, store) => {
     const report: JobReport = {
       jobId,
-      status: await readStatus(store, jobId),
+      status: await readStatus(store, jobId, signerFrom(where.signingKey)),
       resultsQueue: await resultsQueueState(conn, jobId),
     };
     if (!report.status && !report.resultsQueue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
@@ -33,12 +34,14 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ 
     if (!queue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
     const ch = await channel(conn);
     await assertControlExchange(ch);
-    publishCancel(ch, jobId);
+    const signer = signerFrom(where.signingKey);
+    publishCancel(ch, jobId, signer);
     const coordinator = (queue?.coordinators ?? 0) > 0;
     if (coordinator) {
       // The coordinator heeds a cancel naming its run (from its status record), so a stranger's is ignored.
-      const run = (await readStatus(store, jobId))?.run ?? '';
-      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run });
+      const run = (await readStatus(store, jobId, signer))?.run ?? '';
+      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
+      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
       // The coordinator deletes its results queue as it stops.
       for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++) await new Promise((r) => setTimeout(r, 100));
     } else {

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { UsageError } from './errors.js';
+import { openRecord, sealRecord, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 
 /** The job's manifest record: what `fj resume` needs to re-attach. */
@@ -51,6 +52,8 @@ export interface JobLocation {
   broker?: string;
   /** Default `FJ_STORE_URL`, else the default file store. */
   store?: string;
+  /** The pool's signing key, when it signs (default `FJ_SIGNING_KEY` or `FJ_SIGNING_KEY_FILE`). */
+  signingKey?: string;
 }
 
 /** What `status()` finds. */
@@ -67,21 +70,22 @@ export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Writes the manifest record. */
-export async function writeManifest(store: PayloadStore, jobId: string, manifest: Manifest): Promise<void> {
-  await store.setMeta(jobId, 'manifest', Buffer.from(JSON.stringify(manifest)));
+/** Writes the manifest record (signed, with a signer). */
+export async function writeManifest(store: PayloadStore, jobId: string, manifest: Manifest, signer?: Signer): Promise<void> {
+  await store.setMeta(jobId, 'manifest', sealRecord(signer, 'manifest', jobId, JSON.stringify(manifest)));
 }
 
 /**
  * Reads and checks the manifest record; UsageError when the job has none (it
  * finished, was cancelled or never ran in this store) or it is malformed.
  */
-export async function readManifest(store: PayloadStore, jobId: string): Promise<Manifest> {
+export async function readManifest(store: PayloadStore, jobId: string, signer?: Signer): Promise<Manifest> {
   const bytes = await store.getMeta(jobId, 'manifest');
   if (!bytes) throw new UsageError(`no job '${jobId}' in the store ${store.url}: it finished, was cancelled, or never started (resume needs the --store the job ran with)`);
+  const text = openRecord(signer, 'manifest', jobId, bytes);
   let m: Manifest;
   try {
-    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as Manifest;
+    m = JSON.parse(text) as Manifest;
   } catch {
     throw malformed(jobId, 'not JSON');
   }
@@ -98,12 +102,12 @@ function malformed(jobId: string, what: string): UsageError {
   return new UsageError(`job ${jobId}: its manifest record in the store is malformed (${what}); it cannot be resumed`);
 }
 
-/** Reads the status record; undefined when there is none or it does not parse. */
-export async function readStatus(store: PayloadStore, jobId: string): Promise<JobStatus | undefined> {
+/** Reads the status record; undefined when there is none or it does not parse (with a signer: is not signed with the key). */
+export async function readStatus(store: PayloadStore, jobId: string, signer?: Signer): Promise<JobStatus | undefined> {
   const raw = await store.getMeta(jobId, 'status');
   if (!raw) return undefined;
   try {
-    return JSON.parse(Buffer.from(raw).toString('utf8')) as JobStatus;
+    return JSON.parse(openRecord(signer, 'status', jobId, raw)) as JobStatus;
   } catch {
     return undefined;
   }
@@ -120,10 +124,12 @@ export class StatusWriter {
     private readonly store: PayloadStore,
     private readonly jobId: string,
     private readonly onError: (err: Error) => void,
+    private readonly signer?: Signer,
   ) {}
 
   write(status: JobStatus): void {
-    this.writing = this.writing.then(() => this.store.setMeta(this.jobId, 'status', Buffer.from(JSON.stringify(status))).catch((err) => this.onError(err as Error)));
+    const bytes = sealRecord(this.signer, 'status', this.jobId, JSON.stringify(status));
+    this.writing = this.writing.then(() => this.store.setMeta(this.jobId, 'status', bytes).catch((err) => this.onError(err as Error)));
   }
 
   /** Waits for the writes made so far. */

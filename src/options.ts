@@ -121,11 +121,18 @@ export interface RunOptions {
    * thread running it; eager can only abort `ctx.signal`. Default: none.
    */
   itemTimeoutMs?: number;
+  /**
+   * amqp: the key that signs and checks every message and job record
+   * (HMAC-SHA256; at least 16 bytes; the same on every worker of the pool).
+   * Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else
+   * none: nothing is signed.
+   */
+  signingKey?: string;
 }
 
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures'>> &
-  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs'> & {
+export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures' | 'signingKey'>> &
+  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'signingKey'> & {
     /** `maxFailures` as a function of the item count. */
     maxFailures: (total: number) => number;
     /** `maxFailures` as given. */
@@ -187,9 +194,9 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
   if (executor === 'amqp') {
     // Before anything connects: a name or URL the broker or amqplib would choke on is the caller's mistake.
     const badUrl = brokerUrlProblem(broker);
-    if (badUrl) throw new TypeError(`Expected \`broker\`${options.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL (amqp:// or amqps://), got ${showValue(redactUrl(broker))}: ${badUrl}`);
+    if (badUrl) throw new OptionError(`Expected \`broker\`${options.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL (amqp:// or amqps://), got ${showValue(redactUrl(broker))}: ${badUrl}`);
     const badQueue = queue === undefined ? undefined : queueNameProblem(queue);
-    if (badQueue) throw new TypeError(`Expected \`queue\`${options.queue === undefined ? ' (from $FJ_QUEUE)' : ''} to be a RabbitMQ queue name, got ${showValue(queue!)}: ${badQueue}`);
+    if (badQueue) throw new OptionError(`Expected \`queue\`${options.queue === undefined ? ' (from $FJ_QUEUE)' : ''} to be a RabbitMQ queue name, got ${showValue(queue!)}: ${badQueue}`);
   }
   return {
     ...options,

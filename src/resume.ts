@@ -16,6 +16,7 @@ import { checkJobId } from './job-id.js';
 import { readManifest, sha256 } from './job-records.js';
 import { normalizeOptions, type RunOptions } from './options.js';
 import { builtinTasksDir } from './paths.js';
+import { signerFrom } from './signing.js';
 import { openStore } from './store/open.js';
 import { codeHashOf } from './task/code-hash.js';
 import { builtinTaskNames, loadTask, taskFile, type TaskInfo } from './task/registry.js';
@@ -41,7 +42,7 @@ export async function jobForResume(jobId: string, options: RunOptions, taskSpec?
   let manifest;
   let input: unknown;
   try {
-    manifest = await readManifest(store, jobId);
+    manifest = await readManifest(store, jobId, signerFrom(opts.signingKey));
     if ('ref' in manifest.input) input = decode(await store.get(manifest.input.ref));
     else {
       const file = manifest.input.file;

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { TransportError } from '../errors.js';
+import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import { redactUrl } from '../store/url.js';
 
 /** The pool used when no queue is named. */
@@ -55,13 +56,16 @@ export async function assertControlExchange(ch: Channel): Promise<void> {
 }
 
 /** Tells every worker that `job` is cancelled: they abort its items in hand and drop its queued ones. */
-export function publishCancel(ch: Channel, job: string): void {
+export function publishCancel(ch: Channel, job: string, signer?: Signer): void {
   const msg: ControlMessage = { type: 'cancel', job };
-  ch.publish(CONTROL_EXCHANGE, '', Buffer.from(JSON.stringify(msg)), { contentType: 'application/json', type: 'fj.control' });
+  const body = Buffer.from(JSON.stringify(msg));
+  const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('control', body) } : undefined;
+  ch.publish(CONTROL_EXCHANGE, '', body, { contentType: 'application/json', type: 'fj.control', headers });
 }
 
-/** Parses a control message; undefined when it is not one. */
-export function parseControl(content: Buffer): ControlMessage | undefined {
+/** Parses a control message; undefined when it is not one, or (with a signer) not signed with the key. */
+export function parseControl(content: Buffer, headers?: Record<string, unknown>, signer?: Signer): ControlMessage | undefined {
+  if (signer && !signer.verify(headers?.[SIGNATURE_HEADER], 'control', content)) return undefined;
   try {
     const m = JSON.parse(content.toString('utf8')) as Partial<ControlMessage>;
     return m && m.type === 'cancel' && typeof m.job === 'string' ? { type: 'cancel', job: m.job } : undefined;

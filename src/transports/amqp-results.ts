@@ -19,6 +19,7 @@ import { show } from '../transport/inspect.js';
 import { checkMsgpack } from '../transport/msgpack-check.js';
 import type { ResultBody, Slot } from '../transport/messages.js';
 import type { WireError } from '../worker/wire-error.js';
+import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 
 /** Deepest nesting a result body's own structure needs (body > failures > failure > error > where/cause). */
 const BODY_DEPTH = 6;
@@ -42,7 +43,9 @@ export type ResultReading =
       ms: number | undefined;
       stored: number;
     }
-  | { kind: 'bad'; worker: string; reason: string };
+  | { kind: 'bad'; worker: string; reason: string }
+  /** A result naming message `id` without a good signature (the pool signs). */
+  | { kind: 'unsigned'; id: string; worker: string };
 
 /** The AMQP properties a reading needs. */
 export interface ResultProperties {
@@ -52,13 +55,18 @@ export interface ResultProperties {
 }
 
 /** Reads a message from job `jobId`'s results queue. Never throws. */
-export function readResult(content: Buffer, props: ResultProperties, jobId: string): ResultReading {
+export function readResult(content: Buffer, props: ResultProperties, jobId: string, signer?: Signer): ResultReading {
   const headers = props.headers ?? {};
   const worker = typeof headers[H.worker] === 'string' ? show(headers[H.worker]).slice(1, -1) : 'an unnamed worker';
-  if (props.type === 'fj.cancel') return { kind: 'cancel', token: typeof props.correlationId === 'string' ? props.correlationId : '' };
   const bad = (reason: string): ResultReading => ({ kind: 'bad', worker, reason });
+  if (props.type === 'fj.cancel') {
+    const token = typeof props.correlationId === 'string' ? props.correlationId : '';
+    if (signer && !signer.verify(headers[SIGNATURE_HEADER], 'cancel', token, jobId)) return bad('a cancel message not signed with the signing key');
+    return { kind: 'cancel', token };
+  }
   const id = props.correlationId;
   if (typeof id !== 'string' || id.length === 0 || id.length > 300) return bad(`correlation id ${show(id)} names no message`);
+  if (signer && !signer.verify(headers[SIGNATURE_HEADER], 'result', id, jobId, String(headers[H.status]), content)) return { kind: 'unsigned', id, worker };
   const shape = checkMsgpack(content, BODY_DEPTH);
   if (shape) return bad(`body: ${shape}`);
   let body: ResultBody;

@@ -43,6 +43,7 @@ import {
 } from '../transport/amqp.js';
 import { encodeBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
+import { SIGNATURE_HEADER, signWork, type Signer } from '../signing.js';
 import { readResult } from './amqp-results.js';
 
 /** Work messages awaiting results, at most. */
@@ -80,6 +81,8 @@ export interface AmqpJob {
   readonly earlierRuns: readonly string[];
   /** A connection opened early (while the input validated), else `open` connects. */
   readonly conn?: Promise<ChannelModel>;
+  /** Signs work and checks results, when the pool has a signing key. */
+  readonly signer?: Signer;
   /** Called once attached to the results queue, before anything is published (records this run). */
   readonly onAttached?: () => Promise<void>;
 }
@@ -282,6 +285,7 @@ export class AmqpTransport implements Transport {
       [H.count]: sent.batch.values.length,
     };
     if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
+    if (this.job.signer) headers[SIGNATURE_HEADER] = signWork(this.job.signer, id, headers, sent.body);
     link.publisher
       .send(this.job.queue, sent.body, { messageId: id, replyTo: this.resultsQ, contentType: 'application/x-msgpack', type: 'fj.work', headers })
       .then(({ confirmed }) => confirmed)
@@ -306,7 +310,7 @@ export class AmqpTransport implements Transport {
   private onResult(msg: ConsumeMessage, link: Link): void {
     if (this.closing) return;
     const { counters, log } = this.plan;
-    const r = readResult(msg.content, msg.properties, this.job.jobId);
+    const r = readResult(msg.content, msg.properties, this.job.jobId, this.job.signer);
     if (r.kind === 'cancel') {
       if (r.token === this.runTag) return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
       log.warn(`ignored a cancel message on ${this.resultsQ} that does not name this coordinator's run`);
@@ -317,6 +321,13 @@ export class AmqpTransport implements Transport {
       return this.drop(link, msg);
     }
     const whose = this.issued(r.id);
+    if (r.kind === 'unsigned') {
+      // A stranger's forgery naming no message of ours is dropped; an answer to one of ours means a worker without the key.
+      log.warn(`dropped a result from ${r.worker} that is not signed with the signing key`);
+      this.drop(link, msg);
+      if (whose === 'now') this.events.fatal(new UsageError(`worker ${r.worker} answered without a valid signature: every worker of the pool needs the job's signing key (FJ_SIGNING_KEY or FJ_SIGNING_KEY_FILE)`));
+      return;
+    }
     if (!whose) {
       // A late duplicate of an answered message of this run is normal; anything else was never sent by this job.
       if (this.sentBefore(r.id)) log.debug(`dropped a duplicate result for ${r.id}`);
@@ -407,7 +418,7 @@ export class AmqpTransport implements Transport {
     this.link = undefined;
     const resumable = isResumable(error);
     if (link?.open && !resumable) {
-      if (error !== undefined) publishCancel(link.ch, this.job.jobId); // workers drop what is left of the job
+      if (error !== undefined) publishCancel(link.ch, this.job.jobId, this.job.signer); // workers drop what is left of the job
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
     await link?.conn.close().catch(() => {});

@@ -34,6 +34,7 @@ import {
 } from '../transport/amqp.js';
 import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
 import { encodeBody, type ResultBody, type WorkBody } from '../transport/messages.js';
+import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../signing.js';
 import { countStart, ISOLATED } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
@@ -75,6 +76,8 @@ export interface WorkerParts {
   queue: string;
   maxMessageBytes: number;
   runner: MessageRunner;
+  /** Checks work and control messages and signs replies and records, when the pool has a signing key. */
+  signer: Signer | undefined;
 }
 
 export class AmqpWorker implements WorkerHandle {
@@ -118,7 +121,7 @@ export class AmqpWorker implements WorkerHandle {
     await assertControlExchange(ch);
     const control = await ch.assertQueue('', { exclusive: true, autoDelete: true });
     await ch.bindQueue(control.queue, CONTROL_EXCHANGE, '');
-    await ch.consume(control.queue, (m) => m && this.onControl(m.content), { noAck: true });
+    await ch.consume(control.queue, (m) => m && this.onControl(m.content, m.properties.headers ?? {}), { noAck: true });
     await ch.prefetch(concurrency * 2);
     const publisher = new Publisher(await conn.createConfirmChannel());
     publisher.channel.on('error', () => {});
@@ -153,9 +156,12 @@ export class AmqpWorker implements WorkerHandle {
     })();
   }
 
-  private onControl(content: Buffer): void {
-    const msg = parseControl(content);
-    if (!msg) return;
+  private onControl(content: Buffer, headers: Record<string, unknown>): void {
+    const msg = parseControl(content, headers, this.p.signer);
+    if (!msg) {
+      if (this.p.signer) this.p.log.warn("ignored a control message not signed with the pool's signing key");
+      return;
+    }
     const now = Date.now();
     for (const [job, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(job);
     this.cancelled.set(msg.job, now);
@@ -197,12 +203,11 @@ export class AmqpWorker implements WorkerHandle {
 
   /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
   private async reply(link: Link, job: string, msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
-    const { confirmed } = await link.publisher.send(resultsQueue(job), encodeBody(body), {
-      correlationId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
-      contentType: 'application/x-msgpack',
-      type: 'fj.result',
-      headers: { [H.protocol]: PROTOCOL, [H.job]: job, [H.status]: status, [H.worker]: this.name },
-    });
+    const correlationId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
+    const bytes = encodeBody(body);
+    const headers: Record<string, unknown> = { [H.protocol]: PROTOCOL, [H.job]: job, [H.status]: status, [H.worker]: this.name };
+    if (this.p.signer) headers[SIGNATURE_HEADER] = signResult(this.p.signer, correlationId ?? '', job, status, bytes);
+    const { confirmed } = await link.publisher.send(resultsQueue(job), bytes, { correlationId, contentType: 'application/x-msgpack', type: 'fj.result', headers });
     await confirmed;
   }
 
@@ -211,6 +216,9 @@ export class AmqpWorker implements WorkerHandle {
     const { log, tasks, store } = this.p;
     const checked = inspectWork(msg.content, msg.properties.headers, { maxMessageBytes: this.p.maxMessageBytes, maxDepth: DEFAULT_MAX_DEPTH });
     if (!checked.ok) return this.deadLetter(link, msg, checked.reason);
+    if (this.p.signer && !verifyWork(this.p.signer, msg.properties.messageId, msg.properties.headers ?? {}, msg.content)) {
+      return this.deadLetter(link, msg, "not signed with the pool's signing key (unsigned, signed with another key, or changed after signing)");
+    }
     const { job, body, paramsRef } = checked;
     if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
     // The job must exist (its params in the store) before anything is said
@@ -243,7 +251,7 @@ export class AmqpWorker implements WorkerHandle {
     const release = await (suspect ? this.gate.exclusive() : this.gate.shared());
     try {
       if (suspect) {
-        const verdict = await countStart(this.p.store, job, body.first);
+        const verdict = await countStart(this.p.store, job, body.first, this.p.signer);
         if (verdict) {
           log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
           const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)));
@@ -299,13 +307,12 @@ export class AmqpWorker implements WorkerHandle {
    */
   private async split(link: Link, msg: ConsumeMessage, body: WorkBody): Promise<void> {
     const headers = msg.properties.headers ?? {};
+    const messageId = msg.properties.messageId as string;
     const sends = body.items.map(async (item, i) => {
-      const { confirmed } = await link.publisher.send(this.p.queue, encodeBody({ first: body.first + i, items: [item] }), {
-        messageId: msg.properties.messageId as string | undefined,
-        contentType: 'application/x-msgpack',
-        type: 'fj.work',
-        headers: { ...headers, [H.first]: body.first + i, [H.count]: 1, [ISOLATED]: 1 },
-      });
+      const part = encodeBody({ first: body.first + i, items: [item] });
+      const partHeaders: Record<string, unknown> = { ...headers, [H.first]: body.first + i, [H.count]: 1, [ISOLATED]: 1 };
+      if (this.p.signer) partHeaders[SIGNATURE_HEADER] = signWork(this.p.signer, messageId, partHeaders, part);
+      const { confirmed } = await link.publisher.send(this.p.queue, part, { messageId, contentType: 'application/x-msgpack', type: 'fj.work', headers: partHeaders });
       await confirmed;
     });
     try {

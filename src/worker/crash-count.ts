@@ -5,6 +5,7 @@
  * {@link MAX_CRASHES} times without an answer fails for good, so an item
  * that kills its worker every time cannot take the pool down forever.
  */
+import { openRecord, sealRecord, type Signer } from '../signing.js';
 import type { PayloadStore } from '../store/store.js';
 
 /** Header of a single-item message split from a redelivered one: its starts are counted. */
@@ -12,18 +13,24 @@ export const ISOLATED = 'fj-isolated';
 /** Starts of an isolated item whose worker process died, after which it fails for good. */
 export const MAX_CRASHES = 2;
 
-  /**
-   * Counts a start of an item that may have crashed a worker before (a record
-   * in the store, per job and item); returns why to fail it instead once it
-   * has been started {@link MAX_CRASHES} times without an answer.
-   */
-export async function countStart(store: PayloadStore, job: string, index: number): Promise<string | undefined> {
-    const name = `crash-${index}`;
-    const before = Number(Buffer.from((await store.getMeta(job, name).catch(() => undefined)) ?? '0').toString()) || 0;
-    if (before >= MAX_CRASHES) {
-      return `was started ${before} times and never answered: its worker process died each time (or RabbitMQ took its message back, as it does when an item runs past consumer_timeout)`;
-    }
-    await store.setMeta(job, name, Buffer.from(String(before + 1))).catch(() => {});
-    return undefined;
+/**
+ * Counts a start of an item that may have crashed a worker before (a record
+ * in the store, per job and item, signed when the pool signs); returns why to
+ * fail it instead once it has been started {@link MAX_CRASHES} times without
+ * an answer.
+ */
+export async function countStart(store: PayloadStore, job: string, index: number, signer?: Signer): Promise<string | undefined> {
+  const name = `crash-${index}`;
+  const raw = await store.getMeta(job, name).catch(() => undefined);
+  let before = 0;
+  try {
+    before = raw ? Number(openRecord(signer, name, job, raw)) || 0 : 0;
+  } catch {
+    before = MAX_CRASHES; // a record not signed with the key: someone else wrote it; do not run the suspect item on its word
   }
-
+  if (before >= MAX_CRASHES) {
+    return `was started ${before} times and never answered: its worker process died each time (or RabbitMQ took its message back, as it does when an item runs past consumer_timeout)`;
+  }
+  await store.setMeta(job, name, sealRecord(signer, name, job, String(before + 1))).catch(() => {});
+  return undefined;
+}

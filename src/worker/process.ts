@@ -4,6 +4,7 @@
  * and separate from the CLI and from the coordinator.
  */
 import { createLogger } from '../log.js';
+import { signerFrom } from '../signing.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
@@ -20,6 +21,7 @@ export { MAX_CRASHES } from './crash-count.js';
 export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
   const o = normalizeWorkerOptions(options);
   const log = createLogger(o.name, o.logLevel);
+  const signer = signerFrom(o.signingKey); // a bad key is a usage error before anything connects
   const tasks = new Map<string, TaskInfo>();
   for (const spec of [...builtinTaskNames(), ...o.tasks]) {
     for (const info of await loadAllTasks(spec)) tasks.set(info.name, info);
@@ -32,7 +34,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     pool = await ThreadPool.start({ size: o.concurrency, services: o.services, logLevel: o.logLevel, idPrefix: o.name });
     store = await openStore(o.store || undefined);
     const runner = new MessageRunner(pool, store, o.inlineLimit, log);
-    const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, runner });
+    const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, runner, signer });
     await worker.start(conn);
     log.info(`serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, store ${store.url})`);
     return worker;

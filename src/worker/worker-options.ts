@@ -6,6 +6,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { isLogLevel, type LogLevel } from '../log.js';
 import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
+import { checkBrokerUrl, checkQueueName } from '../transport/address.js';
 import { DEFAULT_QUEUE } from '../transport/amqp.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
@@ -30,6 +31,8 @@ export interface WorkerOptions {
   inlineLimit?: number;
   /** The worker's identity in logs and replies. Default `<host>.<queue>.<pid>`. */
   name?: string;
+  /** The pool's signing key (see `RunOptions.signingKey`). Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else none. */
+  signingKey?: string;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -45,6 +48,7 @@ export interface NormalizedWorkerOptions {
   maxMessageBytes: number;
   inlineLimit: number;
   name: string;
+  signingKey: string | undefined;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
@@ -57,8 +61,11 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
   if (!isLogLevel(logLevel)) throw new OptionError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
   const tasks = options.tasks ?? [];
   if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t.length > 0)) throw new OptionError(`Expected \`tasks\` to be a list of module paths, got \`${String(tasks)}\``);
+  // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.
+  checkQueueName(queue, options.queue === undefined ? (env.FJ_QUEUE === undefined ? 'default' : '$FJ_QUEUE') : 'queue');
+  const broker = checkBrokerUrl(options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER, options.broker === undefined ? '$FJ_BROKER_URL' : 'broker');
   return {
-    broker: options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER,
+    broker,
     store: options.store ?? env.FJ_STORE_URL ?? '',
     queue,
     concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
@@ -68,5 +75,6 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
+    signingKey: options.signingKey,
   };
 }

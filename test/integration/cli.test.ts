@@ -5,11 +5,12 @@
  * or input error.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_COUNTS } from '../helpers/expected.js';
+import { waitFor } from '../helpers/wait.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -184,9 +185,10 @@ describe('fj run', () => {
     it('when writing still fails after the work, the output is kept in a file next to the cwd and the message says where', async () => {
       const sub = join(dir, 'vanishing');
       mkdirSync(sub, { recursive: true });
-      const input = file('half-second.json', JSON.stringify({ values: [1, 2], ms: 1500 }));
+      const started = join(dir, 'vanishing-started');
+      const input = file('half-second.json', JSON.stringify({ values: [1, 2], ms: 1500, started }));
       const running = fj(['run', SLEEPY, input, '-e', 'eager', '-o', 'vanishing/out.json', '--stats', 'vanishing/stats.json']);
-      await new Promise((r) => setTimeout(r, 1000));
+      await waitFor('the first item to start (the targets were checked before it)', () => existsSync(started), 20_000);
       rmSync(sub, { recursive: true, force: true }); // gone after the check, before the write
       const r = await running;
       expect(r.code).toBe(2);
