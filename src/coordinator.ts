@@ -19,7 +19,7 @@ import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './executors/executor.js';
-import { readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import { readManifest, readStatus, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 import { AmqpTransport } from './transports/amqp.js';
@@ -55,6 +55,7 @@ export class Coordinator {
       if (!plan.origin.resume) plan.counters.bytesStored += plan.paramsBytes.length;
       const manifest = plan.origin.resume ? await readManifest(store, jobId, this.signer) : await this.manifest(paramsRef);
       const earlierRuns = plan.origin.resume ? (manifest.runs ?? []) : [];
+      const earlierItems = plan.origin.resume ? sentBefore(await readStatus(store, jobId, this.signer).catch(() => undefined)) : 0;
       transport = this.transport = new AmqpTransport(plan, store, {
         jobId,
         queue: this.queue,
@@ -71,7 +72,7 @@ export class Coordinator {
       const timer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
       timer.unref();
       try {
-        await new Dispatcher(plan, transport).run();
+        await new Dispatcher(plan, transport, earlierItems).run();
       } finally {
         clearInterval(timer);
       }
@@ -129,6 +130,7 @@ export class Coordinator {
       state,
       task: task.name,
       total: items.total ?? (items.done ? items.index : null),
+      sent: items.index,
       done: ledger.recorded,
       failed: ledger.failures.length,
       retried: ledger.retried,
@@ -139,4 +141,11 @@ export class Coordinator {
       ...(error ? { error: (error as Error).message } : {}),
     });
   }
+}
+
+/** How many items the earlier runs had sent, from the last status record (0 when it says nothing usable). */
+function sentBefore(status: JobStatus | undefined): number {
+  const sent = status?.sent;
+  if (typeof sent !== 'number' || !Number.isSafeInteger(sent) || sent < 0) return 0;
+  return typeof status?.total === 'number' ? Math.min(sent, status.total) : sent;
 }

@@ -148,10 +148,10 @@ export class Ledger {
     return out;
   }
 
+  /** The page holding `index`, allocated on first use (only pages that hold answers take memory). */
   private page(index: number): unknown[] {
     const p = index >>> PAGE_BITS;
-    while (this.pages.length <= p) this.pages.push(new Array<unknown>(PAGE).fill(EMPTY));
-    return this.pages[p];
+    return (this.pages[p] ??= new Array<unknown>(PAGE).fill(EMPTY));
   }
 }
 
