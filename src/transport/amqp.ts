@@ -106,10 +106,14 @@ export async function reconnect(url: string, name: string, options: ReconnectOpt
   }
 }
 
-/** Status of a result message. */
-export type ResultStatus = 'ok' | 'failed' | 'refused';
+/**
+ * Status of a result message: `ok` and `failed` answer the items; `refused`
+ * says no worker will run them (other code, dead-lettered), which ends the
+ * job; `declined` says this worker does not serve the task and has put the
+ * message back for another worker.
+ */
+export type ResultStatus = 'ok' | 'failed' | 'refused' | 'declined';
 
-/** The dead-letter queue of a work queue. */
 /**
  * A consuming channel the broker closes on its own leaves the connection
  * open and the consumer silently gone: a worker would stop taking work, a
@@ -127,6 +131,7 @@ export function reconnectOnChannelError(conn: ChannelModel, ch: Channel, log: (r
   });
 }
 
+/** The dead-letter queue of a work queue. */
 export function deadLetterQueue(queue: string): string {
   return `${queue}.dead`;
 }
