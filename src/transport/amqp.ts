@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { TransportError } from '../errors.js';
 import { redactUrl } from '../store/url.js';
+import { isRunTag } from './message-id.js';
 
 /** The pool used when no queue is named. */
 export const DEFAULT_QUEUE = 'fj.default';
@@ -39,14 +40,23 @@ export const H = {
 
 /**
  * The fanout exchange every worker listens on for control messages
- * (`{ type: 'cancel', job }`): one broadcast reaches every worker of every pool.
+ * (`{ type: 'cancel', job, runs }`): one broadcast reaches every worker of every pool.
  */
 export const CONTROL_EXCHANGE = 'fj.control';
 
-/** A control message. */
+/** Run tags a cancel may name, at most. */
+const MAX_RUNS = 100;
+
+/**
+ * A control message. A cancel names the coordinator runs it ends (their
+ * tags, as in every work message id `<job>:<run>:<seq>`), so workers drop
+ * those runs' messages only, and the job id can be used again at once.
+ * Without `runs` it ends every run of the job.
+ */
 export interface ControlMessage {
   type: 'cancel';
   job: string;
+  runs?: string[];
 }
 
 /** Declares the control exchange. */
@@ -54,9 +64,9 @@ export async function assertControlExchange(ch: Channel): Promise<void> {
   await ch.assertExchange(CONTROL_EXCHANGE, 'fanout', { durable: true });
 }
 
-/** Tells every worker that `job` is cancelled: they abort its items in hand and drop its queued ones. */
-export function publishCancel(ch: Channel, job: string): void {
-  const msg: ControlMessage = { type: 'cancel', job };
+/** Tells every worker that runs `runs` of `job` (all of its runs, when none are named) are cancelled: they abort their items in hand and drop their queued ones. */
+export function publishCancel(ch: Channel, job: string, runs?: readonly string[]): void {
+  const msg: ControlMessage = runs?.length ? { type: 'cancel', job, runs: [...runs] } : { type: 'cancel', job };
   ch.publish(CONTROL_EXCHANGE, '', Buffer.from(JSON.stringify(msg)), { contentType: 'application/json', type: 'fj.control' });
 }
 
@@ -64,7 +74,10 @@ export function publishCancel(ch: Channel, job: string): void {
 export function parseControl(content: Buffer): ControlMessage | undefined {
   try {
     const m = JSON.parse(content.toString('utf8')) as Partial<ControlMessage>;
-    return m && m.type === 'cancel' && typeof m.job === 'string' ? { type: 'cancel', job: m.job } : undefined;
+    if (!m || m.type !== 'cancel' || typeof m.job !== 'string') return undefined;
+    if (m.runs === undefined) return { type: 'cancel', job: m.job };
+    if (!Array.isArray(m.runs) || m.runs.length === 0 || m.runs.length > MAX_RUNS || !m.runs.every(isRunTag)) return undefined;
+    return { type: 'cancel', job: m.job, runs: m.runs };
   } catch {
     return undefined;
   }

@@ -444,7 +444,8 @@ export class AmqpTransport implements Transport {
     this.link = undefined;
     const resumable = error instanceof TransportError;
     if (link?.open && !resumable) {
-      if (error !== undefined) publishCancel(link.ch, this.job.jobId); // workers drop what is left of the job
+      // Workers drop what is left of the job's runs (only those: the job id may be used again at once).
+      if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.runTag]);
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
     await link?.conn.close().catch(() => {});

@@ -100,10 +100,13 @@ export class AmqpWorker implements WorkerHandle {
   private link: Link | undefined;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inHand = new Set<Promise<void>>();
-  /** Jobs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), with when we heard. */
+  /**
+   * Runs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), as
+   * `<job>:<run>` (or `<job>` for every run of it), with when we heard.
+   */
   private readonly cancelled = new Map<string, number>();
-  /** Abort controllers of the messages in hand, by job. */
-  private readonly running = new Map<string, Set<AbortController>>();
+  /** Abort controllers of the messages in hand, by job, with the run each belongs to. */
+  private readonly running = new Map<string, Map<AbortController, string | undefined>>();
   private stopping: Promise<void> | undefined;
   /** Ends a reconnect loop when the worker stops. */
   private readonly stopSignal = new AbortController();
@@ -155,7 +158,7 @@ export class AmqpWorker implements WorkerHandle {
     if (this.stopping || this.link !== link) return;
     this.link = undefined;
     this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
-    for (const set of this.running.values()) for (const c of set) c.abort(new TransportError('connection lost'));
+    for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('connection lost'));
     void (async () => {
       try {
         const conn = await reconnect(this.p.url, `worker ${this.name}`, {
@@ -177,11 +180,20 @@ export class AmqpWorker implements WorkerHandle {
     const msg = parseControl(content);
     if (!msg) return;
     const now = Date.now();
-    for (const [job, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(job);
-    this.cancelled.set(msg.job, now);
-    const inHand = this.running.get(msg.job);
-    this.p.log.info(`job ${msg.job} cancelled${inHand?.size ? `: aborting ${inHand.size} message(s) in hand` : ''}`);
-    for (const c of inHand ?? []) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+    for (const [key, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(key);
+    const runs = msg.runs ? new Set(msg.runs) : undefined;
+    if (runs) for (const run of runs) this.cancelled.set(`${msg.job}:${run}`, now);
+    else this.cancelled.set(msg.job, now);
+    const inHand = [...(this.running.get(msg.job) ?? [])].filter(([, run]) => !runs || (run !== undefined && runs.has(run)));
+    this.p.log.info(`job ${msg.job} cancelled${inHand.length ? `: aborting ${inHand.length} message(s) in hand` : ''}`);
+    for (const [c] of inHand) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+  }
+
+  /** Whether `msg` (of `job`) belongs to a cancelled run: it is dropped. */
+  private isCancelled(job: string, msg: ConsumeMessage): boolean {
+    if (this.cancelled.has(job)) return true;
+    const run = parseMessageId(msg.properties.messageId, job)?.run;
+    return run !== undefined && this.cancelled.has(`${job}:${run}`);
   }
 
   private track(p: Promise<void>): void {
@@ -322,7 +334,7 @@ export class AmqpWorker implements WorkerHandle {
       return this.deadLetter(link, msg, why);
     }
     const { job, body, paramsRef } = checked;
-    if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
+    if (this.isCancelled(job, msg)) return link.ch.ack(msg); // dropped: its run is cancelled
     // The job must exist (its params in the store) before anything is said
     // about it: a hostile message for a made-up job gets no reply anywhere.
     let paramsBytes: Uint8Array;
@@ -377,8 +389,8 @@ export class AmqpWorker implements WorkerHandle {
     const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
     const controller = new AbortController();
     let set = this.running.get(job);
-    if (!set) this.running.set(job, (set = new Set()));
-    set.add(controller);
+    if (!set) this.running.set(job, (set = new Map()));
+    set.set(controller, parseMessageId(msg.properties.messageId, job)?.run);
     let out: ResultBody;
     let status: ResultStatus = 'ok';
     try {
@@ -393,7 +405,7 @@ export class AmqpWorker implements WorkerHandle {
       if (set.size === 0) this.running.delete(job);
     }
     if (!link.open) return; // the broker redelivers it; the result would be a duplicate
-    if (this.cancelled.has(job)) return link.ch.ack(msg);
+    if (this.isCancelled(job, msg)) return link.ch.ack(msg);
     try {
       await this.reply(link, job, msg, status, out);
       if (link.open) link.ch.ack(msg);
