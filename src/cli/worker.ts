@@ -3,11 +3,13 @@ import type { LogLevel } from '../log.js';
 import { startWorker, type WorkerOptions } from '../worker/process.js';
 
 /** Options of `fj worker`, as commander parses them: the worker's options plus the log switches. */
-export type WorkerFlags = Omit<WorkerOptions, 'logLevel'> & { verbose?: boolean; quiet?: boolean };
+export type WorkerFlags = Omit<WorkerOptions, 'logLevel' | 'shutdownTimeoutMs'> & { verbose?: boolean; quiet?: boolean; shutdownTimeout?: number };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
-  const worker = await startWorker({ ...flags, logLevel });
+  const { shutdownTimeout, verbose: _, quiet: __, ...options } = flags;
+  const shutdownTimeoutMs = shutdownTimeout === undefined ? undefined : Math.max(1, Math.round(shutdownTimeout * 1000));
+  const worker = await startWorker({ ...options, logLevel, shutdownTimeoutMs });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

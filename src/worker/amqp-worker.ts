@@ -12,10 +12,14 @@
  * - put back for another worker (re-published, the job told) when this
  *   worker does not serve its task;
  * - a redelivered message is split item by item and each runs alone
- *   (crash-count.ts), so a death is charged to the item that caused it;
+ *   (crash-count.ts), so a death is charged to the item that caused it —
+ *   alone for {@link SUSPECT_ALONE_MS} at most, so an item that never
+ *   returns does not stop the worker's other jobs;
  * - run by the message runner, then answered on the job's own results queue
  *   and acked only after the broker confirmed the answer;
- * - a cancelled job's messages are aborted in hand and dropped from the queue.
+ * - a cancelled job's messages are aborted in hand and dropped from the queue;
+ * - a warm shutdown finishes what is in hand for `shutdownTimeoutMs` at most,
+ *   then gives the rest back to the queue (unacked) and stops.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
@@ -53,7 +57,7 @@ export interface WorkerHandle {
   readonly name: string;
   /** Settles when the worker has stopped (after `stop()` or a lost connection). */
   readonly stopped: Promise<void>;
-  /** Warm shutdown: stop consuming, finish and ack what is in hand, disconnect. */
+  /** Warm shutdown: stop consuming, finish and ack what is in hand (for the shutdown timeout at most; the rest goes back to the queue), disconnect. */
   stop(): Promise<void>;
 }
 
@@ -75,6 +79,14 @@ const DECLINE_DELAY_MS = 500;
 /** How long a worker trusts what it learnt about a job's coordinator (attached or not). */
 const PROBE_TTL_MS = 2000;
 
+/**
+ * A suspect item (its last worker died holding it) keeps the worker's other
+ * messages out this long at most: long enough to catch an item that kills
+ * its process as it starts, short enough that one that never returns stops
+ * nothing else.
+ */
+export const SUSPECT_ALONE_MS = 5000;
+
 /** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
 const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
 
@@ -90,6 +102,8 @@ export interface WorkerParts {
   concurrency: number;
   queue: string;
   maxMessageBytes: number;
+  /** A warm shutdown waits this long for the messages in hand, then gives them back to the queue. */
+  shutdownTimeoutMs: number;
   runner: MessageRunner;
 }
 
@@ -206,14 +220,30 @@ export class AmqpWorker implements WorkerHandle {
       this.stopSignal.abort();
       const { log, pool, store } = this.p;
       const link = this.link;
-      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand`);
+      const { shutdownTimeoutMs } = this.p;
+      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand (for ${shutdownTimeoutMs / 1000} s at most)`);
       if (link) await link.ch.cancel(link.consumerTag).catch(() => {});
-      while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), shutdownTimeoutMs)));
+      const finished = await Promise.race([
+        (async () => {
+          while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+          return true;
+        })(),
+        late,
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
+        // Closing the connection unacked gives the messages back to the queue: another worker runs them.
+        log.warn(`shutdown timeout (${shutdownTimeoutMs / 1000} s) passed with ${this.inHand.size} message(s) in hand: they go back to the queue`);
+        if (link) link.open = false;
+        for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('the worker is shutting down'));
+      }
       if (link) {
-        await link.publisher.flush().catch(() => {});
+        if (finished) await link.publisher.flush().catch(() => {});
         await link.conn.close().catch(() => {});
       }
-      await pool.close();
+      await (finished ? pool.close() : pool.terminate());
       await store.close();
       log.info('stopped');
       this.markStopped();
@@ -363,7 +393,7 @@ export class AmqpWorker implements WorkerHandle {
     // run its items one per message, each alone in this process, and count
     // its starts, so a death is charged to the item that caused it only.
     if (suspect && body.items.length > 1) return this.split(link, msg, body);
-    const release = await (suspect ? this.gate.exclusive() : this.gate.shared());
+    const release = await (suspect ? this.gate.exclusive(SUSPECT_ALONE_MS) : this.gate.shared());
     try {
       if (suspect) {
         const verdict = await countStart(this.p.store, job, body.first);

@@ -30,6 +30,11 @@ export interface WorkerOptions {
   inlineLimit?: number;
   /** The worker's identity in logs and replies. Default `<host>.<queue>.<pid>`. */
   name?: string;
+  /**
+   * Warm shutdown (SIGTERM, `stop()`): how long to wait for the messages in
+   * hand before giving them back to the queue and stopping, ms. Default 30000.
+   */
+  shutdownTimeoutMs?: number;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -45,10 +50,13 @@ export interface NormalizedWorkerOptions {
   maxMessageBytes: number;
   inlineLimit: number;
   name: string;
+  shutdownTimeoutMs: number;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** How long a warm shutdown waits for the messages in hand, unless set otherwise. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** Fills the defaults of a worker's options and checks every value (OptionError naming the option). */
 export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.ProcessEnv = process.env): NormalizedWorkerOptions {
@@ -68,5 +76,6 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
+    shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
   };
 }
