@@ -7,7 +7,7 @@
  * - dead-lettered when it fails a check, its job is unknown to this
  *   worker's store, or it runs other code for its task (never stale code);
  *   the job's coordinator is told why, if the message is plausibly its own
- *   (see {@link AmqpWorker.notify}), so no job waits for answers that will
+ *   (see refusals.ts), so no job waits for answers that will
  *   never come, and a stranger's message gets no reply anywhere;
  * - put back for another worker (re-published, the job told) when this
  *   worker does not serve its task;
@@ -23,7 +23,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
-import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError, WorkerRefusedError } from '../errors.js';
+import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
@@ -31,7 +31,6 @@ import {
   assertControlExchange,
   assertWorkQueue,
   CONTROL_EXCHANGE,
-  deadLetterQueue,
   H,
   parseControl,
   PROTOCOL,
@@ -41,13 +40,13 @@ import {
   resultsQueue,
   type ResultStatus,
 } from '../transport/amqp.js';
-import { isJobId } from '../job-id.js';
 import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
 import { parseMessageId } from '../transport/message-id.js';
 import { encodeBody, type ResultBody, type WorkBody } from '../transport/messages.js';
 import { countStart, ISOLATED } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
+import { Refusals } from './refusals.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
 
@@ -69,15 +68,6 @@ interface Link {
   consumerTag: string;
   open: boolean;
 }
-
-/** Header of a message a worker that lacks its task put back: how many times that happened. */
-const DECLINES = 'fj-declines';
-/** A message put back this many times (no worker serving its task took it) is dead-lettered. */
-const MAX_DECLINES = 50;
-/** How long a worker that lacks a message's task holds it before putting it back (no spinning). */
-const DECLINE_DELAY_MS = 500;
-/** How long a worker trusts what it learnt about a job's coordinator (attached or not). */
-const PROBE_TTL_MS = 2000;
 
 /**
  * A suspect item (its last worker died holding it) keeps the worker's other
@@ -126,16 +116,15 @@ export class AmqpWorker implements WorkerHandle {
   private readonly stopSignal = new AbortController();
   /** Suspect messages (their last worker died) run alone in this process. */
   private readonly gate = new Gate();
-  /** Whether a job's coordinator is attached to its results queue, and when we looked. */
-  private readonly probes = new Map<string, { at: number; attached: Promise<boolean> }>();
-  /** Jobs whose task this worker lacks, with when it last told their coordinator. */
-  private readonly lacking = new Map<string, number>();
+  /** Messages this worker will not run: dead-lettered or put back, and the job told. */
+  private readonly refusals: Refusals;
 
   constructor(private readonly p: WorkerParts) {
     this.name = p.name;
     // Two messages per thread: one running, one queued, as in the local executor.
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.refusals = new Refusals({ log: p.log, queue: p.queue, tasks: p.tasks, reply: (link, job, msg, status, body) => this.reply(link as Link, job, msg, status, body) });
     p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
   }
 
@@ -251,97 +240,6 @@ export class AmqpWorker implements WorkerHandle {
     return this.stopping;
   }
 
-  /** Rejects a message to the dead-letter queue, saying why, and tells its job's coordinator (see {@link notify}). */
-  private async deadLetter(link: Link, msg: ConsumeMessage, why: string): Promise<void> {
-    this.p.log.warn(`dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`);
-    await this.notify(link, msg, 'refused', `dead-lettered to ${deadLetterQueue(this.p.queue)}: ${why}`);
-    if (link.open) link.ch.nack(msg, false, false);
-  }
-
-  /**
-   * Tells a job's coordinator why this worker will not run a message's
-   * items — only when the message is plausibly that coordinator's own:
-   * its headers name a job and items, its id is `<job>:<run tag>:<seq>` of
-   * that job, and a coordinator is attached to the job's results queue (it
-   * consumes it exclusively, so a consumer there is the job's coordinator).
-   * A made-up job, or a stranger's copy of a finished job's message, gets no
-   * reply anywhere, so a worker cannot be used to publish into queues. A
-   * stranger who copies a live job's headers reaches only its coordinator,
-   * which counts an answer only to a message id it issued (unguessable).
-   */
-  private async notify(link: Link, msg: ConsumeMessage, status: 'refused' | 'declined', why: string): Promise<void> {
-    const headers = msg.properties.headers;
-    if (!headers || Object.getPrototypeOf(headers) !== Object.prototype) return;
-    const own = (name: string): unknown => (Object.hasOwn(headers, name) ? headers[name] : undefined);
-    const job = own(H.job);
-    const first = own(H.first);
-    const count = own(H.count);
-    if (own(H.protocol) !== PROTOCOL || !isJobId(job) || !parseMessageId(msg.properties.messageId, job)) return;
-    if (!Number.isSafeInteger(first) || (first as number) < 0 || !Number.isSafeInteger(count) || (count as number) < 1) return;
-    if (!(await this.coordinatorAttached(link, job))) return;
-    const body: ResultBody = { first: first as number, count: count as number, error: toWire(new WorkerRefusedError(why)) };
-    await this.reply(link, job, msg, status, body).catch(() => {});
-  }
-
-  /** Whether a coordinator consumes `job`'s results queue (a passive check, on a channel of its own: a 404 closes it). */
-  private coordinatorAttached(link: Link, job: string): Promise<boolean> {
-    const now = Date.now();
-    const known = this.probes.get(job);
-    if (known && now - known.at < PROBE_TTL_MS) return known.attached;
-    if (this.probes.size > 1000) this.probes.clear();
-    const attached = (async () => {
-      const ch = await link.conn.createChannel();
-      ch.on('error', () => {});
-      try {
-        return (await ch.checkQueue(resultsQueue(job))).consumerCount > 0;
-      } finally {
-        await ch.close().catch(() => {});
-      }
-    })().catch(() => false);
-    this.probes.set(job, { at: now, attached });
-    return attached;
-  }
-
-  /**
-   * This worker does not serve the message's task: tell the job (its
-   * coordinator fails once every worker of the pool has said so), hold the
-   * message a moment, then publish it again at the back of the queue for a
-   * worker that serves it, and ack it. (A nack with requeue would spin, and
-   * mark the message redelivered: the next worker would take it for one
-   * whose worker died.) After {@link MAX_DECLINES} such rounds it is
-   * dead-lettered.
-   */
-  private async decline(link: Link, msg: ConsumeMessage, job: string, task: string): Promise<void> {
-    const { log, tasks, queue } = this.p;
-    const headers = msg.properties.headers ?? {};
-    const rounds = typeof headers[DECLINES] === 'number' ? headers[DECLINES] : 0;
-    const why = `this worker does not serve task ${show(task)} (it serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`;
-    if (rounds >= MAX_DECLINES) return this.deadLetter(link, msg, `${why}; put back ${rounds} times, and no worker that serves it took it`);
-    const told = this.lacking.get(job);
-    if (told === undefined) log.warn(`job ${job}: ${why}; its messages go back to ${queue} for other workers`);
-    if (told === undefined || Date.now() - told > PROBE_TTL_MS) {
-      if (this.lacking.size > 1000) this.lacking.clear();
-      this.lacking.set(job, Date.now());
-      await this.notify(link, msg, 'declined', why);
-    }
-    await new Promise((r) => setTimeout(r, DECLINE_DELAY_MS));
-    if (!link.open) return; // its delivery died with the connection: the broker redelivers it
-    try {
-      const { confirmed } = await link.publisher.send(queue, msg.content, {
-        messageId: msg.properties.messageId as string | undefined,
-        contentType: msg.properties.contentType as string | undefined,
-        type: msg.properties.type as string | undefined,
-        // A redelivered message stays suspect in its new copy (see crash-count.ts).
-        headers: { ...headers, [DECLINES]: rounds + 1, ...(msg.fields.redelivered ? { [ISOLATED]: 1 } : {}) },
-      });
-      await confirmed;
-      if (link.open) link.ch.ack(msg);
-    } catch (err) {
-      log.warn(`could not put back ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`);
-      if (link.open) link.ch.nack(msg, false, true);
-    }
-  }
-
   /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
   private async reply(link: Link, job: string, msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
     const { confirmed } = await link.publisher.send(resultsQueue(job), encodeBody(body), {
@@ -361,7 +259,7 @@ export class AmqpWorker implements WorkerHandle {
       const { maxMessageBytes } = this.p;
       const over = msg.content.length > maxMessageBytes;
       const why = over ? `the message is ${msg.content.length} bytes, over this worker's --max-message-bytes ${maxMessageBytes} (lower the job's --inline-limit, or raise the limit)` : checked.reason;
-      return this.deadLetter(link, msg, why);
+      return this.refusals.deadLetter(link, msg, why);
     }
     const { job, body, paramsRef } = checked;
     if (this.isCancelled(job, msg)) return link.ch.ack(msg); // dropped: its run is cancelled
@@ -372,7 +270,7 @@ export class AmqpWorker implements WorkerHandle {
       paramsBytes = await this.p.runner.params(paramsRef);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url}, this worker's store (the job finished, was cancelled or never started, or this worker uses another --store than the job)`);
+        return this.refusals.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url}, this worker's store (the job finished, was cancelled or never started, or this worker uses another --store than the job)`);
       }
       log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
       await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
@@ -380,11 +278,11 @@ export class AmqpWorker implements WorkerHandle {
       return;
     }
     const task = tasks.get(checked.task);
-    if (!task) return this.decline(link, msg, job, checked.task);
+    if (!task) return this.refusals.decline(link, msg, job, checked.task);
     if (checked.code !== task.codeHash) {
       const why = `task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`;
       log.error(`refused job ${job} items from ${body.first}: ${why}`);
-      await this.notify(link, msg, 'refused', why);
+      await this.refusals.notify(link, msg, 'refused', why);
       if (link.open) link.ch.nack(msg, false, false);
       return;
     }
