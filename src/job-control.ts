@@ -5,12 +5,13 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { UsageError } from './errors.js';
 import { checkJobId } from './job-id.js';
-import { readStatus, type JobLocation, type JobReport } from './job-records.js';
+import { readManifest, readStatus, type JobLocation, type JobReport } from './job-records.js';
 import { normalizeOptions } from './options.js';
-import { SIGNATURE_HEADER, signerFrom } from './signing.js';
+import { SIGNATURE_HEADER, signerFrom, type Signer } from './signing.js';
 import { openStore } from './store/open.js';
 import type { PayloadStore } from './store/store.js';
 import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartbeat } from './transport/amqp.js';
+import { isRunTag } from './transport/message-id.js';
 
 /** See {@link import('./jobs.js').status}. */
 export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
@@ -35,7 +36,8 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ 
     const ch = await channel(conn);
     await assertControlExchange(ch);
     const signer = signerFrom(where.signingKey);
-    publishCancel(ch, jobId, signer);
+    // Name the job's runs, so that only their messages are dropped and the id can be used again.
+    publishCancel(ch, jobId, await runsOf(store, jobId, signer), signer);
     const coordinator = (queue?.coordinators ?? 0) > 0;
     if (coordinator) {
       // The coordinator heeds a cancel naming its run (from its status record), so a stranger's is ignored.
@@ -51,6 +53,19 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ 
     await ch.close().catch(() => {});
     return { coordinator };
   });
+}
+
+/** The coordinator runs a job's records name (manifest, status); empty when it has none. */
+async function runsOf(store: PayloadStore, jobId: string, signer: Signer | undefined): Promise<string[]> {
+  const runs = new Set<string>();
+  try {
+    for (const run of (await readManifest(store, jobId, signer)).runs ?? []) runs.add(run);
+  } catch {
+    // no manifest, or an unreadable one: the status record may still name the run
+  }
+  const run = (await readStatus(store, jobId, signer).catch(() => undefined))?.run;
+  if (run) runs.add(run);
+  return [...runs].filter(isRunTag);
 }
 
 async function withBrokerAndStore<T>(where: JobLocation, fn: (conn: ChannelModel, store: PayloadStore) => Promise<T>): Promise<T> {

@@ -40,7 +40,7 @@ function failureOptions(cmd: Command): Command {
     .option('--retry-delay <ms>', 'base backoff before a retry; doubles each attempt, with jitter (default 1000)', count('--retry-delay'))
     .addOption(new Option('--on-failure <policy>', 'fail-fast: stop at the first item out of retries; collect: join the rest and report the failures').choices(FAILURE_POLICIES).default('fail-fast'))
     .option('--max-failures <n|n%>', "collect: fail the job once more items than this have failed (default: no limit)", maxFailures)
-    .option('--item-timeout <seconds>', 'an attempt running longer fails and is retried elsewhere (default: none)', seconds);
+    .option('--item-timeout <seconds>', 'an attempt running longer fails and is retried elsewhere (default: none)', seconds('--item-timeout'));
 }
 
 function count(name: string) {
@@ -60,10 +60,12 @@ function maxFailures(value: string): string {
   return value;
 }
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`--item-timeout must be a number of seconds above 0, got '${value}'`);
-  return n;
+function seconds(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number of seconds above 0, got '${value}'`);
+    return n;
+  };
 }
 
 function int(name: string) {
@@ -162,6 +164,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--max-message-bytes <n>', 'dead-letter messages larger than this (default 8 MiB)', int('--max-message-bytes'))
     .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
+    .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {

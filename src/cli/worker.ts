@@ -6,14 +6,16 @@ import { DEFAULT_QUEUE } from '../transport/amqp.js';
 import { startWorker, type WorkerOptions } from '../worker/process.js';
 
 /** Options of `fj worker`, as commander parses them: the worker's options plus the log switches. */
-export type WorkerFlags = Omit<WorkerOptions, 'logLevel'> & { verbose?: boolean; quiet?: boolean };
+export type WorkerFlags = Omit<WorkerOptions, 'logLevel' | 'shutdownTimeoutMs'> & { verbose?: boolean; quiet?: boolean; shutdownTimeout?: number };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
+  const { shutdownTimeout, verbose: _, quiet: __, ...options } = flags;
+  const shutdownTimeoutMs = shutdownTimeout === undefined ? undefined : Math.max(1, Math.round(shutdownTimeout * 1000));
   // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.
-  const queue = checkQueueName(flags.queue ?? process.env.FJ_QUEUE ?? DEFAULT_QUEUE, flags.queue === undefined ? '$FJ_QUEUE' : '--queue');
-  const broker = checkBrokerUrl(flags.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER, flags.broker === undefined ? '$FJ_BROKER_URL' : '--broker');
-  const worker = await startWorker({ ...flags, queue, broker, logLevel });
+  const queue = checkQueueName(options.queue ?? process.env.FJ_QUEUE ?? DEFAULT_QUEUE, options.queue === undefined ? '$FJ_QUEUE' : '--queue');
+  const broker = checkBrokerUrl(options.broker ?? process.env.FJ_BROKER_URL ?? DEFAULT_BROKER, options.broker === undefined ? '$FJ_BROKER_URL' : '--broker');
+  const worker = await startWorker({ ...options, queue, broker, logLevel, shutdownTimeoutMs });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

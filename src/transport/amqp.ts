@@ -17,6 +17,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Option
 import { TransportError } from '../errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import { redactUrl } from '../store/url.js';
+import { isRunTag } from './message-id.js';
 
 /** The pool used when no queue is named. */
 export const DEFAULT_QUEUE = 'fj.default';
@@ -40,14 +41,23 @@ export const H = {
 
 /**
  * The fanout exchange every worker listens on for control messages
- * (`{ type: 'cancel', job }`): one broadcast reaches every worker of every pool.
+ * (`{ type: 'cancel', job, runs }`): one broadcast reaches every worker of every pool.
  */
 export const CONTROL_EXCHANGE = 'fj.control';
 
-/** A control message. */
+/** Run tags a cancel may name, at most. */
+const MAX_RUNS = 100;
+
+/**
+ * A control message. A cancel names the coordinator runs it ends (their
+ * tags, as in every work message id `<job>:<run>:<seq>`), so workers drop
+ * those runs' messages only, and the job id can be used again at once.
+ * Without `runs` it ends every run of the job.
+ */
 export interface ControlMessage {
   type: 'cancel';
   job: string;
+  runs?: string[];
 }
 
 /** Declares the control exchange. */
@@ -55,9 +65,9 @@ export async function assertControlExchange(ch: Channel): Promise<void> {
   await ch.assertExchange(CONTROL_EXCHANGE, 'fanout', { durable: true });
 }
 
-/** Tells every worker that `job` is cancelled: they abort its items in hand and drop its queued ones. */
-export function publishCancel(ch: Channel, job: string, signer?: Signer): void {
-  const msg: ControlMessage = { type: 'cancel', job };
+/** Tells every worker that runs `runs` of `job` (all of its runs, when none are named) are cancelled: they abort their items in hand and drop their queued ones. */
+export function publishCancel(ch: Channel, job: string, runs?: readonly string[], signer?: Signer): void {
+  const msg: ControlMessage = runs?.length ? { type: 'cancel', job, runs: [...runs] } : { type: 'cancel', job };
   const body = Buffer.from(JSON.stringify(msg));
   const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('control', body) } : undefined;
   ch.publish(CONTROL_EXCHANGE, '', body, { contentType: 'application/json', type: 'fj.control', headers });
@@ -68,7 +78,10 @@ export function parseControl(content: Buffer, headers?: Record<string, unknown>,
   if (signer && !signer.verify(headers?.[SIGNATURE_HEADER], 'control', content)) return undefined;
   try {
     const m = JSON.parse(content.toString('utf8')) as Partial<ControlMessage>;
-    return m && m.type === 'cancel' && typeof m.job === 'string' ? { type: 'cancel', job: m.job } : undefined;
+    if (!m || m.type !== 'cancel' || typeof m.job !== 'string') return undefined;
+    if (m.runs === undefined) return { type: 'cancel', job: m.job };
+    if (!Array.isArray(m.runs) || m.runs.length === 0 || m.runs.length > MAX_RUNS || !m.runs.every(isRunTag)) return undefined;
+    return { type: 'cancel', job: m.job, runs: m.runs };
   } catch {
     return undefined;
   }
@@ -112,10 +125,14 @@ export async function reconnect(url: string, name: string, options: ReconnectOpt
   }
 }
 
-/** Status of a result message. */
-export type ResultStatus = 'ok' | 'failed' | 'refused';
+/**
+ * Status of a result message: `ok` and `failed` answer the items; `refused`
+ * says no worker will run them (other code, dead-lettered), which ends the
+ * job; `declined` says this worker does not serve the task and has put the
+ * message back for another worker.
+ */
+export type ResultStatus = 'ok' | 'failed' | 'refused' | 'declined';
 
-/** The dead-letter queue of a work queue. */
 /**
  * A consuming channel the broker closes on its own leaves the connection
  * open and the consumer silently gone: a worker would stop taking work, a
@@ -133,6 +150,7 @@ export function reconnectOnChannelError(conn: ChannelModel, ch: Channel, log: (r
   });
 }
 
+/** The dead-letter queue of a work queue. */
 export function deadLetterQueue(queue: string): string {
   return `${queue}.dead`;
 }

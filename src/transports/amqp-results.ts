@@ -28,6 +28,8 @@ const BODY_DEPTH = 6;
 export type ResultReading =
   | { kind: 'cancel'; token: string }
   | { kind: 'refused'; id: string; worker: string; first: number; count: number; reason: string }
+  /** The worker does not serve the task and has put the message back for another worker. */
+  | { kind: 'declined'; id: string; worker: string; first: number; count: number; reason: string }
   | { kind: 'failed'; id: string; worker: string; first: number; count: number; error: WireError | undefined }
   | {
       kind: 'ok';
@@ -79,11 +81,12 @@ export function readResult(content: Buffer, props: ResultProperties, jobId: stri
   const { first } = body;
   if (!Number.isSafeInteger(first) || first < 0) return bad(`first: ${show(first)} is not an item index`);
   const status = headers[H.status];
-  if (status === 'refused' || status === 'failed') {
+  if (status === 'refused' || status === 'declined' || status === 'failed') {
     const count = body.count;
     if (!Number.isSafeInteger(count) || (count as number) < 1) return bad(`count: ${show(count)} is not a positive integer`);
     const error = wireError(body.error);
     if (status === 'refused') return { kind: 'refused', id, worker, first, count: count!, reason: error?.message ?? 'refused' };
+    if (status === 'declined') return { kind: 'declined', id, worker, first, count: count!, reason: error?.message ?? 'declined' };
     return { kind: 'failed', id, worker, first, count: count!, error };
   }
   if (status !== 'ok') return bad(`header ${H.status}: ${show(status)}`);

@@ -41,6 +41,8 @@ import {
   resultsQueue,
   withHeartbeat,
 } from '../transport/amqp.js';
+import { show } from '../transport/inspect.js';
+import { messageId, parseMessageId } from '../transport/message-id.js';
 import { encodeBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
 import { SIGNATURE_HEADER, signWork, type Signer } from '../signing.js';
@@ -102,6 +104,9 @@ export class AmqpTransport implements Transport {
   private readonly ids = new Map<Batch, string>();
   private readonly pendingDecode = new Set<Promise<void>>();
   private seq = 0;
+  /** Workers that said they do not serve the task (they put its messages back for others), with why. */
+  private readonly declined = new Map<string, string>();
+  private countingConsumers = false;
   /** Result messages received, and queued when this coordinator first attached (`fj resume` waits for those). */
   private received = 0;
   private backlog = -1;
@@ -263,7 +268,7 @@ export class AmqpTransport implements Transport {
   }
 
   private sendSlots(batch: Batch, slots: Slot[]): void {
-    const id = `${this.job.jobId}:${this.runTag}:${this.seq++}`;
+    const id = messageId(this.job.jobId, this.runTag, this.seq++);
     const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
     this.sent.set(id, sent);
     this.ids.set(batch, id);
@@ -302,8 +307,8 @@ export class AmqpTransport implements Transport {
   /** Whether `id` names a message of this job: this run's (in flight) or an earlier run's. */
   private issued(id: string): 'now' | 'earlier' | undefined {
     if (this.sent.has(id)) return 'now';
-    const [job, tag] = id.split(':');
-    if (job === this.job.jobId && tag && this.job.earlierRuns.includes(tag)) return 'earlier';
+    const parsed = parseMessageId(id, this.job.jobId);
+    if (parsed && this.job.earlierRuns.includes(parsed.run)) return 'earlier';
     return undefined;
   }
 
@@ -347,7 +352,12 @@ export class AmqpTransport implements Transport {
     }
     if (r.kind === 'refused') {
       if (!batch) return;
-      return this.events.fatal(new WorkerRefusedError(`worker ${r.worker} refused the job's items: ${r.reason}`));
+      const { jobId, queue } = this.job;
+      return this.events.fatal(new WorkerRefusedError(`worker ${r.worker} refused items of job ${jobId}: ${r.reason} (the job runs on pool ${queue} with store ${this.store.url})`));
+    }
+    if (r.kind === 'declined') {
+      if (batch) this.onDeclined(r.worker, r.reason, link);
+      return;
     }
     if (r.kind === 'failed') {
       // The whole message failed (its params could not be fetched, its task not loaded).
@@ -380,6 +390,33 @@ export class AmqpTransport implements Transport {
     });
   }
 
+  /**
+   * A worker does not serve the task: it has put the message back for
+   * another worker. The job fails once every worker consuming the pool has
+   * said so (nobody will ever run its items), naming the task and the pool.
+   */
+  private onDeclined(worker: string, reason: string, link: Link): void {
+    const { log, task } = this.plan;
+    const { queue } = this.job;
+    if (!this.declined.has(worker)) log.warn(`worker ${worker} does not serve task ${show(task.name)}; its messages go to the other workers of pool ${queue}`);
+    this.declined.set(worker, reason);
+    if (this.countingConsumers) return;
+    this.countingConsumers = true;
+    void link.ch
+      .checkQueue(queue)
+      .then(({ consumerCount }) => {
+        if (this.closing || this.declined.size < consumerCount) return;
+        const names = [...this.declined.keys()].join(', ');
+        this.events.fatal(
+          new WorkerRefusedError(
+            `no worker on pool ${queue} serves task ${show(task.name)}: ${consumerCount === 1 ? 'its only worker' : `all ${consumerCount} of its workers`} (${names}) lack it; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
+          ),
+        );
+      })
+      .catch(() => {}) // the broker went away: the reconnect takes over, and the next decline counts again
+      .finally(() => (this.countingConsumers = false));
+  }
+
   /** A result whose values cannot be decoded: its items failed an attempt. */
   private undecodable(batch: Batch | undefined, first: number, count: number, err: Error): void {
     const error = new InternalError(`a worker's result could not be decoded: ${err.message}`);
@@ -388,8 +425,8 @@ export class AmqpTransport implements Transport {
 
   /** Whether `id` looks like one of this run's ids that has been answered already (a duplicate, not a stranger). */
   private sentBefore(id: string): boolean {
-    const [, tag, seq] = id.split(':');
-    return tag === this.runTag && Number(seq) < this.seq;
+    const parsed = parseMessageId(id, this.job.jobId);
+    return parsed?.run === this.runTag && parsed.seq < this.seq;
   }
 
   /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
@@ -418,7 +455,8 @@ export class AmqpTransport implements Transport {
     this.link = undefined;
     const resumable = isResumable(error);
     if (link?.open && !resumable) {
-      if (error !== undefined) publishCancel(link.ch, this.job.jobId, this.job.signer); // workers drop what is left of the job
+      // Workers drop what is left of the job's runs (only those: the job id may be used again at once).
+      if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.runTag], this.job.signer);
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
     await link?.conn.close().catch(() => {});

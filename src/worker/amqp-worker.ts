@@ -4,17 +4,26 @@
  * exchange, prefetch), and the life of a work message:
  *
  * - checked before anything else touches it (transport/inspect.ts);
- * - refused (dead-lettered, and the job told) when this worker does not
- *   serve its task or runs other code for it: never stale code;
+ * - dead-lettered when it fails a check, its job is unknown to this
+ *   worker's store, or it runs other code for its task (never stale code);
+ *   the job's coordinator is told why, if the message is plausibly its own
+ *   (see refusals.ts), so no job waits for answers that will
+ *   never come, and a stranger's message gets no reply anywhere;
+ * - put back for another worker (re-published, the job told) when this
+ *   worker does not serve its task;
  * - a redelivered message is split item by item and each runs alone
- *   (crash-count.ts), so a death is charged to the item that caused it;
+ *   (crash-count.ts), so a death is charged to the item that caused it —
+ *   alone for {@link SUSPECT_ALONE_MS} at most, so an item that never
+ *   returns does not stop the worker's other jobs;
  * - run by the message runner, then answered on the job's own results queue
  *   and acked only after the broker confirmed the answer;
- * - a cancelled job's messages are aborted in hand and dropped from the queue.
+ * - a cancelled job's messages are aborted in hand and dropped from the queue;
+ * - a warm shutdown finishes what is in hand for `shutdownTimeoutMs` at most,
+ *   then gives the rest back to the queue (unacked) and stops.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
-import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError, WorkerRefusedError } from '../errors.js';
+import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
@@ -22,7 +31,6 @@ import {
   assertControlExchange,
   assertWorkQueue,
   CONTROL_EXCHANGE,
-  deadLetterQueue,
   H,
   parseControl,
   PROTOCOL,
@@ -33,11 +41,13 @@ import {
   type ResultStatus,
 } from '../transport/amqp.js';
 import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
+import { parseMessageId } from '../transport/message-id.js';
 import { encodeBody, type ResultBody, type WorkBody } from '../transport/messages.js';
 import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../signing.js';
 import { countStart, ISOLATED } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
+import { Refusals } from './refusals.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
 
@@ -47,7 +57,7 @@ export interface WorkerHandle {
   readonly name: string;
   /** Settles when the worker has stopped (after `stop()` or a lost connection). */
   readonly stopped: Promise<void>;
-  /** Warm shutdown: stop consuming, finish and ack what is in hand, disconnect. */
+  /** Warm shutdown: stop consuming, finish and ack what is in hand (for the shutdown timeout at most; the rest goes back to the queue), disconnect. */
   stop(): Promise<void>;
 }
 
@@ -59,6 +69,14 @@ interface Link {
   consumerTag: string;
   open: boolean;
 }
+
+/**
+ * A suspect item (its last worker died holding it) keeps the worker's other
+ * messages out this long at most: long enough to catch an item that kills
+ * its process as it starts, short enough that one that never returns stops
+ * nothing else.
+ */
+export const SUSPECT_ALONE_MS = 5000;
 
 /** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
 const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
@@ -75,6 +93,8 @@ export interface WorkerParts {
   concurrency: number;
   queue: string;
   maxMessageBytes: number;
+  /** A warm shutdown waits this long for the messages in hand, then gives them back to the queue. */
+  shutdownTimeoutMs: number;
   runner: MessageRunner;
   /** Checks work and control messages and signs replies and records, when the pool has a signing key. */
   signer: Signer | undefined;
@@ -87,21 +107,27 @@ export class AmqpWorker implements WorkerHandle {
   private link: Link | undefined;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inHand = new Set<Promise<void>>();
-  /** Jobs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), with when we heard. */
+  /**
+   * Runs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), as
+   * `<job>:<run>` (or `<job>` for every run of it), with when we heard.
+   */
   private readonly cancelled = new Map<string, number>();
-  /** Abort controllers of the messages in hand, by job. */
-  private readonly running = new Map<string, Set<AbortController>>();
+  /** Abort controllers of the messages in hand, by job, with the run each belongs to. */
+  private readonly running = new Map<string, Map<AbortController, string | undefined>>();
   private stopping: Promise<void> | undefined;
   /** Ends a reconnect loop when the worker stops. */
   private readonly stopSignal = new AbortController();
   /** Suspect messages (their last worker died) run alone in this process. */
   private readonly gate = new Gate();
+  /** Messages this worker will not run: dead-lettered or put back, and the job told. */
+  private readonly refusals: Refusals;
 
   constructor(private readonly p: WorkerParts) {
     this.name = p.name;
     // Two messages per thread: one running, one queued, as in the local executor.
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.refusals = new Refusals({ log: p.log, queue: p.queue, tasks: p.tasks, reply: (link, job, msg, status, body) => this.reply(link as Link, job, msg, status, body) });
     p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
   }
 
@@ -138,7 +164,7 @@ export class AmqpWorker implements WorkerHandle {
     if (this.stopping || this.link !== link) return;
     this.link = undefined;
     this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
-    for (const set of this.running.values()) for (const c of set) c.abort(new TransportError('connection lost'));
+    for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('connection lost'));
     void (async () => {
       try {
         const conn = await reconnect(this.p.url, `worker ${this.name}`, {
@@ -163,11 +189,20 @@ export class AmqpWorker implements WorkerHandle {
       return;
     }
     const now = Date.now();
-    for (const [job, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(job);
-    this.cancelled.set(msg.job, now);
-    const inHand = this.running.get(msg.job);
-    this.p.log.info(`job ${msg.job} cancelled${inHand?.size ? `: aborting ${inHand.size} message(s) in hand` : ''}`);
-    for (const c of inHand ?? []) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+    for (const [key, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(key);
+    const runs = msg.runs ? new Set(msg.runs) : undefined;
+    if (runs) for (const run of runs) this.cancelled.set(`${msg.job}:${run}`, now);
+    else this.cancelled.set(msg.job, now);
+    const inHand = [...(this.running.get(msg.job) ?? [])].filter(([, run]) => !runs || (run !== undefined && runs.has(run)));
+    this.p.log.info(`job ${msg.job} cancelled${inHand.length ? `: aborting ${inHand.length} message(s) in hand` : ''}`);
+    for (const [c] of inHand) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+  }
+
+  /** Whether `msg` (of `job`) belongs to a cancelled run: it is dropped. */
+  private isCancelled(job: string, msg: ConsumeMessage): boolean {
+    if (this.cancelled.has(job)) return true;
+    const run = parseMessageId(msg.properties.messageId, job)?.run;
+    return run !== undefined && this.cancelled.has(`${job}:${run}`);
   }
 
   private track(p: Promise<void>): void {
@@ -180,25 +215,35 @@ export class AmqpWorker implements WorkerHandle {
       this.stopSignal.abort();
       const { log, pool, store } = this.p;
       const link = this.link;
-      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand`);
+      const { shutdownTimeoutMs } = this.p;
+      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand (for ${shutdownTimeoutMs / 1000} s at most)`);
       if (link) await link.ch.cancel(link.consumerTag).catch(() => {});
-      while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), shutdownTimeoutMs)));
+      const finished = await Promise.race([
+        (async () => {
+          while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+          return true;
+        })(),
+        late,
+      ]);
+      clearTimeout(timer);
+      if (!finished) {
+        // Closing the connection unacked gives the messages back to the queue: another worker runs them.
+        log.warn(`shutdown timeout (${shutdownTimeoutMs / 1000} s) passed with ${this.inHand.size} message(s) in hand: they go back to the queue`);
+        if (link) link.open = false;
+        for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('the worker is shutting down'));
+      }
       if (link) {
-        await link.publisher.flush().catch(() => {});
+        if (finished) await link.publisher.flush().catch(() => {});
         await link.conn.close().catch(() => {});
       }
-      await pool.close();
+      await (finished ? pool.close() : pool.terminate());
       await store.close();
       log.info('stopped');
       this.markStopped();
     })();
     return this.stopping;
-  }
-
-  /** Rejects a message to the dead-letter queue, saying why. */
-  private deadLetter(link: Link, msg: ConsumeMessage, why: string): void {
-    this.p.log.warn(`dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`);
-    if (link.open) link.ch.nack(msg, false, false);
   }
 
   /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
@@ -215,40 +260,46 @@ export class AmqpWorker implements WorkerHandle {
     if (!link.open) return; // its delivery died with the connection: the broker redelivers it
     const { log, tasks, store } = this.p;
     const checked = inspectWork(msg.content, msg.properties.headers, { maxMessageBytes: this.p.maxMessageBytes, maxDepth: DEFAULT_MAX_DEPTH });
-    if (!checked.ok) return this.deadLetter(link, msg, checked.reason);
+    if (!checked.ok) {
+      const { maxMessageBytes } = this.p;
+      const over = msg.content.length > maxMessageBytes;
+      const why = over ? `the message is ${msg.content.length} bytes, over this worker's --max-message-bytes ${maxMessageBytes} (lower the job's --inline-limit, or raise the limit)` : checked.reason;
+      return this.refusals.deadLetter(link, msg, why);
+    }
     if (this.p.signer && !verifyWork(this.p.signer, msg.properties.messageId, msg.properties.headers ?? {}, msg.content)) {
-      return this.deadLetter(link, msg, "not signed with the pool's signing key (unsigned, signed with another key, or changed after signing)");
+      return this.refusals.deadLetter(link, msg, "not signed with the pool's signing key (unsigned, signed with another key, or changed after signing)");
     }
     const { job, body, paramsRef } = checked;
-    if (this.cancelled.has(job)) return link.ch.ack(msg); // dropped: its job is cancelled
+    if (this.isCancelled(job, msg)) return link.ch.ack(msg); // dropped: its run is cancelled
     // The job must exist (its params in the store) before anything is said
     // about it: a hostile message for a made-up job gets no reply anywhere.
     let paramsBytes: Uint8Array;
     try {
       paramsBytes = await this.p.runner.params(paramsRef);
     } catch (err) {
-      if (err instanceof NotFoundError) return this.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url} (finished, cancelled or never started, or this worker uses another --store)`);
+      if (err instanceof NotFoundError) {
+        return this.refusals.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url}, this worker's store (the job finished, was cancelled or never started, or this worker uses another --store than the job)`);
+      }
       log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
       await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
       if (link.open) link.ch.nack(msg, false, true);
       return;
     }
     const task = tasks.get(checked.task);
-    const refuse = async (why: string) => {
-      log.error(`refused job ${job} items from ${body.first}: ${why}`);
-      await this.reply(link, job, msg, 'refused', { first: body.first, count: body.items.length, error: toWire(new WorkerRefusedError(why)) }).catch(() => {});
-      if (link.open) link.ch.nack(msg, false, false);
-    };
-    if (!task) return refuse(`unknown task '${show(checked.task)}' (this worker serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`);
+    if (!task) return this.refusals.decline(link, msg, job, checked.task);
     if (checked.code !== task.codeHash) {
-      return refuse(`task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`);
+      const why = `task ${task.name}: this worker runs different code (${task.codeHash}) than the job (${checked.code}); restart the worker with the current code`;
+      log.error(`refused job ${job} items from ${body.first}: ${why}`);
+      await this.refusals.notify(link, msg, 'refused', why);
+      if (link.open) link.ch.nack(msg, false, false);
+      return;
     }
     const suspect = msg.fields.redelivered || msg.properties.headers?.[ISOLATED] === 1;
     // Its last holder may have died running it (kill -9, a native crash):
     // run its items one per message, each alone in this process, and count
     // its starts, so a death is charged to the item that caused it only.
     if (suspect && body.items.length > 1) return this.split(link, msg, body);
-    const release = await (suspect ? this.gate.exclusive() : this.gate.shared());
+    const release = await (suspect ? this.gate.exclusive(SUSPECT_ALONE_MS) : this.gate.shared());
     try {
       if (suspect) {
         const verdict = await countStart(this.p.store, job, body.first, this.p.signer);
@@ -274,8 +325,8 @@ export class AmqpWorker implements WorkerHandle {
     const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
     const controller = new AbortController();
     let set = this.running.get(job);
-    if (!set) this.running.set(job, (set = new Set()));
-    set.add(controller);
+    if (!set) this.running.set(job, (set = new Map()));
+    set.set(controller, parseMessageId(msg.properties.messageId, job)?.run);
     let out: ResultBody;
     let status: ResultStatus = 'ok';
     try {
@@ -290,7 +341,7 @@ export class AmqpWorker implements WorkerHandle {
       if (set.size === 0) this.running.delete(job);
     }
     if (!link.open) return; // the broker redelivers it; the result would be a duplicate
-    if (this.cancelled.has(job)) return link.ch.ack(msg);
+    if (this.isCancelled(job, msg)) return link.ch.ack(msg);
     try {
       await this.reply(link, job, msg, status, out);
       if (link.open) link.ch.ack(msg);

@@ -8,7 +8,11 @@
  * caller's: it keeps about {@link PER_THREAD} batches per thread in flight.
  *
  * A thread that dies (its task code exited it, ran it out of memory, or
- * crashed it) or runs an item past its timeout is replaced by a fresh one.
+ * crashed it), runs an item past its timeout, or holds a cancelled batch
+ * that does not give way within {@link ABORT_GRACE_MS} (an item deaf to
+ * `ctx.signal`) is replaced by a fresh one. A thread whose item has run
+ * longer than {@link STALL_MS} gets new batches only when the others are
+ * fuller: an item that never returns does not hold up the batches after it.
  * Its batches reject with {@link BatchLost} naming the item it was running
  * (read from memory shared with the thread), so the caller can charge that
  * item an attempt and run the others again for free.
@@ -27,6 +31,10 @@ import { fromWire } from './wire-error.js';
 const PER_THREAD = 2;
 /** (task, params) pairs a thread keeps loaded. */
 const MAX_LOADED = 16;
+/** A cancelled batch still running this long after its abort has its thread replaced. */
+export const ABORT_GRACE_MS = 2000;
+/** A thread whose item has run this long counts as full for new batches (see {@link ThreadPool.run}). */
+const STALL_MS = 1000;
 
 /** What a batch runs: a task module with its encoded params, under a unique key. */
 export interface PoolJob {
@@ -166,8 +174,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
    */
   run(job: PoolJob, first: number, bytes: Uint8Array, options: BatchOptions = {}): Promise<BatchDone> {
     if (this.closed) return Promise.reject(new InternalError('thread pool is closed'));
-    let t: Thread | undefined;
-    for (const c of this.threads) if (!c.dead && (!t || c.inFlight < t.inFlight)) t = c;
+    const t = this.pick();
     if (!t) return Promise.reject(new BatchLost(undefined, 'no live worker thread'));
     const thread = t;
     this.ensureLoaded(thread, job);
@@ -176,9 +183,20 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     if (options.timeoutMs) this.startWatchdog(options.timeoutMs);
     return new Promise<BatchDone>((resolve, reject) => {
       const { signal } = options;
-      const onAbort = () => thread.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+      let grace: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        thread.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+        // An item deaf to ctx.signal (or a thread stuck in a loop) would keep the thread forever: replace it.
+        grace = setTimeout(() => {
+          if (thread.pending.has(id)) this.lose(thread, `an item did not stop within ${formatMs(ABORT_GRACE_MS)} of being cancelled`);
+        }, ABORT_GRACE_MS);
+        grace.unref();
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const off = () => signal?.removeEventListener('abort', onAbort);
+      const off = () => {
+        clearTimeout(grace);
+        signal?.removeEventListener('abort', onAbort);
+      };
       thread.pending.set(id, {
         resolve: (r) => (off(), resolve(r)),
         reject: (e) => (off(), reject(e)),
@@ -186,6 +204,27 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
       const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0 };
       thread.worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * The live thread with the fewest batches, where a thread whose item has
+   * run longer than {@link STALL_MS} counts {@link PER_THREAD} batches
+   * fuller (on a tie, a thread that is not stalled wins): batches queue
+   * behind an item that may never return only when every thread is busy.
+   */
+  private pick(): Thread | undefined {
+    const now = Date.now();
+    let best: Thread | undefined;
+    let bestLoad = Infinity;
+    let bestStalled = true;
+    for (const c of this.threads) {
+      if (c.dead) continue;
+      const startedAt = c.slot[ThreadSlot.StartedAt];
+      const stalled = startedAt > 0 && now - startedAt > STALL_MS;
+      const load = c.inFlight + (stalled ? PER_THREAD : 0);
+      if (load < bestLoad || (load === bestLoad && bestStalled && !stalled)) [best, bestLoad, bestStalled] = [c, load, stalled];
+    }
+    return best;
   }
 
   /** Sends `job` to a thread that lacks it (evicting its least recently used) and marks it most recent. */

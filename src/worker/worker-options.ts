@@ -33,6 +33,11 @@ export interface WorkerOptions {
   name?: string;
   /** The pool's signing key (see `RunOptions.signingKey`). Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else none. */
   signingKey?: string;
+  /**
+   * Warm shutdown (SIGTERM, `stop()`): how long to wait for the messages in
+   * hand before giving them back to the queue and stopping, ms. Default 30000.
+   */
+  shutdownTimeoutMs?: number;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -49,10 +54,13 @@ export interface NormalizedWorkerOptions {
   inlineLimit: number;
   name: string;
   signingKey: string | undefined;
+  shutdownTimeoutMs: number;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** How long a warm shutdown waits for the messages in hand, unless set otherwise. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** Fills the defaults of a worker's options and checks every value (OptionError naming the option). */
 export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.ProcessEnv = process.env): NormalizedWorkerOptions {
@@ -76,5 +84,6 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
     signingKey: options.signingKey,
+    shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
   };
 }
