@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { Output } from './program.js';
+import type { Output } from './streams.js';
 
 /** What a target holds, in messages: `the output`, `the stats`. */
 export type Contents = 'output' | 'stats';

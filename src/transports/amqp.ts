@@ -19,9 +19,8 @@
  * - A lost connection (a broker restart) is survived: reconnect with backoff,
  *   declare the queues again, re-send what the broker had not confirmed.
  */
-import { randomBytes } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { decode, encodeChecked } from '../codec.js';
+import { decode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
 import { CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
@@ -32,8 +31,6 @@ import {
   assertResultsQueue,
   assertWorkQueue,
   connect,
-  H,
-  PROTOCOL,
   publishCancel,
   Publisher,
   reconnect,
@@ -42,10 +39,10 @@ import {
   withHeartbeat,
 } from '../transport/amqp.js';
 import { show } from '../transport/inspect.js';
-import { messageId, parseMessageId } from '../transport/message-id.js';
-import { encodeBody, type Slot } from '../transport/messages.js';
 import { fromWire } from '../worker/wire-error.js';
-import { SIGNATURE_HEADER, signWork, type Signer } from '../signing.js';
+import { WorkPublisher, type AmqpJob } from './amqp-publisher.js';
+
+export type { AmqpJob };
 import { readResult } from './amqp-results.js';
 
 /** Work messages awaiting results, at most. */
@@ -58,14 +55,6 @@ export const RECONNECT_GIVE_UP_MS = Number(process.env.FJ_RECONNECT_GIVE_UP_MS) 
 /** How long `fj resume` waits for the results already queued before publishing. */
 const DRAIN_MS = 30_000;
 
-/** A published work message awaiting its results. */
-interface Sent {
-  batch: Batch;
-  body: Buffer;
-  /** The broker confirmed it (a reconnect re-sends only unconfirmed ones). */
-  confirmed: boolean;
-}
-
 /** One connection's channels. */
 interface Link {
   conn: ChannelModel;
@@ -74,36 +63,17 @@ interface Link {
   open: boolean;
 }
 
-/** Where the job is, for the transport. */
-export interface AmqpJob {
-  readonly jobId: string;
-  readonly queue: string;
-  readonly paramsRef: string;
-  /** Tags of the job's earlier coordinator runs (`fj resume`): answers to their messages count too. */
-  readonly earlierRuns: readonly string[];
-  /** A connection opened early (while the input validated), else `open` connects. */
-  readonly conn?: Promise<ChannelModel>;
-  /** Signs work and checks results, when the pool has a signing key. */
-  readonly signer?: Signer;
-  /** Called once attached to the results queue, before anything is published (records this run). */
-  readonly onAttached?: () => Promise<void>;
-}
-
 export class AmqpTransport implements Transport {
   readonly batching;
-  /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
-  readonly runTag = randomBytes(12).toString('hex');
   /** Whether this coordinator attached to the job's results queue (a refused `fj resume` never does). */
   attached = false;
   private events!: TransportEvents;
   private link: Link | undefined;
   private closing = false;
   private readonly resultsQ: string;
-  /** Work messages awaiting results, by message id, and the ids of their batches. */
-  private readonly sent = new Map<string, Sent>();
-  private readonly ids = new Map<Batch, string>();
+  /** The job's work messages in flight. */
+  private readonly out: WorkPublisher;
   private readonly pendingDecode = new Set<Promise<void>>();
-  private seq = 0;
   /** Workers that said they do not serve the task (they put its messages back for others), with why. */
   private readonly declined = new Map<string, string>();
   private countingConsumers = false;
@@ -118,11 +88,15 @@ export class AmqpTransport implements Transport {
     private readonly job: AmqpJob,
   ) {
     this.resultsQ = resultsQueue(job.jobId);
+    // A message refused by a live broker ends the job; one lost with its connection is the reconnect's to re-send.
+    this.out = new WorkPublisher(plan, store, job, (err) => {
+      if (this.link?.open && !this.closing) this.events.fatal(err);
+    });
     this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
   }
 
   get hasRoom(): boolean {
-    return this.link?.open === true && this.sent.size < MAX_IN_FLIGHT;
+    return this.link?.open === true && this.out.inFlight < MAX_IN_FLIGHT;
   }
 
   get busy(): boolean {
@@ -130,8 +104,13 @@ export class AmqpTransport implements Transport {
   }
 
   /** Work messages published and not yet answered. */
+  /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
+  get runTag(): string {
+    return this.out.runTag;
+  }
+
   get inFlightMessages(): number {
-    return this.sent.size;
+    return this.out.inFlight;
   }
 
   async open(events: TransportEvents): Promise<void> {
@@ -237,12 +216,7 @@ export class AmqpTransport implements Transport {
         if (this.closing) return void (await conn.close().catch(() => {}));
         await this.attach(conn);
         // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
-        let resent = 0;
-        for (const [id, sent] of this.sent) {
-          if (sent.confirmed) continue;
-          this.publish(id, sent);
-          resent++;
-        }
+        const resent = this.out.resendUnconfirmed(this.link!.publisher);
         log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
         this.events.room();
       } catch (err) {
@@ -251,73 +225,25 @@ export class AmqpTransport implements Transport {
     })();
   }
 
-  // --- sending ---------------------------------------------------------------
+  // --- sending (amqp-publisher.ts) ---------------------------------------------
 
   send(batch: Batch): void | Promise<void> {
-    const encoded = batch.values.map((v) => encodeChecked(v));
-    const { inlineLimit } = this.plan.options;
-    if (encoded.every((b) => b.length <= inlineLimit)) return this.sendSlots(batch, encoded);
-    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.sendSlots(batch, slots));
+    return this.out.send(batch, this.link?.open ? this.link.publisher : undefined);
   }
 
-  /** Inline bytes, or a store ref when over the inline limit. */
-  private async slot(bytes: Uint8Array): Promise<Slot> {
-    if (bytes.length <= this.plan.options.inlineLimit) return bytes;
-    this.plan.counters.bytesStored += bytes.length;
-    return this.store.put(this.job.jobId, bytes);
-  }
-
-  private sendSlots(batch: Batch, slots: Slot[]): void {
-    const id = messageId(this.job.jobId, this.runTag, this.seq++);
-    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
-    this.sent.set(id, sent);
-    this.ids.set(batch, id);
-    if (this.link?.open) this.publish(id, sent); // else the reconnect re-sends it
-  }
-
-  private publish(id: string, sent: Sent): void {
-    const { counters, task, options } = this.plan;
-    const link = this.link!;
-    counters.messages++;
-    counters.bytesPublished += sent.body.length;
-    const headers: Record<string, unknown> = {
-      [H.protocol]: PROTOCOL,
-      [H.job]: this.job.jobId,
-      [H.task]: task.name,
-      [H.code]: task.codeHash,
-      [H.params]: this.job.paramsRef,
-      [H.first]: sent.batch.first,
-      [H.count]: sent.batch.values.length,
-    };
-    if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
-    if (this.job.signer) headers[SIGNATURE_HEADER] = signWork(this.job.signer, id, headers, sent.body);
-    link.publisher
-      .send(this.job.queue, sent.body, { messageId: id, replyTo: this.resultsQ, contentType: 'application/x-msgpack', type: 'fj.work', headers })
-      .then(({ confirmed }) => confirmed)
-      .then(
-        () => (sent.confirmed = true),
-        (err) => {
-          if (link.open && !this.closing) this.events.fatal(err as Error); // refused by a live broker; a lost one is handled by onClose
-        },
-      );
+  /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
+  done(batch: Batch): void {
+    this.out.forget(batch);
   }
 
   // --- answers -----------------------------------------------------------------
-
-  /** Whether `id` names a message of this job: this run's (in flight) or an earlier run's. */
-  private issued(id: string): 'now' | 'earlier' | undefined {
-    if (this.sent.has(id)) return 'now';
-    const parsed = parseMessageId(id, this.job.jobId);
-    if (parsed && this.job.earlierRuns.includes(parsed.run)) return 'earlier';
-    return undefined;
-  }
 
   private onResult(msg: ConsumeMessage, link: Link): void {
     if (this.closing) return;
     const { counters, log } = this.plan;
     const r = readResult(msg.content, msg.properties, this.job.jobId, this.job.signer);
     if (r.kind === 'cancel') {
-      if (r.token === this.runTag) return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
+      if (r.token === this.out.runTag) return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
       log.warn(`ignored a cancel message on ${this.resultsQ} that does not name this coordinator's run`);
       return this.drop(link, msg);
     }
@@ -325,7 +251,7 @@ export class AmqpTransport implements Transport {
       log.warn(`dropped a malformed result message from ${r.worker}: ${r.reason}`);
       return this.drop(link, msg);
     }
-    const whose = this.issued(r.id);
+    const whose = this.out.issued(r.id);
     if (r.kind === 'unsigned') {
       // A stranger's forgery naming no message of ours is dropped; an answer to one of ours means a worker without the key.
       log.warn(`dropped a result from ${r.worker} that is not signed with the signing key`);
@@ -335,7 +261,7 @@ export class AmqpTransport implements Transport {
     }
     if (!whose) {
       // A late duplicate of an answered message of this run is normal; anything else was never sent by this job.
-      if (this.sentBefore(r.id)) log.debug(`dropped a duplicate result for ${r.id}`);
+      if (this.out.answeredBefore(r.id)) log.debug(`dropped a duplicate result for ${r.id}`);
       else log.warn(`dropped a result from ${r.worker} for a message this job never sent`);
       return this.drop(link, msg);
     }
@@ -343,8 +269,7 @@ export class AmqpTransport implements Transport {
     counters.bytesPublished += msg.content.length;
     this.received++;
     this.drained?.();
-    const sent = whose === 'now' ? this.sent.get(r.id) : undefined;
-    const batch = sent?.batch;
+    const batch = whose === 'now' ? this.out.batchOf(r.id) : undefined;
     const count = r.kind === 'ok' ? r.slots.length : r.count;
     if (batch && (r.first < batch.first || r.first + count > batch.first + batch.values.length)) {
       log.warn(`dropped a result from ${r.worker} for items ${r.first}..${r.first + count - 1}, outside its message`);
@@ -423,20 +348,6 @@ export class AmqpTransport implements Transport {
     this.events.answer({ batch, failures: Array.from({ length: count }, (_, k) => ({ index: first + k, error })) });
   }
 
-  /** Whether `id` looks like one of this run's ids that has been answered already (a duplicate, not a stranger). */
-  private sentBefore(id: string): boolean {
-    const parsed = parseMessageId(id, this.job.jobId);
-    return parsed?.run === this.runTag && parsed.seq < this.seq;
-  }
-
-  /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
-  done(batch: Batch): void {
-    const id = this.ids.get(batch);
-    if (id === undefined) return;
-    this.ids.delete(batch);
-    this.sent.delete(id);
-  }
-
   /** Acks and drops a message that will never count (it would otherwise come back on every reconnect). */
   private drop(link: Link, msg: ConsumeMessage): void {
     if (link.open) link.ch.nack(msg, false, false);
@@ -456,7 +367,7 @@ export class AmqpTransport implements Transport {
     const resumable = isResumable(error);
     if (link?.open && !resumable) {
       // Workers drop what is left of the job's runs (only those: the job id may be used again at once).
-      if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.runTag], this.job.signer);
+      if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.out.runTag], this.job.signer);
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
     await link?.conn.close().catch(() => {});

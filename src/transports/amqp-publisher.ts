@@ -1,0 +1,149 @@
+/**
+ * The coordinator's work messages: a batch becomes one message on the
+ * pool's work queue (items over the inline limit go to the store and travel
+ * by ref), named `<job>:<run tag>:<seq>` and signed when the pool signs.
+ * Keeps every message until the dispatcher has all its answers, so that a
+ * reconnect re-sends what the broker had not confirmed, and tells an answer
+ * to one of this job's messages from a stranger's.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeChecked } from '../codec.js';
+import type { Batch } from '../dispatch/transport.js';
+import type { JobPlan } from '../executors/executor.js';
+import { SIGNATURE_HEADER, signWork } from '../signing.js';
+import type { PayloadStore } from '../store/store.js';
+import { H, PROTOCOL, resultsQueue, type Publisher } from '../transport/amqp.js';
+import { encodeBody, type Slot } from '../transport/messages.js';
+import { messageId, parseMessageId } from '../transport/message-id.js';
+import type { ChannelModel } from 'amqplib';
+import type { Signer } from '../signing.js';
+
+/** Where the job is, for the transport. */
+export interface AmqpJob {
+  readonly jobId: string;
+  readonly queue: string;
+  readonly paramsRef: string;
+  /** Tags of the job's earlier coordinator runs (`fj resume`): answers to their messages count too. */
+  readonly earlierRuns: readonly string[];
+  /** A connection opened early (while the input validated), else `open` connects. */
+  readonly conn?: Promise<ChannelModel>;
+  /** Signs work and checks results, when the pool has a signing key. */
+  readonly signer?: Signer;
+  /** Called once attached to the results queue, before anything is published (records this run). */
+  readonly onAttached?: () => Promise<void>;
+}
+
+/** A published work message awaiting its results. */
+interface Sent {
+  batch: Batch;
+  body: Buffer;
+  /** The broker confirmed it (a reconnect re-sends only unconfirmed ones). */
+  confirmed: boolean;
+}
+
+export class WorkPublisher {
+  /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
+  readonly runTag = randomBytes(12).toString('hex');
+  /** Work messages awaiting results, by message id, and the ids of their batches. */
+  private readonly sent = new Map<string, Sent>();
+  private readonly ids = new Map<Batch, string>();
+  private seq = 0;
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly store: PayloadStore,
+    private readonly job: AmqpJob,
+    /** A message was not confirmed (refused by a live broker, or its connection lost: the caller tells which). */
+    private readonly refused: (err: Error) => void,
+  ) {}
+
+  /** Messages published and not fully answered. */
+  get inFlight(): number {
+    return this.sent.size;
+  }
+
+  /** Publishes `batch` through `publisher` (none: the connection is down; the reconnect sends it). */
+  send(batch: Batch, publisher: Publisher | undefined): void | Promise<void> {
+    const encoded = batch.values.map((v) => encodeChecked(v));
+    const { inlineLimit } = this.plan.options;
+    if (encoded.every((b) => b.length <= inlineLimit)) return this.keep(batch, encoded, publisher);
+    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.keep(batch, slots, publisher));
+  }
+
+  /** Sends again every message the broker has not confirmed; returns how many. */
+  resendUnconfirmed(publisher: Publisher): number {
+    let n = 0;
+    for (const [id, sent] of this.sent) {
+      if (sent.confirmed) continue;
+      this.publish(id, sent, publisher);
+      n++;
+    }
+    return n;
+  }
+
+  /** Forgets `batch`'s message: every item is answered (later answers to it are duplicates). */
+  forget(batch: Batch): void {
+    const id = this.ids.get(batch);
+    if (id === undefined) return;
+    this.ids.delete(batch);
+    this.sent.delete(id);
+  }
+
+  /** The batch of message `id`, while it awaits answers. */
+  batchOf(id: string): Batch | undefined {
+    return this.sent.get(id)?.batch;
+  }
+
+  /** Whether `id` names a message of this job: this run's (in flight) or an earlier run's. */
+  issued(id: string): 'now' | 'earlier' | undefined {
+    if (this.sent.has(id)) return 'now';
+    const parsed = parseMessageId(id, this.job.jobId);
+    if (parsed && this.job.earlierRuns.includes(parsed.run)) return 'earlier';
+    return undefined;
+  }
+
+  /** Whether `id` is one of this run's messages that has been answered already (a duplicate, not a stranger). */
+  answeredBefore(id: string): boolean {
+    const parsed = parseMessageId(id, this.job.jobId);
+    return parsed?.run === this.runTag && parsed.seq < this.seq;
+  }
+
+  /** Inline bytes, or a store ref when over the inline limit. */
+  private async slot(bytes: Uint8Array): Promise<Slot> {
+    if (bytes.length <= this.plan.options.inlineLimit) return bytes;
+    this.plan.counters.bytesStored += bytes.length;
+    return this.store.put(this.job.jobId, bytes);
+  }
+
+  private keep(batch: Batch, slots: Slot[], publisher: Publisher | undefined): void {
+    const id = messageId(this.job.jobId, this.runTag, this.seq++);
+    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
+    this.sent.set(id, sent);
+    this.ids.set(batch, id);
+    if (publisher) this.publish(id, sent, publisher);
+  }
+
+  private publish(id: string, sent: Sent, publisher: Publisher): void {
+    const { counters, task, options } = this.plan;
+    counters.messages++;
+    counters.bytesPublished += sent.body.length;
+    const headers: Record<string, unknown> = {
+      [H.protocol]: PROTOCOL,
+      [H.job]: this.job.jobId,
+      [H.task]: task.name,
+      [H.code]: task.codeHash,
+      [H.params]: this.job.paramsRef,
+      [H.first]: sent.batch.first,
+      [H.count]: sent.batch.values.length,
+    };
+    if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
+    if (this.job.signer) headers[SIGNATURE_HEADER] = signWork(this.job.signer, id, headers, sent.body);
+    publisher
+      .send(this.job.queue, sent.body, { messageId: id, replyTo: resultsQueue(this.job.jobId), contentType: 'application/x-msgpack', type: 'fj.work', headers })
+      .then(({ confirmed }) => confirmed)
+      .then(
+        () => (sent.confirmed = true),
+        (err: Error) => this.refused(err),
+      );
+  }
+}
