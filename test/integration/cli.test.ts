@@ -6,7 +6,7 @@
  * RabbitMQ with an `fj worker` process of their own.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -32,9 +32,9 @@ interface Result {
 }
 
 /** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent). */
-function fj(args: string[], stdin?: string): Promise<Result> {
+function fj(args: string[], stdin?: string, env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -88,6 +88,18 @@ describe('fj run', () => {
     expect(stats.bytesPublished).toBeGreaterThan(0);
     expect(stats.bytesStored).toBe(0);
     expect(stats.wallMs).toEqual(expect.any(Number));
+  });
+
+  // Root could write anywhere: only the owner check keeps fj from running or leaving code in another user's cache.
+  it.runIf(process.getuid?.() === 0)('a validator cache owned by another user (nobody): the run works and leaves the cache untouched', async () => {
+    const theirs = join(dir, 'nobodys-cache');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, 65534, 65534);
+    const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'eager'], undefined, { FJ_CACHE_DIR: theirs });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(EXPECTED_TEXT);
+    expect(readdirSync(theirs)).toEqual([]);
   });
 
   it('passes the delimiter from the input', async () => {
