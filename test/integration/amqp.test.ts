@@ -10,17 +10,22 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, TransportError, type JobStats } from '../../src/index.js';
-import { encode } from '../../src/codec.js';
+import { encode, encodeChecked } from '../../src/codec.js';
 import { isResumable } from '../../src/errors.js';
+import { run, TransportError, type JobStats } from '../../src/index.js';
+import { hashBytes } from '../../src/store/memory.js';
 import { connect, reconnect } from '../../src/transport/amqp.js';
 import { fromWire, toWire } from '../../src/worker/wire-error.js';
 import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
 
 const available = await brokerAvailable();
 const root = join(import.meta.dirname, '..', '..');
 const sleepy = join(root, 'test', 'fixtures', 'sleepy.ts');
 const throws = join(root, 'test', 'fixtures', 'throws.ts');
+const upper = join(root, 'test', 'fixtures', 'upper.ts');
+/** The largest payload that travels inline by default (--inline-limit): 64 KiB, encoded. */
+const INLINE_LIMIT = 65_536;
 
 describe.runIf(available)('amqp executor with fj worker processes', () => {
   const queue = `fj.test.${randomUUID()}`;
@@ -30,7 +35,7 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
   let workers: WorkerProc[] = [];
 
   beforeAll(async () => {
-    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, '--concurrency', '2', '--name', `w${n}`])));
+    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, upper, '--concurrency', '2', '--name', `w${n}`])));
   });
 
   afterAll(async () => {
@@ -68,14 +73,61 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     expect(out).toEqual(await run('wordcount', input, { executor: 'eager' }));
   });
 
-  it('large items and results travel by store reference, and give the same output', async () => {
-    const documents = Array.from({ length: 60 }, (_, i) => Array.from({ length: 40 }, (_, j) => `w${(i * j) % 23}`).join(' '));
-    const eager = await run('wordcount', { documents }, { executor: 'eager' });
-    let stats: JobStats | undefined;
-    const out = await run('wordcount', { documents }, { ...opts, inlineLimit: 64, onStats: (s) => (stats = s) });
-    expect(out).toEqual(eager);
-    // every document (> 64 bytes) and every result was stored, plus the params
-    expect(stats!.bytesStored).toBeGreaterThan(documents.join('').length);
+  /** Whether the file store holds `bytes` for the job (it names a payload by its sha256). */
+  const inStore = (jobId: string, bytes: Uint8Array) => existsSync(join(storeDir, jobId, hashBytes(bytes)));
+
+  it('with --inline-limit 64 on coordinator and workers, every item and every result travels by store reference', async () => {
+    // Workers of their own: the shared ones keep the default limit (the boundary test below needs it).
+    const small = `fj.test.${randomUUID()}`;
+    const w = await startWorkerProc(['--queue', small, '--store', store, '--tasks', upper, '--concurrency', '2', '--inline-limit', '64']);
+    try {
+      const limit64 = { ...opts, queue: small, inlineLimit: 64, keep: true };
+      // Word count: items and combined results through the store give eager's output.
+      const documents = Array.from({ length: 60 }, (_, i) => Array.from({ length: 40 }, (_, j) => `w${(i * j) % 23}`).join(' '));
+      expect(await run('wordcount', { documents }, limit64)).toEqual(await run('wordcount', { documents }, { executor: 'eager' }));
+
+      // One result per item (no combine): each item and each result is in the job's store, by its hash.
+      const items = Array.from({ length: 30 }, (_, i) => `item ${i} ${'abcdefghij'.repeat(8 + i)}`);
+      const jobId = `limit64-${randomUUID()}`;
+      let stats: JobStats | undefined;
+      const out = await run(upper, { items }, { ...limit64, jobId, onStats: (st) => (stats = st) });
+      const results = items.map((it) => it.toUpperCase());
+      expect(out).toEqual(results);
+      const encoded = { items: items.map((v) => encodeChecked(v)), results: results.map((v) => encodeChecked(v)) };
+      for (const b of [...encoded.items, ...encoded.results]) expect(b.length).toBeGreaterThan(64);
+      expect(items.filter((_, i) => !inStore(jobId, encoded.items[i])), 'items sent inline').toEqual([]);
+      expect(results.filter((_, i) => !inStore(jobId, encoded.results[i])), 'results sent inline').toEqual([]);
+      const sum = (bs: Uint8Array[]) => bs.reduce((n, b) => n + b.length, 0);
+      expect(stats!.bytesStored).toBeGreaterThanOrEqual(sum(encoded.items) + sum(encoded.results));
+    } finally {
+      await stopWorkerProc(w);
+      await deleteQueues(small);
+    }
+  });
+
+  it(`the inline limit (${INLINE_LIMIT} bytes by default): a payload of exactly ${INLINE_LIMIT} bytes travels inline, one byte more by store reference`, async () => {
+    // A string of n < 65,536 ASCII characters encodes as str16: n + 3 bytes.
+    const sized = (bytes: number) => 'x'.repeat(bytes - 3);
+    for (const [size, inline] of [
+      [INLINE_LIMIT, true],
+      [INLINE_LIMIT + 1, false],
+    ] as const) {
+      const item = sized(size);
+      const encoded = { item: encodeChecked(item), result: encodeChecked(item.toUpperCase()) };
+      expect([encoded.item.length, encoded.result.length]).toEqual([size, size]);
+      const jobId = `boundary-${size}-${randomUUID()}`;
+      let stats: JobStats | undefined;
+      // The coordinator's and the workers' limits both at their default.
+      const out = await run(upper, { items: [item] }, { ...opts, jobId, keep: true, onStats: (st) => (stats = st) });
+      expect(out).toEqual([item.toUpperCase()]);
+      const why = `${size} bytes`;
+      expect(inStore(jobId, encoded.item), `${why}: item stored`).toBe(!inline);
+      expect(inStore(jobId, encoded.result), `${why}: result stored`).toBe(!inline);
+      // Inline, the work message and the result message each carry the payload; by reference, neither does.
+      if (inline) expect(stats!.bytesPublished, why).toBeGreaterThanOrEqual(2 * size);
+      else expect(stats!.bytesPublished, why).toBeLessThan(size);
+      if (!inline) expect(stats!.bytesStored, why).toBeGreaterThanOrEqual(2 * size);
+    }
   });
 
   it('alignment: same output as eager, and the reference is fetched once per worker process', async () => {
@@ -221,19 +273,26 @@ describe.runIf(available)('fj worker safety', () => {
 
   it('warm shutdown: SIGTERM finishes the work in hand, exits 0, and the job loses nothing', async () => {
     const queue = `fj.test.${randomUUID()}`;
-    const w1 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '2']);
-    const values = Array.from({ length: 30 }, (_, i) => i);
-    let done = 0;
-    const job = run(sleepy, { values, ms: 100 }, { executor: 'amqp', queue, onProgress: (p) => (done = p.done) });
-    while (done < 4) await new Promise((r) => setTimeout(r, 20));
-    const code = await stopWorkerProc(w1);
-    expect(code).toBe(0);
-    expect(w1.log()).toMatch(/stopping: finishing/);
-    const w2 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '4']);
+    const workers: WorkerProc[] = [];
+    // A step failing below leaves the job running: cancel it then, so it deletes its results queue.
+    const abort = new AbortController();
+    let job: Promise<number[]> | undefined;
     try {
+      const w1 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '2']);
+      workers.push(w1);
+      const values = Array.from({ length: 30 }, (_, i) => i);
+      let done = 0;
+      job = run(sleepy, { values, ms: 100 }, { executor: 'amqp', queue, signal: abort.signal, onProgress: (p) => (done = p.done) });
+      await waitFor('4 items done before the SIGTERM', () => done >= 4, 30_000, 20);
+      const code = await stopWorkerProc(w1);
+      expect(code).toBe(0);
+      expect(w1.log()).toMatch(/stopping: finishing/);
+      workers.push(await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '4']));
       expect(await job).toEqual(values.map((v) => v * 2));
     } finally {
-      await stopWorkerProc(w2);
+      abort.abort();
+      await job?.catch(() => {});
+      for (const w of workers) await stopWorkerProc(w);
       await deleteQueues(queue);
     }
   });

@@ -2,13 +2,16 @@
  * The `fj` command as a user runs it: the built dist/src/cli/main.js in a
  * child process (test/global-setup.ts builds it). Checks stdout (nothing but
  * the output JSON), stderr and the exit codes: 0 ok, 1 a hook failed, 2 usage
- * or input error.
+ * or input error, 3 broker trouble. The amqp cases run against the real
+ * RabbitMQ with an `fj worker` process of their own.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { EXAMPLE_COUNTS } from '../helpers/expected.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,6 +21,7 @@ const EXAMPLE = join(root, 'examples', 'wordcount.json');
 const THROWS = join(root, 'test', 'fixtures', 'throws.ts');
 const SLEEPY = join(root, 'test', 'fixtures', 'sleepy.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fj-cli-test-'));
+const available = await brokerAvailable();
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -30,9 +34,9 @@ interface Result {
 }
 
 /** Runs `fj ...args` in the temp dir, with `stdin` piped in (closed when absent); killed (by its PID) after 30 s, so a hang fails the test instead of outliving it. */
-function fj(args: string[], stdin?: string): Promise<Result> {
+function fj(args: string[], stdin?: string, env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env } });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('close', () => clearTimeout(timer));
     let stdout = '';
@@ -88,6 +92,18 @@ describe('fj run', () => {
     expect(stats.bytesPublished).toBeGreaterThan(0);
     expect(stats.bytesStored).toBe(0);
     expect(stats.wallMs).toEqual(expect.any(Number));
+  });
+
+  // Root could write anywhere: only the owner check keeps fj from running or leaving code in another user's cache.
+  it.runIf(process.getuid?.() === 0)('a validator cache owned by another user (nobody): the run works and leaves the cache untouched', async () => {
+    const theirs = join(dir, 'nobodys-cache');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, 65534, 65534);
+    const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'eager'], undefined, { FJ_CACHE_DIR: theirs });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(EXPECTED_TEXT);
+    expect(readdirSync(theirs)).toEqual([]);
   });
 
   it('passes the delimiter from the input', async () => {
@@ -213,13 +229,67 @@ describe('fj run', () => {
       expect(r.stderr).toBe('fj: throws.process on item 7 failed: item 7 is cursed\n(run with --verbose for the stack trace)\n');
     });
 
-    it('--verbose prints the stack, down to the line in the task that threw', async () => {
-      const r = await fj(['run', THROWS, input, '-e', 'eager', '--verbose']);
+    /** The hook's own stack: the error, its cause, and the frame in the task that threw. */
+    function expectHookStack(r: Result): void {
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain('fj: throws.process on item 7 failed: item 7 is cursed\n');
       expect(r.stderr).toContain('caused by: RangeError: item 7 is cursed\n');
       expect(r.stderr).toMatch(/\n\s+at explode \(.*test\/fixtures\/throws\.ts:\d+:\d+\)/);
+      expect(r.stderr).not.toContain('(run with --verbose');
+    }
+
+    it.each(['eager', 'local'])('-e %s --verbose prints the stack, down to the line in the task that threw', async (executor) => {
+      expectHookStack(await fj(['run', THROWS, input, '-e', executor, '-c', '2', '--verbose']));
+    });
+
+    describe.runIf(available)('-e amqp, items run by an fj worker process', () => {
+      const queue = `fj.test.cli.${randomUUID()}`;
+      let worker: WorkerProc;
+      beforeAll(async () => {
+        worker = await startWorkerProc(['--queue', queue, '--tasks', THROWS, '--concurrency', '2'], { FJ_BROKER_URL: BROKER_URL });
+      });
+      afterAll(async () => {
+        await stopWorkerProc(worker);
+        await deleteQueues(queue);
+      });
+      const amqp = () => ['-e', 'amqp', '--broker', BROKER_URL, '--queue', queue];
+
+      it('names the hook and the item, no stack trace', async () => {
+        const r = await fj(['run', THROWS, input, ...amqp()]);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^fj: job \S+ \(fj status .*\)\nfj: throws\.process on item 7 failed: item 7 is cursed\n\(run with --verbose for the stack trace\)\n$/);
+      });
+
+      it('--verbose prints the stack thrown in the worker process, down to the line in the task', async () => {
+        expectHookStack(await fj(['run', THROWS, input, ...amqp(), '--verbose']));
+      });
+    });
+  });
+
+  describe('exit 3: broker trouble', () => {
+    // Port 1: nothing listens there (only root could), so the connection is refused at once.
+    const unreachable = 'amqp://fjuser:s3cr3t-pw@127.0.0.1:1';
+
+    it('an unreachable broker: one line naming it (password hidden), no stack, nothing on stdout', async () => {
+      const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'amqp', '--broker', unreachable]);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.split('\n');
+      expect(lines.at(-2)).toMatch(/^fj: cannot connect to RabbitMQ at amqp:\/\/fjuser:\*\*\*@127\.0\.0\.1:1\b.*ECONNREFUSED/);
+      expect(lines.at(-1)).toBe('');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stderr).not.toContain('s3cr3t-pw');
+    });
+
+    it('--verbose adds the stack, still without the password', async () => {
+      const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'amqp', '--broker', unreachable, '--verbose']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/^fj: cannot connect to RabbitMQ at amqp:\/\/fjuser:\*\*\*@127\.0\.0\.1:1\b/m);
+      expect(r.stderr).toMatch(/^TransportError: cannot connect to RabbitMQ/m);
+      expect(r.stderr).toMatch(/^\s+at /m);
+      expect(r.stderr).not.toContain('s3cr3t-pw');
     });
   });
 });

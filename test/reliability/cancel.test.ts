@@ -13,7 +13,8 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { aborted, attempts, CHAOS, clean, fj, recording, scratch, WorkerPool, type Record_ } from './harness.js';
+import { aborted, attempts } from '../helpers/run-log.js';
+import { CHAOS, clean, fj, recording, scratch, WorkerPool, type Record_ } from './harness.js';
 
 const available = await brokerAvailable();
 

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import type { ChaosOutput } from '../fixtures/chaos.js';
 import { brokerAvailable, deleteQueues, purgeQueue } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { attempts, CHAOS, CHAOS_COMBINED, expected, fj, lineCount, recording, scenario } from './harness.js';
+import { attempts } from '../helpers/run-log.js';
+import { CHAOS, CHAOS_COMBINED, expected, fj, lineCount, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 

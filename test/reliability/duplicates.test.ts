@@ -15,7 +15,8 @@ import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable, deleteQueues } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { expected, lineCount, recording, rerun, scenario } from './harness.js';
+import { rerun } from '../helpers/run-log.js';
+import { expected, lineCount, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 

@@ -3,11 +3,12 @@
  * that can be killed and replaced, the chaos task's expected output, jobs run
  * through the real CLI, and a record of each scenario's figures (items, lost,
  * duplicated, recovered, time to recover) in test/.tmp/reliability/, from
- * which docs/reliability.md's tables are written.
+ * which docs/reliability.md's tables are written. What the chaos task's
+ * items did (its runLog) is read by ../helpers/run-log.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { runJob } from '../../src/index.js';
@@ -177,35 +178,6 @@ export function recording(scenario: string, command: string): Partial<Record_> {
     writeFileSync(join(RECORDS, `${scenario.replace(/[^a-z0-9]+/gi, '-')}.json`), `${JSON.stringify(row, null, 2)}\n`);
   });
   return figures;
-}
-
-/** The lines of a chaos runLog (see test/fixtures/chaos.ts). */
-function runLines(runLog: string): string[] {
-  return existsSync(runLog) ? readFileSync(runLog, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-/** The attempts a chaos runLog recorded, in order. */
-export function attempts(runLog: string): { i: number; pid: number }[] {
-  return runLines(runLog)
-    .filter((line) => !line.endsWith(' aborted'))
-    .map((line) => {
-      const [i, pid] = line.split(' ').map(Number);
-      return { i, pid };
-    });
-}
-
-/** Indices whose attempt saw ctx.signal abort (a cancelled job's items in hand). */
-export function aborted(runLog: string): number[] {
-  return runLines(runLog)
-    .filter((line) => line.endsWith(' aborted'))
-    .map((line) => Number(line.split(' ')[0]));
-}
-
-/** Indices that were run more than once: redelivered, retried or re-published, and still counted once by a passing job. */
-export function rerun(runLog: string): number[] {
-  const seen = new Map<number, number>();
-  for (const { i } of attempts(runLog)) seen.set(i, (seen.get(i) ?? 0) + 1);
-  return [...seen].filter(([, c]) => c > 1).map(([i]) => i);
 }
 
 /** Removes a scratch directory (best effort). */

@@ -86,8 +86,10 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
       const now = (await ch.checkQueue(dead)).messageCount;
       if (now !== count) [count, still] = [now, 0];
     }
-    await new Promise((r) => setTimeout(r, 1000)); // anything extra arrives now
     expect(alive(), 'the worker is still running').toBe(true);
+    // Anything the corpus made the worker publish is in its queue before this: the worker settled every
+    // corpus message before taking the barrier's work, and publishes on one channel, in order.
+    await barrier(queue);
 
     // Read the dead letters back: each corpus entry exactly once, each rejected (not expired, not dropped).
     const seen = new Map<number, number>();
@@ -126,6 +128,18 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
     for (const t of traps) await ch.deleteQueue(t).catch(() => {});
     await conn.close().catch(() => {});
   }
+}
+
+/**
+ * A job published after the corpus was dead-lettered, waited for: once its
+ * results are back, whatever the worker published while handling the corpus
+ * has reached its queues (no fixed sleep standing in for that).
+ */
+async function barrier(queue: string): Promise<void> {
+  const documents = ['barrier b', 'b'];
+  const done = run('wordcount', { documents }, { executor: 'amqp', queue, store: storeUrl, broker: BROKER_URL, jobId: `barrier-${randomUUID()}` });
+  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the worker did not answer a normal job within 30 s after the corpus')), 30_000).unref());
+  expect(await Promise.race([done, deadline])).toEqual({ word_count: { b: 2, barrier: 1 } });
 }
 
 /** A normal word count through the pool gives the eager output, and leaves nothing dead. */

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { value, type ChaosOutput } from '../fixtures/chaos.js';
 import { waitFor } from '../helpers/wait.js';
-import { attempts, CHAOS, clean, fj, recording, scratch, WorkerPool } from './harness.js';
+import { attempts } from '../helpers/run-log.js';
+import { CHAOS, clean, fj, recording, scratch, WorkerPool } from './harness.js';
 
 const COMMAND = 'npx vitest run --project reliability test/reliability/poison.test.ts';
 

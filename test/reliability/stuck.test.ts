@@ -18,7 +18,8 @@ import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { attempts, clean, fj, recording, ROOT, scratch, type CliProc } from './harness.js';
+import { attempts } from '../helpers/run-log.js';
+import { clean, fj, recording, ROOT, scratch, type CliProc } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/stuck.test.ts';

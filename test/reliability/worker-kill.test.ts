@@ -12,7 +12,8 @@ import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import ChaosCombined from '../fixtures/chaos-combined.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
-import { attempts, expected, recording, rerun, scenario } from './harness.js';
+import { attempts, rerun } from '../helpers/run-log.js';
+import { expected, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
 

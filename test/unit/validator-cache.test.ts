@@ -4,7 +4,7 @@
  * lists, the 100,000-problem stop, the linear recursive-$ref merge — and the
  * cache is used only from a private directory, never trusted when broken.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -178,6 +178,37 @@ describe('validator cache', () => {
     chmodSync(file, 0o666);
     await loadValidator(schema, 's.json', counting);
     expect(compiles).toBe(2);
+  });
+
+  // Root can read and write any directory: only the owner check keeps another user's code out.
+  it.runIf(process.getuid?.() === 0)("a cache directory owned by another user (nobody) is not used, and nothing is written there", async () => {
+    await loadValidator(schema, 's.json', counting);
+    const [name] = readdirSync(join(dir, 'cache'));
+    const NOBODY = 65534;
+    // Their directory holds an entry under the right name whose validator accepts anything.
+    const theirs = join(dir, 'theirs');
+    mkdirSync(theirs, { mode: 0o755 });
+    const planted = '"use strict";module.exports=function validate(){return true};';
+    writeFileSync(join(theirs, name), planted, { mode: 0o644 });
+    chownSync(theirs, NOBODY, NOBODY);
+    chownSync(join(theirs, name), NOBODY, NOBODY);
+    process.env.FJ_CACHE_DIR = theirs;
+    compiles = 0;
+    const v = await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(1);
+    expect(problems(v, { names: [1] }).problems).toEqual(['/names/0: must be string']);
+    expect(readdirSync(theirs)).toEqual([name]);
+    expect(readFileSync(join(theirs, name), 'utf8')).toBe(planted);
+
+    // An empty one of theirs stays empty.
+    const empty = join(dir, 'theirs-empty');
+    mkdirSync(empty, { mode: 0o700 });
+    chownSync(empty, NOBODY, NOBODY);
+    process.env.FJ_CACHE_DIR = empty;
+    await loadValidator(schema, 's.json', counting);
+    await loadValidator(schema, 's.json', counting);
+    expect(compiles).toBe(3);
+    expect(readdirSync(empty)).toEqual([]);
   });
 
   it('a broken schema is a UsageError naming its file, and is not cached', async () => {

@@ -1,0 +1,98 @@
+/**
+ * The progress bar on a real terminal: `fj run` in a tmux pane (a pty, so
+ * stderr is a TTY), the screen read with `tmux capture-pane -p` while the job
+ * runs. The bar shows there, and with `--no-progress` it never does. A tmux
+ * server of the test's own (`-L`), ended by its socket, never anyone else's.
+ *
+ * Needs tmux: skipped with a warning where it is missing, except under CI
+ * (CI=true or FJ_REQUIRE_BROKER=1), where that fails; .ci/run installs it.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/broker.js';
+import { requireServices } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SLEEPY = join(import.meta.dirname, '..', 'fixtures', 'sleepy.ts');
+const ITEMS = 40;
+/** The bar's line once the total is known: `<task> <bar> 25% | 10/40 items | 9/s | ETA ...`. */
+const BAR = new RegExp(`\\d+% \\| \\d+/${ITEMS} items \\| \\d+/s`);
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (requireServices()) throw new Error('tmux is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the terminal tests to run (.ci/run installs it)');
+    console.warn('SKIPPING progress bar tests: tmux is not installed');
+    return false;
+  }
+}
+
+describe.runIf(hasTmux())('fj run on a terminal (tmux)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fj-progress-'));
+  const socket = `fj-test-${randomUUID().slice(0, 8)}`;
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  writeFileSync(join(dir, 'input.json'), JSON.stringify({ values: Array.from({ length: ITEMS }, (_, i) => i), ms: 100 }));
+
+  afterAll(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // no session left
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Starts `fj run` (one thread, 40 items of 100 ms: about 4 s) in a pane of
+   * its own; the output goes to a file, so the screen shows only stderr. The
+   * exit code lands in `<name>.code`, and the pane stays open afterwards.
+   */
+  function start(name: string, flags: string[]): { screen: () => string; code: () => number | undefined; out: string } {
+    const out = join(dir, `${name}.json`);
+    const codeFile = join(dir, `${name}.code`);
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const cmd = [process.execPath, CLI, 'run', SLEEPY, join(dir, 'input.json'), '-e', 'local', '-c', '1', '--out', out, ...flags].map(q).join(' ');
+    tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '12', `${cmd}; echo $? > ${q(codeFile)}; sleep 600`);
+    return {
+      screen: () => tmux('capture-pane', '-p', '-t', name),
+      code: () => (existsSync(codeFile) && readFileSync(codeFile, 'utf8').trim() ? Number(readFileSync(codeFile, 'utf8')) : undefined),
+      out,
+    };
+  }
+
+  const expected = Array.from({ length: ITEMS }, (_, i) => i * 2);
+
+  it('shows the progress bar while the job runs, and clears it at the end', { timeout: 60_000 }, async () => {
+    const job = start('bar', []);
+    const seen = await waitFor('the progress bar on the screen', () => {
+      const s = job.screen();
+      return BAR.test(s) && s;
+    }, 30_000, 100);
+    expect(job.code(), `the bar showed only after the job ended:\n${seen}`).toBeUndefined();
+    const code = await waitFor('the job to end', () => job.code(), 30_000, 100);
+    expect(code, job.screen()).toBe(0);
+    expect(JSON.parse(readFileSync(job.out, 'utf8'))).toEqual(expected);
+    expect(job.screen()).not.toMatch(BAR);
+  });
+
+  it('--no-progress: no bar at any time while the job runs', { timeout: 60_000 }, async () => {
+    const job = start('quiet', ['--no-progress']);
+    const screens: string[] = [];
+    const code = await waitFor('the job to end', () => {
+      const c = job.code();
+      if (c === undefined) screens.push(job.screen());
+      return c;
+    }, 30_000, 100);
+    expect(code, job.screen()).toBe(0);
+    expect(JSON.parse(readFileSync(job.out, 'utf8'))).toEqual(expected);
+    // Looked at the screen all along the run (about 4 s), not only after it.
+    expect(screens.length).toBeGreaterThan(10);
+    expect(screens.filter((s) => s.trim() !== '')).toEqual([]);
+  });
+});
