@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerAvailable } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { attempts, CHAOS, clean, expected, fj, recording, scratch, WorkerPool, type CliProc } from './harness.js';
+import { attempts } from '../helpers/run-log.js';
+import { CHAOS, clean, expected, fj, recording, scratch, WorkerPool, type CliProc } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/reuse.test.ts';
