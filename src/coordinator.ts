@@ -19,7 +19,7 @@ import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './executors/executor.js';
-import { readManifest, readStatus, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import { cancelRecorded, readManifest, readStatus, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 import { AmqpTransport } from './transports/amqp.js';
@@ -65,6 +65,7 @@ export class Coordinator {
         signer: this.signer,
         // Attached: this run's tag goes into the records before anything is published.
         onAttached: async () => {
+          if (await cancelRecorded(store, jobId, this.signer)) throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
           await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] }, this.signer);
           this.writeStatus('running');
         },

@@ -5,9 +5,9 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { UsageError } from './errors.js';
 import { checkJobId } from './job-id.js';
-import { readManifest, readStatus, type JobLocation, type JobReport } from './job-records.js';
+import { CANCEL_RECORD, readManifest, readStatus, type JobLocation, type JobReport } from './job-records.js';
 import { normalizeOptions } from './options.js';
-import { SIGNATURE_HEADER, signerFrom, type Signer } from './signing.js';
+import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from './signing.js';
 import { openStore } from './store/open.js';
 import type { PayloadStore } from './store/store.js';
 import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartbeat } from './transport/amqp.js';
@@ -28,14 +28,18 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
 }
 
 /** See {@link import('./jobs.js').cancel}. */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean }> {
+export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean }> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
     const queue = await resultsQueueState(conn, jobId);
-    if (!queue && !(await store.getMeta(jobId, 'manifest'))) throw unknownJob(jobId, store);
+    const signer = signerFrom(where.signingKey);
+    if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
+      // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
+      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+      return { coordinator: false, pending: true };
+    }
     const ch = await channel(conn);
     await assertControlExchange(ch);
-    const signer = signerFrom(where.signingKey);
     // Name the job's runs, so that only their messages are dropped and the id can be used again.
     publishCancel(ch, jobId, await runsOf(store, jobId, signer), signer);
     const coordinator = (queue?.coordinators ?? 0) > 0;

@@ -67,6 +67,21 @@ export interface JobReport {
   resultsQueue: { messages: number; coordinators: number } | undefined;
 }
 
+/** The record `fj cancel` leaves for a job not attached yet: its coordinator stops before publishing anything. */
+export const CANCEL_RECORD = 'cancel';
+
+/** Whether `fj cancel` left a cancel for the job before it attached (a record not signed with the key does not count). */
+export async function cancelRecorded(store: PayloadStore, jobId: string, signer?: Signer): Promise<boolean> {
+  const raw = await store.getMeta(jobId, CANCEL_RECORD);
+  if (!raw) return false;
+  try {
+    openRecord(signer, CANCEL_RECORD, jobId, raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** sha256 of bytes, hex (input files in the manifest). */
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');

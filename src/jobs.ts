@@ -25,9 +25,12 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
  * Cancels an amqp job on every worker: they abort its items in hand
  * (`ctx.signal`) and drop its queued ones. A live coordinator is told too; it
  * stops with CancelledError and cleans up. With no coordinator (it crashed),
- * this deletes the job's results queue and store data itself. Resolves to
- * whether a coordinator was attached.
+ * this deletes the job's results queue and store data itself. A job not
+ * attached yet (its input still loading, its setup running) gets a cancel
+ * record in the store: its coordinator stops with CancelledError before
+ * publishing anything (`pending: true`). Resolves to whether a coordinator
+ * was attached.
  */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean }> {
+export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean }> {
   return (await import('./job-control.js')).cancel(jobId, where);
 }

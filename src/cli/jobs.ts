@@ -17,7 +17,9 @@ export async function statusCommand(jobId: string, flags: JobLocation & { json?:
   const q = report.resultsQueue;
   const lines = [`job ${jobId}`];
   if (s) {
-    lines.push(`  state:      ${s.state}${s.error ? ` (${s.error})` : ''}`);
+    // A record still saying "running" with no coordinator attached is what its coordinator last wrote before it stopped (or lost its store).
+    const stale = s.state === 'running' && (q?.coordinators ?? 0) === 0 ? ` (stale: no coordinator is attached; last written ${s.updated})` : '';
+    lines.push(`  state:      ${s.state}${s.error ? ` (${s.error})` : ''}${stale}`);
     lines.push(`  task:       ${s.task}`);
     lines.push(`  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`);
     lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
@@ -30,6 +32,10 @@ export async function statusCommand(jobId: string, flags: JobLocation & { json?:
 
 /** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
 export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
-  const { coordinator } = await cancel(jobId, flags);
+  const { coordinator, pending } = await cancel(jobId, flags);
+  if (pending) {
+    io.stderr.write(`fj: no job ${jobId} has attached yet; its cancel is recorded in the store, and a job with this id stops before running any item\n`);
+    return;
+  }
   io.stderr.write(`fj: job ${jobId} cancelled${coordinator ? '' : ' (no coordinator was attached: its queue and store data are deleted)'}\n`);
 }

@@ -51,7 +51,16 @@ const MAX_IN_FLIGHT = 64;
 const TARGET_BATCH_MS = 20;
 const MAX_BATCH = 4096;
 /** After losing the broker, keep trying to reconnect this long before failing the job (it stays resumable). */
-export const RECONNECT_GIVE_UP_MS = Number(process.env.FJ_RECONNECT_GIVE_UP_MS) || 5 * 60_000;
+const RECONNECT_GIVE_UP_MS = 5 * 60_000;
+
+/** How long to keep reconnecting: `FJ_RECONNECT_GIVE_UP_MS`, else 5 minutes; a bad value is a usage error naming it. */
+export function reconnectGiveUpMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.FJ_RECONNECT_GIVE_UP_MS;
+  if (raw === undefined || raw === '') return RECONNECT_GIVE_UP_MS;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new UsageError(`FJ_RECONNECT_GIVE_UP_MS must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`);
+  return ms;
+}
 /** How long `fj resume` waits for the results already queued before publishing. */
 const DRAIN_MS = 30_000;
 
@@ -81,6 +90,7 @@ export class AmqpTransport implements Transport {
   private received = 0;
   private backlog = -1;
   private drained: (() => void) | undefined;
+  private giveUpMs = RECONNECT_GIVE_UP_MS;
 
   constructor(
     private readonly plan: JobPlan,
@@ -115,6 +125,7 @@ export class AmqpTransport implements Transport {
 
   async open(events: TransportEvents): Promise<void> {
     this.events = events;
+    this.giveUpMs = reconnectGiveUpMs(); // a bad value is reported before anything connects
     const { plan, job } = this;
     const conn = await (job.conn ?? connect(withHeartbeat(plan.options.broker), `job ${job.jobId}`));
     try {
@@ -210,9 +221,10 @@ export class AmqpTransport implements Transport {
     const { log, options } = this.plan;
     const { jobId } = this.job;
     log.warn('lost the connection to RabbitMQ; reconnecting');
+    const giveUpMs = this.giveUpMs;
     void (async () => {
       try {
-        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, { giveUpMs: RECONNECT_GIVE_UP_MS, onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`) });
+        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, { giveUpMs, onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`) });
         if (this.closing) return void (await conn.close().catch(() => {}));
         await this.attach(conn);
         // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
@@ -220,7 +232,8 @@ export class AmqpTransport implements Transport {
         log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
         this.events.room();
       } catch (err) {
-        this.events.fatal(err instanceof FjError ? err : new TransportError(`lost RabbitMQ and could not reconnect: ${(err as Error).message}`));
+        const why = `lost RabbitMQ and could not reconnect within ${Math.round(giveUpMs / 1000)} s (FJ_RECONNECT_GIVE_UP_MS): ${(err as Error).message}`;
+        this.events.fatal(err instanceof FjError && !(err instanceof TransportError) ? err : new TransportError(why, { resumable: true }));
       }
     })();
   }

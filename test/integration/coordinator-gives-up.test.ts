@@ -91,8 +91,10 @@ describe.runIf(available)('a coordinator that loses RabbitMQ for good', () => {
     expect(tookMs, 'gave up before FJ_RECONNECT_GIVE_UP_MS had passed').toBeGreaterThanOrEqual(GIVE_UP_MS);
     expect(proxy.refused, 'it kept trying to reconnect until then').toBeGreaterThan(1);
     expect(coordinator.stdout()).toBe('');
-    // The last line is the error, naming the broker it could not reach (through the proxy).
-    expect(coordinator.stderr().split('\n').at(-2)).toMatch(new RegExp(`^fj: cannot connect to RabbitMQ at amqp://\\S*@127\\.0\\.0\\.1:${proxy.port}\\b`));
+    // The last line is the error: it gave up, after how long, and the broker it could not reach (through the proxy).
+    expect(coordinator.stderr().split('\n').at(-2)).toMatch(
+      new RegExp(`^fj: lost RabbitMQ and could not reconnect within 3 s \\(FJ_RECONNECT_GIVE_UP_MS\\): cannot connect to RabbitMQ at amqp://\\S*@127\\.0\\.0\\.1:${proxy.port}\\b`),
+    );
     expect(coordinator.stderr()).toContain(`resume it with 'fj resume ${jobId}' once RabbitMQ is back`);
     expect(coordinator.stderr()).not.toMatch(/^\s+at /m); // no stack without --verbose
 
