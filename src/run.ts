@@ -150,6 +150,7 @@ export async function runOn(executor: Executor, task: TaskClass | string, input:
 
 async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
+  if (opts.executor === 'amqp') void info.codeHash; // fingerprinted as loaded: workers must run this very code
   const log = createLogger(info.name, opts.logLevel);
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);

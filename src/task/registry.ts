@@ -133,13 +133,16 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   const badQueue = cls.queue === undefined ? undefined : queueNameProblem(cls.queue);
   if (badQueue) throw new UsageError(`task ${name}: invalid static queue ${showValue(String(cls.queue))}: ${badQueue}`);
   // What the task runs: its module and everything that module imports (see code-hash.ts); a class without a file, its source.
-  const codeHash = file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16);
+  // Computed on first use: only distributed jobs need it (a worker and an amqp coordinator ask at once, as they load the task).
+  let codeHash: string | undefined;
   const info: TaskInfo = {
     name,
     description: cls.description || '',
     cls,
     moduleUrl,
-    codeHash,
+    get codeHash() {
+      return (codeHash ??= file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16));
+    },
     validate: lazyValidator(cls, name, file),
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,

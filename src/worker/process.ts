@@ -24,7 +24,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   const signer = signerFrom(o.signingKey); // a bad key is a usage error before anything connects
   const tasks = new Map<string, TaskInfo>();
   for (const spec of [...builtinTaskNames(), ...o.tasks]) {
-    for (const info of await loadAllTasks(spec)) tasks.set(info.name, info);
+    for (const info of await loadAllTasks(spec)) {
+      void info.codeHash; // fingerprinted now, as loaded: what this process runs is what it hashed
+      tasks.set(info.name, info);
+    }
   }
   const url = withHeartbeat(o.broker);
   const conn = await connect(url, `worker ${o.name}`); // the first connection fails fast: a wrong URL is a usage problem
