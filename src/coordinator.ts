@@ -18,7 +18,7 @@ import type { ChannelModel } from 'amqplib';
 import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
-import type { JobPlan } from './executors/executor.js';
+import type { JobPlan } from './dispatch/job-plan.js';
 import { cancelRecorded, readManifest, readStatus, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import { redactUrl } from './store/open.js';
-import { brokerUrlProblem, queueNameProblem, showValue } from './transport/address.js';
+import { brokerUrlProblem, queueNameProblem, showValue } from './address.js';
 
 /**
  * A bad option value: a TypeError (as p-queue and node throw for bad

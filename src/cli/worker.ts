@@ -1,7 +1,7 @@
 /** `fj worker`: argv options -> startWorker() (queue and broker URL checked first); warm shutdown on SIGTERM/SIGINT. */
 import type { LogLevel } from '../log.js';
 import { DEFAULT_BROKER } from '../options.js';
-import { checkBrokerUrl, checkQueueName } from '../transport/address.js';
+import { checkBrokerUrl, checkQueueName } from '../address.js';
 import { DEFAULT_QUEUE } from '../transport/amqp.js';
 import { startWorker, type WorkerOptions } from '../worker/process.js';
 

@@ -25,7 +25,7 @@
  */
 import { assertPlain } from '../codec.js';
 import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
-import type { JobPlan } from '../executors/executor.js';
+import type { JobPlan } from './job-plan.js';
 import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { Answer, Batch, Transport, TransportEvents } from './transport.js';

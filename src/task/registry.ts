@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import { builtinTasksDir, packageRoot } from '../paths.js';
 import { isTaskClass, type TaskClass } from './fork-join-task.js';
-import { queueNameProblem, showValue } from '../transport/address.js';
+import { queueNameProblem, showValue } from '../address.js';
 import { codeHashOf } from './code-hash.js';
 import type { InputValidator } from './validator.js';
 

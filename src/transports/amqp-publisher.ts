@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeChecked } from '../codec.js';
 import type { Batch } from '../dispatch/transport.js';
-import type { JobPlan } from '../executors/executor.js';
+import type { JobPlan } from '../dispatch/job-plan.js';
 import { SIGNATURE_HEADER, signWork } from '../signing.js';
 import type { PayloadStore } from '../store/store.js';
 import { H, PROTOCOL, resultsQueue, type Publisher } from '../transport/amqp.js';

@@ -24,7 +24,7 @@ import { decode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
 import { CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
-import type { JobPlan } from '../executors/executor.js';
+import type { JobPlan } from '../dispatch/job-plan.js';
 import type { PayloadStore } from '../store/store.js';
 import {
   assertControlExchange,

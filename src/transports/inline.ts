@@ -9,7 +9,7 @@
  */
 import { decode, encode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
-import type { JobPlan } from '../executors/executor.js';
+import type { JobPlan } from '../dispatch/job-plan.js';
 import { createLogger } from '../log.js';
 import { runBatch } from '../worker/run-batch.js';
 import { loadServices, TaskRuntime, type Services } from '../worker/runtime.js';

@@ -9,7 +9,7 @@
 import { decode, detach, encodeChecked } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
-import type { JobPlan } from '../executors/executor.js';
+import type { JobPlan } from '../dispatch/job-plan.js';
 import { BatchLost, type BatchDone, type PoolJob, type ThreadPool } from '../worker/pool.js';
 import { fromWire } from '../worker/wire-error.js';
 

@@ -6,7 +6,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { isLogLevel, type LogLevel } from '../log.js';
 import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
-import { checkBrokerUrl, checkQueueName } from '../transport/address.js';
+import { checkBrokerUrl, checkQueueName } from '../address.js';
 import { DEFAULT_QUEUE } from '../transport/amqp.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */

@@ -6,7 +6,7 @@
  * threads and no broker.
  */
 import type { Answer, Batch, Transport, TransportEvents } from '../../src/dispatch/transport.js';
-import type { JobPlan } from '../../src/executors/executor.js';
+import type { JobPlan } from '../../src/dispatch/job-plan.js';
 import { createLogger } from '../../src/log.js';
 import { runBatch } from '../../src/worker/run-batch.js';
 import { TaskRuntime } from '../../src/worker/runtime.js';

@@ -8,8 +8,8 @@
  *
  * No amqplib here: options.ts imports this, and importing fj must not load it.
  */
-import { UsageError } from '../errors.js';
-import { redactUrl } from '../store/open.js';
+import { UsageError } from './errors.js';
+import { redactUrl } from './store/url.js';
 
 /** Longest queue name: AMQP allows 255 bytes, and the dead-letter queue adds `.dead`. */
 export const MAX_QUEUE_BYTES = 250;

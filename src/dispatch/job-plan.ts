@@ -1,0 +1,46 @@
+/**
+ * One job as the dispatcher runs it: its task, params, items, ledger and
+ * counters (built once by `run()`, handed to an executor).
+ */
+import type { NormalizedOptions } from '../options.js';
+import type { TaskInfo } from '../task/registry.js';
+import type { Logger } from '../task/types.js';
+import type { ItemStream } from './item-stream.js';
+import type { Ledger } from './ledger.js';
+
+/** Counters an executor fills in while it runs. */
+export interface Counters {
+  items: number;
+  messages: number;
+  bytesPublished: number;
+  bytesStored: number;
+}
+
+/** Where a job came from, for the records of a job that can be resumed (`amqp`). */
+export interface JobOrigin {
+  /** The validated input. */
+  readonly input: unknown;
+  /** The input's file and its sha256, when it came from one (`fj run FILE`). */
+  readonly inputFile?: { file: string; sha256: string };
+  /** Re-attaching to a job that already ran (`fj resume`): skip items with results. */
+  readonly resume?: boolean;
+}
+
+/** Everything an executor needs to run one job's items. */
+export interface JobPlan {
+  readonly task: TaskInfo;
+  /** Params after the codec round trip, as every worker sees them. */
+  readonly params: object;
+  /** The same params, encoded once. */
+  readonly paramsBytes: Uint8Array;
+  readonly items: ItemStream;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly options: NormalizedOptions;
+  readonly counters: Counters;
+  /** Where results are recorded (once per item) and failures judged. */
+  readonly ledger: Ledger;
+  readonly origin: JobOrigin;
+  /** Call after items finish, with how many finished. */
+  readonly progress: (finished: number) => void;
+}
