@@ -305,7 +305,14 @@ export class AmqpTransport implements Transport {
     counters.bytesStored += r.stored;
     const failures = r.failed.map((f) => ({ index: r.first + f.at, error: fromWire(f.error) }));
     const heads = r.groups.map((g) => r.slots[g[0]]!);
+    // Without merged results (no `combine`) every group is one item: answer them as one list, the dispatcher's cheap path.
+    const single = r.groups.length + r.failed.length === count;
     const answer = (values: unknown[]) => {
+      if (single) {
+        const perItem = new Array<unknown>(count);
+        for (let k = 0; k < r.groups.length; k++) perItem[r.groups[k][0]] = values[k];
+        return this.events.answer({ batch, first: r.first, values: perItem, failures, ms: r.ms, ran: count });
+      }
       const groups = r.groups.map((g, k) => ({ indices: g.map((at) => r.first + at), value: values[k] }));
       this.events.answer({ batch, groups, failures, ms: r.ms, ran: count });
     };
