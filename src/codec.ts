@@ -60,6 +60,11 @@ export function assertPlain(value: unknown, where: Where): void {
   if (!isPlain(value, 0)) check(value, where, '', 0);
 }
 
+/** {@link assertPlain} for item `index` of a hook: the `Where` is built only when the value fails (none per item on the hot path). */
+export function assertPlainAt(value: unknown, task: string | undefined, hook: Where['hook'], index: number): void {
+  if (!isPlain(value, 0)) check(value, { task, hook, index }, '', 0);
+}
+
 /** True when `value` is plain data; the same rules as {@link check}, without paths. */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {

@@ -23,7 +23,7 @@
  * sent) → `draining` (`setup` is exhausted; waiting for answers and
  * retries) → `done`; any state → `failed` (the first error ends the job).
  */
-import { assertPlain } from '../codec.js';
+import { assertPlainAt } from '../codec.js';
 import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
 import type { JobPlan } from './job-plan.js';
 import { BatchSizer } from './batch-sizer.js';
@@ -198,7 +198,7 @@ export class Dispatcher implements TransportEvents {
   private async sendNew(first: number, values: unknown[]): Promise<void> {
     if (this.deferred.length) this.applyDeferred();
     const { ledger, task } = this.plan;
-    const resuming = ledger.settled > 0;
+    const resuming = this.plan.origin.resume === true;
     let runFirst = first;
     for (let k = 0; k < values.length; k++) {
       const index = first + k;
@@ -207,7 +207,7 @@ export class Dispatcher implements TransportEvents {
         runFirst = index + 1;
         continue;
       }
-      assertPlain(values[k], { task: task.name, hook: 'setup', index });
+      assertPlainAt(values[k], task.name, 'setup', index);
     }
     if (runFirst === first) await this.send(first, values);
     else if (runFirst < first + values.length) await this.send(runFirst, values.slice(runFirst - first));
