@@ -109,7 +109,7 @@ describe.runIf(available)('a coordinator that loses RabbitMQ for good', () => {
       await conn.close();
     }
 
-    const resumed = fj(['resume', jobId, '--broker', BROKER_URL, ...common]);
+    const resumed = fj(['resume', jobId, '--task', SLEEPY, '--broker', BROKER_URL, ...common]);
     const end = await resumed.exited;
     expect(end.code, resumed.stderr()).toBe(0);
     expect(JSON.parse(resumed.stdout())).toEqual(values.map((v) => v * 2));
