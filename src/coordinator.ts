@@ -19,7 +19,7 @@ import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './dispatch/job-plan.js';
-import { cancelRecorded, readManifest, readStatus, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import { cancelRecorded, readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 import { AmqpTransport } from './transports/amqp.js';
@@ -55,7 +55,6 @@ export class Coordinator {
       if (!plan.origin.resume) plan.counters.bytesStored += plan.paramsBytes.length;
       const manifest = plan.origin.resume ? await readManifest(store, jobId, this.signer) : await this.manifest(paramsRef);
       const earlierRuns = plan.origin.resume ? (manifest.runs ?? []) : [];
-      const earlierItems = plan.origin.resume ? sentBefore(await readStatus(store, jobId, this.signer).catch(() => undefined)) : 0;
       transport = this.transport = new AmqpTransport(plan, store, {
         jobId,
         queue: this.queue,
@@ -73,7 +72,7 @@ export class Coordinator {
       const timer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
       timer.unref();
       try {
-        await new Dispatcher(plan, transport, earlierItems).run();
+        await new Dispatcher(plan, transport).run();
       } finally {
         clearInterval(timer);
       }
@@ -131,7 +130,6 @@ export class Coordinator {
       state,
       task: task.name,
       total: items.total ?? (items.done ? items.index : null),
-      sent: items.index,
       done: ledger.recorded,
       failed: ledger.failures.length,
       retried: ledger.retried,
@@ -144,9 +142,3 @@ export class Coordinator {
   }
 }
 
-/** How many items the earlier runs had sent, from the last status record (0 when it says nothing usable). */
-function sentBefore(status: JobStatus | undefined): number {
-  const sent = status?.sent;
-  if (typeof sent !== 'number' || !Number.isSafeInteger(sent) || sent < 0) return 0;
-  return typeof status?.total === 'number' ? Math.min(sent, status.total) : sent;
-}

@@ -39,8 +39,6 @@ export interface JobStatus {
   retried: number;
   /** Work messages published and not yet answered. */
   inFlightMessages: number;
-  /** Items pulled from setup and sent so far (`fj resume` counts the earlier runs' answers for these at once). */
-  sent?: number;
   coordinator: string;
   /** The attached coordinator's run tag: `fj cancel` names it, so a stranger's cancel message is ignored. */
   run?: string;

@@ -30,6 +30,9 @@ import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './ledger.js';
 import type { Answer, Batch, Transport, TransportEvents } from './transport.js';
 
+/** The most items a job can have (the ledger indexes them with 32 bits). */
+const MAX_ITEMS = 2 ** 32 - 1;
+
 /** Where a dispatcher is in a job's life. */
 export type DispatchState = 'starting' | 'running' | 'draining' | 'done' | 'failed';
 
@@ -99,12 +102,7 @@ export class Dispatcher implements TransportEvents {
   private readonly reruns: { first: number; values: unknown[] }[] = [];
   private readonly retries: Retries;
   private readonly inFlight = new Set<SentBatch>();
-  /**
-   * Answers of an earlier run (`fj resume`) for items setup has not yielded
-   * yet: applied as soon as it has (before those items would be sent), or
-   * dropped once setup is exhausted and they lie past its end.
-   */
-  private deferred: Answer[] = [];
+
   private pulling = false;
   private error: unknown;
   private settle!: () => void;
@@ -113,8 +111,6 @@ export class Dispatcher implements TransportEvents {
   constructor(
     private readonly plan: JobPlan,
     private readonly transport: Transport,
-    /** `fj resume`: how many items the earlier runs had sent (from the job's status record); their answers count before setup yields them again. */
-    private readonly earlierItems = 0,
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
     const { targetMs, max } = transport.batching;
@@ -171,19 +167,14 @@ export class Dispatcher implements TransportEvents {
         }
         const first = items.index;
         const maybe = items.take(this.sizer.size);
-        let values = maybe instanceof Promise ? await maybe : maybe;
-        // An earlier run's answer straddling the end of this batch (its message was cut differently):
-        // pull the rest of its items now, so the answer counts before any of them is sent again.
-        for (let need = this.straddling(); need > items.index && !items.done; need = this.straddling()) {
-          const more = items.take(need - items.index);
-          values = values.concat(more instanceof Promise ? await more : more);
-        }
+        const values = maybe instanceof Promise ? await maybe : maybe;
         if (!this.live) return;
         if (values.length > 0) await this.sendNew(first, values);
       }
       if (items.done && this.state === 'running') {
         this.state = 'draining';
-        if (this.deferred.length) this.applyDeferred();
+        // Answers of an earlier run for indices past the end of setup were never this job's items.
+        this.plan.ledger.dropFrom(items.total ?? items.index);
       }
     } catch (err) {
       this.fail(err);
@@ -196,7 +187,6 @@ export class Dispatcher implements TransportEvents {
 
   /** Sends items fresh from setup: checked for the wire; on resume, only those without a result, as contiguous runs. */
   private async sendNew(first: number, values: unknown[]): Promise<void> {
-    if (this.deferred.length) this.applyDeferred();
     const { ledger, task } = this.plan;
     const resuming = this.plan.origin.resume === true;
     let runFirst = first;
@@ -226,10 +216,6 @@ export class Dispatcher implements TransportEvents {
     if (!this.live) return;
     const batch = this.own(a.batch);
     if (a.batch && !batch) return; // a batch already settled (a late answer after a loss)
-    if (!a.batch && !this.plan.items.done && this.beyondPulled(a)) {
-      this.deferred.push(a);
-      return;
-    }
     const { ledger } = this.plan;
     let recorded = 0;
     const failed = new Set<number>();
@@ -308,37 +294,15 @@ export class Dispatcher implements TransportEvents {
     return b instanceof SentBatch && this.inFlight.has(b) ? b : undefined;
   }
 
-  /** Whether an earlier run's answer names items neither setup has yielded yet nor an earlier run sent. */
-  private beyondPulled(a: Answer): boolean {
-    const pulled = Math.max(this.plan.items.index, this.earlierItems);
-    if (a.values && (a.first ?? 0) + a.values.length > pulled) return true;
-    return (a.groups ?? []).some((g) => g.indices.some((i) => i >= pulled));
-  }
-
-  /** One past the last item of a deferred answer that starts before the items pulled and ends after them (0: none). */
-  private straddling(): number {
-    const pulled = this.plan.items.index;
-    let need = 0;
-    for (const a of this.deferred) {
-      const indices = [...(a.values ? [a.first ?? 0, (a.first ?? 0) + a.values.length - 1] : []), ...(a.groups ?? []).flatMap((g) => g.indices)];
-      const lo = Math.min(...indices);
-      const hi = Math.max(...indices);
-      if (lo < pulled && hi >= pulled) need = Math.max(need, hi + 1);
-    }
-    return need;
-  }
-
-  /** Applies the deferred answers that now fall within the items pulled (all of them, once setup is exhausted: the rest are dropped). */
-  private applyDeferred(): void {
-    const waiting = this.deferred;
-    this.deferred = [];
-    for (const a of waiting) this.answer(a);
-  }
-
-  /** Whether `index` can be an item of this job (for answers to an earlier run's messages). */
+  /**
+   * Whether `index` can be an item of this job (for answers to an earlier
+   * run's messages, which arrive before setup yields their items again):
+   * below the job's size once known, else below the most items a job can
+   * have; those past the end of setup are dropped when it ends.
+   */
   private inJob(index: number): boolean {
     const { items } = this.plan;
-    const bound = items.total ?? Math.max(items.index, this.earlierItems);
+    const bound = items.total ?? MAX_ITEMS;
     return Number.isSafeInteger(index) && index >= 0 && index < bound;
   }
 

@@ -151,6 +151,22 @@ export class Ledger {
     return out;
   }
 
+  /**
+   * Forgets every result at an index from `total` on (answers of an earlier
+   * run for items past the end of setup): they are not this job's items.
+   */
+  dropFrom(total: number): void {
+    for (let p = total >>> PAGE_BITS; p < this.pages.length; p++) {
+      const page = this.pages[p];
+      if (page === undefined) continue;
+      for (let at = p === total >>> PAGE_BITS ? total & (PAGE - 1) : 0; at < PAGE; at++) {
+        if (page[at] === EMPTY) continue;
+        if (page[at] !== FAILED) this.recorded--;
+        page[at] = EMPTY;
+      }
+    }
+  }
+
   /** The page holding `index`, allocated on first use (only pages that hold answers take memory). */
   private page(index: number): unknown[] {
     const p = index >>> PAGE_BITS;

@@ -69,3 +69,20 @@ describe('groupsOf (an fj worker answer)', () => {
     expect(groupsOf([r(1), r(2), r(3)], undefined).groups).toEqual([[0], [1], [2]]);
   });
 });
+
+describe('Ledger.dropFrom (answers of an earlier run past the end of setup)', () => {
+  it('forgets results from the job size on, so they neither count nor take the place of a missing item', () => {
+    const ledger = new Ledger({ onFailure: 'fail-fast', maxFailures: () => Infinity, retryDelayMs: 1 }, 0);
+    ledger.record(0, 'a');
+    ledger.record(2, 'c');
+    ledger.record(5, 'beyond');
+    ledger.record(2 ** 31, 'far beyond'); // one page, not 2^19 of them
+    expect(ledger.recorded).toBe(4);
+    ledger.dropFrom(3);
+    expect(ledger.recorded).toBe(2);
+    expect(ledger.has(5)).toBe(false);
+    expect(() => ledger.results(3)).toThrow(/item 1 has no result/);
+    ledger.record(1, 'b');
+    expect(ledger.results(3)).toEqual(['a', 'b', 'c']);
+  });
+});
