@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
 import { isLogLevel, type LogLevel } from './log.js';
-import { redactUrl } from './store/open.js';
+import { redactUrl } from './store/url.js';
 import { brokerUrlProblem, queueNameProblem, showValue } from './address.js';
 
 /**
