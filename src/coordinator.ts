@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import type { ChannelModel } from 'amqplib';
 import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { CancelledError, InternalError, isResumable, TransportError } from './errors.js';
+import { CancelledError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './dispatch/job-plan.js';
 import { cancelRecorded, readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
 import { signerFrom, type Signer } from './signing.js';
@@ -66,6 +66,8 @@ export class Coordinator {
         onAttached: async () => {
           if (await cancelRecorded(store, jobId, this.signer)) throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
           await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] }, this.signer);
+          // Again, now that the manifest is there: a cancel that looked for the job in between left its record.
+          if (await cancelRecorded(store, jobId, this.signer)) throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
           this.writeStatus('running');
         },
       });
@@ -84,7 +86,7 @@ export class Coordinator {
       this.writeStatus(error === undefined ? 'done' : error instanceof CancelledError ? 'cancelled' : 'failed', error);
       await this.status.flushed();
     }
-    const resumable = attached && (isResumable(error) || error instanceof InternalError);
+    const resumable = attached && isResumable(error);
     if (resumable) plan.log.error(`job ${jobId} stopped; resume it with 'fj resume ${jobId}'${error instanceof TransportError ? ' once RabbitMQ is back' : ''}`);
     const refusedResume = plan.origin.resume && !attached;
     if (!resumable && !refusedResume && !(plan.options.keep && attached)) {

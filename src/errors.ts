@@ -237,9 +237,14 @@ export class TransportError extends FjError {
   }
 }
 
-/** Whether `err` stopped an amqp job in a way `fj resume` can finish: a TransportError that says so. */
+/**
+ * Whether `err` stopped an amqp job in a way `fj resume` can finish, so its
+ * results queue and data are kept: a TransportError that says so (the broker
+ * or store lost while the job ran), or an InternalError (fj's own fault, e.g.
+ * items left without a result: nothing is thrown away on a bug).
+ */
 export function isResumable(err: unknown): boolean {
-  return isInstance(err, TransportError) && err.resumable;
+  return (isInstance(err, TransportError) && err.resumable) || isInstance(err, InternalError);
 }
 
 /** A store ref or record with no data behind it (never stored, or its job was deleted): the store works, the data is not there. */

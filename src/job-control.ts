@@ -31,21 +31,25 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
 export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean }> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
-    const queue = await resultsQueueState(conn, jobId);
     const signer = signerFrom(where.signingKey);
+    let queue = await resultsQueueState(conn, jobId);
     if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
       // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
       await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
-      return { coordinator: false, pending: true };
+      // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
+      queue = await resultsQueueState(conn, jobId);
+      if (!queue) return { coordinator: false, pending: true };
     }
     const ch = await channel(conn);
     await assertControlExchange(ch);
     // Name the job's runs, so that only their messages are dropped and the id can be used again.
-    publishCancel(ch, jobId, await runsOf(store, jobId, signer), signer);
+    const runs = await runsOf(store, jobId, signer);
+    publishCancel(ch, jobId, runs, signer);
     const coordinator = (queue?.coordinators ?? 0) > 0;
     if (coordinator) {
-      // The coordinator heeds a cancel naming its run (from its status record), so a stranger's is ignored.
-      const run = (await readStatus(store, jobId, signer))?.run ?? '';
+      // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
+      // is named last in the manifest (written as it attached, before its first status record).
+      const run = runs.at(-1) ?? (await readStatus(store, jobId, signer))?.run ?? '';
       const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
       ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
       // The coordinator deletes its results queue as it stops.

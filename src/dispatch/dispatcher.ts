@@ -259,10 +259,11 @@ export class Dispatcher implements TransportEvents {
     if (!this.live) return;
     const batch = this.own(b);
     if (!batch) return; // an earlier run's message: it was sent again
-    const indices = Array.from({ length: count }, (_, k) => first + k);
-    if (!batch.take(indices)) return this.settleBatch(batch);
     if (!isRetryable(error) || error instanceof TransportError) return this.fail(error);
-    for (const i of indices) this.itemFailed(i, batch.values[i - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: i }, error));
+    // Item by item: some may have been answered already (another copy of the message, split item by item).
+    for (let i = first; i < first + count; i++) {
+      if (batch.holds(i) && batch.take([i])) this.itemFailed(i, batch.values[i - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: i }, error));
+    }
     this.settleBatch(batch);
     void this.pump();
   }

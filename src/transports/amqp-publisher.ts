@@ -53,8 +53,8 @@ export class WorkPublisher {
     private readonly plan: JobPlan,
     private readonly store: PayloadStore,
     private readonly job: AmqpJob,
-    /** A message was not confirmed (refused by a live broker, or its connection lost: the caller tells which). */
-    private readonly refused: (err: Error) => void,
+    /** A message was not confirmed by `publisher` (refused by a live broker, or its connection lost: the caller tells which). */
+    private readonly refused: (err: Error, publisher: Publisher) => void,
   ) {}
 
   /** Messages published and not fully answered. */
@@ -62,12 +62,15 @@ export class WorkPublisher {
     return this.sent.size;
   }
 
-  /** Publishes `batch` through `publisher` (none: the connection is down; the reconnect sends it). */
-  send(batch: Batch, publisher: Publisher | undefined): void | Promise<void> {
+  /**
+   * Publishes `batch` through the publisher `current()` gives when the
+   * message is ready (none: the connection is down; the reconnect sends it).
+   */
+  send(batch: Batch, current: () => Publisher | undefined): void | Promise<void> {
     const encoded = batch.values.map((v) => encodeChecked(v));
     const { inlineLimit } = this.plan.options;
-    if (encoded.every((b) => b.length <= inlineLimit)) return this.keep(batch, encoded, publisher);
-    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.keep(batch, slots, publisher));
+    if (encoded.every((b) => b.length <= inlineLimit)) return this.keep(batch, encoded, current());
+    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.keep(batch, slots, current()));
   }
 
   /** Sends again every message the broker has not confirmed; returns how many. */
@@ -143,7 +146,7 @@ export class WorkPublisher {
       .then(({ confirmed }) => confirmed)
       .then(
         () => (sent.confirmed = true),
-        (err: Error) => this.refused(err),
+        (err: Error) => this.refused(err, publisher),
       );
   }
 }

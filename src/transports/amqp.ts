@@ -79,6 +79,8 @@ export class AmqpTransport implements Transport {
   private events!: TransportEvents;
   private link: Link | undefined;
   private closing = false;
+  /** The error the job ended with (for a link that comes up after the end). */
+  private closedWith: unknown;
   private readonly resultsQ: string;
   /** The job's work messages in flight. */
   private readonly out: WorkPublisher;
@@ -99,8 +101,8 @@ export class AmqpTransport implements Transport {
   ) {
     this.resultsQ = resultsQueue(job.jobId);
     // A message refused by a live broker ends the job; one lost with its connection is the reconnect's to re-send.
-    this.out = new WorkPublisher(plan, store, job, (err) => {
-      if (this.link?.open && !this.closing) this.events.fatal(err);
+    this.out = new WorkPublisher(plan, store, job, (err, publisher) => {
+      if (this.link?.open && this.link.publisher === publisher && !this.closing) this.events.fatal(err);
     });
     this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
   }
@@ -223,15 +225,24 @@ export class AmqpTransport implements Transport {
     log.warn('lost the connection to RabbitMQ; reconnecting');
     const giveUpMs = this.giveUpMs;
     void (async () => {
+      let conn: ChannelModel | undefined;
       try {
-        const conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, { giveUpMs, onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`) });
+        conn = await reconnect(withHeartbeat(options.broker), `job ${jobId}`, { giveUpMs, onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`) });
         if (this.closing) return void (await conn.close().catch(() => {}));
         await this.attach(conn);
+        if (this.closing) {
+          // The job ended while this link was being set up: close() saw no link, so end the job's use of this one here.
+          const fresh = this.link!;
+          this.link = undefined;
+          await this.release(fresh, this.closedWith);
+          return;
+        }
         // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
         const resent = this.out.resendUnconfirmed(this.link!.publisher);
         log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
         this.events.room();
       } catch (err) {
+        await conn?.close().catch(() => {}); // attaching failed: never leave the connection open
         const why = `lost RabbitMQ and could not reconnect within ${Math.round(giveUpMs / 1000)} s (FJ_RECONNECT_GIVE_UP_MS): ${(err as Error).message}`;
         this.events.fatal(err instanceof FjError && !(err instanceof TransportError) ? err : new TransportError(why, { resumable: true }));
       }
@@ -241,7 +252,8 @@ export class AmqpTransport implements Transport {
   // --- sending (amqp-publisher.ts) ---------------------------------------------
 
   send(batch: Batch): void | Promise<void> {
-    return this.out.send(batch, this.link?.open ? this.link.publisher : undefined);
+    // The publisher is looked up when the message is ready (after large items are stored): a reconnect may come in between.
+    return this.out.send(batch, () => (this.link?.open ? this.link.publisher : undefined));
   }
 
   /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
@@ -254,6 +266,9 @@ export class AmqpTransport implements Transport {
   private onResult(msg: ConsumeMessage, link: Link): void {
     if (this.closing) return;
     const { counters, log } = this.plan;
+    // Every message of the backlog counts as seen, even one dropped below: `fj resume` waits for them all, not for its deadline.
+    this.received++;
+    this.drained?.();
     const r = readResult(msg.content, msg.properties, this.job.jobId, this.job.signer);
     if (r.kind === 'cancel') {
       if (r.token === this.out.runTag) return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
@@ -280,8 +295,6 @@ export class AmqpTransport implements Transport {
     }
     counters.messages++;
     counters.bytesPublished += msg.content.length;
-    this.received++;
-    this.drained?.();
     const batch = whose === 'now' ? this.out.batchOf(r.id) : undefined;
     const count = r.kind === 'ok' ? r.slots.length : r.count;
     if (batch && (r.first < batch.first || r.first + count > batch.first + batch.values.length)) {
@@ -382,15 +395,20 @@ export class AmqpTransport implements Transport {
    */
   async close(error?: unknown): Promise<void> {
     this.closing = true;
+    this.closedWith = error;
     const link = this.link;
     this.link = undefined;
-    const resumable = isResumable(error);
-    if (link?.open && !resumable) {
+    if (link) await this.release(link, error);
+  }
+
+  /** Ends the job on `link`'s broker connection, then closes it. */
+  private async release(link: Link, error: unknown): Promise<void> {
+    if (link.open && !isResumable(error)) {
       // Workers drop what is left of the job's runs (only those: the job id may be used again at once).
       if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.out.runTag], this.job.signer);
       await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
-    await link?.conn.close().catch(() => {});
+    await link.conn.close().catch(() => {});
   }
 }
 

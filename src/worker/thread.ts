@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { COVERED_BYTES, decode, detach, encodeChecked } from '../codec.js';
-import { CancelledError } from '../errors.js';
+import { CancelledError, InternalError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
@@ -85,14 +85,15 @@ async function load(moduleUrl: string, className: string, paramsBytes: Uint8Arra
   return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
 }
 
-async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>): Promise<void> {
+async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded: Promise<TaskRuntime> | undefined): Promise<void> {
   const { id, first, perItem } = msg;
   if (cancelled.delete(id) || abortAll.signal.aborted) return post({ type: 'failed', id, error: toWire(abortAll.signal.reason ?? new CancelledError()) });
   const controller = new AbortController();
   const signal = AbortSignal.any([controller.signal, abortAll.signal]);
   running = { id, controller };
   try {
-    const runtime = await runtimes.get(msg.key)!;
+    if (!loaded) throw new InternalError(`batch ${id}: its task was never loaded in this thread`);
+    const runtime = await loaded;
     const start = performance.now();
     const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
     slot[ThreadSlot.Batch] = id;
@@ -149,9 +150,13 @@ async function main(): Promise<void> {
       case 'unload':
         runtimes.delete(msg.key);
         break;
-      case 'batch':
-        chain = chain.then(() => runThreadBatch(msg));
+      case 'batch': {
+        // The task is looked up as the batch arrives: an `unload` (the pool evicting this job's
+        // task for a newer job's) may come before the batch's turn, and must not strand it.
+        const loaded = runtimes.get(msg.key);
+        chain = chain.then(() => runThreadBatch(msg, loaded));
         break;
+      }
       case 'abort':
         if (msg.id === undefined) abortAll.abort(new CancelledError());
         else if (running?.id === msg.id) running.controller.abort(new CancelledError());
