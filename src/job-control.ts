@@ -10,7 +10,7 @@ import { normalizeOptions } from './options.js';
 import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from './signing.js';
 import { openStore } from './store/open.js';
 import type { PayloadStore } from './store/store.js';
-import { assertControlExchange, connect, publishCancel, resultsQueue, withHeartbeat } from './transport/amqp.js';
+import { assertControlExchange, connect, publishCancel, resultsQueue, resultsQueueState, withHeartbeat } from './transport/amqp.js';
 import { isRunTag } from './transport/message-id.js';
 
 /** See {@link import('./jobs.js').status}. */
@@ -93,19 +93,6 @@ async function channel(conn: ChannelModel): Promise<Channel> {
   const ch = await conn.createChannel();
   ch.on('error', () => {});
   return ch;
-}
-
-/** The results queue's depth and consumers; undefined when it does not exist (checkQueue closes its channel then). */
-async function resultsQueueState(conn: ChannelModel, jobId: string): Promise<JobReport['resultsQueue']> {
-  const ch = await channel(conn);
-  try {
-    const q = await ch.checkQueue(resultsQueue(jobId));
-    return { messages: q.messageCount, coordinators: q.consumerCount };
-  } catch {
-    return undefined;
-  } finally {
-    await ch.close().catch(() => {});
-  }
 }
 
 function unknownJob(jobId: string, store: PayloadStore): UsageError {

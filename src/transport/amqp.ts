@@ -14,7 +14,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import { TransportError } from '../errors.js';
+import { TransportError, UsageError } from '../errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import { redactUrl } from '../store/url.js';
 import { isRunTag } from './message-id.js';
@@ -205,6 +205,33 @@ export async function assertWorkQueue(ch: Channel, queue: string): Promise<void>
     durable: true,
     arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
   });
+}
+
+/**
+ * A job's results queue as the broker sees it: results waiting, and
+ * consumers (its coordinator, when attached). Undefined when the queue does
+ * not exist. On a channel of its own: a failed check closes its channel.
+ */
+export async function resultsQueueState(conn: ChannelModel, jobId: string): Promise<{ messages: number; coordinators: number } | undefined> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  try {
+    const q = await ch.checkQueue(resultsQueue(jobId));
+    return { messages: q.messageCount, coordinators: q.consumerCount };
+  } catch {
+    return undefined;
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
+
+/** How long a coordinator keeps reconnecting: `FJ_RECONNECT_GIVE_UP_MS`, else 5 minutes; a bad value is a usage error naming it. */
+export function reconnectGiveUpMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.FJ_RECONNECT_GIVE_UP_MS;
+  if (raw === undefined || raw === '') return 5 * 60_000;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new UsageError(`FJ_RECONNECT_GIVE_UP_MS must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`);
+  return ms;
 }
 
 /** Declares a job's results queue. */

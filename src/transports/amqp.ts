@@ -3,10 +3,8 @@
  * batches become work messages on a pool's queue; `fj worker` processes
  * answer on the job's own results queue.
  *
- * - Fan-out by reference: params are stored once and named by ref in every
- *   message; an item larger than the inline limit is stored and sent as a ref.
- * - Backpressure: at most {@link MAX_IN_FLIGHT} messages await their results,
- *   and publishes wait for broker confirms beyond a bound.
+ * - Backpressure: at most {@link MAX_IN_FLIGHT} messages await their results
+ *   (fan-out by reference and publishing: amqp-publisher.ts).
  * - Results stay unacked in the durable results queue until the job ends:
  *   they are the job's record, so after a crash of the coordinator `fj
  *   resume` finds every result recorded so far. The coordinator consumes
@@ -36,6 +34,8 @@ import {
   reconnect,
   reconnectOnChannelError,
   resultsQueue,
+  resultsQueueState,
+  reconnectGiveUpMs,
   withHeartbeat,
 } from '../transport/amqp.js';
 import { show } from '../transport/inspect.js';
@@ -51,16 +51,6 @@ const MAX_IN_FLIGHT = 64;
 const TARGET_BATCH_MS = 20;
 const MAX_BATCH = 4096;
 /** After losing the broker, keep trying to reconnect this long before failing the job (it stays resumable). */
-const RECONNECT_GIVE_UP_MS = 5 * 60_000;
-
-/** How long to keep reconnecting: `FJ_RECONNECT_GIVE_UP_MS`, else 5 minutes; a bad value is a usage error naming it. */
-export function reconnectGiveUpMs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.FJ_RECONNECT_GIVE_UP_MS;
-  if (raw === undefined || raw === '') return RECONNECT_GIVE_UP_MS;
-  const ms = Number(raw);
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new UsageError(`FJ_RECONNECT_GIVE_UP_MS must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`);
-  return ms;
-}
 /** How long `fj resume` waits for the results already queued before publishing. */
 const DRAIN_MS = 30_000;
 
@@ -92,7 +82,7 @@ export class AmqpTransport implements Transport {
   private received = 0;
   private backlog = -1;
   private drained: (() => void) | undefined;
-  private giveUpMs = RECONNECT_GIVE_UP_MS;
+  private giveUpMs = 0;
 
   constructor(
     private readonly plan: JobPlan,
@@ -151,17 +141,9 @@ export class AmqpTransport implements Transport {
 
   /** `fj resume`: the results queue must exist and have no coordinator consuming it. */
   private async checkResumable(conn: ChannelModel): Promise<void> {
-    const ch = await conn.createChannel();
-    ch.on('error', () => {});
-    let consumers: number;
-    try {
-      consumers = (await ch.checkQueue(this.resultsQ)).consumerCount;
-    } catch {
-      throw new UsageError(`job ${this.job.jobId} has no results queue on the broker: it finished, was cancelled, or expired (results queues live a day)`);
-    } finally {
-      await ch.close().catch(() => {});
-    }
-    if (consumers > 0) throw stillAttached(this.job.jobId);
+    const state = await resultsQueueState(conn, this.job.jobId);
+    if (!state) throw new UsageError(`job ${this.job.jobId} has no results queue on the broker: it finished, was cancelled, or expired (results queues live a day)`);
+    if (state.coordinators > 0) throw stillAttached(this.job.jobId);
   }
 
   /**
