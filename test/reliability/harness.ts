@@ -191,3 +191,19 @@ export function lineCount(text: string): number {
 }
 
 export { readdirSync };
+
+/**
+ * Waits for a process to exit, at most `ms`; one still running then is killed
+ * (by its PID) and reported with the end of its log, so a hang fails the test.
+ */
+export async function exitWithin(p: { child: ChildProcess; exited: Promise<number | null> }, ms: number, what = 'fj run', log: () => string = () => (p as Partial<CliProc>).stderr?.() ?? ''): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
+  const code = await Promise.race([p.exited, late]);
+  clearTimeout(timer);
+  if (code === 'late') {
+    p.child.kill('SIGKILL');
+    throw new Error(`${what} was still running after ${ms / 1000} s:\n${log().slice(-3000)}`);
+  }
+  return code;
+}

@@ -12,23 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerAvailable } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { attempts } from '../helpers/run-log.js';
-import { CHAOS, clean, expected, fj, recording, scratch, WorkerPool, type CliProc } from './harness.js';
+import { CHAOS, clean, expected, fj, recording, scratch, WorkerPool, type CliProc, exitWithin } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/reuse.test.ts';
 
-/** Waits for the run to exit, at most `ms`; a run still waiting then is killed and reported. */
-async function exitWithin(p: CliProc, ms: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  const code = await Promise.race([p.exited, late]);
-  clearTimeout(timer);
-  if (code === 'late') {
-    p.child.kill('SIGKILL');
-    throw new Error(`fj run was still waiting after ${ms / 1000} s:\n${p.stderr()}`);
-  }
-  return code;
-}
 
 describe.runIf(available)('a job id used again', () => {
   const { dir, store } = scratch('reuse');

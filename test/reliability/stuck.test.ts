@@ -19,24 +19,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { attempts } from '../helpers/run-log.js';
-import { clean, fj, recording, ROOT, scratch, type CliProc } from './harness.js';
+import { clean, fj, recording, ROOT, scratch, type CliProc, exitWithin } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/stuck.test.ts';
 const STUCK = join(ROOT, 'test', 'fixtures', 'stuck.ts');
 
-/** Waits for a process to exit, at most `ms`; one still running then is killed and reported. */
-async function exitWithin(p: { child: CliProc['child']; exited: Promise<number | null> }, ms: number, what: string, log: () => string): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  const code = await Promise.race([p.exited, late]);
-  clearTimeout(timer);
-  if (code === 'late') {
-    p.child.kill('SIGKILL');
-    throw new Error(`${what} was still running after ${ms / 1000} s:\n${log().slice(-3000)}`);
-  }
-  return code;
-}
 
 /** Ready messages in a queue. */
 async function ready(queue: string): Promise<number> {

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
-import { clean, fj, recording, ROOT, scratch, type CliProc } from './harness.js';
+import { clean, fj, recording, ROOT, scratch, type CliProc, exitWithin } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/unanswered.test.ts';
@@ -26,18 +26,6 @@ const SUM = join(ROOT, 'test', 'fixtures', 'sum.ts');
 /** A job that is not answered must fail within this; before the fix it waited forever. */
 const FAIL_WITHIN_MS = 20_000;
 
-/** Waits for the run to exit, at most `ms`; a run still waiting then is killed and reported. */
-async function exitWithin(p: CliProc, ms: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  const code = await Promise.race([p.exited, late]);
-  clearTimeout(timer);
-  if (code === 'late') {
-    p.child.kill('SIGKILL');
-    throw new Error(`fj run was still waiting after ${ms / 1000} s, with no word on why:\n${p.stderr()}`);
-  }
-  return code;
-}
 
 describe.runIf(available)('work nobody answers is reported, in seconds', () => {
   const { dir, store } = scratch('unanswered');
