@@ -24,6 +24,8 @@ import { pathToFileURL } from 'node:url';
 import { TransportError } from '../errors.js';
 import { describeStat, foreignLink, isOpen, isPrivate, isSticky, unsafeAncestor, currentUid } from '../private-dir.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
+import { FileIndex } from './file-index.js';
+import { readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
 import type { PayloadStore, Ref } from './store.js';
 
 function reason(err: unknown): string {
@@ -49,10 +51,12 @@ export class FileStore implements PayloadStore {
   readonly url: string;
   /** The absolute directory holding one subdirectory per job (symlinks resolved). */
   readonly dir: string;
+  readonly #index: FileIndex;
 
   private constructor(dir: string) {
     this.dir = dir;
     this.url = pathToFileURL(dir).href;
+    this.#index = new FileIndex(dir, this.url, (jobId) => this.#removeJobDir(jobId));
   }
 
   /**
@@ -176,6 +180,43 @@ export class FileStore implements PayloadStore {
   }
 
   async deleteJob(jobId: string): Promise<void> {
+    const entry = await this.indexEntry(jobId).catch(() => undefined);
+    if (entry) await this.#index.remove(entry);
+    await this.#removeJobDir(jobId);
+  }
+
+  async indexJob(entry: IndexEntry): Promise<void> {
+    const previous = await this.indexEntry(entry.id);
+    await this.#index.write(entry, previous);
+    // The job keeps its own copy: the next write knows which file to replace.
+    await this.setMeta(entry.id, 'index', new TextEncoder().encode(JSON.stringify(entry)));
+  }
+
+  async indexEntry(jobId: string): Promise<IndexEntry | undefined> {
+    const bytes = await this.getMeta(jobId, 'index');
+    const e = bytes && readEntry(new TextDecoder().decode(bytes));
+    if (!e || e.id !== jobId) return undefined;
+    if (e.expires <= Date.now()) {
+      await this.#index.remove(e);
+      await this.#removeJobDir(jobId);
+      return undefined;
+    }
+    return e;
+  }
+
+  listJobs(query: IndexQuery): Promise<IndexPage> {
+    return this.#index.list(query);
+  }
+
+  putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
+    return this.#index.putBeacon(kind, name, text, ttlMs);
+  }
+
+  listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
+    return this.#index.listBeacons(kind);
+  }
+
+  async #removeJobDir(jobId: string): Promise<void> {
     // checkJobId first: this is a recursive remove, and `..` must never reach it.
     const jobDir = join(this.dir, checkJobId(jobId));
     try {

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TransportError, NotFoundError } from '../errors.js';
+import { checkBeaconName, checkEntry, checkTtl, matches, newestFirst, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
 import type { PayloadStore, Ref } from './store.js';
 
 // No leading dot: rules out `.` and `..` and any name that could clash with
@@ -89,6 +90,8 @@ export function metaKey(name: string): string {
 export class MemoryStore implements PayloadStore {
   readonly url = 'memory:';
   readonly #jobs = new Map<string, Map<string, Uint8Array>>();
+  readonly #index = new Map<string, IndexEntry>();
+  readonly #beacons = new Map<string, { text: string; expires: number }>();
 
   async put(jobId: string, bytes: Uint8Array): Promise<Ref> {
     checkJobId(jobId);
@@ -121,6 +124,49 @@ export class MemoryStore implements PayloadStore {
 
   async deleteJob(jobId: string): Promise<void> {
     this.#jobs.delete(checkJobId(jobId));
+    this.#index.delete(jobId);
+  }
+
+  async indexJob(entry: IndexEntry): Promise<void> {
+    checkJobId(entry.id);
+    this.#index.set(entry.id, checkEntry(entry));
+  }
+
+  async indexEntry(jobId: string): Promise<IndexEntry | undefined> {
+    this.#sweep();
+    const e = this.#index.get(checkJobId(jobId));
+    return e && { ...e };
+  }
+
+  async listJobs(query: IndexQuery): Promise<IndexPage> {
+    this.#sweep();
+    const all = [...this.#index.values()].filter((e) => matches(e, query)).sort(newestFirst);
+    return { entries: all.slice(0, query.limit).map((e) => ({ ...e })), more: all.length > query.limit };
+  }
+
+  async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
+    this.#beacons.set(`${kind}/${checkBeaconName(name)}`, { text, expires: Date.now() + checkTtl(ttlMs) });
+  }
+
+  async listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
+    const now = Date.now();
+    const out: { name: string; text: string }[] = [];
+    for (const [key, b] of this.#beacons) {
+      if (b.expires <= now) this.#beacons.delete(key);
+      else if (key.startsWith(`${kind}/`)) out.push({ name: key.slice(kind.length + 1), text: b.text });
+    }
+    return out;
+  }
+
+  /** Removes the jobs whose index entry has expired, with their data. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, e] of this.#index) {
+      if (e.expires <= now) {
+        this.#index.delete(id);
+        this.#jobs.delete(id);
+      }
+    }
   }
 
   /** How many distinct payloads the job holds (for tests and diagnostics). */
@@ -130,5 +176,7 @@ export class MemoryStore implements PayloadStore {
 
   async close(): Promise<void> {
     this.#jobs.clear();
+    this.#index.clear();
+    this.#beacons.clear();
   }
 }

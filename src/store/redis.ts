@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { TransportError } from '../errors.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
 import { redactUrl } from './url.js';
+import { checkBeaconName, checkEntry, checkTtl, matches, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
 import type { PayloadStore, Ref } from './store.js';
 
 /** Seven days: longer than any job should run, short enough that a crashed coordinator's data does not stay forever. */
@@ -37,6 +38,14 @@ export interface RedisStoreOptions {
 
 function jobKey(jobId: string): string {
   return `fj:job:${jobId}`;
+}
+
+/** The job index: a sorted set of job ids by submission time; each entry itself is a field of its job's hash, so it expires with the job. */
+const INDEX_KEY = 'fj:index';
+const ENTRY_FIELD = 'meta-index';
+
+function beaconKey(kind: BeaconKind, name: string): string {
+  return `fj:beacon:${kind}:${name}`;
 }
 
 /** Payloads in Redis, shared by every host that can reach it. */
@@ -95,7 +104,7 @@ export class RedisStore implements PayloadStore {
     const key = jobKey(jobId);
     const tx = this.#client.multi().hset(key, hash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     // In the same transaction, so no job key ever exists without its expiry.
-    if (this.#ttl > 0) tx.expire(key, this.#ttl);
+    this.#expire(tx, key);
     try {
       for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
     } catch (err) {
@@ -119,7 +128,7 @@ export class RedisStore implements PayloadStore {
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
     const key = jobKey(checkJobId(jobId));
     const tx = this.#client.multi().hset(key, metaKey(name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    if (this.#ttl > 0) tx.expire(key, this.#ttl);
+    this.#expire(tx, key);
     try {
       for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
     } catch (err) {
@@ -137,10 +146,109 @@ export class RedisStore implements PayloadStore {
 
   async deleteJob(jobId: string): Promise<void> {
     try {
-      await this.#client.unlink(jobKey(checkJobId(jobId)));
+      await this.#client.multi().unlink(jobKey(checkJobId(jobId))).zrem(INDEX_KEY, jobId).exec();
     } catch (err) {
       throw this.#fail(`delete job ${jobId}`, err);
     }
+  }
+
+  /**
+   * The job's hash expires at the entry's `expires` (set, not only
+   * extended: a finished job's retention can be shorter than a running
+   * one's leak guard); the index itself expires with its longest-lived entry.
+   */
+  async indexJob(entry: IndexEntry): Promise<void> {
+    const e = checkEntry(entry);
+    const key = jobKey(checkJobId(e.id));
+    const tx = this.#client
+      .multi()
+      .hset(key, ENTRY_FIELD, JSON.stringify(e))
+      .pexpireat(key, e.expires)
+      .zadd(INDEX_KEY, e.submitted, e.id)
+      .call('PEXPIREAT', INDEX_KEY, e.expires, 'NX')
+      .call('PEXPIREAT', INDEX_KEY, e.expires, 'GT');
+    try {
+      for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
+    } catch (err) {
+      throw this.#fail(`index job ${e.id}`, err);
+    }
+  }
+
+  async indexEntry(jobId: string): Promise<IndexEntry | undefined> {
+    let text: string | null;
+    try {
+      text = await this.#client.hget(jobKey(checkJobId(jobId)), ENTRY_FIELD);
+    } catch (err) {
+      throw this.#fail(`read the index entry of job ${jobId}`, err);
+    }
+    const e = text ? readEntry(text) : undefined;
+    return e && e.id === jobId ? e : undefined;
+  }
+
+  /** Walks the sorted set newest first, a page of ids at a time; ids whose job expired are removed from it on the way. */
+  async listJobs(query: IndexQuery): Promise<IndexPage> {
+    const entries: IndexEntry[] = [];
+    const page = 500;
+    const max = query.before ? String(query.before.submitted) : '+inf';
+    let offset = 0;
+    try {
+      for (;;) {
+        const ids = await this.#client.zrevrangebyscore(INDEX_KEY, max, '-inf', 'LIMIT', offset, page);
+        if (ids.length === 0) return { entries, more: false };
+        const pipe = this.#client.pipeline();
+        for (const id of ids) pipe.hget(jobKey(id), ENTRY_FIELD);
+        const rows = (await pipe.exec()) ?? [];
+        const gone: string[] = [];
+        for (let k = 0; k < ids.length; k++) {
+          const text = rows[k]?.[1] as string | null;
+          const e = text ? readEntry(text) : undefined;
+          if (!e || e.id !== ids[k]) {
+            gone.push(ids[k]!);
+            continue;
+          }
+          if (!matches(e, query)) continue;
+          if (entries.length === query.limit) return { entries, more: true };
+          entries.push(e);
+        }
+        if (gone.length) await this.#client.zrem(INDEX_KEY, ...gone);
+        if (ids.length < page) return { entries, more: false };
+        offset += page - gone.length;
+      }
+    } catch (err) {
+      throw this.#fail('list the job index', err);
+    }
+  }
+
+  async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
+    try {
+      await this.#client.set(beaconKey(kind, checkBeaconName(name)), text, 'PX', checkTtl(ttlMs));
+    } catch (err) {
+      throw this.#fail(`write beacon ${name}`, err);
+    }
+  }
+
+  async listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
+    const prefix = beaconKey(kind, '');
+    const keys: string[] = [];
+    try {
+      let cursor = '0';
+      do {
+        const [next, found] = await this.#client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      if (keys.length === 0) return [];
+      const texts = await this.#client.mget(...keys);
+      return keys.flatMap((k, i) => (texts[i] == null ? [] : [{ name: k.slice(prefix.length), text: texts[i]! }]));
+    } catch (err) {
+      throw this.#fail(`list beacons`, err);
+    }
+  }
+
+  /** Gives `key` the store's expiry if it has none, or extends a shorter one; never shortens it (a finished job's retention stands). */
+  #expire(tx: ReturnType<Redis['multi']>, key: string): void {
+    if (this.#ttl <= 0) return;
+    tx.expire(key, this.#ttl, 'NX').expire(key, this.#ttl, 'GT');
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,10 @@
  * (memory.ts, file.ts, redis.ts), one conformance suite run against each.
  */
 
+import type { BeaconKind, IndexEntry, IndexPage, IndexQuery } from './job-index.js';
+
+export type { BeaconKind, IndexEntry, IndexPage, IndexQuery };
+
 /** A reference to stored bytes: `<jobId>/<sha256 hex of the bytes>`. */
 export type Ref = string;
 
@@ -31,8 +35,27 @@ export interface PayloadStore {
   setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void>;
   /** A named record of the job, or `undefined` when there is none. */
   getMeta(jobId: string, name: string): Promise<Uint8Array | undefined>;
-  /** Removes everything stored under the job. Missing data is not an error. */
+  /** Removes everything stored under the job, its index entry included. Missing data is not an error. */
   deleteJob(jobId: string): Promise<void>;
+  /**
+   * Writes (or replaces) the job's entry in the job index (job-index.ts)
+   * and sets when the store removes the job: at `entry.expires`, the job's
+   * data, records and entry are gone (Redis: key expiry; file and memory
+   * stores: swept as the index is used).
+   */
+  indexJob(entry: IndexEntry): Promise<void>;
+  /** The job's index entry, or undefined when it has none (never indexed, forgotten, expired). */
+  indexEntry(jobId: string): Promise<IndexEntry | undefined>;
+  /** Index entries matching `query`, newest first; expired ones are never listed. */
+  listJobs(query: IndexQuery): Promise<IndexPage>;
+  /**
+   * Writes a beacon (a worker's heartbeat): `text` under `name`, gone after
+   * `ttlMs` unless written again. Names: 1-200 of `A-Za-z0-9._:-`, not
+   * starting with a dot.
+   */
+  putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void>;
+  /** The live beacons of a kind. */
+  listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]>;
   /** Releases connections. */
   close(): Promise<void>;
 }

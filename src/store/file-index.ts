@@ -1,0 +1,178 @@
+/**
+ * The file store's job index and beacons (see job-index.ts for what they
+ * are), in two private directories beside the jobs':
+ *
+ * - `DIR/.index/<submitted>~<id>~<state>~<expires>~<task>`: one file per
+ *   job, its name carrying every field a query filters on, so listing is one
+ *   `readdir` and a sort, whatever the number of jobs; only the entries a
+ *   page shows are opened (for their label). A state change renames the
+ *   file (written beside it first, so a reader never sees none).
+ * - `DIR/.beacons/<kind>/<name>`: `{ expires, text }`.
+ *
+ * Nothing here expires by itself: the store sweeps as it is used. Listing
+ * (and, at most once a minute, writing) the index removes every job whose
+ * entry has expired, with its data; listing beacons removes the dead ones.
+ * Names starting with a dot cannot be job ids, so these never clash with a job.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TransportError } from '../errors.js';
+import { checkBeaconName, checkEntry, checkTtl, JOB_STATES, matches, newestFirst, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery, type JobState } from './job-index.js';
+
+/** Fixed width, so names sort by time. */
+const pad = (n: number) => String(n).padStart(15, '0');
+/** Task names may hold any character: encoded so `~` and `/` cannot split a name. */
+const enc = (task: string) => encodeURIComponent(task).replace(/~/g, '%7E').replace(/\./g, '%2E');
+
+/** An entry's file name. */
+export function entryName(e: IndexEntry): string {
+  return `${pad(e.submitted)}~${e.id}~${e.state}~${pad(e.expires)}~${enc(e.task)}`;
+}
+
+interface Named {
+  name: string;
+  submitted: number;
+  id: string;
+  state: JobState;
+  expires: number;
+  task: string;
+}
+
+/** The fields of an entry's file name; undefined for a name that is not one. */
+function parseName(name: string): Named | undefined {
+  const parts = name.split('~');
+  if (parts.length !== 5) return undefined;
+  const [sub, id, state, exp, task] = parts as [string, string, string, string, string];
+  if (!/^\d{15}$/.test(sub) || !/^\d{15}$/.test(exp) || !(JOB_STATES as readonly string[]).includes(state)) return undefined;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(task);
+  } catch {
+    return undefined;
+  }
+  return { name, submitted: Number(sub), id, state: state as JobState, expires: Number(exp), task: decoded };
+}
+
+/** Sweeps on writes happen at most this often per process. */
+const SWEEP_EVERY_MS = 60_000;
+
+export class FileIndex {
+  private readonly indexDir: string;
+  private readonly beaconDir: string;
+  private lastSweep = 0;
+
+  constructor(
+    dir: string,
+    private readonly url: string,
+    /** Removes a job's data (the store's deleteJob without the index). */
+    private readonly removeJob: (jobId: string) => Promise<void>,
+  ) {
+    this.indexDir = join(dir, '.index');
+    this.beaconDir = join(dir, '.beacons');
+  }
+
+  /** Writes `entry` (replacing the file named `previous`, if another); sweeps now and then. */
+  async write(entry: IndexEntry, previous: IndexEntry | undefined): Promise<void> {
+    const e = checkEntry(entry);
+    const name = entryName(e);
+    await this.writeAtomic(await this.dirOf(this.indexDir), name, JSON.stringify(e));
+    const old = previous && entryName(previous);
+    if (old && old !== name) await unlink(join(this.indexDir, old)).catch(() => {});
+    if (Date.now() - this.lastSweep > SWEEP_EVERY_MS) await this.list({ limit: 0 });
+  }
+
+  /** Removes the entry of `entry`'s job. */
+  async remove(entry: IndexEntry): Promise<void> {
+    await unlink(join(this.indexDir, entryName(entry))).catch(() => {});
+  }
+
+  /** Lists entries matching `q`, newest first, and sweeps the expired ones (with their jobs). */
+  async list(q: IndexQuery): Promise<IndexPage> {
+    this.lastSweep = Date.now();
+    let names: string[];
+    try {
+      names = await readdir(await this.dirOf(this.indexDir));
+    } catch (err) {
+      throw this.fail('list the job index', err);
+    }
+    const now = Date.now();
+    const live: Named[] = [];
+    const expired: Named[] = [];
+    for (const n of names) {
+      const p = parseName(n);
+      if (!p) continue;
+      if (p.expires <= now) expired.push(p);
+      else if (matches({ ...p, label: '' }, q)) live.push(p);
+    }
+    for (const p of expired) {
+      await this.removeJob(p.id).catch(() => {});
+      await unlink(join(this.indexDir, p.name)).catch(() => {});
+    }
+    // Two files for one job (two writers raced): the later state wins.
+    const byId = new Map<string, Named>();
+    for (const p of live) {
+      const seen = byId.get(p.id);
+      if (!seen || JOB_STATES.indexOf(p.state) > JOB_STATES.indexOf(seen.state)) byId.set(p.id, p);
+    }
+    const sorted = [...byId.values()].sort((a, b) => newestFirst({ ...a, label: '' }, { ...b, label: '' }));
+    const page = sorted.slice(0, q.limit);
+    const entries = await Promise.all(
+      page.map(async (p) => {
+        const text = await readFile(join(this.indexDir, p.name), 'utf8').catch(() => '');
+        const e = readEntry(text);
+        return e && e.id === p.id ? e : { id: p.id, state: p.state, task: p.task, label: '', submitted: p.submitted, expires: p.expires };
+      }),
+    );
+    return { entries, more: sorted.length > q.limit };
+  }
+
+  async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
+    const dir = await this.dirOf(join(await this.dirOf(this.beaconDir), kind));
+    await this.writeAtomic(dir, checkBeaconName(name), JSON.stringify({ expires: Date.now() + checkTtl(ttlMs), text }));
+  }
+
+  async listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
+    const dir = await this.dirOf(join(await this.dirOf(this.beaconDir), kind));
+    const now = Date.now();
+    const out: { name: string; text: string }[] = [];
+    for (const name of await readdir(dir)) {
+      if (name.startsWith('.')) continue;
+      try {
+        const b = JSON.parse(await readFile(join(dir, name), 'utf8')) as { expires?: unknown; text?: unknown };
+        if (typeof b.expires !== 'number' || typeof b.text !== 'string') continue;
+        if (b.expires <= now) await unlink(join(dir, name)).catch(() => {});
+        else out.push({ name, text: b.text });
+      } catch {
+        // gone meanwhile, or not a beacon
+      }
+    }
+    return out;
+  }
+
+  /** `dir`, created 0700 when missing, refused when it is not a real directory. */
+  private async dirOf(dir: string): Promise<string> {
+    await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw this.fail(`create ${dir}`, err);
+    });
+    const st = await lstat(dir);
+    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${dir} is not a directory: refused`, { resumable: false });
+    return dir;
+  }
+
+  private async writeAtomic(dir: string, name: string, text: string): Promise<void> {
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.${process.pid}.tmp`);
+    try {
+      await writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
+      await rename(tmp, join(dir, name));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw this.fail(`write ${join(dir, name)}`, err);
+    }
+  }
+
+  private fail(op: string, err: unknown): TransportError {
+    if (err instanceof TransportError) return err;
+    return new TransportError(`payload store ${this.url}: cannot ${op}: ${(err as Error).message}`, { cause: err });
+  }
+}
