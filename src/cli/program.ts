@@ -11,6 +11,7 @@ import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
 import { workerCommand } from './worker.js';
+import { fjVersion } from '../paths.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
 export type { CliIO, Output, Streams };
@@ -87,6 +88,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .description('Fork-join parallel compute: run a task eagerly, on worker threads, or across hosts through RabbitMQ.')
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
     .showHelpAfterError('(run with --help for usage)')
+    .version(fjVersion(), '-V, --version', "print fj's version")
     .exitOverride();
 
   const run = program
@@ -142,8 +144,10 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
 
   program
     .command('tasks')
-    .description('list the built-in tasks with their descriptions')
-    .action(() => tasksCommand(io));
+    .description('list tasks with their descriptions: the built-in ones, or those of the modules named or of --dir')
+    .argument('[modules...]', 'task modules to list (every task class each exports)')
+    .option('--dir <folder>', 'list the task modules of this folder (e.g. tasks)')
+    .action((modules, flags) => tasksCommand(modules, flags, io));
 
   program
     .command('validate')
@@ -165,6 +169,8 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
+    .option('--wait-broker <seconds>', 'at start, keep trying to reach the broker this long, logging each attempt (default 300)', seconds('--wait-broker'))
+    .option('--no-wait-broker', 'fail at once (exit 3) when the broker does not answer at start')
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {

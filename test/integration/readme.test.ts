@@ -1,0 +1,129 @@
+/**
+ * The README as a newcomer follows it, in a project of their own. fj is
+ * packed (`npm pack`, as a user installs a tarball), installed into a temp
+ * copy of examples/ (its own package.json, tasks/, schemas/, input.json and
+ * a vitest test), and the README's steps run there: `npx fj run` of a
+ * TypeScript task by path and by name, `fj tasks --dir`, and the project's
+ * own vitest test importing built-in tasks through the package's exports.
+ * Twice: as an ES module project and as a CommonJS one (`npm init -y`, no
+ * "type"), which share one installed node_modules.
+ *
+ * Every README block marked `<!-- file: examples/… -->` must be that file,
+ * word for word: when the README and the code disagree, this fails.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const examples = join(root, 'examples');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const dir = mkdtempSync(join(tmpdir(), 'fj-readme-'));
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command in `cwd` (killed after 120 s); resolves with its exit code and output, never rejects on a non-zero exit. */
+async function sh(cmd: string, args: string[], cwd: string): Promise<Result> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(cmd, args, { cwd, timeout: 120_000, env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string; message: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: `${e.stderr ?? ''}${e.message}` };
+  }
+}
+
+/** The README's code blocks that follow a `<!-- file: PATH -->` line, by path. */
+function readmeFiles(): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const m of readme.matchAll(/<!-- file: (\S+) -->\s*\n```\w*\n([\s\S]*?)```/g)) files.set(m[1], m[2]);
+  return files;
+}
+
+/** The project files a newcomer writes, copied from examples/ into `to`. */
+function copyProject(to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const part of ['tasks', 'schemas', 'test', 'input.json']) cpSync(join(examples, part), join(to, part), { recursive: true });
+}
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the README', () => {
+  it('shows examples/ as it is: every marked block is that file', () => {
+    const files = readmeFiles();
+    expect([...files.keys()].sort()).toEqual(['examples/input.json', 'examples/schemas/primes.schema.json', 'examples/tasks/primes.ts', 'examples/test/tasks.test.ts']);
+    for (const [path, text] of files) expect(text, path).toBe(readFileSync(join(root, path), 'utf8'));
+    // Pasted as is, a schema block must parse (no `// file name` comment in JSON).
+    for (const path of ['examples/schemas/primes.schema.json', 'examples/input.json']) expect(() => JSON.parse(files.get(path)!), path).not.toThrow();
+  });
+});
+
+describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind) => {
+  const project = join(dir, kind);
+
+  beforeAll(async () => {
+    if (kind === 'module') {
+      // Packed without scripts: dist/ is built already (test/global-setup.ts), and a rebuild would race the other test files.
+      const packed = await sh(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], root);
+      expect(packed.code, packed.stderr).toBe(0);
+      const tarball = join(dir, packed.stdout.trim().split('\n').pop()!);
+      copyProject(project);
+      cpSync(join(examples, 'package.json'), join(project, 'package.json'));
+      // From npm's cache (the main project installed the same versions): no registry round trips.
+      const vitest = (JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as { version: string }).version;
+      const installed = await sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `vitest@${vitest}`], project);
+      expect(installed.code, installed.stderr).toBe(0);
+    } else {
+      // `npm init -y`: no "type", so .js and .ts files are CommonJS. The ES module project's node_modules serves it too.
+      mkdirSync(project, { recursive: true });
+      const init = await sh(npm, ['init', '-y'], project);
+      expect(init.code, init.stderr).toBe(0);
+      expect(JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')).type).toBeUndefined();
+      copyProject(project);
+      symlinkSync(join(dir, 'module', 'node_modules'), join(project, 'node_modules'), 'dir');
+    }
+  }, 180_000);
+
+  it('npx fj run ./tasks/primes.ts input.json prints the output (local executor: worker threads load the .ts)', async () => {
+    const r = await sh(npx, ['fj', 'run', './tasks/primes.ts', 'input.json', '-c', '2'], project);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 }); // primes below 10,000
+  });
+
+  it('npx fj run primes finds ./tasks/primes.ts by name; fj tasks --dir tasks lists it', async () => {
+    const r = await sh(npx, ['fj', 'run', 'primes', 'input.json', '-e', 'eager'], project);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 });
+    const tasks = await sh(npx, ['fj', 'tasks', '--dir', 'tasks'], project);
+    expect(tasks.code, tasks.stderr).toBe(0);
+    expect(tasks.stdout).toMatch(/^primes +Count the primes in a list of ranges$/m);
+  });
+
+  it("the project's vitest test passes (fj/tasks/wordcount through the package's exports)", async () => {
+    const r = await sh(npx, ['vitest', 'run', '--reporter=dot'], project);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/3 passed/);
+  });
+
+  it('a schema pasted with a comment in it is refused naming its line and column', async () => {
+    const copy = join(dir, `${kind}-bad-schema`);
+    copyProject(copy);
+    writeFileSync(join(copy, 'package.json'), kind === 'module' ? '{ "type": "module" }\n' : '{ "name": "bad" }\n');
+    symlinkSync(join(dir, 'module', 'node_modules'), join(copy, 'node_modules'), 'dir');
+    const schema = join(copy, 'schemas', 'primes.schema.json');
+    writeFileSync(schema, `// schemas/primes.schema.json\n${readFileSync(schema, 'utf8')}`);
+    const r = await sh(npx, ['fj', 'validate', './tasks/primes.ts', 'input.json'], copy);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`fj: task primes: schema ${schema} is not valid JSON: Unexpected token '/' at line 1, column 1`);
+  });
+});
