@@ -12,6 +12,7 @@ import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
 import { workerCommand } from './worker.js';
 import { fjVersion } from '../paths.js';
+import { deadListCommand, deadPurgeCommand, deadRequeueCommand, deadShowCommand } from './dead.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
 export type { CliIO, Output, Streams };
@@ -142,6 +143,8 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
     .action((jobId, flags) => cancelCommand(jobId, flags, io));
 
+  deadCommands(program, io);
+
   program
     .command('tasks')
     .description('list tasks with their descriptions: the built-in ones, or those of the modules named or of --dir')
@@ -184,6 +187,20 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     });
 
   return program;
+}
+
+/** `fj dead list|show N|requeue|purge`: a pool's dead-letter queue. */
+function deadCommands(program: Command, io: Streams): void {
+  const dead = program
+    .command('dead')
+    .description("a pool's dead letters (<queue>.dead): list them, show one, send them back for another try, or purge them")
+    .option('--queue <name>', 'the pool (default $FJ_QUEUE or fj.default)')
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)');
+  const flags = (cmd: Command) => cmd.optsWithGlobals();
+  dead.command('list', { isDefault: true }).description('count, then each message: id, job, task, reason, size, a short safe preview').option('--limit <n>', 'list at most this many (default 20)', int('--limit')).option('--json', 'print JSON').action((_o, cmd: Command) => deadListCommand(flags(cmd), io));
+  dead.command('show').description('one message in full: every header, a longer preview').argument('<n>', 'its number in the list', int('<n>')).option('--json', 'print JSON').action((n: number, _o, cmd: Command) => deadShowCommand(n, flags(cmd), io));
+  dead.command('requeue').description('send every dead letter back to the work queue for another try').action((_o, cmd: Command) => deadRequeueCommand(flags(cmd), io));
+  dead.command('purge').description('delete every dead letter (asks on a terminal; --yes otherwise)').option('-y, --yes', 'do not ask').action((_o, cmd: Command) => deadPurgeCommand(flags(cmd), io));
 }
 
 /** Prints an error the way a user should see it and returns the exit code. */

@@ -1,0 +1,128 @@
+/**
+ * `fj dead` against the real RabbitMQ and a real `fj worker`: the worker
+ * dead-letters what it refuses (a text body with a terminal escape in it,
+ * a well-formed message for a job its store does not know, bytes that are
+ * not msgpack); `fj dead` lists them without taking them, shows one, refuses
+ * to purge without `--yes` off a terminal, sends them back to the work
+ * queue, and purges.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeChecked } from '../../src/codec.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { runFj } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+const available = await brokerAvailable();
+const queue = `fj.test.dead.${randomUUID().slice(0, 8)}`;
+const dead = `${queue}.dead`;
+const store = mkdtempSync(join(tmpdir(), 'fj-dead-store-'));
+const unknownJob = `gone-${randomUUID()}`;
+const env = { FJ_BROKER_URL: BROKER_URL, FJ_QUEUE: queue };
+
+let conn: amqp.ChannelModel;
+let ch: amqp.Channel;
+let worker: WorkerProc | undefined;
+
+const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
+
+describe.skipIf(!available)('fj dead', () => {
+  beforeAll(async () => {
+    worker = await startWorkerProc(['--queue', queue, '--store', `file://${store}`, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    conn = await amqp.connect(BROKER_URL);
+    ch = await conn.createChannel();
+    // 1: not an fj message, with an escape sequence that must not reach a terminal raw.
+    ch.sendToQueue(queue, Buffer.from('hello \u001b[31mred'), { messageId: 'text-1' });
+    // 2: a well-formed fj message for a job no store knows.
+    const headers = { 'fj-protocol': 1, 'fj-job': unknownJob, 'fj-task': 'wordcount', 'fj-code': '0123456789abcdef', 'fj-params': `${unknownJob}/${'a'.repeat(64)}`, 'fj-first': 0, 'fj-count': 1 };
+    ch.sendToQueue(queue, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('to be or not')] })), { messageId: `${unknownJob}:r1:0`, headers });
+    // 3: bytes that are not msgpack.
+    ch.sendToQueue(queue, Buffer.from([0xc1, 0xff, 0x00, 0x9b]), { messageId: 'bytes-3', headers: { 'fj-protocol': 1 } });
+    await waitFor('the worker to dead-letter the three messages', async () => (await count(dead)) === 3, 20_000);
+  });
+
+  afterAll(async () => {
+    if (worker) await stopWorkerProc(worker);
+    await ch?.close().catch(() => {});
+    await conn?.close().catch(() => {});
+    if (available) await deleteQueues(queue);
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('list: the count, then each message with its reason, job, task and a safe preview; nothing taken', async () => {
+    const r = await runFj(['dead', 'list'], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${dead.replace(/\./g, '\\.')}: 3 message\\(s\\)\n`));
+    expect(r.stdout).not.toContain('\u001b'); // escaped, never raw
+    // The worker refuses them in its own order; each block is found by its id.
+    const block = (id: string) => r.stdout.split(/^(?=#\d)/m).find((b) => b.includes(`id "${id}"`)) ?? `(no block for ${id})`;
+    expect(block('text-1')).toMatch(/^#\d {2}id "text-1" {2}job missing {2}task missing {2}14 bytes\n {2}reason: {2}header fj-protocol: missing, expected 1 \(not an fj protocol 1 message\) \(rejected from \S+ at \S+\)\n {2}preview: text "hello \\u001b\[31mred"\n$/);
+    expect(block(`${unknownJob}:r1:0`)).toContain(`job "${unknownJob}"  task "wordcount"`);
+    expect(block(`${unknownJob}:r1:0`)).toContain('reason:  a well-formed fj message: a worker refused it');
+    expect(block(`${unknownJob}:r1:0`)).toContain('preview: 1 item(s): ["to be or not"]');
+    expect(block('bytes-3')).toMatch(/reason: {2}header fj-job: missing is not a job id.*\n {2}preview: hex c1 ff 00 9b\n$/);
+    expect(await count(dead)).toBe(3);
+    // Given back in their order: a second list shows them in the same one.
+    const again = await runFj(['dead', 'list', '--json'], { env });
+    const list = JSON.parse(again.stdout) as { count: number; letters: { n: number; messageId: string }[] };
+    expect(list.count).toBe(3);
+    expect(list.letters.map((l) => `#${l.n}  id ${l.messageId}`).join('\n')).toBe(r.stdout.match(/^#\d {2}id \S+/gm)!.join('\n'));
+    const one = await runFj(['dead', 'list', '--json', '--limit', '1'], { env });
+    expect((JSON.parse(one.stdout) as { letters: unknown[] }).letters).toHaveLength(1);
+  });
+
+  it('show N: one message with every header; a number past the end is a usage error', async () => {
+    const list = JSON.parse((await runFj(['dead', 'list', '--json'], { env })).stdout) as { letters: { n: number; job: string }[] };
+    const n = list.letters.find((l) => l.job === JSON.stringify(unknownJob))!.n;
+    const r = await runFj(['dead', 'show', String(n), '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as { n: number; task: string; headers: Record<string, string>; death: { reason: string; queue: string; count: number } };
+    expect(d.n).toBe(n);
+    expect(d.headers['fj-job']).toBe(JSON.stringify(unknownJob));
+    expect(d.death).toMatchObject({ reason: 'rejected', queue, count: 1 });
+    const past = await runFj(['dead', 'show', '4'], { env });
+    expect(past.code).toBe(2);
+    expect(past.stderr).toBe(`fj: ${dead} holds 3 message(s): there is no number 4\n`);
+  });
+
+  it('purge off a terminal without --yes: refused, nothing deleted', async () => {
+    const r = await runFj(['dead', 'purge'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pass --yes/);
+    expect(await count(dead)).toBe(3);
+  });
+
+  it('requeue: every dead letter back on the work queue (the worker stopped, they wait there); purge --yes empties the dead letters', async () => {
+    await stopWorkerProc(worker!);
+    worker = undefined;
+    const r = await runFj(['dead', 'requeue'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`fj: 3 message(s) from ${dead} sent back to ${queue} for another try\n`);
+    expect(await count(dead)).toBe(0);
+    expect(await count(queue)).toBe(3);
+    // Each as it was: body, id and headers.
+    const back = new Map<string, amqp.GetMessage>();
+    for (let m = await ch.get(queue, { noAck: true }); m; m = await ch.get(queue, { noAck: true })) back.set(String(m.properties.messageId), m);
+    expect([...back.keys()].sort()).toEqual([`${unknownJob}:r1:0`, 'bytes-3', 'text-1'].sort());
+    expect(back.get('text-1')!.content.toString()).toBe('hello \u001b[31mred');
+    expect(back.get(`${unknownJob}:r1:0`)!.properties.headers).toMatchObject({ 'fj-job': unknownJob, 'fj-task': 'wordcount', 'fj-first': 0, 'fj-count': 1 });
+
+    ch.sendToQueue(dead, Buffer.from('x'));
+    await waitFor('the message to reach the dead-letter queue', async () => (await count(dead)) === 1);
+    const purged = await runFj(['dead', 'purge', '--yes'], { env });
+    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.stderr).toBe(`fj: 1 message(s) purged from ${dead}\n`);
+    expect(await count(dead)).toBe(0);
+  });
+
+  it('a pool with no dead-letter queue: a usage error naming it', async () => {
+    const r = await runFj(['dead', 'list', '--queue', `fj.test.none.${randomUUID().slice(0, 8)}`], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^fj: no dead-letter queue fj\.test\.none\.\S+\.dead on the broker/);
+  });
+});
