@@ -3,20 +3,25 @@
  * packed (`npm pack`, as a user installs a tarball), installed into a temp
  * copy of examples/ (its own package.json, tasks/, schemas/, input.json and
  * a vitest test), and the README's steps run there: `npx fj run` of a
- * TypeScript task by path and by name, `fj tasks --dir`, and the project's
- * own vitest test importing built-in tasks through the package's exports.
+ * TypeScript task by path and by name (local threads, eager, and amqp with
+ * an `fj worker --tasks` of the project), `fj tasks --dir`, and the
+ * project's own vitest test importing built-in tasks through the package's
+ * exports.
  * Twice: as an ES module project and as a CommonJS one (`npm init -y`, no
  * "type"), which share one installed node_modules.
  *
  * Every README block marked `<!-- file: examples/… -->` must be that file,
  * word for word: when the README and the code disagree, this fails.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brokerAvailable, deleteQueues } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const examples = join(root, 'examples');
@@ -24,6 +29,7 @@ const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'fj-readme-'));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+const available = await brokerAvailable();
 
 interface Result {
   code: number;
@@ -113,6 +119,25 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     const r = await sh(npx, ['vitest', 'run', '--reporter=dot'], project);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/3 passed/);
+  });
+
+  it.skipIf(!available)('Scaling out: fj worker --tasks ./tasks/primes.ts serves npx fj run primes -e amqp', async () => {
+    const queue = `fj.test.readme.${kind}.${randomUUID().slice(0, 8)}`;
+    const bin = join(project, 'node_modules', 'fj', 'dist', 'src', 'cli', 'main.js');
+    const worker = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--tasks', './tasks/primes.ts', '-c', '1'], { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    worker.stderr.on('data', (d) => (log += d));
+    const exited = new Promise((r) => worker.once('exit', r));
+    try {
+      await waitFor('the worker to serve', () => / serving .*\bprimes\b/.test(log), 30_000);
+      const r = await sh(npx, ['fj', 'run', 'primes', 'input.json', '-e', 'amqp', '--queue', queue], project);
+      expect(r.code, `${r.stderr}\n${log}`).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 });
+    } finally {
+      worker.kill('SIGTERM');
+      await exited;
+      await deleteQueues(queue);
+    }
   });
 
   it('a schema pasted with a comment in it is refused naming its line and column', async () => {
