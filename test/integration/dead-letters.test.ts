@@ -3,9 +3,10 @@
  * dead-letters what it refuses (a text body with a terminal escape in it,
  * a well-formed message for a job its store does not know, bytes that are
  * not msgpack); `fj dead` lists them without taking them, shows one, refuses
- * to purge without `--yes` off a terminal, sends them back to the work
- * queue, and purges.
+ * to purge without `--yes` off a terminal and asks on one (a tmux pane),
+ * sends them back to the work queue, and purges.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,8 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeChecked } from '../../src/codec.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
-import { runFj } from '../helpers/cli.js';
+import { FJ_CLI, runFj } from '../helpers/cli.js';
+import { requireServices } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const available = await brokerAvailable();
@@ -27,6 +29,13 @@ const env = { FJ_BROKER_URL: BROKER_URL, FJ_QUEUE: queue };
 let conn: amqp.ChannelModel;
 let ch: amqp.Channel;
 let worker: WorkerProc | undefined;
+
+/** Whether tmux is there for the terminal test (under CI it must be: .ci/run installs it). */
+function tmuxPresent(): boolean {
+  const ok = spawnSync('tmux', ['-V']).status === 0;
+  if (!ok && requireServices()) throw new Error('tmux is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the terminal tests to run');
+  return ok;
+}
 
 const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
 
@@ -118,6 +127,38 @@ describe.skipIf(!available)('fj dead', () => {
     expect(purged.code, purged.stderr).toBe(0);
     expect(purged.stderr).toBe(`fj: 1 message(s) purged from ${dead}\n`);
     expect(await count(dead)).toBe(0);
+  });
+
+  it.runIf(tmuxPresent())('purge on a terminal asks first: "n" keeps the messages, "y" deletes them', async () => {
+    ch.sendToQueue(dead, Buffer.from('x'));
+    ch.sendToQueue(dead, Buffer.from('y'));
+    await waitFor('two dead letters', async () => (await count(dead)) === 2);
+    const socket = `fj-test-${randomUUID().slice(0, 8)}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+    const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    const purge = (name: string) => {
+      const cmd = ['env', `FJ_BROKER_URL=${BROKER_URL}`, `FJ_QUEUE=${queue}`, process.execPath, FJ_CLI, 'dead', 'purge'].map(q).join(' ');
+      tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '12', `${cmd}; echo "exit $?"; sleep 600`);
+      return () => tmux('capture-pane', '-p', '-t', name);
+    };
+    try {
+      const first = purge('no');
+      await waitFor('the question', () => first().includes(`delete the 2 message(s) in ${dead} for good? [y/N]`), 20_000, 100);
+      tmux('send-keys', '-t', 'no', 'n', 'Enter');
+      await waitFor('the answer to be taken', () => /fj: nothing purged\nexit 0/.test(first()), 20_000, 100);
+      expect(await count(dead)).toBe(2);
+      const second = purge('yes');
+      await waitFor('the question', () => second().includes('for good? [y/N]'), 20_000, 100);
+      tmux('send-keys', '-t', 'yes', 'y', 'Enter');
+      await waitFor('the purge', () => new RegExp(`fj: 2 message\\(s\\) purged from ${dead.replace(/\./g, '\\.')}\\nexit 0`).test(second()), 20_000, 100);
+      expect(await count(dead)).toBe(0);
+    } finally {
+      try {
+        tmux('kill-server');
+      } catch {
+        // no session left
+      }
+    }
   });
 
   it('a pool with no dead-letter queue: a usage error naming it', async () => {
