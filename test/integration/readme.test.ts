@@ -121,6 +121,22 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     expect(r.stdout).toMatch(/3 passed/);
   });
 
+  it('JavaScript tasks load too: ES module syntax in either kind of project, CommonJS syntax in a CommonJS one', async () => {
+    const body = 'extends ForkJoinTask { static schema = { type: "array", items: { type: "integer" } }; setup(xs) { return xs; } process(x) { return 2 * x; } join(ys) { return ys; } }';
+    writeFileSync(join(project, 'tasks', 'double.js'), `import { ForkJoinTask } from 'fj';\nexport default class Double ${body}\n`);
+    const files = ['./tasks/double.js'];
+    if (kind === 'commonjs') {
+      writeFileSync(join(project, 'tasks', 'double-cjs.js'), `const { ForkJoinTask } = require('fj');\nmodule.exports = class DoubleCjs ${body};\n`);
+      files.push('./tasks/double-cjs.js');
+    }
+    writeFileSync(join(project, 'numbers.json'), '[1, 2, 3]');
+    for (const file of files) {
+      const r = await sh(npx, ['fj', 'run', file, 'numbers.json', '-c', '1'], project);
+      expect(r.code, `${file}: ${r.stderr}`).toBe(0);
+      expect(JSON.parse(r.stdout), file).toEqual([2, 4, 6]);
+    }
+  });
+
   it.skipIf(!available)('Scaling out: fj worker --tasks ./tasks/primes.ts serves npx fj run primes -e amqp', async () => {
     const queue = `fj.test.readme.${kind}.${randomUUID().slice(0, 8)}`;
     const bin = join(project, 'node_modules', 'fj', 'dist', 'src', 'cli', 'main.js');
