@@ -121,6 +121,12 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     expect(r.stdout).toMatch(/3 passed/);
   });
 
+  it("the README's TypeScript type-checks (strict, module nodenext: fj's and fj/tasks/*'s types through the exports)", async () => {
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = await sh(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'tasks/primes.ts', 'test/tasks.test.ts'], project);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
   it('JavaScript tasks load too: ES module syntax in either kind of project, CommonJS syntax in a CommonJS one', async () => {
     const body = 'extends ForkJoinTask { static schema = { type: "array", items: { type: "integer" } }; setup(xs) { return xs; } process(x) { return 2 * x; } join(ys) { return ys; } }';
     writeFileSync(join(project, 'tasks', 'double.js'), `import { ForkJoinTask } from 'fj';\nexport default class Double ${body}\n`);
