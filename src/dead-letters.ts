@@ -21,6 +21,7 @@ import { decode } from './codec.js';
 import { TransportError, UsageError } from './errors.js';
 import { DEFAULT_MAX_DEPTH, inspectWork, show } from './transport/inspect.js';
 import type { Slot } from './transport/messages.js';
+import { DECLINES } from './worker/refusals.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './worker/worker-options.js';
 
 /** Where a pool's dead letters are. */
@@ -103,7 +104,8 @@ export async function requeueDeadLetters(where: DeadLetterLocation = {}): Promis
         const m = await ch.get(dead, { noAck: false });
         if (!m) break; // taken meanwhile
         const p = m.properties;
-        const headers = Object.fromEntries(Object.entries((p.headers ?? {}) as Record<string, unknown>).filter(([k]) => !k.startsWith('x-death') && !k.startsWith('x-first-death') && !k.startsWith('x-last-death')));
+        // RabbitMQ's death records go (it writes new ones), and so does the count of declines: another try is a full one.
+        const headers = Object.fromEntries(Object.entries((p.headers ?? {}) as Record<string, unknown>).filter(([k]) => k !== DECLINES && !/^x-(death|first-death|last-death)/.test(k)));
         ch.sendToQueue(work, m.content, { persistent: true, messageId: p.messageId, correlationId: p.correlationId, contentType: p.contentType, timestamp: p.timestamp, type: p.type, headers });
         await ch.waitForConfirms();
         ch.ack(m);
@@ -167,9 +169,12 @@ function describe(m: GetMessage, n: number, previewChars: number): DeadLetter {
   const own = (name: string): unknown => (Object.hasOwn(headers, name) ? headers[name] : undefined);
   const verdict = inspectWork(m.content, m.properties.headers as Record<string, unknown> | undefined, { maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, maxDepth: DEFAULT_MAX_DEPTH });
   const death = firstDeath(own('x-death'));
-  const reason = verdict.ok
-    ? 'a well-formed fj message: a worker refused it for its job or task (a job its store does not know, no worker serving the task, over its --max-message-bytes; the worker logged why)'
-    : verdict.reason;
+  const declines = own(DECLINES);
+  const reason = !verdict.ok
+    ? verdict.reason
+    : typeof declines === 'number' && declines > 0
+      ? `put back ${declines} times by workers that do not serve task ${show(verdict.task)}: no worker of the pool serves it (start one with --tasks MODULE, then requeue)`
+      : "a well-formed fj message, refused for its job (its params are not in the worker's store: the job ended, or the worker uses another --store), its signature (not the pool's signing key) or its size (over the worker's --max-message-bytes); the worker's log says which";
   const preview = verdict.ok ? itemsPreview(verdict.body.items, previewChars) : bytesPreview(m.content, previewChars);
   return {
     n,

@@ -2,7 +2,8 @@
  * `fj dead` against the real RabbitMQ and a real `fj worker`: the worker
  * dead-letters what it refuses (a text body with a terminal escape in it,
  * a well-formed message for a job its store does not know, bytes that are
- * not msgpack); `fj dead` lists them without taking them, shows one, refuses
+ * not msgpack; and one that workers put back 50 times, no worker serving
+ * its task); `fj dead` lists them without taking them, shows one, refuses
  * to purge without `--yes` off a terminal and asks on one (a tmux pane),
  * sends them back to the work queue, and purges.
  */
@@ -52,6 +53,9 @@ describe.skipIf(!available)('fj dead', () => {
     // 3: bytes that are not msgpack.
     ch.sendToQueue(queue, Buffer.from([0xc1, 0xff, 0x00, 0x9b]), { messageId: 'bytes-3', headers: { 'fj-protocol': 1 } });
     await waitFor('the worker to dead-letter the three messages', async () => (await count(dead)) === 3, 20_000);
+    // 4: one that workers put back 50 times (no worker serving its task took it), as a worker leaves it there.
+    ch.sendToQueue(dead, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('x')] })), { messageId: `${unknownJob}:r1:1`, headers: { ...headers, 'fj-task': 'nobody-serves-me', 'fj-declines': 50 } });
+    await waitFor('the declined message', async () => (await count(dead)) === 4);
   });
 
   afterAll(async () => {
@@ -66,20 +70,21 @@ describe.skipIf(!available)('fj dead', () => {
     const r = await runFj(['dead', 'list'], { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^${dead.replace(/\./g, '\\.')}: 3 message\\(s\\)\n`));
+    expect(r.stdout).toMatch(new RegExp(`^${dead.replace(/\./g, '\\.')}: 4 message\\(s\\)\n`));
     expect(r.stdout).not.toContain('\u001b'); // escaped, never raw
     // The worker refuses them in its own order; each block is found by its id.
     const block = (id: string) => r.stdout.split(/^(?=#\d)/m).find((b) => b.includes(`id "${id}"`)) ?? `(no block for ${id})`;
     expect(block('text-1')).toMatch(/^#\d {2}id "text-1" {2}job missing {2}task missing {2}14 bytes\n {2}reason: {2}header fj-protocol: missing, expected 1 \(not an fj protocol 1 message\) \(rejected from \S+ at \S+\)\n {2}preview: text "hello \\u001b\[31mred"\n$/);
     expect(block(`${unknownJob}:r1:0`)).toContain(`job "${unknownJob}"  task "wordcount"`);
-    expect(block(`${unknownJob}:r1:0`)).toContain('reason:  a well-formed fj message: a worker refused it');
+    expect(block(`${unknownJob}:r1:0`)).toContain("reason:  a well-formed fj message, refused for its job (its params are not in the worker's store");
     expect(block(`${unknownJob}:r1:0`)).toContain('preview: 1 item(s): ["to be or not"]');
+    expect(block(`${unknownJob}:r1:1`)).toContain('reason:  put back 50 times by workers that do not serve task "nobody-serves-me": no worker of the pool serves it');
     expect(block('bytes-3')).toMatch(/reason: {2}header fj-job: missing is not a job id.*\n {2}preview: hex c1 ff 00 9b\n$/);
-    expect(await count(dead)).toBe(3);
+    expect(await count(dead)).toBe(4);
     // Given back in their order: a second list shows them in the same one.
     const again = await runFj(['dead', 'list', '--json'], { env });
     const list = JSON.parse(again.stdout) as { count: number; letters: { n: number; messageId: string }[] };
-    expect(list.count).toBe(3);
+    expect(list.count).toBe(4);
     expect(list.letters.map((l) => `#${l.n}  id ${l.messageId}`).join('\n')).toBe(r.stdout.match(/^#\d {2}id \S+/gm)!.join('\n'));
     const one = await runFj(['dead', 'list', '--json', '--limit', '1'], { env });
     expect((JSON.parse(one.stdout) as { letters: unknown[] }).letters).toHaveLength(1);
@@ -94,16 +99,16 @@ describe.skipIf(!available)('fj dead', () => {
     expect(d.n).toBe(n);
     expect(d.headers['fj-job']).toBe(JSON.stringify(unknownJob));
     expect(d.death).toMatchObject({ reason: 'rejected', queue, count: 1 });
-    const past = await runFj(['dead', 'show', '4'], { env });
+    const past = await runFj(['dead', 'show', '5'], { env });
     expect(past.code).toBe(2);
-    expect(past.stderr).toBe(`fj: ${dead} holds 3 message(s): there is no number 4\n`);
+    expect(past.stderr).toBe(`fj: ${dead} holds 4 message(s): there is no number 5\n`);
   });
 
   it('purge off a terminal without --yes: refused, nothing deleted', async () => {
     const r = await runFj(['dead', 'purge'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/pass --yes/);
-    expect(await count(dead)).toBe(3);
+    expect(await count(dead)).toBe(4);
   });
 
   it('requeue: every dead letter back on the work queue (the worker stopped, they wait there); purge --yes empties the dead letters', async () => {
@@ -111,13 +116,16 @@ describe.skipIf(!available)('fj dead', () => {
     worker = undefined;
     const r = await runFj(['dead', 'requeue'], { env });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe(`fj: 3 message(s) from ${dead} sent back to ${queue} for another try\n`);
+    expect(r.stderr).toBe(`fj: 4 message(s) from ${dead} sent back to ${queue} for another try\n`);
     expect(await count(dead)).toBe(0);
-    expect(await count(queue)).toBe(3);
+    expect(await count(queue)).toBe(4);
     // Each as it was: body, id and headers.
     const back = new Map<string, amqp.GetMessage>();
     for (let m = await ch.get(queue, { noAck: true }); m; m = await ch.get(queue, { noAck: true })) back.set(String(m.properties.messageId), m);
-    expect([...back.keys()].sort()).toEqual([`${unknownJob}:r1:0`, 'bytes-3', 'text-1'].sort());
+    expect([...back.keys()].sort()).toEqual([`${unknownJob}:r1:0`, `${unknownJob}:r1:1`, 'bytes-3', 'text-1'].sort());
+    // Another try is a full one: the count of declines starts again.
+    expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('fj-declines');
+    expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('x-death');
     expect(back.get('text-1')!.content.toString()).toBe('hello \u001b[31mred');
     expect(back.get(`${unknownJob}:r1:0`)!.properties.headers).toMatchObject({ 'fj-job': unknownJob, 'fj-task': 'wordcount', 'fj-first': 0, 'fj-count': 1 });
 
