@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
-import { taskModulesIn } from '../task/task-lookup.js';
+import { TASKS_DIR, taskModulesIn } from '../task/task-lookup.js';
 import { readJsonInput } from './input.js';
 import type { Streams } from './streams.js';
 
@@ -27,6 +27,9 @@ export async function tasksCommand(modules: string[], flags: TasksFlags, io: Str
   } else infos = await Promise.all(builtinTaskNames().map((n) => loadTask(n)));
   const width = Math.max(0, ...infos.map((i) => i.name.length));
   for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`.replace(/ +\n$/, '\n'));
+  // The project's own tasks are listed only when asked for (listing loads them); a hint says how.
+  const own = modules.length || flags.dir !== undefined ? [] : taskModulesIn(resolve(TASKS_DIR));
+  if (own.length) io.stderr.write(`fj: ./${TASKS_DIR} holds ${own.length} task module(s) too: 'fj tasks --dir ${TASKS_DIR}' lists them\n`);
 }
 
 /** Validates the input at `inputPath` against `task`'s schema; says so on `io.stdout`. */

@@ -53,6 +53,9 @@ describe('the command line', () => {
     const byName = await fj(['run', 'adder', '-', '-e', 'local', '-c', '1'], JSON.stringify({ count: 4 }));
     expect(byName.code, byName.stderr).toBe(0);
     expect(JSON.parse(byName.stdout)).toEqual(12);
+    const builtins = await fj(['tasks']);
+    expect(builtins.stdout).toMatch(/^wordcount /m);
+    expect(builtins.stderr).toBe("fj: ./tasks holds 1 task module(s) too: 'fj tasks --dir tasks' lists them\n");
     const empty = await fj(['tasks', '--dir', 'nowhere']);
     expect(empty.code).toBe(2);
   });
