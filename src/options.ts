@@ -36,8 +36,12 @@ export interface Progress {
 
 /** Figures about one job (never part of its output). */
 export interface JobStats {
-  /** Items processed. */
+  /** Items that produced a result (kept for compatibility: the same as `succeeded`). */
   items: number;
+  /** Items `setup` yielded: `succeeded + failed`. */
+  total: number;
+  /** Items that produced a result and went into the join. */
+  succeeded: number;
   /** Messages sent to workers (thread batches for `local`, broker messages for `amqp`, 0 for `eager`). */
   messages: number;
   /** Bytes of encoded items and results sent between the job and its workers (thread messages or broker message bodies; 0 for `eager`). */

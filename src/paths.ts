@@ -1,5 +1,5 @@
 /** Where fj's own files are, whether running from `dist/` or from the sources. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,3 +19,8 @@ export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const builtinTasksDir = join(packageRoot, 'dist', 'tasks');
 /** The worker-thread entry, compiled. */
 export const threadEntry = join(packageRoot, 'dist', 'src', 'worker', 'thread.js');
+
+/** fj's version, from its package.json. */
+export function fjVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -17,6 +17,7 @@ import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOpti
 import type { ForkJoinTask, TaskClass } from './task/fork-join-task.js';
 import { describeTask, loadTask, type TaskInfo } from './task/registry.js';
 import type { JoinContext, SetupContext } from './task/types.js';
+import { jsonOutputProblem } from './task/json-output.js';
 import { loadServices } from './worker/runtime.js';
 
 type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
@@ -167,7 +168,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   const sharedParams = decode<object>(paramsBytes);
   const source_ = await hook(info, 'setup', () => instance.setup(valid, setupCtx));
   if (!ItemStream.accepts(source_)) {
-    throw new TaskError({ task: info.name, hook: 'setup' }, new TypeError(`setup must return an array, an iterable or an async iterable, got ${typeof source_}`));
+    throw new TaskError({ task: info.name, hook: 'setup' }, new TypeError(`setup must return an array, an iterable or an async iterable, got ${source_ === null ? 'null' : typeof source_}`));
   }
   const items = new ItemStream(source_, info.name);
   const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
@@ -210,8 +211,12 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   } finally {
     await services.close();
   }
+  // The output is JSON (printed, written to -o): checked like every value a hook returns.
+  const notJson = jsonOutputProblem(output);
+  if (notJson) throw new TaskError({ task: info.name, hook: 'join' }, new TypeError(`join must return JSON data (the job's output): ${notJson}`));
   counters.items = ledger.recorded;
-  const stats: JobStats = { ...counters, wallMs: Math.round(performance.now() - started), retried: ledger.retried, failed: failures.length, failures };
+  const total = items.total ?? items.index;
+  const stats: JobStats = { total, succeeded: ledger.recorded, failed: failures.length, ...counters, wallMs: Math.round(performance.now() - started), retried: ledger.retried, failures };
   opts.onStats?.(stats);
   log.info(`done: ${stats.items} items in ${stats.wallMs} ms`);
   return { output, stats };

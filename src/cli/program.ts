@@ -11,6 +11,8 @@ import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
 import { workerCommand } from './worker.js';
+import { fjVersion } from '../paths.js';
+import { deadListCommand, deadPurgeCommand, deadRequeueCommand, deadShowCommand } from './dead.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
 export type { CliIO, Output, Streams };
@@ -87,6 +89,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .description('Fork-join parallel compute: run a task eagerly, on worker threads, or across hosts through RabbitMQ.')
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
     .showHelpAfterError('(run with --help for usage)')
+    .version(fjVersion(), '-V, --version', "print fj's version")
     .exitOverride();
 
   const run = program
@@ -140,10 +143,14 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
     .action((jobId, flags) => cancelCommand(jobId, flags, io));
 
+  deadCommands(program, io);
+
   program
     .command('tasks')
-    .description('list the built-in tasks with their descriptions')
-    .action(() => tasksCommand(io));
+    .description('list tasks with their descriptions: the built-in ones, or those of the modules named or of --dir')
+    .argument('[modules...]', 'task modules to list (every task class each exports)')
+    .option('--dir <folder>', 'list the task modules of this folder (e.g. tasks)')
+    .action((modules, flags) => tasksCommand(modules, flags, io));
 
   program
     .command('validate')
@@ -165,6 +172,8 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
+    .option('--wait-broker <seconds>', 'at start, keep trying to reach the broker this long, logging each attempt (default 300)', seconds('--wait-broker'))
+    .option('--no-wait-broker', 'fail at once (exit 3) when the broker does not answer at start')
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {
@@ -178,6 +187,20 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     });
 
   return program;
+}
+
+/** `fj dead list|show N|requeue|purge`: a pool's dead-letter queue. */
+function deadCommands(program: Command, io: Streams): void {
+  const dead = program
+    .command('dead')
+    .description("a pool's dead letters (<queue>.dead): list them, show one, send them back for another try, or purge them")
+    .option('--queue <name>', 'the pool (default $FJ_QUEUE or fj.default)')
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)');
+  const flags = (cmd: Command) => cmd.optsWithGlobals();
+  dead.command('list', { isDefault: true }).description('count, then each message: id, job, task, reason, size, a short safe preview').option('--limit <n>', 'list at most this many (default 20)', int('--limit')).option('--json', 'print JSON').action((_o, cmd: Command) => deadListCommand(flags(cmd), io));
+  dead.command('show').description('one message in full: every header, a longer preview').argument('<n>', 'its number in the list', int('<n>')).option('--json', 'print JSON').action((n: number, _o, cmd: Command) => deadShowCommand(n, flags(cmd), io));
+  dead.command('requeue').description('send every dead letter back to the work queue for another try').action((_o, cmd: Command) => deadRequeueCommand(flags(cmd), io));
+  dead.command('purge').description('delete every dead letter (asks on a terminal; --yes otherwise)').option('-y, --yes', 'do not ask').action((_o, cmd: Command) => deadPurgeCommand(flags(cmd), io));
 }
 
 /** Prints an error the way a user should see it and returns the exit code. */

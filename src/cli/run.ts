@@ -99,7 +99,8 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
     const reading = readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
     const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
     const { value, source, sha256 } = signal ? await untilAborted(reading, signal, stop) : await reading;
-    if (amqp) io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
+    // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
+    if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
     return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
   };
   await runWithSignals(task, flags, io, (options) =>

@@ -1,14 +1,35 @@
 /** `fj tasks` and `fj validate`. */
-import { builtinTaskNames, loadTask } from '../task/registry.js';
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
+import { TASKS_DIR, taskModulesIn } from '../task/task-lookup.js';
 import { readJsonInput } from './input.js';
 import type { Streams } from './streams.js';
 
-/** Lists the built-in tasks and their descriptions on `io.stdout`. */
-export async function tasksCommand(io: Streams): Promise<void> {
-  const names = builtinTaskNames();
-  const infos = await Promise.all(names.map((n) => loadTask(n)));
+/** Options of `fj tasks`. */
+export interface TasksFlags {
+  /** List the task modules of this folder instead of the built-in tasks. */
+  dir?: string;
+}
+
+/**
+ * Lists tasks and their descriptions on `io.stdout`: those of the modules
+ * named (every task class each exports), of the modules in `--dir`, or, with
+ * neither, the built-in tasks.
+ */
+export async function tasksCommand(modules: string[], flags: TasksFlags, io: Streams): Promise<void> {
+  let infos: TaskInfo[];
+  if (modules.length || flags.dir !== undefined) {
+    const inDir = flags.dir === undefined ? [] : taskModulesIn(resolve(flags.dir));
+    if (flags.dir !== undefined && !inDir.length) throw new UsageError(`--dir ${flags.dir}: no task modules (.ts, .mts, .js, .mjs, .cjs) there`);
+    infos = [];
+    for (const spec of [...modules, ...inDir]) infos.push(...(await loadAllTasks(spec)));
+  } else infos = await Promise.all(builtinTaskNames().map((n) => loadTask(n)));
   const width = Math.max(0, ...infos.map((i) => i.name.length));
-  for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`);
+  for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`.replace(/ +\n$/, '\n'));
+  // The project's own tasks are listed only when asked for (listing loads them); a hint says how.
+  const own = modules.length || flags.dir !== undefined ? [] : taskModulesIn(resolve(TASKS_DIR));
+  if (own.length) io.stderr.write(`fj: ./${TASKS_DIR} holds ${own.length} task module(s) too: 'fj tasks --dir ${TASKS_DIR}' lists them\n`);
 }
 
 /** Validates the input at `inputPath` against `task`'s schema; says so on `io.stdout`. */

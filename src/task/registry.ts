@@ -5,14 +5,17 @@
  * running different code for a task can refuse its messages.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
-import { builtinTasksDir, packageRoot } from '../paths.js';
+import { packageRoot } from '../paths.js';
+import { builtinTaskNames, taskFile, unknownTask } from './task-lookup.js';
 import { isTaskClass, type TaskClass } from './fork-join-task.js';
 import { queueNameProblem, showValue } from '../address.js';
 import { codeHashOf } from './code-hash.js';
+import { importModule } from './module-loader.js';
+import { describeJsonError } from '../json-error.js';
 import type { InputValidator } from './validator.js';
 
 /** A task class with everything the framework needs to run it anywhere. */
@@ -43,59 +46,27 @@ export interface TaskInfo {
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
-const TS_EXT = new Set(['.ts', '.mts', '.cts', '.tsx']);
-let tsxRegistered: Promise<void> | undefined;
 
-/** Lets Node import TypeScript task modules (via tsx), once per thread. */
-async function ensureTypeScript(): Promise<void> {
-  tsxRegistered ??= import('tsx/esm/api').then((m) => {
-    m.register();
-  });
-  return tsxRegistered;
-}
-
-/** Names of the built-in tasks (files in fj's `tasks/`). */
-export function builtinTaskNames(): string[] {
-  if (!existsSync(builtinTasksDir)) return [];
-  return readdirSync(builtinTasksDir)
-    .filter((f) => f.endsWith('.js'))
-    .map((f) => basename(f, '.js'))
-    .sort();
-}
+export { builtinTaskNames, taskFile };
 
 /**
- * Resolves a task: a built-in name (`wordcount`) or a path to a module
- * (`.js`, `.mjs`, or `.ts` through tsx) whose default export is a task class.
- * Throws {@link UsageError} listing the known tasks when nothing matches.
+ * Resolves a task: a built-in name (`wordcount`), the name of a module in
+ * `./tasks/` (`primes` for `./tasks/primes.ts` or `.js`), or a path to a
+ * module (`.js`, `.mjs`, `.cjs`, or `.ts` through tsx) whose default export
+ * is a task class. Throws {@link UsageError} listing the known tasks, and the
+ * nearest name to a typo, when nothing matches.
  */
 export async function loadTask(spec: string, cwd = process.cwd()): Promise<TaskInfo> {
-  const builtin = join(builtinTasksDir, `${spec}.js`);
-  if (/^[\w-]+$/.test(spec) && existsSync(builtin)) return loadModule(pathToFileURL(builtin).href);
-  const path = spec.startsWith('file:') ? fileURLToPath(spec) : isAbsolute(spec) ? spec : resolve(cwd, spec);
-  if (existsSync(path)) return loadModule(pathToFileURL(path).href);
-  const known = builtinTaskNames();
-  throw new UsageError(
-    `unknown task '${spec}': not a built-in task and no such file ${path}\n` +
-      `  built-in tasks: ${known.join(', ') || '(none)'}; or give the path of a module whose default export is a ForkJoinTask subclass`,
-  );
-}
-
-/**
- * The file a task spec names, without loading it: a built-in task's module,
- * or the path given; undefined when neither exists.
- */
-export function taskFile(spec: string, cwd = process.cwd()): string | undefined {
-  const builtin = join(builtinTasksDir, `${spec}.js`);
-  if (/^[\w-]+$/.test(spec) && existsSync(builtin)) return builtin;
-  const path = spec.startsWith('file:') ? fileURLToPath(spec) : isAbsolute(spec) ? spec : resolve(cwd, spec);
-  return existsSync(path) ? path : undefined;
+  const file = taskFile(spec, cwd);
+  if (!file) throw unknownTask(spec, cwd);
+  return loadModule(pathToFileURL(file).href);
 }
 
 /** Every task class a module exports (a worker serves them all). */
 export async function loadAllTasks(spec: string): Promise<TaskInfo[]> {
   const first = await loadTask(spec);
   if (!first.moduleUrl) return [first];
-  const mod = (await import(first.moduleUrl)) as Record<string, unknown>;
+  const mod = await importModule(first.moduleUrl);
   const classes = [...new Set(Object.values(mod).filter(isTaskClass))];
   return classes.map((c) => (c === first.cls ? first : describeTask(c, first.moduleUrl)));
 }
@@ -106,10 +77,9 @@ export async function loadAllTasks(spec: string): Promise<TaskInfo[]> {
  * tasks), else the default export, else the first task class exported.
  */
 export async function loadModule(url: string, className?: string): Promise<TaskInfo> {
-  if (TS_EXT.has(extname(new URL(url).pathname))) await ensureTypeScript();
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = await importModule(url);
   } catch (err) {
     throw new UsageError(`cannot load task module ${fileURLToPath(url)}: ${(err as Error).message}`, { cause: err });
   }
@@ -168,11 +138,18 @@ async function taskValidator(cls: TaskClass, name: string, file: string | undefi
   if (typeof schema === 'object') return loadValidator(schema, `of task ${name}`, compiler);
   const found = findSchemaFile(schema, file ? dirname(file) : process.cwd());
   if (!found) throw new UsageError(`task ${name}: schema '${schema}' not found (looked for schemas/${schema}.schema.json above ${file ?? process.cwd()})`);
-  let parsed: object;
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(found, 'utf8')) as object;
+    text = readFileSync(found, 'utf8');
   } catch (err) {
     throw new UsageError(`task ${name}: cannot read schema ${found}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: object;
+  try {
+    parsed = JSON.parse(text) as object;
+  } catch (err) {
+    // Where it goes wrong, as for input files: a pasted `// comment` is "Unexpected token '/' at line 1, column 1".
+    throw new UsageError(`task ${name}: schema ${found} is not valid JSON: ${describeJsonError(text, (err as Error).message)}`, { cause: err });
   }
   return loadValidator(parsed, found, compiler);
 }

@@ -8,11 +8,12 @@ import { signerFrom } from '../signing.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
-import { connect, withHeartbeat } from '../transport/amqp.js';
+import { connect, reconnect, withHeartbeat } from '../transport/amqp.js';
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
 import { MessageRunner } from './message-runner.js';
 import { ThreadPool } from './pool.js';
-import { normalizeWorkerOptions, type WorkerOptions } from './worker-options.js';
+import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
+import type { Logger } from '../task/types.js';
 
 export type { WorkerHandle, WorkerOptions };
 export { MAX_CRASHES } from './crash-count.js';
@@ -30,7 +31,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     }
   }
   const url = withHeartbeat(o.broker);
-  const conn = await connect(url, `worker ${o.name}`); // the first connection fails fast: a wrong URL is a usage problem
+  const conn = await firstConnection(url, o, log);
   let pool: ThreadPool | undefined;
   let store: PayloadStore | undefined;
   try {
@@ -47,4 +48,19 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     await store?.close();
     throw err;
   }
+}
+
+/**
+ * The worker's first connection: at once (`waitForBrokerMs` 0), or retried
+ * with backoff for that long, each failed attempt logged, stopped by
+ * `signal` (SIGTERM while waiting); then the last error (exit 3).
+ */
+function firstConnection(url: string, o: NormalizedWorkerOptions, log: Logger) {
+  const name = `worker ${o.name}`;
+  if (o.waitForBrokerMs === 0) return connect(url, name);
+  return reconnect(url, name, {
+    giveUpMs: o.waitForBrokerMs,
+    signal: o.signal,
+    onAttempt: (n, err, waitMs) => log.warn(`waiting for the broker (attempt ${n}, next in ${(waitMs / 1000).toFixed(1)} s, giving up after ${Math.round(o.waitForBrokerMs / 1000)} s): ${err.message}`),
+  });
 }

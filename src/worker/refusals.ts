@@ -24,7 +24,7 @@ import { ISOLATED } from './crash-count.js';
 import { toWire } from './wire-error.js';
 
 /** Header of a message a worker that lacks its task put back: how many times that happened. */
-const DECLINES = 'fj-declines';
+export const DECLINES = 'fj-declines';
 /** A message put back this many times (no worker serving its task took it) is dead-lettered. */
 const MAX_DECLINES = 50;
 /** How long a worker that lacks a message's task holds it before putting it back (no spinning). */

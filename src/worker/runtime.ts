@@ -10,6 +10,7 @@ import { assertPlain } from '../codec.js';
 import { TaskError, UsageError } from '../errors.js';
 import type { ForkJoinTask } from '../task/fork-join-task.js';
 import type { TaskInfo } from '../task/registry.js';
+import { importModule } from '../task/module-loader.js';
 import type { Logger, ProcessContext, ServicesFactory } from '../task/types.js';
 
 type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
@@ -27,10 +28,9 @@ export interface Services {
 export async function loadServices(spec: string | undefined, workerId: string): Promise<Services> {
   if (!spec) return { value: undefined, close: async () => {} };
   const url = spec.startsWith('file:') ? spec : pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
-  if (/\.[mc]?tsx?$/.test(url)) await (await import('tsx/esm/api')).register();
   let factory: unknown;
   try {
-    factory = ((await import(url)) as { default?: unknown }).default;
+    factory = (await importModule(url)).default;
   } catch (err) {
     throw new UsageError(`cannot load services module ${spec}: ${(err as Error).message}`, { cause: err });
   }

@@ -38,6 +38,14 @@ export interface WorkerOptions {
    * hand before giving them back to the queue and stopping, ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * When the broker cannot be reached at start (workers often start before
+   * it: containers, systemd), keep trying this long, ms, with backoff,
+   * logging each attempt; 0 fails at once. Default 0 (`fj worker`: 300 s).
+   */
+  waitForBrokerMs?: number;
+  /** Aborting it stops a start still waiting for the broker (SIGTERM in `fj worker`). */
+  signal?: AbortSignal;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -55,6 +63,8 @@ export interface NormalizedWorkerOptions {
   name: string;
   signingKey: string | undefined;
   shutdownTimeoutMs: number;
+  waitForBrokerMs: number;
+  signal: AbortSignal | undefined;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
@@ -85,5 +95,12 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
     signingKey: options.signingKey,
     shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    waitForBrokerMs: nonNegativeMs('waitForBrokerMs', options.waitForBrokerMs ?? 0),
+    signal: options.signal,
   };
+}
+
+function nonNegativeMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new OptionError(`Expected \`${name}\` to be a number of milliseconds from 0 and up, got \`${String(value)}\``);
+  return value;
 }

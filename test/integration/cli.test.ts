@@ -85,8 +85,8 @@ describe('fj run', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(EXPECTED_TEXT);
     const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(stats).sort()).toEqual(['bytesPublished', 'bytesStored', 'failed', 'failures', 'items', 'messages', 'retried', 'wallMs']);
-    expect(stats).toMatchObject({ failed: 0, failures: [], retried: 0 });
+    expect(Object.keys(stats).sort()).toEqual(['bytesPublished', 'bytesStored', 'failed', 'failures', 'items', 'messages', 'retried', 'succeeded', 'total', 'wallMs']);
+    expect(stats).toMatchObject({ total: 6, succeeded: 6, failed: 0, failures: [], retried: 0 });
     expect(stats.items).toBe(6);
     expect(stats.messages).toBeGreaterThan(0);
     expect(stats.bytesPublished).toBeGreaterThan(0);

@@ -42,10 +42,6 @@ describe('round trip', () => {
     expect(roundTrip([Number.NaN, Infinity, -Infinity], where)).toStrictEqual([Number.NaN, Infinity, -Infinity]);
   });
 
-  it('keeps a bigint within 64 bits as a bigint', () => {
-    expect(roundTrip({ max: 2n ** 64n - 1n, min: -(2n ** 63n), small: 7n }, where)).toStrictEqual({ max: 2n ** 64n - 1n, min: -(2n ** 63n), small: 7n });
-  });
-
   it('keeps a Date as a Date with the same time', () => {
     const date = new Date('2024-02-29T12:34:56.789Z');
     const back = roundTrip({ when: date, list: [date] }, where);
@@ -113,7 +109,9 @@ describe('values that cannot travel', () => {
     ['a Set', { a: [new Set([1])] }, /^a Set/],
     ['a symbol', { a: [Symbol('s')] }, /^a symbol/],
     ['a RegExp', { a: [/x/] }, /^an instance of RegExp/],
-    ['a bigint beyond 64 bits', { a: [2n ** 64n] }, /^a bigint outside/],
+    // Not plain data (a job's output is JSON): refused where the hook returns it, not as an "internal error" at the end.
+    ['a bigint', { a: [7n] }, /^a bigint \(return it as a string/],
+    ['a bigint beyond 64 bits', { a: [2n ** 64n] }, /^a bigint/],
   ])('%s: CodecError naming the hook, the item index and the path /a/0', (_, value, what) => {
     const err = codecError(() => encode(value, where));
     expect(err.code).toBe('FJ_CODEC');

@@ -52,7 +52,7 @@ describe('inspectWork accepts what the amqp executor sends', () => {
     let deep: unknown = 'leaf';
     for (let i = 0; i <= 512; i++) deep = i % 2 ? [deep] : { k: deep }; // containers at depths 0..512
     const values = [
-      undefined, null, true, false, 0, -1, 255, -129, 65536, 2 ** 32, -(2 ** 40), 1.5, NaN, -Infinity, 2n ** 63n, -(2n ** 63n),
+      undefined, null, true, false, 0, -1, 255, -129, 65536, 2 ** 32, -(2 ** 40), 1.5, NaN, -Infinity,
       'x'.repeat(40), 'y'.repeat(70_000), 'é🌍', new Date(0), new Date(2 ** 34 * 1000), new Date(-1), new Date(NaN), new Uint8Array(300), new Uint8Array(70_000),
       [undefined, [], {}], Object.create(null), JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1}'), Array.from({ length: 70_000 }, (_, i) => i), deep,
     ];

@@ -1,0 +1,93 @@
+/**
+ * Which file a task spec names, without loading anything: a built-in task's
+ * name (`wordcount`), the name of a module in the project's `tasks/` folder
+ * (`primes` for `./tasks/primes.ts` or `.js`, graphile-worker's convention),
+ * or a module path. When nothing matches, the error lists what would have,
+ * and suggests the nearest name ("did you mean 'wordcount'?").
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, extname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { builtinTasksDir } from '../paths.js';
+
+/** The folder `fj run NAME` looks in, relative to the working directory. */
+export const TASKS_DIR = 'tasks';
+/** Extensions of task modules in a tasks folder, in the order a name is looked up. */
+const MODULE_EXT = ['.ts', '.mts', '.js', '.mjs', '.cjs'];
+const NAME = /^[\w-]+$/;
+
+/** Names of the built-in tasks (files in fj's `tasks/`). */
+export function builtinTaskNames(): string[] {
+  if (!existsSync(builtinTasksDir)) return [];
+  return readdirSync(builtinTasksDir)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => basename(f, '.js'))
+    .sort();
+}
+
+/** The task modules of a folder (`.ts`, `.js`, … ; not `.d.ts`), sorted by file name; [] when it does not exist. */
+export function taskModulesIn(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  return readdirSync(dir)
+    .filter((f) => MODULE_EXT.includes(extname(f)) && !/\.d\.[mc]?ts$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/**
+ * The file `spec` names: a built-in task, then `./tasks/<spec>.ts` (or
+ * `.mts`, `.js`, `.mjs`, `.cjs`) under `cwd`, then the path itself;
+ * undefined when none exists.
+ */
+export function taskFile(spec: string, cwd = process.cwd()): string | undefined {
+  if (NAME.test(spec)) {
+    const builtin = join(builtinTasksDir, `${spec}.js`);
+    if (existsSync(builtin)) return builtin;
+    for (const ext of MODULE_EXT) {
+      const local = join(cwd, TASKS_DIR, `${spec}${ext}`);
+      if (existsSync(local)) return local;
+    }
+  }
+  const path = spec.startsWith('file:') ? fileURLToPath(spec) : isAbsolute(spec) ? spec : resolve(cwd, spec);
+  return existsSync(path) ? path : undefined;
+}
+
+/** The UsageError for a spec {@link taskFile} found nothing for: what it looked for, what exists, and the nearest name. */
+export function unknownTask(spec: string, cwd = process.cwd()): UsageError {
+  const builtins = builtinTaskNames();
+  const locals = taskModulesIn(join(cwd, TASKS_DIR)).map((f) => basename(f, extname(f)));
+  const near = nearest(basename(spec, extname(spec)), [...builtins, ...locals]);
+  const path = isAbsolute(spec) ? spec : resolve(cwd, spec);
+  return new UsageError(
+    `unknown task '${spec}'${near ? ` (did you mean '${near}'?)` : ''}: not a built-in task, no ./${TASKS_DIR}/${spec}.ts or .js, and no such file ${path}\n` +
+      `  built-in tasks: ${builtins.join(', ') || '(none)'}${locals.length ? `; in ./${TASKS_DIR}: ${locals.join(', ')}` : ''}; or give the path of a module whose default export is a ForkJoinTask subclass`,
+  );
+}
+
+/** The candidate closest to `word` by edit distance, if close enough to be a typo (at most 1 edit for short names, 2 otherwise). */
+export function nearest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  const allowed = word.length <= 4 ? 1 : 2;
+  return bestDistance > 0 && bestDistance <= allowed ? best : undefined;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours each cost 1. */
+function editDistance(a: string, b: string): number {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
