@@ -17,9 +17,10 @@ import { hostname } from 'node:os';
 import type { ChannelModel } from 'amqplib';
 import { encodeChecked } from './codec.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { CancelledError, isResumable, TransportError } from './errors.js';
+import { AttachedElsewhereError, CancelledError, isResumable, TransportError } from './errors.js';
 import type { JobPlan } from './dispatch/job-plan.js';
 import { cancelRecorded, readManifest, StatusWriter, writeManifest, type JobStatus, type Manifest } from './job-records.js';
+import { runningEntry } from './detached/entries.js';
 import { signerFrom, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 import { AmqpTransport } from './transports/amqp.js';
@@ -48,13 +49,16 @@ export class Coordinator {
   /** Runs the job to its end; rejects with the error that ended it. */
   async run(): Promise<void> {
     const { plan, store, jobId } = this;
+    // A detached job's end (output, result record, retention) is its finisher's: here nothing is deleted, and success is not written yet.
+    const detached = plan.origin.manifest?.detached !== undefined;
     let transport: AmqpTransport | undefined;
     let error: unknown;
     try {
       const paramsRef = await store.put(jobId, plan.paramsBytes);
       if (!plan.origin.resume) plan.counters.bytesStored += plan.paramsBytes.length;
-      const manifest = plan.origin.resume ? await readManifest(store, jobId, this.signer) : await this.manifest(paramsRef);
-      const earlierRuns = plan.origin.resume ? (manifest.runs ?? []) : [];
+      const given = plan.origin.manifest;
+      const manifest = given ?? (plan.origin.resume ? await readManifest(store, jobId, this.signer) : await this.manifest(paramsRef));
+      const earlierRuns = plan.origin.resume || given ? (manifest.runs ?? []) : [];
       transport = this.transport = new AmqpTransport(plan, store, {
         jobId,
         queue: this.queue,
@@ -62,13 +66,15 @@ export class Coordinator {
         earlierRuns,
         conn: this.conn,
         signer: this.signer,
+        keepResults: detached,
         // Attached: this run's tag goes into the records before anything is published.
         onAttached: async () => {
           if (await cancelRecorded(store, jobId, this.signer)) throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
-          await writeManifest(store, jobId, { ...manifest, runs: [...earlierRuns, transport!.runTag] }, this.signer);
+          await writeManifest(store, jobId, { ...manifest, paramsRef, runs: [...earlierRuns, transport!.runTag] }, this.signer);
           // Again, now that the manifest is there: a cancel that looked for the job in between left its record.
           if (await cancelRecorded(store, jobId, this.signer)) throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
           this.writeStatus('running');
+          if (given?.detached) await store.indexJob(runningEntry(jobId, manifest.task.name, given.detached));
         },
       });
       const timer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
@@ -82,6 +88,19 @@ export class Coordinator {
       error = err;
     }
     const attached = transport?.attached ?? false;
+    if (error instanceof AttachedElsewhereError) {
+      // Another coordinator has the job: its records are that one's to write.
+      plan.log.warn(`job ${jobId} is coordinated elsewhere now; this coordinator steps down`);
+      throw error;
+    }
+    if (detached) {
+      if (attached && error !== undefined) {
+        this.writeStatus(error instanceof CancelledError ? 'cancelled' : 'failed', error, true);
+        await this.status.flushed();
+      }
+      if (error !== undefined) throw error;
+      return;
+    }
     if (attached) {
       this.writeStatus(error === undefined ? 'done' : error instanceof CancelledError ? 'cancelled' : 'failed', error);
       await this.status.flushed();
@@ -125,9 +144,9 @@ export class Coordinator {
   }
 
   /** Rewrites the status record. After the job ends, only a kept or failed job's is written (the others' data is about to go). */
-  private writeStatus(state: JobStatus['state'], error?: unknown): void {
+  private writeStatus(state: JobStatus['state'], error?: unknown, always = false): void {
     const { ledger, items, task, options } = this.plan;
-    if (state !== 'running' && !options.keep && state !== 'failed') return;
+    if (!always && state !== 'running' && !options.keep && state !== 'failed') return;
     this.status.write({
       state,
       task: task.name,

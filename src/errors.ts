@@ -16,6 +16,7 @@
  * | `WorkerRefusedError` | `FJ_WORKER_REFUSED` | 1 | a worker refused the job's items (other code, unknown task) |
  * | `UnrecoverableError` | `FJ_UNRECOVERABLE` | 1 | thrown by a hook: retrying this item will not help |
  * | `InternalError`  | `FJ_INTERNAL`     | 1    | a bug in fj, or a state it cannot get out of |
+ * | `TimeoutError`   | `FJ_TIMEOUT`      | 124  | a wait ran out (`fj result --timeout`): the job itself goes on |
  *
  * Callers tell errors apart by class (`instanceof`) or `code`, never by
  * message: messages are for people and may change. {@link errorClasses} maps
@@ -42,6 +43,9 @@ export class UsageError extends FjError {
     super(message, 'FJ_USAGE', 2, options);
   }
 }
+
+/** Another coordinator is attached to the job (its results queue is consumed elsewhere): this one must not touch it. */
+export class AttachedElsewhereError extends UsageError {}
 
 /** The job's input is wrong: unreadable JSON or schema violations. Nothing was processed. */
 export class InputError extends FjError {
@@ -268,6 +272,13 @@ export class InternalError extends FjError {
   }
 }
 
+/** A wait ran out of time (`fj result --timeout`, `JobHandle.result({ timeoutMs })`); the job itself goes on. */
+export class TimeoutError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_TIMEOUT', 124, options);
+  }
+}
+
 /**
  * Every documented code and the class that rebuilds it from a message alone
  * (classes that carry more, `CodecError`, `TaskError`, `InputError` and
@@ -281,4 +292,5 @@ export const errorClasses = {
   FJ_WORKER_REFUSED: WorkerRefusedError,
   FJ_UNRECOVERABLE: UnrecoverableError,
   FJ_INTERNAL: InternalError,
+  FJ_TIMEOUT: TimeoutError,
 } as const satisfies Record<string, new (message: string) => FjError>;

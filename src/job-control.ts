@@ -3,7 +3,9 @@
  * this module, and with it amqplib, only when one is called).
  */
 import type { Channel, ChannelModel } from 'amqplib';
-import { UsageError } from './errors.js';
+import { hostname } from 'node:os';
+import { writeEnding } from './detached/entries.js';
+import { CancelledError, UsageError } from './errors.js';
 import { checkJobId } from './job-id.js';
 import { CANCEL_RECORD, readManifest, readStatus, type JobLocation, type JobReport } from './job-records.js';
 import { normalizeOptions } from './options.js';
@@ -28,7 +30,7 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
 }
 
 /** See {@link import('./jobs.js').cancel}. */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean }> {
+export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean; detached?: boolean }> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
     const signer = signerFrom(where.signingKey);
@@ -39,6 +41,14 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ 
       // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
       queue = await resultsQueueState(conn, jobId);
       if (!queue) return { coordinator: false, pending: true };
+    }
+    // A detached job no coordinator has attached to (queued, or its setup running in a worker): it ends cancelled now, its records kept
+    // for `fj result`; a coordinator that attaches later sees the cancel record and stops before publishing anything.
+    const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
+    if (manifest?.detached && !((queue?.coordinators ?? 0) > 0)) {
+      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+      await writeEnding(store, jobId, manifest, { state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel'`) }, `fj cancel on ${hostname()}`, signer);
+      return { coordinator: false, detached: true };
     }
     const ch = await channel(conn);
     await assertControlExchange(ch);

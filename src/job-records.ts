@@ -27,11 +27,72 @@ export interface Manifest {
   created: string;
   /** Tags of the coordinator runs that attached to the job (the first, then each `fj resume`): only answers to their messages count. */
   runs?: string[];
+  /** A detached job (`fj submit`): the cluster coordinates it, and its output waits in the store for `fj result`. */
+  detached?: DetachedInfo;
+}
+
+/** What a detached job's manifest adds. */
+export interface DetachedInfo {
+  /** The job's human description. */
+  label: string;
+  /** When it was submitted (ms since the epoch). */
+  submitted: number;
+  /** How long its output and records are kept once it ends, ms. */
+  resultTtlMs: number;
+  /** Log level of the coordinating worker's job logs. */
+  logLevel?: string;
+}
+
+/** How a detached job ended: its result record, written once, before anything else says it ended. */
+export interface JobOutcome {
+  state: 'succeeded' | 'failed' | 'cancelled';
+  /** The output (msgpack), when it succeeded. */
+  outputRef?: string;
+  /** Why it failed or was cancelled: what `fj run` would have printed, and its exit code. */
+  error?: { code: string; message: string; exitCode: number };
+  /** The job's figures (failures capped at 100). */
+  stats?: JobStatsRecord;
+  /** Who coordinated it to its end. */
+  coordinator: string;
+  started?: number;
+  finished: number;
+}
+
+/** The figures kept in a result record. */
+export interface JobStatsRecord {
+  items: number;
+  failed: number;
+  retried: number;
+  wallMs: number;
+  messages: number;
+  bytesPublished: number;
+  bytesStored: number;
+  failures: { index: number; attempts: number; error: { name: string; message: string; code?: string } }[];
+}
+
+/** Writes a detached job's result record (signed, with a signer). */
+export async function writeOutcome(store: PayloadStore, jobId: string, outcome: JobOutcome, signer?: Signer): Promise<void> {
+  await store.setMeta(jobId, 'result', sealRecord(signer, 'result', jobId, JSON.stringify(outcome)));
+}
+
+/** Reads a detached job's result record; undefined when it has none yet (or it is not signed with the key, or malformed). */
+export async function readOutcome(store: PayloadStore, jobId: string, signer?: Signer): Promise<JobOutcome | undefined> {
+  const raw = await store.getMeta(jobId, 'result');
+  if (!raw) return undefined;
+  try {
+    const o = JSON.parse(openRecord(signer, 'result', jobId, raw)) as JobOutcome;
+    if (!['succeeded', 'failed', 'cancelled'].includes(o?.state)) return undefined;
+    if (o.state === 'succeeded' && typeof o.outputRef !== 'string') return undefined;
+    if (o.error !== undefined && (typeof o.error.message !== 'string' || typeof o.error.exitCode !== 'number')) return undefined;
+    return o;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The job's status record, rewritten as it runs (`fj status`). */
 export interface JobStatus {
-  state: 'running' | 'done' | 'failed' | 'cancelled';
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
   task: string;
   total: number | null;
   done: number;
@@ -110,6 +171,8 @@ export async function readManifest(store: PayloadStore, jobId: string, signer?: 
   if (!m.input || !(('ref' in m.input && str(m.input.ref)) || ('file' in m.input && str(m.input.file) && str(m.input.sha256)))) throw malformed(jobId, 'input');
   if (!str(m.paramsRef) || !str(m.queue) || typeof m.options !== 'object' || m.options === null) throw malformed(jobId, 'params, queue or options');
   if (m.runs !== undefined && !(Array.isArray(m.runs) && m.runs.every(str))) throw malformed(jobId, 'runs');
+  const d = m.detached;
+  if (d !== undefined && !(typeof d === 'object' && d !== null && str(d.label) && Number.isSafeInteger(d.submitted) && Number.isSafeInteger(d.resultTtlMs) && d.resultTtlMs > 0)) throw malformed(jobId, 'detached');
   return m;
 }
 

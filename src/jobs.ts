@@ -28,9 +28,10 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
  * this deletes the job's results queue and store data itself. A job not
  * attached yet (its input still loading, its setup running) gets a cancel
  * record in the store: its coordinator stops with CancelledError before
- * publishing anything (`pending: true`). Resolves to whether a coordinator
- * was attached.
+ * publishing anything (`pending: true`). A detached job (`submit()`) not
+ * attached yet ends cancelled at once, its records kept (`detached: true`).
+ * Resolves to whether a coordinator was attached.
  */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean }> {
+export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean; detached?: boolean }> {
   return (await import('./job-control.js')).cancel(jobId, where);
 }

@@ -99,6 +99,8 @@ export interface JobOrigin {
   inputFile?: { file: string; sha256: string };
   /** Re-attaching to an amqp job after its coordinator died. */
   resume?: boolean;
+  /** A detached job's manifest (its coordinator in the cluster). */
+  manifest?: import('./job-records.js').Manifest;
 }
 
 /**
@@ -184,7 +186,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     options: opts,
     counters,
     ledger,
-    origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume },
+    origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume, manifest: origin.manifest },
     progress: (n) => {
       done += n;
       opts.onProgress?.({ done, total: items.total });

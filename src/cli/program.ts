@@ -7,6 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FjError, isInstance, thrownParts, UsageError } from '../errors.js';
 import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
+import { forgetCommand, jobsCommand, resultCommand, submitCommand, workersCommand } from './detached.js';
 import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
@@ -144,6 +145,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .action((jobId, flags) => cancelCommand(jobId, flags, io));
 
   deadCommands(program, io);
+  detachedCommands(program, io);
 
   program
     .command('tasks')
@@ -172,6 +174,8 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
+    .option('--max-jobs <n>', 'detached jobs (fj submit) this worker coordinates at once (default 4)', int('--max-jobs'))
+    .option('--no-coordinate', 'coordinate no detached jobs: a pure item worker')
     .option('--wait-broker <seconds>', 'at start, keep trying to reach the broker this long, logging each attempt (default 300)', seconds('--wait-broker'))
     .option('--no-wait-broker', 'fail at once (exit 3) when the broker does not answer at start')
     .option('-q, --quiet', 'log warnings and errors only')
@@ -187,6 +191,75 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     });
 
   return program;
+}
+
+/** `fj submit`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster. */
+function detachedCommands(program: Command, io: Streams): void {
+  const broker = '--broker <url>';
+  const brokerHelp = 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)';
+  const store = '--store <url>';
+  const storeHelp = 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)';
+  const submit = program
+    .command('submit')
+    .description('validate input, queue a detached job for the cluster (a worker coordinates it), print its id; --wait then waits like fj run')
+    .argument('<task>', "a built-in task name or a task module (the workers must serve the same code)")
+    .argument('<input>', "the input JSON file, or '-' for standard input")
+    .option('--label <text>', "the job's description, shown wherever jobs are listed (default: the task's description)")
+    .option('--result-ttl <duration>', 'keep the output and records this long after the job ends: 90s, 30m, 12h, 7d (default 7d)', duration('--result-ttl'))
+    .option('--wait', 'wait for the end and print the output like fj run (same exit codes)')
+    .option('-o, --out <file>', 'with --wait: write the output JSON to a file')
+    .option('--no-progress', 'with --wait: no progress bar')
+    .option(broker, brokerHelp)
+    .option(store, storeHelp)
+    .option('--queue <name>', "worker pool (default: the task's queue, $FJ_QUEUE or fj.default)")
+    .option('--job-id <id>', 'job id (default: random)')
+    .option('--inline-limit <bytes>', 'items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
+  failureOptions(submit).action((task, input, flags) => submitCommand(task, input, flags, io));
+
+  program
+    .command('result')
+    .description("print a detached job's output (exit 0), or the error it ended with (1 failed, 130 cancelled, 2 unknown or expired)")
+    .argument('<job-id>', "the id 'fj submit' printed")
+    .option('--wait', 'wait for the job to end (without it, a job still running gives exit 124)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 124; the job goes on)', seconds('--timeout'))
+    .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
+    .option('--no-progress', 'no progress bar while waiting')
+    .option(store, storeHelp)
+    .action((jobId, flags) => resultCommand(jobId, flags, io));
+
+  program
+    .command('jobs')
+    .description('list the recent detached jobs, newest first: id, state, task, items, times, coordinator, label')
+    .option('--state <state>', 'only jobs in this state: queued, running, succeeded, failed, cancelled')
+    .option('--task <name>', 'only jobs of this task')
+    .option('--limit <n>', 'at most this many (default 20)', int('--limit'))
+    .option('--json', 'print JSON')
+    .option(store, storeHelp)
+    .action((flags) => jobsCommand(flags, io));
+
+  program
+    .command('workers')
+    .description('list the workers heard from lately: pool, busy threads, items, jobs coordinating, last heartbeat, stale code')
+    .option('--json', 'print JSON')
+    .option(store, storeHelp)
+    .action((flags) => workersCommand(flags, io));
+
+  program
+    .command('forget')
+    .description("remove an ended detached job's output and records now (they expire by themselves after --result-ttl)")
+    .argument('<job-id>', 'the job')
+    .option(store, storeHelp)
+    .action((jobId, flags) => forgetCommand(jobId, flags, io));
+}
+
+/** `90s`, `30m`, `12h`, `7d` or a number of seconds, as seconds. */
+function duration(name: string) {
+  return (value: string): number => {
+    const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(value.trim());
+    const n = m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
+    if (!(n >= 1)) throw new InvalidArgumentError(`${name} must be a duration like 90s, 30m, 12h or 7d (at least 1 s), got '${value}'`);
+    return n;
+  };
 }
 
 /** `fj dead list|show N|requeue|purge`: a pool's dead-letter queue. */

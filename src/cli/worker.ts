@@ -15,11 +15,14 @@ export type WorkerFlags = Omit<WorkerOptions, 'logLevel' | 'shutdownTimeoutMs' |
   shutdownTimeout?: number;
   /** Seconds to keep trying to reach the broker at start; false (`--no-wait-broker`): fail at once. */
   waitBroker?: number | false;
+  /** false (`--no-coordinate`): coordinate no detached jobs. */
+  coordinate?: boolean;
 };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const logLevel: LogLevel = flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info';
-  const { shutdownTimeout, waitBroker = DEFAULT_WAIT_BROKER_SECONDS, verbose: _, quiet: __, ...options } = flags;
+  const { shutdownTimeout, waitBroker = DEFAULT_WAIT_BROKER_SECONDS, verbose: _, quiet: __, coordinate, ...options } = flags;
+  if (coordinate === false) options.maxJobs = 0;
   const shutdownTimeoutMs = shutdownTimeout === undefined ? undefined : Math.max(1, Math.round(shutdownTimeout * 1000));
   // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.
   const queue = checkQueueName(options.queue ?? process.env.FJ_QUEUE ?? DEFAULT_QUEUE, options.queue === undefined ? '$FJ_QUEUE' : '--queue');

@@ -2,6 +2,7 @@
  * One job as the dispatcher runs it: its task, params, items, ledger and
  * counters (built once by `run()`, handed to an executor).
  */
+import type { Manifest } from '../job-records.js';
 import type { NormalizedOptions } from '../options.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
@@ -24,6 +25,8 @@ export interface JobOrigin {
   readonly inputFile?: { file: string; sha256: string };
   /** Re-attaching to a job that already ran (`fj resume`): skip items with results. */
   readonly resume?: boolean;
+  /** A detached job's manifest, written by `submit()`: its coordinator keeps it (adding its run) and leaves the job's end to its finisher. */
+  readonly manifest?: Manifest;
 }
 
 /** Everything an executor needs to run one job's items. */

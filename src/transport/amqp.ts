@@ -155,6 +155,16 @@ export function deadLetterQueue(queue: string): string {
   return `${queue}.dead`;
 }
 
+/** A pool's jobs queue: detached jobs (`fj submit`) waiting for a worker to coordinate them. */
+export function jobsQueue(queue: string): string {
+  return `${queue}.jobs`;
+}
+
+/** Declares a pool's jobs queue (durable: queued jobs survive a broker restart). */
+export async function assertJobsQueue(ch: Channel, queue: string): Promise<void> {
+  await ch.assertQueue(jobsQueue(queue), { durable: true });
+}
+
 /** The results queue of a job. */
 export function resultsQueue(jobId: string): string {
   return `fj.results.${jobId}`;

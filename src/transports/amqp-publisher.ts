@@ -29,6 +29,8 @@ export interface AmqpJob {
   readonly conn?: Promise<ChannelModel>;
   /** Signs work and checks results, when the pool has a signing key. */
   readonly signer?: Signer;
+  /** Keep the results queue when the job succeeds (a detached job: deleted once its output is stored). */
+  readonly keepResults?: boolean;
   /** Called once attached to the results queue, before anything is published (records this run). */
   readonly onAttached?: () => Promise<void>;
 }

@@ -21,7 +21,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
-import { CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
+import { AttachedElsewhereError, CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
 import type { PayloadStore } from '../store/store.js';
 import {
@@ -50,7 +50,6 @@ const MAX_IN_FLIGHT = 64;
 /** A message should keep a worker busy about this long. */
 const TARGET_BATCH_MS = 20;
 const MAX_BATCH = 4096;
-/** After losing the broker, keep trying to reconnect this long before failing the job (it stays resumable). */
 /** How long `fj resume` waits for the results already queued before publishing. */
 const DRAIN_MS = 30_000;
 
@@ -105,7 +104,6 @@ export class AmqpTransport implements Transport {
     return this.pendingDecode.size > 0;
   }
 
-  /** Work messages published and not yet answered. */
   /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
   get runTag(): string {
     return this.out.runTag;
@@ -129,7 +127,7 @@ export class AmqpTransport implements Transport {
       const link = this.link;
       this.link = undefined;
       this.closing = true;
-      if (link?.open && !plan.origin.resume) await link.ch.deleteQueue(this.resultsQ).catch(() => {});
+      if (link?.open && !plan.origin.resume && !(err instanceof AttachedElsewhereError)) await link.ch.deleteQueue(this.resultsQ).catch(() => {});
       await conn.close().catch(() => {});
       throw err;
     }
@@ -385,15 +383,17 @@ export class AmqpTransport implements Transport {
 
   /** Ends the job on `link`'s broker connection, then closes it. */
   private async release(link: Link, error: unknown): Promise<void> {
-    if (link.open && !isResumable(error)) {
+    // Another coordinator took the job over (a detached job's worker came back after its message went elsewhere): the job is its now.
+    if (link.open && !isResumable(error) && !(error instanceof AttachedElsewhereError)) {
       // Workers drop what is left of the job's runs (only those: the job id may be used again at once).
       if (error !== undefined) publishCancel(link.ch, this.job.jobId, [...this.job.earlierRuns, this.out.runTag], this.job.signer);
-      await link.ch.deleteQueue(this.resultsQ).catch(() => {});
+      // A detached job's results stay until its output is stored (a coordinator dying in `join` leaves them for the next).
+      if (error !== undefined || !this.job.keepResults) await link.ch.deleteQueue(this.resultsQ).catch(() => {});
     }
     await link.conn.close().catch(() => {});
   }
 }
 
 function stillAttached(jobId: string): UsageError {
-  return new UsageError(`job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`);
+  return new AttachedElsewhereError(`job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`);
 }

@@ -102,6 +102,8 @@ export interface WorkerParts {
 
 export class AmqpWorker implements WorkerHandle {
   readonly name: string;
+  /** Items this worker has answered (heartbeats report it). */
+  itemsDone = 0;
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
   private link: Link | undefined;
@@ -345,6 +347,7 @@ export class AmqpWorker implements WorkerHandle {
     try {
       await this.reply(link, job, msg, status, out);
       if (link.open) link.ch.ack(msg);
+      this.itemsDone += body.items.length;
     } catch (err) {
       log.error(`could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`);
     }

@@ -10,6 +10,8 @@ import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
 import { connect, reconnect, withHeartbeat } from '../transport/amqp.js';
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
+import { startHeartbeat } from './heartbeat.js';
+import { JobConsumer } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
 import { ThreadPool } from './pool.js';
 import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
@@ -34,16 +36,41 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   const conn = await firstConnection(url, o, log);
   let pool: ThreadPool | undefined;
   let store: PayloadStore | undefined;
+  let jobsConn: Awaited<ReturnType<typeof connect>> | undefined;
   try {
     pool = await ThreadPool.start({ size: o.concurrency, services: o.services, logLevel: o.logLevel, idPrefix: o.name });
     store = await openStore(o.store || undefined);
     const runner = new MessageRunner(pool, store, o.inlineLimit, log);
     const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, shutdownTimeoutMs: o.shutdownTimeoutMs, runner, signer });
     await worker.start(conn);
-    log.info(`serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, store ${store.url})`);
-    return worker;
+    // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
+    const jobs = o.maxJobs > 0 ? new JobConsumer({ name: o.name, log, tasks, store, broker: o.broker, url, queue: o.queue, maxJobs: o.maxJobs, signingKey: o.signingKey, signer, logLevel: o.logLevel }) : undefined;
+    if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
+    const p = pool;
+    const stopBeat = startHeartbeat(store, {
+      name: o.name,
+      pool: o.queue,
+      concurrency: o.concurrency,
+      maxJobs: o.maxJobs,
+      tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
+      busy: () => p.inFlight,
+      itemsDone: () => worker.itemsDone,
+      coordinating: () => [...(jobs?.active.keys() ?? [])],
+    }, log);
+    log.info(`serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url})`);
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        // The jobs coordinated here go back to the queue first (another worker resumes them); then the items in hand finish.
+        await jobs?.stop();
+        await stopBeat();
+        await worker.stop();
+      })());
+    void worker.stopped.then(() => jobs?.stop()).then(stopBeat);
+    return { name: worker.name, stopped: worker.stopped, stop };
   } catch (err) {
     await conn.close().catch(() => {});
+    await jobsConn?.close().catch(() => {});
     await pool?.terminate();
     await store?.close();
     throw err;

@@ -31,6 +31,13 @@ export interface WorkerOptions {
   inlineLimit?: number;
   /** The worker's identity in logs and replies. Default `<host>.<queue>.<pid>`. */
   name?: string;
+  /**
+   * Detached jobs (`fj submit`) this worker coordinates at once (setup,
+   * publishing, the ledger and join, in its main thread; the items still run
+   * on the pool's threads). 0: it coordinates none (`fj worker
+   * --no-coordinate`, a pure item worker). Default 4.
+   */
+  maxJobs?: number;
   /** The pool's signing key (see `RunOptions.signingKey`). Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else none. */
   signingKey?: string;
   /**
@@ -61,6 +68,7 @@ export interface NormalizedWorkerOptions {
   maxMessageBytes: number;
   inlineLimit: number;
   name: string;
+  maxJobs: number;
   signingKey: string | undefined;
   shutdownTimeoutMs: number;
   waitForBrokerMs: number;
@@ -69,6 +77,8 @@ export interface NormalizedWorkerOptions {
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Detached jobs a worker coordinates at once, unless set otherwise. */
+export const DEFAULT_MAX_JOBS = 4;
 /** How long a warm shutdown waits for the messages in hand, unless set otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -93,6 +103,7 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
+    maxJobs: options.maxJobs === 0 ? 0 : positiveInt('maxJobs', options.maxJobs ?? DEFAULT_MAX_JOBS),
     signingKey: options.signingKey,
     shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
     waitForBrokerMs: nonNegativeMs('waitForBrokerMs', options.waitForBrokerMs ?? 0),

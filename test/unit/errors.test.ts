@@ -11,6 +11,7 @@ import {
   FjError,
   InputError,
   InternalError,
+  TimeoutError,
   isRetryable,
   NotFoundError,
   TaskError,
@@ -34,12 +35,13 @@ const samples: FjError[] = [
   new WorkerRefusedError('other code'),
   new UnrecoverableError('bad data'),
   new InternalError('items left without a result'),
+  new TimeoutError('gave up waiting for job j after 5 s'),
 ];
 
 describe('error classes across the wire', () => {
   it('covers every code documented in errors.ts', () => {
     expect(new Set(samples.map((e) => e.code))).toEqual(
-      new Set(['FJ_USAGE', 'FJ_INPUT', 'FJ_CODEC', 'FJ_TASK', 'FJ_TRANSPORT', 'FJ_NOT_FOUND', 'FJ_FAILURES', 'FJ_CANCELLED', 'FJ_WORKER_REFUSED', 'FJ_UNRECOVERABLE', 'FJ_INTERNAL']),
+      new Set(['FJ_USAGE', 'FJ_INPUT', 'FJ_CODEC', 'FJ_TASK', 'FJ_TRANSPORT', 'FJ_NOT_FOUND', 'FJ_FAILURES', 'FJ_CANCELLED', 'FJ_WORKER_REFUSED', 'FJ_UNRECOVERABLE', 'FJ_INTERNAL', 'FJ_TIMEOUT']),
     );
   });
 

@@ -1,0 +1,146 @@
+/** `fj submit`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
+import { CancelledError, UsageError } from '../errors.js';
+import { JobHandle, type JobView } from '../detached/handle.js';
+import { forget, listJobs, listWorkers } from '../detached/queries.js';
+import { submit } from '../detached/submit.js';
+import type { JobLocation, JobOutcome } from '../job-records.js';
+import { JOB_STATES, type JobState } from '../store/job-index.js';
+import { loadTask } from '../task/registry.js';
+import { readJsonInput } from './input.js';
+import { checkOutputTarget, writeOutputFile } from './output-file.js';
+import { progressBar } from './progress.js';
+import { jobOptions, type RunFlags } from './run.js';
+import type { Streams } from './streams.js';
+
+/** Options of `fj submit`. */
+export interface SubmitFlags extends Partial<RunFlags> {
+  label?: string;
+  resultTtl?: number;
+  wait?: boolean;
+}
+
+/** Validates and queues a job; prints its id on stdout (with `--wait`, waits and prints its output like `fj run`). */
+export async function submitCommand(task: string, inputPath: string, flags: SubmitFlags, io: Streams): Promise<void> {
+  const info = await loadTask(task);
+  if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
+  const { value, source } = await readJsonInput(inputPath);
+  const o = jobOptions(flags);
+  const handle = await submit(info.cls, value, {
+    source,
+    broker: o.broker,
+    store: o.store,
+    queue: flags.queue,
+    jobId: flags.jobId,
+    inlineLimit: flags.inlineLimit,
+    retries: o.retries,
+    retryDelayMs: o.retryDelayMs,
+    onFailure: o.onFailure,
+    maxFailures: o.maxFailures,
+    itemTimeoutMs: o.itemTimeoutMs,
+    label: flags.label,
+    resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
+  });
+  if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
+  io.stderr.write(`fj: job ${handle.id} submitted; waiting (Ctrl-C stops waiting, the job goes on)\n`);
+  await printResult(handle, { ...flags, wait: true }, io, info.name);
+}
+
+/** Options of `fj result`. */
+export interface ResultFlags extends JobLocation {
+  wait?: boolean;
+  timeout?: number;
+  out?: string;
+  progress?: boolean;
+}
+
+/** Prints a detached job's output (exit 0), or the error it ended with (its exit code: 1 failed, 130 cancelled). */
+export async function resultCommand(jobId: string, flags: ResultFlags, io: Streams): Promise<void> {
+  if (flags.out) checkOutputTarget(flags.out, 'output');
+  await printResult(new JobHandle(jobId, flags), flags, io, `job ${jobId.slice(0, 8)}`);
+}
+
+async function printResult(handle: JobHandle, flags: ResultFlags, io: Streams, label: string): Promise<void> {
+  const bar = flags.wait && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(label) : undefined;
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new CancelledError(`stopped waiting (Ctrl-C); job ${handle.id} goes on: 'fj result ${handle.id} --wait' waits again`));
+  process.once('SIGINT', onSignal);
+  let outcome: JobOutcome;
+  try {
+    outcome = await handle.wait({ timeoutMs: flags.wait ? (flags.timeout === undefined ? undefined : flags.timeout * 1000) : 0, signal: controller.signal, onProgress: bar?.onProgress });
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+  }
+  const failures = outcome.stats?.failures ?? [];
+  if (outcome.state === 'succeeded' && failures.length) {
+    io.stderr.write(`fj: ${outcome.stats!.failed} item(s) failed and were left out of the join:\n`);
+    for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index} (${f.attempts} attempt(s)): ${f.error.message}\n`);
+  }
+  const output = await handle.settle(outcome); // throws the job's own error when it did not succeed
+  const json = `${JSON.stringify(output, null, 2)}\n`;
+  if (!flags.out) return void io.stdout.write(json);
+  const problem = await writeOutputFile(flags.out, json, 'output', io.stdout);
+  if (problem) throw new UsageError(problem);
+}
+
+/** Options of `fj jobs`. */
+export interface JobsFlags extends JobLocation {
+  state?: string;
+  task?: string;
+  limit?: number;
+  json?: boolean;
+}
+
+/** Lists the recent jobs, newest first. */
+export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> {
+  if (flags.state !== undefined && !(JOB_STATES as readonly string[]).includes(flags.state)) throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}, got '${flags.state}'`);
+  const { jobs, more } = await listJobs({ ...flags, state: flags.state as JobState | undefined });
+  if (flags.json) return void io.stdout.write(`${JSON.stringify({ jobs, more }, null, 2)}\n`);
+  if (jobs.length === 0) return void io.stdout.write('no jobs\n');
+  const rows = jobs.map((j) => [j.id, j.state, j.task, progress(j), when(j.submitted), j.started ? when(j.started) : '-', j.finished ? when(j.finished) : '-', j.coordinator || '-', oneLine(j.label)]);
+  io.stdout.write(table(['ID', 'STATE', 'TASK', 'ITEMS', 'SUBMITTED', 'STARTED', 'FINISHED', 'COORDINATOR', 'LABEL'], rows));
+  if (more) io.stdout.write(`(more jobs match: --limit ${(flags.limit ?? 20) * 2} shows more)\n`);
+}
+
+/** Lists the workers that sent a heartbeat lately; quiet ones and stale code marked. */
+export async function workersCommand(flags: JobLocation & { json?: boolean }, io: Streams): Promise<void> {
+  const workers = await listWorkers(flags);
+  if (flags.json) return void io.stdout.write(`${JSON.stringify(workers, null, 2)}\n`);
+  if (workers.length === 0) return void io.stdout.write('no workers have sent a heartbeat to this store lately\n');
+  const now = Date.now();
+  const rows = workers.map((w) => [
+    w.name,
+    w.pool,
+    `${w.busy}/${w.concurrency}`,
+    String(w.itemsDone),
+    `${w.coordinating.length}/${w.maxJobs}`,
+    `${Math.round((now - w.sent) / 1000)} s ago${w.quiet ? ' (quiet)' : ''}`,
+    w.staleTasks.length ? `stale code: ${w.staleTasks.join(', ')}` : '',
+  ]);
+  io.stdout.write(table(['NAME', 'POOL', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', ''], rows));
+}
+
+/** Removes an ended job's output and records now. */
+export async function forgetCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
+  await forget(jobId, flags);
+  io.stderr.write(`fj: job ${jobId} forgotten\n`);
+}
+
+function progress(j: JobView): string {
+  return `${j.done}${j.failed ? `+${j.failed} failed` : ''}/${j.total ?? '?'}`;
+}
+
+function when(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** A label on one line, control characters shown as `?` (labels come from users). */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
+}

@@ -1,0 +1,113 @@
+/**
+ * Coordinates a detached job to its end, wherever that runs: in an `fj
+ * worker` that took the job's message, or in `fj resume` on a terminal.
+ *
+ * The job is read from its records (manifest, result, cancel), which are
+ * data: the task is the one the caller brings (a worker's own tasks, the
+ * resuming user's `--task`), and its code fingerprint must be the one the
+ * job was submitted with. A job that has ended is not run again; one whose
+ * earlier coordinator attached is resumed (only items without a recorded
+ * result run), else started.
+ */
+import type { ChannelModel } from 'amqplib';
+import { hostname } from 'node:os';
+import { decode } from '../codec.js';
+import { AttachedElsewhereError, CancelledError, isResumable, WorkerRefusedError } from '../errors.js';
+import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
+import type { LogLevel } from '../log.js';
+import type { Progress, RunOptions } from '../options.js';
+import { runOwnedInput } from '../run.js';
+import { signerFrom } from '../signing.js';
+import type { PayloadStore } from '../store/store.js';
+import type { TaskInfo } from '../task/registry.js';
+import { resultsQueue, resultsQueueState } from '../transport/amqp.js';
+import { writeEnding } from './entries.js';
+
+/** What a coordinator needs besides the job. */
+export interface CoordinateContext {
+  /** The job's store, open. */
+  store: PayloadStore;
+  /** Its URL (the job's own connections open it again). */
+  storeUrl: string;
+  broker: string;
+  signingKey?: string;
+  logLevel?: LogLevel;
+  /** A connection for the results-queue checks. */
+  conn: ChannelModel;
+  /** Stops the job's coordination here (a worker's shutdown): the job is left for another coordinator. */
+  signal?: AbortSignal;
+  /** Who coordinates (records and logs). Default `<host>:<pid>`. */
+  coordinator?: string;
+  onProgress?: (p: Progress) => void;
+}
+
+/** How coordinating a job went: `ended` (its result record is written), `elsewhere` (another coordinator has it), or `left` (stopped here: the job waits for another coordinator). */
+export type Coordinated = { how: 'ended'; outcome: JobOutcome } | { how: 'elsewhere' | 'left'; error: unknown };
+
+/** The task's code fingerprint differs from the job's: this process must not coordinate it. */
+export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undefined {
+  if (task.name !== manifest.task.name) return `it runs task ${manifest.task.name}, not ${task.name}`;
+  if (task.codeHash !== manifest.task.codeHash) return `the code of task ${task.name} here (${task.codeHash}) is not the code it was submitted with (${manifest.task.codeHash})`;
+  return undefined;
+}
+
+/** Runs detached job `jobId` to its end with `task` (see the module comment). */
+export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: CoordinateContext): Promise<Coordinated> {
+  const { store } = ctx;
+  const signer = signerFrom(ctx.signingKey);
+  const who = ctx.coordinator ?? `${hostname()}:${process.pid}`;
+  const manifest = await readManifest(store, jobId, signer);
+  if (!manifest.detached) throw new WorkerRefusedError(`job ${jobId} is not a detached job: its own coordinator runs it`);
+  const ended = await readOutcome(store, jobId, signer);
+  if (ended) return { how: 'ended', outcome: ended };
+  const end = (e: Parameters<typeof writeEnding>[3]) => writeEnding(store, jobId, manifest, e, who, signer);
+  if (await cancelRecorded(store, jobId, signer)) {
+    return { how: 'ended', outcome: await end({ state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`) }) };
+  }
+  const mismatch = codeMismatch(manifest, task);
+  if (mismatch) return { how: 'ended', outcome: await end({ state: 'failed', error: new WorkerRefusedError(`job ${jobId} cannot run: ${mismatch}`) }) };
+  if (!('ref' in manifest.input)) throw new WorkerRefusedError(`job ${jobId}: a detached job's input is in the store`);
+  const input = decode(await store.get(manifest.input.ref));
+  // Resumed when an earlier coordinator attached and its results are still queued; else (never attached, or its queue expired) started afresh.
+  const resume = (manifest.runs?.length ?? 0) > 0 && (await resultsQueueState(ctx.conn, jobId)) !== undefined;
+  const m = manifest.options;
+  const options: RunOptions = {
+    executor: 'amqp',
+    jobId,
+    queue: manifest.queue,
+    broker: ctx.broker,
+    store: ctx.storeUrl,
+    signingKey: ctx.signingKey,
+    logLevel: ctx.logLevel ?? 'warn',
+    signal: ctx.signal,
+    onProgress: ctx.onProgress,
+    retries: m.retries,
+    retryDelayMs: m.retryDelayMs,
+    onFailure: m.onFailure as RunOptions['onFailure'],
+    maxFailures: m.maxFailures as RunOptions['maxFailures'],
+    itemTimeoutMs: m.itemTimeoutMs,
+    inlineLimit: m.inlineLimit,
+  };
+  const started = Date.now();
+  try {
+    const { output, stats } = await runOwnedInput(task.cls, input, options, `job ${jobId}'s input`, { resume, manifest });
+    const outcome = await end({ state: 'succeeded', json: JSON.stringify(output), stats, started });
+    await deleteResultsQueue(ctx.conn, jobId);
+    return { how: 'ended', outcome };
+  } catch (err) {
+    if (err instanceof AttachedElsewhereError) return { how: 'elsewhere', error: err };
+    // The broker or store lost, or this process stopping: the job waits for its next coordinator.
+    if (isResumable(err) || (ctx.signal?.aborted && !(await cancelRecorded(store, jobId, signer).catch(() => false)))) return { how: 'left', error: err };
+    const outcome = await end({ state: err instanceof CancelledError ? 'cancelled' : 'failed', error: err, started });
+    await deleteResultsQueue(ctx.conn, jobId);
+    return { how: 'ended', outcome };
+  }
+}
+
+async function deleteResultsQueue(conn: ChannelModel, jobId: string): Promise<void> {
+  const ch = await conn.createChannel().catch(() => undefined);
+  if (!ch) return;
+  ch.on('error', () => {});
+  await ch.deleteQueue(resultsQueue(jobId)).catch(() => {});
+  await ch.close().catch(() => {});
+}

@@ -1,0 +1,117 @@
+/**
+ * `submit()`: hands a job to the cluster and returns at once. The input is
+ * validated here (an invalid one queues nothing), stored once in the job's
+ * store data, and the job's records (manifest, status, index entry) are
+ * written before its message goes on the pool's jobs queue; a worker of the
+ * pool takes it and coordinates it (worker/job-consumer.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { encodeChecked } from '../codec.js';
+import { InputError, UsageError } from '../errors.js';
+import { checkJobId } from '../job-id.js';
+import { writeManifest, type Manifest } from '../job-records.js';
+import { normalizeOptions, OptionError, positiveInt, type RunOptions } from '../options.js';
+import { resolveTask } from '../run.js';
+import { sealRecord, SIGNATURE_HEADER, signerFrom } from '../signing.js';
+import { MAX_LABEL } from '../store/job-index.js';
+import { openStore } from '../store/open.js';
+import type { TaskClass } from '../task/fork-join-task.js';
+import { assertJobsQueue, connect, DEFAULT_QUEUE, jobsQueue, Publisher, withHeartbeat } from '../transport/amqp.js';
+import { entryFor } from './entries.js';
+import { JobHandle } from './handle.js';
+
+/** A job's output and records are kept this long after it ends, unless set otherwise: 7 days. */
+export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** Options of {@link submit}: the job's own settings, as for `run()`, and where and how long it lives. */
+export interface SubmitOptions extends Pick<RunOptions, 'broker' | 'store' | 'queue' | 'jobId' | 'inlineLimit' | 'retries' | 'retryDelayMs' | 'onFailure' | 'maxFailures' | 'itemTimeoutMs' | 'signingKey'> {
+  /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
+  label?: string;
+  /** How long the job's output and records are kept once it ends, ms. Default `FJ_RESULT_TTL_MS`, else 7 days. */
+  resultTtlMs?: number;
+  /** What to call the input in error messages (a file name). Default `input`. */
+  source?: string;
+}
+
+/**
+ * Validates `input`, stores it and the job's records, queues the job on its
+ * pool and resolves to a {@link JobHandle} (in milliseconds, whatever the
+ * job's size: nothing of the job runs here). Rejects with InputError (an
+ * invalid input; nothing is queued), UsageError (a job id in use, a bad
+ * option) or TransportError (the broker or store cannot be reached).
+ *
+ * ```ts
+ * const job = await submit('wordcount', { documents }, { label: 'count the corpus' });
+ * res.json({ id: job.id });                      // a web handler answers at once
+ * const output = await attach(id).result();      // anyone, later, anywhere
+ * ```
+ */
+export async function submit(task: TaskClass | string, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
+  const info = await resolveTask(task);
+  const opts = normalizeOptions({ ...options, executor: 'amqp' });
+  const resultTtlMs = resultTtl(options.resultTtlMs);
+  const label = options.label ?? (info.description || info.name);
+  if (typeof label !== 'string') throw new OptionError(`Expected \`label\` to be a string, got \`${String(label)}\``);
+  let valid: unknown;
+  try {
+    valid = structuredClone(input);
+  } catch (err) {
+    throw new InputError(`${options.source ?? 'input'} is not plain data: ${(err as Error).message}`, [], { cause: err });
+  }
+  await info.validate(valid, options.source);
+  const jobId = checkJobId(options.jobId ?? randomUUID());
+  const queue = opts.queue ?? info.queue ?? DEFAULT_QUEUE;
+  const signer = signerFrom(opts.signingKey);
+  const store = await openStore(opts.store || undefined);
+  try {
+    if (await store.getMeta(jobId, 'manifest')) throw new UsageError(`job id ${jobId} is in use: pick another, or 'fj forget ${jobId}' first`);
+    const conn = await connect(withHeartbeat(opts.broker), `submit ${jobId}`);
+    try {
+      const submitted = Date.now();
+      const detached = { label: label.slice(0, MAX_LABEL), submitted, resultTtlMs };
+      const manifest: Manifest = {
+        version: 1,
+        task: { name: info.name, module: info.moduleUrl, className: info.cls.name, codeHash: info.codeHash },
+        input: { ref: await store.put(jobId, encodeChecked(valid)) },
+        paramsRef: '',
+        queue,
+        options: {
+          retries: opts.retries,
+          retryDelayMs: opts.retryDelayMs,
+          onFailure: opts.onFailure,
+          maxFailures: opts.maxFailuresSpec,
+          itemTimeoutMs: opts.itemTimeoutMs,
+          inlineLimit: opts.inlineLimit,
+        },
+        created: new Date(submitted).toISOString(),
+        runs: [],
+        detached,
+      };
+      await writeManifest(store, jobId, manifest, signer);
+      const status = { state: 'queued', task: info.name, total: null, done: 0, failed: 0, retried: 0, inFlightMessages: 0, coordinator: '', updated: manifest.created };
+      await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
+      await store.indexJob(entryFor(jobId, info.name, detached, 'queued', submitted));
+      const ch = await conn.createConfirmChannel();
+      ch.on('error', () => {});
+      await assertJobsQueue(ch, queue);
+      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
+      const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), { messageId: jobId, type: 'fj.job', headers });
+      await confirmed;
+    } finally {
+      await conn.close().catch(() => {});
+    }
+  } finally {
+    await store.close();
+  }
+  return new JobHandle(jobId, { broker: options.broker, store: options.store, signingKey: options.signingKey });
+}
+
+/** The retention of a job's output: the option, else `FJ_RESULT_TTL_MS`, else 7 days (OptionError naming what is wrong). */
+export function resultTtl(option: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (option !== undefined) return positiveInt('resultTtlMs', option);
+  const raw = env.FJ_RESULT_TTL_MS;
+  if (raw === undefined || raw === '') return DEFAULT_RESULT_TTL_MS;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new OptionError(`Expected FJ_RESULT_TTL_MS to be a whole number of milliseconds from 1 up, got \`${raw}\``);
+  return n;
+}
