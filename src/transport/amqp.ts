@@ -17,6 +17,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Option
 import { TransportError, UsageError } from '../errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import { redactUrl } from '../store/url.js';
+import { coalesceWrites } from './coalesce.js';
 import { isRunTag } from './message-id.js';
 
 /** The pool used when no queue is named. */
@@ -175,6 +176,7 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
     // Without a listener an 'error' event would crash the process; the
     // 'close' that follows is what callers act on.
     conn.on('error', () => {});
+    coalesceWrites(conn);
     return conn;
   } catch (err) {
     // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
