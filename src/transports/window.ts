@@ -13,10 +13,10 @@
  * - nothing ready and the window full: the pool could hold more, double the
  *   window (or, when the pool's capacity is known, jump to it);
  * - a few ready, under the target: grow by what is missing;
- * - more ready than four times the target: shrink, by half the excess over
- *   twice the target and by an eighth of the window at most (too small a
- *   window idles threads; too large a one only keeps a few more messages
- *   waiting).
+ * - more ready than four times the target: shrink by 1/16 to 1/8 of the
+ *   window (more the more is ready), never below twice the target ready
+ *   (too small a window idles threads; too large a one only keeps a few
+ *   more messages waiting).
  *
  * Each step starts from the messages in flight at the reading, so readings
  * taken before the broker shows the effect of the last step do not pile up.
@@ -29,9 +29,10 @@
  * Several jobs on one pool read the same ready count: each keeps it small,
  * so their messages interleave in the queue (a job started later waits
  * behind a few messages, not behind another job's whole input), and every
- * job grows by the same amount when the queue runs short while a larger
- * window shrinks by as much or more when it runs long, which pulls the jobs'
- * windows toward each other.
+ * job grows by the same amount when the queue runs short while each shrinks
+ * by the same fraction of its window when it runs long (additive increase,
+ * multiplicative decrease, as TCP shares a link), which pulls the jobs'
+ * windows toward even shares.
  *
  * Bounded by memory as well as by count: a window never holds more than
  * `maxBytes` of message bodies (the coordinator keeps each body until it is
@@ -115,10 +116,11 @@ export class Window {
       this.limit = inFlight + Math.max(target - ready, Math.ceil(consumers / 4), 1);
     } else if (ready > 4 * target) {
       // Well over the target: shrink, gently (a window too small idles threads; one too large only keeps a
-      // few more messages waiting), in proportion to this job's part of what the pool holds: one job alone
-      // gives back part of the excess; of several jobs the larger windows give back more.
-      const share = inFlight / (inFlight + ready);
-      this.limit = Math.min(this.limit, inFlight - Math.max(1, Math.min(Math.ceil(((ready - 2 * target) * share) / 2), Math.floor(inFlight / 8))));
+      // few more messages waiting), by a fraction of this job's window that depends only on the pool's
+      // reading (1/16 to 1/8): of several jobs the larger windows give back more, in proportion, so the
+      // jobs' windows converge toward even shares; never by more than brings the ready count to twice the target.
+      const cut = Math.ceil((inFlight * (ready - 2 * target)) / (8 * ready));
+      this.limit = Math.min(this.limit, inFlight - Math.max(1, Math.min(cut, ready - 2 * target)));
     }
     this.limit = clamp(this.limit, min, max);
     return this.limit > before;
