@@ -5,7 +5,8 @@
  * waits ~40 ms for the broker's delayed ACK), each is a system call and a
  * packet. An `fj worker` writes at least two per message (its answer and the
  * ack), a coordinator one per work message; on a busy machine those system
- * calls were the worker's largest cost (a profile: 13 % of its main thread).
+ * calls were the worker's largest cost (a profile: a third of its main
+ * thread's busy time).
  * Corking the socket while the multiplexer writes a round sends the round
  * as one `writev`.
  *
