@@ -157,7 +157,8 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
   // `__proto__`), so when the bytes may hold that key, decode maps as Maps and
   // rebuild each object with the key as an own property: nothing is polluted,
   // nothing renamed. The byte search keeps the common case fast.
-  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_KEY) === -1) return packr.unpack(bytes) as T;
+  // (Bytes shorter than the key cannot hold it: most items and results of small jobs, decoded one by one.)
+  if (bytes.length < PROTO_KEY.length || Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_KEY) === -1) return packr.unpack(bytes) as T;
   return fromMaps(mapPackr.unpack(bytes)) as T;
 }
 

@@ -17,6 +17,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Option
 import { TransportError, UsageError } from '../errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import { redactUrl } from '../store/url.js';
+import { coalesceWrites } from './coalesce.js';
 import { isRunTag } from './message-id.js';
 
 /** The pool used when no queue is named. */
@@ -178,11 +179,14 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
   try {
     const conn = await amqp.connect(url, {
       timeout: 10_000,
+      // Without TCP_NODELAY a message of a few kB waits ~40 ms for the broker's delayed ACK (Nagle): every publish and confirm would.
+      noDelay: true,
       clientProperties: { connection_name: `fj ${name} on ${hostname()}` },
     });
     // Without a listener an 'error' event would crash the process; the
     // 'close' that follows is what callers act on.
     conn.on('error', () => {});
+    coalesceWrites(conn);
     return conn;
   } catch (err) {
     // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.

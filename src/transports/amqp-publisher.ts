@@ -50,6 +50,7 @@ export class WorkPublisher {
   private readonly sent = new Map<string, Sent>();
   private readonly ids = new Map<Batch, string>();
   private seq = 0;
+  private bytes = 0;
 
   constructor(
     private readonly plan: JobPlan,
@@ -62,6 +63,11 @@ export class WorkPublisher {
   /** Messages published and not fully answered. */
   get inFlight(): number {
     return this.sent.size;
+  }
+
+  /** Bytes of the message bodies published and not fully answered (kept to be sent again after a reconnect). */
+  get bytesInFlight(): number {
+    return this.bytes;
   }
 
   /**
@@ -91,6 +97,7 @@ export class WorkPublisher {
     const id = this.ids.get(batch);
     if (id === undefined) return;
     this.ids.delete(batch);
+    this.bytes -= this.sent.get(id)?.body.length ?? 0;
     this.sent.delete(id);
   }
 
@@ -124,6 +131,7 @@ export class WorkPublisher {
     const id = messageId(this.job.jobId, this.runTag, this.seq++);
     const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
     this.sent.set(id, sent);
+    this.bytes += sent.body.length;
     this.ids.set(batch, id);
     if (publisher) this.publish(id, sent, publisher);
   }

@@ -3,7 +3,8 @@
  * batches become work messages on a pool's queue; `fj worker` processes
  * answer on the job's own results queue.
  *
- * - Backpressure: at most {@link MAX_IN_FLIGHT} messages await their results
+ * - Backpressure: a window sized to the pool (window.ts, read from the
+ *   broker by pool-watch.ts) bounds the messages and bytes awaiting results
  *   (fan-out by reference and publishing: amqp-publisher.ts).
  * - Results stay unacked in the durable results queue until the job ends:
  *   they are the job's record, so after a crash of the coordinator `fj
@@ -24,29 +25,16 @@ import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
 import { AttachedElsewhereError, CancelledError, FjError, InternalError, isResumable, TransportError, UsageError, WorkerRefusedError } from '../errors.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
 import type { PayloadStore } from '../store/store.js';
-import {
-  assertControlExchange,
-  assertResultsQueue,
-  assertWorkQueue,
-  connect,
-  publishCancel,
-  Publisher,
-  reconnect,
-  reconnectOnChannelError,
-  resultsQueue,
-  resultsQueueState,
-  reconnectGiveUpMs,
-  withHeartbeat,
-} from '../transport/amqp.js';
+import { assertControlExchange, assertResultsQueue, assertWorkQueue, connect, publishCancel, Publisher, reconnect, reconnectOnChannelError, resultsQueue, resultsQueueState, reconnectGiveUpMs, withHeartbeat } from '../transport/amqp.js';
 import { show } from '../transport/inspect.js';
 import { fromWire } from '../worker/wire-error.js';
 import { WorkPublisher, type AmqpJob } from './amqp-publisher.js';
 
 export type { AmqpJob };
 import { readResult } from './amqp-results.js';
+import { PoolWatch } from './pool-watch.js';
+import { Window } from './window.js';
 
-/** Work messages awaiting results, at most. */
-const MAX_IN_FLIGHT = 64;
 /** A message should keep a worker busy about this long. */
 const TARGET_BATCH_MS = 20;
 const MAX_BATCH = 4096;
@@ -82,6 +70,9 @@ export class AmqpTransport implements Transport {
   private backlog = -1;
   private drained: (() => void) | undefined;
   private giveUpMs = 0;
+  /** Messages allowed in flight, and what sizes it. */
+  private readonly window = new Window();
+  private readonly watch: PoolWatch;
 
   constructor(
     private readonly plan: JobPlan,
@@ -93,11 +84,12 @@ export class AmqpTransport implements Transport {
     this.out = new WorkPublisher(plan, store, job, (err, publisher) => {
       if (this.link?.open && this.link.publisher === publisher && !this.closing) this.events.fatal(err);
     });
+    this.watch = new PoolWatch(this.window, job.queue, () => this.out.inFlight, () => this.events.room());
     this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
   }
 
   get hasRoom(): boolean {
-    return this.link?.open === true && this.out.inFlight < MAX_IN_FLIGHT;
+    return this.link?.open === true && this.window.hasRoom(this.out.inFlight, this.out.bytesInFlight);
   }
 
   get busy(): boolean {
@@ -127,6 +119,7 @@ export class AmqpTransport implements Transport {
       const link = this.link;
       this.link = undefined;
       this.closing = true;
+      this.watch.stop();
       if (link?.open && !plan.origin.resume && !(err instanceof AttachedElsewhereError)) await link.ch.deleteQueue(this.resultsQ).catch(() => {});
       await conn.close().catch(() => {});
       throw err;
@@ -192,6 +185,7 @@ export class AmqpTransport implements Transport {
       throw err;
     }
     consuming = true;
+    await this.watch.attach(conn);
     conn.on('close', () => this.onClose(link));
     this.link = link;
   }
@@ -376,6 +370,7 @@ export class AmqpTransport implements Transport {
   async close(error?: unknown): Promise<void> {
     this.closing = true;
     this.closedWith = error;
+    this.watch.stop();
     const link = this.link;
     this.link = undefined;
     if (link) await this.release(link, error);
