@@ -7,9 +7,25 @@
  * The work is in job-control.ts, imported on first call: importing fj (as
  * every task module and worker thread does) must not load amqplib.
  */
+import type { JobHandle } from './detached/handle.js';
+import type { SubmitOptions } from './detached/submit.js';
 import type { JobLocation, JobReport } from './job-records.js';
+import type { TaskClass } from './task/fork-join-task.js';
 
-export type { JobLocation, JobReport };
+export type { JobLocation, JobReport, SubmitOptions };
+export { attach, JobHandle, type JobView, type ResultOptions } from './detached/handle.js';
+export { forget, listJobs, listWorkers, type ListJobsOptions, type WorkerView } from './detached/queries.js';
+
+/**
+ * Validates `input`, stores it and the job's records, queues the job for
+ * the cluster (a worker of its pool coordinates it) and resolves to its
+ * {@link JobHandle} in milliseconds, whatever the job's size. Rejects with
+ * InputError for an invalid input (nothing is queued). See
+ * detached/submit.ts for the options.
+ */
+export async function submit(task: TaskClass | string, input: unknown, options?: SubmitOptions): Promise<JobHandle> {
+  return (await import('./detached/submit.js')).submit(task, input, options);
+}
 
 /**
  * The state of an amqp job: items done, failed and in flight, from the

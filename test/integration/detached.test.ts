@@ -1,0 +1,182 @@
+/**
+ * Detached jobs for real: `fj submit` in one process, real `fj worker`
+ * processes coordinating, `fj result` / `fj jobs` / `fj cancel` / `fj
+ * forget` in others, a real RabbitMQ and file store. (Coordinator kills
+ * and a broker restart: test/reliability/detached-crash.test.ts.)
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attach, listJobs, listWorkers, run, submit } from '../../src/index.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { runFj } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+const available = await brokerAvailable();
+const ROOT = join(import.meta.dirname, '..', '..');
+const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
+const SLOW_SETUP = join(ROOT, 'test', 'fixtures', 'slow-setup.ts');
+
+async function jobsQueueDepth(queue: string): Promise<number> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    const ch = await conn.createChannel();
+    return (await ch.assertQueue(`${queue}.jobs`, { durable: true })).messageCount;
+  } finally {
+    await conn.close();
+  }
+}
+
+describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj cancel, fj forget', () => {
+  const queue = `fj.test.detached.${randomUUID()}`;
+  let dir: string;
+  let store: string;
+  const workers: WorkerProc[] = [];
+  const fj = (args: string[], timeoutMs = 60_000) => runFj([...args, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL }, timeoutMs });
+  const common = () => ({ store, broker: BROKER_URL, queue });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fj-detached-'));
+    store = `file://${join(dir, 'store')}`;
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, SLOW_SETUP], { FJ_BROKER_URL: BROKER_URL }));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(workers.map(stopWorkerProc));
+    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.each(['wordcount', 'align'])('%s: submit exits at once with the id; the result, fetched by another process later, is eager’s output', async (task) => {
+    const file = join(ROOT, 'examples', `${task}.json`);
+    const t = Date.now();
+    const sub = await fj(['submit', task, file, '--queue', queue, '--label', `test ${task}`]);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(Date.now() - t).toBeLessThan(5000); // a fresh process included
+    const id = sub.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const res = await fj(['result', id, '--wait', '--timeout', '60']);
+    expect(res.code, res.stderr).toBe(0);
+    const want = await run(task, JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
+    expect(JSON.parse(res.stdout)).toEqual(want);
+    // Again, the job already ended: at once, without --wait.
+    const again = await fj(['result', id]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual(want);
+    const listed = await fj(['jobs', '--json', '--task', task]);
+    const job = (JSON.parse(listed.stdout) as { jobs: { id: string; state: string; label: string; coordinator: string }[] }).jobs.find((j) => j.id === id);
+    expect(job).toMatchObject({ state: 'succeeded', label: `test ${task}` });
+    expect(workers.map((w) => w.log()).join('\n')).toContain(`job ${id} (${task}, "test ${task}"): coordinating`);
+  }, 90_000);
+
+  it('an invalid input is refused where it is typed (exit 2, JSON path) and nothing is queued', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ documents: ['ok', 7] }));
+    const before = (await listJobs({ store, limit: 1000 })).jobs.length;
+    const sub = await fj(['submit', 'wordcount', bad, '--queue', `${queue}.nobody`]);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toContain('/documents/1');
+    expect(sub.stdout).toBe('');
+    expect(sub.stderr).not.toMatch(/\n\s+at /);
+    expect((await listJobs({ store, limit: 1000 })).jobs.length).toBe(before);
+    expect(await jobsQueueDepth(`${queue}.nobody`)).toBe(0);
+    await deleteQueues(`${queue}.nobody.jobs`).catch(() => {});
+  });
+
+  it('fj result: unknown job exit 2; a job not ended yet exit 124 without --wait, and --timeout ends a wait with 124', async () => {
+    const unknown = await fj(['result', 'no-such-job']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no job 'no-such-job'.*unknown, forgotten, or its results expired/);
+    // A pool no worker serves: the job stays queued.
+    const idle = `${queue}.idle`;
+    const h = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: idle });
+    const now = await fj(['result', h.id]);
+    expect(now.code).toBe(124);
+    expect(now.stderr).toMatch(/has not ended yet \(queued/);
+    const t = Date.now();
+    const waited = await fj(['result', h.id, '--wait', '--timeout', '1']);
+    expect(waited.code).toBe(124);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1000);
+    expect(waited.stderr).toMatch(/gave up waiting .* after 1 s/);
+    // Cancelled while queued: its result is 130, its records stay for fj result.
+    const cancel = await fj(['cancel', h.id]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const res = await fj(['result', h.id]);
+    expect(res.code).toBe(130);
+    expect(res.stderr).toMatch(/cancelled by 'fj cancel'/);
+    await deleteQueues(`${idle}.jobs`).catch(() => {});
+  });
+
+  it('cancel during setup and while running: fj result gives 130, and the workers drop the items', async () => {
+    // During setup: slow-setup waits before yielding anything.
+    const setupJob = await submit(SLOW_SETUP, { n: 3, setupMs: 3000 }, common());
+    await waitFor('the job to be coordinated', async () => workers.some((w) => w.log().includes(`job ${setupJob.id} (`)), 20_000, 50);
+    expect((await fj(['cancel', setupJob.id])).code).toBe(0);
+    const r1 = await fj(['result', setupJob.id, '--wait', '--timeout', '30']);
+    expect(r1.code, r1.stderr).toBe(130);
+
+    // While running: 40 items of 2 s on 4 threads.
+    const running = await submit(SLEEPY, { values: Array.from({ length: 40 }, (_, i) => i), ms: 2000 }, common());
+    await waitFor('items to be running', async () => ((await running.status()).state === 'running' ? true : undefined), 20_000, 100);
+    const t = Date.now();
+    expect((await fj(['cancel', running.id])).code).toBe(0);
+    const r2 = await fj(['result', running.id, '--wait', '--timeout', '30']);
+    expect(r2.code, r2.stderr).toBe(130);
+    expect(Date.now() - t).toBeLessThan(15_000); // not the 20 s the items would take
+    const view = await (await attach(running.id, { store })).status();
+    expect(view.state).toBe('cancelled');
+  }, 90_000);
+
+  it('a wait on a job removed meanwhile ends with an error (exit 2); results expire after --result-ttl; fj forget removes an ended job, refuses one still queued', async () => {
+    const idle = `${queue}.idle2`;
+    // Removed while waited on (as the store's expiry or an operator would): the wait ends, naming why.
+    const h = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: idle });
+    const waiting = fj(['result', h.id, '--wait']);
+    await waitFor('the waiter to poll', async () => ((await h.status()).state === 'queued' ? true : undefined), 5000, 100);
+    await new Promise((r) => setTimeout(r, 500));
+    const { openStore } = await import('../../src/store/open.js');
+    const s = await openStore(store);
+    await s.deleteJob(h.id);
+    await s.close();
+    const ended = await waiting;
+    expect(ended.code).toBe(2);
+    expect(ended.stderr).toMatch(/was removed while waiting for it/);
+
+    // A short retention: the cancelled job's records go by themselves.
+    const short = await submit('wordcount', { documents: ['b'] }, { ...common(), queue: idle, resultTtlMs: 1500 });
+    expect((await fj(['cancel', short.id])).code).toBe(0);
+    expect((await fj(['result', short.id])).code).toBe(130);
+    await waitFor('the cancelled job to expire', async () => ((await fj(['result', short.id])).code === 2 ? true : undefined), 15_000, 250);
+
+    const kept = await submit('wordcount', { documents: ['c'] }, { ...common(), queue: idle });
+    const refused = await fj(['forget', kept.id]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is queued: cancel it first/);
+    expect((await fj(['cancel', kept.id])).code).toBe(0);
+    expect((await fj(['forget', kept.id])).code).toBe(0);
+    const after = await fj(['result', kept.id]);
+    expect(after.code).toBe(2);
+    await deleteQueues(`${idle}.jobs`).catch(() => {});
+  }, 60_000);
+
+  it('fj workers lists both workers with their pool, threads and task code; fj jobs filters by state', async () => {
+    const ws = await listWorkers({ store });
+    const ours = ws.filter((w) => w.pool === queue);
+    expect(ours.map((w) => w.pid).sort()).toEqual(workers.map((w) => w.child.pid).sort());
+    for (const w of ours) {
+      expect(w).toMatchObject({ concurrency: 2, maxJobs: 4, quiet: false, staleTasks: [] });
+      expect(Object.keys(w.tasks)).toEqual(expect.arrayContaining(['wordcount', 'align', 'sleepy']));
+    }
+    const text = await fj(['workers']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(queue);
+    const cancelled = await fj(['jobs', '--state', 'cancelled', '--json', '--limit', '100']);
+    const states = new Set((JSON.parse(cancelled.stdout) as { jobs: { state: string }[] }).jobs.map((j) => j.state));
+    expect([...states]).toEqual(['cancelled']);
+    const badState = await fj(['jobs', '--state', 'done']);
+    expect(badState.code).toBe(2);
+  });
+});
