@@ -29,6 +29,8 @@ export interface ResumableJob {
   queue: string;
   /** The job's own settings (retries, policy, limits), as it started with them. */
   options: RunOptions;
+  /** Whether it is a detached job (`submit()`): resumed as its cluster coordinator would, its end kept for `fj result`. */
+  detached: boolean;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function jobForResume(jobId: string, options: RunOptions, taskSpec?
   if (task.codeHash !== t.codeHash) throw changed(task.codeHash);
   const m = manifest.options;
   return {
+    detached: manifest.detached !== undefined,
     task,
     input,
     inputFile: 'file' in manifest.input ? manifest.input : undefined,

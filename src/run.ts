@@ -263,6 +263,7 @@ export async function resume(jobId: string, options: ResumeOptions = {}): Promis
   const { jobForResume } = await import('./resume.js');
   const { task, ...rest } = options;
   const job = await jobForResume(jobId, rest, task);
+  if (job.detached) return (await import('./detached/coordinate.js')).resumeDetached(jobId, job.task, rest);
   return runOwnedInput(job.task.cls, job.input, { ...job.options, ...rest, executor: 'amqp', jobId, queue: job.queue }, `job ${jobId}'s input`, {
     resume: true,
     inputFile: job.inputFile,

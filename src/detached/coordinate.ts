@@ -12,16 +12,17 @@
 import type { ChannelModel } from 'amqplib';
 import { hostname } from 'node:os';
 import { decode } from '../codec.js';
-import { AttachedElsewhereError, CancelledError, isResumable, WorkerRefusedError } from '../errors.js';
+import { AttachedElsewhereError, CancelledError, FjError, isResumable, WorkerRefusedError } from '../errors.js';
 import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
 import type { LogLevel } from '../log.js';
-import type { Progress, RunOptions } from '../options.js';
+import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../options.js';
 import { runOwnedInput } from '../run.js';
 import { signerFrom } from '../signing.js';
+import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
-import { resultsQueue, resultsQueueState } from '../transport/amqp.js';
-import { writeEnding } from './entries.js';
+import { connect, resultsQueue, resultsQueueState, withHeartbeat } from '../transport/amqp.js';
+import { readOutput, writeEnding } from './entries.js';
 
 /** What a coordinator needs besides the job. */
 export interface CoordinateContext {
@@ -110,4 +111,30 @@ async function deleteResultsQueue(conn: ChannelModel, jobId: string): Promise<vo
   ch.on('error', () => {});
   await ch.deleteQueue(resultsQueue(jobId)).catch(() => {});
   await ch.close().catch(() => {});
+}
+
+/**
+ * `fj resume` of a detached job: coordinates it here, as a worker would
+ * (its end is written for `fj result` too), and resolves to its output and
+ * figures, or rejects with the error it ended with. UsageError when another
+ * coordinator is attached to it.
+ */
+export async function resumeDetached(jobId: string, task: TaskInfo, options: RunOptions): Promise<{ output: unknown; stats: JobStats }> {
+  const opts = normalizeOptions({ ...options, executor: 'amqp' });
+  const store = await openStore(opts.store || undefined);
+  const conn = await connect(withHeartbeat(opts.broker), `resume ${jobId}`);
+  try {
+    if (((await resultsQueueState(conn, jobId))?.coordinators ?? 0) > 0) throw new AttachedElsewhereError(`job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`);
+    const done = await coordinateDetached(jobId, task, { store, storeUrl: opts.store, broker: opts.broker, signingKey: opts.signingKey, logLevel: opts.logLevel, conn, signal: opts.signal, onProgress: opts.onProgress });
+    if (done.how !== 'ended') throw done.error;
+    const o = done.outcome;
+    const s = o.stats;
+    const stats: JobStats = { items: s?.items ?? 0, total: (s?.items ?? 0) + (s?.failed ?? 0), succeeded: s?.items ?? 0, messages: s?.messages ?? 0, bytesPublished: s?.bytesPublished ?? 0, bytesStored: s?.bytesStored ?? 0, wallMs: s?.wallMs ?? 0, retried: s?.retried ?? 0, failed: s?.failed ?? 0, failures: s?.failures ?? [] };
+    if (o.state === 'succeeded') return { output: await readOutput(store, o), stats };
+    if (o.state === 'cancelled') throw new CancelledError(o.error?.message);
+    throw new FjError(o.error?.message ?? 'the job failed', o.error?.code ?? 'FJ_INTERNAL', o.error?.exitCode ?? 1);
+  } finally {
+    await conn.close().catch(() => {});
+    await store.close();
+  }
 }

@@ -162,6 +162,25 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     await deleteQueues(`${idle}.jobs`).catch(() => {});
   }, 60_000);
 
+  it('fj resume coordinates a detached job nobody took, in this terminal; its end is kept for fj result', async () => {
+    const pure = `${queue}.pure`;
+    const w = await startWorkerProc(['--queue', pure, '--store', store, '-c', '1', '--no-coordinate'], { FJ_BROKER_URL: BROKER_URL });
+    try {
+      const input = { documents: ['x y', 'y z z'] };
+      const h = await submit('wordcount', input, { ...common(), queue: pure });
+      const resumed = await fj(['resume', h.id]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const want = await run('wordcount', input, { executor: 'eager' });
+      expect(JSON.parse(resumed.stdout)).toEqual(want);
+      const res = await fj(['result', h.id]);
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout)).toEqual(want);
+    } finally {
+      await stopWorkerProc(w);
+      for (const q of [pure, `${pure}.jobs`]) await deleteQueues(q).catch(() => {});
+    }
+  }, 60_000);
+
   it('fj workers lists both workers with their pool, threads and task code; fj jobs filters by state', async () => {
     const ws = await listWorkers({ store });
     const ours = ws.filter((w) => w.pool === queue);
@@ -179,4 +198,50 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     const badState = await fj(['jobs', '--state', 'done']);
     expect(badState.code).toBe(2);
   });
+});
+
+describe.runIf(available)('detached jobs on a Redis store: submit --wait, --no-coordinate, and every key expires', async () => {
+  const { redisAvailable, requireServices } = await import('../helpers/services.js');
+  const REDIS = `${process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'}/8`;
+  const up = await redisAvailable(REDIS);
+  if (!up && requireServices()) throw new Error(`Redis does not answer at ${REDIS}, and CI requires it`);
+  const queue = `fj.test.detached-redis.${randomUUID()}`;
+  const workers: WorkerProc[] = [];
+  afterAll(async () => {
+    await Promise.all(workers.map(stopWorkerProc));
+    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+  });
+
+  it.runIf(up)('a pure item worker leaves the job queued; a coordinating one takes it; submit --wait prints the output; no key lives forever', async () => {
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(REDIS);
+    await admin.flushdb();
+    const env = { FJ_BROKER_URL: BROKER_URL };
+    workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--no-coordinate'], env));
+    expect(workers[0]!.log()).toContain('not coordinating jobs');
+    const file = join(ROOT, 'examples', 'wordcount.json');
+    const want = await run('wordcount', JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
+    const sub = await runFj(['submit', 'wordcount', file, '--queue', queue, '--store', REDIS], { env });
+    expect(sub.code, sub.stderr).toBe(0);
+    const id = sub.stdout.trim();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await runFj(['result', id, '--store', REDIS], { env })).code).toBe(124); // nobody coordinates it
+    workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--max-jobs', '2'], env));
+    const res = await runFj(['result', id, '--wait', '--timeout', '30', '--store', REDIS], { env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual(want);
+    const waited = await runFj(['submit', 'wordcount', file, '--queue', queue, '--store', REDIS, '--wait', '--result-ttl', '1h'], { env, timeoutMs: 60_000 });
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(JSON.parse(waited.stdout)).toEqual(want);
+    expect(waited.stderr).toMatch(/submitted; waiting/);
+    // Every key this left in Redis (job data and records, the index, heartbeats) has an expiry.
+    const keys = await admin.keys('*');
+    expect(keys.length).toBeGreaterThan(3);
+    const ttls = await Promise.all(keys.map(async (k) => [k, await admin.pttl(k)] as const));
+    expect(ttls.filter(([, t]) => t < 0)).toEqual([]);
+    // The 1 h retention was set at the end, not the 7-day default.
+    const entry = (await listJobs({ store: REDIS, limit: 1 })).jobs[0]!;
+    expect(entry.expires - (entry.finished ?? 0)).toBe(3600_000);
+    await admin.quit();
+  }, 90_000);
 });
