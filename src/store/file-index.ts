@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TransportError } from '../errors.js';
-import { checkBeaconName, checkEntry, checkTtl, JOB_STATES, matches, newestFirst, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery, type JobState } from './job-index.js';
+import { checkBeaconName, checkEntry, checkTtl, JOB_STATES, matches, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery, type JobState } from './job-index.js';
 
 /** Fixed width, so names sort by time. */
 const pad = (n: number) => String(n).padStart(15, '0');
@@ -87,9 +87,13 @@ export class FileIndex {
     await unlink(join(this.indexDir, entryName(entry))).catch(() => {});
   }
 
-  /** Lists entries matching `q`, newest first, and sweeps the expired ones (with their jobs). */
+  /**
+   * Lists entries matching `q`, newest first. Names sort as the index does
+   * (submitted, then id), so only the names a page needs are parsed; every
+   * {@link SWEEP_EVERY_MS} (and on `limit: 0`) all of them are, and the
+   * expired jobs are removed with their data.
+   */
   async list(q: IndexQuery): Promise<IndexPage> {
-    this.lastSweep = Date.now();
     let names: string[];
     try {
       names = await readdir(await this.dirOf(this.indexDir));
@@ -97,26 +101,34 @@ export class FileIndex {
       throw this.fail('list the job index', err);
     }
     const now = Date.now();
-    const live: Named[] = [];
+    const sweep = q.limit === 0 || now - this.lastSweep > SWEEP_EVERY_MS;
+    if (sweep) this.lastSweep = now;
+    names.sort();
+    const page: Named[] = [];
     const expired: Named[] = [];
-    for (const n of names) {
-      const p = parseName(n);
+    let more = false;
+    for (let i = names.length - 1; i >= 0; i--) {
+      if (more && !sweep) break;
+      const p = parseName(names[i]!);
       if (!p) continue;
-      if (p.expires <= now) expired.push(p);
-      else if (matches({ ...p, label: '' }, q)) live.push(p);
+      if (p.expires <= now) {
+        expired.push(p);
+        continue;
+      }
+      if (more || !matches({ ...p, label: '' }, q)) continue;
+      // Two files for one job (two writers raced) sort side by side: the later state wins.
+      const prev = page.at(-1);
+      if (prev?.id === p.id) {
+        if (JOB_STATES.indexOf(p.state) > JOB_STATES.indexOf(prev.state)) page[page.length - 1] = p;
+        continue;
+      }
+      if (page.length === q.limit) more = true;
+      else page.push(p);
     }
     for (const p of expired) {
       await this.removeJob(p.id).catch(() => {});
       await unlink(join(this.indexDir, p.name)).catch(() => {});
     }
-    // Two files for one job (two writers raced): the later state wins.
-    const byId = new Map<string, Named>();
-    for (const p of live) {
-      const seen = byId.get(p.id);
-      if (!seen || JOB_STATES.indexOf(p.state) > JOB_STATES.indexOf(seen.state)) byId.set(p.id, p);
-    }
-    const sorted = [...byId.values()].sort((a, b) => newestFirst({ ...a, label: '' }, { ...b, label: '' }));
-    const page = sorted.slice(0, q.limit);
     const entries = await Promise.all(
       page.map(async (p) => {
         const text = await readFile(join(this.indexDir, p.name), 'utf8').catch(() => '');
@@ -124,7 +136,7 @@ export class FileIndex {
         return e && e.id === p.id ? e : { id: p.id, state: p.state, task: p.task, label: '', submitted: p.submitted, expires: p.expires };
       }),
     );
-    return { entries, more: sorted.length > q.limit };
+    return { entries, more };
   }
 
   async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
