@@ -22,7 +22,7 @@ import { coordinateDetached, type Coordinated } from '../detached/coordinate.js'
 import { writeEnding } from '../detached/entries.js';
 import { TransportError, WorkerRefusedError } from '../errors.js';
 import { isJobId } from '../job-id.js';
-import { readManifest } from '../job-records.js';
+import { readManifest, type Manifest } from '../job-records.js';
 import type { LogLevel } from '../log.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import type { PayloadStore } from '../store/store.js';
@@ -120,7 +120,9 @@ export class JobConsumer {
       const manifest = await readManifest(this.p.store, jobId, signer).catch(() => undefined);
       if (!manifest?.detached) return void (log.warn(`job ${jobId} has no records in store ${this.p.store.url} (forgotten or expired): dropped its message`), ack());
       const task = this.p.tasks.get(manifest.task.name);
-      if (!task) return void (await this.decline(msg, ch, jobId, manifest));
+      // Never stale code: a worker with other code for the task passes the job on, as one without the task does.
+      const why = !task ? 'lacks the task' : task.codeHash !== manifest.task.codeHash ? `runs other code for it (${task.codeHash}; restart it)` : undefined;
+      if (!task || why) return void (await this.decline(msg, ch, jobId, manifest, why!));
       this.active.set(jobId, { task: task.name, started: Date.now() });
       log.info(`job ${jobId} (${manifest.task.name}, "${manifest.detached.label}"): coordinating`);
       let done: Coordinated;
@@ -168,21 +170,24 @@ export class JobConsumer {
     }
   }
 
-  /** This worker lacks the job's task: the next worker gets the message; once every worker on the pool has said so, the job fails. */
-  private async decline(msg: ConsumeMessage, ch: Channel, jobId: string, manifest: import('../job-records.js').Manifest): Promise<void> {
+  /** This worker cannot coordinate the job (`why`): the next worker gets the message; once every worker on the pool has said so, the job fails. */
+  private async decline(msg: ConsumeMessage, ch: Channel, jobId: string, manifest: Manifest, why: string): Promise<void> {
     const { queue, name, log } = this.p;
     const before = msg.properties.headers?.[DECLINED];
-    const names = new Set(Array.isArray(before) ? before.filter((n): n is string => typeof n === 'string') : []);
-    names.add(name);
+    const seen = new Map<string, string>(Array.isArray(before) ? before.filter((n): n is string => typeof n === 'string').map((n) => [n.split(' ')[0]!, n]) : []);
+    seen.set(name, `${name} ${why}`);
     const { consumerCount } = await ch.checkQueue(jobsQueue(queue));
-    if (names.size >= consumerCount) {
-      const error = new WorkerRefusedError(`no worker on pool ${queue} serves task ${manifest.task.name} (${[...names].join(', ')} lack it); start one with 'fj worker --queue ${queue} --tasks MODULE'`);
+    if (seen.size >= consumerCount) {
+      const error = new WorkerRefusedError(
+        `no worker on pool ${queue} can coordinate task ${manifest.task.name} with the code it was submitted with (${manifest.task.codeHash}): ${[...seen.values()].join('; ')}; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
+      );
       await writeEnding(this.p.store, jobId, manifest, { state: 'failed', error }, name, this.p.signer);
       log.warn(`job ${jobId}: failed: ${error.message}`);
       return void ch.ack(msg);
     }
+    log.info(`job ${jobId}: this worker ${why}; passed on to the other workers of ${queue}`);
     await sleep(500);
-    ch.sendToQueue(jobsQueue(queue), msg.content, { persistent: true, headers: { ...msg.properties.headers, [DECLINED]: [...names] } });
+    ch.sendToQueue(jobsQueue(queue), msg.content, { persistent: true, headers: { ...msg.properties.headers, [DECLINED]: [...seen.values()] } });
     ch.ack(msg);
   }
 

@@ -181,6 +181,43 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     }
   }, 60_000);
 
+  it('a job no worker of its pool can coordinate fails, naming the task, the pool and each worker', async () => {
+    const bare = `${queue}.bare`;
+    const w = await startWorkerProc(['--queue', bare, '--store', store, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    try {
+      const h = await submit(SLEEPY, { values: [1] }, { ...common(), queue: bare });
+      const res = await fj(['result', h.id, '--wait', '--timeout', '30']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(new RegExp(`no worker on pool ${bare.replace(/\./g, '\\.')} can coordinate task sleepy .*lacks the task`));
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await stopWorkerProc(w);
+      for (const q of [bare, `${bare}.jobs`]) await deleteQueues(q).catch(() => {});
+    }
+  }, 60_000);
+
+  it('fj workers flags a worker whose task code differs from its pool’s, and marks one gone quiet', async () => {
+    const { openStore } = await import('../../src/store/open.js');
+    const own = `file://${join(dir, 'beats')}`;
+    const s = await openStore(own);
+    const beat = (name: string, hash: string, ago: number) => JSON.stringify({ name, host: 'h', pid: 1, pool: 'p', concurrency: 2, busy: 0, itemsDone: 0, coordinating: [], maxJobs: 4, tasks: { t: hash }, version: '0', started: 0, sent: Date.now() - ago });
+    await s.putBeacon('workers', 'h.p.1', beat('h.p.1', 'aaa', 0), 60_000);
+    await s.putBeacon('workers', 'h.p.2', beat('h.p.2', 'aaa', 0), 60_000);
+    await s.putBeacon('workers', 'h.p.3', beat('h.p.3', 'bbb', 0), 60_000);
+    await s.putBeacon('workers', 'h.p.4', beat('h.p.4', 'aaa', 30_000), 60_000);
+    await s.close();
+    const ws = await listWorkers({ store: own });
+    expect(ws.map((w) => [w.name, w.staleTasks, w.quiet])).toEqual([
+      ['h.p.1', [], false],
+      ['h.p.2', [], false],
+      ['h.p.3', ['t'], false],
+      ['h.p.4', [], true],
+    ]);
+    const text = await runFj(['workers', '--store', own]);
+    expect(text.stdout).toMatch(/h\.p\.3 .*stale code: t/);
+    expect(text.stdout).toMatch(/h\.p\.4 .*\(quiet\)/);
+  });
+
   it('fj workers lists both workers with their pool, threads and task code; fj jobs filters by state', async () => {
     const ws = await listWorkers({ store });
     const ours = ws.filter((w) => w.pool === queue);
