@@ -32,6 +32,7 @@ import { WorkPublisher, type AmqpJob } from './amqp-publisher.js';
 
 export type { AmqpJob };
 import { readResult } from './amqp-results.js';
+import { PoolCapacity } from './pool-capacity.js';
 import { PoolWatch } from './pool-watch.js';
 import { Window } from './window.js';
 
@@ -84,7 +85,8 @@ export class AmqpTransport implements Transport {
     this.out = new WorkPublisher(plan, store, job, (err, publisher) => {
       if (this.link?.open && this.link.publisher === publisher && !this.closing) this.events.fatal(err);
     });
-    this.watch = new PoolWatch(this.window, job.queue, () => this.out.inFlight, () => this.events.room());
+    const capacity = new PoolCapacity(store, job.queue); // the workers' heartbeats: the window starts at the pool's size
+    this.watch = new PoolWatch(this.window, job.queue, () => this.out.inFlight, () => this.events.room(), capacity);
     this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
   }
 

@@ -8,6 +8,13 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { PoolReading, Window } from './window.js';
 
+/** A source of the pool's capacity in messages, read as the pool is. */
+export interface CapacitySource {
+  get(): number | undefined;
+  start(): void;
+  stop(): void;
+}
+
 /** How often the pool is read, ms. */
 export const POLL_MS = 100;
 
@@ -25,8 +32,8 @@ export class PoolWatch {
     private readonly inFlight: () => number,
     /** The window grew: send more. */
     private readonly grew: () => void,
-    /** What else is known of the pool's capacity (worker heartbeats), when anything is. */
-    private readonly capacity: () => number | undefined = () => undefined,
+    /** What else is known of the pool's capacity (worker heartbeats: pool-capacity.ts), when anything is. */
+    private readonly capacity?: CapacitySource,
   ) {}
 
   /** Starts (or, after a reconnect, restarts) reading the pool over `conn`. */
@@ -34,6 +41,7 @@ export class PoolWatch {
     const ch = await conn.createChannel();
     ch.on('error', () => {}); // a failed check closes this channel only; the next attach opens another
     this.ch = ch;
+    this.capacity?.start();
     this.timer ??= setInterval(() => void this.poll(), POLL_MS);
     this.timer.unref();
   }
@@ -44,7 +52,7 @@ export class PoolWatch {
     this.reading = true;
     try {
       const q = await ch.checkQueue(this.queue);
-      this.last = { ready: q.messageCount, consumers: q.consumerCount, capacity: this.capacity() };
+      this.last = { ready: q.messageCount, consumers: q.consumerCount, capacity: this.capacity?.get() };
       if (this.window.observe(this.last, this.inFlight())) this.grew();
     } catch {
       if (this.ch === ch) this.ch = undefined; // its channel is gone (a lost connection): the reconnect attaches again
@@ -58,5 +66,6 @@ export class PoolWatch {
     clearInterval(this.timer);
     this.timer = undefined;
     this.ch = undefined;
+    this.capacity?.stop();
   }
 }
