@@ -22,6 +22,7 @@ import { waitFor } from '../helpers/wait.js';
 import { CHAOS, expected, lineCount, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
+const ALIGN = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'align.json'), 'utf8')) as unknown;
 const COMMAND = 'npx vitest run --project reliability test/reliability/detached-crash.test.ts';
 const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
 if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the broker-restart scenario');
@@ -114,7 +115,7 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
     const docs = (k: number) => ({ documents: Array.from({ length: 30 }, (_, i) => `w${i % 7} x${k} y${i % 3}`) });
     const jobs = await Promise.all(
       Array.from({ length: 20 }, (_, k) => {
-        const [task, input] = k % 3 === 0 ? ['wordcount', docs(k)] : k % 3 === 1 ? [CHAOS, { n: 50 + k }] : ['wordcount', { documents: [`only ${k}`] }];
+        const [task, input] = k % 3 === 0 ? ['wordcount', docs(k)] : k % 3 === 1 ? [CHAOS, { n: 50 + k }] : ['align', ALIGN];
         return submit(task as string, input, { store, queue: pool.queue, label: `batch ${k}` }).then(async (h) => ({ h, want: await run(task as string, input, { executor: 'eager' }) }));
       }),
     );
