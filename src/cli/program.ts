@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { FjError, isInstance, thrownParts, UsageError } from '../errors.js';
 import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
 import { forgetCommand, jobsCommand, resultCommand, submitCommand, workersCommand } from './detached.js';
+import { dashboardCommand } from './dashboard.js';
 import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
 import { runCommand } from './run.js';
 import { tasksCommand, validateCommand } from './tasks.js';
@@ -146,6 +147,17 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
 
   deadCommands(program, io);
   detachedCommands(program, io);
+
+  program
+    .command('dashboard')
+    .description('serve the dashboard: a live web page and a JSON HTTP API for jobs, workers and queues')
+    .option('--host <address>', 'address to bind (default 127.0.0.1; any other needs --token)')
+    .option('--port <n>', 'port (default 8050)', count('--port'))
+    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .option('--store <url>', 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)')
+    .option('--token <text>', 'token every change (submit, cancel, ...) must carry (default $FJ_DASHBOARD_TOKEN, else a random one)')
+    .option('--tasks <module...>', 'task modules whose tasks can be submitted besides the built-in ones')
+    .action((flags) => dashboardCommand(flags, io));
 
   program
     .command('tasks')

@@ -155,7 +155,7 @@ async function taskValidator(cls: TaskClass, name: string, file: string | undefi
 }
 
 /** Looks for `schemas/<name>.schema.json` in `start` and each directory above it, then in fj's own. */
-function findSchemaFile(name: string, start: string): string | undefined {
+export function findSchemaFile(name: string, start: string): string | undefined {
   if (name.endsWith('.json')) {
     const direct = resolve(start, name);
     return existsSync(direct) ? direct : undefined;

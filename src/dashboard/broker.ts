@@ -1,0 +1,101 @@
+/**
+ * The dashboard's link to RabbitMQ: one connection, opened on first use and
+ * again after it is lost, for queue depths and for re-queueing a job
+ * message. Depths come from `checkQueue` (no management plugin needed).
+ */
+import type { Channel, ChannelModel } from 'amqplib';
+import { normalizeOptions } from '../options.js';
+import { SIGNATURE_HEADER, type Signer } from '../signing.js';
+import { assertJobsQueue, connect, deadLetterQueue, jobsQueue, withHeartbeat } from '../transport/amqp.js';
+
+/** One queue's figures. `missing`: the broker has no such queue. */
+export interface QueueFigures {
+  name: string;
+  messages: number;
+  consumers: number;
+  missing?: boolean;
+}
+
+/** A pool's queues: its work queue, its jobs queue and its dead letters. */
+export interface PoolQueues {
+  pool: string;
+  work: QueueFigures;
+  jobs: QueueFigures;
+  dead: QueueFigures;
+}
+
+export class BrokerLink {
+  private conn: Promise<ChannelModel> | undefined;
+
+  constructor(private readonly url: string | undefined) {}
+
+  private async connection(): Promise<ChannelModel> {
+    this.conn ??= connect(withHeartbeat(normalizeOptions({ executor: 'amqp', broker: this.url }).broker), 'fj dashboard').then(
+      (c) => {
+        const drop = () => (this.conn = undefined);
+        c.on('close', drop);
+        c.on('error', drop);
+        return c;
+      },
+      (err) => {
+        this.conn = undefined;
+        throw err;
+      },
+    );
+    return this.conn;
+  }
+
+  /** A channel for `fn`, closed after (a failed `checkQueue` closes a channel, so one each). */
+  private async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
+    const ch = await (await this.connection()).createChannel();
+    ch.on('error', () => {});
+    try {
+      return await fn(ch);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
+  /** The figures of one queue (not declaring it). */
+  async queue(name: string): Promise<QueueFigures> {
+    try {
+      return await this.withChannel(async (ch) => {
+        const q = await ch.checkQueue(name);
+        return { name, messages: q.messageCount, consumers: q.consumerCount };
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return { name, messages: 0, consumers: 0, missing: true };
+      throw err;
+    }
+  }
+
+  /** The queues of each pool. */
+  async pools(pools: string[]): Promise<PoolQueues[]> {
+    return Promise.all(pools.map(async (pool) => ({ pool, work: await this.queue(pool), jobs: await this.queue(jobsQueue(pool)), dead: await this.queue(deadLetterQueue(pool)) })));
+  }
+
+  /**
+   * Puts a job's message on its pool's jobs queue again, as `submit()` does,
+   * so a worker of the pool takes it and coordinates it from its records. A
+   * worker that finds another coordinator attached puts it back to look again
+   * later, and one that finds the job ended drops it: a spare message does no harm.
+   */
+  async requeueJob(jobId: string, pool: string, signer: Signer | undefined): Promise<void> {
+    const ch = await (await this.connection()).createConfirmChannel();
+    ch.on('error', () => {});
+    try {
+      await assertJobsQueue(ch, pool);
+      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
+      ch.sendToQueue(jobsQueue(pool), Buffer.from(JSON.stringify({ job: jobId })), { persistent: true, messageId: jobId, type: 'fj.job', headers });
+      await ch.waitForConfirms();
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) await (await c.catch(() => undefined))?.close().catch(() => {});
+  }
+}

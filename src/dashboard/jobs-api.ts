@@ -1,0 +1,214 @@
+/**
+ * The dashboard's job routes: list (filters, cursor pages, `more`), one job
+ * (its view, failures and figures), its input and output, submit, cancel,
+ * resume and re-run. Everything is read from the store on each request.
+ */
+import type { FastifyInstance } from 'fastify';
+import { decode } from '../codec.js';
+import { viewOf, type JobView } from '../detached/handle.js';
+import { readOutput } from '../detached/entries.js';
+import { submit } from '../detached/submit.js';
+import { UsageError } from '../errors.js';
+import { isJobId } from '../job-id.js';
+import { readManifest, readOutcome, readStatus } from '../job-records.js';
+import { cancel } from '../jobs.js';
+import { isFinal, JOB_STATES, type IndexEntry, type JobState } from '../store/job-index.js';
+import { sendError, type DashboardContext } from './context.js';
+
+/** At most this many index entries are looked at for one page filtered by label; past it the page says `more` with a cursor to go on. */
+const LABEL_SCAN = 5000;
+/** A page holds at most this many jobs. */
+const MAX_LIMIT = 200;
+
+type Cursor = { submitted: number; id: string };
+
+/** One page of jobs: what `GET /api/jobs` answers. `next` is the cursor of the following page (`before=<next>`). */
+export interface JobsPage {
+  jobs: JobView[];
+  more: boolean;
+  next: string | null;
+}
+
+/** Parses `before=<submitted>_<id>`; UsageError when malformed. */
+function parseCursor(raw: unknown): Cursor | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const m = typeof raw === 'string' ? /^(\d+)_(.+)$/.exec(raw) : null;
+  if (!m || !isJobId(m[2]!)) throw new UsageError(`before must be a cursor from a previous page's 'next', got '${String(raw)}'`);
+  return { submitted: Number(m[1]), id: m[2]! };
+}
+
+const cursorOf = (e: IndexEntry): string => `${e.submitted}_${e.id}`;
+
+/** A page of the index with the query's filters; a label filter is matched here, scanning at most {@link LABEL_SCAN} entries. */
+export async function jobsPage(ctx: DashboardContext, q: Record<string, unknown>): Promise<JobsPage> {
+  const state = q.state === undefined || q.state === '' ? undefined : String(q.state);
+  if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) throw new UsageError(`state must be one of ${JOB_STATES.join(', ')}, got '${state}'`);
+  const task = q.task === undefined || q.task === '' ? undefined : String(q.task);
+  const label = q.label === undefined || q.label === '' ? undefined : String(q.label).toLowerCase();
+  const limit = q.limit === undefined ? 20 : Number(q.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new UsageError(`limit must be a whole number from 1 to ${MAX_LIMIT}, got '${String(q.limit)}'`);
+  let before = parseCursor(q.before);
+  const found: IndexEntry[] = [];
+  let scanned = 0;
+  let more = false;
+  let last: IndexEntry | undefined;
+  for (;;) {
+    const want = label ? Math.min(500, LABEL_SCAN - scanned) : limit - found.length;
+    const page = await ctx.store.listJobs({ state: state as JobState | undefined, task, before, limit: want });
+    for (const e of page.entries) {
+      scanned++;
+      last = e;
+      if (!label || e.label.toLowerCase().includes(label)) found.push(e);
+      if (found.length === limit) break;
+    }
+    const stoppedEarly = last !== undefined && last !== page.entries.at(-1);
+    if (found.length === limit) {
+      more = stoppedEarly || page.more;
+      break;
+    }
+    if (!page.more) break;
+    before = last && { submitted: last.submitted, id: last.id };
+    if (scanned >= LABEL_SCAN) {
+      more = true; // never silently capped: the cursor goes on from here
+      break;
+    }
+  }
+  const jobs = await Promise.all(found.map(async (e) => (await viewOf(ctx.store, e.id, ctx.signer, e))!));
+  const mark = found.length === limit ? found.at(-1) : last;
+  return { jobs, more, next: more && mark ? cursorOf(mark) : null };
+}
+
+/** A job's view with its failures and figures, for `GET /api/jobs/:id`; undefined when unknown. */
+export async function jobDetail(ctx: DashboardContext, id: string) {
+  const view = await viewOf(ctx.store, id, ctx.signer);
+  if (!view) return undefined;
+  const [status, outcome] = await Promise.all([readStatus(ctx.store, id, ctx.signer).catch(() => undefined), readOutcome(ctx.store, id, ctx.signer).catch(() => undefined)]);
+  return {
+    ...view,
+    retried: outcome?.stats?.retried ?? status?.retried ?? 0,
+    inFlight: status?.inFlightMessages ?? 0,
+    failures: outcome?.stats?.failures ?? [],
+    stats: outcome?.stats ? { wallMs: outcome.stats.wallMs, messages: outcome.stats.messages, bytesPublished: outcome.stats.bytesPublished, bytesStored: outcome.stats.bytesStored } : undefined,
+    hasOutput: Boolean(outcome?.outputRef),
+    now: Date.now(),
+  };
+}
+
+function checkId(id: string): string {
+  if (!isJobId(id)) throw new UsageError(`'${id}' is not a job id`);
+  return id;
+}
+
+/** Registers the job routes. */
+export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
+  const where = { broker: ctx.config.broker, store: ctx.config.store };
+  const unknown = (id: string) => ({ error: `no job '${id}': unknown, forgotten, or its results expired` });
+
+  app.get('/api/jobs', async (req, reply) => {
+    try {
+      return await jobsPage(ctx, req.query as Record<string, unknown>);
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/api/jobs/:id', async (req, reply) => {
+    try {
+      const job = await jobDetail(ctx, checkId(req.params.id));
+      return job ?? reply.code(404).send(unknown(req.params.id));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/api/jobs/:id/output', async (req, reply) => {
+    try {
+      const outcome = await readOutcome(ctx.store, checkId(req.params.id), ctx.signer);
+      if (!outcome) return reply.code((await ctx.store.indexEntry(req.params.id)) ? 409 : 404).send({ error: `job ${req.params.id} has no output: it has not ended, or is unknown` });
+      if (!outcome.outputRef) return reply.code(409).send({ error: `job ${req.params.id} ${outcome.state}: it has no output`, reason: outcome.error?.message });
+      return download(reply, `${req.params.id}.output.json`, await readOutput(ctx.store, outcome));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/api/jobs/:id/input', async (req, reply) => {
+    try {
+      if (!(await ctx.store.indexEntry(checkId(req.params.id)))) return reply.code(404).send(unknown(req.params.id));
+      const m = await readManifest(ctx.store, req.params.id, ctx.signer);
+      if (!('ref' in m.input)) return reply.code(409).send({ error: `job ${req.params.id} read its input from a file on its coordinator's host` });
+      return download(reply, `${req.params.id}.input.json`, decode(await ctx.store.get(m.input.ref)));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.post<{ Body: Record<string, unknown> }>('/api/jobs', async (req, reply) => {
+    try {
+      const body = req.body;
+      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new UsageError('the body must be a JSON object: {"task": NAME, "input": {...}, "label"?: TEXT}');
+      const info = ctx.tasks.get(String(body.task));
+      if (!info) throw new UsageError(`unknown task '${String(body.task)}': this dashboard submits ${[...ctx.tasks.keys()].join(', ')}`);
+      const o = (body.options ?? {}) as Record<string, unknown>;
+      if (typeof o !== 'object' || Array.isArray(o)) throw new UsageError('options must be an object');
+      const handle = await submit(info.cls, body.input, {
+        ...where,
+        source: 'input',
+        label: body.label === undefined || body.label === '' ? undefined : (body.label as string),
+        queue: o.queue as string | undefined,
+        retries: o.retries as number | undefined,
+        onFailure: o.onFailure as 'fail-fast' | 'collect' | undefined,
+        maxFailures: o.maxFailures as number | undefined,
+        itemTimeoutMs: o.itemTimeoutMs as number | undefined,
+        resultTtlMs: o.resultTtlMs as number | undefined,
+      });
+      return reply.code(201).send({ id: handle.id });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/cancel', async (req, reply) => {
+    try {
+      const view = await viewOf(ctx.store, checkId(req.params.id), ctx.signer);
+      if (!view) return reply.code(404).send(unknown(req.params.id));
+      if (isFinal(view.state)) return reply.code(409).send({ error: `job ${view.id} has ended (${view.state})` });
+      return { id: view.id, ...(await cancel(view.id, where)) };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/resume', async (req, reply) => {
+    try {
+      const view = await viewOf(ctx.store, checkId(req.params.id), ctx.signer);
+      if (!view) return reply.code(404).send(unknown(req.params.id));
+      if (isFinal(view.state)) return reply.code(409).send({ error: `job ${view.id} has ended (${view.state}): nothing to resume` });
+      const m = await readManifest(ctx.store, view.id, ctx.signer);
+      await ctx.broker.requeueJob(view.id, m.queue, ctx.signer);
+      return { id: view.id, requeued: m.queue };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/rerun', async (req, reply) => {
+    try {
+      const view = await viewOf(ctx.store, checkId(req.params.id), ctx.signer);
+      if (!view) return reply.code(404).send(unknown(req.params.id));
+      const info = ctx.tasks.get(view.task);
+      if (!info) throw new UsageError(`this dashboard does not serve task '${view.task}' (start it with --tasks naming its module)`);
+      const m = await readManifest(ctx.store, view.id, ctx.signer);
+      if (!('ref' in m.input)) return reply.code(409).send({ error: `job ${view.id} read its input from a file: re-run it from the command line` });
+      const input = decode(await ctx.store.get(m.input.ref));
+      const handle = await submit(info.cls, input, { ...where, queue: m.queue, label: `re-run of ${view.label}`.slice(0, 200) });
+      return reply.code(201).send({ id: handle.id });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+}
+
+async function download(reply: import('fastify').FastifyReply, name: string, value: unknown) {
+  return reply.header('content-type', 'application/json; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).header('x-content-type-options', 'nosniff').send(JSON.stringify(value, null, 2));
+}

@@ -1,0 +1,95 @@
+/**
+ * `fj dashboard`: one process serving the JSON API (/api), Prometheus
+ * metrics (/metrics), server-sent events and the page (dashboard-page/,
+ * with preact+htm served from the `htm` package). Everything is read from
+ * the store, the workers' heartbeats and RabbitMQ when asked for.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import Fastify from 'fastify';
+import { UsageError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { signerFrom } from '../signing.js';
+import { openStore } from '../store/open.js';
+import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
+import { BrokerLink } from './broker.js';
+import { clusterRoutes } from './cluster-api.js';
+import type { DashboardContext } from './context.js';
+import { eventRoutes } from './events.js';
+import { guard } from './guard.js';
+import { jobRoutes } from './jobs-api.js';
+import { metricsRoute } from './metrics.js';
+import { normalizeDashboardOptions, type DashboardOptions } from './options.js';
+
+export type { DashboardOptions };
+
+/** A running dashboard. */
+export interface Dashboard {
+  /** Its address, e.g. `http://127.0.0.1:8050`. */
+  url: string;
+  /** The token mutating requests carry (the one given, or the one made up at start). */
+  token: string;
+  /** Stops serving: live streams end, the store and broker connection close. */
+  close(): Promise<void>;
+}
+
+/** The page's files: name -> content type. Only these are served. */
+const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'form.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+/** The page runs only its own scripts and talks only to its own origin: an injected `<script>` or `onerror` would not run even if it got in. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async function loadTasks(modules: string[]): Promise<Map<string, TaskInfo>> {
+  const infos = await Promise.all(builtinTaskNames().map((n) => loadTask(n)));
+  for (const m of modules) infos.push(...(await loadAllTasks(m)));
+  return new Map(infos.map((i) => [i.name, i]));
+}
+
+/** Starts a dashboard (see {@link DashboardOptions}); rejects with OptionError for bad options, UsageError when the port is taken. */
+export async function startDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
+  const config = normalizeDashboardOptions(options);
+  const tasks = await loadTasks(config.tasks);
+  const store = await openStore(config.store);
+  const ctx: DashboardContext = { config, store, signer: signerFrom(undefined), broker: new BrokerLink(config.broker), tasks };
+  const closing = new AbortController();
+  const app = Fastify({ bodyLimit: config.bodyLimit, logger: false });
+  app.addHook('onRequest', guard(config));
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('content-security-policy', CSP).header('cache-control', 'no-store');
+    return payload;
+  });
+  jobRoutes(app, ctx);
+  clusterRoutes(app, ctx);
+  eventRoutes(app, ctx, closing.signal);
+  metricsRoute(app, ctx);
+  pageRoutes(app);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await store.close();
+    throw new UsageError(`cannot serve on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    url: `http://${host}:${port}`,
+    token: config.token,
+    async close() {
+      closing.abort();
+      await app.close();
+      await ctx.broker.close();
+      await store.close();
+    },
+  };
+}
+
+function pageRoutes(app: import('fastify').FastifyInstance): void {
+  const dir = join(packageRoot, 'dashboard-page');
+  // htm's exports map names no file of preact/ standalone: found beside its main file (dist/htm.js).
+  const vendor = join(dirname(createRequire(import.meta.url).resolve('htm')), '..', 'preact', 'standalone.module.js');
+  const file = (path: string, type: string) => async (_req: unknown, reply: import('fastify').FastifyReply) => reply.header('content-type', type).send(await readFile(path));
+  app.get('/', file(join(dir, 'index.html'), PAGE_FILES['index.html']!));
+  for (const [name, type] of Object.entries(PAGE_FILES)) app.get(`/page/${name}`, file(join(dir, name), type));
+  app.get('/page/preact-htm.js', file(vendor, 'text/javascript; charset=utf-8'));
+}
