@@ -157,6 +157,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--store <url>', 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)')
     .option('--token <text>', 'token every change (submit, cancel, ...) must carry (default $FJ_DASHBOARD_TOKEN, else a random one)')
     .option('--tasks <module...>', 'task modules whose tasks can be submitted besides the built-in ones')
+    .option('--queue <name>', "the pool submitted jobs go to (default: the task's queue, $FJ_QUEUE or fj.default)")
     .action((flags) => dashboardCommand(flags, io));
 
   program

@@ -20,8 +20,8 @@ export async function workers(ctx: DashboardContext): Promise<WorkerView[]> {
 }
 
 /** The pools to show queues for: those seen in heartbeats, else the default one. */
-export function poolsOf(ws: WorkerView[]): string[] {
-  const pools = [...new Set(ws.map((w) => w.pool))].sort();
+export function poolsOf(ws: WorkerView[], also?: string): string[] {
+  const pools = [...new Set([...ws.map((w) => w.pool), ...(also ? [also] : [])])].sort();
   return pools.length ? pools : [DEFAULT_QUEUE];
 }
 
@@ -68,7 +68,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void
 
   app.get('/api/queues', async (_req, reply) => {
     try {
-      return { pools: await ctx.broker.pools(poolsOf(await workers(ctx))) };
+      return { pools: await ctx.broker.pools(poolsOf(await workers(ctx), ctx.config.queue)) };
     } catch (err) {
       return sendError(reply, err);
     }

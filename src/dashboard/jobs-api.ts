@@ -155,7 +155,7 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
         ...where,
         source: 'input',
         label: body.label === undefined || body.label === '' ? undefined : (body.label as string),
-        queue: o.queue as string | undefined,
+        queue: (o.queue as string | undefined) ?? ctx.config.queue,
         retries: o.retries as number | undefined,
         onFailure: o.onFailure as 'fail-fast' | 'collect' | undefined,
         maxFailures: o.maxFailures as number | undefined,

@@ -44,7 +44,7 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const p of await ctx.broker.pools(poolsOf(await workers(ctx)))) for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
+      for (const p of await ctx.broker.pools(poolsOf(await workers(ctx), ctx.config.queue))) for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
     },
   });
   new Histogram({

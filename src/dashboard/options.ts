@@ -20,6 +20,8 @@ export interface DashboardOptions {
   token?: string;
   /** Task modules whose tasks can be listed and submitted besides the built-in ones. */
   tasks?: string[];
+  /** The pool jobs submitted here go to when the request names none. Default: the task's queue, `$FJ_QUEUE`, else fj.default. */
+  queue?: string;
   /** Largest request body accepted, bytes. Default 4 MiB. */
   bodyLimit?: number;
   /** How often a live page is sent fresh figures, ms. Default 1000. */
@@ -38,6 +40,7 @@ export interface DashboardConfig {
   /** Whether reads need the token too: on any address but the loopback. */
   readsNeedToken: boolean;
   tasks: string[];
+  queue: string | undefined;
   bodyLimit: number;
   liveEveryMs: number;
 }
@@ -68,6 +71,7 @@ export function normalizeDashboardOptions(o: DashboardOptions, env: NodeJS.Proce
     tokenGiven: given !== undefined,
     readsNeedToken: !isLoopback(host),
     tasks: o.tasks ?? [],
+    queue: o.queue,
     bodyLimit,
     liveEveryMs,
   };

@@ -1,0 +1,174 @@
+/**
+ * The dashboard's HTTP API for real: a dashboard in this process, real
+ * `fj worker` processes, a real RabbitMQ and file store. Submit, list, get,
+ * download, cancel, resume, re-run, workers, queues, metrics; the token and
+ * origin rules; the body limit. (The page in a browser: dashboard-browser.test.ts.)
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { redact } from '../../src/dashboard/context.js';
+import { normalizeDashboardOptions } from '../../src/dashboard/options.js';
+import { run } from '../../src/index.js';
+import { openStore } from '../../src/store/open.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
+
+const available = await brokerAvailable();
+const ROOT = join(import.meta.dirname, '..', '..');
+const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('dashboard options', () => {
+  it('binds the loopback by default; any other address needs a token', () => {
+    expect(normalizeDashboardOptions({}, {})).toMatchObject({ host: '127.0.0.1', port: 8050, tokenGiven: false, readsNeedToken: false });
+    expect(() => normalizeDashboardOptions({ host: '0.0.0.0' }, {})).toThrow(/needs a token/);
+    expect(normalizeDashboardOptions({ host: '0.0.0.0' }, { FJ_DASHBOARD_TOKEN: TOKEN })).toMatchObject({ token: TOKEN, readsNeedToken: true });
+    expect(() => normalizeDashboardOptions({ token: 'short' }, {})).toThrow(/at least 16/);
+  });
+
+  it('redacts the password of any URL in a text', () => {
+    expect(redact('cannot reach amqp://guest:s3cret@10.0.0.1:5672/ or redis://:pw@h:6379')).toBe('cannot reach amqp://guest:***@10.0.0.1:5672/ or redis://:***@h:6379');
+  });
+});
+
+describe.runIf(available)('fj dashboard: the HTTP API against real workers', () => {
+  const queue = `fj.test.dashboard.${randomUUID()}`;
+  let dir: string;
+  let store: string;
+  let dash: Dashboard;
+  const workers: WorkerProc[] = [];
+  const call = (path: string, init: RequestInit & { token?: string | null } = {}) => {
+    const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
+    if (init.token !== null) headers['x-fj-token'] = init.token ?? TOKEN;
+    if (init.body !== undefined) headers['content-type'] ??= 'application/json';
+    return fetch(`${dash.url}${path}`, { ...init, headers });
+  };
+  const post = (path: string, body: unknown, extra: RequestInit & { token?: string | null } = {}) => call(path, { method: 'POST', body: JSON.stringify(body), ...extra });
+  const job = async (id: string) => (await (await call(`/api/jobs/${id}`)).json()) as { state: string; done: number; total: number | null; failures: unknown[]; hasOutput: boolean };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-'));
+    store = `file://${join(dir, 'store')}`;
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY], { FJ_BROKER_URL: BROKER_URL }));
+    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY], queue, liveEveryMs: 200 });
+  }, 60_000);
+  afterAll(async () => {
+    await dash?.close();
+    await Promise.all(workers.map(stopWorkerProc));
+    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('POST /api/jobs submits; the job ends on the workers; its output and input download as JSON equal to eager', async () => {
+    const input = JSON.parse(readFileSync(join(ROOT, 'examples', 'wordcount.json'), 'utf8'));
+    const res = await post('/api/jobs', { task: 'wordcount', input, label: 'api wordcount' });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    await waitFor('the job to succeed', async () => (await job(id)).state === 'succeeded', 60_000, 200);
+    const out = await call(`/api/jobs/${id}/output`);
+    expect(out.headers.get('content-disposition')).toBe(`attachment; filename="${id}.output.json"`);
+    expect(await out.json()).toEqual(await run('wordcount', input, { executor: 'eager' }));
+    expect(await (await call(`/api/jobs/${id}/input`)).json()).toEqual({ ...input, delimiter: input.delimiter ?? ' ' });
+    const listed = (await (await call('/api/jobs?task=wordcount&label=API%20WORD')).json()) as { jobs: { id: string; label: string }[] };
+    expect(listed.jobs.map((j) => j.id)).toEqual([id]);
+  }, 90_000);
+
+  it('an invalid input is HTTP 400 with the JSON-path problems, and nothing is queued', async () => {
+    const before = ((await (await call('/api/jobs?limit=200')).json()) as { jobs: unknown[] }).jobs.length;
+    const res = await post('/api/jobs', { task: 'sleepy', input: { values: [1, 'two'], extra: true } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; problems: string[] };
+    expect(body.code).toBe('FJ_INPUT');
+    expect(body.problems.sort()).toEqual(['/extra: is not allowed here (unknown property)', '/values/1: must be number']);
+    expect((await post('/api/jobs', { task: '../../etc/evil.js', input: {} })).status).toBe(400); // only tasks the dashboard serves
+    expect(((await (await call('/api/jobs?limit=200')).json()) as { jobs: unknown[] }).jobs.length).toBe(before);
+  });
+
+  it('a mutating request without the token, or from another origin, is refused; reads on the loopback need none', async () => {
+    const body = { task: 'sleepy', input: { values: [1] } };
+    expect((await post('/api/jobs', body, { token: null })).status).toBe(401);
+    expect((await post('/api/jobs', body, { token: 'wrong-token-0123456789abcdef' })).status).toBe(401);
+    expect((await post('/api/jobs', body, { headers: { origin: 'https://evil.example' } })).status).toBe(403);
+    expect((await post('/api/jobs', body, { headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+    // A cross-site form post carries neither header token nor JSON: refused before anything runs.
+    expect((await call('/api/jobs', { method: 'POST', token: null, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }, body: 'task=sleepy' })).status).toBe(403);
+    expect((await call('/api/jobs', { token: null })).status).toBe(200);
+    const big = await post('/api/jobs', { task: 'sleepy', input: { values: [], pad: 'x'.repeat(5 * 1024 * 1024) } });
+    expect(big.status).toBe(413);
+  });
+
+  it('cancel stops a running job on the workers; resume and cancel of an ended job are 409', async () => {
+    const res = await post('/api/jobs', { task: 'sleepy', input: { values: Array.from({ length: 200 }, (_, i) => i), ms: 300 }, label: 'long' });
+    const { id } = (await res.json()) as { id: string };
+    await waitFor('the job to run', async () => (await job(id)).done > 0, 30_000, 100);
+    expect((await post(`/api/jobs/${id}/resume`, {})).status).toBe(200); // a spare job message: the worker sees its coordinator attached
+    const c = await post(`/api/jobs/${id}/cancel`, {});
+    expect(c.status).toBe(200);
+    const ended = await waitFor('the job to be cancelled', async () => ((await job(id)).state === 'cancelled' ? job(id) : false), 30_000, 100);
+    expect(ended.done).toBeLessThan(200);
+    await waitFor('the workers to log the cancel', () => workers.some((w) => w.log().includes(id) && /cancel/i.test(w.log())), 10_000);
+    expect((await post(`/api/jobs/${id}/cancel`, {})).status).toBe(409);
+    expect((await post(`/api/jobs/${id}/resume`, {})).status).toBe(409);
+    expect((await (await call(`/api/jobs/${id}/output`)).json())).toMatchObject({ error: expect.stringMatching(/cancelled/) });
+    const rerun = await post(`/api/jobs/${id}/rerun`, {});
+    expect(rerun.status).toBe(201);
+    const again = ((await rerun.json()) as { id: string }).id;
+    expect(again).not.toBe(id);
+    await post(`/api/jobs/${again}/cancel`, {});
+  }, 90_000);
+
+  it('GET /api/workers, /api/queues and /metrics read heartbeats and RabbitMQ', async () => {
+    const ws = await waitFor('both workers in the heartbeats', async () => {
+      const w = ((await (await call('/api/workers')).json()) as { workers: { pool: string; quiet: boolean }[] }).workers.filter((x) => x.pool === queue && !x.quiet);
+      return w.length === 2 && w;
+    }, 20_000, 200);
+    expect(ws).toHaveLength(2);
+    const q = (await (await call('/api/queues')).json()) as { pools: { pool: string; work: { consumers: number }; dead: { messages: number } }[] };
+    expect(q.pools.find((p) => p.pool === queue)).toMatchObject({ work: { consumers: 2 }, dead: { messages: 0 } });
+    const text = await (await call('/metrics')).text();
+    expect(text).toMatch(/^fj_workers_online [2-9]/m);
+    expect(text).toMatch(/^fj_jobs\{state="succeeded"\} [1-9]/m);
+    expect(text).toMatch(/^fj_job_duration_seconds_count\{state="succeeded"\} [1-9]/m);
+    expect(text).toMatch(new RegExp(`^fj_queue_messages\\{pool="${queue.replace(/\./g, '\\.')}",kind="work"\\} \\d+`, 'm'));
+    const tasks = (await (await call('/api/tasks')).json()) as { tasks: { name: string; schema: { properties: object } }[] };
+    expect(tasks.tasks.map((t) => t.name)).toEqual(expect.arrayContaining(['wordcount', 'align', 'sleepy']));
+    expect(Object.keys(tasks.tasks.find((t) => t.name === 'wordcount')!.schema.properties)).toEqual(['documents', 'delimiter']);
+    expect(JSON.stringify(tasks) + JSON.stringify(q) + text).not.toMatch(/guest:guest/);
+  }, 30_000);
+
+  it('GET /api/jobs pages the index by cursor, newest first, with `more`, never silently capped', async () => {
+    const s = await openStore(store);
+    const t0 = 1_000_000_000_000; // older than every real job, so they come first and these last
+    try {
+      for (let i = 0; i < 25; i++) await s.indexJob({ id: `page-${String(i).padStart(2, '0')}`, state: 'failed', task: 'paged', label: i % 2 ? 'odd one' : 'even one', submitted: t0 + i, expires: Date.now() + 3600_000 });
+    } finally {
+      await s.close();
+    }
+    const seen: string[] = [];
+    let before = '';
+    let more = true;
+    let pages = 0;
+    while (more) {
+      const p = (await (await call(`/api/jobs?task=paged&limit=10${before ? `&before=${before}` : ''}`)).json()) as { jobs: { id: string }[]; more: boolean; next: string | null };
+      seen.push(...p.jobs.map((j) => j.id));
+      more = p.more;
+      before = p.next ?? '';
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `page-${String(24 - i).padStart(2, '0')}`));
+    const odd = (await (await call('/api/jobs?task=paged&label=odd&limit=5')).json()) as { jobs: { id: string }[]; more: boolean; next: string };
+    expect(odd.jobs.map((j) => j.id)).toEqual(['page-23', 'page-21', 'page-19', 'page-17', 'page-15']);
+    expect(odd.more).toBe(true);
+    const rest = (await (await call(`/api/jobs?task=paged&label=odd&limit=50&before=${odd.next}`)).json()) as { jobs: { id: string }[]; more: boolean };
+    expect(rest.jobs.map((j) => j.id)).toEqual(['page-13', 'page-11', 'page-09', 'page-07', 'page-05', 'page-03', 'page-01']);
+    expect(rest.more).toBe(false);
+    expect((await call('/api/jobs?state=bogus')).status).toBe(400);
+    expect((await call('/api/jobs?before=nonsense')).status).toBe(400);
+  });
+});
