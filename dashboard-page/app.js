@@ -89,7 +89,7 @@ function Jobs() {
       <form onSubmit=${(e) => { e.preventDefault(); if (find.trim()) location.hash = `#/job/${encodeURIComponent(find.trim())}`; }}>
         <input aria-label="job id" placeholder="find by id" value=${find} onInput=${(e) => setFind(e.target.value)} /> <button class="plain">Go</button></form>
     </div>
-    ${!data ? html`<p class="muted">Loading…</p>` : data.error ? html`<p class="error">${data.error}</p>` : html`<table data-testid="jobs">
+    ${!data ? html`<p class="muted">Loading…</p>` : data.streamError || data.error ? html`<p class="error">${data.streamError || data.error}</p>` : html`<table data-testid="jobs">
       <tr><th>id</th><th>state</th><th>task</th><th>progress</th><th>submitted</th><th>label</th></tr>
       ${data.jobs.map((j) => html`<tr data-job=${j.id}><td><a href=${`#/job/${j.id}`}>${j.id.slice(0, 8)}</a></td><td><${State} s=${j.state} /></td><td>${j.task}</td>
         <td><${Bar} job=${j} /> ${j.done}${j.failed ? `+${j.failed}✗` : ''}/${j.total ?? '?'}</td><td>${when(j.submitted)}</td><td class="label">${j.label}</td></tr>`)}
@@ -116,7 +116,7 @@ function Job({ id }) {
     while (s.length > 2 && job.now - s[0].t > 30000) s.shift();
   }
   if (!job) return html`<p class="muted">Loading…</p>`;
-  if (job.gone || job.error) return html`<p class="error">${job.error || `No job ${id}: unknown, forgotten, or its results expired.`}</p>`;
+  if (job.gone || job.streamError) return html`<p class="error">${job.streamError || `No job ${id}: unknown, forgotten, or its results expired.`}</p>`;
   const rate = rateOf(samples.current);
   const left = job.total == null ? null : job.total - job.done - job.failed;
   const eta = rate > 0 && left ? Math.round(left / rate) : null;
@@ -191,4 +191,6 @@ function App() {
   return html`<header><b>fj</b>${nav('', 'Overview')}${nav('jobs', 'Jobs')}${nav('workers', 'Workers')}${nav('tasks', 'Tasks')}<${TokenBox} /></header><main>${page}</main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the loading line goes
+render(html`<${App} />`, root);

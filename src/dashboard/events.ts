@@ -61,7 +61,7 @@ export function eventRoutes(app: FastifyInstance, ctx: DashboardContext, closing
         try {
           data = JSON.stringify(await topic());
         } catch (err) {
-          data = JSON.stringify({ error: redact(err instanceof Error ? err.message : String(err)) });
+          data = JSON.stringify({ streamError: redact(err instanceof Error ? err.message : String(err)) });
         }
         if (data !== last) {
           res.write(`data: ${data}\n\n`);

@@ -1,0 +1,155 @@
+/**
+ * The dashboard's page in a real headless browser (Debian's chromium driven
+ * by playwright-core) against real `fj worker` processes, RabbitMQ and a
+ * file store: submit through the form generated from the schema and watch
+ * the bar move live, cancel from the job page, an invalid field's JSON-path
+ * error beside it, and user text with `<script>` and `<img onerror>` shown
+ * as text. Screenshots go to docs/ for the README. Needs chromium: skipped
+ * with a warning where it is missing, except under CI=true (.ci/run installs it).
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { requireServices } from '../helpers/services.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const ROOT = join(import.meta.dirname, '..', '..');
+const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
+const SHOTS = join(ROOT, 'docs');
+const TOKEN = 'browser-token-0123456789abcdef';
+const EVIL_LABEL = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
+
+function hasChromium(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (requireServices()) throw new Error(`${CHROMIUM} is missing, and CI=true/FJ_REQUIRE_BROKER=1 requires the browser tests to run (.ci/run installs chromium)`);
+  console.warn(`SKIPPING dashboard browser tests: ${CHROMIUM} is missing (apt-get install chromium)`);
+  return false;
+}
+
+const available = (await brokerAvailable()) && hasChromium();
+
+describe.runIf(available)('fj dashboard in a real browser', () => {
+  const queue = `fj.test.dashboard-ui.${randomUUID()}`;
+  let dir: string;
+  let dash: Dashboard;
+  let browser: Browser;
+  let page: Page;
+  const workers: WorkerProc[] = [];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-'));
+    const store = `file://${join(dir, 'store')}`;
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY], { FJ_BROKER_URL: BROKER_URL }));
+    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY], queue, liveEveryMs: 250 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${dash.url}/#token=${TOKEN}`);
+    await page.getByText('workers online').waitFor({ timeout: 15_000 });
+  }, 90_000);
+  afterAll(async () => {
+    await browser?.close();
+    await dash?.close();
+    await Promise.all(workers.map(stopWorkerProc));
+    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const progressNow = async () => Number(await page.getByRole('progressbar').first().getAttribute('aria-valuenow'));
+
+  it('a job submitted through the form generated from the schema runs, its bar moving without a reload', async () => {
+    await page.goto(`${dash.url}/#/tasks/sleepy`);
+    const form = page.getByTestId('task-form');
+    await form.getByLabel('values').fill(Array.from({ length: 40 }, (_, i) => String(i)).join('\n'));
+    await form.getByLabel('ms').fill('250');
+    await form.getByLabel('label').fill('from the form');
+    await page.screenshot({ path: join(SHOTS, 'dashboard-submit.png') });
+    await page.evaluate(() => ((window as unknown as { __samePage: boolean }).__samePage = true));
+    await form.getByRole('button', { name: 'Submit job' }).click();
+    await page.getByTestId('job-label').filter({ hasText: 'from the form' }).waitFor();
+    // The bar's value, seen rising at least twice before the end: live updates, not a reload.
+    const seen = new Set<number>();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !(await page.locator('[data-state="succeeded"]').count())) {
+      const n = await progressNow();
+      if (n > 0 && n < 40) seen.add(n);
+      await page.waitForTimeout(100);
+    }
+    await page.locator('[data-state="succeeded"]').waitFor({ timeout: 5000 });
+    expect(seen.size).toBeGreaterThanOrEqual(2);
+    expect(await progressNow()).toBe(40);
+    expect(await page.evaluate(() => (window as unknown as { __samePage?: boolean }).__samePage)).toBe(true);
+    await page.getByTestId('output').waitFor();
+    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(Array.from({ length: 40 }, (_, i) => i * 2));
+    await page.screenshot({ path: join(SHOTS, 'dashboard-job.png'), fullPage: true });
+  }, 90_000);
+
+  it('a job cancelled from its page ends cancelled on the workers', async () => {
+    await page.goto(`${dash.url}/#/tasks/sleepy`);
+    const form = page.getByTestId('task-form');
+    await form.getByLabel('values').fill(Array.from({ length: 300 }, (_, i) => String(i)).join('\n'));
+    await form.getByLabel('ms').fill('300');
+    await form.getByLabel('label').fill('to be cancelled');
+    await form.getByRole('button', { name: 'Submit job' }).click();
+    await page.getByTestId('job-label').filter({ hasText: 'to be cancelled' }).waitFor();
+    await page.locator('[data-state="running"]').waitFor({ timeout: 30_000 });
+    const id = (await page.evaluate(() => location.hash)).split('/')[2]!;
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('button', { name: 'Really cancel' }).click();
+    await page.locator('[data-state="cancelled"]').waitFor({ timeout: 30_000 });
+    expect(await progressNow()).toBeLessThan(300);
+    const view = (await (await fetch(`${dash.url}/api/jobs/${id}`)).json()) as { state: string; error: string };
+    expect(view).toMatchObject({ state: 'cancelled', error: expect.stringMatching(/cancel/i) });
+    await page.goto(`${dash.url}/#/jobs`);
+    await page.locator(`[data-job="${id}"] [data-state="cancelled"]`).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'dashboard-jobs.png') });
+  }, 90_000);
+
+  it("an invalid field shows the server's JSON-path error beside it", async () => {
+    await page.goto(`${dash.url}/#/tasks/sleepy`);
+    const form = page.getByTestId('task-form');
+    await form.getByLabel('values').fill('1\nnot a number');
+    await form.getByRole('button', { name: 'Submit job' }).click();
+    const err = page.locator('[data-field="values"] [data-testid="error-values"]');
+    await err.waitFor();
+    expect(await err.innerText()).toBe('/values/1: must be number');
+    expect(await page.evaluate(() => location.hash)).toBe('#/tasks/sleepy'); // nothing submitted
+    await page.screenshot({ path: join(SHOTS, 'dashboard-form-error.png') });
+  }, 30_000);
+
+  it('a label and an output with <script> and <img onerror> render as text, never as HTML', async () => {
+    const input = { documents: [`${EVIL_LABEL}|plain`], delimiter: '|' };
+    const res = await fetch(`${dash.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN }, body: JSON.stringify({ task: 'wordcount', input, label: EVIL_LABEL }) });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    await page.goto(`${dash.url}/#/job/${id}`);
+    await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+    await page.getByTestId('output').waitFor();
+    expect(await page.getByTestId('job-label').innerText()).toBe(EVIL_LABEL);
+    expect(await page.getByTestId('output').innerText()).toContain(EVIL_LABEL.replace(/"/g, '\\"'));
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    await page.goto(`${dash.url}/#/jobs`);
+    await page.locator(`[data-job="${id}"] .label`).waitFor();
+    expect(await page.locator(`[data-job="${id}"] .label`).innerText()).toBe(EVIL_LABEL);
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  }, 90_000);
+
+  it('the workers page lists both workers of the pool', async () => {
+    await page.goto(`${dash.url}/#/workers`);
+    await page.getByTestId('workers').waitFor();
+    for (const w of workers) expect(w.log()).toMatch(/serving/);
+    await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).nth(1).waitFor({ timeout: 20_000 });
+    expect(await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).count()).toBe(2);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png') });
+    expect(errors).toEqual([]);
+  }, 30_000);
+});
