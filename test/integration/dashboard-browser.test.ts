@@ -72,7 +72,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await form.getByLabel('ms').fill('250');
     await form.getByLabel('label').fill('from the form');
     await page.screenshot({ path: join(SHOTS, 'dashboard-submit.png') });
-    await page.evaluate(() => ((window as unknown as { __samePage: boolean }).__samePage = true));
+    await page.evaluate(() => ((globalThis as unknown as { __samePage: boolean }).__samePage = true));
     await form.getByRole('button', { name: 'Submit job' }).click();
     await page.getByTestId('job-label').filter({ hasText: 'from the form' }).waitFor();
     // The bar's value, seen rising at least twice before the end: live updates, not a reload.
@@ -81,15 +81,15 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     while (Date.now() < deadline && !(await page.locator('[data-state="succeeded"]').count())) {
       const n = await progressNow();
       if (n > 0 && n < 40) seen.add(n);
+      if (seen.size === 2 && n < 40) await page.screenshot({ path: join(SHOTS, 'dashboard-job.png') }); // mid-run: bar, rate, ETA
       await page.waitForTimeout(100);
     }
     await page.locator('[data-state="succeeded"]').waitFor({ timeout: 5000 });
     expect(seen.size).toBeGreaterThanOrEqual(2);
     expect(await progressNow()).toBe(40);
-    expect(await page.evaluate(() => (window as unknown as { __samePage?: boolean }).__samePage)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as unknown as { __samePage?: boolean }).__samePage)).toBe(true);
     await page.getByTestId('output').waitFor();
     expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(Array.from({ length: 40 }, (_, i) => i * 2));
-    await page.screenshot({ path: join(SHOTS, 'dashboard-job.png'), fullPage: true });
   }, 90_000);
 
   it('a job cancelled from its page ends cancelled on the workers', async () => {
@@ -101,7 +101,9 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await form.getByRole('button', { name: 'Submit job' }).click();
     await page.getByTestId('job-label').filter({ hasText: 'to be cancelled' }).waitFor();
     await page.locator('[data-state="running"]').waitFor({ timeout: 30_000 });
-    const id = (await page.evaluate(() => location.hash)).split('/')[2]!;
+    const waitDone = Date.now() + 30_000;
+    while ((await progressNow()) === 0 && Date.now() < waitDone) await page.waitForTimeout(100); // items are being done
+    const id = new URL(page.url()).hash.split('/')[2]!;
     await page.getByRole('button', { name: 'Cancel job' }).click();
     await page.getByRole('button', { name: 'Really cancel' }).click();
     await page.locator('[data-state="cancelled"]').waitFor({ timeout: 30_000 });
@@ -121,7 +123,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     const err = page.locator('[data-field="values"] [data-testid="error-values"]');
     await err.waitFor();
     expect(await err.innerText()).toBe('/values/1: must be number');
-    expect(await page.evaluate(() => location.hash)).toBe('#/tasks/sleepy'); // nothing submitted
+    expect(new URL(page.url()).hash).toBe('#/tasks/sleepy'); // nothing submitted
     await page.screenshot({ path: join(SHOTS, 'dashboard-form-error.png') });
   }, 30_000);
 
@@ -140,7 +142,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator(`[data-job="${id}"] .label`).waitFor();
     expect(await page.locator(`[data-job="${id}"] .label`).innerText()).toBe(EVIL_LABEL);
     expect(await page.locator('main img, main script').count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   }, 90_000);
 
   it('the workers page lists both workers of the pool', async () => {
