@@ -2,6 +2,7 @@
 // Every value from users (labels, task names, errors, outputs) goes in as text: preact never parses it as HTML.
 import { html, render, useEffect, useRef, useState } from '/page/preact-htm.js';
 import { TaskForm } from '/page/form.js';
+import { addSample, RateChart } from '/page/chart.js';
 
 // The token arrives in the URL's fragment (never sent to the server) and stays in this tab only.
 const fromHash = /[#&]token=([^&]+)/.exec(location.hash);
@@ -60,6 +61,9 @@ function Bar({ job }) {
 
 function Overview() {
   const [o] = useLive({ topic: 'overview' }, '/api/overview', []);
+  const samples = useRef([]);
+  const seen = useRef(null);
+  if (o && !o.streamError && seen.current !== o) { seen.current = o; addSample(samples.current, Date.now(), o.itemsDone); }
   const [q, setQ] = useState(null);
   useEffect(() => { api('/api/queues').then(setQ); }, []);
   if (!o) return html`<p class="muted">Loading…</p>`;
@@ -67,6 +71,7 @@ function Overview() {
       <div class="card"><div class="n" data-testid="workers-online">${o.workersOnline}</div>workers online</div>
       ${Object.entries(o.jobs || {}).map(([s, n]) => html`<div class="card"><div class="n">${n}</div><${State} s=${s} /></div>`)}
     </div>
+    <${RateChart} samples=${samples.current} title="Items/s (all workers, since this page opened)" />
     <h3>Queues</h3>
     ${q && q.ok ? html`<table><tr><th>pool</th><th>work queue</th><th>consumers</th><th>jobs queue</th><th>dead letters</th></tr>
       ${q.body.pools.map((p) => html`<tr><td>${p.pool}</td><td>${p.work.messages}</td><td>${p.work.consumers}</td><td>${p.jobs.messages}</td><td>${p.dead.messages}</td></tr>`)}</table>` : html`<${Err} r=${q} />`}`;
@@ -108,12 +113,14 @@ function rateOf(samples) {
 function Job({ id }) {
   const [job, mode] = useLive({ topic: 'job', id }, `/api/jobs/${encodeURIComponent(id)}`, [id]);
   const samples = useRef([]);
+  const history = useRef([]);
   const [act, setAct] = useState(null);
   const [sure, setSure] = useState(false);
   if (job && job.now && !job.gone) {
     const s = samples.current;
     if (!s.length || s[s.length - 1].t !== job.now) s.push({ t: job.now, done: job.done, failed: job.failed });
     while (s.length > 2 && job.now - s[0].t > 30000) s.shift();
+    addSample(history.current, job.now, job.done + job.failed);
   }
   if (!job) return html`<p class="muted">Loading…</p>`;
   if (job.gone || job.streamError) return html`<p class="error">${job.streamError || `No job ${id}: unknown, forgotten, or its results expired.`}</p>`;
@@ -139,6 +146,7 @@ function Job({ id }) {
       ${job.hasOutput ? html`<a href=${`/api/jobs/${job.id}/output`} download data-testid="output-link">output</a>` : null}
     </div>
     <${Err} r=${act} />
+    ${history.current.length > 1 ? html`<${RateChart} samples=${history.current} title="Items/s" />` : null}
     ${job.hasOutput ? html`<${Output} id=${job.id} />` : null}
     ${job.failures.length ? html`<h3>Failures</h3><table><tr><th>item</th><th>attempts</th><th>error</th></tr>
       ${job.failures.map((f) => html`<tr><td>${f.index}</td><td>${f.attempts}</td><td><details><summary>${f.error.message}</summary>${f.error.name}${f.error.code ? ` (${f.error.code})` : ''}</details></td></tr>`)}</table>` : null}`;

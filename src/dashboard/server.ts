@@ -1,7 +1,7 @@
 /**
  * `fj dashboard`: one process serving the JSON API (/api), Prometheus
  * metrics (/metrics), server-sent events and the page (dashboard-page/,
- * with preact+htm served from the `htm` package). Everything is read from
+ * with preact+htm and uPlot served from their npm packages). Everything is read from
  * the store, the workers' heartbeats and RabbitMQ when asked for.
  */
 import { readFile } from 'node:fs/promises';
@@ -35,7 +35,7 @@ export interface Dashboard {
 }
 
 /** The page's files: name -> content type. Only these are served. */
-const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'form.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+const PAGE_FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'form.js': 'text/javascript; charset=utf-8', 'chart.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
 /** The page runs only its own scripts and talks only to its own origin: an injected `<script>` or `onerror` would not run even if it got in. */
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -92,4 +92,7 @@ function pageRoutes(app: import('fastify').FastifyInstance): void {
   app.get('/', file(join(dir, 'index.html'), PAGE_FILES['index.html']!));
   for (const [name, type] of Object.entries(PAGE_FILES)) app.get(`/page/${name}`, file(join(dir, name), type));
   app.get('/page/preact-htm.js', file(vendor, 'text/javascript; charset=utf-8'));
+  const uplot = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
+  app.get('/page/uplot.js', file(join(uplot, 'uPlot.esm.js'), 'text/javascript; charset=utf-8'));
+  app.get('/page/uplot.css', file(join(uplot, 'uPlot.min.css'), 'text/css; charset=utf-8'));
 }

@@ -87,6 +87,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator('[data-state="succeeded"]').waitFor({ timeout: 5000 });
     expect(seen.size).toBeGreaterThanOrEqual(2);
     expect(await progressNow()).toBe(40);
+    expect(await page.locator('[data-testid="rate-chart"] canvas').count()).toBe(1); // the items/s chart (uPlot)
     expect(await page.evaluate(() => (globalThis as unknown as { __samePage?: boolean }).__samePage)).toBe(true);
     await page.getByTestId('output').waitFor();
     expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(Array.from({ length: 40 }, (_, i) => i * 2));
@@ -145,13 +146,17 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   }, 90_000);
 
-  it('the workers page lists both workers of the pool', async () => {
+  it('the workers page lists both workers of the pool; the overview counts them', async () => {
     await page.goto(`${dash.url}/#/workers`);
     await page.getByTestId('workers').waitFor();
     for (const w of workers) expect(w.log()).toMatch(/serving/);
     await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).nth(1).waitFor({ timeout: 20_000 });
     expect(await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).count()).toBe(2);
     await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png') });
+    await page.goto(`${dash.url}/#/`);
+    await page.locator('[data-testid="rate-chart"] canvas').waitFor();
+    expect(Number(await page.getByTestId('workers-online').innerText())).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png') });
     expect(errors).toEqual([]);
   }, 30_000);
 });

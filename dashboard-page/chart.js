@@ -1,0 +1,37 @@
+// An items/s chart (uPlot, served from its npm package) of samples the page has seen: [{t: ms, n: items so far}].
+// The page keeps at most MAX samples, so a page left open for days holds no more than this.
+import { html, useEffect, useRef } from '/page/preact-htm.js';
+import uPlot from '/page/uplot.js';
+
+export const MAX = 600;
+
+/** Adds a sample to `list` (kept at most MAX long) when it moved on in time. */
+export function addSample(list, t, n) {
+  if (!list.length || list[list.length - 1].t < t) list.push({ t, n });
+  while (list.length > MAX) list.shift();
+}
+
+/** Items per second at each sample, over the 2 s before it (figures come in bursts: a narrower window shows spikes), as uPlot's [[x...], [y...]]. */
+function series(samples) {
+  const xs = [], ys = [];
+  let j = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const b = samples[i];
+    while (j < i - 1 && b.t - samples[j + 1].t >= 2000) j++;
+    const a = samples[j];
+    xs.push(b.t / 1000);
+    ys.push(Math.max(0, ((b.n - a.n) * 1000) / (b.t - a.t)));
+  }
+  return [xs, ys];
+}
+
+export function RateChart({ samples, title }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  useEffect(() => {
+    plot.current = new uPlot({ width: Math.min(900, box.current.clientWidth || 600), height: 160, series: [{}, { label: 'items/s', stroke: '#2f6fdb', width: 2, fill: 'rgba(47,111,219,.12)' }], axes: [{}, { size: 50 }], legend: { show: true } }, series(samples), box.current);
+    return () => plot.current.destroy();
+  }, []);
+  useEffect(() => { plot.current && plot.current.setData(series(samples)); });
+  return html`<div class="chart"><h3>${title}</h3><div ref=${box} data-testid="rate-chart"></div></div>`;
+}
