@@ -93,6 +93,21 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(Array.from({ length: 40 }, (_, i) => i * 2));
   }, 90_000);
 
+  it('with the event stream blocked, the job page falls back to polling and still moves', async () => {
+    const page2 = await browser.newPage();
+    try {
+      await page2.route('**/api/events**', (r) => r.abort());
+      await page2.goto(`${dash.url}/#token=${TOKEN}`);
+      const res = await page2.evaluate(async ([t]) => (await fetch('/api/jobs', { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': t! }, body: JSON.stringify({ task: 'sleepy', input: { values: Array.from({ length: 24 }, (_, i) => i), ms: 250 } }) })).json(), [TOKEN]);
+      await page2.goto(`${dash.url}/#/job/${(res as { id: string }).id}`);
+      await page2.getByText('(polling)').waitFor({ timeout: 10_000 });
+      await page2.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+      expect(Number(await page2.getByRole('progressbar').first().getAttribute('aria-valuenow'))).toBe(24);
+    } finally {
+      await page2.close();
+    }
+  }, 90_000);
+
   it('a job cancelled from its page ends cancelled on the workers', async () => {
     await page.goto(`${dash.url}/#/tasks/sleepy`);
     const form = page.getByTestId('task-form');

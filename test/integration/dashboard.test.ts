@@ -16,6 +16,8 @@ import { normalizeDashboardOptions } from '../../src/dashboard/options.js';
 import { run } from '../../src/index.js';
 import { openStore } from '../../src/store/open.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { spawn } from 'node:child_process';
+import { FJ_CLI, runFj } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 const available = await brokerAvailable();
@@ -34,6 +36,35 @@ describe('dashboard options', () => {
   it('redacts the password of any URL in a text', () => {
     expect(redact('cannot reach amqp://guest:s3cret@10.0.0.1:5672/ or redis://:pw@h:6379')).toBe('cannot reach amqp://guest:***@10.0.0.1:5672/ or redis://:***@h:6379');
   });
+});
+
+describe('fj dashboard on the command line', () => {
+  it('refuses a non-loopback address without a token (exit 2, one line, no stack)', async () => {
+    const r = await runFj(['dashboard', '--host', '0.0.0.0', '--port', '0'], { env: { FJ_DASHBOARD_TOKEN: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('fj: binding 0.0.0.0 (not the loopback) needs a token: pass --token or set FJ_DASHBOARD_TOKEN\n');
+  });
+
+  it('prints its URL with a made-up token in the fragment, serves the page, and exits 0 on SIGTERM', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-cli-'));
+    const child = spawn(process.execPath, [FJ_CLI, 'dashboard', '--port', '0', '--store', `file://${dir}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FJ_DASHBOARD_TOKEN: '' } });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const [, url, token] = await waitFor('the URL', () => /dashboard on (http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]{20,})\n/.exec(err) ?? false, 20_000);
+      const page = await fetch(url!);
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(await page.text()).toContain('/page/app.js');
+      expect((await fetch(`${url}/api/jobs`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+      const ok = await fetch(`${url}/api/jobs`, { method: 'POST', body: JSON.stringify({ task: 'wordcount', input: {} }), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+      expect(ok.status).toBe(400); // past the door: the input lacks documents
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe.runIf(available)('fj dashboard: the HTTP API against real workers', () => {
