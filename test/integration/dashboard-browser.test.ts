@@ -4,7 +4,7 @@
  * file store: submit through the form generated from the schema and watch
  * the bar move live, cancel from the job page, an invalid field's JSON-path
  * error beside it, and user text with `<script>` and `<img onerror>` shown
- * as text. Screenshots go to docs/ for the README. Needs chromium: skipped
+ * as text. Screenshots for the README: FJ_UPDATE_SCREENSHOTS=1 writes them to docs/. Needs chromium: skipped
  * with a warning where it is missing, except under CI=true (.ci/run installs it).
  */
 import { randomUUID } from 'node:crypto';
@@ -22,7 +22,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
-const SHOTS = join(ROOT, 'docs');
+// Screenshots are always taken; they replace the README's (docs/) only with FJ_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean.
+const SHOTS = process.env.FJ_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : join(tmpdir(), 'fj-dashboard-shots');
 const TOKEN = 'browser-token-0123456789abcdef';
 const EVIL_LABEL = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
 
