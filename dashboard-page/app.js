@@ -74,7 +74,24 @@ function Overview() {
     <${RateChart} samples=${samples.current} title="Items/s (all workers, since this page opened)" />
     <h3>Queues</h3>
     ${q && q.ok ? html`<table><tr><th>pool</th><th>work queue</th><th>consumers</th><th>jobs queue</th><th>dead letters</th></tr>
-      ${q.body.pools.map((p) => html`<tr><td>${p.pool}</td><td>${p.work.messages}</td><td>${p.work.consumers}</td><td>${p.jobs.messages}</td><td>${p.dead.messages}</td></tr>`)}</table>` : html`<${Err} r=${q} />`}`;
+      ${q.body.pools.map((p) => html`<tr><td>${p.pool}</td><td>${p.work.messages}</td><td>${p.work.consumers}</td><td>${p.jobs.messages}</td><td>${p.dead.messages}</td></tr>`)}</table>
+      ${q.body.pools.filter((p) => p.dead.messages > 0).map((p) => html`<${DeadLetters} pool=${p.pool} key=${p.pool} />`)}` : html`<${Err} r=${q} />`}`;
+}
+
+/** A pool's dead letters: peek at the first ten (safe previews), purge after a second click. */
+function DeadLetters({ pool }) {
+  const [list, setList] = useState(null);
+  const [sure, setSure] = useState(false);
+  const [done, setDone] = useState(null);
+  const path = `/api/queues/${encodeURIComponent(pool)}/dead`;
+  return html`<div class="dead" data-dead=${pool}><h3>Dead letters of ${pool}</h3>
+    <div class="actions"><button class="plain" onClick=${() => api(path).then(setList)}>Peek</button>
+      ${sure ? html`<button class="danger" onClick=${async () => { setSure(false); setDone(await api(`${path}/purge`, { method: 'POST', body: { confirm: pool } })); setList(null); }}>Really purge</button>`
+        : html`<button class="danger" onClick=${() => setSure(true)}>Purge</button>`}</div>
+    ${done ? (done.ok ? html`<p>${done.body.purged} purged.</p>` : html`<${Err} r=${done} />`) : null}
+    ${list && list.ok ? html`<table><tr><th>#</th><th>job</th><th>task</th><th>reason</th><th>bytes</th><th>preview</th></tr>
+      ${list.body.letters.map((l) => html`<tr><td>${l.n}</td><td>${l.job}</td><td>${l.task}</td><td>${l.reason}</td><td>${l.bytes}</td><td><code>${l.preview}</code></td></tr>`)}</table>
+      <p class="muted">${list.body.count} in all.</p>` : html`<${Err} r=${list} />`}</div>`;
 }
 
 function Jobs() {

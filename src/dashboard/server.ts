@@ -15,6 +15,7 @@ import { openStore } from '../store/open.js';
 import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
 import { BrokerLink } from './broker.js';
 import { clusterRoutes } from './cluster-api.js';
+import { deadLetterRoutes } from './dead-api.js';
 import type { DashboardContext } from './context.js';
 import { eventRoutes } from './events.js';
 import { guard } from './guard.js';
@@ -60,6 +61,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   });
   jobRoutes(app, ctx);
   clusterRoutes(app, ctx);
+  deadLetterRoutes(app, ctx);
   eventRoutes(app, ctx, closing.signal);
   metricsRoute(app, ctx);
   pageRoutes(app);

@@ -162,17 +162,35 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   }, 90_000);
 
-  it('the workers page lists both workers of the pool; the overview counts them', async () => {
+  it('the workers page lists both workers of the pool; the overview counts them, peeks at dead letters as text and purges them', async () => {
     await page.goto(`${dash.url}/#/workers`);
     await page.getByTestId('workers').waitFor();
     for (const w of workers) expect(w.log()).toMatch(/serving/);
     await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).nth(1).waitFor({ timeout: 20_000 });
     expect(await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).count()).toBe(2);
     await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png') });
+    const amqp = (await import('amqplib')).default;
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      const ch = await conn.createConfirmChannel();
+      ch.sendToQueue(`${queue}.dead`, Buffer.from(EVIL_LABEL), {});
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
     await page.goto(`${dash.url}/#/`);
     await page.locator('[data-testid="rate-chart"] canvas').waitFor();
+    const dead = page.locator(`[data-dead="${queue}"]`);
+    await dead.getByRole('button', { name: 'Peek' }).click();
+    await dead.locator('code').first().waitFor();
+    expect(await dead.locator('code').first().innerText()).toContain('<img src=x onerror=');
+    expect(await page.locator('main img, main script').count()).toBe(0);
     expect(Number(await page.getByTestId('workers-online').innerText())).toBeGreaterThanOrEqual(2);
     await page.screenshot({ path: join(SHOTS, 'dashboard-overview.png') });
+    await dead.getByRole('button', { name: 'Purge' }).click();
+    await dead.getByRole('button', { name: 'Really purge' }).click();
+    await dead.getByText('1 purged.').waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(errors).toEqual([]);
   }, 30_000);
 });

@@ -172,6 +172,27 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     expect(JSON.stringify(tasks) + JSON.stringify(q) + text).not.toMatch(/guest:guest/);
   }, 30_000);
 
+  it('dead letters: peek shows a safe preview and leaves them; purge needs the pool repeated as confirmation', async () => {
+    const amqp = (await import('amqplib')).default;
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      const ch = await conn.createConfirmChannel();
+      await ch.checkQueue(`${queue}.dead`);
+      ch.sendToQueue(`${queue}.dead`, Buffer.from('<img src=x onerror=alert(1)> not fj'), { headers: { 'fj-task': 'sleepy' } });
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+    const peek = (await (await call(`/api/queues/${queue}/dead`)).json()) as { count: number; letters: { task: string; preview: string }[] };
+    expect(peek.count).toBe(1);
+    expect(peek.letters[0]).toMatchObject({ task: '"sleepy"', preview: expect.stringContaining('not fj') });
+    expect(((await (await call('/api/queues')).json()) as { pools: { pool: string; dead: { messages: number } }[] }).pools.find((p) => p.pool === queue)!.dead.messages).toBe(1);
+    expect((await post(`/api/queues/${queue}/dead/purge`, {})).status).toBe(400);
+    expect((await post(`/api/queues/${queue}/dead/purge`, { confirm: queue }, { token: null })).status).toBe(401);
+    expect(await (await post(`/api/queues/${queue}/dead/purge`, { confirm: queue })).json()).toMatchObject({ purged: 1 });
+    expect(((await (await call(`/api/queues/${queue}/dead`)).json()) as { count: number }).count).toBe(0);
+  });
+
   it('GET /api/jobs pages the index by cursor, newest first, with `more`, never silently capped', async () => {
     const s = await openStore(store);
     const t0 = 1_000_000_000_000; // older than every real job, so they come first and these last
