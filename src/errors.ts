@@ -55,7 +55,7 @@ export class InputError extends FjError {
 }
 
 /** Which hook of a task was running. */
-export type HookName = 'setup' | 'params' | 'process' | 'combine' | 'join';
+export type HookName = 'setup' | 'params' | 'process' | 'seed' | 'fold' | 'combine' | 'join';
 
 /** Where a value was when something went wrong with it. */
 export interface Where {

@@ -3,7 +3,8 @@
  * anything not exported from this file is internal.
  */
 export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
-export type { CombineContext, ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, ServicesFactory, SetupContext } from './task/types.js';
+export { FoldTask } from './task/fold-task.js';
+export type { CombineContext, ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, SeedContext, ServicesFactory, SetupContext } from './task/types.js';
 export { run, runJob, validate, resolveTask, resume, type JobResult, type ResumeOptions } from './run.js';
 export { status, cancel, type JobLocation, type JobReport } from './jobs.js';
 export type { JobStatus } from './job-records.js';
