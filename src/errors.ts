@@ -16,6 +16,7 @@
  * | `WorkerRefusedError` | `FJ_WORKER_REFUSED` | 1 | a worker refused the job's items (other code, unknown task) |
  * | `UnrecoverableError` | `FJ_UNRECOVERABLE` | 1 | thrown by a hook: retrying this item will not help |
  * | `InternalError`  | `FJ_INTERNAL`     | 1    | a bug in fj, or a state it cannot get out of |
+ * | `LawsError`      | `FJ_LAWS`         | 1    | `checkLaws`: two groupings of the items gave different outputs |
  *
  * Callers tell errors apart by class (`instanceof`) or `code`, never by
  * message: messages are for people and may change. {@link errorClasses} maps
@@ -202,6 +203,28 @@ export class FailuresError extends FjError {
   constructor(message: string, failures: readonly ItemFailure[]) {
     super(message, 'FJ_FAILURES', 1);
     this.failures = failures;
+  }
+}
+
+/**
+ * The eager executor's `checkLaws` found two groupings of the job's items
+ * into batches whose outputs differ: the task's `combine` or `fold` is not
+ * associative and commutative, or its `seed` is not their identity (see
+ * the README's laws). Never crosses the wire.
+ */
+export class LawsError extends FjError {
+  /** The two groupings that disagreed, described (`[0-3 5] [4] …`). */
+  readonly groupings: readonly [string, string];
+  /** Their outputs, in the same order. */
+  readonly outputs: readonly [unknown, unknown];
+  /** The seed of the random groupings: `checkLaws: { seed }` repeats them. */
+  readonly seed: number;
+
+  constructor(message: string, groupings: readonly [string, string], outputs: readonly [unknown, unknown], seed: number) {
+    super(message, 'FJ_LAWS', 1);
+    this.groupings = groupings;
+    this.outputs = outputs;
+    this.seed = seed;
   }
 }
 

@@ -9,6 +9,6 @@ export { run, runJob, validate, resolveTask, resume, type JobResult, type Resume
 export { status, cancel, type JobLocation, type JobReport } from './jobs.js';
 export type { JobStatus } from './job-records.js';
 export { loadTask, builtinTaskNames, type TaskInfo } from './task/registry.js';
-export { normalizeOptions, OptionError, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type FailurePolicy, type JobStats, type Progress, type RunOptions } from './options.js';
-export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, NotFoundError, WorkerRefusedError, InternalError, UnrecoverableError, FailuresError, CancelledError, isRetryable, type HookName, type ItemFailure, type Where } from './errors.js';
+export { normalizeOptions, OptionError, DEFAULT_BROKER, EXECUTORS, type ExecutorName, type FailurePolicy, type JobStats, type LawCheckOptions, type Progress, type RunOptions } from './options.js';
+export { FjError, UsageError, InputError, CodecError, TaskError, TransportError, NotFoundError, WorkerRefusedError, InternalError, UnrecoverableError, FailuresError, CancelledError, LawsError, isRetryable, type HookName, type ItemFailure, type Where } from './errors.js';
 export type { LogLevel } from './log.js';

@@ -127,6 +127,7 @@ export async function runLoadedInput(task: TaskClass | string, load: (signal?: A
   try {
     executor.prepare?.(opts);
     const { value, source, origin = {} } = await load(opts.signal);
+    if (opts.checkLaws) return await lawChecked(executor, task, value, opts, source);
     return await execute(executor, task, value, opts, performance.now(), source, origin);
   } finally {
     await executor.dispose?.();
@@ -144,6 +145,13 @@ export async function runOn(executor: Executor, task: TaskClass | string, input:
   } finally {
     await executor.dispose?.();
   }
+}
+
+/** The job under `checkLaws` (laws.ts): run eagerly, then under other groupings, each on its own copy of the input. */
+async function lawChecked(eager: Executor, task: TaskClass | string, input: unknown, opts: NormalizedOptions, source: string | undefined): Promise<JobResult<unknown>> {
+  const { checkLaws } = await import('./laws.js');
+  const info = await resolveTask(task);
+  return checkLaws(opts.checkLaws!, info.combines, (executor) => execute(executor ?? eager, task, structuredClone(input), opts, performance.now(), source, {}));
 }
 
 async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
