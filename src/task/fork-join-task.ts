@@ -53,7 +53,8 @@ export abstract class TaskBase<Input = unknown, Item = unknown, Partial = unknow
    * retried item is merged in its own group, so `join` must give the same
    * output for any grouping, e.g. `join([combine([a, b]), c])` equals
    * `join([a, b, c])`. Usually `combine` is `join`'s merge step without its
-   * finishing touches. fj calls it only with two or more partials; if it
+   * finishing touches. (For a `FoldTask`, `combine` merges accumulators and
+   * is required.) fj calls it only with two or more partials; if it
    * throws, every item of the batch fails an attempt
    * (`TaskError{hook: 'combine'}`). Define it as a method (fj looks for it
    * on the prototype, not on instance fields); the item timeout does not
@@ -82,8 +83,9 @@ export abstract class TaskBase<Input = unknown, Item = unknown, Partial = unknow
 }
 
 /**
- * The base class of every fj task. Subclass it, write the three hooks, and
- * name a JSON schema:
+ * The base class of a task that processes its items one by one (a task that
+ * folds them into one accumulator per batch extends `FoldTask`). Subclass
+ * it, write the three hooks, and name a JSON schema:
  *
  * ```ts
  * export default class WordCount extends ForkJoinTask<Input, string, Counts, Output, { delimiter: string }> {
