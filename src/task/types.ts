@@ -16,6 +16,9 @@
  * - **partial result**: what `process` returns for one item. `join` receives
  *   all of them, in item order — or, when the task defines `combine`, the
  *   partials of each batch merged into one in the worker.
+ * - **accumulator**: what a `FoldTask` folds a batch's items into, one per
+ *   batch (`seed`, then `fold` per item); `combine` merges accumulators and
+ *   `join` receives them, as it receives merged partials.
  * - **output**: what `join` returns; a pure function of the input.
  * - **executor**: where items run: `eager` (this thread, one at a time),
  *   `local` (worker threads) or `amqp` (`fj worker` processes via RabbitMQ).
@@ -71,7 +74,13 @@ export interface CombineContext<Services = unknown> extends HookContext<Services
   readonly index: number;
 }
 
-/** Context handed to `process`. */
+/** Context handed to `seed` (a `FoldTask`'s fresh accumulator for a batch). */
+export interface SeedContext<Services = unknown> extends HookContext<Services> {
+  /** Index of the batch's first item. */
+  readonly index: number;
+}
+
+/** Context handed to `process` (and to a `FoldTask`'s `fold`). */
 export interface ProcessContext<Services = unknown> extends HookContext<Services> {
   /** Index of this item: its position in the order `setup` yielded it. */
   readonly index: number;

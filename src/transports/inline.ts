@@ -70,7 +70,7 @@ export class InlineTransport implements Transport {
     if (!merged) return this.events.answer({ batch, first, values: outcome.results, failures });
     let value: unknown;
     try {
-      value = decode(encode(merged.value, { task: task.name, hook: merged.ok.length === 1 ? 'process' : 'combine', index: first + merged.ok[0] }));
+      value = decode(encode(merged.value, { task: task.name, hook: task.folds ? 'fold' : merged.ok.length === 1 ? 'process' : 'combine', index: first + merged.ok[0] }));
     } catch (err) {
       const all = [...(failures ?? []), ...merged.ok.map((i) => ({ index: first + i, error: copyError(err) }))];
       return this.events.answer({ batch, failures: all });

@@ -11,8 +11,10 @@
  * - With `combine`, the successful items' results are merged into one; a
  *   lone result is only checked. If `combine` throws, every one of those
  *   items fails with its error.
+ * - A `FoldTask`'s batch folds into one accumulator instead: see fold-batch.ts.
  */
 import { CancelledError, TaskError } from '../errors.js';
+import { foldBatch } from './fold-batch.js';
 import type { TaskRuntime } from './runtime.js';
 
 /** An item of a batch that failed, by position in the batch. */
@@ -50,6 +52,7 @@ export interface RunBatchHooks {
 
 /** Runs `items` (decoded; item `i` has index `first + i`) with `runtime`. */
 export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], first: number, signal: AbortSignal, hooks: RunBatchHooks = {}): Promise<BatchOutcome> {
+  if (runtime.folds) return { results: [], ...(await foldBatch(runtime, items, first, signal, hooks)) };
   const combines = runtime.combines;
   const results = new Array<unknown>(combines ? 0 : items.length);
   const partials: unknown[] = [];
