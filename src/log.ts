@@ -13,6 +13,15 @@ export function createLogger(scope: string, level: LogLevel = 'warn', write: (li
   return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
 }
 
+/**
+ * The level of a task's own `ctx.log`: its info lines show at fj's default
+ * level (`warn`), where fj's own info and debug chatter does not; quieter
+ * levels (`error`, `silent`) and `debug` apply to both.
+ */
+export function taskLogLevel(level: LogLevel): LogLevel {
+  return level === 'warn' ? 'info' : level;
+}
+
 /** True when `value` names a log level. */
 export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === 'string' && value in RANK;

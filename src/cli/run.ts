@@ -65,11 +65,11 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
   process.once('SIGINT', onSignal);
-  let result: JobResult<unknown>;
+  let result: JobResult<unknown> | undefined;
   try {
     result = await start({ ...jobOptions(flags), onProgress: bar?.onProgress, signal: controller.signal });
   } finally {
-    bar?.stop();
+    bar?.stop(result?.stats); // a finished job leaves one summary line where the bar was
     process.off('SIGINT', onSignal);
   }
   const { failures } = result.stats;
@@ -102,7 +102,7 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
     if (amqp) io.stderr.write(`fj: job ${jobId} (fj status ${jobId} | fj cancel ${jobId} | fj resume ${jobId})\n`);
     return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
   };
-  await runWithSignals(task, flags, io, (options) =>
+  await runWithSignals(info.name, flags, io, (options) =>
     runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
   );
 }
