@@ -122,6 +122,13 @@ export interface RunOptions {
    */
   itemTimeoutMs?: number;
   /**
+   * Items each worker thread runs at once, for a `process` that awaits I/O
+   * (see `ForkJoinTask.concurrency`, which it overrides). local and eager
+   * only: an `fj worker` uses its own `itemConcurrency`, else the task's.
+   * Default: the task's `static concurrency` (1 unless set).
+   */
+  itemConcurrency?: number;
+  /**
    * amqp: the key that signs and checks every message and job record
    * (HMAC-SHA256; at least 16 bytes; the same on every worker of the pool).
    * Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else
@@ -131,8 +138,8 @@ export interface RunOptions {
 }
 
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures' | 'signingKey'>> &
-  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'signingKey'> & {
+export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'maxFailures' | 'signingKey'>> &
+  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'signingKey'> & {
     /** `maxFailures` as a function of the item count. */
     maxFailures: (total: number) => number;
     /** `maxFailures` as given. */
@@ -214,6 +221,7 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     maxFailures: parseMaxFailures(options.maxFailures),
     maxFailuresSpec: options.maxFailures,
     itemTimeoutMs: options.itemTimeoutMs === undefined ? undefined : positiveInt('itemTimeoutMs', options.itemTimeoutMs),
+    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
 }
 

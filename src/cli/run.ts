@@ -30,6 +30,7 @@ export interface RunFlags {
   onFailure?: FailurePolicy;
   maxFailures?: string;
   itemTimeout?: number;
+  itemConcurrency?: number;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -46,6 +47,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     onFailure: flags.onFailure,
     maxFailures: flags.maxFailures as RunOptions['maxFailures'],
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
+    itemConcurrency: flags.itemConcurrency,
   };
 }
 

@@ -40,6 +40,8 @@ export interface TaskInfo {
   readonly retries: number;
   /** Whether the task defines `combine` (merge partial results in the worker). */
   readonly combines: boolean;
+  /** The task's `static concurrency`: items in flight at once per thread (1 unless set). */
+  readonly concurrency: number;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -147,6 +149,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
     combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
+    concurrency: Number.isInteger(cls.concurrency) && cls.concurrency! >= 1 ? cls.concurrency! : 1,
   };
   byClass.set(cls, info);
   return info;

@@ -57,6 +57,7 @@ export class InlineTransport implements Transport {
     try {
       outcome = await runBatch(this.runtime, items, first, this.signal, {
         raceTimeoutMs: options.itemTimeoutMs,
+        concurrency: options.itemConcurrency ?? task.concurrency,
         map: roundTrip,
         // told at once, so a failure that ends the job stops the batch here, as it would stop a loop
         onFailed: (i, error) => this.events.answer({ batch, failures: [{ index: first + i, error: copyError(error) }] }),

@@ -77,6 +77,8 @@ export interface BatchOptions {
   timeoutMs?: number;
   /** Aborts the batch's `ctx.signal`; a batch not yet started is dropped. */
   signal?: AbortSignal;
+  /** Items of the batch in flight at once in its thread (default 1; see run-batch.ts). */
+  concurrency?: number;
 }
 
 interface Thread {
@@ -201,7 +203,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         resolve: (r) => (off(), resolve(r)),
         reject: (e) => (off(), reject(e)),
       });
-      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0 };
+      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0, concurrency: options.concurrency ?? 1 };
       thread.worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
     });
   }

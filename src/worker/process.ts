@@ -36,7 +36,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   try {
     pool = await ThreadPool.start({ size: o.concurrency, services: o.services, logLevel: o.logLevel, idPrefix: o.name });
     store = await openStore(o.store || undefined);
-    const runner = new MessageRunner(pool, store, o.inlineLimit, log);
+    const runner = new MessageRunner(pool, store, o.inlineLimit, log, o.itemConcurrency);
     const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, shutdownTimeoutMs: o.shutdownTimeoutMs, runner, signer });
     await worker.start(conn);
     log.info(`serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, store ${store.url})`);

@@ -38,6 +38,8 @@ export interface WorkerOptions {
    * hand before giving them back to the queue and stopping, ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /** Items each thread runs at once, over every task's `static concurrency` (see `ForkJoinTask.concurrency`). Default: each task's. */
+  itemConcurrency?: number;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -55,6 +57,7 @@ export interface NormalizedWorkerOptions {
   name: string;
   signingKey: string | undefined;
   shutdownTimeoutMs: number;
+  itemConcurrency: number | undefined;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
@@ -85,5 +88,6 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
     signingKey: options.signingKey,
     shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
 }
