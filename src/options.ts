@@ -123,8 +123,9 @@ export interface RunOptions {
   itemTimeoutMs?: number;
   /**
    * Items each worker thread runs at once, for a `process` that awaits I/O
-   * (see `ForkJoinTask.concurrency`, which it overrides). local and eager
-   * only: an `fj worker` uses its own `itemConcurrency`, else the task's.
+   * (see `ForkJoinTask.concurrency`, which it overrides) on local and
+   * eager. amqp: each message then holds at least that many items, while
+   * the lanes are the `fj worker`'s own `itemConcurrency`, else the task's.
    * Default: the task's `static concurrency` (1 unless set).
    */
   itemConcurrency?: number;

@@ -96,7 +96,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .argument('<input>', "the input JSON file, or '-' for standard input")
     .addOption(new Option('-e, --executor <name>', 'where items run').choices(EXECUTORS).default('local'))
     .option('-c, --concurrency <n>', 'worker threads (local) or items at once; default: available cores', int('--concurrency'))
-    .option('--item-concurrency <n>', "items each thread runs at once, for a process() that awaits I/O (local, eager; default: the task's static concurrency, else 1)", int('--item-concurrency'))
+    .option('--item-concurrency <n>', "items each thread runs at once, for a process() that awaits I/O (local, eager; amqp: items per message at least; default: the task's static concurrency, else 1)", int('--item-concurrency'))
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--stats <file>', 'write the job figures (items, messages, bytes, wallMs) as JSON to a file')
     .option('--services <module>', 'module whose default export builds ctx.services once per worker')

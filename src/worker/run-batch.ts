@@ -16,6 +16,7 @@
  *   lone result is only checked. If `combine` throws, every one of those
  *   items fails with its error.
  */
+import { setMaxListeners } from 'node:events';
 import { CancelledError, TaskError } from '../errors.js';
 import type { TaskRuntime } from './runtime.js';
 
@@ -117,6 +118,8 @@ export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], 
 async function runConcurrently(runtime: TaskRuntime, items: readonly unknown[], first: number, signal: AbortSignal, hooks: RunBatchHooks): Promise<{ values: [number, unknown][]; failures: PositionFailed[] | undefined }> {
   const values: [number, unknown][] = [];
   const failures: PositionFailed[] = [];
+  const lanes = Math.min(hooks.concurrency ?? 1, items.length);
+  setMaxListeners(lanes + 10, signal); // every item in flight may listen to the batch's signal: not a leak
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) {
@@ -137,7 +140,7 @@ async function runConcurrently(runtime: TaskRuntime, items: readonly unknown[], 
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(hooks.concurrency ?? 1, items.length) }, lane));
+  await Promise.all(Array.from({ length: lanes }, lane));
   values.sort((a, b) => a[0] - b[0]);
   failures.sort((a, b) => a.i - b.i);
   return { values, failures: failures.length ? failures : undefined };
