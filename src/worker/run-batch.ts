@@ -119,7 +119,8 @@ async function runConcurrently(runtime: TaskRuntime, items: readonly unknown[], 
   const values: [number, unknown][] = [];
   const failures: PositionFailed[] = [];
   const lanes = Math.min(hooks.concurrency ?? 1, items.length);
-  setMaxListeners(lanes + 10, signal); // every item in flight may listen to the batch's signal: not a leak
+  // Every item (its hook, and its timeout) may listen to the batch's signal, which ends with the batch: not a leak.
+  setMaxListeners(2 * items.length + 10, signal);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) {
