@@ -167,6 +167,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
+    .addOption(new Option('--log-format <format>', 'text (each line starting with its time) or json (one object per line, for log collectors)').choices(['text', 'json']).default('text'))
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { COVERED_BYTES, decode, detach, encodeChecked } from '../codec.js';
 import { CancelledError, InternalError } from '../errors.js';
-import { createLogger, taskLogLevel, type LogLevel } from '../log.js';
+import { createLogger, taskLogLevel, type LogLevel, type LogStyle } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
 import { runBatch } from './run-batch.js';
@@ -19,6 +19,7 @@ import { toWire, type WireError } from './wire-error.js';
 export interface ThreadData {
   services: string | undefined;
   logLevel: LogLevel;
+  logStyle: LogStyle;
   workerId: string;
   /**
    * Shared with the pool (see thread-slot.ts), a Float64Array: when the item
@@ -82,7 +83,7 @@ function post(msg: FromThread, transfer?: ArrayBuffer[]): void {
 
 async function load(moduleUrl: string, className: string, paramsBytes: Uint8Array): Promise<TaskRuntime> {
   const task = await loadModule(moduleUrl, className);
-  return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, taskLogLevel(data.logLevel)));
+  return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, taskLogLevel(data.logLevel), undefined, data.logStyle));
 }
 
 async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded: Promise<TaskRuntime> | undefined): Promise<void> {

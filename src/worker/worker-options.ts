@@ -4,7 +4,7 @@
  * `normalizeOptions` does for `run()`.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { isLogLevel, type LogLevel } from '../log.js';
+import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
 import { checkBrokerUrl, checkQueueName } from '../address.js';
 import { DEFAULT_QUEUE } from '../transport/amqp.js';
@@ -38,6 +38,8 @@ export interface WorkerOptions {
    * hand before giving them back to the queue and stopping, ms. Default 30000.
    */
   shutdownTimeoutMs?: number;
+  /** Log lines as text (each starting with its time) or as JSON, one object per line. Default `'text'`. */
+  logFormat?: LogFormat;
   /** Items each thread runs at once, over every task's `static concurrency` (see `ForkJoinTask.concurrency`). Default: each task's. */
   itemConcurrency?: number;
 }
@@ -58,6 +60,7 @@ export interface NormalizedWorkerOptions {
   signingKey: string | undefined;
   shutdownTimeoutMs: number;
   itemConcurrency: number | undefined;
+  logFormat: LogFormat;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
@@ -88,6 +91,13 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     name: options.name ?? `${hostname()}.${queue}.${process.pid}`,
     signingKey: options.signingKey,
     shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    logFormat: logFormat(options.logFormat),
     itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
+}
+
+function logFormat(value: unknown): LogFormat {
+  if (value === undefined) return 'text';
+  if (!LOG_FORMATS.includes(value as LogFormat)) throw new OptionError(`Expected \`logFormat\` to be ${LOG_FORMATS.join(' or ')}, got \`${String(value)}\``);
+  return value as LogFormat;
 }
