@@ -126,6 +126,14 @@ export interface RunOptions {
    */
   itemTimeoutMs?: number;
   /**
+   * Items each worker thread runs at once, for a `process` that awaits I/O
+   * (see `ForkJoinTask.concurrency`, which it overrides) on local and
+   * eager. amqp: each message then holds at least that many items, while
+   * the lanes are the `fj worker`'s own `itemConcurrency`, else the task's.
+   * Default: the task's `static concurrency` (1 unless set).
+   */
+  itemConcurrency?: number;
+  /**
    * amqp: the key that signs and checks every message and job record
    * (HMAC-SHA256; at least 16 bytes; the same on every worker of the pool).
    * Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else
@@ -158,8 +166,8 @@ export interface LawCheck {
 }
 
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures' | 'signingKey' | 'checkLaws'>> &
-  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'signingKey'> & {
+export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'maxFailures' | 'signingKey' | 'checkLaws'>> &
+  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'signingKey'> & {
     /** `maxFailures` as a function of the item count. */
     maxFailures: (total: number) => number;
     /** `maxFailures` as given. */
@@ -244,6 +252,7 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     maxFailuresSpec: options.maxFailures,
     itemTimeoutMs: options.itemTimeoutMs === undefined ? undefined : positiveInt('itemTimeoutMs', options.itemTimeoutMs),
     checkLaws: lawCheck(options.checkLaws, executor),
+    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
 }
 

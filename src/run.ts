@@ -12,7 +12,7 @@ import { InputError, TaskError } from './errors.js';
 import type { Counters, Executor, JobPlan } from './executors/executor.js';
 import { ItemStream } from './dispatch/item-stream.js';
 import { Ledger } from './dispatch/ledger.js';
-import { createLogger } from './log.js';
+import { createLogger, taskLogLevel } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
 import type { AnyTask, TaskBase, TaskClass } from './task/fork-join-task.js';
 import { describeTask, loadTask, type TaskInfo } from './task/registry.js';
@@ -161,6 +161,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   const info = await resolveTask(task);
   if (opts.executor === 'amqp') void info.codeHash; // fingerprinted as loaded: workers must run this very code
   const log = createLogger(info.name, opts.logLevel);
+  const taskLog = createLogger(info.name, taskLogLevel(opts.logLevel)); // the hooks' ctx.log
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);
 
@@ -169,7 +170,15 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
   const instance = new info.cls() as AnyTask;
-  const setupCtx: SetupContext = { signal, log };
+  let expected: number | undefined; // setup's hint (ctx.expectItems): a total before the items are all seen
+  const setupCtx: SetupContext = {
+    signal,
+    log: taskLog,
+    expectItems(count) {
+      if (!Number.isSafeInteger(count) || count < 0) throw new TypeError(`Expected \`expectItems\` to be given a non-negative integer, got \`${String(count)}\``);
+      expected = count;
+    },
+  };
 
   const params = await hook(info, 'params', () => instance.params(valid));
   const paramsBytes = encode(params, { task: info.name, hook: 'params' });
@@ -195,7 +204,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume, manifest: origin.manifest },
     progress: (n) => {
       done += n;
-      opts.onProgress?.({ done, total: items.total });
+      opts.onProgress?.({ done, total: items.total ?? expected });
     },
   };
   let results: unknown[];
@@ -214,7 +223,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   const services = await loadServices(opts.services, 'join');
   let output: unknown;
   try {
-    const joinCtx: JoinContext = { signal, log, services: services.value, failures };
+    const joinCtx: JoinContext = { signal, log: taskLog, services: services.value, failures };
     output = await hook(info, 'join', () => instance.join(results, sharedParams, joinCtx));
   } finally {
     await services.close();

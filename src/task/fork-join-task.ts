@@ -31,6 +31,13 @@ export abstract class TaskBase<Input = unknown, Item = unknown, Partial = unknow
    */
   static retries = 0;
   /**
+   * Items each thread runs at once (`--item-concurrency` overrides it), for a
+   * `process` that awaits I/O: with 32, a thread keeps 32 items' requests in
+   * flight. Item timeouts, `ctx.signal` and retries hold per item; results
+   * keep their order. A CPU-bound `process` gains nothing. Default 1.
+   */
+  static concurrency = 1;
+  /**
    * The task's module URL (`static module = import.meta.url`). Needed only
    * when the class is passed to `run()` directly and runs on the `local` or
    * `amqp` executor, whose workers must import the module themselves. Tasks
@@ -130,6 +137,7 @@ export type TaskClass<T extends TaskBase<any, any, any, any, any, any> = TaskBas
   taskName: string | undefined;
   queue: string | undefined;
   retries?: number;
+  concurrency?: number;
   module: string | undefined;
   name: string;
 };

@@ -45,6 +45,8 @@ export interface TaskInfo {
   readonly combines: boolean;
   /** Whether the task is a `FoldTask` (`seed` and `fold`: one accumulator per batch). */
   readonly folds: boolean;
+  /** The task's `static concurrency`: items in flight at once per thread (1 unless set). */
+  readonly concurrency: number;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -122,6 +124,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
     combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
     folds: typeof (cls.prototype as { fold?: unknown }).fold === 'function',
+    concurrency: Number.isInteger(cls.concurrency) && cls.concurrency! >= 1 ? cls.concurrency! : 1,
   };
   byClass.set(cls, info);
   return info;

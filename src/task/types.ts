@@ -47,14 +47,27 @@ export type ItemSource<Item> = Iterable<Item> | AsyncIterable<Item>;
 export type MaybePromise<T> = T | Promise<T>;
 
 /** Context handed to `setup`. */
-export interface SetupContext {
+interface BaseContext {
   /** Aborted when the job is cancelled or has already failed. */
   readonly signal: AbortSignal;
   readonly log: Logger;
 }
 
+/** Context handed to `setup`. */
+export interface SetupContext extends BaseContext {
+  /**
+   * Says how many items `setup` will yield, when it returns a generator or
+   * another iterable whose length fj cannot see: the progress bar then
+   * shows a total, a percentage and an ETA. Only a hint, for display: the
+   * job still ends when the iterable does (and the count it reached is what
+   * counts). Call it before the first item is yielded. Throws a TypeError
+   * for anything but a non-negative integer.
+   */
+  expectItems(count: number): void;
+}
+
 /** Context handed to `process` and `join`. */
-interface HookContext<Services> extends SetupContext {
+interface HookContext<Services> extends BaseContext {
   /** Components built by the services module (`--services`), or `undefined`. */
   readonly services: Services;
 }

@@ -14,6 +14,7 @@ import Flaky, { attempts } from '../fixtures/flaky.js';
 import Combined from '../fixtures/combined.js';
 import Folded, { foldAttempts } from '../fixtures/folded.js';
 import AsyncHooks from '../fixtures/async-hooks.js';
+import IoBound from '../fixtures/io-bound.js';
 import BadValues from '../fixtures/bad-values.js';
 import Params from '../fixtures/params.js';
 import RandomDelay from '../fixtures/random-delay.js';
@@ -349,6 +350,36 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(out).toEqual({ results: [0, 1, 2, 3], failed: [] });
       expect(stats.items).toBe(4);
       expect(attempts(d, 2)).toBe(2);
+    });
+
+    describe('item concurrency (static concurrency = 8: items that await run together in a thread)', () => {
+      const upTo = (n: number, skip: number[] = []) => Array.from({ length: n }, (_, i) => i).filter((i) => !skip.includes(i));
+
+      it('runs up to 8 awaiting items at once per thread, never more; results keep their order', async () => {
+        const { output: out, stats } = await job(IoBound, { n: 64, ms: 30 });
+        expect(out).toEqual({ results: upTo(64), peak: 8, failed: [] });
+        expect(stats.items).toBe(64);
+      });
+
+      it('--item-concurrency overrides the task\'s (local, eager)', async () => {
+        if (ex.name === 'amqp') return; // an fj worker takes its own itemConcurrency
+        const { output: out } = await job(IoBound, { n: 24, ms: 20 }, { itemConcurrency: 3 });
+        expect(out).toEqual({ results: upTo(24), peak: 3, failed: [] });
+      });
+
+      it('the item timeout holds per item: a hung item fails, the others in flight with it succeed', async () => {
+        const { output: out, stats } = await job(IoBound, { n: 32, ms: 30, hang: [5] }, { ...fast, itemTimeoutMs: 600, onFailure: 'collect' });
+        expect(out).toMatchObject({ results: upTo(32, [5]), failed: [5] });
+        expect(stats.failures.map((f) => f.error.message).join()).toMatch(/timed out/);
+      });
+
+      it('a cancel aborts ctx.signal of every item in flight, and the job ends cancelled', async () => {
+        const controller = new AbortController();
+        const running = job(IoBound, { n: 40, ms: 30, hang: upTo(40) }, { signal: controller.signal });
+        setTimeout(() => controller.abort(), 300);
+        const err = await rejection(running);
+        expect(err.name).toBe('CancelledError');
+      });
     });
 
     describe('combine (partials merged where they were computed)', () => {
