@@ -1,7 +1,8 @@
 /**
  * The floor under any executor's word count: the built-in task's own hooks
  * called directly in one thread, no fj in between — read and parse the
- * corpus, `process` each document, `combine` per 1,000 documents, `join`.
+ * corpus, then per 1,000 documents `seed` and `fold` each (a FoldTask; the
+ * time is `processMs`) or `process` each and `combine` them, then `join`.
  * Prints one JSON line of milliseconds; `bound2` is what two perfectly
  * parallel slots could reach: start-up + read + (process + combine) / 2 + join.
  *
@@ -23,7 +24,16 @@ let processMs = 0;
 let combineMs = 0;
 for (let i = 0; i < documents.length; i += 1000) {
   const a = performance.now();
-  const parts = documents.slice(i, i + 1000).map((d) => task.process(d, params));
+  const batch = documents.slice(i, i + 1000);
+  if (typeof task.fold === 'function') {
+    // a FoldTask: one accumulator per batch, no partial per document (the whole batch's time is process time)
+    let acc = task.seed(params, {});
+    for (const d of batch) acc = task.fold(acc, d, params, {});
+    merged.push(acc);
+    processMs += performance.now() - a;
+    continue;
+  }
+  const parts = batch.map((d) => task.process(d, params));
   const b = performance.now();
   merged.push(task.combine(parts, params));
   combineMs += performance.now() - b;

@@ -94,7 +94,8 @@ export class Coordinator {
       throw error;
     }
     if (detached) {
-      if (attached && error !== undefined) {
+      // A resumable stop (the broker or store lost, the worker shutting down) is not the job's end: the next coordinator takes it on.
+      if (attached && error !== undefined && !isResumable(error)) {
         this.writeStatus(error instanceof CancelledError ? 'cancelled' : 'failed', error, true);
         await this.status.flushed();
       }

@@ -17,6 +17,7 @@
  * | `UnrecoverableError` | `FJ_UNRECOVERABLE` | 1 | thrown by a hook: retrying this item will not help |
  * | `InternalError`  | `FJ_INTERNAL`     | 1    | a bug in fj, or a state it cannot get out of |
  * | `TimeoutError`   | `FJ_TIMEOUT`      | 124  | a wait ran out (`fj result --timeout`): the job itself goes on |
+ * | `LawsError`      | `FJ_LAWS`         | 1    | `checkLaws`: two groupings of the items gave different outputs |
  *
  * Callers tell errors apart by class (`instanceof`) or `code`, never by
  * message: messages are for people and may change. {@link errorClasses} maps
@@ -59,7 +60,7 @@ export class InputError extends FjError {
 }
 
 /** Which hook of a task was running. */
-export type HookName = 'setup' | 'params' | 'process' | 'combine' | 'join';
+export type HookName = 'setup' | 'params' | 'process' | 'seed' | 'fold' | 'combine' | 'join';
 
 /** Where a value was when something went wrong with it. */
 export interface Where {
@@ -206,6 +207,28 @@ export class FailuresError extends FjError {
   constructor(message: string, failures: readonly ItemFailure[]) {
     super(message, 'FJ_FAILURES', 1);
     this.failures = failures;
+  }
+}
+
+/**
+ * The eager executor's `checkLaws` found two groupings of the job's items
+ * into batches whose outputs differ: the task's `combine` or `fold` is not
+ * associative and commutative, or its `seed` is not their identity (see
+ * the README's laws). Never crosses the wire.
+ */
+export class LawsError extends FjError {
+  /** The two groupings that disagreed, described (`[0-3 5] [4] …`). */
+  readonly groupings: readonly [string, string];
+  /** Their outputs, in the same order. */
+  readonly outputs: readonly [unknown, unknown];
+  /** The seed of the random groupings: `checkLaws: { seed }` repeats them. */
+  readonly seed: number;
+
+  constructor(message: string, groupings: readonly [string, string], outputs: readonly [unknown, unknown], seed: number) {
+    super(message, 'FJ_LAWS', 1);
+    this.groupings = groupings;
+    this.outputs = outputs;
+    this.seed = seed;
   }
 }
 

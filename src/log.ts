@@ -5,12 +5,43 @@ import type { Logger } from './task/types.js';
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug';
 const RANK: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
 
-/** A logger whose lines read `fj <level> [<scope>] message`. */
-export function createLogger(scope: string, level: LogLevel = 'warn', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/** How log lines look: `text` (for people) or `json` (one object per line, for log collectors). */
+export type LogFormat = 'text' | 'json';
+/** The log formats, for option checks. */
+export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
+
+/** How a logger writes its lines. */
+export interface LogStyle {
+  format: LogFormat;
+  /** `text`: each line starts with its ISO 8601 time (json lines always carry `time`). */
+  timestamps: boolean;
+}
+
+/** `fj run`'s: text for a terminal, no timestamps. */
+export const PLAIN: LogStyle = { format: 'text', timestamps: false };
+
+/**
+ * A logger whose lines read `fj <level> [<scope>] message` (after the time,
+ * with `style.timestamps`), or with `style.format` `json`:
+ * `{"time":"2026-12-02T20:50:01.123Z","level":"info","scope":"...","msg":"..."}`.
+ */
+export function createLogger(scope: string, level: LogLevel = 'warn', write: (line: string) => void = (l) => process.stderr.write(l), style: LogStyle = PLAIN): Logger {
   const rank = RANK[level] ?? RANK.warn;
-  const at = (lvl: Exclude<LogLevel, 'silent'>) =>
-    RANK[lvl] <= rank ? (message: string) => write(`fj ${lvl} [${scope}] ${message}\n`) : () => {};
+  const line = (lvl: Exclude<LogLevel, 'silent'>, message: string): string => {
+    if (style.format === 'json') return `${JSON.stringify({ time: new Date().toISOString(), level: lvl, scope, msg: message })}\n`;
+    return `${style.timestamps ? `${new Date().toISOString()} ` : ''}fj ${lvl} [${scope}] ${message}\n`;
+  };
+  const at = (lvl: Exclude<LogLevel, 'silent'>) => (RANK[lvl] <= rank ? (message: string) => write(line(lvl, message)) : () => {});
   return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/**
+ * The level of a task's own `ctx.log`: its info lines show at fj's default
+ * level (`warn`), where fj's own info and debug chatter does not; quieter
+ * levels (`error`, `silent`) and `debug` apply to both.
+ */
+export function taskLogLevel(level: LogLevel): LogLevel {
+  return level === 'warn' ? 'info' : level;
 }
 
 /** True when `value` names a log level. */

@@ -126,21 +126,54 @@ export interface RunOptions {
    */
   itemTimeoutMs?: number;
   /**
+   * Items each worker thread runs at once, for a `process` that awaits I/O
+   * (see `ForkJoinTask.concurrency`, which it overrides) on local and
+   * eager. amqp: each message then holds at least that many items, while
+   * the lanes are the `fj worker`'s own `itemConcurrency`, else the task's.
+   * Default: the task's `static concurrency` (1 unless set).
+   */
+  itemConcurrency?: number;
+  /**
    * amqp: the key that signs and checks every message and job record
    * (HMAC-SHA256; at least 16 bytes; the same on every worker of the pool).
    * Default `FJ_SIGNING_KEY`, else the file `FJ_SIGNING_KEY_FILE` names, else
    * none: nothing is signed.
    */
   signingKey?: string;
+  /**
+   * eager only: after the job, run it again under other groupings of its
+   * items into batches (all in one, each alone, random runs, items taken
+   * out, items scattered) and fail with `LawsError`, naming two groupings
+   * that disagree, when the outputs differ: the test of a task's `combine`
+   * or `fold` laws. `true` for the defaults, or `{ batchings, seed }`.
+   * Tasks without `combine` run once. Default: off.
+   */
+  checkLaws?: boolean | LawCheckOptions;
+}
+
+/** `checkLaws` settings. */
+export interface LawCheckOptions {
+  /** Groupings tried besides the eager run's own. Default 6. */
+  batchings?: number;
+  /** Seed of the random groupings (a failure's message names it: pass it to repeat them). Default: random. */
+  seed?: number;
+}
+
+/** `checkLaws` with its defaults filled in. */
+export interface LawCheck {
+  batchings: number;
+  seed: number;
 }
 
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'maxFailures' | 'signingKey'>> &
-  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'signingKey'> & {
+export type NormalizedOptions = Required<Omit<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'maxFailures' | 'signingKey' | 'checkLaws'>> &
+  Pick<RunOptions, 'signal' | 'onProgress' | 'onStats' | 'services' | 'queue' | 'jobId' | 'retries' | 'itemTimeoutMs' | 'itemConcurrency' | 'signingKey'> & {
     /** `maxFailures` as a function of the item count. */
     maxFailures: (total: number) => number;
     /** `maxFailures` as given. */
     maxFailuresSpec: number | string | undefined;
+    /** `checkLaws` with defaults, or undefined when off. */
+    checkLaws: LawCheck | undefined;
   };
 
 /** The failure policies. */
@@ -218,7 +251,17 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     maxFailures: parseMaxFailures(options.maxFailures),
     maxFailuresSpec: options.maxFailures,
     itemTimeoutMs: options.itemTimeoutMs === undefined ? undefined : positiveInt('itemTimeoutMs', options.itemTimeoutMs),
+    checkLaws: lawCheck(options.checkLaws, executor),
+    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
+}
+
+function lawCheck(value: unknown, executor: ExecutorName): LawCheck | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null)) throw new OptionError(`Expected \`checkLaws\` to be a boolean or { batchings, seed }, got \`${String(value)}\``);
+  if (executor !== 'eager') throw new OptionError(`Expected \`checkLaws\` only with the eager executor, got executor \`${executor}\``);
+  const { batchings = 6, seed = Math.floor(Math.random() * 2 ** 31) } = value === true ? {} : (value as LawCheckOptions);
+  return { batchings: positiveInt('checkLaws.batchings', batchings), seed: nonNegativeInt('checkLaws.seed', seed) };
 }
 
 function policy(value: unknown): FailurePolicy {

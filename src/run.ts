@@ -12,15 +12,13 @@ import { InputError, TaskError } from './errors.js';
 import type { Counters, Executor, JobPlan } from './executors/executor.js';
 import { ItemStream } from './dispatch/item-stream.js';
 import { Ledger } from './dispatch/ledger.js';
-import { createLogger } from './log.js';
+import { createLogger, taskLogLevel } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
-import type { ForkJoinTask, TaskClass } from './task/fork-join-task.js';
+import type { AnyTask, TaskBase, TaskClass } from './task/fork-join-task.js';
 import { describeTask, loadTask, type TaskInfo } from './task/registry.js';
 import type { JoinContext, SetupContext } from './task/types.js';
 import { jsonOutputProblem } from './task/json-output.js';
 import { loadServices } from './worker/runtime.js';
-
-type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
 
 /** What a job produced: its output and its figures. */
 export interface JobResult<Output> {
@@ -38,7 +36,7 @@ export async function resolveTask(task: TaskClass | string): Promise<TaskInfo> {
  * InputError listing every violation with its JSON path. Returns the input
  * (a validated copy: the caller's object is not modified).
  */
-export async function validate<I>(task: TaskClass<ForkJoinTask<I, any, any, any, any, any>> | string, input: I | unknown, source?: string): Promise<I> {
+export async function validate<I>(task: TaskClass<TaskBase<I, any, any, any, any, any>> | string, input: I | unknown, source?: string): Promise<I> {
   const info = await resolveTask(task as TaskClass | string);
   const copy = copyInput(input, source) as I;
   await info.validate(copy, source);
@@ -69,13 +67,13 @@ function copyInput(input: unknown, source = 'input'): unknown {
  * threw; `.index` names the item, `.cause` is the original error), CodecError
  * (a value cannot cross the wire) or TransportError (broker/store trouble).
  */
-export async function run<T extends ForkJoinTask<any, any, any, any, any, any>>(
+export async function run<T extends TaskBase<any, any, any, any, any, any>>(
   task: TaskClass<T> | string,
-  input: T extends ForkJoinTask<infer I, any, any, any, any, any> ? Partial<I> : unknown,
+  input: T extends TaskBase<infer I, any, any, any, any, any> ? Partial<I> : unknown,
   options?: RunOptions,
-): Promise<T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : unknown> {
+): Promise<T extends TaskBase<any, any, any, infer O, any, any> ? O : unknown> {
   const { output } = await runJob(task, input, options);
-  return output as T extends ForkJoinTask<any, any, any, infer O, any, any> ? O : unknown;
+  return output as T extends TaskBase<any, any, any, infer O, any, any> ? O : unknown;
 }
 
 /** Like {@link run}, also returning the job's figures. `source` names the input in error messages. */
@@ -132,6 +130,7 @@ export async function runLoadedInput(task: TaskClass | string, load: (signal?: A
   try {
     executor.prepare?.(opts);
     const { value, source, origin = {} } = await load(opts.signal);
+    if (opts.checkLaws) return await lawChecked(executor, task, value, opts, source);
     return await execute(executor, task, value, opts, performance.now(), source, origin);
   } finally {
     await executor.dispose?.();
@@ -151,10 +150,18 @@ export async function runOn(executor: Executor, task: TaskClass | string, input:
   }
 }
 
+/** The job under `checkLaws` (laws.ts): run eagerly, then under other groupings, each on its own copy of the input. */
+async function lawChecked(eager: Executor, task: TaskClass | string, input: unknown, opts: NormalizedOptions, source: string | undefined): Promise<JobResult<unknown>> {
+  const { checkLaws } = await import('./laws.js');
+  const info = await resolveTask(task);
+  return checkLaws(opts.checkLaws!, info.combines, (executor) => execute(executor ?? eager, task, structuredClone(input), opts, performance.now(), source, {}));
+}
+
 async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   if (opts.executor === 'amqp') void info.codeHash; // fingerprinted as loaded: workers must run this very code
   const log = createLogger(info.name, opts.logLevel);
+  const taskLog = createLogger(info.name, taskLogLevel(opts.logLevel)); // the hooks' ctx.log
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);
 
@@ -163,7 +170,15 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
   const instance = new info.cls() as AnyTask;
-  const setupCtx: SetupContext = { signal, log };
+  let expected: number | undefined; // setup's hint (ctx.expectItems): a total before the items are all seen
+  const setupCtx: SetupContext = {
+    signal,
+    log: taskLog,
+    expectItems(count) {
+      if (!Number.isSafeInteger(count) || count < 0) throw new TypeError(`Expected \`expectItems\` to be given a non-negative integer, got \`${String(count)}\``);
+      expected = count;
+    },
+  };
 
   const params = await hook(info, 'params', () => instance.params(valid));
   const paramsBytes = encode(params, { task: info.name, hook: 'params' });
@@ -189,7 +204,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume, manifest: origin.manifest },
     progress: (n) => {
       done += n;
-      opts.onProgress?.({ done, total: items.total });
+      opts.onProgress?.({ done, total: items.total ?? expected });
     },
   };
   let results: unknown[];
@@ -208,7 +223,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   const services = await loadServices(opts.services, 'join');
   let output: unknown;
   try {
-    const joinCtx: JoinContext = { signal, log, services: services.value, failures };
+    const joinCtx: JoinContext = { signal, log: taskLog, services: services.value, failures };
     output = await hook(info, 'join', () => instance.join(results, sharedParams, joinCtx));
   } finally {
     await services.close();

@@ -1,10 +1,11 @@
 /**
- * Word count, the seed's example: one item per document, counted in parallel,
- * the counts of each batch summed in the worker (`combine`), those sums
- * summed by `join`. A word is a non-empty piece of
- * `document.split(delimiter)`; Unicode is counted as is.
+ * Word count, the seed's example, as a fold: one item per document; each
+ * batch of documents is counted straight into one count object in the
+ * worker (`seed`, then `fold` per document), so no count object per document
+ * is ever built or merged; `join` sums the batches' counts. A word is a
+ * non-empty piece of `document.split(delimiter)`; Unicode is counted as is.
  */
-import { ForkJoinTask } from '../src/index.js';
+import { FoldTask } from '../src/index.js';
 
 export interface WordCountInput {
   documents: string[];
@@ -16,14 +17,14 @@ export interface WordCountParams {
   delimiter: string;
 }
 
-/** Counts of one document (or of all of them). */
+/** Counts of some documents (or of all of them). */
 export type Counts = Record<string, number>;
 
 export interface WordCountOutput {
   word_count: Counts;
 }
 
-export default class WordCount extends ForkJoinTask<WordCountInput, string, Counts, WordCountOutput, WordCountParams> {
+export default class WordCount extends FoldTask<WordCountInput, string, Counts, WordCountOutput, WordCountParams> {
   static override description = 'Count the words in a list of documents';
   static override schema = 'wordcount';
   static override params = ['delimiter'];
@@ -32,26 +33,38 @@ export default class WordCount extends ForkJoinTask<WordCountInput, string, Coun
     return input.documents;
   }
 
-  process(document: string, { delimiter }: WordCountParams): Counts {
-    // A null-prototype object: a word like "constructor" or "__proto__" is just a word.
-    const counts: Counts = Object.create(null);
-    for (const word of document.split(delimiter)) {
-      if (word !== '') counts[word] = (counts[word] ?? 0) + 1;
+  /** A batch's counts start empty: a null-prototype object, so a word like "constructor" or "__proto__" is just a word. */
+  seed(): Counts {
+    return Object.create(null) as Counts;
+  }
+
+  /** Adds one document's words to the batch's counts, in place: the pieces between delimiters, empty ones skipped (what `split` gives, without its array). */
+  fold(counts: Counts, document: string, { delimiter }: WordCountParams): Counts {
+    const step = delimiter.length; // at least 1 (schema)
+    let start = 0;
+    for (;;) {
+      const end = document.indexOf(delimiter, start);
+      const stop = end < 0 ? document.length : end;
+      if (stop > start) {
+        const word = document.slice(start, stop);
+        counts[word] = (counts[word] ?? 0) + 1;
+      }
+      if (end < 0) return counts;
+      start = end + step;
     }
-    return counts;
   }
 
-  /** Sums the counts of a batch of documents in the worker, so one count object per batch travels back. */
-  override combine(partials: Counts[]): Counts {
-    return sum(partials);
+  /** Sums batches' counts. */
+  combine(parts: Counts[]): Counts {
+    return sum(parts);
   }
 
-  join(partials: Counts[]): WordCountOutput {
-    return { word_count: sortedByKey(sum(partials)) };
+  join(parts: Counts[]): WordCountOutput {
+    return { word_count: sortedByKey(sum(parts)) };
   }
 }
 
-/** The counts added up, word by word. */
+/** The counts added up, word by word, into a fresh object. */
 function sum(partials: Counts[]): Counts {
   const total: Counts = Object.create(null);
   for (const counts of partials) {

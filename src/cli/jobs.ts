@@ -32,7 +32,8 @@ export async function statusCommand(jobId: string, flags: JobLocation & { json?:
 
 /** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
 export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
-  const { coordinator, pending } = await cancel(jobId, flags);
+  const { coordinator, pending, detached } = await cancel(jobId, flags);
+  if (detached) return void io.stderr.write(`fj: job ${jobId} cancelled before any coordinator attached ('fj result ${jobId}' gives 130 until it expires)\n`);
   if (pending) {
     io.stderr.write(`fj: no job ${jobId} has attached yet; its cancel is recorded in the store, and a job with this id stops before running any item\n`);
     return;

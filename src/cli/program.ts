@@ -101,6 +101,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .argument('<input>', "the input JSON file, or '-' for standard input")
     .addOption(new Option('-e, --executor <name>', 'where items run').choices(EXECUTORS).default('local'))
     .option('-c, --concurrency <n>', 'worker threads (local) or items at once; default: available cores', int('--concurrency'))
+    .option('--item-concurrency <n>', "items each thread runs at once, for a process() that awaits I/O (local, eager; amqp: items per message at least; default: the task's static concurrency, else 1)", int('--item-concurrency'))
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--stats <file>', 'write the job figures (items, messages, bytes, wallMs) as JSON to a file')
     .option('--services <module>', 'module whose default export builds ctx.services once per worker')
@@ -181,6 +182,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--store <url>', 'payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
     .option('--queue <name>', 'the pool (work queue) to join (default $FJ_QUEUE or fj.default)')
     .option('-c, --concurrency <n>', 'worker threads running process(), two messages each in flight (default: available cores)', int('--concurrency'))
+    .option('--item-concurrency <n>', "items each thread runs at once, for every task served (default: each task's static concurrency, else 1)", int('--item-concurrency'))
     .option('--tasks <module...>', 'task modules to serve besides the built-in tasks')
     .option('--services <module>', 'module whose default export builds ctx.services once per worker thread')
     .option('--max-message-bytes <n>', 'dead-letter messages larger than this (default 8 MiB)', int('--max-message-bytes'))
@@ -191,6 +193,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--no-coordinate', 'coordinate no detached jobs: a pure item worker')
     .option('--wait-broker <seconds>', 'at start, keep trying to reach the broker this long, logging each attempt (default 300)', seconds('--wait-broker'))
     .option('--no-wait-broker', 'fail at once (exit 3) when the broker does not answer at start')
+    .addOption(new Option('--log-format <format>', 'text (each line starting with its time) or json (one object per line, for log collectors)').choices(['text', 'json']).default('text'))
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {

@@ -30,6 +30,7 @@ export interface RunFlags {
   onFailure?: FailurePolicy;
   maxFailures?: string;
   itemTimeout?: number;
+  itemConcurrency?: number;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -46,6 +47,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     onFailure: flags.onFailure,
     maxFailures: flags.maxFailures as RunOptions['maxFailures'],
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
+    itemConcurrency: flags.itemConcurrency,
   };
 }
 
@@ -65,11 +67,11 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
   process.once('SIGINT', onSignal);
-  let result: JobResult<unknown>;
+  let result: JobResult<unknown> | undefined;
   try {
     result = await start({ ...jobOptions(flags), onProgress: bar?.onProgress, signal: controller.signal });
   } finally {
-    bar?.stop();
+    bar?.stop(result?.stats); // a finished job leaves one summary line where the bar was
     process.off('SIGINT', onSignal);
   }
   const { failures } = result.stats;
@@ -103,7 +105,7 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
     if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
     return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
   };
-  await runWithSignals(task, flags, io, (options) =>
+  await runWithSignals(info.name, flags, io, (options) =>
     runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
   );
 }

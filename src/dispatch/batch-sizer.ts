@@ -22,8 +22,10 @@ export class BatchSizer {
   constructor(
     private readonly targetMs: number,
     private readonly max: number,
+    /** Never fewer items than this (the item concurrency of a thread). */
+    private readonly min = 1,
   ) {
-    this.size = targetMs === Infinity ? max : 1;
+    this.size = targetMs === Infinity ? max : min;
   }
 
   /** Records that `count` items took `ms`; grows at most 4x per observation. */
@@ -32,6 +34,6 @@ export class BatchSizer {
     const per = ms / count;
     this.msPerItem = this.msPerItem < 0 ? per : 0.7 * this.msPerItem + 0.3 * per;
     const ideal = this.msPerItem > 0 ? Math.floor(this.targetMs / this.msPerItem) : this.max;
-    this.size = Math.max(1, Math.min(this.max, ideal, this.size * 4));
+    this.size = Math.max(this.min, Math.min(this.max, ideal, this.size * 4));
   }
 }

@@ -114,7 +114,8 @@ export class Dispatcher implements TransportEvents {
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
     const { targetMs, max } = transport.batching;
-    this.sizer = new BatchSizer(targetMs, max);
+    // A batch holds at least one item per lane of a thread (item concurrency), or the lanes stay idle.
+    this.sizer = new BatchSizer(targetMs, max, Math.min(max, plan.options.itemConcurrency ?? plan.task.concurrency));
   }
 
   /** Batches sent and not fully answered. */

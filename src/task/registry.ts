@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { builtinTaskNames, taskFile, unknownTask } from './task-lookup.js';
-import { isTaskClass, type TaskClass } from './fork-join-task.js';
+import { hookShapeProblem, isTaskClass, type TaskClass } from './fork-join-task.js';
 import { queueNameProblem, showValue } from '../address.js';
 import { codeHashOf } from './code-hash.js';
 import { importModule } from './module-loader.js';
@@ -41,8 +41,12 @@ export interface TaskInfo {
   readonly queue: string | undefined;
   /** The task's `static retries`. */
   readonly retries: number;
-  /** Whether the task defines `combine` (merge partial results in the worker). */
+  /** Whether the task defines `combine` (merge partial results in the worker; every `FoldTask` does). */
   readonly combines: boolean;
+  /** Whether the task is a `FoldTask` (`seed` and `fold`: one accumulator per batch). */
+  readonly folds: boolean;
+  /** The task's `static concurrency`: items in flight at once per thread (1 unless set). */
+  readonly concurrency: number;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -86,7 +90,7 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
   const classes = Object.values(mod).filter(isTaskClass);
   const named = className ? classes.find((c) => c.name === className) : undefined;
   const cls = named ?? (isTaskClass(mod.default) ? mod.default : classes[0]);
-  if (!cls || (className && cls.name !== className)) throw new UsageError(`${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask subclass (expected a default export)'}`);
+  if (!cls || (className && cls.name !== className)) throw new UsageError(`${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask or FoldTask subclass (expected a default export)'}`);
   return describeTask(cls, url);
 }
 
@@ -97,9 +101,11 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
 export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls.module): TaskInfo {
   const cached = byClass.get(cls);
   if (cached && (cached.moduleUrl || !moduleUrl)) return cached;
-  if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask with setup, process and join');
+  if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask (setup, process, join) or FoldTask (setup, seed, fold, combine, join)');
   const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
   const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
+  const badShape = hookShapeProblem(cls);
+  if (badShape) throw new UsageError(`task ${name}: ${badShape}`);
   const badQueue = cls.queue === undefined ? undefined : queueNameProblem(cls.queue);
   if (badQueue) throw new UsageError(`task ${name}: invalid static queue ${showValue(String(cls.queue))}: ${badQueue}`);
   // What the task runs: its module and everything that module imports (see code-hash.ts); a class without a file, its source.
@@ -117,6 +123,8 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
     combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
+    folds: typeof (cls.prototype as { fold?: unknown }).fold === 'function',
+    concurrency: Number.isInteger(cls.concurrency) && cls.concurrency! >= 1 ? cls.concurrency! : 1,
   };
   byClass.set(cls, info);
   return info;

@@ -16,6 +16,9 @@
  * - **partial result**: what `process` returns for one item. `join` receives
  *   all of them, in item order — or, when the task defines `combine`, the
  *   partials of each batch merged into one in the worker.
+ * - **accumulator**: what a `FoldTask` folds a batch's items into, one per
+ *   batch (`seed`, then `fold` per item); `combine` merges accumulators and
+ *   `join` receives them, as it receives merged partials.
  * - **output**: what `join` returns; a pure function of the input.
  * - **executor**: where items run: `eager` (this thread, one at a time),
  *   `local` (worker threads) or `amqp` (`fj worker` processes via RabbitMQ).
@@ -44,14 +47,27 @@ export type ItemSource<Item> = Iterable<Item> | AsyncIterable<Item>;
 export type MaybePromise<T> = T | Promise<T>;
 
 /** Context handed to `setup`. */
-export interface SetupContext {
+interface BaseContext {
   /** Aborted when the job is cancelled or has already failed. */
   readonly signal: AbortSignal;
   readonly log: Logger;
 }
 
+/** Context handed to `setup`. */
+export interface SetupContext extends BaseContext {
+  /**
+   * Says how many items `setup` will yield, when it returns a generator or
+   * another iterable whose length fj cannot see: the progress bar then
+   * shows a total, a percentage and an ETA. Only a hint, for display: the
+   * job still ends when the iterable does (and the count it reached is what
+   * counts). Call it before the first item is yielded. Throws a TypeError
+   * for anything but a non-negative integer.
+   */
+  expectItems(count: number): void;
+}
+
 /** Context handed to `process` and `join`. */
-interface HookContext<Services> extends SetupContext {
+interface HookContext<Services> extends BaseContext {
   /** Components built by the services module (`--services`), or `undefined`. */
   readonly services: Services;
 }
@@ -71,7 +87,13 @@ export interface CombineContext<Services = unknown> extends HookContext<Services
   readonly index: number;
 }
 
-/** Context handed to `process`. */
+/** Context handed to `seed` (a `FoldTask`'s fresh accumulator for a batch). */
+export interface SeedContext<Services = unknown> extends HookContext<Services> {
+  /** Index of the batch's first item. */
+  readonly index: number;
+}
+
+/** Context handed to `process` (and to a `FoldTask`'s `fold`). */
 export interface ProcessContext<Services = unknown> extends HookContext<Services> {
   /** Index of this item: its position in the order `setup` yielded it. */
   readonly index: number;

@@ -10,7 +10,7 @@
 import { decode, encode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
-import { createLogger } from '../log.js';
+import { createLogger, taskLogLevel } from '../log.js';
 import { runBatch } from '../worker/run-batch.js';
 import { loadServices, TaskRuntime, type Services } from '../worker/runtime.js';
 
@@ -38,7 +38,7 @@ export class InlineTransport implements Transport {
     const { task, options, params } = this.plan;
     this.events = events;
     this.services = await loadServices(options.services, 'eager');
-    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, options.logLevel));
+    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, taskLogLevel(options.logLevel)));
   }
 
   send(batch: Batch): void {
@@ -57,6 +57,7 @@ export class InlineTransport implements Transport {
     try {
       outcome = await runBatch(this.runtime, items, first, this.signal, {
         raceTimeoutMs: options.itemTimeoutMs,
+        concurrency: options.itemConcurrency ?? task.concurrency,
         map: roundTrip,
         // told at once, so a failure that ends the job stops the batch here, as it would stop a loop
         onFailed: (i, error) => this.events.answer({ batch, failures: [{ index: first + i, error: copyError(error) }] }),
@@ -70,7 +71,7 @@ export class InlineTransport implements Transport {
     if (!merged) return this.events.answer({ batch, first, values: outcome.results, failures });
     let value: unknown;
     try {
-      value = decode(encode(merged.value, { task: task.name, hook: merged.ok.length === 1 ? 'process' : 'combine', index: first + merged.ok[0] }));
+      value = decode(encode(merged.value, { task: task.name, hook: task.folds ? 'fold' : merged.ok.length === 1 ? 'process' : 'combine', index: first + merged.ok[0] }));
     } catch (err) {
       const all = [...(failures ?? []), ...merged.ok.map((i) => ({ index: first + i, error: copyError(err) }))];
       return this.events.answer({ batch, failures: all });

@@ -53,7 +53,7 @@ export class ThreadsTransport implements Transport {
     const bytes = detach(encodeChecked(batch.values));
     counters.messages++;
     counters.bytesPublished += bytes.length;
-    this.pool.run(this.job, batch.first, bytes, { timeoutMs: options.itemTimeoutMs, signal: this.signal }).then(
+    this.pool.run(this.job, batch.first, bytes, { timeoutMs: options.itemTimeoutMs, signal: this.signal, concurrency: options.itemConcurrency ?? this.plan.task.concurrency }).then(
       (done) => this.finished(batch, done),
       (err) => (err instanceof BatchLost ? this.events.lost(batch, err.culprit, err.reason) : this.events.failed(batch, batch.first, batch.values.length, err as Error)),
     );

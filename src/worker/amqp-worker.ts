@@ -47,6 +47,7 @@ import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from 
 import { countStart, ISOLATED } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
+import { JobLog } from './job-log.js';
 import { Refusals } from './refusals.js';
 import type { PoolJob, ThreadPool } from './pool.js';
 import { toWire, type WireError } from './wire-error.js';
@@ -114,6 +115,8 @@ export class AmqpWorker implements WorkerHandle {
    * `<job>:<run>` (or `<job>` for every run of it), with when we heard.
    */
   private readonly cancelled = new Map<string, number>();
+  /** Start and end lines of the jobs served here. */
+  private readonly jobs: JobLog;
   /** Abort controllers of the messages in hand, by job, with the run each belongs to. */
   private readonly running = new Map<string, Map<AbortController, string | undefined>>();
   private stopping: Promise<void> | undefined;
@@ -129,6 +132,7 @@ export class AmqpWorker implements WorkerHandle {
     // Two messages per thread: one running, one queued, as in the local executor.
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.jobs = new JobLog(p.log);
     this.refusals = new Refusals({ log: p.log, queue: p.queue, tasks: p.tasks, reply: (link, job, msg, status, body) => this.reply(link as Link, job, msg, status, body) });
     p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
   }
@@ -196,7 +200,7 @@ export class AmqpWorker implements WorkerHandle {
     if (runs) for (const run of runs) this.cancelled.set(`${msg.job}:${run}`, now);
     else this.cancelled.set(msg.job, now);
     const inHand = [...(this.running.get(msg.job) ?? [])].filter(([, run]) => !runs || (run !== undefined && runs.has(run)));
-    this.p.log.info(`job ${msg.job} cancelled${inHand.length ? `: aborting ${inHand.length} message(s) in hand` : ''}`);
+    this.jobs.cancelled(msg.job, inHand.length ? `: aborting ${inHand.length} message(s) in hand` : '');
     for (const [c] of inHand) c.abort(new CancelledError(`job ${msg.job} cancelled`));
   }
 
@@ -242,6 +246,7 @@ export class AmqpWorker implements WorkerHandle {
       }
       await (finished ? pool.close() : pool.terminate());
       await store.close();
+      this.jobs.close();
       log.info('stopped');
       this.markStopped();
     })();
@@ -329,6 +334,7 @@ export class AmqpWorker implements WorkerHandle {
     let set = this.running.get(job);
     if (!set) this.running.set(job, (set = new Map()));
     set.set(controller, parseMessageId(msg.properties.messageId, job)?.run);
+    this.jobs.start(job, task.name);
     let out: ResultBody;
     let status: ResultStatus = 'ok';
     try {
@@ -342,6 +348,7 @@ export class AmqpWorker implements WorkerHandle {
       set.delete(controller);
       if (set.size === 0) this.running.delete(job);
     }
+    this.jobs.done(job, body.items.length, out.error ? body.items.length : (out.failures?.length ?? 0));
     if (!link.open) return; // the broker redelivers it; the result would be a duplicate
     if (this.isCancelled(job, msg)) return link.ch.ack(msg);
     try {

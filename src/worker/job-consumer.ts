@@ -41,6 +41,8 @@ export interface JobConsumerParts {
   log: Logger;
   tasks: Map<string, TaskInfo>;
   store: PayloadStore;
+  /** The store's URL as given (credentials included: the job's own connections open it again; never logged). */
+  storeUrl: string;
   broker: string;
   /** The broker URL with its heartbeat. */
   url: string;
@@ -129,7 +131,7 @@ export class JobConsumer {
       try {
         done = await coordinateDetached(jobId, task, {
           store: this.p.store,
-          storeUrl: this.p.store.url,
+          storeUrl: this.p.storeUrl,
           broker: this.p.broker,
           signingKey: this.p.signingKey,
           logLevel: this.p.logLevel === 'debug' ? 'debug' : 'warn',

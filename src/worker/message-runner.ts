@@ -26,6 +26,8 @@ export class MessageRunner {
     private readonly store: PayloadStore,
     private readonly inlineLimit: number,
     private readonly log: Logger,
+    /** The worker's `itemConcurrency`, over each task's `static concurrency`. */
+    private readonly itemConcurrency?: number,
   ) {}
 
   /**
@@ -55,7 +57,7 @@ export class MessageRunner {
       const first = body.first + part.at;
       let done;
       try {
-        done = await pool.run(poolJob, first, detach(encodeChecked(part.items)), { perItem: true, timeoutMs, signal });
+        done = await pool.run(poolJob, first, detach(encodeChecked(part.items)), { perItem: true, timeoutMs, signal, concurrency: this.itemConcurrency ?? task.concurrency });
       } catch (err) {
         if (!(err instanceof BatchLost)) throw err;
         const c = err.culprit === undefined ? -1 : err.culprit - first;

@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
-import type { LogLevel } from '../log.js';
+import { PLAIN, type LogLevel, type LogStyle } from '../log.js';
 import { threadEntry } from '../paths.js';
 import { ThreadSlot, SLOT_SIZE } from './thread-slot.js';
 import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread.js';
@@ -77,6 +77,8 @@ export interface BatchOptions {
   timeoutMs?: number;
   /** Aborts the batch's `ctx.signal`; a batch not yet started is dropped. */
   signal?: AbortSignal;
+  /** Items of the batch in flight at once in its thread (default 1; see run-batch.ts). */
+  concurrency?: number;
 }
 
 interface Thread {
@@ -97,6 +99,8 @@ export interface PoolOptions {
   /** Services module built once per thread. */
   services: string | undefined;
   logLevel: LogLevel;
+  /** How the threads' task loggers write (default: plain text). */
+  logStyle?: LogStyle;
   /** Thread ids are `<prefix>.<n>`. */
   idPrefix: string;
 }
@@ -201,7 +205,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         resolve: (r) => (off(), resolve(r)),
         reject: (e) => (off(), reject(e)),
       });
-      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0 };
+      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0, concurrency: options.concurrency ?? 1 };
       thread.worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
     });
   }
@@ -332,7 +336,7 @@ function formatMs(ms: number): string {
 }
 
 function threadData(options: PoolOptions, n: number): ThreadData {
-  return { services: options.services, logLevel: options.logLevel, workerId: `${options.idPrefix}.${n}`, slot: new SharedArrayBuffer(SLOT_SIZE * 8) };
+  return { services: options.services, logLevel: options.logLevel, logStyle: options.logStyle ?? PLAIN, workerId: `${options.idPrefix}.${n}`, slot: new SharedArrayBuffer(SLOT_SIZE * 8) };
 }
 
 /** Starts one thread and waits until it is ready. */

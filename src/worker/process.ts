@@ -23,7 +23,8 @@ export { MAX_CRASHES } from './crash-count.js';
 /** Connects, declares the pool's queues and starts consuming. */
 export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
   const o = normalizeWorkerOptions(options);
-  const log = createLogger(o.name, o.logLevel);
+  const logStyle = { format: o.logFormat, timestamps: true }; // a worker's log is read later: every line says when
+  const log = createLogger(o.name, o.logLevel, undefined, logStyle);
   const signer = signerFrom(o.signingKey); // a bad key is a usage error before anything connects
   const tasks = new Map<string, TaskInfo>();
   for (const spec of [...builtinTaskNames(), ...o.tasks]) {
@@ -38,13 +39,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   let store: PayloadStore | undefined;
   let jobsConn: Awaited<ReturnType<typeof connect>> | undefined;
   try {
-    pool = await ThreadPool.start({ size: o.concurrency, services: o.services, logLevel: o.logLevel, idPrefix: o.name });
+    pool = await ThreadPool.start({ size: o.concurrency, services: o.services, logLevel: o.logLevel, logStyle, idPrefix: o.name });
     store = await openStore(o.store || undefined);
-    const runner = new MessageRunner(pool, store, o.inlineLimit, log);
+    const runner = new MessageRunner(pool, store, o.inlineLimit, log, o.itemConcurrency);
     const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, shutdownTimeoutMs: o.shutdownTimeoutMs, runner, signer });
     await worker.start(conn);
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
-    const jobs = o.maxJobs > 0 ? new JobConsumer({ name: o.name, log, tasks, store, broker: o.broker, url, queue: o.queue, maxJobs: o.maxJobs, signingKey: o.signingKey, signer, logLevel: o.logLevel }) : undefined;
+    const jobs = o.maxJobs > 0 ? new JobConsumer({ name: o.name, log, tasks, store, storeUrl: o.store, broker: o.broker, url, queue: o.queue, maxJobs: o.maxJobs, signingKey: o.signingKey, signer, logLevel: o.logLevel }) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
     const p = pool;
     const stopBeat = startHeartbeat(store, {
@@ -53,7 +54,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       concurrency: o.concurrency,
       maxJobs: o.maxJobs,
       tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
-      busy: () => p.inFlight,
+      busy: () => Math.min(p.inFlight, o.concurrency),
       itemsDone: () => worker.itemsDone,
       coordinating: () => [...(jobs?.active.keys() ?? [])],
     }, log);

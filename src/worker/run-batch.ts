@@ -8,11 +8,18 @@
  * - A failed item is reported by position and the others still run; once
  *   the batch's signal is aborted (cancelled), the items not yet started
  *   fail with the cancellation instead of running.
+ * - With `concurrency` above 1 (a task's `static concurrency`,
+ *   `itemConcurrency`), up to that many items of the batch are in flight at
+ *   once: for hooks that await I/O. Results still land by position, and
+ *   `combine` still gets the partials in item order.
  * - With `combine`, the successful items' results are merged into one; a
  *   lone result is only checked. If `combine` throws, every one of those
  *   items fails with its error.
+ * - A `FoldTask`'s batch folds into one accumulator instead: see fold-batch.ts.
  */
+import { setMaxListeners } from 'node:events';
 import { CancelledError, TaskError } from '../errors.js';
+import { foldBatch } from './fold-batch.js';
 import type { TaskRuntime } from './runtime.js';
 
 /** An item of a batch that failed, by position in the batch. */
@@ -46,16 +53,30 @@ export interface RunBatchHooks {
    * any other way; worker threads are stopped by their pool instead.
    */
   raceTimeoutMs?: number;
+  /** Items in flight at once (default 1: one after another). */
+  concurrency?: number;
+  /** Called when item `i` has settled (with `concurrency`: a worker thread keeps its in-flight set). */
+  onItemEnd?(i: number): void;
 }
 
 /** Runs `items` (decoded; item `i` has index `first + i`) with `runtime`. */
 export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], first: number, signal: AbortSignal, hooks: RunBatchHooks = {}): Promise<BatchOutcome> {
+  if (runtime.folds) return { results: [], ...(await foldBatch(runtime, items, first, signal, hooks)) };
   const combines = runtime.combines;
   const results = new Array<unknown>(combines ? 0 : items.length);
   const partials: unknown[] = [];
   const ok: number[] = [];
   let failures: PositionFailed[] | undefined;
-  for (let i = 0; i < items.length; i++) {
+  if ((hooks.concurrency ?? 1) > 1 && items.length > 1) {
+    const out = await runConcurrently(runtime, items, first, signal, hooks);
+    failures = out.failures;
+    for (const [i, value] of out.values) {
+      if (combines) {
+        ok.push(i);
+        partials.push(value);
+      } else results[i] = value;
+    }
+  } else for (let i = 0; i < items.length; i++) {
     if (signal.aborted) {
       // cancelled: the rest would be thrown away; they fail with the cancellation
       const error = signal.reason ?? new CancelledError();
@@ -89,6 +110,44 @@ export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], 
     const all = [...(failures ?? []), ...ok.map((i) => ({ i, error: err }))].sort((a, b) => a.i - b.i);
     return { results, failures: all };
   }
+}
+
+/**
+ * Items in `hooks.concurrency` lanes, each taking the next item not yet
+ * started; once `signal` aborts, the items not yet started fail with the
+ * cancellation. Returns the successes in item order (mapped, unless the task
+ * combines) and the failures in item order.
+ */
+async function runConcurrently(runtime: TaskRuntime, items: readonly unknown[], first: number, signal: AbortSignal, hooks: RunBatchHooks): Promise<{ values: [number, unknown][]; failures: PositionFailed[] | undefined }> {
+  const values: [number, unknown][] = [];
+  const failures: PositionFailed[] = [];
+  const lanes = Math.min(hooks.concurrency ?? 1, items.length);
+  // Every item (its hook, and its timeout) may listen to the batch's signal, which ends with the batch: not a leak.
+  setMaxListeners(2 * items.length + 10, signal);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      if (signal.aborted) {
+        failures.push({ i, error: signal.reason ?? new CancelledError() });
+        continue;
+      }
+      hooks.onItem?.(i);
+      try {
+        const value = await (hooks.raceTimeoutMs ? raceTimeout(runtime, items[i], first + i, signal, hooks.raceTimeoutMs) : runtime.processItem(items[i], first + i, signal));
+        values.push([i, runtime.combines || !hooks.map ? value : hooks.map(value, i)]);
+      } catch (err) {
+        failures.push({ i, error: err });
+        hooks.onFailed?.(i, err);
+      } finally {
+        hooks.onItemEnd?.(i);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  values.sort((a, b) => a[0] - b[0]);
+  failures.sort((a, b) => a.i - b.i);
+  return { values, failures: failures.length ? failures : undefined };
 }
 
 /** `process` for one item, failed after `timeoutMs` (its signal aborted) if it has not settled by then. */

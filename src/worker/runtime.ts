@@ -8,12 +8,17 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { assertPlain } from '../codec.js';
 import { TaskError, UsageError } from '../errors.js';
-import type { ForkJoinTask } from '../task/fork-join-task.js';
+import type { AnyTask } from '../task/fork-join-task.js';
 import type { TaskInfo } from '../task/registry.js';
 import { importModule } from '../task/module-loader.js';
-import type { Logger, ProcessContext, ServicesFactory } from '../task/types.js';
+import type { Logger, ProcessContext, SeedContext, ServicesFactory } from '../task/types.js';
 
-type AnyTask = ForkJoinTask<unknown, unknown, unknown, unknown, object, unknown>;
+/** A task instance with whichever of its hooks it has (ForkJoinTask: process; FoldTask: seed and fold). */
+interface TaskHooks extends AnyTask {
+  process?(item: unknown, params: object, ctx: ProcessContext): unknown;
+  seed?(params: object, ctx: SeedContext): unknown;
+  fold?(acc: unknown, item: unknown, params: object, ctx: ProcessContext): unknown;
+}
 
 /** Loaded services plus the way to release them. */
 export interface Services {
@@ -48,7 +53,7 @@ export async function loadServices(spec: string | undefined, workerId: string): 
 /** Runs items of one task with one set of params. */
 export class TaskRuntime {
   readonly task: TaskInfo;
-  private readonly instance: AnyTask;
+  private readonly instance: TaskHooks;
 
   constructor(
     task: TaskInfo,
@@ -57,7 +62,7 @@ export class TaskRuntime {
     readonly log: Logger,
   ) {
     this.task = task;
-    this.instance = new task.cls() as AnyTask;
+    this.instance = new task.cls() as TaskHooks;
   }
 
   /**
@@ -70,7 +75,7 @@ export class TaskRuntime {
     const ctx: ProcessContext = { index, signal, log: this.log, services: this.services };
     let out: unknown;
     try {
-      out = this.instance.process(item, this.params, ctx);
+      out = this.instance.process!(item, this.params, ctx);
     } catch (err) {
       throw new TaskError({ task: this.task.name, hook: 'process', index }, err);
     }
@@ -89,6 +94,41 @@ export class TaskRuntime {
       );
     }
     return this.checked(out, index);
+  }
+
+  /** Whether the task folds its items (a `FoldTask`): see fold-batch.ts. */
+  get folds(): boolean {
+    return this.task.folds;
+  }
+
+  /** A fresh accumulator for the batch whose first item is `index` (`seed`). Throws {@link TaskError} of hook `seed`. */
+  seed(index: number, signal: AbortSignal): unknown {
+    try {
+      return this.instance.seed!(this.params, { index, signal, log: this.log, services: this.services });
+    } catch (err) {
+      throw new TaskError({ task: this.task.name, hook: 'seed', index }, err);
+    }
+  }
+
+  /** Folds item `index` into `acc` (`fold`); returns the accumulator, unchecked. Throws {@link TaskError} of hook `fold`. */
+  foldItem(acc: unknown, item: unknown, index: number, signal: AbortSignal): unknown | Promise<unknown> {
+    const ctx: ProcessContext = { index, signal, log: this.log, services: this.services };
+    let out: unknown;
+    try {
+      out = this.instance.fold!(acc, item, this.params, ctx);
+    } catch (err) {
+      throw new TaskError({ task: this.task.name, hook: 'fold', index }, err);
+    }
+    if (!(out instanceof Promise)) return out;
+    return out.catch((err) => {
+      throw new TaskError({ task: this.task.name, hook: 'fold', index }, err);
+    });
+  }
+
+  /** Checks a batch's accumulator for the wire (CodecError of hook `fold`, naming the batch's first item). */
+  checkedAcc(value: unknown, index: number): unknown {
+    assertPlain(value, { task: this.task.name, hook: 'fold', index });
+    return value;
   }
 
   /** Whether the task defines `combine` (as a method: the same test as TaskInfo.combines). */

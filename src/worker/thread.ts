@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { COVERED_BYTES, decode, detach, encodeChecked } from '../codec.js';
 import { CancelledError, InternalError } from '../errors.js';
-import { createLogger, type LogLevel } from '../log.js';
+import { createLogger, taskLogLevel, type LogLevel, type LogStyle } from '../log.js';
 import { loadModule } from '../task/registry.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
 import { runBatch } from './run-batch.js';
@@ -19,6 +19,7 @@ import { toWire, type WireError } from './wire-error.js';
 export interface ThreadData {
   services: string | undefined;
   logLevel: LogLevel;
+  logStyle: LogStyle;
   workerId: string;
   /**
    * Shared with the pool (see thread-slot.ts), a Float64Array: when the item
@@ -48,7 +49,7 @@ export type ToThread =
    * first successful item and the other successful items hold
    * `COVERED_BYTES` (codec.ts).
    */
-  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean; timeoutMs: number }
+  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean; timeoutMs: number; concurrency: number }
   | { type: 'close' }
   /** Aborts `ctx.signal` of one batch (by id), or of every batch. */
   | { type: 'abort'; id?: number };
@@ -82,7 +83,7 @@ function post(msg: FromThread, transfer?: ArrayBuffer[]): void {
 
 async function load(moduleUrl: string, className: string, paramsBytes: Uint8Array): Promise<TaskRuntime> {
   const task = await loadModule(moduleUrl, className);
-  return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, data.logLevel));
+  return new TaskRuntime(task, decode<object>(paramsBytes), services.value, createLogger(`${task.name} ${data.workerId}`, taskLogLevel(data.logLevel), undefined, data.logStyle));
 }
 
 async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded: Promise<TaskRuntime> | undefined): Promise<void> {
@@ -97,12 +98,18 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     const start = performance.now();
     const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
     slot[ThreadSlot.Batch] = id;
-    slot[ThreadSlot.TimeoutMs] = msg.timeoutMs;
+    const lanes = msg.concurrency > 1 && items.length > 1 ? new InFlight(first) : undefined;
+    // Several items at once: each times out here (the others go on); the pool's watchdog, later, only for a blocked thread.
+    slot[ThreadSlot.TimeoutMs] = lanes && msg.timeoutMs ? msg.timeoutMs + Math.max(1000, msg.timeoutMs) : msg.timeoutMs;
     const outcome = await runBatch(runtime, items, first, signal, {
+      concurrency: lanes ? msg.concurrency : 1,
+      raceTimeoutMs: lanes ? msg.timeoutMs || undefined : undefined,
       onItem: (i) => {
+        if (lanes) return lanes.start(i);
         slot[ThreadSlot.Index] = first + i;
         slot[ThreadSlot.StartedAt] = Date.now();
       },
+      onItemEnd: (i) => lanes?.end(i),
       // The item timeout covers `process` only: encoding the results and `combine` run unwatched.
       onItemsDone: () => (slot[ThreadSlot.StartedAt] = 0),
       map: perItem ? (value) => encodeChecked(value) : undefined,
@@ -126,6 +133,38 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     post({ type: 'failed', id, error: toWire(err) });
   } finally {
     running = undefined;
+  }
+}
+
+/**
+ * The items of a batch in flight at once (item concurrency). The slot names
+ * the oldest of them: the first to reach its timeout, and the one a lost
+ * thread is charged with. With several in flight, which one crashed the
+ * thread cannot be known; charging the oldest keeps the accounting going
+ * (every loss charges one item, so a crashing item cannot loop for ever) at
+ * the cost of maybe charging an innocent one. Tasks whose items can kill
+ * their thread get exact blame with concurrency 1.
+ */
+class InFlight {
+  private readonly started = new Map<number, number>();
+  constructor(private readonly first: number) {}
+
+  start(i: number): void {
+    this.started.set(i, Date.now());
+    if (this.started.size === 1) this.show();
+  }
+
+  end(i: number): void {
+    const oldest = this.started.keys().next().value === i;
+    this.started.delete(i);
+    if (oldest) this.show();
+  }
+
+  private show(): void {
+    const next = this.started.entries().next();
+    if (next.done) return void (slot[ThreadSlot.StartedAt] = 0);
+    slot[ThreadSlot.Index] = this.first + next.value[0];
+    slot[ThreadSlot.StartedAt] = next.value[1];
   }
 }
 

@@ -4,7 +4,7 @@
  * `normalizeOptions` does for `run()`.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { isLogLevel, type LogLevel } from '../log.js';
+import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
 import { checkBrokerUrl, checkQueueName } from '../address.js';
 import { DEFAULT_QUEUE } from '../transport/amqp.js';
@@ -53,6 +53,10 @@ export interface WorkerOptions {
   waitForBrokerMs?: number;
   /** Aborting it stops a start still waiting for the broker (SIGTERM in `fj worker`). */
   signal?: AbortSignal;
+  /** Log lines as text (each starting with its time) or as JSON, one object per line. Default `'text'`. */
+  logFormat?: LogFormat;
+  /** Items each thread runs at once, over every task's `static concurrency` (see `ForkJoinTask.concurrency`). Default: each task's. */
+  itemConcurrency?: number;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -73,6 +77,8 @@ export interface NormalizedWorkerOptions {
   shutdownTimeoutMs: number;
   waitForBrokerMs: number;
   signal: AbortSignal | undefined;
+  itemConcurrency: number | undefined;
+  logFormat: LogFormat;
 }
 
 /** Messages larger than this are dead-lettered unread, unless set otherwise. */
@@ -108,10 +114,18 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     shutdownTimeoutMs: positiveInt('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS),
     waitForBrokerMs: nonNegativeMs('waitForBrokerMs', options.waitForBrokerMs ?? 0),
     signal: options.signal,
+    logFormat: logFormat(options.logFormat),
+    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
 }
 
 function nonNegativeMs(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new OptionError(`Expected \`${name}\` to be a number of milliseconds from 0 and up, got \`${String(value)}\``);
   return value;
+}
+
+function logFormat(value: unknown): LogFormat {
+  if (value === undefined) return 'text';
+  if (!LOG_FORMATS.includes(value as LogFormat)) throw new OptionError(`Expected \`logFormat\` to be ${LOG_FORMATS.join(' or ')}, got \`${String(value)}\``);
+  return value as LogFormat;
 }

@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { CodecError, FailuresError, runJob, TaskError, type Progress, type RunOptions, type TaskClass } from '../../src/index.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
 import Combined from '../fixtures/combined.js';
+import Folded, { foldAttempts } from '../fixtures/folded.js';
 import AsyncHooks from '../fixtures/async-hooks.js';
+import IoBound from '../fixtures/io-bound.js';
 import BadValues from '../fixtures/bad-values.js';
 import Params from '../fixtures/params.js';
 import RandomDelay from '../fixtures/random-delay.js';
@@ -350,6 +352,36 @@ describe.each(executorCases)('$name executor', (ex) => {
       expect(attempts(d, 2)).toBe(2);
     });
 
+    describe('item concurrency (static concurrency = 8: items that await run together in a thread)', () => {
+      const upTo = (n: number, skip: number[] = []) => Array.from({ length: n }, (_, i) => i).filter((i) => !skip.includes(i));
+
+      it('runs up to 8 awaiting items at once per thread, never more; results keep their order', async () => {
+        const { output: out, stats } = await job(IoBound, { n: 64, ms: 30 });
+        expect(out).toEqual({ results: upTo(64), peak: 8, failed: [] });
+        expect(stats.items).toBe(64);
+      });
+
+      it('--item-concurrency overrides the task\'s (local, eager)', async () => {
+        if (ex.name === 'amqp') return; // an fj worker takes its own itemConcurrency
+        const { output: out } = await job(IoBound, { n: 24, ms: 20 }, { itemConcurrency: 3 });
+        expect(out).toEqual({ results: upTo(24), peak: 3, failed: [] });
+      });
+
+      it('the item timeout holds per item: a hung item fails, the others in flight with it succeed', async () => {
+        const { output: out, stats } = await job(IoBound, { n: 32, ms: 30, hang: [5] }, { ...fast, itemTimeoutMs: 600, onFailure: 'collect' });
+        expect(out).toMatchObject({ results: upTo(32, [5]), failed: [5] });
+        expect(stats.failures.map((f) => f.error.message).join()).toMatch(/timed out/);
+      });
+
+      it('a cancel aborts ctx.signal of every item in flight, and the job ends cancelled', async () => {
+        const controller = new AbortController();
+        const running = job(IoBound, { n: 40, ms: 30, hang: upTo(40) }, { signal: controller.signal });
+        setTimeout(() => controller.abort(), 300);
+        const err = await rejection(running);
+        expect(err.name).toBe('CancelledError');
+      });
+    });
+
     describe('combine (partials merged where they were computed)', () => {
       const upTo = (n: number, skip: number[] = []) => Array.from({ length: n }, (_, i) => i).filter((i) => !skip.includes(i));
       const total = (items: number[]) => items.reduce((a, b) => a + b, 0);
@@ -387,6 +419,55 @@ describe.each(executorCases)('$name executor', (ex) => {
         const err = await rejection(job(Combined, { n: 3000, dir: dir(), combineMap: true }));
         expect(err).toBeInstanceOf(CodecError);
         expect(err.message).toMatch(/combined\.combine on item \d+: value at \/ cannot be serialized: a Map/);
+      });
+    });
+
+    describe('fold (a FoldTask: one accumulator per batch)', () => {
+      const upTo = (n: number, skip: number[] = []) => Array.from({ length: n }, (_, i) => i).filter((i) => !skip.includes(i));
+      const total = (items: number[]) => items.reduce((a, b) => a + b, 0);
+
+      it('folds each batch into one accumulator: every item counted once, fewer accumulators than items', async () => {
+        const { output: out, stats } = await job(Folded, { n: 3000, dir: dir() });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [] });
+        expect((out as { partials: number }).partials).toBeGreaterThan(0);
+        expect((out as { partials: number }).partials).toBeLessThan(3000 / 10);
+        expect(stats.items).toBe(3000);
+      });
+
+      it('an item that throws mid-fold: its half-updated accumulator is thrown away, the others refolded free, only it is charged', async () => {
+        const d = dir();
+        // late in the job, where batches hold many items on every executor; two in one batch
+        const { output: out, stats } = await job(Folded, { n: 3000, dir: d, failFirst: [2990, 2993] }, { ...fast, retries: 1 });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [] });
+        expect(stats.retried).toBe(2);
+        expect(foldAttempts(d, 2990)).toBe(2);
+      });
+
+      it('collect: an item that always throws is left out of its batch\'s accumulator and reported', async () => {
+        const { output: out, stats } = await job(Folded, { n: 500, dir: dir(), poison: [3, 250] }, { ...fast, retries: 1, onFailure: 'collect' });
+        expect(out).toMatchObject({ sum: total(upTo(500, [3, 250])), items: upTo(500, [3, 250]), failed: [3, 250] });
+        expect(stats.failed).toBe(2);
+      });
+
+      it('fail-fast: a fold that throws fails the job with TaskError of hook fold naming the item', async () => {
+        const err = await rejection(job(Folded, { n: 100, dir: dir(), poison: [42] }));
+        expect(err).toBeInstanceOf(TaskError);
+        expect(err).toMatchObject({ hook: 'fold', index: 42 });
+      });
+
+      it('a seed returning a Map: CodecError naming hook fold', async () => {
+        const err = await rejection(job(Folded, { n: 50, dir: dir(), seedMap: true }));
+        expect(err).toBeInstanceOf(CodecError);
+        expect(err.message).toMatch(/folded\.fold on item \d+: value at \/ cannot be serialized: a Map/);
+      });
+
+      // Threads only: a process.exit in the eager executor would end the test run.
+      if (!ex.sameThread) it('a thread that dies mid-fold: its batch runs again, the crashing item charged, nothing counted twice', async () => {
+        const d = dir();
+        const { output: out, stats } = await job(Folded, { n: 3000, dir: d, crashFirst: [2500] }, { ...fast, retries: 1 });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [] });
+        expect(stats.retried).toBe(1);
+        expect(foldAttempts(d, 2500)).toBe(2);
       });
     });
 

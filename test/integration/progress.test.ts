@@ -18,6 +18,7 @@ import { requireServices } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SLEEPY = join(import.meta.dirname, '..', 'fixtures', 'sleepy.ts');
+const CHATTY = join(import.meta.dirname, '..', 'fixtures', 'chatty.ts');
 const ITEMS = 40;
 /** The bar's line once the total is known: `<task> <bar> 25% | 10/40 items | 9/s | ETA ...`. */
 const BAR = new RegExp(`\\d+% \\| \\d+/${ITEMS} items \\| \\d+/s`);
@@ -53,12 +54,12 @@ describe.runIf(hasTmux())('fj run on a terminal (tmux)', () => {
    * its own; the output goes to a file, so the screen shows only stderr. The
    * exit code lands in `<name>.code`, and the pane stays open afterwards.
    */
-  function start(name: string, flags: string[]): { screen: () => string; code: () => number | undefined; out: string } {
+  function start(name: string, flags: string[], task = SLEEPY, input = join(dir, 'input.json')): { screen: () => string; code: () => number | undefined; out: string } {
     const out = join(dir, `${name}.json`);
     const codeFile = join(dir, `${name}.code`);
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const cmd = [process.execPath, CLI, 'run', SLEEPY, join(dir, 'input.json'), '-e', 'local', '-c', '1', '--out', out, ...flags].map(q).join(' ');
-    tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '12', `${cmd}; echo $? > ${q(codeFile)}; sleep 600`);
+    const cmd = [process.execPath, CLI, 'run', task, input, '-e', 'local', '-c', task === SLEEPY ? '1' : '2', '--out', out, ...flags].map(q).join(' ');
+    tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '16', `${cmd}; echo $? > ${q(codeFile)}; sleep 600`);
     return {
       screen: () => tmux('capture-pane', '-p', '-t', name),
       code: () => (existsSync(codeFile) && readFileSync(codeFile, 'utf8').trim() ? Number(readFileSync(codeFile, 'utf8')) : undefined),
@@ -94,5 +95,61 @@ describe.runIf(hasTmux())('fj run on a terminal (tmux)', () => {
     // Looked at the screen all along the run (about 4 s), not only after it.
     expect(screens.length).toBeGreaterThan(10);
     expect(screens.filter((s) => s.trim() !== '')).toEqual([]);
+  });
+
+  /** A task's log lines, whole: `fj warn [chatty local.1] reached item 250, ...`. */
+  const LOG = /^fj (info|warn) \[chatty [^\]]+\] (first item|reached item \d+, a long line of text so that a torn line would show)$/;
+  const CHATTY_ITEMS = 1000;
+  const SUMMARY = new RegExp(`^fj: chatty: ${CHATTY_ITEMS} items, 0 failed, 0 retried, \\d+\\.\\d s$`);
+
+  /** Runs chatty (a generator setup, a warn every 250 items, 2 threads) and looks at every screen while it runs. */
+  async function chatty(name: string, hint: boolean, bar: RegExp): Promise<{ screens: string[]; last: string }> {
+    const input = join(dir, `${name}.input.json`);
+    writeFileSync(input, JSON.stringify({ count: CHATTY_ITEMS, ms: 5, hint }));
+    const job = start(name, [], CHATTY, input);
+    const screens: string[] = [];
+    const code = await waitFor('the job to end', () => {
+      const c = job.code();
+      if (c === undefined) screens.push(job.screen());
+      return c;
+    }, 30_000, 50);
+    const last = job.screen();
+    expect(code, last).toBe(0);
+    expect(JSON.parse(readFileSync(job.out, 'utf8'))).toBe(CHATTY_ITEMS);
+    const withBar = screens.filter((s) => bar.test(s));
+    expect(withBar.length, `the bar never showed:\n${screens.at(-1)}`).toBeGreaterThan(2);
+    for (const s of screens) {
+      const lines = s.split('\n').filter((l) => l.trim() !== '');
+      // every line is a whole log line, but the last, which may be the bar (or the summary, as the job ends)
+      lines.forEach((l, k) => {
+        if (k === lines.length - 1 && (bar.test(l) || SUMMARY.test(l))) return;
+        expect(l, `a torn or stale line on the screen:\n${s}`).toMatch(LOG);
+      });
+    }
+    return { screens, last };
+  }
+
+  /** What stays once the job is over: every log line whole, no bar, one summary line. */
+  function expectEnd(last: string, bar: RegExp): void {
+    const lines = last.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.filter((l) => /^fj warn /.test(l)), last).toHaveLength(CHATTY_ITEMS / 250);
+    // a task's own info line shows without -v
+    expect(lines.filter((l) => /^fj info .*first item$/.test(l)), last).toHaveLength(1);
+    expect(last).not.toMatch(bar);
+    expect(lines.at(-1), last).toMatch(SUMMARY);
+    expect(lines.slice(0, -1).every((l) => LOG.test(l)), last).toBe(true);
+  }
+
+  it('logs print above the bar, whole; the bar is labelled with the task name; a summary line stays', { timeout: 60_000 }, async () => {
+    // no hint: done and rate, no total
+    const bar = /^chatty \d+ items \| \d+\/s$/m;
+    const { last } = await chatty('logs', false, bar);
+    expectEnd(last, bar);
+  });
+
+  it('a generator setup that calls ctx.expectItems gets a total, a percentage and an ETA', { timeout: 60_000 }, async () => {
+    const bar = new RegExp(`^chatty \\S+ \\d+% \\| \\d+/${CHATTY_ITEMS} items \\| \\d+/s \\| ETA \\S+( s)?$`, 'm');
+    const { last } = await chatty('hint', true, bar);
+    expectEnd(last, bar);
   });
 });

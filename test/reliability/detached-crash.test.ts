@@ -22,7 +22,7 @@ import { waitFor } from '../helpers/wait.js';
 import { CHAOS, expected, lineCount, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
-const ALIGN = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'align.json'), 'utf8')) as unknown;
+const ALIGN = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'align.json'), 'utf8')) as Record<string, unknown>;
 const COMMAND = 'npx vitest run --project reliability test/reliability/detached-crash.test.ts';
 const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
 if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the broker-restart scenario');

@@ -19,6 +19,8 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 export const CHAOS = join(ROOT, 'test', 'fixtures', 'chaos.ts');
 /** The same task with `combine` (task `chaos-combined`). */
 export const CHAOS_COMBINED = join(ROOT, 'test', 'fixtures', 'chaos-combined.ts');
+/** The same task as a FoldTask (task `chaos-folded`). */
+export const CHAOS_FOLDED = join(ROOT, 'test', 'fixtures', 'chaos-folded.ts');
 const TMP = join(ROOT, 'test', '.tmp');
 const RECORDS = join(TMP, 'reliability');
 
@@ -53,7 +55,7 @@ export class WorkerPool {
   }
 
   async add(): Promise<WorkerProc> {
-    const w = await startWorkerProc(['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, ...this.args], { FJ_BROKER_URL: BROKER_URL });
+    const w = await startWorkerProc(['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, ...this.args], { FJ_BROKER_URL: BROKER_URL });
     this.workers.push(w);
     return w;
   }

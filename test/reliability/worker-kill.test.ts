@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import ChaosCombined from '../fixtures/chaos-combined.js';
+import ChaosFolded from '../fixtures/chaos-folded.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { attempts, rerun } from '../helpers/run-log.js';
 import { expected, recording, scenario } from './harness.js';
@@ -61,6 +62,8 @@ describe.runIf(available)('worker crash (kill -9) mid-job', () => {
     { name: 'worker kill -9', task: Chaos },
     // merged results of redelivered batches must be counted once, none lost
     { name: 'worker kill -9, combine', task: ChaosCombined },
+    // a worker killed mid-fold: its accumulator never left it; the batch runs again, counted once
+    { name: 'worker kill -9, fold', task: ChaosFolded },
   ])('$name: 1,000 items, 4 kills at random moments, replacements started: output identical to eager, nothing lost or doubled', async ({ name, task }) => {
     const rec = recording(name, COMMAND);
     const runLog = join(dir, `${task.name}.runs`);
