@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, submit } from '../dist/src/index.js';
-import Spin, { spin } from './tasks/spin.mjs';
+import Spin, { calibrate } from './tasks/spin.mjs';
 import { BENCH_DIR, CLI, ROOT, deleteQueues, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, whenReady } from './lib.mjs';
 
 const { values: opt } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, items: { type: 'string', default: '6000' } } });
@@ -27,17 +27,6 @@ const { dir, cleanup } = tempDir('fj-bench-dashboard-');
 const store = `file://${join(dir, 'store')}`;
 const queue = `fj.bench.dashboard.${randomUUID()}`;
 
-/** Iterations of the spin loop that take about `ms` here. */
-function calibrate(ms) {
-  let iters = 100_000;
-  for (;;) {
-    const t = performance.now();
-    spin(iters, 1);
-    const took = performance.now() - t;
-    if (took > 20) return Math.round((iters * ms) / took);
-    iters *= 2;
-  }
-}
 
 /** Opens a server-sent event stream and reads it until aborted; resolves to the number of messages read. */
 async function stream(url, signal) {

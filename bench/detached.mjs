@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run, submit, listJobs, validate } from '../dist/src/index.js';
 import { openStore } from '../dist/src/store/open.js';
-import Spin, { spin } from './tasks/spin.mjs';
+import Spin, { calibrate } from './tasks/spin.mjs';
 import { BENCH_DIR, deleteQueues, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, writeCorpus } from './lib.mjs';
 
 const { values: opt } = parseArgs({ options: { parts: { type: 'string', default: 'abc' }, rounds: { type: 'string', default: '3' }, items: { type: 'string', default: '6000' } } });
@@ -34,17 +34,6 @@ const { dir, cleanup } = tempDir('fj-bench-detached-');
 const store = `file://${join(dir, 'store')}`;
 const figures = {};
 
-/** Iterations of the spin loop that take about `ms` here. */
-function calibrate(ms) {
-  let iters = 100_000;
-  for (;;) {
-    const t = performance.now();
-    spin(iters, 1);
-    const took = performance.now() - t;
-    if (took > 20) return Math.round((iters * ms) / took);
-    iters *= 2;
-  }
-}
 
 async function partA() {
   const queue = `fj.bench.detached.${randomUUID()}`;

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { decode } from './codec.js';
 import { UsageError } from './errors.js';
 import { checkJobId } from './job-id.js';
-import { readManifest, sha256 } from './job-records.js';
+import { readManifest, sha256, type Manifest } from './job-records.js';
 import { normalizeOptions, type RunOptions } from './options.js';
 import { builtinTasksDir } from './paths.js';
 import { signerFrom } from './signing.js';
@@ -78,14 +78,19 @@ export async function jobForResume(jobId: string, options: RunOptions, taskSpec?
     input,
     inputFile: 'file' in manifest.input ? manifest.input : undefined,
     queue: manifest.queue,
-    options: {
-      retries: m.retries,
-      retryDelayMs: m.retryDelayMs,
-      onFailure: m.onFailure as RunOptions['onFailure'],
-      maxFailures: m.maxFailures as RunOptions['maxFailures'],
-      itemTimeoutMs: m.itemTimeoutMs,
-      inlineLimit: m.inlineLimit,
-    },
+    options: jobSettings(m),
+  };
+}
+
+/** A job's own settings (retries, policy, limits) from its manifest, as run options. */
+export function jobSettings(m: Manifest['options']): RunOptions {
+  return {
+    retries: m.retries,
+    retryDelayMs: m.retryDelayMs,
+    onFailure: m.onFailure as RunOptions['onFailure'],
+    maxFailures: m.maxFailures as RunOptions['maxFailures'],
+    itemTimeoutMs: m.itemTimeoutMs,
+    inlineLimit: m.inlineLimit,
   };
 }
 

@@ -13,6 +13,18 @@ export function spin(iters, seed) {
   return x & 0xff;
 }
 
+/** Iterations of the busy loop that take about `ms` on this machine. */
+export function calibrate(ms) {
+  let iters = 100_000;
+  for (;;) {
+    const t = performance.now();
+    spin(iters, 1);
+    const took = performance.now() - t;
+    if (took > 20) return Math.round((iters * ms) / took);
+    iters *= 2;
+  }
+}
+
 export default class Spin extends ForkJoinTask {
   static description = 'Benchmark fixture: n items of a fixed busy loop';
   static module = import.meta.url;

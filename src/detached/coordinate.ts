@@ -16,6 +16,7 @@ import { AttachedElsewhereError, CancelledError, FjError, isResumable, WorkerRef
 import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
 import type { LogLevel } from '../log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../options.js';
+import { jobSettings } from '../resume.js';
 import { runOwnedInput } from '../run.js';
 import { signerFrom } from '../signing.js';
 import { openStore } from '../store/open.js';
@@ -71,7 +72,6 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
   const input = decode(await store.get(manifest.input.ref));
   // Resumed when an earlier coordinator attached and its results are still queued; else (never attached, or its queue expired) started afresh.
   const resume = (manifest.runs?.length ?? 0) > 0 && (await resultsQueueState(ctx.conn, jobId)) !== undefined;
-  const m = manifest.options;
   const options: RunOptions = {
     executor: 'amqp',
     jobId,
@@ -82,12 +82,7 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     logLevel: ctx.logLevel ?? 'warn',
     signal: ctx.signal,
     onProgress: ctx.onProgress,
-    retries: m.retries,
-    retryDelayMs: m.retryDelayMs,
-    onFailure: m.onFailure as RunOptions['onFailure'],
-    maxFailures: m.maxFailures as RunOptions['maxFailures'],
-    itemTimeoutMs: m.itemTimeoutMs,
-    inlineLimit: m.inlineLimit,
+    ...jobSettings(manifest.options),
   };
   const started = Date.now();
   try {
