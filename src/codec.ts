@@ -150,6 +150,41 @@ export function detach(bytes: Uint8Array): Uint8Array {
   return copy;
 }
 
+declare global {
+  interface String {
+    /** `String.prototype.isWellFormed`: in Node 20, not in TypeScript's ES2023 lib (and ES2024's would admit what Node 20 lacks). */
+    isWellFormed(): boolean;
+  }
+}
+
+/**
+ * True when handing `values` to another thread by structured clone (a
+ * `postMessage` of the array) gives exactly what the msgpack round trip
+ * would: every value is a string without lone surrogates (msgpack would
+ * replace them), a finite number other than -0 (msgpack writes 0), a boolean
+ * or null. Such batches — documents, ids, paths, seeds — skip encoding
+ * (V8's serializer copies them faster, with no JIT warm-up); anything else
+ * is encoded.
+ */
+export function clonesExactly(values: readonly unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    switch (typeof v) {
+      case 'string':
+        if (!v.isWellFormed()) return false;
+        continue;
+      case 'number':
+        if (!Number.isFinite(v) || Object.is(v, -0)) return false;
+        continue;
+      case 'boolean':
+        continue;
+      default:
+        if (v !== null) return false;
+    }
+  }
+  return true;
+}
+
 /** Decodes one value encoded by {@link encode}. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
   // msgpackr renames a `__proto__` key to `__proto_` (its guard against

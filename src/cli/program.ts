@@ -7,17 +7,23 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FjError, isInstance, thrownParts, UsageError } from '../errors.js';
 import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
-import { forgetCommand, jobsCommand, resultCommand, submitCommand, workersCommand } from './detached.js';
-import { dashboardCommand } from './dashboard.js';
-import { cancelCommand, resumeCommand, statusCommand } from './jobs.js';
-import { runCommand } from './run.js';
-import { tasksCommand, validateCommand } from './tasks.js';
-import { workerCommand } from './worker.js';
 import { fjVersion } from '../paths.js';
-import { deadListCommand, deadPurgeCommand, deadRequeueCommand, deadShowCommand } from './dead.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
 export type { CliIO, Output, Streams };
+
+// Each command's module is imported when that command runs, so `fj run`
+// starts without loading the dashboard's web server, the broker client or
+// the worker (about 150 ms of every run's start-up on this machine).
+const commands = {
+  run: () => import('./run.js'),
+  jobs: () => import('./jobs.js'),
+  detached: () => import('./detached.js'),
+  dashboard: () => import('./dashboard.js'),
+  tasks: () => import('./tasks.js'),
+  worker: () => import('./worker.js'),
+  dead: () => import('./dead.js'),
+};
 
 /**
  * Runs `fj` with `argv` (the arguments after the program name, e.g.
@@ -113,7 +119,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--job-id <id>', 'amqp: job id (default: random)')
     .option('--keep', 'amqp: keep the job data in the store after the job ends')
     .option('--inline-limit <bytes>', 'amqp: items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
-  failureOptions(run).action((task, input, flags) => runCommand(task, input, flags, io));
+  failureOptions(run).action(async (task, input, flags) => (await commands.run()).runCommand(task, input, flags, io));
 
   const resume = program
     .command('resume')
@@ -127,7 +133,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--store <url>', 'the payload store the job ran with (default $FJ_STORE_URL or a temp dir)')
     .option('--keep', 'keep the job data in the store after the job ends');
-  resume.action((jobId, flags) => resumeCommand(jobId, flags, io));
+  resume.action(async (jobId, flags) => (await commands.jobs()).resumeCommand(jobId, flags, io));
 
   program
     .command('status')
@@ -136,7 +142,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--json', 'print the report as JSON')
     .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
-    .action((jobId, flags) => statusCommand(jobId, flags, io));
+    .action(async (jobId, flags) => (await commands.jobs()).statusCommand(jobId, flags, io));
 
   program
     .command('cancel')
@@ -144,7 +150,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .argument('<job-id>', "the id 'fj run' printed")
     .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
-    .action((jobId, flags) => cancelCommand(jobId, flags, io));
+    .action(async (jobId, flags) => (await commands.jobs()).cancelCommand(jobId, flags, io));
 
   deadCommands(program, io);
   detachedCommands(program, io);
@@ -159,21 +165,21 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--token <text>', 'token every change (submit, cancel, ...) must carry (default $FJ_DASHBOARD_TOKEN, else a random one)')
     .option('--tasks <module...>', 'task modules whose tasks can be submitted besides the built-in ones')
     .option('--queue <name>', "the pool submitted jobs go to (default: the task's queue, $FJ_QUEUE or fj.default)")
-    .action((flags) => dashboardCommand(flags, io));
+    .action(async (flags) => (await commands.dashboard()).dashboardCommand(flags, io));
 
   program
     .command('tasks')
     .description('list tasks with their descriptions: the built-in ones, or those of the modules named or of --dir')
     .argument('[modules...]', 'task modules to list (every task class each exports)')
     .option('--dir <folder>', 'list the task modules of this folder (e.g. tasks)')
-    .action((modules, flags) => tasksCommand(modules, flags, io));
+    .action(async (modules, flags) => (await commands.tasks()).tasksCommand(modules, flags, io));
 
   program
     .command('validate')
     .description('check an input against a task schema, without running anything')
     .argument('<task>', 'a built-in task name or a task module path')
     .argument('<input>', "the input JSON file, or '-' for standard input")
-    .action((task, input) => validateCommand(task, input, io));
+    .action(async (task, input) => (await commands.tasks()).validateCommand(task, input, io));
 
   program
     .command('worker')
@@ -199,7 +205,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .action(async (flags) => {
       // workerCommand reports a lost connection through process.exitCode; turn that into our return value.
       const before = process.exitCode;
-      await workerCommand(flags);
+      await (await commands.worker()).workerCommand(flags);
       if (process.exitCode !== before) {
         setExitCode(Number(process.exitCode));
         process.exitCode = before;
@@ -230,7 +236,7 @@ function detachedCommands(program: Command, io: Streams): void {
     .option('--queue <name>', "worker pool (default: the task's queue, $FJ_QUEUE or fj.default)")
     .option('--job-id <id>', 'job id (default: random)')
     .option('--inline-limit <bytes>', 'items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
-  failureOptions(submit).action((task, input, flags) => submitCommand(task, input, flags, io));
+  failureOptions(submit).action(async (task, input, flags) => (await commands.detached()).submitCommand(task, input, flags, io));
 
   program
     .command('result')
@@ -241,7 +247,7 @@ function detachedCommands(program: Command, io: Streams): void {
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--no-progress', 'no progress bar while waiting')
     .option(store, storeHelp)
-    .action((jobId, flags) => resultCommand(jobId, flags, io));
+    .action(async (jobId, flags) => (await commands.detached()).resultCommand(jobId, flags, io));
 
   program
     .command('jobs')
@@ -251,21 +257,21 @@ function detachedCommands(program: Command, io: Streams): void {
     .option('--limit <n>', 'at most this many (default 20)', int('--limit'))
     .option('--json', 'print JSON')
     .option(store, storeHelp)
-    .action((flags) => jobsCommand(flags, io));
+    .action(async (flags) => (await commands.detached()).jobsCommand(flags, io));
 
   program
     .command('workers')
     .description('list the workers heard from lately: pool, busy threads, items, jobs coordinating, last heartbeat, stale code')
     .option('--json', 'print JSON')
     .option(store, storeHelp)
-    .action((flags) => workersCommand(flags, io));
+    .action(async (flags) => (await commands.detached()).workersCommand(flags, io));
 
   program
     .command('forget')
     .description("remove an ended detached job's output and records now (they expire by themselves after --result-ttl)")
     .argument('<job-id>', 'the job')
     .option(store, storeHelp)
-    .action((jobId, flags) => forgetCommand(jobId, flags, io));
+    .action(async (jobId, flags) => (await commands.detached()).forgetCommand(jobId, flags, io));
 }
 
 /** `90s`, `30m`, `12h`, `7d` or a number of seconds, as seconds. */
@@ -286,10 +292,10 @@ function deadCommands(program: Command, io: Streams): void {
     .option('--queue <name>', 'the pool (default $FJ_QUEUE or fj.default)')
     .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)');
   const flags = (cmd: Command) => cmd.optsWithGlobals();
-  dead.command('list', { isDefault: true }).description('count, then each message: id, job, task, reason, size, a short safe preview').option('--limit <n>', 'list at most this many (default 20)', int('--limit')).option('--json', 'print JSON').action((_o, cmd: Command) => deadListCommand(flags(cmd), io));
-  dead.command('show').description('one message in full: every header, a longer preview').argument('<n>', 'its number in the list', int('<n>')).option('--json', 'print JSON').action((n: number, _o, cmd: Command) => deadShowCommand(n, flags(cmd), io));
-  dead.command('requeue').description('send every dead letter back to the work queue for another try').action((_o, cmd: Command) => deadRequeueCommand(flags(cmd), io));
-  dead.command('purge').description('delete every dead letter (asks on a terminal; --yes otherwise)').option('-y, --yes', 'do not ask').action((_o, cmd: Command) => deadPurgeCommand(flags(cmd), io));
+  dead.command('list', { isDefault: true }).description('count, then each message: id, job, task, reason, size, a short safe preview').option('--limit <n>', 'list at most this many (default 20)', int('--limit')).option('--json', 'print JSON').action(async (_o, cmd: Command) => (await commands.dead()).deadListCommand(flags(cmd), io));
+  dead.command('show').description('one message in full: every header, a longer preview').argument('<n>', 'its number in the list', int('<n>')).option('--json', 'print JSON').action(async (n: number, _o, cmd: Command) => (await commands.dead()).deadShowCommand(n, flags(cmd), io));
+  dead.command('requeue').description('send every dead letter back to the work queue for another try').action(async (_o, cmd: Command) => (await commands.dead()).deadRequeueCommand(flags(cmd), io));
+  dead.command('purge').description('delete every dead letter (asks on a terminal; --yes otherwise)').option('-y, --yes', 'do not ask').action(async (_o, cmd: Command) => (await commands.dead()).deadPurgeCommand(flags(cmd), io));
 }
 
 /** Prints an error the way a user should see it and returns the exit code. */

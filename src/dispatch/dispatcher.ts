@@ -113,9 +113,9 @@ export class Dispatcher implements TransportEvents {
     private readonly transport: Transport,
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
-    const { targetMs, max } = transport.batching;
+    const { targetMs, max, slots } = transport.batching;
     // A batch holds at least one item per lane of a thread (item concurrency), or the lanes stay idle.
-    this.sizer = new BatchSizer(targetMs, max, Math.min(max, plan.options.itemConcurrency ?? plan.task.concurrency));
+    this.sizer = new BatchSizer(targetMs, max, Math.min(max, plan.options.itemConcurrency ?? plan.task.concurrency), slots);
   }
 
   /** Batches sent and not fully answered. */
@@ -167,7 +167,7 @@ export class Dispatcher implements TransportEvents {
           continue;
         }
         const first = items.index;
-        const maybe = items.take(this.sizer.size);
+        const maybe = items.take(this.sizer.next(items.total));
         const values = maybe instanceof Promise ? await maybe : maybe;
         if (!this.live) return;
         if (values.length > 0) await this.sendNew(first, values);

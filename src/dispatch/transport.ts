@@ -86,6 +86,8 @@ export interface Batching {
   readonly targetMs: number;
   /** Never more items than this in one batch. */
   readonly max: number;
+  /** Batches that run at once (threads, worker slots), when known: caps a batch at a share of a known item count (BatchSizer.next). */
+  readonly slots?: number;
 }
 
 /** Carries one job's batches to where they run, and their answers back. */

@@ -1,12 +1,14 @@
 /**
  * The threads transport (local executor): batches run on a pool of worker
- * threads on this machine. Items and results cross threads msgpack-encoded,
- * buffers transferred, not copied. Each thread holds at most two batches (one
+ * threads on this machine. Items cross threads by structured clone when that
+ * gives exactly what the msgpack round trip would (strings, numbers: see
+ * `clonesExactly`), else msgpack-encoded; results msgpack-encoded; buffers
+ * transferred, not copied. Each thread holds at most two batches (one
  * running, one queued), so a slow item never leaves other threads idle.
  * The pool may serve other jobs at the same time; this transport aborts only
  * its own job's batches.
  */
-import { decode, detach, encodeChecked } from '../codec.js';
+import { clonesExactly, decode, detach, encodeChecked } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import { COMBINED_TARGET_MS } from '../dispatch/batch-sizer.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
@@ -15,8 +17,10 @@ import { fromWire } from '../worker/wire-error.js';
 
 /** A batch should take about this long in a thread. */
 const TARGET_BATCH_MS = 4;
-/** Never more items than this in one batch. */
+/** Never more items than this in one batch (a task with `combine` or a fold: {@link MAX_COMBINED_BATCH}). */
 const MAX_BATCH = 4096;
+/** Batches of a task with `combine` or a fold return one merged result however many items they hold: larger ones pay. */
+const MAX_COMBINED_BATCH = 16_384;
 
 export class ThreadsTransport implements Transport {
   readonly batching;
@@ -33,7 +37,8 @@ export class ThreadsTransport implements Transport {
     private readonly pool: ThreadPool,
     private readonly job: PoolJob,
   ) {
-    this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.local : TARGET_BATCH_MS, max: MAX_BATCH };
+    const combines = plan.task.combines;
+    this.batching = { targetMs: combines ? COMBINED_TARGET_MS.local : TARGET_BATCH_MS, max: combines ? MAX_COMBINED_BATCH : MAX_BATCH, slots: pool.size };
     this.signal = AbortSignal.any([plan.signal, this.abort.signal]);
   }
 
@@ -50,10 +55,10 @@ export class ThreadsTransport implements Transport {
 
   send(batch: Batch): void {
     const { counters, options } = this.plan;
-    const bytes = detach(encodeChecked(batch.values));
+    const items = clonesExactly(batch.values) ? batch.values : detach(encodeChecked(batch.values));
     counters.messages++;
-    counters.bytesPublished += bytes.length;
-    this.pool.run(this.job, batch.first, bytes, { timeoutMs: options.itemTimeoutMs, signal: this.signal, concurrency: options.itemConcurrency ?? this.plan.task.concurrency }).then(
+    counters.bytesPublished += items instanceof Uint8Array ? items.length : clonedSize(items);
+    this.pool.run(this.job, batch.first, items, { timeoutMs: options.itemTimeoutMs, signal: this.signal, concurrency: options.itemConcurrency ?? this.plan.task.concurrency }).then(
       (done) => this.finished(batch, done),
       (err) => (err instanceof BatchLost ? this.events.lost(batch, err.culprit, err.reason) : this.events.failed(batch, batch.first, batch.values.length, err as Error)),
     );
@@ -80,4 +85,11 @@ export class ThreadsTransport implements Transport {
     this.pool.off('threadLost', this.onLost);
     if (error !== undefined) this.abort.abort(error);
   }
+}
+
+/** What a cloned batch counts in `bytesPublished`: its strings' lengths, 8 bytes per other value (about what msgpack would have sent). */
+function clonedSize(values: readonly unknown[]): number {
+  let n = 0;
+  for (const v of values) n += typeof v === 'string' ? v.length : 8;
+  return n;
 }

@@ -156,6 +156,11 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     t.worker.on('exit', (code) => this.lose(t, `its worker thread exited (code ${code})`));
   }
 
+  /** Threads in the pool (live or being replaced). */
+  get size(): number {
+    return this.threads.length;
+  }
+
   /** Batches in flight across all threads. */
   get inFlight(): number {
     return this.threads.reduce((n, t) => n + t.inFlight, 0);
@@ -172,11 +177,13 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Runs a batch (msgpack array of items, first index `first`) on the
-   * least-loaded live thread. Rejects with {@link BatchLost} if the thread
-   * dies or times out with it.
+   * Runs a batch (first index `first`) on the least-loaded live thread:
+   * `items` is a msgpack array of items (its buffer is transferred), or the
+   * items themselves, posted by structured clone (only values that arrive
+   * exactly as the msgpack round trip would give them: see `clonesExactly`).
+   * Rejects with {@link BatchLost} if the thread dies or times out with it.
    */
-  run(job: PoolJob, first: number, bytes: Uint8Array, options: BatchOptions = {}): Promise<BatchDone> {
+  run(job: PoolJob, first: number, items: Uint8Array | readonly unknown[], options: BatchOptions = {}): Promise<BatchDone> {
     if (this.closed) return Promise.reject(new InternalError('thread pool is closed'));
     const t = this.pick();
     if (!t) return Promise.reject(new BatchLost(undefined, 'no live worker thread'));
@@ -205,8 +212,8 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         resolve: (r) => (off(), resolve(r)),
         reject: (e) => (off(), reject(e)),
       });
-      const msg: ToThread = { type: 'batch', key: job.key, id, first, bytes, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0, concurrency: options.concurrency ?? 1 };
-      thread.worker.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+      const msg: ToThread = { type: 'batch', key: job.key, id, first, items, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0, concurrency: options.concurrency ?? 1 };
+      thread.worker.postMessage(msg, items instanceof Uint8Array ? [items.buffer as ArrayBuffer] : []);
     });
   }
 

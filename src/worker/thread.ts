@@ -42,14 +42,15 @@ export type ToThread =
   | { type: 'load'; key: string; moduleUrl: string; className: string; paramsBytes: Uint8Array }
   | { type: 'unload'; key: string }
   /**
-   * `bytes` is a msgpack array of items; with `perItem`, an array of
+   * `items` is the items themselves (structured clone: see
+   * `ThreadPool.run`), or a msgpack array of items; with `perItem`, an array of
    * individually encoded items, and the results come back the same way (so
    * an `fj worker` forwards them to the broker without decoding them). For a
    * task with `combine`, a `perItem` batch's merged result stands at its
    * first successful item and the other successful items hold
    * `COVERED_BYTES` (codec.ts).
    */
-  | { type: 'batch'; key: string; id: number; first: number; bytes: Uint8Array; perItem: boolean; timeoutMs: number; concurrency: number }
+  | { type: 'batch'; key: string; id: number; first: number; items: Uint8Array | readonly unknown[]; perItem: boolean; timeoutMs: number; concurrency: number }
   | { type: 'close' }
   /** Aborts `ctx.signal` of one batch (by id), or of every batch. */
   | { type: 'abort'; id?: number };
@@ -96,7 +97,7 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     if (!loaded) throw new InternalError(`batch ${id}: its task was never loaded in this thread`);
     const runtime = await loaded;
     const start = performance.now();
-    const items = perItem ? decode<Uint8Array[]>(msg.bytes).map((b) => decode(b)) : decode<unknown[]>(msg.bytes);
+    const items = !(msg.items instanceof Uint8Array) ? msg.items : perItem ? decode<Uint8Array[]>(msg.items).map((b) => decode(b)) : decode<unknown[]>(msg.items);
     slot[ThreadSlot.Batch] = id;
     const lanes = msg.concurrency > 1 && items.length > 1 ? new InFlight(first) : undefined;
     // Several items at once: each times out here (the others go on); the pool's watchdog, later, only for a blocked thread.

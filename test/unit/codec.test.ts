@@ -3,7 +3,7 @@
  * what is refused with a CodecError naming the hook, the item and the path.
  */
 import { describe, expect, it } from 'vitest';
-import { assertPlain, decode, encode, roundTrip } from '../../src/codec.js';
+import { assertPlain, clonesExactly, decode, encode, roundTrip } from '../../src/codec.js';
 import { CodecError, FjError, type Where } from '../../src/index.js';
 
 const where: Where = { task: 'demo', hook: 'process', index: 5 };
@@ -160,5 +160,35 @@ describe('values that cannot travel', () => {
     const back = roundTrip({ a: shared, b: shared }, where);
     expect(back).toEqual({ a: { v: 1 }, b: { v: 1 } });
     expect(back.a).not.toBe(back.b);
+  });
+});
+
+describe('clonesExactly: batches a worker thread gets by structured clone instead of msgpack', () => {
+  /** Element by element with Object.is: what a thread would see either way. */
+  const same = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+  it('accepts well-formed strings, finite numbers, booleans and null, which arrive the same either way', () => {
+    const values = ['héllo wörld 🌍', '', 'a,b', 0, 42, -1.5, 2 ** 60, Number.MAX_VALUE, true, false, null];
+    expect(clonesExactly(values)).toBe(true);
+    expect(same(structuredClone(values), roundTrip(values, where))).toBe(true);
+  });
+
+  it.each([
+    ['a lone surrogate', ['ok', 'a\ud800b']],
+    ['-0', [1, -0]],
+  ])('refuses %s, which msgpack changes (so the thread must get the msgpack version, as eager does)', (_name, values) => {
+    expect(clonesExactly(values)).toBe(false);
+    expect(same(structuredClone(values), roundTrip(values, where))).toBe(false);
+  });
+
+  it.each([
+    ['an object', [{ a: 1 }]],
+    ['an array', [[1, 2]]],
+    ['undefined', [undefined]],
+    ['NaN', [Number.NaN]],
+    ['Infinity', [Number.POSITIVE_INFINITY]],
+    ['a Date', [new Date(0)]],
+  ])('leaves %s to msgpack', (_name, values) => {
+    expect(clonesExactly(values)).toBe(false);
   });
 });
