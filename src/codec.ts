@@ -209,6 +209,30 @@ function fromMaps(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Decodes a msgpack sequence — individually encoded values laid end to end,
+ * as {@link concatBytes} joins them — in one pass, with {@link decode}'s
+ * handling of a `__proto__` key.
+ */
+export function decodeSequence(bytes: Uint8Array): unknown[] {
+  if (bytes.length === 0) return [];
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_KEY) === -1) return packr.unpackMultiple(bytes) as unknown[];
+  return (mapPackr.unpackMultiple(bytes) as unknown[]).map(fromMaps);
+}
+
+/** `parts` laid end to end in one buffer of their own (safe to transfer to another thread; `Buffer.concat` may return a view of Node's shared pool). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** Encode-then-decode: what a value looks like after crossing the wire. */
 export function roundTrip<T>(value: T, where: Where): T {
   return decode<T>(encode(value, where));

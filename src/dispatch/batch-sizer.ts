@@ -25,10 +25,15 @@ const SHARE_ROUNDS = 4;
  * Starts at one item (the first answers say how long items take); with an
  * infinite target, every batch has `max` items. The time per item is an
  * average weighted by items (a batch of 1,000 items says more than a batch of
- * one, whose time is mostly a cold start).
+ * one, whose time is mostly a cold start). While the size is still growing
+ * toward its target ({@link ramping}), the dispatcher keeps only a few
+ * batches in flight, so a job does not open with a window full of
+ * one-item batches.
  */
 export class BatchSizer {
   size: number;
+  /** True until the size has grown to what the answers say (or to `max`): see the class comment. */
+  ramping: boolean;
   /** Decaying sums of observed milliseconds and items (their ratio is the time per item). */
   private ms = 0;
   private items = 0;
@@ -42,6 +47,7 @@ export class BatchSizer {
     private readonly slots?: number,
   ) {
     this.size = targetMs === Infinity ? max : min;
+    this.ramping = targetMs !== Infinity && this.size < max;
   }
 
   /**
@@ -60,7 +66,8 @@ export class BatchSizer {
     this.ms = 0.7 * this.ms + ms;
     this.items = 0.7 * this.items + count;
     const msPerItem = this.ms / this.items;
-    const ideal = msPerItem > 0 ? Math.floor(this.targetMs / msPerItem) : this.max;
-    this.size = Math.max(this.min, Math.min(this.max, ideal, this.size * 4));
+    const ideal = Math.max(this.min, Math.min(this.max, msPerItem > 0 ? Math.floor(this.targetMs / msPerItem) : this.max));
+    this.size = Math.min(ideal, this.size * 4);
+    if (this.size === ideal) this.ramping = false;
   }
 }

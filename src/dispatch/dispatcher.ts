@@ -148,6 +148,16 @@ export class Dispatcher implements TransportEvents {
     if (this.state === 'failed') throw this.error;
   }
 
+  /**
+   * While batch sizes are still ramping up (BatchSizer.ramping), at most one
+   * batch per slot of the transport (two when it does not say) is in flight:
+   * each answer grows the next batch, instead of a window of one-item batches
+   * going out before the first answer.
+   */
+  private get probing(): boolean {
+    return this.sizer.ramping && this.inFlight.size >= (this.transport.batching.slots ?? 2);
+  }
+
   private get live(): boolean {
     return this.state !== 'done' && this.state !== 'failed';
   }
@@ -160,7 +170,7 @@ export class Dispatcher implements TransportEvents {
     this.pulling = true;
     try {
       const { items } = this.plan;
-      while (this.live && this.transport.hasRoom && (this.reruns.length > 0 || !items.done)) {
+      while (this.live && this.transport.hasRoom && !this.probing && (this.reruns.length > 0 || !items.done)) {
         const rerun = this.reruns.shift();
         if (rerun) {
           await this.send(rerun.first, rerun.values);

@@ -4,7 +4,7 @@
  * items on the thread pool, and put large results in the store. No amqplib
  * here: the caller acks, replies and dead-letters.
  */
-import { decode, detach, encodeChecked } from '../codec.js';
+import { concatBytes, decode } from '../codec.js';
 import { TaskError, UsageError } from '../errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
@@ -57,7 +57,7 @@ export class MessageRunner {
       const first = body.first + part.at;
       let done;
       try {
-        done = await pool.run(poolJob, first, detach(encodeChecked(part.items)), { perItem: true, timeoutMs, signal, concurrency: this.itemConcurrency ?? task.concurrency });
+        done = await pool.run(poolJob, first, concatBytes(part.items), { perItem: true, timeoutMs, signal, concurrency: this.itemConcurrency ?? task.concurrency });
       } catch (err) {
         if (!(err instanceof BatchLost)) throw err;
         const c = err.culprit === undefined ? -1 : err.culprit - first;

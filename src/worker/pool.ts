@@ -71,7 +71,7 @@ export class BatchLost extends Error {
 
 /** Options of one batch. */
 export interface BatchOptions {
-  /** Items and results as arrays of individually encoded values (see the thread's `batch`). */
+  /** Items individually encoded, laid end to end; results an array of individually encoded values (see the thread's `batch`). */
   perItem?: boolean;
   /** An item running longer than this (ms) is stopped: its thread is replaced. */
   timeoutMs?: number;

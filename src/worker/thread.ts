@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { COVERED_BYTES, decode, detach, encodeChecked } from '../codec.js';
+import { COVERED_BYTES, decode, decodeSequence, detach, encodeChecked } from '../codec.js';
 import { CancelledError, InternalError } from '../errors.js';
 import { createLogger, taskLogLevel, type LogLevel, type LogStyle } from '../log.js';
 import { loadModule } from '../task/registry.js';
@@ -43,8 +43,10 @@ export type ToThread =
   | { type: 'unload'; key: string }
   /**
    * `items` is the items themselves (structured clone: see
-   * `ThreadPool.run`), or a msgpack array of items; with `perItem`, an array of
-   * individually encoded items, and the results come back the same way (so
+   * `ThreadPool.run`), or a msgpack array of items; with `perItem`, the
+   * items individually encoded and laid end to end (a msgpack sequence, as
+   * an `fj worker` received them), and the results come back as an array of
+   * individually encoded values (so
    * an `fj worker` forwards them to the broker without decoding them). For a
    * task with `combine`, a `perItem` batch's merged result stands at its
    * first successful item and the other successful items hold
@@ -97,7 +99,7 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     if (!loaded) throw new InternalError(`batch ${id}: its task was never loaded in this thread`);
     const runtime = await loaded;
     const start = performance.now();
-    const items = !(msg.items instanceof Uint8Array) ? msg.items : perItem ? decode<Uint8Array[]>(msg.items).map((b) => decode(b)) : decode<unknown[]>(msg.items);
+    const items = !(msg.items instanceof Uint8Array) ? msg.items : perItem ? decodeSequence(msg.items) : decode<unknown[]>(msg.items);
     slot[ThreadSlot.Batch] = id;
     const lanes = msg.concurrency > 1 && items.length > 1 ? new InFlight(first) : undefined;
     // Several items at once: each times out here (the others go on); the pool's watchdog, later, only for a blocked thread.
