@@ -141,8 +141,11 @@ export function encodeChecked(value: unknown): Uint8Array {
 }
 
 /**
- * Copies encoded bytes into an ArrayBuffer of their own, safe to transfer to
- * another thread (msgpackr may return a view of a larger, reused buffer).
+ * Copies encoded bytes into an ArrayBuffer of their own (msgpackr may return
+ * a view of a larger, reused buffer), so posting them to another thread
+ * copies only these bytes. Posted, never transferred: the first detached
+ * ArrayBuffer of an isolate makes V8 check for detachment in every typed
+ * array access of its optimized code from then on.
  */
 export function detach(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(bytes.length);
@@ -220,7 +223,7 @@ export function decodeSequence(bytes: Uint8Array): unknown[] {
   return (mapPackr.unpackMultiple(bytes) as unknown[]).map(fromMaps);
 }
 
-/** `parts` laid end to end in one buffer of their own (safe to transfer to another thread; `Buffer.concat` may return a view of Node's shared pool). */
+/** `parts` laid end to end in one buffer of their own (posted to a thread whole: `Buffer.concat` may return a view of Node's shared pool). */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let size = 0;
   for (const p of parts) size += p.length;

@@ -3,7 +3,7 @@
  * threads on this machine. Items cross threads by structured clone when that
  * gives exactly what the msgpack round trip would (strings, numbers: see
  * `clonesExactly`), else msgpack-encoded; results msgpack-encoded; buffers
- * transferred, not copied. Each thread holds at most two batches (one
+ * copied, never transferred (see `detach`). Each thread holds at most two batches (one
  * running, one queued), so a slow item never leaves other threads idle.
  * The pool may serve other jobs at the same time; this transport aborts only
  * its own job's batches.

@@ -178,8 +178,9 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
 
   /**
    * Runs a batch (first index `first`) on the least-loaded live thread:
-   * `items` is a msgpack array of items (its buffer is transferred), or the
-   * items themselves, posted by structured clone (only values that arrive
+   * `items` is a msgpack array of items (copied to the thread, so give it a
+   * buffer of its own: `detach`), or the items themselves, posted by
+   * structured clone (only values that arrive
    * exactly as the msgpack round trip would give them: see `clonesExactly`).
    * Rejects with {@link BatchLost} if the thread dies or times out with it.
    */
@@ -213,7 +214,8 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         reject: (e) => (off(), reject(e)),
       });
       const msg: ToThread = { type: 'batch', key: job.key, id, first, items, perItem: options.perItem ?? false, timeoutMs: options.timeoutMs ?? 0, concurrency: options.concurrency ?? 1 };
-      thread.worker.postMessage(msg, items instanceof Uint8Array ? [items.buffer as ArrayBuffer] : []);
+      // Copied, not transferred (see the thread's 'done'): a detached buffer would slow every typed array access of this thread's code, msgpack's included.
+      thread.worker.postMessage(msg);
     });
   }
 
