@@ -6,6 +6,7 @@
  * (inline, threads, RabbitMQ); see docs/architecture.md.
  */
 import type { JobPlan } from '../dispatch/job-plan.js';
+import type { TaskInfo } from '../task/registry.js';
 import type { NormalizedOptions } from '../options.js';
 
 export type { Counters, JobOrigin, JobPlan } from '../dispatch/job-plan.js';
@@ -21,6 +22,8 @@ export interface Executor {
    * the job validates its input and runs setup.
    */
   prepare?(options: NormalizedOptions): void;
+  /** Optional: after `prepare`, gets ready to run this task (a thread pool imports its module while the input is read). */
+  warm?(task: TaskInfo): void;
   /**
    * Runs every item, recording results and failures in `plan.ledger`;
    * rejects with the error that ended the job (the ledger's verdict, a

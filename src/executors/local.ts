@@ -16,6 +16,7 @@ import { UsageError } from '../errors.js';
 import type { NormalizedOptions } from '../options.js';
 import { ThreadsTransport } from '../transports/threads.js';
 import { ThreadPool, type PoolJob } from '../worker/pool.js';
+import type { TaskInfo } from '../task/registry.js';
 import type { Executor, JobPlan } from './executor.js';
 
 export class LocalExecutor implements Executor {
@@ -27,6 +28,12 @@ export class LocalExecutor implements Executor {
   prepare(options: NormalizedOptions): void {
     this.pool ??= ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
     this.pool.catch(() => {}); // reported by map()
+  }
+
+  /** Has the threads import the task's module while the input is still being read and validated. */
+  warm(task: TaskInfo): void {
+    const url = task.moduleUrl;
+    if (url) void this.pool?.then((pool) => pool.warm(url), () => {});
   }
 
   async map(plan: JobPlan): Promise<void> {

@@ -171,6 +171,11 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     return this.threads.some((t) => !t.dead && t.inFlight < PER_THREAD);
   }
 
+  /** Has every thread import a task module now (before its job's params are known), so its `load` finds it imported. */
+  warm(moduleUrl: string): void {
+    for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'warm', moduleUrl } satisfies ToThread);
+  }
+
   /** Has every thread load `job` now, so the first batches find it ready. */
   preload(job: PoolJob): void {
     for (const t of this.threads) this.ensureLoaded(t, job);

@@ -10,6 +10,7 @@ import { COVERED_BYTES, decode, decodeSequence, detach, encodeChecked } from '..
 import { CancelledError, InternalError } from '../errors.js';
 import { createLogger, taskLogLevel, type LogLevel, type LogStyle } from '../log.js';
 import { loadModule } from '../task/registry.js';
+import { importModule } from '../task/module-loader.js';
 import { loadServices, TaskRuntime, type Services } from './runtime.js';
 import { runBatch } from './run-batch.js';
 import { ThreadSlot } from './thread-slot.js';
@@ -41,6 +42,8 @@ export interface BatchFailure {
 export type ToThread =
   | { type: 'load'; key: string; moduleUrl: string; className: string; paramsBytes: Uint8Array }
   | { type: 'unload'; key: string }
+  /** Imports a task module ahead of its `load` (while the job's input is still being read); errors wait for the `load`. */
+  | { type: 'warm'; moduleUrl: string }
   /**
    * `items` is the items themselves (structured clone: see
    * `ThreadPool.run`), or a msgpack array of items; with `perItem`, the
@@ -192,6 +195,9 @@ async function main(): Promise<void> {
         runtimes.set(msg.key, loading);
         break;
       }
+      case 'warm':
+        importModule(msg.moduleUrl).catch(() => {});
+        break;
       case 'unload':
         runtimes.delete(msg.key);
         break;
