@@ -73,9 +73,7 @@ export class ThreadsTransport implements Transport {
     const ran = batch.values.length;
     if (!r.combined) return this.events.answer({ batch, first: batch.first, values: decode<unknown[]>(r.bytes), failures, ms, ran });
     // one merged result for the items that did not fail
-    const failed = new Set(failures?.map((f) => f.index));
-    const indices: number[] = [];
-    for (let i = batch.first; i < batch.first + batch.values.length; i++) if (!failed.has(i)) indices.push(i);
+    const indices = (r.merged ?? []).map((i) => batch.first + i);
     const groups = indices.length ? [{ indices, value: decode(r.bytes) }] : [];
     this.events.answer({ batch, groups, failures, ms, ran });
   }

@@ -4,7 +4,7 @@
  * items on the thread pool, and put large results in the store. No amqplib
  * here: the caller acks, replies and dead-letters.
  */
-import { concatBytes, decode } from '../codec.js';
+import { concatBytes, COVERED_BYTES, decode } from '../codec.js';
 import { TaskError, UsageError } from '../errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
@@ -50,6 +50,12 @@ export class MessageRunner {
     const failures: NonNullable<ResultBody['failures']> = [];
     let ms = 0;
     let stored = 0;
+    /** A result inline, or in the store when larger than the inline limit. */
+    const slot = async (bytes: Uint8Array): Promise<Slot> => {
+      if (bytes.length <= inlineLimit) return bytes;
+      stored += bytes.length;
+      return store.put(job, bytes);
+    };
     const parts = [{ at: 0, items }];
     while (parts.length) {
       signal.throwIfAborted();
@@ -72,20 +78,16 @@ export class MessageRunner {
         continue;
       }
       ms += done.ms;
-      const out = decode<(Uint8Array | null)[]>(done.bytes);
-      const failed = new Map(done.failures?.map((f) => [f.i, f.error]));
-      for (let i = 0; i < out.length; i++) {
-        const error = failed.get(i);
-        if (error) {
-          failures.push({ i: part.at + i, error });
-          continue;
-        }
-        const bytes = out[i]!;
-        if (bytes.length > inlineLimit) {
-          results[part.at + i] = await store.put(job, bytes);
-          stored += bytes.length;
-        } else results[part.at + i] = bytes;
+      for (const f of done.failures ?? []) failures.push({ i: part.at + f.i, error: f.error });
+      if (done.combined) {
+        // One merged result (`combine`, a fold): it stands at its first item; the other items merged into it hold COVERED_BYTES.
+        const merged = done.merged ?? [];
+        for (let k = 0; k < merged.length; k++) results[part.at + merged[k]] = k === 0 ? await slot(done.bytes) : COVERED_BYTES;
+        continue;
       }
+      const out = decode<(Uint8Array | null)[]>(done.bytes);
+      const failed = new Set(done.failures?.map((f) => f.i));
+      for (let i = 0; i < out.length; i++) if (!failed.has(i)) results[part.at + i] = await slot(out[i]!);
     }
     return { first: body.first, results, failures: failures.length ? failures : undefined, ms, stored }; // ms: time in process, for batch sizing
   }

@@ -50,8 +50,10 @@ export interface BatchDone {
   bytes: Uint8Array;
   ms: number;
   failures?: BatchFailure[];
-  /** `bytes` is the one merged result (`combine`) of the items that did not fail; zero bytes when none did. */
+  /** `bytes` is the one merged result (`combine`, or a fold) of the items that did not fail; zero bytes when none did. */
   combined?: boolean;
+  /** With `combined`: the positions (in the batch, ascending) of the items merged into `bytes`. */
+  merged?: number[];
 }
 
 /**
@@ -297,7 +299,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     if (!p) return;
     t.pending.delete(msg.id);
     t.inFlight--;
-    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures, combined: msg.combined });
+    if (msg.type === 'done') p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures, combined: msg.combined, merged: msg.merged });
     else p.reject(fromWire(msg.error));
     if (this.listenerCount('room') > 1) this.emit('room'); // with one job, its own answer wakes it
   }

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { COVERED_BYTES, decode, decodeSequence, detach, encodeChecked } from '../codec.js';
+import { decode, decodeSequence, detach, encodeChecked } from '../codec.js';
 import { CancelledError, InternalError } from '../errors.js';
 import { createLogger, taskLogLevel, type LogLevel, type LogStyle } from '../log.js';
 import { loadModule } from '../task/registry.js';
@@ -49,11 +49,9 @@ export type ToThread =
    * `ThreadPool.run`), or a msgpack array of items; with `perItem`, the
    * items individually encoded and laid end to end (a msgpack sequence, as
    * an `fj worker` received them), and the results come back as an array of
-   * individually encoded values (so
-   * an `fj worker` forwards them to the broker without decoding them). For a
-   * task with `combine`, a `perItem` batch's merged result stands at its
-   * first successful item and the other successful items hold
-   * `COVERED_BYTES` (codec.ts).
+   * individually encoded values (so an `fj worker` forwards them to the
+   * broker without decoding them). A task with `combine` (or a fold) answers
+   * one merged result either way (see `combined` in 'done').
    */
   | { type: 'batch'; key: string; id: number; first: number; items: Uint8Array | readonly unknown[]; perItem: boolean; timeoutMs: number; concurrency: number }
   | { type: 'close' }
@@ -65,10 +63,11 @@ export type FromThread =
   | { type: 'fatal'; error: WireError }
   /**
    * Results in item order (`null` where an item failed), and the failures.
-   * With `combined` (a task with `combine`, not `perItem`), `bytes` is the
-   * one merged result of the items that did not fail (zero bytes: none).
+   * With `combined` (a task with `combine` or a fold), `bytes` is the one
+   * merged result of the items that did not fail (zero bytes: none), and
+   * `merged` their positions, ascending.
    */
-  | { type: 'done'; id: number; bytes: Uint8Array; ms: number; failures?: BatchFailure[]; combined?: boolean }
+  | { type: 'done'; id: number; bytes: Uint8Array; ms: number; failures?: BatchFailure[]; combined?: boolean; merged?: number[] }
   /** The whole batch failed (its task could not be loaded, or it was cancelled). */
   | { type: 'failed'; id: number; error: WireError };
 
@@ -124,11 +123,7 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     let out: Uint8Array;
     if (runtime.combines) {
       const { merged } = outcome;
-      if (perItem) {
-        const slots = new Array<Uint8Array | null>(items.length).fill(null);
-        merged?.ok.forEach((i, k) => (slots[i] = k === 0 ? encodeChecked(merged.value) : COVERED_BYTES));
-        out = detach(encodeChecked(slots));
-      } else out = merged ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
+      out = merged ? detach(encodeChecked(merged.value)) : new Uint8Array(0);
     } else {
       if (failures) for (const f of failures) outcome.results[f.i] = null;
       out = detach(encodeChecked(outcome.results));
@@ -136,7 +131,7 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
     // Copied, not transferred: transferring detaches the buffer here, and the first detached
     // ArrayBuffer makes V8 check for detachment in every typed array access of this thread's
     // optimized code for good (align's Smith-Waterman loops ran ~25% slower).
-    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: runtime.combines && !perItem });
+    post({ type: 'done', id, bytes: out, ms: performance.now() - start, failures, combined: runtime.combines, merged: runtime.combines ? (outcome.merged?.ok ?? []) : undefined });
   } catch (err) {
     slot[ThreadSlot.StartedAt] = 0;
     post({ type: 'failed', id, error: toWire(err) });
