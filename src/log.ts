@@ -20,6 +20,11 @@ export interface LogStyle {
 /** `fj run`'s: text for a terminal, no timestamps. */
 export const PLAIN: LogStyle = { format: 'text', timestamps: false };
 
+/** A job's logs (`fj run`, `run()`) in `format`: text without timestamps (a terminal), or json lines (which carry `time`). */
+export function jobLogStyle(format: LogFormat): LogStyle {
+  return format === 'json' ? { format, timestamps: true } : PLAIN;
+}
+
 /**
  * A logger whose lines read `fj <level> [<scope>] message` (after the time,
  * with `style.timestamps`), or with `style.format` `json`:

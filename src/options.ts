@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
-import { isLogLevel, type LogLevel } from './log.js';
+import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { redactUrl } from './store/url.js';
 import { brokerUrlProblem, queueNameProblem, showValue } from './address.js';
 
@@ -75,6 +75,8 @@ export interface RunOptions {
   onStats?: (stats: JobStats) => void;
   /** Log level for the framework and `ctx.log`. Default `'warn'`. */
   logLevel?: LogLevel;
+  /** How log lines look: `'text'` (default) or `'json'`, one object per line (`time`, `level`, `scope`, `msg`) for log collectors. */
+  logFormat?: LogFormat;
   /** Path of a services module (default export builds `ctx.services`). Default: none. */
   services?: string;
   /**
@@ -223,6 +225,8 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
   }
   const logLevel = options.logLevel ?? 'warn';
   if (!isLogLevel(logLevel)) throw new OptionError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
+  const logFormat = options.logFormat ?? 'text';
+  if (!LOG_FORMATS.includes(logFormat)) throw new OptionError(`Expected \`logFormat\` to be ${LOG_FORMATS.join(' or ')}, got \`${String(logFormat)}\``);
   for (const fn of ['onProgress', 'onStats'] as const) {
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new OptionError(`Expected \`${fn}\` to be a function, got \`${typeof options[fn]}\``);
   }
@@ -239,6 +243,7 @@ export function normalizeOptions(options: RunOptions = {}, env: NodeJS.ProcessEn
     ...options,
     executor,
     logLevel,
+    logFormat,
     concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
     broker,
     store: options.store ?? env.FJ_STORE_URL ?? '',

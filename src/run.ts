@@ -12,7 +12,7 @@ import { InputError, TaskError } from './errors.js';
 import type { Counters, Executor, JobPlan } from './executors/executor.js';
 import { ItemStream } from './dispatch/item-stream.js';
 import { Ledger } from './dispatch/ledger.js';
-import { createLogger, taskLogLevel } from './log.js';
+import { createLogger, jobLogStyle, taskLogLevel } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
 import type { AnyTask, TaskBase, TaskClass } from './task/fork-join-task.js';
 import { describeTask, loadTask, type TaskInfo } from './task/registry.js';
@@ -162,8 +162,9 @@ async function lawChecked(eager: Executor, task: TaskClass | string, input: unkn
 async function execute(executor: Executor, task: TaskClass | string, valid: unknown, opts: NormalizedOptions, started: number, source: string | undefined, origin: JobOrigin): Promise<JobResult<unknown>> {
   const info = await resolveTask(task);
   if (opts.executor === 'amqp') void info.codeHash; // fingerprinted as loaded: workers must run this very code
-  const log = createLogger(info.name, opts.logLevel);
-  const taskLog = createLogger(info.name, taskLogLevel(opts.logLevel)); // the hooks' ctx.log
+  const style = jobLogStyle(opts.logFormat);
+  const log = createLogger(info.name, opts.logLevel, undefined, style);
+  const taskLog = createLogger(info.name, taskLogLevel(opts.logLevel), undefined, style); // the hooks' ctx.log
   await info.validate(valid, source);
   log.debug(`input valid; executor ${opts.executor}`);
 

@@ -34,11 +34,12 @@ const commands = {
 export async function runCli(argv: string[], io: CliIO = {}): Promise<number> {
   const streams: Streams = { stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr };
   const verbose = argv.includes('--verbose') || argv.includes('-v');
+  const json = argv.some((a, i) => a === '--log-format=json' || (a === '--log-format' && argv[i + 1] === 'json'));
   let exitCode = 0;
   try {
     await buildProgram(streams, (code) => (exitCode = code)).parseAsync(argv, { from: 'user' });
   } catch (err) {
-    return report(err, streams.stderr, verbose);
+    return json ? reportJson(err, streams.stderr, verbose) : report(err, streams.stderr, verbose);
   }
   return exitCode;
 }
@@ -113,6 +114,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--services <module>', 'module whose default export builds ctx.services once per worker')
     .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')
     .option('-v, --verbose', 'log what happens, and print stack traces for every error')
+    .addOption(new Option('--log-format <format>', "text, or json: one object per line (time, level, scope, msg) for log collectors; no progress bar").choices(['text', 'json']).default('text'))
     .option('--broker <url>', 'amqp: RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--store <url>', 'amqp: payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
     .option('--queue <name>', "amqp: worker pool queue (default: the task's queue, $FJ_QUEUE or fj.default)")
@@ -130,6 +132,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .option('--stats <file>', 'write the job figures as JSON to a file')
     .option('--no-progress', 'no progress bar')
     .option('-v, --verbose', 'log what happens, and print stack traces for every error')
+    .addOption(new Option('--log-format <format>', "text, or json: one object per line (time, level, scope, msg) for log collectors; no progress bar").choices(['text', 'json']).default('text'))
     .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
     .option('--store <url>', 'the payload store the job ran with (default $FJ_STORE_URL or a temp dir)')
     .option('--keep', 'keep the job data in the store after the job ends');
@@ -316,6 +319,18 @@ function report(err: unknown, stderr: Output, verbose: boolean): number {
   stderr.write('fj: internal error (please report it):\n');
   printStack(err, stderr);
   return 1;
+}
+
+/** {@link report} as one JSON log line (`--log-format json`): `{time, level: "error", scope: "fj", msg, exitCode}`, with `stack` when verbose or internal. */
+function reportJson(err: unknown, stderr: Output, verbose: boolean): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // usage errors: commander printed them
+  if (err instanceof OptionError) err = new UsageError(err.message);
+  const ours = err instanceof FjError;
+  const { message, stack } = thrownParts(err);
+  const exitCode = ours ? (err as FjError).exitCode : 1;
+  const line = { time: new Date().toISOString(), level: 'error', scope: 'fj', msg: ours ? message : `internal error (please report it): ${message}`, exitCode, ...(verbose || !ours ? { stack } : {}) };
+  stderr.write(`${JSON.stringify(line)}\n`);
+  return exitCode;
 }
 
 function printStack(err: unknown, stderr: Output): void {

@@ -5,6 +5,8 @@ import { CancelledError, UsageError } from '../errors.js';
 import { runLoadedInput, type JobResult, type LoadedInput } from '../run.js';
 import { loadTask } from '../task/registry.js';
 import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
+import { createLogger, jobLogStyle, type LogFormat } from '../log.js';
+import type { Logger } from '../task/types.js';
 import { readJsonInput } from './input.js';
 import { checkOutputTarget, writeOutputFile } from './output-file.js';
 import { progressBar } from './progress.js';
@@ -31,6 +33,7 @@ export interface RunFlags {
   maxFailures?: string;
   itemTimeout?: number;
   itemConcurrency?: number;
+  logFormat?: LogFormat;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -39,6 +42,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     concurrency: flags.concurrency,
     services: flags.services,
     logLevel: flags.verbose ? 'debug' : 'warn',
+    logFormat: flags.logFormat,
     broker: flags.broker,
     store: flags.store,
     keep: flags.keep,
@@ -62,8 +66,10 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
   // A job can run for hours: a target it could not write is reported before it starts.
   if (flags.out) checkOutputTarget(flags.out, 'output');
   if (flags.stats) checkOutputTarget(flags.stats, 'stats');
-  // The bar draws on process.stderr itself: only when that is where our errors go, and a terminal.
-  const bar = flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(name) : undefined;
+  // The bar draws on process.stderr itself: only when that is where our errors go, and a terminal
+  // (and not between JSON log lines, which a log collector reads).
+  const json = flags.logFormat === 'json';
+  const bar = !json && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(name) : undefined;
   const controller = new AbortController();
   const onSignal = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
   process.once('SIGINT', onSignal);
@@ -75,16 +81,20 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
     process.off('SIGINT', onSignal);
   }
   const { failures } = result.stats;
-  if (failures.length) {
+  if (failures.length && json) {
+    const log = cliLogger(io);
+    for (const f of failures.slice(0, 20)) log.error(`item ${f.index} failed after ${f.attempts} attempt(s) and was left out of the join: ${f.error.message}`);
+    if (failures.length > 20) log.error(`... and ${failures.length - 20} more failed items (see --stats)`);
+  } else if (failures.length) {
     io.stderr.write(`fj: ${failures.length} item(s) failed and were left out of the join:\n`);
     for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index} (${f.attempts} attempt(s)): ${f.error.message}\n`);
     if (failures.length > 20) io.stderr.write(`  ... and ${failures.length - 20} more (see --stats)\n`);
   }
-  const json = `${JSON.stringify(result.output, null, 2)}\n`;
+  const output = `${JSON.stringify(result.output, null, 2)}\n`;
   // The work is done: a write failing now saves the text elsewhere rather than lose it, then fails the command.
   const problems: string[] = [];
-  if (flags.out) problems.push((await writeOutputFile(flags.out, json, 'output', io.stdout)) ?? '');
-  else io.stdout.write(json);
+  if (flags.out) problems.push((await writeOutputFile(flags.out, output, 'output', io.stdout)) ?? '');
+  else io.stdout.write(output);
   if (flags.stats) problems.push((await writeOutputFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`, 'stats', io.stdout)) ?? '');
   const failed = problems.filter(Boolean);
   if (failed.length) throw new UsageError(failed.join('\nfj: '));
@@ -102,12 +112,18 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
     const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
     const { value, source, sha256 } = signal ? await untilAborted(reading, signal, stop) : await reading;
     // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
-    if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
+    if (amqp && flags.logFormat === 'json') cliLogger(io).info(`job ${jobId}`);
+    else if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
     return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
   };
   await runWithSignals(info.name, flags, io, (options) =>
     runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
   );
+}
+
+/** The command line's own lines as JSON log lines on stderr (`--log-format json`), scope `fj`. */
+export function cliLogger(io: Streams): Logger {
+  return createLogger('fj', 'info', (line) => void io.stderr.write(line), jobLogStyle('json'));
 }
 
 /** `p`, or the signal's reason once it aborts first (Ctrl-C while stdin is still open); `stop` then ends the reading. */

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { decode } from '../codec.js';
 import { AttachedElsewhereError, CancelledError, FjError, isResumable, WorkerRefusedError } from '../errors.js';
 import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
-import type { LogLevel } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../options.js';
 import { jobSettings } from '../resume.js';
 import { runOwnedInput } from '../run.js';
@@ -34,6 +34,8 @@ export interface CoordinateContext {
   broker: string;
   signingKey?: string;
   logLevel?: LogLevel;
+  /** How the job's log lines look (the coordinating worker's `--log-format`). */
+  logFormat?: LogFormat;
   /** A connection for the results-queue checks. */
   conn: ChannelModel;
   /** Stops the job's coordination here (a worker's shutdown): the job is left for another coordinator. */
@@ -80,6 +82,7 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     store: ctx.storeUrl,
     signingKey: ctx.signingKey,
     logLevel: ctx.logLevel ?? 'warn',
+    logFormat: ctx.logFormat,
     signal: ctx.signal,
     onProgress: ctx.onProgress,
     ...jobSettings(manifest.options),

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Dispatcher } from '../dispatch/dispatcher.js';
+import { jobLogStyle } from '../log.js';
 import { UsageError } from '../errors.js';
 import type { NormalizedOptions } from '../options.js';
 import { ThreadsTransport } from '../transports/threads.js';
@@ -26,7 +27,7 @@ export class LocalExecutor implements Executor {
 
   /** Starts the threads now: they boot while the job validates and runs setup. */
   prepare(options: NormalizedOptions): void {
-    this.pool ??= ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, idPrefix: 'thread' });
+    this.pool ??= ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, logStyle: jobLogStyle(options.logFormat), idPrefix: 'thread' });
     this.pool.catch(() => {}); // reported by map()
   }
 

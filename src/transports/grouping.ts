@@ -12,7 +12,7 @@
 import { decode, encode } from '../codec.js';
 import type { Batch, Group, Transport, TransportEvents } from '../dispatch/transport.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
-import { createLogger } from '../log.js';
+import { createLogger, jobLogStyle } from '../log.js';
 import { loadServices, TaskRuntime, type Services } from '../worker/runtime.js';
 
 /** Splits the positions `0 .. count - 1` of a batch into groups (each ascending). */
@@ -44,7 +44,7 @@ export class GroupingTransport implements Transport {
     const { task, options, params } = this.plan;
     this.events = events;
     this.services = await loadServices(options.services, 'eager');
-    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, options.logLevel));
+    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, options.logLevel, undefined, jobLogStyle(options.logFormat)));
   }
 
   send(batch: Batch): void {

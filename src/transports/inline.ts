@@ -10,7 +10,7 @@
 import { decode, encode } from '../codec.js';
 import type { Batch, Transport, TransportEvents } from '../dispatch/transport.js';
 import type { JobPlan } from '../dispatch/job-plan.js';
-import { createLogger, taskLogLevel } from '../log.js';
+import { createLogger, jobLogStyle, taskLogLevel } from '../log.js';
 import { runBatch } from '../worker/run-batch.js';
 import { loadServices, TaskRuntime, type Services } from '../worker/runtime.js';
 
@@ -38,7 +38,7 @@ export class InlineTransport implements Transport {
     const { task, options, params } = this.plan;
     this.events = events;
     this.services = await loadServices(options.services, 'eager');
-    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, taskLogLevel(options.logLevel)));
+    this.runtime = new TaskRuntime(task, params, this.services.value, createLogger(task.name, taskLogLevel(options.logLevel), undefined, jobLogStyle(options.logFormat)));
   }
 
   send(batch: Batch): void {

@@ -23,7 +23,7 @@ import { writeEnding } from '../detached/entries.js';
 import { TransportError, WorkerRefusedError } from '../errors.js';
 import { isJobId } from '../job-id.js';
 import { readManifest, type Manifest } from '../job-records.js';
-import type { LogLevel } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
 import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
@@ -51,6 +51,8 @@ export interface JobConsumerParts {
   signingKey: string | undefined;
   signer: Signer | undefined;
   logLevel: LogLevel;
+  /** The worker's log format: the jobs it coordinates log the same way. */
+  logFormat: LogFormat;
 }
 
 export class JobConsumer {
@@ -135,6 +137,7 @@ export class JobConsumer {
           broker: this.p.broker,
           signingKey: this.p.signingKey,
           logLevel: this.p.logLevel === 'debug' ? 'debug' : 'warn',
+          logFormat: this.p.logFormat,
           conn,
           signal: this.stopSignal.signal,
           coordinator: this.p.name,

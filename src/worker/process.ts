@@ -45,7 +45,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     const worker = new AmqpWorker({ name: o.name, log, tasks, pool, store, url, concurrency: o.concurrency, queue: o.queue, maxMessageBytes: o.maxMessageBytes, shutdownTimeoutMs: o.shutdownTimeoutMs, runner, signer });
     await worker.start(conn);
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
-    const jobs = o.maxJobs > 0 ? new JobConsumer({ name: o.name, log, tasks, store, storeUrl: o.store, broker: o.broker, url, queue: o.queue, maxJobs: o.maxJobs, signingKey: o.signingKey, signer, logLevel: o.logLevel }) : undefined;
+    const jobs = o.maxJobs > 0 ? new JobConsumer({ name: o.name, log, tasks, store, storeUrl: o.store, broker: o.broker, url, queue: o.queue, maxJobs: o.maxJobs, signingKey: o.signingKey, signer, logLevel: o.logLevel, logFormat: o.logFormat }) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
     const p = pool;
     const stopBeat = startHeartbeat(store, {

@@ -106,6 +106,30 @@ describe('fj run', () => {
     expect(readdirSync(theirs)).toEqual([]);
   });
 
+  it('--log-format json: every stderr line is a JSON log object (task logs from the threads, fj\'s own lines, errors), the output unchanged on stdout', async () => {
+    const chatty = join(root, 'test', 'fixtures', 'chatty.ts');
+    const input = file('chatty.json', JSON.stringify({ count: 300 }));
+    const parse = (stderr: string) =>
+      stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { time: string; level: string; scope: string; msg: string; exitCode?: number });
+    const r = await fj(['run', chatty, input, '-c', '2', '--log-format', 'json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(300);
+    const lines = parse(r.stderr);
+    for (const l of lines) {
+      expect(Object.keys(l).sort()).toEqual(['level', 'msg', 'scope', 'time']);
+      expect(new Date(l.time).toISOString()).toBe(l.time);
+    }
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'first item', scope: expect.stringMatching(/^chatty thread\.\d$/) }));
+    expect(lines.filter((l) => l.level === 'warn' && l.msg.startsWith('reached item'))).toHaveLength(2); // items 0 and 250
+
+    const missing = await fj(['run', 'wordcount', 'no-such.json', '--log-format', 'json']);
+    expect(missing.code).toBe(2);
+    expect(parse(missing.stderr)).toEqual([{ time: expect.any(String), level: 'error', scope: 'fj', msg: 'input file not found: no-such.json', exitCode: 2 }]);
+  });
+
   it('passes the delimiter from the input', async () => {
     const input = file('commas.json', JSON.stringify({ documents: ['a,b', 'b,,c'], delimiter: ',' }));
     const r = await fj(['run', 'wordcount', input, '-e', 'eager']);
