@@ -279,13 +279,14 @@ export class Dispatcher implements TransportEvents {
     void this.pump();
   }
 
-  lost(b: Batch, culprit: number | undefined, reason: string): void {
+  lost(b: Batch, culprit: number | undefined, reason: string, suspects?: { from: number; to: number }): void {
     if (!this.live) return;
     const batch = this.own(b);
     if (!batch) return;
     const charged = culprit !== undefined && batch.holds(culprit) && batch.answered?.[culprit - batch.first] !== 1;
     if (charged) batch.take([culprit]);
-    this.reruns.push(...batch.takeRest());
+    // Several items were in flight (item concurrency): none is charged; each suspect runs again alone.
+    for (const run of batch.takeRest()) this.reruns.push(...(suspects ? isolate(run, suspects) : [run]));
     if (charged) this.itemFailed(culprit, batch.values[culprit - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: culprit }, new Error(reason)));
     this.settleBatch(batch);
     void this.pump();
@@ -361,4 +362,17 @@ export class Dispatcher implements TransportEvents {
     void this.plan.items.close();
     this.settle();
   }
+}
+
+/** `run` with the items in `from`..`to` split off one by one (a run of items before them and one after stay whole). */
+function isolate(run: { first: number; values: unknown[] }, { from, to }: { from: number; to: number }): { first: number; values: unknown[] }[] {
+  const out: { first: number; values: unknown[] }[] = [];
+  const end = run.first + run.values.length;
+  const lo = Math.max(run.first, from);
+  const hi = Math.min(end, to + 1);
+  if (lo >= hi) return [run];
+  if (lo > run.first) out.push({ first: run.first, values: run.values.slice(0, lo - run.first) });
+  for (let i = lo; i < hi; i++) out.push({ first: i, values: [run.values[i - run.first]] });
+  if (hi < end) out.push({ first: hi, values: run.values.slice(hi - run.first) });
+  return out;
 }

@@ -71,9 +71,11 @@ export interface TransportEvents {
   /**
    * The batch was lost with what ran it (a thread died or timed out).
    * `culprit` is the item it was running, charged an attempt; the others run
-   * again, uncharged.
+   * again, uncharged. With `suspects` (several items were in flight, item
+   * concurrency), no item is charged: those in `from`..`to` run again each
+   * alone, so a crash that repeats names its item.
    */
-  lost(batch: Batch, culprit: number | undefined, reason: string): void;
+  lost(batch: Batch, culprit: number | undefined, reason: string, suspects?: { from: number; to: number }): void;
   /** There may be room for more batches now (a thread came back, a reconnect finished). */
   room(): void;
   /** The job cannot go on (a refused message, a broker lost for good). */

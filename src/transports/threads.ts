@@ -60,7 +60,7 @@ export class ThreadsTransport implements Transport {
     counters.bytesPublished += items instanceof Uint8Array ? items.length : clonedSize(items);
     this.pool.run(this.job, batch.first, items, { timeoutMs: options.itemTimeoutMs, signal: this.signal, concurrency: options.itemConcurrency ?? this.plan.task.concurrency }).then(
       (done) => this.finished(batch, done),
-      (err) => (err instanceof BatchLost ? this.events.lost(batch, err.culprit, err.reason) : this.events.failed(batch, batch.first, batch.values.length, err as Error)),
+      (err) => (err instanceof BatchLost ? this.events.lost(batch, err.culprit, err.reason, err.suspects) : this.events.failed(batch, batch.first, batch.values.length, err as Error)),
     );
   }
 

@@ -66,6 +66,15 @@ export class MessageRunner {
         done = await pool.run(poolJob, first, concatBytes(part.items), { perItem: true, timeoutMs, signal, concurrency: this.itemConcurrency ?? task.concurrency });
       } catch (err) {
         if (!(err instanceof BatchLost)) throw err;
+        if (err.suspects) {
+          // Several items were in flight: none is charged, each suspect runs again alone (a repeat crash names it).
+          const from = Math.max(0, err.suspects.from - first);
+          const to = Math.min(part.items.length - 1, err.suspects.to - first);
+          if (from > 0) parts.push({ at: part.at, items: part.items.slice(0, from) });
+          for (let k = from; k <= to; k++) parts.push({ at: part.at + k, items: [part.items[k]] });
+          if (to + 1 < part.items.length) parts.push({ at: part.at + to + 1, items: part.items.slice(to + 1) });
+          continue;
+        }
         const c = err.culprit === undefined ? -1 : err.culprit - first;
         if (c < 0) {
           parts.push(part);

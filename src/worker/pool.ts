@@ -60,13 +60,18 @@ export interface BatchDone {
  * A batch lost with its thread. `culprit` is the index of the item the thread
  * was running (undefined when the batch had not started: every item in it is
  * innocent); items before it had finished, but their results died too.
+ * With item concurrency, when several items were in flight, `culprit` is
+ * undefined and `suspects` spans them (`from`..`to`, indices): any of them
+ * may have killed the thread; the caller charges none and runs each again
+ * alone, so a crash that repeats names its item.
  */
 export class BatchLost extends Error {
   constructor(
     readonly culprit: number | undefined,
     readonly reason: string,
+    readonly suspects?: { from: number; to: number },
   ) {
-    super(culprit === undefined ? reason : `item ${culprit}: ${reason}`);
+    super(culprit !== undefined ? `item ${culprit}: ${reason}` : suspects ? `one of items ${suspects.from}..${suspects.to}: ${reason}` : reason);
     this.name = 'BatchLost';
   }
 }
@@ -308,8 +313,13 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   private lose(t: Thread, why: string): void {
     if (t.dead) return;
     t.dead = why;
-    const running = t.slot[ThreadSlot.StartedAt] > 0 ? { batch: t.slot[ThreadSlot.Batch], index: t.slot[ThreadSlot.Index] } : undefined;
-    for (const [id, p] of t.pending) p.reject(new BatchLost(running?.batch === id ? running.index : undefined, why));
+    const { slot } = t;
+    const running = slot[ThreadSlot.StartedAt] > 0 ? { batch: slot[ThreadSlot.Batch], index: slot[ThreadSlot.Index], last: slot[ThreadSlot.Last] } : undefined;
+    for (const [id, p] of t.pending) {
+      if (running?.batch !== id) p.reject(new BatchLost(undefined, why));
+      else if (running.last > running.index) p.reject(new BatchLost(undefined, why, { from: running.index, to: running.last }));
+      else p.reject(new BatchLost(running.index, why));
+    }
     t.pending.clear();
     t.inFlight = 0;
     void t.worker.terminate();

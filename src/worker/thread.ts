@@ -110,6 +110,7 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
       concurrency: lanes ? msg.concurrency : 1,
       raceTimeoutMs: lanes ? msg.timeoutMs || undefined : undefined,
       onItem: (i) => {
+        slot[ThreadSlot.Last] = first + i;
         if (lanes) return lanes.start(i);
         slot[ThreadSlot.Index] = first + i;
         slot[ThreadSlot.StartedAt] = Date.now();
@@ -142,12 +143,11 @@ async function runThreadBatch(msg: Extract<ToThread, { type: 'batch' }>, loaded:
 
 /**
  * The items of a batch in flight at once (item concurrency). The slot names
- * the oldest of them: the first to reach its timeout, and the one a lost
- * thread is charged with. With several in flight, which one crashed the
- * thread cannot be known; charging the oldest keeps the accounting going
- * (every loss charges one item, so a crashing item cannot loop for ever) at
- * the cost of maybe charging an innocent one. Tasks whose items can kill
- * their thread get exact blame with concurrency 1.
+ * the oldest of them (the first to reach its timeout) and, in `Last`, the
+ * newest started: when the thread dies with several in flight, which one
+ * killed it cannot be known, so the pool reports them all as suspects
+ * (`BatchLost.suspects`), none is charged, and each runs again alone, where
+ * a crash names it exactly.
  */
 class InFlight {
   private readonly started = new Map<number, number>();

@@ -474,6 +474,16 @@ describe.each(executorCases)('$name executor', (ex) => {
     });
 
     // Threads only: a process.exit in the eager executor would end the test run.
+    if (!ex.sameThread) it('with item concurrency, a crash charges the item that crashed, never one in flight beside it', async () => {
+      // 8 items in flight per thread; item 13 kills its thread halfway through, every attempt, while
+      // the items started with it are still waiting. Which of them crashed is not known then: no one
+      // is charged, and the suspects run again one at a time, where the crash names item 13.
+      const { output: out, stats } = await job(IoBound, { n: 40, ms: 40, crash: [13] }, { ...fast, retries: 1, onFailure: 'collect' });
+      expect(out.failed).toEqual([13]);
+      expect(out.results).toEqual(Array.from({ length: 40 }, (_, i) => i).filter((i) => i !== 13));
+      expect(stats.retried).toBe(1); // item 13's second attempt, nothing else
+    });
+
     if (!ex.sameThread) it('a crash of the thread running an item charges that item only; the others run again for free', async () => {
       const d = dir();
       const { output: out, stats } = await job(Flaky, { n: 40, dir: d, crashFirst: [6] }, { ...fast, retries: 1 });
