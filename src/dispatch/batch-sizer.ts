@@ -12,6 +12,9 @@
  */
 export const COMBINED_TARGET_MS = { local: 200, amqp: 200 } as const;
 
+/** The shortest wait for an answer before a ramp ends for slow items: see {@link BatchSizer.patience}. */
+export const RAMP_PATIENCE_MS = 250;
+
 /**
  * With a known item count, no batch holds more than this fraction of one
  * slot's share of the items (a slot: a thread, or a worker's message): the
@@ -28,7 +31,9 @@ const SHARE_ROUNDS = 4;
  * one, whose time is mostly a cold start). While the size is still growing
  * toward its target ({@link ramping}), the dispatcher keeps only a few
  * batches in flight, so a job does not open with a window full of
- * one-item batches.
+ * one-item batches; when no answer comes within {@link patience}, the
+ * items are slower than a batch should be and the ramp ends
+ * ({@link slowAnswers}).
  */
 export class BatchSizer {
   size: number;
@@ -58,6 +63,26 @@ export class BatchSizer {
   next(total: number | undefined): number {
     if (total === undefined || !this.slots) return this.size;
     return Math.max(this.min, Math.min(this.size, Math.ceil(total / (this.slots * SHARE_ROUNDS))));
+  }
+
+  /**
+   * The wait for an answer outlasted {@link patience}: items take longer
+   * than a whole batch should, so the size is already as large as it should
+   * be (the ramp is over; later answers may still grow it).
+   */
+  slowAnswers(): void {
+    this.ramping = false;
+  }
+
+  /**
+   * How long, in milliseconds, the dispatcher waits for an answer while
+   * ramping before it calls {@link slowAnswers}: a batch's target time, but
+   * at least {@link RAMP_PATIENCE_MS}, so that a first answer slowed by a
+   * cold start (a thread importing the task, a worker fetching the job's
+   * params) does not end the ramp of a job of tiny items.
+   */
+  get patience(): number {
+    return Math.max(this.targetMs, RAMP_PATIENCE_MS);
   }
 
   /** Records that `count` items took `ms`; grows at most 4x per observation. */

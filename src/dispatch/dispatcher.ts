@@ -104,6 +104,10 @@ export class Dispatcher implements TransportEvents {
   private readonly inFlight = new Set<SentBatch>();
 
   private pulling = false;
+  /** While probing: ends the ramp when no answer comes within the sizer's patience (see {@link holdProbe}). */
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** When the newest answer that timed a batch came, or when the job started running. */
+  private lastTimedAnswer = 0;
   private error: unknown;
   private settle!: () => void;
   private readonly settled = new Promise<void>((r) => (this.settle = r));
@@ -135,6 +139,7 @@ export class Dispatcher implements TransportEvents {
         await this.transport.open(this);
         if (this.live) {
           this.state = 'running';
+          this.lastTimedAnswer = Date.now();
           void this.pump();
         }
       }
@@ -142,6 +147,7 @@ export class Dispatcher implements TransportEvents {
       this.fail(err);
     }
     await this.settled;
+    clearTimeout(this.probeTimer);
     signal.removeEventListener('abort', onAbort);
     this.retries.clear();
     await this.transport.close(this.state === 'failed' ? this.error : undefined);
@@ -156,6 +162,25 @@ export class Dispatcher implements TransportEvents {
    */
   private get probing(): boolean {
     return this.sizer.ramping && this.inFlight.size >= (this.transport.batching.slots ?? 2);
+  }
+
+  /**
+   * Probing waits for an answer at most the sizer's patience (a batch's
+   * target time, 250 ms at least): an item that has not answered by then
+   * takes longer than a whole batch should, so one-item batches are the
+   * right size and every idle slot should get one now (items of seconds on
+   * many workers would otherwise run two at a time until the first answer).
+   */
+  private holdProbe(): void {
+    if (this.probeTimer || !this.live || !this.probing) return;
+    const wait = Math.max(0, this.lastTimedAnswer + this.sizer.patience - Date.now());
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (Date.now() - this.lastTimedAnswer >= this.sizer.patience) this.sizer.slowAnswers();
+      if (this.probing) this.holdProbe();
+      else void this.pump();
+    }, wait);
+    this.probeTimer.unref();
   }
 
   private get live(): boolean {
@@ -182,6 +207,7 @@ export class Dispatcher implements TransportEvents {
         if (!this.live) return;
         if (values.length > 0) await this.sendNew(first, values);
       }
+      this.holdProbe();
       if (items.done && this.state === 'running') {
         this.state = 'draining';
         // Answers of an earlier run for indices past the end of setup were never this job's items.
@@ -260,7 +286,10 @@ export class Dispatcher implements TransportEvents {
       // Some of its items have a result already (an answer of the run before `fj resume`): the same.
       if (batch) for (const i of g.indices) if (!ledger.has(i)) this.rerun(batch, i);
     }
-    if (a.ms !== undefined && a.ran) this.sizer.observe(a.ms, a.ran);
+    if (a.ms !== undefined && a.ran) {
+      this.sizer.observe(a.ms, a.ran);
+      this.lastTimedAnswer = Date.now();
+    }
     if (batch) this.settleBatch(batch);
     if (recorded) this.plan.progress(recorded);
     void this.pump();

@@ -17,6 +17,7 @@ import { hashBytes } from '../../src/store/memory.js';
 import { connect, reconnect } from '../../src/transport/amqp.js';
 import { fromWire, toWire } from '../../src/worker/wire-error.js';
 import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { attempts } from '../helpers/run-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 const available = await brokerAvailable();
@@ -24,6 +25,7 @@ const root = join(import.meta.dirname, '..', '..');
 const sleepy = join(root, 'test', 'fixtures', 'sleepy.ts');
 const throws = join(root, 'test', 'fixtures', 'throws.ts');
 const upper = join(root, 'test', 'fixtures', 'upper.ts');
+const chaos = join(root, 'test', 'fixtures', 'chaos.ts');
 /** The largest payload that travels inline by default (--inline-limit): 64 KiB, encoded. */
 const INLINE_LIMIT = 65_536;
 
@@ -35,7 +37,7 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
   let workers: WorkerProc[] = [];
 
   beforeAll(async () => {
-    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, upper, '--concurrency', '2', '--name', `w${n}`])));
+    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, upper, chaos, '--concurrency', '2', '--name', `w${n}`])));
   });
 
   afterAll(async () => {
@@ -151,6 +153,19 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     expect(out).toEqual(values.map((v) => v * 2));
     // Each worker fetched this job's params: each ran some of its items.
     workers.forEach((w, i) => expect(w.log().slice(from[i]), `worker w${i + 1} ran none of the job's items`).toMatch(/fetched params/));
+  });
+
+  it('items slower than a batch target start on every worker slot at once: the batch-size ramp never holds them back', async () => {
+    // 2 workers x 2 threads = 4 slots. While batch sizes ramp up, the coordinator keeps only a few
+    // one-item batches in flight until answers say how long items take; items of seconds answer late,
+    // so the ramp must end when no answer comes within a batch's target time (it used to wait for one).
+    const runLog = join(storeDir, `slow-${randomUUID()}.runs`);
+    const job = run(chaos, { n: 8, ms: 2500, runLog }, opts);
+    const started = await waitFor('4 items running at once', () => (attempts(runLog).length >= 4 ? attempts(runLog) : undefined), 2000);
+    expect(new Set(started.map((a) => a.pid)).size).toBe(2);
+    const out = (await job) as { items: number; missing: number[] };
+    expect(out.items).toBe(8);
+    expect(out.missing).toEqual([]);
   });
 
   it('a hook failure fails the job with the item index and the original message', async () => {

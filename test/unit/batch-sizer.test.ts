@@ -35,4 +35,16 @@ describe('BatchSizer', () => {
     expect(new BatchSizer(1000, 100, 8, 2).next(10)).toBe(8); // never below the item concurrency
     expect(new BatchSizer(1000, 100).next(10)).toBe(1); // no slots given: no cap
   });
+
+  it('a ramp ends when answers are slower than its patience (the target, 250 ms at least)', () => {
+    expect(new BatchSizer(4, 1000).patience).toBe(250); // a cold start must not end a ramp of tiny items
+    expect(new BatchSizer(1000, 1000).patience).toBe(1000);
+    const s = new BatchSizer(20, 1000);
+    expect(s.ramping).toBe(true);
+    s.slowAnswers();
+    expect(s.ramping).toBe(false);
+    expect(s.size).toBe(1); // items that slow stay one per batch
+    s.observe(0.4, 1); // a later answer still grows it
+    expect(s.size).toBe(4);
+  });
 });
