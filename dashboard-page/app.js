@@ -145,11 +145,12 @@ function Job({ id }) {
   const left = job.total == null ? null : job.total - job.done - job.failed;
   const eta = rate > 0 && left ? Math.round(left / rate) : null;
   const ended = ['succeeded', 'failed', 'cancelled'].includes(job.state);
-  const post = async (what) => { setSure(false); const r = await api(`/api/jobs/${id}/${what}`, { method: 'POST', body: {} }); setAct(r); if (r.ok && r.body.id && r.body.id !== id && what === 'rerun') location.hash = `#/job/${r.body.id}`; };
+  const post = async (what) => { setSure(false); const r = await api(`/api/jobs/${id}/${what}`, { method: 'POST', body: {} }); setAct(r); if (r.ok && r.body.id && r.body.id !== id && what.startsWith('rerun')) location.hash = `#/job/${r.body.id}`; };
   return html`<h2 class="label" data-testid="job-label">${job.label}</h2>
     <dl class="kv"><dt>id</dt><dd>${job.id}</dd><dt>task</dt><dd>${job.task}</dd><dt>state</dt><dd><${State} s=${job.state} /> <span class="muted">(${mode})</span></dd>
       <dt>progress</dt><dd><${Bar} job=${job} /> <span data-testid="progress">${job.done}${job.failed ? ` + ${job.failed} failed` : ''} of ${job.total ?? '?'}</span>
         ${!ended && rate > 0 ? html` · ${rate.toFixed(1)} items/s${eta !== null ? ` · about ${eta} s left` : ''}` : null}</dd>
+      ${job.rerunOf ? html`<dt>re-run of</dt><dd>failed items of <a href=${`#/job/${encodeURIComponent(job.rerunOf)}`} data-testid="rerun-of">${job.rerunOf}</a></dd>` : null}
       <dt>retried</dt><dd>${job.retried}</dd><dt>coordinator</dt><dd>${job.coordinator || '-'}</dd>
       <dt>submitted</dt><dd>${when(job.submitted)}</dd><dt>started</dt><dd>${when(job.started)}</dd><dt>finished</dt><dd>${when(job.finished)}</dd>
       ${job.error ? html`<dt>error</dt><dd class="error" data-testid="job-error">${job.error}</dd>` : null}
@@ -158,6 +159,7 @@ function Job({ id }) {
       ${!ended ? (sure ? html`<button class="danger" onClick=${() => post('cancel')}>Really cancel</button><button class="plain" onClick=${() => setSure(false)}>Keep it</button>`
         : html`<button class="danger" onClick=${() => setSure(true)}>Cancel job</button>`) : null}
       ${!ended ? html`<button class="plain" onClick=${() => post('resume')} title="queue the job again: a worker of its pool resumes it from its records">Resume</button>` : null}
+      ${ended && job.kept !== null ? html`<button class="plain" data-testid="rerun-failed" onClick=${() => post('rerun-failed')} title=${`a new job that runs only the items without a result; the ${job.kept} kept results join in`}>Re-run failed items</button>` : null}
       ${ended && job.state !== 'succeeded' ? html`<button class="plain" onClick=${() => post('rerun')} title="submit the same input again with the same task">Re-run</button>` : null}
       <a href=${`/api/jobs/${job.id}/input`} download>input</a>
       ${job.hasOutput ? html`<a href=${`/api/jobs/${job.id}/output`} download data-testid="output-link">output</a>` : null}
@@ -166,7 +168,16 @@ function Job({ id }) {
     ${history.current.length > 1 ? html`<${RateChart} samples=${history.current} title="Items/s" />` : null}
     ${job.hasOutput ? html`<${Output} id=${job.id} />` : null}
     ${job.failures.length ? html`<h3>Failures</h3><table><tr><th>item</th><th>attempts</th><th>error</th></tr>
-      ${job.failures.map((f) => html`<tr><td>${f.index}</td><td>${f.attempts}</td><td><details><summary>${f.error.message}</summary>${f.error.name}${f.error.code ? ` (${f.error.code})` : ''}</details></td></tr>`)}</table>` : null}`;
+      ${job.failures.map((f) => html`<tr><td>${f.index}</td><td>${f.attempts}</td><td><details><summary>${f.error.message}</summary>${f.error.name}${f.error.code ? ` (${f.error.code})` : ''}
+        ${f.stack ? html` <${Stack} id=${job.id} index=${f.index} />` : null}</details></td></tr>`)}</table>` : null}`;
+}
+
+/** A failure's stack trace, fetched when asked for (GET /api/jobs/:id/failures/:index). */
+function Stack({ id, index }) {
+  const [r, setR] = useState(null);
+  if (!r) return html`<button class="plain" data-testid=${`stack-${index}`} onClick=${() => api(`/api/jobs/${encodeURIComponent(id)}/failures/${index}`).then(setR)}>stack</button>`;
+  if (!r.ok) return html`<${Err} r=${r} />`;
+  return html`<pre class="stack" data-testid=${`stack-text-${index}`}>${r.body.error.stack}</pre>`;
 }
 
 function Output({ id }) {

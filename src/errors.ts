@@ -196,9 +196,12 @@ export interface ItemFailure {
   index: number;
   /** Attempts made, the last one included. */
   attempts: number;
-  /** What the last attempt threw. */
-  error: { name: string; message: string; code?: string };
+  /** What the last attempt threw; `stack` is its stack trace, when it had one (at most {@link MAX_STACK} characters). */
+  error: { name: string; message: string; code?: string; stack?: string };
 }
+
+/** The longest stack trace an {@link ItemFailure} keeps, in characters (a longer one is cut, marked with `…`). */
+export const MAX_STACK = 4000;
 
 /** The `collect` policy's limit was passed: more items failed than `maxFailures` allows. */
 export class FailuresError extends FjError {

@@ -6,7 +6,7 @@ export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './tas
 export { FoldTask } from './task/fold-task.js';
 export type { CombineContext, ItemSource, JoinContext, Logger, MaybePromise, ProcessContext, SeedContext, ServicesFactory, SetupContext } from './task/types.js';
 export { run, runJob, validate, resolveTask, resume, type JobResult, type ResumeOptions } from './run.js';
-export { status, cancel, submit, attach, listJobs, listWorkers, forget, JobHandle, type JobLocation, type JobReport, type SubmitOptions, type JobView, type ResultOptions, type ListJobsOptions, type WorkerView } from './jobs.js';
+export { status, cancel, submit, rerunFailed, attach, listJobs, listWorkers, forget, JobHandle, type JobLocation, type JobReport, type SubmitOptions, type JobView, type ResultOptions, type ListJobsOptions, type WorkerView } from './jobs.js';
 export type { JobState } from './store/job-index.js';
 export type { JobStatus } from './job-records.js';
 export { loadTask, builtinTaskNames, type TaskInfo } from './task/registry.js';

@@ -6,7 +6,7 @@
  * No transport code: the CLI, `fj resume` and a coordinator read them alike.
  */
 import { createHash } from 'node:crypto';
-import { UsageError } from './errors.js';
+import { UsageError, type ItemFailure } from './errors.js';
 import { openRecord, sealRecord, type Signer } from './signing.js';
 import type { PayloadStore } from './store/store.js';
 
@@ -29,6 +29,8 @@ export interface Manifest {
   runs?: string[];
   /** A detached job (`fj submit`): the cluster coordinates it, and its output waits in the store for `fj result`. */
   detached?: DetachedInfo;
+  /** A re-run of another job's failed items (`rerunFailed`): that job's id, and the results it kept, copied into this job's store data. */
+  rerun?: { of: string; keptRef: string };
 }
 
 /** What a detached job's manifest adds. */
@@ -52,6 +54,12 @@ export interface JobOutcome {
   error?: { code: string; message: string; exitCode: number };
   /** The job's figures (failures capped at 100). */
   stats?: JobStatsRecord;
+  /**
+   * When items failed (or, fail-fast, never ran): the results the job had,
+   * kept in its store data (msgpack) and how many items they cover, so that
+   * `rerunFailed` runs only the items without one.
+   */
+  kept?: { ref: string; items: number };
   /** Who coordinated it to its end. */
   coordinator: string;
   started?: number;
@@ -67,7 +75,7 @@ export interface JobStatsRecord {
   messages: number;
   bytesPublished: number;
   bytesStored: number;
-  failures: { index: number; attempts: number; error: { name: string; message: string; code?: string } }[];
+  failures: ItemFailure[];
 }
 
 /** Writes a detached job's result record (signed, with a signer). */
@@ -172,6 +180,7 @@ export async function readManifest(store: PayloadStore, jobId: string, signer?: 
   if (!str(m.paramsRef) || !str(m.queue) || typeof m.options !== 'object' || m.options === null) throw malformed(jobId, 'params, queue or options');
   if (m.runs !== undefined && !(Array.isArray(m.runs) && m.runs.every(str))) throw malformed(jobId, 'runs');
   const d = m.detached;
+  if (m.rerun !== undefined && !(typeof m.rerun === 'object' && m.rerun !== null && str(m.rerun.of) && str(m.rerun.keptRef))) throw malformed(jobId, 'rerun');
   if (d !== undefined && !(typeof d === 'object' && d !== null && str(d.label) && Number.isSafeInteger(d.submitted) && Number.isSafeInteger(d.resultTtlMs) && d.resultTtlMs > 0)) throw malformed(jobId, 'detached');
   return m;
 }

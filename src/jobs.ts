@@ -28,6 +28,18 @@ export async function submit(task: TaskClass | string, input: unknown, options?:
 }
 
 /**
+ * Submits a new job that runs again only the items ended job `jobId` left
+ * without a result (they failed, or fail-fast dropped them), from the
+ * results that job kept: its output is the whole job's. `task` is the
+ * job's task as this process has it (a fix since included). Rejects with
+ * UsageError when the job has not ended or kept no results. See
+ * detached/rerun.ts.
+ */
+export async function rerunFailed(task: TaskClass | string, jobId: string, options?: SubmitOptions): Promise<JobHandle> {
+  return (await import('./detached/rerun.js')).rerunFailed(task, jobId, options);
+}
+
+/**
  * The state of an amqp job: items done, failed and in flight, from the
  * coordinator's status record, plus its results queue on the broker (a
  * queue with no consumer means the coordinator is gone: `fj resume` it).

@@ -11,7 +11,7 @@ import { encode, decode } from './codec.js';
 import { InputError, TaskError } from './errors.js';
 import type { Counters, Executor, JobPlan } from './executors/executor.js';
 import { ItemStream } from './dispatch/item-stream.js';
-import { Ledger } from './dispatch/ledger.js';
+import { Ledger, type KeptResults } from './dispatch/ledger.js';
 import { createLogger, jobLogStyle, taskLogLevel } from './log.js';
 import { normalizeOptions, type ExecutorName, type JobStats, type NormalizedOptions, type RunOptions } from './options.js';
 import type { AnyTask, TaskBase, TaskClass } from './task/fork-join-task.js';
@@ -99,6 +99,10 @@ export interface JobOrigin {
   resume?: boolean;
   /** A detached job's manifest (its coordinator in the cluster). */
   manifest?: import('./job-records.js').Manifest;
+  /** Results an earlier job kept (a re-run of its failed items): recorded before any item is sent, so only items without one run. */
+  seed?: KeptResults;
+  /** Called with the job's ledger once it exists (a detached coordinator keeps its results when the job ends with failures). */
+  onLedger?: (ledger: Ledger) => void;
 }
 
 /**
@@ -193,7 +197,9 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
   const items = new ItemStream(source_, info.name);
   const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
   const ledger = new Ledger(opts, opts.retries ?? info.retries);
-  let done = 0;
+  if (origin.seed) ledger.restore(origin.seed);
+  origin.onLedger?.(ledger);
+  let done = ledger.recorded;
   const plan: JobPlan = {
     task: info,
     params: sharedParams,
@@ -204,7 +210,7 @@ async function execute(executor: Executor, task: TaskClass | string, valid: unkn
     options: opts,
     counters,
     ledger,
-    origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume, manifest: origin.manifest },
+    origin: { input: valid, inputFile: origin.inputFile, resume: origin.resume, manifest: origin.manifest, seeded: origin.seed !== undefined },
     progress: (n) => {
       done += n;
       opts.onProgress?.({ done, total: items.total ?? expected });

@@ -1,12 +1,13 @@
 /**
  * The dashboard's job routes: list (filters, cursor pages, `more`), one job
- * (its view, failures and figures), its input and output, submit, cancel,
- * resume and re-run. Everything is read from the store on each request.
+ * (its view, failures and figures, a failure's stack), its input and
+ * output, submit, cancel, resume, re-run, and re-run of the failed items. Everything is read from the store on each request.
  */
 import type { FastifyInstance } from 'fastify';
 import { decode } from '../codec.js';
 import { viewOf, type JobView } from '../detached/handle.js';
 import { readOutput } from '../detached/entries.js';
+import { rerunFailed } from '../detached/rerun.js';
 import { submit } from '../detached/submit.js';
 import { UsageError } from '../errors.js';
 import { isJobId } from '../job-id.js';
@@ -82,12 +83,21 @@ export async function jobsPage(ctx: DashboardContext, q: Record<string, unknown>
 export async function jobDetail(ctx: DashboardContext, id: string) {
   const view = await viewOf(ctx.store, id, ctx.signer);
   if (!view) return undefined;
-  const [status, outcome] = await Promise.all([readStatus(ctx.store, id, ctx.signer).catch(() => undefined), readOutcome(ctx.store, id, ctx.signer).catch(() => undefined)]);
+  const [status, outcome, manifest] = await Promise.all([
+    readStatus(ctx.store, id, ctx.signer).catch(() => undefined),
+    readOutcome(ctx.store, id, ctx.signer).catch(() => undefined),
+    readManifest(ctx.store, id, ctx.signer).catch(() => undefined),
+  ]);
   return {
     ...view,
     retried: outcome?.stats?.retried ?? status?.retried ?? 0,
     inFlight: status?.inFlightMessages ?? 0,
-    failures: outcome?.stats?.failures ?? [],
+    // Stacks on demand (GET /api/jobs/:id/failures/:index): `stack` says whether there is one.
+    failures: (outcome?.stats?.failures ?? []).map(({ index, attempts, error: { stack, ...error } }) => ({ index, attempts, error, stack: stack !== undefined })),
+    /** Items with a result kept for a re-run of the others (POST /api/jobs/:id/rerun-failed); null when the job kept none. */
+    kept: outcome?.kept ? outcome.kept.items : null,
+    /** The job whose failed items this job runs again, if it is such a re-run. */
+    rerunOf: manifest?.rerun?.of ?? null,
     stats: outcome?.stats ? { wallMs: outcome.stats.wallMs, messages: outcome.stats.messages, bytesPublished: outcome.stats.bytesPublished, bytesStored: outcome.stats.bytesStored } : undefined,
     hasOutput: Boolean(outcome?.outputRef),
     now: Date.now(),
@@ -116,6 +126,18 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
     try {
       const job = await jobDetail(ctx, checkId(req.params.id));
       return job ?? reply.code(404).send(unknown(req.params.id));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { id: string; index: string } }>('/api/jobs/:id/failures/:index', async (req, reply) => {
+    try {
+      const outcome = await readOutcome(ctx.store, checkId(req.params.id), ctx.signer);
+      const index = Number(req.params.index);
+      const f = outcome?.stats?.failures.find((x) => x.index === index);
+      if (!f) return reply.code(404).send({ error: `job ${req.params.id} has no failure recorded for item ${req.params.index} (the first 100 failures are kept)` });
+      return f;
     } catch (err) {
       return sendError(reply, err);
     }
@@ -202,6 +224,27 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
       if (!('ref' in m.input)) return reply.code(409).send({ error: `job ${view.id} read its input from a file: re-run it from the command line` });
       const input = decode(await ctx.store.get(m.input.ref));
       const handle = await submit(info.cls, input, { ...where, queue: m.queue, label: `re-run of ${view.label}`.slice(0, 200) });
+      return reply.code(201).send({ id: handle.id });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  rerunFailedRoute(app, ctx, where);
+}
+
+/** Registers `POST /api/jobs/:id/rerun-failed`: a new job running only the items the job left without a result. */
+function rerunFailedRoute(app: FastifyInstance, ctx: DashboardContext, where: { broker?: string; store?: string }): void {
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/rerun-failed', async (req, reply) => {
+    try {
+      const view = await viewOf(ctx.store, checkId(req.params.id), ctx.signer);
+      if (!view) return reply.code(404).send({ error: `no job '${req.params.id}': unknown, forgotten, or its results expired` });
+      const info = ctx.tasks.get(view.task);
+      if (!info) throw new UsageError(`this dashboard does not serve task '${view.task}' (start it with --tasks naming its module)`);
+      if (!isFinal(view.state)) return reply.code(409).send({ error: `job ${view.id} has not ended (${view.state})` });
+      const outcome = await readOutcome(ctx.store, view.id, ctx.signer);
+      if (!outcome?.kept) return reply.code(409).send({ error: `job ${view.id} ${view.state} with no failed items to run again` });
+      const handle = await rerunFailed(info.cls, view.id, where);
       return reply.code(201).send({ id: handle.id });
     } catch (err) {
       return sendError(reply, err);

@@ -12,7 +12,8 @@
 import type { ChannelModel } from 'amqplib';
 import { hostname } from 'node:os';
 import { decode } from '../codec.js';
-import { AttachedElsewhereError, CancelledError, FjError, isResumable, WorkerRefusedError } from '../errors.js';
+import type { KeptResults, Ledger } from '../dispatch/ledger.js';
+import { AttachedElsewhereError, CancelledError, FailuresError, FjError, isInstance, isResumable, TaskError, WorkerRefusedError } from '../errors.js';
 import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../options.js';
@@ -88,19 +89,29 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     ...jobSettings(manifest.options),
   };
   const started = Date.now();
+  // A re-run of another job's failed items starts from the results that job kept.
+  const seed = manifest.rerun ? decode<KeptResults>(await store.get(manifest.rerun.keptRef)) : undefined;
+  let ledger: Ledger | undefined;
+  const origin = { resume, manifest, seed, onLedger: (l: Ledger) => (ledger = l) };
   try {
-    const { output, stats } = await runOwnedInput(task.cls, input, options, `job ${jobId}'s input`, { resume, manifest });
-    const outcome = await end({ state: 'succeeded', json: JSON.stringify(output), stats, started });
+    const { output, stats } = await runOwnedInput(task.cls, input, options, `job ${jobId}'s input`, origin);
+    const kept = stats.failed > 0 ? ledger?.kept() : undefined;
+    const outcome = await end({ state: 'succeeded', json: JSON.stringify(output), stats, started, kept });
     await deleteResultsQueue(ctx.conn, jobId);
     return { how: 'ended', outcome };
   } catch (err) {
     if (err instanceof AttachedElsewhereError) return { how: 'elsewhere', error: err };
     // The broker or store lost, or this process stopping: the job waits for its next coordinator.
     if (isResumable(err) || (ctx.signal?.aborted && !(await cancelRecorded(store, jobId, signer).catch(() => false)))) return { how: 'left', error: err };
-    const outcome = await end({ state: err instanceof CancelledError ? 'cancelled' : 'failed', error: err, started });
+    const outcome = await end({ state: err instanceof CancelledError ? 'cancelled' : 'failed', error: err, started, kept: itemsFailed(err) ? ledger?.kept() : undefined });
     await deleteResultsQueue(ctx.conn, jobId);
     return { how: 'ended', outcome };
   }
+}
+
+/** Whether a job ended by `err` failed for its items (fail-fast, or past `maxFailures`): those without a result can run again (`rerunFailed`). */
+function itemsFailed(err: unknown): boolean {
+  return isInstance(err, FailuresError) || (isInstance(err, TaskError) && err.hook === 'process');
 }
 
 async function deleteResultsQueue(conn: ChannelModel, jobId: string): Promise<void> {

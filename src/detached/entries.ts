@@ -10,6 +10,8 @@
  * 4. the results queue, deleted last (it held the items' results until the
  *    output was safe).
  */
+import { encodeChecked } from '../codec.js';
+import type { KeptResults } from '../dispatch/ledger.js';
 import { FjError, isInstance, thrownParts } from '../errors.js';
 import { readOutcome, writeOutcome, type DetachedInfo, type JobOutcome, type JobStatsRecord, type JobStatus, type Manifest } from '../job-records.js';
 import type { JobStats } from '../options.js';
@@ -60,6 +62,8 @@ export interface Ending {
   error?: unknown;
   stats?: JobStats;
   started?: number;
+  /** The results the job had, when items failed: kept for a re-run of the others (JobOutcome.kept). */
+  kept?: KeptResults;
 }
 
 /**
@@ -79,6 +83,7 @@ export async function writeEnding(store: PayloadStore, jobId: string, manifest: 
     ...(end.json !== undefined ? { outputRef: await store.put(jobId, new TextEncoder().encode(end.json)) } : {}),
     ...(end.error !== undefined ? { error: describeError(end.error) } : {}),
     ...(end.stats ? { stats: statsRecord(end.stats) } : {}),
+    ...(end.kept ? { kept: { ref: await store.put(jobId, encodeChecked(end.kept)), items: end.kept.indices.length + end.kept.covered.length } } : {}),
   };
   await writeOutcome(store, jobId, outcome, signer);
   const s = end.stats;

@@ -47,7 +47,23 @@ export interface SubmitOptions extends Pick<RunOptions, 'broker' | 'store' | 'qu
  * ```
  */
 export async function submit(task: TaskClass | string, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
+  return submitJob(task, input, options);
+}
+
+/** What a re-run of another job's failed items adds to a submission (see `rerunFailed`). */
+export interface RerunOf {
+  /** The job whose failed items run again. */
+  of: string;
+  /** Its task's name: the re-run must run the same task. */
+  task: string;
+  /** The results it kept (msgpack KeptResults), copied into the new job's store data. */
+  kept: Uint8Array;
+}
+
+/** {@link submit}, for a re-run of another job's failed items too. */
+export async function submitJob(task: TaskClass | string, input: unknown, options: SubmitOptions, rerun?: RerunOf): Promise<JobHandle> {
   const info = await resolveTask(task);
+  if (rerun && rerun.task !== info.name) throw new UsageError(`job ${rerun.of} ran task ${rerun.task}, not ${info.name}`);
   const opts = normalizeOptions({ ...options, executor: 'amqp' });
   const resultTtlMs = resultTtl(options.resultTtlMs);
   const label = options.label ?? (info.description || info.name);
@@ -86,6 +102,7 @@ export async function submit(task: TaskClass | string, input: unknown, options: 
         created: new Date(submitted).toISOString(),
         runs: [],
         detached,
+        ...(rerun ? { rerun: { of: rerun.of, keptRef: await store.put(jobId, rerun.kept) } } : {}),
       };
       await writeManifest(store, jobId, manifest, signer);
       const status = { state: 'queued', task: info.name, total: null, done: 0, failed: 0, retried: 0, inFlightMessages: 0, coordinator: '', updated: manifest.created };

@@ -17,7 +17,9 @@
  * - Failures: a failed attempt is judged by the ledger (retry after a
  *   backoff, record the failure, or end the job); a lost batch charges only
  *   the item that was running, and its other items run again, uncharged.
- * - Resume: items that already have a result are never sent.
+ * - Resume (and a re-run of a job's failed items, its ledger restored from
+ *   the results that job kept): items that already have a result are never
+ *   sent.
  *
  * States: `starting` (the transport opens) → `running` (items pulled and
  * sent) → `draining` (`setup` is exhausted; waiting for answers and
@@ -225,7 +227,7 @@ export class Dispatcher implements TransportEvents {
   /** Sends items fresh from setup: checked for the wire; on resume, only those without a result, as contiguous runs. */
   private async sendNew(first: number, values: unknown[]): Promise<void> {
     const { ledger, task } = this.plan;
-    const resuming = this.plan.origin.resume === true;
+    const resuming = this.plan.origin.resume === true || this.plan.origin.seeded === true;
     let runFirst = first;
     for (let k = 0; k < values.length; k++) {
       const index = first + k;

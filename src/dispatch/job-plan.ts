@@ -25,6 +25,8 @@ export interface JobOrigin {
   readonly inputFile?: { file: string; sha256: string };
   /** Re-attaching to a job that already ran (`fj resume`): skip items with results. */
   readonly resume?: boolean;
+  /** Results kept by an earlier job and restored into the ledger (a re-run of its failed items): skip the items they cover. */
+  readonly seeded?: boolean;
   /** A detached job's manifest, written by `submit()`: its coordinator keeps it (adding its run) and leaves the job's end to its finisher. */
   readonly manifest?: Manifest;
 }

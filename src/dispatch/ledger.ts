@@ -16,7 +16,7 @@
  * order (retries, late batches) cost no reshuffling and each result is held
  * once; `results()` hands `join` one array of them in item order.
  */
-import { FailuresError, isInstance, isRetryable, TaskError, thrownParts, type ItemFailure } from '../errors.js';
+import { FailuresError, isInstance, isRetryable, MAX_STACK, TaskError, thrownParts, type ItemFailure } from '../errors.js';
 import type { NormalizedOptions } from '../options.js';
 
 const PAGE_BITS = 12;
@@ -29,6 +29,20 @@ const FAILED: unique symbol = Symbol('failed');
 const COVERED: unique symbol = Symbol('covered');
 /** Longest wait before a retry. */
 const MAX_DELAY_MS = 60_000;
+
+/**
+ * The results a job had recorded when it ended, kept in its store data so
+ * that a re-run of its failed items runs only the items without one
+ * (`rerunFailed`); `join` then sees every result, the kept ones included.
+ */
+export interface KeptResults {
+  /** Items with a result of their own (a merged result stands at its group's first item), ascending. */
+  indices: number[];
+  /** Their results, in the same order. */
+  values: unknown[];
+  /** Items whose result was merged (`combine`, a fold) into an earlier item's, ascending. */
+  covered: number[];
+}
 
 /** What to do after an attempt failed. */
 export type Verdict = { retry: true; delayMs: number; attempt: number } | { retry: false };
@@ -111,9 +125,10 @@ export class Ledger {
     this.page(index)[index & (PAGE - 1)] = FAILED;
     this.attempts.delete(index);
     const code = (error as { code?: unknown }).code;
-    // The name of what the hook threw (its getters may throw: thrownParts never does).
-    const name = thrownParts(isInstance(error, TaskError) && isInstance(error.cause, Error) ? error.cause : error).name;
-    this.failedItems.push({ index, attempts: attempt, error: { name, message: error.message, ...(typeof code === 'string' ? { code } : {}) } });
+    // The name and stack of what the hook threw (its getters may throw: thrownParts never does).
+    const { name, stack } = thrownParts(isInstance(error, TaskError) && isInstance(error.cause, Error) ? error.cause : error);
+    const kept = stack === undefined ? {} : { stack: stack.length > MAX_STACK ? `${stack.slice(0, MAX_STACK - 1)}…` : stack };
+    this.failedItems.push({ index, attempts: attempt, error: { name, message: error.message, ...(typeof code === 'string' ? { code } : {}), ...kept } });
     this.checkLimit(total);
     return { retry: false };
   }
@@ -149,6 +164,44 @@ export class Ledger {
     }
     out.length = n;
     return out;
+  }
+
+  /** The results recorded so far, for a later re-run of the items without one (see {@link KeptResults}). */
+  kept(): KeptResults {
+    const k: KeptResults = { indices: [], values: [], covered: [] };
+    this.pages.forEach((page, p) => {
+      if (page === undefined) return;
+      for (let at = 0; at < PAGE; at++) {
+        const v = page[at];
+        if (v === EMPTY || v === FAILED) continue;
+        const index = (p << PAGE_BITS) + at;
+        if (v === COVERED) k.covered.push(index);
+        else {
+          k.indices.push(index);
+          k.values.push(v);
+        }
+      }
+    });
+    return k;
+  }
+
+  /**
+   * Records the results another job kept (a re-run of its failed items), in
+   * a ledger that has none yet; TypeError when `k` is not a
+   * {@link KeptResults} (it is read from a store).
+   */
+  restore(k: KeptResults): void {
+    const indices = (v: unknown): v is number[] => Array.isArray(v) && v.every((i) => Number.isSafeInteger(i) && i >= 0 && i < 2 ** 32 - 1);
+    if (k === null || typeof k !== 'object' || !indices(k.indices) || !indices(k.covered) || !Array.isArray(k.values) || k.values.length !== k.indices.length) {
+      throw new TypeError('kept results: expected { indices, values, covered } with item indices and one value per index');
+    }
+    k.indices.forEach((index, n) => this.record(index, k.values[n]));
+    for (const index of k.covered) {
+      const page = this.page(index);
+      if (page[index & (PAGE - 1)] !== EMPTY) continue;
+      page[index & (PAGE - 1)] = COVERED;
+      this.recorded++;
+    }
   }
 
   /**

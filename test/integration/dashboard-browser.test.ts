@@ -22,6 +22,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
+const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
 // Screenshots are always taken; they replace the README's (docs/) only with FJ_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean.
 const SHOTS = process.env.FJ_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : join(tmpdir(), 'fj-dashboard-shots');
 const TOKEN = 'browser-token-0123456789abcdef';
@@ -48,8 +49,8 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-'));
     const store = `file://${join(dir, 'store')}`;
-    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY], { FJ_BROKER_URL: BROKER_URL }));
-    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY], queue, liveEveryMs: 250 });
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], { FJ_BROKER_URL: BROKER_URL }));
+    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY, FLAKY], queue, liveEveryMs: 250 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
     page.on('pageerror', (e) => errors.push(e.message));
@@ -131,6 +132,24 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator(`[data-job="${id}"] [data-state="cancelled"]`).waitFor();
     await page.screenshot({ path: join(SHOTS, 'dashboard-jobs.png') });
   }, 90_000);
+
+  it('a failed item shows its stack on demand, and "Re-run failed items" runs it again in a new job whose output is whole', async () => {
+    const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-flaky-'));
+    const input = { n: 12, dir: attemptsDir, failFirst: { '5': 1 } };
+    const res = await fetch(`${dash.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN }, body: JSON.stringify({ task: 'flaky', input, label: 'one fails', options: { retries: 0, onFailure: 'collect' } }) });
+    const { id } = (await res.json()) as { id: string };
+    await page.goto(`${dash.url}/#/job/${id}`);
+    await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+    await page.getByText('item 5 failed on attempt 1').click(); // opens the failure's details
+    await page.getByTestId('stack-5').click();
+    expect(await page.getByTestId('stack-text-5').innerText()).toMatch(/flaky\.ts:\d+/);
+    await page.getByTestId('rerun-failed').click();
+    await page.getByTestId('rerun-of').filter({ hasText: id }).waitFor({ timeout: 15_000 }); // the new job's page
+    await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('progress').innerText()).toBe('12 of 12');
+    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual({ results: Array.from({ length: 12 }, (_, i) => i), failed: [] });
+    await rm(attemptsDir, { recursive: true, force: true });
+  }, 120_000);
 
   it("an invalid field shows the server's JSON-path error beside it", async () => {
     await page.goto(`${dash.url}/#/tasks/sleepy`);

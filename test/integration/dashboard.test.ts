@@ -23,6 +23,7 @@ import { waitFor } from '../helpers/wait.js';
 const available = await brokerAvailable();
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
+const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
 const TOKEN = 'test-token-0123456789abcdef';
 
 describe('dashboard options', () => {
@@ -85,8 +86,8 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-'));
     store = `file://${join(dir, 'store')}`;
-    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY], { FJ_BROKER_URL: BROKER_URL }));
-    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY], queue, liveEveryMs: 200 });
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], { FJ_BROKER_URL: BROKER_URL }));
+    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY, FLAKY], queue, liveEveryMs: 200 });
   }, 60_000);
   afterAll(async () => {
     await dash?.close();
@@ -152,6 +153,36 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     expect(again).not.toBe(id);
     await post(`/api/jobs/${again}/cancel`, {});
   }, 90_000);
+
+  it('re-run failed items only: a new job runs just the items without a result, and its output is the whole job\'s; a failure\'s stack on demand', async () => {
+    const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-dashboard-flaky-'));
+    const input = { n: 30, dir: attemptsDir, failFirst: { '3': 1, '17': 1 } }; // items 3 and 17 fail their first attempt
+    const res = await post('/api/jobs', { task: 'flaky', input, label: 'two fail', options: { retries: 0, onFailure: 'collect' } });
+    const { id } = (await res.json()) as { id: string };
+    type Detail = { state: string; failures: { index: number; error: { message: string; stack?: string }; stack: boolean }[]; kept: number | null; rerunOf: string | null; hasOutput: boolean };
+    const first = await waitFor('the job to end', async () => { const j = (await job(id)) as unknown as Detail; return j.state === 'succeeded' && j; }, 60_000, 200);
+    expect(first.failures.map((f) => [f.index, f.stack])).toEqual([[3, true], [17, true]]);
+    expect(first.failures[0]!.error.stack).toBeUndefined(); // stacks only on demand
+    expect(first.kept).toBe(28);
+    const failure = (await (await call(`/api/jobs/${id}/failures/3`)).json()) as { error: { message: string; stack: string } };
+    expect(failure.error.message).toMatch(/item 3 failed on attempt 1/);
+    expect(failure.error.stack).toMatch(/flaky\.ts:\d+/); // where in the task it threw
+    expect((await call(`/api/jobs/${id}/failures/4`)).status).toBe(404);
+    expect((await post(`/api/jobs/${id}/rerun-failed`, {}, { token: null })).status).toBe(401);
+
+    const again = await post(`/api/jobs/${id}/rerun-failed`, {});
+    expect(again.status).toBe(201);
+    const rerunId = ((await again.json()) as { id: string }).id;
+    const second = await waitFor('the re-run to end', async () => { const j = (await job(rerunId)) as unknown as Detail; return j.state === 'succeeded' && j; }, 60_000, 200);
+    expect(second).toMatchObject({ rerunOf: id, kept: null, failures: [] });
+    // Only items 3 and 17 ran again: every other item made one attempt in all.
+    const { attempts } = await import('../fixtures/flaky.js');
+    expect(Array.from({ length: 30 }, (_, i) => attempts(attemptsDir, i))).toEqual(Array.from({ length: 30 }, (_, i) => (i === 3 || i === 17 ? 2 : 1)));
+    expect(await (await call(`/api/jobs/${rerunId}/output`)).json()).toEqual({ results: Array.from({ length: 30 }, (_, i) => i), failed: [] });
+    // A job with nothing left to run again: 409.
+    expect((await post(`/api/jobs/${rerunId}/rerun-failed`, {})).status).toBe(409);
+    await rm(attemptsDir, { recursive: true, force: true });
+  }, 120_000);
 
   it('GET /api/workers, /api/queues and /metrics read heartbeats and RabbitMQ', async () => {
     const ws = await waitFor('both workers in the heartbeats', async () => {

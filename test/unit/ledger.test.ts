@@ -86,3 +86,32 @@ describe('Ledger.dropFrom (answers of an earlier run past the end of setup)', ()
     expect(ledger.results(3)).toEqual(['a', 'b', 'c']);
   });
 });
+
+describe('Ledger.kept and restore (a re-run of a job\'s failed items)', () => {
+  it('keeps results and merged groups, not failures; a restored ledger runs only the rest and joins everything in order', () => {
+    const l = new Ledger(policy, 0);
+    l.record(0, 'a');
+    l.recordGroup([1, 2, 4], 'b+c+e'); // item 3 failed out of the group's batch
+    l.fail(3, new Error('boom'), 6);
+    l.record(5000, 'far'); // another page
+    const kept = structuredClone(l.kept()); // it goes through a store
+    expect(kept).toEqual({ indices: [0, 1, 5000], values: ['a', 'b+c+e', 'far'], covered: [2, 4] });
+
+    const again = new Ledger(policy, 0);
+    again.restore(kept);
+    expect(again.recorded).toBe(5);
+    expect([0, 1, 2, 3, 4, 5000].map((i) => again.has(i))).toEqual([true, true, true, false, true, true]);
+    expect(again.record(3, 'd')).toBe(true);
+    for (let i = 5; i < 5000; i++) again.record(i, i);
+    const out = again.results(5001);
+    expect(out.slice(0, 4)).toEqual(['a', 'b+c+e', 'd', 5]);
+    expect(out.at(-1)).toBe('far');
+  });
+
+  it('refuses kept results that are not { indices, values, covered }', () => {
+    const l = new Ledger(policy, 0);
+    expect(() => l.restore({ indices: [0, 1], values: ['a'], covered: [] })).toThrow(/one value per index/);
+    expect(() => l.restore({ indices: [-1], values: ['a'], covered: [] })).toThrow(TypeError);
+    expect(() => l.restore(null as never)).toThrow(TypeError);
+  });
+});
