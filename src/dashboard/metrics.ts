@@ -1,16 +1,54 @@
 /**
  * `GET /metrics`: Prometheus text from prom-client. Each scrape reads the
- * sources afresh (the index, heartbeats, RabbitMQ, the result records of
- * the most recent ended jobs): restarting the dashboard loses nothing.
+ * sources afresh (the index, heartbeats, RabbitMQ): restarting the
+ * dashboard loses nothing. Counters and the duration histogram come from
+ * the tallies in the workers' heartbeats: one series per worker, growing
+ * while it runs (a restarted worker starts again from zero, which
+ * Prometheus's rate() reads as a counter reset).
  */
 import type { FastifyInstance } from 'fastify';
-import { Gauge, Histogram, Registry } from 'prom-client';
-import { readOutcome } from '../job-records.js';
+import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
+import { DURATION_BUCKETS, isTally, type JobTally } from '../worker/job-tally.js';
 import { countByState, poolsOf, workers } from './cluster-api.js';
 import type { DashboardContext } from './context.js';
 
-/** The job duration histogram covers the result records of this many most recently submitted ended jobs of each final state. */
-export const DURATION_SAMPLE = 200;
+/** The tallies of the listed workers (live, and quiet for less than 10 minutes), by worker name. */
+async function tallies(ctx: DashboardContext): Promise<{ worker: string; tally: JobTally }[]> {
+  return (await workers(ctx)).flatMap((w) => (isTally(w.tally) ? [{ worker: w.name, tally: w.tally }] : []));
+}
+
+/**
+ * `fj_job_duration_seconds{worker,state}`: the wall times of the jobs each
+ * worker coordinated to their end, as the buckets of its tally say. A
+ * histogram prom-client cannot take from counts already made, so this
+ * metric gives the registry its values itself.
+ */
+class DurationHistogram {
+  readonly name = 'fj_job_duration_seconds';
+  readonly help = 'Wall time of the detached jobs each worker coordinated to their end since it started (its heartbeat), by final state';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(private readonly ctx: DashboardContext) {}
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValueWithName<string>[] }> {
+    const values: MetricValueWithName<string>[] = [];
+    for (const { worker, tally } of await tallies(this.ctx)) {
+      for (const [state, e] of Object.entries(tally.jobs)) {
+        let below = 0;
+        e.buckets.forEach((n, k) => {
+          below += n;
+          values.push({ metricName: `${this.name}_bucket`, labels: { worker, state, le: k < DURATION_BUCKETS.length ? DURATION_BUCKETS[k]! : '+Inf' }, value: below });
+        });
+        values.push({ metricName: `${this.name}_sum`, labels: { worker, state }, value: e.sumSeconds });
+        values.push({ metricName: `${this.name}_count`, labels: { worker, state }, value: e.count });
+      }
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {}
+}
 
 /** A registry whose metrics read `ctx` on every scrape. */
 export function metricsRegistry(ctx: DashboardContext): Registry {
@@ -47,22 +85,22 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
       for (const p of await ctx.broker.pools(poolsOf(await workers(ctx), ctx.config.queue))) for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
     },
   });
-  new Histogram({
-    name: 'fj_job_duration_seconds',
-    help: `Wall time of ended jobs, from their result records (the ${DURATION_SAMPLE} newest of each final state)`,
-    labelNames: ['state'],
-    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const state of ['succeeded', 'failed', 'cancelled'] as const) {
-        const page = await ctx.store.listJobs({ state, limit: DURATION_SAMPLE });
-        const outcomes = await Promise.all(page.entries.map((e) => readOutcome(ctx.store, e.id, ctx.signer).catch(() => undefined)));
-        for (const o of outcomes) if (o?.started) this.observe({ state }, Math.max(0, o.finished - o.started) / 1000);
-      }
-    },
-  });
-  return registry;
+  const itemCounter = (what: keyof JobTally['items'], help: string) =>
+    new Counter({
+      name: `fj_job_items_${what}_total`,
+      help: `${help}, in the detached jobs each worker coordinated to their end since it started (its heartbeat)`,
+      labelNames: ['worker'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const { worker, tally } of await tallies(ctx)) this.inc({ worker }, tally.items[what]);
+      },
+    });
+  itemCounter('succeeded', 'Items with a result');
+  itemCounter('failed', 'Items failed for good');
+  itemCounter('retried', 'Attempts retried');
+  registry.registerMetric(new DurationHistogram(ctx) as unknown as Metric);
+    return registry;
 }
 
 /** Registers `GET /metrics`. */

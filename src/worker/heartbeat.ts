@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { fjVersion } from '../paths.js';
 import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../task/types.js';
+import type { JobTally } from './job-tally.js';
 
 /** How often a worker writes its heartbeat. */
 export const HEARTBEAT_EVERY_MS = 2000;
@@ -32,6 +33,8 @@ export interface WorkerBeat {
   maxJobs: number;
   /** Task name -> code fingerprint, of every task it serves. */
   tasks: Record<string, string>;
+  /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
+  tally?: JobTally;
   version: string;
   started: number;
   /** When this beat was written (ms since the epoch). */
@@ -48,6 +51,7 @@ export interface BeatSource {
   busy(): number;
   itemsDone(): number;
   coordinating(): string[];
+  tally(): JobTally;
 }
 
 /** Starts beating; the returned function stops (and removes nothing: the beacon expires). */
@@ -68,6 +72,7 @@ export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger
       coordinating: src.coordinating(),
       maxJobs: src.maxJobs,
       tasks: src.tasks,
+      tally: src.tally(),
       version,
       started,
       sent: Date.now(),

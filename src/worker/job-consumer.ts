@@ -28,6 +28,7 @@ import { SIGNATURE_HEADER, type Signer } from '../signing.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
+import { emptyTally, tallyEnd } from './job-tally.js';
 import { assertJobsQueue, jobsQueue, reconnect, reconnectOnChannelError, resultsQueueState } from '../transport/amqp.js';
 
 /** Header of a job message: the workers that do not serve its task. */
@@ -58,6 +59,8 @@ export interface JobConsumerParts {
 export class JobConsumer {
   /** The jobs being coordinated here, by id. */
   readonly active = new Map<string, { task: string; started: number }>();
+  /** The jobs this worker coordinated to their end (for its heartbeat). */
+  readonly tally = emptyTally();
   private conn: ChannelModel | undefined;
   private ch: Channel | undefined;
   private stopping = false;
@@ -127,7 +130,8 @@ export class JobConsumer {
       // Never stale code: a worker with other code for the task passes the job on, as one without the task does.
       const why = !task ? 'lacks the task' : task.codeHash !== manifest.task.codeHash ? `runs other code for it (${task.codeHash}; restart it)` : undefined;
       if (!task || why) return void (await this.decline(msg, ch, jobId, manifest, why!));
-      this.active.set(jobId, { task: task.name, started: Date.now() });
+      const takenAt = Date.now();
+      this.active.set(jobId, { task: task.name, started: takenAt });
       log.info(`job ${jobId} (${manifest.task.name}, "${manifest.detached.label}"): coordinating`);
       let done: Coordinated;
       try {
@@ -147,6 +151,8 @@ export class JobConsumer {
       }
       if (done.how === 'ended') {
         const o = done.outcome;
+        // Counted once, by the coordinator that wrote the end (not for a job found ended already).
+        if (o.coordinator === this.p.name && o.finished >= takenAt) tallyEnd(this.tally, o);
         log.info(`job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`);
         ack();
       } else if (done.how === 'elsewhere') {

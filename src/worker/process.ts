@@ -11,6 +11,7 @@ import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.
 import { connect, reconnect, withHeartbeat } from '../transport/amqp.js';
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
 import { startHeartbeat } from './heartbeat.js';
+import { emptyTally } from './job-tally.js';
 import { JobConsumer } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
 import { ThreadPool } from './pool.js';
@@ -57,6 +58,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       busy: () => Math.min(p.inFlight, o.concurrency),
       itemsDone: () => worker.itemsDone,
       coordinating: () => [...(jobs?.active.keys() ?? [])],
+      tally: () => jobs?.tally ?? emptyTally(),
     }, log);
     log.info(`serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url})`);
     let stopping: Promise<void> | undefined;

@@ -192,10 +192,24 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     expect(ws).toHaveLength(2);
     const q = (await (await call('/api/queues')).json()) as { pools: { pool: string; work: { consumers: number }; dead: { messages: number } }[] };
     expect(q.pools.find((p) => p.pool === queue)).toMatchObject({ work: { consumers: 2 }, dead: { messages: 0 } });
-    const text = await (await call('/metrics')).text();
+    const sum = (text: string, re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+    // The workers' tallies reach /metrics with their next heartbeat (every 2 s): wait for the jobs of the tests above.
+    const text = await waitFor('the ended jobs in /metrics', async () => {
+      const t = await (await call('/metrics')).text();
+      return sum(t, /^fj_job_duration_seconds_count\{worker="[^"]+",state="succeeded"\} (\d+)$/gm) >= 3 && t;
+    }, 10_000, 250);
     expect(text).toMatch(/^fj_workers_online [2-9]/m);
     expect(text).toMatch(/^fj_jobs\{state="succeeded"\} [1-9]/m);
-    expect(text).toMatch(/^fj_job_duration_seconds_count\{state="succeeded"\} [1-9]/m);
+    // From the workers' tallies: the jobs of the tests above ended on these workers (the re-run test's two failed items among them).
+    expect(sum(text, /^fj_job_duration_seconds_count\{worker="[^"]+",state="cancelled"\} (\d+)$/gm)).toBeGreaterThanOrEqual(1);
+    expect(sum(text, /^fj_job_items_failed_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(2);
+    expect(sum(text, /^fj_job_items_succeeded_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(58);
+    for (const m of text.matchAll(/^fj_job_duration_seconds_count\{worker="([^"]+)",state="(\w+)"\} (\d+)$/gm)) {
+      const buckets = [...text.matchAll(new RegExp(`^fj_job_duration_seconds_bucket\\{worker="${m[1]!.replace(/\./g, '\\.')}",state="${m[2]}",le="([^"]+)"\\} (\\d+)$`, 'gm'))].map((b) => Number(b[2]));
+      expect(buckets).toHaveLength(11); // ten bounds and +Inf, cumulative
+      expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+      expect(buckets.at(-1)).toBe(Number(m[3]));
+    }
     expect(text).toMatch(new RegExp(`^fj_queue_messages\\{pool="${queue.replace(/\./g, '\\.')}",kind="work"\\} \\d+`, 'm'));
     const tasks = (await (await call('/api/tasks')).json()) as { tasks: { name: string; schema: { properties: object } }[] };
     expect(tasks.tasks.map((t) => t.name)).toEqual(expect.arrayContaining(['wordcount', 'align', 'sleepy']));
