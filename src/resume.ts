@@ -58,11 +58,7 @@ export async function jobForResume(jobId: string, options: RunOptions, taskSpec?
     await store.close();
   }
   const t = manifest.task;
-  const builtin = (!t.module || isBuiltin(t.module)) && builtinTaskNames().includes(t.name);
-  const spec = taskSpec ?? (builtin ? t.name : undefined);
-  if (spec === undefined) {
-    throw new UsageError(`job ${jobId} runs task ${JSON.stringify(t.name)} from a module of its own; name that module to resume it: fj resume ${jobId} --task MODULE (fj never loads code that a store record names)`);
-  }
+  const spec = taskSpec ?? taskToLoad(jobId, manifest, 'resume', 'resume it');
   const file = taskFile(spec);
   if (!file) throw new UsageError(`--task ${spec}: not a built-in task and no such file`);
   const changed = (now: string) => new UsageError(`job ${jobId}: the code of task ${t.name} changed since the job started (${t.codeHash} then, ${now} now); resume needs the same code`);
@@ -92,6 +88,18 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     itemTimeoutMs: m.itemTimeoutMs,
     inlineLimit: m.inlineLimit,
   };
+}
+
+/**
+ * The task to load for job `jobId` when the user named none: its task's
+ * name when that is a built-in task; else UsageError asking for `--task`
+ * (`command` is the fj command that needs it, `purpose` what it does), since
+ * fj never loads code that a store record names.
+ */
+export function taskToLoad(jobId: string, manifest: Manifest, command: string, purpose: string): string {
+  const t = manifest.task;
+  if ((!t.module || isBuiltin(t.module)) && builtinTaskNames().includes(t.name)) return t.name;
+  throw new UsageError(`job ${jobId} runs task ${JSON.stringify(t.name)} from a module of its own; name that module to ${purpose}: fj ${command} ${jobId} --task MODULE (fj never loads code that a store record names)`);
 }
 
 function isBuiltin(moduleUrl: string): boolean {

@@ -1,9 +1,14 @@
-/** `fj submit`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
+/** `fj submit`, `fj rerun`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
 import { CancelledError, UsageError } from '../errors.js';
 import { JobHandle, type JobView } from '../detached/handle.js';
 import { forget, listJobs, listWorkers } from '../detached/queries.js';
+import { rerunFailed } from '../detached/rerun.js';
 import { submit } from '../detached/submit.js';
-import type { JobLocation, JobOutcome } from '../job-records.js';
+import { checkJobId } from '../job-id.js';
+import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../job-records.js';
+import { taskToLoad } from '../resume.js';
+import { signerFrom } from '../signing.js';
+import { openStore } from '../store/open.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
 import { loadTask } from '../task/registry.js';
 import { readJsonInput } from './input.js';
@@ -43,6 +48,43 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
   io.stderr.write(`fj: job ${handle.id} submitted; waiting (Ctrl-C stops waiting, the job goes on)\n`);
   await printResult(handle, { ...flags, wait: true }, io, info.name);
+}
+
+/** Options of `fj rerun`. */
+export interface RerunFlags extends JobLocation {
+  task?: string;
+  label?: string;
+  queue?: string;
+  wait?: boolean;
+  out?: string;
+  progress?: boolean;
+}
+
+/**
+ * Submits a new job that runs only the items job `jobId` left without a
+ * result (`rerunFailed`); prints its id (with `--wait`, waits and prints its
+ * output like `fj run`). The task is `--task`, else the job's task when it
+ * is a built-in one.
+ */
+export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams): Promise<void> {
+  if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
+  const spec = flags.task ?? taskToLoad(jobId, await readManifestAt(jobId, flags), 'rerun', 're-run its failed items');
+  const info = await loadTask(spec);
+  const handle = await rerunFailed(info.cls, jobId, { broker: flags.broker, store: flags.store, signingKey: flags.signingKey, queue: flags.queue, label: flags.label });
+  if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
+  io.stderr.write(`fj: job ${handle.id} submitted (the failed items of ${jobId}); waiting (Ctrl-C stops waiting, the job goes on)\n`);
+  await printResult(handle, { ...flags, wait: true }, io, info.name);
+}
+
+/** Job `jobId`'s manifest, from the store `where` names. */
+async function readManifestAt(jobId: string, where: JobLocation): Promise<Manifest> {
+  checkJobId(jobId);
+  const store = await openStore(where.store || undefined);
+  try {
+    return await readManifest(store, jobId, signerFrom(where.signingKey));
+  } finally {
+    await store.close();
+  }
 }
 
 /** Options of `fj result`. */

@@ -242,6 +242,20 @@ function detachedCommands(program: Command, io: Streams): void {
   failureOptions(submit).action(async (task, input, flags) => (await commands.detached()).submitCommand(task, input, flags, io));
 
   program
+    .command('rerun')
+    .description('submit a new detached job that runs only the items an ended job left without a result (failed, or dropped by fail-fast), from the results it kept; print its id')
+    .argument('<job-id>', 'the ended job')
+    .option('--task <name|module>', "the job's task, for a task module of its own (fj never loads code a store record names); its code now runs the failed items")
+    .option('--label <text>', "the new job's description (default: failed items of <the job's label>)")
+    .option('--queue <name>', "worker pool (default: the job's)")
+    .option('--wait', 'wait for the end and print the output like fj run (same exit codes)')
+    .option('-o, --out <file>', 'with --wait: write the output JSON to a file')
+    .option('--no-progress', 'with --wait: no progress bar')
+    .option(broker, brokerHelp)
+    .option(store, storeHelp)
+    .action(async (jobId, flags) => (await commands.detached()).rerunCommand(jobId, flags, io));
+
+  program
     .command('result')
     .description("print a detached job's output (exit 0), or the error it ended with (1 failed, 130 cancelled, 2 unknown or expired)")
     .argument('<job-id>', "the id 'fj submit' printed")

@@ -14,12 +14,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach, listJobs, listWorkers, run, submit } from '../../src/index.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { runFj } from '../helpers/cli.js';
+import { openStore } from '../../src/store/open.js';
+import { readOutcome } from '../../src/job-records.js';
+import { decode } from '../../src/codec.js';
+import type { KeptResults } from '../../src/dispatch/ledger.js';
 import { waitFor } from '../helpers/wait.js';
 
 const available = await brokerAvailable();
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const SLOW_SETUP = join(ROOT, 'test', 'fixtures', 'slow-setup.ts');
+const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
 
 async function jobsQueueDepth(queue: string): Promise<number> {
   const conn = await amqp.connect(BROKER_URL);
@@ -42,7 +47,7 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-detached-'));
     store = `file://${join(dir, 'store')}`;
-    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, SLOW_SETUP], { FJ_BROKER_URL: BROKER_URL }));
+    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, SLOW_SETUP, FLAKY], { FJ_BROKER_URL: BROKER_URL }));
   }, 60_000);
   afterAll(async () => {
     await Promise.all(workers.map(stopWorkerProc));
@@ -109,6 +114,37 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     expect(res.stderr).toMatch(/cancelled by 'fj cancel'/);
     await deleteQueues(`${idle}.jobs`).catch(() => {});
   });
+
+  it('fj rerun: after a fail-fast failure, a new job runs only the items without a result and prints the whole output; a module task needs --task; a cancelled job has nothing to re-run', async () => {
+    const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-detached-flaky-'));
+    const first = await submit(FLAKY, { n: 40, dir: attemptsDir, failFirst: { '25': 1 } }, { ...common(), retries: 0 }); // fail-fast (the default)
+    const failed = await fj(['result', first.id, '--wait', '--timeout', '60']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/item 25 failed on attempt 1/);
+    const bare = await fj(['rerun', first.id]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain(`fj: job ${first.id} runs task "flaky" from a module of its own; name that module to re-run its failed items: fj rerun ${first.id} --task MODULE`);
+    const { attempts } = await import('../fixtures/flaky.js');
+    const before = Array.from({ length: 40 }, (_, i) => attempts(attemptsDir, i));
+    const again = await fj(['rerun', first.id, '--task', FLAKY, '--wait', '--no-progress']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ results: Array.from({ length: 40 }, (_, i) => i), failed: [] });
+    // Only the items the first job left without a result ran: item 25, and those fail-fast dropped or had in flight.
+    const s = await openStore(store);
+    const kept = await readOutcome(s, first.id).then(async (o) => decode<KeptResults>(await s.get(o!.kept!.ref)));
+    await s.close();
+    expect(kept.indices).not.toContain(25);
+    expect(kept.indices.length).toBeGreaterThan(0);
+    const ranAgain = Array.from({ length: 40 }, (_, i) => attempts(attemptsDir, i) - before[i]!);
+    expect(ranAgain).toEqual(Array.from({ length: 40 }, (_, i) => (kept.indices.includes(i) ? 0 : 1)));
+    const cancelled = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: `${queue}.idle-rerun` });
+    expect((await fj(['cancel', cancelled.id])).code).toBe(0);
+    const none = await fj(['rerun', cancelled.id]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`job ${cancelled.id} cancelled with no failed items to run again (a cancelled job keeps no results)`);
+    await deleteQueues(`${queue}.idle-rerun.jobs`).catch(() => {});
+    await rm(attemptsDir, { recursive: true, force: true });
+  }, 120_000);
 
   it('cancel during setup and while running: fj result gives 130, and the workers drop the items', async () => {
     // During setup: slow-setup waits before yielding anything.
