@@ -17,9 +17,8 @@
  * - Failures: a failed attempt is judged by the ledger (retry after a
  *   backoff, record the failure, or end the job); a lost batch charges only
  *   the item that was running, and its other items run again, uncharged.
- * - Resume (and a re-run of a job's failed items, its ledger restored from
- *   the results that job kept): items that already have a result are never
- *   sent.
+ * - Resume, and a re-run of failed items (a restored ledger): items that
+ *   already have a result are never sent.
  *
  * States: `starting` (the transport opens) → `running` (items pulled and
  * sent) → `draining` (`setup` is exhausted; waiting for answers and
@@ -106,9 +105,8 @@ export class Dispatcher implements TransportEvents {
   private readonly inFlight = new Set<SentBatch>();
 
   private pulling = false;
-  /** While probing: ends the ramp when no answer comes within the sizer's patience (see {@link holdProbe}). */
+  /** While probing: ends the ramp when no answer comes within the sizer's patience ({@link holdProbe}); since when none has. */
   private probeTimer: NodeJS.Timeout | undefined;
-  /** When the newest answer that timed a batch came, or when the job started running. */
   private lastTimedAnswer = 0;
   private error: unknown;
   private settle!: () => void;
@@ -166,13 +164,7 @@ export class Dispatcher implements TransportEvents {
     return this.sizer.ramping && this.inFlight.size >= (this.transport.batching.slots ?? 2);
   }
 
-  /**
-   * Probing waits for an answer at most the sizer's patience (a batch's
-   * target time, 250 ms at least): an item that has not answered by then
-   * takes longer than a whole batch should, so one-item batches are the
-   * right size and every idle slot should get one now (items of seconds on
-   * many workers would otherwise run two at a time until the first answer).
-   */
+  /** Probing waits for an answer at most the sizer's patience: items slower than that get every idle slot now (BatchSizer.slowAnswers). */
   private holdProbe(): void {
     if (this.probeTimer || !this.live || !this.probing) return;
     const wait = Math.max(0, this.lastTimedAnswer + this.sizer.patience - Date.now());
@@ -288,10 +280,7 @@ export class Dispatcher implements TransportEvents {
       // Some of its items have a result already (an answer of the run before `fj resume`): the same.
       if (batch) for (const i of g.indices) if (!ledger.has(i)) this.rerun(batch, i);
     }
-    if (a.ms !== undefined && a.ran) {
-      this.sizer.observe(a.ms, a.ran);
-      this.lastTimedAnswer = Date.now();
-    }
+    if (a.ms !== undefined && a.ran) this.lastTimedAnswer = (this.sizer.observe(a.ms, a.ran), Date.now());
     if (batch) this.settleBatch(batch);
     if (recorded) this.plan.progress(recorded);
     void this.pump();
