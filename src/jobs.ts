@@ -7,14 +7,15 @@
  * The work is in job-control.ts, imported on first call: importing fj (as
  * every task module and worker thread does) must not load amqplib.
  */
-import type { JobHandle } from './detached/handle.js';
+import type { JobHandle, JobView } from './detached/handle.js';
+import type { ListJobsOptions, WorkerView } from './detached/queries.js';
 import type { SubmitOptions } from './detached/submit.js';
 import type { JobLocation, JobReport } from './job-records.js';
 import type { TaskClass } from './task/fork-join-task.js';
 
 export type { JobLocation, JobReport, SubmitOptions };
 export { attach, JobHandle, type JobView, type ResultOptions } from './detached/handle.js';
-export { forget, listJobs, listWorkers, type ListJobsOptions, type WorkerView } from './detached/queries.js';
+export type { ListJobsOptions, WorkerView } from './detached/queries.js';
 
 /**
  * Validates `input`, stores it and the job's records, queues the job for
@@ -62,4 +63,21 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
  */
 export async function cancel(jobId: string, where: JobLocation = {}): Promise<{ coordinator: boolean; pending?: boolean; detached?: boolean }> {
   return (await import('./job-control.js')).cancel(jobId, where);
+}
+
+// The queries are imported on first call too: see the note at the top.
+
+/** The jobs in the index, newest first, with their figures; `more` says whether more match past `limit` (default 20). See detached/queries.ts. */
+export async function listJobs(options?: ListJobsOptions): Promise<{ jobs: JobView[]; more: boolean }> {
+  return (await import('./detached/queries.js')).listJobs(options);
+}
+
+/** The workers whose heartbeat is still kept, quiet ones marked, stale code flagged; by pool, then name. See detached/queries.ts. */
+export async function listWorkers(where?: JobLocation): Promise<WorkerView[]> {
+  return (await import('./detached/queries.js')).listWorkers(where);
+}
+
+/** Removes an ended job's output and records now. UsageError when the job is unknown, or has not ended (cancel it first). */
+export async function forget(jobId: string, where?: JobLocation): Promise<void> {
+  return (await import('./detached/queries.js')).forget(jobId, where);
 }

@@ -133,8 +133,15 @@ export async function runLoadedInput(task: TaskClass | string, load: (signal?: A
   const executor = await executorFor(opts.executor);
   try {
     executor.prepare?.(opts);
-    // an unknown task is reported by execute(), after the input
-    if (executor.warm) resolveTask(task).then((info) => executor.warm!(info), () => {});
+    // The threads import the task's module and the validator loads while the input is read
+    // (an unknown task is reported by execute(), after the input).
+    resolveTask(task).then(
+      (info) => {
+        executor.warm?.(info);
+        info.prepareValidator();
+      },
+      () => {},
+    );
     const { value, source, origin = {} } = await load(opts.signal);
     if (opts.checkLaws) return await lawChecked(executor, task, value, opts, source);
     return await execute(executor, task, value, opts, performance.now(), source, origin);

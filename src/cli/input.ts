@@ -46,11 +46,15 @@ export function maxInputBytes(env: NodeJS.ProcessEnv = process.env): number {
  * Reads and parses JSON from `path`, or from standard input when `path` is
  * `-`, within the limits above. Throws UsageError (no such file, a directory,
  * unreadable) or InputError (too large, not UTF-8, too deep, invalid JSON).
+ * Once `options.signal` is aborted, a file's reading stops and nothing more
+ * is parsed (the promise rejects with the signal's reason).
  */
-export async function readJsonInput(path: string, options: { sha256?: boolean } = {}): Promise<{ value: unknown; source: string; sha256?: string }> {
+export async function readJsonInput(path: string, options: { sha256?: boolean; signal?: AbortSignal } = {}): Promise<{ value: unknown; source: string; sha256?: string }> {
   const source = path === '-' ? 'standard input' : path;
   const limit = maxInputBytes();
-  const bytes = path === '-' ? await readStream(process.stdin, source, limit) : await readFileBytes(path, limit);
+  const { signal } = options;
+  const bytes = path === '-' ? await readStream(process.stdin, source, limit) : await readFileBytes(path, limit, signal);
+  signal?.throwIfAborted();
   // WebCrypto hashes on libuv's thread pool: the hash is computed while this thread parses.
   const digest = options.sha256 ? crypto.subtle.digest('SHA-256', bytes) : undefined;
   digest?.catch(() => {});
@@ -58,7 +62,7 @@ export async function readJsonInput(path: string, options: { sha256?: boolean } 
   return { value, source, sha256: digest ? Buffer.from(await digest).toString('hex') : undefined };
 }
 
-async function readFileBytes(path: string, limit: number): Promise<Buffer> {
+async function readFileBytes(path: string, limit: number, signal?: AbortSignal): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -71,10 +75,11 @@ async function readFileBytes(path: string, limit: number): Promise<Buffer> {
     // A pipe, a FIFO or /dev/stdin has no size to check up front: count while reading.
     if (!stats.isFile()) return await readStream(handle.createReadStream({ autoClose: false }), path, limit);
     if (stats.size > limit) throw tooLarge(path, limit, stats.size);
-    const bytes = await handle.readFile();
+    const bytes = await handle.readFile({ signal });
     if (bytes.length > limit) throw tooLarge(path, limit, bytes.length); // it grew while we read
     return bytes;
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw err instanceof FjError ? err : readError(err, path);
   } finally {
     await handle.close();

@@ -102,23 +102,33 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
 
 /** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */
 export async function runCommand(task: string, inputPath: string, flags: RunFlags, io: Streams): Promise<void> {
-  const info = await loadTask(task); // an unknown task is reported before the input is read
   const amqp = flags.executor === 'amqp';
-  const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
-  // The executor starts (threads, connections) while the input is read and parsed.
-  const load = async (signal?: AbortSignal): Promise<LoadedInput> => {
-    // amqp: the manifest names the input file and its hash, which `fj resume` checks
-    const reading = readJsonInput(inputPath, { sha256: amqp && inputPath !== '-' });
-    const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
-    const { value, source, sha256 } = signal ? await untilAborted(reading, signal, stop) : await reading;
-    // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
-    if (amqp && flags.logFormat === 'json') cliLogger(io).info(`job ${jobId}`);
-    else if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
-    return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
-  };
-  await runWithSignals(info.name, flags, io, (options) =>
-    runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
-  );
+  const early = new AbortController();
+  // amqp: the manifest names the input file and its hash, which `fj resume` checks
+  const read = () => readJsonInput(inputPath, { sha256: amqp && inputPath !== '-', signal: early.signal });
+  // A file is read at once, while the task's module and the executor load (the main thread mostly
+  // waits on their files then); standard input, which may never end, only once the task is known.
+  const reading = inputPath === '-' ? undefined : read();
+  reading?.catch(() => {}); // reported when the job asks for its input
+  try {
+    const info = await loadTask(task); // an unknown task is reported first, whatever the input holds
+    const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
+    // The executor starts (threads, connections) while the input is read and parsed.
+    const load = async (signal?: AbortSignal): Promise<LoadedInput> => {
+      const input = reading ?? read();
+      const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
+      const { value, source, sha256 } = signal ? await untilAborted(input, signal, stop) : await input;
+      // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
+      if (amqp && flags.logFormat === 'json') cliLogger(io).info(`job ${jobId}`);
+      else if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
+      return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
+    };
+    await runWithSignals(info.name, flags, io, (options) =>
+      runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
+    );
+  } finally {
+    early.abort(); // a command that failed before its job read the input (an unknown task, a bad --out) does not parse it for nothing
+  }
 }
 
 /** The command line's own lines as JSON log lines on stderr (`--log-format json`), scope `fj`. */

@@ -6,8 +6,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
-import { FileStore } from './file.js';
-import { MemoryStore } from './memory.js';
 import type { PayloadStore } from './store.js';
 import { redactUrl } from './url.js';
 
@@ -33,18 +31,20 @@ function fileUrlDir(url: string): string {
  * Opens the payload store `url` names: `memory:`, `file://DIR` (created if
  * missing), `redis://` or `rediss://`; empty or undefined means a file store
  * at {@link DEFAULT_STORE_DIR}. ioredis is imported only when a Redis URL is
- * given, so processes without Redis never load it. Throws UsageError for any
- * other scheme and TransportError when the store cannot be reached.
+ * given, so processes without Redis never load it; the other stores too are
+ * imported on first use (importing fj, as every task module does, loads
+ * none). Throws UsageError for any other scheme and TransportError when the
+ * store cannot be reached.
  */
 export async function openStore(url: string | undefined): Promise<PayloadStore> {
   const trimmed = url?.trim() ?? '';
-  if (!trimmed) return FileStore.open(DEFAULT_STORE_DIR);
+  if (!trimmed) return (await import('./file.js')).FileStore.open(DEFAULT_STORE_DIR);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'memory':
-      return new MemoryStore();
+      return new (await import('./memory.js')).MemoryStore();
     case 'file':
-      return FileStore.open(fileUrlDir(trimmed));
+      return (await import('./file.js')).FileStore.open(fileUrlDir(trimmed));
     case 'redis':
     case 'rediss': {
       const { RedisStore } = await import('./redis.js');

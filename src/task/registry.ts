@@ -37,6 +37,12 @@ export interface TaskInfo {
    * The schema is compiled on first use, so worker threads never load ajv.
    */
   readonly validate: (input: unknown, source?: string) => Promise<void>;
+  /**
+   * Starts loading (or compiling) the validator now, without waiting: a
+   * runner calls it while the input is still being read. A broken schema is
+   * reported by `validate`, not here.
+   */
+  readonly prepareValidator: () => void;
   /** Default worker pool for the amqp executor. */
   readonly queue: string | undefined;
   /** The task's `static retries`. */
@@ -119,7 +125,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     get codeHash() {
       return (codeHash ??= file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16));
     },
-    validate: lazyValidator(cls, name, file),
+    ...lazyValidator(cls, name, file),
     queue: cls.queue,
     retries: Number.isInteger(cls.retries) && cls.retries! >= 0 ? cls.retries! : 0,
     combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
@@ -130,11 +136,17 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   return info;
 }
 
-function lazyValidator(cls: TaskClass, name: string, file: string | undefined): TaskInfo['validate'] {
+function lazyValidator(cls: TaskClass, name: string, file: string | undefined): Pick<TaskInfo, 'validate' | 'prepareValidator'> {
   let compiled: Promise<InputValidator> | undefined;
-  return async (input, source) => {
-    compiled ??= taskValidator(cls, name, file);
-    (await compiled)(input, source);
+  const load = () => {
+    if (compiled) return compiled;
+    compiled = taskValidator(cls, name, file);
+    compiled.catch(() => {}); // reported by validate()
+    return compiled;
+  };
+  return {
+    validate: async (input, source) => (await load())(input, source),
+    prepareValidator: () => void load(),
   };
 }
 

@@ -14,6 +14,7 @@
  * folded fail with the cancellation.
  */
 import { CancelledError, TaskError } from '../errors.js';
+import { abortFlag } from './abort-flag.js';
 import type { TaskRuntime } from './runtime.js';
 
 /** What a fold uses of runBatch's hooks (RunBatchHooks; `map` does not apply: there is one result). */
@@ -90,9 +91,10 @@ async function foldPass(
   const ok: number[] = [];
   let broken = false;
   let acc = runtime.seed(first + (positions[0] ?? 0), signal);
+  const cancelled = abortFlag(signal);
   for (let k = 0; k < positions.length; k++) {
     const i = positions[k];
-    if (signal.aborted) {
+    if (cancelled.aborted) {
       const error = signal.reason ?? new CancelledError();
       for (let r = k; r < positions.length; r++) fail(positions[r], error);
       break;
@@ -110,6 +112,7 @@ async function foldPass(
       if (k + 1 < positions.length) acc = runtime.seed(first + positions[k + 1], signal);
     }
   }
+  cancelled.done();
   return { ok, acc, broken };
 }
 

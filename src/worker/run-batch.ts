@@ -19,6 +19,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { CancelledError, TaskError } from '../errors.js';
+import { abortFlag } from './abort-flag.js';
 import { foldBatch } from './fold-batch.js';
 import type { TaskRuntime } from './runtime.js';
 
@@ -76,25 +77,29 @@ export async function runBatch(runtime: TaskRuntime, items: readonly unknown[], 
         partials.push(value);
       } else results[i] = value;
     }
-  } else for (let i = 0; i < items.length; i++) {
-    if (signal.aborted) {
-      // cancelled: the rest would be thrown away; they fail with the cancellation
-      const error = signal.reason ?? new CancelledError();
-      for (let k = i; k < items.length; k++) (failures ??= []).push({ i: k, error });
-      break;
+  } else {
+    const cancelled = abortFlag(signal);
+    for (let i = 0; i < items.length; i++) {
+      if (cancelled.aborted) {
+        // cancelled: the rest would be thrown away; they fail with the cancellation
+        const error = signal.reason ?? new CancelledError();
+        for (let k = i; k < items.length; k++) (failures ??= []).push({ i: k, error });
+        break;
+      }
+      hooks.onItem?.(i);
+      try {
+        const r = hooks.raceTimeoutMs ? raceTimeout(runtime, items[i], first + i, signal, hooks.raceTimeoutMs) : runtime.processItem(items[i], first + i, signal);
+        const value = r instanceof Promise ? await r : r;
+        if (combines) {
+          ok.push(i);
+          partials.push(value);
+        } else results[i] = hooks.map ? hooks.map(value, i) : value;
+      } catch (err) {
+        (failures ??= []).push({ i, error: err });
+        hooks.onFailed?.(i, err);
+      }
     }
-    hooks.onItem?.(i);
-    try {
-      const r = hooks.raceTimeoutMs ? raceTimeout(runtime, items[i], first + i, signal, hooks.raceTimeoutMs) : runtime.processItem(items[i], first + i, signal);
-      const value = r instanceof Promise ? await r : r;
-      if (combines) {
-        ok.push(i);
-        partials.push(value);
-      } else results[i] = hooks.map ? hooks.map(value, i) : value;
-    } catch (err) {
-      (failures ??= []).push({ i, error: err });
-      hooks.onFailed?.(i, err);
-    }
+    cancelled.done();
   }
   hooks.onItemsDone?.();
   if (!combines || ok.length === 0) return { results, failures };

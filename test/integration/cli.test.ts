@@ -180,6 +180,15 @@ describe('fj run', () => {
       expect(r.stderr).toMatch(/built-in tasks: .*\bwordcount\b/);
     });
 
+    it('an unknown task before a bad input: the file is read while the task loads, but the task is named first', async () => {
+      for (const input of [file('broken.json', '{"documents": ['), join(dir, 'missing.json')]) {
+        const r = await fj(['run', 'no-such-task', input]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/^fj: unknown task 'no-such-task'/);
+        expect(r.stderr).not.toMatch(/broken\.json|missing\.json/);
+      }
+    });
+
     it.each([
       [['-c', '0'], /--concurrency must be an integer from 1 and up, got '0'/],
       [['--concurrency', 'many'], /--concurrency must be an integer from 1 and up, got 'many'/],

@@ -3,10 +3,11 @@
  * applied to a copy (never to the caller's object), and nothing run at all
  * when the input is invalid.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readJsonInput } from '../../src/cli/input.js';
 import { ForkJoinTask, InputError, run, runJob, validate } from '../../src/index.js';
 import { MAX_PROBLEMS } from '../../src/task/validator.js';
 import WordCount from '../../tasks/wordcount.js';
@@ -162,5 +163,24 @@ describe('nothing runs for invalid input', () => {
     const err = await inputError(runJob(Recorder, { recordDir: dir, values: [1, 'two', 3.5] }, { executor, concurrency: 1 }));
     expect(err.problems).toEqual(['/values/1: must be integer', '/values/2: must be integer']);
     expect(existsSync(log())).toBe(false);
+  });
+});
+
+describe('reading an input file (fj run reads it while the task loads)', () => {
+  it('once its signal aborts, the reading stops and nothing is parsed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fj-read-'));
+    try {
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, '{"documents": [');
+      await expect(readJsonInput(bad)).rejects.toThrow(/invalid JSON/); // parsed: the error says so
+      const reason = new Error('the task is unknown');
+      await expect(readJsonInput(bad, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      const later = new AbortController();
+      const reading = readJsonInput(bad, { signal: later.signal });
+      later.abort(reason); // while the file is still being read
+      await expect(reading).rejects.toBe(reason);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
