@@ -14,7 +14,7 @@
  * folded fail with the cancellation.
  */
 import { CancelledError, TaskError } from '../errors.js';
-import { abortFlag } from './abort-flag.js';
+import { abortFlag, type AbortFlag } from './abort-flag.js';
 import type { TaskRuntime } from './runtime.js';
 
 /** What a fold uses of runBatch's hooks (RunBatchHooks; `map` does not apply: there is one result). */
@@ -88,32 +88,77 @@ async function foldPass(
   hooks: FoldHooks,
   fail: (i: number, error: unknown) => void,
 ): Promise<Pass> {
-  const ok: number[] = [];
-  let broken = false;
-  let acc = runtime.seed(first + (positions[0] ?? 0), signal);
-  const cancelled = abortFlag(signal);
-  for (let k = 0; k < positions.length; k++) {
-    const i = positions[k];
-    if (cancelled.aborted) {
-      const error = signal.reason ?? new CancelledError();
-      for (let r = k; r < positions.length; r++) fail(positions[r], error);
-      break;
+  const p: PassState = { runtime, items, positions, first, signal, hooks, fail, cancelled: abortFlag(signal), k: 0, acc: undefined, ok: [], broken: false };
+  p.acc = runtime.seed(first + (positions[0] ?? 0), signal);
+  try {
+    // Synchronous while every `fold` returns at once (the hot loop stays a plain function,
+    // which V8 optimizes quickly); an item whose `fold` returns a promise is awaited here.
+    for (let pending = foldRun(p); pending; pending = foldRun(p)) {
+      try {
+        p.acc = await pending;
+        p.ok.push(positions[p.k]);
+      } catch (err) {
+        failed(p, err);
+      }
+      p.k++;
+    }
+  } finally {
+    p.cancelled.done();
+  }
+  return { ok: p.ok, acc: p.acc, broken: p.broken };
+}
+
+/** A pass in progress: its items, the position `k` it is at and its accumulator. */
+interface PassState {
+  readonly runtime: TaskRuntime;
+  readonly items: readonly unknown[];
+  readonly positions: readonly number[];
+  readonly first: number;
+  readonly signal: AbortSignal;
+  readonly hooks: FoldHooks;
+  readonly fail: (i: number, error: unknown) => void;
+  readonly cancelled: AbortFlag;
+  k: number;
+  acc: unknown;
+  ok: number[];
+  broken: boolean;
+}
+
+/**
+ * Folds `positions[p.k...]` one after another; returns at the end (undefined),
+ * or the promise of the first `fold` that returns one (`p.k` at its item).
+ * Once the signal has aborted, the items left fail with the cancellation.
+ */
+function foldRun(p: PassState): Promise<unknown> | undefined {
+  const { runtime, items, positions, first, hooks } = p;
+  for (; p.k < positions.length; p.k++) {
+    const i = positions[p.k];
+    if (p.cancelled.aborted) {
+      const error = p.signal.reason ?? new CancelledError();
+      for (; p.k < positions.length; p.k++) p.fail(positions[p.k], error);
+      return undefined;
     }
     hooks.onItem?.(i);
+    let r: unknown;
     try {
       const timeoutMs = hooks.raceTimeoutMs;
-      const r = timeoutMs ? raceTimeout(runtime, first + i, signal, timeoutMs, (s) => runtime.foldItem(acc, items[i], first + i, s)) : runtime.foldItem(acc, items[i], first + i, signal);
-      acc = r instanceof Promise ? await r : r;
-      ok.push(i);
+      r = timeoutMs ? raceTimeout(runtime, first + i, p.signal, timeoutMs, (s) => runtime.foldItem(p.acc, items[i], first + i, s)) : runtime.foldItem(p.acc, items[i], first + i, p.signal);
     } catch (err) {
-      fail(i, err);
-      broken = true;
-      // the items after this one go into a fresh accumulator, so none of them meets a broken one
-      if (k + 1 < positions.length) acc = runtime.seed(first + positions[k + 1], signal);
+      failed(p, err);
+      continue;
     }
+    if (r instanceof Promise) return r;
+    p.acc = r;
+    p.ok.push(i);
   }
-  cancelled.done();
-  return { ok, acc, broken };
+  return undefined;
+}
+
+/** The item at `p.k` failed: charged, and the items after it go into a fresh accumulator, so none of them meets a broken one. */
+function failed(p: PassState, err: unknown): void {
+  p.fail(p.positions[p.k], err);
+  p.broken = true;
+  if (p.k + 1 < p.positions.length) p.acc = p.runtime.seed(p.first + p.positions[p.k + 1], p.signal);
 }
 
 /** `fold` for one item, failed after `timeoutMs` (its signal aborted) if it has not settled by then (the inline transport). */

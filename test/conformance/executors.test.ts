@@ -445,6 +445,15 @@ describe.each(executorCases)('$name executor', (ex) => {
         expect(foldAttempts(d, 2990)).toBe(2);
       });
 
+      it('a fold that returns a promise for some items: each is awaited in order, and a failure among them is charged the same', async () => {
+        const d = dir();
+        // every 7th item async; 2989 fails (sync), 2996 fails (async) on their first attempt
+        const { output: out, stats } = await job(Folded, { n: 3000, dir: d, awaitEvery: 7, failFirst: [2989, 2996] }, { ...fast, retries: 1 });
+        expect(out).toMatchObject({ sum: total(upTo(3000)), items: upTo(3000), failed: [] });
+        expect(stats.retried).toBe(2);
+        expect(foldAttempts(d, 2996)).toBe(2);
+      });
+
       it('collect: an item that always throws is left out of its batch\'s accumulator and reported', async () => {
         const { output: out, stats } = await job(Folded, { n: 500, dir: dir(), poison: [3, 250] }, { ...fast, retries: 1, onFailure: 'collect' });
         expect(out).toMatchObject({ sum: total(upTo(500, [3, 250])), items: upTo(500, [3, 250]), failed: [3, 250] });
