@@ -190,7 +190,7 @@ export function snapshotFj(dir, ref) {
     copyFileSync(join(ROOT, 'package.json'), join(root, 'package.json'));
   }
   cpSync(join(BENCH_DIR, 'tasks'), join(root, 'bench', 'tasks'), { recursive: true });
-  copyFileSync(join(BENCH_DIR, 'wordcount-floor.mjs'), join(root, 'bench', 'wordcount-floor.mjs'));
+  for (const f of ['wordcount-floor.mjs', 'wordcount-bare.mjs']) copyFileSync(join(BENCH_DIR, f), join(root, 'bench', f));
   return { root, cli: join(root, 'dist', 'src', 'cli', 'main.js'), tasks: join(root, 'bench', 'tasks') };
 }
 

@@ -7,13 +7,15 @@
  *   node bench/peers/run.mjs [--parts wtsa] [--rounds 3] [--docs 40000]
  *       [--tiny 200000] [--celery-tiny 10000] [--straggle 1000]
  *       [--reference 1000000] [--edits 500] [--fj-pool 1x2|2x1]
- *       [--fj-ref HEAD] [--no-seed]
+ *       [--fj-ref HEAD] [--no-seed] [--no-bare]
  *
  * Parts: w word count, t tiny items, s stragglers, a shared context (align
  * input). Systems: fj amqp (`fj worker` child processes, by default one at
  * --concurrency 2), fj local (--concurrency 2, no broker), and Celery 5.2
  * from Debian (`celery worker --pool prefork --concurrency 2`; submitter
- * bench/peers/client.py), run with /usr/bin/python3. bench/peers/setup.sh
+ * bench/peers/client.py), run with /usr/bin/python3; for word count also
+ * bench/wordcount-bare.mjs (`--no-bare` leaves it out), the least a whole
+ * 2-thread Node process does, no fj: the floor fj local is measured against. bench/peers/setup.sh
  * installs Celery first if it is missing (apt-get).
  *
  * Per part, two phases:
@@ -58,6 +60,7 @@ const { values: opt } = parseArgs({
     edits: { type: 'string', default: '500' },
     'fj-pool': { type: 'string', default: '1x2' },
     'no-seed': { type: 'boolean', default: false },
+    'no-bare': { type: 'boolean', default: false },
     'fj-ref': { type: 'string' },
   },
 });
@@ -209,6 +212,11 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     if (sys.executor === 'amqp') args.push('--queue', FJ_Q, '--broker', u.fjBroker, '--store', u.redis);
     else args.push('--concurrency', String(SLOTS));
     env = process.env;
+  } else if (sys.system === 'bare') {
+    // bench/wordcount-bare.mjs: the least a 2-thread Node program does, no fj (whole process; no job time of its own)
+    cmd = process.execPath;
+    args = [join(FJ.root, 'bench', 'wordcount-bare.mjs'), input, '-o', outFile];
+    env = process.env;
   } else {
     cmd = PYTHON;
     args = [join(PEERS_DIR, 'client.py'), sys.workload, input, outFile];
@@ -219,9 +227,9 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     args = ['-f', '%M %e %U %S', '-o', timeFile, cmd, ...args];
     cmd = '/usr/bin/time';
   }
-  const { ms } = await timeSpawn(cmd, args, { env, cwd, stdoutFile: sys.system === 'fj' ? '/dev/null' : statsFile });
-  const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
-  const r = { ms, jobMs: sys.system === 'fj' ? stats.wallMs : stats.jobMs, items: stats.items, stats, outFile };
+  const { ms } = await timeSpawn(cmd, args, { env, cwd, stdoutFile: sys.system === 'celery' ? statsFile : '/dev/null' });
+  const stats = sys.system === 'bare' ? { items: sys.items } : JSON.parse(readFileSync(statsFile, 'utf8'));
+  const r = { ms, jobMs: sys.system === 'fj' ? stats.wallMs : sys.system === 'bare' ? ms : stats.jobMs, items: stats.items, stats, outFile };
   if (timed) {
     const [maxKb, , user, sys_] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
     r.coordinatorPeakBytes = maxKb * 1024;
@@ -406,6 +414,8 @@ try {
     const systems = [
       ...fjSystems('wordcount', corpus, warm, docs),
       { id: 'celery-careful', label: 'Celery careful chord', system: 'celery', workload: 'wc-careful', input: corpus, warmInput: warm, items: docs },
+      // The floor with every cost a 2-thread Node process pays (start-up, threads, hand-off), no fj: bench/wordcount-bare.mjs
+      ...(opt['no-bare'] ? [] : [{ id: 'bare', label: 'bare Node program, 2 threads (no fj)', system: 'bare', input: corpus, warmInput: warm, items: docs }]),
       ...(opt['no-seed'] ? [] : [{ id: 'celery-seed', label: "Celery seed's chord", system: 'celery', workload: 'wc-seed', input: corpus, warmInput: warm, items: docs }]),
     ];
     const res = await runPart(`word count: ${fmt.int(docs)} documents x 100 words (${fmt.mb(inputBytes)})`, systems, (_, out) => out.word_count);
@@ -444,7 +454,8 @@ try {
     }
     for (const s of ['fj-amqp', 'fj-local']) {
       const ratio = res[s].processMs / res['celery-careful'].processMs;
-      const vsFloor = floor ? `; ${fmt.x(res[s].processMs / floor.bound2Ms)} of the 2-slot floor ${fmt.s(floor.bound2Ms)}${floor.measured2Ms === undefined ? '' : `, ${fmt.x(res[s].processMs / floor.measured2Ms)} of the measured one ${fmt.s(floor.measured2Ms)}`}` : '';
+      const vsBare = res.bare?.processMs ? `, ${fmt.x(res[s].processMs / res.bare.processMs)} of the bare Node program ${fmt.s(res.bare.processMs)} (${fmt.x(res.bare.processMs / res['celery-careful'].processMs)} of the chord)` : '';
+      const vsFloor = (floor ? `; ${fmt.x(res[s].processMs / floor.bound2Ms)} of the 2-slot floor ${fmt.s(floor.bound2Ms)}${floor.measured2Ms === undefined ? '' : `, ${fmt.x(res[s].processMs / floor.measured2Ms)} of the measured one ${fmt.s(floor.measured2Ms)}`}` : '') + vsBare;
       goals.push({ part: 'word count', what: `${res[s].label} time / Celery careful chord${vsFloor}`, value: fmt.x(ratio), goal: '≤ 0.50x', met: ratio <= 0.5 });
     }
     const i = res['fj-amqp'].instrumented;
