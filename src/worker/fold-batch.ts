@@ -89,8 +89,8 @@ async function foldPass(
   fail: (i: number, error: unknown) => void,
 ): Promise<Pass> {
   const p: PassState = { runtime, items, positions, first, signal, hooks, fail, cancelled: abortFlag(signal), k: 0, acc: undefined, ok: [], broken: false };
-  p.acc = runtime.seed(first + (positions[0] ?? 0), signal);
   try {
+    p.acc = runtime.seed(first + (positions[0] ?? 0), signal);
     // Synchronous while every `fold` returns at once (the hot loop stays a plain function,
     // which V8 optimizes quickly); an item whose `fold` returns a promise is awaited here.
     for (let pending = foldRun(p); pending; pending = foldRun(p)) {
