@@ -105,8 +105,9 @@ export class Dispatcher implements TransportEvents {
   private readonly inFlight = new Set<SentBatch>();
 
   private pulling = false;
-  /** While probing: ends the ramp when no answer comes within the sizer's patience ({@link holdProbe}); since when none has. */
+  /** While probing: ends the ramp when no answer comes within the sizer's patience ({@link holdProbe}). */
   private probeTimer: NodeJS.Timeout | undefined;
+  /** When the newest answer that timed a batch came (or the job started running). */
   private lastTimedAnswer = 0;
   private error: unknown;
   private settle!: () => void;
@@ -154,12 +155,7 @@ export class Dispatcher implements TransportEvents {
     if (this.state === 'failed') throw this.error;
   }
 
-  /**
-   * While batch sizes are still ramping up (BatchSizer.ramping), at most one
-   * batch per slot of the transport (two when it does not say) is in flight:
-   * each answer grows the next batch, instead of a window of one-item batches
-   * going out before the first answer.
-   */
+  /** While sizes still ramp up (BatchSizer.ramping), one batch per slot (two when the transport does not say) is in flight: each answer grows the next, instead of a window of one-item batches. */
   private get probing(): boolean {
     return this.sizer.ramping && this.inFlight.size >= (this.transport.batching.slots ?? 2);
   }
@@ -280,7 +276,10 @@ export class Dispatcher implements TransportEvents {
       // Some of its items have a result already (an answer of the run before `fj resume`): the same.
       if (batch) for (const i of g.indices) if (!ledger.has(i)) this.rerun(batch, i);
     }
-    if (a.ms !== undefined && a.ran) this.lastTimedAnswer = (this.sizer.observe(a.ms, a.ran), Date.now());
+    if (a.ms !== undefined && a.ran) {
+      this.sizer.observe(a.ms, a.ran);
+      this.lastTimedAnswer = Date.now();
+    }
     if (batch) this.settleBatch(batch);
     if (recorded) this.plan.progress(recorded);
     void this.pump();
