@@ -23,7 +23,23 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run } from '../dist/src/index.js';
 import Noop from './tasks/noop.mjs';
-import { BENCH_DIR, CLI, ROOT, deleteQueues, portAnswers, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, timeSpawn, timed, writeCorpus } from './lib.mjs';
+import {
+  BENCH_DIR,
+  CLI,
+  ROOT,
+  deleteQueues,
+  portAnswers,
+  fmt,
+  median,
+  saveResult,
+  startWorker,
+  stopWorker,
+  table,
+  tempDir,
+  timeSpawn,
+  timed,
+  writeCorpus,
+} from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -41,7 +57,6 @@ const id = randomUUID();
 const qTiny = `fj.bench.${id}.tiny`;
 const qPool = `fj.bench.${id}`;
 const queues = [qTiny, `${qTiny}.dead`, qPool, `${qPool}.dead`];
-
 
 if (!(await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) }))) {
   console.log(`\namqp: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`);
@@ -75,7 +90,9 @@ try {
     const w = await start(['--queue', qTiny, '--concurrency', '2', '--tasks', join(BENCH_DIR, 'tasks', 'noop.mjs')]);
     const once = async (n) => {
       let stats;
-      const { ms, value } = await timed(() => run(Noop, { n }, { executor: 'amqp', queue: qTiny, broker: BROKER, onStats: (s) => (stats = s) }));
+      const { ms, value } = await timed(() =>
+        run(Noop, { n }, { executor: 'amqp', queue: qTiny, broker: BROKER, onStats: (s) => (stats = s) }),
+      );
       if (value.items !== n) throw new Error(`expected ${n} results, got ${value.items}`);
       return { ms, stats };
     };
@@ -83,14 +100,31 @@ try {
     const rounds = [];
     for (let r = 0; r < ROUNDS && !interrupted; r++) {
       const { ms, stats } = await once(N);
-      rounds.push({ ms, perSec: (N * 1000) / ms, messages: stats.messages / 2, bytes: stats.bytesPublished + stats.bytesStored });
+      rounds.push({
+        ms,
+        perSec: (N * 1000) / ms,
+        messages: stats.messages / 2,
+        bytes: stats.bytesPublished + stats.bytesStored,
+      });
     }
     await stop(w);
     const rows = rounds.map((r, i) => [`round ${i + 1}`, fmt.ms(r.ms), fmt.int(r.perSec), r.messages, fmt.mb(r.bytes)]);
-    const b = { items: N, wallMs: median(rounds.map((r) => r.ms)), itemsPerSec: median(rounds.map((r) => r.perSec)), workMessages: median(rounds.map((r) => r.messages)), goal: 20_000 };
+    const b = {
+      items: N,
+      wallMs: median(rounds.map((r) => r.ms)),
+      itemsPerSec: median(rounds.map((r) => r.perSec)),
+      workMessages: median(rounds.map((r) => r.messages)),
+      goal: 20_000,
+    };
     rows.push(['median', fmt.ms(b.wallMs), fmt.int(b.itemsPerSec), b.workMessages, '']);
-    table(`amqp (b): ${fmt.int(N)} no-op items, 1 worker --concurrency 2, end to end (${ROUNDS} rounds; goal ≥ 20,000/s)`, ['', 'wall', 'items/s', 'work msgs', 'bytes'], rows);
-    console.log(`throughput ${fmt.int(b.itemsPerSec)} items/s: goal ≥ 20,000/s ${b.itemsPerSec >= 20_000 ? 'MET' : 'MISSED'}`);
+    table(
+      `amqp (b): ${fmt.int(N)} no-op items, 1 worker --concurrency 2, end to end (${ROUNDS} rounds; goal ≥ 20,000/s)`,
+      ['', 'wall', 'items/s', 'work msgs', 'bytes'],
+      rows,
+    );
+    console.log(
+      `throughput ${fmt.int(b.itemsPerSec)} items/s: goal ≥ 20,000/s ${b.itemsPerSec >= 20_000 ? 'MET' : 'MISSED'}`,
+    );
     figures.throughput = b;
   }
 
@@ -101,7 +135,18 @@ try {
     const statsFile = join(dir, 'stats.json');
     const fjRun = async (task, input, executor) => {
       const extra = executor === 'amqp' ? ['--queue', qPool, '--broker', BROKER] : [];
-      const { ms } = await timeSpawn(process.execPath, [CLI, 'run', task, input, '--executor', executor, '--no-progress', '--stats', statsFile, ...extra]);
+      const { ms } = await timeSpawn(process.execPath, [
+        CLI,
+        'run',
+        task,
+        input,
+        '--executor',
+        executor,
+        '--no-progress',
+        '--stats',
+        statsFile,
+        ...extra,
+      ]);
       return { ms, stats: JSON.parse(readFileSync(statsFile, 'utf8')) };
     };
 
@@ -125,7 +170,16 @@ try {
       table(
         `amqp (a): word count, ${fmt.int(docs)} documents, 2 workers: bytes through broker and store (goal ≤ 2x input)`,
         ['input', 'published', 'stored', 'messages', '(published+stored)/input', 'process wall'],
-        [[fmt.mb(inputBytes), fmt.mb(a.bytesPublished), fmt.mb(a.bytesStored), fmt.int(a.messages), fmt.x(a.ratio), fmt.ms(ms)]],
+        [
+          [
+            fmt.mb(inputBytes),
+            fmt.mb(a.bytesPublished),
+            fmt.mb(a.bytesStored),
+            fmt.int(a.messages),
+            fmt.x(a.ratio),
+            fmt.ms(ms),
+          ],
+        ],
       );
       console.log(`bytes ratio ${fmt.x(a.ratio)}: goal ≤ 2x ${a.ratio <= 2 ? 'MET' : 'MISSED'}`);
       figures.bytes = a;
@@ -133,7 +187,16 @@ try {
 
     if (opt.parts.includes('c') && !interrupted) {
       const input = join(dir, 'align.json');
-      const genArgs = ['--reference-length', opt.reference, '--edits', opt.edits, '--edit-length', '200', '--seed', '7'];
+      const genArgs = [
+        '--reference-length',
+        opt.reference,
+        '--edits',
+        opt.edits,
+        '--edit-length',
+        '200',
+        '--seed',
+        '7',
+      ];
       await timeSpawn(process.execPath, [join(ROOT, 'scripts', 'gen-align.mjs'), ...genArgs], { stdoutFile: input });
       const executors = ['eager', 'local', 'amqp'];
       const rounds = [];
@@ -142,7 +205,8 @@ try {
         const t = {};
         for (const e of order) {
           const { ms, stats } = await fjRun('align', input, e);
-          if (stats.items !== Number(opt.edits)) throw new Error(`align ${e}: expected ${opt.edits} items, got ${stats.items}`);
+          if (stats.items !== Number(opt.edits))
+            throw new Error(`align ${e}: expected ${opt.edits} items, got ${stats.items}`);
           t[e] = ms;
         }
         rounds.push({ ...t, local: t.local, vsLocal: t.eager / t.local, vsAmqp: t.eager / t.amqp });
@@ -157,8 +221,22 @@ try {
         speedupLocal: m('vsLocal'),
         speedupAmqp: m('vsAmqp'),
       };
-      const rows = rounds.map((r, i) => [`round ${i + 1}`, fmt.s(r.eager), fmt.s(r.local), fmt.s(r.amqp), fmt.x(r.vsLocal), fmt.x(r.vsAmqp)]);
-      rows.push(['median', fmt.s(c.eagerMs), fmt.s(c.localMs), fmt.s(c.amqpMs), fmt.x(c.speedupLocal), fmt.x(c.speedupAmqp)]);
+      const rows = rounds.map((r, i) => [
+        `round ${i + 1}`,
+        fmt.s(r.eager),
+        fmt.s(r.local),
+        fmt.s(r.amqp),
+        fmt.x(r.vsLocal),
+        fmt.x(r.vsAmqp),
+      ]);
+      rows.push([
+        'median',
+        fmt.s(c.eagerMs),
+        fmt.s(c.localMs),
+        fmt.s(c.amqpMs),
+        fmt.x(c.speedupLocal),
+        fmt.x(c.speedupAmqp),
+      ]);
       table(
         `amqp (c): align, ${opt.edits} edits x 200 bases on a ${fmt.int(Number(opt.reference))}-base reference, whole \`fj run\` process (${ROUNDS} rounds)`,
         ['', 'eager', 'local (2 threads)', 'amqp (2 workers)', 'eager/local', 'eager/amqp'],

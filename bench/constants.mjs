@@ -16,10 +16,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER } from '../dist/src/index.js';
 import { openStore } from '../dist/src/store/open.js';
-import { connect, Publisher } from '../dist/src/transport/amqp.js';
+import { connect, Publisher } from '../dist/src/broker/amqp.js';
 import { fmt, portAnswers, saveResult, table, tempDir } from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { messages: { type: 'string', default: '20000' }, ops: { type: 'string', default: '2000' } } });
+const { values: opt } = parseArgs({
+  options: { messages: { type: 'string', default: '20000' }, ops: { type: 'string', default: '2000' } },
+});
 const BROKER = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
 const figures = {};
 
@@ -63,10 +65,24 @@ if (await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BRO
   const cpu = cpu0 === undefined ? undefined : beamCpuMs() - cpu0;
   await ch.deleteQueue(queue);
   await conn.close();
-  figures.broker = { messages: N, ms, perSec: (N * 1000) / ms, brokerCpuUsPerMessage: cpu === undefined ? undefined : (cpu * 1000) / N };
-  table(`broker: ${fmt.int(N)} persistent 100-byte messages through one durable queue (confirms, manual acks)`, ['', 'wall', 'messages/s', 'broker CPU per message'], [
-    ['', fmt.ms(ms), fmt.int(figures.broker.perSec), cpu === undefined ? 'n/a' : fmt.us(figures.broker.brokerCpuUsPerMessage)],
-  ]);
+  figures.broker = {
+    messages: N,
+    ms,
+    perSec: (N * 1000) / ms,
+    brokerCpuUsPerMessage: cpu === undefined ? undefined : (cpu * 1000) / N,
+  };
+  table(
+    `broker: ${fmt.int(N)} persistent 100-byte messages through one durable queue (confirms, manual acks)`,
+    ['', 'wall', 'messages/s', 'broker CPU per message'],
+    [
+      [
+        '',
+        fmt.ms(ms),
+        fmt.int(figures.broker.perSec),
+        cpu === undefined ? 'n/a' : fmt.us(figures.broker.brokerCpuUsPerMessage),
+      ],
+    ],
+  );
 } else console.log(`broker: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host}`);
 
 {
@@ -79,7 +95,8 @@ if (await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BRO
   for (const parallel of [1, 64]) {
     const refs = [];
     let t0 = performance.now();
-    for (let i = 0; i < OPS; i += parallel) refs.push(...(await Promise.all(payloads.slice(i, i + parallel).map((p) => store.put(job, p)))));
+    for (let i = 0; i < OPS; i += parallel)
+      refs.push(...(await Promise.all(payloads.slice(i, i + parallel).map((p) => store.put(job, p)))));
     const putMs = performance.now() - t0;
     t0 = performance.now();
     for (let i = 0; i < OPS; i += parallel) await Promise.all(refs.slice(i, i + parallel).map((r) => store.get(r)));
@@ -90,6 +107,10 @@ if (await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BRO
   await store.close();
   cleanup();
   figures.store = rows;
-  table(`file store: ${fmt.int(OPS)} puts then gets of 1 KiB payloads`, ['at once', 'puts/s', 'gets/s'], rows.map((r) => [r.parallel, fmt.int(r.putPerSec), fmt.int(r.getPerSec)]));
+  table(
+    `file store: ${fmt.int(OPS)} puts then gets of 1 KiB payloads`,
+    ['at once', 'puts/s', 'gets/s'],
+    rows.map((r) => [r.parallel, fmt.int(r.putPerSec), fmt.int(r.getPerSec)]),
+  );
 }
 saveResult('constants', figures);

@@ -16,9 +16,24 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, submit } from '../dist/src/index.js';
 import Spin, { calibrate } from './tasks/spin.mjs';
-import { BENCH_DIR, CLI, ROOT, deleteQueues, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, whenReady } from './lib.mjs';
+import {
+  BENCH_DIR,
+  CLI,
+  ROOT,
+  deleteQueues,
+  fmt,
+  median,
+  saveResult,
+  startWorker,
+  stopWorker,
+  table,
+  tempDir,
+  whenReady,
+} from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, items: { type: 'string', default: '6000' } } });
+const { values: opt } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, items: { type: 'string', default: '6000' } },
+});
 const ROUNDS = Number(opt.rounds);
 const N = Number(opt.items);
 const BROKER = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
@@ -26,7 +41,6 @@ const TOKEN = randomUUID();
 const { dir, cleanup } = tempDir('fj-bench-dashboard-');
 const store = `file://${join(dir, 'store')}`;
 const queue = `fj.bench.dashboard.${randomUUID()}`;
-
 
 /** Opens a server-sent event stream and reads it until aborted; resolves to the number of messages read. */
 async function stream(url, signal) {
@@ -46,7 +60,11 @@ async function round(input, base) {
   const t = performance.now();
   const h = await submit(Spin, input, { queue, store });
   const stop = new AbortController();
-  const streams = base ? [`topic=job&id=${h.id}`, 'topic=jobs', 'topic=overview'].map((q) => stream(`${base}/api/events?${q}`, stop.signal)) : [];
+  const streams = base
+    ? [`topic=job&id=${h.id}`, 'topic=jobs', 'topic=overview'].map((q) =>
+        stream(`${base}/api/events?${q}`, stop.signal),
+      )
+    : [];
   await h.result({ pollMs: 20 });
   const rate = N / ((performance.now() - t) / 1000);
   stop.abort();
@@ -54,8 +72,21 @@ async function round(input, base) {
   return { rate, messages };
 }
 
-const worker = await startWorker(['--queue', queue, '--store', store, '-c', '2', '--tasks', join(BENCH_DIR, 'tasks', 'spin.mjs')]);
-const dashChild = spawn(process.execPath, [CLI, 'dashboard', '--port', '0', '--store', store, '--queue', queue, '--token', TOKEN], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FJ_BROKER_URL: BROKER } });
+const worker = await startWorker([
+  '--queue',
+  queue,
+  '--store',
+  store,
+  '-c',
+  '2',
+  '--tasks',
+  join(BENCH_DIR, 'tasks', 'spin.mjs'),
+]);
+const dashChild = spawn(
+  process.execPath,
+  [CLI, 'dashboard', '--port', '0', '--store', store, '--queue', queue, '--token', TOKEN],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FJ_BROKER_URL: BROKER } },
+);
 const dash = await whenReady(dashChild, /dashboard on http:\/\/\S+\//, 'fj dashboard', 30_000);
 const base = /dashboard on (http:\/\/[^/\s]+)\//.exec(dash.log())[1];
 const closed = [];
@@ -78,9 +109,20 @@ try {
 }
 const a = median(closed);
 const b = median(open);
-table(`one fj worker -c 2, ${N} items of ~1 ms: items/s with the dashboard page closed vs open and live-updating`, ['dashboard page', 'items/s (median)', 'rounds'], [
-  ['closed', fmt.int(a), closed.map((x) => fmt.int(x)).join(', ')],
-  ['open (3 live streams)', fmt.int(b), open.map((x) => fmt.int(x)).join(', ')],
-  ['ratio', (b / a).toFixed(3), `goal >= 0.95; ${messages} live messages read`],
-]);
-saveResult('dashboard', { items: N, itemMs: 1, closed: Math.round(a), open: Math.round(b), ratio: +(b / a).toFixed(3), liveMessages: messages });
+table(
+  `one fj worker -c 2, ${N} items of ~1 ms: items/s with the dashboard page closed vs open and live-updating`,
+  ['dashboard page', 'items/s (median)', 'rounds'],
+  [
+    ['closed', fmt.int(a), closed.map((x) => fmt.int(x)).join(', ')],
+    ['open (3 live streams)', fmt.int(b), open.map((x) => fmt.int(x)).join(', ')],
+    ['ratio', (b / a).toFixed(3), `goal >= 0.95; ${messages} live messages read`],
+  ],
+);
+saveResult('dashboard', {
+  items: N,
+  itemMs: 1,
+  closed: Math.round(a),
+  open: Math.round(b),
+  ratio: +(b / a).toFixed(3),
+  liveMessages: messages,
+});

@@ -25,19 +25,44 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run, submit, listJobs, validate } from '../dist/src/index.js';
 import { openStore } from '../dist/src/store/open.js';
 import Spin, { calibrate } from './tasks/spin.mjs';
-import { BENCH_DIR, deleteQueues, fmt, median, saveResult, startWorker, stopWorker, table, tempDir, writeCorpus } from './lib.mjs';
+import {
+  BENCH_DIR,
+  deleteQueues,
+  fmt,
+  median,
+  saveResult,
+  startWorker,
+  stopWorker,
+  table,
+  tempDir,
+  writeCorpus,
+} from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { parts: { type: 'string', default: 'abc' }, rounds: { type: 'string', default: '3' }, items: { type: 'string', default: '6000' } } });
+const { values: opt } = parseArgs({
+  options: {
+    parts: { type: 'string', default: 'abc' },
+    rounds: { type: 'string', default: '3' },
+    items: { type: 'string', default: '6000' },
+  },
+});
 const ROUNDS = Number(opt.rounds);
 const BROKER = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
 const { dir, cleanup } = tempDir('fj-bench-detached-');
 const store = `file://${join(dir, 'store')}`;
 const figures = {};
 
-
 async function partA() {
   const queue = `fj.bench.detached.${randomUUID()}`;
-  const w = await startWorker(['--queue', queue, '--store', store, '-c', '2', '--tasks', join(BENCH_DIR, 'tasks', 'spin.mjs')]);
+  const w = await startWorker([
+    '--queue',
+    queue,
+    '--store',
+    store,
+    '-c',
+    '2',
+    '--tasks',
+    join(BENCH_DIR, 'tasks', 'spin.mjs'),
+  ]);
   const n = Number(opt.items);
   const input = { n, iters: calibrate(1) };
   const elsewhere = [];
@@ -59,18 +84,31 @@ async function partA() {
   }
   const a = median(elsewhere);
   const b = median(here);
-  figures.coordinating = { items: n, itemMs: 1, elsewhere: Math.round(a), inWorker: Math.round(b), ratio: +(b / a).toFixed(3) };
-  table('(a) one fj worker -c 2: items/s of ~1 ms items, coordinated elsewhere vs by the worker itself', ['coordinator', 'items/s (median)', 'rounds'], [
-    ['elsewhere (run -e amqp)', fmt.int(a), elsewhere.map((x) => fmt.int(x)).join(', ')],
-    ['the worker (submit)', fmt.int(b), here.map((x) => fmt.int(x)).join(', ')],
-    ['ratio', (b / a).toFixed(3), 'goal >= 0.90'],
-  ]);
+  figures.coordinating = {
+    items: n,
+    itemMs: 1,
+    elsewhere: Math.round(a),
+    inWorker: Math.round(b),
+    ratio: +(b / a).toFixed(3),
+  };
+  table(
+    '(a) one fj worker -c 2: items/s of ~1 ms items, coordinated elsewhere vs by the worker itself',
+    ['coordinator', 'items/s (median)', 'rounds'],
+    [
+      ['elsewhere (run -e amqp)', fmt.int(a), elsewhere.map((x) => fmt.int(x)).join(', ')],
+      ['the worker (submit)', fmt.int(b), here.map((x) => fmt.int(x)).join(', ')],
+      ['ratio', (b / a).toFixed(3), 'goal >= 0.90'],
+    ],
+  );
 }
 
 async function partB() {
   const rows = [];
   const redis = `${process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'}/9`;
-  for (const [name, url] of [['file', `file://${join(dir, 'index-store')}`], ['redis', redis]]) {
+  for (const [name, url] of [
+    ['file', `file://${join(dir, 'index-store')}`],
+    ['redis', redis],
+  ]) {
     const s = await openStore(url);
     if (name === 'redis') {
       const { Redis } = await import('ioredis');
@@ -83,7 +121,16 @@ async function partB() {
       const now = Date.now();
       const pending = [];
       for (let i = have; i < target; i++) {
-        pending.push(s.indexJob({ id: `bench-${i}`, state: i % 1000 === 3 ? 'failed' : 'succeeded', task: 'wordcount', label: `job ${i}`, submitted: now - target + i, expires: now + 3600_000 }));
+        pending.push(
+          s.indexJob({
+            id: `bench-${i}`,
+            state: i % 1000 === 3 ? 'failed' : 'succeeded',
+            task: 'wordcount',
+            label: `job ${i}`,
+            submitted: now - target + i,
+            expires: now + 3600_000,
+          }),
+        );
         if (pending.length === 500) await Promise.all(pending.splice(0));
       }
       await Promise.all(pending);
@@ -99,11 +146,18 @@ async function partB() {
         rare.push(performance.now() - t);
       }
       rows.push([name, fmt.int(target), median(newest).toFixed(1), median(rare).toFixed(1)]);
-      figures[`index_${name}_${target}`] = { newestMs: +median(newest).toFixed(1), rareStateMs: +median(rare).toFixed(1) };
+      figures[`index_${name}_${target}`] = {
+        newestMs: +median(newest).toFixed(1),
+        rareStateMs: +median(rare).toFixed(1),
+      };
     }
     await s.close();
   }
-  table('(b) listJobs (fj jobs): ms, median of 5, store opened each call', ['store', 'finished jobs', 'newest 20', '20 failed (1 in 1000)'], rows);
+  table(
+    '(b) listJobs (fj jobs): ms, median of 5, store opened each call',
+    ['store', 'finished jobs', 'newest 20', '20 failed (1 in 1000)'],
+    rows,
+  );
 }
 
 async function partC() {
@@ -126,10 +180,14 @@ async function partC() {
     await deleteQueues(BROKER, [`${queue}.jobs`]);
   }
   figures.submit = { inputBytes: bytes, validateMs: Math.round(median(val)), submitMs: Math.round(median(sub)) };
-  table(`(c) submit() of the word-count corpus (${fmt.mb(bytes)}): ms, median of ${ROUNDS}`, ['step', 'ms'], [
-    ['validation alone', fmt.int(median(val))],
-    ['submit (validation, store, records, queue)', fmt.int(median(sub))],
-  ]);
+  table(
+    `(c) submit() of the word-count corpus (${fmt.mb(bytes)}): ms, median of ${ROUNDS}`,
+    ['step', 'ms'],
+    [
+      ['validation alone', fmt.int(median(val))],
+      ['submit (validation, store, records, queue)', fmt.int(median(sub))],
+    ],
+  );
 }
 
 if (opt.parts.includes('a')) await partA();

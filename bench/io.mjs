@@ -13,7 +13,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../dist/src/index.js';
 import Io from './tasks/io.mjs';
-import { BENCH_DIR, deleteQueues, fmt, median, portAnswers, saveResult, startWorker, stopWorker, table, timed } from './lib.mjs';
+import {
+  BENCH_DIR,
+  deleteQueues,
+  fmt,
+  median,
+  portAnswers,
+  saveResult,
+  startWorker,
+  stopWorker,
+  table,
+  timed,
+} from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,19 +49,39 @@ async function once(options) {
 
 const broker = await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) });
 const workers = [];
-const rates = { 'local, item concurrency 1': [], [`local, item concurrency ${C}`]: [], [`amqp, item concurrency ${C}`]: [] };
+const rates = {
+  'local, item concurrency 1': [],
+  [`local, item concurrency ${C}`]: [],
+  [`amqp, item concurrency ${C}`]: [],
+};
 try {
   let worker;
   if (broker) {
-    worker = await startWorker(['--broker', BROKER, '--queue', queue, '--concurrency', '2', '--item-concurrency', String(C), '--tasks', join(BENCH_DIR, 'tasks', 'io.mjs')]);
+    worker = await startWorker([
+      '--broker',
+      BROKER,
+      '--queue',
+      queue,
+      '--concurrency',
+      '2',
+      '--item-concurrency',
+      String(C),
+      '--tasks',
+      join(BENCH_DIR, 'tasks', 'io.mjs'),
+    ]);
     workers.push(worker);
   } else console.log(`amqp: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host}`);
   for (let r = 0; r < ROUNDS; r++) {
     // concurrency 1 would take N * MS / 2 ms: a tenth of the items says the same rate
-    const { ms } = await timed(() => run(Io, { n: Math.ceil(N / 10), ms: MS }, { executor: 'local', concurrency: 2, itemConcurrency: 1 }));
+    const { ms } = await timed(() =>
+      run(Io, { n: Math.ceil(N / 10), ms: MS }, { executor: 'local', concurrency: 2, itemConcurrency: 1 }),
+    );
     rates['local, item concurrency 1'].push((Math.ceil(N / 10) / ms) * 1000);
     rates[`local, item concurrency ${C}`].push(await once({ executor: 'local', concurrency: 2, itemConcurrency: C }));
-    if (worker) rates[`amqp, item concurrency ${C}`].push(await once({ executor: 'amqp', broker: BROKER, queue, itemConcurrency: C }));
+    if (worker)
+      rates[`amqp, item concurrency ${C}`].push(
+        await once({ executor: 'amqp', broker: BROKER, queue, itemConcurrency: C }),
+      );
   }
 } finally {
   for (const w of workers) await stopWorker(w);

@@ -5,7 +5,16 @@
  */
 import { spawn } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  createWriteStream,
+} from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,10 +44,13 @@ export async function timed(fn) {
 export function table(title, headers, rows) {
   const cells = [headers, ...rows].map((r) => r.map(String));
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const line = (r) =>
+    '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   console.log(`\n${title}\n`);
   console.log(line(cells[0]));
-  console.log('|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|');
+  console.log(
+    '|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|',
+  );
   for (const r of cells.slice(1)) console.log(line(r));
   console.log('');
 }
@@ -183,7 +195,10 @@ export function whenReady(child, pattern, what, timeoutMs) {
   child.stderr.on('data', keep);
   const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${log}`)),
+      timeoutMs,
+    );
     const check = () => {
       if (pattern.test(log)) {
         clearTimeout(timer);

@@ -37,7 +37,10 @@ try {
       // Fallback: run the CLI inside a small wrapper process that prints its own maxRSS on exit.
       const argv = [CLI, ...args.slice(1)].map((a) => JSON.stringify(a)).join(', ');
       const wrapper = join(dir, 'maxrss.mjs');
-      writeFileSync(wrapper, `process.argv = [process.argv[0], ${argv}];\nprocess.on('exit', () => process.stderr.write('Maximum resident set size (kbytes): ' + process.resourceUsage().maxRSS + '\\n'));\nawait import(${JSON.stringify(CLI)});\n`);
+      writeFileSync(
+        wrapper,
+        `process.argv = [process.argv[0], ${argv}];\nprocess.on('exit', () => process.stderr.write('Maximum resident set size (kbytes): ' + process.resourceUsage().maxRSS + '\\n'));\nawait import(${JSON.stringify(CLI)});\n`,
+      );
       const r = await timeSpawn(process.execPath, [wrapper]);
       rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
       ms = r.ms;
@@ -47,10 +50,18 @@ try {
     figures.push({ n, maxRssMB: mb, wallMs: ms });
     rows.push([fmt.int(n), `${mb.toFixed(0)} MB`, fmt.s(ms), n ? `${((ms * 1000) / n).toFixed(2)} µs` : '-']);
   }
-  table('memory: peak RSS of `fj run bench/tasks/noop.mjs` (generator setup, local executor; goal < 200 MB, flat)', ['N items', 'max RSS', 'wall (process)', 'wall/item'], rows);
+  table(
+    'memory: peak RSS of `fj run bench/tasks/noop.mjs` (generator setup, local executor; goal < 200 MB, flat)',
+    ['N items', 'max RSS', 'wall (process)', 'wall/item'],
+    rows,
+  );
   const worst = Math.max(...figures.map((f) => f.maxRssMB));
   console.log(`peak ${worst.toFixed(0)} MB: goal < 200 MB ${worst < 200 ? 'MET' : 'MISSED'}`);
-  saveResult('memory', { method: existsSync(TIME) ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS', runs: figures, goalMB: 200 });
+  saveResult('memory', {
+    method: existsSync(TIME) ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS',
+    runs: figures,
+    goalMB: 200,
+  });
 } finally {
   cleanup();
 }

@@ -44,7 +44,15 @@ for (let r = 0; r < ROUNDS; r++) {
   });
 }
 
-const rows = rounds.map((r, i) => [`round ${i + 1}`, fmt.ms(r.fixedMs), fmt.ms(r.localMs), fmt.us(r.rawUs), fmt.us(r.netUs), fmt.us(r.eagerUs), r.batches]);
+const rows = rounds.map((r, i) => [
+  `round ${i + 1}`,
+  fmt.ms(r.fixedMs),
+  fmt.ms(r.localMs),
+  fmt.us(r.rawUs),
+  fmt.us(r.netUs),
+  fmt.us(r.eagerUs),
+  r.batches,
+]);
 const m = (k) => median(rounds.map((r) => r[k]));
 const result = {
   items: N,
@@ -57,11 +65,21 @@ const result = {
   eagerUsPerItem: m('eagerUs'),
   goalUsPerItem: 10,
 };
-rows.push(['median', fmt.ms(result.fixedMs), fmt.ms(result.localMs), fmt.us(result.rawUsPerItem), fmt.us(result.netUsPerItem), fmt.us(result.eagerUsPerItem), m('batches')]);
+rows.push([
+  'median',
+  fmt.ms(result.fixedMs),
+  fmt.ms(result.localMs),
+  fmt.us(result.rawUsPerItem),
+  fmt.us(result.netUsPerItem),
+  fmt.us(result.eagerUsPerItem),
+  m('batches'),
+]);
 table(
   `overhead: ${fmt.int(N)} no-op items, local executor (${ROUNDS} rounds; goal ≤ 10 µs/item net)`,
   ['', 'fixed (n=1)', `local (n=${fmt.int(N)})`, 'raw/item', 'net/item', 'eager/item', 'batches'],
   rows,
 );
-console.log(`net per item ${fmt.us(result.netUsPerItem)}: goal ≤ 10 µs ${result.netUsPerItem <= 10 ? 'MET' : 'MISSED'}`);
+console.log(
+  `net per item ${fmt.us(result.netUsPerItem)}: goal ≤ 10 µs ${result.netUsPerItem <= 10 ? 'MET' : 'MISSED'}`,
+);
 saveResult('overhead', result);

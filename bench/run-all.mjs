@@ -1,10 +1,21 @@
 /**
- * Runs every benchmark in sequence, each in its own node process (so one's
- * memory and JIT state do not colour the next), and prints the machine and
- * the load average before each. Figures also land in bench/out/*.json.
+ * Runs the core benchmarks in sequence — overhead, speedup, wordcount,
+ * memory and amqp: the per-item cost, the thread speed-up, a whole
+ * `fj run`, memory at millions of items, and the broker path; the set
+ * bench/compare.mjs compares before and after a change —
+ * each in its own node process (so one's memory and JIT state do not colour
+ * the next), and prints the machine and the load average before each.
+ * Figures also land in bench/out/*.json.
+ *
+ * The other scripts of bench/ are run by hand, each for its own question
+ * (see bench/README.md): scale (several minutes, hundreds of simulated
+ * slots), constants (docs/scaling.md's broker and store constants),
+ * detached, dashboard and io (one feature each), and wordcount-floor and
+ * wordcount-bare (floors without fj, which wordcount.mjs and the peers
+ * harness run themselves).
  *
  *   npm run bench                          (builds first)
- *   node bench/run-all.mjs [name ...]      (e.g. overhead speedup; default: all)
+ *   node bench/run-all.mjs [name ...]      (e.g. overhead speedup; default: the five above)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,12 +34,18 @@ console.log(`fj benchmarks — ${m.date}\nnproc ${m.nproc}, node ${m.node}, CPU 
 const t0 = performance.now();
 const failed = [];
 for (const name of names) {
-  const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   console.log(`\n=== ${name} (load average ${load}) — node bench/${name}.mjs`);
   const t = performance.now();
   const r = spawnSync(process.execPath, [join(BENCH_DIR, `${name}.mjs`)], { cwd: ROOT, stdio: 'inherit' });
-  console.log(`=== ${name}: ${r.status === 0 ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  console.log(
+    `=== ${name}: ${r.status === 0 ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${((performance.now() - t) / 1000).toFixed(0)} s`,
+  );
   if (r.status !== 0) failed.push(name);
 }
-console.log(`\nall done in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+console.log(
+  `\nall done in ${((performance.now() - t0) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`,
+);
 process.exitCode = failed.length ? 1 : 0;

@@ -24,7 +24,17 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run } from '../dist/src/index.js';
 import Straggle from './tasks/straggle.mjs';
-import { BENCH_DIR, deleteQueues, fmt, median, portAnswers, saveResult, startWorker, stopWorker, table } from './lib.mjs';
+import {
+  BENCH_DIR,
+  deleteQueues,
+  fmt,
+  median,
+  portAnswers,
+  saveResult,
+  startWorker,
+  stopWorker,
+  table,
+} from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -89,7 +99,11 @@ const job = (queue, count, ms) => {
   let stats;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  return run(Straggle, { durations: new Array(count).fill(ms) }, { executor: 'amqp', queue, broker: BROKER, onStats: (s) => (stats = s) }).then((value) => {
+  return run(
+    Straggle,
+    { durations: new Array(count).fill(ms) },
+    { executor: 'amqp', queue, broker: BROKER, onStats: (s) => (stats = s) },
+  ).then((value) => {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     if (value.items !== count) throw new Error(`expected ${count} results, got ${value.items}`);
@@ -105,7 +119,21 @@ try {
     queues.push(queue, `${queue}.dead`);
     const t0 = performance.now();
     const pool = await Promise.all(
-      Array.from({ length: cfg.workers }, () => startWorker(['--broker', BROKER, '--queue', queue, '--concurrency', String(cfg.threads), '--tasks', join(BENCH_DIR, 'tasks', 'straggle.mjs')], { timeoutMs: 120_000 })),
+      Array.from({ length: cfg.workers }, () =>
+        startWorker(
+          [
+            '--broker',
+            BROKER,
+            '--queue',
+            queue,
+            '--concurrency',
+            String(cfg.threads),
+            '--tasks',
+            join(BENCH_DIR, 'tasks', 'straggle.mjs'),
+          ],
+          { timeoutMs: 120_000 },
+        ),
+      ),
     );
     for (const w of pool) workers.add(w);
     const startMs = performance.now() - t0;
@@ -121,7 +149,15 @@ try {
       const b1 = beam && procStat(beam);
       const workerCpuMs = pool.reduce((n, w, i) => n + (procStat(w.pid)?.cpuMs ?? 0) - w0[i], 0);
       const speedup = (items * ITEM_MS) / m.wallMs;
-      rounds.push({ ...m, workerCpuMs, speedup, efficiency: speedup / cfg.slots, msgsPerSec: (m.messages * 1000) / m.wallMs, brokerCpuMs: b0 && b1 ? b1.cpuMs - b0.cpuMs : undefined, brokerPeakRss: b0 ? peak : undefined });
+      rounds.push({
+        ...m,
+        workerCpuMs,
+        speedup,
+        efficiency: speedup / cfg.slots,
+        msgsPerSec: (m.messages * 1000) / m.wallMs,
+        brokerCpuMs: b0 && b1 ? b1.cpuMs - b0.cpuMs : undefined,
+        brokerPeakRss: b0 ? peak : undefined,
+      });
     }
     const workerRss = pool.reduce((n, w) => n + (procStat(w.pid)?.rss ?? 0), 0);
     await Promise.all(pool.map((w) => (workers.delete(w), stopWorker(w))));
@@ -147,10 +183,40 @@ try {
     const opt2 = (x, f) => (x === undefined ? 'n/a' : f(x));
     table(
       `scale: ${cfg.workers} workers x ${cfg.threads} threads = ${cfg.slots} slots, ${fmt.int(items)} items of ${ITEM_MS} ms (ideal ${fmt.s(row.idealMs)}); pool started in ${fmt.s(startMs)}`,
-      ['', 'wall', 'speed-up', 'efficiency', 'coordinator CPU', 'workers CPU', 'messages/s', 'broker CPU', 'broker peak RSS'],
       [
-        ...rounds.map((r, i) => [`round ${i + 1}`, fmt.s(r.wallMs), fmt.x(r.speedup), `${(100 * r.efficiency).toFixed(1)} %`, fmt.ms(r.coordCpuMs), fmt.ms(r.workerCpuMs), fmt.int(r.msgsPerSec), opt2(r.brokerCpuMs, fmt.ms), opt2(r.brokerPeakRss, fmt.mb)]),
-        ['median', fmt.s(row.wallMs), fmt.x(row.speedup), `${(100 * row.efficiency).toFixed(1)} %`, fmt.ms(row.coordCpuMs), fmt.ms(row.workerCpuMs), fmt.int(row.msgsPerSec), opt2(row.brokerCpuMs, fmt.ms), opt2(row.brokerPeakRss, fmt.mb)],
+        '',
+        'wall',
+        'speed-up',
+        'efficiency',
+        'coordinator CPU',
+        'workers CPU',
+        'messages/s',
+        'broker CPU',
+        'broker peak RSS',
+      ],
+      [
+        ...rounds.map((r, i) => [
+          `round ${i + 1}`,
+          fmt.s(r.wallMs),
+          fmt.x(r.speedup),
+          `${(100 * r.efficiency).toFixed(1)} %`,
+          fmt.ms(r.coordCpuMs),
+          fmt.ms(r.workerCpuMs),
+          fmt.int(r.msgsPerSec),
+          opt2(r.brokerCpuMs, fmt.ms),
+          opt2(r.brokerPeakRss, fmt.mb),
+        ]),
+        [
+          'median',
+          fmt.s(row.wallMs),
+          fmt.x(row.speedup),
+          `${(100 * row.efficiency).toFixed(1)} %`,
+          fmt.ms(row.coordCpuMs),
+          fmt.ms(row.workerCpuMs),
+          fmt.int(row.msgsPerSec),
+          opt2(row.brokerCpuMs, fmt.ms),
+          opt2(row.brokerPeakRss, fmt.mb),
+        ],
       ],
     );
     console.log(`workers' RSS: ${fmt.mb(row.workerRssPerProcess)} per process (${cfg.threads} threads each)`);

@@ -53,7 +53,14 @@ for (let r = 0; r < ROUNDS; r++) {
   const t = {};
   for (const e of order) t[e] = await once(e);
   const fixed = await once('local', 1);
-  rounds.push({ eagerMs: t.eager, localMs: t.local, fixedMs: fixed, ratio: t.eager / t.local, net: t.eager / Math.max(1, t.local - fixed), msPerItem: t.eager / N });
+  rounds.push({
+    eagerMs: t.eager,
+    localMs: t.local,
+    fixedMs: fixed,
+    ratio: t.eager / t.local,
+    net: t.eager / Math.max(1, t.local - fixed),
+    msPerItem: t.eager / N,
+  });
 }
 
 const m = (k) => median(rounds.map((r) => r[k]));
@@ -69,12 +76,30 @@ const result = {
   steadySpeedup: m('net'),
   goal: 1.8,
 };
-const rows = rounds.map((r, i) => [`round ${i + 1}`, fmt.ms(r.eagerMs), fmt.ms(r.localMs), fmt.x(r.ratio), fmt.ms(r.fixedMs), fmt.x(r.net), r.msPerItem.toFixed(2) + ' ms']);
-rows.push(['median', fmt.ms(result.eagerMs), fmt.ms(result.localMs), fmt.x(result.speedup), fmt.ms(result.fixedMs), fmt.x(result.steadySpeedup), result.msPerItemEager.toFixed(2) + ' ms']);
+const rows = rounds.map((r, i) => [
+  `round ${i + 1}`,
+  fmt.ms(r.eagerMs),
+  fmt.ms(r.localMs),
+  fmt.x(r.ratio),
+  fmt.ms(r.fixedMs),
+  fmt.x(r.net),
+  r.msPerItem.toFixed(2) + ' ms',
+]);
+rows.push([
+  'median',
+  fmt.ms(result.eagerMs),
+  fmt.ms(result.localMs),
+  fmt.x(result.speedup),
+  fmt.ms(result.fixedMs),
+  fmt.x(result.steadySpeedup),
+  result.msPerItemEager.toFixed(2) + ' ms',
+]);
 table(
   `speedup: ${N} CPU-bound items (~${TARGET_MS} ms each, ${fmt.int(iters)} iterations), local on ${threads} threads vs eager (${ROUNDS} rounds; goal ≥ 1.8x)`,
   ['', 'eager', 'local', 'eager/local', 'local fixed (n=1)', 'eager/(local-fixed)', 'eager ms/item'],
   rows,
 );
-console.log(`speedup ${fmt.x(result.speedup)} whole run, ${fmt.x(result.steadySpeedup)} without the fixed start-up: goal ≥ 1.8x ${result.speedup >= 1.8 ? 'MET' : 'MISSED'}`);
+console.log(
+  `speedup ${fmt.x(result.speedup)} whole run, ${fmt.x(result.steadySpeedup)} without the fixed start-up: goal ≥ 1.8x ${result.speedup >= 1.8 ? 'MET' : 'MISSED'}`,
+);
 saveResult('speedup', result);

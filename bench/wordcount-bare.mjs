@@ -37,7 +37,8 @@ if (!isMainThread) {
   const step = Math.ceil(half / 4);
   const counts = threads.map((w, k) => {
     const answer = new Promise((resolve) => w.once('message', resolve));
-    for (let i = k * half; i < Math.min(documents.length, (k + 1) * half); i += step) w.postMessage(documents.slice(i, Math.min(i + step, (k + 1) * half)));
+    for (let i = k * half; i < Math.min(documents.length, (k + 1) * half); i += step)
+      w.postMessage(documents.slice(i, Math.min(i + step, (k + 1) * half)));
     w.postMessage('end');
     return answer;
   });

@@ -41,7 +41,8 @@ async function foldInTwoThreads(documents) {
   await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
   const half = Math.ceil(documents.length / 2);
   ws.forEach((w, k) => {
-    for (let i = k * half; i < Math.min(documents.length, (k + 1) * half); i += 1000) w.postMessage(documents.slice(i, Math.min(i + 1000, (k + 1) * half)));
+    for (let i = k * half; i < Math.min(documents.length, (k + 1) * half); i += 1000)
+      w.postMessage(documents.slice(i, Math.min(i + 1000, (k + 1) * half)));
   });
   await new Promise((r) => setTimeout(r, 50)); // the batches arrive before the clock starts
   const t = performance.now();
@@ -85,7 +86,23 @@ const out = task.join(merged, params);
 const joinMs = performance.now() - t2;
 const words = Object.values(out.word_count).reduce((a, b) => a + b, 0);
 const readMs = t1 - t0;
-const fold2Ms = process.argv.includes('--two-threads') && typeof task.fold === 'function' ? await foldInTwoThreads(documents) : undefined;
+const fold2Ms =
+  process.argv.includes('--two-threads') && typeof task.fold === 'function'
+    ? await foldInTwoThreads(documents)
+    : undefined;
 const bound2 = boot + readMs + (processMs + combineMs) / 2 + joinMs;
 const measured2 = fold2Ms === undefined ? undefined : boot + readMs + fold2Ms + joinMs;
-console.log(JSON.stringify({ documents: documents.length, words, bootMs: boot, readMs, processMs, combineMs, joinMs, bound2, fold2Ms, measured2 }));
+console.log(
+  JSON.stringify({
+    documents: documents.length,
+    words,
+    bootMs: boot,
+    readMs,
+    processMs,
+    combineMs,
+    joinMs,
+    bound2,
+    fold2Ms,
+    measured2,
+  }),
+);

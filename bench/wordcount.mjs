@@ -28,7 +28,17 @@ try {
   const statsFile = join(dir, 'stats.json');
 
   const once = async (executor) => {
-    const { ms } = await timeSpawn(process.execPath, [CLI, 'run', 'wordcount', corpus, '--executor', executor, '--no-progress', '--stats', statsFile]);
+    const { ms } = await timeSpawn(process.execPath, [
+      CLI,
+      'run',
+      'wordcount',
+      corpus,
+      '--executor',
+      executor,
+      '--no-progress',
+      '--stats',
+      statsFile,
+    ]);
     const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
     if (stats.items !== DOCS) throw new Error(`expected ${DOCS} items, got ${stats.items}`);
     return { ms, jobMs: stats.wallMs };
@@ -36,7 +46,9 @@ try {
 
   const floorOut = join(dir, 'floor.json');
   const floor = async () => {
-    const { ms } = await timeSpawn(process.execPath, [join(import.meta.dirname, 'wordcount-floor.mjs'), corpus], { stdoutFile: floorOut });
+    const { ms } = await timeSpawn(process.execPath, [join(import.meta.dirname, 'wordcount-floor.mjs'), corpus], {
+      stdoutFile: floorOut,
+    });
     return { ms, ...JSON.parse(readText(floorOut, 'utf8')) };
   };
 
@@ -69,11 +81,41 @@ try {
     bound2Ms: m('bound2Ms'),
     localOverBound2: m('localMs') / m('bound2Ms'),
   };
-  const rows = rounds.map((r, i) => [`round ${i + 1}`, fmt.ms(r.eagerMs), fmt.ms(r.eagerJobMs), fmt.ms(r.localMs), fmt.ms(r.localJobMs), fmt.x(r.ratio), fmt.ms(r.floorMs), fmt.ms(r.bound2Ms), fmt.x(r.localMs / r.bound2Ms)]);
-  rows.push(['median', fmt.ms(result.eagerMs), fmt.ms(result.eagerJobMs), fmt.ms(result.localMs), fmt.ms(result.localJobMs), fmt.x(result.speedup), fmt.ms(result.floorMs), fmt.ms(result.bound2Ms), fmt.x(result.localOverBound2)]);
+  const rows = rounds.map((r, i) => [
+    `round ${i + 1}`,
+    fmt.ms(r.eagerMs),
+    fmt.ms(r.eagerJobMs),
+    fmt.ms(r.localMs),
+    fmt.ms(r.localJobMs),
+    fmt.x(r.ratio),
+    fmt.ms(r.floorMs),
+    fmt.ms(r.bound2Ms),
+    fmt.x(r.localMs / r.bound2Ms),
+  ]);
+  rows.push([
+    'median',
+    fmt.ms(result.eagerMs),
+    fmt.ms(result.eagerJobMs),
+    fmt.ms(result.localMs),
+    fmt.ms(result.localJobMs),
+    fmt.x(result.speedup),
+    fmt.ms(result.floorMs),
+    fmt.ms(result.bound2Ms),
+    fmt.x(result.localOverBound2),
+  ]);
   table(
     `wordcount: ${fmt.int(DOCS)} documents x 100 words, corpus ${fmt.mb(bytes)}, whole \`fj run\` process (${ROUNDS} rounds)`,
-    ['', 'eager (process)', 'eager (job)', 'local (process)', 'local (job)', 'eager/local', 'floor: hooks alone, 1 thread', 'floor: 2 slots', 'local/floor 2 slots'],
+    [
+      '',
+      'eager (process)',
+      'eager (job)',
+      'local (process)',
+      'local (job)',
+      'eager/local',
+      'floor: hooks alone, 1 thread',
+      'floor: 2 slots',
+      'local/floor 2 slots',
+    ],
     rows,
   );
   saveResult('wordcount', result);

@@ -19,63 +19,132 @@ export async function api(path, { method = 'GET', body } = {}) {
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   let data = null;
-  try { data = await res.json(); } catch { data = null; }
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
   return { ok: res.ok, status: res.status, body: data };
 }
 
-const qs = (o) => new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined && v !== '' && v !== null)).toString();
+const qs = (o) =>
+  new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined && v !== '' && v !== null)).toString();
 
 /** Live data for one topic: server-sent events, falling back to polling `pollPath` every 2 s when the stream fails. */
 function useLive(params, pollPath, deps) {
   const [data, setData] = useState(null);
   const [mode, setMode] = useState('connecting');
   useEffect(() => {
-    let timer, es, stopped = false;
+    let timer,
+      es,
+      stopped = false;
     const poll = async () => {
       if (stopped) return;
       const r = await api(pollPath).catch(() => null);
       if (r && r.ok && !stopped) setData(r.body);
       timer = setTimeout(poll, 2000);
     };
+    // The token never goes in the stream's URL (logs keep URLs): a one-use ticket, fetched with the token in a header, does.
+    const open = async () => {
+      let ticket;
+      if (token()) {
+        const r = await api('/api/events/ticket', { method: 'POST', body: {} }).catch(() => null);
+        if (r && r.ok) ticket = r.body.ticket;
+      }
+      if (stopped) return;
+      es = new EventSource(`/api/events?${qs({ ...params, ticket })}`);
+      es.onmessage = (e) => {
+        setMode('live');
+        setData(JSON.parse(e.data));
+      };
+      es.onerror = () => {
+        es.close();
+        setMode('polling');
+        poll();
+      };
+    };
     if (typeof EventSource === 'function') {
-      es = new EventSource(`/api/events?${qs({ ...params, token: token() || undefined })}`);
-      es.onmessage = (e) => { setMode('live'); setData(JSON.parse(e.data)); };
-      es.onerror = () => { es.close(); setMode('polling'); poll(); };
-    } else { setMode('polling'); poll(); }
-    return () => { stopped = true; es && es.close(); clearTimeout(timer); };
+      open();
+    } else {
+      setMode('polling');
+      poll();
+    }
+    return () => {
+      stopped = true;
+      es && es.close();
+      clearTimeout(timer);
+    };
   }, deps);
   return [data, mode];
 }
 
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : '-');
 const State = ({ s }) => html`<span class=${`state ${s}`} data-state=${s}>${s}</span>`;
-const Err = ({ r }) => (r && !r.ok ? html`<p class="error" role="alert">${(r.body && r.body.error) || `HTTP ${r.status}`}</p>` : null);
+const Err = ({ r }) =>
+  r && !r.ok ? html`<p class="error" role="alert">${(r.body && r.body.error) || `HTTP ${r.status}`}</p>` : null;
 
 function Bar({ job }) {
   const total = job.total || 0;
   const pct = total ? (100 * job.done) / total : 0;
   const fpct = total ? (100 * job.failed) / total : 0;
   return html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax=${total} aria-valuenow=${job.done}>
-    <div style=${`width:${pct}%`}></div><div class="failed" style=${`left:${pct}%;width:${fpct}%`}></div></div>`;
+    <div style=${`width:${pct}%`}></div>
+    <div class="failed" style=${`left:${pct}%;width:${fpct}%`}></div>
+  </div>`;
 }
 
 function Overview() {
   const [o] = useLive({ topic: 'overview' }, '/api/overview', []);
   const samples = useRef([]);
   const seen = useRef(null);
-  if (o && !o.streamError && seen.current !== o) { seen.current = o; addSample(samples.current, Date.now(), o.itemsDone); }
+  if (o && !o.streamError && seen.current !== o) {
+    seen.current = o;
+    addSample(samples.current, Date.now(), o.itemsDone);
+  }
   const [q, setQ] = useState(null);
-  useEffect(() => { api('/api/queues').then(setQ); }, []);
+  useEffect(() => {
+    api('/api/queues').then(setQ);
+  }, []);
   if (!o) return html`<p class="muted">Loading…</p>`;
   return html`<div class="cards">
-      <div class="card"><div class="n" data-testid="workers-online">${o.workersOnline}</div>workers online</div>
-      ${Object.entries(o.jobs || {}).map(([s, n]) => html`<div class="card"><div class="n">${n}</div><${State} s=${s} /></div>`)}
+      <div class="card">
+        <div class="n" data-testid="workers-online">${o.workersOnline}</div>
+        workers online
+      </div>
+      ${Object.entries(o.jobs || {}).map(
+        ([s, n]) =>
+          html`<div class="card">
+            <div class="n">${n}</div>
+            <${State} s=${s} />
+          </div>`,
+      )}
     </div>
     <${RateChart} samples=${samples.current} title="Items/s (all workers, since this page opened)" />
     <h3>Queues</h3>
-    ${q && q.ok ? html`<table><tr><th>pool</th><th>work queue</th><th>consumers</th><th>jobs queue</th><th>dead letters</th></tr>
-      ${q.body.pools.map((p) => html`<tr><td>${p.pool}</td><td>${p.work.messages}</td><td>${p.work.consumers}</td><td>${p.jobs.messages}</td><td>${p.dead.messages}</td></tr>`)}</table>
-      ${q.body.pools.filter((p) => p.dead.messages > 0).map((p) => html`<${DeadLetters} pool=${p.pool} key=${p.pool} />`)}` : html`<${Err} r=${q} />`}`;
+    ${
+      q && q.ok
+        ? html`<table>
+              <tr>
+                <th>pool</th>
+                <th>work queue</th>
+                <th>consumers</th>
+                <th>jobs queue</th>
+                <th>dead letters</th>
+              </tr>
+              ${q.body.pools.map(
+                (p) =>
+                  html`<tr>
+                    <td>${p.pool}</td>
+                    <td>${p.work.messages}</td>
+                    <td>${p.work.consumers}</td>
+                    <td>${p.jobs.messages}</td>
+                    <td>${p.dead.messages}</td>
+                  </tr>`,
+              )}
+            </table>
+            ${q.body.pools.filter((p) => p.dead.messages > 0).map((p) => html`<${DeadLetters} pool=${p.pool} key=${p.pool} />`)}`
+        : html`<${Err} r=${q} />`
+    }`;
 }
 
 /** A pool's dead letters: peek at the first ten (safe previews), purge after a second click. */
@@ -84,14 +153,52 @@ function DeadLetters({ pool }) {
   const [sure, setSure] = useState(false);
   const [done, setDone] = useState(null);
   const path = `/api/queues/${encodeURIComponent(pool)}/dead`;
-  return html`<div class="dead" data-dead=${pool}><h3>Dead letters of ${pool}</h3>
-    <div class="actions"><button class="plain" onClick=${() => api(path).then(setList)}>Peek</button>
-      ${sure ? html`<button class="danger" onClick=${async () => { setSure(false); setDone(await api(`${path}/purge`, { method: 'POST', body: { confirm: pool } })); setList(null); }}>Really purge</button>`
-        : html`<button class="danger" onClick=${() => setSure(true)}>Purge</button>`}</div>
+  return html`<div class="dead" data-dead=${pool}>
+    <h3>Dead letters of ${pool}</h3>
+    <div class="actions">
+      <button class="plain" onClick=${() => api(path).then(setList)}>Peek</button> ${
+        sure
+          ? html`<button
+              class="danger"
+              onClick=${async () => {
+                setSure(false);
+                setDone(await api(`${path}/purge`, { method: 'POST', body: { confirm: pool } }));
+                setList(null);
+              }}
+            >
+              Really purge
+            </button>`
+          : html`<button class="danger" onClick=${() => setSure(true)}>Purge</button>`
+      }
+    </div>
     ${done ? (done.ok ? html`<p>${done.body.purged} purged.</p>` : html`<${Err} r=${done} />`) : null}
-    ${list && list.ok ? html`<table><tr><th>#</th><th>job</th><th>task</th><th>reason</th><th>bytes</th><th>preview</th></tr>
-      ${list.body.letters.map((l) => html`<tr><td>${l.n}</td><td>${l.job}</td><td>${l.task}</td><td>${l.reason}</td><td>${l.bytes}</td><td><code>${l.preview}</code></td></tr>`)}</table>
-      <p class="muted">${list.body.count} in all.</p>` : html`<${Err} r=${list} />`}</div>`;
+    ${
+      list && list.ok
+        ? html`<table>
+              <tr>
+                <th>#</th>
+                <th>job</th>
+                <th>task</th>
+                <th>reason</th>
+                <th>bytes</th>
+                <th>preview</th>
+              </tr>
+              ${list.body.letters.map(
+                (l) =>
+                  html`<tr>
+                    <td>${l.n}</td>
+                    <td>${l.job}</td>
+                    <td>${l.task}</td>
+                    <td>${l.reason}</td>
+                    <td>${l.bytes}</td>
+                    <td><code>${l.preview}</code></td>
+                  </tr>`,
+              )}
+            </table>
+            <p class="muted">${list.body.count} in all.</p>`
+        : html`<${Err} r=${list} />`
+    }
+  </div>`;
 }
 
 function Jobs() {
@@ -100,33 +207,78 @@ function Jobs() {
   const before = cursors[cursors.length - 1];
   const [page, setPage] = useState(null);
   const [live] = useLive({ topic: 'jobs', ...f }, `/api/jobs?${qs(f)}`, [f.state, f.task, f.label]);
-  useEffect(() => { if (before) api(`/api/jobs?${qs({ ...f, before })}`).then((r) => setPage(r.body)); }, [before, f.state, f.task, f.label]);
+  useEffect(() => {
+    if (before) api(`/api/jobs?${qs({ ...f, before })}`).then((r) => setPage(r.body));
+  }, [before, f.state, f.task, f.label]);
   const data = before ? page : live;
   const [find, setFind] = useState('');
-  const set = (k) => (e) => { setCursors([]); setF({ ...f, [k]: e.target.value }); };
+  const set = (k) => (e) => {
+    setCursors([]);
+    setF({ ...f, [k]: e.target.value });
+  };
   return html`<div class="filters">
-      <select aria-label="state" value=${f.state} onChange=${set('state')}><option value="">any state</option>${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}</select>
+      <select aria-label="state" value=${f.state} onChange=${set('state')}>
+        <option value="">any state</option>
+        ${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}
+      </select>
       <input aria-label="task" placeholder="task" value=${f.task} onChange=${set('task')} />
       <input aria-label="label" placeholder="label contains" value=${f.label} onChange=${set('label')} />
-      <form onSubmit=${(e) => { e.preventDefault(); if (find.trim()) location.hash = `#/job/${encodeURIComponent(find.trim())}`; }}>
-        <input aria-label="job id" placeholder="find by id" value=${find} onInput=${(e) => setFind(e.target.value)} /> <button class="plain">Go</button></form>
+      <form
+        onSubmit=${(e) => {
+          e.preventDefault();
+          if (find.trim()) location.hash = `#/job/${encodeURIComponent(find.trim())}`;
+        }}
+      >
+        <input aria-label="job id" placeholder="find by id" value=${find} onInput=${(e) => setFind(e.target.value)} />
+        <button class="plain">Go</button>
+      </form>
     </div>
-    ${!data ? html`<p class="muted">Loading…</p>` : data.streamError || data.error ? html`<p class="error">${data.streamError || data.error}</p>` : html`<table data-testid="jobs">
-      <tr><th>id</th><th>state</th><th>task</th><th>progress</th><th>submitted</th><th>label</th></tr>
-      ${data.jobs.map((j) => html`<tr data-job=${j.id}><td><a href=${`#/job/${j.id}`}>${j.id.slice(0, 8)}</a></td><td><${State} s=${j.state} /></td><td>${j.task}</td>
-        <td><${Bar} job=${j} /> ${j.done}${j.failed ? `+${j.failed}✗` : ''}/${j.total ?? '?'}</td><td>${when(j.submitted)}</td><td class="label">${j.label}</td></tr>`)}
-      </table>
-      ${data.jobs.length === 0 ? html`<p class="muted">No jobs match.</p>` : null}
-      <div class="actions"><button class="plain" disabled=${!cursors.length} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>
-        <button class="plain" disabled=${!data.more} onClick=${() => setCursors([...cursors, data.next])}>Older</button></div>`}`;
+    ${
+      !data
+        ? html`<p class="muted">Loading…</p>`
+        : data.streamError || data.error
+          ? html`<p class="error">${data.streamError || data.error}</p>`
+          : html`<table data-testid="jobs">
+                <tr>
+                  <th>id</th>
+                  <th>state</th>
+                  <th>task</th>
+                  <th>progress</th>
+                  <th>submitted</th>
+                  <th>label</th>
+                </tr>
+                ${data.jobs.map(
+                  (j) =>
+                    html`<tr data-job=${j.id}>
+                      <td><a href=${`#/job/${j.id}`}>${j.id.slice(0, 8)}</a></td>
+                      <td><${State} s=${j.state} /></td>
+                      <td>${j.task}</td>
+                      <td><${Bar} job=${j} /> ${j.done}${j.failed ? `+${j.failed}✗` : ''}/${j.total ?? '?'}</td>
+                      <td>${when(j.submitted)}</td>
+                      <td class="label">${j.label}</td>
+                    </tr>`,
+                )}
+              </table>
+              ${data.jobs.length === 0 ? html`<p class="muted">No jobs match.</p>` : null}
+              <div class="actions">
+                <button class="plain" disabled=${!cursors.length} onClick=${() => setCursors(cursors.slice(0, -1))}>
+                  Newer
+                </button>
+                <button class="plain" disabled=${!data.more} onClick=${() => setCursors([...cursors, data.next])}>
+                  Older
+                </button>
+              </div>`
+    }`;
 }
 
 function rateOf(samples) {
   if (samples.length < 2) return 0;
-  const a = samples[0], b = samples[samples.length - 1];
+  const a = samples[0],
+    b = samples[samples.length - 1];
   return b.t > a.t ? ((b.done + b.failed - a.done - a.failed) * 1000) / (b.t - a.t) : 0;
 }
 
+// eslint-disable-next-line complexity, max-lines-per-function -- the job page: each state of a job shows its own parts
 function Job({ id }) {
   const [job, mode] = useLive({ topic: 'job', id }, `/api/jobs/${encodeURIComponent(id)}`, [id]);
   const samples = useRef([]);
@@ -140,91 +292,253 @@ function Job({ id }) {
     addSample(history.current, job.now, job.done + job.failed);
   }
   if (!job) return html`<p class="muted">Loading…</p>`;
-  if (job.gone || job.streamError) return html`<p class="error">${job.streamError || `No job ${id}: unknown, forgotten, or its results expired.`}</p>`;
+  if (job.gone || job.streamError)
+    return html`<p class="error">${job.streamError || `No job ${id}: unknown, forgotten, or its results expired.`}</p>`;
   const rate = rateOf(samples.current);
   const left = job.total == null ? null : job.total - job.done - job.failed;
   const eta = rate > 0 && left ? Math.round(left / rate) : null;
   const ended = ['succeeded', 'failed', 'cancelled'].includes(job.state);
-  const post = async (what) => { setSure(false); const r = await api(`/api/jobs/${id}/${what}`, { method: 'POST', body: {} }); setAct(r); if (r.ok && r.body.id && r.body.id !== id && what.startsWith('rerun')) location.hash = `#/job/${r.body.id}`; };
+  const post = async (what) => {
+    setSure(false);
+    const r = await api(`/api/jobs/${id}/${what}`, { method: 'POST', body: {} });
+    setAct(r);
+    if (r.ok && r.body.id && r.body.id !== id && (what === 'resubmit' || what === 'rerun-failed'))
+      location.hash = `#/job/${r.body.id}`;
+  };
   return html`<h2 class="label" data-testid="job-label">${job.label}</h2>
-    <dl class="kv"><dt>id</dt><dd>${job.id}</dd><dt>task</dt><dd>${job.task}</dd><dt>state</dt><dd><${State} s=${job.state} /> <span class="muted">(${mode})</span></dd>
-      <dt>progress</dt><dd><${Bar} job=${job} /> <span data-testid="progress">${job.done}${job.failed ? ` + ${job.failed} failed` : ''} of ${job.total ?? '?'}</span>
-        ${!ended && rate > 0 ? html` · ${rate.toFixed(1)} items/s${eta !== null ? ` · about ${eta} s left` : ''}` : null}</dd>
-      ${job.rerunOf ? html`<dt>re-run of</dt><dd>failed items of <a href=${`#/job/${encodeURIComponent(job.rerunOf)}`} data-testid="rerun-of">${job.rerunOf}</a></dd>` : null}
-      <dt>retried</dt><dd>${job.retried}</dd><dt>coordinator</dt><dd>${job.coordinator || '-'}</dd>
-      <dt>submitted</dt><dd>${when(job.submitted)}</dd><dt>started</dt><dd>${when(job.started)}</dd><dt>finished</dt><dd>${when(job.finished)}</dd>
-      ${job.error ? html`<dt>error</dt><dd class="error" data-testid="job-error">${job.error}</dd>` : null}
-      ${job.stats ? html`<dt>wall time</dt><dd>${(job.stats.wallMs / 1000).toFixed(1)} s, ${job.stats.messages} messages</dd>` : null}</dl>
+    <dl class="kv">
+      <dt>id</dt>
+      <dd>${job.id}</dd>
+      <dt>task</dt>
+      <dd>${job.task}</dd>
+      <dt>state</dt>
+      <dd><${State} s=${job.state} /> <span class="muted">(${mode})</span></dd>
+      <dt>progress</dt>
+      <dd>
+        <${Bar} job=${job} />
+        <span data-testid="progress"
+          >${job.done}${job.failed ? ` + ${job.failed} failed` : ''} of ${job.total ?? '?'}</span
+        >
+        ${!ended && rate > 0 ? html` · ${rate.toFixed(1)} items/s${eta !== null ? ` · about ${eta} s left` : ''}` : null}
+      </dd>
+      ${
+        job.rerunOf
+          ? html`<dt>re-run of</dt>
+              <dd>
+                failed items of
+                <a href=${`#/job/${encodeURIComponent(job.rerunOf)}`} data-testid="rerun-of">${job.rerunOf}</a>
+              </dd>`
+          : null
+      }
+      <dt>retried</dt>
+      <dd>${job.retried}</dd>
+      <dt>coordinator</dt>
+      <dd>${job.coordinator || '-'}</dd>
+      <dt>submitted</dt>
+      <dd>${when(job.submitted)}</dd>
+      <dt>started</dt>
+      <dd>${when(job.started)}</dd>
+      <dt>finished</dt>
+      <dd>${when(job.finished)}</dd>
+      ${
+        job.error
+          ? html`<dt>error</dt>
+              <dd class="error" data-testid="job-error">${job.error}</dd>`
+          : null
+      }
+      ${
+        job.stats
+          ? html`<dt>wall time</dt>
+              <dd>${(job.stats.wallMs / 1000).toFixed(1)} s, ${job.stats.messages} messages</dd>`
+          : null
+      }
+    </dl>
     <div class="actions">
-      ${!ended ? (sure ? html`<button class="danger" onClick=${() => post('cancel')}>Really cancel</button><button class="plain" onClick=${() => setSure(false)}>Keep it</button>`
-        : html`<button class="danger" onClick=${() => setSure(true)}>Cancel job</button>`) : null}
-      ${!ended ? html`<button class="plain" onClick=${() => post('resume')} title="queue the job again: a worker of its pool resumes it from its records">Resume</button>` : null}
+      ${
+        !ended
+          ? sure
+            ? html`<button class="danger" onClick=${() => post('cancel')}>Really cancel</button
+                ><button class="plain" onClick=${() => setSure(false)}>Keep it</button>`
+            : html`<button class="danger" onClick=${() => setSure(true)}>Cancel job</button>`
+          : null
+      }
+      ${!ended && job.stale ? html`<button class="plain" data-testid="resume" onClick=${() => post('resume')} title="no coordinator is attached: queue the job again, so a worker of its pool resumes it from its records">Resume</button>` : null}
       ${ended && job.kept !== null ? html`<button class="plain" data-testid="rerun-failed" onClick=${() => post('rerun-failed')} title=${`a new job that runs only the items without a result; the ${job.kept} kept results join in`}>Re-run failed items</button>` : null}
-      ${ended && job.state !== 'succeeded' ? html`<button class="plain" onClick=${() => post('rerun')} title="submit the same input again with the same task">Re-run</button>` : null}
+      ${ended && job.state !== 'succeeded' ? html`<button class="plain" data-testid="resubmit" onClick=${() => post('resubmit')} title="submit the same input again with the same task: every item, as a new job">Resubmit</button>` : null}
       <a href=${`/api/jobs/${job.id}/input`} download>input</a>
       ${job.hasOutput ? html`<a href=${`/api/jobs/${job.id}/output`} download data-testid="output-link">output</a>` : null}
     </div>
     <${Err} r=${act} />
     ${history.current.length > 1 ? html`<${RateChart} samples=${history.current} title="Items/s" />` : null}
-    ${job.hasOutput ? html`<${Output} id=${job.id} />` : null}
-    ${job.failures.length ? html`<h3>Failures</h3><table><tr><th>item</th><th>attempts</th><th>error</th></tr>
-      ${job.failures.map((f) => html`<tr><td>${f.index}</td><td>${f.attempts}</td><td><details><summary>${f.error.message}</summary>${f.error.name}${f.error.code ? ` (${f.error.code})` : ''}
-        ${f.stack ? html` <${Stack} id=${job.id} index=${f.index} />` : null}</details></td></tr>`)}</table>` : null}`;
+    ${
+      job.failures.length
+        ? html`<h3>Failures</h3>
+            <table data-testid="failures">
+              <tr>
+                <th>item</th>
+                <th>attempts</th>
+                <th>error</th>
+              </tr>
+              ${job.failures.map(
+                (f) =>
+                  html`<tr>
+                    <td>${f.index}</td>
+                    <td>${f.attempts}</td>
+                    <td>
+                      <details>
+                        <summary>${f.error.message}</summary>
+                        ${f.error.name}${f.error.code ? ` (${f.error.code})` : ''}
+                        ${f.stack ? html` <${Stack} id=${job.id} index=${f.index} />` : null}
+                      </details>
+                    </td>
+                  </tr>`,
+              )}
+            </table>`
+        : null
+    }
+    ${job.hasOutput ? html`<${Output} id=${job.id} />` : null}`;
 }
 
 /** A failure's stack trace, fetched when asked for (GET /api/jobs/:id/failures/:index). */
 function Stack({ id, index }) {
   const [r, setR] = useState(null);
-  if (!r) return html`<button class="plain" data-testid=${`stack-${index}`} onClick=${() => api(`/api/jobs/${encodeURIComponent(id)}/failures/${index}`).then(setR)}>stack</button>`;
+  if (!r)
+    return html`<button
+      class="plain"
+      data-testid=${`stack-${index}`}
+      onClick=${() => api(`/api/jobs/${encodeURIComponent(id)}/failures/${index}`).then(setR)}
+    >
+      stack
+    </button>`;
   if (!r.ok) return html`<${Err} r=${r} />`;
   return html`<pre class="stack" data-testid=${`stack-text-${index}`}>${r.body.error.stack}</pre>`;
 }
 
 function Output({ id }) {
   const [out, setOut] = useState(null);
-  useEffect(() => { api(`/api/jobs/${id}/output`).then(setOut); }, [id]);
+  useEffect(() => {
+    api(`/api/jobs/${id}/output`).then(setOut);
+  }, [id]);
   if (!out) return null;
   const text = JSON.stringify(out.body, null, 2);
-  return html`<h3>Output</h3><pre data-testid="output">${text.length > 20000 ? `${text.slice(0, 20000)}\n… (download for the rest)` : text}</pre>`;
+  const lines = text.split('\n').length;
+  // Below the failures, folded when long: a large output does not push the rest of the page away.
+  return html`<details class="output" data-testid="output-box" open=${lines <= 100}>
+    <summary>
+      <h3>Output</h3>
+      <span class="muted">(${lines} lines${lines > 100 ? ', click to show' : ''})</span>
+    </summary>
+    <pre data-testid="output">${text.length > 20000 ? `${text.slice(0, 20000)}\n… (download for the rest)` : text}</pre>
+  </details>`;
 }
 
 function Workers() {
   const [d] = useLive({ topic: 'workers' }, '/api/workers', []);
   if (!d) return html`<p class="muted">Loading…</p>`;
   const now = Date.now();
-  const row = (w) => html`<tr class=${w.quiet ? 'quiet' : ''} data-worker=${w.name}><td>${w.name}</td><td>${w.pool}</td><td>${w.busy}/${w.concurrency}</td><td>${w.itemsDone}</td>
-    <td>${w.coordinating.length}/${w.maxJobs}</td><td>${Math.round((now - w.sent) / 1000)} s ago</td>
-    <td>${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}</td></tr>`;
-  const head = html`<tr><th>name</th><th>pool</th><th>busy</th><th>items</th><th>jobs</th><th>heard</th><th></th></tr>`;
-  const live = d.workers.filter((w) => !w.quiet), quiet = d.workers.filter((w) => w.quiet);
-  return html`<table data-testid="workers">${head}${live.map(row)}</table>${live.length ? null : html`<p class="muted">No worker has sent a heartbeat lately.</p>`}
-    ${quiet.length ? html`<h3>Gone quiet</h3><table>${head}${quiet.map(row)}</table>` : null}`;
+  const row = (w) =>
+    html`<tr class=${w.quiet ? 'quiet' : ''} data-worker=${w.name}>
+      <td>${w.name}</td>
+      <td>${w.pool}</td>
+      <td>${w.busy}/${w.concurrency}</td>
+      <td>${w.itemsDone}</td>
+      <td>${w.coordinating.length}/${w.maxJobs}</td>
+      <td>${Math.round((now - w.sent) / 1000)} s ago</td>
+      <td>
+        ${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}
+      </td>
+    </tr>`;
+  const head = html`<tr>
+    <th>name</th>
+    <th>pool</th>
+    <th>busy</th>
+    <th>items</th>
+    <th>jobs</th>
+    <th>heard</th>
+    <th></th>
+  </tr>`;
+  const live = d.workers.filter((w) => !w.quiet),
+    quiet = d.workers.filter((w) => w.quiet);
+  return html`<table data-testid="workers">
+      ${head}${live.map(row)}
+    </table>
+    ${live.length ? null : html`<p class="muted">No worker has sent a heartbeat lately.</p>`}
+    ${
+      quiet.length
+        ? html`<h3>Gone quiet</h3>
+            <table>
+              ${head}${quiet.map(row)}
+            </table>`
+        : null
+    }`;
 }
 
 function Tasks({ name }) {
   const [d, setD] = useState(null);
-  useEffect(() => { api('/api/tasks').then(setD); }, []);
+  useEffect(() => {
+    api('/api/tasks').then(setD);
+  }, []);
   if (!d) return html`<p class="muted">Loading…</p>`;
   const task = name && d.body.tasks.find((t) => t.name === name);
-  if (task) return html`<h2>${task.name}</h2><p>${task.description}</p><${TaskForm} task=${task} api=${api} />`;
-  return html`<table><tr><th>task</th><th>description</th></tr>${d.body.tasks.map((t) => html`<tr><td><a href=${`#/tasks/${encodeURIComponent(t.name)}`}>${t.name}</a></td><td>${t.description}</td></tr>`)}</table>`;
+  if (task)
+    return html`<h2>${task.name}</h2>
+      <p>${task.description}</p>
+      <${TaskForm} task=${task} api=${api} />`;
+  return html`<table>
+    <tr>
+      <th>task</th>
+      <th>description</th>
+    </tr>
+    ${d.body.tasks.map(
+      (t) =>
+        html`<tr>
+          <td><a href=${`#/tasks/${encodeURIComponent(t.name)}`}>${t.name}</a></td>
+          <td>${t.description}</td>
+        </tr>`,
+    )}
+  </table>`;
 }
 
 function TokenBox() {
   const [t, setT] = useState(token());
   if (t) return html`<span class="token muted">token set</span>`;
-  return html`<form class="token" onSubmit=${(e) => { e.preventDefault(); sessionStorage.setItem('fj-token', e.target.elements.t.value); setT(e.target.elements.t.value); }}>
-    <input name="t" type="password" placeholder="token (for changes)" aria-label="token" /> <button class="plain">Set</button></form>`;
+  return html`<form
+    class="token"
+    onSubmit=${(e) => {
+      e.preventDefault();
+      sessionStorage.setItem('fj-token', e.target.elements.t.value);
+      setT(e.target.elements.t.value);
+    }}
+  >
+    <input name="t" type="password" placeholder="token (for changes)" aria-label="token" />
+    <button class="plain">Set</button>
+  </form>`;
 }
 
 function App() {
   const [hash, setHash] = useState(location.hash || '#/');
-  useEffect(() => { const on = () => setHash(location.hash || '#/'); addEventListener('hashchange', on); return () => removeEventListener('hashchange', on); }, []);
+  useEffect(() => {
+    const on = () => setHash(location.hash || '#/');
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
   const [, view, arg] = hash.split('/');
-  const page = view === 'jobs' ? html`<${Jobs} />` : view === 'job' ? html`<${Job} id=${decodeURIComponent(arg || '')} key=${arg} />`
-    : view === 'workers' ? html`<${Workers} />` : view === 'tasks' ? html`<${Tasks} name=${arg && decodeURIComponent(arg)} key=${arg} />` : html`<${Overview} />`;
+  const page =
+    view === 'jobs'
+      ? html`<${Jobs} />`
+      : view === 'job'
+        ? html`<${Job} id=${decodeURIComponent(arg || '')} key=${arg} />`
+        : view === 'workers'
+          ? html`<${Workers} />`
+          : view === 'tasks'
+            ? html`<${Tasks} name=${arg && decodeURIComponent(arg)} key=${arg} />`
+            : html`<${Overview} />`;
   const nav = (v, text) => html`<a href=${`#/${v}`} class=${view === v || (!view && !v) ? 'on' : ''}>${text}</a>`;
-  return html`<header><b>fj</b>${nav('', 'Overview')}${nav('jobs', 'Jobs')}${nav('workers', 'Workers')}${nav('tasks', 'Tasks')}<${TokenBox} /></header><main>${page}</main>`;
+  return html`<header>
+      <b>fj</b
+      >${nav('', 'Overview')}${nav('jobs', 'Jobs')}${nav('workers', 'Workers')}${nav('tasks', 'Tasks')}<${TokenBox} />
+    </header>
+    <main>${page}</main>`;
 }
 
 const root = document.getElementById('app');

@@ -13,7 +13,8 @@ export function addSample(list, t, n) {
 
 /** Items per second at each sample, over the 2 s before it (figures come in bursts: a narrower window shows spikes), as uPlot's [[x...], [y...]]. */
 function series(samples) {
-  const xs = [], ys = [];
+  const xs = [],
+    ys = [];
   let j = 0;
   for (let i = 1; i < samples.length; i++) {
     const b = samples[i];
@@ -25,13 +26,38 @@ function series(samples) {
   return [xs, ys];
 }
 
+/** Tick spacings of the time axis, seconds: never below one. */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+const pad = (n) => String(n).padStart(2, '0');
+/** A tick's label: the local time, `14:03:25`. */
+export function clock(seconds) {
+  const d = new Date(seconds * 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 export function RateChart({ samples, title }) {
   const box = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
-    plot.current = new uPlot({ width: Math.min(900, box.current.clientWidth || 600), height: 160, series: [{}, { label: 'items/s', stroke: '#2f6fdb', width: 2, fill: 'rgba(47,111,219,.12)' }], axes: [{}, { size: 50 }], legend: { show: true } }, series(samples), box.current);
+    plot.current = new uPlot(
+      {
+        width: Math.min(900, box.current.clientWidth || 600),
+        height: 160,
+        series: [{}, { label: 'items/s', stroke: '#2f6fdb', width: 2, fill: 'rgba(47,111,219,.12)' }],
+        // Whole seconds at least between ticks, labelled as the clock reads (uPlot's default labels sub-second ticks `:24.250`).
+        axes: [{ space: 70, incrs: TIME_STEPS, values: (_u, ticks) => ticks.map(clock) }, { size: 50 }],
+        legend: { show: true },
+      },
+      series(samples),
+      box.current,
+    );
     return () => plot.current.destroy();
   }, []);
-  useEffect(() => { plot.current && plot.current.setData(series(samples)); });
-  return html`<div class="chart"><h3>${title}</h3><div ref=${box} data-testid="rate-chart"></div></div>`;
+  useEffect(() => {
+    plot.current && plot.current.setData(series(samples));
+  });
+  return html`<div class="chart">
+    <h3>${title}</h3>
+    <div ref=${box} data-testid="rate-chart"></div>
+  </div>`;
 }

@@ -1,5 +1,6 @@
 // The submit form of a task, generated from its JSON schema: strings, numbers, integers, booleans, enums,
-// and arrays of those (one value per line); anything else, or the whole input, as raw JSON.
+// and arrays of those (one value per line); an array of anything else as a JSON array or one JSON value per
+// line; anything else, or the whole input, as raw JSON.
 // The server's JSON-path problems (`/documents/1: must be string`) are shown beside the field they name.
 import { html, useState } from '/page/preact-htm.js';
 
@@ -14,8 +15,32 @@ function fieldOf(problem) {
 
 function parseScalar(s, text) {
   if (s.type === 'number' || s.type === 'integer') return text.trim() === '' ? undefined : Number(text);
-  if (s.enum && typeof s.enum[0] !== 'string') { try { return JSON.parse(text); } catch { return text; } }
+  if (s.enum && typeof s.enum[0] !== 'string') {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
   return text;
+}
+
+const jsonOr = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // the server names what is wrong with it
+  }
+};
+
+/** An array field of objects (or arrays): a JSON array, or one JSON value per line. */
+function jsonLines(text) {
+  const whole = jsonOr(text);
+  if (Array.isArray(whole)) return whole;
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(jsonOr);
 }
 
 /** The input the fields describe: empty fields are left out (the schema's defaults apply on the server). */
@@ -23,9 +48,22 @@ function inputOf(props, values) {
   const input = {};
   for (const [k, s] of Object.entries(props)) {
     const v = values[k];
-    if (!fieldable(s)) { if (v !== undefined && v.trim() !== '') { try { input[k] = JSON.parse(v); } catch { input[k] = v; } } continue; }
-    if (s.type === 'boolean') { if (v !== undefined) input[k] = v; continue; }
-    if (s.type === 'array') { if (v !== undefined && v !== '') input[k] = v.split('\n').filter((l) => l !== '').map((l) => parseScalar(s.items || {}, l)); continue; }
+    if (!fieldable(s)) {
+      if (v !== undefined && v.trim() !== '') input[k] = s.type === 'array' ? jsonLines(v) : jsonOr(v);
+      continue;
+    }
+    if (s.type === 'boolean') {
+      if (v !== undefined) input[k] = v;
+      continue;
+    }
+    if (s.type === 'array') {
+      if (v !== undefined && v !== '')
+        input[k] = v
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => parseScalar(s.items || {}, l));
+      continue;
+    }
     const x = v === undefined || v === '' ? undefined : parseScalar(s, v);
     if (x !== undefined) input[k] = x;
   }
@@ -35,15 +73,57 @@ function inputOf(props, values) {
 function Field({ name, s, required, value, onValue, problems }) {
   const id = `f-${name}`;
   let control;
-  if (s.enum) control = html`<select id=${id} name=${name} value=${value ?? ''} onChange=${(e) => onValue(e.target.value)}><option value="">(default)</option>${s.enum.map((o) => html`<option value=${String(o)}>${String(o)}</option>`)}</select>`;
-  else if (s.type === 'boolean') control = html`<input id=${id} name=${name} type="checkbox" checked=${value ?? s.default ?? false} onChange=${(e) => onValue(e.target.checked)} />`;
-  else if (s.type === 'array') control = html`<textarea id=${id} name=${name} placeholder="one value per line" value=${value ?? ''} onInput=${(e) => onValue(e.target.value)}></textarea>`;
-  else if (simple(s)) control = html`<input id=${id} name=${name} type=${s.type === 'string' ? 'text' : 'number'} step=${s.type === 'integer' ? '1' : 'any'} placeholder=${s.default === undefined ? '' : `default: ${s.default}`} value=${value ?? ''} onInput=${(e) => onValue(e.target.value)} />`;
-  else control = html`<textarea id=${id} name=${name} placeholder="JSON" value=${value ?? ''} onInput=${(e) => onValue(e.target.value)}></textarea>`;
+  if (s.enum)
+    control = html`<select id=${id} name=${name} value=${value ?? ''} onChange=${(e) => onValue(e.target.value)}>
+      <option value="">(default)</option>
+      ${s.enum.map((o) => html`<option value=${String(o)}>${String(o)}</option>`)}
+    </select>`;
+  else if (s.type === 'boolean')
+    control = html`<input
+      id=${id}
+      name=${name}
+      type="checkbox"
+      checked=${value ?? s.default ?? false}
+      onChange=${(e) => onValue(e.target.checked)}
+    />`;
+  else if (s.type === 'array')
+    control = html`<textarea
+      id=${id}
+      name=${name}
+      placeholder=${fieldable(s) ? 'one value per line' : 'a JSON array, or one JSON value per line'}
+      value=${value ?? ''}
+      onInput=${(e) => onValue(e.target.value)}
+    ></textarea>`;
+  else if (simple(s))
+    control = html`<input
+      id=${id}
+      name=${name}
+      type=${s.type === 'string' ? 'text' : 'number'}
+      step=${s.type === 'integer' ? '1' : 'any'}
+      placeholder=${s.default === undefined ? '' : `default: ${s.default}`}
+      value=${value ?? ''}
+      onInput=${(e) => onValue(e.target.value)}
+    />`;
+  else
+    control = html`<textarea
+      id=${id}
+      name=${name}
+      placeholder="JSON"
+      value=${value ?? ''}
+      onInput=${(e) => onValue(e.target.value)}
+    ></textarea>`;
   return html`<div class="field" data-field=${name}>
     <label for=${id}>${name}${required ? ' *' : ''}</label>${control}
     ${s.description ? html`<div class="help">${s.description}</div>` : null}
-    ${problems.map((p) => html`<div class="error" data-testid=${`error-${name}`}>${p}</div>`)}</div>`;
+    ${problems.map((p) => html`<div class="error" data-testid=${`error-${name}`}>${p}</div>`)}
+  </div>`;
+}
+
+/** The error's first line; when every problem it lists is shown beside its field, it says so rather than end on a colon. */
+function summary(answer, others) {
+  if (!answer.body) return `HTTP ${answer.status}`;
+  const e = String(answer.body.error || '');
+  return others.length || !/:\s*$/.test(e) ? e : `${e.replace(/:\s*$/, '')}: shown beside the field below`;
 }
 
 /** The form for `task` ({name, description, schema}); `api` is the page's API caller. */
@@ -62,20 +142,68 @@ export function TaskForm({ task, api }) {
   const submit = async (e) => {
     e.preventDefault();
     let input;
-    if (raw) { try { input = JSON.parse(rawText); } catch (err) { setAnswer({ ok: false, body: { error: `not JSON: ${err.message}`, problems: [] } }); return; } }
-    else input = inputOf(props, values);
+    if (raw) {
+      try {
+        input = JSON.parse(rawText);
+      } catch (err) {
+        setAnswer({ ok: false, body: { error: `not JSON: ${err.message}`, problems: [] } });
+        return;
+      }
+    } else input = inputOf(props, values);
     const r = await api('/api/jobs', { method: 'POST', body: { task: task.name, input, label: label || undefined } });
     setAnswer(r);
     if (r.ok) location.hash = `#/job/${r.body.id}`;
   };
-  const upload = async (e) => { const f = e.target.files[0]; if (f) { setRawText(await f.text()); setRaw(true); } };
+  const upload = async (e) => {
+    const f = e.target.files[0];
+    if (f) {
+      setRawText(await f.text());
+      setRaw(true);
+    }
+  };
   return html`<form data-testid="task-form" onSubmit=${submit} novalidate>
-    <div class="field"><label for="f-label">label</label><input id="f-label" value=${label} placeholder=${task.description} onInput=${(e) => setLabel(e.target.value)} /></div>
-    ${raw ? html`<div class="field"><label for="f-raw">input (JSON)</label><textarea id="f-raw" value=${rawText} onInput=${(e) => setRawText(e.target.value)}></textarea></div>`
-      : Object.entries(props).map(([k, s]) => html`<${Field} name=${k} s=${s} required=${required.has(k)} value=${values[k]} onValue=${(v) => setValues({ ...values, [k]: v })} problems=${byField(k)} />`)}
-    <div class="actions"><button type="submit">Submit job</button>
-      ${props ? html`<button type="button" class="plain" onClick=${() => { if (!raw) setRawText(JSON.stringify(inputOf(props, values), null, 2)); setRaw(!raw); }}>${raw ? 'Use the form' : 'Edit as JSON'}</button>` : null}
-      <label class="muted">or a JSON file <input type="file" accept=".json,application/json" onChange=${upload} /></label></div>
-    ${answer && !answer.ok ? html`<div class="error" role="alert" data-testid="form-error">${answer.body ? answer.body.error : `HTTP ${answer.status}`}${others.map((p) => html`<div>${p}</div>`)}</div>` : null}
+    <div class="field">
+      <label for="f-label">label</label
+      ><input id="f-label" value=${label} placeholder=${task.description} onInput=${(e) => setLabel(e.target.value)} />
+    </div>
+    ${
+      raw
+        ? html`<div class="field">
+            <label for="f-raw">input (JSON)</label
+            ><textarea id="f-raw" value=${rawText} onInput=${(e) => setRawText(e.target.value)}></textarea>
+          </div>`
+        : Object.entries(props).map(
+            ([k, s]) =>
+              html`<${Field}
+                name=${k}
+                s=${s}
+                required=${required.has(k)}
+                value=${values[k]}
+                onValue=${(v) => setValues({ ...values, [k]: v })}
+                problems=${byField(k)}
+              />`,
+          )
+    }
+    <div class="actions">
+      <button type="submit">Submit job</button>
+      ${
+        props
+          ? html`<button
+              type="button"
+              class="plain"
+              onClick=${() => {
+                if (!raw) setRawText(JSON.stringify(inputOf(props, values), null, 2));
+                setRaw(!raw);
+              }}
+            >
+              ${raw ? 'Use the form' : 'Edit as JSON'}
+            </button>`
+          : null
+      }
+      <label class="muted"
+        >or a JSON file <input type="file" accept=".json,application/json" onChange=${upload}
+      /></label>
+    </div>
+    ${answer && !answer.ok ? html`<div class="error" role="alert" data-testid="form-error">${summary(answer, others)}${others.map((p) => html`<div>${p}</div>`)}</div>` : null}
   </form>`;
 }

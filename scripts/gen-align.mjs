@@ -44,10 +44,10 @@ function integer(values, name, fallback, min, max = Number.MAX_SAFE_INTEGER) {
   const raw = values[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) fail(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  if (!/^\d+$/.test(raw) || n < min || n > max)
+    fail(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   return n;
 }
-
 
 const BASES = 'ACGT';
 
@@ -71,7 +71,8 @@ function main() {
   if (rateRaw !== undefined && (rateRaw.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)) {
     fail(`--mutation-rate must be a number from 0 to 1, got '${rateRaw}'`);
   }
-  if (editLength > referenceLength) fail(`--edit-length (${editLength}) must not exceed --reference-length (${referenceLength})`);
+  if (editLength > referenceLength)
+    fail(`--edit-length (${editLength}) must not exceed --reference-length (${referenceLength})`);
 
   const random = mulberry32(seed);
   const base = () => BASES[Math.floor(random() * 4)];

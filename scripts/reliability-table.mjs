@@ -34,6 +34,8 @@ console.log('| scenario | items | lost | duplicated | recovered | time to recove
 console.log('|---|--:|--:|--:|---|--:|---|');
 for (const r of rows) {
   const name = r.status === 'passed' ? r.scenario : `${r.scenario} (**FAILED**)`;
-  console.log(`| ${name} | ${shown(r.items)} | ${shown(r.lost)} | ${shown(r.duplicated)} | ${shown(r.recovered)} | ${ms(r.recoverMs)} | ${shown(r.faults)} |`);
+  console.log(
+    `| ${name} | ${shown(r.items)} | ${shown(r.lost)} | ${shown(r.duplicated)} | ${shown(r.recovered)} | ${ms(r.recoverMs)} | ${shown(r.faults)} |`,
+  );
 }
 console.log(`\nrun ${runId}`);

@@ -127,7 +127,13 @@ export default class Align extends ForkJoinTask<AlignInput, Edit, Alignment, Ali
     }
     return {
       alignments,
-      summary: { edits: alignments.length, aligned, meanScore: alignments.length ? total / alignments.length : 0, bestId, bestScore },
+      summary: {
+        edits: alignments.length,
+        aligned,
+        meanScore: alignments.length ? total / alignments.length : 0,
+        bestId,
+        bestScore,
+      },
     };
   }
 }
@@ -143,7 +149,12 @@ const T = 3;
 const N = 4;
 /** Base code by character code; anything but A, C, G, T (any case) is N. */
 const BASE = new Int8Array(128).fill(N);
-for (const [ch, code] of [['A', A], ['C', C], ['G', G], ['T', T]] as const) {
+for (const [ch, code] of [
+  ['A', A],
+  ['C', C],
+  ['G', G],
+  ['T', T],
+] as const) {
   BASE[ch.charCodeAt(0)] = code;
   BASE[ch.toLowerCase().charCodeAt(0)] = code;
 }
@@ -164,7 +175,8 @@ function localAlign(reference: string, query: string, scores: Scores): Placement
   const m = query.length;
   if (m === 0 || reference.length === 0) return NO_ALIGNMENT;
   // Pass 1 relies on the differences of scores fitting in 32 bits.
-  if (scores.match * m > 2 ** 30) throw new RangeError(`edit too long for these scores: ${m} bases at match ${scores.match}`);
+  if (scores.match * m > 2 ** 30)
+    throw new RangeError(`edit too long for these scores: ${m} bases at match ${scores.match}`);
   const ref = encode(reference);
   const profile = queryProfile(query, scores);
   const best = bestEnd(ref, profile, m, scores.gap);
@@ -240,7 +252,14 @@ function bestEnd(ref: Uint8Array, profile: Int32Array, m: number, gap: number): 
  * column 0 are the matrix border: score 0, and a path leaving a 0 cell (i, j)
  * begins at reference index i, query index j.
  */
-function startOf(ref: Uint8Array, profile: Int32Array, m: number, gap: number, from: number, best: End): { start: number; queryStart: number } {
+function startOf(
+  ref: Uint8Array,
+  profile: Int32Array,
+  m: number,
+  gap: number,
+  from: number,
+  best: End,
+): { start: number; queryStart: number } {
   const w = m + 1;
   const cols = best.queryEnd;
   const H = new Int32Array(cols + 1);
@@ -257,7 +276,9 @@ function startOf(ref: Uint8Array, profile: Int32Array, m: number, gap: number, f
     let lQ = 0;
     SR[0] = i;
     for (let j = 1; j <= cols; j++) {
-      const uH = H[j], uR = SR[j], uQ = SQ[j];
+      const uH = H[j],
+        uR = SR[j],
+        uQ = SQ[j];
       // Preference on equal scores: diagonal, then up, then left (rule 3).
       let h = dH + profile[o + j];
       let r = dR;

@@ -66,7 +66,7 @@ export default class WordCount extends FoldTask<WordCountInput, string, Counts, 
 
 /** The counts added up, word by word, into a fresh object. */
 function sum(partials: Counts[]): Counts {
-  const total: Counts = Object.create(null);
+  const total = Object.create(null) as Counts;
   for (const counts of partials) {
     for (const word in counts) total[word] = (total[word] ?? 0) + counts[word];
   }
@@ -75,7 +75,7 @@ function sum(partials: Counts[]): Counts {
 
 /** Same counts with keys in code-unit order, so the output is byte-identical on every executor. */
 function sortedByKey(counts: Counts): Counts {
-  const out: Counts = Object.create(null);
+  const out = Object.create(null) as Counts;
   for (const key of Object.keys(counts).sort()) out[key] = counts[key];
   return out;
 }

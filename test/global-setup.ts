@@ -1,7 +1,7 @@
 /**
  * Runs once per `vitest run`, before any test file:
  * - builds fj (the CLI tests spawn dist/src/cli/main.js and the local
- *   executor's threads load dist/src/worker/thread.js);
+ *   executor's threads load dist/src/runtime/thread-entry.js);
  * - gives the run a validator cache of its own (FJ_CACHE_DIR, inherited by the
  *   test workers and every CLI they spawn), so no test reads or writes the
  *   user's ~/.cache/fj; removed after the run;
@@ -31,9 +31,11 @@ export default async function setup(project?: TestProject): Promise<() => void> 
     await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root });
   } catch (err) {
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
-    process.stderr.write(`global-setup: tsc reported errors (tests run on the JavaScript it emitted):\n${stdout}${stderr}\n`);
+    process.stderr.write(
+      `global-setup: tsc reported errors (tests run on the JavaScript it emitted):\n${stdout}${stderr}\n`,
+    );
   }
-  for (const entry of ['dist/src/cli/main.js', 'dist/src/worker/thread.js', 'dist/tasks/wordcount.js']) {
+  for (const entry of ['dist/src/cli/main.js', 'dist/src/runtime/thread-entry.js', 'dist/tasks/wordcount.js']) {
     if (!existsSync(join(root, entry))) throw new Error(`global-setup: the build did not produce ${entry}`);
   }
 

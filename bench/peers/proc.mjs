@@ -5,7 +5,17 @@
  * Every process is stopped by its PID, never by name.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT, whenReady } from '../lib.mjs';
@@ -180,9 +190,24 @@ export function snapshotFj(dir, ref) {
   mkdirSync(join(root, 'bench'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   if (ref) {
-    const tar = spawnSync('sh', ['-c', `git -C "$1" archive --format=tar "$2" src tasks schemas package.json tsconfig.json | tar -x -C "$3"`, 'sh', ROOT, ref, root], { stdio: 'inherit' });
+    const tar = spawnSync(
+      'sh',
+      [
+        '-c',
+        `git -C "$1" archive --format=tar "$2" src tasks schemas package.json tsconfig.json | tar -x -C "$3"`,
+        'sh',
+        ROOT,
+        ref,
+        root,
+      ],
+      { stdio: 'inherit' },
+    );
     if (tar.status !== 0) throw new Error(`could not export ${ref} from git`);
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+      { cwd: root, stdio: 'inherit' },
+    );
     if (tsc.status !== 0) throw new Error(`could not build ${ref}`);
   } else {
     cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true });
@@ -190,7 +215,8 @@ export function snapshotFj(dir, ref) {
     copyFileSync(join(ROOT, 'package.json'), join(root, 'package.json'));
   }
   cpSync(join(BENCH_DIR, 'tasks'), join(root, 'bench', 'tasks'), { recursive: true });
-  for (const f of ['wordcount-floor.mjs', 'wordcount-bare.mjs']) copyFileSync(join(BENCH_DIR, f), join(root, 'bench', f));
+  for (const f of ['wordcount-floor.mjs', 'wordcount-bare.mjs'])
+    copyFileSync(join(BENCH_DIR, f), join(root, 'bench', f));
   return { root, cli: join(root, 'dist', 'src', 'cli', 'main.js'), tasks: join(root, 'bench', 'tasks') };
 }
 
@@ -213,11 +239,24 @@ export function pythonEnv(extra) {
  */
 export function startCeleryWorker({ broker, backend, queue, concurrency = 2, name, timeoutMs = 60_000 }) {
   const args = [
-    '-m', 'celery', '-A', 'celery_app', 'worker',
-    '--pool', 'prefork', '--concurrency', String(concurrency),
-    '--queues', queue, '--hostname', `${name}@%h`,
-    '--without-gossip', '--without-mingle', '--without-heartbeat',
-    '--loglevel', 'WARNING',
+    '-m',
+    'celery',
+    '-A',
+    'celery_app',
+    'worker',
+    '--pool',
+    'prefork',
+    '--concurrency',
+    String(concurrency),
+    '--queues',
+    queue,
+    '--hostname',
+    `${name}@%h`,
+    '--without-gossip',
+    '--without-mingle',
+    '--without-heartbeat',
+    '--loglevel',
+    'WARNING',
   ];
   const child = spawn(PYTHON, args, {
     cwd: PEERS_DIR,
@@ -239,7 +278,13 @@ export async function stopTree(w, graceMs = 15_000) {
   let timer;
   const killed = new Promise((resolve) => {
     timer = setTimeout(() => {
-      for (const p of pids) if (alive(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+      for (const p of pids)
+        if (alive(p))
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
       resolve('killed');
     }, graceMs);
   });
@@ -247,7 +292,13 @@ export async function stopTree(w, graceMs = 15_000) {
   clearTimeout(timer);
   // Children (Celery's pool processes) leave with their parent; give them a moment.
   for (let i = 0; i < 50 && pids.slice(1).some(alive); i++) await new Promise((r) => setTimeout(r, 100));
-  for (const p of pids.slice(1)) if (alive(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  for (const p of pids.slice(1))
+    if (alive(p))
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
   return code;
 }
 

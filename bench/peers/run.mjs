@@ -38,15 +38,40 @@
  * runs. Queues fj.peers.<uuid> and celery.peers.<uuid> are deleted at the
  * end; workers are stopped by PID.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { CLI, ROOT, fmt, median, portAnswers, prng, saveResult, table, tempDir, timeSpawn, writeCorpus } from '../lib.mjs';
-import { PEERS_DIR, PYTHON, countingProxy, memorySampler, pythonEnv, releaseLock, snapshotFj, startCeleryWorker, startFjWorker, stopTree, takeLock, treeUsage } from './proc.mjs';
+import {
+  CLI,
+  ROOT,
+  fmt,
+  median,
+  portAnswers,
+  prng,
+  saveResult,
+  table,
+  tempDir,
+  timeSpawn,
+  writeCorpus,
+} from '../lib.mjs';
+import {
+  PEERS_DIR,
+  PYTHON,
+  countingProxy,
+  memorySampler,
+  pythonEnv,
+  releaseLock,
+  snapshotFj,
+  startCeleryWorker,
+  startFjWorker,
+  stopTree,
+  takeLock,
+  treeUsage,
+} from './proc.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -84,17 +109,26 @@ const DIRECT = urls(AMQP.port, REDIS.port);
 
 // ---------------------------------------------------------------- set-up
 
-
-if (!opt['fj-ref'] && !existsSync(CLI)) throw new Error(`fj is not built (${CLI} is missing): run npm run build, or pass --fj-ref HEAD`);
-for (const [name, svc] of [['RabbitMQ', AMQP], ['Redis', REDIS]]) {
+if (!opt['fj-ref'] && !existsSync(CLI))
+  throw new Error(`fj is not built (${CLI} is missing): run npm run build, or pass --fj-ref HEAD`);
+for (const [name, svc] of [
+  ['RabbitMQ', AMQP],
+  ['Redis', REDIS],
+]) {
   if (!(await portAnswers(svc))) {
     console.log(`\npeers: SKIPPED, ${name} does not answer at ${svc.host}:${svc.port}\n`);
     process.exit(0);
   }
 }
-const setup = spawnSync('sh', [join(PEERS_DIR, 'setup.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+const setup = spawnSync('sh', [join(PEERS_DIR, 'setup.sh')], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  encoding: 'utf8',
+});
 if (setup.status !== 0) throw new Error('bench/peers/setup.sh failed');
-const celeryVersion = spawnSync(PYTHON, ['-c', 'import celery; print(celery.__version__)'], { env: pythonEnv(), encoding: 'utf8' }).stdout.trim();
+const celeryVersion = spawnSync(PYTHON, ['-c', 'import celery; print(celery.__version__)'], {
+  env: pythonEnv(),
+  encoding: 'utf8',
+}).stdout.trim();
 console.log(setup.stdout.trim());
 
 takeLock();
@@ -104,13 +138,19 @@ const { dir, cleanup } = tempDir('fj-peers-');
 const FJ = snapshotFj(dir, opt['fj-ref']);
 const gitOut = (args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
 const build = opt['fj-ref']
-  ? { commit: gitOut(['rev-parse', '--short', opt['fj-ref']]), uncommittedSrcFiles: 0, built: 'from git by the benchmark' }
+  ? {
+      commit: gitOut(['rev-parse', '--short', opt['fj-ref']]),
+      uncommittedSrcFiles: 0,
+      built: 'from git by the benchmark',
+    }
   : {
       commit: gitOut(['rev-parse', '--short', 'HEAD']),
       uncommittedSrcFiles: gitOut(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
       built: `work tree dist/ of ${statSync(CLI).mtime.toISOString()}`,
     };
-console.log(`fj: ${build.commit}${build.uncommittedSrcFiles ? ` + ${build.uncommittedSrcFiles} uncommitted src/ files` : ''}, ${build.built} (copied to ${FJ.root})`);
+console.log(
+  `fj: ${build.commit}${build.uncommittedSrcFiles ? ` + ${build.uncommittedSrcFiles} uncommitted src/ files` : ''}, ${build.built} (copied to ${FJ.root})`,
+);
 let interrupted = false;
 const onSignal = () => {
   interrupted = true;
@@ -174,14 +214,31 @@ async function startFjPool(u) {
   const pool = [];
   const tasks = ['noop.mjs', 'straggle.mjs', 'place.mjs'].map((f) => join(FJ.tasks, f));
   for (let i = 0; i < FJ_WORKERS; i++) {
-    const w = await startFjWorker(FJ.cli, ['--broker', u.fjBroker, '--store', u.redis, '--queue', FJ_Q, '--concurrency', String(FJ_CONC), '--tasks', ...tasks]);
+    const w = await startFjWorker(FJ.cli, [
+      '--broker',
+      u.fjBroker,
+      '--store',
+      u.redis,
+      '--queue',
+      FJ_Q,
+      '--concurrency',
+      String(FJ_CONC),
+      '--tasks',
+      ...tasks,
+    ]);
     live.add(w);
     pool.push(w);
   }
   return pool;
 }
 async function startCeleryPool(u) {
-  const w = await startCeleryWorker({ broker: u.celBroker, backend: u.redis, queue: CEL_Q, concurrency: SLOTS, name: `peers-${id.slice(0, 8)}` });
+  const w = await startCeleryWorker({
+    broker: u.celBroker,
+    backend: u.redis,
+    queue: CEL_Q,
+    concurrency: SLOTS,
+    name: `peers-${id.slice(0, 8)}`,
+  });
   live.add(w);
   return [w];
 }
@@ -208,7 +265,19 @@ async function runJob(sys, input, u, { timed = false } = {}) {
   let cwd = ROOT;
   if (sys.system === 'fj') {
     cmd = process.execPath;
-    args = [FJ.cli, 'run', sys.task, input, '--executor', sys.executor, '--no-progress', '--stats', statsFile, '-o', outFile];
+    args = [
+      FJ.cli,
+      'run',
+      sys.task,
+      input,
+      '--executor',
+      sys.executor,
+      '--no-progress',
+      '--stats',
+      statsFile,
+      '-o',
+      outFile,
+    ];
     if (sys.executor === 'amqp') args.push('--queue', FJ_Q, '--broker', u.fjBroker, '--store', u.redis);
     else args.push('--concurrency', String(SLOTS));
     env = process.env;
@@ -227,9 +296,19 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     args = ['-f', '%M %e %U %S', '-o', timeFile, cmd, ...args];
     cmd = '/usr/bin/time';
   }
-  const { ms } = await timeSpawn(cmd, args, { env, cwd, stdoutFile: sys.system === 'celery' ? statsFile : '/dev/null' });
+  const { ms } = await timeSpawn(cmd, args, {
+    env,
+    cwd,
+    stdoutFile: sys.system === 'celery' ? statsFile : '/dev/null',
+  });
   const stats = sys.system === 'bare' ? { items: sys.items } : JSON.parse(readFileSync(statsFile, 'utf8'));
-  const r = { ms, jobMs: sys.system === 'fj' ? stats.wallMs : sys.system === 'bare' ? ms : stats.jobMs, items: stats.items, stats, outFile };
+  const r = {
+    ms,
+    jobMs: sys.system === 'fj' ? stats.wallMs : sys.system === 'bare' ? ms : stats.jobMs,
+    items: stats.items,
+    stats,
+    outFile,
+  };
   if (timed) {
     const [maxKb, , user, sys_] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
     r.coordinatorPeakBytes = maxKb * 1024;
@@ -247,7 +326,11 @@ async function runJob(sys, input, u, { timed = false } = {}) {
  * `answer(sys, outputJson)` returns something to compare across systems.
  */
 async function runPart(name, systems, answer) {
-  console.log(`\n=== ${name} (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+  console.log(
+    `\n=== ${name} (load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')})`,
+  );
   const res = Object.fromEntries(systems.map((s) => [s.id, { label: s.label, rounds: [], jobRounds: [] }]));
 
   // Phase 1: instrumented.
@@ -278,7 +361,8 @@ async function runPart(name, systems, answer) {
       const a = JSON.stringify(answer(sys, out));
       if (sys.compare !== false) {
         if (reference === undefined) reference = { a, label: sys.label };
-        else if (a !== reference.a) throw new Error(`${name}: the output of ${sys.label} differs from that of ${reference.label}`);
+        else if (a !== reference.a)
+          throw new Error(`${name}: the output of ${sys.label} differs from that of ${reference.label}`);
       }
       Object.assign(res[sys.id], {
         instrumented: {
@@ -342,7 +426,15 @@ const mb = (b) => (b == null ? '-' : fmt.mb(b));
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 
 function timingTable(title, systems, res, base, extra = []) {
-  const headers = ['', ...Array.from({ length: ROUNDS }, (_, i) => `round ${i + 1}`), 'median', 'job (median)', `/${res[base].label}`, `job /${res[base].label}`, ...extra.map((e) => e.header)];
+  const headers = [
+    '',
+    ...Array.from({ length: ROUNDS }, (_, i) => `round ${i + 1}`),
+    'median',
+    'job (median)',
+    `/${res[base].label}`,
+    `job /${res[base].label}`,
+    ...extra.map((e) => e.header),
+  ];
   const rows = systems.map((s) => {
     const r = res[s.id];
     return [
@@ -378,7 +470,23 @@ function resourceTable(title, systems, res, inputBytes, inputLabel) {
       i.workersCpuSeconds == null ? '-' : `${i.workersCpuSeconds.toFixed(1)} s`,
     ];
   });
-  table(title, ['', 'into broker', 'out of broker', 'into Redis', 'out of Redis', `in/${inputLabel}`, `in+out/${inputLabel}`, 'submitter peak RSS', 'workers ΣVmHWM (procs)', 'workers peak ΣPSS', 'workers CPU'], rows);
+  table(
+    title,
+    [
+      '',
+      'into broker',
+      'out of broker',
+      'into Redis',
+      'out of Redis',
+      `in/${inputLabel}`,
+      `in+out/${inputLabel}`,
+      'submitter peak RSS',
+      'workers ΣVmHWM (procs)',
+      'workers peak ΣPSS',
+      'workers CPU',
+    ],
+    rows,
+  );
 }
 
 // ---------------------------------------------------------------- parts
@@ -413,14 +521,60 @@ try {
     await writeCorpus(warm, { docs: Math.min(docs, 2000), words: 100, vocab: 5000, seed: 43 });
     const systems = [
       ...fjSystems('wordcount', corpus, warm, docs),
-      { id: 'celery-careful', label: 'Celery careful chord', system: 'celery', workload: 'wc-careful', input: corpus, warmInput: warm, items: docs },
+      {
+        id: 'celery-careful',
+        label: 'Celery careful chord',
+        system: 'celery',
+        workload: 'wc-careful',
+        input: corpus,
+        warmInput: warm,
+        items: docs,
+      },
       // The floor with every cost a 2-thread Node process pays (start-up, threads, hand-off), no fj: bench/wordcount-bare.mjs
-      ...(opt['no-bare'] ? [] : [{ id: 'bare', label: 'bare Node program, 2 threads (no fj)', system: 'bare', input: corpus, warmInput: warm, items: docs }]),
-      ...(opt['no-seed'] ? [] : [{ id: 'celery-seed', label: "Celery seed's chord", system: 'celery', workload: 'wc-seed', input: corpus, warmInput: warm, items: docs }]),
+      ...(opt['no-bare']
+        ? []
+        : [
+            {
+              id: 'bare',
+              label: 'bare Node program, 2 threads (no fj)',
+              system: 'bare',
+              input: corpus,
+              warmInput: warm,
+              items: docs,
+            },
+          ]),
+      ...(opt['no-seed']
+        ? []
+        : [
+            {
+              id: 'celery-seed',
+              label: "Celery seed's chord",
+              system: 'celery',
+              workload: 'wc-seed',
+              input: corpus,
+              warmInput: warm,
+              items: docs,
+            },
+          ]),
     ];
-    const res = await runPart(`word count: ${fmt.int(docs)} documents x 100 words (${fmt.mb(inputBytes)})`, systems, (_, out) => out.word_count);
-    timingTable(`word count, ${fmt.int(docs)} documents x 100 words, Zipf over 5,000 words (${fmt.mb(inputBytes)} JSON): whole process, ${ROUNDS} rounds`, systems, res, 'celery-careful');
-    resourceTable(`word count: bytes through RabbitMQ and Redis (both directions, on the wire), memory, CPU (one instrumented run each)`, systems, res, inputBytes, 'input');
+    const res = await runPart(
+      `word count: ${fmt.int(docs)} documents x 100 words (${fmt.mb(inputBytes)})`,
+      systems,
+      (_, out) => out.word_count,
+    );
+    timingTable(
+      `word count, ${fmt.int(docs)} documents x 100 words, Zipf over 5,000 words (${fmt.mb(inputBytes)} JSON): whole process, ${ROUNDS} rounds`,
+      systems,
+      res,
+      'celery-careful',
+    );
+    resourceTable(
+      `word count: bytes through RabbitMQ and Redis (both directions, on the wire), memory, CPU (one instrumented run each)`,
+      systems,
+      res,
+      inputBytes,
+      'input',
+    );
     figures.parts.wordcount = { documents: docs, inputBytes, results: res };
     // The floor: the wordcount task's own hooks with no fj at all (one
     // thread; bound2 = what 2 perfectly parallel slots could reach).
@@ -428,7 +582,9 @@ try {
     for (let r = 0; r < ROUNDS && !interrupted; r++) {
       await waitQuiet();
       const out = join(dir, 'floor.json');
-      await timeSpawn(process.execPath, [join(FJ.root, 'bench', 'wordcount-floor.mjs'), corpus, '--two-threads'], { stdoutFile: out });
+      await timeSpawn(process.execPath, [join(FJ.root, 'bench', 'wordcount-floor.mjs'), corpus, '--two-threads'], {
+        stdoutFile: out,
+      });
       floors.push(JSON.parse(readFileSync(out, 'utf8')));
     }
     const measured = floors.filter((f) => f.measured2 !== undefined);
@@ -438,7 +594,9 @@ try {
           processMs: median(floors.map((f) => f.processMs)),
           combineMs: median(floors.map((f) => f.combineMs)),
           readMs: median(floors.map((f) => f.readMs)),
-          ...(measured.length ? { fold2Ms: median(measured.map((f) => f.fold2Ms)), measured2Ms: median(measured.map((f) => f.measured2)) } : {}),
+          ...(measured.length
+            ? { fold2Ms: median(measured.map((f) => f.fold2Ms)), measured2Ms: median(measured.map((f) => f.measured2)) }
+            : {}),
           rounds: floors,
         }
       : undefined;
@@ -454,15 +612,32 @@ try {
     }
     for (const s of ['fj-amqp', 'fj-local']) {
       const ratio = res[s].processMs / res['celery-careful'].processMs;
-      const vsBare = res.bare?.processMs ? `, ${fmt.x(res[s].processMs / res.bare.processMs)} of the bare Node program ${fmt.s(res.bare.processMs)} (${fmt.x(res.bare.processMs / res['celery-careful'].processMs)} of the chord)` : '';
-      const vsFloor = (floor ? `; ${fmt.x(res[s].processMs / floor.bound2Ms)} of the 2-slot floor ${fmt.s(floor.bound2Ms)}${floor.measured2Ms === undefined ? '' : `, ${fmt.x(res[s].processMs / floor.measured2Ms)} of the measured one ${fmt.s(floor.measured2Ms)}`}` : '') + vsBare;
-      goals.push({ part: 'word count', what: `${res[s].label} time / Celery careful chord${vsFloor}`, value: fmt.x(ratio), goal: '≤ 0.50x', met: ratio <= 0.5 });
+      const vsBare = res.bare?.processMs
+        ? `, ${fmt.x(res[s].processMs / res.bare.processMs)} of the bare Node program ${fmt.s(res.bare.processMs)} (${fmt.x(res.bare.processMs / res['celery-careful'].processMs)} of the chord)`
+        : '';
+      const vsFloor =
+        (floor
+          ? `; ${fmt.x(res[s].processMs / floor.bound2Ms)} of the 2-slot floor ${fmt.s(floor.bound2Ms)}${floor.measured2Ms === undefined ? '' : `, ${fmt.x(res[s].processMs / floor.measured2Ms)} of the measured one ${fmt.s(floor.measured2Ms)}`}`
+          : '') + vsBare;
+      goals.push({
+        part: 'word count',
+        what: `${res[s].label} time / Celery careful chord${vsFloor}`,
+        value: fmt.x(ratio),
+        goal: '≤ 0.50x',
+        met: ratio <= 0.5,
+      });
     }
     const i = res['fj-amqp'].instrumented;
     if (i) {
       const ratio = (i.brokerIn + i.storeIn) / inputBytes;
       const st = i.fjStats;
-      goals.push({ part: 'word count', what: `fj amqp bytes into broker + Redis / input (fj --stats: ${fmt.x((st.bytesPublished + st.bytesStored) / inputBytes)})`, value: fmt.x(ratio), goal: '≤ 2x', met: ratio <= 2 });
+      goals.push({
+        part: 'word count',
+        what: `fj amqp bytes into broker + Redis / input (fj --stats: ${fmt.x((st.bytesPublished + st.bytesStored) / inputBytes)})`,
+        value: fmt.x(ratio),
+        goal: '≤ 2x',
+        met: ratio <= 2,
+      });
     }
   }
 
@@ -482,25 +657,75 @@ try {
     const noop = join(FJ.tasks, 'noop.mjs');
     const systems = [
       ...fjSystems(noop, fjIn, fjWarm, n).map((s) => ({ ...s, compare: false })),
-      { id: 'celery', label: `Celery chord`, system: 'celery', workload: 'tiny', input: celIn, warmInput: celWarm, items: nc, compare: false },
+      {
+        id: 'celery',
+        label: `Celery chord`,
+        system: 'celery',
+        workload: 'tiny',
+        input: celIn,
+        warmInput: celWarm,
+        items: nc,
+        compare: false,
+      },
     ];
-    const res = await runPart(`tiny items: fj ${fmt.int(n)}, Celery ${fmt.int(nc)} no-op items`, systems, (_, out) => out);
+    const res = await runPart(
+      `tiny items: fj ${fmt.int(n)}, Celery ${fmt.int(nc)} no-op items`,
+      systems,
+      (_, out) => out,
+    );
     const perSec = (r) => (r.items * 1000) / r.processMs;
     const jobPerSec = (r) => (r.items * 1000) / r.jobMs;
     const rows = systems.map((s) => {
       const r = res[s.id];
-      return [r.label, fmt.int(r.items), ...r.rounds.map((ms) => fmt.s(ms)), fmt.s(r.processMs), fmt.int(perSec(r)), fmt.s(r.jobMs), fmt.int(jobPerSec(r)), fmt.x(perSec(r) / perSec(res.celery))];
+      return [
+        r.label,
+        fmt.int(r.items),
+        ...r.rounds.map((ms) => fmt.s(ms)),
+        fmt.s(r.processMs),
+        fmt.int(perSec(r)),
+        fmt.s(r.jobMs),
+        fmt.int(jobPerSec(r)),
+        fmt.x(perSec(r) / perSec(res.celery)),
+      ];
     });
     table(
       `tiny items: no-op items end to end (fj ${fmt.int(n)}, Celery ${fmt.int(nc)}: a chord of ${fmt.int(nc)} no-op tasks), ${ROUNDS} rounds`,
-      ['', 'items', ...Array.from({ length: ROUNDS }, (_, i) => `round ${i + 1}`), 'median', 'items/s', 'job (median)', 'items/s (job)', 'items/s / Celery'],
+      [
+        '',
+        'items',
+        ...Array.from({ length: ROUNDS }, (_, i) => `round ${i + 1}`),
+        'median',
+        'items/s',
+        'job (median)',
+        'items/s (job)',
+        'items/s / Celery',
+      ],
       rows,
     );
-    const tinyBytes = (s) => `${fmt.int((res[s].instrumented.brokerIn + res[s].instrumented.brokerOut + res[s].instrumented.storeIn + res[s].instrumented.storeOut) / res[s].items)} B/item`;
-    resourceTable(`tiny items: bytes (wire, both directions), memory, CPU; per item: fj amqp ${tinyBytes('fj-amqp')}, Celery ${tinyBytes('celery')}`, systems, res, null, 'input');
+    const tinyBytes = (s) =>
+      `${fmt.int((res[s].instrumented.brokerIn + res[s].instrumented.brokerOut + res[s].instrumented.storeIn + res[s].instrumented.storeOut) / res[s].items)} B/item`;
+    resourceTable(
+      `tiny items: bytes (wire, both directions), memory, CPU; per item: fj amqp ${tinyBytes('fj-amqp')}, Celery ${tinyBytes('celery')}`,
+      systems,
+      res,
+      null,
+      'input',
+    );
     figures.parts.tiny = { fjItems: n, celeryItems: nc, results: res };
-    goals.push({ part: 'tiny items', what: `${res['fj-amqp'].label} items/s (job: ${fmt.int(jobPerSec(res['fj-amqp']))})`, value: fmt.int(perSec(res['fj-amqp'])), goal: '≥ 20,000/s', met: perSec(res['fj-amqp']) >= 20_000 });
-    goals.push({ part: 'tiny items', what: `fj local items/s (job: ${fmt.int(jobPerSec(res['fj-local']))})`, value: fmt.int(perSec(res['fj-local'])), goal: '≥ 200,000/s', met: perSec(res['fj-local']) >= 200_000 });
+    goals.push({
+      part: 'tiny items',
+      what: `${res['fj-amqp'].label} items/s (job: ${fmt.int(jobPerSec(res['fj-amqp']))})`,
+      value: fmt.int(perSec(res['fj-amqp'])),
+      goal: '≥ 20,000/s',
+      met: perSec(res['fj-amqp']) >= 20_000,
+    });
+    goals.push({
+      part: 'tiny items',
+      what: `fj local items/s (job: ${fmt.int(jobPerSec(res['fj-local']))})`,
+      value: fmt.int(perSec(res['fj-local'])),
+      goal: '≥ 200,000/s',
+      met: perSec(res['fj-local']) >= 200_000,
+    });
   }
 
   // s: stragglers.
@@ -528,7 +753,11 @@ try {
       ...fjSystems(straggle, input, warm, n),
       { id: 'celery', label: 'Celery chord', system: 'celery', workload: 'straggle', input, warmInput: warm, items: n },
     ];
-    const res = await runPart(`stragglers: ${fmt.int(n)} sleeping items, ${stragglers} of them 20x`, systems, (_, out) => out.items);
+    const res = await runPart(
+      `stragglers: ${fmt.int(n)} sleeping items, ${stragglers} of them 20x`,
+      systems,
+      (_, out) => out.items,
+    );
     timingTable(
       `stragglers: ${fmt.int(n)} items sleeping log-normal durations (mean 10 ms, σ 0.5; ${stragglers} items x20; total ${fmt.s(total)}, longest ${fmt.ms(longest)}); lower bound max(total/${SLOTS}, longest) = ${fmt.s(bound)}; ${ROUNDS} rounds`,
       systems,
@@ -539,10 +768,23 @@ try {
         { header: 'job / bound', cell: (_, r) => fmt.x(r.jobMs / bound) },
       ],
     );
-    figures.parts.stragglers = { items: n, stragglers, totalMs: total, longestMs: longest, boundMs: bound, results: res };
+    figures.parts.stragglers = {
+      items: n,
+      stragglers,
+      totalMs: total,
+      longestMs: longest,
+      boundMs: bound,
+      results: res,
+    };
     for (const s of ['fj-amqp', 'fj-local']) {
       const r = res[s];
-      goals.push({ part: 'stragglers', what: `${r.label} job / lower bound (whole process: ${fmt.x(r.processMs / bound)})`, value: fmt.x(r.jobMs / bound), goal: '≤ 1.10x', met: r.jobMs / bound <= 1.1 });
+      goals.push({
+        part: 'stragglers',
+        what: `${r.label} job / lower bound (whole process: ${fmt.x(r.processMs / bound)})`,
+        value: fmt.x(r.jobMs / bound),
+        goal: '≤ 1.10x',
+        met: r.jobMs / bound <= 1.1,
+      });
     }
   }
 
@@ -551,7 +793,21 @@ try {
     const input = join(dir, 'align.json');
     const warm = join(dir, 'align-warm.json');
     const gen = (edits, seed, file) =>
-      timeSpawn(process.execPath, [join(ROOT, 'scripts', 'gen-align.mjs'), '--reference-length', opt.reference, '--edits', String(edits), '--edit-length', '200', '--seed', String(seed)], { env: process.env, stdoutFile: file });
+      timeSpawn(
+        process.execPath,
+        [
+          join(ROOT, 'scripts', 'gen-align.mjs'),
+          '--reference-length',
+          opt.reference,
+          '--edits',
+          String(edits),
+          '--edit-length',
+          '200',
+          '--seed',
+          String(seed),
+        ],
+        { env: process.env, stdoutFile: file },
+      );
     await gen(Number(opt.edits), 7, input);
     await gen(Math.min(50, Number(opt.edits)), 8, warm);
     const inputBytes = statSync(input).size;
@@ -560,12 +816,43 @@ try {
     const place = join(FJ.tasks, 'place.mjs');
     const systems = [
       ...fjSystems(place, input, warm, n),
-      { id: 'celery-one', label: 'Celery, a task per edit', system: 'celery', workload: 'place-one', input, warmInput: warm, items: n },
-      { id: 'celery-chunks', label: 'Celery, 32 tasks', system: 'celery', workload: 'place-chunks', input, warmInput: warm, items: n },
+      {
+        id: 'celery-one',
+        label: 'Celery, a task per edit',
+        system: 'celery',
+        workload: 'place-one',
+        input,
+        warmInput: warm,
+        items: n,
+      },
+      {
+        id: 'celery-chunks',
+        label: 'Celery, 32 tasks',
+        system: 'celery',
+        workload: 'place-chunks',
+        input,
+        warmInput: warm,
+        items: n,
+      },
     ];
-    const res = await runPart(`shared context: ${fmt.int(n)} edits on a ${fmt.int(refBytes)}-base reference`, systems, (_, out) => out.placements);
-    timingTable(`shared context: ${fmt.int(n)} edits x 200 bases placed on a ${fmt.int(refBytes)}-base reference (16-mer votes), whole process, ${ROUNDS} rounds`, systems, res, 'celery-one');
-    resourceTable(`shared context: bytes (wire, both directions) in references (${fmt.mb(refBytes)}) moved, memory, CPU`, systems, res, refBytes, 'reference');
+    const res = await runPart(
+      `shared context: ${fmt.int(n)} edits on a ${fmt.int(refBytes)}-base reference`,
+      systems,
+      (_, out) => out.placements,
+    );
+    timingTable(
+      `shared context: ${fmt.int(n)} edits x 200 bases placed on a ${fmt.int(refBytes)}-base reference (16-mer votes), whole process, ${ROUNDS} rounds`,
+      systems,
+      res,
+      'celery-one',
+    );
+    resourceTable(
+      `shared context: bytes (wire, both directions) in references (${fmt.mb(refBytes)}) moved, memory, CPU`,
+      systems,
+      res,
+      refBytes,
+      'reference',
+    );
     figures.parts.shared = { edits: n, referenceBytes: refBytes, inputBytes, results: res };
     const i = res['fj-amqp'].instrumented;
     if (i) {
@@ -582,11 +869,17 @@ try {
   }
 
   if (goals.length) {
-    table('goals (fj, same run)', ['part', 'measure', 'value', 'goal', ''], goals.map((g) => [g.part, g.what, g.value, g.goal, g.met ? 'met' : 'MISSED']));
+    table(
+      'goals (fj, same run)',
+      ['part', 'measure', 'value', 'goal', ''],
+      goals.map((g) => [g.part, g.what, g.value, g.goal, g.met ? 'met' : 'MISSED']),
+    );
   }
   figures.goals = goals;
   figures.noise = { ...noise, quietBusy: QUIET_BUSY };
-  console.log(`runs: ${noise.runs}, of which ${noise.noisy} started with the machine over ${pct(QUIET_BUSY)} busy with other work; waited ${fmt.s(noise.waitedMs)} for quiet in all`);
+  console.log(
+    `runs: ${noise.runs}, of which ${noise.noisy} started with the machine over ${pct(QUIET_BUSY)} busy with other work; waited ${fmt.s(noise.waitedMs)} for quiet in all`,
+  );
   figures.totalSeconds = (performance.now() - t0) / 1000;
   saveResult('peers', figures);
   console.log(`peers: done in ${figures.totalSeconds.toFixed(0)} s; figures in bench/out/peers.json`);
@@ -603,7 +896,12 @@ async function cleanupBroker() {
   const amqp = await import('amqplib');
   const conn = await amqp.connect(DIRECT.fjBroker);
   try {
-    for (const [kind, name] of [['queue', FJ_Q], ['queue', `${FJ_Q}.dead`], ['queue', CEL_Q], ['exchange', CEL_Q]]) {
+    for (const [kind, name] of [
+      ['queue', FJ_Q],
+      ['queue', `${FJ_Q}.dead`],
+      ['queue', CEL_Q],
+      ['exchange', CEL_Q],
+    ]) {
       const ch = await conn.createChannel();
       ch.on('error', () => {});
       await (kind === 'queue' ? ch.deleteQueue(name) : ch.deleteExchange(name)).catch(() => {});

@@ -2,11 +2,22 @@
 import { startDashboard, type DashboardOptions } from '../dashboard/server.js';
 import type { Streams } from './streams.js';
 
-/** Starts the dashboard, prints where it is (with the token in the URL's fragment, which browsers never send), and serves until a signal. */
+/**
+ * Starts the dashboard, prints where it is and serves until a signal. A token
+ * fj made up is printed in the URL's fragment (which browsers never send); a
+ * token the user gave is not printed (service logs keep this line).
+ */
 export async function dashboardCommand(flags: DashboardOptions, io: Streams): Promise<void> {
   const d = await startDashboard(flags);
-  io.stderr.write(`fj: dashboard on ${d.url}/#token=${d.token}\n`);
-  if (!flags.token && !process.env.FJ_DASHBOARD_TOKEN) io.stderr.write('fj: (a token made up for this run: buttons that change things need it; --token or FJ_DASHBOARD_TOKEN sets one)\n');
+  if (d.tokenGiven) {
+    io.stderr.write(`fj: dashboard on ${d.url}/\n`);
+    io.stderr.write("fj: (the token is the one of --token or FJ_DASHBOARD_TOKEN: open the URL with '#token=<it>')\n");
+  } else {
+    io.stderr.write(`fj: dashboard on ${d.url}/#token=${d.token}\n`);
+    io.stderr.write(
+      'fj: (a token made up for this run: buttons that change things need it; --token or FJ_DASHBOARD_TOKEN sets one)\n',
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);

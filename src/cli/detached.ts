@@ -1,18 +1,22 @@
 /** `fj submit`, `fj rerun`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
-import { CancelledError, UsageError } from '../errors.js';
+import { CancelledError, UsageError } from '../core/errors.js';
 import { JobHandle, type JobView } from '../detached/handle.js';
 import { forget, listJobs, listWorkers } from '../detached/queries.js';
 import { rerunFailed } from '../detached/rerun.js';
 import { submit } from '../detached/submit.js';
-import { checkJobId } from '../job-id.js';
-import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../job-records.js';
-import { taskToLoad } from '../resume.js';
-import { signerFrom } from '../signing.js';
+import { checkJobId } from '../core/job-id.js';
+import { locate } from '../core/location.js';
+import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../store/job-records.js';
+import { taskToLoad } from '../job/resumable.js';
+import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
 import { loadTask } from '../task/registry.js';
+import { createLogger } from '../core/log.js';
+import { printable } from '../core/printable.js';
 import { readJsonInput } from './input.js';
 import { checkOutputTarget, writeOutputFile } from './output-file.js';
+import { failureLine } from './job-control.js';
 import { progressBar } from './progress.js';
 import { jobOptions, type RunFlags } from './run.js';
 import type { Streams } from './streams.js';
@@ -40,6 +44,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     retries: o.retries,
     retryDelayMs: o.retryDelayMs,
     onFailure: o.onFailure,
+    onCodeChange: o.onCodeChange,
     maxFailures: o.maxFailures,
     itemTimeoutMs: o.itemTimeoutMs,
     label: flags.label,
@@ -70,16 +75,24 @@ export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
   const spec = flags.task ?? taskToLoad(jobId, await readManifestAt(jobId, flags), 'rerun', 're-run its failed items');
   const info = await loadTask(spec);
-  const handle = await rerunFailed(info.cls, jobId, { broker: flags.broker, store: flags.store, signingKey: flags.signingKey, queue: flags.queue, label: flags.label });
+  const handle = await rerunFailed(info.cls, jobId, {
+    broker: flags.broker,
+    store: flags.store,
+    signingKey: flags.signingKey,
+    queue: flags.queue,
+    label: flags.label,
+  });
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
-  io.stderr.write(`fj: job ${handle.id} submitted (the failed items of ${jobId}); waiting (Ctrl-C stops waiting, the job goes on)\n`);
+  io.stderr.write(
+    `fj: job ${handle.id} submitted (the failed items of ${jobId}); waiting (Ctrl-C stops waiting, the job goes on)\n`,
+  );
   await printResult(handle, { ...flags, wait: true }, io, info.name);
 }
 
 /** Job `jobId`'s manifest, from the store `where` names. */
 async function readManifestAt(jobId: string, where: JobLocation): Promise<Manifest> {
   checkJobId(jobId);
-  const store = await openStore(where.store || undefined);
+  const store = await openStore(locate(where).store);
   try {
     return await readManifest(store, jobId, signerFrom(where.signingKey));
   } finally {
@@ -98,17 +111,40 @@ export interface ResultFlags extends JobLocation {
 /** Prints a detached job's output (exit 0), or the error it ended with (its exit code: 1 failed, 130 cancelled). */
 export async function resultCommand(jobId: string, flags: ResultFlags, io: Streams): Promise<void> {
   if (flags.out) checkOutputTarget(flags.out, 'output');
-  await printResult(new JobHandle(jobId, flags), flags, io, `job ${jobId.slice(0, 8)}`);
+  await printResult(new JobHandle(jobId, flags), flags, io, `job ${jobId.slice(0, 8)}`, true);
 }
 
-async function printResult(handle: JobHandle, flags: ResultFlags, io: Streams, label: string): Promise<void> {
-  const bar = flags.wait && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(label) : undefined;
+/** `sayWaiting`: a line on stderr when the job has not ended and the wait begins (`fj submit --wait` says it already). */
+async function printResult(
+  handle: JobHandle,
+  flags: ResultFlags,
+  io: Streams,
+  label: string,
+  sayWaiting = false,
+): Promise<void> {
+  const bar =
+    flags.wait && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY
+      ? progressBar(label)
+      : undefined;
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new CancelledError(`stopped waiting (Ctrl-C); job ${handle.id} goes on: 'fj result ${handle.id} --wait' waits again`));
+  const onSignal = () =>
+    controller.abort(
+      new CancelledError(
+        `stopped waiting (Ctrl-C); job ${handle.id} goes on: 'fj result ${handle.id} --wait' waits again`,
+      ),
+    );
   process.once('SIGINT', onSignal);
   let outcome: JobOutcome;
   try {
-    outcome = await handle.wait({ timeoutMs: flags.wait ? (flags.timeout === undefined ? undefined : flags.timeout * 1000) : 0, signal: controller.signal, onProgress: bar?.onProgress });
+    outcome = await handle.wait({
+      timeoutMs: flags.wait ? (flags.timeout === undefined ? undefined : flags.timeout * 1000) : 0,
+      signal: controller.signal,
+      onProgress: bar?.onProgress,
+      onWaiting: sayWaiting
+        ? () =>
+            io.stderr.write(`fj: job ${handle.id} has not ended yet; waiting (Ctrl-C stops waiting, the job goes on)\n`)
+        : undefined,
+    });
   } finally {
     bar?.stop();
     process.off('SIGINT', onSignal);
@@ -116,7 +152,7 @@ async function printResult(handle: JobHandle, flags: ResultFlags, io: Streams, l
   const failures = outcome.stats?.failures ?? [];
   if (outcome.state === 'succeeded' && failures.length) {
     io.stderr.write(`fj: ${outcome.stats!.failed} item(s) failed and were left out of the join:\n`);
-    for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index} (${f.attempts} attempt(s)): ${f.error.message}\n`);
+    for (const f of failures.slice(0, 20)) io.stderr.write(`  ${failureLine(f)}\n`);
   }
   const output = await handle.settle(outcome); // throws the job's own error when it did not succeed
   const json = `${JSON.stringify(output, null, 2)}\n`;
@@ -135,31 +171,60 @@ export interface JobsFlags extends JobLocation {
 
 /** Lists the recent jobs, newest first. */
 export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> {
-  if (flags.state !== undefined && !(JOB_STATES as readonly string[]).includes(flags.state)) throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}, got '${flags.state}'`);
+  if (flags.state !== undefined && !(JOB_STATES as readonly string[]).includes(flags.state))
+    throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')}, got '${flags.state}'`);
   const { jobs, more } = await listJobs({ ...flags, state: flags.state as JobState | undefined });
   if (flags.json) return void io.stdout.write(`${JSON.stringify({ jobs, more }, null, 2)}\n`);
   if (jobs.length === 0) return void io.stdout.write('no jobs\n');
-  const rows = jobs.map((j) => [j.id, j.state, j.task, progress(j), when(j.submitted), j.started ? when(j.started) : '-', j.finished ? when(j.finished) : '-', j.coordinator || '-', oneLine(j.label)]);
-  io.stdout.write(table(['ID', 'STATE', 'TASK', 'ITEMS', 'SUBMITTED', 'STARTED', 'FINISHED', 'COORDINATOR', 'LABEL'], rows));
+  const rows = jobs.map((j) =>
+    [
+      j.id,
+      j.phase ? `${j.state} (${j.phase})` : j.state,
+      j.task,
+      progress(j),
+      when(j.submitted),
+      j.started ? when(j.started) : '-',
+      j.finished ? when(j.finished) : '-',
+      j.coordinator || '-',
+      j.label,
+    ].map(printable),
+  );
+  io.stdout.write(
+    table(['ID', 'STATE', 'TASK', 'ITEMS', 'SUBMITTED', 'STARTED', 'FINISHED', 'COORDINATOR', 'LABEL'], rows),
+  );
   if (more) io.stdout.write(`(more jobs match: --limit ${(flags.limit ?? 20) * 2} shows more)\n`);
 }
 
 /** Lists the workers that sent a heartbeat lately; quiet ones and stale code marked. */
 export async function workersCommand(flags: JobLocation & { json?: boolean }, io: Streams): Promise<void> {
-  const workers = await listWorkers(flags);
+  const workers = await listWorkers(
+    flags,
+    createLogger('workers', 'warn', (line) => io.stderr.write(line)),
+  );
   if (flags.json) return void io.stdout.write(`${JSON.stringify(workers, null, 2)}\n`);
   if (workers.length === 0) return void io.stdout.write('no workers have sent a heartbeat to this store lately\n');
   const now = Date.now();
-  const rows = workers.map((w) => [
-    w.name,
-    w.pool,
-    `${w.busy}/${w.concurrency}`,
-    String(w.itemsDone),
-    `${w.coordinating.length}/${w.maxJobs}`,
-    `${Math.round((now - w.sent) / 1000)} s ago${w.quiet ? ' (quiet)' : ''}`,
-    w.staleTasks.length ? `stale code: ${w.staleTasks.join(', ')}` : '',
-  ]);
-  io.stdout.write(table(['NAME', 'POOL', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', ''], rows));
+  const rows = workers.map((w) =>
+    [
+      w.name,
+      w.pool,
+      `${w.busy}/${w.concurrency}`,
+      String(w.itemsDone),
+      `${w.coordinating.length}/${w.maxJobs}`,
+      `${Math.round((now - w.sent) / 1000)} s ago${w.quiet ? ' (quiet)' : ''}`,
+      // Each task's code, by the first 8 digits of its fingerprint (`--json` has them whole).
+      Object.entries(w.tasks)
+        .map(([task, hash]) => `${task}@${hash.slice(0, 8)}`)
+        .join(' '),
+      [
+        w.mixedTasks.length ? `pool runs 2+ versions of ${w.mixedTasks.join(', ')}` : '',
+        w.staleTasks.length ? `stale code: ${w.staleTasks.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    ].map(printable),
+  );
+  io.stdout.write(table(['NAME', 'POOL', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', 'CODE', ''], rows));
 }
 
 /** Removes an ended job's output and records now. */
@@ -176,13 +241,12 @@ function when(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 }
 
-/** A label on one line, control characters shown as `?` (labels come from users). */
-function oneLine(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
-
 function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }

@@ -21,8 +21,8 @@
 import { isUtf8 } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { FjError, InputError, UsageError } from '../errors.js';
-import { describeJsonError, lineColumn } from '../json-error.js';
+import { FjError, InputError, UsageError } from '../core/errors.js';
+import { describeJsonError, lineColumn } from '../core/json-error.js';
 
 /** Default of {@link maxInputBytes}: 256 MiB (V8 strings stop at about 512 Mi characters; parsing needs several times the input's size in memory). */
 export const DEFAULT_MAX_INPUT_BYTES = 256 * 1024 * 1024;
@@ -38,7 +38,8 @@ export function maxInputBytes(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.FJ_MAX_INPUT_BYTES;
   if (raw === undefined || raw.trim() === '') return DEFAULT_MAX_INPUT_BYTES;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`FJ_MAX_INPUT_BYTES must be an integer from 1 and up, got '${raw}'`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`FJ_MAX_INPUT_BYTES must be an integer from 1 and up, got '${raw}'`);
   return n;
 }
 
@@ -49,11 +50,15 @@ export function maxInputBytes(env: NodeJS.ProcessEnv = process.env): number {
  * Once `options.signal` is aborted, a file's reading stops and nothing more
  * is parsed (the promise rejects with the signal's reason).
  */
-export async function readJsonInput(path: string, options: { sha256?: boolean; signal?: AbortSignal } = {}): Promise<{ value: unknown; source: string; sha256?: string }> {
+export async function readJsonInput(
+  path: string,
+  options: { sha256?: boolean; signal?: AbortSignal } = {},
+): Promise<{ value: unknown; source: string; sha256?: string }> {
   const source = path === '-' ? 'standard input' : path;
   const limit = maxInputBytes();
   const { signal } = options;
-  const bytes = path === '-' ? await readStream(process.stdin, source, limit) : await readFileBytes(path, limit, signal);
+  const bytes =
+    path === '-' ? await readStream(process.stdin, source, limit) : await readFileBytes(path, limit, signal);
   signal?.throwIfAborted();
   // WebCrypto hashes on libuv's thread pool: the hash is computed while this thread parses.
   const digest = options.sha256 ? crypto.subtle.digest('SHA-256', bytes) : undefined;
@@ -110,14 +115,18 @@ async function readStream(stream: Readable, source: string, limit: number): Prom
 
 function tooLarge(source: string, limit: number, size?: number): InputError {
   const what = size === undefined ? '' : ` ${size} bytes,`;
-  return new InputError(`${source}: input is${what} over the limit of ${limit} bytes (set FJ_MAX_INPUT_BYTES to raise it)`);
+  return new InputError(
+    `${source}: input is${what} over the limit of ${limit} bytes (set FJ_MAX_INPUT_BYTES to raise it)`,
+  );
 }
 
 /** Decodes and parses `bytes`; every failure names `source` and, where there is one, the line and column. */
 function parseJson(bytes: Buffer, source: string): unknown {
   if (bytes.length === 0) throw new InputError(`${source} is empty: expected a JSON value`);
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-    throw new InputError(`${source}: starts with a byte order mark at line 1, column 1: JSON must not have one (save it as UTF-8 without BOM)`);
+    throw new InputError(
+      `${source}: starts with a byte order mark at line 1, column 1: JSON must not have one (save it as UTF-8 without BOM)`,
+    );
   }
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
     throw new InputError(`${source}: is UTF-16 (byte order mark at line 1, column 1): fj reads UTF-8 only`);
@@ -126,7 +135,9 @@ function parseJson(bytes: Buffer, source: string): unknown {
     const at = firstInvalidUtf8(bytes);
     const before = bytes.subarray(0, at).toString('utf8');
     const { line, column } = lineColumn(before, before.length);
-    throw new InputError(`${source}: invalid UTF-8: byte 0x${bytes[at].toString(16).padStart(2, '0')} at line ${line}, column ${column}`);
+    throw new InputError(
+      `${source}: invalid UTF-8: byte 0x${bytes[at].toString(16).padStart(2, '0')} at line ${line}, column ${column}`,
+    );
   }
   let text: string;
   try {
@@ -139,7 +150,9 @@ function parseJson(bytes: Buffer, source: string): unknown {
   const deep = tooDeepAt(text, MAX_INPUT_DEPTH);
   if (deep >= 0) {
     const { line, column } = lineColumn(text, deep);
-    throw new InputError(`${source}: invalid JSON: nesting deeper than ${MAX_INPUT_DEPTH} levels at line ${line}, column ${column}`);
+    throw new InputError(
+      `${source}: invalid JSON: nesting deeper than ${MAX_INPUT_DEPTH} levels at line ${line}, column ${column}`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -147,7 +160,6 @@ function parseJson(bytes: Buffer, source: string): unknown {
     throw new InputError(`${source}: invalid JSON: ${describeJsonError(text, (err as Error).message)}`);
   }
 }
-
 
 /**
  * Index of the bracket that opens level `max + 1`, or -1. Linear: strings are
@@ -177,7 +189,7 @@ function tooDeepAt(text: string, max: number): number {
 
 /** Offset of the first byte that starts an ill-formed UTF-8 sequence (called only when `isUtf8` said there is one). */
 function firstInvalidUtf8(b: Uint8Array): number {
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i];
     if (c < 0x80) {
       i++;

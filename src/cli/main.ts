@@ -6,4 +6,20 @@
  */
 import { runCli } from './program.js';
 
+/**
+ * Exit code of a program whose reader went away: 128 + SIGPIPE (13), what
+ * `seq 1 1000000 | head -c 200` gives `seq` under `set -o pipefail`.
+ */
+const CLOSED_PIPE_EXIT = 141;
+
+// A reader that closes the pipe early (`fj run ... | head -c 200`) ends fj quietly, as it ends any
+// Unix tool. Node ignores SIGPIPE, so the closed pipe shows as an EPIPE 'error' event, which would
+// otherwise crash with a stack. Any other error on the streams stays what it was: a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(CLOSED_PIPE_EXIT);
+    throw err;
+  });
+}
+
 process.exitCode = await runCli(process.argv.slice(2));

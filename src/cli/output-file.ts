@@ -10,7 +10,7 @@ import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { Output } from './streams.js';
 
 /** What a target holds, in messages: `the output`, `the stats`. */
@@ -32,7 +32,8 @@ function problem(err: unknown): string {
  */
 export function checkOutputTarget(path: string, contents: Contents): void {
   const abs = resolve(path);
-  const fail = (why: string) => new UsageError(`cannot write the ${contents} to ${abs}: ${why} (checked before running the job)`);
+  const fail = (why: string) =>
+    new UsageError(`cannot write the ${contents} to ${abs}: ${why} (checked before running the job)`);
   let st;
   try {
     st = statSync(abs);
@@ -57,7 +58,12 @@ export function checkOutputTarget(path: string, contents: Contents): void {
  * module comment) and the returned message says what failed and where the
  * text went; undefined when the write succeeded.
  */
-export async function writeOutputFile(path: string, text: string, contents: Contents, stdout: Output): Promise<string | undefined> {
+export async function writeOutputFile(
+  path: string,
+  text: string,
+  contents: Contents,
+  stdout: Output,
+): Promise<string | undefined> {
   try {
     await writeFile(path, text);
     return undefined;

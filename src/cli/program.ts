@@ -4,10 +4,20 @@
  * input error, 3 broker or store trouble. `main.ts` calls it for the real
  * binary; tests call it in-process with their own stdout and stderr.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FjError, isInstance, thrownParts, UsageError } from '../errors.js';
-import { EXECUTORS, FAILURE_POLICIES, OptionError, parseMaxFailures } from '../options.js';
-import { fjVersion } from '../paths.js';
+import { Command, Option } from 'commander';
+import { EXECUTORS, MAX_RESULT_TTL_DAYS } from '../core/job-options.js';
+import {
+  brokerOption,
+  count,
+  duration,
+  failureOptions,
+  int,
+  JOB_LOG_FORMAT_HELP,
+  logFormatOption,
+  seconds,
+} from './flags.js';
+import { report, reportJson } from './report.js';
+import { fjVersion } from '../core/paths.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
 export type { CliIO, Output, Streams };
@@ -17,7 +27,7 @@ export type { CliIO, Output, Streams };
 // the worker (about 150 ms of every run's start-up on this machine).
 const commands = {
   run: () => import('./run.js'),
-  jobs: () => import('./jobs.js'),
+  jobs: () => import('./job-control.js'),
   detached: () => import('./detached.js'),
   dashboard: () => import('./dashboard.js'),
   tasks: () => import('./tasks.js'),
@@ -44,54 +54,12 @@ export async function runCli(argv: string[], io: CliIO = {}): Promise<number> {
   return exitCode;
 }
 
-/** The retry and failure-policy options of `fj run`. */
-function failureOptions(cmd: Command): Command {
-  return cmd
-    .option('--retries <n>', "attempts after an item's first failure (default: the task's static retries, else 0)", count('--retries'))
-    .option('--retry-delay <ms>', 'base backoff before a retry; doubles each attempt, with jitter (default 1000)', count('--retry-delay'))
-    .addOption(new Option('--on-failure <policy>', 'fail-fast: stop at the first item out of retries; collect: join the rest and report the failures').choices(FAILURE_POLICIES).default('fail-fast'))
-    .option('--max-failures <n|n%>', "collect: fail the job once more items than this have failed (default: no limit)", maxFailures)
-    .option('--item-timeout <seconds>', 'an attempt running longer fails and is retried elsewhere (default: none)', seconds('--item-timeout'));
-}
-
-function count(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer from 0 and up, got '${value}'`);
-    return n;
-  };
-}
-
-function maxFailures(value: string): string {
-  try {
-    parseMaxFailures(value);
-  } catch {
-    throw new InvalidArgumentError(`--max-failures must be a count like 10 or a share like 5%, got '${value}'`);
-  }
-  return value;
-}
-
-function seconds(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number of seconds above 0, got '${value}'`);
-    return n;
-  };
-}
-
-function int(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer from 1 and up, got '${value}'`);
-    return n;
-  };
-}
-
 /**
  * A fresh commander program (commander keeps parse state on the object, so
  * one per call). `setExitCode` is for commands that end without throwing but
  * not successfully (a worker that lost its broker).
  */
+// eslint-disable-next-line max-lines-per-function -- commander's declarations of every command, read top to bottom as the help lists them
 function buildProgram(io: Streams, setExitCode: (code: number) => void): Command {
   // Configured before the subcommands are added: they copy these settings.
   const program = new Command('fj')
@@ -104,36 +72,59 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
   const run = program
     .command('run')
     .description('validate input, run a task and print its output (JSON) on stdout')
-    .argument('<task>', "a built-in task name (see 'fj tasks') or the path of a module whose default export is a ForkJoinTask subclass")
+    .argument(
+      '<task>',
+      "a built-in task name (see 'fj tasks') or the path of a module whose default export is a ForkJoinTask subclass",
+    )
     .argument('<input>', "the input JSON file, or '-' for standard input")
     .addOption(new Option('-e, --executor <name>', 'where items run').choices(EXECUTORS).default('local'))
-    .option('-c, --concurrency <n>', 'worker threads (local) or items at once; default: available cores', int('--concurrency'))
-    .option('--item-concurrency <n>', "items each thread runs at once, for a process() that awaits I/O (local, eager; amqp: items per message at least; default: the task's static concurrency, else 1)", int('--item-concurrency'))
+    .option(
+      '-c, --concurrency <n>',
+      'worker threads (local) or items at once; default: available cores',
+      int('--concurrency'),
+    )
+    .option(
+      '--item-concurrency <n>',
+      "items each thread runs at once, for a process() that awaits I/O (local, eager; amqp: items per message at least; default: the task's static concurrency, else 1)",
+      int('--item-concurrency'),
+    )
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--stats <file>', 'write the job figures (items, messages, bytes, wallMs) as JSON to a file')
     .option('--services <module>', 'module whose default export builds ctx.services once per worker')
     .option('--no-progress', 'no progress bar (it shows only when stderr is a terminal anyway)')
     .option('-v, --verbose', 'log what happens, and print stack traces for every error')
-    .addOption(new Option('--log-format <format>', "text, or json: one object per line (time, level, scope, msg) for log collectors; no progress bar").choices(['text', 'json']).default('text'))
-    .option('--broker <url>', 'amqp: RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
-    .option('--store <url>', 'amqp: payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
+    .addOption(logFormatOption(JOB_LOG_FORMAT_HELP))
+    .addOption(brokerOption('amqp: '))
+    .option(
+      '--store <url>',
+      'amqp: payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)',
+    )
     .option('--queue <name>', "amqp: worker pool queue (default: the task's queue, $FJ_QUEUE or fj.default)")
     .option('--job-id <id>', 'amqp: job id (default: random)')
     .option('--keep', 'amqp: keep the job data in the store after the job ends')
-    .option('--inline-limit <bytes>', 'amqp: items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
+    .option(
+      '--inline-limit <bytes>',
+      'amqp: items/results larger than this travel by store reference (default 65536)',
+      int('--inline-limit'),
+    );
   failureOptions(run).action(async (task, input, flags) => (await commands.run()).runCommand(task, input, flags, io));
 
   const resume = program
     .command('resume')
-    .description('re-attach to an amqp job whose coordinator died: publish only items without a result, join once, print the output')
+    .description(
+      're-attach to an amqp job whose coordinator died: publish only items without a result, join once, print the output',
+    )
     .argument('<job-id>', "the id 'fj run' printed")
-    .option('--task <name|module>', "the job's task, for a task module of its own (fj never loads code a store record names)")
+    .option(
+      '--task <name|module>',
+      "the job's task, for a task module of its own (fj never loads code a store record names)",
+    )
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--stats <file>', 'write the job figures as JSON to a file')
     .option('--no-progress', 'no progress bar')
     .option('-v, --verbose', 'log what happens, and print stack traces for every error')
-    .addOption(new Option('--log-format <format>', "text, or json: one object per line (time, level, scope, msg) for log collectors; no progress bar").choices(['text', 'json']).default('text'))
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .addOption(logFormatOption(JOB_LOG_FORMAT_HELP))
+    .addOption(brokerOption())
     .option('--store <url>', 'the payload store the job ran with (default $FJ_STORE_URL or a temp dir)')
     .option('--keep', 'keep the job data in the store after the job ends');
   resume.action(async (jobId, flags) => (await commands.jobs()).resumeCommand(jobId, flags, io));
@@ -143,16 +134,18 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .description('show an amqp job: items done, failed, in flight, and whether its coordinator is attached')
     .argument('<job-id>', "the id 'fj run' printed")
     .option('--json', 'print the report as JSON')
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .addOption(brokerOption())
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
+    .option('--queue <name>', "the job's pool, when its records no longer name it (default $FJ_QUEUE or fj.default)")
     .action(async (jobId, flags) => (await commands.jobs()).statusCommand(jobId, flags, io));
 
   program
     .command('cancel')
     .description('cancel an amqp job on every worker: abort its items in hand, drop its queued ones, clean up')
     .argument('<job-id>', "the id 'fj run' printed")
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .addOption(brokerOption())
     .option('--store <url>', 'the payload store the job runs with (default $FJ_STORE_URL or a temp dir)')
+    .option('--queue <name>', "the job's pool, when its records no longer name it (default $FJ_QUEUE or fj.default)")
     .action(async (jobId, flags) => (await commands.jobs()).cancelCommand(jobId, flags, io));
 
   deadCommands(program, io);
@@ -163,9 +156,12 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .description('serve the dashboard: a live web page and a JSON HTTP API for jobs, workers and queues')
     .option('--host <address>', 'address to bind (default 127.0.0.1; any other needs --token)')
     .option('--port <n>', 'port (default 8050)', count('--port'))
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .addOption(brokerOption())
     .option('--store <url>', 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)')
-    .option('--token <text>', 'token every change (submit, cancel, ...) must carry (default $FJ_DASHBOARD_TOKEN, else a random one)')
+    .option(
+      '--token <text>',
+      'token every change (submit, cancel, ...) must carry (default $FJ_DASHBOARD_TOKEN, else a random one)',
+    )
     .option('--tasks <module...>', 'task modules whose tasks can be submitted besides the built-in ones')
     .option('--queue <name>', "the pool submitted jobs go to (default: the task's queue, $FJ_QUEUE or fj.default)")
     .action(async (flags) => (await commands.dashboard()).dashboardCommand(flags, io));
@@ -187,22 +183,52 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
   program
     .command('worker')
     .description('serve a worker pool: consume items from RabbitMQ and run process() for every task known here')
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)')
+    .addOption(brokerOption())
     .option('--store <url>', 'payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
     .option('--queue <name>', 'the pool (work queue) to join (default $FJ_QUEUE or fj.default)')
-    .option('-c, --concurrency <n>', 'worker threads running process(), two messages each in flight (default: available cores)', int('--concurrency'))
-    .option('--item-concurrency <n>', "items each thread runs at once, for every task served (default: each task's static concurrency, else 1)", int('--item-concurrency'))
+    .option(
+      '-c, --concurrency <n>',
+      'worker threads running process(), two messages each in flight (default: available cores)',
+      int('--concurrency'),
+    )
+    .option(
+      '--item-concurrency <n>',
+      "items each thread runs at once, for every task served (default: each task's static concurrency, else 1)",
+      int('--item-concurrency'),
+    )
     .option('--tasks <module...>', 'task modules to serve besides the built-in tasks')
     .option('--services <module>', 'module whose default export builds ctx.services once per worker thread')
-    .option('--max-message-bytes <n>', 'dead-letter messages larger than this (default 8 MiB)', int('--max-message-bytes'))
-    .option('--inline-limit <bytes>', 'results larger than this go to the store by ref (default 65536)', int('--inline-limit'))
+    .option(
+      '--max-message-bytes <n>',
+      'dead-letter messages larger than this (default 8 MiB)',
+      int('--max-message-bytes'),
+    )
+    .option(
+      '--inline-limit <bytes>',
+      'results larger than this go to the store by ref (default 65536)',
+      int('--inline-limit'),
+    )
     .option('--name <id>', 'worker identity in logs (default <host>.<queue>.<pid>)')
-    .option('--shutdown-timeout <seconds>', 'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)', seconds('--shutdown-timeout'))
-    .option('--max-jobs <n>', 'detached jobs (fj submit) this worker coordinates at once (default 4)', int('--max-jobs'))
+    .option(
+      '--shutdown-timeout <seconds>',
+      'on SIGTERM, wait this long for the work in hand, then give it back to the queue and exit (default 30)',
+      seconds('--shutdown-timeout'),
+    )
+    .option(
+      '--max-jobs <n>',
+      'detached jobs (fj submit) this worker coordinates at once (default 4)',
+      int('--max-jobs'),
+    )
     .option('--no-coordinate', 'coordinate no detached jobs: a pure item worker')
-    .option('--wait-broker <seconds>', 'at start, keep trying to reach the broker this long, logging each attempt (default 300)', seconds('--wait-broker'))
+    .option(
+      '--wait-broker <seconds>',
+      'at start, keep trying to reach the broker this long, logging each attempt (default 300)',
+      seconds('--wait-broker'),
+    )
     .option('--no-wait-broker', 'fail at once (exit 3) when the broker does not answer at start')
-    .addOption(new Option('--log-format <format>', 'text (each line starting with its time) or json (one object per line, for log collectors)').choices(['text', 'json']).default('text'))
+    .addOption(
+      logFormatOption('text (each line starting with its time) or json (one object per line, for log collectors)'),
+    )
     .option('-q, --quiet', 'log warnings and errors only')
     .option('-v, --verbose', 'log everything')
     .action(async (flags) => {
@@ -220,47 +246,68 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
 
 /** `fj submit`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster. */
 function detachedCommands(program: Command, io: Streams): void {
-  const broker = '--broker <url>';
-  const brokerHelp = 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)';
   const store = '--store <url>';
   const storeHelp = 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)';
   const submit = program
     .command('submit')
-    .description('validate input, queue a detached job for the cluster (a worker coordinates it), print its id; --wait then waits like fj run')
-    .argument('<task>', "a built-in task name or a task module (the workers must serve the same code)")
+    .description(
+      'validate input, queue a detached job for the cluster (a worker coordinates it), print its id; --wait then waits like fj run',
+    )
+    .argument('<task>', 'a built-in task name or a task module (the workers must serve the same code)')
     .argument('<input>', "the input JSON file, or '-' for standard input")
     .option('--label <text>', "the job's description, shown wherever jobs are listed (default: the task's description)")
-    .option('--result-ttl <duration>', 'keep the output and records this long after the job ends: 90s, 30m, 12h, 7d (default 7d)', duration('--result-ttl'))
+    .option(
+      '--result-ttl <duration>',
+      `keep the output and records this long after the job ends: 90s, 30m, 12h, 7d (default 7d, at most ${MAX_RESULT_TTL_DAYS}d)`,
+      duration('--result-ttl', MAX_RESULT_TTL_DAYS),
+    )
     .option('--wait', 'wait for the end and print the output like fj run (same exit codes)')
     .option('-o, --out <file>', 'with --wait: write the output JSON to a file')
     .option('--no-progress', 'with --wait: no progress bar')
-    .option(broker, brokerHelp)
+    .addOption(brokerOption())
     .option(store, storeHelp)
     .option('--queue <name>', "worker pool (default: the task's queue, $FJ_QUEUE or fj.default)")
     .option('--job-id <id>', 'job id (default: random)')
-    .option('--inline-limit <bytes>', 'items/results larger than this travel by store reference (default 65536)', int('--inline-limit'));
-  failureOptions(submit).action(async (task, input, flags) => (await commands.detached()).submitCommand(task, input, flags, io));
+    .option(
+      '--inline-limit <bytes>',
+      'items/results larger than this travel by store reference (default 65536)',
+      int('--inline-limit'),
+    );
+  failureOptions(submit).action(async (task, input, flags) =>
+    (await commands.detached()).submitCommand(task, input, flags, io),
+  );
 
   program
     .command('rerun')
-    .description('submit a new detached job that runs only the items an ended job left without a result (failed, or dropped by fail-fast), from the results it kept; print its id')
+    .description(
+      'submit a new detached job that runs only the items an ended job left without a result (failed, or dropped by fail-fast), from the results it kept; print its id',
+    )
     .argument('<job-id>', 'the ended job')
-    .option('--task <name|module>', "the job's task, for a task module of its own (fj never loads code a store record names); its code now runs the failed items")
+    .option(
+      '--task <name|module>',
+      "the job's task, for a task module of its own (fj never loads code a store record names); its code now runs the failed items",
+    )
     .option('--label <text>', "the new job's description (default: failed items of <the job's label>)")
     .option('--queue <name>', "worker pool (default: the job's)")
     .option('--wait', 'wait for the end and print the output like fj run (same exit codes)')
     .option('-o, --out <file>', 'with --wait: write the output JSON to a file')
     .option('--no-progress', 'with --wait: no progress bar')
-    .option(broker, brokerHelp)
+    .addOption(brokerOption())
     .option(store, storeHelp)
     .action(async (jobId, flags) => (await commands.detached()).rerunCommand(jobId, flags, io));
 
   program
     .command('result')
-    .description("print a detached job's output (exit 0), or the error it ended with (1 failed, 130 cancelled, 2 unknown or expired)")
+    .description(
+      "print a detached job's output (exit 0), or the error it ended with (1 failed, 130 cancelled, 2 unknown or expired)",
+    )
     .argument('<job-id>', "the id 'fj submit' printed")
     .option('--wait', 'wait for the job to end (without it, a job still running gives exit 124)')
-    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 124; the job goes on)', seconds('--timeout'))
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up after this long (exit 124; the job goes on)',
+      seconds('--timeout'),
+    )
     .option('-o, --out <file>', 'write the output JSON to a file instead of stdout')
     .option('--no-progress', 'no progress bar while waiting')
     .option(store, storeHelp)
@@ -278,7 +325,9 @@ function detachedCommands(program: Command, io: Streams): void {
 
   program
     .command('workers')
-    .description('list the workers heard from lately: pool, busy threads, items, jobs coordinating, last heartbeat, stale code')
+    .description(
+      'list the workers heard from lately: pool, busy threads, items, jobs coordinating, last heartbeat, stale code',
+    )
     .option('--json', 'print JSON')
     .option(store, storeHelp)
     .action(async (flags) => (await commands.detached()).workersCommand(flags, io));
@@ -291,74 +340,39 @@ function detachedCommands(program: Command, io: Streams): void {
     .action(async (jobId, flags) => (await commands.detached()).forgetCommand(jobId, flags, io));
 }
 
-/** `90s`, `30m`, `12h`, `7d` or a number of seconds, as seconds. */
-function duration(name: string) {
-  return (value: string): number => {
-    const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(value.trim());
-    const n = m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
-    if (!(n >= 1)) throw new InvalidArgumentError(`${name} must be a duration like 90s, 30m, 12h or 7d (at least 1 s), got '${value}'`);
-    return n;
-  };
-}
-
 /** `fj dead list|show N|requeue|purge`: a pool's dead-letter queue. */
 function deadCommands(program: Command, io: Streams): void {
   const dead = program
     .command('dead')
-    .description("a pool's dead letters (<queue>.dead): list them, show one, send them back for another try, or purge them")
+    .description(
+      "a pool's dead letters (<queue>.dead): list them, show one, send them back for another try, or purge them",
+    )
     .option('--queue <name>', 'the pool (default $FJ_QUEUE or fj.default)')
-    .option('--broker <url>', 'RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)');
+    .addOption(brokerOption());
   const flags = (cmd: Command) => cmd.optsWithGlobals();
-  dead.command('list', { isDefault: true }).description('count, then each message: id, job, task, reason, size, a short safe preview').option('--limit <n>', 'list at most this many (default 20)', int('--limit')).option('--json', 'print JSON').action(async (_o, cmd: Command) => (await commands.dead()).deadListCommand(flags(cmd), io));
-  dead.command('show').description('one message in full: every header, a longer preview').argument('<n>', 'its number in the list', int('<n>')).option('--json', 'print JSON').action(async (n: number, _o, cmd: Command) => (await commands.dead()).deadShowCommand(n, flags(cmd), io));
-  dead.command('requeue').description('send every dead letter back to the work queue for another try').action(async (_o, cmd: Command) => (await commands.dead()).deadRequeueCommand(flags(cmd), io));
-  dead.command('purge').description('delete every dead letter (asks on a terminal; --yes otherwise)').option('-y, --yes', 'do not ask').action(async (_o, cmd: Command) => (await commands.dead()).deadPurgeCommand(flags(cmd), io));
-}
-
-/** Prints an error the way a user should see it and returns the exit code. */
-function report(err: unknown, stderr: Output, verbose: boolean): number {
-  if (err instanceof CommanderError) {
-    // commander has already printed its message (and help on --help).
-    return err.exitCode === 0 ? 0 : 2;
-  }
-  if (err instanceof OptionError) err = new UsageError(err.message);
-  if (err instanceof FjError) {
-    stderr.write(`fj: ${err.message}\n`);
-    if (verbose) printStack(err, stderr);
-    // A hook failed: the message names hook and item; the stack is one flag away.
-    else if (err.exitCode === 1 && err.cause instanceof Error) stderr.write('(run with --verbose for the stack trace)\n');
-    return err.exitCode;
-  }
-  // Not ours: a bug in fj or in the environment. Always show the stack.
-  stderr.write('fj: internal error (please report it):\n');
-  printStack(err, stderr);
-  return 1;
-}
-
-/** {@link report} as one JSON log line (`--log-format json`): `{time, level: "error", scope: "fj", msg, exitCode}`, with `stack` when verbose or internal. */
-function reportJson(err: unknown, stderr: Output, verbose: boolean): number {
-  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // usage errors: commander printed them
-  if (err instanceof OptionError) err = new UsageError(err.message);
-  const ours = err instanceof FjError;
-  const { message, stack } = thrownParts(err);
-  const exitCode = ours ? (err as FjError).exitCode : 1;
-  const line = { time: new Date().toISOString(), level: 'error', scope: 'fj', msg: ours ? message : `internal error (please report it): ${message}`, exitCode, ...(verbose || !ours ? { stack } : {}) };
-  stderr.write(`${JSON.stringify(line)}\n`);
-  return exitCode;
-}
-
-function printStack(err: unknown, stderr: Output): void {
-  let e: unknown = err;
-  let prefix = '';
-  // At most 10 causes deep (a cause may be its own cause), each described without trusting its getters.
-  for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
-    const { name, message, stack } = thrownParts(e);
-    stderr.write(`${prefix}${stack ?? `${name}: ${message}`}\n`);
-    try {
-      e = isInstance(e, Error) ? e.cause : undefined;
-    } catch {
-      e = undefined;
-    }
-    prefix = 'caused by: ';
-  }
+  dead
+    .command('list', { isDefault: true })
+    .description('count, then each message: id, job, task, reason, size, a short safe preview')
+    .option('--limit <n>', 'list at most this many (default 20)', int('--limit'))
+    .option('--json', 'print JSON')
+    .action(async (_o, cmd: Command) => (await commands.dead()).deadListCommand(flags(cmd), io));
+  dead
+    .command('show')
+    .description('one message in full: every header, a longer preview')
+    .argument('<n>', 'its number in the list', int('<n>'))
+    .option('--json', 'print JSON')
+    .action(async (n: number, _o, cmd: Command) => (await commands.dead()).deadShowCommand(n, flags(cmd), io));
+  dead
+    .command('requeue')
+    .description('send every dead letter back to the work queue (a job message: to the jobs queue) for another try')
+    .option(
+      '--store <url>',
+      "the cluster's payload store, where a refused job's note is cleared (default $FJ_STORE_URL)",
+    )
+    .action(async (_o, cmd: Command) => (await commands.dead()).deadRequeueCommand(flags(cmd), io));
+  dead
+    .command('purge')
+    .description('delete every dead letter (asks on a terminal; --yes otherwise)')
+    .option('-y, --yes', 'do not ask')
+    .action(async (_o, cmd: Command) => (await commands.dead()).deadPurgeCommand(flags(cmd), io));
 }

@@ -8,11 +8,12 @@
  * for its end. When the bar stops it is cleared and, after a job, one summary
  * line stays in its place.
  */
-import type { JobStats, Progress } from '../options.js';
+import type { JobStats, Progress } from '../core/job-options.js';
 
 /** What `fj run` drives: `onProgress` for `run()`, `stop()` to clear the bar (with the job's stats: leave a summary line). */
 export interface ProgressBar {
-  onProgress(p: Progress): void;
+  /** A function property, not a method: it is handed to `run()` on its own and uses no `this`. */
+  onProgress: (p: Progress) => void;
   stop(stats?: Pick<JobStats, 'items' | 'failed' | 'retried' | 'wallMs'>): void;
 }
 
@@ -23,6 +24,7 @@ const CLEAR = '\r\x1b[2K';
 /** Takes over `stream.write` (a TTY: `process.stderr`) until `stop()`; `label` is the task's name. */
 export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
   const started = Date.now();
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- the stream's own write, always called with the stream as `this` (raw, stop)
   const write = stream.write;
   const raw = (text: string) => write.call(stream, text);
   let line = '';
@@ -32,7 +34,12 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
 
   // Everything else written to the stream goes above the bar, whole lines only.
   stream.write = function (chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString(typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    const text =
+      typeof chunk === 'string'
+        ? chunk
+        : Buffer.from(chunk as Uint8Array).toString(
+            typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8',
+          );
     partial += text;
     const end = partial.lastIndexOf('\n');
     if (end >= 0) {
@@ -41,9 +48,9 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
       raw(`${CLEAR}${lines}${line}`);
     }
     const done = typeof encoding === 'function' ? encoding : cb;
-    if (typeof done === 'function') process.nextTick(done as () => void);
+    if (typeof done === 'function') process.nextTick(done);
     return true;
-  } as typeof stream.write;
+  };
 
   function draw(force: boolean): void {
     if (!last) return;
@@ -56,8 +63,9 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
 
   return {
     onProgress(p) {
+      const phaseChanged = p.phase !== last?.phase;
       last = p;
-      draw(false);
+      draw(phaseChanged); // a new phase always shows (a long join must not hide behind a skipped frame)
     },
     stop(stats) {
       stream.write = write;
@@ -68,11 +76,20 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
   };
 }
 
-/** `wordcount [######----] 25% | 10/40 items | 9/s | ETA 3s`, or `wordcount 10 items | 9/s` with no total. */
-export function barText(label: string, { done, total }: Progress, elapsedMs: number): string {
+/**
+ * `wordcount [######----] 25% | 10/40 items | 9/s | ETA 3s`, or `wordcount
+ * 10 items | 9/s` with no total; `wordcount setup…` before the first item,
+ * and `… | 40/40 items | join…` while `join` runs (the phase, when known).
+ */
+export function barText(label: string, { done, total, phase }: Progress, elapsedMs: number): string {
+  if (phase === 'setup') return `${label} setup…`;
   const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
-  const perSec = `${Math.round(rate)}/s`;
+  const perSec = phase === 'join' ? 'join…' : `${Math.round(rate)}/s`;
   if (total === undefined || total <= 0) return `${label} ${done} items | ${perSec}`;
+  if (phase === 'join') {
+    const share = Math.min(1, done / total);
+    return `${label} ${'\u2588'.repeat(Math.round(share * 30))}${'\u2591'.repeat(30 - Math.round(share * 30))} ${Math.floor(share * 100)}% | ${done}/${total} items | join…`;
+  }
   const share = Math.min(1, done / total);
   const width = 30;
   const filled = Math.round(share * width);
@@ -89,7 +106,9 @@ function seconds(ms: number): string {
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 /** Cut to the terminal's width: a wrapped bar would leave its first half behind on every redraw. */

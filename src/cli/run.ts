@@ -1,11 +1,11 @@
-/** `fj run`: argv options -> RunOptions -> runLoadedInput() (runJob reading its own input, no copy); output JSON on stdout or --out. */
+/** `fj run`: argv options -> RunOptions -> startJob() (the input read while the executor starts, no copy); output JSON on stdout or --out. */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { CancelledError, UsageError } from '../errors.js';
-import { runLoadedInput, type JobResult, type LoadedInput } from '../run.js';
+import { CancelledError, UsageError } from '../core/errors.js';
+import { startJob, type JobResult, type LoadedInput } from '../job/lifecycle.js';
 import { loadTask } from '../task/registry.js';
-import type { ExecutorName, FailurePolicy, RunOptions } from '../options.js';
-import { createLogger, jobLogStyle, type LogFormat } from '../log.js';
+import type { CodeChangePolicy, ExecutorName, FailurePolicy, RunOptions } from '../core/job-options.js';
+import { createLogger, jobLogStyle, type LogFormat } from '../core/log.js';
 import type { Logger } from '../task/types.js';
 import { readJsonInput } from './input.js';
 import { checkOutputTarget, writeOutputFile } from './output-file.js';
@@ -30,6 +30,7 @@ export interface RunFlags {
   retries?: number;
   retryDelay?: number;
   onFailure?: FailurePolicy;
+  onCodeChange?: CodeChangePolicy;
   maxFailures?: string;
   itemTimeout?: number;
   itemConcurrency?: number;
@@ -49,6 +50,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     retries: flags.retries,
     retryDelayMs: flags.retryDelay,
     onFailure: flags.onFailure,
+    onCodeChange: flags.onCodeChange,
     maxFailures: flags.maxFailures as RunOptions['maxFailures'],
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
     itemConcurrency: flags.itemConcurrency,
@@ -56,38 +58,51 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
 }
 
 /**
- * Runs a job with Ctrl-C wired to cancel it (the job stops on every worker,
- * exit 130; a second Ctrl-C exits at once), then writes its output, stats
+ * Runs a job with Ctrl-C and SIGTERM wired to cancel it (the job stops on
+ * every worker, exit 130; a second one exits at once), then writes its output, stats
  * and failures. `--out` and `--stats` are checked before the job starts
  * (UsageError); if writing them still fails at the end, the text is saved
  * elsewhere and the UsageError says where (see ./output-file.ts).
  */
-export async function runWithSignals(name: string, flags: Partial<RunFlags>, io: Streams, start: (options: RunOptions) => Promise<JobResult<unknown>>): Promise<void> {
+export async function runWithSignals(
+  name: string,
+  flags: Partial<RunFlags>,
+  io: Streams,
+  start: (options: RunOptions) => Promise<JobResult<unknown>>,
+): Promise<void> {
   // A job can run for hours: a target it could not write is reported before it starts.
   if (flags.out) checkOutputTarget(flags.out, 'output');
   if (flags.stats) checkOutputTarget(flags.stats, 'stats');
   // The bar draws on process.stderr itself: only when that is where our errors go, and a terminal
   // (and not between JSON log lines, which a log collector reads).
   const json = flags.logFormat === 'json';
-  const bar = !json && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY ? progressBar(name) : undefined;
+  const bar =
+    !json && flags.progress !== false && io.stderr === process.stderr && process.stderr.isTTY
+      ? progressBar(name)
+      : undefined;
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
-  process.once('SIGINT', onSignal);
+  // SIGTERM (a supervisor, `kill`) cancels as Ctrl-C does: a coordinator that simply died would leave a stale running job.
+  const onInterrupt = () => controller.abort(new CancelledError('interrupted (Ctrl-C): job cancelled'));
+  const onTerminate = () => controller.abort(new CancelledError('terminated (SIGTERM): job cancelled'));
+  process.once('SIGINT', onInterrupt);
+  process.once('SIGTERM', onTerminate);
   let result: JobResult<unknown> | undefined;
   try {
     result = await start({ ...jobOptions(flags), onProgress: bar?.onProgress, signal: controller.signal });
   } finally {
     bar?.stop(result?.stats); // a finished job leaves one summary line where the bar was
-    process.off('SIGINT', onSignal);
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onTerminate);
   }
   const { failures } = result.stats;
   if (failures.length && json) {
     const log = cliLogger(io);
-    for (const f of failures.slice(0, 20)) log.error(`item ${f.index} failed after ${f.attempts} attempt(s) and was left out of the join: ${f.error.message}`);
+    for (const f of failures.slice(0, 20))
+      log.error(`item ${f.index} failed and was left out of the join: ${f.error.message}`);
     if (failures.length > 20) log.error(`... and ${failures.length - 20} more failed items (see --stats)`);
   } else if (failures.length) {
     io.stderr.write(`fj: ${failures.length} item(s) failed and were left out of the join:\n`);
-    for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index} (${f.attempts} attempt(s)): ${f.error.message}\n`);
+    for (const f of failures.slice(0, 20)) io.stderr.write(`  item ${f.index}: ${f.error.message}\n`); // the message says "(after N attempts)" when there were more than one
     if (failures.length > 20) io.stderr.write(`  ... and ${failures.length - 20} more (see --stats)\n`);
   }
   const output = `${JSON.stringify(result.output, null, 2)}\n`;
@@ -95,7 +110,10 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
   const problems: string[] = [];
   if (flags.out) problems.push((await writeOutputFile(flags.out, output, 'output', io.stdout)) ?? '');
   else io.stdout.write(output);
-  if (flags.stats) problems.push((await writeOutputFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`, 'stats', io.stdout)) ?? '');
+  if (flags.stats)
+    problems.push(
+      (await writeOutputFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`, 'stats', io.stdout)) ?? '',
+    );
   const failed = problems.filter(Boolean);
   if (failed.length) throw new UsageError(failed.join('\nfj: '));
 }
@@ -103,6 +121,7 @@ export async function runWithSignals(name: string, flags: Partial<RunFlags>, io:
 /** Runs `task` on the input at `inputPath`; the output JSON goes to `--out` or `io.stdout`. */
 export async function runCommand(task: string, inputPath: string, flags: RunFlags, io: Streams): Promise<void> {
   const amqp = flags.executor === 'amqp';
+  if (!amqp) warnIgnored(flags, io);
   const early = new AbortController();
   // amqp: the manifest names the input file and its hash, which `fj resume` checks
   const read = () => readJsonInput(inputPath, { sha256: amqp && inputPath !== '-', signal: early.signal });
@@ -118,17 +137,51 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
       const input = reading ?? read();
       const stop = () => inputPath === '-' && process.stdin.destroy(); // an open stdin would keep the process alive
       const { value, source, sha256 } = signal ? await untilAborted(input, signal, stop) : await input;
-      // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
-      if (amqp && flags.logFormat === 'json') cliLogger(io).info(`job ${jobId}`);
-      else if (amqp) io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
       return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
     };
     await runWithSignals(info.name, flags, io, (options) =>
-      runLoadedInput(info.cls, load, { ...options, executor: flags.executor, queue: flags.queue, jobId, inlineLimit: flags.inlineLimit }),
+      startJob(
+        info.cls,
+        { load },
+        {
+          ...options,
+          executor: flags.executor,
+          queue: flags.queue,
+          jobId,
+          inlineLimit: flags.inlineLimit,
+          // Printed once the job exists (a broker that cannot be reached leaves no job to look at).
+          onAttached: amqp ? () => printJobLine(jobId!, flags, io) : undefined,
+        },
+      ),
     );
   } finally {
     early.abort(); // a command that failed before its job read the input (an unknown task, a bad --out) does not parse it for nothing
   }
+}
+
+/** The line naming an amqp job and the commands that look after it. */
+function printJobLine(jobId: string, flags: RunFlags, io: Streams): void {
+  // One id, not three: with a UUID the line is 111 columns, within a 120-column terminal.
+  if (flags.logFormat === 'json') cliLogger(io).info(`job ${jobId}`);
+  else io.stderr.write(`fj: job ${jobId} (fj status | cancel | resume ${jobId})\n`);
+}
+
+/** The `amqp:` flags of `fj run`, which a run on this host (`-e local`, `-e eager`) has no use for. */
+const AMQP_ONLY: readonly [keyof RunFlags, string][] = [
+  ['broker', '--broker'],
+  ['store', '--store'],
+  ['queue', '--queue'],
+  ['keep', '--keep'],
+  ['inlineLimit', '--inline-limit'],
+];
+
+/** Says which amqp-only flags a local run was given: a `--broker` dropped without a word looks like a run on the cluster. */
+function warnIgnored(flags: RunFlags, io: Streams): void {
+  const given = AMQP_ONLY.filter(([key]) => flags[key] !== undefined).map(([, flag]) => flag);
+  if (!given.length) return;
+  const line = `${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} ignored: -e ${flags.executor} runs on this host without a broker (-e amqp runs on the workers)`;
+  if (flags.logFormat === 'json') cliLogger(io).warn(line);
+  else io.stderr.write(`fj: ${line}\n`);
 }
 
 /** The command line's own lines as JSON log lines on stderr (`--log-format json`), scope `fj`. */

@@ -1,6 +1,6 @@
 /** `fj tasks` and `fj validate`. */
 import { resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
 import { TASKS_DIR, taskModulesIn } from '../task/task-lookup.js';
 import { readJsonInput } from './input.js';
@@ -21,7 +21,8 @@ export async function tasksCommand(modules: string[], flags: TasksFlags, io: Str
   let infos: TaskInfo[];
   if (modules.length || flags.dir !== undefined) {
     const inDir = flags.dir === undefined ? [] : taskModulesIn(resolve(flags.dir));
-    if (flags.dir !== undefined && !inDir.length) throw new UsageError(`--dir ${flags.dir}: no task modules (.ts, .mts, .js, .mjs, .cjs) there`);
+    if (flags.dir !== undefined && !inDir.length)
+      throw new UsageError(`--dir ${flags.dir}: no task modules (.ts, .mts, .js, .mjs, .cjs) there`);
     infos = [];
     for (const spec of [...modules, ...inDir]) infos.push(...(await loadAllTasks(spec)));
   } else infos = await Promise.all(builtinTaskNames().map((n) => loadTask(n)));
@@ -29,7 +30,10 @@ export async function tasksCommand(modules: string[], flags: TasksFlags, io: Str
   for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`.replace(/ +\n$/, '\n'));
   // The project's own tasks are listed only when asked for (listing loads them); a hint says how.
   const own = modules.length || flags.dir !== undefined ? [] : taskModulesIn(resolve(TASKS_DIR));
-  if (own.length) io.stderr.write(`fj: ./${TASKS_DIR} holds ${own.length} task module(s) too: 'fj tasks --dir ${TASKS_DIR}' lists them\n`);
+  if (own.length)
+    io.stderr.write(
+      `fj: ./${TASKS_DIR} holds ${own.length} task module(s) too: 'fj tasks --dir ${TASKS_DIR}' lists them\n`,
+    );
 }
 
 /** Validates the input at `inputPath` against `task`'s schema; says so on `io.stdout`. */

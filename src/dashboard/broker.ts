@@ -4,9 +4,9 @@
  * message. Depths come from `checkQueue` (no management plugin needed).
  */
 import type { Channel, ChannelModel } from 'amqplib';
-import { normalizeOptions } from '../options.js';
-import { SIGNATURE_HEADER, type Signer } from '../signing.js';
-import { assertJobsQueue, connect, deadLetterQueue, jobsQueue, withHeartbeat } from '../transport/amqp.js';
+import { normalizeOptions } from '../core/job-options.js';
+import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
+import { assertJobsQueue, codeQueue, connect, deadLetterQueue, jobsQueue, withHeartbeat } from '../broker/amqp.js';
 
 /** One queue's figures. `missing`: the broker has no such queue. */
 export interface QueueFigures {
@@ -19,7 +19,10 @@ export interface QueueFigures {
 /** A pool's queues: its work queue, its jobs queue and its dead letters. */
 export interface PoolQueues {
   pool: string;
+  /** The pool's work: its own queue's consumers (its workers), and the messages of that queue and of every code queue in `code`. */
   work: QueueFigures;
+  /** The queues of the task versions the pool's live workers run (`<pool>.code.<task>.<hash>`), where jobs publish their items. */
+  code: QueueFigures[];
   jobs: QueueFigures;
   dead: QueueFigures;
 }
@@ -30,7 +33,10 @@ export class BrokerLink {
   constructor(private readonly url: string | undefined) {}
 
   private async connection(): Promise<ChannelModel> {
-    this.conn ??= connect(withHeartbeat(normalizeOptions({ executor: 'amqp', broker: this.url }).broker), 'fj dashboard').then(
+    this.conn ??= connect(
+      withHeartbeat(normalizeOptions({ executor: 'amqp', broker: this.url }).broker),
+      'fj dashboard',
+    ).then(
       (c) => {
         const drop = () => (this.conn = undefined);
         c.on('close', drop);
@@ -69,9 +75,31 @@ export class BrokerLink {
     }
   }
 
-  /** The queues of each pool. */
-  async pools(pools: string[]): Promise<PoolQueues[]> {
-    return Promise.all(pools.map(async (pool) => ({ pool, work: await this.queue(pool), jobs: await this.queue(jobsQueue(pool)), dead: await this.queue(deadLetterQueue(pool)) })));
+  /**
+   * The queues of each pool; `versions` (pool -> task -> code hashes, from
+   * the live workers' heartbeats) names its code queues.
+   */
+  async pools(
+    pools: string[],
+    versions: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>> = new Map(),
+  ): Promise<PoolQueues[]> {
+    return Promise.all(
+      pools.map(async (pool) => {
+        const names = [...(versions.get(pool) ?? new Map<string, ReadonlySet<string>>())].flatMap(([task, hashes]) =>
+          [...hashes].map((hash) => codeQueue(pool, task, hash)),
+        );
+        const code = (await Promise.all(names.map((n) => this.queue(n)))).filter((q) => !q.missing);
+        const own = await this.queue(pool);
+        const work = { ...own, messages: own.messages + code.reduce((n, q) => n + q.messages, 0) };
+        return {
+          pool,
+          work,
+          code,
+          jobs: await this.queue(jobsQueue(pool)),
+          dead: await this.queue(deadLetterQueue(pool)),
+        };
+      }),
+    );
   }
 
   /**
@@ -86,7 +114,12 @@ export class BrokerLink {
     try {
       await assertJobsQueue(ch, pool);
       const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-      ch.sendToQueue(jobsQueue(pool), Buffer.from(JSON.stringify({ job: jobId })), { persistent: true, messageId: jobId, type: 'fj.job', headers });
+      ch.sendToQueue(jobsQueue(pool), Buffer.from(JSON.stringify({ job: jobId })), {
+        persistent: true,
+        messageId: jobId,
+        type: 'fj.job',
+        headers,
+      });
       await ch.waitForConfirms();
     } finally {
       await ch.close().catch(() => {});

@@ -3,23 +3,41 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { listWorkers, type WorkerView } from '../detached/queries.js';
-import { packageRoot } from '../paths.js';
+import { workerViews, type WorkerView } from '../detached/queries.js';
+import { readBeacons } from '../broker/beacon.js';
+import { createLogger } from '../core/log.js';
+import { packageRoot } from '../core/paths.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
 import { findSchemaFile, type TaskInfo } from '../task/registry.js';
-import { DEFAULT_QUEUE } from '../transport/amqp.js';
+import { DEFAULT_QUEUE } from '../broker/amqp.js';
 import { sendError, type DashboardContext } from './context.js';
 
 /** Workers quiet for longer than this are no longer listed (their beacon may linger): 10 minutes. */
 export const DROP_QUIET_MS = 10 * 60 * 1000;
 
-/** The live and recently quiet workers. */
+// Beacons dropped as malformed or unsigned are said here, once each (the pages read them every second).
+const beaconLog = createLogger('dashboard');
+
+/** The live and recently quiet workers, from beacons read by broker/beacon.ts (checked; with a key, signed). */
 export async function workers(ctx: DashboardContext): Promise<WorkerView[]> {
   const now = Date.now();
-  return (await listWorkers({ store: ctx.config.store })).filter((w) => now - w.sent <= DROP_QUIET_MS);
+  const { beats } = await readBeacons(ctx.store, ctx.signer, beaconLog, now);
+  return workerViews(beats, now).filter((w) => now - w.sent <= DROP_QUIET_MS);
 }
 
 /** The pools to show queues for: those seen in heartbeats, else the default one. */
+/** Pool -> task -> the code hashes its live workers run: where jobs of the pool publish their items. */
+export function versionsOf(ws: WorkerView[]): Map<string, Map<string, Set<string>>> {
+  const out = new Map<string, Map<string, Set<string>>>();
+  for (const w of ws) {
+    if (w.quiet) continue;
+    const tasks = out.get(w.pool) ?? new Map<string, Set<string>>();
+    for (const [task, hash] of Object.entries(w.tasks)) tasks.set(task, (tasks.get(task) ?? new Set()).add(hash));
+    out.set(w.pool, tasks);
+  }
+  return out;
+}
+
 export function poolsOf(ws: WorkerView[], also?: string): string[] {
   const pools = [...new Set([...ws.map((w) => w.pool), ...(also ? [also] : [])])].sort();
   return pools.length ? pools : [DEFAULT_QUEUE];
@@ -30,7 +48,10 @@ export function schemaOf(info: TaskInfo): object | undefined {
   const s = info.cls.schema;
   if (typeof s === 'object' && s !== null) return s;
   if (typeof s !== 'string') return undefined;
-  const file = findSchemaFile(s, info.moduleUrl?.startsWith('file:') ? dirname(fileURLToPath(info.moduleUrl)) : packageRoot);
+  const file = findSchemaFile(
+    s,
+    info.moduleUrl?.startsWith('file:') ? dirname(fileURLToPath(info.moduleUrl)) : packageRoot,
+  );
   try {
     return file ? (JSON.parse(readFileSync(file, 'utf8')) as object) : undefined;
   } catch {
@@ -38,8 +59,25 @@ export function schemaOf(info: TaskInfo): object | undefined {
   }
 }
 
-/** How many jobs of each state the index holds (counted page by page: the index holds entries only, never figures). */
-export async function countByState(ctx: DashboardContext): Promise<Record<JobState, number>> {
+const counted = new WeakMap<DashboardContext, { at: number; counts: Promise<Record<JobState, number>> }>();
+
+/**
+ * How many jobs of each state the index holds. Counting pages the whole
+ * index, so one count serves every caller (the overview's stream, its route,
+ * /metrics) for `liveEveryMs`, and callers while it runs wait for it.
+ */
+export function countByState(ctx: DashboardContext): Promise<Record<JobState, number>> {
+  const now = Date.now();
+  const last = counted.get(ctx);
+  if (last && now - last.at < ctx.config.liveEveryMs) return last.counts;
+  const entry = { at: now, counts: countIndex(ctx) };
+  counted.set(ctx, entry);
+  entry.counts.catch(() => counted.get(ctx) === entry && counted.delete(ctx)); // a failed count is not kept
+  return entry.counts;
+}
+
+/** Counts the index page by page (it holds entries only, never figures). */
+async function countIndex(ctx: DashboardContext): Promise<Record<JobState, number>> {
   const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
   await Promise.all(
     JOB_STATES.map(async (state) => {
@@ -57,6 +95,17 @@ export async function countByState(ctx: DashboardContext): Promise<Record<JobSta
 }
 
 /** Registers the cluster routes. */
+/** The overview's summary (`GET /api/overview` and its event stream): jobs by state, workers online and quiet, items done. */
+export async function overview(ctx: DashboardContext) {
+  const ws = await workers(ctx);
+  return {
+    jobs: await countByState(ctx),
+    workersOnline: ws.filter((w) => !w.quiet).length,
+    workersQuiet: ws.filter((w) => w.quiet).length,
+    itemsDone: ws.reduce((n, w) => n + w.itemsDone, 0),
+  };
+}
+
 export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void {
   app.get('/api/workers', async (_req, reply) => {
     try {
@@ -68,20 +117,25 @@ export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void
 
   app.get('/api/queues', async (_req, reply) => {
     try {
-      return { pools: await ctx.broker.pools(poolsOf(await workers(ctx), ctx.config.queue)) };
+      const ws = await workers(ctx);
+      return { pools: await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws)) };
     } catch (err) {
       return sendError(reply, err);
     }
   });
 
   app.get('/api/tasks', async () => ({
-    tasks: [...ctx.tasks.values()].map((t) => ({ name: t.name, description: t.description, queue: t.queue ?? null, schema: schemaOf(t) ?? null })),
+    tasks: [...ctx.tasks.values()].map((t) => ({
+      name: t.name,
+      description: t.description,
+      queue: t.queue ?? null,
+      schema: schemaOf(t) ?? null,
+    })),
   }));
 
   app.get('/api/overview', async (_req, reply) => {
     try {
-      const ws = await workers(ctx);
-      return { jobs: await countByState(ctx), workersOnline: ws.filter((w) => !w.quiet).length, workersQuiet: ws.filter((w) => w.quiet).length, itemsDone: ws.reduce((n, w) => n + w.itemsDone, 0), now: Date.now() };
+      return { ...(await overview(ctx)), now: Date.now() };
     } catch (err) {
       return sendError(reply, err);
     }

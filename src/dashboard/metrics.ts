@@ -8,8 +8,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { DURATION_BUCKETS, isTally, type JobTally } from '../worker/job-tally.js';
-import { countByState, poolsOf, workers } from './cluster-api.js';
+import { DURATION_BUCKETS, isTally, type JobTally } from '../broker/job-tally.js';
+import { countByState, poolsOf, versionsOf, workers } from './cluster-api.js';
 import type { DashboardContext } from './context.js';
 
 /** The tallies of the listed workers (live, and quiet for less than 10 minutes), by worker name. */
@@ -25,20 +25,31 @@ async function tallies(ctx: DashboardContext): Promise<{ worker: string; tally: 
  */
 class DurationHistogram {
   readonly name = 'fj_job_duration_seconds';
-  readonly help = 'Wall time of the detached jobs each worker coordinated to their end since it started (its heartbeat), by final state';
+  readonly help =
+    'Wall time of the detached jobs each worker coordinated to their end since it started (its heartbeat), by final state';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
 
   constructor(private readonly ctx: DashboardContext) {}
 
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValueWithName<string>[] }> {
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: MetricValueWithName<string>[];
+  }> {
     const values: MetricValueWithName<string>[] = [];
     for (const { worker, tally } of await tallies(this.ctx)) {
       for (const [state, e] of Object.entries(tally.jobs)) {
         let below = 0;
         e.buckets.forEach((n, k) => {
           below += n;
-          values.push({ metricName: `${this.name}_bucket`, labels: { worker, state, le: k < DURATION_BUCKETS.length ? DURATION_BUCKETS[k]! : '+Inf' }, value: below });
+          values.push({
+            metricName: `${this.name}_bucket`,
+            labels: { worker, state, le: k < DURATION_BUCKETS.length ? DURATION_BUCKETS[k] : '+Inf' },
+            value: below,
+          });
         });
         values.push({ metricName: `${this.name}_sum`, labels: { worker, state }, value: e.sumSeconds });
         values.push({ metricName: `${this.name}_count`, labels: { worker, state }, value: e.count });
@@ -73,8 +84,14 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
       },
     });
   workerGauge('fj_workers_online', 'Workers whose heartbeat is fresh', (ws) => ws.filter((w) => !w.quiet).length);
-  workerGauge('fj_worker_items_done', 'Items answered by the online workers since they started (sum of their heartbeats)', (ws) => ws.filter((w) => !w.quiet).reduce((n, w) => n + w.itemsDone, 0));
-  workerGauge('fj_worker_busy', 'Batches running or queued on the online workers', (ws) => ws.filter((w) => !w.quiet).reduce((n, w) => n + w.busy, 0));
+  workerGauge(
+    'fj_worker_items_done',
+    'Items answered by the online workers since they started (sum of their heartbeats)',
+    (ws) => ws.filter((w) => !w.quiet).reduce((n, w) => n + w.itemsDone, 0),
+  );
+  workerGauge('fj_worker_busy', 'Batches running or queued on the online workers', (ws) =>
+    ws.filter((w) => !w.quiet).reduce((n, w) => n + w.busy, 0),
+  );
   new Gauge({
     name: 'fj_queue_messages',
     help: 'Messages ready in each queue of the pools seen in heartbeats (kind: work, jobs, dead)',
@@ -82,7 +99,9 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const p of await ctx.broker.pools(poolsOf(await workers(ctx), ctx.config.queue))) for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
+      const ws = await workers(ctx);
+      for (const p of await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws)))
+        for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
     },
   });
   const itemCounter = (what: keyof JobTally['items'], help: string) =>
@@ -100,11 +119,30 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
   itemCounter('failed', 'Items failed for good');
   itemCounter('retried', 'Attempts retried');
   registry.registerMetric(new DurationHistogram(ctx) as unknown as Metric);
-    return registry;
+  new Gauge({
+    name: 'fj_dashboard_event_streams',
+    help: 'Event streams (live pages) open on this dashboard now; more than its maxStreams are refused',
+    registers: [registry],
+    collect() {
+      this.set(ctx.events.streams);
+    },
+  });
+  new Counter({
+    name: 'fj_dashboard_topic_polls_total',
+    help: 'Polls of the live topics since this dashboard started (one a tick per topic, shared by its streams)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(ctx.events.polls);
+    },
+  });
+  return registry;
 }
 
 /** Registers `GET /metrics`. */
 export function metricsRoute(app: FastifyInstance, ctx: DashboardContext): void {
   const registry = metricsRegistry(ctx);
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', registry.contentType).send(await registry.metrics()),
+  );
 }

@@ -11,20 +11,30 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { hostname } from 'node:os';
-import { decode } from '../codec.js';
+import { decode } from '../core/codec.js';
 import type { KeptResults, Ledger } from '../dispatch/ledger.js';
-import { AttachedElsewhereError, CancelledError, FailuresError, FjError, isInstance, isResumable, TaskError, WorkerRefusedError } from '../errors.js';
-import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../job-records.js';
-import type { LogFormat, LogLevel } from '../log.js';
-import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../options.js';
-import { jobSettings } from '../resume.js';
-import { runOwnedInput } from '../run.js';
-import { signerFrom } from '../signing.js';
+import {
+  AttachedElsewhereError,
+  CancelledError,
+  FailuresError,
+  FjError,
+  isInstance,
+  isResumable,
+  TaskError,
+  WorkerRefusedError,
+} from '../core/errors.js';
+import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
+import type { LogFormat, LogLevel } from '../core/log.js';
+import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../core/job-options.js';
+import { jobSettings } from '../job/resumable.js';
+import { startJob, type JobSource } from '../job/lifecycle.js';
+import type { JobEnd } from '../executors/executor.js';
+import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
-import { connect, resultsQueue, resultsQueueState, withHeartbeat } from '../transport/amqp.js';
-import { readOutput, writeEnding } from './entries.js';
+import { connect, reconnect, resultsQueue, resultsQueueState, withHeartbeat } from '../broker/amqp.js';
+import { readOutput, runningEntry, writeEnding } from './entries.js';
 
 /** What a coordinator needs besides the job. */
 export interface CoordinateContext {
@@ -52,7 +62,8 @@ export type Coordinated = { how: 'ended'; outcome: JobOutcome } | { how: 'elsewh
 /** The task's code fingerprint differs from the job's: this process must not coordinate it. */
 export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undefined {
   if (task.name !== manifest.task.name) return `it runs task ${manifest.task.name}, not ${task.name}`;
-  if (task.codeHash !== manifest.task.codeHash) return `the code of task ${task.name} here (${task.codeHash}) is not the code it was submitted with (${manifest.task.codeHash})`;
+  if (task.codeHash !== manifest.task.codeHash)
+    return `the code of task ${task.name} here (${task.codeHash}) is not the code it was submitted with (${manifest.task.codeHash})`;
   return undefined;
 }
 
@@ -60,17 +71,33 @@ export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undef
 export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: CoordinateContext): Promise<Coordinated> {
   const { store } = ctx;
   const signer = signerFrom(ctx.signingKey);
-  const who = ctx.coordinator ?? `${hostname()}:${process.pid}`;
+  const host = `${hostname()}:${process.pid}`;
+  const who = ctx.coordinator ?? host;
   const manifest = await readManifest(store, jobId, signer);
-  if (!manifest.detached) throw new WorkerRefusedError(`job ${jobId} is not a detached job: its own coordinator runs it`);
+  if (!manifest.detached)
+    throw new WorkerRefusedError(`job ${jobId} is not a detached job: its own coordinator runs it`);
   const ended = await readOutcome(store, jobId, signer);
-  if (ended) return { how: 'ended', outcome: ended };
-  const end = (e: Parameters<typeof writeEnding>[3]) => writeEnding(store, jobId, manifest, e, who, signer);
+  if (ended) {
+    // Never run again; its results queue goes, should the coordinator that ended it have lost the broker before deleting it.
+    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
+    return { how: 'ended', outcome: ended };
+  }
+  const end = (e: Parameters<typeof writeEnding>[3]) => writeEnding(store, jobId, manifest, e, who, signer, host);
   if (await cancelRecorded(store, jobId, signer)) {
-    return { how: 'ended', outcome: await end({ state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`) }) };
+    return {
+      how: 'ended',
+      outcome: await end({
+        state: 'cancelled',
+        error: new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`),
+      }),
+    };
   }
   const mismatch = codeMismatch(manifest, task);
-  if (mismatch) return { how: 'ended', outcome: await end({ state: 'failed', error: new WorkerRefusedError(`job ${jobId} cannot run: ${mismatch}`) }) };
+  if (mismatch)
+    return {
+      how: 'ended',
+      outcome: await end({ state: 'failed', error: new WorkerRefusedError(`job ${jobId} cannot run: ${mismatch}`) }),
+    };
   if (!('ref' in manifest.input)) throw new WorkerRefusedError(`job ${jobId}: a detached job's input is in the store`);
   const input = decode(await store.get(manifest.input.ref));
   // Resumed when an earlier coordinator attached and its results are still queued; else (never attached, or its queue expired) started afresh.
@@ -88,23 +115,48 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     onProgress: ctx.onProgress,
     ...jobSettings(manifest.options),
   };
-  const started = Date.now();
+  // The job's first start (an earlier coordinator's, kept in its manifest): its duration counts from it.
+  const started = manifest.started ?? Date.now();
+  let figures: JobEnd | undefined;
   // A re-run of another job's failed items starts from the results that job kept.
   const seed = manifest.rerun ? decode<KeptResults>(await store.get(manifest.rerun.keptRef)) : undefined;
   let ledger: Ledger | undefined;
-  const origin = { resume, manifest, seed, onLedger: (l: Ledger) => (ledger = l) };
+  const origin: JobSource = {
+    resume,
+    manifest,
+    seed,
+    onLedger: (l: Ledger) => (ledger = l),
+    coordinator: who,
+    started,
+    onEnd: (e) => (figures = e),
+    onAttached: async () => {
+      if (manifest.detached) await store.indexJob(runningEntry(jobId, manifest.task.name, manifest.detached));
+    },
+  };
   try {
-    const { output, stats } = await runOwnedInput(task.cls, input, options, `job ${jobId}'s input`, origin);
+    const { output, stats } = await startJob(
+      task.cls,
+      { value: input, owned: true, source: `job ${jobId}'s input`, origin },
+      options,
+    );
     const kept = stats.failed > 0 ? ledger?.kept() : undefined;
     const outcome = await end({ state: 'succeeded', json: JSON.stringify(output), stats, started, kept });
-    await deleteResultsQueue(ctx.conn, jobId);
+    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
     return { how: 'ended', outcome };
   } catch (err) {
     if (err instanceof AttachedElsewhereError) return { how: 'elsewhere', error: err };
     // The broker or store lost, or this process stopping: the job waits for its next coordinator.
-    if (isResumable(err) || (ctx.signal?.aborted && !(await cancelRecorded(store, jobId, signer).catch(() => false)))) return { how: 'left', error: err };
-    const outcome = await end({ state: err instanceof CancelledError ? 'cancelled' : 'failed', error: err, started, kept: itemsFailed(err) ? ledger?.kept() : undefined });
-    await deleteResultsQueue(ctx.conn, jobId);
+    if (isResumable(err) || (ctx.signal?.aborted && !(await cancelRecorded(store, jobId, signer).catch(() => false))))
+      return { how: 'left', error: err };
+    const outcome = await end({
+      state: err instanceof CancelledError ? 'cancelled' : 'failed',
+      error: err,
+      // What the job had done when it ended: its counts and its failures stay with it.
+      ...(figures ? { stats: figures.stats, totalKnown: figures.totalKnown } : {}),
+      started,
+      kept: itemsFailed(err) ? ledger?.kept() : undefined,
+    });
+    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
     return { how: 'ended', outcome };
   }
 }
@@ -114,12 +166,34 @@ function itemsFailed(err: unknown): boolean {
   return isInstance(err, FailuresError) || (isInstance(err, TaskError) && err.hook === 'process');
 }
 
-async function deleteResultsQueue(conn: ChannelModel, jobId: string): Promise<void> {
+/**
+ * Deletes job `jobId`'s results queue (its end is written: nothing in it is
+ * needed). On `conn`, else, when that connection was lost meanwhile (the job
+ * ran on connections of its own), on a new one to `broker`; best effort.
+ */
+export async function deleteResultsQueue(conn: ChannelModel, broker: string, jobId: string): Promise<void> {
+  if (await deleteOn(conn, jobId)) return;
+  const fresh = await reconnect(withHeartbeat(broker), `end ${jobId}`, { giveUpMs: 10_000 }).catch(() => undefined);
+  if (!fresh) return;
+  try {
+    await deleteOn(fresh, jobId);
+  } finally {
+    await fresh.close().catch(() => {});
+  }
+}
+
+async function deleteOn(conn: ChannelModel, jobId: string): Promise<boolean> {
   const ch = await conn.createChannel().catch(() => undefined);
-  if (!ch) return;
+  if (!ch) return false;
   ch.on('error', () => {});
-  await ch.deleteQueue(resultsQueue(jobId)).catch(() => {});
-  await ch.close().catch(() => {});
+  try {
+    await ch.deleteQueue(resultsQueue(jobId));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await ch.close().catch(() => {});
+  }
 }
 
 /**
@@ -128,17 +202,45 @@ async function deleteResultsQueue(conn: ChannelModel, jobId: string): Promise<vo
  * figures, or rejects with the error it ended with. UsageError when another
  * coordinator is attached to it.
  */
-export async function resumeDetached(jobId: string, task: TaskInfo, options: RunOptions): Promise<{ output: unknown; stats: JobStats }> {
+// eslint-disable-next-line complexity -- most of it is the `??` defaults of a stored outcome's figures
+export async function resumeDetached(
+  jobId: string,
+  task: TaskInfo,
+  options: RunOptions,
+): Promise<{ output: unknown; stats: JobStats }> {
   const opts = normalizeOptions({ ...options, executor: 'amqp' });
   const store = await openStore(opts.store || undefined);
   const conn = await connect(withHeartbeat(opts.broker), `resume ${jobId}`);
   try {
-    if (((await resultsQueueState(conn, jobId))?.coordinators ?? 0) > 0) throw new AttachedElsewhereError(`job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`);
-    const done = await coordinateDetached(jobId, task, { store, storeUrl: opts.store, broker: opts.broker, signingKey: opts.signingKey, logLevel: opts.logLevel, conn, signal: opts.signal, onProgress: opts.onProgress });
+    if (((await resultsQueueState(conn, jobId))?.coordinators ?? 0) > 0)
+      throw new AttachedElsewhereError(
+        `job ${jobId} is still attached to a running coordinator ('fj status ${jobId}' names it)`,
+      );
+    const done = await coordinateDetached(jobId, task, {
+      store,
+      storeUrl: opts.store,
+      broker: opts.broker,
+      signingKey: opts.signingKey,
+      logLevel: opts.logLevel,
+      conn,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
     if (done.how !== 'ended') throw done.error;
     const o = done.outcome;
     const s = o.stats;
-    const stats: JobStats = { items: s?.items ?? 0, total: (s?.items ?? 0) + (s?.failed ?? 0), succeeded: s?.items ?? 0, messages: s?.messages ?? 0, bytesPublished: s?.bytesPublished ?? 0, bytesStored: s?.bytesStored ?? 0, wallMs: s?.wallMs ?? 0, retried: s?.retried ?? 0, failed: s?.failed ?? 0, failures: s?.failures ?? [] };
+    const stats: JobStats = {
+      items: s?.items ?? 0,
+      total: (s?.items ?? 0) + (s?.failed ?? 0),
+      succeeded: s?.items ?? 0,
+      messages: s?.messages ?? 0,
+      bytesPublished: s?.bytesPublished ?? 0,
+      bytesStored: s?.bytesStored ?? 0,
+      wallMs: s?.wallMs ?? 0,
+      retried: s?.retried ?? 0,
+      failed: s?.failed ?? 0,
+      failures: s?.failures ?? [],
+    };
     if (o.state === 'succeeded') return { output: await readOutput(store, o), stats };
     if (o.state === 'cancelled') throw new CancelledError(o.error?.message);
     throw new FjError(o.error?.message ?? 'the job failed', o.error?.code ?? 'FJ_INTERNAL', o.error?.exitCode ?? 1);

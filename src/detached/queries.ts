@@ -3,28 +3,46 @@
  * live workers (`fj workers`), and forgetting a job (`fj forget`). Only the
  * store is read: no broker is needed to list.
  */
-import { UsageError } from '../errors.js';
-import { checkJobId } from '../job-id.js';
-import type { JobLocation } from '../job-records.js';
-import { signerFrom } from '../signing.js';
+import { UsageError } from '../core/errors.js';
+import { checkJobId } from '../core/job-id.js';
+import { locate } from '../core/location.js';
+import type { JobLocation } from '../store/job-records.js';
+import { signerFrom } from '../core/signing.js';
 import { isFinal, type IndexQuery } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
-import { HEARTBEAT_EVERY_MS, type WorkerBeat } from '../worker/heartbeat.js';
-import { viewOf, type JobView } from './handle.js';
+import type { Logger } from '../core/log.js';
+import { isQuiet, readBeacons, type WorkerBeat } from '../broker/beacon.js';
+import { viewMatches, viewOf, type JobView } from './handle.js';
 
 /** Options of {@link listJobs}. */
 export interface ListJobsOptions extends JobLocation, Partial<IndexQuery> {}
 
-/** The jobs in the index, newest first, with their figures; `more` says whether more match past `limit` (default 20). */
+/**
+ * The jobs in the index, newest first, with their figures; `more` says
+ * whether more match past `limit` (default 20). With a signing key, a job's
+ * task, label and state are those of its signed records, and `state` and
+ * `task` filter on them: an index entry rewritten in the store neither
+ * lists a job under another state or task nor shows a forged label.
+ */
 export async function listJobs(options: ListJobsOptions = {}): Promise<{ jobs: JobView[]; more: boolean }> {
   const limit = options.limit ?? 20;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError(`the limit must be a whole number from 1 up, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new UsageError(`the limit must be a whole number from 1 up, got ${limit}`);
   return withStore(options, async (store) => {
-    const page = await store.listJobs({ state: options.state, task: options.task, before: options.before, limit });
     const signer = signerFrom(options.signingKey);
-    const jobs = await Promise.all(page.entries.map(async (e) => (await viewOf(store, e.id, signer, e))!));
-    return { jobs, more: page.more };
+    const q = { state: options.state, task: options.task };
+    const jobs: JobView[] = [];
+    let before = options.before;
+    for (;;) {
+      const page = await store.listJobs({ ...q, before, limit: limit - jobs.length });
+      const views = await Promise.all(page.entries.map((e) => viewOf(store, e.id, signer, e)));
+      for (const v of views) if (v && (!signer || viewMatches(v, q))) jobs.push(v);
+      const last = page.entries.at(-1);
+      // Without a key every entry is a job; with one, entries the signed records disown leave room for the next page.
+      if (!page.more || !last || jobs.length >= limit) return { jobs, more: page.more };
+      before = { submitted: last.submitted, id: last.id };
+    }
   });
 }
 
@@ -34,26 +52,43 @@ export interface WorkerView extends WorkerBeat {
   quiet: boolean;
   /** Tasks whose code here differs from what most workers of its pool run (a stale worker: restart it). */
   staleTasks: string[];
+  /**
+   * Tasks of which the live workers of its pool run more than one version
+   * (a rolling deploy under way, or a worker left behind): each job's items
+   * go only to workers with its code, so nothing runs on the wrong code,
+   * but a job whose code no worker runs any more fails or follows
+   * (`onCodeChange`).
+   */
+  mixedTasks: string[];
 }
 
-/** The workers whose heartbeat is still kept, quiet ones marked, stale code flagged; by pool, then name. */
-export async function listWorkers(where: JobLocation = {}): Promise<WorkerView[]> {
+/**
+ * The workers whose heartbeat is still kept, quiet ones marked, stale code
+ * flagged; by pool, then name. Beacons are read by broker/beacon.ts: a
+ * malformed one (or, with a signing key, an unsigned or forged one) is left
+ * out and said on `log`'s warn.
+ */
+export async function listWorkers(where: JobLocation = {}, log?: Logger): Promise<WorkerView[]> {
   return withStore(where, async (store) => {
     const now = Date.now();
-    const beats: WorkerBeat[] = [];
-    for (const { text } of await store.listBeacons('workers')) {
-      try {
-        const b = JSON.parse(text) as WorkerBeat;
-        if (typeof b?.name === 'string' && typeof b.pool === 'string' && typeof b.sent === 'number' && b.tasks && typeof b.tasks === 'object') beats.push(b);
-      } catch {
-        // not a heartbeat
-      }
-    }
-    const live = beats.filter((b) => now - b.sent <= 3 * HEARTBEAT_EVERY_MS);
-    return beats
-      .map((b) => ({ ...b, quiet: now - b.sent > 3 * HEARTBEAT_EVERY_MS, staleTasks: stale(b, live) }))
-      .sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.name < b.name ? -1 : 1));
+    return workerViews((await readBeacons(store, signerFrom(where.signingKey), log, now)).beats, now);
   });
+}
+
+/** Beats (read by broker/beacon.ts) as {@link WorkerView}s: quiet ones marked, stale code flagged; by pool, then name. */
+export function workerViews(beats: WorkerBeat[], now: number = Date.now()): WorkerView[] {
+  const live = beats.filter((b) => !isQuiet(b, now));
+  return beats
+    .map((b) => ({ ...b, quiet: isQuiet(b, now), staleTasks: stale(b, live), mixedTasks: mixed(b, live) }))
+    .sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.name < b.name ? -1 : 1));
+}
+
+/** The tasks of `b` that the live workers of its pool run in more than one version. */
+function mixed(b: WorkerBeat, live: WorkerBeat[]): string[] {
+  return Object.keys(b.tasks).filter(
+    (task) =>
+      new Set(live.filter((o) => o.pool === b.pool && Object.hasOwn(o.tasks, task)).map((o) => o.tasks[task])).size > 1,
+  );
 }
 
 /** The tasks whose code hash on `b` is not the one most live workers of its pool have. */
@@ -61,7 +96,9 @@ function stale(b: WorkerBeat, live: WorkerBeat[]): string[] {
   const out: string[] = [];
   for (const [task, hash] of Object.entries(b.tasks)) {
     const votes = new Map<string, number>();
-    for (const o of live) if (o.pool === b.pool && typeof o.tasks[task] === 'string') votes.set(o.tasks[task]!, (votes.get(o.tasks[task]!) ?? 0) + 1);
+    for (const o of live)
+      if (o.pool === b.pool && Object.hasOwn(o.tasks, task))
+        votes.set(o.tasks[task], (votes.get(o.tasks[task]) ?? 0) + 1);
     const best = Math.max(0, ...votes.values());
     if ((votes.get(hash) ?? 0) < best) out.push(task);
   }
@@ -74,13 +111,14 @@ export async function forget(jobId: string, where: JobLocation = {}): Promise<vo
   await withStore(where, async (store) => {
     const view = await viewOf(store, jobId, signerFrom(where.signingKey));
     if (!view) throw new UsageError(`no job '${jobId}' in the store ${store.url}: unknown, forgotten, or expired`);
-    if (!isFinal(view.state)) throw new UsageError(`job ${jobId} is ${view.state}: cancel it first ('fj cancel ${jobId}'), then forget it`);
+    if (!isFinal(view.state))
+      throw new UsageError(`job ${jobId} is ${view.state}: cancel it first ('fj cancel ${jobId}'), then forget it`);
     await store.deleteJob(jobId);
   });
 }
 
 async function withStore<T>(where: JobLocation, fn: (store: PayloadStore) => Promise<T>): Promise<T> {
-  const store = await openStore(where.store ?? process.env.FJ_STORE_URL);
+  const store = await openStore(locate(where).store);
   try {
     return await fn(store);
   } finally {

@@ -4,13 +4,13 @@
  * starting from the results that job kept; its `join` sees every result,
  * so its output is the whole job's.
  */
-import { decode } from '../codec.js';
-import { UsageError } from '../errors.js';
-import { checkJobId } from '../job-id.js';
-import { readManifest, readOutcome } from '../job-records.js';
-import { normalizeOptions } from '../options.js';
-import { jobSettings } from '../resume.js';
-import { signerFrom } from '../signing.js';
+import { decode } from '../core/codec.js';
+import { UsageError } from '../core/errors.js';
+import { checkJobId } from '../core/job-id.js';
+import { readManifest, readOutcome } from '../store/job-records.js';
+import { normalizeOptions } from '../core/job-options.js';
+import { jobSettings } from '../job/resumable.js';
+import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import type { TaskClass } from '../task/fork-join-task.js';
 import type { JobHandle } from './handle.js';
@@ -29,7 +29,11 @@ import { submitJob, type SubmitOptions } from './submit.js';
  * kept results (it had no failed items, was cancelled, or ended before fj
  * kept them) or ran another task.
  */
-export async function rerunFailed(task: TaskClass | string, jobId: string, options: SubmitOptions = {}): Promise<JobHandle> {
+export async function rerunFailed(
+  task: TaskClass | string,
+  jobId: string,
+  options: SubmitOptions = {},
+): Promise<JobHandle> {
   checkJobId(jobId);
   const opts = normalizeOptions({ ...options, executor: 'amqp' });
   const signer = signerFrom(opts.signingKey);
@@ -41,13 +45,24 @@ export async function rerunFailed(task: TaskClass | string, jobId: string, optio
     first = await readManifest(store, jobId, signer);
     const outcome = await readOutcome(store, jobId, signer);
     if (!outcome) throw new UsageError(`job ${jobId} has not ended: 'fj cancel' or 'fj resume' it instead`);
-    if (!outcome.kept) throw new UsageError(`job ${jobId} ${outcome.state} with no failed items to run again${outcome.state === 'cancelled' ? ' (a cancelled job keeps no results)' : ''}`);
-    if (!('ref' in first.input)) throw new UsageError(`job ${jobId} read its input from a file on its coordinator's host: run it again with 'fj run'`);
+    if (!outcome.kept)
+      throw new UsageError(
+        `job ${jobId} ${outcome.state} with no failed items to run again${outcome.state === 'cancelled' ? ' (a cancelled job keeps no results)' : ''}`,
+      );
+    if (!('ref' in first.input))
+      throw new UsageError(
+        `job ${jobId} read its input from a file on its coordinator's host: run it again with 'fj run'`,
+      );
     input = decode(await store.get(first.input.ref));
     kept = await store.get(outcome.kept.ref);
   } finally {
     await store.close();
   }
   const label = options.label ?? `failed items of ${first.detached?.label ?? jobId}`;
-  return submitJob(task, input, { ...jobSettings(first.options), ...options, queue: options.queue ?? first.queue, label: label.slice(0, 200) }, { of: jobId, task: first.task.name, kept });
+  return submitJob(
+    task,
+    input,
+    { ...jobSettings(first.options), ...options, queue: options.queue ?? first.queue, label: label.slice(0, 200) },
+    { of: jobId, task: first.task.name, kept },
+  );
 }

@@ -6,25 +6,49 @@
  * pool takes it and coordinates it (worker/job-consumer.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { encodeChecked } from '../codec.js';
-import { InputError, UsageError } from '../errors.js';
-import { checkJobId } from '../job-id.js';
-import { writeManifest, type Manifest } from '../job-records.js';
-import { normalizeOptions, OptionError, positiveInt, type RunOptions } from '../options.js';
-import { resolveTask } from '../run.js';
-import { sealRecord, SIGNATURE_HEADER, signerFrom } from '../signing.js';
-import { MAX_LABEL } from '../store/job-index.js';
+import { encodeChecked } from '../core/codec.js';
+import { InputError, UsageError } from '../core/errors.js';
+import { checkJobId } from '../core/job-id.js';
+import { writeManifest, type Manifest } from '../store/job-records.js';
+import {
+  atMost,
+  MAX_RESULT_TTL_MS,
+  normalizeOptions,
+  OptionError,
+  positiveInt,
+  type RunOptions,
+} from '../core/job-options.js';
+import type { Env } from '../core/location.js';
+import { sealRecord, SIGNATURE_HEADER, signerFrom } from '../core/signing.js';
+import { DEFAULT_RESULT_TTL_MS, MAX_LABEL } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
 import type { TaskClass } from '../task/fork-join-task.js';
-import { assertJobsQueue, connect, DEFAULT_QUEUE, jobsQueue, Publisher, withHeartbeat } from '../transport/amqp.js';
+import { resolveTask, type TaskInfo } from '../task/registry.js';
+import { assertJobsQueue, connect, DEFAULT_QUEUE, jobsQueue, Publisher, withHeartbeat } from '../broker/amqp.js';
+import { JOB_MESSAGE } from '../broker/messages.js';
 import { entryFor } from './entries.js';
 import { JobHandle } from './handle.js';
+import { keyMismatch, readBeacons } from '../broker/beacon.js';
 
 /** A job's output and records are kept this long after it ends, unless set otherwise: 7 days. */
-export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
+export { DEFAULT_RESULT_TTL_MS };
 
 /** Options of {@link submit}: the job's own settings, as for `run()`, and where and how long it lives. */
-export interface SubmitOptions extends Pick<RunOptions, 'broker' | 'store' | 'queue' | 'jobId' | 'inlineLimit' | 'retries' | 'retryDelayMs' | 'onFailure' | 'maxFailures' | 'itemTimeoutMs' | 'signingKey'> {
+export interface SubmitOptions extends Pick<
+  RunOptions,
+  | 'broker'
+  | 'store'
+  | 'queue'
+  | 'jobId'
+  | 'inlineLimit'
+  | 'retries'
+  | 'retryDelayMs'
+  | 'onFailure'
+  | 'maxFailures'
+  | 'itemTimeoutMs'
+  | 'onCodeChange'
+  | 'signingKey'
+> {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
   label?: string;
   /** How long the job's output and records are kept once it ends, ms. Default `FJ_RESULT_TTL_MS`, else 7 days. */
@@ -46,7 +70,11 @@ export interface SubmitOptions extends Pick<RunOptions, 'broker' | 'store' | 'qu
  * const output = await attach(id).result();      // anyone, later, anywhere
  * ```
  */
-export async function submit(task: TaskClass | string, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
+export async function submit(
+  task: TaskClass | string,
+  input: unknown,
+  options: SubmitOptions = {},
+): Promise<JobHandle> {
   return submitJob(task, input, options);
 }
 
@@ -60,27 +88,53 @@ export interface RerunOf {
   kept: Uint8Array;
 }
 
-/** {@link submit}, for a re-run of another job's failed items too. */
-export async function submitJob(task: TaskClass | string, input: unknown, options: SubmitOptions, rerun?: RerunOf): Promise<JobHandle> {
-  const info = await resolveTask(task);
-  if (rerun && rerun.task !== info.name) throw new UsageError(`job ${rerun.of} ran task ${rerun.task}, not ${info.name}`);
-  const opts = normalizeOptions({ ...options, executor: 'amqp' });
-  const resultTtlMs = resultTtl(options.resultTtlMs);
-  const label = options.label ?? (info.description || info.name);
-  if (typeof label !== 'string') throw new OptionError(`Expected \`label\` to be a string, got \`${String(label)}\``);
+/**
+ * Validates a copy of the input against the task's schema and resolves to it (defaults applied), or rejects
+ * with InputError. The default runs the task's validator in this thread; the dashboard's runs on a thread
+ * of its own, with a time limit.
+ */
+export type InputCheck = (info: TaskInfo, input: unknown, source: string | undefined) => Promise<unknown>;
+
+const checkHere: InputCheck = async (info, input, source) => {
   let valid: unknown;
   try {
     valid = structuredClone(input);
   } catch (err) {
-    throw new InputError(`${options.source ?? 'input'} is not plain data: ${(err as Error).message}`, [], { cause: err });
+    throw new InputError(`${source ?? 'input'} is not plain data: ${(err as Error).message}`, [], {
+      cause: err,
+    });
   }
-  await info.validate(valid, options.source);
+  await info.validate(valid, source);
+  return valid;
+};
+
+/** {@link submit}, for a re-run of another job's failed items too, with the input checked by `check`. */
+export async function submitJob(
+  task: TaskClass | string,
+  input: unknown,
+  options: SubmitOptions,
+  rerun?: RerunOf,
+  check: InputCheck = checkHere,
+): Promise<JobHandle> {
+  const info = await resolveTask(task);
+  if (rerun && rerun.task !== info.name)
+    throw new UsageError(`job ${rerun.of} ran task ${rerun.task}, not ${info.name}`);
+  const opts = normalizeOptions({ ...options, executor: 'amqp' });
+  const resultTtlMs = resultTtl(options.resultTtlMs);
+  const label = options.label ?? (info.description || info.name);
+  if (typeof label !== 'string')
+    throw new OptionError(`Expected \`label\` to be a string, got ${label === null ? 'null' : typeof label}`); // String() of {toString: 1} throws
+  const valid = await check(info, input, options.source);
   const jobId = checkJobId(options.jobId ?? randomUUID());
   const queue = opts.queue ?? info.queue ?? DEFAULT_QUEUE;
   const signer = signerFrom(opts.signingKey);
   const store = await openStore(opts.store || undefined);
   try {
-    if (await store.getMeta(jobId, 'manifest')) throw new UsageError(`job id ${jobId} is in use: pick another, or 'fj forget ${jobId}' first`);
+    if (await store.getMeta(jobId, 'manifest'))
+      throw new UsageError(`job id ${jobId} is in use: pick another, or 'fj forget ${jobId}' first`);
+    // Workers that hold another signing key would drop the job (or it their results): refuse before anything is written.
+    const mismatch = keyMismatch(await readBeacons(store, signer), queue, signer?.fingerprint);
+    if (mismatch) throw new UsageError(`job not submitted: ${mismatch}`);
     const conn = await connect(withHeartbeat(opts.broker), `submit ${jobId}`);
     try {
       const submitted = Date.now();
@@ -98,6 +152,7 @@ export async function submitJob(task: TaskClass | string, input: unknown, option
           maxFailures: opts.maxFailuresSpec,
           itemTimeoutMs: opts.itemTimeoutMs,
           inlineLimit: opts.inlineLimit,
+          onCodeChange: opts.onCodeChange,
         },
         created: new Date(submitted).toISOString(),
         runs: [],
@@ -105,14 +160,28 @@ export async function submitJob(task: TaskClass | string, input: unknown, option
         ...(rerun ? { rerun: { of: rerun.of, keptRef: await store.put(jobId, rerun.kept) } } : {}),
       };
       await writeManifest(store, jobId, manifest, signer);
-      const status = { state: 'queued', task: info.name, total: null, done: 0, failed: 0, retried: 0, inFlightMessages: 0, coordinator: '', updated: manifest.created };
+      const status = {
+        state: 'queued',
+        task: info.name,
+        total: null,
+        done: 0,
+        failed: 0,
+        retried: 0,
+        inFlightMessages: 0,
+        coordinator: '',
+        updated: manifest.created,
+      };
       await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
       await store.indexJob(entryFor(jobId, info.name, detached, 'queued', submitted));
       const ch = await conn.createConfirmChannel();
       ch.on('error', () => {});
       await assertJobsQueue(ch, queue);
       const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-      const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), { messageId: jobId, type: 'fj.job', headers });
+      const { confirmed } = await new Publisher(ch).send(
+        jobsQueue(queue),
+        Buffer.from(JSON.stringify({ job: jobId })),
+        { messageId: jobId, type: JOB_MESSAGE, headers },
+      );
       await confirmed;
     } finally {
       await conn.close().catch(() => {});
@@ -123,12 +192,20 @@ export async function submitJob(task: TaskClass | string, input: unknown, option
   return new JobHandle(jobId, { broker: options.broker, store: options.store, signingKey: options.signingKey });
 }
 
-/** The retention of a job's output: the option, else `FJ_RESULT_TTL_MS`, else 7 days (OptionError naming what is wrong). */
-export function resultTtl(option: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  if (option !== undefined) return positiveInt('resultTtlMs', option);
+/**
+ * The retention of a job's output: the option, else `FJ_RESULT_TTL_MS`, else
+ * 7 days; at most {@link MAX_RESULT_TTL_MS} (10 years). OptionError naming
+ * what is wrong.
+ */
+export function resultTtl(option: number | undefined, env: Env = process.env): number {
+  if (option !== undefined)
+    return atMost('resultTtlMs', positiveInt('resultTtlMs', option), MAX_RESULT_TTL_MS, 'ms (10 years)');
   const raw = env.FJ_RESULT_TTL_MS;
   if (raw === undefined || raw === '') return DEFAULT_RESULT_TTL_MS;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new OptionError(`Expected FJ_RESULT_TTL_MS to be a whole number of milliseconds from 1 up, got \`${raw}\``);
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_RESULT_TTL_MS)
+    throw new OptionError(
+      `Expected FJ_RESULT_TTL_MS to be a whole number of milliseconds from 1 to ${MAX_RESULT_TTL_MS} (10 years), got \`${raw}\``,
+    );
   return n;
 }

@@ -91,7 +91,10 @@ export class BatchSizer {
     this.ms = 0.7 * this.ms + ms;
     this.items = 0.7 * this.items + count;
     const msPerItem = this.ms / this.items;
-    const ideal = Math.max(this.min, Math.min(this.max, msPerItem > 0 ? Math.floor(this.targetMs / msPerItem) : this.max));
+    const ideal = Math.max(
+      this.min,
+      Math.min(this.max, msPerItem > 0 ? Math.floor(this.targetMs / msPerItem) : this.max),
+    );
     this.size = Math.min(ideal, this.size * 4);
     if (this.size === ideal) this.ramping = false;
   }

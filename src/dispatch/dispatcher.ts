@@ -24,8 +24,9 @@
  * sent) → `draining` (`setup` is exhausted; waiting for answers and
  * retries) → `done`; any state → `failed` (the first error ends the job).
  */
-import { assertPlainAt } from '../codec.js';
-import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../errors.js';
+import { assertPlainAt } from '../core/codec.js';
+import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../core/errors.js';
+import { afterLoss } from '../runtime/lost-batch.js';
 import type { JobPlan } from './job-plan.js';
 import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './ledger.js';
@@ -120,7 +121,12 @@ export class Dispatcher implements TransportEvents {
     this.retries = new Retries(plan.ledger, plan.log);
     const { targetMs, max, slots } = transport.batching;
     // A batch holds at least one item per lane of a thread (item concurrency), or the lanes stay idle.
-    this.sizer = new BatchSizer(targetMs, max, Math.min(max, plan.options.itemConcurrency ?? plan.task.concurrency), slots);
+    this.sizer = new BatchSizer(
+      targetMs,
+      max,
+      Math.min(max, plan.options.itemConcurrency ?? plan.task.concurrency),
+      slots,
+    );
   }
 
   /** Batches sent and not fully answered. */
@@ -132,7 +138,12 @@ export class Dispatcher implements TransportEvents {
   async run(): Promise<void> {
     const { signal } = this.plan;
     // The caller's own FjError stands; any other reason (an AbortError, a string) becomes a CancelledError.
-    const onAbort = () => this.fail(signal.reason instanceof FjError ? signal.reason : new CancelledError('job cancelled', { cause: signal.reason }));
+    const onAbort = () =>
+      this.fail(
+        signal.reason instanceof FjError
+          ? signal.reason
+          : new CancelledError('job cancelled', { cause: signal.reason }),
+      );
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       if (signal.aborted) onAbort();
@@ -239,6 +250,7 @@ export class Dispatcher implements TransportEvents {
 
   // --- answers (TransportEvents) -------------------------------------------
 
+  // eslint-disable-next-line complexity -- failures, values and groups of one answer, each checked against its batch in turn
   answer(a: Answer): void {
     if (!this.live) return;
     const batch = this.own(a.batch);
@@ -252,7 +264,12 @@ export class Dispatcher implements TransportEvents {
     }
     if (a.values) {
       const first = a.first ?? batch?.first ?? 0;
-      const whole = batch !== undefined && failed.size === 0 && first === batch.first && a.values.length === batch.values.length && batch.takeAll();
+      const whole =
+        batch !== undefined &&
+        failed.size === 0 &&
+        first === batch.first &&
+        a.values.length === batch.values.length &&
+        batch.takeAll();
       for (let k = 0; k < a.values.length; k++) {
         const index = first + k;
         if (failed.has(index)) continue;
@@ -292,7 +309,12 @@ export class Dispatcher implements TransportEvents {
     if (!isRetryable(error) || error instanceof TransportError) return this.fail(error);
     // Item by item: some may have been answered already (another copy of the message, split item by item).
     for (let i = first; i < first + count; i++) {
-      if (batch.holds(i) && batch.take([i])) this.itemFailed(i, batch.values[i - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: i }, error));
+      if (batch.holds(i) && batch.take([i]))
+        this.itemFailed(
+          i,
+          batch.values[i - batch.first],
+          new TaskError({ task: this.plan.task.name, hook: 'process', index: i }, error),
+        );
     }
     this.settleBatch(batch);
     void this.pump();
@@ -302,11 +324,19 @@ export class Dispatcher implements TransportEvents {
     if (!this.live) return;
     const batch = this.own(b);
     if (!batch) return;
-    const charged = culprit !== undefined && batch.holds(culprit) && batch.answered?.[culprit - batch.first] !== 1;
-    if (charged) batch.take([culprit]);
-    // Several items were in flight (item concurrency): none is charged; each suspect runs again alone.
-    for (const run of batch.takeRest()) this.reruns.push(...(suspects ? isolate(run, suspects) : [run]));
-    if (charged) this.itemFailed(culprit, batch.values[culprit - batch.first], new TaskError({ task: this.plan.task.name, hook: 'process', index: culprit }, new Error(reason)));
+    // The unanswered items run again by the lost-batch rule (a culprit charged, suspects each alone); one answered already is not charged.
+    let charged: { index: number; value: unknown } | undefined;
+    for (const run of batch.takeRest()) {
+      const after = afterLoss(run, { culprit, suspects });
+      this.reruns.push(...after.again);
+      charged ??= after.charged;
+    }
+    if (charged)
+      this.itemFailed(
+        charged.index,
+        charged.value,
+        new TaskError({ task: this.plan.task.name, hook: 'process', index: charged.index }, new Error(reason)),
+      );
     this.settleBatch(batch);
     void this.pump();
   }
@@ -368,7 +398,10 @@ export class Dispatcher implements TransportEvents {
     const total = this.plan.items.total ?? 0;
     const missing = total - this.plan.ledger.settled;
     // A backstop: nothing is left to wait for, yet items have no result (a bug).
-    if (missing > 0) return this.fail(new InternalError(`internal: ${missing} of ${total} items have no result and nothing more will answer`));
+    if (missing > 0)
+      return this.fail(
+        new InternalError(`internal: ${missing} of ${total} items have no result and nothing more will answer`),
+      );
     this.state = 'done';
     this.settle();
   }
@@ -381,17 +414,4 @@ export class Dispatcher implements TransportEvents {
     void this.plan.items.close();
     this.settle();
   }
-}
-
-/** `run` with the items in `from`..`to` split off one by one (a run of items before them and one after stay whole). */
-function isolate(run: { first: number; values: unknown[] }, { from, to }: { from: number; to: number }): { first: number; values: unknown[] }[] {
-  const out: { first: number; values: unknown[] }[] = [];
-  const end = run.first + run.values.length;
-  const lo = Math.max(run.first, from);
-  const hi = Math.min(end, to + 1);
-  if (lo >= hi) return [run];
-  if (lo > run.first) out.push({ first: run.first, values: run.values.slice(0, lo - run.first) });
-  for (let i = lo; i < hi; i++) out.push({ first: i, values: [run.values[i - run.first]] });
-  if (hi < end) out.push({ first: hi, values: run.values.slice(hi - run.first) });
-  return out;
 }

@@ -1,7 +1,7 @@
 /**
  * The items of a job, pulled lazily from what `setup` returned.
  */
-import { TaskError } from '../errors.js';
+import { TaskError } from '../core/errors.js';
 import type { ItemSource } from '../task/types.js';
 
 /**
@@ -23,7 +23,8 @@ export class ItemStream {
     private readonly taskName?: string,
   ) {
     if (Array.isArray(source)) this.total = source.length;
-    if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function') this.sync = (source as Iterable<unknown>)[Symbol.iterator]();
+    if (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function')
+      this.sync = (source as Iterable<unknown>)[Symbol.iterator]();
     else this.async = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   }
 
@@ -32,7 +33,8 @@ export class ItemStream {
     return (
       source != null &&
       typeof source !== 'string' &&
-      (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function' || typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
+      (typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function' ||
+        typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
     );
   }
 

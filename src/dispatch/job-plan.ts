@@ -2,8 +2,8 @@
  * One job as the dispatcher runs it: its task, params, items, ledger and
  * counters (built once by `run()`, handed to an executor).
  */
-import type { Manifest } from '../job-records.js';
-import type { NormalizedOptions } from '../options.js';
+import type { Manifest } from '../store/job-records.js';
+import type { NormalizedOptions } from '../core/job-options.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import type { ItemStream } from './item-stream.js';
@@ -29,6 +29,12 @@ export interface JobOrigin {
   readonly seeded?: boolean;
   /** A detached job's manifest, written by `submit()`: its coordinator keeps it (adding its run) and leaves the job's end to its finisher. */
   readonly manifest?: Manifest;
+  /** Called once an amqp coordinator has attached to the job, before it publishes (a detached job indexes itself as running). */
+  readonly onAttached?: () => Promise<void>;
+  /** Who coordinates, for the records: a worker's `--name`. Default `<host>:<pid>`. */
+  readonly coordinator?: string;
+  /** When the job first started (ms since the epoch), when an earlier coordinator started it: kept in its records. */
+  readonly started?: number;
 }
 
 /** Everything an executor needs to run one job's items. */

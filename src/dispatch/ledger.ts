@@ -16,8 +16,18 @@
  * order (retries, late batches) cost no reshuffling and each result is held
  * once; `results()` hands `join` one array of them in item order.
  */
-import { FailuresError, isInstance, isRetryable, MAX_STACK, TaskError, thrownParts, type ItemFailure } from '../errors.js';
-import type { NormalizedOptions } from '../options.js';
+import {
+  FailuresError,
+  InternalError,
+  isInstance,
+  isRetryable,
+  MAX_STACK,
+  TaskError,
+  thrownParts,
+  workerOf,
+  type ItemFailure,
+} from '../core/errors.js';
+import type { NormalizedOptions } from '../core/job-options.js';
 
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
@@ -119,16 +129,35 @@ export class Ledger {
       const cap = Math.min(MAX_DELAY_MS, this.options.retryDelayMs * 2 ** (attempt - 1));
       return { retry: true, attempt: attempt + 1, delayMs: Math.round(cap / 2 + (Math.random() * cap) / 2) };
     }
-    const error = isInstance(err, Error) ? err : new Error(thrownParts(err).message);
-    if (attempt > 1) error.message += ` (after ${attempt} attempts)`;
-    if (this.options.onFailure === 'fail-fast') throw error;
+    // The caller's error is never changed (one error may stand for several items: a merged batch that failed as a whole).
+    const given = isInstance(err, Error) ? err : new Error(thrownParts(err).message);
+    const message = attempt > 1 ? `${given.message} (after ${attempt} attempts)` : given.message;
+    // Its getters may throw (a hostile or odd value): then it has no code and no worker.
+    const safely = <T>(read: () => T): T | undefined => {
+      try {
+        return read();
+      } catch {
+        return undefined;
+      }
+    };
+    const code = safely(() => (given as { code?: unknown }).code);
+    // The name and stack of what the hook threw (its getters may throw: thrownParts never does).
+    const { name, stack } = thrownParts(
+      isInstance(given, TaskError) && isInstance(given.cause, Error) ? given.cause : given,
+    );
+    const kept =
+      stack === undefined ? {} : { stack: stack.length > MAX_STACK ? `${stack.slice(0, MAX_STACK - 1)}…` : stack };
+    const worker = safely(() => workerOf(given));
+    // Recorded in fail-fast too: the job's figures name the item that ended it (its page stays empty: a re-run runs it).
+    this.failedItems.push({
+      index,
+      attempts: attempt,
+      error: { name, message, ...(typeof code === 'string' ? { code } : {}), ...kept },
+      ...(worker === undefined ? {} : { worker }),
+    });
+    if (this.options.onFailure === 'fail-fast') throw message === given.message ? given : withMessage(given, message);
     this.page(index)[index & (PAGE - 1)] = FAILED;
     this.attempts.delete(index);
-    const code = (error as { code?: unknown }).code;
-    // The name and stack of what the hook threw (its getters may throw: thrownParts never does).
-    const { name, stack } = thrownParts(isInstance(error, TaskError) && isInstance(error.cause, Error) ? error.cause : error);
-    const kept = stack === undefined ? {} : { stack: stack.length > MAX_STACK ? `${stack.slice(0, MAX_STACK - 1)}…` : stack };
-    this.failedItems.push({ index, attempts: attempt, error: { name, message: error.message, ...(typeof code === 'string' ? { code } : {}), ...kept } });
     this.checkLimit(total);
     return { retry: false };
   }
@@ -142,13 +171,17 @@ export class Ledger {
     const sorted = [...this.failedItems].sort((a, b) => a.index - b.index);
     const list = sorted.slice(0, 5).map((f) => `  item ${f.index}: ${f.error.message}`);
     if (n > 5) list.push(`  ... and ${n - 5} more`);
-    throw new FailuresError(`${n} of ${total} items failed, more than the ${limit} allowed (--max-failures):\n${list.join('\n')}`, sorted);
+    throw new FailuresError(
+      `${n} of ${total} items failed, more than the ${limit} allowed (--max-failures):\n${list.join('\n')}`,
+      sorted,
+    );
   }
 
   /**
    * Every result, in item order, failed items left out (a merged result
-   * stands at its group's first item). Throws if an item of the `total` has
-   * neither a result nor a failure.
+   * stands at its group's first item). Throws {@link InternalError} if an
+   * item of the `total` has neither a result nor a failure (a bug: the
+   * dispatcher asks only once every item has settled).
    */
   results(total: number): unknown[] {
     this.checkLimit(total);
@@ -159,7 +192,7 @@ export class Ledger {
       const page = this.pages[i >>> PAGE_BITS];
       const v = page === undefined ? EMPTY : page[i & (PAGE - 1)];
       if (v === FAILED || v === COVERED) continue;
-      if (v === EMPTY) throw new Error(`internal: item ${i} has no result`);
+      if (v === EMPTY) throw new InternalError(`internal: item ${i} has no result`);
       out[n++] = v;
     }
     out.length = n;
@@ -191,9 +224,19 @@ export class Ledger {
    * {@link KeptResults} (it is read from a store).
    */
   restore(k: KeptResults): void {
-    const indices = (v: unknown): v is number[] => Array.isArray(v) && v.every((i) => Number.isSafeInteger(i) && i >= 0 && i < 2 ** 32 - 1);
-    if (k === null || typeof k !== 'object' || !indices(k.indices) || !indices(k.covered) || !Array.isArray(k.values) || k.values.length !== k.indices.length) {
-      throw new TypeError('kept results: expected { indices, values, covered } with item indices and one value per index');
+    const indices = (v: unknown): v is number[] =>
+      Array.isArray(v) && v.every((i) => Number.isSafeInteger(i) && i >= 0 && i < 2 ** 32 - 1);
+    if (
+      k === null ||
+      typeof k !== 'object' ||
+      !indices(k.indices) ||
+      !indices(k.covered) ||
+      !Array.isArray(k.values) ||
+      k.values.length !== k.indices.length
+    ) {
+      throw new TypeError(
+        'kept results: expected { indices, values, covered } with item indices and one value per index',
+      );
     }
     k.indices.forEach((index, n) => this.record(index, k.values[n]));
     for (const index of k.covered) {
@@ -228,8 +271,21 @@ export class Ledger {
 }
 
 /**
- * The backoff timers of a job's retries, shared by the executors that
- * schedule them (local, amqp): judges a failed attempt with the ledger and,
+ * A copy of `err` (same class, stack, `code`, `cause` and other fields) with
+ * `message` in place of its own: the error a fail-fast job ends with, amended
+ * with its attempts while the error the ledger was given stays as it was.
+ */
+function withMessage(err: Error, message: string): Error {
+  const copy = Object.create(Object.getPrototypeOf(err) as object) as Error;
+  for (const key of Object.getOwnPropertyNames(err))
+    Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(err, key)!);
+  Object.defineProperty(copy, 'message', { value: message, writable: true, enumerable: false, configurable: true });
+  return copy;
+}
+
+/**
+ * The backoff timers of a job's retries, shared by every executor (the
+ * dispatcher holds one per job): judges a failed attempt with the ledger and,
  * when it is to be retried, calls `again` once the backoff is over.
  */
 export class Retries {
@@ -275,7 +331,8 @@ export class Retries {
   }
 
   private flushRepeat(): void {
-    if (this.repeat?.more) this.log.warn(`... and ${this.repeat.more} more item(s) failed with the same error, retried the same way`);
+    if (this.repeat?.more)
+      this.log.warn(`... and ${this.repeat.more} more item(s) failed with the same error, retried the same way`);
     this.repeat = undefined;
   }
 

@@ -3,13 +3,14 @@
  * decides what to send and what an answer means (see dispatcher.ts); a
  * transport only carries batches there and answers back:
  *
- * | transport | file                    | a batch runs                               |
- * |-----------|-------------------------|--------------------------------------------|
- * | inline    | transports/inline.ts    | in this thread, one batch at a time (eager)|
- * | threads   | transports/threads.ts   | on a pool of worker threads (local)        |
- * | amqp      | transports/amqp.ts      | on `fj worker` processes, through RabbitMQ |
+ * | transport | file                             | a batch runs                                                  |
+ * |-----------|----------------------------------|---------------------------------------------------------------|
+ * | inline    | dispatch/transports/inline.ts    | in this thread, one batch at a time (eager)                   |
+ * | grouping  | dispatch/transports/grouping.ts  | in this thread, answered in chosen groups (eager `checkLaws`) |
+ * | threads   | dispatch/transports/threads.ts   | on a pool of worker threads (local)                           |
+ * | amqp      | executors/amqp/amqp-transport.ts | on `fj worker` processes, through RabbitMQ (amqp)             |
  *
- * and an in-memory fake for the dispatcher's tests (test/helpers).
+ * and an in-memory fake for the dispatcher's tests (test/helpers/fake-transport.ts).
  *
  * A transport never touches the ledger: it reports answers, and the
  * dispatcher records each item once, whatever the number of answers.

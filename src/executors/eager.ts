@@ -1,10 +1,12 @@
 /**
- * The eager executor: every item in this thread, one at a time, in order
- * (the inline transport). For tests and debugging: a hook's exception
+ * The eager executor: every item in this thread (the inline transport), one
+ * batch at a time, its items started in order: one at a time, or up to
+ * `itemConcurrency` (else the task's static `concurrency`) at once for a
+ * `process` that awaits I/O. For tests and debugging: a hook's exception
  * surfaces as a TaskError whose `cause` is the original error.
  */
 import { Dispatcher } from '../dispatch/dispatcher.js';
-import { InlineTransport } from '../transports/inline.js';
+import { InlineTransport } from '../dispatch/transports/inline.js';
 import type { Executor, JobPlan } from './executor.js';
 
 export class EagerExecutor implements Executor {

@@ -7,7 +7,7 @@
  */
 import type { JobPlan } from '../dispatch/job-plan.js';
 import type { TaskInfo } from '../task/registry.js';
-import type { NormalizedOptions } from '../options.js';
+import type { JobStats, NormalizedOptions } from '../core/job-options.js';
 
 export type { Counters, JobOrigin, JobPlan } from '../dispatch/job-plan.js';
 
@@ -30,6 +30,23 @@ export interface Executor {
    * cancellation, a transport failure).
    */
   map(plan: JobPlan): Promise<void>;
+  /**
+   * Optional: the job has ended (after `join`, or by the error that ended
+   * it), with its figures so far: an amqp job run attached writes its end
+   * into the job index here. Called once, before `dispose`, only after `map`
+   * was called.
+   */
+  finish?(plan: JobPlan, end: JobEnd): Promise<void>;
   /** Releases what the executor started. Safe to call twice. */
   dispose?(): Promise<void>;
+}
+
+/** How a job ended, as {@link Executor.finish} and a job's source hear it. */
+export interface JobEnd {
+  /** What ended it; undefined when it succeeded. */
+  error?: unknown;
+  /** Its figures when it ended (`total`: the items seen so far unless `totalKnown`). */
+  stats: JobStats;
+  /** Whether setup's items were all seen (`stats.total` is the job's count). */
+  totalKnown: boolean;
 }

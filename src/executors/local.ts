@@ -12,11 +12,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Dispatcher } from '../dispatch/dispatcher.js';
-import { jobLogStyle } from '../log.js';
-import { UsageError } from '../errors.js';
-import type { NormalizedOptions } from '../options.js';
-import { ThreadsTransport } from '../transports/threads.js';
-import { ThreadPool, type PoolJob } from '../worker/pool.js';
+import { jobLogStyle } from '../core/log.js';
+import { UsageError } from '../core/errors.js';
+import type { NormalizedOptions } from '../core/job-options.js';
+import { ThreadsTransport } from '../dispatch/transports/threads.js';
+import { ThreadPool, type PoolJob } from '../runtime/thread-pool.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Executor, JobPlan } from './executor.js';
 
@@ -27,14 +27,24 @@ export class LocalExecutor implements Executor {
 
   /** Starts the threads now: they boot while the job validates and runs setup. */
   prepare(options: NormalizedOptions): void {
-    this.pool ??= ThreadPool.start({ size: options.concurrency, services: options.services, logLevel: options.logLevel, logStyle: jobLogStyle(options.logFormat), idPrefix: 'thread' });
+    this.pool ??= ThreadPool.start({
+      size: options.concurrency,
+      services: options.services,
+      logLevel: options.logLevel,
+      logStyle: jobLogStyle(options.logFormat),
+      idPrefix: 'thread',
+    });
     this.pool.catch(() => {}); // reported by map()
   }
 
   /** Has the threads import the task's module while the input is still being read and validated. */
   warm(task: TaskInfo): void {
     const url = task.moduleUrl;
-    if (url) void this.pool?.then((pool) => pool.warm(url), () => {});
+    if (url)
+      void this.pool?.then(
+        (pool) => pool.warm(url),
+        () => {},
+      );
   }
 
   async map(plan: JobPlan): Promise<void> {
@@ -47,7 +57,12 @@ export class LocalExecutor implements Executor {
     }
     this.prepare(options);
     const pool = await this.pool!;
-    const job: PoolJob = { key: randomUUID(), moduleUrl: task.moduleUrl, className: task.cls.name, paramsBytes: plan.paramsBytes };
+    const job: PoolJob = {
+      key: randomUUID(),
+      moduleUrl: task.moduleUrl,
+      className: task.cls.name,
+      paramsBytes: plan.paramsBytes,
+    };
     try {
       await new Dispatcher(plan, new ThreadsTransport(plan, pool, job)).run();
     } catch (err) {

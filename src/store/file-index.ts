@@ -17,8 +17,20 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TransportError } from '../errors.js';
-import { checkBeaconName, checkEntry, checkTtl, JOB_STATES, matches, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery, type JobState } from './job-index.js';
+import { TransportError } from '../core/errors.js';
+import {
+  checkBeaconName,
+  checkEntry,
+  checkTtl,
+  JOB_STATES,
+  matches,
+  readEntry,
+  type BeaconKind,
+  type IndexEntry,
+  type IndexPage,
+  type IndexQuery,
+  type JobState,
+} from './job-index.js';
 
 /** Fixed width, so names sort by time. */
 const pad = (n: number) => String(n).padStart(15, '0');
@@ -44,7 +56,8 @@ function parseName(name: string): Named | undefined {
   const parts = name.split('~');
   if (parts.length !== 5) return undefined;
   const [sub, id, state, exp, task] = parts as [string, string, string, string, string];
-  if (!/^\d{15}$/.test(sub) || !/^\d{15}$/.test(exp) || !(JOB_STATES as readonly string[]).includes(state)) return undefined;
+  if (!/^\d{15}$/.test(sub) || !/^\d{15}$/.test(exp) || !(JOB_STATES as readonly string[]).includes(state))
+    return undefined;
   let decoded: string;
   try {
     decoded = decodeURIComponent(task);
@@ -109,7 +122,7 @@ export class FileIndex {
     let more = false;
     for (let i = names.length - 1; i >= 0; i--) {
       if (more && !sweep) break;
-      const p = parseName(names[i]!);
+      const p = parseName(names[i]);
       if (!p) continue;
       if (p.expires <= now) {
         expired.push(p);
@@ -133,7 +146,9 @@ export class FileIndex {
       page.map(async (p) => {
         const text = await readFile(join(this.indexDir, p.name), 'utf8').catch(() => '');
         const e = readEntry(text);
-        return e && e.id === p.id ? e : { id: p.id, state: p.state, task: p.task, label: '', submitted: p.submitted, expires: p.expires };
+        return e && e.id === p.id
+          ? e
+          : { id: p.id, state: p.state, task: p.task, label: '', submitted: p.submitted, expires: p.expires };
       }),
     );
     return { entries, more };
@@ -168,7 +183,8 @@ export class FileIndex {
       if (err.code !== 'EEXIST') throw this.fail(`create ${dir}`, err);
     });
     const st = await lstat(dir);
-    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${dir} is not a directory: refused`, { resumable: false });
+    if (!st.isDirectory())
+      throw new TransportError(`payload store ${this.url}: ${dir} is not a directory: refused`, { resumable: false });
     return dir;
   }
 

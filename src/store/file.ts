@@ -6,7 +6,7 @@
  * What is read back is trusted only as far as who could have written it:
  * - DIR must be the user's and not writable by group or others (unless
  *   sticky, like /tmp, where others cannot touch our entries), and no
- *   directory above it writable by others (the rule of ../private-dir.ts,
+ *   directory above it writable by others (the rule of core/private-dir.ts,
  *   shared with the validator cache); a symlink on the way to DIR owned by
  *   another user is refused. Refused: TransportError naming the directory.
  * - A job directory must be a real directory (not a symlink), the user's and
@@ -21,8 +21,16 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TransportError } from '../errors.js';
-import { describeStat, foreignLink, isOpen, isPrivate, isSticky, unsafeAncestor, currentUid } from '../private-dir.js';
+import { TransportError } from '../core/errors.js';
+import {
+  describeStat,
+  foreignLink,
+  isOpen,
+  isPrivate,
+  isSticky,
+  unsafeAncestor,
+  currentUid,
+} from '../core/private-dir.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
 import { FileIndex } from './file-index.js';
 import { readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
@@ -81,10 +89,17 @@ export class FileStore implements PayloadStore {
           : isOpen(st) && !isSticky(st)
             ? `${real} is writable by others (${describeStat(st)})`
             : unsafeAncestor(real);
-      if (why) throw new TransportError(`payload store ${url}: refused: ${why}; anyone who can write there could change the job's data (use a directory of your own, mode 0700)`, { resumable: false });
+      if (why)
+        throw new TransportError(
+          `payload store ${url}: refused: ${why}; anyone who can write there could change the job's data (use a directory of your own, mode 0700)`,
+          { resumable: false },
+        );
     } catch (err) {
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${url}: cannot create directory: ${reason(err)}`, { cause: err, resumable: false });
+      throw new TransportError(`payload store ${url}: cannot create directory: ${reason(err)}`, {
+        cause: err,
+        resumable: false,
+      });
     }
     return new FileStore(real);
   }
@@ -96,9 +111,10 @@ export class FileStore implements PayloadStore {
    */
   async #jobDir(jobId: string, create: boolean): Promise<string> {
     const jobDir = join(this.dir, checkJobId(jobId));
-    if (create) await mkdir(jobDir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    if (create)
+      await mkdir(jobDir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
     let st;
     try {
       st = await lstat(jobDir);
@@ -106,9 +122,19 @@ export class FileStore implements PayloadStore {
       if (!create && (err as NodeJS.ErrnoException).code === 'ENOENT') return jobDir;
       throw err;
     }
-    if (st.isSymbolicLink()) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is a symbolic link: refused`, { resumable: false });
-    if (!st.isDirectory()) throw new TransportError(`payload store ${this.url}: ${jobDir} is not a directory: refused`, { resumable: false });
-    if (!isPrivate(st)) throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is writable by others or not ours (${describeStat(st)}): refused`, { resumable: false });
+    if (st.isSymbolicLink())
+      throw new TransportError(`payload store ${this.url}: job directory ${jobDir} is a symbolic link: refused`, {
+        resumable: false,
+      });
+    if (!st.isDirectory())
+      throw new TransportError(`payload store ${this.url}: ${jobDir} is not a directory: refused`, {
+        resumable: false,
+      });
+    if (!isPrivate(st))
+      throw new TransportError(
+        `payload store ${this.url}: job directory ${jobDir} is writable by others or not ours (${describeStat(st)}): refused`,
+        { resumable: false },
+      );
     return jobDir;
   }
 
@@ -134,7 +160,10 @@ export class FileStore implements PayloadStore {
       }
     } catch (err) {
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
+      throw new TransportError(`payload store ${this.url}: cannot write ${ref}: ${reason(err)}`, {
+        cause: err,
+        resumable: resumable(err),
+      });
     }
     return ref;
   }
@@ -147,7 +176,8 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if (err instanceof TransportError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missingRef(ref, this.url);
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new TransportError(`payload store ${this.url}: ${ref} is a symbolic link: refused`, { resumable: false });
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+        throw new TransportError(`payload store ${this.url}: ${ref} is a symbolic link: refused`, { resumable: false });
       throw new TransportError(`payload store ${this.url}: cannot read ${ref}: ${reason(err)}`, { cause: err });
     }
     return verified(ref, hash, bytes, this.url);
@@ -164,7 +194,10 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if (tmp) await rm(tmp, { force: true }).catch(() => undefined);
       if (err instanceof TransportError) throw err;
-      throw new TransportError(`payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`, { cause: err, resumable: resumable(err) });
+      throw new TransportError(
+        `payload store ${this.url}: cannot write record ${name} of job ${jobId}: ${reason(err)}`,
+        { cause: err, resumable: resumable(err) },
+      );
     }
   }
 
@@ -175,7 +208,10 @@ export class FileStore implements PayloadStore {
     } catch (err) {
       if (err instanceof TransportError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new TransportError(`payload store ${this.url}: cannot read record ${name} of job ${jobId}: ${reason(err)}`, { cause: err });
+      throw new TransportError(
+        `payload store ${this.url}: cannot read record ${name} of job ${jobId}: ${reason(err)}`,
+        { cause: err },
+      );
     }
   }
 

@@ -13,7 +13,7 @@
  *
  * Every entry and beacon has an expiry; nothing in the store lives forever.
  */
-import { TransportError } from '../errors.js';
+import { TransportError } from '../core/errors.js';
 
 /** The states a job passes through: queued → running → succeeded, failed or cancelled. */
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -60,6 +60,32 @@ export interface IndexPage {
 /** Beacon kinds: the namespaces beacons live in. */
 export type BeaconKind = 'workers';
 
+/** How long an ended job's records are kept by default (`fj submit --result-ttl`; an attached job's, always), ms. */
+export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;
+/** A job not yet ended is kept this long past its retention at most: a leak guard, should every coordinator of it vanish. */
+export const UNFINISHED_GRACE_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * The index entry of job `id` in `state`, kept `retentionMs` past `now`
+ * once it has ended (and {@link UNFINISHED_GRACE_MS} longer while it has
+ * not): detached and attached jobs are indexed alike.
+ */
+export function entryOf(
+  job: { id: string; task: string; label: string; submitted: number },
+  state: JobState,
+  retentionMs: number,
+  now = Date.now(),
+): IndexEntry {
+  return {
+    id: job.id,
+    state,
+    task: job.task,
+    label: job.label,
+    submitted: job.submitted,
+    expires: now + retentionMs + (isFinal(state) ? 0 : UNFINISHED_GRACE_MS),
+  };
+}
+
 /** Labels are cut to this many characters. */
 export const MAX_LABEL = 200;
 
@@ -83,14 +109,22 @@ export function newestFirst(a: IndexEntry, b: IndexEntry): number {
 
 /** Checks an entry before a store writes it (TransportError naming the field). */
 export function checkEntry(e: IndexEntry): IndexEntry {
-  const bad = (what: string) => new TransportError(`job index: bad entry for ${JSON.stringify(e?.id)}: ${what}`, { resumable: false });
+  const bad = (what: string) =>
+    new TransportError(`job index: bad entry for ${JSON.stringify(e?.id)}: ${what}`, { resumable: false });
   if (!e || typeof e.id !== 'string') throw bad('id');
   if (!(JOB_STATES as readonly string[]).includes(e.state)) throw bad('state');
   if (typeof e.task !== 'string' || e.task.length === 0 || e.task.length > 200) throw bad('task');
   if (typeof e.label !== 'string') throw bad('label');
   if (!Number.isSafeInteger(e.submitted) || e.submitted < 0) throw bad('submitted');
   if (!Number.isSafeInteger(e.expires) || e.expires < 0) throw bad('expires');
-  return { id: e.id, state: e.state, task: e.task, label: e.label.slice(0, MAX_LABEL), submitted: e.submitted, expires: e.expires };
+  return {
+    id: e.id,
+    state: e.state,
+    task: e.task,
+    label: e.label.slice(0, MAX_LABEL),
+    submitted: e.submitted,
+    expires: e.expires,
+  };
 }
 
 /** An entry read back from a store, checked field by field; undefined when it is not one (a store is data, not trusted shape). */
@@ -107,13 +141,17 @@ const BEACON_NAME = /^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,199}$/;
 /** Throws TransportError unless `name` is a safe beacon name (it becomes a file name and a Redis key part). */
 export function checkBeaconName(name: string): string {
   if (typeof name !== 'string' || !BEACON_NAME.test(name) || name.includes('..')) {
-    throw new TransportError(`payload store: bad beacon name ${JSON.stringify(name)}: expected 1-200 characters of A-Z a-z 0-9 . _ : -, not starting with "."`, { resumable: false });
+    throw new TransportError(
+      `payload store: bad beacon name ${JSON.stringify(name)}: expected 1-200 characters of A-Z a-z 0-9 . _ : -, not starting with "."`,
+      { resumable: false },
+    );
   }
   return name;
 }
 
 /** Throws TransportError unless `ttlMs` is a whole number of milliseconds above 0. */
 export function checkTtl(ttlMs: number): number {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new TransportError(`payload store: bad expiry ${ttlMs} ms`, { resumable: false });
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)
+    throw new TransportError(`payload store: bad expiry ${ttlMs} ms`, { resumable: false });
   return ttlMs;
 }

@@ -8,8 +8,18 @@
  * be refused later by the file or Redis store.
  */
 import { createHash } from 'node:crypto';
-import { TransportError, NotFoundError } from '../errors.js';
-import { checkBeaconName, checkEntry, checkTtl, matches, newestFirst, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
+import { TransportError, NotFoundError } from '../core/errors.js';
+import {
+  checkBeaconName,
+  checkEntry,
+  checkTtl,
+  matches,
+  newestFirst,
+  type BeaconKind,
+  type IndexEntry,
+  type IndexPage,
+  type IndexQuery,
+} from './job-index.js';
 import type { PayloadStore, Ref } from './store.js';
 
 // No leading dot: rules out `.` and `..` and any name that could clash with
@@ -97,7 +107,7 @@ export class MemoryStore implements PayloadStore {
     checkJobId(jobId);
     const hash = hashBytes(bytes);
     let job = this.#jobs.get(jobId);
-    if (!job) this.#jobs.set(jobId, (job = new Map()));
+    if (!job) this.#jobs.set(jobId, (job = new Map<string, Uint8Array>()));
     // Copy so a caller reusing its buffer cannot change what was stored.
     if (!job.has(hash)) job.set(hash, new Uint8Array(bytes));
     return makeRef(jobId, hash);
@@ -114,7 +124,7 @@ export class MemoryStore implements PayloadStore {
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
     checkJobId(jobId);
     let job = this.#jobs.get(jobId);
-    if (!job) this.#jobs.set(jobId, (job = new Map()));
+    if (!job) this.#jobs.set(jobId, (job = new Map<string, Uint8Array>()));
     job.set(metaKey(name), new Uint8Array(bytes));
   }
 

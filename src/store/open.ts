@@ -5,9 +5,9 @@
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import type { PayloadStore } from './store.js';
-import { redactUrl } from './url.js';
+import { redactUrl } from '../core/url.js';
 
 export { redactUrl };
 
@@ -18,7 +18,6 @@ export { redactUrl };
 export const DEFAULT_STORE_DIR = join(tmpdir(), 'fj-store');
 
 const SCHEMES = 'memory:, file://DIR, redis://[user:pass@]HOST:PORT[/DB], rediss://...';
-
 
 /** The directory a `file:` URL names; `file://rel/dir` (no leading slash) is taken relative to the cwd. */
 function fileUrlDir(url: string): string {

@@ -16,10 +16,20 @@
  * a single Redis (no cluster URLs), so nothing is lost today.
  */
 import { Redis } from 'ioredis';
-import { TransportError } from '../errors.js';
+import { TransportError } from '../core/errors.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
-import { redactUrl } from './url.js';
-import { checkBeaconName, checkEntry, checkTtl, matches, readEntry, type BeaconKind, type IndexEntry, type IndexPage, type IndexQuery } from './job-index.js';
+import { redactUrl } from '../core/url.js';
+import {
+  checkBeaconName,
+  checkEntry,
+  checkTtl,
+  matches,
+  readEntry,
+  type BeaconKind,
+  type IndexEntry,
+  type IndexPage,
+  type IndexQuery,
+} from './job-index.js';
 import type { PayloadStore, Ref } from './store.js';
 
 /** Seven days: longer than any job should run, short enough that a crashed coordinator's data does not stay forever. */
@@ -43,6 +53,10 @@ function jobKey(jobId: string): string {
 /** The job index: a sorted set of job ids by submission time; each entry itself is a field of its job's hash, so it expires with the job. */
 const INDEX_KEY = 'fj:index';
 const ENTRY_FIELD = 'meta-index';
+/** The leak guard (see `#expire`): KEYS[1] the job's hash, ARGV[1] seconds, ARGV[2] the entry's field. */
+const EXPIRE_SCRIPT = `redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then redis.call('EXPIRE', KEYS[1], ARGV[1], 'GT') end
+return 0`;
 
 function beaconKey(kind: BeaconKind, name: string): string {
   return `fj:beacon:${kind}:${name}`;
@@ -78,7 +92,8 @@ export class RedisStore implements PayloadStore {
    */
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
     const ttl = options.ttlSeconds ?? DEFAULT_REDIS_TTL_SECONDS;
-    if (!Number.isInteger(ttl) || ttl < 0) throw new TypeError(`Expected \`ttlSeconds\` to be an integer from 0 and up, got \`${ttl}\``);
+    if (!Number.isInteger(ttl) || ttl < 0)
+      throw new TypeError(`Expected \`ttlSeconds\` to be an integer from 0 and up, got \`${ttl}\``);
     const client = new Redis(url, {
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 3000,
@@ -127,7 +142,9 @@ export class RedisStore implements PayloadStore {
 
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
     const key = jobKey(checkJobId(jobId));
-    const tx = this.#client.multi().hset(key, metaKey(name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const tx = this.#client
+      .multi()
+      .hset(key, metaKey(name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     this.#expire(tx, key);
     try {
       for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
@@ -146,7 +163,11 @@ export class RedisStore implements PayloadStore {
 
   async deleteJob(jobId: string): Promise<void> {
     try {
-      await this.#client.multi().unlink(jobKey(checkJobId(jobId))).zrem(INDEX_KEY, jobId).exec();
+      await this.#client
+        .multi()
+        .unlink(jobKey(checkJobId(jobId)))
+        .zrem(INDEX_KEY, jobId)
+        .exec();
     } catch (err) {
       throw this.#fail(`delete job ${jobId}`, err);
     }
@@ -203,7 +224,7 @@ export class RedisStore implements PayloadStore {
           const text = rows[k]?.[1] as string | null;
           const e = text ? readEntry(text) : undefined;
           if (!e || e.id !== ids[k]) {
-            gone.push(ids[k]!);
+            gone.push(ids[k]);
             continue;
           }
           if (!matches(e, query)) continue;
@@ -239,16 +260,21 @@ export class RedisStore implements PayloadStore {
       } while (cursor !== '0');
       if (keys.length === 0) return [];
       const texts = await this.#client.mget(...keys);
-      return keys.flatMap((k, i) => (texts[i] == null ? [] : [{ name: k.slice(prefix.length), text: texts[i]! }]));
+      return keys.flatMap((k, i) => (texts[i] == null ? [] : [{ name: k.slice(prefix.length), text: texts[i] }]));
     } catch (err) {
       throw this.#fail(`list beacons`, err);
     }
   }
 
-  /** Gives `key` the store's expiry if it has none, or extends a shorter one; never shortens it (a finished job's retention stands). */
+  /**
+   * Gives `key` the store's expiry if it has none, or extends a shorter one
+   * while the job has no index entry; never shortens it, and never moves the
+   * expiry of an indexed job (its entry's `expires` stands: a finished job's
+   * retention is not extended by a later write).
+   */
   #expire(tx: ReturnType<Redis['multi']>, key: string): void {
     if (this.#ttl <= 0) return;
-    tx.expire(key, this.#ttl, 'NX').expire(key, this.#ttl, 'GT');
+    tx.eval(EXPIRE_SCRIPT, 1, key, this.#ttl, ENTRY_FIELD);
   }
 
   async close(): Promise<void> {
@@ -270,7 +296,8 @@ export class RedisStore implements PayloadStore {
     const code = (err as { code?: unknown } | null)?.code;
     const cause = Object.assign(new Error(message), code === undefined ? {} : { code });
     // Redis refusing the data (out of memory, a read-only replica, no permission) is not cured by waiting.
-    const resumable = canResume ?? !/^(OOM|READONLY|NOPERM|NOAUTH|WRONGPASS)\b/.test(err instanceof Error ? err.message : '');
+    const resumable =
+      canResume ?? !/^(OOM|READONLY|NOPERM|NOAUTH|WRONGPASS)\b/.test(err instanceof Error ? err.message : '');
     return new TransportError(`payload store ${this.url}: ${op} failed: ${message}`, { cause, resumable });
   }
 }

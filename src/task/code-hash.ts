@@ -29,7 +29,12 @@ import { builtinModules } from 'node:module';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"])([^'"\n]+)\1/g;
-const TS_FOR_JS: Record<string, string[]> = { '.js': ['.ts', '.tsx'], '.jsx': ['.tsx'], '.mjs': ['.mts'], '.cjs': ['.cts'] };
+const TS_FOR_JS: Record<string, string[]> = {
+  '.js': ['.ts', '.tsx'],
+  '.jsx': ['.tsx'],
+  '.mjs': ['.mts'],
+  '.cjs': ['.cts'],
+};
 const EXTENSIONS = ['.ts', '.tsx', '.mts', '.cts', '.js', '.mjs', '.cjs', '.jsx', '.json'];
 const BUILTIN = new Set(builtinModules);
 
@@ -93,7 +98,13 @@ function factsOf(file: string): FileFacts {
   for (const m of bytes.toString('utf8').matchAll(SPECIFIER)) {
     const spec = m[2];
     if (spec.startsWith('./') || spec.startsWith('../')) locals.push(...resolveLocal(resolve(dirname(file), spec)));
-    else if (!spec.startsWith('node:') && !BUILTIN.has(spec) && !/^[a-z][a-z0-9+.-]*:/i.test(spec) && !spec.startsWith('/') && !spec.startsWith('#')) {
+    else if (
+      !spec.startsWith('node:') &&
+      !BUILTIN.has(spec) &&
+      !/^[a-z][a-z0-9+.-]*:/i.test(spec) &&
+      !spec.startsWith('/') &&
+      !spec.startsWith('#')
+    ) {
       packages.push(packageVersion(spec, dirname(file)));
     }
   }
@@ -131,7 +142,8 @@ function packageVersion(spec: string, dir: string): string {
     for (const pj of [join(d, 'node_modules', name, 'package.json'), join(d, 'package.json')]) {
       try {
         const pkg = JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown; version?: unknown };
-        if (pj.endsWith(join('node_modules', name, 'package.json')) || pkg.name === name) return `${name}@${String(pkg.version)}`;
+        if (pj.endsWith(join('node_modules', name, 'package.json')) || pkg.name === name)
+          return `${name}@${String(pkg.version)}`;
       } catch {
         // not here
       }

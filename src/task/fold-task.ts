@@ -45,14 +45,14 @@ import type { CombineContext, JoinContext, MaybePromise, ProcessContext, SeedCon
  * @typeParam Params - the metadata bound into `seed`, `fold`, `combine` and `join`.
  * @typeParam Services - what the services module builds (`ctx.services`).
  */
-export abstract class FoldTask<Input = unknown, Item = unknown, Acc = unknown, Output = unknown, Params extends object = Record<string, never>, Services = unknown> extends TaskBase<
-  Input,
-  Item,
-  Acc,
-  Output,
-  Params,
-  Services
-> {
+export abstract class FoldTask<
+  Input = unknown,
+  Item = unknown,
+  Acc = unknown,
+  Output = unknown,
+  Params extends object = Record<string, never>,
+  Services = unknown,
+> extends TaskBase<Input, Item, Acc, Output, Params, Services> {
   /**
    * A fresh, empty accumulator: one per batch, in the worker, before its
    * first item. Must return a new value each call (fold may mutate it), and

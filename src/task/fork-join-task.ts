@@ -6,7 +6,14 @@ import type { CombineContext, ItemSource, JoinContext, MaybePromise, ProcessCont
  * {@link ForkJoinTask} (`process`, one item at a time) or `FoldTask` (items
  * folded into one accumulator per batch), never this class directly.
  */
-export abstract class TaskBase<Input = unknown, Item = unknown, Partial = unknown, Output = unknown, Params extends object = Record<string, never>, Services = unknown> {
+export abstract class TaskBase<
+  Input = unknown,
+  Item = unknown,
+  Partial = unknown,
+  Output = unknown,
+  Params extends object = Record<string, never>,
+  Services = unknown,
+> {
   /** One line saying what the task does; shown by `fj tasks`, in logs and in errors. */
   static description = '';
   /**
@@ -112,14 +119,14 @@ export abstract class TaskBase<Input = unknown, Item = unknown, Partial = unknow
  * @typeParam Params - the metadata bound into `process` and `join`.
  * @typeParam Services - what the services module builds (`ctx.services`).
  */
-export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = unknown, Output = unknown, Params extends object = Record<string, never>, Services = unknown> extends TaskBase<
-  Input,
-  Item,
-  Partial,
-  Output,
-  Params,
-  Services
-> {
+export abstract class ForkJoinTask<
+  Input = unknown,
+  Item = unknown,
+  Partial = unknown,
+  Output = unknown,
+  Params extends object = Record<string, never>,
+  Services = unknown,
+> extends TaskBase<Input, Item, Partial, Output, Params, Services> {
   /** Does the work of one item. Runs wherever the executor puts it. */
   abstract process(item: Item, params: Params, ctx: ProcessContext<Services>): MaybePromise<Partial>;
 
@@ -130,22 +137,31 @@ export abstract class ForkJoinTask<Input = unknown, Item = unknown, Partial = un
 }
 
 /** A concrete task class: what `run()` and the registry accept. */
-export type TaskClass<T extends TaskBase<any, any, any, any, any, any> = TaskBase<any, any, any, any, any, any>> = (new () => T) & {
-  description: string;
-  schema: string | object | undefined;
-  params: readonly string[];
-  taskName: string | undefined;
-  queue: string | undefined;
-  retries?: number;
-  concurrency?: number;
-  module: string | undefined;
-  name: string;
-};
+export type TaskClass<T extends TaskBase<any, any, any, any, any, any> = TaskBase<any, any, any, any, any, any>> =
+  (new () => T) & {
+    description: string;
+    schema: string | object | undefined;
+    params: readonly string[];
+    taskName: string | undefined;
+    queue: string | undefined;
+    retries?: number;
+    concurrency?: number;
+    module: string | undefined;
+    name: string;
+  };
 
 /** The input type of a task class (`InputOf<typeof WordCount>`) or of its instances (`InputOf<WordCount>`). */
-export type InputOf<T> = T extends abstract new () => infer X ? InputOf<X> : T extends TaskBase<infer I, any, any, any, any, any> ? I : never;
+export type InputOf<T> = T extends abstract new () => infer X
+  ? InputOf<X>
+  : T extends TaskBase<infer I, any, any, any, any, any>
+    ? I
+    : never;
 /** The output type of a task class (`OutputOf<typeof WordCount>`) or of its instances (`OutputOf<WordCount>`). */
-export type OutputOf<T> = T extends abstract new () => infer X ? OutputOf<X> : T extends TaskBase<any, any, any, infer O, any, any> ? O : never;
+export type OutputOf<T> = T extends abstract new () => infer X
+  ? OutputOf<X>
+  : T extends TaskBase<any, any, any, infer O, any, any>
+    ? O
+    : never;
 
 /**
  * True when `value` looks like a task class. A structural check rather than
@@ -169,7 +185,8 @@ export type AnyTask = TaskBase<unknown, unknown, unknown, unknown, object, unkno
 export function hookShapeProblem(cls: TaskClass): string | undefined {
   const proto = cls.prototype as Record<string, unknown>;
   const has = (name: string) => typeof proto[name] === 'function';
-  if (has('process') && (has('fold') || has('seed'))) return 'it defines both process and fold/seed: a task either processes items one by one (ForkJoinTask) or folds them (FoldTask)';
+  if (has('process') && (has('fold') || has('seed')))
+    return 'it defines both process and fold/seed: a task either processes items one by one (ForkJoinTask) or folds them (FoldTask)';
   if (!has('process') && !(has('fold') && has('seed') && has('combine'))) {
     const missing = ['seed', 'fold', 'combine'].filter((n) => !has(n));
     return `it folds but has no ${missing.join(', ')}: a FoldTask needs seed, fold and combine`;

@@ -27,7 +27,8 @@ function kindOf(value: unknown): string {
   if (value instanceof Map) return 'a Map (JSON.stringify would print it as {}: return an object or an array of pairs)';
   if (value instanceof Set) return 'a Set (JSON.stringify would print it as {}: return an array)';
   if (value instanceof Uint8Array) return 'a Uint8Array (JSON has no bytes: return a string, e.g. base64)';
-  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'unknown';
+  const name =
+    (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'unknown';
   return `an instance of ${name}`;
 }
 
@@ -41,11 +42,13 @@ export function jsonOutputProblem(value: unknown): string | undefined {
     if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
     if (typeof v === 'number' && Number.isFinite(v)) return undefined;
     if (v === undefined && inObject) return undefined; // left out, as JSON.stringify does
-    if (typeof v !== 'object' || v instanceof Map || v instanceof Set || v instanceof Uint8Array) return `value at ${path || '/'} is ${kindOf(v)}`;
+    if (typeof v !== 'object' || v instanceof Map || v instanceof Set || v instanceof Uint8Array)
+      return `value at ${path || '/'} is ${kindOf(v)}`;
     if (v instanceof Date) return Number.isNaN(v.getTime()) ? `value at ${path || '/'} is an invalid Date` : undefined;
     if (ancestors.has(v)) return `value at ${path || '/'} contains itself (a cycle)`;
     const proto = Object.getPrototypeOf(v) as unknown;
-    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `value at ${path || '/'} is ${kindOf(v)}`;
+    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null)
+      return `value at ${path || '/'} is ${kindOf(v)}`;
     ancestors.add(v);
     try {
       if (Array.isArray(v)) {
@@ -55,7 +58,11 @@ export function jsonOutputProblem(value: unknown): string | undefined {
         }
       } else {
         for (const key of Object.keys(v)) {
-          const p = walk((v as Record<string, unknown>)[key], `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, true);
+          const p = walk(
+            (v as Record<string, unknown>)[key],
+            `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+            true,
+          );
           if (p) return p;
         }
       }

@@ -19,10 +19,12 @@ let tsxRegistered: Promise<void> | undefined;
 
 /** Registers tsx's ESM and CommonJS hooks, once per thread, with fj itself in `require.cache`. */
 function ensureTsx(): Promise<void> {
-  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api'), shareFjWithRequire()]).then(([esm, cjs]) => {
-    cjs.register();
-    esm.register();
-  });
+  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api'), shareFjWithRequire()]).then(
+    ([esm, cjs]) => {
+      cjs.register();
+      esm.register();
+    },
+  );
   return tsxRegistered;
 }
 

@@ -1,20 +1,69 @@
 /**
- * A check of the `pattern`s in a schema for the classic catastrophic shape.
- * ajv tests them with JavaScript's backtracking RegExp engine, on strings
- * from the input: `^(a+)+$` against 30 `a`s and a `!` takes seconds, 40
- * takes hours. Such a pattern is refused when the schema is compiled, so a
- * hostile input cannot hang validation through it.
+ * A check of the `pattern`s in a schema for exponential backtracking. ajv
+ * tests them with JavaScript's backtracking RegExp engine, on strings from
+ * the input: `^(a+)+$` against 30 `a`s and a `!` takes seconds, 40 takes
+ * hours. Such a pattern is refused when the schema is compiled, so a hostile
+ * input cannot hang validation through it.
  *
- * The shape refused: a group repeated without bound (`*`, `+`, `{n,}`) whose
- * body can match by repetition alone — every piece of one alternative is
- * itself repeated or optional, e.g. `(a+)+`, `(\w+\s?)*`, `(a*|b)+`. A body
- * with one mandatory piece, like the separator in `^[a-z]+(-[a-z]+)*$`,
- * passes. This is a heuristic, not a proof: overlapping alternatives such as
- * `(a|aa)+`, or `(.*a)+`, are not caught. Keep patterns simple (a character
- * class and one quantifier is the safest) and bound strings with `maxLength`.
+ * The check is recheck's ("the trustworthy ReDoS checker": an automaton
+ * analysis, with fuzzing where the automaton would be too big), run with its
+ * pure-JavaScript backend in this thread: no native binary, no Java, the same
+ * answer on every machine. It replaced a shape heuristic that passed
+ * overlapping alternatives such as `(a|aa)+$` and `(.*a)+$`; the comparison
+ * on a corpus of timed-vulnerable and safe patterns is in bench/redos/.
+ * recheck is loaded on the first pattern checked (about 0.6 s), so a schema
+ * without patterns, a cached validator and `import 'fj'` never load it.
+ *
+ * Refused: what recheck finds exponential. Polynomial patterns (`\s+$` on a
+ * long run of spaces) pass, as before: bound strings with `maxLength`. A
+ * pattern recheck cannot decide within {@link CHECK_TIMEOUT_MS} passes too.
  */
+import { createRequire } from 'node:module';
 
-/** The first pattern in `schema` with the catastrophic shape and where it is (a JSON pointer), or undefined when every pattern passes. */
+/** How long recheck may take over one pattern before it answers "unknown". */
+export const CHECK_TIMEOUT_MS = 5000;
+
+/**
+ * recheck's fuzzer counts an attack string as found when matching it reads this many characters
+ * (recheck's default 1.5e9, and 25,000 while incubating), with no time limit per attack: found by the work
+ * it takes, not by the clock, so a loaded machine gives the same answer. With its defaults the fuzzer
+ * answered "unknown" (passed) for `^(a{1,30}){1,30}$` whenever the machine was busy; with these it flags it
+ * in about 0.5 s. On bench/redos's corpus: no safe pattern refused (as before), 72 of the 80 exponential
+ * ones found (71 before), 4 "unknown" (12 before), half the time.
+ */
+const FUZZ_LIMITS = { attackLimit: 1e7, incubationLimit: 1e5, attackTimeout: null, incubationTimeout: null };
+
+/** What recheck says (the part fj reads): see recheck's index.d.ts. */
+interface Diagnostics {
+  status: 'safe' | 'vulnerable' | 'unknown';
+  complexity?: { type: string };
+}
+
+type CheckSync = (
+  source: string,
+  flags: string,
+  params?: { timeout?: number | null } & Partial<Record<keyof typeof FUZZ_LIMITS, number | null>>,
+) => Diagnostics;
+
+const requireHere = createRequire(import.meta.url);
+let checkSync: CheckSync | undefined;
+
+/**
+ * Identifies the rules: recheck's version and what is refused. The validator
+ * cache keys on it, so a validator cached under other rules is compiled (and
+ * checked) again; its package.json is read, not recheck itself.
+ */
+export function regexRules(): string {
+  let version = 'unknown';
+  try {
+    version = (requireHere('recheck/package.json') as { version: string }).version;
+  } catch {
+    // not installed: the first check says so
+  }
+  return `recheck@${version}:exponential:attack-1e7`;
+}
+
+/** The first pattern in `schema` that can take exponential time and where it is (a JSON pointer), or undefined when every pattern passes. */
 export function findUnsafePattern(schema: unknown): { path: string; pattern: string } | undefined {
   let found: { path: string; pattern: string } | undefined;
   const visit = (node: unknown, path: string): void => {
@@ -24,9 +73,11 @@ export function findUnsafePattern(schema: unknown): { path: string; pattern: str
       const at = `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
       // Data, not schemas: a "pattern" in there is just a value.
       if (key === 'enum' || key === 'const' || key === 'default' || key === 'examples') continue;
-      if (key === 'pattern' && typeof value === 'string' && isCatastrophic(value)) found ??= { path: at, pattern: value };
+      if (key === 'pattern' && typeof value === 'string' && isCatastrophic(value))
+        found ??= { path: at, pattern: value };
       if (key === 'patternProperties' && value && typeof value === 'object') {
-        for (const p of Object.keys(value)) if (isCatastrophic(p)) found ??= { path: at, pattern: p };
+        for (const p of Object.keys(value as object))
+          if (!found && isCatastrophic(p)) found ??= { path: at, pattern: p };
       }
       visit(value, at);
     }
@@ -35,93 +86,33 @@ export function findUnsafePattern(schema: unknown): { path: string; pattern: str
   return found;
 }
 
-interface Piece {
-  /** Can match its text in more than one way by itself: repeated or optional. */
-  loose: boolean;
-  /** Contains an unbounded quantifier. */
-  unbounded: boolean;
-  /** A group whose body can match by repetition alone. */
-  risky: boolean;
-}
-
-interface Group {
-  last?: Piece;
-  /** The current alternative: its pieces so far, all loose so far, any unbounded. */
-  count: number;
-  allLoose: boolean;
-  altUnbounded: boolean;
-  unbounded: boolean;
-  risky: boolean;
-}
-
-const newGroup = (): Group => ({ count: 0, allLoose: true, altUnbounded: false, unbounded: false, risky: false });
-
-function commit(g: Group): void {
-  if (!g.last) return;
-  g.count++;
-  g.allLoose &&= g.last.loose;
-  g.altUnbounded ||= g.last.unbounded;
-  g.unbounded ||= g.last.unbounded;
-  g.last = undefined;
-}
-
-function endAlternative(g: Group): void {
-  commit(g);
-  if (g.count > 0 && g.allLoose && g.altUnbounded) g.risky = true;
-  g.count = 0;
-  g.allLoose = true;
-  g.altUnbounded = false;
-}
-
-/** True when `source` repeats, without bound, a group whose body can match by repetition alone. */
+/** True when `source` (compiled with the `u` flag, as ajv does) can take exponential time on some input. */
 export function isCatastrophic(source: string): boolean {
-  const stack: Group[] = [newGroup()];
-  const top = () => stack[stack.length - 1];
-  const atom = () => {
-    commit(top());
-    top().last = { loose: false, unbounded: false, risky: false };
-  };
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') {
-      const next = source[i + 1];
-      // \p{...}, \u{...}, \k<name>: skip to the closing brace or bracket.
-      const close = source[i + 2] === '{' && 'pPu'.includes(next) ? '}' : source[i + 2] === '<' && next === 'k' ? '>' : '';
-      i = close ? Math.max(source.indexOf(close, i + 2), i + 1) : i + 1;
-      atom();
-    } else if (c === '[') {
-      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
-      atom();
-    } else if (c === '(') {
-      commit(top());
-      stack.push(newGroup());
-      if (source[i + 1] === '?') {
-        // (?:  (?=  (?!  (?<=  (?<!  (?<name>
-        i += source[i + 2] === '<' && source[i + 3] !== '=' && source[i + 3] !== '!' ? Math.max(source.indexOf('>', i) - i, 2) : source[i + 2] === '<' ? 3 : 2;
-      }
-    } else if (c === ')' && stack.length > 1) {
-      const g = stack.pop()!;
-      endAlternative(g);
-      commit(top());
-      top().last = { loose: g.risky, unbounded: g.unbounded, risky: g.risky };
-    } else if (c === '|') {
-      endAlternative(top());
-    } else if (c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d+(,\d*)?\}/.test(source.slice(i)))) {
-      let min = c === '+' ? 1 : 0;
-      let max = c === '?' ? 1 : Infinity;
-      if (c === '{') {
-        const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i))!;
-        min = Number(m[1]);
-        max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-        i += m[0].length - 1;
-      }
-      if (source[i + 1] === '?') i++; // lazy: the same backtracking
-      const last = top().last;
-      if (!last) continue;
-      if (max === Infinity && last.risky) return true;
-      if (max > min || min === 0) last.loose = true;
-      if (max === Infinity) last.unbounded = true;
-    } else atom();
+  try {
+    new RegExp(source, 'u');
+  } catch {
+    return false; // not a pattern ajv accepts: ajv's own error says why
   }
-  return false;
+  const d = recheck()(source, 'u', { timeout: CHECK_TIMEOUT_MS, ...FUZZ_LIMITS });
+  return d.status === 'vulnerable' && d.complexity?.type === 'exponential';
+}
+
+/** recheck's checkSync, loaded on first use, run on the pure-JS backend in this thread. */
+function recheck(): CheckSync {
+  if (!checkSync) {
+    const loaded = requireHere('recheck') as { checkSync: CheckSync };
+    checkSync = (source, flags, params) => {
+      // recheck reads its backend from the environment on each call; "pure" runs here, synchronously (the default
+      // would start a worker that starts a native binary). Set only for the call: nothing else sees it.
+      const saved = process.env.RECHECK_SYNC_BACKEND;
+      process.env.RECHECK_SYNC_BACKEND = 'pure';
+      try {
+        return loaded.checkSync(source, flags, params);
+      } finally {
+        if (saved === undefined) delete process.env.RECHECK_SYNC_BACKEND;
+        else process.env.RECHECK_SYNC_BACKEND = saved;
+      }
+    };
+  }
+  return checkSync;
 }

@@ -8,14 +8,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { UsageError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { UsageError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
 import { builtinTaskNames, taskFile, unknownTask } from './task-lookup.js';
 import { hookShapeProblem, isTaskClass, type TaskClass } from './fork-join-task.js';
-import { queueNameProblem, showValue } from '../address.js';
+import { queueNameProblem, showValue } from '../core/address.js';
 import { codeHashOf } from './code-hash.js';
 import { importModule } from './module-loader.js';
-import { describeJsonError } from '../json-error.js';
+import { describeJsonError } from '../core/json-error.js';
 import type { InputValidator } from './validator.js';
 
 /** A task class with everything the framework needs to run it anywhere. */
@@ -96,8 +96,16 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
   const classes = Object.values(mod).filter(isTaskClass);
   const named = className ? classes.find((c) => c.name === className) : undefined;
   const cls = named ?? (isTaskClass(mod.default) ? mod.default : classes[0]);
-  if (!cls || (className && cls.name !== className)) throw new UsageError(`${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask or FoldTask subclass (expected a default export)'}`);
+  if (!cls || (className && cls.name !== className))
+    throw new UsageError(
+      `${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask or FoldTask subclass (expected a default export)'}`,
+    );
   return describeTask(cls, url);
+}
+
+/** Resolves a task given as a class, a built-in name or a module path. */
+export async function resolveTask(task: TaskClass | string): Promise<TaskInfo> {
+  return typeof task === 'string' ? loadTask(task) : describeTask(task);
 }
 
 /**
@@ -107,7 +115,10 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
 export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls.module): TaskInfo {
   const cached = byClass.get(cls);
   if (cached && (cached.moduleUrl || !moduleUrl)) return cached;
-  if (!isTaskClass(cls)) throw new UsageError('not a task class: expected a subclass of ForkJoinTask (setup, process, join) or FoldTask (setup, seed, fold, combine, join)');
+  if (!isTaskClass(cls))
+    throw new UsageError(
+      'not a task class: expected a subclass of ForkJoinTask (setup, process, join) or FoldTask (setup, seed, fold, combine, join)',
+    );
   const file = moduleUrl?.startsWith('file:') ? fileURLToPath(moduleUrl) : undefined;
   const name = cls.taskName ?? (file ? basename(file, extname(file)) : cls.name.toLowerCase());
   const badShape = hookShapeProblem(cls);
@@ -123,7 +134,10 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     cls,
     moduleUrl,
     get codeHash() {
-      return (codeHash ??= file && existsSync(file) ? codeHashOf(file) : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16));
+      return (codeHash ??=
+        file && existsSync(file)
+          ? codeHashOf(file)
+          : createHash('sha256').update(cls.toString()).digest('hex').slice(0, 16));
     },
     ...lazyValidator(cls, name, file),
     queue: cls.queue,
@@ -136,7 +150,11 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
   return info;
 }
 
-function lazyValidator(cls: TaskClass, name: string, file: string | undefined): Pick<TaskInfo, 'validate' | 'prepareValidator'> {
+function lazyValidator(
+  cls: TaskClass,
+  name: string,
+  file: string | undefined,
+): Pick<TaskInfo, 'validate' | 'prepareValidator'> {
   let compiled: Promise<InputValidator> | undefined;
   const load = () => {
     if (compiled) return compiled;
@@ -154,10 +172,14 @@ async function taskValidator(cls: TaskClass, name: string, file: string | undefi
   const { loadValidator } = await import('./validator.js');
   const compiler = async () => (await import('./schema.js')).compiler;
   const schema = cls.schema;
-  if (schema === undefined) throw new UsageError(`task ${name} has no schema: set static schema to a schema name or object`);
+  if (schema === undefined)
+    throw new UsageError(`task ${name} has no schema: set static schema to a schema name or object`);
   if (typeof schema === 'object') return loadValidator(schema, `of task ${name}`, compiler);
   const found = findSchemaFile(schema, file ? dirname(file) : process.cwd());
-  if (!found) throw new UsageError(`task ${name}: schema '${schema}' not found (looked for schemas/${schema}.schema.json above ${file ?? process.cwd()})`);
+  if (!found)
+    throw new UsageError(
+      `task ${name}: schema '${schema}' not found (looked for schemas/${schema}.schema.json above ${file ?? process.cwd()})`,
+    );
   let text: string;
   try {
     text = readFileSync(found, 'utf8');
@@ -169,7 +191,10 @@ async function taskValidator(cls: TaskClass, name: string, file: string | undefi
     parsed = JSON.parse(text) as object;
   } catch (err) {
     // Where it goes wrong, as for input files: a pasted `// comment` is "Unexpected token '/' at line 1, column 1".
-    throw new UsageError(`task ${name}: schema ${found} is not valid JSON: ${describeJsonError(text, (err as Error).message)}`, { cause: err });
+    throw new UsageError(
+      `task ${name}: schema ${found} is not valid JSON: ${describeJsonError(text, (err as Error).message)}`,
+      { cause: err },
+    );
   }
   return loadValidator(parsed, found, compiler);
 }

@@ -10,13 +10,13 @@
  * one object per violation, so collection stops at MAX_COUNTED_PROBLEMS (an
  * array of ten million wrong items would otherwise take minutes and
  * gigabytes). `pattern`s run on the backtracking RegExp engine, so schemas
- * with the classic catastrophic shape, `(a+)+`, are refused when compiled
- * (see ./regex-safety.ts); patterns must match in linear time.
+ * with a pattern that can take exponential time, like `(a+)+` or `(a|aa)+$`,
+ * are refused when compiled (see ./regex-safety.ts).
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 // A CommonJS module: its default import is module.exports, whose .default is the function.
 import standalone from 'ajv/dist/standalone/index.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { findUnsafePattern } from './regex-safety.js';
 import { AJV_OPTIONS, limitErrors } from './codegen.js';
 import { validatorFrom, type CompiledSchema, type Compiler, type InputValidator } from './validator.js';

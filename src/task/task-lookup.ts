@@ -6,10 +6,10 @@
  * and suggests the nearest name ("did you mean 'wordcount'?").
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, extname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { UsageError } from '../errors.js';
-import { builtinTasksDir } from '../paths.js';
+import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UsageError } from '../core/errors.js';
+import { builtinTasksDir } from '../core/paths.js';
 
 /** The folder `fj run NAME` looks in, relative to the working directory. */
 export const TASKS_DIR = 'tasks';
@@ -59,13 +59,17 @@ export function unknownTask(spec: string, cwd = process.cwd()): UsageError {
   const locals = taskModulesIn(join(cwd, TASKS_DIR)).map((f) => basename(f, extname(f)));
   const near = nearest(basename(spec, extname(spec)), [...builtins, ...locals]);
   const path = isAbsolute(spec) ? spec : resolve(cwd, spec);
+  // What was looked for, as taskFile looks: a name in the built-ins and ./tasks, a path as the file it names.
+  const lookedFor = NAME.test(spec)
+    ? `not a built-in task, no ./${TASKS_DIR}/${spec}.ts or .js, and no such file ${path}`
+    : `no such file ${path}`;
   return new UsageError(
-    `unknown task '${spec}'${near ? ` (did you mean '${near}'?)` : ''}: not a built-in task, no ./${TASKS_DIR}/${spec}.ts or .js, and no such file ${path}\n` +
+    `unknown task '${spec}'${near && near !== spec ? ` (did you mean '${near}'?)` : ''}: ${lookedFor}\n` +
       `  built-in tasks: ${builtins.join(', ') || '(none)'}${locals.length ? `; in ./${TASKS_DIR}: ${locals.join(', ')}` : ''}; or give the path of a module whose default export is a ForkJoinTask subclass`,
   );
 }
 
-/** The candidate closest to `word` by edit distance, if close enough to be a typo (at most 1 edit for short names, 2 otherwise). */
+/** The candidate closest to `word` by edit distance ignoring case, if close enough to be a typo (at most 1 edit for short names, 2 otherwise) and not `word` itself. */
 export function nearest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -74,20 +78,41 @@ export function nearest(word: string, candidates: string[]): string | undefined 
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
   const allowed = word.length <= 4 ? 1 : 2;
-  return bestDistance > 0 && bestDistance <= allowed ? best : undefined;
+  // Names are case-sensitive: the same name in another case (0 edits once lowered) is suggested too.
+  return best !== word && bestDistance <= allowed ? best : undefined;
 }
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours each cost 1. */
 function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: rows }, (_, i) =>
+    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
+}
+
+/**
+ * The `fj worker` command that serves a task on pool `queue`, for advice a
+ * user can paste: a built-in task needs no `--tasks`; a module of the
+ * user's own is named by its path (relative to `cwd` when inside it). A
+ * task class with no module file gets `--tasks MODULE`, the module that
+ * exports it being unknown here.
+ */
+export function workerCommand(queue: string, moduleUrl: string | undefined, cwd = process.cwd()): string {
+  const base = `fj worker --queue ${queue}`;
+  if (moduleUrl?.startsWith(pathToFileURL(builtinTasksDir).href)) return base;
+  if (!moduleUrl?.startsWith('file:')) return `${base} --tasks MODULE`;
+  const file = fileURLToPath(moduleUrl);
+  const rel = relative(cwd, file);
+  const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? `.${sep}${rel}` : file;
+  return `${base} --tasks ${/^[\w./@+:-]+$/.test(shown) ? shown : JSON.stringify(shown)}`;
 }

@@ -30,15 +30,10 @@
  *   `ctx.services`.
  */
 
-import type { ItemFailure } from '../errors.js';
+import type { ItemFailure } from '../core/errors.js';
 
-/** A minimal leveled logger handed to hooks as `ctx.log`. */
-export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+export type { Logger } from '../core/log.js';
+import type { Logger } from '../core/log.js';
 
 /** What `setup` may return: a list, any iterable, or an async iterable (generator). */
 export type ItemSource<Item> = Iterable<Item> | AsyncIterable<Item>;

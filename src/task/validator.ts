@@ -4,12 +4,16 @@
  * every time (about 100 ms of every run, a third of a small job's).
  *
  * The cache holds the standalone code ajv generates for a schema (see
- * ./schema.ts), keyed by the schema's text, ajv's version and how fj has
- * ajv generate code (./codegen.ts). It is code that fj runs, so it is used
- * only when no one but the current user could have written it: the
- * directory and every directory above it must belong to the user or root
+ * ./schema.ts), keyed by the schema's text, ajv's version, how fj has
+ * ajv generate code (./codegen.ts) and the rules its `pattern`s were checked
+ * under (./regex-safety.ts): code is cached only after the schema passed
+ * that check, so a cached validator is not checked again (which would load
+ * the ReDoS checker on every run), and other rules miss the cache.
+ *
+ * It is code that fj runs, so it is used only when no one but the current
+ * user could have written it: the directory and every directory above it must belong to the user or root
  * and not be writable by others (unless sticky, like /tmp: the rule of
- * ../private-dir.ts, which the file store follows too), and the file is
+ * core/private-dir.ts, which the file store follows too), and the file is
  * opened without following a symlink and checked on its descriptor (a
  * regular file of the user's, writable by no one else). Anything else, or a
  * file that does not load, is ignored and the schema compiled again.
@@ -19,14 +23,27 @@
  * best effort: a read-only home still runs, only slower.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
-import { InputError } from '../errors.js';
-import { isPrivate, safePath } from '../private-dir.js';
+import { InputError } from '../core/errors.js';
+import { printable } from '../core/printable.js';
+import { isPrivate, safePath } from '../core/private-dir.js';
 import { CODEGEN_FINGERPRINT, MAX_COUNTED_PROBLEMS } from './codegen.js';
-import { findUnsafePattern } from './regex-safety.js';
+import { regexRules } from './regex-safety.js';
 
 /** At most this many violations are listed in one error. */
 export const MAX_PROBLEMS = 20;
@@ -71,7 +88,9 @@ export function validatorFrom(fn: CompiledSchema): InputValidator {
       stopped = true;
     }
     const all = problemLines(errors);
-    const count = stopped ? `over ${MAX_COUNTED_PROBLEMS} problems, stopped counting` : `${all.length} problem${all.length === 1 ? '' : 's'}`;
+    const count = stopped
+      ? `over ${MAX_COUNTED_PROBLEMS} problems, stopped counting`
+      : `${all.length} problem${all.length === 1 ? '' : 's'}`;
     throw new InputError(`${source} does not match the schema (${count}):`, capProblems(all, stopped));
   };
 }
@@ -81,12 +100,17 @@ export function validatorFrom(fn: CompiledSchema): InputValidator {
  * compiled by `compiler()` (and its standalone code cached for next time).
  * A broken schema throws UsageError from the compiler, naming `origin`.
  */
-export async function loadValidator(schema: object, origin: string, compiler: () => Promise<Compiler>): Promise<InputValidator> {
+export async function loadValidator(
+  schema: object,
+  origin: string,
+  compiler: () => Promise<Compiler>,
+): Promise<InputValidator> {
   const dir = cacheDir();
   const text = JSON.stringify(schema);
-  const file = dir && join(dir, `${createHash('sha256').update(`${CODEGEN_FINGERPRINT}\0${ajvVersion()}\0${text}`).digest('hex')}.cjs`);
-  // A schema fj now refuses (a newer fj's regex rules) is refused whatever the cache holds.
-  const cached = file && !findUnsafePattern(schema) ? readCached(dir, file) : undefined;
+  // The regex rules are in the key: a schema fj now refuses (a newer fj's rules) misses the cache and is refused by compile.
+  const key = `${CODEGEN_FINGERPRINT}\0${ajvVersion()}\0${regexRules()}\0${text}`;
+  const file = dir && join(dir, `${createHash('sha256').update(key).digest('hex')}.cjs`);
+  const cached = file ? readCached(dir, file) : undefined;
   if (cached) return validatorFrom(cached);
   const c = await compiler();
   const fn = c.compile(schema, origin); // throws for a broken schema: nothing is cached
@@ -124,6 +148,7 @@ function readCached(dir: string, file: string): CompiledSchema | undefined {
     if (!st.isFile() || !isPrivate(st)) return undefined;
     const code = readFileSync(fd, 'utf8');
     const module = { exports: {} as unknown };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- ajv's standalone module, read from our private cache dir (checked above)
     new Function('module', 'exports', 'require', code)(module, module.exports, requireHere);
     const fn = module.exports as CompiledSchema;
     return typeof fn === 'function' ? fn : undefined;
@@ -164,7 +189,7 @@ const pointerToken = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1
  * may hold a newline), and at most 200 characters (a key may be megabytes).
  */
 function printablePath(path: string): string {
-  const clean = path.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const clean = printable(path);
   return clean.length <= 200 ? clean : `${clean.slice(0, 120)}…${clean.slice(-60)} (${clean.length} characters)`;
 }
 

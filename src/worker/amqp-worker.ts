@@ -3,7 +3,7 @@
  * on every connect and reconnect (work queue, dead-letter queue, control
  * exchange, prefetch), and the life of a work message:
  *
- * - checked before anything else touches it (transport/inspect.ts);
+ * - checked before anything else touches it (broker/inspect.ts);
  * - dead-lettered when it fails a check, its job is unknown to this
  *   worker's store, or it runs other code for its task (never stale code);
  *   the job's coordinator is told why, if the message is plausibly its own
@@ -21,36 +21,37 @@
  * - a warm shutdown finishes what is in hand for `shutdownTimeoutMs` at most,
  *   then gives the rest back to the queue (unacked) and stops.
  */
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
-import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../errors.js';
+import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../core/errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import {
-  assertControlExchange,
-  assertWorkQueue,
-  CONTROL_EXCHANGE,
+  codeQueueSpec,
+  CONTROL_EXCHANGE_SPEC,
+  CONTROL_QUEUE_SPEC,
   H,
   parseControl,
   PROTOCOL,
-  Publisher,
-  reconnect,
-  reconnectOnChannelError,
   resultsQueue,
+  within,
+  workQueueSpecs,
   type ResultStatus,
-} from '../transport/amqp.js';
-import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../transport/inspect.js';
-import { parseMessageId } from '../transport/message-id.js';
-import { encodeBody, type ResultBody, type WorkBody } from '../transport/messages.js';
-import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../signing.js';
-import { countStart, ISOLATED } from './crash-count.js';
+} from '../broker/amqp.js';
+import { Cancellations } from './cancellations.js';
+import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
+import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../broker/inspect.js';
+import { parseMessageId } from '../broker/message-id.js';
+import { encodeBody, ISOLATED, type ResultBody, type WorkBody } from '../broker/messages.js';
+import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../core/signing.js';
+import { countStart } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
 import { JobLog } from './job-log.js';
 import { Refusals } from './refusals.js';
-import type { PoolJob, ThreadPool } from './pool.js';
-import { toWire, type WireError } from './wire-error.js';
+import type { PoolJob, ThreadPool } from '../runtime/thread-pool.js';
+import { toWire, type WireError } from '../core/wire-error.js';
 
 /** A running worker. */
 export interface WorkerHandle {
@@ -63,13 +64,7 @@ export interface WorkerHandle {
 }
 
 /** One connection's channels. A message is acked on the link it came from, or not at all. */
-interface Link {
-  conn: ChannelModel;
-  ch: Channel;
-  publisher: Publisher;
-  consumerTag: string;
-  open: boolean;
-}
+type Link = LinkSession;
 
 /**
  * A suspect item (its last worker died holding it) keeps the worker's other
@@ -78,9 +73,6 @@ interface Link {
  * nothing else.
  */
 export const SUSPECT_ALONE_MS = 5000;
-
-/** How long a worker remembers a cancelled job (its queued messages are dropped meanwhile). */
-const CANCEL_MEMORY_MS = 6 * 3600 * 1000;
 
 /** The parts a worker is built from (started by startWorker). */
 export interface WorkerParts {
@@ -107,21 +99,15 @@ export class AmqpWorker implements WorkerHandle {
   itemsDone = 0;
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
-  private link: Link | undefined;
+  /** The connection: work queue, dead-letter queue, control exchange and queue, prefetch, declared again on every reconnect. */
+  private readonly link: ResilientLink;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inHand = new Set<Promise<void>>();
-  /**
-   * Runs cancelled (by `fj cancel`, Ctrl-C or a fail-fast failure), as
-   * `<job>:<run>` (or `<job>` for every run of it), with when we heard.
-   */
-  private readonly cancelled = new Map<string, number>();
+  /** Cancelled runs, and the messages in hand a cancel aborts. */
+  private readonly cancels = new Cancellations();
   /** Start and end lines of the jobs served here. */
   private readonly jobs: JobLog;
-  /** Abort controllers of the messages in hand, by job, with the run each belongs to. */
-  private readonly running = new Map<string, Map<AbortController, string | undefined>>();
   private stopping: Promise<void> | undefined;
-  /** Ends a reconnect loop when the worker stops. */
-  private readonly stopSignal = new AbortController();
   /** Suspect messages (their last worker died) run alone in this process. */
   private readonly gate = new Gate();
   /** Messages this worker will not run: dead-lettered or put back, and the job told. */
@@ -133,59 +119,62 @@ export class AmqpWorker implements WorkerHandle {
     this.limit = pLimit(p.concurrency * 2);
     this.stopped = new Promise((r) => (this.markStopped = r));
     this.jobs = new JobLog(p.log);
-    this.refusals = new Refusals({ log: p.log, queue: p.queue, tasks: p.tasks, reply: (link, job, msg, status, body) => this.reply(link as Link, job, msg, status, body) });
+    this.refusals = new Refusals({
+      log: p.log,
+      queue: p.queue,
+      tasks: p.tasks,
+      reply: (link, job, msg, status, body) => this.reply(link, job, msg, status, body),
+    });
     p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
-  }
-
-  /** Declares the topology on `conn` and starts consuming; on a lost connection, reconnects. */
-  async start(conn: ChannelModel): Promise<void> {
-    const { queue, concurrency } = this.p;
-    const ch = await conn.createChannel();
-    reconnectOnChannelError(conn, ch, (reason, consumerTimeout) =>
-      this.p.log.error(
-        consumerTimeout
-          ? `RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout (an item ran longer than that): ${reason}. ` +
-              'Its items go back to the queue and will run again. Raise consumer_timeout in rabbitmq.conf above your longest item, or stop such items with --item-timeout.'
-          : `RabbitMQ closed the work channel: ${reason}`,
-      ),
-    );
-    await assertWorkQueue(ch, queue);
-    await assertControlExchange(ch);
-    const control = await ch.assertQueue('', { exclusive: true, autoDelete: true });
-    await ch.bindQueue(control.queue, CONTROL_EXCHANGE, '');
-    await ch.consume(control.queue, (m) => m && this.onControl(m.content, m.properties.headers ?? {}), { noAck: true });
-    await ch.prefetch(concurrency * 2);
-    const publisher = new Publisher(await conn.createConfirmChannel());
-    publisher.channel.on('error', () => {});
-    const link: Link = { conn, ch, publisher, consumerTag: '', open: true };
-    this.link = link;
-    conn.on('close', () => this.onClose(link));
-    const { consumerTag } = await ch.consume(queue, (msg) => msg && this.track(this.limit(() => this.handle(msg, link))), { noAck: false });
-    link.consumerTag = consumerTag;
-  }
-
-  /** The broker went away: what is in hand will be redelivered; reconnect with backoff until stopped. */
-  private onClose(link: Link): void {
-    link.open = false;
-    if (this.stopping || this.link !== link) return;
-    this.link = undefined;
-    this.p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
-    for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('connection lost'));
-    void (async () => {
-      try {
-        const conn = await reconnect(this.p.url, `worker ${this.name}`, {
-          signal: this.stopSignal.signal,
-          onAttempt: (n, err, wait) => {
-            if (n === 1 || n % 10 === 0) this.p.log.warn(`reconnect attempt ${n} failed (${err.message}); next in ${wait} ms`);
+    this.link = new ResilientLink({
+      name: `worker ${this.name}`,
+      url: () => p.url,
+      topology: {
+        exchanges: [CONTROL_EXCHANGE_SPEC],
+        queues: workQueueSpecs(p.queue),
+        // Two messages per thread, as the limit above (per consumer: RabbitMQ's quorum queues know no per-channel limit).
+        prefetch: p.concurrency * 2,
+        consumers: [
+          {
+            queue: CONTROL_QUEUE_SPEC,
+            options: { noAck: true },
+            onMessage: (m) => this.onControl(m.content, m.properties.headers ?? {}),
           },
-        });
-        if (this.stopping) return void (await conn.close().catch(() => {}));
-        await this.start(conn);
-        this.p.log.info('reconnected to RabbitMQ');
-      } catch (err) {
-        if (!this.stopping) this.p.log.error(`could not reconnect: ${(err as Error).message}`);
-      }
-    })();
+          // The pool's queue (messages of an older coordinator, requeued dead letters) and, for each task served,
+          // the queue of its version of the code: jobs publish there, so only workers with their code see their items.
+          ...[p.queue, ...[...p.tasks.values()].map((t) => codeQueueSpec(p.queue, t.name, t.codeHash))].map(
+            (queue) => ({
+              queue,
+              options: { noAck: false },
+              onMessage: (msg: ConsumeMessage, link: Link) => this.track(this.limit(() => this.handle(msg, link))),
+            }),
+          ),
+        ],
+      },
+      onChannelClosed: (reason, consumerTimeout) =>
+        p.log.error(
+          consumerTimeout
+            ? `RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout (an item ran longer than that): ${reason}. ` +
+                'Its items go back to the queue and will run again. Raise consumer_timeout in rabbitmq.conf above your longest item, or stop such items with --item-timeout.'
+            : `RabbitMQ closed the work channel: ${reason}`,
+        ),
+      // The broker went away: what is in hand will be redelivered.
+      onDown: () => {
+        p.log.error('lost the connection to RabbitMQ; unacked messages go back to the queue; reconnecting');
+        this.cancels.abortAll(new TransportError('connection lost'));
+      },
+      onAttempt: (n, err, wait) => {
+        if (n === 1 || n % 10 === 0) p.log.warn(`reconnect attempt ${n} failed (${err.message}); next in ${wait} ms`);
+      },
+      onUp: (_, reconnected) => {
+        if (reconnected) p.log.info('reconnected to RabbitMQ');
+      },
+    });
+  }
+
+  /** Declares the topology on `conn` and starts consuming; on a lost connection, reconnects with backoff until stopped. */
+  start(conn: ChannelModel): Promise<void> {
+    return this.link.start(conn);
   }
 
   private onControl(content: Buffer, headers: Record<string, unknown>): void {
@@ -194,21 +183,13 @@ export class AmqpWorker implements WorkerHandle {
       if (this.p.signer) this.p.log.warn("ignored a control message not signed with the pool's signing key");
       return;
     }
-    const now = Date.now();
-    for (const [key, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(key);
-    const runs = msg.runs ? new Set(msg.runs) : undefined;
-    if (runs) for (const run of runs) this.cancelled.set(`${msg.job}:${run}`, now);
-    else this.cancelled.set(msg.job, now);
-    const inHand = [...(this.running.get(msg.job) ?? [])].filter(([, run]) => !runs || (run !== undefined && runs.has(run)));
-    this.jobs.cancelled(msg.job, inHand.length ? `: aborting ${inHand.length} message(s) in hand` : '');
-    for (const [c] of inHand) c.abort(new CancelledError(`job ${msg.job} cancelled`));
+    const aborted = this.cancels.heard(msg, new CancelledError(`job ${msg.job} cancelled`));
+    this.jobs.cancelled(msg.job, aborted ? `: aborting ${aborted} message(s) in hand` : '');
   }
 
   /** Whether `msg` (of `job`) belongs to a cancelled run: it is dropped. */
   private isCancelled(job: string, msg: ConsumeMessage): boolean {
-    if (this.cancelled.has(job)) return true;
-    const run = parseMessageId(msg.properties.messageId, job)?.run;
-    return run !== undefined && this.cancelled.has(`${job}:${run}`);
+    return this.cancels.isCancelled(job, parseMessageId(msg.properties.messageId, job)?.run);
   }
 
   private track(p: Promise<void>): void {
@@ -218,32 +199,40 @@ export class AmqpWorker implements WorkerHandle {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.stopSignal.abort();
       const { log, pool, store } = this.p;
-      const link = this.link;
       const { shutdownTimeoutMs } = this.p;
-      log.info(`stopping: finishing ${this.inHand.size} message(s) in hand (for ${shutdownTimeoutMs / 1000} s at most)`);
-      if (link) await link.ch.cancel(link.consumerTag).catch(() => {});
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), shutdownTimeoutMs)));
-      const finished = await Promise.race([
-        (async () => {
-          while (this.inHand.size) await Promise.allSettled([...this.inHand]);
-          return true;
-        })(),
-        late,
-      ]);
-      clearTimeout(timer);
-      if (!finished) {
-        // Closing the connection unacked gives the messages back to the queue: another worker runs them.
-        log.warn(`shutdown timeout (${shutdownTimeoutMs / 1000} s) passed with ${this.inHand.size} message(s) in hand: they go back to the queue`);
-        if (link) link.open = false;
-        for (const set of this.running.values()) for (const c of set.keys()) c.abort(new TransportError('the worker is shutting down'));
-      }
-      if (link) {
-        if (finished) await link.publisher.flush().catch(() => {});
-        await link.conn.close().catch(() => {});
-      }
+      log.info(
+        `stopping: finishing ${this.inHand.size} message(s) in hand (for ${shutdownTimeoutMs / 1000} s at most)`,
+      );
+      let finished = false;
+      // No reconnect from here on; the connection stays open while the messages in hand finish, so they can be acked.
+      await this.link.close(async (link) => {
+        // A broker that stopped answering never confirms the cancel: what it still delivers is not taken (stopping) and goes back on close.
+        // The work consumers only: cancels still reach the messages in hand.
+        const work = [...(link?.consumers ?? [])].filter(
+          ([q]) => q === this.p.queue || q.startsWith(`${this.p.queue}.code.`),
+        );
+        if (link) await Promise.all(work.map(([, tag]) => within(link.ch.cancel(tag))));
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), shutdownTimeoutMs)));
+        finished = await Promise.race([
+          (async () => {
+            while (this.inHand.size) await Promise.allSettled([...this.inHand]);
+            return true;
+          })(),
+          late,
+        ]);
+        clearTimeout(timer);
+        if (!finished) {
+          // Closing the connection unacked gives the messages back to the queue: another worker runs them.
+          log.warn(
+            `shutdown timeout (${shutdownTimeoutMs / 1000} s) passed with ${this.inHand.size} message(s) in hand: they go back to the queue`,
+          );
+          if (link) link.open = false;
+          this.cancels.abortAll(new TransportError('the worker is shutting down'));
+        }
+        if (link && finished) await within(link.publisher.flush());
+      });
       await (finished ? pool.close() : pool.terminate());
       await store.close();
       this.jobs.close();
@@ -254,27 +243,64 @@ export class AmqpWorker implements WorkerHandle {
   }
 
   /** Publishes a result to the job's own results queue (never to a queue the message names) and waits for the confirm. */
-  private async reply(link: Link, job: string, msg: ConsumeMessage, status: ResultStatus, body: ResultBody): Promise<void> {
+  private async reply(
+    link: Link,
+    job: string,
+    msg: ConsumeMessage,
+    status: ResultStatus,
+    body: ResultBody,
+  ): Promise<void> {
     const correlationId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
     const bytes = encodeBody(body);
-    const headers: Record<string, unknown> = { [H.protocol]: PROTOCOL, [H.job]: job, [H.status]: status, [H.worker]: this.name };
+    const headers: Record<string, unknown> = {
+      [H.protocol]: PROTOCOL,
+      [H.job]: job,
+      [H.status]: status,
+      [H.worker]: this.name,
+    };
     if (this.p.signer) headers[SIGNATURE_HEADER] = signResult(this.p.signer, correlationId ?? '', job, status, bytes);
-    const { confirmed } = await link.publisher.send(resultsQueue(job), bytes, { correlationId, contentType: 'application/x-msgpack', type: 'fj.result', headers });
+    const { confirmed } = await link.publisher.send(resultsQueue(job), bytes, {
+      correlationId,
+      contentType: 'application/x-msgpack',
+      type: 'fj.result',
+      headers,
+    });
     await confirmed;
+  }
+
+  /** Whether `msg` carries a good signature; true when this worker has no key. Never throws (any header shape). */
+  private signedWithKey(msg: ConsumeMessage): boolean {
+    if (!this.p.signer) return true;
+    try {
+      return verifyWork(this.p.signer, msg.properties.messageId, msg.properties.headers ?? {}, msg.content);
+    } catch {
+      return false;
+    }
   }
 
   private async handle(msg: ConsumeMessage, link: Link): Promise<void> {
     if (!link.open) return; // its delivery died with the connection: the broker redelivers it
+    if (this.stopping) return; // delivered as the worker stops: left unacked, it goes back to the queue on close
     const { log, tasks, store } = this.p;
-    const checked = inspectWork(msg.content, msg.properties.headers, { maxMessageBytes: this.p.maxMessageBytes, maxDepth: DEFAULT_MAX_DEPTH });
+    const checked = inspectWork(msg.content, msg.properties.headers, {
+      maxMessageBytes: this.p.maxMessageBytes,
+      maxDepth: DEFAULT_MAX_DEPTH,
+    });
     if (!checked.ok) {
       const { maxMessageBytes } = this.p;
       const over = msg.content.length > maxMessageBytes;
-      const why = over ? `the message is ${msg.content.length} bytes, over this worker's --max-message-bytes ${maxMessageBytes} (lower the job's --inline-limit, or raise the limit)` : checked.reason;
-      return this.refusals.deadLetter(link, msg, why);
+      const why = over
+        ? `the message is ${msg.content.length} bytes, over this worker's --max-message-bytes ${maxMessageBytes} (lower the job's --inline-limit, or raise the limit)`
+        : checked.reason;
+      return this.refusals.deadLetter(link, msg, why, !this.signedWithKey(msg));
     }
-    if (this.p.signer && !verifyWork(this.p.signer, msg.properties.messageId, msg.properties.headers ?? {}, msg.content)) {
-      return this.refusals.deadLetter(link, msg, "not signed with the pool's signing key (unsigned, signed with another key, or changed after signing)");
+    if (!this.signedWithKey(msg)) {
+      return this.refusals.deadLetter(
+        link,
+        msg,
+        "not signed with the pool's signing key (unsigned, signed with another key, or changed after signing)",
+        true,
+      );
     }
     const { job, body, paramsRef } = checked;
     if (this.isCancelled(job, msg)) return link.ch.ack(msg); // dropped: its run is cancelled
@@ -285,7 +311,11 @@ export class AmqpWorker implements WorkerHandle {
       paramsBytes = await this.p.runner.params(paramsRef);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        return this.refusals.deadLetter(link, msg, `unknown job ${job}: its params are not in ${store.url}, this worker's store (the job finished, was cancelled or never started, or this worker uses another --store than the job)`);
+        return this.refusals.deadLetter(
+          link,
+          msg,
+          `unknown job ${job}: its params are not in ${store.url}, this worker's store (the job finished, was cancelled or never started, or this worker uses another --store than the job)`,
+        );
       }
       log.warn(`job ${job}: cannot fetch its params (${(err as Error).message}); the message goes back to the queue`);
       await new Promise((r) => setTimeout(r, 1000)); // the store is failing: do not spin on redeliveries
@@ -312,8 +342,14 @@ export class AmqpWorker implements WorkerHandle {
         const verdict = await countStart(this.p.store, job, body.first, this.p.signer);
         if (verdict) {
           log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
-          const error = toWire(new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)));
-          await this.reply(link, job, msg, 'ok', { first: body.first, results: [null], failures: [{ i: 0, error }] }).catch(() => {});
+          const error = toWire(
+            new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)),
+          );
+          await this.reply(link, job, msg, 'ok', {
+            first: body.first,
+            results: [null],
+            failures: [{ i: 0, error }],
+          }).catch(() => {});
           if (link.open) link.ch.ack(msg);
           return;
         }
@@ -324,16 +360,26 @@ export class AmqpWorker implements WorkerHandle {
     }
   }
 
-  private async runMessage(link: Link, msg: ConsumeMessage, task: TaskInfo, job: string, body: WorkBody, paramsRef: string, paramsBytes: Uint8Array): Promise<void> {
+  private async runMessage(
+    link: Link,
+    msg: ConsumeMessage,
+    task: TaskInfo,
+    job: string,
+    body: WorkBody,
+    paramsRef: string,
+    paramsBytes: Uint8Array,
+  ): Promise<void> {
     const { log } = this.p;
     const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
-    const poolJob: PoolJob = { key: `${task.name}:${task.codeHash}:${hash}`, moduleUrl: task.moduleUrl!, className: task.cls.name, paramsBytes };
-    const timeout = msg.properties.headers?.[H.timeout];
+    const poolJob: PoolJob = {
+      key: `${task.name}:${task.codeHash}:${hash}`,
+      moduleUrl: task.moduleUrl!,
+      className: task.cls.name,
+      paramsBytes,
+    };
+    const timeout: unknown = msg.properties.headers?.[H.timeout];
     const timeoutMs = typeof timeout === 'number' && Number.isSafeInteger(timeout) && timeout > 0 ? timeout : 0;
-    const controller = new AbortController();
-    let set = this.running.get(job);
-    if (!set) this.running.set(job, (set = new Map()));
-    set.set(controller, parseMessageId(msg.properties.messageId, job)?.run);
+    const controller = this.cancels.take(job, parseMessageId(msg.properties.messageId, job)?.run);
     this.jobs.start(job, task.name);
     let out: ResultBody;
     let status: ResultStatus = 'ok';
@@ -345,8 +391,7 @@ export class AmqpWorker implements WorkerHandle {
       if (!controller.signal.aborted) log.warn(`job ${job}: ${error.message}`);
       out = { first: body.first, count: body.items.length, error };
     } finally {
-      set.delete(controller);
-      if (set.size === 0) this.running.delete(job);
+      this.cancels.release(job, controller);
     }
     this.jobs.done(job, body.items.length, out.error ? body.items.length : (out.failures?.length ?? 0));
     if (!link.open) return; // the broker redelivers it; the result would be a duplicate
@@ -356,7 +401,9 @@ export class AmqpWorker implements WorkerHandle {
       if (link.open) link.ch.ack(msg);
       this.itemsDone += body.items.length;
     } catch (err) {
-      log.error(`could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`);
+      log.error(
+        `could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`,
+      );
     }
   }
 
@@ -371,20 +418,32 @@ export class AmqpWorker implements WorkerHandle {
     const messageId = msg.properties.messageId as string;
     const sends = body.items.map(async (item, i) => {
       const part = encodeBody({ first: body.first + i, items: [item] });
-      const partHeaders: Record<string, unknown> = { ...headers, [H.first]: body.first + i, [H.count]: 1, [ISOLATED]: 1 };
+      const partHeaders: Record<string, unknown> = {
+        ...headers,
+        [H.first]: body.first + i,
+        [H.count]: 1,
+        [ISOLATED]: 1,
+      };
       if (this.p.signer) partHeaders[SIGNATURE_HEADER] = signWork(this.p.signer, messageId, partHeaders, part);
-      const { confirmed } = await link.publisher.send(this.p.queue, part, { messageId, contentType: 'application/x-msgpack', type: 'fj.work', headers: partHeaders });
+      const { confirmed } = await link.publisher.send(this.p.queue, part, {
+        messageId,
+        contentType: 'application/x-msgpack',
+        type: 'fj.work',
+        headers: partHeaders,
+      });
       await confirmed;
     });
     try {
       await Promise.all(sends);
       if (link.open) link.ch.ack(msg);
-      this.p.log.info(`split redelivered message ${show(msg.properties.messageId)} into ${body.items.length} single-item messages`);
+      this.p.log.info(
+        `split redelivered message ${show(msg.properties.messageId)} into ${body.items.length} single-item messages`,
+      );
     } catch (err) {
-      this.p.log.warn(`could not split ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`);
+      this.p.log.warn(
+        `could not split ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`,
+      );
       if (link.open) link.ch.nack(msg, false, true);
     }
   }
-
-
 }

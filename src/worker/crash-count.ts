@@ -5,11 +5,9 @@
  * {@link MAX_CRASHES} times without an answer fails for good, so an item
  * that kills its worker every time cannot take the pool down forever.
  */
-import { openRecord, sealRecord, type Signer } from '../signing.js';
+import { openRecord, sealRecord, type Signer } from '../core/signing.js';
 import type { PayloadStore } from '../store/store.js';
 
-/** Header of a single-item message split from a redelivered one: its starts are counted. */
-export const ISOLATED = 'fj-isolated';
 /** Starts of an isolated item whose worker process died, after which it fails for good. */
 export const MAX_CRASHES = 2;
 
@@ -19,7 +17,12 @@ export const MAX_CRASHES = 2;
  * fail it instead once it has been started {@link MAX_CRASHES} times without
  * an answer.
  */
-export async function countStart(store: PayloadStore, job: string, index: number, signer?: Signer): Promise<string | undefined> {
+export async function countStart(
+  store: PayloadStore,
+  job: string,
+  index: number,
+  signer?: Signer,
+): Promise<string | undefined> {
   const name = `crash-${index}`;
   const raw = await store.getMeta(job, name).catch(() => undefined);
   let before = 0;

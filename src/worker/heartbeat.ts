@@ -1,45 +1,14 @@
 /**
  * A worker's heartbeat: every {@link HEARTBEAT_EVERY_MS} it writes a beacon
- * to the store saying who it is and what it does (`fj workers` and the
- * dashboard read them). A beacon lives {@link HEARTBEAT_TTL_MS}: a worker
- * not heard from for a while is shown as quiet, then disappears by itself.
+ * (broker/beacon.ts) to the store saying who it is and what it does.
  */
 import { hostname } from 'node:os';
-import { fjVersion } from '../paths.js';
+import { fjVersion } from '../core/paths.js';
 import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../task/types.js';
-import type { JobTally } from './job-tally.js';
-
-/** How often a worker writes its heartbeat. */
-export const HEARTBEAT_EVERY_MS = 2000;
-/** How long a heartbeat is kept: past this a silent worker is gone from every list. */
-export const HEARTBEAT_TTL_MS = 10 * 60_000;
-
-/** What a heartbeat says. */
-export interface WorkerBeat {
-  name: string;
-  host: string;
-  pid: number;
-  /** The pool (work queue) it serves. */
-  pool: string;
-  /** Worker threads. */
-  concurrency: number;
-  /** Batches running or queued on its threads now. */
-  busy: number;
-  /** Items answered since it started. */
-  itemsDone: number;
-  /** Detached jobs it coordinates now, and the most it takes at once (0: it coordinates none). */
-  coordinating: string[];
-  maxJobs: number;
-  /** Task name -> code fingerprint, of every task it serves. */
-  tasks: Record<string, string>;
-  /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
-  tally?: JobTally;
-  version: string;
-  started: number;
-  /** When this beat was written (ms since the epoch). */
-  sent: number;
-}
+import type { JobTally } from '../broker/job-tally.js';
+import type { Signer } from '../core/signing.js';
+import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS, sealBeacon, type WorkerBeat } from '../broker/beacon.js';
 
 /** The live parts a heartbeat reads. */
 export interface BeatSource {
@@ -54,8 +23,17 @@ export interface BeatSource {
   tally(): JobTally;
 }
 
-/** Starts beating; the returned function stops (and removes nothing: the beacon expires). */
-export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger): () => Promise<void> {
+/**
+ * Starts beating; the returned function stops (and removes nothing: the
+ * beacon expires). With a signer each beacon is signed and carries the key's
+ * fingerprint.
+ */
+export function startHeartbeat(
+  store: PayloadStore,
+  src: BeatSource,
+  log: Logger,
+  signer?: Signer,
+): () => Promise<void> {
   const started = Date.now();
   const version = fjVersion();
   let writing: Promise<void> = Promise.resolve();
@@ -73,12 +51,13 @@ export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger
       maxJobs: src.maxJobs,
       tasks: src.tasks,
       tally: src.tally(),
+      ...(signer ? { keyId: signer.fingerprint } : {}),
       version,
       started,
       sent: Date.now(),
     };
     writing = writing
-      .then(() => store.putBeacon('workers', src.name, JSON.stringify(b), HEARTBEAT_TTL_MS))
+      .then(() => store.putBeacon('workers', src.name, sealBeacon(signer, b), HEARTBEAT_TTL_MS))
       .then(
         () => void (failing = false),
         (err: Error) => {

@@ -18,21 +18,24 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { coordinateDetached, type Coordinated } from '../detached/coordinate.js';
+import { coordinateDetached, deleteResultsQueue, type Coordinated } from '../detached/coordinate.js';
 import { writeEnding } from '../detached/entries.js';
-import { TransportError, WorkerRefusedError } from '../errors.js';
-import { isJobId } from '../job-id.js';
-import { readManifest, type Manifest } from '../job-records.js';
-import type { LogFormat, LogLevel } from '../log.js';
-import { SIGNATURE_HEADER, type Signer } from '../signing.js';
+import { TransportError, UnrecoverableError, WorkerRefusedError } from '../core/errors.js';
+import { isJobId } from '../core/job-id.js';
+import { clearRefusal, readManifest, readOutcome, writeRefusal, type Manifest } from '../store/job-records.js';
+import type { LogFormat, LogLevel } from '../core/log.js';
+import { isSealed, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
-import { emptyTally, tallyEnd } from './job-tally.js';
-import { assertJobsQueue, jobsQueue, reconnect, reconnectOnChannelError, resultsQueueState } from '../transport/amqp.js';
+import { emptyTally, tallyEnd } from '../broker/job-tally.js';
+import { deadLetterQueue, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
+import { JOB_MESSAGE } from '../broker/messages.js';
+import { REFUSED_BY } from '../broker/dead-letters.js';
+import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
+import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName } from './job-declines.js';
+import { countTakeover } from './job-takeovers.js';
 
-/** Header of a job message: the workers that do not serve its task. */
-const DECLINED = 'fj-declined-by';
 /** A job attached to another coordinator is looked at again after this long. */
 const ELSEWHERE_RECHECK_MS = 5000;
 
@@ -61,42 +64,40 @@ export class JobConsumer {
   readonly active = new Map<string, { task: string; started: number }>();
   /** The jobs this worker coordinated to their end (for its heartbeat). */
   readonly tally = emptyTally();
-  private conn: ChannelModel | undefined;
-  private ch: Channel | undefined;
   private stopping = false;
   private readonly stopSignal = new AbortController();
   private readonly inHand = new Set<Promise<void>>();
+  /** The jobs queue's connection: declared and consumed again after every reconnect, until stopped. */
+  private readonly link: ResilientLink;
 
-  constructor(private readonly p: JobConsumerParts) {}
+  constructor(private readonly p: JobConsumerParts) {
+    // The jobs coordinated here go on through a lost connection (their own connections); their messages are back in the queue, and whoever takes them sees them attached.
+    this.link = new ResilientLink({
+      name: `worker ${p.name} jobs`,
+      url: () => p.url,
+      topology: {
+        queues: [jobsQueueSpec(p.queue)],
+        prefetch: p.maxJobs,
+        consumers: [
+          {
+            queue: jobsQueue(p.queue),
+            options: { noAck: false },
+            onMessage: (msg, session) => this.track(this.take(msg, session)),
+          },
+        ],
+      },
+      onChannelClosed: (reason) => p.log.warn(`RabbitMQ closed the jobs channel: ${reason}`),
+    });
+  }
 
   /** Jobs coordinated here now. */
   get coordinating(): number {
     return this.active.size;
   }
 
-  async start(conn: ChannelModel): Promise<void> {
-    const ch = await conn.createChannel();
-    reconnectOnChannelError(conn, ch, (reason) => this.p.log.warn(`RabbitMQ closed the jobs channel: ${reason}`));
-    await assertJobsQueue(ch, this.p.queue);
-    await ch.prefetch(this.p.maxJobs);
-    this.conn = conn;
-    this.ch = ch;
-    conn.on('close', () => this.onClose(conn));
-    await ch.consume(jobsQueue(this.p.queue), (msg) => msg && this.track(this.take(msg, ch)), { noAck: false });
-  }
-
-  private onClose(conn: ChannelModel): void {
-    if (this.stopping || this.conn !== conn) return;
-    this.conn = this.ch = undefined;
-    // The jobs coordinated here go on (their own connections); their messages are back in the queue, and whoever takes them sees them attached.
-    void reconnect(this.p.url, `worker ${this.p.name} jobs`, { signal: this.stopSignal.signal })
-      .then(async (c) => {
-        if (this.stopping) return void (await c.close().catch(() => {}));
-        await this.start(c);
-      })
-      .catch((err) => {
-        if (!this.stopping) this.p.log.error(`jobs queue: could not reconnect: ${(err as Error).message}`);
-      });
+  /** Declares the jobs queue on `conn` and starts taking jobs; on a lost connection, reconnects. */
+  start(conn: ChannelModel): Promise<void> {
+    return this.link.start(conn);
   }
 
   private track(p: Promise<void>): void {
@@ -104,8 +105,10 @@ export class JobConsumer {
     void p.finally(() => this.inHand.delete(p));
   }
 
-  private async take(msg: ConsumeMessage, ch: Channel): Promise<void> {
-    const { log, signer } = this.p;
+  private async take(msg: ConsumeMessage, session: LinkSession): Promise<void> {
+    if (this.stopping) return; // delivered as the worker stops: left unacked, it goes back to the queue on close
+    const { log, signer, store } = this.p;
+    const { ch, conn } = session;
     const ack = () => ch.ack(msg);
     const putBack = () => ch.nack(msg, false, true);
     let jobId: unknown;
@@ -115,28 +118,74 @@ export class JobConsumer {
       jobId = undefined;
     }
     if (!isJobId(jobId)) return void (log.warn('dropped a malformed job message'), ack());
-    if (signer && !signer.verify(msg.properties.headers?.[SIGNATURE_HEADER], 'job', jobId)) {
-      return void (log.warn(`dropped a job message for ${jobId} not signed with the pool's signing key`), ack());
-    }
-    if (this.active.has(jobId)) return void (await this.later(putBack));
     try {
-      const conn = this.conn;
-      if (!conn) return; // the channel is gone with its connection: the broker hands the message out again
+      if (!session.open) return; // the channel is gone with its connection: the broker hands the message out again
+      const untrusted = await this.untrusted(msg, jobId);
+      if (untrusted) return void (await this.refuse(msg, ch, jobId, untrusted));
+      if (this.active.has(jobId)) return void (await this.later(putBack));
       const state = await resultsQueueState(conn, jobId);
       if ((state?.coordinators ?? 0) > 0) return void (await this.later(putBack));
-      const manifest = await readManifest(this.p.store, jobId, signer).catch(() => undefined);
-      if (!manifest?.detached) return void (log.warn(`job ${jobId} has no records in store ${this.p.store.url} (forgotten or expired): dropped its message`), ack());
+      const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
+      if (!manifest?.detached)
+        return void (
+          log.warn(`job ${jobId} has no records in store ${store.url} (forgotten or expired): dropped its message`),
+          ack()
+        );
       const task = this.p.tasks.get(manifest.task.name);
       // Never stale code: a worker with other code for the task passes the job on, as one without the task does.
-      const why = !task ? 'lacks the task' : task.codeHash !== manifest.task.codeHash ? `runs other code for it (${task.codeHash}; restart it)` : undefined;
-      if (!task || why) return void (await this.decline(msg, ch, jobId, manifest, why!));
+      const why = !task
+        ? 'lacks the task'
+        : task.codeHash !== manifest.task.codeHash
+          ? `runs other code for it (${task.codeHash}; restart it)`
+          : undefined;
+      if (!task || why) {
+        // A job that has ended needs nobody: its message is dropped, whoever takes it.
+        if (await readOutcome(store, jobId, signer).catch(() => undefined)) return void ack();
+        return void (await this.decline(msg, ch, jobId, manifest, why!));
+      }
+      await this.coordinate(jobId, task, manifest, session, ack, putBack);
+    } catch (err) {
+      // The store or broker failing under us: the job goes back for another try (here or elsewhere).
+      const lost = !session.open ? ' (the connection was lost: the broker hands its message out again)' : '';
+      log.error(`job ${String(jobId)}: could not coordinate it${lost}: ${(err as Error).message}`);
+      if (!this.stopping && session.open) await this.later(putBack);
+    }
+  }
+
+  /**
+   * Coordinates a job this worker can run, to its end here or until it
+   * stops here; counts the takeover first (job-takeovers.ts), and fails a
+   * job whose coordinators died too often instead.
+   */
+  private async coordinate(
+    jobId: string,
+    task: TaskInfo,
+    manifest: Manifest,
+    session: LinkSession,
+    ack: () => void,
+    putBack: () => void,
+  ): Promise<void> {
+    const { log, signer, store } = this.p;
+    const { conn } = session;
+    let release: (() => Promise<void>) | undefined;
+    try {
+      const counted = await countTakeover(store, jobId, this.p.name, signer);
+      if ('poisoned' in counted) {
+        const error = new UnrecoverableError(`job ${jobId} failed: ${counted.poisoned}`);
+        const o = await writeEnding(store, jobId, manifest, { state: 'failed', error }, this.p.name, signer);
+        await deleteResultsQueue(conn, this.p.broker, jobId);
+        log.warn(`job ${jobId}: ${o.error?.message ?? o.state}`);
+        return void this.settle(ack, jobId);
+      }
+      release = counted.release;
+      await clearRefusal(store, jobId).catch(() => {});
       const takenAt = Date.now();
       this.active.set(jobId, { task: task.name, started: takenAt });
-      log.info(`job ${jobId} (${manifest.task.name}, "${manifest.detached.label}"): coordinating`);
+      log.info(`job ${jobId} (${manifest.task.name}, "${manifest.detached?.label ?? ''}"): coordinating`);
       let done: Coordinated;
       try {
         done = await coordinateDetached(jobId, task, {
-          store: this.p.store,
+          store,
           storeUrl: this.p.storeUrl,
           broker: this.p.broker,
           signingKey: this.p.signingKey,
@@ -150,23 +199,81 @@ export class JobConsumer {
         this.active.delete(jobId);
       }
       if (done.how === 'ended') {
+        release = undefined; // ended: nothing to take back
         const o = done.outcome;
         // Counted once, by the coordinator that wrote the end (not for a job found ended already).
         if (o.coordinator === this.p.name && o.finished >= takenAt) tallyEnd(this.tally, o);
-        log.info(`job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`);
-        ack();
+        log.info(
+          `job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`,
+        );
+        this.settle(ack, jobId);
       } else if (done.how === 'elsewhere') {
         log.info(`job ${jobId} is coordinated by another worker now`);
         await this.later(putBack);
       } else if (!this.stopping) {
-        log.warn(`job ${jobId} stopped here (${(done.error as Error)?.message}); it goes back to the queue for the next coordinator`);
-        putBack();
+        log.warn(
+          `job ${jobId} stopped here (${(done.error as Error)?.message}); it goes back to the queue for the next coordinator`,
+        );
+        if (session.open) this.settle(putBack, jobId);
       }
-    } catch (err) {
-      // The store or broker failing under us: the job goes back for another try (here or elsewhere).
-      log.error(`job ${String(jobId)}: could not coordinate it: ${(err as Error).message}`);
-      if (!this.stopping) await this.later(putBack);
+    } finally {
+      // A coordination that stopped without the job's end (shutdown, broker or store lost, another coordinator): not a death.
+      await release?.().catch((err: Error) => log.warn(`job ${jobId}: takeover count not taken back: ${err.message}`));
     }
+  }
+
+  /** Acknowledges or puts back a message; on a channel that closed meanwhile the broker has put it back already, and its next taker sees where the job is. */
+  private settle(fn: () => void, jobId: string): void {
+    try {
+      fn();
+    } catch (err) {
+      this.p.log.info(
+        `job ${jobId}: its message goes back to the queue (${(err as Error).message}): the worker that takes it next finds the job where it is`,
+      );
+    }
+  }
+
+  /**
+   * Why this worker must not act on a job message it cannot trust, if so: a
+   * signature not made with the pool's key, or (a worker without a key) a
+   * job whose records are signed. Undefined when the message is fine.
+   */
+  private async untrusted(msg: ConsumeMessage, jobId: string): Promise<string | undefined> {
+    const { signer, store } = this.p;
+    if (signer) {
+      if (signer.verify(msg.properties.headers?.[SIGNATURE_HEADER], 'job', jobId)) return undefined;
+      return "not signed with the pool's signing key (it was submitted with another key, or none)";
+    }
+    const raw = await store.getMeta(jobId, 'manifest');
+    return raw && isSealed(raw)
+      ? 'the job is signed (its records are sealed with a key) and this worker has no signing key'
+      : undefined;
+  }
+
+  /**
+   * A job message this worker cannot trust goes to the pool's dead-letter
+   * queue (where `fj dead` shows it with `reason`, and `fj dead requeue`
+   * sends it back to the jobs queue), never dropped silently; a job of this
+   * store gets a note saying so, which ends its waits (see `writeRefusal`).
+   */
+  private async refuse(msg: ConsumeMessage, ch: Channel, jobId: string, reason: string): Promise<void> {
+    const { queue, name, log, store } = this.p;
+    const dead = deadLetterQueue(queue);
+    await ch.assertQueue(dead, { durable: true });
+    const headers = Object.fromEntries(
+      Object.entries((msg.properties.headers ?? {}) as Record<string, unknown>).filter(([k]) => k !== DECLINED),
+    );
+    ch.sendToQueue(dead, msg.content, {
+      persistent: true,
+      messageId: msg.properties.messageId as string | undefined,
+      type: JOB_MESSAGE,
+      headers: { ...headers, [REFUSED_BY]: `${name}: ${reason}` },
+    });
+    ch.ack(msg);
+    // Only for a job this store knows: a forged id must not make the store write anything.
+    const known = await store.getMeta(jobId, 'manifest').catch(() => undefined);
+    if (known) await writeRefusal(store, jobId, { by: name, reason, pool: queue, at: Date.now() }).catch(() => {});
+    log.warn(`job ${jobId}: its message is ${reason}: dead-lettered to ${dead} unrun`);
   }
 
   /** Puts a message back after a moment (no spinning), unless the worker stops meanwhile (closing the connection puts it back). */
@@ -181,24 +288,47 @@ export class JobConsumer {
     }
   }
 
-  /** This worker cannot coordinate the job (`why`): the next worker gets the message; once every worker on the pool has said so, the job fails. */
-  private async decline(msg: ConsumeMessage, ch: Channel, jobId: string, manifest: Manifest, why: string): Promise<void> {
-    const { queue, name, log } = this.p;
-    const before = msg.properties.headers?.[DECLINED];
-    const seen = new Map<string, string>(Array.isArray(before) ? before.filter((n): n is string => typeof n === 'string').map((n) => [n.split(' ')[0]!, n]) : []);
-    seen.set(name, `${name} ${why}`);
+  /**
+   * This worker cannot coordinate the job (`why`): the next worker gets the
+   * message; once every worker on the pool has declined, the job fails.
+   * Only declines that count (job-declines.ts: live workers of the pool
+   * whose heartbeat says they lack the task's code, signed with a key) are
+   * counted and passed on.
+   */
+  private async decline(
+    msg: ConsumeMessage,
+    ch: Channel,
+    jobId: string,
+    manifest: Manifest,
+    why: string,
+  ): Promise<void> {
+    const { queue, name, log, signer, store } = this.p;
+    const { declines: given, dropped } = readDeclines(msg.properties.headers?.[DECLINED], jobId, signer);
+    const live = await liveDecliners(store, queue, manifest.task.name, manifest.task.codeHash, this.p.signer);
+    const seen = new Map([...given].filter(([by]) => by !== name && live.has(by)));
+    seen.set(name, makeDecline(signer, jobId, name, why));
+    const ignored = [...dropped, ...[...given.keys()].filter((by) => by !== name && !seen.has(by)).map(shownName)];
+    if (ignored.length > 0)
+      log.warn(
+        `job ${jobId}: ignored declines in the name of ${ignored.slice(0, 5).join(', ')}${ignored.length > 5 ? ', …' : ''}: ${signer ? 'not signed with the pool key, or ' : ''}not live workers of ${queue} that lack its task`,
+      );
     const { consumerCount } = await ch.checkQueue(jobsQueue(queue));
     if (seen.size >= consumerCount) {
       const error = new WorkerRefusedError(
-        `no worker on pool ${queue} can coordinate task ${manifest.task.name} with the code it was submitted with (${manifest.task.codeHash}): ${[...seen.values()].join('; ')}; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
+        `no worker on pool ${queue} can coordinate task ${manifest.task.name} with the code it was submitted with (${manifest.task.codeHash}): ${[...seen.values()].map((d) => `${d.by} ${d.why}`).join('; ')}; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
       );
-      await writeEnding(this.p.store, jobId, manifest, { state: 'failed', error }, name, this.p.signer);
+      await writeEnding(store, jobId, manifest, { state: 'failed', error }, name, signer);
       log.warn(`job ${jobId}: failed: ${error.message}`);
       return void ch.ack(msg);
     }
     log.info(`job ${jobId}: this worker ${why}; passed on to the other workers of ${queue}`);
     await sleep(500);
-    ch.sendToQueue(jobsQueue(queue), msg.content, { persistent: true, headers: { ...msg.properties.headers, [DECLINED]: [...seen.values()] } });
+    ch.sendToQueue(jobsQueue(queue), msg.content, {
+      persistent: true,
+      messageId: msg.properties.messageId as string | undefined,
+      type: JOB_MESSAGE,
+      headers: { ...msg.properties.headers, [DECLINED]: [...seen.values()] },
+    });
     ch.ack(msg);
   }
 
@@ -206,7 +336,6 @@ export class JobConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopSignal.abort(new TransportError('the worker coordinating it is shutting down', { resumable: true }));
-    await Promise.allSettled([...this.inHand]);
-    await this.conn?.close().catch(() => {});
+    await this.link.close(() => Promise.allSettled([...this.inHand]).then(() => {}));
   }
 }

@@ -85,6 +85,8 @@ export class JobLog {
     this.active.delete(job);
     this.ended.set(job, true);
     const secs = ((s.lastAt - s.startedAt) / 1000).toFixed(1);
-    this.log.info(`job ${job} (task ${s.task}): done here: ${s.items} items in ${s.messages} messages, ${s.failed} failed, ${secs} s from its first message to its last result`);
+    this.log.info(
+      `job ${job} (task ${s.task}): done here: ${s.items} items in ${s.messages} messages, ${s.failed} failed, ${secs} s from its first message to its last result`,
+    );
   }
 }

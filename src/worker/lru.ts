@@ -18,4 +18,3 @@ export class Lru<V> {
     if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
   }
 }
-

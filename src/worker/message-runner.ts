@@ -4,16 +4,17 @@
  * items on the thread pool, and put large results in the store. No amqplib
  * here: the caller acks, replies and dead-letters.
  */
-import { concatBytes, COVERED_BYTES, decode } from '../codec.js';
-import { TaskError, UsageError } from '../errors.js';
+import { concatBytes, COVERED_BYTES, decode } from '../core/codec.js';
+import { TaskError, UsageError } from '../core/errors.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
-import { checkMsgpack, DEFAULT_MAX_DEPTH } from '../transport/inspect.js';
-import type { ResultBody, Slot, WorkBody } from '../transport/messages.js';
+import { checkMsgpack, DEFAULT_MAX_DEPTH } from '../broker/inspect.js';
+import type { ResultBody, Slot, WorkBody } from '../broker/messages.js';
 import { Lru } from './lru.js';
-import { BatchLost, type PoolJob, type ThreadPool } from './pool.js';
-import { toWire } from './wire-error.js';
+import type { PoolJob, ThreadPool } from '../runtime/thread-pool.js';
+import { afterLoss, BatchLost, type ItemRun } from '../runtime/lost-batch.js';
+import { toWire } from '../core/wire-error.js';
 
 /** Jobs' params kept per process. */
 const PARAMS_CACHED = 16;
@@ -35,7 +36,14 @@ export class MessageRunner {
    * fails is reported in `failures`; when a thread dies or times out, the item
    * it was running is reported failed and the others run again.
    */
-  async run(task: TaskInfo, poolJob: PoolJob, job: string, body: WorkBody, timeoutMs: number, signal: AbortSignal): Promise<ResultBody> {
+  async run(
+    task: TaskInfo,
+    poolJob: PoolJob,
+    job: string,
+    body: WorkBody,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<ResultBody> {
     const { pool, store, inlineLimit } = this;
     const items = await Promise.all(
       body.items.map(async (s, i) => {
@@ -56,51 +64,50 @@ export class MessageRunner {
       stored += bytes.length;
       return store.put(job, bytes);
     };
-    const parts = [{ at: 0, items }];
+    const parts: ItemRun<Uint8Array>[] = [{ first: body.first, values: items }];
     while (parts.length) {
       signal.throwIfAborted();
       const part = parts.shift()!;
-      const first = body.first + part.at;
+      const { first } = part;
+      const at = first - body.first;
       let done;
       try {
-        done = await pool.run(poolJob, first, concatBytes(part.items), { perItem: true, timeoutMs, signal, concurrency: this.itemConcurrency ?? task.concurrency });
+        done = await pool.run(poolJob, first, concatBytes(part.values), {
+          perItem: true,
+          timeoutMs,
+          signal,
+          concurrency: this.itemConcurrency ?? task.concurrency,
+        });
       } catch (err) {
         if (!(err instanceof BatchLost)) throw err;
-        if (err.suspects) {
-          // Several items were in flight: none is charged, each suspect runs again alone (a repeat crash names it).
-          const from = Math.max(0, err.suspects.from - first);
-          const to = Math.min(part.items.length - 1, err.suspects.to - first);
-          if (from > 0) parts.push({ at: part.at, items: part.items.slice(0, from) });
-          for (let k = from; k <= to; k++) parts.push({ at: part.at + k, items: [part.items[k]] });
-          if (to + 1 < part.items.length) parts.push({ at: part.at + to + 1, items: part.items.slice(to + 1) });
-          continue;
-        }
-        const c = err.culprit === undefined ? -1 : err.culprit - first;
-        if (c < 0) {
-          parts.push(part);
-          await new Promise((r) => setTimeout(r, 50)); // the thread is being replaced
-          continue;
-        }
-        if (c > 0) parts.push({ at: part.at, items: part.items.slice(0, c) });
-        failures.push({ i: part.at + c, error: toWire(new TaskError({ task: task.name, hook: 'process', index: err.culprit }, new Error(err.reason))) });
-        if (c + 1 < part.items.length) parts.push({ at: part.at + c + 1, items: part.items.slice(c + 1) });
+        // The lost-batch rule: a culprit fails, suspects run again each alone (a repeat crash names its item), the rest runs again.
+        const { again, charged } = afterLoss(part, err);
+        parts.push(...again);
+        if (charged)
+          failures.push({
+            i: charged.index - body.first,
+            error: toWire(
+              new TaskError({ task: task.name, hook: 'process', index: charged.index }, new Error(err.reason)),
+            ),
+          });
+        else if (!err.suspects) await new Promise((r) => setTimeout(r, 50)); // the batch had not started: its thread is being replaced
         continue;
       }
       ms += done.ms;
-      for (const f of done.failures ?? []) failures.push({ i: part.at + f.i, error: f.error });
+      for (const f of done.failures ?? []) failures.push({ i: at + f.i, error: f.error });
       if (done.combined) {
         // One merged result (`combine`, a fold): it stands at its first item; the other items merged into it hold COVERED_BYTES.
         const merged = done.merged ?? [];
-        for (let k = 0; k < merged.length; k++) results[part.at + merged[k]] = k === 0 ? await slot(done.bytes) : COVERED_BYTES;
+        for (let k = 0; k < merged.length; k++)
+          results[at + merged[k]] = k === 0 ? await slot(done.bytes) : COVERED_BYTES;
         continue;
       }
       const out = decode<(Uint8Array | null)[]>(done.bytes);
       const failed = new Set(done.failures?.map((f) => f.i));
-      for (let i = 0; i < out.length; i++) if (!failed.has(i)) results[part.at + i] = await slot(out[i]!);
+      for (let i = 0; i < out.length; i++) if (!failed.has(i)) results[at + i] = await slot(out[i]!);
     }
     return { first: body.first, results, failures: failures.length ? failures : undefined, ms, stored }; // ms: time in process, for batch sizing
   }
-
 
   /**
    * A job's params, fetched once per process and cached by ref (job and
@@ -118,4 +125,5 @@ export class MessageRunner {
       this.paramsCache.set(ref, params);
     }
     return params;
-  }}
+  }
+}

@@ -11,20 +11,19 @@
  *   another worker and the job told (`declined`); its coordinator fails the
  *   job once every worker of the pool has declined.
  */
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { WorkerRefusedError } from '../errors.js';
-import { isJobId } from '../job-id.js';
+import type { ConsumeMessage } from 'amqplib';
+import { WorkerRefusedError } from '../core/errors.js';
+import { isJobId } from '../core/job-id.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
-import { deadLetterQueue, H, PROTOCOL, type Publisher, resultsQueue, type ResultStatus } from '../transport/amqp.js';
-import { show } from '../transport/inspect.js';
-import { parseMessageId } from '../transport/message-id.js';
-import type { ResultBody } from '../transport/messages.js';
-import { ISOLATED } from './crash-count.js';
-import { toWire } from './wire-error.js';
+import { deadLetterQueue, H, PROTOCOL, resultsQueue, type ResultStatus } from '../broker/amqp.js';
+import type { LinkSession } from '../broker/resilient-link.js';
+import { show } from '../broker/inspect.js';
+import { parseMessageId } from '../broker/message-id.js';
+import { DECLINES, ISOLATED, type ResultBody } from '../broker/messages.js';
+import { toWire } from '../core/wire-error.js';
 
 /** Header of a message a worker that lacks its task put back: how many times that happened. */
-export const DECLINES = 'fj-declines';
 /** A message put back this many times (no worker serving its task took it) is dead-lettered. */
 const MAX_DECLINES = 50;
 /** How long a worker that lacks a message's task holds it before putting it back (no spinning). */
@@ -32,14 +31,8 @@ const DECLINE_DELAY_MS = 500;
 /** How long a worker trusts what it learnt about a job's coordinator (attached or not). */
 const PROBE_TTL_MS = 2000;
 
-/** The channels of the connection a message came on (it is acked or rejected there, or not at all). */
-export interface RefusalLink {
-  conn: ChannelModel;
-  ch: Channel;
-  publisher: Publisher;
-  open: boolean;
-}
-type Link = RefusalLink;
+/** The session a message came on (it is acked or rejected there, or not at all). */
+type Link = LinkSession;
 
 /** What refusals need from their worker. */
 export interface RefusalParts {
@@ -58,10 +51,18 @@ export class Refusals {
 
   constructor(private readonly p: RefusalParts) {}
 
-  /** Rejects a message to the dead-letter queue, saying why, and tells its job's coordinator (see {@link notify}). */
-  async deadLetter(link: Link, msg: ConsumeMessage, why: string): Promise<void> {
-    this.p.log.warn(`dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`);
-    await this.notify(link, msg, 'refused', `dead-lettered to ${deadLetterQueue(this.p.queue)}: ${why}`);
+  /**
+   * Rejects a message to the dead-letter queue, saying why, and tells its
+   * job's coordinator (see {@link notify}). `unsigned`: the message does not
+   * carry a good signature under this worker's key; the notice says so, so a
+   * coordinator that signs with the same key knows the message was not its
+   * own as sent (a changed copy) and does not end the job over it.
+   */
+  async deadLetter(link: Link, msg: ConsumeMessage, why: string, unsigned = false): Promise<void> {
+    this.p.log.warn(
+      `dead-lettered message ${show(msg.properties.messageId ?? '(no id)')} to ${deadLetterQueue(this.p.queue)}: ${why}`,
+    );
+    await this.notify(link, msg, 'refused', `dead-lettered to ${deadLetterQueue(this.p.queue)}: ${why}`, unsigned);
     if (link.open) link.ch.nack(msg, false, false);
   }
 
@@ -76,7 +77,13 @@ export class Refusals {
    * stranger who copies a live job's headers reaches only its coordinator,
    * which counts an answer only to a message id it issued (unguessable).
    */
-  async notify(link: Link, msg: ConsumeMessage, status: 'refused' | 'declined', why: string): Promise<void> {
+  async notify(
+    link: Link,
+    msg: ConsumeMessage,
+    status: 'refused' | 'declined',
+    why: string,
+    unsigned = false,
+  ): Promise<void> {
     const headers = msg.properties.headers;
     if (!headers || Object.getPrototypeOf(headers) !== Object.prototype) return;
     const own = (name: string): unknown => (Object.hasOwn(headers, name) ? headers[name] : undefined);
@@ -84,9 +91,15 @@ export class Refusals {
     const first = own(H.first);
     const count = own(H.count);
     if (own(H.protocol) !== PROTOCOL || !isJobId(job) || !parseMessageId(msg.properties.messageId, job)) return;
-    if (!Number.isSafeInteger(first) || (first as number) < 0 || !Number.isSafeInteger(count) || (count as number) < 1) return;
+    if (!Number.isSafeInteger(first) || (first as number) < 0 || !Number.isSafeInteger(count) || (count as number) < 1)
+      return;
     if (!(await this.coordinatorAttached(link, job))) return;
-    const body: ResultBody = { first: first as number, count: count as number, error: toWire(new WorkerRefusedError(why)) };
+    const body: ResultBody = {
+      first: first as number,
+      count: count as number,
+      error: toWire(new WorkerRefusedError(why)),
+      ...(unsigned ? { unsigned: true } : {}),
+    };
     await this.p.reply(link, job, msg, status, body).catch(() => {});
   }
 
@@ -123,7 +136,8 @@ export class Refusals {
     const headers = msg.properties.headers ?? {};
     const rounds = typeof headers[DECLINES] === 'number' ? headers[DECLINES] : 0;
     const why = `this worker does not serve task ${show(task)} (it serves ${[...tasks.keys()].join(', ')}; start it with --tasks MODULE)`;
-    if (rounds >= MAX_DECLINES) return this.deadLetter(link, msg, `${why}; put back ${rounds} times, and no worker that serves it took it`);
+    if (rounds >= MAX_DECLINES)
+      return this.deadLetter(link, msg, `${why}; put back ${rounds} times, and no worker that serves it took it`);
     const told = this.lacking.get(job);
     if (told === undefined) log.warn(`job ${job}: ${why}; its messages go back to ${queue} for other workers`);
     if (told === undefined || Date.now() - told > PROBE_TTL_MS) {
@@ -144,7 +158,9 @@ export class Refusals {
       await confirmed;
       if (link.open) link.ch.ack(msg);
     } catch (err) {
-      log.warn(`could not put back ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`);
+      log.warn(
+        `could not put back ${show(msg.properties.messageId)}: ${(err as Error).message}; it goes back to the queue`,
+      );
       if (link.open) link.ch.nack(msg, false, true);
     }
   }

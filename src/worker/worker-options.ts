@@ -4,10 +4,11 @@
  * `normalizeOptions` does for `run()`.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../log.js';
-import { DEFAULT_BROKER, DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../options.js';
-import { checkBrokerUrl, checkQueueName } from '../address.js';
-import { DEFAULT_QUEUE } from '../transport/amqp.js';
+import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
+import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../core/job-options.js';
+import { DEFAULT_QUEUE, locate, originName, type Env } from '../core/location.js';
+import { checkBrokerUrl, checkQueueName } from '../core/address.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
 export interface WorkerOptions {
@@ -81,26 +82,29 @@ export interface NormalizedWorkerOptions {
   logFormat: LogFormat;
 }
 
-/** Messages larger than this are dead-lettered unread, unless set otherwise. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Detached jobs a worker coordinates at once, unless set otherwise. */
 export const DEFAULT_MAX_JOBS = 4;
 /** How long a warm shutdown waits for the messages in hand, unless set otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** Fills the defaults of a worker's options and checks every value (OptionError naming the option). */
-export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.ProcessEnv = process.env): NormalizedWorkerOptions {
-  const queue = options.queue ?? env.FJ_QUEUE ?? DEFAULT_QUEUE;
+export function normalizeWorkerOptions(options: WorkerOptions = {}, env: Env = process.env): NormalizedWorkerOptions {
+  const where = locate(options, env);
+  const queue = where.queue ?? DEFAULT_QUEUE;
   const logLevel = options.logLevel ?? 'info';
-  if (!isLogLevel(logLevel)) throw new OptionError(`Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``);
+  if (!isLogLevel(logLevel))
+    throw new OptionError(
+      `Expected \`logLevel\` to be silent, error, warn, info or debug, got \`${String(logLevel)}\``,
+    );
   const tasks = options.tasks ?? [];
-  if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t.length > 0)) throw new OptionError(`Expected \`tasks\` to be a list of module paths, got \`${String(tasks)}\``);
+  if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t.length > 0))
+    throw new OptionError(`Expected \`tasks\` to be a list of module paths, got \`${String(tasks)}\``);
   // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.
-  checkQueueName(queue, options.queue === undefined ? (env.FJ_QUEUE === undefined ? 'default' : '$FJ_QUEUE') : 'queue');
-  const broker = checkBrokerUrl(options.broker ?? env.FJ_BROKER_URL ?? DEFAULT_BROKER, options.broker === undefined ? '$FJ_BROKER_URL' : 'broker');
+  checkQueueName(queue, originName('queue', where.from.queue, 'queue'));
+  const broker = checkBrokerUrl(where.broker, originName('broker', where.from.broker, 'broker'));
   return {
     broker,
-    store: options.store ?? env.FJ_STORE_URL ?? '',
+    store: where.store,
     queue,
     concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
     tasks,
@@ -115,17 +119,22 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: NodeJS.
     waitForBrokerMs: nonNegativeMs('waitForBrokerMs', options.waitForBrokerMs ?? 0),
     signal: options.signal,
     logFormat: logFormat(options.logFormat),
-    itemConcurrency: options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
+    itemConcurrency:
+      options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
   };
 }
 
 function nonNegativeMs(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new OptionError(`Expected \`${name}\` to be a number of milliseconds from 0 and up, got \`${String(value)}\``);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new OptionError(
+      `Expected \`${name}\` to be a number of milliseconds from 0 and up, got \`${String(value)}\``,
+    );
   return value;
 }
 
 function logFormat(value: unknown): LogFormat {
   if (value === undefined) return 'text';
-  if (!LOG_FORMATS.includes(value as LogFormat)) throw new OptionError(`Expected \`logFormat\` to be ${LOG_FORMATS.join(' or ')}, got \`${String(value)}\``);
+  if (!LOG_FORMATS.includes(value as LogFormat))
+    throw new OptionError(`Expected \`logFormat\` to be ${LOG_FORMATS.join(' or ')}, got \`${String(value)}\``);
   return value as LogFormat;
 }

@@ -18,10 +18,19 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { RunOptions } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 
 export interface ExecutorCase {
   /** Names the describe block: `'eager'`, `'local'`, ... */
@@ -52,17 +61,26 @@ function amqpCase(): ExecutorCase {
   const modules = readdirSync(fixtures)
     .filter((f) => f.endsWith('.ts') && f !== 'services.ts')
     .map((f) => join(fixtures, f));
-  const store = `file://${join(import.meta.dirname, '..', '.tmp', 'conformance-store')}`;
+  // A store of the case's own (job data, the workers' heartbeat beacons), removed at the end.
+  let dir = '';
+  let store = '';
   let workers: WorkerProc[] = [];
   return {
     name: 'amqp',
     sameThread: false,
     async start() {
-      workers = await Promise.all([1, 2].map(() => startWorkerProc(['--queue', queue, '--store', store, '--concurrency', '1', '--tasks', ...modules])));
+      dir = mkdtempSync(join(tmpdir(), 'fj-conformance-'));
+      store = pathToFileURL(join(dir, 'store')).href;
+      workers = await Promise.all(
+        [1, 2].map(() =>
+          startWorkerProc(['--queue', queue, '--store', store, '--concurrency', '1', '--tasks', ...modules]),
+        ),
+      );
     },
     async stop() {
       await Promise.all(workers.map(stopWorkerProc));
       await deleteQueues(queue);
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
     options: () => ({ executor: 'amqp', broker: BROKER_URL, queue, store }),
   };

@@ -16,18 +16,18 @@ import { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import type { Batch, Transport } from '../../src/dispatch/transport.js';
 import type { Executor, JobPlan } from '../../src/executors/executor.js';
 import { CancelledError, type JobStats, type RunOptions, type TaskClass } from '../../src/index.js';
-import { runOn } from '../../src/run.js';
+import { startJob } from '../../src/job/lifecycle.js';
 import { openStore } from '../../src/store/open.js';
 import type { PayloadStore } from '../../src/store/store.js';
-import { AmqpTransport } from '../../src/transports/amqp.js';
-import { InlineTransport } from '../../src/transports/inline.js';
-import { ThreadsTransport } from '../../src/transports/threads.js';
-import { ThreadPool } from '../../src/worker/pool.js';
+import { AmqpTransport } from '../../src/executors/amqp/amqp-transport.js';
+import { InlineTransport } from '../../src/dispatch/transports/inline.js';
+import { ThreadsTransport } from '../../src/dispatch/transports/threads.js';
+import { ThreadPool } from '../../src/runtime/thread-pool.js';
 import Combined, { type CombinedOutput } from '../fixtures/combined.js';
 import Sleepy from '../fixtures/sleepy.js';
 import Sum from '../fixtures/sum.js';
 import Throws from '../fixtures/throws.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
 interface TransportCase {
@@ -54,7 +54,12 @@ function threadsCase(): TransportCase {
       await pool.terminate();
     },
     async make(plan) {
-      return new ThreadsTransport(plan, pool, { key: randomUUID(), moduleUrl: plan.task.moduleUrl!, className: plan.task.cls.name, paramsBytes: plan.paramsBytes });
+      return new ThreadsTransport(plan, pool, {
+        key: randomUUID(),
+        moduleUrl: plan.task.moduleUrl!,
+        className: plan.task.cls.name,
+        paramsBytes: plan.paramsBytes,
+      });
     },
   };
 }
@@ -71,7 +76,11 @@ function amqpCase(): TransportCase {
     async start() {
       store = await openStore(storeUrl);
       const tasks = ['sum.ts', 'combined.ts', 'throws.ts', 'sleepy.ts'].map((f) => join(fixtures, f));
-      workers = await Promise.all([1, 2].map(() => startWorkerProc(['--queue', queue, '--store', storeUrl, '--concurrency', '1', '--tasks', ...tasks])));
+      workers = await Promise.all(
+        [1, 2].map(() =>
+          startWorkerProc(['--queue', queue, '--store', storeUrl, '--concurrency', '1', '--tasks', ...tasks]),
+        ),
+      );
     },
     async stop() {
       await Promise.all(workers.map(stopWorkerProc));
@@ -89,7 +98,11 @@ function amqpCase(): TransportCase {
 const cases: TransportCase[] = [
   { name: 'inline', room: 1, make: async (plan) => new InlineTransport(plan) },
   threadsCase(),
-  { name: 'fake (hostile answers)', room: 3, make: async (plan) => new FakeTransport(plan, { window: 3, maxBatch: 16, auto: { seed: 7, duplicates: 0.3 } }) },
+  {
+    name: 'fake (hostile answers)',
+    room: 3,
+    make: async (plan) => new FakeTransport(plan, { window: 3, maxBatch: 16, auto: { seed: 7, duplicates: 0.3 } }),
+  },
 ];
 // Under CI the broker must answer (brokerAvailable throws otherwise); elsewhere the amqp case is skipped with a warning.
 if (await brokerAvailable()) cases.push(amqpCase());
@@ -145,7 +158,12 @@ describe.each(cases)('$name transport', (c) => {
         await new Dispatcher(plan, watched).run();
       },
     };
-    const run = runOn(executor, task, input, { logLevel: 'silent', retryDelayMs: 1, ...options, onStats: (s) => (stats = s) });
+    const run = startJob(
+      task,
+      { value: input },
+      { logLevel: 'silent', retryDelayMs: 1, ...options, onStats: (s) => (stats = s) },
+      executor,
+    );
     try {
       return { output: (await run).output, stats: stats!, watched: watched! };
     } catch (err) {
@@ -181,7 +199,11 @@ describe.each(cases)('$name transport', (c) => {
 
   it('cancelled mid-job: CancelledError, and the transport is closed with it', async () => {
     const controller = new AbortController();
-    const run = job(Sleepy, { values: Array.from({ length: 50 }, (_, i) => i), ms: 100 }, { signal: controller.signal });
+    const run = job(
+      Sleepy,
+      { values: Array.from({ length: 50 }, (_, i) => i), ms: 100 },
+      { signal: controller.signal },
+    );
     setTimeout(() => controller.abort(), 300);
     const err = (await run.then(
       () => undefined,

@@ -51,7 +51,8 @@ function text(r: Rand, alphabet: string, lo: number, hi: number): string {
 /** Words with spaces and a few multi-byte characters (columns count UTF-16 units); never quotes, brackets or backslashes. */
 function sentence(r: Rand): string {
   const words: string[] = [];
-  for (let n = int(r, 0, 6); n > 0; n--) words.push(r() < 0.1 ? pick(r, ['é', 'naïve', '日本', 'Ω']) : text(r, WORD, 1, 8));
+  for (let n = int(r, 0, 6); n > 0; n--)
+    words.push(r() < 0.1 ? pick(r, ['é', 'naïve', '日本', 'Ω']) : text(r, WORD, 1, 8));
   return words.join(' ');
 }
 
@@ -64,7 +65,10 @@ function validWordcount(r: Rand): { [key: string]: Json } {
 function validAlign(r: Rand): { [key: string]: Json } {
   const input: { [key: string]: Json } = {
     reference: text(r, BASES, 1, 40),
-    edits: Array.from({ length: int(r, 1, 4) }, (_, i) => ({ id: `e${i}${text(r, WORD, 0, 3)}`, sequence: text(r, BASES, 1, 20) })),
+    edits: Array.from({ length: int(r, 1, 4) }, (_, i) => ({
+      id: `e${i}${text(r, WORD, 0, 3)}`,
+      sequence: text(r, BASES, 1, 20),
+    })),
   };
   if (r() < 0.5) input.match = int(r, 1, 1000);
   if (r() < 0.5) input.mismatch = int(r, -1000, 0);
@@ -73,7 +77,10 @@ function validAlign(r: Rand): { [key: string]: Json } {
 }
 
 /** The JSON type a path allows, for every path a valid input of `task` can have. */
-function pathsOf(task: BadTask, input: { [key: string]: Json }): { path: (string | number)[]; type: 'string' | 'array' | 'object' | 'integer' }[] {
+function pathsOf(
+  task: BadTask,
+  input: { [key: string]: Json },
+): { path: (string | number)[]; type: 'string' | 'array' | 'object' | 'integer' }[] {
   const out: { path: (string | number)[]; type: 'string' | 'array' | 'object' | 'integer' }[] = [];
   if (task === 'wordcount') {
     out.push({ path: ['documents'], type: 'array' });
@@ -82,7 +89,11 @@ function pathsOf(task: BadTask, input: { [key: string]: Json }): { path: (string
   } else {
     out.push({ path: ['reference'], type: 'string' }, { path: ['edits'], type: 'array' });
     (input.edits as Json[]).forEach((_, i) => {
-      out.push({ path: ['edits', i], type: 'object' }, { path: ['edits', i, 'id'], type: 'string' }, { path: ['edits', i, 'sequence'], type: 'string' });
+      out.push(
+        { path: ['edits', i], type: 'object' },
+        { path: ['edits', i, 'id'], type: 'string' },
+        { path: ['edits', i, 'sequence'], type: 'string' },
+      );
     });
     for (const k of ['match', 'mismatch', 'gap']) if (k in input) out.push({ path: [k], type: 'integer' });
   }
@@ -124,19 +135,93 @@ function lineColumn(s: string, pos: number): string {
   return `at line ${line}, column ${pos - (before.lastIndexOf('\n') + 1) + 1}`;
 }
 
-const WRONG_VALUES: Json[] = [0, -3, 7, 2.5, -0.5, 1e20, true, false, null, 'x', '', 'ACGT', [], [1], ['a'], {}, { a: 1 }, { id: 'x', sequence: 'A' }];
-const typeOf = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v);
+const WRONG_VALUES: Json[] = [
+  0,
+  -3,
+  7,
+  2.5,
+  -0.5,
+  1e20,
+  true,
+  false,
+  null,
+  'x',
+  '',
+  'ACGT',
+  [],
+  [1],
+  ['a'],
+  {},
+  { a: 1 },
+  { id: 'x', sequence: 'A' },
+];
+const typeOf = (v: Json) =>
+  v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v;
 
 /** Raw JSON-ish text in a value position, and the offset from its start where JSON.parse fails. */
 const SYNTAX: [string, number][] = [
-  ['NaN', 0], ['Infinity', 0], ['-Infinity', 1], ["'single'", 0], ['undefined', 0], ['0x1F', 1], ['01', 1], ['.5', 0], ['+1', 0],
-  ['// c\n 1', 0], ['/* c */ 1', 0], ['-', 1], ['1.', 2], ['1e', 2], ['tru', 3], ['nul', 3], ['"a\\q"', 3], ['"\\u12"', 5],
-  ['[1,]', 3], ['{"a":1,}', 7], ['{,}', 1], ['[,1]', 1], ['1 2', 2], ['{"a" 1}', 5], ['{1:2}', 1], ['[1 2]', 3], ['{"a"}', 4],
+  ['NaN', 0],
+  ['Infinity', 0],
+  ['-Infinity', 1],
+  ["'single'", 0],
+  ['undefined', 0],
+  ['0x1F', 1],
+  ['01', 1],
+  ['.5', 0],
+  ['+1', 0],
+  ['// c\n 1', 0],
+  ['/* c */ 1', 0],
+  ['-', 1],
+  ['1.', 2],
+  ['1e', 2],
+  ['tru', 3],
+  ['nul', 3],
+  ['"a\\q"', 3],
+  ['"\\u12"', 5],
+  ['[1,]', 3],
+  ['{"a":1,}', 7],
+  ['{,}', 1],
+  ['[,1]', 1],
+  ['1 2', 2],
+  ['{"a" 1}', 5],
+  ['{1:2}', 1],
+  ['[1 2]', 3],
+  ['{"a"}', 4],
 ];
 
-const EXTRA_KEYS = ['color', '__proto__', 'constructor', 'prototype', 'toString', 'a/b', 'x~y', '~1', 'new\nline', 'tab\there', '', ' ', 'é', 'Documents', '$ref', 'hasOwnProperty'];
+const EXTRA_KEYS = [
+  'color',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'a/b',
+  'x~y',
+  '~1',
+  'new\nline',
+  'tab\there',
+  '',
+  ' ',
+  'é',
+  'Documents',
+  '$ref',
+  'hasOwnProperty',
+];
 
-const INVALID_UTF8: number[][] = [[0xff], [0xfe], [0xc0, 0xaf], [0xc1, 0xbf], [0x80], [0xbf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf5, 0x80, 0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe0, 0x80, 0x80], [0xf0, 0x80, 0x80, 0x80]];
+const INVALID_UTF8: number[][] = [
+  [0xff],
+  [0xfe],
+  [0xc0, 0xaf],
+  [0xc1, 0xbf],
+  [0x80],
+  [0xbf],
+  [0xed, 0xa0, 0x80],
+  [0xe2, 0x82],
+  [0xf5, 0x80, 0x80, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xe0, 0x80, 0x80],
+  [0xf0, 0x80, 0x80, 0x80],
+];
 
 /** `count` distinct bad inputs from `seed` (the same seed gives the same inputs). */
 export function badInputs(seed: number, count: number): BadInput[] {
@@ -163,8 +248,18 @@ function fixedCases(): BadInput[] {
     ['missing-file', 'wordcount', null, ['input file not found: {file}']],
     ['directory', 'align', 'dir', ['input is a directory, not a JSON file: {file}']],
     ['empty', 'wordcount', Buffer.alloc(0), ['{file} is empty']],
-    ['utf16-with-bom', 'align', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"reference":"A","edits":[]}', 'utf16le')]), ['{file}: is UTF-16', 'line 1, column 1']],
-    ['utf16-no-bom', 'wordcount', Buffer.from('{"documents":[]}', 'utf16le'), ['{file}: invalid JSON: ', 'at line 1, column 2']],
+    [
+      'utf16-with-bom',
+      'align',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"reference":"A","edits":[]}', 'utf16le')]),
+      ['{file}: is UTF-16', 'line 1, column 1'],
+    ],
+    [
+      'utf16-no-bom',
+      'wordcount',
+      Buffer.from('{"documents":[]}', 'utf16le'),
+      ['{file}: invalid JSON: ', 'at line 1, column 2'],
+    ],
   ];
   return cases.map(([kind, task, content, expect]) => ({ name: `fixed-${kind}.json`, task, content, expect, kind }));
 }
@@ -203,26 +298,38 @@ function wrongType(r: Rand, input: { [key: string]: Json }, paths: ReturnType<ty
   const { path, type } = pick(r, paths);
   const candidates = WRONG_VALUES.filter((v) => typeOf(v) !== type && !(type === 'integer' && typeOf(v) === 'integer'));
   setAt(input, path, structuredClone(pick(r, candidates)));
-  return { kind: 'wrong-type', content: bytes(serialize(r, input).text), expect: [`  ${pointer(path)}: must be ${type}`] };
+  return {
+    kind: 'wrong-type',
+    content: bytes(serialize(r, input).text),
+    expect: [`  ${pointer(path)}: must be ${type}`],
+  };
 }
 
 function missing(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
   const edits = task === 'align' ? (input.edits as Json[]).length : 0;
   const path: (string | number)[] =
-    task === 'wordcount' ? ['documents'] : pick(r, [['reference'], ['edits'], ['edits', int(r, 0, edits - 1), pick(r, ['id', 'sequence'])]]);
+    task === 'wordcount'
+      ? ['documents']
+      : pick(r, [['reference'], ['edits'], ['edits', int(r, 0, edits - 1), pick(r, ['id', 'sequence'])]]);
   deleteAt(input, path);
   return { kind: 'missing', content: bytes(serialize(r, input).text), expect: [`  ${pointer(path)}: is required`] };
 }
 
 function extraProperty(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
-  const base: (string | number)[] = task === 'align' && r() < 0.5 ? ['edits', int(r, 0, (input.edits as Json[]).length - 1)] : [];
+  const base: (string | number)[] =
+    task === 'align' && r() < 0.5 ? ['edits', int(r, 0, (input.edits as Json[]).length - 1)] : [];
   const key = r() < 0.6 ? pick(r, EXTRA_KEYS) : r() < 0.9 ? text(r, WORD + '_-', 1, 12) : text(r, WORD, 300, 400);
-  if (task === 'align' && base.length === 0 && ['reference', 'edits', 'match', 'mismatch', 'gap'].includes(key)) return extraProperty(r, task, input);
-  if (task === 'wordcount' && base.length === 0 && ['documents', 'delimiter'].includes(key)) return extraProperty(r, task, input);
+  if (task === 'align' && base.length === 0 && ['reference', 'edits', 'match', 'mismatch', 'gap'].includes(key))
+    return extraProperty(r, task, input);
+  if (task === 'wordcount' && base.length === 0 && ['documents', 'delimiter'].includes(key))
+    return extraProperty(r, task, input);
   if (base.length && ['id', 'sequence'].includes(key)) return extraProperty(r, task, input);
   setAt(input, [...base, key], pick(r, WRONG_VALUES));
   // fj escapes control characters and shortens long paths in its messages.
-  const shown = pointer([...base, key]).replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const shown = pointer([...base, key]).replace(
+    /[\u0000-\u001f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   const expect = shown.length > 200 ? `  ${shown.slice(0, 100)}` : `  ${shown}: is not allowed here (unknown property)`;
   return { kind: 'extra', content: bytes(serialize(r, input).text), expect: [expect] };
 }
@@ -230,12 +337,20 @@ function extraProperty(r: Rand, task: BadTask, input: { [key: string]: Json }): 
 function badValue(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
   if (task === 'wordcount') {
     input.delimiter = '';
-    return { kind: 'bad-value', content: bytes(serialize(r, input).text), expect: ['  /delimiter: must NOT have fewer than 1 characters'] };
+    return {
+      kind: 'bad-value',
+      content: bytes(serialize(r, input).text),
+      expect: ['  /delimiter: must NOT have fewer than 1 characters'],
+    };
   }
   const i = int(r, 0, (input.edits as Json[]).length - 1);
   const choices: [(string | number)[], Json, string][] = [
     [['reference'], '', 'must NOT have fewer than 1 characters'],
-    [['reference'], `${input.reference}${pick(r, ['X', 'u', ' ', '-', 'é'])}${text(r, BASES, 0, 5)}`, 'must match pattern'],
+    [
+      ['reference'],
+      `${String(input.reference)}${pick(r, ['X', 'u', ' ', '-', 'é'])}${text(r, BASES, 0, 5)}`,
+      'must match pattern',
+    ],
     [['edits', i, 'sequence'], `${text(r, BASES, 0, 5)}${pick(r, ['B', 'z', '\n', '1'])}`, 'must match pattern'],
     [['edits', i, 'sequence'], '', 'must NOT have fewer than 1 characters'],
     [['edits', i, 'id'], '', 'must NOT have fewer than 1 characters'],
@@ -247,29 +362,56 @@ function badValue(r: Rand, task: BadTask, input: { [key: string]: Json }): Case 
     [['gap'], int(r, -1e6, -1001), 'must be >= -1000'],
     [['edits'], [], ''],
   ];
-  const [path, value, message] = pick(r, choices.filter((c) => c[2] !== ''));
+  const [path, value, message] = pick(
+    r,
+    choices.filter((c) => c[2] !== ''),
+  );
   setAt(input, path, value);
   return { kind: 'bad-value', content: bytes(serialize(r, input).text), expect: [`  ${pointer(path)}: ${message}`] };
 }
 
 function hugeNumber(r: Rand, task: BadTask, input: { [key: string]: Json }, paths: ReturnType<typeof pathsOf>): Case {
-  const raw = pick(r, ['1e400', '-1e400', '123456789012345678901234567890', '-98765432109876543210987654321', '1e308', '4.9e-324', '9007199254740993']);
-  const targets = task === 'align' ? [{ path: ['match'], type: 'integer' }, ...paths.filter((p) => p.type !== 'integer')] : paths;
+  const raw = pick(r, [
+    '1e400',
+    '-1e400',
+    '123456789012345678901234567890',
+    '-98765432109876543210987654321',
+    '1e308',
+    '4.9e-324',
+    '9007199254740993',
+  ]);
+  const targets =
+    task === 'align' ? [{ path: ['match'], type: 'integer' }, ...paths.filter((p) => p.type !== 'integer')] : paths;
   const { path, type } = pick(r, targets as ReturnType<typeof pathsOf>);
   setAt(input, path, PLACEHOLDER);
   const n = Number(raw);
   const message =
-    type !== 'integer' ? `must be ${type}` : !Number.isFinite(n) || !Number.isInteger(n) ? 'must be integer' : n > 1000 ? 'must be <= 1000' : 'must be >= 1';
-  return { kind: 'huge-number', content: bytes(serialize(r, input, raw).text), expect: [`  ${pointer(path)}: ${message}`] };
+    type !== 'integer'
+      ? `must be ${type}`
+      : !Number.isFinite(n) || !Number.isInteger(n)
+        ? 'must be integer'
+        : n > 1000
+          ? 'must be <= 1000'
+          : 'must be >= 1';
+  return {
+    kind: 'huge-number',
+    content: bytes(serialize(r, input, raw).text),
+    expect: [`  ${pointer(path)}: ${message}`],
+  };
 }
 
 function duplicateKey(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
   // JSON.parse keeps the last of duplicated keys: the bad second one is what is validated.
   const key = task === 'wordcount' ? 'documents' : pick(r, ['reference', 'edits']);
-  const wrong = key === 'edits' || key === 'documents' ? pick(r, ['5', '"x"', '{}', 'null']) : pick(r, ['5', '[]', '{}', 'true']);
+  const wrong =
+    key === 'edits' || key === 'documents' ? pick(r, ['5', '"x"', '{}', 'null']) : pick(r, ['5', '[]', '{}', 'true']);
   const type = key === 'reference' ? 'string' : 'array';
   const body = JSON.stringify(input);
-  return { kind: 'duplicate-key', content: bytes(`${body.slice(0, -1)},${JSON.stringify(key)}:${wrong}}`), expect: [`  /${key}: must be ${type}`] };
+  return {
+    kind: 'duplicate-key',
+    content: bytes(`${body.slice(0, -1)},${JSON.stringify(key)}:${wrong}}`),
+    expect: [`  /${key}: must be ${type}`],
+  };
 }
 
 function longString(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
@@ -284,7 +426,11 @@ function longString(r: Rand, task: BadTask, input: { [key: string]: Json }): Cas
     return { kind: 'long-string', content: bytes(serialize(r, input).text), expect: ['  /match: must be integer'] };
   }
   input.reference = `${text(r, 'ACGT', 100_000, 300_000)}X`;
-  return { kind: 'long-string', content: bytes(serialize(r, input).text), expect: ['  /reference: must match pattern'] };
+  return {
+    kind: 'long-string',
+    content: bytes(serialize(r, input).text),
+    expect: ['  /reference: must match pattern'],
+  };
 }
 
 function manyViolations(r: Rand, task: BadTask): Case {
@@ -294,16 +440,32 @@ function manyViolations(r: Rand, task: BadTask): Case {
     const problems = documents.filter((d) => typeof d !== 'string').length;
     const count = problems > MAX_COUNTED ? `over ${MAX_COUNTED} problems` : `(${problems} problems)`;
     const more = problems > MAX_COUNTED ? '  ... and more' : `  ... and ${problems - MAX_LISTED} more`;
-    return { kind: 'many', content: bytes(JSON.stringify({ documents })), expect: [count, '  /documents/1: must be string', more] };
+    return {
+      kind: 'many',
+      content: bytes(JSON.stringify({ documents })),
+      expect: [count, '  /documents/1: must be string', more],
+    };
   }
   const edits = Array.from({ length: n }, () => ({}));
   const problems = 2 * n;
   const count = problems > MAX_COUNTED ? `over ${MAX_COUNTED} problems` : `(${problems} problems)`;
-  return { kind: 'many', content: bytes(JSON.stringify({ reference: 'ACGT', edits })), expect: [count, '  /edits/0/id: is required'] };
+  return {
+    kind: 'many',
+    content: bytes(JSON.stringify({ reference: 'ACGT', edits })),
+    expect: [count, '  /edits/0/id: is required'],
+  };
 }
 
 function notAnObject(r: Rand): Case {
-  const value = pick(r, [() => [], () => Array.from({ length: int(r, 1, 5) }, () => sentence(r)), () => sentence(r), () => int(r, -1e9, 1e9), () => null, () => r() < 0.5, () => r() * 1000])();
+  const value = pick(r, [
+    () => [],
+    () => Array.from({ length: int(r, 1, 5) }, () => sentence(r)),
+    () => sentence(r),
+    () => int(r, -1e9, 1e9),
+    () => null,
+    () => r() < 0.5,
+    () => r() * 1000,
+  ])();
   return { kind: 'not-object', content: bytes(JSON.stringify(value)), expect: ['  /: must be object'] };
 }
 
@@ -319,7 +481,7 @@ function syntax(r: Rand, input: { [key: string]: Json }, paths: ReturnType<typeo
   if (r() < 0.3) {
     // A trailing comma: JSON.parse fails at the closing bracket after it.
     const { text: s } = serialize(r, input);
-    const closers = [...s.matchAll(/[\]}]/g)].map((m) => m.index!).filter((i) => !/[[{]\s*$/.test(s.slice(0, i)));
+    const closers = [...s.matchAll(/[\]}]/g)].map((m) => m.index).filter((i) => !/[[{]\s*$/.test(s.slice(0, i)));
     const close = pick(r, closers);
     const last = s.slice(0, close).trimEnd().length;
     const t = `${s.slice(0, last)},${s.slice(last)}`;
@@ -340,7 +502,11 @@ function badBytes(r: Rand, input: { [key: string]: Json }): Case {
   const seq = pick(r, INVALID_UTF8);
   const content = Buffer.concat([buf.subarray(0, at), Buffer.from(seq), buf.subarray(at)]);
   const before = buf.subarray(0, at).toString('utf8');
-  return { kind: 'bad-utf8', content, expect: [`{file}: invalid UTF-8: byte 0x${seq[0].toString(16)} ${lineColumn(before, before.length)}`] };
+  return {
+    kind: 'bad-utf8',
+    content,
+    expect: [`{file}: invalid UTF-8: byte 0x${seq[0].toString(16)} ${lineColumn(before, before.length)}`],
+  };
 }
 
 function controlChar(r: Rand, input: { [key: string]: Json }): Case {
@@ -352,7 +518,11 @@ function controlChar(r: Rand, input: { [key: string]: Json }): Case {
 }
 
 function bom(r: Rand, input: { [key: string]: Json }): Case {
-  return { kind: 'bom', content: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes(serialize(r, input).text)]), expect: ['{file}: starts with a byte order mark at line 1, column 1'] };
+  return {
+    kind: 'bom',
+    content: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes(serialize(r, input).text)]),
+    expect: ['{file}: starts with a byte order mark at line 1, column 1'],
+  };
 }
 
 function deep(r: Rand, input: { [key: string]: Json }, paths: ReturnType<typeof pathsOf>): Case {
@@ -372,7 +542,11 @@ function deep(r: Rand, input: { [key: string]: Json }, paths: ReturnType<typeof 
     if (depth > MAX_DEPTH) at = i;
   }
   if (at < 0) throw new Error('bad-inputs: a deep case that is not too deep');
-  return { kind: 'deep', content: bytes(t), expect: [`{file}: invalid JSON: nesting deeper than ${MAX_DEPTH} levels ${lineColumn(t, at)}`] };
+  return {
+    kind: 'deep',
+    content: bytes(t),
+    expect: [`{file}: invalid JSON: nesting deeper than ${MAX_DEPTH} levels ${lineColumn(t, at)}`],
+  };
 }
 
 function whitespace(r: Rand): Case {
@@ -382,7 +556,8 @@ function whitespace(r: Rand): Case {
 function oversized(r: Rand, task: BadTask, input: { [key: string]: Json }): Case {
   const key = task === 'wordcount' ? 'documents' : 'edits';
   const list = input[key] as Json[];
-  while (JSON.stringify(input).length <= SMALL_LIMIT) list.push(task === 'wordcount' ? sentence(r) : { id: text(r, WORD, 1, 9), sequence: text(r, BASES, 1, 60) });
+  while (JSON.stringify(input).length <= SMALL_LIMIT)
+    list.push(task === 'wordcount' ? sentence(r) : { id: text(r, WORD, 1, 9), sequence: text(r, BASES, 1, 60) });
   const content = bytes(serialize(r, input).text);
   return {
     kind: 'oversized',

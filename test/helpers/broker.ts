@@ -5,20 +5,52 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import amqp from 'amqplib';
-import { join } from 'node:path';
-import { DEFAULT_BROKER } from '../../src/options.js';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { DEFAULT_BROKER } from '../../src/core/job-options.js';
 import { requireServices, tcpAnswers } from './services.js';
 
 export const BROKER_URL = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
 export const REQUIRE = requireServices();
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
+/**
+ * `rabbitmqctl` for the scenarios that stop the broker or change its
+ * configuration: `FJ_RABBITMQCTL`, else the first on PATH, else where the
+ * Debian package puts it. Missing, it throws under CI=true or
+ * FJ_REQUIRE_BROKER=1 (a missing tool fails, as a missing broker does) and
+ * otherwise warns that `scenario` is skipped; undefined then.
+ */
+export function findRabbitmqctl(scenario: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const onPath = (env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((d) => join(d, 'rabbitmqctl'));
+  const candidates = env.FJ_RABBITMQCTL
+    ? [env.FJ_RABBITMQCTL]
+    : [...onPath, '/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found && requireServices(env))
+    throw new Error(`rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the ${scenario} scenario`);
+  if (!found)
+    console.warn(
+      `SKIPPING the ${scenario} scenario: rabbitmqctl is not installed here (set FJ_RABBITMQCTL to its path)`,
+    );
+  return found;
+}
+
 /** Whether broker tests run: true if the broker answers; throws under CI when it does not. */
 export async function brokerAvailable(): Promise<boolean> {
   const u = new URL(BROKER_URL);
   const ok = await tcpAnswers(u.hostname, Number(u.port || 5672));
-  if (!ok && REQUIRE) throw new Error(`RabbitMQ does not answer at ${u.hostname}:${u.port || 5672}, and CI=true/FJ_REQUIRE_BROKER=1 requires it`);
-  if (!ok) console.warn(`SKIPPING broker tests: RabbitMQ does not answer at ${u.hostname}:${u.port || 5672} (set FJ_BROKER_URL; under CI they fail instead)`);
+  if (!ok && REQUIRE)
+    throw new Error(
+      `RabbitMQ does not answer at ${u.hostname}:${u.port || 5672}, and CI=true/FJ_REQUIRE_BROKER=1 requires it`,
+    );
+  if (!ok)
+    console.warn(
+      `SKIPPING broker tests: RabbitMQ does not answer at ${u.hostname}:${u.port || 5672} (set FJ_BROKER_URL; under CI they fail instead)`,
+    );
   return ok;
 }
 
@@ -31,10 +63,13 @@ export interface WorkerProc {
 
 /** Starts `fj worker` with the given flags; resolves once it says it is serving. */
 export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WorkerProc> {
-  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'worker', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -47,7 +82,7 @@ export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {
         resolve();
       }
     };
-    child.stderr!.on('data', check);
+    child.stderr.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`worker exited (${code}) before serving:\n${out}`));
@@ -60,6 +95,16 @@ export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {
 export async function stopWorkerProc(w: WorkerProc): Promise<number | null> {
   if (w.child.exitCode === null) w.child.kill('SIGTERM');
   return w.exited;
+}
+
+/** Deletes one queue (a code queue, a relay), whether or not it exists. */
+export async function deleteQueue(queue: string): Promise<void> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    await (await conn.createChannel()).deleteQueue(queue);
+  } finally {
+    await conn.close();
+  }
 }
 
 /** Deletes a test's work queue and its dead-letter queue. */

@@ -7,9 +7,9 @@
  */
 import type { Answer, Batch, Transport, TransportEvents } from '../../src/dispatch/transport.js';
 import type { JobPlan } from '../../src/dispatch/job-plan.js';
-import { createLogger } from '../../src/log.js';
-import { runBatch } from '../../src/worker/run-batch.js';
-import { TaskRuntime } from '../../src/worker/runtime.js';
+import { createLogger } from '../../src/core/log.js';
+import { runBatch } from '../../src/runtime/run-batch.js';
+import { TaskRuntime } from '../../src/runtime/task-runtime.js';
 
 export interface FakeOptions {
   /** Batches in flight at most. Default 4. */
@@ -55,7 +55,8 @@ export class FakeTransport implements Transport {
 
   async open(events: TransportEvents): Promise<void> {
     this.events = events;
-    if (this.options.auto) this.runtime = new TaskRuntime(this.plan.task, this.plan.params, undefined, createLogger('fake', 'silent'));
+    if (this.options.auto)
+      this.runtime = new TaskRuntime(this.plan.task, this.plan.params, undefined, createLogger('fake', 'silent'));
   }
 
   send(batch: Batch): void {

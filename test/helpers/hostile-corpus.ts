@@ -16,7 +16,7 @@
  * - `any`: random damage (bit flips) to a message of an unknown job: some
  *   checks stop it, which one depends on where the damage landed.
  */
-import { encodeChecked } from '../../src/codec.js';
+import { encodeChecked } from '../../src/core/codec.js';
 import { mulberry32 } from '../../scripts/prng.mjs';
 
 /** AMQP properties a hostile message may carry besides its headers. */
@@ -93,9 +93,11 @@ const mMap = (n: number) => (n < 16 ? u8(0x80 | n) : Buffer.concat([u8(0xde), be
 /** A body from raw parts: `[key bytes, value bytes]` pairs. */
 const rawMap = (...pairs: [Buffer, Buffer][]) => Buffer.concat([mMap(pairs.length), ...pairs.flat()]);
 /** A body {first, items} with items given as raw msgpack values. */
-const rawBody = (first: Buffer, items: Buffer[]) => rawMap([mStr('first'), first], [mStr('items'), Buffer.concat([mArr(items.length), ...items])]);
+const rawBody = (first: Buffer, items: Buffer[]) =>
+  rawMap([mStr('first'), first], [mStr('items'), Buffer.concat([mArr(items.length), ...items])]);
 
 /** Generates the corpus (at least 500 distinct messages). */
+// eslint-disable-next-line complexity -- one generator per kind of hostile message
 export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
   const rnd = mulberry32(opts.seed ?? 0x5eed);
   const int = (n: number) => Math.floor(rnd() * n);
@@ -110,15 +112,40 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
 
   // The job `inspect` messages name: the known one when given, else an unknown one.
   const base = opts.knownJob ?? { job: UNKNOWN_JOBS[0], paramsRef: `${UNKNOWN_JOBS[0]}/${hex(64)}` };
-  const headersFor = (job: string, paramsRef: string, first: number, count: number, extra: Record<string, unknown> = {}) => ({
-    'fj-protocol': 1, 'fj-job': job, 'fj-task': task.name, 'fj-code': task.code, 'fj-params': paramsRef, 'fj-first': first, 'fj-count': count, ...extra,
+  const headersFor = (
+    job: string,
+    paramsRef: string,
+    first: number,
+    count: number,
+    extra: Record<string, unknown> = {},
+  ) => ({
+    'fj-protocol': 1,
+    'fj-job': job,
+    'fj-task': task.name,
+    'fj-code': task.code,
+    'fj-params': paramsRef,
+    'fj-first': first,
+    'fj-count': count,
+    ...extra,
   });
   const goodHeaders = (first: number, count: number) => headersFor(base.job, base.paramsRef, first, count);
-  const docItem = () => encodeChecked(Array.from({ length: 1 + int(6) }, () => pick(['a', 'b', 'fox', '__proto__', 'constructor', 'zebra', 'é'])).join(' '));
+  const docItem = () =>
+    encodeChecked(
+      Array.from({ length: 1 + int(6) }, () => pick(['a', 'b', 'fox', '__proto__', 'constructor', 'zebra', 'é'])).join(
+        ' ',
+      ),
+    );
   const goodItems = (n: number) => Array.from({ length: n }, docItem);
   const goodBody = (first: number, items: Uint8Array[]) => Buffer.from(encodeChecked({ first, items }));
-  const props = (): HostileProperties | undefined => (rnd() < 0.5 ? { replyTo: pick(traps), messageId: `hostile:${out.length}` } : undefined);
-  const add = (why: string, content: Buffer, headers: Record<string, unknown>, stage: HostileMessage['stage'] = 'inspect', properties = props()) => {
+  const props = (): HostileProperties | undefined =>
+    rnd() < 0.5 ? { replyTo: pick(traps), messageId: `hostile:${out.length}` } : undefined;
+  const add = (
+    why: string,
+    content: Buffer,
+    headers: Record<string, unknown>,
+    stage: HostileMessage['stage'] = 'inspect',
+    properties = props(),
+  ) => {
     out.push({ content, headers, properties, why, stage });
   };
   /** An `inspect` message whose body is `content` and whose headers are good for `count` items from `first`. */
@@ -138,7 +165,15 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
   const inlineItem = (why: string, value: Buffer) => itemAt(why, mBin(value));
 
   // 1. Not msgpack at all.
-  for (const text of ['this is not an fj message', '', '{"first":0,"items":[]}', '<xml/>', '\u0000', 'GET / HTTP/1.1\r\n\r\n', '🔥'.repeat(50)]) {
+  for (const text of [
+    'this is not an fj message',
+    '',
+    '{"first":0,"items":[]}',
+    '<xml/>',
+    '\u0000',
+    'GET / HTTP/1.1\r\n\r\n',
+    '🔥'.repeat(50),
+  ]) {
     body(`text ${JSON.stringify(text.slice(0, 20))}`, Buffer.from(text));
   }
   for (let i = 0; i < 60; i++) {
@@ -149,8 +184,10 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
 
   // 2. Truncated valid bodies (every proper prefix), and trailing bytes.
   const full = goodBody(3, goodItems(3));
-  for (let len = 0; len < full.length; len++) body(`valid body truncated to ${len} of ${full.length} bytes`, full.subarray(0, len), 3, 3);
-  for (const extra of [u8(0x00), u8(0xc0), u8(0x90), full]) body(`valid body + ${extra.length} trailing byte(s)`, Buffer.concat([full, extra]), 3, 3);
+  for (let len = 0; len < full.length; len++)
+    body(`valid body truncated to ${len} of ${full.length} bytes`, full.subarray(0, len), 3, 3);
+  for (const extra of [u8(0x00), u8(0xc0), u8(0x90), full])
+    body(`valid body + ${extra.length} trailing byte(s)`, Buffer.concat([full, extra]), 3, 3);
 
   // 3. Bit flips of valid bodies, for unknown jobs (a flip may leave it well-formed).
   for (let i = 0; i < 80; i++) {
@@ -160,11 +197,27 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
     const flipped = goodBody(first, items);
     const bit = int(flipped.length * 8);
     flipped[bit >> 3] ^= 1 << (bit & 7);
-    add(`valid body with bit ${bit} flipped, unknown job`, flipped, headersFor(job, `${job}/${hex(64)}`, first, items.length), 'any');
+    add(
+      `valid body with bit ${bit} flipped, unknown job`,
+      flipped,
+      headersFor(job, `${job}/${hex(64)}`, first, items.length),
+      'any',
+    );
   }
 
   // 4. Body shapes.
-  for (const [why, v] of [['an integer', 1], ['a string', 'x'], ['an empty array', []], ['an array', [0, []]], ['nil', null], ['true', true], ['a float', 1.5], ['bytes', new Uint8Array(4)], ['an empty map', {}], ['an array of bodies', [{ first: 0, items: [] }]]] as const) {
+  for (const [why, v] of [
+    ['an integer', 1],
+    ['a string', 'x'],
+    ['an empty array', []],
+    ['an array', [0, []]],
+    ['nil', null],
+    ['true', true],
+    ['a float', 1.5],
+    ['bytes', new Uint8Array(4)],
+    ['an empty map', {}],
+    ['an array of bodies', [{ first: 0, items: [] }]],
+  ] as const) {
     body(`body is ${why}`, Buffer.from(encodeChecked(v)));
   }
   const one = mBin(docItem());
@@ -173,8 +226,18 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
   body('body without items', rawMap([mStr('first'), u8(0)]));
   body('body with an extra key', rawMap([mStr('first'), u8(0)], [mStr('items'), oneItems], [mStr('extra'), u8(1)]));
   for (const key of ['__proto__', 'constructor', 'prototype', 'items ', 'First']) {
-    body(`body with a ${JSON.stringify(key)} key instead of first`, rawMap([mStr(key), u8(0)], [mStr('items'), oneItems]));
-    body(`body with a ${JSON.stringify(key)} key as a third entry`, rawMap([mStr('first'), u8(0)], [mStr('items'), oneItems], [mStr(key), Buffer.from(encodeChecked({ polluted: true }))]));
+    body(
+      `body with a ${JSON.stringify(key)} key instead of first`,
+      rawMap([mStr(key), u8(0)], [mStr('items'), oneItems]),
+    );
+    body(
+      `body with a ${JSON.stringify(key)} key as a third entry`,
+      rawMap(
+        [mStr('first'), u8(0)],
+        [mStr('items'), oneItems],
+        [mStr(key), Buffer.from(encodeChecked({ polluted: true }))],
+      ),
+    );
   }
   body('body with first twice', rawMap([mStr('first'), u8(0)], [mStr('first'), u8(0)]));
   body('body with items twice', rawMap([mStr('items'), oneItems], [mStr('items'), oneItems]));
@@ -182,25 +245,94 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
   body('body with a map key', rawMap([u8(0x80), u8(0)], [mStr('items'), oneItems]));
   body('body with a 1 KB key', rawMap([mStr('k'.repeat(1024)), u8(0)], [mStr('items'), oneItems]));
   const firsts: [string, Buffer][] = [
-    ['-1', u8(0xff)], ['-200', u8(0xd0, 0x38)], ['-70000', Buffer.concat([u8(0xd2), Buffer.from([0xff, 0xfe, 0xee, 0x90])])], ['1.5', Buffer.from(encodeChecked(1.5))],
-    ['NaN', Buffer.from(encodeChecked(NaN))], ['Infinity', Buffer.from(encodeChecked(Infinity))], ['2^53', Buffer.from(encodeChecked(2 ** 53))],
-    ['2^64-1 (uint64)', Buffer.from([0xcf, 255, 255, 255, 255, 255, 255, 255, 255])], ['-2^63 (int64)', Buffer.from([0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0])],
-    ['"0"', mStr('0')], ['nil', u8(0xc0)], ['true', u8(0xc3)], ['[0]', u8(0x91, 0x00)], ['{}', u8(0x80)], ['bytes', mBin(u8(0))], ['a timestamp', Buffer.from(encodeChecked(new Date(0)))],
+    ['-1', u8(0xff)],
+    ['-200', u8(0xd0, 0x38)],
+    ['-70000', Buffer.concat([u8(0xd2), Buffer.from([0xff, 0xfe, 0xee, 0x90])])],
+    ['1.5', Buffer.from(encodeChecked(1.5))],
+    ['NaN', Buffer.from(encodeChecked(NaN))],
+    ['Infinity', Buffer.from(encodeChecked(Infinity))],
+    ['2^53', Buffer.from(encodeChecked(2 ** 53))],
+    ['2^64-1 (uint64)', Buffer.from([0xcf, 255, 255, 255, 255, 255, 255, 255, 255])],
+    ['-2^63 (int64)', Buffer.from([0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0])],
+    ['"0"', mStr('0')],
+    ['nil', u8(0xc0)],
+    ['true', u8(0xc3)],
+    ['[0]', u8(0x91, 0x00)],
+    ['{}', u8(0x80)],
+    ['bytes', mBin(u8(0))],
+    ['a timestamp', Buffer.from(encodeChecked(new Date(0)))],
   ];
   for (const [why, v] of firsts) body(`first is ${why}`, rawBody(v, [one]));
-  body('first + item count passes 2^53', rawBody(Buffer.from(encodeChecked(Number.MAX_SAFE_INTEGER)), [one, one]), Number.MAX_SAFE_INTEGER, 2);
-  for (const [why, v] of [['a string', mStr('x')], ['an integer', u8(5)], ['a map', u8(0x81, 0xa1, 0x61, 0x01)], ['nil', u8(0xc0)], ['bytes', mBin(docItem())], ['an empty array', u8(0x90)]] as const) {
+  body(
+    'first + item count passes 2^53',
+    rawBody(Buffer.from(encodeChecked(Number.MAX_SAFE_INTEGER)), [one, one]),
+    Number.MAX_SAFE_INTEGER,
+    2,
+  );
+  for (const [why, v] of [
+    ['a string', mStr('x')],
+    ['an integer', u8(5)],
+    ['a map', u8(0x81, 0xa1, 0x61, 0x01)],
+    ['nil', u8(0xc0)],
+    ['bytes', mBin(docItem())],
+    ['an empty array', u8(0x90)],
+  ] as const) {
     body(`items is ${why}`, rawMap([mStr('first'), u8(0)], [mStr('items'), v]));
   }
-  for (const [why, v] of [['an integer', u8(7)], ['nil', u8(0xc0)], ['an array', u8(0x91, 0x01)], ['a map', u8(0x80)], ['true', u8(0xc3)], ['a float', Buffer.from(encodeChecked(0.5))], ['a timestamp', Buffer.from(encodeChecked(new Date(1_234_567_890_123)))], ['undefined', u8(0xd4, 0, 0)], ['empty bytes', u8(0xc4, 0)]] as const) {
+  for (const [why, v] of [
+    ['an integer', u8(7)],
+    ['nil', u8(0xc0)],
+    ['an array', u8(0x91, 0x01)],
+    ['a map', u8(0x80)],
+    ['true', u8(0xc3)],
+    ['a float', Buffer.from(encodeChecked(0.5))],
+    ['a timestamp', Buffer.from(encodeChecked(new Date(1_234_567_890_123)))],
+    ['undefined', u8(0xd4, 0, 0)],
+    ['empty bytes', u8(0xc4, 0)],
+  ] as const) {
     itemAt(`an item is ${why}`, v);
   }
 
   // 5. Headers.
   const headerCases: [string, unknown[]][] = [
     ['fj-protocol', [undefined, 0, 2, '1', true, 1.5, null, [1], { v: 1 }, -1]],
-    ['fj-job', [undefined, '', 'a/b', '../x', '..', '.hidden', 'a..b', 'a b', 'x'.repeat(101), 'jöb', 'job\n', 'job\u001b[31m', 5, null, [], { id: 'j' }, Buffer.from('job')]],
-    ['fj-task', [undefined, '', 5, null, [], 'x'.repeat(201), 'wordcount\nWARN forged log line', 'task\u001b[2J', { name: 'wordcount' }, true]],
+    [
+      'fj-job',
+      [
+        undefined,
+        '',
+        'a/b',
+        '../x',
+        '..',
+        '.hidden',
+        'a..b',
+        'a b',
+        'x'.repeat(101),
+        'jöb',
+        'job\n',
+        'job\u001b[31m',
+        5,
+        null,
+        [],
+        { id: 'j' },
+        Buffer.from('job'),
+      ],
+    ],
+    [
+      'fj-task',
+      [
+        undefined,
+        '',
+        5,
+        null,
+        [],
+        'x'.repeat(201),
+        'wordcount\nWARN forged log line',
+        'task\u001b[2J',
+        { name: 'wordcount' },
+        true,
+      ],
+    ],
     ['fj-code', [undefined, '', 'xyz', 'A'.repeat(16), hex(15), hex(17), hex(63), hex(65), 'g'.repeat(16), 5, null]],
     ['fj-first', [undefined, '7', -1, 1.5, null, 8, 6]],
     ['fj-count', [undefined, '2', 0, -1, 1, 3, 2.5, null]],
@@ -208,8 +340,26 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
   for (const [name, values] of headerCases) for (const v of values) header(`header ${name} is ${describe(v)}`, name, v);
   const j = base.job;
   const refs = [
-    undefined, '', 5, null, `${j}`, `${j}/`, `${j}/${hex(63)}`, `${j}/${hex(65)}`, `${j}/${hex(64).toUpperCase()}`, `${j}/../${hex(64)}`, `${j}/${hex(64)}/x`,
-    `../${hex(64)}`, `/etc/passwd`, `${j}/${hex(64)}\n`, `other-job/${hex(64)}`, `${j}x/${hex(64)}`, `${j}//${hex(64)}`, `./${j}/${hex(64)}`, `${j}/${'z'.repeat(64)}`, `${hex(64)}`,
+    undefined,
+    '',
+    5,
+    null,
+    `${j}`,
+    `${j}/`,
+    `${j}/${hex(63)}`,
+    `${j}/${hex(65)}`,
+    `${j}/${hex(64).toUpperCase()}`,
+    `${j}/../${hex(64)}`,
+    `${j}/${hex(64)}/x`,
+    `../${hex(64)}`,
+    `/etc/passwd`,
+    `${j}/${hex(64)}\n`,
+    `other-job/${hex(64)}`,
+    `${j}x/${hex(64)}`,
+    `${j}//${hex(64)}`,
+    `./${j}/${hex(64)}`,
+    `${j}/${'z'.repeat(64)}`,
+    `${hex(64)}`,
   ];
   for (const r of refs) header(`header fj-params is ${describe(r)}`, 'fj-params', r);
   add('no headers at all', goodBody(0, goodItems(1)), {});
@@ -223,11 +373,29 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
 
   // 6. Refs outside the job, or malformed, as items.
   const badItemRefs = [
-    `other-job/${hex(64)}`, `${j}/../${hex(64)}`, `../${hex(64)}`, `${j}/${hex(64)}/..`, `${j}//${hex(64)}`, `${j}/${hex(64)}x`, `${j}`, `/tmp/x`, `redis:*`,
-    `${j}/${hex(64).toUpperCase()}`, `${j}/é${hex(63)}`, 'r'.repeat(200), `${j}/${hex(64)}`.padEnd(400, '/'), `.${j}/${hex(64)}`, `${j.toUpperCase()}x/${hex(64)}`, `${hex(64)}`,
+    `other-job/${hex(64)}`,
+    `${j}/../${hex(64)}`,
+    `../${hex(64)}`,
+    `${j}/${hex(64)}/..`,
+    `${j}//${hex(64)}`,
+    `${j}/${hex(64)}x`,
+    `${j}`,
+    `/tmp/x`,
+    `redis:*`,
+    `${j}/${hex(64).toUpperCase()}`,
+    `${j}/é${hex(63)}`,
+    'r'.repeat(200),
+    `${j}/${hex(64)}`.padEnd(400, '/'),
+    `.${j}/${hex(64)}`,
+    `${j.toUpperCase()}x/${hex(64)}`,
+    `${hex(64)}`,
   ];
   for (const r of badItemRefs) itemAt(`an item ref ${describe(r)}`, mStr(r));
-  for (let i = 0; i < 10; i++) itemAt(`an item ref to unknown job ${UNKNOWN_JOBS[i % UNKNOWN_JOBS.length]}`, mStr(`${UNKNOWN_JOBS[i % UNKNOWN_JOBS.length]}/${hex(64)}`));
+  for (let i = 0; i < 10; i++)
+    itemAt(
+      `an item ref to unknown job ${UNKNOWN_JOBS[i % UNKNOWN_JOBS.length]}`,
+      mStr(`${UNKNOWN_JOBS[i % UNKNOWN_JOBS.length]}/${hex(64)}`),
+    );
 
   // 7. Over the size limit.
   const noise = Buffer.alloc(maxBytes + 1);
@@ -238,8 +406,15 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
 
   // 8. Deep nesting: in the body, and inside items.
   const deepArrays = (n: number) => Buffer.concat([Buffer.alloc(n, 0x91), u8(0x00)]);
-  const deepMaps = (n: number) => Buffer.concat([Buffer.concat(Array.from({ length: n }, () => u8(0x81, 0xa1, 0x61))), u8(0xc0)]);
-  const deepMixed = (n: number) => Buffer.concat([Buffer.concat(Array.from({ length: n }, (_, i) => (i % 2 ? u8(0x91) : u8(0x81, 0xa9, ...Buffer.from('__proto__'))))), u8(0x01)]);
+  const deepMaps = (n: number) =>
+    Buffer.concat([Buffer.concat(Array.from({ length: n }, () => u8(0x81, 0xa1, 0x61))), u8(0xc0)]);
+  const deepMixed = (n: number) =>
+    Buffer.concat([
+      Buffer.concat(
+        Array.from({ length: n }, (_, i) => (i % 2 ? u8(0x91) : u8(0x81, 0xa9, ...Buffer.from('__proto__')))),
+      ),
+      u8(0x01),
+    ]);
   body('body: arrays nested 100,000 deep', deepArrays(100_000));
   body('body: maps nested 100,000 deep', deepMaps(100_000));
   body('body: items nested 100,000 deep', rawMap([mStr('first'), u8(0)], [mStr('items'), deepArrays(100_000)]));
@@ -249,12 +424,20 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
     inlineItem(`an item of maps nested ${n} deep`, deepMaps(n));
     inlineItem(`an item of __proto__ maps and arrays nested ${n} deep`, deepMixed(n));
   }
-  inlineItem(`an item of arrays nested ${maxDepth + 2} deep, closed early`, Buffer.concat([Buffer.alloc(maxDepth + 2, 0x91), u8(0x90)]));
+  inlineItem(
+    `an item of arrays nested ${maxDepth + 2} deep, closed early`,
+    Buffer.concat([Buffer.alloc(maxDepth + 2, 0x91), u8(0x90)]),
+  );
 
   // 9. Prototype keys: refused in the body (above); inside items they are data, so these name unknown jobs.
   const protoItems = [
-    '{"__proto__": {"polluted": true}}', '{"constructor": {"prototype": {"polluted": true}}}', '{"prototype": {"polluted": true}}',
-    '[{"__proto__": {"polluted": true}}, {"__proto__": null}]', '{"a": {"__proto__": {"toString": 1}}}', '{"__proto__": []}', '{"__proto__": "x", "hasOwnProperty": 1}',
+    '{"__proto__": {"polluted": true}}',
+    '{"constructor": {"prototype": {"polluted": true}}}',
+    '{"prototype": {"polluted": true}}',
+    '[{"__proto__": {"polluted": true}}, {"__proto__": null}]',
+    '{"a": {"__proto__": {"toString": 1}}}',
+    '{"__proto__": []}',
+    '{"__proto__": "x", "hasOwnProperty": 1}',
   ];
   for (const json of protoItems) {
     const job = pick(UNKNOWN_JOBS);
@@ -262,31 +445,69 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
     add(`item ${json}, unknown job`, goodBody(0, items), headersFor(job, `${job}/${hex(64)}`, 0, items.length), 'job');
   }
   // msgpackr's record extension can define keys itself; it is refused whatever the keys.
-  inlineItem('an item defining a msgpackr record with a __proto__ key', Buffer.concat([u8(0xd4, 0x72, 0x40), u8(0x91), mStr('__proto__'), u8(0x40), u8(0x81, 0xa8, ...Buffer.from('polluted'), 0xc3)]));
+  inlineItem(
+    'an item defining a msgpackr record with a __proto__ key',
+    Buffer.concat([
+      u8(0xd4, 0x72, 0x40),
+      u8(0x91),
+      mStr('__proto__'),
+      u8(0x40),
+      u8(0x81, 0xa8, ...Buffer.from('polluted'), 0xc3),
+    ]),
+  );
 
   // 10. Huge declared lengths with short bodies.
   const huge: [string, Buffer][] = [
-    ['str32 of 4 GB', Buffer.concat([u8(0xdb), be(0xffffffff, 4), Buffer.from('abc')])], ['bin32 of 4 GB', Buffer.concat([u8(0xc6), be(0xffffffff, 4), u8(1, 2)])],
-    ['array32 of 4G values', Buffer.concat([u8(0xdd), be(0xffffffff, 4), u8(1)])], ['map32 of 4G entries', Buffer.concat([u8(0xdf), be(0xffffffff, 4), u8(1)])],
-    ['ext32 of 4 GB', Buffer.concat([u8(0xc9), be(0xffffffff, 4), u8(0xff, 0)])], ['str16 of 64 KB', Buffer.concat([u8(0xda), be(0xffff, 2)])],
-    ['array16 of 65535 values', Buffer.concat([u8(0xdc), be(0xffff, 2), u8(1, 2, 3)])], ['bin8 of 255 bytes', u8(0xc4, 0xff, 1)],
+    ['str32 of 4 GB', Buffer.concat([u8(0xdb), be(0xffffffff, 4), Buffer.from('abc')])],
+    ['bin32 of 4 GB', Buffer.concat([u8(0xc6), be(0xffffffff, 4), u8(1, 2)])],
+    ['array32 of 4G values', Buffer.concat([u8(0xdd), be(0xffffffff, 4), u8(1)])],
+    ['map32 of 4G entries', Buffer.concat([u8(0xdf), be(0xffffffff, 4), u8(1)])],
+    ['ext32 of 4 GB', Buffer.concat([u8(0xc9), be(0xffffffff, 4), u8(0xff, 0)])],
+    ['str16 of 64 KB', Buffer.concat([u8(0xda), be(0xffff, 2)])],
+    ['array16 of 65535 values', Buffer.concat([u8(0xdc), be(0xffff, 2), u8(1, 2, 3)])],
+    ['bin8 of 255 bytes', u8(0xc4, 0xff, 1)],
   ];
   for (const [why, v] of huge) {
     body(`body is ${why}`, v);
     inlineItem(`an item is ${why}`, v);
   }
-  body('items: array32 declaring 4G items', rawMap([mStr('first'), u8(0)], [mStr('items'), Buffer.concat([u8(0xdd), be(0xffffffff, 4), one])]));
+  body(
+    'items: array32 declaring 4G items',
+    rawMap([mStr('first'), u8(0)], [mStr('items'), Buffer.concat([u8(0xdd), be(0xffffffff, 4), one])]),
+  );
   body('an item: bin32 declaring 4 GB', rawBody(u8(0), [Buffer.concat([u8(0xc6), be(0xffffffff, 4), u8(1)])]));
   body('an item ref: str32 declaring 4 GB', rawBody(u8(0), [Buffer.concat([u8(0xdb), be(0xffffffff, 4), u8(0x61)])]));
   body('body: map32 declaring 4G entries', Buffer.concat([u8(0xdf), be(0xffffffff, 4), mStr('first'), u8(0)]));
   body('body: key str32 declaring 4 GB', Buffer.concat([u8(0x82, 0xdb), be(0xffffffff, 4), u8(0x61)]));
 
   // 11. Extensions fj's codec never writes, reserved bytes, malformed items.
-  for (const [type, name] of [[0x72, 'record'], [0x73, 'Set'], [0x78, 'RegExp'], [0x65, 'Error'], [0x74, 'typed array'], [0x70, 'pointer'], [0x69, 'id'], [0x62, 'bundled strings'], [0x42, 'BigInt'], [0x01, 'type 1'], [0x7f, 'type 127'], [0x80, 'type -128']] as const) {
-    inlineItem(`an item holding a msgpackr ${name} extension`, Buffer.concat([u8(0x92, 0x01), u8(0xc7, 4, type), mStr('abc')]));
+  for (const [type, name] of [
+    [0x72, 'record'],
+    [0x73, 'Set'],
+    [0x78, 'RegExp'],
+    [0x65, 'Error'],
+    [0x74, 'typed array'],
+    [0x70, 'pointer'],
+    [0x69, 'id'],
+    [0x62, 'bundled strings'],
+    [0x42, 'BigInt'],
+    [0x01, 'type 1'],
+    [0x7f, 'type 127'],
+    [0x80, 'type -128'],
+  ] as const) {
+    inlineItem(
+      `an item holding a msgpackr ${name} extension`,
+      Buffer.concat([u8(0x92, 0x01), u8(0xc7, 4, type), mStr('abc')]),
+    );
     inlineItem(`an item that is a fixext1 ${name} extension`, u8(0xd4, type, 0x00));
   }
-  for (const [why, v] of [['fixext2 timestamp', u8(0xd5, 0xff, 0, 0)], ['fixext16 timestamp', Buffer.concat([u8(0xd8, 0xff), Buffer.alloc(16)])], ['ext8 timestamp of 5 bytes', Buffer.concat([u8(0xc7, 5, 0xff), Buffer.alloc(5)])], ['undefined with a non-zero byte', u8(0xd4, 0x00, 0x01)], ['fixext4 type 0', u8(0xd6, 0x00, 0, 0, 0, 0)]] as const) {
+  for (const [why, v] of [
+    ['fixext2 timestamp', u8(0xd5, 0xff, 0, 0)],
+    ['fixext16 timestamp', Buffer.concat([u8(0xd8, 0xff), Buffer.alloc(16)])],
+    ['ext8 timestamp of 5 bytes', Buffer.concat([u8(0xc7, 5, 0xff), Buffer.alloc(5)])],
+    ['undefined with a non-zero byte', u8(0xd4, 0x00, 0x01)],
+    ['fixext4 type 0', u8(0xd6, 0x00, 0, 0, 0, 0)],
+  ] as const) {
     inlineItem(`an item that is a ${why}`, v);
   }
   inlineItem('an item that is 0xc1', u8(0xc1));
@@ -304,21 +525,53 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
     const job = UNKNOWN_JOBS[i % UNKNOWN_JOBS.length];
     const items = goodItems(1 + int(8));
     const first = i === 0 ? 0 : int(1e6);
-    add(`well-formed, unknown job ${job}`, goodBody(first, items), headersFor(job, `${job}/${hex(64)}`, first, items.length), 'job');
+    add(
+      `well-formed, unknown job ${job}`,
+      goodBody(first, items),
+      headersFor(job, `${job}/${hex(64)}`, first, items.length),
+      'job',
+    );
   }
   if (opts.knownJob) {
     // The params hash of a real job is public (it is in every message): an
     // unknown job naming it must not reach the params cached for that job.
     const hash = opts.knownJob.paramsRef.slice(opts.knownJob.paramsRef.indexOf('/') + 1);
-    for (const job of UNKNOWN_JOBS) add(`unknown job ${job} reusing the known job's params hash`, goodBody(0, goodItems(2)), headersFor(job, `${job}/${hash}`, 0, 2), 'job');
+    for (const job of UNKNOWN_JOBS)
+      add(
+        `unknown job ${job} reusing the known job's params hash`,
+        goodBody(0, goodItems(2)),
+        headersFor(job, `${job}/${hash}`, 0, 2),
+        'job',
+      );
   }
-  for (const name of ['no-such-task', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'WordCount', `${task.name} `, 'ünïcode-täsk', 'x'.repeat(200)]) {
+  for (const name of [
+    'no-such-task',
+    'constructor',
+    '__proto__',
+    'toString',
+    'hasOwnProperty',
+    'valueOf',
+    'WordCount',
+    `${task.name} `,
+    'ünïcode-täsk',
+    'x'.repeat(200),
+  ]) {
     const job = pick(UNKNOWN_JOBS);
-    add(`unknown task ${describe(name)}, unknown job`, goodBody(0, goodItems(2)), headersFor(job, `${job}/${hex(64)}`, 0, 2, { 'fj-task': name }), 'task');
+    add(
+      `unknown task ${describe(name)}, unknown job`,
+      goodBody(0, goodItems(2)),
+      headersFor(job, `${job}/${hex(64)}`, 0, 2, { 'fj-task': name }),
+      'task',
+    );
   }
   for (let i = 0; i < 5; i++) {
     const job = pick(UNKNOWN_JOBS);
-    add('other code hash, unknown job', goodBody(0, goodItems(2)), headersFor(job, `${job}/${hex(64)}`, 0, 2, { 'fj-code': hex(16) }), 'task');
+    add(
+      'other code hash, unknown job',
+      goodBody(0, goodItems(2)),
+      headersFor(job, `${job}/${hex(64)}`, 0, 2, { 'fj-code': hex(16) }),
+      'task',
+    );
   }
 
   // 13. replyTo naming other queues, on well-formed messages of unknown jobs.
@@ -326,7 +579,13 @@ export function hostileCorpus(opts: CorpusOptions): HostileMessage[] {
     for (const stage of ['job', 'task'] as const) {
       const job = pick(UNKNOWN_JOBS);
       const headers = headersFor(job, `${job}/${hex(64)}`, 0, 1, stage === 'task' ? { 'fj-task': 'no-such-task' } : {});
-      add(`replyTo ${describe(replyTo)}, ${stage === 'job' ? 'unknown job' : 'unknown task'}`, goodBody(0, goodItems(1)), headers, stage, { replyTo, messageId: `hostile:${out.length}`, correlationId: 'x' });
+      add(
+        `replyTo ${describe(replyTo)}, ${stage === 'job' ? 'unknown job' : 'unknown task'}`,
+        goodBody(0, goodItems(1)),
+        headers,
+        stage,
+        { replyTo, messageId: `hostile:${out.length}`, correlationId: 'x' },
+      );
     }
   }
 
@@ -345,7 +604,10 @@ function dedupe(list: HostileMessage[]): HostileMessage[] {
 }
 
 /** Every queue a misbehaving worker could publish a result to because of the corpus (besides the work and dead-letter queues). */
-export function trapQueues(corpus: HostileMessage[], opts: Pick<CorpusOptions, 'queue' | 'knownJob' | 'tag'>): string[] {
+export function trapQueues(
+  corpus: HostileMessage[],
+  opts: Pick<CorpusOptions, 'queue' | 'knownJob' | 'tag'>,
+): string[] {
   const names = new Set<string>();
   for (const m of corpus) {
     const to = m.properties?.replyTo;

@@ -6,8 +6,8 @@
 import { connect } from 'node:net';
 
 /** True under CI=true or FJ_REQUIRE_BROKER=1: service tests must run, not skip. */
-export function requireServices(): boolean {
-  return process.env.CI === 'true' || process.env.FJ_REQUIRE_BROKER === '1';
+export function requireServices(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CI === 'true' || env.FJ_REQUIRE_BROKER === '1';
 }
 
 /** True when something accepts TCP connections at host:port within the timeout. */

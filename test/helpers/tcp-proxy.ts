@@ -17,8 +17,11 @@ export class TcpProxy {
   /** Connections refused while cut. */
   refused = 0;
   private cutOff = false;
+  private stalled = false;
   /** Each open connection: the client's socket and the one to the server. */
   private readonly pairs = new Set<[Socket, Socket]>();
+  /** Connections accepted while stalled, never answered. */
+  private readonly held = new Set<Socket>();
 
   private constructor(
     private readonly server: Server,
@@ -61,14 +64,31 @@ export class TcpProxy {
     this.pairs.clear();
   }
 
-  /** Lets new connections through again. */
+  /**
+   * A broker that stops answering without closing anything (its host froze,
+   * a network path went dark): every byte through the proxy is held, both
+   * ways, and new connections are accepted and never answered, until
+   * {@link restore}. Nothing is closed: only a peer's own timeouts notice.
+   */
+  stall(): void {
+    this.stalled = true;
+    for (const pair of this.pairs)
+      for (const s of pair) {
+        s.unpipe();
+        s.pause();
+      }
+  }
+
+  /** Lets new connections through again (held connections stay held). */
   restore(): void {
     this.cutOff = false;
+    this.stalled = false;
   }
 
   /** Drops everything and stops listening. */
   async close(): Promise<void> {
     this.cut();
+    for (const s of this.held) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -77,6 +97,12 @@ export class TcpProxy {
     if (this.cutOff) {
       this.refused++;
       client.destroy();
+      return;
+    }
+    if (this.stalled) {
+      this.refused++;
+      this.held.add(client);
+      client.on('close', () => this.held.delete(client));
       return;
     }
     this.passed++;

@@ -4,7 +4,12 @@
  * happen when the deadline passes. Never a fixed sleep standing in for an
  * event, never a poll with no way out.
  */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, withinMs = 10_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  withinMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + withinMs;
   let last: unknown;
   for (;;) {
@@ -15,7 +20,10 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
     } catch (err) {
       last = err; // e.g. a queue not declared yet: try again until the deadline
     }
-    if (Date.now() >= end) throw new Error(`timed out after ${withinMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() >= end)
+      throw new Error(
+        `timed out after ${withinMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -4,19 +4,27 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode, encodeChecked } from '../../src/codec.js';
-import { isResumable } from '../../src/errors.js';
+import { encode, encodeChecked } from '../../src/core/codec.js';
+import { isResumable } from '../../src/core/errors.js';
 import { run, TransportError, type JobStats } from '../../src/index.js';
 import { hashBytes } from '../../src/store/memory.js';
-import { connect, reconnect } from '../../src/transport/amqp.js';
-import { fromWire, toWire } from '../../src/worker/wire-error.js';
-import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { connect, reconnect } from '../../src/broker/amqp.js';
+import { fromWire, toWire } from '../../src/core/wire-error.js';
+import {
+  BROKER_URL,
+  CLI,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { attempts } from '../helpers/run-log.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,7 +45,25 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
   let workers: WorkerProc[] = [];
 
   beforeAll(async () => {
-    workers = await Promise.all([1, 2].map((n) => startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, throws, upper, chaos, '--concurrency', '2', '--name', `w${n}`])));
+    workers = await Promise.all(
+      [1, 2].map((n) =>
+        startWorkerProc([
+          '--queue',
+          queue,
+          '--store',
+          store,
+          '--tasks',
+          sleepy,
+          throws,
+          upper,
+          chaos,
+          '--concurrency',
+          '2',
+          '--name',
+          `w${n}`,
+        ]),
+      ),
+    );
   });
 
   afterAll(async () => {
@@ -59,7 +85,9 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
       expect(JSON.stringify(dist)).toBe(JSON.stringify(local));
       expect(stats!.items).toBe(inp.documents.length);
       expect(stats!.messages).toBeGreaterThan(0);
-      expect(existsSync(join(storeDir, jobId))).toBe(false);
+      // Its payloads (input, params, stored items) are gone; what stays is its records, which list the ended job.
+      const left = existsSync(join(storeDir, jobId)) ? readdirSync(join(storeDir, jobId)) : [];
+      expect(left.filter((f) => !f.startsWith('meta-'))).toEqual([]);
     }
   });
 
@@ -81,12 +109,27 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
   it('with --inline-limit 64 on coordinator and workers, every item and every result travels by store reference', async () => {
     // Workers of their own: the shared ones keep the default limit (the boundary test below needs it).
     const small = `fj.test.${randomUUID()}`;
-    const w = await startWorkerProc(['--queue', small, '--store', store, '--tasks', upper, '--concurrency', '2', '--inline-limit', '64']);
+    const w = await startWorkerProc([
+      '--queue',
+      small,
+      '--store',
+      store,
+      '--tasks',
+      upper,
+      '--concurrency',
+      '2',
+      '--inline-limit',
+      '64',
+    ]);
     try {
       const limit64 = { ...opts, queue: small, inlineLimit: 64, keep: true };
       // Word count: items and combined results through the store give eager's output.
-      const documents = Array.from({ length: 60 }, (_, i) => Array.from({ length: 40 }, (_, j) => `w${(i * j) % 23}`).join(' '));
-      expect(await run('wordcount', { documents }, limit64)).toEqual(await run('wordcount', { documents }, { executor: 'eager' }));
+      const documents = Array.from({ length: 60 }, (_, i) =>
+        Array.from({ length: 40 }, (_, j) => `w${(i * j) % 23}`).join(' '),
+      );
+      expect(await run('wordcount', { documents }, limit64)).toEqual(
+        await run('wordcount', { documents }, { executor: 'eager' }),
+      );
 
       // One result per item (no combine): each item and each result is in the job's store, by its hash.
       const items = Array.from({ length: 30 }, (_, i) => `item ${i} ${'abcdefghij'.repeat(8 + i)}`);
@@ -97,8 +140,14 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
       expect(out).toEqual(results);
       const encoded = { items: items.map((v) => encodeChecked(v)), results: results.map((v) => encodeChecked(v)) };
       for (const b of [...encoded.items, ...encoded.results]) expect(b.length).toBeGreaterThan(64);
-      expect(items.filter((_, i) => !inStore(jobId, encoded.items[i])), 'items sent inline').toEqual([]);
-      expect(results.filter((_, i) => !inStore(jobId, encoded.results[i])), 'results sent inline').toEqual([]);
+      expect(
+        items.filter((_, i) => !inStore(jobId, encoded.items[i])),
+        'items sent inline',
+      ).toEqual([]);
+      expect(
+        results.filter((_, i) => !inStore(jobId, encoded.results[i])),
+        'results sent inline',
+      ).toEqual([]);
       const sum = (bs: Uint8Array[]) => bs.reduce((n, b) => n + b.length, 0);
       expect(stats!.bytesStored).toBeGreaterThanOrEqual(sum(encoded.items) + sum(encoded.results));
     } finally {
@@ -152,7 +201,9 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     const out = await run(sleepy, { values, ms: 20 }, opts);
     expect(out).toEqual(values.map((v) => v * 2));
     // Each worker fetched this job's params: each ran some of its items.
-    workers.forEach((w, i) => expect(w.log().slice(from[i]), `worker w${i + 1} ran none of the job's items`).toMatch(/fetched params/));
+    workers.forEach((w, i) =>
+      expect(w.log().slice(from[i]), `worker w${i + 1} ran none of the job's items`).toMatch(/fetched params/),
+    );
   });
 
   it('items slower than a batch target start on every worker slot at once: the batch-size ramp never holds them back', async () => {
@@ -161,7 +212,11 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     // so the ramp must end when no answer comes within a batch's target time (it used to wait for one).
     const runLog = join(storeDir, `slow-${randomUUID()}.runs`);
     const job = run(chaos, { n: 8, ms: 2500, runLog }, opts);
-    const started = await waitFor('4 items running at once', () => (attempts(runLog).length >= 4 ? attempts(runLog) : undefined), 2000);
+    const started = await waitFor(
+      '4 items running at once',
+      () => (attempts(runLog).length >= 4 ? attempts(runLog) : undefined),
+      2000,
+    );
     expect(new Set(started.map((a) => a.pid)).size).toBe(2);
     const out = (await job) as { items: number; missing: number[] };
     expect(out.items).toBe(8);
@@ -182,7 +237,10 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
     const conn = await amqp.connect(BROKER_URL);
     const ch = await conn.createChannel();
     ch.sendToQueue(queue, Buffer.from('this is not an fj message'), { persistent: true });
-    ch.sendToQueue(queue, Buffer.from([0xc1, 0xc1, 0xc1]), { persistent: true, headers: { 'fj-protocol': 1, 'fj-task': 'wordcount' } });
+    ch.sendToQueue(queue, Buffer.from([0xc1, 0xc1, 0xc1]), {
+      persistent: true,
+      headers: { 'fj-protocol': 1, 'fj-task': 'wordcount' },
+    });
     const out = await run('wordcount', { documents: ['a b', 'b'] }, opts);
     expect(out).toEqual({ word_count: { a: 1, b: 2 } });
     let dead = 0;
@@ -199,7 +257,11 @@ describe.runIf(available)('amqp executor with fj worker processes', () => {
 
 describe('amqp executor errors', () => {
   it('an unreachable broker is a TransportError (exit code 3) without the password', async () => {
-    const err = await run('wordcount', { documents: ['a'] }, { executor: 'amqp', broker: 'amqp://fjuser:s3cr3t-pw@127.0.0.1:1' }).catch((e) => e);
+    const err = await run(
+      'wordcount',
+      { documents: ['a'] },
+      { executor: 'amqp', broker: 'amqp://fjuser:s3cr3t-pw@127.0.0.1:1' },
+    ).catch((e) => e);
     expect(err.name).toBe('TransportError');
     expect(err.exitCode).toBe(3);
     expect(err.message).toContain('127.0.0.1:1');
@@ -207,15 +269,22 @@ describe('amqp executor errors', () => {
     expect(String(err.stack)).not.toContain('s3cr3t-pw');
   });
 
-  it.runIf(available)('a refused password is a TransportError that says the job is not resumable (nothing was started)', async () => {
-    const url = new URL(BROKER_URL);
-    url.password = `wrong-${randomUUID()}`;
-    const err = await run('wordcount', { documents: ['a'] }, { executor: 'amqp', broker: url.href, queue: `fj.test.${randomUUID()}` }).catch((e) => e);
-    expect(err).toBeInstanceOf(TransportError);
-    expect(err.message).toMatch(/ACCESS.REFUSED|403/);
-    expect(err.resumable).toBe(false);
-    expect(isResumable(err)).toBe(false);
-  });
+  it.runIf(available)(
+    'a refused password is a TransportError that says the job is not resumable (nothing was started)',
+    async () => {
+      const url = new URL(BROKER_URL);
+      url.password = `wrong-${randomUUID()}`;
+      const err = await run(
+        'wordcount',
+        { documents: ['a'] },
+        { executor: 'amqp', broker: url.href, queue: `fj.test.${randomUUID()}` },
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(TransportError);
+      expect(err.message).toMatch(/ACCESS.REFUSED|403/);
+      expect(err.resumable).toBe(false);
+      expect(isResumable(err)).toBe(false);
+    },
+  );
 
   it('a connection lost for good (reconnect gave up) is resumable; a first connection refused is not', async () => {
     const lost = await reconnect('amqp://127.0.0.1:1', 'test', { giveUpMs: 0 }).catch((e) => e);
@@ -231,6 +300,45 @@ describe('amqp executor errors', () => {
 });
 
 describe.runIf(available)('fj worker safety', () => {
+  // A store of its own (the workers' beacons, the jobs' data), never the shared default one.
+  const storeDir = mkdtempSync(join(tmpdir(), 'fj-amqp-safety-'));
+  const store = pathToFileURL(storeDir).href;
+  afterAll(() => rmSync(storeDir, { recursive: true, force: true }));
+
+  it('a coordinator consumes its results queue exclusively: the broker refuses any other consumer', async () => {
+    const queue = `fj.test.${randomUUID()}`;
+    const jobId = `exclusive-${randomUUID()}`;
+    const results = `fj.results.${jobId}`;
+    // No worker: the job stays attached, waiting.
+    const abort = new AbortController();
+    const job = run(sleepy, { values: [1, 2, 3] }, { executor: 'amqp', queue, store, jobId, signal: abort.signal });
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      // A channel per try: a check on a queue not declared yet closes its channel.
+      const channel = async () => {
+        const ch = await conn.createChannel();
+        ch.on('error', () => {});
+        return ch;
+      };
+      await waitFor(
+        'the coordinator to consume its results queue',
+        async () => (await (await channel()).checkQueue(results)).consumerCount === 1,
+        30_000,
+        50,
+      );
+      // Whatever fj itself checks first, the broker alone keeps a second consumer out.
+      for (const exclusive of [false, true]) {
+        const err = await (await channel()).consume(results, () => {}, { noAck: false, exclusive }).catch((e) => e);
+        expect((err as { code?: number }).code, String(err)).toBe(403);
+      }
+    } finally {
+      abort.abort();
+      await job.catch(() => {});
+      await conn.close();
+      await deleteQueues(queue);
+    }
+  });
+
   it('refuses a task whose code differs from the job’s (no stale code)', async () => {
     const queue = `fj.test.${randomUUID()}`;
     const dir = join(root, 'test', '.tmp', randomUUID());
@@ -238,13 +346,14 @@ describe.runIf(available)('fj worker safety', () => {
     const mod = join(dir, 'stale.ts');
     const source = readFileSync(sleepy, 'utf8').replace("'../../src/index.js'", "'fj'");
     writeFileSync(mod, source);
-    const w = await startWorkerProc(['--queue', queue, '--tasks', mod]);
+    const w = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', mod]);
     try {
       writeFileSync(mod, `${source}\n// version 2\n`);
-      const err = await run(mod, { values: [1, 2, 3] }, { executor: 'amqp', queue }).catch((e) => e);
+      const err = await run(mod, { values: [1, 2, 3] }, { executor: 'amqp', queue, store }).catch((e) => e);
       expect(err.code).toBe('FJ_WORKER_REFUSED');
-      expect(err.message).toMatch(/different code/);
-      expect(w.log()).toMatch(/refused job .*different code/);
+      // Its items go only to workers with its code: the worker never sees them, and the job fails naming both versions.
+      expect(err.message).toMatch(/runs task "stale" with this job's code \([0-9a-f]+\): its workers run [0-9a-f]+/);
+      expect(w.log()).not.toMatch(/refused|dead-lettered/);
     } finally {
       await stopWorkerProc(w);
       rmSync(dir, { recursive: true, force: true });
@@ -267,9 +376,9 @@ describe.runIf(available)('fj worker safety', () => {
         .replace('return value * 2;', 'return value * factor;'),
     );
     writeFileSync(input, JSON.stringify({ values: [1, 2, 3] }));
-    const w = await startWorkerProc(['--queue', queue, '--tasks', mod]);
+    const w = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', mod]);
     // The coordinator is a fresh `fj run` each time, as a user would start it: it hashes the code as it is now.
-    const fjRun = () => cliRun(['run', mod, input, '-e', 'amqp', '--queue', queue, '--no-progress']);
+    const fjRun = () => cliRun(['run', mod, input, '-e', 'amqp', '--queue', queue, '--store', store, '--no-progress']);
     try {
       const first = await fjRun();
       expect(first.stderr).not.toMatch(/error/i);
@@ -278,7 +387,7 @@ describe.runIf(available)('fj worker safety', () => {
       const second = await fjRun();
       expect(second.stdout).toBe(''); // never the stale answer [2, 4, 6]
       expect(second.code).not.toBe(0);
-      expect(second.stderr).toMatch(/restart the worker/);
+      expect(second.stderr).toMatch(/with this job's code \([0-9a-f]+\): its workers run [0-9a-f]+/);
     } finally {
       await stopWorkerProc(w);
       rmSync(dir, { recursive: true, force: true });
@@ -293,16 +402,22 @@ describe.runIf(available)('fj worker safety', () => {
     const abort = new AbortController();
     let job: Promise<number[]> | undefined;
     try {
-      const w1 = await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '2']);
+      const w1 = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, '--concurrency', '2']);
       workers.push(w1);
       const values = Array.from({ length: 30 }, (_, i) => i);
       let done = 0;
-      job = run(sleepy, { values, ms: 100 }, { executor: 'amqp', queue, signal: abort.signal, onProgress: (p) => (done = p.done) });
+      job = run(
+        sleepy,
+        { values, ms: 100 },
+        { executor: 'amqp', queue, store, signal: abort.signal, onProgress: (p) => (done = p.done) },
+      );
       await waitFor('4 items done before the SIGTERM', () => done >= 4, 30_000, 20);
       const code = await stopWorkerProc(w1);
       expect(code).toBe(0);
       expect(w1.log()).toMatch(/stopping: finishing/);
-      workers.push(await startWorkerProc(['--queue', queue, '--tasks', sleepy, '--concurrency', '4']));
+      workers.push(
+        await startWorkerProc(['--queue', queue, '--store', store, '--tasks', sleepy, '--concurrency', '4']),
+      );
       expect(await job).toEqual(values.map((v) => v * 2));
     } finally {
       abort.abort();

@@ -6,12 +6,28 @@
  * RabbitMQ with an `fj worker` process of their own.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { EXAMPLE_COUNTS } from '../helpers/expected.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -70,7 +86,13 @@ describe('fj run', () => {
     // The threads' writes travel to the main thread's stderr asynchronously: a command that ended
     // without waiting for its threads to exit lost the last ones (3,000-6,300 of these 20,000 lines
     // made it, in 5 tries of 6).
-    const r = await fj(['run', join(root, 'test', 'fixtures', 'stderr-lines.ts'), file('lines.json', '{"n": 20000}'), '-c', '2']);
+    const r = await fj([
+      'run',
+      join(root, 'test', 'fixtures', 'stderr-lines.ts'),
+      file('lines.json', '{"n": 20000}'),
+      '-c',
+      '2',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('20000\n');
     const lines = r.stderr.split('\n').filter((l) => l !== '');
@@ -98,7 +120,18 @@ describe('fj run', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(EXPECTED_TEXT);
     const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(stats).sort()).toEqual(['bytesPublished', 'bytesStored', 'failed', 'failures', 'items', 'messages', 'retried', 'succeeded', 'total', 'wallMs']);
+    expect(Object.keys(stats).sort()).toEqual([
+      'bytesPublished',
+      'bytesStored',
+      'failed',
+      'failures',
+      'items',
+      'messages',
+      'retried',
+      'succeeded',
+      'total',
+      'wallMs',
+    ]);
     expect(stats).toMatchObject({ total: 6, succeeded: 6, failed: 0, failures: [], retried: 0 });
     expect(stats.items).toBe(6);
     expect(stats.messages).toBeGreaterThan(0);
@@ -108,18 +141,21 @@ describe('fj run', () => {
   });
 
   // Root could write anywhere: only the owner check keeps fj from running or leaving code in another user's cache.
-  it.runIf(process.getuid?.() === 0)('a validator cache owned by another user (nobody): the run works and leaves the cache untouched', async () => {
-    const theirs = join(dir, 'nobodys-cache');
-    mkdirSync(theirs, { mode: 0o755 });
-    chownSync(theirs, 65534, 65534);
-    const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'eager'], undefined, { FJ_CACHE_DIR: theirs });
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(EXPECTED_TEXT);
-    expect(readdirSync(theirs)).toEqual([]);
-  });
+  it.runIf(process.getuid?.() === 0)(
+    'a validator cache owned by another user (nobody): the run works and leaves the cache untouched',
+    async () => {
+      const theirs = join(dir, 'nobodys-cache');
+      mkdirSync(theirs, { mode: 0o755 });
+      chownSync(theirs, 65534, 65534);
+      const r = await fj(['run', 'wordcount', EXAMPLE, '-e', 'eager'], undefined, { FJ_CACHE_DIR: theirs });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(EXPECTED_TEXT);
+      expect(readdirSync(theirs)).toEqual([]);
+    },
+  );
 
-  it('--log-format json: every stderr line is a JSON log object (task logs from the threads, fj\'s own lines, errors), the output unchanged on stdout', async () => {
+  it("--log-format json: every stderr line is a JSON log object (task logs from the threads, fj's own lines, errors), the output unchanged on stdout", async () => {
     const chatty = join(root, 'test', 'fixtures', 'chatty.ts');
     const input = file('chatty.json', JSON.stringify({ count: 300 }));
     const parse = (stderr: string) =>
@@ -135,12 +171,20 @@ describe('fj run', () => {
       expect(Object.keys(l).sort()).toEqual(['level', 'msg', 'scope', 'time']);
       expect(new Date(l.time).toISOString()).toBe(l.time);
     }
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'first item', scope: expect.stringMatching(/^chatty thread\.\d$/) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'first item',
+        scope: expect.stringMatching(/^chatty thread\.\d$/),
+      }),
+    );
     expect(lines.filter((l) => l.level === 'warn' && l.msg.startsWith('reached item'))).toHaveLength(2); // items 0 and 250
 
     const missing = await fj(['run', 'wordcount', 'no-such.json', '--log-format', 'json']);
     expect(missing.code).toBe(2);
-    expect(parse(missing.stderr)).toEqual([{ time: expect.any(String), level: 'error', scope: 'fj', msg: 'input file not found: no-such.json', exitCode: 2 }]);
+    expect(parse(missing.stderr)).toEqual([
+      { time: expect.any(String), level: 'error', scope: 'fj', msg: 'input file not found: no-such.json', exitCode: 2 },
+    ]);
   });
 
   it('passes the delimiter from the input', async () => {
@@ -241,7 +285,9 @@ describe('fj run', () => {
     it('fj resume checks them too, before looking for the job', async () => {
       const r = await fj(['resume', 'no-such-job', '-o', '/no/such/dir/out.json']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe('fj: cannot write the output to /no/such/dir/out.json: no such directory (checked before running the job)\n');
+      expect(r.stderr).toBe(
+        'fj: cannot write the output to /no/such/dir/out.json: no such directory (checked before running the job)\n',
+      );
     });
 
     it('when writing still fails after the work, the output is kept in a file next to the cwd and the message says where', async () => {
@@ -249,7 +295,17 @@ describe('fj run', () => {
       mkdirSync(sub, { recursive: true });
       const started = join(dir, 'vanishing-started');
       const input = file('half-second.json', JSON.stringify({ values: [1, 2], ms: 1500, started }));
-      const running = fj(['run', SLEEPY, input, '-e', 'eager', '-o', 'vanishing/out.json', '--stats', 'vanishing/stats.json']);
+      const running = fj([
+        'run',
+        SLEEPY,
+        input,
+        '-e',
+        'eager',
+        '-o',
+        'vanishing/out.json',
+        '--stats',
+        'vanishing/stats.json',
+      ]);
       await waitFor('the first item to start (the targets were checked before it)', () => existsSync(started), 20_000);
       rmSync(sub, { recursive: true, force: true }); // gone after the check, before the write
       const r = await running;
@@ -272,7 +328,9 @@ describe('fj run', () => {
       const r = await fj(['run', THROWS, input, '-e', executor, '-c', '2']);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe('fj: throws.process on item 7 failed: item 7 is cursed\n(run with --verbose for the stack trace)\n');
+      expect(r.stderr).toBe(
+        'fj: throws.process on item 7 failed: item 7 is cursed\n(run with --verbose for the stack trace)\n',
+      );
     });
 
     /** The hook's own stack: the error, its cause, and the frame in the task that threw. */
@@ -285,15 +343,20 @@ describe('fj run', () => {
       expect(r.stderr).not.toContain('(run with --verbose');
     }
 
-    it.each(['eager', 'local'])('-e %s --verbose prints the stack, down to the line in the task that threw', async (executor) => {
-      expectHookStack(await fj(['run', THROWS, input, '-e', executor, '-c', '2', '--verbose']));
-    });
+    it.each(['eager', 'local'])(
+      '-e %s --verbose prints the stack, down to the line in the task that threw',
+      async (executor) => {
+        expectHookStack(await fj(['run', THROWS, input, '-e', executor, '-c', '2', '--verbose']));
+      },
+    );
 
     describe.runIf(available)('-e amqp, items run by an fj worker process', () => {
       const queue = `fj.test.cli.${randomUUID()}`;
       let worker: WorkerProc;
       beforeAll(async () => {
-        worker = await startWorkerProc(['--queue', queue, '--tasks', THROWS, '--concurrency', '2'], { FJ_BROKER_URL: BROKER_URL });
+        worker = await startWorkerProc(['--queue', queue, '--tasks', THROWS, '--concurrency', '2'], {
+          FJ_BROKER_URL: BROKER_URL,
+        });
       });
       afterAll(async () => {
         await stopWorkerProc(worker);
@@ -305,7 +368,9 @@ describe('fj run', () => {
         const r = await fj(['run', THROWS, input, ...amqp()]);
         expect(r.code).toBe(1);
         expect(r.stdout).toBe('');
-        expect(r.stderr).toMatch(/^fj: job \S+ \(fj status .*\)\nfj: throws\.process on item 7 failed: item 7 is cursed\n\(run with --verbose for the stack trace\)\n$/);
+        expect(r.stderr).toMatch(
+          /^fj: job \S+ \(fj status .*\)\nfj: throws\.process on item 7 failed: item 7 is cursed\n\(run with --verbose for the stack trace\)\n$/,
+        );
       });
 
       it('--verbose prints the stack thrown in the worker process, down to the line in the task', async () => {
@@ -323,7 +388,9 @@ describe('fj run', () => {
       expect(r.code).toBe(3);
       expect(r.stdout).toBe('');
       const lines = r.stderr.split('\n');
-      expect(lines.at(-2)).toMatch(/^fj: cannot connect to RabbitMQ at amqp:\/\/fjuser:\*\*\*@127\.0\.0\.1:1\b.*ECONNREFUSED/);
+      expect(lines.at(-2)).toMatch(
+        /^fj: cannot connect to RabbitMQ at amqp:\/\/fjuser:\*\*\*@127\.0\.0\.1:1\b.*ECONNREFUSED/,
+      );
       expect(lines.at(-1)).toBe('');
       expect(r.stderr).not.toMatch(/^\s+at /m);
       expect(r.stderr).not.toContain('s3cr3t-pw');
@@ -348,7 +415,11 @@ describe('bad queue names and broker URLs: exit 2 before connecting, no stack', 
     ['a 300-character queue name', ['--queue', long], /300 .*at most 250/],
     ['a queue name with a newline', ['--queue', 'a\nb'], /queue name/],
     ['a broker port out of range', ['--broker', 'amqp://guest:guest@127.0.0.1:99999'], /port 99999 .*1-65535/],
-    ['a bad %-escape in the broker URL', ['--broker', 'amqp://gu%zzest:s3cret@127.0.0.1:5672'], /percent-encoding .*user name/],
+    [
+      'a bad %-escape in the broker URL',
+      ['--broker', 'amqp://gu%zzest:s3cret@127.0.0.1:5672'],
+      /percent-encoding .*user name/,
+    ],
     ['an http:// broker URL', ['--broker', 'http://127.0.0.1:15672'], /amqp:\/\/ or amqps:\/\//],
     ['a broker URL that is not a URL', ['--broker', 'not a url'], /broker URL/],
   ];
@@ -422,6 +493,7 @@ describe('fj --help', () => {
   it('run --help lists the options, exit 0', async () => {
     const r = await fj(['run', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--executor', '--concurrency', '--out', '--stats', '--verbose']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--executor', '--concurrency', '--out', '--stats', '--verbose'])
+      expect(r.stdout).toContain(flag);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { connect } from '../../src/transport/amqp.js';
+import { connect } from '../../src/broker/amqp.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 
 const available = await brokerAvailable();

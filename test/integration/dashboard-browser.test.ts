@@ -15,11 +15,26 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { requireServices } from '../helpers/services.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
@@ -30,7 +45,10 @@ const EVIL_LABEL = '<script>window.__xss=1</script><img src=x onerror="window.__
 
 function hasChromium(): boolean {
   if (existsSync(CHROMIUM)) return true;
-  if (requireServices()) throw new Error(`${CHROMIUM} is missing, and CI=true/FJ_REQUIRE_BROKER=1 requires the browser tests to run (.ci/run installs chromium)`);
+  if (requireServices())
+    throw new Error(
+      `${CHROMIUM} is missing, and CI=true/FJ_REQUIRE_BROKER=1 requires the browser tests to run (.ci/run installs chromium)`,
+    );
   console.warn(`SKIPPING dashboard browser tests: ${CHROMIUM} is missing (apt-get install chromium)`);
   return false;
 }
@@ -49,8 +67,21 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-'));
     const store = `file://${join(dir, 'store')}`;
-    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], { FJ_BROKER_URL: BROKER_URL }));
-    dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, tasks: [SLEEPY, FLAKY], queue, liveEveryMs: 250 });
+    for (let i = 0; i < 2; i++)
+      workers.push(
+        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], {
+          FJ_BROKER_URL: BROKER_URL,
+        }),
+      );
+    dash = await startDashboard({
+      port: 0,
+      store,
+      broker: BROKER_URL,
+      token: TOKEN,
+      tasks: [SLEEPY, FLAKY],
+      queue,
+      liveEveryMs: 250,
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
     page.on('pageerror', (e) => errors.push(e.message));
@@ -92,7 +123,9 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     expect(await page.locator('[data-testid="rate-chart"] canvas').count()).toBe(1); // the items/s chart (uPlot)
     expect(await page.evaluate(() => (globalThis as unknown as { __samePage?: boolean }).__samePage)).toBe(true);
     await page.getByTestId('output').waitFor();
-    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(Array.from({ length: 40 }, (_, i) => i * 2));
+    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual(
+      Array.from({ length: 40 }, (_, i) => i * 2),
+    );
   }, 90_000);
 
   it('with the event stream blocked, the job page falls back to polling and still moves', async () => {
@@ -100,7 +133,20 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     try {
       await page2.route('**/api/events**', (r) => r.abort());
       await page2.goto(`${dash.url}/#token=${TOKEN}`);
-      const res = await page2.evaluate(async ([t]) => (await fetch('/api/jobs', { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': t! }, body: JSON.stringify({ task: 'sleepy', input: { values: Array.from({ length: 24 }, (_, i) => i), ms: 250 } }) })).json(), [TOKEN]);
+      const res = await page2.evaluate(
+        async ([t]) =>
+          (
+            await fetch('/api/jobs', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'x-fj-token': t },
+              body: JSON.stringify({
+                task: 'sleepy',
+                input: { values: Array.from({ length: 24 }, (_, i) => i), ms: 250 },
+              }),
+            })
+          ).json(),
+        [TOKEN],
+      );
       await page2.goto(`${dash.url}/#/job/${(res as { id: string }).id}`);
       await page2.getByText('(polling)').waitFor({ timeout: 10_000 });
       await page2.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
@@ -110,7 +156,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     }
   }, 90_000);
 
-  it('a job cancelled from its page ends cancelled on the workers', async () => {
+  it('a job cancelled from its page ends cancelled on the workers; "Resubmit" runs it again as a new job', async () => {
     await page.goto(`${dash.url}/#/tasks/sleepy`);
     const form = page.getByTestId('task-form');
     await form.getByLabel('values').fill(Array.from({ length: 300 }, (_, i) => String(i)).join('\n'));
@@ -121,13 +167,26 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator('[data-state="running"]').waitFor({ timeout: 30_000 });
     const waitDone = Date.now() + 30_000;
     while ((await progressNow()) === 0 && Date.now() < waitDone) await page.waitForTimeout(100); // items are being done
-    const id = new URL(page.url()).hash.split('/')[2]!;
+    const id = new URL(page.url()).hash.split('/')[2];
+    // A healthy running job (its coordinator attached): nothing to resume, no Resume button.
+    await page.waitForTimeout(600);
+    expect(await page.getByRole('button', { name: 'Resume' }).count()).toBe(0);
     await page.getByRole('button', { name: 'Cancel job' }).click();
     await page.getByRole('button', { name: 'Really cancel' }).click();
     await page.locator('[data-state="cancelled"]').waitFor({ timeout: 30_000 });
     expect(await progressNow()).toBeLessThan(300);
     const view = (await (await fetch(`${dash.url}/api/jobs/${id}`)).json()) as { state: string; error: string };
     expect(view).toMatchObject({ state: 'cancelled', error: expect.stringMatching(/cancel/i) });
+    // "Resubmit" runs every item again as a new job, and opens its page.
+    await page.getByTestId('resubmit').click();
+    await page.getByTestId('job-label').filter({ hasText: 'resubmit of to be cancelled' }).waitFor({ timeout: 15_000 });
+    const again = new URL(page.url()).hash.split('/')[2];
+    expect(again).not.toBe(id);
+    await fetch(`${dash.url}/api/jobs/${again}/cancel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN },
+      body: '{}',
+    });
     await page.goto(`${dash.url}/#/jobs`);
     await page.locator(`[data-job="${id}"] [data-state="cancelled"]`).waitFor();
     await page.screenshot({ path: join(SHOTS, 'dashboard-jobs.png') });
@@ -136,10 +195,18 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
   it('a failed item shows its stack on demand, and "Re-run failed items" runs it again in a new job whose output is whole', async () => {
     const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-flaky-'));
     const input = { n: 12, dir: attemptsDir, failFirst: { '5': 1 } };
-    const res = await fetch(`${dash.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN }, body: JSON.stringify({ task: 'flaky', input, label: 'one fails', options: { retries: 0, onFailure: 'collect' } }) });
+    const res = await fetch(`${dash.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN },
+      body: JSON.stringify({ task: 'flaky', input, label: 'one fails', options: { retries: 0, onFailure: 'collect' } }),
+    });
     const { id } = (await res.json()) as { id: string };
     await page.goto(`${dash.url}/#/job/${id}`);
     await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+    // The failures come first, the output (folded when long) after them.
+    await page.getByTestId('output-box').waitFor();
+    const failuresAt = (await page.getByTestId('failures').boundingBox())!.y;
+    expect(failuresAt).toBeLessThan((await page.getByTestId('output-box').boundingBox())!.y);
     await page.getByText('item 5 failed on attempt 1').click(); // opens the failure's details
     await page.getByTestId('stack-5').click();
     expect(await page.getByTestId('stack-text-5').innerText()).toMatch(/flaky\.ts:\d+/);
@@ -147,7 +214,10 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.getByTestId('rerun-of').filter({ hasText: id }).waitFor({ timeout: 15_000 }); // the new job's page
     await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
     expect(await page.getByTestId('progress').innerText()).toBe('12 of 12');
-    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual({ results: Array.from({ length: 12 }, (_, i) => i), failed: [] });
+    expect(JSON.parse(await page.getByTestId('output').innerText())).toEqual({
+      results: Array.from({ length: 12 }, (_, i) => i),
+      failed: [],
+    });
     await rm(attemptsDir, { recursive: true, force: true });
   }, 120_000);
 
@@ -159,13 +229,52 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     const err = page.locator('[data-field="values"] [data-testid="error-values"]');
     await err.waitFor();
     expect(await err.innerText()).toBe('/values/1: must be number');
+    // The summary names where its one problem is, rather than end on a colon.
+    expect(await page.getByTestId('form-error').innerText()).toBe(
+      'input does not match the schema (1 problem): shown beside the field below',
+    );
     expect(new URL(page.url()).hash).toBe('#/tasks/sleepy'); // nothing submitted
     await page.screenshot({ path: join(SHOTS, 'dashboard-form-error.png') });
   }, 30_000);
 
+  it('an array of objects takes one JSON object per line; the time axis reads as a clock; no token in any stream URL', async () => {
+    const urls: string[] = [];
+    const seen = (r: { url(): string }) => urls.push(r.url());
+    page.on('request', seen);
+    try {
+      await page.goto(`${dash.url}/#/tasks/align`);
+      const form = page.getByTestId('task-form');
+      expect(await form.getByLabel('edits').getAttribute('placeholder')).toBe(
+        'a JSON array, or one JSON value per line',
+      );
+      await form.getByLabel('reference').fill('ACGTACGTAC');
+      await form.getByLabel('edits').fill('{"id": "e1", "sequence": "ACGTA"}\n{"id": "e2", "sequence": "GTAC"}');
+      await form.getByLabel('label').fill('objects per line');
+      await form.getByRole('button', { name: 'Submit job' }).click();
+      await page.getByTestId('job-label').filter({ hasText: 'objects per line' }).waitFor({ timeout: 15_000 });
+      await page.locator('[data-state="succeeded"]').waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId('progress').innerText()).toBe('2 of 2');
+      // A string, so vitest leaves the page's own import() alone.
+      const label = await page.evaluate<string>("import('/page/chart.js').then((m) => m.clock(1700000000.25))");
+      expect(label).toMatch(/^\d\d:\d\d:\d\d$/);
+    } finally {
+      page.off('request', seen);
+    }
+    const streams = urls.filter((u) => u.includes('/api/events?'));
+    expect(streams.length).toBeGreaterThan(0);
+    for (const u of streams) {
+      expect(u).not.toContain('token=');
+      expect(u).not.toContain(TOKEN);
+    }
+  }, 90_000);
+
   it('a label and an output with <script> and <img onerror> render as text, never as HTML', async () => {
     const input = { documents: [`${EVIL_LABEL}|plain`], delimiter: '|' };
-    const res = await fetch(`${dash.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN }, body: JSON.stringify({ task: 'wordcount', input, label: EVIL_LABEL }) });
+    const res = await fetch(`${dash.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN },
+      body: JSON.stringify({ task: 'wordcount', input, label: EVIL_LABEL }),
+    });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     await page.goto(`${dash.url}/#/job/${id}`);

@@ -14,8 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeChecked } from '../../src/codec.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { encodeChecked } from '../../src/core/codec.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { FJ_CLI, runFj } from '../helpers/cli.js';
 import { requireServices } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -34,7 +41,8 @@ let worker: WorkerProc | undefined;
 /** Whether tmux is there for the terminal test (under CI it must be: .ci/run installs it). */
 function tmuxPresent(): boolean {
   const ok = spawnSync('tmux', ['-V']).status === 0;
-  if (!ok && requireServices()) throw new Error('tmux is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the terminal tests to run');
+  if (!ok && requireServices())
+    throw new Error('tmux is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the terminal tests to run');
   return ok;
 }
 
@@ -42,19 +50,38 @@ const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
 
 describe.skipIf(!available)('fj dead', () => {
   beforeAll(async () => {
-    worker = await startWorkerProc(['--queue', queue, '--store', `file://${store}`, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    worker = await startWorkerProc(['--queue', queue, '--store', `file://${store}`, '-c', '1'], {
+      FJ_BROKER_URL: BROKER_URL,
+    });
     conn = await amqp.connect(BROKER_URL);
     ch = await conn.createChannel();
     // 1: not an fj message, with an escape sequence that must not reach a terminal raw.
     ch.sendToQueue(queue, Buffer.from('hello \u001b[31mred'), { messageId: 'text-1' });
     // 2: a well-formed fj message for a job no store knows.
-    const headers = { 'fj-protocol': 1, 'fj-job': unknownJob, 'fj-task': 'wordcount', 'fj-code': '0123456789abcdef', 'fj-params': `${unknownJob}/${'a'.repeat(64)}`, 'fj-first': 0, 'fj-count': 1 };
-    ch.sendToQueue(queue, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('to be or not')] })), { messageId: `${unknownJob}:r1:0`, headers });
+    const headers = {
+      'fj-protocol': 1,
+      'fj-job': unknownJob,
+      'fj-task': 'wordcount',
+      'fj-code': '0123456789abcdef',
+      'fj-params': `${unknownJob}/${'a'.repeat(64)}`,
+      'fj-first': 0,
+      'fj-count': 1,
+    };
+    ch.sendToQueue(queue, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('to be or not')] })), {
+      messageId: `${unknownJob}:r1:0`,
+      headers,
+    });
     // 3: bytes that are not msgpack.
-    ch.sendToQueue(queue, Buffer.from([0xc1, 0xff, 0x00, 0x9b]), { messageId: 'bytes-3', headers: { 'fj-protocol': 1 } });
+    ch.sendToQueue(queue, Buffer.from([0xc1, 0xff, 0x00, 0x9b]), {
+      messageId: 'bytes-3',
+      headers: { 'fj-protocol': 1 },
+    });
     await waitFor('the worker to dead-letter the three messages', async () => (await count(dead)) === 3, 20_000);
     // 4: one that workers put back 50 times (no worker serving its task took it), as a worker leaves it there.
-    ch.sendToQueue(dead, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('x')] })), { messageId: `${unknownJob}:r1:1`, headers: { ...headers, 'fj-task': 'nobody-serves-me', 'fj-declines': 50 } });
+    ch.sendToQueue(dead, Buffer.from(encodeChecked({ first: 0, items: [encodeChecked('x')] })), {
+      messageId: `${unknownJob}:r1:1`,
+      headers: { ...headers, 'fj-task': 'nobody-serves-me', 'fj-declines': 50 },
+    });
     await waitFor('the declined message', async () => (await count(dead)) === 4);
   });
 
@@ -73,29 +100,47 @@ describe.skipIf(!available)('fj dead', () => {
     expect(r.stdout).toMatch(new RegExp(`^${dead.replace(/\./g, '\\.')}: 4 message\\(s\\)\n`));
     expect(r.stdout).not.toContain('\u001b'); // escaped, never raw
     // The worker refuses them in its own order; each block is found by its id.
-    const block = (id: string) => r.stdout.split(/^(?=#\d)/m).find((b) => b.includes(`id "${id}"`)) ?? `(no block for ${id})`;
-    expect(block('text-1')).toMatch(/^#\d {2}id "text-1" {2}job missing {2}task missing {2}14 bytes\n {2}reason: {2}header fj-protocol: missing, expected 1 \(not an fj protocol 1 message\) \(rejected from \S+ at \S+\)\n {2}preview: text "hello \\u001b\[31mred"\n$/);
+    const block = (id: string) =>
+      r.stdout.split(/^(?=#\d)/m).find((b) => b.includes(`id "${id}"`)) ?? `(no block for ${id})`;
+    expect(block('text-1')).toMatch(
+      /^#\d {2}id "text-1" {2}job missing {2}task missing {2}14 bytes\n {2}reason: {2}header fj-protocol: missing, expected 1 \(not an fj protocol 1 message\) \(rejected from \S+ at \S+\)\n {2}preview: text "hello \\u001b\[31mred"\n$/,
+    );
     expect(block(`${unknownJob}:r1:0`)).toContain(`job "${unknownJob}"  task "wordcount"`);
-    expect(block(`${unknownJob}:r1:0`)).toContain("reason:  a well-formed fj message, refused for its job (its params are not in the worker's store");
+    expect(block(`${unknownJob}:r1:0`)).toContain(
+      "reason:  a well-formed fj message, refused for its job (its params are not in the worker's store",
+    );
     expect(block(`${unknownJob}:r1:0`)).toContain('preview: 1 item(s): ["to be or not"]');
-    expect(block(`${unknownJob}:r1:1`)).toContain('reason:  put back 50 times by workers that do not serve task "nobody-serves-me": no worker of the pool serves it');
-    expect(block('bytes-3')).toMatch(/reason: {2}header fj-job: missing is not a job id.*\n {2}preview: hex c1 ff 00 9b\n$/);
+    expect(block(`${unknownJob}:r1:1`)).toContain(
+      'reason:  put back 50 times by workers that do not serve task "nobody-serves-me": no worker of the pool serves it',
+    );
+    expect(block('bytes-3')).toMatch(
+      /reason: {2}header fj-job: missing is not a job id.*\n {2}preview: hex c1 ff 00 9b\n$/,
+    );
     expect(await count(dead)).toBe(4);
     // Given back in their order: a second list shows them in the same one.
     const again = await runFj(['dead', 'list', '--json'], { env });
     const list = JSON.parse(again.stdout) as { count: number; letters: { n: number; messageId: string }[] };
     expect(list.count).toBe(4);
-    expect(list.letters.map((l) => `#${l.n}  id ${l.messageId}`).join('\n')).toBe(r.stdout.match(/^#\d {2}id \S+/gm)!.join('\n'));
+    expect(list.letters.map((l) => `#${l.n}  id ${l.messageId}`).join('\n')).toBe(
+      r.stdout.match(/^#\d {2}id \S+/gm)!.join('\n'),
+    );
     const one = await runFj(['dead', 'list', '--json', '--limit', '1'], { env });
     expect((JSON.parse(one.stdout) as { letters: unknown[] }).letters).toHaveLength(1);
   });
 
   it('show N: one message with every header; a number past the end is a usage error', async () => {
-    const list = JSON.parse((await runFj(['dead', 'list', '--json'], { env })).stdout) as { letters: { n: number; job: string }[] };
+    const list = JSON.parse((await runFj(['dead', 'list', '--json'], { env })).stdout) as {
+      letters: { n: number; job: string }[];
+    };
     const n = list.letters.find((l) => l.job === JSON.stringify(unknownJob))!.n;
     const r = await runFj(['dead', 'show', String(n), '--json'], { env });
     expect(r.code, r.stderr).toBe(0);
-    const d = JSON.parse(r.stdout) as { n: number; task: string; headers: Record<string, string>; death: { reason: string; queue: string; count: number } };
+    const d = JSON.parse(r.stdout) as {
+      n: number;
+      task: string;
+      headers: Record<string, string>;
+      death: { reason: string; queue: string; count: number };
+    };
     expect(d.n).toBe(n);
     expect(d.headers['fj-job']).toBe(JSON.stringify(unknownJob));
     expect(d.death).toMatchObject({ reason: 'rejected', queue, count: 1 });
@@ -121,13 +166,19 @@ describe.skipIf(!available)('fj dead', () => {
     expect(await count(queue)).toBe(4);
     // Each as it was: body, id and headers.
     const back = new Map<string, amqp.GetMessage>();
-    for (let m = await ch.get(queue, { noAck: true }); m; m = await ch.get(queue, { noAck: true })) back.set(String(m.properties.messageId), m);
+    for (let m = await ch.get(queue, { noAck: true }); m; m = await ch.get(queue, { noAck: true }))
+      back.set(String(m.properties.messageId), m);
     expect([...back.keys()].sort()).toEqual([`${unknownJob}:r1:0`, `${unknownJob}:r1:1`, 'bytes-3', 'text-1'].sort());
     // Another try is a full one: the count of declines starts again.
     expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('fj-declines');
     expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('x-death');
     expect(back.get('text-1')!.content.toString()).toBe('hello \u001b[31mred');
-    expect(back.get(`${unknownJob}:r1:0`)!.properties.headers).toMatchObject({ 'fj-job': unknownJob, 'fj-task': 'wordcount', 'fj-first': 0, 'fj-count': 1 });
+    expect(back.get(`${unknownJob}:r1:0`)!.properties.headers).toMatchObject({
+      'fj-job': unknownJob,
+      'fj-task': 'wordcount',
+      'fj-first': 0,
+      'fj-count': 1,
+    });
 
     ch.sendToQueue(dead, Buffer.from('x'));
     await waitFor('the message to reach the dead-letter queue', async () => (await count(dead)) === 1);
@@ -145,20 +196,32 @@ describe.skipIf(!available)('fj dead', () => {
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
     const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
     const purge = (name: string) => {
-      const cmd = ['env', `FJ_BROKER_URL=${BROKER_URL}`, `FJ_QUEUE=${queue}`, process.execPath, FJ_CLI, 'dead', 'purge'].map(q).join(' ');
+      const cmd = ['env', `FJ_BROKER_URL=${BROKER_URL}`, `FJ_QUEUE=${queue}`, process.execPath, FJ_CLI, 'dead', 'purge']
+        .map(q)
+        .join(' ');
       tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '12', `${cmd}; echo "exit $?"; sleep 600`);
       return () => tmux('capture-pane', '-p', '-t', name);
     };
     try {
       const first = purge('no');
-      await waitFor('the question', () => first().includes(`delete the 2 message(s) in ${dead} for good? [y/N]`), 20_000, 100);
+      await waitFor(
+        'the question',
+        () => first().includes(`delete the 2 message(s) in ${dead} for good? [y/N]`),
+        20_000,
+        100,
+      );
       tmux('send-keys', '-t', 'no', 'n', 'Enter');
       await waitFor('the answer to be taken', () => /fj: nothing purged\nexit 0/.test(first()), 20_000, 100);
       expect(await count(dead)).toBe(2);
       const second = purge('yes');
       await waitFor('the question', () => second().includes('for good? [y/N]'), 20_000, 100);
       tmux('send-keys', '-t', 'yes', 'y', 'Enter');
-      await waitFor('the purge', () => new RegExp(`fj: 2 message\\(s\\) purged from ${dead.replace(/\./g, '\\.')}\\nexit 0`).test(second()), 20_000, 100);
+      await waitFor(
+        'the purge',
+        () => new RegExp(`fj: 2 message\\(s\\) purged from ${dead.replace(/\./g, '\\.')}\\nexit 0`).test(second()),
+        20_000,
+        100,
+      );
       expect(await count(dead)).toBe(0);
     } finally {
       try {

@@ -12,11 +12,18 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach, listJobs, listWorkers, run, submit } from '../../src/index.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { runFj } from '../helpers/cli.js';
 import { openStore } from '../../src/store/open.js';
-import { readOutcome } from '../../src/job-records.js';
-import { decode } from '../../src/codec.js';
+import { readOutcome } from '../../src/store/job-records.js';
+import { decode } from '../../src/core/codec.js';
 import type { KeptResults } from '../../src/dispatch/ledger.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -41,13 +48,19 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
   let dir: string;
   let store: string;
   const workers: WorkerProc[] = [];
-  const fj = (args: string[], timeoutMs = 60_000) => runFj([...args, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL }, timeoutMs });
+  const fj = (args: string[], timeoutMs = 60_000) =>
+    runFj([...args, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL }, timeoutMs });
   const common = () => ({ store, broker: BROKER_URL, queue });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-detached-'));
     store = `file://${join(dir, 'store')}`;
-    for (let i = 0; i < 2; i++) workers.push(await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, SLOW_SETUP, FLAKY], { FJ_BROKER_URL: BROKER_URL }));
+    for (let i = 0; i < 2; i++)
+      workers.push(
+        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, SLOW_SETUP, FLAKY], {
+          FJ_BROKER_URL: BROKER_URL,
+        }),
+      );
   }, 60_000);
   afterAll(async () => {
     await Promise.all(workers.map(stopWorkerProc));
@@ -55,27 +68,33 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     await rm(dir, { recursive: true, force: true });
   });
 
-  it.each(['wordcount', 'align'])('%s: submit exits at once with the id; the result, fetched by another process later, is eager’s output', async (task) => {
-    const file = join(ROOT, 'examples', `${task}.json`);
-    const t = Date.now();
-    const sub = await fj(['submit', task, file, '--queue', queue, '--label', `test ${task}`]);
-    expect(sub.code, sub.stderr).toBe(0);
-    expect(Date.now() - t).toBeLessThan(5000); // a fresh process included
-    const id = sub.stdout.trim();
-    expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    const res = await fj(['result', id, '--wait', '--timeout', '60']);
-    expect(res.code, res.stderr).toBe(0);
-    const want = await run(task, JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
-    expect(JSON.parse(res.stdout)).toEqual(want);
-    // Again, the job already ended: at once, without --wait.
-    const again = await fj(['result', id]);
-    expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual(want);
-    const listed = await fj(['jobs', '--json', '--task', task]);
-    const job = (JSON.parse(listed.stdout) as { jobs: { id: string; state: string; label: string; coordinator: string }[] }).jobs.find((j) => j.id === id);
-    expect(job).toMatchObject({ state: 'succeeded', label: `test ${task}` });
-    expect(workers.map((w) => w.log()).join('\n')).toContain(`job ${id} (${task}, "test ${task}"): coordinating`);
-  }, 90_000);
+  it.each(['wordcount', 'align'])(
+    '%s: submit exits at once with the id; the result, fetched by another process later, is eager’s output',
+    async (task) => {
+      const file = join(ROOT, 'examples', `${task}.json`);
+      const t = Date.now();
+      const sub = await fj(['submit', task, file, '--queue', queue, '--label', `test ${task}`]);
+      expect(sub.code, sub.stderr).toBe(0);
+      expect(Date.now() - t).toBeLessThan(5000); // a fresh process included
+      const id = sub.stdout.trim();
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      const res = await fj(['result', id, '--wait', '--timeout', '60']);
+      expect(res.code, res.stderr).toBe(0);
+      const want = await run(task, JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
+      expect(JSON.parse(res.stdout)).toEqual(want);
+      // Again, the job already ended: at once, without --wait.
+      const again = await fj(['result', id]);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toEqual(want);
+      const listed = await fj(['jobs', '--json', '--task', task]);
+      const job = (
+        JSON.parse(listed.stdout) as { jobs: { id: string; state: string; label: string; coordinator: string }[] }
+      ).jobs.find((j) => j.id === id);
+      expect(job).toMatchObject({ state: 'succeeded', label: `test ${task}` });
+      expect(workers.map((w) => w.log()).join('\n')).toContain(`job ${id} (${task}, "test ${task}"): coordinating`);
+    },
+    90_000,
+  );
 
   it('an invalid input is refused where it is typed (exit 2, JSON path) and nothing is queued', async () => {
     const bad = join(dir, 'bad.json');
@@ -123,7 +142,9 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     expect(failed.stderr).toMatch(/item 25 failed on attempt 1/);
     const bare = await fj(['rerun', first.id]);
     expect(bare.code).toBe(2);
-    expect(bare.stderr).toContain(`fj: job ${first.id} runs task "flaky" from a module of its own; name that module to re-run its failed items: fj rerun ${first.id} --task MODULE`);
+    expect(bare.stderr).toContain(
+      `fj: job ${first.id} runs task "flaky" from a module of its own; name that module to re-run its failed items: fj rerun ${first.id} --task MODULE`,
+    );
     const { attempts } = await import('../fixtures/flaky.js');
     const before = Array.from({ length: 40 }, (_, i) => attempts(attemptsDir, i));
     const again = await fj(['rerun', first.id, '--task', FLAKY, '--wait', '--no-progress']);
@@ -135,28 +156,71 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     await s.close();
     expect(kept.indices).not.toContain(25);
     expect(kept.indices.length).toBeGreaterThan(0);
-    const ranAgain = Array.from({ length: 40 }, (_, i) => attempts(attemptsDir, i) - before[i]!);
+    const ranAgain = Array.from({ length: 40 }, (_, i) => attempts(attemptsDir, i) - before[i]);
     expect(ranAgain).toEqual(Array.from({ length: 40 }, (_, i) => (kept.indices.includes(i) ? 0 : 1)));
     const cancelled = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: `${queue}.idle-rerun` });
     expect((await fj(['cancel', cancelled.id])).code).toBe(0);
     const none = await fj(['rerun', cancelled.id]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toContain(`job ${cancelled.id} cancelled with no failed items to run again (a cancelled job keeps no results)`);
+    expect(none.stderr).toContain(
+      `job ${cancelled.id} cancelled with no failed items to run again (a cancelled job keeps no results)`,
+    );
     await deleteQueues(`${queue}.idle-rerun.jobs`).catch(() => {});
     await rm(attemptsDir, { recursive: true, force: true });
   }, 120_000);
 
+  it('a job whose result record exists is never run again: its message delivered again runs nothing', async () => {
+    const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-detached-ended-'));
+    try {
+      const h = await submit(FLAKY, { n: 6, dir: attemptsDir }, common());
+      const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
+      expect(res.code, res.stderr).toBe(0);
+      const { attempts } = await import('../fixtures/flaky.js');
+      const before = Array.from({ length: 6 }, (_, i) => attempts(attemptsDir, i));
+      expect(before).toEqual([1, 1, 1, 1, 1, 1]);
+      const ends = () =>
+        workers
+          .map((w) => w.log())
+          .join('\n')
+          .split(`job ${h.id}: succeeded in`).length - 1;
+      await waitFor('the worker to log the end', () => ends() === 1, 10_000, 50);
+      // The job's message again, as a redelivery (or a copy) would bring it.
+      const conn = await amqp.connect(BROKER_URL);
+      try {
+        const ch = await conn.createConfirmChannel();
+        ch.sendToQueue(`${queue}.jobs`, Buffer.from(JSON.stringify({ job: h.id })), { persistent: true });
+        await ch.waitForConfirms();
+      } finally {
+        await conn.close();
+      }
+      await waitFor('a worker to take the message again', () => ends() === 2, 30_000, 100);
+      expect(Array.from({ length: 6 }, (_, i) => attempts(attemptsDir, i))).toEqual(before);
+    } finally {
+      await rm(attemptsDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('cancel during setup and while running: fj result gives 130, and the workers drop the items', async () => {
     // During setup: slow-setup waits before yielding anything.
     const setupJob = await submit(SLOW_SETUP, { n: 3, setupMs: 3000 }, common());
-    await waitFor('the job to be coordinated', async () => workers.some((w) => w.log().includes(`job ${setupJob.id} (`)), 20_000, 50);
+    await waitFor(
+      'the job to be coordinated',
+      async () => workers.some((w) => w.log().includes(`job ${setupJob.id} (`)),
+      20_000,
+      50,
+    );
     expect((await fj(['cancel', setupJob.id])).code).toBe(0);
     const r1 = await fj(['result', setupJob.id, '--wait', '--timeout', '30']);
     expect(r1.code, r1.stderr).toBe(130);
 
     // While running: 40 items of 2 s on 4 threads.
     const running = await submit(SLEEPY, { values: Array.from({ length: 40 }, (_, i) => i), ms: 2000 }, common());
-    await waitFor('items to be running', async () => ((await running.status()).state === 'running' ? true : undefined), 20_000, 100);
+    await waitFor(
+      'items to be running',
+      async () => ((await running.status()).state === 'running' ? true : undefined),
+      20_000,
+      100,
+    );
     const t = Date.now();
     expect((await fj(['cancel', running.id])).code).toBe(0);
     const r2 = await fj(['result', running.id, '--wait', '--timeout', '30']);
@@ -170,9 +234,14 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     const idle = `${queue}.idle2`;
     // Removed while waited on (as the store's expiry or an operator would): the wait ends, naming why.
     const h = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: idle });
-    const waiting = fj(['result', h.id, '--wait']);
-    await waitFor('the waiter to poll', async () => ((await h.status()).state === 'queued' ? true : undefined), 5000, 100);
-    await new Promise((r) => setTimeout(r, 500));
+    // The child says when it has found the job and begun to wait: only then is the job removed.
+    let childSays = '';
+    const waiting = runFj(['result', h.id, '--wait', '--store', store], {
+      env: { FJ_BROKER_URL: BROKER_URL },
+      timeoutMs: 60_000,
+      onStderr: (text) => (childSays = text),
+    });
+    await waitFor('the waiter to begin waiting', () => /has not ended yet; waiting/.test(childSays), 30_000, 50);
     const { openStore } = await import('../../src/store/open.js');
     const s = await openStore(store);
     await s.deleteJob(h.id);
@@ -185,7 +254,12 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     const short = await submit('wordcount', { documents: ['b'] }, { ...common(), queue: idle, resultTtlMs: 1500 });
     expect((await fj(['cancel', short.id])).code).toBe(0);
     expect((await fj(['result', short.id])).code).toBe(130);
-    await waitFor('the cancelled job to expire', async () => ((await fj(['result', short.id])).code === 2 ? true : undefined), 15_000, 250);
+    await waitFor(
+      'the cancelled job to expire',
+      async () => ((await fj(['result', short.id])).code === 2 ? true : undefined),
+      15_000,
+      250,
+    );
 
     const kept = await submit('wordcount', { documents: ['c'] }, { ...common(), queue: idle });
     const refused = await fj(['forget', kept.id]);
@@ -200,7 +274,9 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
 
   it('fj resume coordinates a detached job nobody took, in this terminal; its end is kept for fj result', async () => {
     const pure = `${queue}.pure`;
-    const w = await startWorkerProc(['--queue', pure, '--store', store, '-c', '1', '--no-coordinate'], { FJ_BROKER_URL: BROKER_URL });
+    const w = await startWorkerProc(['--queue', pure, '--store', store, '-c', '1', '--no-coordinate'], {
+      FJ_BROKER_URL: BROKER_URL,
+    });
     try {
       const input = { documents: ['x y', 'y z z'] };
       const h = await submit('wordcount', input, { ...common(), queue: pure });
@@ -224,7 +300,9 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
       const h = await submit(SLEEPY, { values: [1] }, { ...common(), queue: bare });
       const res = await fj(['result', h.id, '--wait', '--timeout', '30']);
       expect(res.code).toBe(1);
-      expect(res.stderr).toMatch(new RegExp(`no worker on pool ${bare.replace(/\./g, '\\.')} can coordinate task sleepy .*lacks the task`));
+      expect(res.stderr).toMatch(
+        new RegExp(`no worker on pool ${bare.replace(/\./g, '\\.')} can coordinate task sleepy .*lacks the task`),
+      );
       expect(res.stderr).not.toMatch(/\n\s+at /);
     } finally {
       await stopWorkerProc(w);
@@ -236,7 +314,22 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     const { openStore } = await import('../../src/store/open.js');
     const own = `file://${join(dir, 'beats')}`;
     const s = await openStore(own);
-    const beat = (name: string, hash: string, ago: number) => JSON.stringify({ name, host: 'h', pid: 1, pool: 'p', concurrency: 2, busy: 0, itemsDone: 0, coordinating: [], maxJobs: 4, tasks: { t: hash }, version: '0', started: 0, sent: Date.now() - ago });
+    const beat = (name: string, hash: string, ago: number) =>
+      JSON.stringify({
+        name,
+        host: 'h',
+        pid: 1,
+        pool: 'p',
+        concurrency: 2,
+        busy: 0,
+        itemsDone: 0,
+        coordinating: [],
+        maxJobs: 4,
+        tasks: { t: hash },
+        version: '0',
+        started: 0,
+        sent: Date.now() - ago,
+      });
     await s.putBeacon('workers', 'h.p.1', beat('h.p.1', 'aaa', 0), 60_000);
     await s.putBeacon('workers', 'h.p.2', beat('h.p.2', 'aaa', 0), 60_000);
     await s.putBeacon('workers', 'h.p.3', beat('h.p.3', 'bbb', 0), 60_000);
@@ -249,9 +342,25 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
       ['h.p.3', ['t'], false],
       ['h.p.4', [], true],
     ]);
+    expect(ws.filter((w) => !w.quiet).every((w) => w.mixedTasks.join() === 't')).toBe(true);
     const text = await runFj(['workers', '--store', own]);
-    expect(text.stdout).toMatch(/h\.p\.3 .*stale code: t/);
+    expect(text.stdout).toMatch(/h\.p\.3 .*t@bbb .*pool runs 2\+ versions of t; stale code: t/);
     expect(text.stdout).toMatch(/h\.p\.4 .*\(quiet\)/);
+
+    // A rolling deploy half done: one worker on each version, no majority. No worker is stale; the pool is flagged.
+    const two = `file://${join(dir, 'beats-two')}`;
+    const t2 = await openStore(two);
+    await t2.putBeacon('workers', 'h.q.1', beat('h.q.1', 'aaa11111', 0), 60_000);
+    await t2.putBeacon('workers', 'h.q.2', beat('h.q.2', 'bbb22222', 0), 60_000);
+    await t2.close();
+    const halves = await listWorkers({ store: two });
+    expect(halves.map((w) => [w.name, w.staleTasks, w.mixedTasks])).toEqual([
+      ['h.q.1', [], ['t']],
+      ['h.q.2', [], ['t']],
+    ]);
+    const shown = await runFj(['workers', '--store', two]);
+    expect(shown.stdout).toMatch(/h\.q\.1 .*t@aaa11111 +pool runs 2\+ versions of t/);
+    expect(shown.stdout).toMatch(/h\.q\.2 .*t@bbb22222 +pool runs 2\+ versions of t/);
   });
 
   it('fj workers lists both workers with their pool, threads and task code; fj jobs filters by state', async () => {
@@ -273,48 +382,62 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
   });
 });
 
-describe.runIf(available)('detached jobs on a Redis store: submit --wait, --no-coordinate, and every key expires', async () => {
-  const { redisAvailable, requireServices } = await import('../helpers/services.js');
-  const REDIS = `${process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'}/8`;
-  const up = await redisAvailable(REDIS);
-  if (!up && requireServices()) throw new Error(`Redis does not answer at ${REDIS}, and CI requires it`);
-  const queue = `fj.test.detached-redis.${randomUUID()}`;
-  const workers: WorkerProc[] = [];
-  afterAll(async () => {
-    await Promise.all(workers.map(stopWorkerProc));
-    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
-  });
+describe.runIf(available)(
+  'detached jobs on a Redis store: submit --wait, --no-coordinate, and every key expires',
+  async () => {
+    const { redisAvailable, requireServices } = await import('../helpers/services.js');
+    const base = process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const up = await redisAvailable(base);
+    if (!up && requireServices()) throw new Error(`Redis does not answer at ${base}, and CI requires it`);
+    // A database of this run's own (its listing and key checks see only this run's keys): see helpers/redis-db.ts.
+    const { claimRedisDb } = await import('../helpers/redis-db.js');
+    const db = up ? await claimRedisDb(base) : undefined;
+    const REDIS = db?.url ?? base;
+    const queue = `fj.test.detached-redis.${randomUUID()}`;
+    const workers: WorkerProc[] = [];
+    afterAll(async () => {
+      await Promise.all(workers.map(stopWorkerProc));
+      for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+      await db?.release();
+    });
 
-  it.runIf(up)('a pure item worker leaves the job queued; a coordinating one takes it; submit --wait prints the output; no key lives forever', async () => {
-    const { Redis } = await import('ioredis');
-    const admin = new Redis(REDIS);
-    await admin.flushdb();
-    const env = { FJ_BROKER_URL: BROKER_URL };
-    workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--no-coordinate'], env));
-    expect(workers[0]!.log()).toContain('not coordinating jobs');
-    const file = join(ROOT, 'examples', 'wordcount.json');
-    const want = await run('wordcount', JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
-    const sub = await runFj(['submit', 'wordcount', file, '--queue', queue, '--store', REDIS], { env });
-    expect(sub.code, sub.stderr).toBe(0);
-    const id = sub.stdout.trim();
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await runFj(['result', id, '--store', REDIS], { env })).code).toBe(124); // nobody coordinates it
-    workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--max-jobs', '2'], env));
-    const res = await runFj(['result', id, '--wait', '--timeout', '30', '--store', REDIS], { env });
-    expect(res.code, res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual(want);
-    const waited = await runFj(['submit', 'wordcount', file, '--queue', queue, '--store', REDIS, '--wait', '--result-ttl', '1h'], { env, timeoutMs: 60_000 });
-    expect(waited.code, waited.stderr).toBe(0);
-    expect(JSON.parse(waited.stdout)).toEqual(want);
-    expect(waited.stderr).toMatch(/submitted; waiting/);
-    // Every key this left in Redis (job data and records, the index, heartbeats) has an expiry.
-    const keys = await admin.keys('*');
-    expect(keys.length).toBeGreaterThan(3);
-    const ttls = await Promise.all(keys.map(async (k) => [k, await admin.pttl(k)] as const));
-    expect(ttls.filter(([, t]) => t < 0)).toEqual([]);
-    // The 1 h retention was set at the end, not the 7-day default.
-    const entry = (await listJobs({ store: REDIS, limit: 1 })).jobs[0]!;
-    expect(entry.expires - (entry.finished ?? 0)).toBe(3600_000);
-    await admin.quit();
-  }, 90_000);
-});
+    it.runIf(up)(
+      'a pure item worker leaves the job queued; a coordinating one takes it; submit --wait prints the output; no key lives forever',
+      async () => {
+        const { Redis } = await import('ioredis');
+        const admin = new Redis(REDIS);
+        const env = { FJ_BROKER_URL: BROKER_URL };
+        workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--no-coordinate'], env));
+        expect(workers[0].log()).toContain('not coordinating jobs');
+        const file = join(ROOT, 'examples', 'wordcount.json');
+        const want = await run('wordcount', JSON.parse(readFileSync(file, 'utf8')), { executor: 'eager' });
+        const sub = await runFj(['submit', 'wordcount', file, '--queue', queue, '--store', REDIS], { env });
+        expect(sub.code, sub.stderr).toBe(0);
+        const id = sub.stdout.trim();
+        await new Promise((r) => setTimeout(r, 1500));
+        expect((await runFj(['result', id, '--store', REDIS], { env })).code).toBe(124); // nobody coordinates it
+        workers.push(await startWorkerProc(['--queue', queue, '--store', REDIS, '-c', '1', '--max-jobs', '2'], env));
+        const res = await runFj(['result', id, '--wait', '--timeout', '30', '--store', REDIS], { env });
+        expect(res.code, res.stderr).toBe(0);
+        expect(JSON.parse(res.stdout)).toEqual(want);
+        const waited = await runFj(
+          ['submit', 'wordcount', file, '--queue', queue, '--store', REDIS, '--wait', '--result-ttl', '1h'],
+          { env, timeoutMs: 60_000 },
+        );
+        expect(waited.code, waited.stderr).toBe(0);
+        expect(JSON.parse(waited.stdout)).toEqual(want);
+        expect(waited.stderr).toMatch(/submitted; waiting/);
+        // Every key this left in Redis (job data and records, the index, heartbeats) has an expiry.
+        const keys = (await admin.keys('*')).filter((k) => k !== 'fj-test:claim');
+        expect(keys.length).toBeGreaterThan(3);
+        const ttls = await Promise.all(keys.map(async (k) => [k, await admin.pttl(k)] as const));
+        expect(ttls.filter(([, t]) => t < 0)).toEqual([]);
+        // The 1 h retention was set at the end, not the 7-day default.
+        const entry = (await listJobs({ store: REDIS, limit: 1 })).jobs[0];
+        expect(entry.expires - (entry.finished ?? 0)).toBe(3600_000);
+        await admin.quit();
+      },
+      90_000,
+    );
+  },
+);

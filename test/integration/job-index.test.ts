@@ -10,30 +10,39 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { IndexEntry, JobState } from '../../src/store/job-index.js';
 import { openStore, redactUrl } from '../../src/store/open.js';
 import type { PayloadStore } from '../../src/store/store.js';
 import { redisAvailable, requireServices } from '../helpers/services.js';
+import { claimRedisDb } from '../helpers/redis-db.js';
 import { waitFor } from '../helpers/wait.js';
 
-// A database of its own: the index is one key per Redis database.
-const REDIS_URL = `${process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'}/7`;
-const redisUp = await redisAvailable(REDIS_URL);
-if (!redisUp && !requireServices()) console.warn(`SKIPPING Redis job-index tests: nothing answers at ${redactUrl(REDIS_URL)}`);
+// A database of its own, claimed for this run (the index is one key per Redis database): see helpers/redis-db.ts.
+const REDIS_BASE = process.env.FJ_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisUp = await redisAvailable(REDIS_BASE);
+if (!redisUp && !requireServices())
+  console.warn(`SKIPPING Redis job-index tests: nothing answers at ${redactUrl(REDIS_BASE)}`);
+const redisDb = redisUp ? await claimRedisDb(REDIS_BASE) : undefined;
+afterAll(() => redisDb?.release());
 const fileDir = await mkdtemp(join(tmpdir(), 'fj-index-test-'));
 afterAll(() => rm(fileDir, { recursive: true, force: true }));
 
 const cases = [
   { name: 'memory', url: () => 'memory:', skip: false },
   { name: 'file', url: () => `file://${join(fileDir, randomUUID())}`, skip: false },
-  { name: 'redis', url: () => REDIS_URL, skip: !redisUp && !requireServices() },
+  { name: 'redis', url: () => redisDb!.url, skip: !redisUp && !requireServices() },
 ];
 
 const HOUR = 3600_000;
 
-function entry(id: string, submitted: number, state: JobState = 'succeeded', task = 'wordcount', expires = Date.now() + HOUR): IndexEntry {
+function entry(
+  id: string,
+  submitted: number,
+  state: JobState = 'succeeded',
+  task = 'wordcount',
+  expires = Date.now() + HOUR,
+): IndexEntry {
   return { id, state, task, label: `label of ${id}`, submitted, expires };
 }
 
@@ -42,11 +51,7 @@ for (const c of cases) {
     let store: PayloadStore;
     const fresh = async () => {
       store = await openStore(c.url());
-      if (c.name === 'redis') {
-        const admin = new Redis(REDIS_URL);
-        await admin.flushdb();
-        await admin.quit();
-      }
+      if (c.name === 'redis') await redisDb!.wipe();
       return store;
     };
     afterAll(() => store?.close());
@@ -54,14 +59,24 @@ for (const c of cases) {
     it('lists newest first, filters by state and task, pages with a cursor, and says when more match', async () => {
       await fresh();
       const t0 = Date.now() - 10_000;
-      for (let i = 0; i < 30; i++) await store.indexJob(entry(`job-${String(i).padStart(2, '0')}`, t0 + i * 10, i % 3 === 0 ? 'failed' : 'succeeded', i % 2 ? 'align' : 'wordcount'));
+      for (let i = 0; i < 30; i++)
+        await store.indexJob(
+          entry(
+            `job-${String(i).padStart(2, '0')}`,
+            t0 + i * 10,
+            i % 3 === 0 ? 'failed' : 'succeeded',
+            i % 2 ? 'align' : 'wordcount',
+          ),
+        );
       const first = await store.listJobs({ limit: 10 });
       expect(first.entries.map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, k) => `job-${29 - k}`));
       expect(first.more).toBe(true);
-      expect(first.entries[0]).toEqual(entry('job-29', t0 + 290, 'succeeded', 'align', first.entries[0]!.expires));
+      expect(first.entries[0]).toEqual(entry('job-29', t0 + 290, 'succeeded', 'align', first.entries[0].expires));
       const last = first.entries.at(-1)!;
       const second = await store.listJobs({ limit: 25, before: last });
-      expect(second.entries.map((e) => e.id)).toEqual(Array.from({ length: 20 }, (_, k) => `job-${String(19 - k).padStart(2, '0')}`));
+      expect(second.entries.map((e) => e.id)).toEqual(
+        Array.from({ length: 20 }, (_, k) => `job-${String(19 - k).padStart(2, '0')}`),
+      );
       expect(second.more).toBe(false);
       const failed = await store.listJobs({ limit: 100, state: 'failed', task: 'align' });
       expect(failed.entries.map((e) => e.id)).toEqual(['job-27', 'job-21', 'job-15', 'job-09', 'job-03']);
@@ -86,11 +101,20 @@ for (const c of cases) {
       await store.put('short-lived', new Uint8Array([1, 2, 3]));
       await store.setMeta('short-lived', 'status', new Uint8Array([4]));
       await store.indexJob(entry('short-lived', now, 'succeeded', 'wordcount', now + 300));
+      // writes after the entry do not keep the job past its entry's expiry
+      await store.setMeta('short-lived', 'cancel', new Uint8Array([5]));
+      await store.put('short-lived', new Uint8Array([6]));
       await store.indexJob(entry('long-lived', now - 1, 'succeeded', 'wordcount', now + HOUR));
       expect((await store.listJobs({ limit: 10 })).entries.map((e) => e.id)).toEqual(['short-lived', 'long-lived']);
-      await waitFor('the short-lived job to expire', async () => (await store.indexEntry('short-lived')) === undefined, 5000, 50);
+      await waitFor(
+        'the short-lived job to expire',
+        async () => (await store.indexEntry('short-lived')) === undefined,
+        5000,
+        50,
+      );
       expect((await store.listJobs({ limit: 10 })).entries.map((e) => e.id)).toEqual(['long-lived']);
       expect(await store.getMeta('short-lived', 'status')).toBeUndefined();
+      expect(await store.getMeta('short-lived', 'cancel')).toBeUndefined();
       if (c.name === 'file') expect(await readdir(new URL(store.url).pathname)).not.toContain('short-lived');
     });
 
@@ -110,7 +134,12 @@ for (const c of cases) {
         { name: 'host.pool.1', text: '{"a":1}' },
         { name: 'host.pool.2', text: '{"b":2}' },
       ]);
-      await waitFor('the first beacon to expire', async () => (await store.listBeacons('workers')).length === 1, 5000, 50);
+      await waitFor(
+        'the first beacon to expire',
+        async () => (await store.listBeacons('workers')).length === 1,
+        5000,
+        50,
+      );
       expect(await store.listBeacons('workers')).toEqual([{ name: 'host.pool.2', text: '{"b":2}' }]);
       await expect(store.putBeacon('workers', '../escape', '', 1000)).rejects.toThrow(/bad beacon name/);
     });
@@ -140,3 +169,30 @@ for (const c of cases) {
     }, 120_000);
   });
 }
+
+describe.skipIf(!redisUp)('a Redis database per test run (helpers/redis-db.ts)', () => {
+  it('two runs at once claim two databases, and a wipe of one leaves the other', async () => {
+    const [a, b] = await Promise.all([claimRedisDb(REDIS_BASE), claimRedisDb(REDIS_BASE)]);
+    const { Redis } = await import('ioredis');
+    const ca = new Redis(a.url);
+    const cb = new Redis(b.url);
+    try {
+      expect(a.url).not.toBe(b.url);
+      expect(a.url).not.toBe(redisDb!.url);
+      await cb.set('kept', '1');
+      await ca.set('wiped', '1');
+      await a.wipe();
+      expect(await ca.get('wiped')).toBeNull();
+      expect(await cb.get('kept')).toBe('1');
+    } finally {
+      ca.disconnect();
+      cb.disconnect();
+      await a.release();
+      await b.release();
+    }
+    // released: wiped, and free for the next run
+    const again = new Redis(b.url);
+    expect(await again.dbsize()).toBe(0);
+    again.disconnect();
+  });
+});

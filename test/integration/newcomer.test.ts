@@ -61,8 +61,24 @@ describe('the command line', () => {
   });
 
   it.skipIf(!available)('-e amqp: the job line fits a 120-column terminal', async () => {
-    const r = await fj(['run', 'wordcount', '-', '-e', 'amqp', '--queue', `fj.test.newcomer.${randomUUID().slice(0, 8)}`], '{"documents": 5}');
-    expect(r.code).toBe(2); // an invalid input, after the job line
+    // A pool with no worker: the job waits once it exists (its line printed), then Ctrl-C cancels it.
+    const queue = `fj.test.newcomer.${randomUUID().slice(0, 8)}`;
+    const child = spawn(process.execPath, [FJ_CLI, 'run', 'wordcount', '-', '-e', 'amqp', '--queue', queue], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    child.stdin.end('{"documents": ["a b"]}');
+    try {
+      await waitFor('the job line', () => stderr.includes('\n'), 20_000);
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+      await deleteQueues(queue);
+    }
+    const r = { stderr };
     const line = r.stderr.split('\n')[0];
     expect(line).toMatch(/^fj: job [0-9a-f-]{36} \(fj status \| cancel \| resume [0-9a-f-]{36}\)$/);
     expect(line.length).toBeLessThanOrEqual(120);
@@ -99,12 +115,17 @@ describe("hooks' wrong return values: exit 1 naming the hook, never an internal 
   it('setup returning null is reported as null', async () => {
     const r = await fj(['run', WRONG, '-', '-e', 'eager'], input('null-setup'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^fj: wrong-returns\.setup failed: setup must return an array, an iterable or an async iterable, got null\n/);
+    expect(r.stderr).toMatch(
+      /^fj: wrong-returns\.setup failed: setup must return an array, an iterable or an async iterable, got null\n/,
+    );
   });
 
   it('--on-failure collect --stats: total, succeeded and failed', async () => {
     const stats = join(dir, 'stats.json');
-    const r = await fj(['run', fixture('throws.ts'), '-', '-e', 'eager', '--on-failure', 'collect', '--stats', stats], JSON.stringify({ n: 10, at: 3 }));
+    const r = await fj(
+      ['run', fixture('throws.ts'), '-', '-e', 'eager', '--on-failure', 'collect', '--stats', stats],
+      JSON.stringify({ n: 10, at: 3 }),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(stats, 'utf8'))).toMatchObject({ total: 10, succeeded: 9, failed: 1 });
   });
@@ -116,7 +137,9 @@ describe.skipIf(!available)('fj worker started before its broker', () => {
 
   /** Starts `fj worker` with `args`; its output so far and its exit. */
   function worker(args: string[]) {
-    const child = spawn(process.execPath, [FJ_CLI, 'worker', '--queue', queue, '-c', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [FJ_CLI, 'worker', '--queue', queue, '-c', '1', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -130,7 +153,11 @@ describe.skipIf(!available)('fj worker started before its broker', () => {
     proxy.cut(); // the broker is "down": connections are accepted and closed at once
     const w = worker(['--broker', proxy.via(BROKER_URL)]);
     try {
-      await waitFor('two logged attempts', () => (w.out().match(/waiting for the broker \(attempt \d+/g)?.length ?? 0) >= 2, 20_000);
+      await waitFor(
+        'two logged attempts',
+        () => (w.out().match(/waiting for the broker \(attempt \d+/g)?.length ?? 0) >= 2,
+        20_000,
+      );
       proxy.restore();
       await waitFor('the worker to serve', () => /serving /.test(w.out()), 30_000);
       w.child.kill('SIGTERM');

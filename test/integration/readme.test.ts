@@ -40,11 +40,19 @@ interface Result {
 /** Runs a command in `cwd` (killed after 120 s); resolves with its exit code and output, never rejects on a non-zero exit. */
 async function sh(cmd: string, args: string[], cwd: string): Promise<Result> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(cmd, args, { cwd, timeout: 120_000, env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' } });
+    const { stdout, stderr } = await promisify(execFile)(cmd, args, {
+      cwd,
+      timeout: 120_000,
+      env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string; message: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: `${e.stderr ?? ''}${e.message}` };
+    return {
+      code: typeof e.code === 'number' ? e.code : -1,
+      stdout: e.stdout ?? '',
+      stderr: `${e.stderr ?? ''}${e.message}`,
+    };
   }
 }
 
@@ -58,7 +66,8 @@ function readmeFiles(): Map<string, string> {
 /** The project files a newcomer writes, copied from examples/ into `to`. */
 function copyProject(to: string): void {
   mkdirSync(to, { recursive: true });
-  for (const part of ['tasks', 'schemas', 'test', 'input.json']) cpSync(join(examples, part), join(to, part), { recursive: true });
+  for (const part of ['tasks', 'schemas', 'test', 'input.json'])
+    cpSync(join(examples, part), join(to, part), { recursive: true });
 }
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,10 +75,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('the README', () => {
   it('shows examples/ as it is: every marked block is that file', () => {
     const files = readmeFiles();
-    expect([...files.keys()].sort()).toEqual(['examples/input.json', 'examples/schemas/primes.schema.json', 'examples/tasks/primes.ts', 'examples/test/tasks.test.ts']);
+    expect([...files.keys()].sort()).toEqual([
+      'examples/input.json',
+      'examples/schemas/primes.schema.json',
+      'examples/tasks/primes.ts',
+      'examples/test/tasks.test.ts',
+    ]);
     for (const [path, text] of files) expect(text, path).toBe(readFileSync(join(root, path), 'utf8'));
     // Pasted as is, a schema block must parse (no `// file name` comment in JSON).
-    for (const path of ['examples/schemas/primes.schema.json', 'examples/input.json']) expect(() => JSON.parse(files.get(path)!), path).not.toThrow();
+    for (const path of ['examples/schemas/primes.schema.json', 'examples/input.json'])
+      expect(() => JSON.parse(files.get(path)!), path).not.toThrow();
   });
 });
 
@@ -85,8 +100,14 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
       copyProject(project);
       cpSync(join(examples, 'package.json'), join(project, 'package.json'));
       // From npm's cache (the main project installed the same versions): no registry round trips.
-      const vitest = (JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as { version: string }).version;
-      const installed = await sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `vitest@${vitest}`], project);
+      const vitest = (
+        JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as { version: string }
+      ).version;
+      const installed = await sh(
+        npm,
+        ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `vitest@${vitest}`],
+        project,
+      );
       expect(installed.code, installed.stderr).toBe(0);
     } else {
       // `npm init -y`: "type" commonjs or none, so .js and .ts files are CommonJS. The ES module project's node_modules serves it too.
@@ -123,23 +144,50 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
 
   it("the README's TypeScript type-checks (strict, module nodenext: fj's and fj/tasks/*'s types through the exports)", async () => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const r = await sh(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'tasks/primes.ts', 'test/tasks.test.ts'], project);
+    const r = await sh(
+      process.execPath,
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--skipLibCheck',
+        'tasks/primes.ts',
+        'test/tasks.test.ts',
+      ],
+      project,
+    );
     expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
   });
 
   it('JavaScript tasks load too: ES module syntax in either kind of project, CommonJS syntax in a CommonJS one', async () => {
-    const body = 'extends ForkJoinTask { static schema = { type: "array", items: { type: "integer" } }; setup(xs) { return xs; } process(x) { return 2 * x; } join(ys) { return ys; } }';
-    writeFileSync(join(project, 'tasks', 'double.js'), `import { ForkJoinTask } from 'fj';\nexport default class Double ${body}\n`);
+    const body =
+      'extends ForkJoinTask { static schema = { type: "array", items: { type: "integer" } }; setup(xs) { return xs; } process(x) { return 2 * x; } join(ys) { return ys; } }';
+    writeFileSync(
+      join(project, 'tasks', 'double.js'),
+      `import { ForkJoinTask } from 'fj';\nexport default class Double ${body}\n`,
+    );
     const files = ['./tasks/double.js'];
     if (kind === 'commonjs') {
-      writeFileSync(join(project, 'tasks', 'double-cjs.js'), `const { ForkJoinTask } = require('fj');\nmodule.exports = class DoubleCjs ${body};\n`);
+      writeFileSync(
+        join(project, 'tasks', 'double-cjs.js'),
+        `const { ForkJoinTask } = require('fj');\nmodule.exports = class DoubleCjs ${body};\n`,
+      );
       files.push('./tasks/double-cjs.js');
     }
     writeFileSync(join(project, 'numbers.json'), '[1, 2, 3]');
     if (kind === 'commonjs') {
       // require('fj') in a CommonJS task is fj itself, not a second copy compiled to CommonJS: one fj module in require.cache.
       const copies = `Object.keys(require.cache).filter((k) => k.includes(${JSON.stringify(`${join('fj', 'dist')}`)})).length`;
-      writeFileSync(join(project, 'tasks', 'fj-copies.js'), `const { ForkJoinTask } = require('fj');\nmodule.exports = class FjCopies extends ForkJoinTask { static schema = {}; setup() { return [1]; } process(x) { return x; } join() { return ${copies}; } };\n`);
+      writeFileSync(
+        join(project, 'tasks', 'fj-copies.js'),
+        `const { ForkJoinTask } = require('fj');\nmodule.exports = class FjCopies extends ForkJoinTask { static schema = {}; setup() { return [1]; } process(x) { return x; } join() { return ${copies}; } };\n`,
+      );
       const r = await sh(npx, ['fj', 'run', './tasks/fj-copies.js', 'numbers.json', '-e', 'eager'], project);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toBe(1);
@@ -151,24 +199,31 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     }
   });
 
-  it.skipIf(!available)('Scaling out: fj worker --tasks ./tasks/primes.ts serves npx fj run primes -e amqp', async () => {
-    const queue = `fj.test.readme.${kind}.${randomUUID().slice(0, 8)}`;
-    const bin = join(project, 'node_modules', 'fj', 'dist', 'src', 'cli', 'main.js');
-    const worker = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--tasks', './tasks/primes.ts', '-c', '1'], { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    worker.stderr.on('data', (d) => (log += d));
-    const exited = new Promise((r) => worker.once('exit', r));
-    try {
-      await waitFor('the worker to serve', () => / serving .*\bprimes\b/.test(log), 30_000);
-      const r = await sh(npx, ['fj', 'run', 'primes', 'input.json', '-e', 'amqp', '--queue', queue], project);
-      expect(r.code, `${r.stderr}\n${log}`).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 });
-    } finally {
-      worker.kill('SIGTERM');
-      await exited;
-      await deleteQueues(queue);
-    }
-  });
+  it.skipIf(!available)(
+    'Scaling out: fj worker --tasks ./tasks/primes.ts serves npx fj run primes -e amqp',
+    async () => {
+      const queue = `fj.test.readme.${kind}.${randomUUID().slice(0, 8)}`;
+      const bin = join(project, 'node_modules', 'fj', 'dist', 'src', 'cli', 'main.js');
+      const worker = spawn(
+        process.execPath,
+        [bin, 'worker', '--queue', queue, '--tasks', './tasks/primes.ts', '-c', '1'],
+        { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let log = '';
+      worker.stderr.on('data', (d) => (log += d));
+      const exited = new Promise((r) => worker.once('exit', r));
+      try {
+        await waitFor('the worker to serve', () => / serving .*\bprimes\b/.test(log), 30_000);
+        const r = await sh(npx, ['fj', 'run', 'primes', 'input.json', '-e', 'amqp', '--queue', queue], project);
+        expect(r.code, `${r.stderr}\n${log}`).toBe(0);
+        expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 });
+      } finally {
+        worker.kill('SIGTERM');
+        await exited;
+        await deleteQueues(queue);
+      }
+    },
+  );
 
   it('a schema pasted with a comment in it is refused naming its line and column', async () => {
     const copy = join(dir, `${kind}-bad-schema`);
@@ -179,6 +234,8 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     writeFileSync(schema, `// schemas/primes.schema.json\n${readFileSync(schema, 'utf8')}`);
     const r = await sh(npx, ['fj', 'validate', './tasks/primes.ts', 'input.json'], copy);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`fj: task primes: schema ${schema} is not valid JSON: Unexpected token '/' at line 1, column 1`);
+    expect(r.stderr).toContain(
+      `fj: task primes: schema ${schema} is not valid JSON: Unexpected token '/' at line 1, column 1`,
+    );
   });
 });

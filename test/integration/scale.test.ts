@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKER_URL, CLI, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  CLI,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 
 const available = await brokerAvailable();
 // JavaScript on the build, run by `fj run` from the build: 80 threads loading a TypeScript task through tsx take most of a minute here.
@@ -23,7 +31,9 @@ const SLOTS = WORKERS * THREADS;
 
 /** The most intervals `[start, end)` that hold at one moment. */
 function mostAtOnce(intervals: [number, number][]): number {
-  const edges = intervals.flatMap(([s, e]) => [[s, 1] as const, [e, -1] as const]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const edges = intervals
+    .flatMap(([s, e]) => [[s, 1] as const, [e, -1] as const])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let now = 0;
   let most = 0;
   for (const [, d] of edges) most = Math.max(most, (now += d));
@@ -36,7 +46,11 @@ describe.runIf(available)('a job on a large pool', () => {
   let workers: WorkerProc[] = [];
 
   beforeAll(async () => {
-    workers = await Promise.all(Array.from({ length: WORKERS }, (_, n) => startWorkerProc(['--queue', queue, '--tasks', spans, '--concurrency', String(THREADS), '--name', `s${n}`])));
+    workers = await Promise.all(
+      Array.from({ length: WORKERS }, (_, n) =>
+        startWorkerProc(['--queue', queue, '--tasks', spans, '--concurrency', String(THREADS), '--name', `s${n}`]),
+      ),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -48,7 +62,19 @@ describe.runIf(available)('a job on a large pool', () => {
   it('keeps more than 64 slots busy at once: the window follows the pool', async () => {
     const input = join(dir, 'input.json');
     writeFileSync(input, JSON.stringify({ items: SLOTS * 4, ms: 500 }));
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'run', spans, input, '--executor', 'amqp', '--queue', queue, '--broker', BROKER_URL, '--no-progress']);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      CLI,
+      'run',
+      spans,
+      input,
+      '--executor',
+      'amqp',
+      '--queue',
+      queue,
+      '--broker',
+      BROKER_URL,
+      '--no-progress',
+    ]);
     const ran = JSON.parse(stdout) as [number, number][];
     expect(ran).toHaveLength(SLOTS * 4);
     const most = mostAtOnce(ran);

@@ -19,7 +19,10 @@ describe('services', () => {
   });
 
   it('local builds them once per thread, not per item', async () => {
-    const out = (await run(greet, { names }, { executor: 'local', concurrency: 2, services })) as { texts: string[]; builds: number };
+    const out = (await run(greet, { names }, { executor: 'local', concurrency: 2, services })) as {
+      texts: string[];
+      builds: number;
+    };
     expect(out.texts).toEqual(texts);
     expect(out.builds).toBeGreaterThanOrEqual(1);
     expect(out.builds).toBeLessThanOrEqual(2);

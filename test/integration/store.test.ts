@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TransportError, UsageError } from '../../src/errors.js';
+import { TransportError, UsageError } from '../../src/core/errors.js';
 import { FileStore } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { DEFAULT_STORE_DIR, openStore, redactUrl } from '../../src/store/open.js';
@@ -23,13 +23,17 @@ const SECRET = 'fj-test-s3cret';
 // Put a password in the URL so every test checks it never leaks. Redis's
 // `default` user accepts any password unless one is configured, in which
 // case FJ_TEST_REDIS_URL carries the real one and that is the secret.
-const REDIS_URL = new URL(BASE_REDIS_URL).password ? BASE_REDIS_URL : BASE_REDIS_URL.replace('://', `://default:${SECRET}@`);
+const REDIS_URL = new URL(BASE_REDIS_URL).password
+  ? BASE_REDIS_URL
+  : BASE_REDIS_URL.replace('://', `://default:${SECRET}@`);
 const REDIS_SECRET = new URL(REDIS_URL).password;
 
 const redisUp = await redisAvailable(REDIS_URL);
 const skipRedis = !redisUp && !requireServices();
 if (skipRedis) {
-  console.warn(`SKIPPING Redis store tests: nothing answers at ${redactUrl(REDIS_URL)} (set FJ_TEST_REDIS_URL; under CI=true or FJ_REQUIRE_BROKER=1 they fail instead)`);
+  console.warn(
+    `SKIPPING Redis store tests: nothing answers at ${redactUrl(REDIS_URL)} (set FJ_TEST_REDIS_URL; under CI=true or FJ_REQUIRE_BROKER=1 they fail instead)`,
+  );
 }
 
 const fileDir = await mkdtemp(join(tmpdir(), 'fj-store-test-'));
@@ -58,7 +62,11 @@ const cases: Case[] = [
     name: 'file',
     url: `file://${fileDir}`,
     skip: false,
-    count: (_s, job) => readdir(join(fileDir, job)).then((names) => names.length, () => 0),
+    count: (_s, job) =>
+      readdir(join(fileDir, job)).then(
+        (names) => names.length,
+        () => 0,
+      ),
     plant: async (job, hash, bytes) => {
       await mkdir(join(fileDir, job), { recursive: true });
       await writeFile(join(fileDir, job, hash), bytes);
@@ -151,7 +159,15 @@ describe.each(cases)('$name store', (c) => {
 
     it('rejects malformed refs and unsafe job ids with a TransportError naming them', async () => {
       const hash = sha256(new Uint8Array(1));
-      for (const ref of ['nohash', `job/xyz`, `../${hash}`, `job/../${hash}`, `job/${hash.toUpperCase()}`, `job/${hash}/x`, '/etc/passwd']) {
+      for (const ref of [
+        'nohash',
+        `job/xyz`,
+        `../${hash}`,
+        `job/../${hash}`,
+        `job/${hash.toUpperCase()}`,
+        `job/${hash}/x`,
+        '/etc/passwd',
+      ]) {
         await expect(store.get(ref), ref).rejects.toThrow(TransportError);
         await expect(store.get(ref), ref).rejects.toThrow(JSON.stringify(ref));
       }
@@ -180,21 +196,24 @@ describe.each(cases)('$name store', (c) => {
       expect(same(await store.get(refs[0]), bytes)).toBe(true);
     });
 
-    it.skipIf(!c.plant)('refuses bytes planted under a hash name they do not have, and a put replaces them', async () => {
-      const job = newJob();
-      const genuine = Buffer.from('{"documents":["work hard"]}');
-      const hash = sha256(genuine);
-      const ref = `${job}/${hash}`;
-      // Same length as the genuine bytes: a size check cannot tell them apart.
-      await c.plant!(job, hash, Buffer.from('{"documents":["rk j rk j"]}'.slice(0, genuine.length)));
-      const err = await store.get(ref).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(TransportError);
-      expect((err as Error).message).toContain(ref);
-      expect((err as Error).message).toMatch(/does not match/);
-      expect((err as TransportError).resumable).toBe(false); // waiting will not make them match
-      expect(await store.put(job, genuine)).toBe(ref);
-      expect(same(await store.get(ref), genuine)).toBe(true);
-    });
+    it.skipIf(!c.plant)(
+      'refuses bytes planted under a hash name they do not have, and a put replaces them',
+      async () => {
+        const job = newJob();
+        const genuine = Buffer.from('{"documents":["work hard"]}');
+        const hash = sha256(genuine);
+        const ref = `${job}/${hash}`;
+        // Same length as the genuine bytes: a size check cannot tell them apart.
+        await c.plant!(job, hash, Buffer.from('{"documents":["rk j rk j"]}'.slice(0, genuine.length)));
+        const err = await store.get(ref).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TransportError);
+        expect((err as Error).message).toContain(ref);
+        expect((err as Error).message).toMatch(/does not match/);
+        expect((err as TransportError).resumable).toBe(false); // waiting will not make them match
+        expect(await store.put(job, genuine)).toBe(ref);
+        expect(same(await store.get(ref), genuine)).toBe(true);
+      },
+    );
 
     it('never shows the password in its url', () => {
       expect(store.url).toBe(redactUrl(c.url));
@@ -341,7 +360,8 @@ describe('openStore', () => {
     const store = await openStore(`file://${dir}`);
     expect(store).toBeInstanceOf(FileStore);
     expect((await stat(dir)).isDirectory()).toBe(true);
-    for (const url of [undefined, '', '  ']) expect((await openStore(url)) as FileStore).toMatchObject({ dir: DEFAULT_STORE_DIR });
+    for (const url of [undefined, '', '  '])
+      expect((await openStore(url)) as FileStore).toMatchObject({ dir: DEFAULT_STORE_DIR });
   });
 
   it('opens memory: as a MemoryStore', async () => {
@@ -383,6 +403,50 @@ describe.skipIf(skipRedis)('redis store', () => {
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(/WRONGPASS|NOAUTH|invalid/i);
     expect((err as Error).message).not.toContain(REDIS_SECRET);
+  });
+
+  it('every kind of write leaves an expiry: a record, an index entry (job and index), a beacon', async () => {
+    const store = await RedisStore.open(REDIS_URL);
+    const admin = (redisAdmin ??= new Redis(REDIS_URL));
+    const job = `ttl-${randomUUID()}`;
+    const beacon = `ttl-${randomUUID()}`;
+    try {
+      // a record alone, before any payload or entry
+      await store.setMeta(job, 'status', Buffer.from('{}'));
+      const ttl = await admin.ttl(`fj:job:${job}`);
+      expect(ttl).toBeGreaterThan(DEFAULT_REDIS_TTL_SECONDS - 60);
+      expect(ttl).toBeLessThanOrEqual(DEFAULT_REDIS_TTL_SECONDS);
+      // an entry sets the job's expiry to its own (here, past the leak guard) and the index lives at least as long
+      const expires = Date.now() + 30 * 24 * 3600_000;
+      await store.indexJob({ id: job, state: 'running', task: 't', label: '', submitted: Date.now(), expires });
+      expect(Number(await admin.call('PEXPIRETIME', `fj:job:${job}`))).toBe(expires);
+      expect(Number(await admin.call('PEXPIRETIME', 'fj:index'))).toBeGreaterThanOrEqual(expires);
+      // a beacon lives its ttl
+      await store.putBeacon('workers', beacon, 'x', 5000);
+      const pttl = await admin.pttl(`fj:beacon:workers:${beacon}`);
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(5000);
+    } finally {
+      await store.deleteJob(job);
+      await admin.del(`fj:beacon:workers:${beacon}`);
+      await store.close();
+    }
+  });
+
+  it('a finished job keeps its retention: a later write does not extend it to the leak guard', async () => {
+    const store = await RedisStore.open(REDIS_URL);
+    const admin = (redisAdmin ??= new Redis(REDIS_URL));
+    const job = `ttl-${randomUUID()}`;
+    try {
+      const expires = Date.now() + 3600_000;
+      await store.indexJob({ id: job, state: 'succeeded', task: 't', label: '', submitted: Date.now(), expires });
+      await store.setMeta(job, 'status', Buffer.from('{}'));
+      await store.put(job, randomBytes(10));
+      expect(Number(await admin.call('PEXPIRETIME', `fj:job:${job}`))).toBe(expires);
+    } finally {
+      await store.deleteJob(job);
+      await store.close();
+    }
   });
 
   it('puts an expiry on job data as a leak guard', async () => {

@@ -15,26 +15,54 @@ const withBroker = await brokerAvailable();
 describe.runIf(withBroker)('fj worker logs', () => {
   async function serveOneJob(format: 'text' | 'json'): Promise<{ lines: string[]; jobId: string }> {
     const queue = `fj.test.worker-log.${randomUUID()}`;
-    const worker = await startWorkerProc(['--broker', BROKER_URL, '--queue', queue, '--concurrency', '1', '--log-format', format, '--tasks', CHATTY]);
+    const worker = await startWorkerProc([
+      '--broker',
+      BROKER_URL,
+      '--queue',
+      queue,
+      '--concurrency',
+      '1',
+      '--log-format',
+      format,
+      '--tasks',
+      CHATTY,
+    ]);
     const jobId = randomUUID();
     try {
-      const { output } = await runJob(CHATTY, { count: 300, ms: 0 }, { executor: 'amqp', broker: BROKER_URL, queue, jobId });
+      const { output } = await runJob(
+        CHATTY,
+        { count: 300, ms: 0 },
+        { executor: 'amqp', broker: BROKER_URL, queue, jobId },
+      );
       expect(output).toBe(300);
     } finally {
       await stopWorkerProc(worker); // a stopping worker writes the end line of every job it served
       await deleteQueues(queue);
     }
-    return { lines: worker.log().split('\n').filter((l) => l.trim() !== ''), jobId };
+    return {
+      lines: worker
+        .log()
+        .split('\n')
+        .filter((l) => l.trim() !== ''),
+      jobId,
+    };
   }
 
-  it('text: every line starts with its time; a start and an end line for the job; the task\'s info shows', { timeout: 60_000 }, async () => {
-    const { lines, jobId } = await serveOneJob('text');
-    const log = lines.join('\n');
-    for (const l of lines) expect(l, log).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z fj (error|warn|info|debug) \[/);
-    expect(log).toContain(`job ${jobId} (task chatty): started here`);
-    expect(log).toMatch(new RegExp(`job ${jobId} \\(task chatty\\): done here: 300 items in \\d+ messages, 0 failed, \\d+\\.\\d s`));
-    expect(log).toMatch(/fj info \[chatty [^\]]+\] first item/);
-  });
+  it(
+    "text: every line starts with its time; a start and an end line for the job; the task's info shows",
+    { timeout: 60_000 },
+    async () => {
+      const { lines, jobId } = await serveOneJob('text');
+      const log = lines.join('\n');
+      for (const l of lines)
+        expect(l, log).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z fj (error|warn|info|debug) \[/);
+      expect(log).toContain(`job ${jobId} (task chatty): started here`);
+      expect(log).toMatch(
+        new RegExp(`job ${jobId} \\(task chatty\\): done here: 300 items in \\d+ messages, 0 failed, \\d+\\.\\d s`),
+      );
+      expect(log).toMatch(/fj info \[chatty [^\]]+\] first item/);
+    },
+  );
 
   it('--log-format json: one JSON object per line, with time, level, scope and msg', { timeout: 60_000 }, async () => {
     const { lines, jobId } = await serveOneJob('json');

@@ -9,21 +9,18 @@
  *   npx vitest run --project reliability test/reliability/broker-restart.test.ts
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
-import { BROKER_URL, brokerAvailable, REQUIRE } from '../helpers/broker.js';
+import { BROKER_URL, brokerAvailable, findRabbitmqctl } from '../helpers/broker.js';
 import { tcpAnswers } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { expected, recording, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
-const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
-if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the broker-restart scenario');
-if (!ctl) console.warn('SKIPPING the broker-restart scenario: rabbitmqctl is not installed here');
+const ctl = findRabbitmqctl('broker-restart');
 
 async function rabbitmqctl(...args: string[]): Promise<void> {
   await run(ctl!, args, { timeout: 120_000 });
@@ -36,12 +33,21 @@ describe.runIf(available && ctl)('RabbitMQ restart mid-job', () => {
   });
 
   it('stop_app / start_app during a 1,000-item job: the job completes, output identical to eager', async () => {
-    const rec = recording('RabbitMQ restart', 'npx vitest run --project reliability test/reliability/broker-restart.test.ts');
+    const rec = recording(
+      'RabbitMQ restart',
+      'npx vitest run --project reliability test/reliability/broker-restart.test.ts',
+    );
     const input = { n: 1000, ms: 10 };
     rec.items = input.n;
     const want = await expected(input);
     await pool.start(2);
-    const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store, logLevel: 'warn' as const };
+    const options = {
+      executor: 'amqp' as const,
+      broker: BROKER_URL,
+      queue: pool.queue,
+      store,
+      logLevel: 'warn' as const,
+    };
     const base = await runJob(Chaos, input, options);
 
     let progressAtStop = 0;

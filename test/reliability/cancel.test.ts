@@ -6,7 +6,7 @@
  *
  *   npx vitest run --project reliability test/reliability/cancel.test.ts
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { aborted, attempts } from '../helpers/run-log.js';
-import { CHAOS, clean, fj, recording, scratch, WorkerPool, type Record_ } from './harness.js';
+import { CHAOS, clean, codeQueueOf, fj, recording, scratch, WorkerPool, type Record_ } from './harness.js';
 
 const available = await brokerAvailable();
 
@@ -51,26 +51,55 @@ describe.runIf(available)('cancellation', () => {
     expect(await queueState(pool.queue)).toBeTypeOf('number');
   });
 
+  /** Where the job's work messages wait: the chaos task's code queue on the pool. */
+  const work = () => codeQueueOf(pool.queue);
+
   async function startLongJob(jobId: string) {
     const file = join(dir, `${jobId}.json`);
     const runLog = join(dir, `${jobId}.runs`);
     writeFileSync(file, JSON.stringify({ n: 400, ms: ITEM_MS, runLog }));
-    const p = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--store', store, '--job-id', jobId]);
+    const p = fj([
+      'run',
+      CHAOS,
+      file,
+      '--executor',
+      'amqp',
+      '--queue',
+      pool.queue,
+      '--store',
+      store,
+      '--job-id',
+      jobId,
+    ]);
     // Wait until both workers hold an item and more are queued.
-    await waitFor(`job ${jobId} to run items on both workers with more queued`, async () => {
-      if (p.child.exitCode !== null) throw new Error(`fj run exited early:\n${p.stderr()}`);
-      const pids = new Set(attempts(runLog).map((a) => a.pid));
-      return /job \S+ \(fj status/.test(p.stderr()) && pids.size === 2 && ((await queueState(pool.queue)) ?? 0) > 0;
-    }, 30_000, 100);
+    await waitFor(
+      `job ${jobId} to run items on both workers with more queued`,
+      async () => {
+        if (p.child.exitCode !== null) throw new Error(`fj run exited early:\n${p.stderr()}`);
+        const pids = new Set(attempts(runLog).map((a) => a.pid));
+        return /job \S+ \(fj status/.test(p.stderr()) && pids.size === 2 && ((await queueState(await work())) ?? 0) > 0;
+      },
+      30_000,
+      100,
+    );
     return { p, runLog };
   }
 
   async function expectCleanedUp(jobId: string, runLog: string, started: number, rec: Partial<Record_>): Promise<void> {
-    await waitFor('the work queue to hold nothing of the job', async () => (await queueState(pool.queue)) === 0, 10_000, 100);
+    await waitFor(
+      'the work queue to hold nothing of the job',
+      async () => (await queueState(await work())) === 0,
+      10_000,
+      100,
+    );
     const drainedMs = Date.now() - started;
     rec.recoverMs = drainedMs;
     // The items in hand saw ctx.signal abort: each of the 2 workers had one running.
-    const stopped = await waitFor('the items in hand to see ctx.signal abort', () => (aborted(runLog).length >= 2 ? aborted(runLog) : undefined), 10_000);
+    const stopped = await waitFor(
+      'the items in hand to see ctx.signal abort',
+      () => (aborted(runLog).length >= 2 ? aborted(runLog) : undefined),
+      10_000,
+    );
     const ran = attempts(runLog).length;
     rec.recovered = `${stopped.length} items in hand aborted through ctx.signal, ${400 - ran} never started`;
     rec.lost = '-';
@@ -78,11 +107,22 @@ describe.runIf(available)('cancellation', () => {
     expect(new Set(stopped)).toEqual(new Set(attempts(runLog).map((a) => a.i))); // every item that started was aborted, none finished
     expect(drainedMs).toBeLessThan(ITEM_MS);
     expect(await queueState(`fj.results.${jobId}`)).toBe(undefined); // results queue deleted
-    expect(existsSync(join(fileURLToPath(store), jobId))).toBe(false); // store cleaned
-    await waitFor(`the workers to log the cancel of ${jobId}`, () => new RegExp(`job ${jobId} cancelled`).test(pool.logs()), 10_000);
+    // The store keeps only the records that list the job as cancelled (fj jobs, its counts): no payloads.
+    const kept = join(fileURLToPath(store), jobId);
+    expect(existsSync(kept) ? readdirSync(kept).sort() : []).toEqual(['meta-index', 'meta-result', 'meta-status']);
+    const listed = fj(['jobs', '--json', '--store', store]);
+    expect(await listed.exited).toBe(0);
+    const { jobs } = JSON.parse(listed.stdout()) as { jobs: { id: string; state: string; attached?: boolean }[] };
+    const row = jobs.find((j) => j.id === jobId);
+    expect(row).toMatchObject({ state: 'cancelled', attached: true });
+    await waitFor(
+      `the workers to log the cancel of ${jobId}`,
+      () => new RegExp(`job ${jobId} cancelled`).test(pool.logs()),
+      10_000,
+    );
   }
 
-  it('fj cancel JOB: the run exits 130, the job stops on every worker and leaves nothing behind', async () => {
+  it('fj cancel JOB: the run exits 130, the job stops on every worker and leaves nothing behind but its records', async () => {
     const rec = recording('cancel (fj cancel)', COMMAND);
     rec.items = 400;
     rec.faults = `fj cancel while items of ${ITEM_MS / 1000} s ran; time = until the work queue held nothing of the job`;

@@ -17,21 +17,26 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import type { ChaosOutput } from '../fixtures/chaos.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
-import { BROKER_URL, brokerAvailable, deleteQueues, REQUIRE, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  findRabbitmqctl,
+  startWorkerProc,
+  stopWorkerProc,
+} from '../helpers/broker.js';
 import { CHAOS, expected, fj, recording, ROOT, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
-const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
-if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the consumer-timeout scenario');
-if (!ctl) console.warn('SKIPPING the consumer-timeout scenario: rabbitmqctl is not installed here');
+const ctl = findRabbitmqctl('consumer-timeout');
 
 async function setConsumerTimeout(ms: number): Promise<void> {
   await run(ctl!, ['eval', `application:set_env(rabbit, consumer_timeout, ${ms}).`], { timeout: 60_000 });
@@ -49,7 +54,8 @@ async function readConsumerTimeout(): Promise<number | undefined> {
 
 /** Puts back what {@link readConsumerTimeout} read; a failure fails the file (the shared broker must not keep 5 s). */
 async function restoreConsumerTimeout(was: number | undefined): Promise<void> {
-  if (was === undefined) await run(ctl!, ['eval', 'application:unset_env(rabbit, consumer_timeout).'], { timeout: 60_000 });
+  if (was === undefined)
+    await run(ctl!, ['eval', 'application:unset_env(rabbit, consumer_timeout).'], { timeout: 60_000 });
   else await setConsumerTimeout(was);
   const now = await readConsumerTimeout();
   if (now !== was) throw new Error(`consumer_timeout is ${now} after restoring ${was}`);
@@ -69,17 +75,33 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
 
   it('the broker closes the results channel; the coordinator reconnects and counts every result once', async () => {
     // Channels read the timeout when they open: set it before the worker and the coordinator start.
-    const rec = recording('RabbitMQ consumer_timeout (results held past it)', 'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts');
+    const rec = recording(
+      'RabbitMQ consumer_timeout (results held past it)',
+      'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts',
+    );
     await setConsumerTimeout(5000);
     const input = { n: 150, ms: 500 };
     rec.items = input.n;
-    rec.faults = 'consumer_timeout lowered to 5 s; the broker closed the coordinator’s results channel at its ~60 s check';
+    rec.faults =
+      'consumer_timeout lowered to 5 s; the broker closed the coordinator’s results channel at its ~60 s check';
     const want = await expected({ n: input.n }); // the output does not depend on how long items take
     const file = join(dir, 'input.json');
     writeFileSync(file, JSON.stringify(input));
     await pool.start(1); // one thread: 150 x 500 ms = 75 s, past the broker's first check at ~60 s
     const started = Date.now();
-    const job = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--store', store, '--stats', join(dir, 'stats.json')]);
+    const job = fj([
+      'run',
+      CHAOS,
+      file,
+      '--executor',
+      'amqp',
+      '--queue',
+      pool.queue,
+      '--store',
+      store,
+      '--stats',
+      join(dir, 'stats.json'),
+    ]);
     const code = await job.exited;
     const err = job.stderr();
     rec.recoverMs = Date.now() - started - 75_000; // over the job's 75 s of work
@@ -101,13 +123,21 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
     const attemptsDir = join(dir, 'flaky');
     mkdirSync(attemptsDir, { recursive: true });
     const flaky = join(ROOT, 'test', 'fixtures', 'flaky.ts');
-    const worker = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', flaky, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    const worker = await startWorkerProc(['--queue', queue, '--store', store, '--tasks', flaky, '-c', '1'], {
+      FJ_BROKER_URL: BROKER_URL,
+    });
     try {
       // Item 1 waits on its first attempt until it is aborted: it is still unacknowledged at the broker's ~60 s check.
-      const { output } = await runJob(Flaky, { n: 3, dir: attemptsDir, hangFirst: [1], hang: 'wait' }, { executor: 'amqp', broker: BROKER_URL, queue, store });
+      const { output } = await runJob(
+        Flaky,
+        { n: 3, dir: attemptsDir, hangFirst: [1], hang: 'wait' },
+        { executor: 'amqp', broker: BROKER_URL, queue, store },
+      );
       expect(output).toEqual({ results: [0, 1, 2], failed: [] });
       expect(attempts(attemptsDir, 1)).toBe(2);
-      expect(worker.log()).toMatch(/RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout/);
+      expect(worker.log()).toMatch(
+        /RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout/,
+      );
       expect(worker.log()).toMatch(/reconnected to RabbitMQ/);
       expect(worker.child.exitCode).toBe(null); // still serving
     } finally {

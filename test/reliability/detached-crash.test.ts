@@ -10,28 +10,29 @@
  *   npx vitest run --project reliability test/reliability/detached-crash.test.ts
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { attach, listJobs, run, submit } from '../../src/index.js';
-import { brokerAvailable, deleteQueues, REQUIRE } from '../helpers/broker.js';
+import { brokerAvailable, deleteQueues, findRabbitmqctl } from '../helpers/broker.js';
 import { tcpAnswers } from '../helpers/services.js';
 import { attempts, rerun } from '../helpers/run-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { CHAOS, expected, lineCount, recording, scenario } from './harness.js';
 
 const available = await brokerAvailable();
-const ALIGN = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'align.json'), 'utf8')) as Record<string, unknown>;
+const ALIGN = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'align.json'), 'utf8'),
+) as Record<string, unknown>;
 const COMMAND = 'npx vitest run --project reliability test/reliability/detached-crash.test.ts';
-const ctl = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
-if (!ctl && REQUIRE) throw new Error('rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the broker-restart scenario');
+const ctl = findRabbitmqctl('detached broker-restart');
 
-/** The pid of the process coordinating `jobId` now (its status record names `<host>:<pid>`). */
+/** The pid of the process coordinating `jobId` now (its status record's `coordinatorHost` is `<host>:<pid>`). */
 async function coordinatorPid(jobId: string, store: string): Promise<number | undefined> {
   const view = await (await attach(jobId, { store })).status();
-  if (view.state !== 'running') return undefined;
-  const pid = Number(view.coordinator.split(':').at(-1));
+  if (view.state !== 'running' || !view.coordinatorHost) return undefined;
+  const pid = Number(view.coordinatorHost.split(':').at(-1));
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
@@ -54,11 +55,16 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
       const job = await submit(CHAOS, input, { store, queue: pool.queue, label: 'kill test' });
       const killedPids: number[] = [];
       for (const atLeast of [250, 700]) {
-        const pid = await waitFor(`${atLeast} results and a coordinator to kill`, async () => {
-          const v = await job.status();
-          const p = await coordinatorPid(job.id, store);
-          return v.done >= atLeast && p && !killedPids.includes(p) ? p : undefined;
-        }, 90_000, 100);
+        const pid = await waitFor(
+          `${atLeast} results and a coordinator to kill`,
+          async () => {
+            const v = await job.status();
+            const p = await coordinatorPid(job.id, store);
+            return v.done >= atLeast && p && !killedPids.includes(p) ? p : undefined;
+          },
+          90_000,
+          100,
+        );
         process.kill(pid, 'SIGKILL');
         killedPids.push(pid);
         pool.killed.push(pid);
@@ -77,46 +83,63 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
       rec.duplicated = (output as typeof want).duplicated.length;
       expect(pool.logs()).toContain(`job ${job.id} (chaos, "kill test"): coordinating`);
       // The result record is written before the coordinator deletes the results queue and logs the end: the log line may come a moment after.
-      await waitFor('the last coordinator to log the end', () => new RegExp(`job ${job.id}: succeeded`).test(pool.logs()), 10_000);
+      await waitFor(
+        'the last coordinator to log the end',
+        () => new RegExp(`job ${job.id}: succeeded`).test(pool.logs()),
+        10_000,
+      );
     } finally {
       await stopSupervising();
     }
   }, 240_000);
 
-  it.runIf(ctl)('RabbitMQ restarted mid-job with no client attached: the job completes, join once, output is eager’s', async () => {
-    const rec = recording('detached job: RabbitMQ restart, no client attached', COMMAND);
-    const joinLog = join(dir, 'join-restart.log');
-    const runLog = join(dir, 'runs-restart.log');
-    const input = { n: 800, ms: 10, joinLog, runLog };
-    rec.items = input.n;
-    const want = await expected(input);
-    if (pool.alive.length < 2) await pool.start(2 - pool.alive.length);
-    const job = await submit(CHAOS, input, { store, queue: pool.queue });
-    const at = await waitFor('200 results', async () => {
-      const v = await job.status();
-      return v.done >= 200 ? v.done : undefined;
-    }, 60_000, 100);
-    await promisify(execFile)(ctl!, ['stop_app']);
-    await new Promise((r) => setTimeout(r, 2000));
-    await promisify(execFile)(ctl!, ['start_app']);
-    const t = Date.now();
-    const output = await job.result({ timeoutMs: 180_000 });
-    rec.recoverMs = Date.now() - t;
-    rec.faults = `rabbitmqctl stop_app after ${at} results, start_app 2 s later; no fj process attached to the job`;
-    expect(output).toEqual(want);
-    expect(lineCount(readFileSync(joinLog, 'utf8'))).toBe(1);
-    rec.lost = (output as typeof want).missing.length;
-    rec.duplicated = (output as typeof want).duplicated.length;
-    rec.recovered = `${rerun(runLog).length} item(s) run again`;
-  }, 240_000);
+  it.runIf(ctl)(
+    'RabbitMQ restarted mid-job with no client attached: the job completes, join once, output is eager’s',
+    async () => {
+      const rec = recording('detached job: RabbitMQ restart, no client attached', COMMAND);
+      const joinLog = join(dir, 'join-restart.log');
+      const runLog = join(dir, 'runs-restart.log');
+      const input = { n: 800, ms: 10, joinLog, runLog };
+      rec.items = input.n;
+      const want = await expected(input);
+      if (pool.alive.length < 2) await pool.start(2 - pool.alive.length);
+      const job = await submit(CHAOS, input, { store, queue: pool.queue });
+      const at = await waitFor(
+        '200 results',
+        async () => {
+          const v = await job.status();
+          return v.done >= 200 ? v.done : undefined;
+        },
+        60_000,
+        100,
+      );
+      await promisify(execFile)(ctl!, ['stop_app']);
+      await new Promise((r) => setTimeout(r, 2000));
+      await promisify(execFile)(ctl!, ['start_app']);
+      const t = Date.now();
+      const output = await job.result({ timeoutMs: 180_000 });
+      rec.recoverMs = Date.now() - t;
+      rec.faults = `rabbitmqctl stop_app after ${at} results, start_app 2 s later; no fj process attached to the job`;
+      expect(output).toEqual(want);
+      expect(lineCount(readFileSync(joinLog, 'utf8'))).toBe(1);
+      rec.lost = (output as typeof want).missing.length;
+      rec.duplicated = (output as typeof want).duplicated.length;
+      rec.recovered = `${rerun(runLog).length} item(s) run again`;
+    },
+    240_000,
+  );
 
   it('twenty jobs of three tasks at once on two workers all finish right; a 10-item job behind a 20,000-item job finishes first', async () => {
     if (pool.alive.length < 2) await pool.start(2 - pool.alive.length);
     const docs = (k: number) => ({ documents: Array.from({ length: 30 }, (_, i) => `w${i % 7} x${k} y${i % 3}`) });
     const jobs = await Promise.all(
       Array.from({ length: 20 }, (_, k) => {
-        const [task, input] = k % 3 === 0 ? ['wordcount', docs(k)] : k % 3 === 1 ? [CHAOS, { n: 50 + k }] : ['align', ALIGN];
-        return submit(task as string, input, { store, queue: pool.queue, label: `batch ${k}` }).then(async (h) => ({ h, want: await run(task as string, input, { executor: 'eager' }) }));
+        const [task, input] =
+          k % 3 === 0 ? ['wordcount', docs(k)] : k % 3 === 1 ? [CHAOS, { n: 50 + k }] : ['align', ALIGN];
+        return submit(task, input, { store, queue: pool.queue, label: `batch ${k}` }).then(async (h) => ({
+          h,
+          want: await run(task, input, { executor: 'eager' }),
+        }));
       }),
     );
     for (const { h, want } of jobs) expect(await h.result({ timeoutMs: 120_000 })).toEqual(want);

@@ -13,7 +13,17 @@ import { join } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosInput, type ChaosOutput } from '../fixtures/chaos.js';
-import { BROKER_URL, CLI, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import { codeQueue } from '../../src/broker/amqp.js';
+import { loadAllTasks } from '../../src/task/registry.js';
+import {
+  BROKER_URL,
+  CLI,
+  deleteQueue,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CHAOS = join(ROOT, 'test', 'fixtures', 'chaos.ts');
@@ -37,6 +47,16 @@ export async function expected(input: ChaosInput): Promise<ChaosOutput> {
   return (await runJob(Chaos, rest, { executor: 'eager' })).output as ChaosOutput;
 }
 
+/**
+ * The code queue of `task` (a task file, the chaos task by default) on pool
+ * `pool`: where a job's work messages wait for a worker that runs its code
+ * (broker/amqp.ts `codeQueue`). The pool's own queue holds none of them.
+ */
+export async function codeQueueOf(pool: string, task: string = CHAOS): Promise<string> {
+  const [t] = await loadAllTasks(task);
+  return codeQueue(pool, t.name, t.codeHash);
+}
+
 /** Workers on one queue that a test can kill (SIGKILL) and replace. */
 export class WorkerPool {
   readonly queue = `fj.reliability.${randomUUID()}`;
@@ -55,7 +75,10 @@ export class WorkerPool {
   }
 
   async add(): Promise<WorkerProc> {
-    const w = await startWorkerProc(['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, ...this.args], { FJ_BROKER_URL: BROKER_URL });
+    const w = await startWorkerProc(
+      ['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, ...this.args],
+      { FJ_BROKER_URL: BROKER_URL },
+    );
     this.workers.push(w);
     return w;
   }
@@ -93,12 +116,26 @@ export class WorkerPool {
 
   /** SIGTERM to every live worker (warm shutdown: each finishes and answers what it holds); the queue stays. */
   async stopWorkers(): Promise<void> {
-    await Promise.all(this.workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? stopWorkerProc(w) : undefined)));
+    await Promise.all(
+      this.workers
+        .filter((w) => w.child.exitCode === null && w.child.signalCode === null)
+        .map((w) => stopWorkerProc(w)),
+    );
   }
 
+  /**
+   * Stops the workers and deletes the queue and the chaos tasks' code queues; fails naming the
+   * worker if one had to fall back on its last-resort exit.
+   */
   async stop(): Promise<void> {
+    const t = Date.now();
     await this.stopWorkers();
     await deleteQueues(this.queue).catch(() => {});
+    for (const task of [CHAOS, CHAOS_COMBINED, CHAOS_FOLDED])
+      await deleteQueue(await codeQueueOf(this.queue, task)).catch(() => {});
+    const hung = this.workers.find((w) => /did not end within/.test(w.log()));
+    if (hung)
+      throw new Error(`a worker's shutdown hung (${Date.now() - t} ms to stop the pool); its log:\n${hung.log()}`);
   }
 
   /** Everything the workers logged. */
@@ -131,11 +168,15 @@ export interface CliProc {
 }
 
 export function fj(args: string[], env: NodeJS.ProcessEnv = {}): CliProc {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, FJ_BROKER_URL: BROKER_URL, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, FJ_BROKER_URL: BROKER_URL, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
@@ -175,7 +216,13 @@ export function recording(scenario: string, command: string): Partial<Record_> {
   onTestFinished(({ task }) => {
     const runId = process.env.FJ_TEST_RUN_ID;
     if (!runId) throw new Error('FJ_TEST_RUN_ID is not set: run the scenarios through vitest (test/global-setup.ts)');
-    const row: Written = { ...figures, scenario, command, status: task.result?.state === 'pass' ? 'passed' : 'failed', runId };
+    const row: Written = {
+      ...figures,
+      scenario,
+      command,
+      status: task.result?.state === 'pass' ? 'passed' : 'failed',
+      runId,
+    };
     mkdirSync(RECORDS, { recursive: true });
     writeFileSync(join(RECORDS, `${scenario.replace(/[^a-z0-9]+/gi, '-')}.json`), `${JSON.stringify(row, null, 2)}\n`);
   });
@@ -198,7 +245,12 @@ export { readdirSync };
  * Waits for a process to exit, at most `ms`; one still running then is killed
  * (by its PID) and reported with the end of its log, so a hang fails the test.
  */
-export async function exitWithin(p: { child: ChildProcess; exited: Promise<number | null> }, ms: number, what = 'fj run', log: () => string = () => (p as Partial<CliProc>).stderr?.() ?? ''): Promise<number | null> {
+export async function exitWithin(
+  p: { child: ChildProcess; exited: Promise<number | null> },
+  ms: number,
+  what = 'fj run',
+  log: () => string = () => (p as Partial<CliProc>).stderr?.() ?? '',
+): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   const code = await Promise.race([p.exited, late]);

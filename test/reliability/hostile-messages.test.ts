@@ -14,12 +14,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decode } from '../../src/codec.js';
+import { decode } from '../../src/core/codec.js';
 import { run } from '../../src/index.js';
-import { openStore } from '../../src/store/open.js';
 import { loadAllTasks } from '../../src/task/registry.js';
-import { assertResultsQueue, resultsQueue } from '../../src/transport/amqp.js';
-import { startWorker } from '../../src/worker/process.js';
+import { assertResultsQueue, resultsQueue } from '../../src/broker/amqp.js';
+import { startWorker } from '../../src/worker/start-worker.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
 import { hostileCorpus, trapQueues, type HostileMessage } from '../helpers/hostile-corpus.js';
 
@@ -49,12 +48,21 @@ async function prepare(queue: string): Promise<Setup> {
   const job = `known-${randomUUID().slice(0, 8)}`;
   await normalJob(queue, job, true);
   // The params are the stored payload that decodes to wordcount's params.
-  const stored = readdirSync(join(storeDir, job)).filter((f) => /^[0-9a-f]{64}$/.test(f) && isEqual(decode(readFileSync(join(storeDir, job, f))), { delimiter: ' ' }));
+  const stored = readdirSync(join(storeDir, job)).filter(
+    (f) => /^[0-9a-f]{64}$/.test(f) && isEqual(decode(readFileSync(join(storeDir, job, f))), { delimiter: ' ' }),
+  );
   expect(stored, 'the kept job stored its params once').toHaveLength(1);
   const paramsRef = `${job}/${stored[0]}`;
   const tag = `hostile-${randomUUID().slice(0, 8)}`;
   const replyTraps = [`${queue}.trap-a`, `${queue}.trap-b`];
-  const opts = { queue, tag, task: { name: 'wordcount', code: wordcount.codeHash }, knownJob: { job, paramsRef }, replyTraps, maxMessageBytes: MAX_BYTES };
+  const opts = {
+    queue,
+    tag,
+    task: { name: 'wordcount', code: wordcount.codeHash },
+    knownJob: { job, paramsRef },
+    replyTraps,
+    maxMessageBytes: MAX_BYTES,
+  };
   const corpus = hostileCorpus(opts);
   return { queue, corpus, traps: trapQueues(corpus, opts) };
 }
@@ -73,7 +81,8 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
     corpus.forEach((m, i) => {
       const headers = { ...m.headers, [INDEX]: i };
       // Keep a `__proto__` header an own property, as the corpus built it (a spread would drop it).
-      if (Object.hasOwn(m.headers, '__proto__')) Object.defineProperty(headers, '__proto__', { value: m.headers.__proto__, enumerable: true });
+      if (Object.hasOwn(m.headers, '__proto__'))
+        Object.defineProperty(headers, '__proto__', { value: m.headers.__proto__, enumerable: true });
       ch.sendToQueue(queue, m.content, { ...m.properties, headers, persistent: false });
     });
     await ch.waitForConfirms();
@@ -99,7 +108,8 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
       const msg = await ch.get(dead, { noAck: true });
       if (!msg) break;
       const i = msg.properties.headers?.[INDEX];
-      if (typeof i !== 'number') strays.push(`${msg.properties.type ?? 'untyped'} message ${msg.properties.correlationId ?? ''}`);
+      if (typeof i !== 'number')
+        strays.push(`${msg.properties.type ?? 'untyped'} message ${msg.properties.correlationId ?? ''}`);
       else seen.set(i, (seen.get(i) ?? 0) + 1);
       reasons.add(String(msg.properties.headers?.['x-first-death-reason']));
     }
@@ -110,7 +120,9 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
     }
     // One assertion, so a failure shows every kind of problem at once.
     expect({
-      'not dead-lettered (still queued, unacked, or answered instead)': corpus.map((m, i) => (seen.has(i) ? '' : `#${i} [${m.stage}] ${m.why}`)).filter(Boolean),
+      'not dead-lettered (still queued, unacked, or answered instead)': corpus
+        .map((m, i) => (seen.has(i) ? '' : `#${i} [${m.stage}] ${m.why}`))
+        .filter(Boolean),
       'dead-lettered more than once': [...seen].filter(([, n]) => n > 1).map(([i]) => `#${i} ${corpus[i].why}`),
       'in the dead-letter queue but not from the corpus (a result published there?)': strays,
       'dead-letter reasons': [...reasons],
@@ -137,8 +149,17 @@ async function attack({ queue, corpus, traps }: Setup, alive: () => boolean): Pr
  */
 async function barrier(queue: string): Promise<void> {
   const documents = ['barrier b', 'b'];
-  const done = run('wordcount', { documents }, { executor: 'amqp', queue, store: storeUrl, broker: BROKER_URL, jobId: `barrier-${randomUUID()}` });
-  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the worker did not answer a normal job within 30 s after the corpus')), 30_000).unref());
+  const done = run(
+    'wordcount',
+    { documents },
+    { executor: 'amqp', queue, store: storeUrl, broker: BROKER_URL, jobId: `barrier-${randomUUID()}` },
+  );
+  const deadline = new Promise<never>((_, reject) =>
+    setTimeout(
+      () => reject(new Error('the worker did not answer a normal job within 30 s after the corpus')),
+      30_000,
+    ).unref(),
+  );
   expect(await Promise.race([done, deadline])).toEqual({ word_count: { b: 2, barrier: 1 } });
 }
 
@@ -146,7 +167,11 @@ async function barrier(queue: string): Promise<void> {
 async function normalJob(queue: string, jobId = `normal-${randomUUID()}`, keep = false): Promise<void> {
   const documents = Array.from({ length: 200 }, (_, i) => `doc ${i % 13} __proto__ constructor w${i % 7}`);
   const eager = await run('wordcount', { documents }, { executor: 'eager' });
-  const dist = await run('wordcount', { documents }, { executor: 'amqp', queue, store: storeUrl, broker: BROKER_URL, jobId, keep });
+  const dist = await run(
+    'wordcount',
+    { documents },
+    { executor: 'amqp', queue, store: storeUrl, broker: BROKER_URL, jobId, keep },
+  );
   expect(dist).toEqual(eager);
   const conn = await amqp.connect(BROKER_URL);
   try {
@@ -165,7 +190,16 @@ async function normalJob(queue: string, jobId = `normal-${randomUUID()}`, keep =
 describe.runIf(available)('hostile messages are dead-lettered on first delivery', () => {
   it('by an fj worker process, which keeps running and then completes a normal job', { timeout: 180_000 }, async () => {
     const queue = `fj.test.hostile.${randomUUID()}`;
-    const w = await startWorkerProc(['--queue', queue, '--store', storeUrl, '--concurrency', '2', '--max-message-bytes', String(MAX_BYTES)]);
+    const w = await startWorkerProc([
+      '--queue',
+      queue,
+      '--store',
+      storeUrl,
+      '--concurrency',
+      '2',
+      '--max-message-bytes',
+      String(MAX_BYTES),
+    ]);
     try {
       await attack(await prepare(queue), () => w.child.exitCode === null && w.child.signalCode === null);
       await normalJob(queue);
@@ -181,8 +215,18 @@ describe.runIf(available)('hostile messages are dead-lettered on first delivery'
 
   it('by a worker in this process, leaving Object.prototype untouched', { timeout: 180_000 }, async () => {
     const queue = `fj.test.hostile.${randomUUID()}`;
-    const before = { object: Object.getOwnPropertyNames(Object.prototype).sort(), array: Object.getOwnPropertyNames(Array.prototype).sort() };
-    const worker = await startWorker({ queue, store: storeUrl, broker: BROKER_URL, concurrency: 2, maxMessageBytes: MAX_BYTES, logLevel: 'silent' });
+    const before = {
+      object: Object.getOwnPropertyNames(Object.prototype).sort(),
+      array: Object.getOwnPropertyNames(Array.prototype).sort(),
+    };
+    const worker = await startWorker({
+      queue,
+      store: storeUrl,
+      broker: BROKER_URL,
+      concurrency: 2,
+      maxMessageBytes: MAX_BYTES,
+      logLevel: 'silent',
+    });
     let stopped = false;
     void worker.stopped.then(() => (stopped = true));
     try {

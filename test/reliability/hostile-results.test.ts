@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { encodeBody } from '../../src/transport/messages.js';
-import { encode } from '../../src/codec.js';
+import { encodeBody } from '../../src/broker/messages.js';
+import { encode } from '../../src/core/codec.js';
 import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { CHAOS, expected, fj, scenario } from './harness.js';
@@ -39,32 +39,67 @@ describe.runIf(available)('hostile result messages on a running job', () => {
     const file = join(dir, 'input.json');
     writeFileSync(file, JSON.stringify(input));
     const jobId = `hostile-results-${Date.now()}`;
-    const run = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--job-id', jobId, '--store', store, '--verbose']);
+    const run = fj([
+      'run',
+      CHAOS,
+      file,
+      '--executor',
+      'amqp',
+      '--queue',
+      pool.queue,
+      '--job-id',
+      jobId,
+      '--store',
+      store,
+      '--verbose',
+    ]);
     const statusFile = join(fileURLToPath(store), jobId, 'meta-status');
-    const runTag = await waitFor('the status record naming the run', () => {
-      try {
-        return (JSON.parse(readFileSync(statusFile, 'utf8')) as { run?: string }).run || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 30_000, 50);
+    const runTag = await waitFor(
+      'the status record naming the run',
+      () => {
+        try {
+          return (JSON.parse(readFileSync(statusFile, 'utf8')) as { run?: string }).run || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+      50,
+    );
 
     const conn = await amqp.connect(BROKER_URL);
     const ch = await conn.createConfirmChannel();
     const q = `fj.results.${jobId}`;
     const ok = { 'fj-protocol': 1, 'fj-job': jobId, 'fj-status': 'ok', 'fj-worker': 'mallory' };
-    const result = (first: number, value: unknown) => encodeBody({ first, results: [encode(value, { hook: 'process' })] });
+    const result = (first: number, value: unknown) =>
+      encodeBody({ first, results: [encode(value, { hook: 'process' })] });
     const forged: [string, Buffer, Record<string, unknown>, string?][] = [
       ['unknown id', result(15, { i: 15, v: 999_999 }), ok, 'x'],
       ['our run tag, a seq never issued', result(15, { i: 15, v: 999_999 }), ok, `${jobId}:${runTag}:999999`],
       ['an earlier run that never was', result(15, { i: 15, v: 999_999 }), ok, `${jobId}:${'0'.repeat(24)}:0`],
-      ['a slot that is a number', Buffer.from(encode({ first: 0, results: [123] }, { hook: 'process' })), ok, `${jobId}:${runTag}:0`],
+      [
+        'a slot that is a number',
+        Buffer.from(encode({ first: 0, results: [123] }, { hook: 'process' })),
+        ok,
+        `${jobId}:${runTag}:0`,
+      ],
       ['nested 200,000 deep', deepBody(200_000), ok, `${jobId}:${runTag}:0`],
       ['index 2^31', result(2 ** 31, { i: 0, v: 1 }), ok, `${jobId}:${runTag}:1`],
-      ['a ref into another job', encodeBody({ first: 0, results: [`other/${'a'.repeat(64)}`] }), ok, `${jobId}:${runTag}:0`],
-      ['a refusal naming no message of the job', encodeBody({ first: 0, count: 1, error: { code: 'FJ_WORKER_REFUSED', message: 'forged' } }), { ...ok, 'fj-status': 'refused' }, 'x'],
+      [
+        'a ref into another job',
+        encodeBody({ first: 0, results: [`other/${'a'.repeat(64)}`] }),
+        ok,
+        `${jobId}:${runTag}:0`,
+      ],
+      [
+        'a refusal naming no message of the job',
+        encodeBody({ first: 0, count: 1, error: { code: 'FJ_WORKER_REFUSED', message: 'forged' } }),
+        { ...ok, 'fj-status': 'refused' },
+        'x',
+      ],
     ];
-    for (const [, body, headers, correlationId] of forged) ch.sendToQueue(q, body, { headers, correlationId, type: 'fj.result' });
+    for (const [, body, headers, correlationId] of forged)
+      ch.sendToQueue(q, body, { headers, correlationId, type: 'fj.result' });
     ch.sendToQueue(q, Buffer.alloc(0), { type: 'fj.cancel' }); // a cancel not naming the run
     ch.sendToQueue(q, Buffer.alloc(0), { type: 'fj.cancel', correlationId: 'guess' });
     await ch.waitForConfirms();
@@ -77,9 +112,13 @@ describe.runIf(available)('hostile result messages on a running job', () => {
     expect(log).not.toMatch(/reconnect/i);
     expect(log).not.toMatch(/\n\s+at /);
     expect(log.match(/dropped a result from mallory for a message this job never sent/g)?.length).toBe(4);
-    expect(log).toMatch(/dropped a malformed result message from mallory: results\[0\]: 123 is neither bytes, a ref nor null/);
+    expect(log).toMatch(
+      /dropped a malformed result message from mallory: results\[0\]: 123 is neither bytes, a ref nor null/,
+    );
     expect(log).toMatch(/dropped a malformed result message from mallory: body: .*(deep|depth)/i);
-    expect(log).toMatch(/dropped a malformed result message from mallory: results\[0\]: ref "other\/a+.*" is outside job/);
+    expect(log).toMatch(
+      /dropped a malformed result message from mallory: results\[0\]: ref "other\/a+.*" is outside job/,
+    );
     expect(log.match(/ignored a cancel message/g)?.length).toBe(2);
   });
 });

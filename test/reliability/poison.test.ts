@@ -14,7 +14,7 @@ import { BROKER_URL, brokerAvailable } from '../helpers/broker.js';
 import { value, type ChaosOutput } from '../fixtures/chaos.js';
 import { waitFor } from '../helpers/wait.js';
 import { attempts } from '../helpers/run-log.js';
-import { CHAOS, clean, fj, recording, scratch, WorkerPool } from './harness.js';
+import { CHAOS, clean, codeQueueOf, fj, recording, scratch, WorkerPool } from './harness.js';
 
 const COMMAND = 'npx vitest run --project reliability test/reliability/poison.test.ts';
 
@@ -77,14 +77,24 @@ describe.runIf(available)('poison items', () => {
     // Failed fast: sooner than the job's work itself would take.
     expect(took).toBeLessThan(wholeJobMs);
     // No orphaned work: the queue empties, and the workers stop running the job's items.
-    await waitFor('the work queue to hold nothing of the failed job', async () => (await queueDepth(pool.queue)) === 0, 10_000, 200);
+    await waitFor(
+      'the work queue to hold nothing of the failed job',
+      async () => (await queueDepth(await codeQueueOf(pool.queue))) === 0,
+      10_000,
+      200,
+    );
     let count = -1;
-    await waitFor('the workers to stop running items of the failed job', () => {
-      const now = attempts(runLog).length;
-      const still = now === count;
-      count = now;
-      return still;
-    }, 20_000, 1000);
+    await waitFor(
+      'the workers to stop running items of the failed job',
+      () => {
+        const now = attempts(runLog).length;
+        const still = now === count;
+        count = now;
+        return still;
+      },
+      20_000,
+      1000,
+    );
     const distinct = new Set(attempts(runLog).map((a) => a.i)).size;
     rec.recovered = `${n - distinct} of ${n} items dropped, never run`;
     rec.lost = '-';
@@ -100,11 +110,27 @@ describe.runIf(available)('poison items', () => {
     rec.faults = 'item 77 always throws; --retries 1';
     const statsFile = join(dir, 'collect-stats.json');
     const started = Date.now();
-    const p = fj(['run', CHAOS, input('throw-c', { n, ms: 2, throwAt: [77] }), ...amqpArgs(), '--retries', '1', '--on-failure', 'collect', '--stats', statsFile]);
+    const p = fj([
+      'run',
+      CHAOS,
+      input('throw-c', { n, ms: 2, throwAt: [77] }),
+      ...amqpArgs(),
+      '--retries',
+      '1',
+      '--on-failure',
+      'collect',
+      '--stats',
+      statsFile,
+    ]);
     expect(await p.exited, p.stderr()).toBe(0);
     rec.recoverMs = Date.now() - started;
     const out = JSON.parse(p.stdout()) as ChaosOutput;
-    const stats = JSON.parse(readFileSync(statsFile, 'utf8')) as { items: number; failed: number; retried: number; failures: { index: number; attempts: number; error: { message: string } }[] };
+    const stats = JSON.parse(readFileSync(statsFile, 'utf8')) as {
+      items: number;
+      failed: number;
+      retried: number;
+      failures: { index: number; attempts: number; error: { message: string } }[];
+    };
     const failedIdx = stats.failures.map((f) => f.index);
     rec.lost = out.missing.filter((i) => !failedIdx.includes(i)).length;
     rec.duplicated = out.duplicated.length;
@@ -113,7 +139,7 @@ describe.runIf(available)('poison items', () => {
     expect(out.missing).toEqual([77]);
     expect(out.duplicated).toEqual([]);
     expect(out.sum).toBe(sumWithout(n, [77]));
-    expect(p.stderr()).toMatch(/1 item\(s\) failed[\s\S]*item 77 \(2 attempt\(s\)\): .*item 77 always throws/);
+    expect(p.stderr()).toMatch(/1 item\(s\) failed[\s\S]*item 77: .*item 77 always throws \(after 2 attempts\)/);
     expect(stats.failed).toBe(1);
     expect(stats.failures.map((f) => [f.index, f.attempts])).toEqual([[77, 2]]);
     expect(stats.failures[0].error.message).toMatch(/item 77 always throws/);
@@ -127,7 +153,14 @@ describe.runIf(available)('poison items', () => {
     const started = Date.now();
     const killed = () => pool.workers.filter((w) => w.child.signalCode === 'SIGKILL').length;
     const killsBefore = killed();
-    const p = fj(['run', CHAOS, input('kill-c', { n, ms: 2, killAt: [123] }), ...amqpArgs(), '--on-failure', 'collect']);
+    const p = fj([
+      'run',
+      CHAOS,
+      input('kill-c', { n, ms: 2, killAt: [123] }),
+      ...amqpArgs(),
+      '--on-failure',
+      'collect',
+    ]);
     expect(await p.exited, p.stderr()).toBe(0);
     rec.recoverMs = Date.now() - started;
     const deaths = killed() - killsBefore;

@@ -14,6 +14,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { codeHashOf } from '../../src/task/code-hash.js';
 import type { ChaosOutput } from '../fixtures/chaos.js';
 import { brokerAvailable, deleteQueues } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
@@ -32,7 +33,12 @@ describe.runIf(available)('fj resume: trust and refusals', () => {
     writeFileSync(file, JSON.stringify(input));
     const jobId = `${name}-${Date.now()}`;
     const first = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', queue, '--job-id', jobId, ...common]);
-    await waitFor('the job to be listed by fj status', async () => (await fj(['status', jobId, ...common]).exited) === 0, 30_000, 200);
+    await waitFor(
+      'the job to be listed by fj status',
+      async () => (await fj(['status', jobId, ...common]).exited) === 0,
+      30_000,
+      200,
+    );
     first.child.kill('SIGKILL');
     await first.exited;
     return jobId;
@@ -45,20 +51,33 @@ describe.runIf(available)('fj resume: trust and refusals', () => {
       // Someone who can write to the store points the job at a module of theirs.
       const marker = join(dir, 'planted-module-ran');
       const planted = join(dir, 'planted.mjs');
-      writeFileSync(planted, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nexport default class X {}\n`);
+      writeFileSync(
+        planted,
+        `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nexport default class X {}\n`,
+      );
       const manifestFile = join(storeDir, jobId, 'meta-manifest');
-      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { task: { module: string; name: string } };
+      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+        task: { module: string; name: string; codeHash: string };
+      };
       manifest.task.module = `file://${planted}`;
+      // and its fingerprint too (the record is unsigned): no fingerprint check stands in for "never load a recorded module"
+      manifest.task.codeHash = codeHashOf(planted);
       writeFileSync(manifestFile, JSON.stringify(manifest));
 
       const bare = fj(['resume', jobId, ...common]);
       expect(await bare.exited, bare.stderr()).toBe(2);
-      expect(bare.stderr()).toContain(`job ${jobId} runs task "chaos" from a module of its own; name that module to resume it: fj resume ${jobId} --task MODULE`);
+      expect(existsSync(marker)).toBe(false);
+      expect(bare.stderr()).toContain(
+        `job ${jobId} runs task "chaos" from a module of its own; name that module to resume it: fj resume ${jobId} --task MODULE`,
+      );
       expect(existsSync(marker)).toBe(false);
 
       // Naming a module whose code is not the job's: refused before it is imported.
       const other = join(dir, 'other-chaos.ts');
-      writeFileSync(other, `${readFileSync(CHAOS, 'utf8').replace("'../../src/index.js'", "'fj'")}\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nimport { writeFileSync } from 'node:fs';\n`);
+      writeFileSync(
+        other,
+        `${readFileSync(CHAOS, 'utf8').replace("'../../src/index.js'", "'fj'")}\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nimport { writeFileSync } from 'node:fs';\n`,
+      );
       const wrong = fj(['resume', jobId, '--task', other, ...common]);
       expect(await wrong.exited, wrong.stderr()).toBe(2);
       expect(wrong.stderr()).toMatch(/the code of task chaos changed since the job started/);
@@ -77,7 +96,12 @@ describe.runIf(available)('fj resume: trust and refusals', () => {
     const want = await expected(input);
     const jobId = `attached-${Date.now()}`;
     const run = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--job-id', jobId, ...common]);
-    await waitFor('the job to be listed by fj status', async () => (await fj(['status', jobId, ...common]).exited) === 0, 30_000, 200);
+    await waitFor(
+      'the job to be listed by fj status',
+      async () => (await fj(['status', jobId, ...common]).exited) === 0,
+      30_000,
+      200,
+    );
     const before = readdirSync(join(storeDir, jobId)).sort();
     const refused = fj(['resume', jobId, '--task', CHAOS, ...common]);
     expect(await refused.exited, refused.stderr()).toBe(2);
@@ -92,7 +116,19 @@ describe.runIf(available)('fj resume: trust and refusals', () => {
     const file = join(dir, 'input-kept.json');
     writeFileSync(file, JSON.stringify({ n: 30 }));
     const jobId = `kept-${Date.now()}`;
-    const run = fj(['run', CHAOS, file, '--executor', 'amqp', '--queue', pool.queue, '--job-id', jobId, '--keep', ...common]);
+    const run = fj([
+      'run',
+      CHAOS,
+      file,
+      '--executor',
+      'amqp',
+      '--queue',
+      pool.queue,
+      '--job-id',
+      jobId,
+      '--keep',
+      ...common,
+    ]);
     expect(await run.exited, run.stderr()).toBe(0);
     const kept = readdirSync(join(storeDir, jobId)).sort();
     expect(kept).toContain('meta-manifest');

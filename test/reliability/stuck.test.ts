@@ -16,15 +16,22 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueue,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { attempts } from '../helpers/run-log.js';
-import { clean, fj, recording, ROOT, scratch, type CliProc, exitWithin } from './harness.js';
+import { clean, codeQueueOf, fj, recording, ROOT, scratch, type CliProc, exitWithin } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/stuck.test.ts';
 const STUCK = join(ROOT, 'test', 'fixtures', 'stuck.ts');
-
 
 /** Ready messages in a queue. */
 async function ready(queue: string): Promise<number> {
@@ -45,7 +52,10 @@ describe.runIf(available)('an item that never returns', () => {
     for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL');
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.exited));
-    for (const q of queues) await deleteQueues(q).catch(() => {});
+    for (const q of queues) {
+      await deleteQueues(q).catch(() => {});
+      await deleteQueue(await codeQueueOf(q, STUCK)).catch(() => {});
+    }
     clean(dir);
   });
 
@@ -78,7 +88,8 @@ describe.runIf(available)('an item that never returns', () => {
   it('fj cancel frees its thread: the worker runs the next job', async () => {
     const rec = recording('item never returns, fj cancel', COMMAND);
     rec.items = 40;
-    rec.faults = 'a worker with 1 thread holds an item that never returns and ignores ctx.signal; fj cancel; time = the next job on that worker';
+    rec.faults =
+      'a worker with 1 thread holds an item that never returns and ignores ctx.signal; fj cancel; time = the next job on that worker';
     const queue = pool();
     const w = await worker(queue, ['-c', '1']);
     const runLog = join(dir, 'cancel.runs');
@@ -97,15 +108,26 @@ describe.runIf(available)('an item that never returns', () => {
   it('a redelivered item that never returns does not block another job on the pool', async () => {
     const rec = recording('item never returns, redelivered', COMMAND);
     rec.items = 40;
-    rec.faults = 'the worker holding an item that never returns is killed (SIGKILL); the item is redelivered to a 2-thread worker; time = an unrelated job on the pool';
+    rec.faults =
+      'the worker holding an item that never returns is killed (SIGKILL); the item is redelivered to a 2-thread worker; time = an unrelated job on the pool';
     const queue = pool();
     const first = await worker(queue, ['-c', '1']);
     const runLog = join(dir, 'suspect.runs');
     const a = run(queue, 'suspect', { n: 4, hangAt: [0], runLog });
-    await waitFor('the stuck item to start', () => attempts(runLog).some((x) => x.i === 0 && x.pid === first.child.pid), 20_000, 100);
+    await waitFor(
+      'the stuck item to start',
+      () => attempts(runLog).some((x) => x.i === 0 && x.pid === first.child.pid),
+      20_000,
+      100,
+    );
     process.kill(first.child.pid!, 'SIGKILL');
     const second = await worker(queue, ['-c', '2']);
-    await waitFor('the stuck item to run again, redelivered', () => attempts(runLog).some((x) => x.i === 0 && x.pid === second.child.pid), 20_000, 100);
+    await waitFor(
+      'the stuck item to run again, redelivered',
+      () => attempts(runLog).some((x) => x.i === 0 && x.pid === second.child.pid),
+      20_000,
+      100,
+    );
     rec.recoverMs = await otherJobCompletes(queue, 'beside-suspect', 30_000);
     rec.lost = rec.duplicated = 0;
     rec.recovered = 'the suspect item ran alone for a bounded time, then beside the other job';
@@ -127,7 +149,8 @@ describe.runIf(available)('an item that never returns', () => {
     expect(await exitWithin(w, 15_000, 'the worker after SIGTERM', w.log)).toBe(0);
     rec.recoverMs = Date.now() - started;
     expect(w.log()).toMatch(/shutdown timeout/);
-    await waitFor('the item to be back on the queue', async () => (await ready(queue)) === 1, 10_000, 100);
+    const code = await codeQueueOf(queue, STUCK); // where the job's items wait for a worker running its code
+    await waitFor('the item to be back on the queue', async () => (await ready(code)) === 1, 10_000, 100);
     rec.lost = rec.duplicated = 0;
     rec.recovered = 'the worker exited; its message went back to the queue';
     a.child.kill('SIGINT');

@@ -18,14 +18,13 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
-import { clean, fj, recording, ROOT, scratch, type CliProc, exitWithin } from './harness.js';
+import { clean, fj, recording, ROOT, scratch, exitWithin } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/unanswered.test.ts';
 const SUM = join(ROOT, 'test', 'fixtures', 'sum.ts');
 /** A job that is not answered must fail within this; before the fix it waited forever. */
 const FAIL_WITHIN_MS = 20_000;
-
 
 describe.runIf(available)('work nobody answers is reported, in seconds', () => {
   const { dir, store } = scratch('unanswered');
@@ -73,7 +72,7 @@ describe.runIf(available)('work nobody answers is reported, in seconds', () => {
     expect(p.stderr()).not.toMatch(/\n\s+at /);
   });
 
-  it('a message over the worker\'s --max-message-bytes: the job fails naming the worker and the limit', async () => {
+  it("a message over the worker's --max-message-bytes: the job fails naming the worker and the limit", async () => {
     const rec = recording('message over --max-message-bytes', COMMAND);
     rec.items = 20;
     rec.faults = 'items of 5,000 bytes; the only worker takes messages up to 2,000 bytes; time = to exit 1';
@@ -81,7 +80,17 @@ describe.runIf(available)('work nobody answers is reported, in seconds', () => {
     await worker(queue, ['--store', store, '--max-message-bytes', '2000', '--name', 'w-small']);
     const documents = Array.from({ length: 20 }, (_, i) => `doc${i} `.repeat(700));
     const started = Date.now();
-    const p = fj(['run', 'wordcount', input('big', { documents }), '--executor', 'amqp', '--queue', queue, '--store', store]);
+    const p = fj([
+      'run',
+      'wordcount',
+      input('big', { documents }),
+      '--executor',
+      'amqp',
+      '--queue',
+      queue,
+      '--store',
+      store,
+    ]);
     expect(await exitWithin(p, FAIL_WITHIN_MS), p.stderr()).toBe(1);
     rec.recoverMs = Date.now() - started;
     rec.lost = rec.duplicated = '-';
@@ -116,7 +125,10 @@ describe.runIf(available)('work nobody answers is reported, in seconds', () => {
     rec.items = 500;
     rec.faults = '2 workers on the pool, neither started with the task module; time = to exit 1';
     const queue = pool();
-    await Promise.all([worker(queue, ['--store', store, '--name', 'w-plain-1']), worker(queue, ['--store', store, '--name', 'w-plain-2'])]);
+    await Promise.all([
+      worker(queue, ['--store', store, '--name', 'w-plain-1']),
+      worker(queue, ['--store', store, '--name', 'w-plain-2']),
+    ]);
     const started = Date.now();
     const p = fj(['run', SUM, input('sum4', { count: 500 }), '--executor', 'amqp', '--queue', queue, '--store', store]);
     expect(await exitWithin(p, FAIL_WITHIN_MS), p.stderr()).toBe(1);

@@ -64,36 +64,39 @@ describe.runIf(available)('worker crash (kill -9) mid-job', () => {
     { name: 'worker kill -9, combine', task: ChaosCombined },
     // a worker killed mid-fold: its accumulator never left it; the batch runs again, counted once
     { name: 'worker kill -9, fold', task: ChaosFolded },
-  ])('$name: 1,000 items, 4 kills at random moments, replacements started: output identical to eager, nothing lost or doubled', async ({ name, task }) => {
-    const rec = recording(name, COMMAND);
-    const runLog = join(dir, `${task.name}.runs`);
-    // 20 ms items: 1000 * 20 / 3 ms of work, longer than the four kills take (at most 4 * 0.7 s)
-    const input = { n: 1000, ms: 20 };
-    rec.items = input.n;
-    const want = await expected(input);
-    if (pool.alive.length < 3) await pool.start(3 - pool.alive.length);
-    const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store };
+  ])(
+    '$name: 1,000 items, 4 kills at random moments, replacements started: output identical to eager, nothing lost or doubled',
+    async ({ name, task }) => {
+      const rec = recording(name, COMMAND);
+      const runLog = join(dir, `${task.name}.runs`);
+      // 20 ms items: 1000 * 20 / 3 ms of work, longer than the four kills take (at most 4 * 0.7 s)
+      const input = { n: 1000, ms: 20 };
+      rec.items = input.n;
+      const want = await expected(input);
+      if (pool.alive.length < 3) await pool.start(3 - pool.alive.length);
+      const options = { executor: 'amqp' as const, broker: BROKER_URL, queue: pool.queue, store };
 
-    // A fault-free run first: the baseline for "time to recover".
-    const base = await runJob(task, input, options);
-    expect(base.output).toEqual(want);
+      // A fault-free run first: the baseline for "time to recover".
+      const base = await runJob(task, input, options);
+      expect(base.output).toEqual(want);
 
-    const { result, killed } = await withKills(runJob(task, { ...input, runLog }, options));
-    const { output, stats } = result;
-    const out = output as ChaosOutput;
-    const again = rerun(runLog);
-    const hits = killsHittingWork(runLog, killed);
-    rec.lost = out.missing.length;
-    rec.duplicated = out.duplicated.length;
-    rec.recovered = `${again.length} items run again (redelivered), counted once`;
-    rec.recoverMs = stats.wallMs - base.stats.wallMs;
-    rec.faults = `${killed.length} workers killed (SIGKILL) at random moments during the job, ${hits} of them holding work; 3 kept alive`;
-    expect(killed, 'every kill landed while the job ran').toHaveLength(4);
-    expect(hits, 'kills that hit a worker holding work').toBeGreaterThanOrEqual(1);
-    expect(again.length).toBeGreaterThan(0);
-    expect(out).toEqual(want);
-    expect(out.missing).toEqual([]);
-    expect(out.duplicated).toEqual([]);
-    expect(stats.failed).toBe(0);
-  });
+      const { result, killed } = await withKills(runJob(task, { ...input, runLog }, options));
+      const { output, stats } = result;
+      const out = output as ChaosOutput;
+      const again = rerun(runLog);
+      const hits = killsHittingWork(runLog, killed);
+      rec.lost = out.missing.length;
+      rec.duplicated = out.duplicated.length;
+      rec.recovered = `${again.length} items run again (redelivered), counted once`;
+      rec.recoverMs = stats.wallMs - base.stats.wallMs;
+      rec.faults = `${killed.length} workers killed (SIGKILL) at random moments during the job, ${hits} of them holding work; 3 kept alive`;
+      expect(killed, 'every kill landed while the job ran').toHaveLength(4);
+      expect(hits, 'kills that hit a worker holding work').toBeGreaterThanOrEqual(1);
+      expect(again.length).toBeGreaterThan(0);
+      expect(out).toEqual(want);
+      expect(out.missing).toEqual([]);
+      expect(out.duplicated).toEqual([]);
+      expect(stats.failed).toBe(0);
+    },
+  );
 });

@@ -12,7 +12,14 @@ interface LinesInput {
 }
 
 /** A correct fold: number accumulator, items folded in place, params and services typed. */
-export class TotalLength extends FoldTask<LinesInput, string, { n: number }, number, { scale: number }, { unit: string }> {
+export class TotalLength extends FoldTask<
+  LinesInput,
+  string,
+  { n: number },
+  number,
+  { scale: number },
+  { unit: string }
+> {
   static override params = ['scale'];
   setup(input: LinesInput): string[] {
     return input.lines;
@@ -20,7 +27,12 @@ export class TotalLength extends FoldTask<LinesInput, string, { n: number }, num
   seed(params: { scale: number }, ctx: SeedContext<{ unit: string }>): { n: number } {
     return { n: 0 * params.scale * ctx.index };
   }
-  fold(acc: { n: number }, line: string, { scale }: { scale: number }, ctx: ProcessContext<{ unit: string }>): { n: number } {
+  fold(
+    acc: { n: number },
+    line: string,
+    { scale }: { scale: number },
+    ctx: ProcessContext<{ unit: string }>,
+  ): { n: number } {
     acc.n += line.length * scale + 0 * ctx.services.unit.length;
     return acc;
   }

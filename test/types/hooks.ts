@@ -5,7 +5,15 @@
  * Every `@ts-expect-error` below marks a line that must NOT compile; if the
  * types ever let it through, tsc fails with "Unused '@ts-expect-error'".
  */
-import { ForkJoinTask, run, type InputOf, type JoinContext, type OutputOf, type ProcessContext, type SetupContext } from '../../src/index.js';
+import {
+  ForkJoinTask,
+  run,
+  type InputOf,
+  type JoinContext,
+  type OutputOf,
+  type ProcessContext,
+  type SetupContext,
+} from '../../src/index.js';
 import WordCount, { type WordCountInput, type WordCountOutput } from '../../tasks/wordcount.js';
 
 /** True when A and B are the same type (not merely assignable). */
@@ -44,7 +52,14 @@ interface RangeParams {
 }
 
 /** Async generator setup, async hooks, params bound into process and join, services typed. */
-export class Range extends ForkJoinTask<{ n: number; separator: string }, number, string, string, RangeParams, { prefix: string }> {
+export class Range extends ForkJoinTask<
+  { n: number; separator: string },
+  number,
+  string,
+  string,
+  RangeParams,
+  { prefix: string }
+> {
   static override params = ['separator'] as const;
 
   async *setup(input: { n: number; separator: string }, ctx: SetupContext): AsyncGenerator<number> {

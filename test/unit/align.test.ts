@@ -10,7 +10,6 @@ import { mulberry32 } from '../../scripts/prng.mjs';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULTS = { match: 2, mismatch: -1, gap: -2 };
 
-
 /** Aligns one sequence the way a worker does: params from the input, then process. */
 function align(reference: string, sequence: string, scores: Partial<typeof DEFAULTS> = {}): Alignment {
   const task = new Align();
@@ -29,7 +28,11 @@ function placement(a: Alignment): Omit<Alignment, 'id'> {
  * found by scanning rows (reference) then columns (query), and a traceback
  * preferring diagonal, then up (reference base against a gap), then left.
  */
-function naive(reference: string, query: string, { match, mismatch, gap }: AlignParams | typeof DEFAULTS): Omit<Alignment, 'id'> {
+function naive(
+  reference: string,
+  query: string,
+  { match, mismatch, gap }: AlignParams | typeof DEFAULTS,
+): Omit<Alignment, 'id'> {
   const r = reference.toUpperCase();
   const q = query.toUpperCase();
   const n = r.length;
@@ -93,32 +96,68 @@ describe('align: hand-checked cases', () => {
   const reference = 'TTTTTACGTACGGATCCTTTTT';
 
   it('an exact substring scores match × length and is placed where it is', () => {
-    expect(placement(align(reference, 'ACGTACGGATCC'))).toEqual({ score: 24, start: 5, end: 17, queryStart: 0, queryEnd: 12 });
+    expect(placement(align(reference, 'ACGTACGGATCC'))).toEqual({
+      score: 24,
+      start: 5,
+      end: 17,
+      queryStart: 0,
+      queryEnd: 12,
+    });
     expect(reference.slice(5, 17)).toBe('ACGTACGGATCC');
   });
 
   it('a mismatch in the middle costs match − mismatch and keeps the whole region', () => {
     // ACGTAC G GATCC -> ACGTAC A GATCC: 11 matches, 1 mismatch = 22 - 1.
-    expect(placement(align(reference, 'ACGTACAGATCC'))).toEqual({ score: 21, start: 5, end: 17, queryStart: 0, queryEnd: 12 });
+    expect(placement(align(reference, 'ACGTACAGATCC'))).toEqual({
+      score: 21,
+      start: 5,
+      end: 17,
+      queryStart: 0,
+      queryEnd: 12,
+    });
   });
 
   it('an inserted base costs one gap', () => {
     // ACGTAC (T) GGATCC: 12 matches, one query base against a gap = 24 - 2.
-    expect(placement(align(reference, 'ACGTACTGGATCC'))).toEqual({ score: 22, start: 5, end: 17, queryStart: 0, queryEnd: 13 });
+    expect(placement(align(reference, 'ACGTACTGGATCC'))).toEqual({
+      score: 22,
+      start: 5,
+      end: 17,
+      queryStart: 0,
+      queryEnd: 13,
+    });
   });
 
   it('a deleted base costs one gap', () => {
     // ACGTAC [G] GATCC: 11 matches, one reference base against a gap = 22 - 2.
-    expect(placement(align(reference, 'ACGTACGATCC'))).toEqual({ score: 20, start: 5, end: 17, queryStart: 0, queryEnd: 11 });
+    expect(placement(align(reference, 'ACGTACGATCC'))).toEqual({
+      score: 20,
+      start: 5,
+      end: 17,
+      queryStart: 0,
+      queryEnd: 11,
+    });
   });
 
   it('keeps only the best local part of the query', () => {
     // The G flanks meet only T flanks in the reference: they stay out.
-    expect(placement(align(reference, 'GGGGGACGTACGGATCCGGGGG'))).toEqual({ score: 24, start: 5, end: 17, queryStart: 5, queryEnd: 17 });
+    expect(placement(align(reference, 'GGGGGACGTACGGATCCGGGGG'))).toEqual({
+      score: 24,
+      start: 5,
+      end: 17,
+      queryStart: 5,
+      queryEnd: 17,
+    });
   });
 
   it('no similarity scores 0 with every coordinate -1', () => {
-    expect(placement(align('AAAAAAAA', 'CCCC'))).toEqual({ score: 0, start: -1, end: -1, queryStart: -1, queryEnd: -1 });
+    expect(placement(align('AAAAAAAA', 'CCCC'))).toEqual({
+      score: 0,
+      start: -1,
+      end: -1,
+      queryStart: -1,
+      queryEnd: -1,
+    });
   });
 
   it('N matches nothing, not even N', () => {
@@ -128,7 +167,13 @@ describe('align: hand-checked cases', () => {
   });
 
   it('ties go to the smallest reference end', () => {
-    expect(placement(align('GGACGTTTACGTGG', 'ACGT'))).toEqual({ score: 8, start: 2, end: 6, queryStart: 0, queryEnd: 4 });
+    expect(placement(align('GGACGTTTACGTGG', 'ACGT'))).toEqual({
+      score: 8,
+      start: 2,
+      end: 6,
+      queryStart: 0,
+      queryEnd: 4,
+    });
   });
 
   it('ignores case in the reference and the edits', () => {
@@ -141,17 +186,34 @@ describe('align: hand-checked cases', () => {
     expect(align(reference, 'ACGTACGGATCC', { match: 5 }).score).toBe(60);
     // Mismatch -1: the whole region, 11 × 2 - 1 = 21. Gap -2, mismatch -10: two gaps
     // bridge the difference instead, 11 × 2 - 4 = 18.
-    expect(placement(align(reference, 'ACGTACAGATCC', { mismatch: -10 }))).toEqual({ score: 18, start: 5, end: 17, queryStart: 0, queryEnd: 12 });
+    expect(placement(align(reference, 'ACGTACAGATCC', { mismatch: -10 }))).toEqual({
+      score: 18,
+      start: 5,
+      end: 17,
+      queryStart: 0,
+      queryEnd: 12,
+    });
     // Both -10: ACGTAC alone (6 × 2 = 12) ties with the whole region (22 - 10 = 12);
     // the tie goes to the smaller reference end.
-    expect(placement(align(reference, 'ACGTACAGATCC', { mismatch: -10, gap: -10 }))).toEqual({ score: 12, start: 5, end: 11, queryStart: 0, queryEnd: 6 });
+    expect(placement(align(reference, 'ACGTACAGATCC', { mismatch: -10, gap: -10 }))).toEqual({
+      score: 12,
+      start: 5,
+      end: 11,
+      queryStart: 0,
+      queryEnd: 6,
+    });
   });
 });
 
 describe('align: the fast version against the naive one', () => {
   it('agrees on 60 random cases (seeded), coordinates included', () => {
     const random = mulberry32(20240601);
-    const schemes = [DEFAULTS, { match: 1, mismatch: 0, gap: -1 }, { match: 5, mismatch: -4, gap: -1 }, { match: 3, mismatch: -1, gap: -7 }];
+    const schemes = [
+      DEFAULTS,
+      { match: 1, mismatch: 0, gap: -1 },
+      { match: 5, mismatch: -4, gap: -1 },
+      { match: 3, mismatch: -1, gap: -7 },
+    ];
     for (let c = 0; c < 60; c++) {
       const scores = schemes[c % schemes.length];
       // Small alphabets and repeats make ties common, which is the point.
@@ -173,7 +235,11 @@ describe('align: the fast version against the naive one', () => {
       expect(placement(got), `case ${c}: ${JSON.stringify({ reference, query, scores })}`).toEqual(want);
       if (got.score > 0) {
         // The coordinates hold an alignment of exactly that score.
-        const region = globalScore(reference.slice(got.start, got.end), query.slice(got.queryStart, got.queryEnd), scores);
+        const region = globalScore(
+          reference.slice(got.start, got.end),
+          query.slice(got.queryStart, got.queryEnd),
+          scores,
+        );
         expect(region, `case ${c}`).toBe(got.score);
       }
     }
@@ -185,7 +251,9 @@ describe('align: the fast version against the naive one', () => {
       const scores = c % 2 ? DEFAULTS : { match: 4, mismatch: -1, gap: -1 };
       const reference = randomDna(random, 1500, 'ACGT');
       const from = 400 + Math.floor(random() * 800);
-      const query = [...reference.slice(from, from + 60)].map((b) => (random() < 0.1 ? randomDna(random, Math.floor(random() * 3)) : b)).join('');
+      const query = [...reference.slice(from, from + 60)]
+        .map((b) => (random() < 0.1 ? randomDna(random, Math.floor(random() * 3)) : b))
+        .join('');
       expect(placement(align(reference, query, scores)), `case ${c}`).toEqual(naive(reference, query, scores));
     }
   });
@@ -213,8 +281,11 @@ describe('align: the task', () => {
   });
 
   it('summarises an empty job', async () => {
-    const out = await run(Align, { reference: 'ACGT', edits: [] } as unknown as AlignInput, { executor: 'eager' });
-    expect(out).toEqual({ alignments: [], summary: { edits: 0, aligned: 0, meanScore: 0, bestId: null, bestScore: 0 } });
+    const out = await run(Align, { reference: 'ACGT', edits: [] }, { executor: 'eager' });
+    expect(out).toEqual({
+      alignments: [],
+      summary: { edits: 0, aligned: 0, meanScore: 0, bestId: null, bestScore: 0 },
+    });
   });
 
   it('runs the example input', async () => {
@@ -248,7 +319,9 @@ describe('align: input validation', () => {
   }
 
   it('accepts a valid input and applies the default scores', async () => {
-    await expect(run(Align, valid as AlignInput, { executor: 'eager' })).resolves.toMatchObject({ summary: { bestScore: 8 } });
+    await expect(run(Align, valid as AlignInput, { executor: 'eager' })).resolves.toMatchObject({
+      summary: { bestScore: 8 },
+    });
   });
 
   it('rejects a bad DNA letter, naming its path', async () => {
@@ -294,7 +367,9 @@ describe('align: speed', () => {
       cpu.push((c.user + c.system) / 1000);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1].toFixed(1);
-    console.log(`align.process, 100,000 x 200: median ${median(wall)} ms wall, ${median(cpu)} ms CPU (${wall.length} runs)`);
+    console.log(
+      `align.process, 100,000 x 200: median ${median(wall)} ms wall, ${median(cpu)} ms CPU (${wall.length} runs)`,
+    );
     expect(placement(result!)).toEqual({ score: 400, start: 61_234, end: 61_434, queryStart: 0, queryEnd: 200 });
     // The target is well under 100 ms; the bound is loose so a loaded machine does not make this flaky.
     expect(Math.min(...cpu)).toBeLessThan(1000);

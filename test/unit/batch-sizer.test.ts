@@ -26,7 +26,7 @@ describe('BatchSizer', () => {
     expect(s.size).toBeGreaterThan(8_000);
   });
 
-  it('with a known total and slots, caps a batch at a quarter of one slot\'s share (at least min)', () => {
+  it("with a known total and slots, caps a batch at a quarter of one slot's share (at least min)", () => {
     const s = new BatchSizer(1000, 100_000, 1, 2);
     for (let k = 0; k < 12; k++) s.observe(1, 1000);
     expect(s.size).toBe(100_000);

@@ -53,7 +53,8 @@ describe('task code hash', () => {
 
   it('changes with the version of a package the task imports, and ignores node built-ins', () => {
     const t = tree({
-      'task.ts': "import { x } from '@acme/thing/sub';\nimport fs from 'node:fs';\nimport path from 'path';\nexport default [x, fs, path];\n",
+      'task.ts':
+        "import { x } from '@acme/thing/sub';\nimport fs from 'node:fs';\nimport path from 'path';\nexport default [x, fs, path];\n",
       'node_modules/@acme/thing/package.json': '{"name":"@acme/thing","version":"1.0.0"}',
     });
     const task = join(t, 'task.ts');

@@ -3,7 +3,7 @@
  * what is refused with a CodecError naming the hook, the item and the path.
  */
 import { describe, expect, it } from 'vitest';
-import { assertPlain, clonesExactly, decode, encode, roundTrip } from '../../src/codec.js';
+import { assertPlain, clonesExactly, decode, encode, roundTrip } from '../../src/core/codec.js';
 import { CodecError, FjError, type Where } from '../../src/index.js';
 
 const where: Where = { task: 'demo', hook: 'process', index: 5 };
@@ -176,10 +176,13 @@ describe('clonesExactly: batches a worker thread gets by structured clone instea
   it.each([
     ['a lone surrogate', ['ok', 'a\ud800b']],
     ['-0', [1, -0]],
-  ])('refuses %s, which msgpack changes (so the thread must get the msgpack version, as eager does)', (_name, values) => {
-    expect(clonesExactly(values)).toBe(false);
-    expect(same(structuredClone(values), roundTrip(values, where))).toBe(false);
-  });
+  ])(
+    'refuses %s, which msgpack changes (so the thread must get the msgpack version, as eager does)',
+    (_name, values) => {
+      expect(clonesExactly(values)).toBe(false);
+      expect(same(structuredClone(values), roundTrip(values, where))).toBe(false);
+    },
+  );
 
   it.each([
     ['an object', [{ a: 1 }]],

@@ -10,8 +10,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import type { Batch } from '../../src/dispatch/transport.js';
-import { CancelledError, TaskError, UsageError, type JobStats, type RunOptions, type TaskClass } from '../../src/index.js';
-import { runOn } from '../../src/run.js';
+import {
+  CancelledError,
+  TaskError,
+  UsageError,
+  type JobStats,
+  type RunOptions,
+  type TaskClass,
+} from '../../src/index.js';
+import { startJob } from '../../src/job/lifecycle.js';
 import Combined, { type CombinedOutput, type Part } from '../fixtures/combined.js';
 import Sum from '../fixtures/sum.js';
 import { FakeTransport, type FakeOptions } from '../helpers/fake-transport.js';
@@ -24,7 +31,10 @@ async function start(task: TaskClass, input: unknown, fakeOptions: FakeOptions =
   let made: (f: FakeTransport) => void;
   const fake = new Promise<FakeTransport>((r) => (made = r));
   let stats: JobStats | undefined;
-  const job = runOn(
+  const job = startJob(
+    task,
+    { value: input },
+    { logLevel: 'silent', retryDelayMs: 1, ...options, onStats: (s) => (stats = s) },
     {
       async map(plan) {
         const t = new FakeTransport(plan, fakeOptions);
@@ -32,9 +42,6 @@ async function start(task: TaskClass, input: unknown, fakeOptions: FakeOptions =
         await new Dispatcher(plan, t).run();
       },
     },
-    task,
-    input,
-    { logLevel: 'silent', retryDelayMs: 1, ...options, onStats: (s) => (stats = s) },
   );
   job.catch(() => {});
   return { job, fake: await fake, stats: () => stats! };
@@ -105,13 +112,21 @@ describe('dispatcher rules (fake transport)', () => {
     const { output } = await job;
     expect(output).toBe(0 + 2 + 6 + 8);
     expect(stats()).toMatchObject({ items: 4, failed: 1, retried: 0 });
-    expect(stats().failures[0]).toMatchObject({ index: 2, error: { message: expect.stringMatching(/item 2 failed: its worker thread exited/) } });
+    expect(stats().failures[0]).toMatchObject({
+      index: 2,
+      error: { message: expect.stringMatching(/item 2 failed: its worker thread exited/) },
+    });
   });
 
   it('a failed attempt is retried per the policy, after its backoff', async () => {
     const { job, fake, stats } = await start(Sum, { count: 3 }, { window: 4, maxBatch: 3 }, { retries: 1 });
     const [batch] = await sent(fake, 1);
-    fake.answer({ batch, first: 0, values: [0, 2], failures: [{ index: 2, error: new TaskError({ hook: 'process', index: 2 }, new Error('flaky')) }] });
+    fake.answer({
+      batch,
+      first: 0,
+      values: [0, 2],
+      failures: [{ index: 2, error: new TaskError({ hook: 'process', index: 2 }, new Error('flaky')) }],
+    });
     const [, retry] = await sent(fake, 2);
     expect([retry.first, retry.values]).toEqual([2, [2]]);
     fake.answerAll(retry, double);

@@ -8,10 +8,11 @@ import {
   CancelledError,
   CodecError,
   FailuresError,
-  FjError,
+  type FjError,
   InputError,
   InternalError,
   TimeoutError,
+  JobEndedError,
   isRetryable,
   NotFoundError,
   TaskError,
@@ -19,8 +20,8 @@ import {
   UnrecoverableError,
   UsageError,
   WorkerRefusedError,
-} from '../../src/errors.js';
-import { fromWire, toWire } from '../../src/worker/wire-error.js';
+} from '../../src/core/errors.js';
+import { fromWire, toWire } from '../../src/core/wire-error.js';
 
 /** One of each documented class, with the fields it carries. */
 const samples: FjError[] = [
@@ -36,12 +37,27 @@ const samples: FjError[] = [
   new UnrecoverableError('bad data'),
   new InternalError('items left without a result'),
   new TimeoutError('gave up waiting for job j after 5 s'),
+  new JobEndedError('job j had already ended: succeeded'),
 ];
 
 describe('error classes across the wire', () => {
   it('covers every code documented in errors.ts', () => {
     expect(new Set(samples.map((e) => e.code))).toEqual(
-      new Set(['FJ_USAGE', 'FJ_INPUT', 'FJ_CODEC', 'FJ_TASK', 'FJ_TRANSPORT', 'FJ_NOT_FOUND', 'FJ_FAILURES', 'FJ_CANCELLED', 'FJ_WORKER_REFUSED', 'FJ_UNRECOVERABLE', 'FJ_INTERNAL', 'FJ_TIMEOUT']),
+      new Set([
+        'FJ_USAGE',
+        'FJ_INPUT',
+        'FJ_CODEC',
+        'FJ_TASK',
+        'FJ_TRANSPORT',
+        'FJ_NOT_FOUND',
+        'FJ_FAILURES',
+        'FJ_CANCELLED',
+        'FJ_WORKER_REFUSED',
+        'FJ_UNRECOVERABLE',
+        'FJ_INTERNAL',
+        'FJ_TIMEOUT',
+        'FJ_ENDED',
+      ]),
     );
   });
 
@@ -60,7 +76,9 @@ describe('error classes across the wire', () => {
     expect(codec).toMatchObject({ where: { task: 't', hook: 'process', index: 3 }, path: '/x', what: 'a Map' });
     expect(task).toMatchObject({ hook: 'process', index: 7 });
     expect((task as TaskError).cause).toMatchObject({ name: 'RangeError', message: 'boom' });
-    expect((failures as FailuresError).failures).toEqual([{ index: 1, attempts: 2, error: { name: 'Error', message: 'x' } }]);
+    expect((failures as FailuresError).failures).toEqual([
+      { index: 1, attempts: 2, error: { name: 'Error', message: 'x' } },
+    ]);
   });
 
   it('NotFoundError is a TransportError; an UnrecoverableError from a hook is not retried, even rebuilt in another thread', () => {
@@ -74,6 +92,6 @@ describe('error classes across the wire', () => {
   it('an error that is not fj’s comes back as InternalError with the original as its cause', () => {
     const back = fromWire(toWire(new SyntaxError('odd')));
     expect(back).toBeInstanceOf(InternalError);
-    expect((back as Error).cause).toMatchObject({ name: 'SyntaxError', message: 'odd' });
+    expect(back.cause).toMatchObject({ name: 'SyntaxError', message: 'odd' });
   });
 });

@@ -1,7 +1,7 @@
 /** The suspect gate (worker/gate.ts) and the message-id and cancel formats a worker reads. */
 import { describe, expect, it } from 'vitest';
-import { parseControl } from '../../src/transport/amqp.js';
-import { messageId, parseMessageId } from '../../src/transport/message-id.js';
+import { parseControl } from '../../src/broker/amqp.js';
+import { messageId, parseMessageId } from '../../src/broker/message-id.js';
 import { Gate } from '../../src/worker/gate.js';
 
 const RUN = 'ab'.repeat(12);
@@ -42,7 +42,17 @@ describe('Gate', () => {
 describe('message ids and cancels', () => {
   it('a message id names its job, run and sequence', () => {
     expect(parseMessageId(messageId('job-1', RUN, 7), 'job-1')).toEqual({ run: RUN, seq: 7 });
-    for (const id of ['hostile:1', `job-2:${RUN}:7`, `job-1:${RUN}`, `job-1:${RUN}:7:8`, `job-1:xyz:7`, `job-1:${RUN}:-1`, `job-1:${RUN}:07`, 7, undefined]) {
+    for (const id of [
+      'hostile:1',
+      `job-2:${RUN}:7`,
+      `job-1:${RUN}`,
+      `job-1:${RUN}:7:8`,
+      `job-1:xyz:7`,
+      `job-1:${RUN}:-1`,
+      `job-1:${RUN}:07`,
+      7,
+      undefined,
+    ]) {
       expect(parseMessageId(id, 'job-1'), String(id)).toBeUndefined();
     }
   });

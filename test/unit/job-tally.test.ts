@@ -1,11 +1,26 @@
 /** A worker's tally of the jobs it coordinated: what its heartbeat carries to /metrics. */
 import { describe, expect, it } from 'vitest';
-import { DURATION_BUCKETS, emptyTally, isTally, tallyEnd } from '../../src/worker/job-tally.js';
+import { DURATION_BUCKETS, emptyTally, isTally, tallyEnd } from '../../src/broker/job-tally.js';
 
 describe('job tally', () => {
   it('counts each end in its state and duration bucket, with its items', () => {
     const t = emptyTally();
-    tallyEnd(t, { state: 'succeeded', coordinator: 'w', started: 1000, finished: 3000, stats: { items: 9, failed: 1, retried: 2, wallMs: 2000, messages: 1, bytesPublished: 0, bytesStored: 0, failures: [] } });
+    tallyEnd(t, {
+      state: 'succeeded',
+      coordinator: 'w',
+      started: 1000,
+      finished: 3000,
+      stats: {
+        items: 9,
+        failed: 1,
+        retried: 2,
+        wallMs: 2000,
+        messages: 1,
+        bytesPublished: 0,
+        bytesStored: 0,
+        failures: [],
+      },
+    });
     tallyEnd(t, { state: 'succeeded', coordinator: 'w', started: 0, finished: 5 * 3600_000 }); // past the last bound: +Inf
     tallyEnd(t, { state: 'cancelled', coordinator: 'w', finished: 10 }); // never started
     expect(t.items).toEqual({ succeeded: 9, failed: 1, retried: 2 });

@@ -4,9 +4,10 @@
  * true when batches are merged, redelivered and split.
  */
 import { describe, expect, it } from 'vitest';
-import { groupsOf } from '../../src/transports/amqp-results.js';
+import { groupsOf } from '../../src/executors/amqp/results.js';
 import { Ledger } from '../../src/dispatch/ledger.js';
-import { COVERED_BYTES } from '../../src/codec.js';
+import { COVERED_BYTES } from '../../src/core/codec.js';
+import { InternalError, TaskError } from '../../src/core/errors.js';
 
 const policy = { onFailure: 'collect' as const, maxFailures: () => Infinity, retryDelayMs: 1 };
 
@@ -57,7 +58,10 @@ describe('groupsOf (an fj worker answer)', () => {
   const r = (n: number) => new Uint8Array([n]);
   it('one group per result; covered items join the result before them; failures stand alone', () => {
     const { groups, failed } = groupsOf([r(1), COVERED_BYTES, null, COVERED_BYTES, 'ref', COVERED_BYTES], [{ i: 2 }]);
-    expect(groups).toEqual([[0, 1, 3], [4, 5]]);
+    expect(groups).toEqual([
+      [0, 1, 3],
+      [4, 5],
+    ]);
     expect(failed).toEqual([2]);
   });
 
@@ -87,7 +91,7 @@ describe('Ledger.dropFrom (answers of an earlier run past the end of setup)', ()
   });
 });
 
-describe('Ledger.kept and restore (a re-run of a job\'s failed items)', () => {
+describe("Ledger.kept and restore (a re-run of a job's failed items)", () => {
   it('keeps results and merged groups, not failures; a restored ledger runs only the rest and joins everything in order', () => {
     const l = new Ledger(policy, 0);
     l.record(0, 'a');
@@ -113,5 +117,62 @@ describe('Ledger.kept and restore (a re-run of a job\'s failed items)', () => {
     expect(() => l.restore({ indices: [0, 1], values: ['a'], covered: [] })).toThrow(/one value per index/);
     expect(() => l.restore({ indices: [-1], values: ['a'], covered: [] })).toThrow(TypeError);
     expect(() => l.restore(null as never)).toThrow(TypeError);
+  });
+});
+
+describe('Ledger.fail leaves the errors it is given as they were', () => {
+  it('collect: one error shared by several items (a merged batch) is recorded "after N attempts" once per item, and not changed', () => {
+    const l = new Ledger(policy, 1);
+    const shared = new TaskError({ task: 't', hook: 'combine', index: 0 }, new Error('combine broke'));
+    const before = shared.message;
+    for (const i of [0, 1, 2]) expect(l.fail(i, shared, 3).retry).toBe(true);
+    for (const i of [0, 1, 2]) expect(l.fail(i, shared, 3).retry).toBe(false);
+    expect(shared.message).toBe(before);
+    expect(l.failures.map((f) => f.error.message)).toEqual([0, 1, 2].map(() => `${before} (after 2 attempts)`));
+  });
+
+  it('fail-fast: throws a copy amended with its attempts (same class, code, cause and stack); the given error stays as it was', () => {
+    const l = new Ledger({ onFailure: 'fail-fast', maxFailures: () => 0, retryDelayMs: 1 }, 1);
+    const cause = new Error('boom');
+    const given = new TaskError({ task: 't', hook: 'process', index: 4 }, cause);
+    const before = given.message;
+    expect(l.fail(4, given, 10).retry).toBe(true);
+    let thrown: unknown;
+    try {
+      l.fail(4, given, 10);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(given.message).toBe(before);
+    expect(thrown).toBeInstanceOf(TaskError);
+    expect(thrown).not.toBe(given);
+    expect((thrown as TaskError).message).toBe(`${before} (after 2 attempts)`);
+    expect((thrown as TaskError).code).toBe('FJ_TASK');
+    expect((thrown as TaskError).cause).toBe(cause);
+    expect((thrown as TaskError).stack).toBe(given.stack);
+  });
+
+  it('fail-fast on a first attempt throws the given error itself, unchanged', () => {
+    const l = new Ledger({ onFailure: 'fail-fast', maxFailures: () => 0, retryDelayMs: 1 }, 0);
+    const given = new Error('once');
+    expect(() => l.fail(0, given, 1)).toThrow(given);
+    expect(given.message).toBe('once');
+  });
+});
+
+describe('Ledger.results', () => {
+  it('throws an InternalError naming the item that has neither a result nor a failure', () => {
+    const l = new Ledger(policy, 0);
+    l.record(0, 'a');
+    l.fail(2, new Error('x'), 3);
+    let thrown: unknown;
+    try {
+      l.results(3);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(InternalError);
+    expect((thrown as InternalError).code).toBe('FJ_INTERNAL');
+    expect((thrown as InternalError).message).toMatch(/item 1 has no result/);
   });
 });

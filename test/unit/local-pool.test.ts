@@ -5,23 +5,23 @@
 import { describe, expect, it } from 'vitest';
 import type { Executor } from '../../src/executors/executor.js';
 import { LocalExecutor } from '../../src/executors/local.js';
-import { runOn } from '../../src/run.js';
+import { startJob } from '../../src/job/lifecycle.js';
 import Sum from '../fixtures/sum.js';
 import ThreadIds from '../fixtures/thread-id.js';
 
 describe('local executor: one pool, many jobs', () => {
   it('runs jobs at once and one after another on the same two threads', async () => {
     const local = new LocalExecutor();
-    // runOn disposes what it is given at the end of each job: keep the pool up until the test is done
+    // startJob disposes what it is given at the end of each job: keep the pool up until the test is done
     const shared: Executor = { prepare: (o) => local.prepare(o), map: (plan) => local.map(plan) };
     const options = { concurrency: 2, logLevel: 'silent' as const };
     try {
       const [a, b, sum] = await Promise.all([
-        runOn(shared, ThreadIds, { n: 40, ms: 5 }, options),
-        runOn(shared, ThreadIds, { n: 40, ms: 5 }, options),
-        runOn(shared, Sum, { count: 10_000 }, options),
+        startJob(ThreadIds, { value: { n: 40, ms: 5 } }, options, shared),
+        startJob(ThreadIds, { value: { n: 40, ms: 5 } }, options, shared),
+        startJob(Sum, { value: { count: 10_000 } }, options, shared),
       ]);
-      const later = await runOn(shared, ThreadIds, { n: 40, ms: 5 }, options);
+      const later = await startJob(ThreadIds, { value: { n: 40, ms: 5 } }, options, shared);
       expect(sum.output).toBe(10_000 * 9_999);
       const threads = new Set([...(a.output as number[]), ...(b.output as number[]), ...(later.output as number[])]);
       expect(threads.size).toBe(2); // the same two threads served every job

@@ -1,23 +1,44 @@
 /** The pure parts of the newcomer fixes: the typo suggestion, join's JSON check, and CommonJS modules read as ES ones. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jsonOutputProblem } from '../../src/task/json-output.js';
 import { importModule, needsTsx } from '../../src/task/module-loader.js';
-import { nearest } from '../../src/task/task-lookup.js';
+import { nearest, unknownTask } from '../../src/task/task-lookup.js';
 
 describe('nearest: a typo, not any name', () => {
   it.each([
     ['wordcont', 'wordcount'],
     ['wrodcount', 'wordcount'],
-    ['WordCount', undefined], // the same name in other case: not a typo of it (0 edits after lowering)
+    ['WordCount', 'wordcount'], // the same name in other case: names are case-sensitive, so say which one exists
+    ['wordcount', undefined], // the name itself: nothing to suggest
     ['alin', 'align'],
     ['primes', undefined],
     ['x', undefined],
   ])('%s -> %s', (word, expected) => {
     expect(nearest(word, ['align', 'wordcount'])).toBe(expected);
+  });
+});
+
+describe('unknownTask: what was looked for, as the user wrote it', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'fj-lookup-'));
+  mkdirSync(join(cwd, 'tasks'));
+  writeFileSync(join(cwd, 'tasks', 'kmers.ts'), '');
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it('a missing path names the file, not ./tasks/<path>.ts', () => {
+    const { message } = unknownTask('./tasks/kmer.js', cwd);
+    expect(message).toContain(`no such file ${join(cwd, 'tasks', 'kmer.js')}`);
+    expect(message).not.toMatch(/tasks\/\.\/tasks|kmer\.js\.ts/);
+    expect(message).toContain("did you mean 'kmers'?");
+  });
+
+  it('a name in the wrong case gets a did-you-mean', () => {
+    const { message } = unknownTask('Kmers', cwd);
+    expect(message).toContain("did you mean 'kmers'?");
+    expect(message).toContain('no ./tasks/Kmers.ts or .js');
   });
 });
 
@@ -51,7 +72,10 @@ describe('importModule', () => {
 
   it("reads a CommonJS module compiled from ES syntax (exports.default) as an ES module's namespace", async () => {
     writeFileSync(join(dir, 'package.json'), '{}');
-    writeFileSync(join(dir, 'compiled.js'), '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nclass T {}\nexports.default = T;\nexports.other = 1;\n');
+    writeFileSync(
+      join(dir, 'compiled.js'),
+      '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nclass T {}\nexports.default = T;\nexports.other = 1;\n',
+    );
     const url = pathToFileURL(join(dir, 'compiled.js')).href;
     expect(needsTsx(url)).toBe(true); // a .js of a CommonJS package: either syntax, so through tsx
     const mod = await importModule(url);

@@ -4,8 +4,8 @@
  * with its own task, even when its job's pair is evicted before its turn.
  */
 import { describe, expect, it } from 'vitest';
-import { decode, encode } from '../../src/codec.js';
-import { ThreadPool, type PoolJob } from '../../src/worker/pool.js';
+import { decode, encode } from '../../src/core/codec.js';
+import { ThreadPool, type PoolJob } from '../../src/runtime/thread-pool.js';
 
 const SLEEPY = new URL('../fixtures/sleepy.ts', import.meta.url).href;
 
@@ -13,7 +13,12 @@ describe('thread pool: eviction of a job with a batch queued', () => {
   it('the queued batch runs with its task although 16 newer jobs were loaded meanwhile', async () => {
     const pool = await ThreadPool.start({ size: 1, services: undefined, logLevel: 'silent', idPrefix: 'evict' });
     try {
-      const job = (key: string): PoolJob => ({ key, moduleUrl: SLEEPY, className: 'Sleepy', paramsBytes: encode({ ms: 200, started: '' }, { hook: 'params' }) });
+      const job = (key: string): PoolJob => ({
+        key,
+        moduleUrl: SLEEPY,
+        className: 'Sleepy',
+        paramsBytes: encode({ ms: 200, started: '' }, { hook: 'params' }),
+      });
       const a = job('A');
       pool.preload(a);
       const first = pool.run(a, 0, encode([1], { hook: 'setup' }));

@@ -10,8 +10,16 @@ import type { TaskClass } from '../../src/task/fork-join-task.js';
 /** A class built as plain JavaScript would: hooks as methods, no base class checks. */
 function jsTask(name: string, hooks: string[]): TaskClass {
   const cls = { [name]: class {} }[name] as unknown as TaskClass;
-  for (const hook of ['setup', 'join', ...hooks]) Object.defineProperty(cls.prototype, hook, { value: () => undefined });
-  Object.assign(cls, { description: '', schema: { type: 'object' }, params: [], taskName: undefined, queue: undefined, module: undefined });
+  for (const hook of ['setup', 'join', ...hooks])
+    Object.defineProperty(cls.prototype, hook, { value: () => undefined });
+  Object.assign(cls, {
+    description: '',
+    schema: { type: 'object' },
+    params: [],
+    taskName: undefined,
+    queue: undefined,
+    module: undefined,
+  });
   return cls;
 }
 
@@ -25,11 +33,15 @@ describe('task hook shapes', () => {
 
   it('process mixed with fold or seed is refused, naming the task', () => {
     expect(() => describeTask(jsTask('Both', ['process', 'fold', 'seed', 'combine']))).toThrow(UsageError);
-    expect(() => describeTask(jsTask('Both2', ['process', 'seed']))).toThrow(/task both2: it defines both process and fold\/seed/);
+    expect(() => describeTask(jsTask('Both2', ['process', 'seed']))).toThrow(
+      /task both2: it defines both process and fold\/seed/,
+    );
   });
 
   it('a fold without seed or combine is refused, naming what is missing', () => {
-    expect(() => describeTask(jsTask('NoSeed', ['fold', 'combine']))).toThrow(/task noseed: it folds but has no seed: a FoldTask needs seed, fold and combine/);
+    expect(() => describeTask(jsTask('NoSeed', ['fold', 'combine']))).toThrow(
+      /task noseed: it folds but has no seed: a FoldTask needs seed, fold and combine/,
+    );
     expect(() => describeTask(jsTask('NoCombine', ['seed', 'fold']))).toThrow(/has no combine/);
   });
 

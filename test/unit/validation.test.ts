@@ -27,7 +27,11 @@ async function inputError(promise: Promise<unknown>): Promise<InputError> {
 describe('wordcount input', () => {
   it('lists every violation with its JSON path', async () => {
     const err = await inputError(validate(WordCount, { documents: ['ok', 7, 'fine', null, ['nested']] }));
-    expect(err.problems).toEqual(['/documents/1: must be string', '/documents/3: must be string', '/documents/4: must be string']);
+    expect(err.problems).toEqual([
+      '/documents/1: must be string',
+      '/documents/3: must be string',
+      '/documents/4: must be string',
+    ]);
     expect(err.message).toBe(
       'input does not match the schema (3 problems):\n  /documents/1: must be string\n  /documents/3: must be string\n  /documents/4: must be string',
     );
@@ -50,7 +54,11 @@ describe('wordcount input', () => {
     const err = await inputError(validate(WordCount, { documents: 'one doc', delimiter: '', extra: 1 }, 'in.json'));
     expect(err.problems).toHaveLength(3);
     expect(err.problems).toEqual(
-      expect.arrayContaining(['/documents: must be array', '/delimiter: must NOT have fewer than 1 characters', '/extra: is not allowed here (unknown property)']),
+      expect.arrayContaining([
+        '/documents: must be array',
+        '/delimiter: must NOT have fewer than 1 characters',
+        '/extra: is not allowed here (unknown property)',
+      ]),
     );
     expect(err.message).toMatch(/^in\.json does not match the schema \(3 problems\):/);
   });
@@ -66,7 +74,9 @@ describe('wordcount input', () => {
     const documents = Array.from({ length: 35 }, (_, i) => i);
     const err = await inputError(validate(WordCount, { documents }));
     expect(err.problems).toHaveLength(MAX_PROBLEMS + 1);
-    expect(err.problems.slice(0, MAX_PROBLEMS)).toEqual(Array.from({ length: MAX_PROBLEMS }, (_, i) => `/documents/${i}: must be string`));
+    expect(err.problems.slice(0, MAX_PROBLEMS)).toEqual(
+      Array.from({ length: MAX_PROBLEMS }, (_, i) => `/documents/${i}: must be string`),
+    );
     expect(err.problems.at(-1)).toBe(`... and ${35 - MAX_PROBLEMS} more`);
     expect(err.message).toMatch(/^input does not match the schema \(35 problems\):/);
   });
@@ -137,7 +147,10 @@ describe('a schema given as an object', () => {
   it('applies defaults and lists enum violations with the allowed values', async () => {
     expect(await validate(Point, { x: 1 })).toEqual({ x: 1, y: 0, label: 'a' });
     const err = await inputError(validate(Point, { x: 'one', label: 'c' }));
-    expect(err.problems).toEqual(['/x: must be number', '/label: must be equal to one of the allowed values: ["a","b"]']);
+    expect(err.problems).toEqual([
+      '/x: must be number',
+      '/label: must be equal to one of the allowed values: ["a","b"]',
+    ]);
   });
 });
 
@@ -159,11 +172,16 @@ describe('nothing runs for invalid input', () => {
     expect(calls().sort()).toEqual(['join', 'params', 'process 1', 'process 2', 'process 3', 'setup']);
   });
 
-  it.each(['eager', 'local'] as const)('%s: an invalid input rejects with InputError and no hook runs', async (executor) => {
-    const err = await inputError(runJob(Recorder, { recordDir: dir, values: [1, 'two', 3.5] }, { executor, concurrency: 1 }));
-    expect(err.problems).toEqual(['/values/1: must be integer', '/values/2: must be integer']);
-    expect(existsSync(log())).toBe(false);
-  });
+  it.each(['eager', 'local'] as const)(
+    '%s: an invalid input rejects with InputError and no hook runs',
+    async (executor) => {
+      const err = await inputError(
+        runJob(Recorder, { recordDir: dir, values: [1, 'two', 3.5] }, { executor, concurrency: 1 }),
+      );
+      expect(err.problems).toEqual(['/values/1: must be integer', '/values/2: must be integer']);
+      expect(existsSync(log())).toBe(false);
+    },
+  );
 });
 
 describe('reading an input file (fj run reads it while the task loads)', () => {

@@ -4,7 +4,19 @@
  * lists, the 100,000-problem stop, the linear recursive-$ref merge — and the
  * cache is used only from a private directory, never trusted when broken.
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +26,10 @@ import { loadValidator, MAX_COUNTED_PROBLEMS, type Compiler, type InputValidator
 
 const schema = {
   type: 'object',
-  properties: { names: { type: 'array', items: { type: 'string' } }, sep: { type: 'string', minLength: 1, default: ',' } },
+  properties: {
+    names: { type: 'array', items: { type: 'string' } },
+    sep: { type: 'string', minLength: 1, default: ',' },
+  },
   required: ['names'],
   additionalProperties: false,
 };
@@ -22,7 +37,13 @@ const schema = {
 /** A recursive schema: ajv compiles `node` as its own function and merges its errors. */
 const tree = {
   $ref: '#/definitions/node',
-  definitions: { node: { type: 'object', properties: { v: { type: 'string' }, kids: { type: 'array', items: { $ref: '#/definitions/node' } } }, additionalProperties: false } },
+  definitions: {
+    node: {
+      type: 'object',
+      properties: { v: { type: 'string' }, kids: { type: 'array', items: { $ref: '#/definitions/node' } } },
+      additionalProperties: false,
+    },
+  },
 };
 
 let dir: string;
@@ -75,7 +96,12 @@ describe('validator cache', () => {
     expect(b).toEqual(a);
     const bad = { names: [1, 'ok', null], sep: '', extra: true };
     expect(problems(cached, structuredClone(bad)).message).toBe(problems(fresh, structuredClone(bad)).message);
-    expect(problems(cached, structuredClone(bad)).problems).toEqual(['/extra: is not allowed here (unknown property)', '/names/0: must be string', '/names/2: must be string', '/sep: must NOT have fewer than 1 characters']);
+    expect(problems(cached, structuredClone(bad)).problems).toEqual([
+      '/extra: is not allowed here (unknown property)',
+      '/names/0: must be string',
+      '/names/2: must be string',
+      '/sep: must NOT have fewer than 1 characters',
+    ]);
   });
 
   it('a cached validator still stops counting at 100,000 problems', async () => {
@@ -166,8 +192,9 @@ describe('validator cache', () => {
       expect(compiles).toBe(2);
       expect(readdirSync(dir)).toEqual([]); // no cache, no home cache, no XDG cache
     } finally {
-      for (const [k, v] of Object.entries(home)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of Object.entries(home))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
   });
 
@@ -181,39 +208,68 @@ describe('validator cache', () => {
   });
 
   // Root can read and write any directory: only the owner check keeps another user's code out.
-  it.runIf(process.getuid?.() === 0)("a cache directory owned by another user (nobody) is not used, and nothing is written there", async () => {
-    await loadValidator(schema, 's.json', counting);
-    const [name] = readdirSync(join(dir, 'cache'));
-    const NOBODY = 65534;
-    // Their directory holds an entry under the right name whose validator accepts anything.
-    const theirs = join(dir, 'theirs');
-    mkdirSync(theirs, { mode: 0o755 });
-    const planted = '"use strict";module.exports=function validate(){return true};';
-    writeFileSync(join(theirs, name), planted, { mode: 0o644 });
-    chownSync(theirs, NOBODY, NOBODY);
-    chownSync(join(theirs, name), NOBODY, NOBODY);
-    process.env.FJ_CACHE_DIR = theirs;
-    compiles = 0;
-    const v = await loadValidator(schema, 's.json', counting);
-    expect(compiles).toBe(1);
-    expect(problems(v, { names: [1] }).problems).toEqual(['/names/0: must be string']);
-    expect(readdirSync(theirs)).toEqual([name]);
-    expect(readFileSync(join(theirs, name), 'utf8')).toBe(planted);
+  it.runIf(process.getuid?.() === 0)(
+    'a cache directory owned by another user (nobody) is not used, and nothing is written there',
+    async () => {
+      await loadValidator(schema, 's.json', counting);
+      const [name] = readdirSync(join(dir, 'cache'));
+      const NOBODY = 65534;
+      // Their directory holds an entry under the right name whose validator accepts anything.
+      const theirs = join(dir, 'theirs');
+      mkdirSync(theirs, { mode: 0o755 });
+      const planted = '"use strict";module.exports=function validate(){return true};';
+      writeFileSync(join(theirs, name), planted, { mode: 0o644 });
+      chownSync(theirs, NOBODY, NOBODY);
+      chownSync(join(theirs, name), NOBODY, NOBODY);
+      process.env.FJ_CACHE_DIR = theirs;
+      compiles = 0;
+      const v = await loadValidator(schema, 's.json', counting);
+      expect(compiles).toBe(1);
+      expect(problems(v, { names: [1] }).problems).toEqual(['/names/0: must be string']);
+      expect(readdirSync(theirs)).toEqual([name]);
+      expect(readFileSync(join(theirs, name), 'utf8')).toBe(planted);
 
-    // An empty one of theirs stays empty.
-    const empty = join(dir, 'theirs-empty');
-    mkdirSync(empty, { mode: 0o700 });
-    chownSync(empty, NOBODY, NOBODY);
-    process.env.FJ_CACHE_DIR = empty;
-    await loadValidator(schema, 's.json', counting);
-    await loadValidator(schema, 's.json', counting);
-    expect(compiles).toBe(3);
-    expect(readdirSync(empty)).toEqual([]);
+      // An empty one of theirs stays empty.
+      const empty = join(dir, 'theirs-empty');
+      mkdirSync(empty, { mode: 0o700 });
+      chownSync(empty, NOBODY, NOBODY);
+      process.env.FJ_CACHE_DIR = empty;
+      await loadValidator(schema, 's.json', counting);
+      await loadValidator(schema, 's.json', counting);
+      expect(compiles).toBe(3);
+      expect(readdirSync(empty)).toEqual([]);
+    },
+  );
+
+  it('a cached validator of a schema with patterns loads without the ReDoS checker (its key holds the rules it passed)', () => {
+    const withPattern = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z]+(-[a-z]+)*$' } } };
+    // Fresh processes on dist/, as fj runs (this one may have loaded recheck, and vitest's transform changes the codegen fingerprint).
+    // Each prints how many of recheck's modules it loaded (its package.json, read for the cache key, is not one): the first compiles (and checks the pattern), the second must not.
+    const run = (compiler: string) =>
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          [
+            "const { loadValidator } = await import('./dist/src/task/validator.js');",
+            `const v = await loadValidator(${JSON.stringify(withPattern)}, 'p.json', ${compiler});`,
+            "v({ id: 'a-b' });",
+            "const { createRequire } = await import('node:module');",
+            "console.log(Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/recheck/') && k.endsWith('.js')).length);",
+          ].join('\n'),
+        ],
+        { encoding: 'utf8', env: { ...process.env, FJ_CACHE_DIR: join(dir, 'cache') } },
+      ).trim();
+    expect(Number(run("async () => (await import('./dist/src/task/schema.js')).compiler"))).toBeGreaterThan(0);
+    expect(run("async () => { throw new Error('compiled although the cache holds the validator'); }")).toBe('0');
   });
 
   it('a broken schema is a UsageError naming its file, and is not cached', async () => {
     await expect(loadValidator({ type: 'strin' }, 'bad.schema.json', counting)).rejects.toThrow(UsageError);
-    await expect(loadValidator({ type: 'strin' }, 'bad.schema.json', counting)).rejects.toThrow(/invalid JSON schema bad\.schema\.json/);
+    await expect(loadValidator({ type: 'strin' }, 'bad.schema.json', counting)).rejects.toThrow(
+      /invalid JSON schema bad\.schema\.json/,
+    );
     expect(() => readdirSync(join(dir, 'cache'))).toThrow(); // never created
   });
 });

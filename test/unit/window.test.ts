@@ -6,7 +6,7 @@
  * full).
  */
 import { describe, expect, it } from 'vitest';
-import { Window, WINDOW_DEFAULTS } from '../../src/transports/window.js';
+import { Window, WINDOW_DEFAULTS } from '../../src/executors/amqp/window.js';
 
 /** A pool of `consumers` workers holding `capacity` messages, and the jobs on it. */
 class Pool {
@@ -26,7 +26,8 @@ class Pool {
   poll(known = false): void {
     const ready = this.ready;
     this.readings.push(ready);
-    for (const w of this.jobs) w.observe({ ready, consumers: this.consumers, capacity: known ? this.capacity : undefined }, w.limit);
+    for (const w of this.jobs)
+      w.observe({ ready, consumers: this.consumers, capacity: known ? this.capacity : undefined }, w.limit);
   }
 
   polls(n: number): void {

@@ -1,0 +1,480 @@
+/**
+ * RabbitMQ topology and channels (amqplib), shared by the coordinator (the
+ * amqp executor) and `fj worker`.
+ *
+ * - Work queue per pool (`fj.default` unless named): durable, messages
+ *   persistent; what a worker rejects goes to `<queue>.dead` through the
+ *   default exchange (dead-letter queue, durable).
+ * - One results queue per job, `fj.results.<jobId>`: durable so a result
+ *   survives a broker restart, expiring after a day unused so an abandoned
+ *   job leaves nothing behind; the coordinator deletes it when the job ends.
+ * - Publishing goes through confirm channels: a message counts as sent only
+ *   once the broker has confirmed it.
+ */
+import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options, type Replies } from 'amqplib';
+import { TransportError, UsageError } from '../core/errors.js';
+import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
+import { redactUrl } from '../core/url.js';
+import { coalesceWrites } from './coalesce.js';
+import { isRunTag } from './message-id.js';
+import type { Env } from '../core/location.js';
+
+export { DEFAULT_QUEUE } from '../core/location.js';
+/** Version of the message layout below; a worker refuses other versions. */
+export const PROTOCOL = 1;
+
+/** Header names carried by every fj message. */
+export const H = {
+  protocol: 'fj-protocol',
+  job: 'fj-job',
+  task: 'fj-task',
+  code: 'fj-code',
+  params: 'fj-params',
+  first: 'fj-first',
+  count: 'fj-count',
+  status: 'fj-status',
+  worker: 'fj-worker',
+  /** Item timeout of the job, ms (absent: none). */
+  timeout: 'fj-timeout',
+} as const;
+
+/**
+ * The fanout exchange every worker listens on for control messages
+ * (`{ type: 'cancel', job, runs }`): one broadcast reaches every worker of every pool.
+ */
+export const CONTROL_EXCHANGE = 'fj.control';
+
+/** Run tags a cancel may name, at most. */
+const MAX_RUNS = 100;
+
+/**
+ * A control message. A cancel names the coordinator runs it ends (their
+ * tags, as in every work message id `<job>:<run>:<seq>`), so workers drop
+ * those runs' messages only, and the job id can be used again at once.
+ * Without `runs` it ends every run of the job.
+ */
+export interface ControlMessage {
+  type: 'cancel';
+  job: string;
+  runs?: string[];
+}
+
+/** An exchange to declare (see {@link declareExchange}). */
+export interface ExchangeSpec {
+  name: string;
+  type: 'fanout' | 'direct' | 'topic' | 'headers';
+  options?: Options.AssertExchange;
+}
+
+/**
+ * A queue to declare (see {@link declareQueue}). An empty `name` asks the
+ * broker to name it (a worker's own control queue); `bindTo` names the
+ * exchanges it is bound to, with the empty routing key.
+ */
+export interface QueueSpec {
+  name: string;
+  options?: Options.AssertQueue;
+  bindTo?: readonly string[];
+}
+
+/** Declares an exchange. */
+export async function declareExchange(ch: Channel, spec: ExchangeSpec): Promise<void> {
+  await ch.assertExchange(spec.name, spec.type, spec.options);
+}
+
+/** Declares a queue and its bindings; the broker's reply names it (a server-named queue) and says what it holds. */
+export async function declareQueue(ch: Channel, spec: QueueSpec): Promise<Replies.AssertQueue> {
+  const q = await ch.assertQueue(spec.name, spec.options);
+  for (const exchange of spec.bindTo ?? []) await ch.bindQueue(q.queue, exchange, '');
+  return q;
+}
+
+/** The control exchange. */
+export const CONTROL_EXCHANGE_SPEC: ExchangeSpec = {
+  name: CONTROL_EXCHANGE,
+  type: 'fanout',
+  options: { durable: true },
+};
+
+/** A worker's own control queue: named by the broker, gone with its connection, bound to the control exchange. */
+export const CONTROL_QUEUE_SPEC: QueueSpec = {
+  name: '',
+  options: { exclusive: true, autoDelete: true },
+  bindTo: [CONTROL_EXCHANGE],
+};
+
+/** Declares the control exchange. */
+export async function assertControlExchange(ch: Channel): Promise<void> {
+  await declareExchange(ch, CONTROL_EXCHANGE_SPEC);
+}
+
+/** Tells every worker that runs `runs` of `job` (all of its runs, when none are named) are cancelled: they abort their items in hand and drop their queued ones. */
+export function publishCancel(ch: Channel, job: string, runs?: readonly string[], signer?: Signer): void {
+  const msg: ControlMessage = runs?.length ? { type: 'cancel', job, runs: [...runs] } : { type: 'cancel', job };
+  const body = Buffer.from(JSON.stringify(msg));
+  const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('control', body) } : undefined;
+  ch.publish(CONTROL_EXCHANGE, '', body, { contentType: 'application/json', type: 'fj.control', headers });
+}
+
+/** Parses a control message; undefined when it is not one, or (with a signer) not signed with the key. */
+export function parseControl(
+  content: Buffer,
+  headers?: Record<string, unknown>,
+  signer?: Signer,
+): ControlMessage | undefined {
+  if (signer && !signer.verify(headers?.[SIGNATURE_HEADER], 'control', content)) return undefined;
+  try {
+    const m = JSON.parse(content.toString('utf8')) as Partial<ControlMessage>;
+    if (!m || m.type !== 'cancel' || typeof m.job !== 'string') return undefined;
+    if (m.runs === undefined) return { type: 'cancel', job: m.job };
+    if (!Array.isArray(m.runs) || m.runs.length === 0 || m.runs.length > MAX_RUNS || !m.runs.every(isRunTag))
+      return undefined;
+    return { type: 'cancel', job: m.job, runs: m.runs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Delay before reconnect attempt `n` (from 1): 0.5 s doubling to 15 s, with jitter. */
+export function reconnectDelay(n: number): number {
+  const cap = Math.min(15_000, 500 * 2 ** (n - 1));
+  return Math.round(cap / 2 + (Math.random() * cap) / 2);
+}
+
+/** How {@link withBackoff} (and {@link reconnect}) keep trying. */
+export interface ReconnectOptions {
+  /** Give up after this long (then the last error). Default: never. */
+  giveUpMs?: number;
+  /** Stop trying (rejects with the signal's reason). */
+  signal?: AbortSignal;
+  /** Called after each failed attempt, with the wait before the next. */
+  onAttempt?: (n: number, err: Error, waitMs: number) => void;
+  /** Whether a failed attempt is worth another; one that is not rejects at once with its own error. Default: every one is. */
+  retryable?: (err: unknown) => boolean;
+}
+
+/**
+ * Runs `attempt` until it succeeds, waiting {@link reconnectDelay} between
+ * tries: the one retry loop of the coordinator and of `fj worker`, for after
+ * the broker went away (a restart takes seconds to a minute). Giving up
+ * rejects with the last error as a resumable TransportError.
+ */
+export async function withBackoff<T>(attempt: () => Promise<T>, options: ReconnectOptions = {}): Promise<T> {
+  const deadline = Date.now() + (options.giveUpMs ?? Infinity);
+  for (let n = 1; ; n++) {
+    options.signal?.throwIfAborted();
+    try {
+      return await attempt();
+    } catch (err) {
+      if (options.retryable && !options.retryable(err)) throw err;
+      // The connection was lost after the job started: what it left on the broker waits for `fj resume`.
+      if (Date.now() >= deadline) throw new TransportError((err as Error).message, { resumable: true });
+      const wait = Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()));
+      options.onAttempt?.(n, err as Error, wait);
+      await sleep(wait, undefined, { signal: options.signal });
+    }
+  }
+}
+
+/** Connects, retrying with backoff (see {@link withBackoff}). */
+export function reconnect(url: string, name: string, options: ReconnectOptions = {}): Promise<ChannelModel> {
+  return withBackoff(() => connect(url, name), options);
+}
+
+/**
+ * Status of a result message: `ok` and `failed` answer the items; `refused`
+ * says no worker will run them (other code, dead-lettered), which ends the
+ * job; `declined` says this worker does not serve the task and has put the
+ * message back for another worker.
+ */
+export type ResultStatus = 'ok' | 'failed' | 'refused' | 'declined';
+
+/** The dead-letter queue of a work queue. */
+export function deadLetterQueue(queue: string): string {
+  return `${queue}.dead`;
+}
+
+/** A pool's jobs queue: detached jobs (`fj submit`) waiting for a worker to coordinate them. */
+export function jobsQueue(queue: string): string {
+  return `${queue}.jobs`;
+}
+
+/** A pool's jobs queue, durable: queued jobs survive a broker restart. */
+export function jobsQueueSpec(queue: string): QueueSpec {
+  return { name: jobsQueue(queue), options: { durable: true } };
+}
+
+/** Declares a pool's jobs queue. */
+export async function assertJobsQueue(ch: Channel, queue: string): Promise<void> {
+  await declareQueue(ch, jobsQueueSpec(queue));
+}
+
+/** The results queue of a job. */
+export function resultsQueue(jobId: string): string {
+  return `fj.results.${jobId}`;
+}
+
+/**
+ * Opens a connection; errors name the broker without its password, and are
+ * not resumable (see TransportErrorOptions.resumable): nothing was started.
+ */
+export async function connect(url: string, name: string): Promise<ChannelModel> {
+  try {
+    const conn = await amqp.connect(url, {
+      timeout: 10_000,
+      // Without TCP_NODELAY a message of a few kB waits ~40 ms for the broker's delayed ACK (Nagle): every publish and confirm would.
+      noDelay: true,
+      clientProperties: { connection_name: `fj ${name} on ${hostname()}` },
+    });
+    // Without a listener an 'error' event would crash the process; the
+    // 'close' that follows is what callers act on.
+    conn.on('error', () => {});
+    coalesceWrites(conn);
+    return conn;
+  } catch (err) {
+    // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
+    // Not resumable as such: a first connection refused (wrong password, not an AMQP server) started nothing; reconnect() says otherwise for a lost one.
+    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${connectProblem(err as Error, url)}`, {
+      resumable: false,
+    });
+  }
+}
+
+/**
+ * How long closing a connection may wait for the broker's answer before its
+ * socket is dropped: a broker that stopped answering (a frozen host, a dark
+ * network path) never sends Close-Ok, and amqplib would wait for it until
+ * the heartbeat gives up (twice the heartbeat, a minute by default).
+ */
+export const CLOSE_WITHIN_MS = 2000;
+
+/**
+ * Closes `conn` politely if the broker answers within `withinMs`, else drops
+ * its socket (the broker then sees a lost connection: what it held unacked
+ * goes back to the queue, as after a close). Never rejects, never waits
+ * longer than `withinMs`.
+ */
+export async function closeConnection(conn: ChannelModel, withinMs = CLOSE_WITHIN_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const polite = conn.close().then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), withinMs)));
+  const closed = await Promise.race([polite, late]);
+  clearTimeout(timer);
+  if (!closed) dropSocket(conn);
+}
+
+/**
+ * Destroys `conn`'s socket (amqplib's `connection.stream`, when this amqplib
+ * version has it) with an error: amqplib hears it as a lost socket and stops
+ * the connection's heartbeat timers, which would otherwise keep the process
+ * alive.
+ */
+function dropSocket(conn: ChannelModel): void {
+  type Stream = { destroy?: (err?: Error) => void };
+  const stream = (conn as unknown as { connection?: { stream?: Stream } }).connection?.stream;
+  if (typeof stream?.destroy === 'function') stream.destroy(new Error('the broker did not answer a close'));
+}
+
+/**
+ * `op` (a broker round trip) if the broker answers within `withinMs`; else
+ * `undefined`. For steps of a shutdown, which must not wait on a broker that
+ * stopped answering.
+ */
+export async function within<T>(op: Promise<T>, withinMs = CLOSE_WITHIN_MS): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), withinMs)));
+  try {
+    return await Promise.race([op.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Why a connection was refused, for a person: the broker closes the
+ * connection at its open when the vhost does not exist or the user may not
+ * use it, which amqplib reports as "Expected ConnectionOpenOk; got
+ * <ConnectionClose ...>"; that is said with the vhost and the fix.
+ */
+function connectProblem(err: Error, url: string): string {
+  const message = scrub(err.message, url);
+  if (!/Expected ConnectionOpenOk/.test(message)) return message;
+  let vhost = '/';
+  try {
+    vhost = decodeURIComponent(new URL(url).pathname.slice(1)) || '/';
+  } catch {
+    // the URL was checked before: keep the default
+  }
+  return `the broker refused vhost '${vhost}': it does not exist, or the user may not use it (create it with 'rabbitmqctl add_vhost ${vhost}' and grant it with 'rabbitmqctl set_permissions -p ${vhost} USER ".*" ".*" ".*"', or fix the URL's path)`;
+}
+
+/** Adds the heartbeat default (30 s) to a broker URL that sets none. */
+export function withHeartbeat(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', '30');
+  return u.toString();
+}
+
+/** Removes a URL's password from a message. */
+export function scrub(message: string, url: string): string {
+  try {
+    const pw = new URL(url).password;
+    return pw ? message.split(pw).join('***').split(decodeURIComponent(pw)).join('***') : message;
+  } catch {
+    return message;
+  }
+}
+
+/**
+ * The queue of a pool's work for one version of one task: `<pool>.code.<task>.<code hash>`
+ * (hashed down when that would pass RabbitMQ's 255 bytes). A job publishes
+ * its items here and only workers that run that code consume it, so a
+ * rolling deploy (workers on two versions) never hands an item to the wrong
+ * code: nothing is refused, dead-lettered or put back.
+ */
+export function codeQueue(pool: string, task: string, codeHash: string): string {
+  const name = `${pool}.code.${task}.${codeHash}`;
+  if (Buffer.byteLength(name) <= 255) return name;
+  return `${pool}.code.${createHash('sha256').update(`${task}\0${codeHash}`).digest('hex').slice(0, 32)}`;
+}
+
+/** How long a code queue no one consumes or declares stays on the broker (RabbitMQ's `x-expires`): a week. */
+export const CODE_QUEUE_EXPIRES_MS = 7 * 24 * 3600_000;
+
+/**
+ * A code queue's spec: durable, dead-lettering to the pool's dead-letter
+ * queue as the pool's work queue does, and removed by the broker once no
+ * worker and no job has used it for {@link CODE_QUEUE_EXPIRES_MS} (a version
+ * nobody runs any more).
+ */
+export function codeQueueSpec(pool: string, task: string, codeHash: string): QueueSpec {
+  return {
+    name: codeQueue(pool, task, codeHash),
+    options: {
+      durable: true,
+      arguments: {
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': deadLetterQueue(pool),
+        'x-expires': CODE_QUEUE_EXPIRES_MS,
+      },
+    },
+  };
+}
+
+/** A pool's dead-letter queue and its work queue, in the order they are declared. */
+export function workQueueSpecs(queue: string): QueueSpec[] {
+  return [
+    { name: deadLetterQueue(queue), options: { durable: true } },
+    {
+      name: queue,
+      options: {
+        durable: true,
+        arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
+      },
+    },
+  ];
+}
+
+/**
+ * A job's results queue as the broker sees it: results waiting, and
+ * consumers (its coordinator, when attached). Undefined when the queue does
+ * not exist. On a channel of its own: a failed check closes its channel.
+ */
+export async function resultsQueueState(
+  conn: ChannelModel,
+  jobId: string,
+): Promise<{ messages: number; coordinators: number } | undefined> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  try {
+    const q = await ch.checkQueue(resultsQueue(jobId));
+    return { messages: q.messageCount, coordinators: q.consumerCount };
+  } catch {
+    return undefined;
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
+
+/** How long a coordinator keeps reconnecting: `FJ_RECONNECT_GIVE_UP_MS`, else 5 minutes; a bad value is a usage error naming it. */
+export function reconnectGiveUpMs(env: Env = process.env): number {
+  const raw = env.FJ_RECONNECT_GIVE_UP_MS;
+  if (raw === undefined || raw === '') return 5 * 60_000;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 0)
+    throw new UsageError(
+      `FJ_RECONNECT_GIVE_UP_MS must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`,
+    );
+  return ms;
+}
+
+/** A job's results queue: durable, expiring after a day unused. */
+export function resultsQueueSpec(jobId: string): QueueSpec {
+  return { name: resultsQueue(jobId), options: { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000 } } };
+}
+
+/** Declares a job's results queue. */
+export async function assertResultsQueue(ch: Channel, jobId: string): Promise<string> {
+  return (await declareQueue(ch, resultsQueueSpec(jobId))).queue;
+}
+
+/**
+ * A confirm channel with a bound on unconfirmed publishes: `publish`
+ * resolves once the message is in the broker's buffer and fewer than `limit`
+ * messages await their confirm, so a fast producer never buffers a whole job.
+ */
+export class Publisher {
+  private unconfirmed = 0;
+  private waiters: (() => void)[] = [];
+  private failure: Error | undefined;
+
+  constructor(
+    readonly channel: ConfirmChannel,
+    private readonly limit = 256,
+  ) {
+    channel.on('drain', () => this.wake());
+    channel.on('close', () => {
+      this.failure ??= new TransportError('RabbitMQ channel closed');
+      this.wake();
+    });
+  }
+
+  /**
+   * Publishes to `queue` (default exchange). Resolves when the broker has
+   * accepted it into the window; `confirmed` settles when it is confirmed.
+   */
+  async send(queue: string, body: Buffer, options: Options.Publish): Promise<{ confirmed: Promise<void> }> {
+    while (this.unconfirmed >= this.limit && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
+    this.unconfirmed++;
+    let settle!: (err?: Error) => void;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err ? reject(err) : resolve());
+    });
+    confirmed.catch(() => {}); // callers that only care about order may ignore it
+    const ok = this.channel.sendToQueue(queue, body, { persistent: true, ...options }, (err) => {
+      this.unconfirmed--;
+      this.wake();
+      settle(err ? new TransportError(`RabbitMQ refused a message for ${queue}`, { cause: err }) : undefined);
+    });
+    if (!ok) await new Promise<void>((r) => this.waiters.push(r));
+    return { confirmed };
+  }
+
+  /** Waits for every outstanding confirm. */
+  async flush(): Promise<void> {
+    await this.channel.waitForConfirms();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * One resilient link to RabbitMQ: a connection with two channels (one that
+ * declares the topology and consumes, one for confirmed publishing), set up
+ * the same way on every connect and reconnect. The coordinator's results
+ * link, `fj worker`'s work consumer and its jobs consumer are each one of
+ * these. The shape is node-rabbitmq-client's `Consumer`:
+ *
+ * - The topology is a description (exchanges, queues and their bindings,
+ *   prefetch, consumers), declared on each new connection before anything
+ *   is consumed: a queue deleted meanwhile, or a broker that restarted
+ *   without its non-durable state, is declared again.
+ * - A lost connection, a channel the broker closes, and a consumer the
+ *   broker cancels (its queue deleted) all take one path: the connection is
+ *   closed, the owner is told (`onDown`), and the link reconnects with
+ *   backoff ({@link withBackoff}: 0.5 s doubling to 15 s, with jitter). A
+ *   setup that fails is one more failed attempt. The usual cause of a
+ *   closed channel is RabbitMQ's `consumer_timeout` (30 minutes by
+ *   default): a delivery left unacknowledged longer than that closes its
+ *   channel and leaves the connection open, so without this the consumer
+ *   would be silently gone. Unacked deliveries go back to the queue and are
+ *   delivered again on the new channel.
+ * - With `giveUpMs` the link stops after that long down and reports a
+ *   resumable TransportError (`onGiveUp`: the coordinator's
+ *   FJ_RECONNECT_GIVE_UP_MS); without it, it tries until closed (`fj worker`).
+ * - The owner sees the session (the connection and its channels) only
+ *   while it is up, and does its own reconnect work in `onUp` (the
+ *   coordinator re-sends what the broker had not confirmed); each delivery
+ *   comes with the session to ack it on.
+ * - `close()` ends it: no reconnect after it, and a connection that comes up
+ *   while it runs is handed to its last step, then closed.
+ *
+ * Where to connect is a function, read on each attempt: the one place a
+ * list of brokers to rotate over would go.
+ */
+import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib';
+import { TransportError } from '../core/errors.js';
+import {
+  closeConnection,
+  connect,
+  declareExchange,
+  declareQueue,
+  Publisher,
+  withBackoff,
+  within,
+  type ExchangeSpec,
+  type QueueSpec,
+} from './amqp.js';
+
+/** One connection of a link, with its channels. A delivery is acked or rejected on the session it came from, or not at all. */
+export interface LinkSession {
+  readonly conn: ChannelModel;
+  /** The channel that declared the topology and consumes. */
+  readonly ch: Channel;
+  /** Confirmed publishing, on a channel of its own (a message the broker refuses closes that channel only). */
+  readonly publisher: Publisher;
+  /**
+   * False once the connection has closed. An owner may set it false itself
+   * to stop using the session at once (a warm shutdown giving its
+   * deliveries back to the queue).
+   */
+  open: boolean;
+  /** Consumer tags, by queue name (as the broker named it). */
+  readonly consumers: ReadonlyMap<string, string>;
+  /** What each queue the topology declared held when it was declared, by name. */
+  readonly declared: ReadonlyMap<string, { messageCount: number; consumerCount: number }>;
+}
+
+/** A consumer of a link's topology. */
+export interface ConsumerSpec {
+  /** A queue of the topology's `queues`, by name, or one declared just before consuming (a server-named queue, say). */
+  queue: string | QueueSpec;
+  options?: Options.Consume;
+  /** A delivery, and the session to ack it on. */
+  onMessage(msg: ConsumeMessage, session: LinkSession): void;
+}
+
+/** What a link declares, in this order, on every connection. */
+export interface Topology {
+  exchanges?: readonly ExchangeSpec[];
+  queues?: readonly QueueSpec[];
+  /** Unacked deliveries per consumer (`basic.qos`), set before the consumers start. */
+  prefetch?: number;
+  consumers: readonly ConsumerSpec[];
+}
+
+/** How a link is set up, and what its owner hears. */
+export interface LinkOptions {
+  /** The connection's name in the broker's list (`fj <name> on <host>`). */
+  name: string;
+  /** The broker URL to connect to, read on each attempt. */
+  url: () => string;
+  topology: Topology;
+  /** Give up after this long down (then `onGiveUp`). Default: never. */
+  giveUpMs?: number;
+  /** Whether a failed setup is worth another attempt; one that is not ends the link (`onGiveUp` with its error). Default: every one is. */
+  retryable?: (err: unknown) => boolean;
+  /**
+   * The session is set up and consuming (`reconnected`: not the first
+   * one), and `session` gives it out already. Awaited: a throw, or the
+   * connection closing meanwhile, fails the setup (on a reconnect, one more
+   * failed attempt). Work done before its first `await` comes before
+   * anything else can use the new session.
+   */
+  onUp?: (session: LinkSession, reconnected: boolean) => void | Promise<void>;
+  /** The connection was lost (not by `close()`): the link reconnects. */
+  onDown?: () => void;
+  /** A reconnect attempt failed, and the next comes after `waitMs`. */
+  onAttempt?: (n: number, err: Error, waitMs: number) => void;
+  /**
+   * The broker closed the consuming channel, or cancelled one of its
+   * consumers (`reason` says which; `consumerTimeout`: a delivery stayed
+   * unacked past RabbitMQ's consumer_timeout). The connection is closed
+   * next, so `onDown` follows.
+   */
+  onChannelClosed?: (reason: string, consumerTimeout: boolean) => void;
+  /** The link stopped reconnecting: a resumable TransportError after `giveUpMs`, or a setup error `retryable` refused. */
+  onGiveUp?: (err: Error) => void;
+}
+
+/** A connection to RabbitMQ that declares its topology and consumes again after every reconnect (see the module's header). */
+export class ResilientLink {
+  private current: LinkSession | undefined;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  /** The first setup or the reconnect loop, while one runs (never rejects). */
+  private pending: Promise<void> | undefined;
+  private readonly stop = new AbortController();
+
+  constructor(private readonly o: LinkOptions) {}
+
+  /** The session, while the link is up. */
+  get session(): LinkSession | undefined {
+    return this.current?.open ? this.current : undefined;
+  }
+
+  /**
+   * Sets the link up on `conn` (else on a connection of its own), once:
+   * rejects with the setup's error, after closing the connection. Only a
+   * connection lost later is reconnected.
+   */
+  start(conn?: ChannelModel): Promise<void> {
+    const run = (async () => this.setUp(conn ?? (await connect(this.o.url(), this.o.name)), false))();
+    this.pending = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Ends the link: stops reconnecting at once, waits for a setup under way,
+   * then runs `last` (once) with the session when one is up (else with
+   * none), and closes the connection. Later calls return the first one's
+   * promise.
+   */
+  close(last?: (session: LinkSession | undefined) => void | Promise<void>): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      this.stop.abort(new TransportError('the link is closed'));
+      // A setup under way on a broker that stopped answering never ends by itself: it is left behind (it closes what it opens, seeing `closing`).
+      if (this.pending) await within(this.pending);
+      const session = this.current;
+      this.current = undefined;
+      try {
+        await last?.(session?.open ? session : undefined);
+      } finally {
+        if (session) {
+          session.open = false;
+          await closeConnection(session.conn);
+        }
+      }
+    })();
+    return this.closed;
+  }
+
+  /** Declares the topology on `conn`, consumes, and hands the session out; on failure closes `conn` and rejects. */
+  private async setUp(conn: ChannelModel, reconnected: boolean): Promise<void> {
+    if (this.closing) return void (await closeConnection(conn)); // a reconnect that came through as the link closed
+    const { topology, onChannelClosed } = this.o;
+    let session: LinkSession | undefined;
+    let consuming = false;
+    let connClosed = false;
+    /** Set up, the owner's onUp done: from here a lost connection is the link's to reconnect (before, the setup fails). */
+    let up = false;
+    conn.on('close', () => {
+      connClosed = true;
+      if (!session) return;
+      session.open = false;
+      if (up && this.current === session) this.lost();
+    });
+    try {
+      const ch = await conn.createChannel();
+      ch.on('error', (err: Error) => {
+        // Refused while setting up: that setup fails with the error.
+        if (consuming && !this.closing)
+          onChannelClosed?.(err.message, /acknowledgement .*timed out/i.test(err.message));
+        conn.close().catch(() => {});
+      });
+      const publisher = new Publisher(await conn.createConfirmChannel());
+      // A message the broker refuses reaches its sender through its confirm; the link stays up.
+      publisher.channel.on('error', () => {});
+      const consumers = new Map<string, string>();
+      const declared = new Map<string, { messageCount: number; consumerCount: number }>();
+      const s: LinkSession = (session = { conn, ch, publisher, open: !connClosed, consumers, declared });
+      const declare = async (spec: QueueSpec) => {
+        const q = await declareQueue(ch, spec);
+        declared.set(q.queue, { messageCount: q.messageCount, consumerCount: q.consumerCount });
+        return q.queue;
+      };
+      for (const spec of topology.exchanges ?? []) await declareExchange(ch, spec);
+      for (const spec of topology.queues ?? []) await declare(spec);
+      if (topology.prefetch !== undefined) await ch.prefetch(topology.prefetch);
+      for (const c of topology.consumers) {
+        const queue = typeof c.queue === 'string' ? c.queue : await declare(c.queue);
+        // amqplib delivers null when the broker cancels the consumer.
+        const { consumerTag } = await ch.consume(
+          queue,
+          (msg) => (msg ? c.onMessage(msg, s) : this.cancelled(s, queue)),
+          c.options,
+        );
+        consumers.set(queue, consumerTag);
+      }
+      consuming = true;
+      this.current = s;
+      // A link closed meanwhile is handed to close()'s last step as it is, without the owner's reconnect work.
+      if (!this.closing) await this.o.onUp?.(s, reconnected);
+      if (!s.open) throw new TransportError('the connection closed while it was being set up');
+      up = true;
+    } catch (err) {
+      if (this.current === session) this.current = undefined;
+      if (session) session.open = false;
+      await closeConnection(conn);
+      throw err;
+    }
+  }
+
+  /** The broker cancelled a consumer (its queue was deleted): reconnecting declares the queue again and consumes it. */
+  private cancelled(session: LinkSession, queue: string): void {
+    if (this.closing || !session.open) return;
+    this.o.onChannelClosed?.(`it cancelled the consumer of ${queue}`, false);
+    session.conn.close().catch(() => {});
+  }
+
+  /** The current session's connection closed: reconnect, unless the link is closing. */
+  private lost(): void {
+    this.current = undefined;
+    if (this.closing) return;
+    this.o.onDown?.();
+    this.pending = this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    const { name, giveUpMs, onAttempt, retryable } = this.o;
+    try {
+      await withBackoff(async () => this.setUp(await connect(this.o.url(), name), true), {
+        giveUpMs,
+        retryable,
+        signal: this.stop.signal,
+        onAttempt: (n, err, waitMs) => {
+          if (!this.closing) onAttempt?.(n, err, waitMs);
+        },
+      });
+    } catch (err) {
+      if (!this.closing) this.o.onGiveUp?.(err as Error);
+    }
+  }
+}

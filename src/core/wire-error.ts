@@ -1,0 +1,80 @@
+/**
+ * Errors cross thread and process boundaries as plain data and are rebuilt on
+ * the other side with their class, their `where`, and the original stack.
+ */
+import {
+  CodecError,
+  errorClasses,
+  FailuresError,
+  FjError,
+  InputError,
+  isInstance,
+  TaskError,
+  thrownParts,
+  TransportError,
+  type ItemFailure,
+  type Where,
+} from './errors.js';
+
+/** An error as plain data. */
+export interface WireError {
+  code: string;
+  message: string;
+  where?: Where;
+  path?: string;
+  what?: string;
+  cause?: { name: string; message: string; stack?: string };
+  /** InputError's problems. */
+  problems?: string[];
+  /** FailuresError's failed items. */
+  failures?: ItemFailure[];
+  /** TransportError only: see TransportErrorOptions.resumable. */
+  resumable?: boolean;
+}
+
+/**
+ * Flattens an error for postMessage or a broker message. Never throws,
+ * whatever was thrown (getters and Proxy traps that throw included: see
+ * thrownParts), so a hook's odd error stays an item failure.
+ */
+export function toWire(err: unknown): WireError {
+  if (isInstance(err, CodecError))
+    return { code: err.code, message: err.message, where: err.where, path: err.path, what: err.what };
+  if (isInstance(err, TaskError))
+    return {
+      code: err.code,
+      message: err.message,
+      where: { task: err.task, hook: err.hook, index: err.index },
+      cause: thrownParts(err.cause),
+    };
+  if (isInstance(err, InputError))
+    return { code: err.code, message: err.message.split('\n')[0], problems: [...err.problems] };
+  if (isInstance(err, FailuresError)) return { code: err.code, message: err.message, failures: [...err.failures] };
+  if (isInstance(err, TransportError)) return { code: err.code, message: err.message, resumable: err.resumable };
+  if (isInstance(err, FjError)) return { code: err.code, message: err.message };
+  const parts = thrownParts(err);
+  return { code: 'FJ_INTERNAL', message: parts.message, cause: parts };
+}
+
+/** Rebuilds an error flattened by {@link toWire}: every documented code comes back as its class. */
+export function fromWire(w: WireError): Error {
+  if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
+  if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
+  if (w.code === 'FJ_INPUT') return new InputError(w.message, Array.isArray(w.problems) ? w.problems : []);
+  if (w.code === 'FJ_FAILURES') return new FailuresError(w.message, Array.isArray(w.failures) ? w.failures : []);
+  const options = {
+    ...(w.cause ? { cause: rebuildCause(w) } : {}),
+    ...(w.resumable === false ? { resumable: false } : {}),
+  };
+  const cls = Object.hasOwn(errorClasses, w.code) ? errorClasses[w.code as keyof typeof errorClasses] : undefined;
+  if (cls) return new cls(w.message, options);
+  return rebuildCause(w);
+}
+
+function rebuildCause(w: WireError): Error {
+  const c = w.cause ?? { name: 'Error', message: w.message };
+  const e = new Error(c.message);
+  e.name = c.name;
+  if (c.stack) e.stack = c.stack;
+  return e;
+}

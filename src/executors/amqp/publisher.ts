@@ -1,0 +1,200 @@
+/**
+ * The coordinator's work messages: a batch becomes one message on the
+ * pool's queue for the task's code (broker/amqp.ts `codeQueue`; items over the inline limit go to the store and travel
+ * by ref), named `<job>:<run tag>:<seq>` and signed when the pool signs.
+ * Keeps every message until the dispatcher has all its answers, so that a
+ * reconnect re-sends what the broker had not confirmed, and tells an answer
+ * to one of this job's messages from a stranger's.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeChecked } from '../../core/codec.js';
+import type { Batch } from '../../dispatch/transport.js';
+import type { JobPlan } from '../../dispatch/job-plan.js';
+import { SIGNATURE_HEADER, signWork } from '../../core/signing.js';
+import type { PayloadStore } from '../../store/store.js';
+import { codeQueue, H, PROTOCOL, resultsQueue, type Publisher } from '../../broker/amqp.js';
+import { encodeBody, type Slot } from '../../broker/messages.js';
+import { messageId, parseMessageId } from '../../broker/message-id.js';
+import type { ChannelModel } from 'amqplib';
+import type { Signer } from '../../core/signing.js';
+
+/** Where the job is, for the transport. */
+export interface AmqpJob {
+  readonly jobId: string;
+  readonly queue: string;
+  readonly paramsRef: string;
+  /** Tags of the job's earlier coordinator runs (`fj resume`): answers to their messages count too. */
+  readonly earlierRuns: readonly string[];
+  /** A connection opened early (while the input validated), else `open` connects. */
+  readonly conn?: Promise<ChannelModel>;
+  /** Signs work and checks results, when the pool has a signing key. */
+  readonly signer?: Signer;
+  /** Keep the results queue when the job succeeds (a detached job: deleted once its output is stored). */
+  readonly keepResults?: boolean;
+  /** Called once attached to the results queue, before anything is published (records this run). */
+  readonly onAttached?: () => Promise<void>;
+}
+
+/** A published work message awaiting its results. */
+interface Sent {
+  batch: Batch;
+  body: Buffer;
+  /** The broker confirmed it (a reconnect re-sends only unconfirmed ones). */
+  confirmed: boolean;
+}
+
+export class WorkPublisher {
+  /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
+  readonly runTag = randomBytes(12).toString('hex');
+  /** Work messages awaiting results, by message id, and the ids of their batches. */
+  private readonly sent = new Map<string, Sent>();
+  private readonly ids = new Map<Batch, string>();
+  private seq = 0;
+  private bytes = 0;
+  /** The code the job's items run: the coordinator's own, until the job follows new code ({@link follow}). */
+  private code: string;
+
+  constructor(
+    private readonly plan: JobPlan,
+    private readonly store: PayloadStore,
+    private readonly job: AmqpJob,
+    /** A message was not confirmed by `publisher` (refused by a live broker, or its connection lost: the caller tells which). */
+    private readonly refused: (err: Error, publisher: Publisher) => void,
+  ) {
+    this.code = plan.task.codeHash;
+  }
+
+  /** The code hash the job's items are published for now. */
+  get codeHash(): string {
+    return this.code;
+  }
+
+  /** The queue the job's items go to: its pool's queue for the task's code (only workers running that code consume it). */
+  get queue(): string {
+    return codeQueue(this.job.queue, this.plan.task.name, this.code);
+  }
+
+  /**
+   * Moves the job onto other code for its task (the user allowed it: no
+   * live worker runs the job's own any more): from now on its items are
+   * published for `codeHash`, and every message not yet answered is sent
+   * again there through `publisher` (an answer to either copy counts once).
+   * Returns how many were sent again.
+   */
+  follow(codeHash: string, publisher: Publisher): number {
+    this.code = codeHash;
+    let n = 0;
+    for (const [id, sent] of this.sent) {
+      sent.confirmed = false;
+      this.publish(id, sent, publisher);
+      n++;
+    }
+    return n;
+  }
+
+  /** Messages published and not fully answered. */
+  get inFlight(): number {
+    return this.sent.size;
+  }
+
+  /** Bytes of the message bodies published and not fully answered (kept to be sent again after a reconnect). */
+  get bytesInFlight(): number {
+    return this.bytes;
+  }
+
+  /**
+   * Publishes `batch` through the publisher `current()` gives when the
+   * message is ready (none: the connection is down; the reconnect sends it).
+   */
+  send(batch: Batch, current: () => Publisher | undefined): void | Promise<void> {
+    const encoded = batch.values.map((v) => encodeChecked(v));
+    const { inlineLimit } = this.plan.options;
+    if (encoded.every((b) => b.length <= inlineLimit)) return this.keep(batch, encoded, current());
+    return Promise.all(encoded.map((b) => this.slot(b))).then((slots) => this.keep(batch, slots, current()));
+  }
+
+  /** Sends again every message the broker has not confirmed; returns how many. */
+  resendUnconfirmed(publisher: Publisher): number {
+    let n = 0;
+    for (const [id, sent] of this.sent) {
+      if (sent.confirmed) continue;
+      this.publish(id, sent, publisher);
+      n++;
+    }
+    return n;
+  }
+
+  /** Forgets `batch`'s message: every item is answered (later answers to it are duplicates). */
+  forget(batch: Batch): void {
+    const id = this.ids.get(batch);
+    if (id === undefined) return;
+    this.ids.delete(batch);
+    this.bytes -= this.sent.get(id)?.body.length ?? 0;
+    this.sent.delete(id);
+  }
+
+  /** The batch of message `id`, while it awaits answers. */
+  batchOf(id: string): Batch | undefined {
+    return this.sent.get(id)?.batch;
+  }
+
+  /** Whether `id` names a message of this job: this run's (in flight) or an earlier run's. */
+  issued(id: string): 'now' | 'earlier' | undefined {
+    if (this.sent.has(id)) return 'now';
+    const parsed = parseMessageId(id, this.job.jobId);
+    if (parsed && this.job.earlierRuns.includes(parsed.run)) return 'earlier';
+    return undefined;
+  }
+
+  /** Whether `id` is one of this run's messages that has been answered already (a duplicate, not a stranger). */
+  answeredBefore(id: string): boolean {
+    const parsed = parseMessageId(id, this.job.jobId);
+    return parsed?.run === this.runTag && parsed.seq < this.seq;
+  }
+
+  /** Inline bytes, or a store ref when over the inline limit. */
+  private async slot(bytes: Uint8Array): Promise<Slot> {
+    if (bytes.length <= this.plan.options.inlineLimit) return bytes;
+    this.plan.counters.bytesStored += bytes.length;
+    return this.store.put(this.job.jobId, bytes);
+  }
+
+  private keep(batch: Batch, slots: Slot[], publisher: Publisher | undefined): void {
+    const id = messageId(this.job.jobId, this.runTag, this.seq++);
+    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
+    this.sent.set(id, sent);
+    this.bytes += sent.body.length;
+    this.ids.set(batch, id);
+    if (publisher) this.publish(id, sent, publisher);
+  }
+
+  private publish(id: string, sent: Sent, publisher: Publisher): void {
+    const { counters, task, options } = this.plan;
+    counters.messages++;
+    counters.bytesPublished += sent.body.length;
+    const headers: Record<string, unknown> = {
+      [H.protocol]: PROTOCOL,
+      [H.job]: this.job.jobId,
+      [H.task]: task.name,
+      [H.code]: this.code,
+      [H.params]: this.job.paramsRef,
+      [H.first]: sent.batch.first,
+      [H.count]: sent.batch.values.length,
+    };
+    if (options.itemTimeoutMs) headers[H.timeout] = options.itemTimeoutMs;
+    if (this.job.signer) headers[SIGNATURE_HEADER] = signWork(this.job.signer, id, headers, sent.body);
+    publisher
+      .send(this.queue, sent.body, {
+        messageId: id,
+        replyTo: resultsQueue(this.job.jobId),
+        contentType: 'application/x-msgpack',
+        type: 'fj.work',
+        headers,
+      })
+      .then(({ confirmed }) => confirmed)
+      .then(
+        () => (sent.confirmed = true),
+        (err: Error) => this.refused(err, publisher),
+      );
+  }
+}

@@ -1,0 +1,414 @@
+/**
+ * A pool of worker threads running `process` for any number of (task,
+ * params) pairs — the local executor's engine, and `fj worker`'s.
+ *
+ * Each thread loads a pair once (on first use) and keeps at most
+ * {@link MAX_LOADED} of them. `run` sends a batch to the least-loaded thread
+ * and resolves with the encoded results; load balancing across batches is the
+ * caller's: it keeps about {@link PER_THREAD} batches per thread in flight.
+ *
+ * A thread that dies (its task code exited it, ran it out of memory, or
+ * crashed it), runs an item past its timeout, or holds a cancelled batch
+ * that does not give way within {@link ABORT_GRACE_MS} (an item deaf to
+ * `ctx.signal`) is replaced by a fresh one. A thread whose item has run
+ * longer than {@link STALL_MS} gets new batches only when the others are
+ * fuller: an item that never returns does not hold up the batches after it.
+ * Its batches reject with {@link BatchLost} (lost-batch.ts) naming the item it was running
+ * (read from memory shared with the thread), so the caller can charge that
+ * item an attempt and run the others again for free.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { InternalError } from '../core/errors.js';
+import { PLAIN, type LogLevel, type LogStyle } from '../core/log.js';
+import { threadEntry } from '../core/paths.js';
+import { BatchLost } from './lost-batch.js';
+import { ThreadSlot, SLOT_SIZE } from './thread-slot.js';
+import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread-entry.js';
+import { fromWire } from '../core/wire-error.js';
+
+/** Batches a thread should hold: one running, one waiting. */
+const PER_THREAD = 2;
+/** (task, params) pairs a thread keeps loaded. */
+const MAX_LOADED = 16;
+/** A cancelled batch still running this long after its abort has its thread replaced. */
+export const ABORT_GRACE_MS = 2000;
+/** A thread whose item has run this long counts as full for new batches (see {@link ThreadPool.run}). */
+const STALL_MS = 1000;
+
+/** What a batch runs: a task module with its encoded params, under a unique key. */
+export interface PoolJob {
+  key: string;
+  moduleUrl: string;
+  /** The task class's name: picks the right export of a module with several. */
+  className: string;
+  paramsBytes: Uint8Array;
+}
+
+/** A finished batch: encoded results (`null` for failed items) and which items failed. */
+export interface BatchDone {
+  bytes: Uint8Array;
+  ms: number;
+  failures?: BatchFailure[];
+  /** `bytes` is the one merged result (`combine`, or a fold) of the items that did not fail; zero bytes when none did. */
+  combined?: boolean;
+  /** With `combined`: the positions (in the batch, ascending) of the items merged into `bytes`. */
+  merged?: number[];
+}
+
+/** Options of one batch. */
+export interface BatchOptions {
+  /** Items individually encoded, laid end to end; results an array of individually encoded values (see the thread's `batch`). */
+  perItem?: boolean;
+  /** An item running longer than this (ms) is stopped: its thread is replaced. */
+  timeoutMs?: number;
+  /** Aborts the batch's `ctx.signal`; a batch not yet started is dropped. */
+  signal?: AbortSignal;
+  /** Items of the batch in flight at once in its thread (default 1; see run-batch.ts). */
+  concurrency?: number;
+}
+
+interface Thread {
+  worker: Worker;
+  id: string;
+  inFlight: number;
+  /** Loaded keys, least recently used first. */
+  loaded: Map<string, true>;
+  pending: Map<number, { resolve: (r: BatchDone) => void; reject: (e: unknown) => void }>;
+  slot: Float64Array;
+  /** Set once the thread is dying: it takes no more batches. */
+  dead?: string;
+}
+
+export interface PoolOptions {
+  /** Threads. */
+  size: number;
+  /** Services module built once per thread. */
+  services: string | undefined;
+  logLevel: LogLevel;
+  /** How the threads' task loggers write (default: plain text). */
+  logStyle?: LogStyle;
+  /** Thread ids are `<prefix>.<n>`. */
+  idPrefix: string;
+}
+
+/** What a pool tells the jobs using it. */
+export interface PoolEvents {
+  /**
+   * A thread has room again (a batch finished, or a replacement thread is
+   * ready): every job waiting for room sends again, not only the one whose
+   * batch finished.
+   */
+  room: [];
+  /** A thread died, with why (for logs). */
+  threadLost: [why: string];
+}
+
+/**
+ * Serves any number of jobs, one after another or at once, until closed:
+ * threads stay up between jobs and keep the last few tasks loaded.
+ */
+export class ThreadPool extends EventEmitter<PoolEvents> {
+  private nextId = 0;
+  private closed = false;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly threads: Thread[],
+    private readonly options: PoolOptions,
+  ) {
+    super();
+    this.setMaxListeners(0);
+    for (const t of threads) this.attach(t);
+  }
+
+  /** Starts `size` threads and waits until each has built its services. */
+  static async start(options: PoolOptions): Promise<ThreadPool> {
+    if (!existsSync(threadEntry))
+      throw new InternalError(`fj is not built: ${threadEntry} is missing (run npm run build)`);
+    const started = await Promise.allSettled(
+      Array.from({ length: options.size }, (_, n) => startThread(threadData(options, n))),
+    );
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.worker.terminate()] : [])));
+      throw failed.reason;
+    }
+    return new ThreadPool(
+      started.map((s) => (s as PromiseFulfilledResult<Thread>).value),
+      options,
+    );
+  }
+
+  private attach(t: Thread): void {
+    t.worker.on('message', (msg: FromThread) => this.onMessage(t, msg));
+    t.worker.on('error', (err) => this.lose(t, `${err.name}: ${err.message}`));
+    t.worker.on('exit', (code) => this.lose(t, `its worker thread exited (code ${code})`));
+  }
+
+  /** Threads in the pool (live or being replaced). */
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** Batches in flight across all threads. */
+  get inFlight(): number {
+    return this.threads.reduce((n, t) => n + t.inFlight, 0);
+  }
+
+  /** True while some live thread holds fewer than {@link PER_THREAD} batches. */
+  get hasRoom(): boolean {
+    return this.threads.some((t) => !t.dead && t.inFlight < PER_THREAD);
+  }
+
+  /** Has every thread import a task module now (before its job's params are known), so its `load` finds it imported. */
+  warm(moduleUrl: string): void {
+    for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'warm', moduleUrl } satisfies ToThread);
+  }
+
+  /** Has every thread load `job` now, so the first batches find it ready. */
+  preload(job: PoolJob): void {
+    for (const t of this.threads) this.ensureLoaded(t, job);
+  }
+
+  /**
+   * Runs a batch (first index `first`) on the least-loaded live thread:
+   * `items` is a msgpack array of items (copied to the thread, so give it a
+   * buffer of its own: `detach`), or the items themselves, posted by
+   * structured clone (only values that arrive
+   * exactly as the msgpack round trip would give them: see `clonesExactly`).
+   * Rejects with {@link BatchLost} if the thread dies or times out with it.
+   */
+  run(
+    job: PoolJob,
+    first: number,
+    items: Uint8Array | readonly unknown[],
+    options: BatchOptions = {},
+  ): Promise<BatchDone> {
+    if (this.closed) return Promise.reject(new InternalError('thread pool is closed'));
+    const t = this.pick();
+    if (!t) return Promise.reject(new BatchLost(undefined, 'no live worker thread'));
+    const thread = t;
+    this.ensureLoaded(thread, job);
+    const id = this.nextId++;
+    thread.inFlight++;
+    if (options.timeoutMs) this.startWatchdog(options.timeoutMs);
+    return new Promise<BatchDone>((resolve, reject) => {
+      const { signal } = options;
+      let grace: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        thread.worker.postMessage({ type: 'abort', id } satisfies ToThread);
+        // An item deaf to ctx.signal (or a thread stuck in a loop) would keep the thread forever: replace it.
+        grace = setTimeout(() => {
+          if (thread.pending.has(id))
+            this.lose(thread, `an item did not stop within ${formatMs(ABORT_GRACE_MS)} of being cancelled`);
+        }, ABORT_GRACE_MS);
+        grace.unref();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const off = () => {
+        clearTimeout(grace);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      thread.pending.set(id, {
+        resolve: (r) => (off(), resolve(r)),
+        reject: (e) => (off(), reject(e)),
+      });
+      const msg: ToThread = {
+        type: 'batch',
+        key: job.key,
+        id,
+        first,
+        items,
+        perItem: options.perItem ?? false,
+        timeoutMs: options.timeoutMs ?? 0,
+        concurrency: options.concurrency ?? 1,
+      };
+      // Copied, not transferred (see the thread's 'done'): a detached buffer would slow every typed array access of this thread's code, msgpack's included.
+      thread.worker.postMessage(msg);
+    });
+  }
+
+  /**
+   * The live thread with the fewest batches, where a thread whose item has
+   * run longer than {@link STALL_MS} counts {@link PER_THREAD} batches
+   * fuller (on a tie, a thread that is not stalled wins): batches queue
+   * behind an item that may never return only when every thread is busy.
+   */
+  private pick(): Thread | undefined {
+    const now = Date.now();
+    let best: Thread | undefined;
+    let bestLoad = Infinity;
+    let bestStalled = true;
+    for (const c of this.threads) {
+      if (c.dead) continue;
+      const startedAt = c.slot[ThreadSlot.StartedAt];
+      const stalled = startedAt > 0 && now - startedAt > STALL_MS;
+      const load = c.inFlight + (stalled ? PER_THREAD : 0);
+      if (load < bestLoad || (load === bestLoad && bestStalled && !stalled))
+        [best, bestLoad, bestStalled] = [c, load, stalled];
+    }
+    return best;
+  }
+
+  /** Sends `job` to a thread that lacks it (evicting its least recently used) and marks it most recent. */
+  private ensureLoaded(t: Thread, job: PoolJob): void {
+    if (t.loaded.has(job.key)) {
+      t.loaded.delete(job.key);
+    } else {
+      t.worker.postMessage({
+        type: 'load',
+        key: job.key,
+        moduleUrl: job.moduleUrl,
+        className: job.className,
+        paramsBytes: job.paramsBytes,
+      } satisfies ToThread);
+      if (t.loaded.size >= MAX_LOADED) {
+        const oldest = t.loaded.keys().next().value!;
+        t.loaded.delete(oldest);
+        t.worker.postMessage({ type: 'unload', key: oldest } satisfies ToThread);
+      }
+    }
+    t.loaded.set(job.key, true);
+  }
+
+  /** Drops a job's task and params from every thread that loaded them (the job is over). */
+  unload(key: string): void {
+    for (const t of this.threads) {
+      if (t.dead || !t.loaded.delete(key)) continue;
+      t.worker.postMessage({ type: 'unload', key } satisfies ToThread);
+    }
+  }
+
+  /** Lets threads finish what they hold, close their services and exit (terminated after 5 s). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopWatchdog();
+    await Promise.all(
+      this.threads.map(async (t) => {
+        if (t.dead) return; // already gone (its replacement, if it comes, is terminated on arrival)
+        const exited = new Promise<void>((r) => t.worker.once('exit', () => r()));
+        t.worker.postMessage({ type: 'close' } satisfies ToThread);
+        const timer = setTimeout(() => void t.worker.terminate(), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  /** Stops every thread now. */
+  async terminate(): Promise<void> {
+    this.closed = true;
+    this.stopWatchdog();
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  private onMessage(t: Thread, msg: FromThread): void {
+    if (msg.type !== 'done' && msg.type !== 'failed') return;
+    const p = t.pending.get(msg.id);
+    if (!p) return;
+    t.pending.delete(msg.id);
+    t.inFlight--;
+    if (msg.type === 'done')
+      p.resolve({ bytes: msg.bytes, ms: msg.ms, failures: msg.failures, combined: msg.combined, merged: msg.merged });
+    else p.reject(fromWire(msg.error));
+    if (this.listenerCount('room') > 1) this.emit('room'); // with one job, its own answer wakes it
+  }
+
+  /** A thread died or must die: its batches are lost (see {@link BatchLost}); a fresh thread takes its place. */
+  private lose(t: Thread, why: string): void {
+    if (t.dead) return;
+    t.dead = why;
+    const { slot } = t;
+    const running =
+      slot[ThreadSlot.StartedAt] > 0
+        ? { batch: slot[ThreadSlot.Batch], index: slot[ThreadSlot.Index], last: slot[ThreadSlot.Last] }
+        : undefined;
+    for (const [id, p] of t.pending) {
+      if (running?.batch !== id) p.reject(new BatchLost(undefined, why));
+      else if (running.last > running.index)
+        p.reject(new BatchLost(undefined, why, { from: running.index, to: running.last }));
+      else p.reject(new BatchLost(running.index, why));
+    }
+    t.pending.clear();
+    t.inFlight = 0;
+    void t.worker.terminate();
+    if (this.closed) return;
+    this.emit('threadLost', `${t.id}: ${why}`);
+    const at = this.threads.indexOf(t);
+    startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).then(
+      (fresh) => {
+        if (this.closed) return void fresh.worker.terminate();
+        this.threads[at] = fresh;
+        this.attach(fresh);
+        this.emit('room');
+      },
+      (err) => this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`),
+    );
+  }
+
+  /** Checks every 100 ms (at most a tenth of the timeout) for items past their timeout. */
+  private startWatchdog(timeoutMs: number): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(
+      () => {
+        const now = Date.now();
+        for (const t of this.threads) {
+          const { slot } = t;
+          if (t.dead || slot[ThreadSlot.StartedAt] === 0 || slot[ThreadSlot.TimeoutMs] === 0) continue;
+          if (now - slot[ThreadSlot.StartedAt] > slot[ThreadSlot.TimeoutMs])
+            this.lose(t, `timed out after ${formatMs(slot[ThreadSlot.TimeoutMs])}`);
+        }
+      },
+      Math.min(100, Math.max(10, timeoutMs / 10)),
+    );
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function threadData(options: PoolOptions, n: number): ThreadData {
+  return {
+    services: options.services,
+    logLevel: options.logLevel,
+    logStyle: options.logStyle ?? PLAIN,
+    workerId: `${options.idPrefix}.${n}`,
+    slot: new SharedArrayBuffer(SLOT_SIZE * 8),
+  };
+}
+
+/** Starts one thread and waits until it is ready. */
+function startThread(data: ThreadData): Promise<Thread> {
+  const worker = new Worker(threadEntry, { workerData: data });
+  return new Promise((resolve, reject) => {
+    const onMessage = (msg: FromThread) => {
+      worker.off('error', onError);
+      worker.off('message', onMessage);
+      if (msg.type === 'ready')
+        resolve({
+          worker,
+          id: data.workerId,
+          inFlight: 0,
+          loaded: new Map(),
+          pending: new Map(),
+          slot: new Float64Array(data.slot),
+        });
+      else if (msg.type === 'fatal') {
+        void worker.terminate();
+        reject(fromWire(msg.error));
+      }
+    };
+    const onError = (err: Error) => reject(err);
+    worker.on('message', onMessage);
+    worker.once('error', onError);
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * `fj worker`'s entry: loads the tasks it serves, connects, starts the
+ * thread pool and the store, and hands them to an {@link AmqpWorker}. Small
+ * and separate from the CLI and from the coordinator.
+ */
+import { createLogger } from '../core/log.js';
+import { signerFrom } from '../core/signing.js';
+import { openStore } from '../store/open.js';
+import type { PayloadStore } from '../store/store.js';
+import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
+import { connect, reconnect, withHeartbeat } from '../broker/amqp.js';
+import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
+import { startHeartbeat } from './heartbeat.js';
+import { emptyTally } from '../broker/job-tally.js';
+import { JobConsumer } from './job-consumer.js';
+import { MessageRunner } from './message-runner.js';
+import { ThreadPool } from '../runtime/thread-pool.js';
+import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
+import type { Logger } from '../task/types.js';
+
+export type { WorkerHandle, WorkerOptions };
+export { MAX_CRASHES } from './crash-count.js';
+
+/** Connects, declares the pool's queues and starts consuming. */
+export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
+  const o = normalizeWorkerOptions(options);
+  const logStyle = { format: o.logFormat, timestamps: true }; // a worker's log is read later: every line says when
+  const log = createLogger(o.name, o.logLevel, undefined, logStyle);
+  const signer = signerFrom(o.signingKey); // a bad key is a usage error before anything connects
+  const tasks = new Map<string, TaskInfo>();
+  for (const spec of [...builtinTaskNames(), ...o.tasks]) {
+    for (const info of await loadAllTasks(spec)) {
+      void info.codeHash; // fingerprinted now, as loaded: what this process runs is what it hashed
+      tasks.set(info.name, info);
+    }
+  }
+  const url = withHeartbeat(o.broker);
+  const conn = await firstConnection(url, o, log);
+  let pool: ThreadPool | undefined;
+  let store: PayloadStore | undefined;
+  let jobsConn: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    pool = await ThreadPool.start({
+      size: o.concurrency,
+      services: o.services,
+      logLevel: o.logLevel,
+      logStyle,
+      idPrefix: o.name,
+    });
+    store = await openStore(o.store || undefined);
+    const runner = new MessageRunner(pool, store, o.inlineLimit, log, o.itemConcurrency);
+    const worker = new AmqpWorker({
+      name: o.name,
+      log,
+      tasks,
+      pool,
+      store,
+      url,
+      concurrency: o.concurrency,
+      queue: o.queue,
+      maxMessageBytes: o.maxMessageBytes,
+      shutdownTimeoutMs: o.shutdownTimeoutMs,
+      runner,
+      signer,
+    });
+    await worker.start(conn);
+    // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
+    const jobs =
+      o.maxJobs > 0
+        ? new JobConsumer({
+            name: o.name,
+            log,
+            tasks,
+            store,
+            storeUrl: o.store,
+            broker: o.broker,
+            url,
+            queue: o.queue,
+            maxJobs: o.maxJobs,
+            signingKey: o.signingKey,
+            signer,
+            logLevel: o.logLevel,
+            logFormat: o.logFormat,
+          })
+        : undefined;
+    if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
+    const p = pool;
+    const stopBeat = startHeartbeat(
+      store,
+      {
+        name: o.name,
+        pool: o.queue,
+        concurrency: o.concurrency,
+        maxJobs: o.maxJobs,
+        tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
+        busy: () => Math.min(p.inFlight, o.concurrency),
+        itemsDone: () => worker.itemsDone,
+        coordinating: () => [...(jobs?.active.keys() ?? [])],
+        tally: () => jobs?.tally ?? emptyTally(),
+      },
+      log,
+      signer,
+    );
+    log.info(
+      `serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url})`,
+    );
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        // At once and side by side, so the whole stop fits in --shutdown-timeout: the jobs coordinated here go back to the
+        // queue (another worker resumes them), the heartbeat ends, the items in hand finish.
+        await Promise.all([jobs?.stop(), stopBeat(), worker.stop()]);
+      })());
+    void worker.stopped.then(() => jobs?.stop()).then(stopBeat);
+    return { name: worker.name, stopped: worker.stopped, stop };
+  } catch (err) {
+    await conn.close().catch(() => {});
+    await jobsConn?.close().catch(() => {});
+    await pool?.terminate();
+    await store?.close();
+    throw err;
+  }
+}
+
+/**
+ * The worker's first connection: at once (`waitForBrokerMs` 0), or retried
+ * with backoff for that long, each failed attempt logged, stopped by
+ * `signal` (SIGTERM while waiting); then the last error (exit 3).
+ */
+function firstConnection(url: string, o: NormalizedWorkerOptions, log: Logger) {
+  const name = `worker ${o.name}`;
+  if (o.waitForBrokerMs === 0) return connect(url, name);
+  return reconnect(url, name, {
+    giveUpMs: o.waitForBrokerMs,
+    signal: o.signal,
+    onAttempt: (n, err, waitMs) =>
+      log.warn(
+        `waiting for the broker (attempt ${n}, next in ${(waitMs / 1000).toFixed(1)} s, giving up after ${Math.round(o.waitForBrokerMs / 1000)} s): ${err.message}`,
+      ),
+  });
+}

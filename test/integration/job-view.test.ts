@@ -1,0 +1,159 @@
+/**
+ * What the user sees of a job (issue 24, section 3), with real `fj worker`
+ * processes, RabbitMQ and a file store: an ended job keeps its counts and
+ * failures (with the worker that ran them); STARTED and the coordinator's
+ * name while it runs; attached amqp jobs listed; the phase while `join`
+ * runs; one state vocabulary; `fj cancel` of an ended job; the worker's
+ * tally of failed items (`/metrics`).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listJobs, listWorkers, run, submit } from '../../src/index.js';
+import { openStore } from '../../src/store/open.js';
+import { readOutcome } from '../../src/store/job-records.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
+import { runFj } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+const available = await brokerAvailable();
+const SLOW_JOIN = join(import.meta.dirname, '..', 'fixtures', 'slow-join.ts');
+const NAMES = ['view-a', 'view-b'];
+
+describe.runIf(available)('what the user sees of a job', () => {
+  const queue = `fj.test.view.${randomUUID()}`;
+  let dir: string;
+  let store: string;
+  const workers: WorkerProc[] = [];
+  const fj = (args: string[], timeoutMs = 60_000) =>
+    runFj([...args, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL }, timeoutMs });
+  const common = () => ({ store, broker: BROKER_URL, queue });
+  const view = async (id: string) => (await listJobs({ store, limit: 100 })).jobs.find((j) => j.id === id);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fj-view-'));
+    store = `file://${join(dir, 'store')}`;
+    for (const name of NAMES)
+      workers.push(
+        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--name', name, '--tasks', SLOW_JOIN], {
+          FJ_BROKER_URL: BROKER_URL,
+        }),
+      );
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(workers.map(stopWorkerProc));
+    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a job that failed fast keeps its counts and its failure, which names the worker that ran it', async () => {
+    const h = await submit(SLOW_JOIN, { n: 6, poison: [1] }, common());
+    const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/item 1/);
+    const j = (await view(h.id))!;
+    expect(j).toMatchObject({ state: 'failed', failed: 1, total: 6 });
+    const s = await openStore(store);
+    try {
+      const o = (await readOutcome(s, h.id))!;
+      expect(o.stats?.failures.map((f) => f.index)).toEqual([1]);
+      expect(NAMES).toContain(o.stats!.failures[0].worker);
+    } finally {
+      await s.close();
+    }
+    const status = await fj(['status', h.id]);
+    expect(status.stdout).toMatch(/state:\s+failed/);
+    expect(status.stdout).toMatch(/items:\s+\d+ done, 1 failed, 6 in all/);
+    expect(status.stdout).toMatch(new RegExp(`item 1 .*on (${NAMES.join('|')})`));
+  }, 90_000);
+
+  it('while it runs: STARTED is set, the coordinator is the worker’s --name (host:pid beside it), the phase shows join; after: one state word everywhere', async () => {
+    const h = await submit(SLOW_JOIN, { n: 4, ms: 50, joinMs: 4000 }, common());
+    const running = await waitFor(
+      'the job in its join',
+      async () => {
+        const j = await view(h.id);
+        return j?.phase === 'join' ? j : undefined;
+      },
+      30_000,
+    );
+    expect(NAMES).toContain(running.coordinator);
+    expect(running.coordinatorHost).toMatch(/:\d+$/);
+    expect(running.started).toBeGreaterThanOrEqual(running.submitted);
+    const listed = await fj(['jobs']);
+    const row = listed.stdout.split('\n').find((l) => l.startsWith(h.id))!;
+    expect(row).toContain('running (join)');
+    expect(row).toContain(running.coordinator);
+    expect(row.split(/\s{2,}/)[5]).not.toBe('-'); // STARTED
+    const status = await fj(['status', h.id]);
+    expect(status.stdout).toMatch(/phase:\s+join/);
+    const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
+    expect(res.code, res.stderr).toBe(0);
+    const after = await fj(['status', h.id]);
+    expect(after.stdout).toMatch(/state:\s+succeeded/);
+    expect(after.stdout).not.toMatch(/state:\s+done/);
+  }, 90_000);
+
+  it('a job run attached (amqp) is listed while it runs and after it ends, with its task, label and counts', async () => {
+    const jobId = randomUUID();
+    const p = run(SLOW_JOIN, { n: 5, ms: 100, joinMs: 1500 }, { ...common(), executor: 'amqp', jobId });
+    const live = await waitFor(
+      'the attached job listed as running',
+      async () => {
+        const j = await view(jobId);
+        return j?.state === 'running' ? j : undefined;
+      },
+      30_000,
+    );
+    expect(live).toMatchObject({ task: 'slow-join', label: 'test fixture: a slow join', attached: true });
+    expect(await p).toBe(10);
+    const j = (await view(jobId))!;
+    expect(j).toMatchObject({ state: 'succeeded', done: 5, failed: 0, total: 5, attached: true });
+    expect(j.finished).toBeGreaterThanOrEqual(j.started!);
+    // Its output is not kept: fj result says where it went.
+    const res = await fj(['result', jobId]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/run attached/);
+  }, 90_000);
+
+  it('fj cancel of a job that has ended says how it ended, exits 4, and changes nothing', async () => {
+    const h = await submit(SLOW_JOIN, { n: 3 }, common());
+    expect((await fj(['result', h.id, '--wait', '--timeout', '60'])).code).toBe(0);
+    const c = await fj(['cancel', h.id]);
+    expect(c.code).toBe(4);
+    expect(c.stderr).toMatch(/had already ended: succeeded/);
+    const res = await fj(['result', h.id]);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toBe(3);
+    expect((await view(h.id))!.state).toBe('succeeded');
+  }, 90_000);
+
+  it('the worker that coordinated a collect job counts its failed items (its tally, for /metrics)', async () => {
+    const h = await submit(
+      SLOW_JOIN,
+      { n: 10, poison: [2, 5, 7] },
+      { ...common(), onFailure: 'collect', maxFailures: 1 },
+    );
+    const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
+    expect(res.code).toBe(1);
+    const who = (await view(h.id))!.coordinator;
+    const w = await waitFor(
+      'the coordinator’s heartbeat counting the failures',
+      async () => {
+        const found = (await listWorkers({ store })).find((x) => x.name === who);
+        return (found?.tally?.items.failed ?? 0) >= 2 ? found : undefined;
+      },
+      30_000,
+    );
+    expect(w.tally!.jobs.failed.count).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+});

@@ -1,0 +1,67 @@
+/**
+ * The layer rule of docs/architecture.md, checked: a file of src/ imports
+ * only its own folder and the folders of lower layers (static, type-only and
+ * dynamic imports alike), and nothing in src/ imports the public API file.
+ * The order is written here once; the docs point to it.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/** Lowest first. Folders on one line are side by side: neither imports the other. */
+export const LAYERS: readonly (readonly string[])[] = [
+  ['core'],
+  ['task', 'store'],
+  ['broker', 'runtime'],
+  ['dispatch'],
+  ['executors'],
+  ['job'],
+  ['detached'],
+  ['worker', 'dashboard'],
+  ['cli'],
+];
+
+const src = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
+const rank = new Map(LAYERS.flatMap((folders, i) => folders.map((f) => [f, i] as const)));
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Every relative module a file names: `import … from`, `export … from`, `import type`, `import('…')`. */
+function imports(text: string): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"](\.[^'"]+)['"]/g)) found.push(m[1]);
+  for (const m of text.matchAll(/\bimport\s*\(\s*['"](\.[^'"]+)['"]\s*\)/g)) found.push(m[1]);
+  return found;
+}
+
+const folderOf = (file: string) => relative(src, file).split(sep)[0];
+
+describe('layers', () => {
+  const files = sources(src);
+
+  it('every folder of src/ has a layer', () => {
+    const folders = new Set(files.map(folderOf).filter((f) => !f.endsWith('.ts')));
+    expect([...folders].filter((f) => !rank.has(f))).toEqual([]);
+  });
+
+  it('no file imports a higher layer, a folder beside its own, or the public API file', () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      const from = folderOf(file);
+      if (from === 'index.ts') continue;
+      for (const spec of imports(readFileSync(file, 'utf8'))) {
+        const target = normalize(join(dirname(file), spec));
+        const to = folderOf(target);
+        const at = `${relative(src, file)} -> ${relative(src, target)}`;
+        if (to === 'index.js' || to === 'index.ts') wrong.push(`${at}: the public API file`);
+        else if (to !== from && rank.get(to)! >= rank.get(from)!) wrong.push(`${at}: ${from} may not import ${to}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
