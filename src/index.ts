@@ -17,6 +17,17 @@ export type {
 } from './task/types.js';
 export { run, runJob, validate, type JobResult } from './job/lifecycle.js';
 export {
+  pipeline,
+  isPipeline,
+  Pipeline,
+  type PipelineFailure,
+  type StageMismatch,
+  type StageSettings,
+  type StageSpec,
+  type StageTask,
+} from './pipeline/pipeline.js';
+export { runPipeline, type PipelineResult, type StageResult } from './pipeline/run-pipeline.js';
+export {
   status,
   cancel,
   resume,
@@ -67,6 +78,7 @@ export {
   UnrecoverableError,
   FailuresError,
   CancelledError,
+  PipelineError,
   LawsError,
   JobEndedError,
   isRetryable,

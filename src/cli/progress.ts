@@ -23,7 +23,7 @@ const CLEAR = '\r\x1b[2K';
 
 /** Takes over `stream.write` (a TTY: `process.stderr`) until `stop()`; `label` is the task's name. */
 export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
-  const started = Date.now();
+  let started = Date.now(); // of the job, or of the pipeline stage the bar shows
   // eslint-disable-next-line @typescript-eslint/unbound-method -- the stream's own write, always called with the stream as `this` (raw, stop)
   const write = stream.write;
   const raw = (text: string) => write.call(stream, text);
@@ -63,7 +63,8 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
 
   return {
     onProgress(p) {
-      const phaseChanged = p.phase !== last?.phase;
+      const phaseChanged = p.phase !== last?.phase || p.stage !== last?.stage;
+      if (p.stage !== last?.stage) started = Date.now(); // a stage's rate and ETA are its own
       last = p;
       draw(phaseChanged); // a new phase always shows (a long join must not hide behind a skipped frame)
     },
@@ -81,7 +82,8 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
  * 10 items | 9/s` with no total; `wordcount setup…` before the first item,
  * and `… | 40/40 items | join…` while `join` runs (the phase, when known).
  */
-export function barText(label: string, { done, total, phase }: Progress, elapsedMs: number): string {
+export function barText(name: string, { done, total, phase, stage }: Progress, elapsedMs: number): string {
+  const label = stage ? `${name} [${stage}]` : name;
   if (phase === 'setup') return `${label} setup…`;
   const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
   const perSec = phase === 'join' ? 'join…' : `${Math.round(rate)}/s`;

@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { startJob, type JobResult, type LoadedInput } from '../job/lifecycle.js';
 import { loadTask } from '../task/registry.js';
-import type { CodeChangePolicy, ExecutorName, FailurePolicy, RunOptions } from '../core/job-options.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { loadPipeline, runPipeline, type PipelineResult } from '../pipeline/run-pipeline.js';
+import type { CodeChangePolicy, ExecutorName, FailurePolicy, JobStats, RunOptions } from '../core/job-options.js';
 import { createLogger, jobLogStyle, type LogFormat } from '../core/log.js';
 import type { Logger } from '../task/types.js';
 import { readJsonInput } from './input.js';
@@ -68,7 +70,7 @@ export async function runWithSignals(
   name: string,
   flags: Partial<RunFlags>,
   io: Streams,
-  start: (options: RunOptions) => Promise<JobResult<unknown>>,
+  start: (options: RunOptions) => Promise<JobResult<unknown> & { statsDocument?: unknown }>,
 ): Promise<void> {
   // A job can run for hours: a target it could not write is reported before it starts.
   if (flags.out) checkOutputTarget(flags.out, 'output');
@@ -86,7 +88,7 @@ export async function runWithSignals(
   const onTerminate = () => controller.abort(new CancelledError('terminated (SIGTERM): job cancelled'));
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onTerminate);
-  let result: JobResult<unknown> | undefined;
+  let result: (JobResult<unknown> & { statsDocument?: unknown }) | undefined;
   try {
     result = await start({ ...jobOptions(flags), onProgress: bar?.onProgress, signal: controller.signal });
   } finally {
@@ -112,7 +114,12 @@ export async function runWithSignals(
   else io.stdout.write(output);
   if (flags.stats)
     problems.push(
-      (await writeOutputFile(flags.stats, `${JSON.stringify(result.stats, null, 2)}\n`, 'stats', io.stdout)) ?? '',
+      (await writeOutputFile(
+        flags.stats,
+        `${JSON.stringify(result.statsDocument ?? result.stats, null, 2)}\n`,
+        'stats',
+        io.stdout,
+      )) ?? '',
     );
   const failed = problems.filter(Boolean);
   if (failed.length) throw new UsageError(failed.join('\nfj: '));
@@ -130,8 +137,6 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
   const reading = inputPath === '-' ? undefined : read();
   reading?.catch(() => {}); // reported when the job asks for its input
   try {
-    const info = await loadTask(task); // an unknown task is reported first, whatever the input holds
-    const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
     // The executor starts (threads, connections) while the input is read and parsed.
     const load = async (signal?: AbortSignal): Promise<LoadedInput> => {
       const input = reading ?? read();
@@ -139,6 +144,11 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
       const { value, source, sha256 } = signal ? await untilAborted(input, signal, stop) : await input;
       return { value, source, origin: { inputFile: sha256 ? { file: resolve(inputPath), sha256 } : undefined } };
     };
+    // An unknown task is reported first, whatever the input holds.
+    const p = await loadPipeline(task);
+    if (p) return await runPipelineCommand(p, load, flags, io);
+    const info = await loadTask(task);
+    const jobId = amqp ? (flags.jobId ?? randomUUID()) : flags.jobId;
     await runWithSignals(info.name, flags, io, (options) =>
       startJob(
         info.cls,
@@ -157,6 +167,58 @@ export async function runCommand(task: string, inputPath: string, flags: RunFlag
   } finally {
     early.abort(); // a command that failed before its job read the input (an unknown task, a bad --out) does not parse it for nothing
   }
+}
+
+/**
+ * `fj run PIPELINE`: the pipeline's stages one after another (./pipeline),
+ * with the flags as every stage's options (a stage's own settings win), one
+ * progress bar naming the stage, and `--stats` giving each stage's figures.
+ */
+async function runPipelineCommand(
+  p: Pipeline,
+  load: (signal?: AbortSignal) => Promise<LoadedInput>,
+  flags: RunFlags,
+  io: Streams,
+): Promise<void> {
+  if (flags.jobId) throw new UsageError('--job-id names one job; a pipeline runs a job for each of its stages');
+  const amqp = flags.executor === 'amqp';
+  await runWithSignals(p.name ?? 'pipeline', flags, io, async (options) => {
+    const { value, source } = await load(options.signal);
+    const result = await runPipeline(
+      p,
+      value,
+      {
+        ...options,
+        executor: flags.executor,
+        queue: flags.queue,
+        inlineLimit: flags.inlineLimit,
+        onAttached: amqp ? ({ jobId }) => printJobLine(jobId, flags, io) : undefined,
+      },
+      source,
+    );
+    return { output: result.output, stats: summed(result), statsDocument: result };
+  });
+}
+
+/** A pipeline's figures as one job's (the bar's summary line, the failed items printed): its stages' summed, failures named by stage. */
+function summed(result: PipelineResult<unknown>): JobStats {
+  const sum = (key: 'items' | 'total' | 'succeeded' | 'messages' | 'bytesPublished' | 'bytesStored' | 'retried') =>
+    result.stages.reduce((n, s) => n + s.stats[key], 0);
+  const failures = result.stages.flatMap(({ stage, stats }) =>
+    stats.failures.map((f) => ({ ...f, error: { ...f.error, message: `stage ${stage}: ${f.error.message}` } })),
+  );
+  return {
+    items: sum('items'),
+    total: sum('total'),
+    succeeded: sum('succeeded'),
+    messages: sum('messages'),
+    bytesPublished: sum('bytesPublished'),
+    bytesStored: sum('bytesStored'),
+    retried: sum('retried'),
+    failed: failures.length,
+    failures,
+    wallMs: result.wallMs,
+  };
 }
 
 /** The line naming an amqp job and the commands that look after it. */

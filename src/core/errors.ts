@@ -288,6 +288,33 @@ export class CancelledError extends FjError {
   }
 }
 
+/**
+ * A pipeline stopped: one of its stages failed, or it was cancelled while a
+ * stage ran. `cause` is the stage's own error; the exit code is that error's
+ * (130 for a cancel). When the pipeline has an on-error stage, it has run by
+ * the time this is thrown: `onErrorFailure` is its own error if it failed too.
+ */
+export class PipelineError extends FjError {
+  /** The pipeline's name. */
+  readonly pipeline: string;
+  /** The stage that failed or was running: its number (1 for the first), name and task. */
+  readonly stage: { number: number; name: string; task: string };
+  /** The on-error stage's own error, when it failed as well (it is never retried as a pipeline). */
+  readonly onErrorFailure: unknown;
+
+  constructor(
+    message: string,
+    exitCode: number,
+    details: { pipeline: string; stage: { number: number; name: string; task: string }; onErrorFailure?: unknown },
+    options?: ErrorOptions,
+  ) {
+    super(message, 'FJ_PIPELINE', exitCode, options);
+    this.pipeline = details.pipeline;
+    this.stage = details.stage;
+    this.onErrorFailure = details.onErrorFailure;
+  }
+}
+
 /** Options of a {@link TransportError}. */
 export interface TransportErrorOptions extends ErrorOptions {
   /**

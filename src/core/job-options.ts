@@ -35,6 +35,8 @@ export interface Progress {
   total: number | undefined;
   /** What the job is doing: `setup` (before its first item), `items`, or `join` (every item settled, `join` runs). */
   phase?: JobPhase;
+  /** In a pipeline, the stage this progress is of: `2/3 align` (its number, the stage count, its name). */
+  stage?: string;
 }
 
 /** A running job's phase: `setup` (no item seen yet), `items` (items running), `join` (every item settled; `join` runs). */

@@ -1,0 +1,292 @@
+/**
+ * Pipelines (src/pipeline/): stages run one after another, each output
+ * validated as the next input, each stage on its own executor and pool, and
+ * the on-error stage run exactly once when a stage fails or the pipeline is
+ * cancelled. Real worker threads, real `fj worker` processes on a real
+ * RabbitMQ (two pools), the built CLI.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PipelineError, pipeline, runPipeline, type PipelineFailure } from '../../src/index.js';
+import { describeTask } from '../../src/task/registry.js';
+import { BrokenReport, Report, Scale, Shout, Squares, Total } from '../fixtures/pipeline-stages.js';
+import { runFj } from '../helpers/cli.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueue,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
+import { codeQueue } from '../../src/broker/amqp.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const fixture = (name: string) => join(root, 'test', 'fixtures', name);
+const dir = mkdtempSync(join(tmpdir(), 'fj-pipeline-test-'));
+const reportFile = join(dir, 'report.jsonl');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What the three stages give for `count` items: the sum of 3·i² for i < count. */
+function expectedTotal(count: number): number {
+  let t = 0;
+  for (let i = 0; i < count; i++) t += 3 * i * i;
+  return t;
+}
+
+/** The on-error stage's runs so far (one JSON line each). */
+function reports(): PipelineFailure[] {
+  if (!existsSync(reportFile)) return [];
+  return readFileSync(reportFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as PipelineFailure);
+}
+
+const full = pipeline(Squares).pipe(Scale).pipe(Total).onError(Report);
+
+describe('pipelines, in this process and on worker threads', () => {
+  beforeEach(() => {
+    rmSync(reportFile, { force: true });
+    process.env.FJ_TEST_PIPELINE_REPORT = reportFile;
+  });
+
+  it('runs its stages in order, each output the next input (schema defaults filled), the same on eager and local', async () => {
+    const eager = await runPipeline(full, { count: 1000 }, { executor: 'eager' });
+    const local = await runPipeline(full, { count: 1000 }, { executor: 'local', concurrency: 2 });
+    for (const r of [eager, local]) {
+      expect(r.output.total).toBe(expectedTotal(1000)); // Scale's factor came from its schema default (3)
+      expect(r.output.count).toBe(1000);
+      expect(r.stages.map((s) => [s.stage, s.task, s.stats.items, s.stats.failed])).toEqual([
+        ['squares', 'squares', 1000, 0],
+        ['scale', 'scale', 1000, 0],
+        ['total', 'total', 1000, 0],
+      ]);
+    }
+    expect(reports()).toEqual([]); // nothing failed: the on-error stage never ran
+  });
+
+  it('a 3-stage pipeline of 120,000 items finishes on local with the output eager gives', async () => {
+    const count = 40_000;
+    const local = await runPipeline(full, { count }, { executor: 'local', concurrency: 2 });
+    expect(local.output.total).toBe(expectedTotal(count));
+    expect(local.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
+  }, 120_000);
+
+  it.each([
+    ['squares', 1, 'FJ_TASK', 0],
+    ['scale', 2, 'FJ_TASK', 1],
+    ['total', 3, 'FJ_TASK', 2],
+    ['total-join', 3, 'FJ_TASK', 2],
+  ] as const)(
+    'a failure in %s stops the pipeline at stage %i and runs the on-error stage once with what it needs',
+    async (failIn, number, code, finished) => {
+      const err = await runPipeline(full, { count: 20, failIn }, { executor: 'local', concurrency: 2 }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PipelineError);
+      const e = err as PipelineError;
+      expect(e.stage.number).toBe(number);
+      expect(e.exitCode).toBe(1);
+      expect(e.message).toMatch(new RegExp(`^pipeline squares: stage ${number} \\(\\w+\\) failed: `));
+      expect(e.message).toContain('(the on-error stage report ran)');
+      const runs = reports();
+      expect(runs).toHaveLength(1);
+      expect(runs[0].stage).toMatchObject({ number, task: e.stage.task });
+      expect(runs[0].error.code).toBe(code);
+      expect(runs[0].cancelled).toBe(false);
+      expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares', 'scale'].slice(0, finished));
+      if (finished) expect((runs[0].finished[0].output as { values: number[] }).values).toHaveLength(20);
+    },
+    30_000,
+  );
+
+  it('under collect, the on-error stage gets the failing stage failed items', async () => {
+    const err = (await runPipeline(
+      full,
+      { count: 20, failIn: 'scale' },
+      { executor: 'local', onFailure: 'collect', maxFailures: 0 },
+    ).catch((e: unknown) => e)) as PipelineError;
+    expect(err.stage).toEqual({ number: 2, name: 'scale', task: 'scale' });
+    const [run] = reports();
+    expect(run.error.code).toBe('FJ_FAILURES');
+    expect(run.failures.map((f) => [f.index, f.error.message])).toEqual([
+      [7, 'scale.process on item 7 failed: value 49 broke scale on purpose'],
+    ]);
+  });
+
+  it('a stage setting overrides the run option for that stage only', async () => {
+    // collect with up to 1 failure for scale: the failed item is left out, and the pipeline goes on.
+    const lenient = pipeline(Squares).pipe(Scale, { onFailure: 'collect', maxFailures: 1 }).pipe(Total);
+    const r = await runPipeline(lenient, { count: 20, failIn: 'scale' }, { executor: 'local' });
+    expect(r.output.count).toBe(19);
+    expect(r.output.total).toBe(expectedTotal(20) - 3 * 49);
+    expect(r.stages[1].stats.failures.map((f) => f.index)).toEqual([7]);
+  });
+
+  it('an output that does not fit the next stage fails naming both stages and the JSON path, before any of its items', async () => {
+    const bad = pipeline(Squares).pipe(Shout as never);
+    const err = (await runPipeline(bad, { count: 3 }, { executor: 'local' }).catch((e: unknown) => e)) as PipelineError;
+    expect(err).toBeInstanceOf(PipelineError);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
+    expect(err.message).toMatch(/words/);
+    expect(err.stage).toEqual({ number: 2, name: 'shout', task: 'shout' });
+  });
+
+  it('a cancel during a stage stops it, starts no later stage, and runs the on-error stage once, marked cancelled', async () => {
+    const controller = new AbortController();
+    const err = (await runPipeline(
+      full,
+      { count: 40, slowScale: 100 },
+      {
+        executor: 'local',
+        concurrency: 2,
+        signal: controller.signal,
+        onProgress: (p) => p.stage?.startsWith('2/3') && p.phase === 'items' && p.done > 0 && controller.abort(),
+      },
+    ).catch((e: unknown) => e)) as PipelineError;
+    expect(err).toBeInstanceOf(PipelineError);
+    expect(err.exitCode).toBe(130);
+    expect(err.message).toMatch(/^pipeline squares: stage 2 \(scale\) was cancelled/);
+    const runs = reports();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ cancelled: true, stage: { number: 2 }, error: { code: 'FJ_CANCELLED' } });
+  }, 30_000);
+
+  it('an on-error stage that fails is reported with the stage error and runs once', async () => {
+    const p = pipeline(Squares).pipe(Scale).onError(BrokenReport);
+    const err = (await runPipeline(p, { count: 20, failIn: 'scale' }, { executor: 'eager' }).catch(
+      (e: unknown) => e,
+    )) as PipelineError;
+    expect(err.message).toContain('value 49 broke scale on purpose');
+    expect(err.message).toContain('the on-error stage broken-report failed too');
+    expect(err.onErrorFailure).toBeInstanceOf(Error);
+    expect(reports()).toHaveLength(1);
+  });
+
+  it('a stage that is not a task, or a setting that does not exist, is refused as the pipeline is built', () => {
+    expect(() => pipeline(Squares).pipe({} as never)).toThrow(/stage 2 is not a task/);
+    expect(() => pipeline(Squares, { queu: 'x' } as never)).toThrow(/stage 1: unknown setting queu \(known: name, /);
+    expect(() => pipeline(Squares).onError(Report).onError(Report)).toThrow(/one on-error stage/);
+  });
+
+  it('a pipeline is not a promise: awaiting one gives the pipeline back', async () => {
+    const p = await Promise.resolve(full);
+    expect(p).toBe(full);
+  });
+});
+
+describe('fj run PIPELINE', () => {
+  it('runs the module default pipeline, prints the last output and writes each stage figures to --stats', async () => {
+    const input = join(dir, 'in.json');
+    const stats = join(dir, 'stats.json');
+    writeFileSync(input, JSON.stringify({ count: 300 }));
+    const r = await runFj(['run', fixture('pipeline.ts'), input, '-e', 'local', '--stats', stats]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(300), count: 300 });
+    const doc = JSON.parse(readFileSync(stats, 'utf8')) as { stages: { stage: string; stats: { items: number } }[] };
+    expect(doc.stages.map((s) => [s.stage, s.stats.items])).toEqual([
+      ['squares', 300],
+      ['scale', 300],
+      ['total', 300],
+    ]);
+  });
+
+  it('a failing stage: exit 1, one line naming the pipeline and the stage, the on-error stage run once', async () => {
+    const input = join(dir, 'fail.json');
+    writeFileSync(input, JSON.stringify({ count: 20, failIn: 'scale' }));
+    const report = join(dir, 'cli-report.jsonl');
+    const r = await runFj(['run', fixture('pipeline.ts'), input, '-e', 'local'], {
+      env: { FJ_TEST_PIPELINE_REPORT: report },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^fj: pipeline pipeline: stage 2 \(scale\) failed: scale\.process on item 7 failed: value 49/,
+    );
+    expect(r.stderr).toContain('(the on-error stage report ran)');
+    expect(r.stderr).not.toMatch(/ at .*\.js:\d+/); // no stack trace for a task's failure
+    expect(readFileSync(report, 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('--job-id is refused for a pipeline (it runs a job per stage)', async () => {
+    const input = join(dir, 'in2.json');
+    writeFileSync(input, JSON.stringify({ count: 3 }));
+    const r = await runFj(['run', fixture('pipeline.ts'), input, '--job-id', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('fj: --job-id names one job; a pipeline runs a job for each of its stages\n');
+  });
+});
+
+const available = await brokerAvailable();
+
+describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own', () => {
+  const poolA = `fj.test.pipe-a.${randomUUID()}`;
+  const poolB = `fj.test.pipe-b.${randomUUID()}`;
+  const store = pathToFileURL(mkdtempSync(join(dir, 'store-'))).href;
+  const stages = fixture('pipeline-stages.ts');
+  const workers: WorkerProc[] = [];
+  const opts = { executor: 'amqp' as const, queue: poolA, broker: BROKER_URL, store };
+
+  beforeAll(async () => {
+    const start = (pool: string, name: string) =>
+      startWorkerProc(['--queue', pool, '--store', store, '--tasks', stages, '-c', '2', '--name', name], {
+        FJ_TEST_WORKER: name,
+        FJ_BROKER_URL: BROKER_URL,
+      });
+    workers.push(...(await Promise.all([start(poolA, 'wa1'), start(poolA, 'wa2'), start(poolB, 'wb1')])));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const w of workers) await stopWorkerProc(w);
+    for (const pool of [poolA, poolB]) {
+      await deleteQueues(pool);
+      for (const cls of [Squares, Scale, Total, Shout, Report, BrokenReport]) {
+        const info = describeTask(cls);
+        await deleteQueue(codeQueue(pool, info.name, info.codeHash)).catch(() => {});
+      }
+    }
+  });
+
+  beforeEach(() => {
+    rmSync(reportFile, { force: true });
+    process.env.FJ_TEST_PIPELINE_REPORT = reportFile;
+  });
+
+  it("stage 2's items reach only its pool's workers, stages 1 and 3 only the other pool's; output as eager", async () => {
+    const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
+    const r = await runPipeline(p, { count: 400 }, opts);
+    expect(r.output.total).toBe(expectedTotal(400));
+    expect(r.output.ranOn.scale).toEqual(['wb1']);
+    expect(r.output.ranOn.squares.every((w) => w === 'wa1' || w === 'wa2')).toBe(true);
+    expect(r.output.ranOn.total.every((w) => w === 'wa1' || w === 'wa2')).toBe(true);
+  }, 60_000);
+
+  it('a failure in the amqp stage runs the on-error stage once, in this process', async () => {
+    const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
+    const err = (await runPipeline(p, { count: 30, failIn: 'scale' }, opts).catch((e: unknown) => e)) as PipelineError;
+    expect(err).toBeInstanceOf(PipelineError);
+    expect(err.stage.number).toBe(2);
+    expect(err.message).toContain('on item 7');
+    expect(reports()).toHaveLength(1);
+  }, 60_000);
+
+  it('fj run -e amqp of a pipeline names each stage job as it starts', async () => {
+    const input = join(dir, 'amqp.json');
+    writeFileSync(input, JSON.stringify({ count: 50 }));
+    const r = await runFj(
+      ['run', fixture('pipeline-pools.ts'), input, '-e', 'amqp', '--queue', poolA, '--store', store],
+      { env: { FJ_BROKER_URL: BROKER_URL, FJ_TEST_SCALE_POOL: poolB }, timeoutMs: 60_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(50), ranOn: { scale: ['wb1'] } });
+    expect(r.stderr.match(/^fj: job [0-9a-f-]{36} \(fj status \| cancel \| resume/gm)).toHaveLength(3);
+  }, 90_000);
+});
