@@ -106,7 +106,7 @@ export interface RunOptions {
    * percent-encoding (checked before connecting).
    */
   broker?: string;
-  /** amqp: payload store URL (`file://DIR`, `redis://HOST:PORT`). Default `FJ_STORE_URL`, else a directory under the OS temp dir. */
+  /** amqp: payload store URL (`file://DIR`, `redis://HOST:PORT[/DB][?prefix=NAME]`, see `openStore`). Default `FJ_STORE_URL`, else a directory under the OS temp dir. */
   store?: string;
   /**
    * amqp: work queue (worker pool). Default: the task's `static queue`, else

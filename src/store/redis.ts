@@ -14,9 +14,17 @@
  * - the expiry is per job, which is the unit of cleanup anyway.
  * The price is that a job lives on one node of a Redis Cluster; fj speaks to
  * a single Redis (no cluster URLs), so nothing is lost today.
+ *
+ * `?prefix=NAME` on the URL is a namespace: every key this store writes,
+ * reads or scans (`NAME:fj:job:<id>`, `NAME:fj:index`,
+ * `NAME:fj:beacon:...`) starts with `NAME:`, so stores with different
+ * prefixes on one database never see each other's jobs, index or workers.
+ * Without one the keys are fj's names of old (`fj:job:<id>`, ...). NAME has
+ * no `:` and no glob characters, so no prefix's keys match another's (or
+ * the unprefixed store's) SCAN pattern.
  */
 import { Redis } from 'ioredis';
-import { TransportError } from '../core/errors.js';
+import { TransportError, UsageError } from '../core/errors.js';
 import { checkJobId, hashBytes, makeRef, metaKey, missingRef, parseRef, verified } from './memory.js';
 import { redactUrl } from '../core/url.js';
 import {
@@ -46,8 +54,46 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
 }
 
-function jobKey(jobId: string): string {
-  return `fj:job:${jobId}`;
+/** The query parameters a store URL may carry; any other is refused, so a typo (`?prefx=`) cannot silently share a namespace. */
+const QUERY_PARAMS = ['prefix', 'password', 'family'];
+const PREFIX = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * What a `redis://` / `rediss://` store URL names: the URL ioredis connects
+ * to (without `prefix`) and the key prefix (`''` for none, else `NAME:`).
+ * Throws UsageError, naming the parameter and the URL without its password,
+ * for an unknown query parameter or a prefix that is empty, repeated, longer
+ * than 64 characters or not all of A-Z a-z 0-9 . _ -.
+ */
+export function parseRedisStoreUrl(url: string): { connectUrl: string; keyPrefix: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(
+      `store URL ${redactUrl(url)} is not a valid URL; expected redis://[user:pass@]HOST:PORT[/DB][?prefix=NAME]`,
+    );
+  }
+  const where = `in store URL ${redactUrl(url)}`;
+  for (const key of new Set(parsed.searchParams.keys()))
+    if (!QUERY_PARAMS.includes(key))
+      throw new UsageError(
+        `unknown query parameter '${key}' ${where}: a Redis store URL takes ${QUERY_PARAMS.map((k) => `'${k}'`).join(', ')} (a namespace is '?prefix=NAME')`,
+      );
+  const prefixes = parsed.searchParams.getAll('prefix');
+  if (prefixes.length === 0) return { connectUrl: url, keyPrefix: '' };
+  if (prefixes.length > 1) throw new UsageError(`'prefix' is given ${prefixes.length} times ${where}: give it once`);
+  const name = prefixes[0];
+  if (!name)
+    throw new UsageError(
+      `'prefix' is empty ${where}: give a name (?prefix=team-a), or leave the parameter out for no namespace`,
+    );
+  if (!PREFIX.test(name))
+    throw new UsageError(
+      `'prefix' ${JSON.stringify(name)} ${where} is not a valid namespace: expected 1-64 characters of A-Z a-z 0-9 . _ - (no ':', spaces or glob characters)`,
+    );
+  parsed.searchParams.delete('prefix');
+  return { connectUrl: parsed.href, keyPrefix: `${name}:` };
 }
 
 /** The job index: a sorted set of job ids by submission time; each entry itself is a field of its job's hash, so it expires with the job. */
@@ -58,23 +104,24 @@ const EXPIRE_SCRIPT = `redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then redis.call('EXPIRE', KEYS[1], ARGV[1], 'GT') end
 return 0`;
 
-function beaconKey(kind: BeaconKind, name: string): string {
-  return `fj:beacon:${kind}:${name}`;
-}
-
 /** Payloads in Redis, shared by every host that can reach it. */
 export class RedisStore implements PayloadStore {
   readonly url: string;
   readonly #client: Redis;
   readonly #ttl: number;
+  /** Before every key: `''`, or the URL's `prefix` and a colon. */
+  readonly #ns: string;
+  readonly #index: string;
   readonly #secrets: string[];
   /** ioredis reports the real cause (ECONNREFUSED, WRONGPASS) as an event, then rejects with "Connection is closed." */
   #lastError: Error | undefined;
 
-  private constructor(url: string, client: Redis, ttl: number) {
+  private constructor(url: string, client: Redis, ttl: number, keyPrefix: string) {
     this.url = redactUrl(url);
     this.#client = client;
     this.#ttl = ttl;
+    this.#ns = keyPrefix;
+    this.#index = `${keyPrefix}${INDEX_KEY}`;
     this.#secrets = secretsOf(url);
     client.on('error', (err: Error) => {
       this.#lastError = err;
@@ -88,13 +135,16 @@ export class RedisStore implements PayloadStore {
   /**
    * Connects and resolves once Redis answers; rejects with TransportError
    * within about `connectTimeoutMs` when it cannot. Fails fast on purpose: a
-   * job that cannot store its payloads should say so, not hang.
+   * job that cannot store its payloads should say so, not hang. `?prefix=NAME`
+   * puts every key under `NAME:` (see the module comment); a bad URL query
+   * is a UsageError before any connection (see {@link parseRedisStoreUrl}).
    */
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
     const ttl = options.ttlSeconds ?? DEFAULT_REDIS_TTL_SECONDS;
     if (!Number.isInteger(ttl) || ttl < 0)
       throw new TypeError(`Expected \`ttlSeconds\` to be an integer from 0 and up, got \`${ttl}\``);
-    const client = new Redis(url, {
+    const { connectUrl, keyPrefix } = parseRedisStoreUrl(url);
+    const client = new Redis(connectUrl, {
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 3000,
       // A command waits through at most two reconnect attempts, then fails,
@@ -103,7 +153,7 @@ export class RedisStore implements PayloadStore {
       // Keep reconnecting (capped backoff) so a Redis restart mid-job heals.
       retryStrategy: (times) => Math.min(times * 200, 2000),
     });
-    const store = new RedisStore(url, client, ttl);
+    const store = new RedisStore(url, client, ttl, keyPrefix);
     try {
       await client.connect();
     } catch (err) {
@@ -116,7 +166,7 @@ export class RedisStore implements PayloadStore {
   async put(jobId: string, bytes: Uint8Array): Promise<Ref> {
     const hash = hashBytes(bytes);
     const ref = makeRef(checkJobId(jobId), hash);
-    const key = jobKey(jobId);
+    const key = this.#jobKey(jobId);
     const tx = this.#client.multi().hset(key, hash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     // In the same transaction, so no job key ever exists without its expiry.
     this.#expire(tx, key);
@@ -132,7 +182,7 @@ export class RedisStore implements PayloadStore {
     const { jobId, hash } = parseRef(ref);
     let bytes: Buffer | null;
     try {
-      bytes = await this.#client.hgetBuffer(jobKey(jobId), hash);
+      bytes = await this.#client.hgetBuffer(this.#jobKey(jobId), hash);
     } catch (err) {
       throw this.#fail(`get ${ref}`, err);
     }
@@ -141,7 +191,7 @@ export class RedisStore implements PayloadStore {
   }
 
   async setMeta(jobId: string, name: string, bytes: Uint8Array): Promise<void> {
-    const key = jobKey(checkJobId(jobId));
+    const key = this.#jobKey(checkJobId(jobId));
     const tx = this.#client
       .multi()
       .hset(key, metaKey(name), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -155,7 +205,7 @@ export class RedisStore implements PayloadStore {
 
   async getMeta(jobId: string, name: string): Promise<Uint8Array | undefined> {
     try {
-      return (await this.#client.hgetBuffer(jobKey(checkJobId(jobId)), metaKey(name))) ?? undefined;
+      return (await this.#client.hgetBuffer(this.#jobKey(checkJobId(jobId)), metaKey(name))) ?? undefined;
     } catch (err) {
       throw this.#fail(`read record ${name} of job ${jobId}`, err);
     }
@@ -165,8 +215,8 @@ export class RedisStore implements PayloadStore {
     try {
       await this.#client
         .multi()
-        .unlink(jobKey(checkJobId(jobId)))
-        .zrem(INDEX_KEY, jobId)
+        .unlink(this.#jobKey(checkJobId(jobId)))
+        .zrem(this.#index, jobId)
         .exec();
     } catch (err) {
       throw this.#fail(`delete job ${jobId}`, err);
@@ -180,14 +230,14 @@ export class RedisStore implements PayloadStore {
    */
   async indexJob(entry: IndexEntry): Promise<void> {
     const e = checkEntry(entry);
-    const key = jobKey(checkJobId(e.id));
+    const key = this.#jobKey(checkJobId(e.id));
     const tx = this.#client
       .multi()
       .hset(key, ENTRY_FIELD, JSON.stringify(e))
       .pexpireat(key, e.expires)
-      .zadd(INDEX_KEY, e.submitted, e.id)
-      .call('PEXPIREAT', INDEX_KEY, e.expires, 'NX')
-      .call('PEXPIREAT', INDEX_KEY, e.expires, 'GT');
+      .zadd(this.#index, e.submitted, e.id)
+      .call('PEXPIREAT', this.#index, e.expires, 'NX')
+      .call('PEXPIREAT', this.#index, e.expires, 'GT');
     try {
       for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
     } catch (err) {
@@ -198,7 +248,7 @@ export class RedisStore implements PayloadStore {
   async indexEntry(jobId: string): Promise<IndexEntry | undefined> {
     let text: string | null;
     try {
-      text = await this.#client.hget(jobKey(checkJobId(jobId)), ENTRY_FIELD);
+      text = await this.#client.hget(this.#jobKey(checkJobId(jobId)), ENTRY_FIELD);
     } catch (err) {
       throw this.#fail(`read the index entry of job ${jobId}`, err);
     }
@@ -214,10 +264,10 @@ export class RedisStore implements PayloadStore {
     let offset = 0;
     try {
       for (;;) {
-        const ids = await this.#client.zrevrangebyscore(INDEX_KEY, max, '-inf', 'LIMIT', offset, page);
+        const ids = await this.#client.zrevrangebyscore(this.#index, max, '-inf', 'LIMIT', offset, page);
         if (ids.length === 0) return { entries, more: false };
         const pipe = this.#client.pipeline();
-        for (const id of ids) pipe.hget(jobKey(id), ENTRY_FIELD);
+        for (const id of ids) pipe.hget(this.#jobKey(id), ENTRY_FIELD);
         const rows = (await pipe.exec()) ?? [];
         const gone: string[] = [];
         for (let k = 0; k < ids.length; k++) {
@@ -231,7 +281,7 @@ export class RedisStore implements PayloadStore {
           if (entries.length === query.limit) return { entries, more: true };
           entries.push(e);
         }
-        if (gone.length) await this.#client.zrem(INDEX_KEY, ...gone);
+        if (gone.length) await this.#client.zrem(this.#index, ...gone);
         if (ids.length < page) return { entries, more: false };
         offset += page - gone.length;
       }
@@ -242,14 +292,14 @@ export class RedisStore implements PayloadStore {
 
   async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
     try {
-      await this.#client.set(beaconKey(kind, checkBeaconName(name)), text, 'PX', checkTtl(ttlMs));
+      await this.#client.set(this.#beaconKey(kind, checkBeaconName(name)), text, 'PX', checkTtl(ttlMs));
     } catch (err) {
       throw this.#fail(`write beacon ${name}`, err);
     }
   }
 
   async listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
-    const prefix = beaconKey(kind, '');
+    const prefix = this.#beaconKey(kind, '');
     const keys: string[] = [];
     try {
       let cursor = '0';
@@ -264,6 +314,14 @@ export class RedisStore implements PayloadStore {
     } catch (err) {
       throw this.#fail(`list beacons`, err);
     }
+  }
+
+  #jobKey(jobId: string): string {
+    return `${this.#ns}fj:job:${jobId}`;
+  }
+
+  #beaconKey(kind: BeaconKind, name: string): string {
+    return `${this.#ns}fj:beacon:${kind}:${name}`;
   }
 
   /**

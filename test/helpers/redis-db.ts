@@ -1,7 +1,7 @@
 /**
  * A Redis database of a test file's own, for tests that need an empty job
- * index (the index is one key per database, and the store has no key
- * prefix). A run claims a free database (`SET fj-test:claim <token> NX`,
+ * index (the index is one key per database and store prefix, and most
+ * tests use no prefix). A run claims a free database (`SET fj-test:claim <token> NX`,
  * atomic: two runs at once never hold the same one), keeps the claim alive
  * while it runs, and wipes only the database it holds; a claim left by a
  * killed run expires after a few minutes. Database 0 (where users and the
