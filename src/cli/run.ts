@@ -196,7 +196,11 @@ async function runPipelineCommand(
       },
       source,
     );
-    return { output: result.output, stats: summed(result), statsDocument: result };
+    return {
+      output: result.output,
+      stats: summed(result),
+      statsDocument: { stages: result.stages, wallMs: result.wallMs },
+    };
   });
 }
 

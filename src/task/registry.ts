@@ -96,6 +96,11 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
   const classes = Object.values(mod).filter(isTaskClass);
   const named = className ? classes.find((c) => c.name === className) : undefined;
   const cls = named ?? (isTaskClass(mod.default) ? mod.default : classes[0]);
+  // A pipeline module (src/pipeline) where a task is expected: `fj submit`, `fj worker --tasks`.
+  if (!cls && (mod.default as { kind?: unknown } | undefined)?.kind === 'fj.pipeline')
+    throw new UsageError(
+      `${fileURLToPath(url)} exports a pipeline, not a task: 'fj run' runs a pipeline; 'fj worker --tasks' takes the modules of its stages' tasks; 'fj submit' takes a task (detached pipelines are not supported yet)`,
+    );
   if (!cls || (className && cls.name !== className))
     throw new UsageError(
       `${fileURLToPath(url)} does not export ${className ? `a task class named ${className}` : 'a ForkJoinTask or FoldTask subclass (expected a default export)'}`,

@@ -225,6 +225,16 @@ describe('fj run PIPELINE', () => {
   });
 });
 
+describe('a pipeline where a task is expected', () => {
+  it('fj submit and fj worker --tasks say it is a pipeline and what to do instead', async () => {
+    const input = join(dir, 'submit.json');
+    writeFileSync(input, JSON.stringify({ count: 3 }));
+    const r = await runFj(['submit', fixture('pipeline.ts'), input]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pipeline\.ts exports a pipeline, not a task: 'fj run' runs a pipeline; /);
+  });
+});
+
 const available = await brokerAvailable();
 
 describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own', () => {

@@ -18,6 +18,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['executors'],
   ['job'],
   ['detached'],
+  ['pipeline'],
   ['worker', 'dashboard'],
   ['cli'],
 ];
