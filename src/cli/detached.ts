@@ -3,7 +3,9 @@ import { CancelledError, UsageError } from '../core/errors.js';
 import { JobHandle, type JobView } from '../detached/handle.js';
 import { forget, listJobs, listWorkers } from '../detached/queries.js';
 import { rerunFailed } from '../detached/rerun.js';
-import { submit } from '../detached/submit.js';
+import { submit, type SubmitOptions } from '../detached/submit.js';
+import { loadPipeline } from '../pipeline/run-pipeline.js';
+import { submitPipeline } from '../pipeline/submit-pipeline.js';
 import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
 import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../store/job-records.js';
@@ -30,11 +32,12 @@ export interface SubmitFlags extends Partial<RunFlags> {
 
 /** Validates and queues a job; prints its id on stdout (with `--wait`, waits and prints its output like `fj run`). */
 export async function submitCommand(task: string, inputPath: string, flags: SubmitFlags, io: Streams): Promise<void> {
-  const info = await loadTask(task);
+  const p = await loadPipeline(task);
+  const info = p ? undefined : await loadTask(task);
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
   const { value, source } = await readJsonInput(inputPath);
   const o = jobOptions(flags);
-  const handle = await submit(info.cls, value, {
+  const options: SubmitOptions = {
     source,
     broker: o.broker,
     store: o.store,
@@ -49,10 +52,13 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     itemTimeoutMs: o.itemTimeoutMs,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
-  });
+  };
+  const handle = p ? await submitPipeline(p, value, options) : await submit(info!.cls, value, options);
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
-  io.stderr.write(`fj: job ${handle.id} submitted; waiting (Ctrl-C stops waiting, the job goes on)\n`);
-  await printResult(handle, { ...flags, wait: true }, io, info.name);
+  io.stderr.write(
+    `fj: ${p ? 'pipeline' : 'job'} ${handle.id} submitted; waiting (Ctrl-C stops waiting, the ${p ? 'pipeline' : 'job'} goes on)\n`,
+  );
+  await printResult(handle, { ...flags, wait: true }, io, p ? (p.name ?? 'pipeline') : info!.name);
 }
 
 /** Options of `fj rerun`. */

@@ -28,12 +28,14 @@ export async function statusCommand(
   const lines = [`job ${jobId}`];
   if (s) {
     // A record still saying "running" with no coordinator attached is what its coordinator last wrote before it stopped (or lost its store).
+    // A pipeline has no coordinator of its own: its stages' jobs have (`stage` names the one it is at).
     const stale =
-      s.state === 'running' && (q?.coordinators ?? 0) === 0
+      s.state === 'running' && !s.stage && (q?.coordinators ?? 0) === 0
         ? ` (stale: no coordinator is attached; last written ${s.updated})`
         : '';
     lines.push(`  state:      ${s.state}${s.error ? ` (${printable(s.error)})` : ''}${printable(stale)}`);
     if (s.state === 'running' && s.phase) lines.push(`  phase:      ${s.phase}`);
+    if (s.state === 'running' && s.stage) lines.push(`  stage:      ${printable(s.stage)}`);
     lines.push(`  task:       ${printable(s.task)}`);
     lines.push(
       `  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`,
@@ -66,7 +68,11 @@ export function failureLine(f: ItemFailure): string {
 
 /** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
 export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
-  const { coordinator, pending, detached, pool } = await cancel(jobId, flags);
+  const { coordinator, pending, detached, pool, pipeline } = await cancel(jobId, flags);
+  if (pipeline)
+    return void io.stderr.write(
+      `fj: pipeline ${jobId} cancelled${pipeline.stages.length ? ` (its stage job ${pipeline.stages.join(', ')} stops)` : ''}; its on-error stage runs, if it has one ('fj result ${jobId} --wait' waits for its end)\n`,
+    );
   if (detached)
     return void io.stderr.write(
       `fj: job ${jobId} cancelled before any coordinator attached ('fj result ${jobId}' gives 130 until it expires)\n`,

@@ -39,6 +39,7 @@ import {
   withHeartbeat,
 } from '../broker/amqp.js';
 import { isRunTag } from '../broker/message-id.js';
+import { stageJobId, type PipelinePlan } from '../store/pipeline-records.js';
 
 /** The implementation of `status()`: see its documentation in api.ts. */
 export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
@@ -67,53 +68,91 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<Ca
     // A job that has ended is left as it is: its output and records stay for `fj result`.
     const ended = await readOutcome(store, jobId, signer);
     if (ended) throw endedError(jobId, ended);
-    let queue = await resultsQueueState(conn, jobId);
-    if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
-      // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
-      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
-      // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
-      queue = await resultsQueueState(conn, jobId);
-      if (!queue) return { coordinator: false, pending: true };
-    }
-    // A detached job no coordinator has attached to (queued, or its setup running in a worker): it ends cancelled now, its records kept
-    // for `fj result`; a coordinator that attaches later sees the cancel record and stops before publishing anything.
-    const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
-    if (manifest?.detached && !((queue?.coordinators ?? 0) > 0)) {
-      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
-      await writeEnding(
-        store,
-        jobId,
-        manifest,
-        { state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel'`) },
-        `fj cancel on ${hostname()}`,
-        signer,
-      );
-      return { coordinator: false, detached: true };
-    }
-    const ch = await channel(conn);
-    await assertControlExchange(ch);
-    // Name the job's runs, so that only their messages are dropped and the id can be used again.
-    const runs = await runsOf(store, jobId, signer);
-    publishCancel(ch, jobId, runs, signer);
-    const coordinator = (queue?.coordinators ?? 0) > 0;
-    if (coordinator) {
-      // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
-      // is named last in the manifest (written as it attached, before its first status record).
-      const run = runs.at(-1) ?? (await readStatus(store, jobId, signer))?.run ?? '';
-      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
-      ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
-      // The coordinator deletes its results queue as it stops.
-      for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++)
-        await new Promise((r) => setTimeout(r, 100));
-    } else {
-      if (queue) await ch.deleteQueue(resultsQueue(jobId));
-      await store.deleteJob(jobId);
-    }
-    await ch.close().catch(() => {});
-    // With no coordinator, nobody took the job's messages off its pool: workers drop them as they take them.
-    const pool = coordinator ? undefined : await poolState(conn, poolOf(manifest, where), manifest);
-    return pool ? { coordinator, pool } : { coordinator };
+    const plan = (await readManifest(store, jobId, signer).catch(() => undefined))?.plan;
+    if (plan) return cancelPipeline(conn, store, signer, jobId, plan, where);
+    return cancelJob(conn, store, signer, jobId, where);
   });
+}
+
+/**
+ * A submitted pipeline's cancel: recorded on the pipeline first (a stage
+ * queued after it sees it: pipeline/continue-pipeline.ts), then each of its
+ * stages' jobs that has not ended is cancelled. The stage ends cancelled, the
+ * on-error stage runs, then the pipeline ends cancelled.
+ */
+async function cancelPipeline(
+  conn: ChannelModel,
+  store: PayloadStore,
+  signer: Signer | undefined,
+  id: string,
+  plan: PipelinePlan,
+  where: JobLocation,
+): Promise<CancelReport> {
+  await store.setMeta(id, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, id, new Date().toISOString()));
+  const stages: string[] = [];
+  for (let n = 1; n <= plan.stages.length; n++) {
+    const stage = stageJobId(id, n);
+    if (!(await store.getMeta(stage, 'manifest')) || (await readOutcome(store, stage, signer))) continue;
+    await cancelJob(conn, store, signer, stage, where);
+    stages.push(stage);
+  }
+  return { coordinator: false, pipeline: { stages } };
+}
+
+/** Cancels one job that has not ended (see `cancel()`). */
+async function cancelJob(
+  conn: ChannelModel,
+  store: PayloadStore,
+  signer: Signer | undefined,
+  jobId: string,
+  where: JobLocation,
+): Promise<CancelReport> {
+  let queue = await resultsQueueState(conn, jobId);
+  if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
+    // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
+    await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+    // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
+    queue = await resultsQueueState(conn, jobId);
+    if (!queue) return { coordinator: false, pending: true };
+  }
+  // A detached job no coordinator has attached to (queued, or its setup running in a worker): it ends cancelled now, its records kept
+  // for `fj result`; a coordinator that attaches later sees the cancel record and stops before publishing anything.
+  const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
+  if (manifest?.detached && !((queue?.coordinators ?? 0) > 0)) {
+    await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+    await writeEnding(
+      store,
+      jobId,
+      manifest,
+      { state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel'`) },
+      `fj cancel on ${hostname()}`,
+      signer,
+    );
+    return { coordinator: false, detached: true };
+  }
+  const ch = await channel(conn);
+  await assertControlExchange(ch);
+  // Name the job's runs, so that only their messages are dropped and the id can be used again.
+  const runs = await runsOf(store, jobId, signer);
+  publishCancel(ch, jobId, runs, signer);
+  const coordinator = (queue?.coordinators ?? 0) > 0;
+  if (coordinator) {
+    // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
+    // is named last in the manifest (written as it attached, before its first status record).
+    const run = runs.at(-1) ?? (await readStatus(store, jobId, signer))?.run ?? '';
+    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
+    ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
+    // The coordinator deletes its results queue as it stops.
+    for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++)
+      await new Promise((r) => setTimeout(r, 100));
+  } else {
+    if (queue) await ch.deleteQueue(resultsQueue(jobId));
+    await store.deleteJob(jobId);
+  }
+  await ch.close().catch(() => {});
+  // With no coordinator, nobody took the job's messages off its pool: workers drop them as they take them.
+  const pool = coordinator ? undefined : await poolState(conn, poolOf(manifest, where), manifest);
+  return pool ? { coordinator, pool } : { coordinator };
 }
 
 /** Options of {@link resume}. */
@@ -167,6 +206,8 @@ export interface CancelReport {
   detached?: boolean;
   /** With no coordinator attached: the job's pool, whose queued messages (the job's among them) workers drop as they take them. */
   pool?: PoolState;
+  /** A submitted pipeline: the jobs of its stages that were cancelled (its on-error stage runs, then it ends cancelled). */
+  pipeline?: { stages: string[] };
 }
 
 /** The job's pool: the one its manifest names, else the one `where` (or `FJ_QUEUE`) names, else the default. */

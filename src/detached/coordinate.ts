@@ -136,7 +136,7 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
   try {
     const { output, stats } = await startJob(
       task.cls,
-      { value: input, owned: true, source: `job ${jobId}'s input`, origin },
+      { value: input, owned: true, source: manifest.pipeline?.source ?? `job ${jobId}'s input`, origin },
       options,
     );
     const kept = stats.failed > 0 ? ledger?.kept() : undefined;

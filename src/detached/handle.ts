@@ -37,6 +37,8 @@ export interface JobView extends IndexEntry {
   coordinatorHost?: string;
   /** While it runs: `setup`, `items` or `join`. */
   phase?: JobPhase;
+  /** A submitted pipeline, while it runs: the stage it is at (`2/3 align`, `on-error report`); its job is `<id>.<number>`. */
+  stage?: string;
   /** When it first started (its first coordinator's start, kept through takeovers), and when it ended (ms since the epoch). */
   started?: number;
   finished?: number;
@@ -258,6 +260,7 @@ function merge(e: IndexEntry, s: JobStatus | undefined, o: JobOutcome | undefine
     coordinator: o?.coordinator ?? s?.coordinator ?? '',
     ...(host ? { coordinatorHost: host } : {}),
     ...(phase ? { phase } : {}),
+    ...(!o && s?.state === 'running' && s.stage ? { stage: s.stage } : {}),
     ...(started ? { started } : {}),
     ...(o ? { finished: o.finished } : {}),
     ...(o?.attached || s?.attached ? { attached: true } : {}),

@@ -19,9 +19,11 @@ import {
   type RunOptions,
 } from '../core/job-options.js';
 import type { Env } from '../core/location.js';
-import { sealRecord, SIGNATURE_HEADER, signerFrom } from '../core/signing.js';
+import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
 import { DEFAULT_RESULT_TTL_MS, MAX_LABEL } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
+import type { PayloadStore } from '../store/store.js';
+import type { ChannelModel } from 'amqplib';
 import type { TaskClass } from '../task/fork-join-task.js';
 import { resolveTask, type TaskInfo } from '../task/registry.js';
 import { assertJobsQueue, connect, DEFAULT_QUEUE, jobsQueue, Publisher, withHeartbeat } from '../broker/amqp.js';
@@ -145,44 +147,13 @@ export async function submitJob(
         input: { ref: await store.put(jobId, encodeChecked(valid)) },
         paramsRef: '',
         queue,
-        options: {
-          retries: opts.retries,
-          retryDelayMs: opts.retryDelayMs,
-          onFailure: opts.onFailure,
-          maxFailures: opts.maxFailuresSpec,
-          itemTimeoutMs: opts.itemTimeoutMs,
-          inlineLimit: opts.inlineLimit,
-          onCodeChange: opts.onCodeChange,
-        },
+        options: manifestOptions(opts),
         created: new Date(submitted).toISOString(),
         runs: [],
         detached,
         ...(rerun ? { rerun: { of: rerun.of, keptRef: await store.put(jobId, rerun.kept) } } : {}),
       };
-      await writeManifest(store, jobId, manifest, signer);
-      const status = {
-        state: 'queued',
-        task: info.name,
-        total: null,
-        done: 0,
-        failed: 0,
-        retried: 0,
-        inFlightMessages: 0,
-        coordinator: '',
-        updated: manifest.created,
-      };
-      await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
-      await store.indexJob(entryFor(jobId, info.name, detached, 'queued', submitted));
-      const ch = await conn.createConfirmChannel();
-      ch.on('error', () => {});
-      await assertJobsQueue(ch, queue);
-      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-      const { confirmed } = await new Publisher(ch).send(
-        jobsQueue(queue),
-        Buffer.from(JSON.stringify({ job: jobId })),
-        { messageId: jobId, type: JOB_MESSAGE, headers },
-      );
-      await confirmed;
+      await queueJob(store, conn, jobId, manifest, signer);
     } finally {
       await conn.close().catch(() => {});
     }
@@ -190,6 +161,76 @@ export async function submitJob(
     await store.close();
   }
   return new JobHandle(jobId, { broker: options.broker, store: options.store, signingKey: options.signingKey });
+}
+
+/** A job manifest's `options`, from normalized options. */
+export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Manifest['options'] {
+  return {
+    retries: opts.retries,
+    retryDelayMs: opts.retryDelayMs,
+    onFailure: opts.onFailure,
+    maxFailures: opts.maxFailuresSpec,
+    itemTimeoutMs: opts.itemTimeoutMs,
+    inlineLimit: opts.inlineLimit,
+    onCodeChange: opts.onCodeChange,
+  };
+}
+
+/**
+ * Hands a detached job whose input is stored to its pool: writes its
+ * manifest, a `queued` status record and its index entry, then puts its
+ * message on the pool's jobs queue (confirmed). `manifest.detached` must be
+ * set. `beforePublish` runs between the records and the message (a
+ * pipeline's stage checks for a cancel there).
+ */
+export async function queueJob(
+  store: PayloadStore,
+  conn: ChannelModel,
+  jobId: string,
+  manifest: Manifest,
+  signer: Signer | undefined,
+  beforePublish?: () => Promise<void>,
+): Promise<void> {
+  const detached = manifest.detached!;
+  await writeManifest(store, jobId, manifest, signer);
+  const status = {
+    state: 'queued',
+    task: manifest.task.name,
+    total: null,
+    done: 0,
+    failed: 0,
+    retried: 0,
+    inFlightMessages: 0,
+    coordinator: '',
+    updated: manifest.created,
+  };
+  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
+  await store.indexJob(entryFor(jobId, manifest.task.name, detached, 'queued', detached.submitted));
+  await beforePublish?.();
+  await publishJob(conn, manifest.queue, jobId, signer);
+}
+
+/** Puts job `jobId`'s message on `queue`'s jobs queue, signed with a key, and waits for the broker's confirm. */
+export async function publishJob(
+  conn: ChannelModel,
+  queue: string,
+  jobId: string,
+  signer: Signer | undefined,
+): Promise<void> {
+  const ch = await conn.createConfirmChannel();
+  ch.on('error', () => {});
+  try {
+    await assertJobsQueue(ch, queue);
+    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
+    const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
+      messageId: jobId,
+      type: JOB_MESSAGE,
+      headers,
+    });
+    await confirmed;
+  } finally {
+    await ch.close().catch(() => {});
+  }
 }
 
 /**

@@ -33,7 +33,7 @@ export interface PipelineResult<Output> {
 }
 
 /** A stage resolved to its task, with the name messages use for it. */
-interface ResolvedStage {
+export interface ResolvedStage {
   number: number;
   name: string;
   info: TaskInfo;
@@ -166,7 +166,7 @@ async function failed(
 }
 
 /** The pipeline's stages and on-error stage, each resolved to its task (an unknown one fails here, before any work). */
-async function resolvePipeline(
+export async function resolvePipeline(
   p: Pipeline,
 ): Promise<{ name: string; stages: ResolvedStage[]; errorStage: ResolvedStage | undefined }> {
   const module = modules.get(p);

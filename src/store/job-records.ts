@@ -11,6 +11,7 @@ import { openRecord, sealRecord, type Signer } from '../core/signing.js';
 import type { JobPhase, JobStats } from '../core/job-options.js';
 import type { JobState } from './job-index.js';
 import type { PayloadStore } from './store.js';
+import { linkProblem, planProblem, type PipelineLink, type PipelinePlan } from './pipeline-records.js';
 
 /** The job's manifest record: what `fj resume` needs to re-attach. */
 export interface Manifest {
@@ -44,6 +45,10 @@ export interface Manifest {
   detached?: DetachedInfo;
   /** A re-run of another job's failed items (`rerunFailed`): that job's id, and the results it kept, copied into this job's store data. */
   rerun?: { of: string; keptRef: string };
+  /** A detached pipeline's own record: its stages (it runs no items; each stage is a job of its own). */
+  plan?: PipelinePlan;
+  /** A stage's job: the pipeline it belongs to, and which stage it is. */
+  pipeline?: PipelineLink;
 }
 
 /** What a detached job's manifest adds. */
@@ -242,6 +247,7 @@ export function statusProblem(s: unknown): string | undefined {
     if (!count(s[k])) return `${k}: expected a whole number from 0`;
   if (typeof s.coordinator !== 'string') return 'coordinator: expected a string';
   if (s.run !== undefined && typeof s.run !== 'string') return 'run: expected a string';
+  if (s.stage !== undefined && typeof s.stage !== 'string') return 'stage: expected a string';
   if (typeof s.updated !== 'string') return 'updated: expected a string';
   if (s.error !== undefined && typeof s.error !== 'string') return 'error: expected a string';
   return undefined;
@@ -292,6 +298,8 @@ export interface JobStatus {
   coordinatorHost?: string;
   /** When the job first started (ms since the epoch), kept through takeovers. */
   started?: number;
+  /** A detached pipeline's record: the stage it is at (`2/3 align`; its job is `<id>.2`). */
+  stage?: string;
   /** The job runs attached (`fj run -e amqp`): its output goes to that process only. */
   attached?: boolean;
   /** The attached coordinator's run tag: `fj cancel` names it, so a stranger's cancel message is ignored. */
@@ -462,6 +470,10 @@ export async function readManifest(store: PayloadStore, jobId: string, signer?: 
     )
   )
     throw malformed(jobId, 'detached');
+  const pipelineProblem =
+    (m.plan !== undefined ? planProblem(m.plan) : undefined) ??
+    (m.pipeline !== undefined ? linkProblem(m.pipeline) : undefined);
+  if (pipelineProblem) throw malformed(jobId, pipelineProblem);
   return m;
 }
 

@@ -99,7 +99,7 @@ export async function loadModule(url: string, className?: string): Promise<TaskI
   // A pipeline module (src/pipeline) where a task is expected: `fj submit`, `fj worker --tasks`.
   if (!cls && (mod.default as { kind?: unknown } | undefined)?.kind === 'fj.pipeline')
     throw new UsageError(
-      `${fileURLToPath(url)} exports a pipeline, not a task: 'fj run' runs a pipeline; 'fj worker --tasks' takes the modules of its stages' tasks; 'fj submit' takes a task (detached pipelines are not supported yet)`,
+      `${fileURLToPath(url)} exports a pipeline, not a task: 'fj run' runs a pipeline; 'fj worker --tasks' takes the modules of its stages' tasks; 'fj submit' submits it`,
     );
   if (!cls || (className && cls.name !== className))
     throw new UsageError(

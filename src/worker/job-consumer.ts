@@ -22,7 +22,15 @@ import { coordinateDetached, deleteResultsQueue, type Coordinated } from '../det
 import { writeEnding } from '../detached/entries.js';
 import { TransportError, UnrecoverableError, WorkerRefusedError } from '../core/errors.js';
 import { isJobId } from '../core/job-id.js';
-import { clearRefusal, readManifest, readOutcome, writeRefusal, type Manifest } from '../store/job-records.js';
+import {
+  clearRefusal,
+  readManifest,
+  readOutcome,
+  writeRefusal,
+  type JobOutcome,
+  type Manifest,
+} from '../store/job-records.js';
+import { continuePipeline } from '../pipeline/continue-pipeline.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
 import { isSealed, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import type { PayloadStore } from '../store/store.js';
@@ -139,8 +147,9 @@ export class JobConsumer {
           ? `runs other code for it (${task.codeHash}; restart it)`
           : undefined;
       if (!task || why) {
-        // A job that has ended needs nobody: its message is dropped, whoever takes it.
-        if (await readOutcome(store, jobId, signer).catch(() => undefined)) return void ack();
+        // A job that has ended needs nobody: its message is dropped, whoever takes it (a pipeline's stage: once the pipeline went on).
+        const ended = await readOutcome(store, jobId, signer).catch(() => undefined);
+        if (ended) return void (await this.goOn(manifest, ended, jobId, conn), ack());
         return void (await this.decline(msg, ch, jobId, manifest, why!));
       }
       await this.coordinate(jobId, task, manifest, session, ack, putBack);
@@ -175,6 +184,7 @@ export class JobConsumer {
         const o = await writeEnding(store, jobId, manifest, { state: 'failed', error }, this.p.name, signer);
         await deleteResultsQueue(conn, this.p.broker, jobId);
         log.warn(`job ${jobId}: ${o.error?.message ?? o.state}`);
+        await this.goOn(manifest, o, jobId, conn);
         return void this.settle(ack, jobId);
       }
       release = counted.release;
@@ -206,6 +216,7 @@ export class JobConsumer {
         log.info(
           `job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`,
         );
+        await this.goOn(manifest, o, jobId, conn);
         this.settle(ack, jobId);
       } else if (done.how === 'elsewhere') {
         log.info(`job ${jobId} is coordinated by another worker now`);
@@ -220,6 +231,17 @@ export class JobConsumer {
       // A coordination that stopped without the job's end (shutdown, broker or store lost, another coordinator): not a death.
       await release?.().catch((err: Error) => log.warn(`job ${jobId}: takeover count not taken back: ${err.message}`));
     }
+  }
+
+  /**
+   * A pipeline's stage ended: its next step (pipeline/continue-pipeline.ts), before the stage's message is
+   * acknowledged; when that fails (store, broker) the message goes back and its next taker goes on.
+   */
+  private async goOn(manifest: Manifest, outcome: JobOutcome, jobId: string, conn: ChannelModel): Promise<void> {
+    if (!manifest.pipeline) return;
+    const { store, signer, log } = this.p;
+    await continuePipeline({ store, conn, signer, coordinator: this.p.name }, manifest, outcome, jobId);
+    log.info(`job ${jobId}: pipeline ${manifest.pipeline.id} went on`);
   }
 
   /** Acknowledges or puts back a message; on a channel that closed meanwhile the broker has put it back already, and its next taker sees where the job is. */

@@ -11,9 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PipelineError, pipeline, runPipeline, type PipelineFailure } from '../../src/index.js';
+import amqp from 'amqplib';
+import {
+  attach,
+  CancelledError,
+  PipelineError,
+  pipeline,
+  runPipeline,
+  submitPipeline,
+  type PipelineFailure,
+} from '../../src/index.js';
+import { JOB_MESSAGE } from '../../src/broker/messages.js';
+import { waitFor } from '../helpers/wait.js';
 import { describeTask } from '../../src/task/registry.js';
-import { BrokenReport, Report, Scale, Shout, Squares, Total } from '../fixtures/pipeline-stages.js';
+import { BrokenReport, Report, Scale, Shout, Squares, Total, type Totals } from '../fixtures/pipeline-stages.js';
 import { runFj } from '../helpers/cli.js';
 import {
   BROKER_URL,
@@ -226,12 +237,14 @@ describe('fj run PIPELINE', () => {
 });
 
 describe('a pipeline where a task is expected', () => {
-  it('fj submit and fj worker --tasks say it is a pipeline and what to do instead', async () => {
-    const input = join(dir, 'submit.json');
-    writeFileSync(input, JSON.stringify({ count: 3 }));
-    const r = await runFj(['submit', fixture('pipeline.ts'), input]);
+  it('fj worker --tasks says it is a pipeline and what to give instead', async () => {
+    const r = await runFj(['worker', '--tasks', fixture('pipeline.ts'), '--queue', `fj.test.${randomUUID()}`], {
+      env: { FJ_BROKER_URL: BROKER_URL },
+    });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/pipeline\.ts exports a pipeline, not a task: 'fj run' runs a pipeline; /);
+    expect(r.stderr).toMatch(
+      /pipeline\.ts exports a pipeline, not a task: 'fj run' runs a pipeline; 'fj worker --tasks' takes the modules of its stages' tasks/,
+    );
   });
 });
 
@@ -244,13 +257,49 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
   const stages = fixture('pipeline-stages.ts');
   const workers: WorkerProc[] = [];
   const opts = { executor: 'amqp' as const, queue: poolA, broker: BROKER_URL, store };
+  const where = { queue: poolA, broker: BROKER_URL, store };
+  let startA: (name: string) => Promise<WorkerProc>;
+  const byName = new Map<string, WorkerProc>();
+
+  /** Puts job `jobId`'s message on `pool`'s jobs queue again, as a redelivery would. */
+  async function publishJobMessage(pool: string, jobId: string): Promise<void> {
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      const ch = await conn.createConfirmChannel();
+      ch.sendToQueue(`${pool}.jobs`, Buffer.from(JSON.stringify({ job: jobId })), {
+        messageId: jobId,
+        type: JOB_MESSAGE,
+      });
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** Messages waiting in `queue`. */
+  async function queueDepth(queue: string): Promise<number> {
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      return (await (await conn.createChannel()).checkQueue(queue)).messageCount;
+    } finally {
+      await conn.close();
+    }
+  }
 
   beforeAll(async () => {
-    const start = (pool: string, name: string) =>
-      startWorkerProc(['--queue', pool, '--store', store, '--tasks', stages, '-c', '2', '--name', name], {
-        FJ_TEST_WORKER: name,
-        FJ_BROKER_URL: BROKER_URL,
-      });
+    const start = async (pool: string, name: string) => {
+      const w = await startWorkerProc(
+        ['--queue', pool, '--store', store, '--tasks', stages, '-c', '2', '--name', name],
+        {
+          FJ_TEST_WORKER: name,
+          FJ_BROKER_URL: BROKER_URL,
+          FJ_TEST_PIPELINE_REPORT: reportFile, // a submitted pipeline's on-error stage runs its setup in a worker
+        },
+      );
+      byName.set(name, w);
+      return w;
+    };
+    startA = (name: string) => start(poolA, name);
     workers.push(...(await Promise.all([start(poolA, 'wa1'), start(poolA, 'wa2'), start(poolB, 'wb1')])));
   }, 60_000);
 
@@ -299,4 +348,95 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(50), ranOn: { scale: ['wb1'] } });
     expect(r.stderr.match(/^fj: job [0-9a-f-]{36} \(fj status \| cancel \| resume/gm)).toHaveLength(3);
   }, 90_000);
+
+  describe('submitted (fj submit): each stage a detached job, the next queued by the worker that ends one', () => {
+    const p = () => pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
+
+    it('ends with the last stage output, each stage on its pool; the pipeline and its stage jobs are jobs to look at', async () => {
+      const handle = await submitPipeline(p(), { count: 400 }, where);
+      const out = (await handle.result({ timeoutMs: 60_000 })) as Totals;
+      expect(out.total).toBe(expectedTotal(400));
+      expect(out.ranOn.scale).toEqual(['wb1']);
+      expect((await handle.status()).state).toBe('succeeded');
+      for (const n of [1, 2, 3])
+        expect((await (await attach(`${handle.id}.${n}`, where)).status()).state).toBe('succeeded');
+      expect(reports()).toEqual([]);
+    }, 90_000);
+
+    it('a failed stage: its on-error stage runs once on a worker, then the pipeline fails naming the stage', async () => {
+      const handle = await submitPipeline(p(), { count: 30, failIn: 'scale' }, where);
+      const err = await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(
+        /^pipeline squares: stage 2 \(scale\) failed: .*value 49 broke scale on purpose[\s\S]*\(the on-error stage report ran\)$/,
+      );
+      expect((err as { exitCode: number }).exitCode).toBe(1);
+      const runs = reports();
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({
+        stage: { number: 2, name: 'scale' },
+        cancelled: false,
+        error: { code: 'FJ_TASK' },
+      });
+      expect(runs[0]!.finished.map((f) => f.stage)).toEqual(['squares']);
+      const later = await attach(`${handle.id}.3`, where)
+        .then(async (h) => h.status())
+        .catch((e: Error) => e.message);
+      expect(later).toMatch(/no job/); // no later stage was queued
+    }, 90_000);
+
+    it('an output that does not fit the next stage fails it naming both stages and the path', async () => {
+      const bad = pipeline(Squares).pipe(Shout as never, { queue: poolB });
+      const handle = await submitPipeline(bad, { count: 3 }, where);
+      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
+      expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
+      expect((err as unknown as { exitCode: number }).exitCode).toBe(2);
+    }, 90_000);
+
+    it('fj cancel of the pipeline stops its running stage, runs the on-error stage once, and ends it cancelled', async () => {
+      const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);
+      await waitFor('stage 2 to run', async () => (await handle.status()).stage?.startsWith('2/3'), 30_000);
+      const c = await runFj(['cancel', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.stderr).toContain(`fj: pipeline ${handle.id} cancelled (its stage job ${handle.id}.2 stops)`);
+      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(CancelledError);
+      expect(err.message).toMatch(/^pipeline squares: stage 2 \(scale\) was cancelled/);
+      const runs = reports();
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ cancelled: true, stage: { number: 2 } });
+    }, 90_000);
+
+    it('a stage message delivered again after the pipeline ended changes nothing (each stage ran once)', async () => {
+      const handle = await submitPipeline(p(), { count: 50 }, where);
+      await handle.result({ timeoutMs: 60_000 });
+      const before = await Promise.all([1, 2, 3].map(async (n) => (await attach(`${handle.id}.${n}`, where)).status()));
+      await publishJobMessage(poolA, `${handle.id}.1`);
+      await waitFor('the message to be taken', async () => (await queueDepth(`${poolA}.jobs`)) === 0, 20_000);
+      await new Promise((r) => setTimeout(r, 500)); // the worker that took it acts on it
+      const after = await Promise.all([1, 2, 3].map(async (n) => (await attach(`${handle.id}.${n}`, where)).status()));
+      expect(after.map((v) => v.finished)).toEqual(before.map((v) => v.finished));
+      expect((await handle.status()).state).toBe('succeeded');
+    }, 90_000);
+
+    it('kill -9 of the worker coordinating stage 1: another takes it over, and the pipeline ends as eager', async () => {
+      const handle = await submitPipeline(p(), { count: 200, slowSquares: 20 }, where);
+      const stage1 = await attach(`${handle.id}.1`, where);
+      const coordinator = await waitFor(
+        'stage 1 to be coordinated',
+        async () => {
+          const v = await stage1.status();
+          return v.state === 'running' && v.done > 20 && v.coordinator ? v.coordinator : undefined;
+        },
+        30_000,
+      );
+      const victim = byName.get(coordinator);
+      expect(victim, `coordinator ${coordinator}`).toBeDefined();
+      victim!.child.kill('SIGKILL');
+      await victim!.exited;
+      workers.push(await startA('wa3'));
+      const out = (await handle.result({ timeoutMs: 90_000 })) as Totals;
+      expect(out.total).toBe(expectedTotal(200));
+      expect((await stage1.status()).coordinator).not.toBe(coordinator);
+    }, 120_000);
+  });
 });
