@@ -12,30 +12,18 @@ import type { JobPhase, JobStats } from '../core/job-options.js';
 import type { JobState } from './job-index.js';
 import type { PayloadStore } from './store.js';
 import { linkProblem, planProblem, type PipelineLink, type PipelinePlan } from './pipeline-records.js';
+import type { JobSettings, TaskRef } from './job-parts.js';
 
 /** The job's manifest record: what `fj resume` needs to re-attach. */
 export interface Manifest {
   version: 1;
-  /**
-   * The task, as the coordinator named it. On resume, only names the task
-   * for messages and checks (its code hash): the code that runs is the code
-   * the resuming user names, never a module path read from the store.
-   */
-  task: { name: string; module: string | undefined; className: string; codeHash: string };
+  /** The task, as the coordinator named it (see {@link TaskRef}). */
+  task: TaskRef;
   /** The input: a file (checked by hash on resume), or stored bytes. */
   input: { file: string; sha256: string } | { ref: string };
   paramsRef: string;
   queue: string;
-  options: {
-    retries?: number;
-    retryDelayMs: number;
-    onFailure: string;
-    maxFailures?: number | string;
-    itemTimeoutMs?: number;
-    inlineLimit: number;
-    /** `onCodeChange` (absent in records written before it existed: `fail`). */
-    onCodeChange?: string;
-  };
+  options: JobSettings;
   created: string;
   /** When the job first started (ms since the epoch): written by its first coordinator as it attached, kept by every later one. */
   started?: number;

@@ -6,18 +6,18 @@
  * checked like every record: a worker continues a pipeline from these,
  * running only task code of its own.
  */
-import type { Manifest } from './job-records.js';
+import type { JobSettings, TaskRef } from './job-parts.js';
 
 /** One planned stage: its task (named, fingerprinted) and where and how its job runs. */
 export interface PlannedStage {
   /** The stage's name (messages, the on-error stage's input). */
   name: string;
   /** Its task as a job manifest names one; a worker runs its own code for it, checked by hash. */
-  task: Manifest['task'];
+  task: TaskRef;
   /** The pool its job goes to. */
   queue: string;
   /** Its job's settings. */
-  options: Manifest['options'];
+  options: JobSettings;
 }
 
 /** A detached pipeline's plan: in its own manifest (`Manifest.plan`), signed with it. */

@@ -377,7 +377,7 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
         cancelled: false,
         error: { code: 'FJ_TASK' },
       });
-      expect(runs[0]!.finished.map((f) => f.stage)).toEqual(['squares']);
+      expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares']);
       const later = await attach(`${handle.id}.3`, where)
         .then(async (h) => h.status())
         .catch((e: Error) => e.message);

@@ -1,0 +1,29 @@
+/**
+ * The parts of a job's manifest (./job-records.ts) that a submitted
+ * pipeline's plan (./pipeline-records.ts) holds for each stage too: the task
+ * the job names and the job's settings.
+ */
+
+/**
+ * The task a job names. On resume, only names the task for messages and
+ * checks (its code hash): the code that runs is the code the resuming user
+ * (or a worker) brings, never a module path read from the store.
+ */
+export interface TaskRef {
+  name: string;
+  module: string | undefined;
+  className: string;
+  codeHash: string;
+}
+
+/** A job's settings, as its manifest keeps them. */
+export interface JobSettings {
+  retries?: number;
+  retryDelayMs: number;
+  onFailure: string;
+  maxFailures?: number | string;
+  itemTimeoutMs?: number;
+  inlineLimit: number;
+  /** `onCodeChange` (absent in records written before it existed: `fail`). */
+  onCodeChange?: string;
+}
