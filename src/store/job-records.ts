@@ -44,6 +44,13 @@ export interface Manifest {
   detached?: DetachedInfo;
   /** A re-run of another job's failed items (`rerunFailed`): that job's id, and the results it kept, copied into this job's store data. */
   rerun?: { of: string; keptRef: string };
+  /**
+   * A detached job that moved to new code for its task (`onCodeChange:
+   * 'follow'`, no live worker running its own): each move, from which code
+   * hash to which, when (ms since the epoch) and by which worker.
+   * `task.codeHash` names the code it runs now.
+   */
+  codeChanges?: Array<{ from: string; to: string; at: number; by: string }>;
 }
 
 /** What a detached job's manifest adds. */
