@@ -371,7 +371,8 @@ export class JobConsumer {
       signal: this.stopSignal.signal,
     });
     if (this.stopping || !session.open) return; // the message goes back on close
-    if (verdict.do === 'back') return void ch.nack(msg, false, true);
+    // A worker on the job's code is back: the job goes on there (after a moment: no spinning, should that worker not coordinate).
+    if (verdict.do === 'back') return void (await this.later(() => ch.nack(msg, false, true)));
     if (verdict.do === 'fail') {
       await writeEnding(store, jobId, manifest, { state: 'failed', error: verdict.error }, name, signer);
       await deleteResultsQueue(conn, this.p.broker, jobId);
