@@ -2,8 +2,9 @@
  * A pool's dead letters (`<pool>.dead`, see amqp.ts): the work
  * messages workers refused — not fj messages, failing the checks, for jobs
  * their store does not know, over `--max-message-bytes`, or that no worker
- * serves. `fj dead` lists them, shows one, sends them back to the work
- * queue for another try, or purges them.
+ * serves. `fj dead` lists them, shows one, sends them back for another
+ * try (an item message to the queue of its code, only while a live worker
+ * runs that code), or purges them.
  *
  * Dead letters are hostile until shown otherwise, like every work message:
  * - they are read with basic.get and given back unacknowledged (`list`,
@@ -20,7 +21,9 @@ import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { decode } from '../core/codec.js';
 import { TransportError, UsageError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
-import { DEFAULT_MAX_DEPTH, inspectWork, show } from './inspect.js';
+import { DEFAULT_MAX_DEPTH, inspectWork, show, workCode } from './inspect.js';
+import { codeQueue } from './amqp.js';
+import { isQuiet, readBeacons } from './beacon.js';
 import type { Slot } from './messages.js';
 import { DECLINES, DEFAULT_MAX_MESSAGE_BYTES, JOB_MESSAGE } from './messages.js';
 import { isJobId } from '../core/job-id.js';
@@ -95,65 +98,212 @@ export async function showDeadLetter(
   });
 }
 
+/** Item messages {@link requeueDeadLetters} left in the dead-letter queue: one task's code that no live worker runs. */
+export interface LeftBehind {
+  /** The task and code hash their headers name. */
+  task: string;
+  code: string;
+  /** The queue of that code (`<pool>.code.<task>.<hash>`), where they would have gone. */
+  codeQueue: string;
+  /** How many, and of which jobs (ids as the headers give them). */
+  count: number;
+  jobs: string[];
+  /** Why they stayed: the code queue is missing, or no worker consumes it. */
+  why: string;
+  /** What the pool's live workers run for the task (their heartbeats in the store): code hash -> worker names; undefined when the store could not be read. */
+  running?: Record<string, string[]>;
+  /** Live workers of the pool that lack the task. */
+  lacking?: string[];
+}
+
+/** What {@link requeueDeadLetters} did. */
+export interface Requeued {
+  /** The dead-letter queue read. */
+  queue: string;
+  /** Messages sent back, and how many went to each queue. */
+  requeued: number;
+  to: Record<string, number>;
+  /** Item messages that stayed (no live worker runs their code), by task and code. */
+  left: LeftBehind[];
+}
+
 /**
- * Sends a pool's dead letters back to its work queue for another try, each
- * as it was (body, id, fj headers: a signature stays valid), then removes
- * it from the dead-letter queue once the broker confirmed the copy. Only the
- * messages there when it starts; resolves to how many went back. A job
- * message (one a worker refused unrun) goes back to the pool's jobs queue,
- * and the note the worker left on its job in `store` (default
- * `FJ_STORE_URL`) is cleared, so a wait on the job waits again.
+ * Sends a pool's dead letters back for another try, each as it was (body,
+ * id, fj headers: a signature stays valid), then removes it from the
+ * dead-letter queue once the broker confirmed the copy. Only the messages
+ * there when it starts. Where each goes:
+ *
+ * - an item message (its headers name a task and a code hash) goes to the
+ *   queue of that code, `<pool>.code.<task>.<hash>`, which only workers
+ *   running that code consume: never to a worker on other code, which would
+ *   refuse it and end its job. When that queue is missing or no worker
+ *   consumes it (no live worker runs the code: a rolling deploy replaced
+ *   them), the message stays in the dead-letter queue and is reported in
+ *   `left`, with what the pool's workers run (their heartbeats in `store`);
+ * - a job message (one a worker refused unrun) goes to the pool's jobs
+ *   queue, and the note the worker left on its job in `store` (default
+ *   `FJ_STORE_URL`) is cleared, so a wait on the job waits again;
+ * - anything else (not an fj message) goes to the pool's work queue, where
+ *   a worker checks it again.
  */
-export async function requeueDeadLetters(
-  where: DeadLetterLocation & { store?: string } = {},
-): Promise<{ queue: string; requeued: number }> {
+export async function requeueDeadLetters(where: DeadLetterLocation & { store?: string } = {}): Promise<Requeued> {
   const requeuedJobs: string[] = [];
+  const storeUrl = where.store ?? process.env.FJ_STORE_URL;
   const result = await withDeadQueue(where, async (_ch, dead, count, conn, work) => {
-    const jobs = `${work}.jobs`;
     const ch = await conn.createConfirmChannel();
     ch.on('error', () => {});
+    const to: Record<string, number> = {};
+    const left = new Map<string, LeftBehind>();
+    /** Why a queue cannot take a message now (missing, or with no consumer), or undefined when it can; asked once per queue. */
+    const blocked = new Map<string, string | undefined>();
+    const why = async (queue: string): Promise<string | undefined> => {
+      if (!blocked.has(queue)) blocked.set(queue, await queueProblem(conn, queue, queue.startsWith(`${work}.code.`)));
+      return blocked.get(queue);
+    };
     try {
-      await ch.checkQueue(work).catch(() => {
-        throw new UsageError(
-          `no work queue ${work} on the broker: start a worker of pool ${work} first (it declares the queue)`,
-        );
-      });
       let requeued = 0;
-      for (; requeued < count; requeued++) {
+      for (let i = 0; i < count; i++) {
         const m = await ch.get(dead, { noAck: false });
         if (!m) break; // taken meanwhile
         const p = m.properties;
+        const headers = (p.headers ?? {}) as Record<string, unknown>;
+        const item = p.type === JOB_MESSAGE ? undefined : workCode(headers);
+        // A job message (refused unrun by a worker that could not trust it) goes back to the pool's jobs queue; an item message to its code's queue.
+        const dest = p.type === JOB_MESSAGE ? `${work}.jobs` : item ? codeQueue(work, item.task, item.code) : work;
+        if (item) {
+          const problem = await why(dest); // a code queue: it must have a consumer
+          if (problem) {
+            // Held unacknowledged: it goes back to the dead-letter queue, in its place, when the channel closes.
+            const group = left.get(dest) ?? { ...item, codeQueue: dest, count: 0, jobs: [], why: problem };
+            group.count++;
+            const job = item.job ?? 'missing';
+            if (!group.jobs.includes(job)) group.jobs.push(job);
+            left.set(dest, group);
+            continue;
+          }
+        } else if (await why(dest)) {
+          throw new UsageError(
+            `no ${dest === work ? 'work' : 'jobs'} queue ${dest} on the broker: start a worker of pool ${work} first (it declares the queue)`,
+          );
+        }
         // RabbitMQ's death records go (it writes new ones), and so does the count of declines: another try is a full one.
-        const headers = Object.fromEntries(
-          Object.entries((p.headers ?? {}) as Record<string, unknown>).filter(
+        const kept = Object.fromEntries(
+          Object.entries(headers).filter(
             ([k]) => k !== DECLINES && k !== REFUSED_BY && !/^x-(death|first-death|last-death)/.test(k),
           ),
         );
-        // A job message (refused unrun by a worker that could not trust it) goes back to the pool's jobs queue.
-        const to = p.type === JOB_MESSAGE ? jobs : work;
         /* eslint-disable @typescript-eslint/no-unsafe-assignment -- amqplib types these properties as any; they go back as they came */
-        ch.sendToQueue(to, m.content, {
+        ch.sendToQueue(dest, m.content, {
           persistent: true,
           messageId: p.messageId,
           correlationId: p.correlationId,
           contentType: p.contentType,
           timestamp: p.timestamp,
           type: p.type,
-          headers,
+          headers: kept,
         });
         /* eslint-enable @typescript-eslint/no-unsafe-assignment */
         await ch.waitForConfirms();
         ch.ack(m);
-        const job = to === jobs ? jobOf(m.content) : undefined;
+        requeued++;
+        to[dest] = (to[dest] ?? 0) + 1;
+        const job = p.type === JOB_MESSAGE ? jobOf(m.content) : undefined;
         if (isJobId(job)) requeuedJobs.push(job);
       }
-      return { queue: dead, requeued };
+      return { queue: dead, requeued, to, left: [...left.values()] };
     } finally {
       await ch.close().catch(() => {});
     }
   });
-  if (requeuedJobs.length > 0) await clearNotes(where.store ?? process.env.FJ_STORE_URL, requeuedJobs);
+  if (requeuedJobs.length > 0) await clearNotes(storeUrl, requeuedJobs);
+  if (result.left.length > 0) await describeVersions(storeUrl, whereQueue(result.queue), result.left);
   return result;
+}
+
+/** The pool whose dead-letter queue is `dead`. */
+function whereQueue(dead: string): string {
+  return dead.replace(/\.dead$/, '');
+}
+
+/**
+ * Why `queue` cannot take a message now: it does not exist, or (`consumed`)
+ * no worker consumes it; undefined when it can. On a channel of its own (a
+ * failed check closes it).
+ */
+async function queueProblem(conn: ChannelModel, queue: string, consumed: boolean): Promise<string | undefined> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  try {
+    const q = await ch.checkQueue(queue);
+    return q.consumerCount > 0 || !consumed ? undefined : `no worker consumes its queue ${queue}`;
+  } catch {
+    return `there is no queue ${queue} on the broker (no worker ran that code on this pool, or none has for a week)`;
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
+
+/** Adds to each group what the pool's live workers run for its task, from their heartbeats in the store (best effort: a store that cannot be read leaves it out). */
+async function describeVersions(storeUrl: string | undefined, pool: string, left: LeftBehind[]): Promise<void> {
+  const store = await openStore(storeUrl).catch(() => undefined);
+  if (!store) return;
+  try {
+    const now = Date.now();
+    const beats = (await readBeacons(store, undefined, undefined, now)).beats.filter(
+      (b) => b.pool === pool && !isQuiet(b, now),
+    );
+    for (const group of left) {
+      const running: Record<string, string[]> = {};
+      const lacking: string[] = [];
+      for (const b of beats) {
+        const code = Object.hasOwn(b.tasks, group.task) ? b.tasks[group.task] : undefined;
+        if (code === undefined) lacking.push(safe(cap(b.name, 60)));
+        else (running[code] ??= []).push(safe(cap(b.name, 60)));
+      }
+      group.running = running;
+      group.lacking = lacking;
+    }
+  } catch {
+    // heartbeats not readable now: the report names the code only
+  } finally {
+    await store.close().catch(() => {});
+  }
+}
+
+/**
+ * What to tell the user about item messages left in `dead` (see
+ * {@link requeueDeadLetters}): one paragraph per task and code, naming the
+ * code, what the pool's workers run, and what to do.
+ */
+export function leftBehindText(dead: string, left: LeftBehind[]): string {
+  const pool = whereQueue(dead);
+  return left
+    .map((g) => {
+      const jobs =
+        g.jobs.length === 1
+          ? `job ${g.jobs[0]}`
+          : `jobs ${g.jobs.slice(0, 5).join(', ')}${g.jobs.length > 5 ? ', …' : ''}`;
+      const versions = Object.entries(g.running ?? {});
+      const who =
+        g.running === undefined
+          ? "what the pool's workers run is not known (their heartbeats are in the store: pass --store)"
+          : versions.length === 0 && g.lacking!.length === 0
+            ? 'the pool has no live worker'
+            : [
+                versions.length
+                  ? `its workers run task ${show(g.task)} with ${versions.map(([h, names]) => `${safe(show(h))} (${names.join(', ')})`).join('; ')}`
+                  : '',
+                g.lacking!.length ? `${g.lacking!.join(', ')} lack${g.lacking!.length === 1 ? 's' : ''} the task` : '',
+              ]
+                .filter(Boolean)
+                .join('; ');
+      return (
+        `${g.count} message(s) of ${safe(jobs)} (task ${show(g.task)}, code ${g.code}) left in ${dead}: no live worker of pool ${pool} runs that code (${g.why}); ${who}. ` +
+        `Start a worker with that code of the task ('fj worker --queue ${pool} --tasks MODULE'), then run 'fj dead requeue' again; ` +
+        `if the job has ended, or moved to new code (--on-code-change follow sends its unanswered items again itself), 'fj dead purge' drops them`
+      );
+    })
+    .join('\n');
 }
 
 /** Clears the refusal notes of jobs whose messages went back (best effort: a store that cannot be opened keeps them, and a wait ends on them until a worker takes the job). */

@@ -105,6 +105,28 @@ export function inspectWork(
   return { ok: true, job, task, code, paramsRef: paramsRef as string, body: parsed };
 }
 
+/**
+ * The task and code hash a work message's headers name (the code queue it
+ * belongs on: broker/amqp.ts `codeQueue`), checked as {@link inspectWork}
+ * checks them, with its job id when that header is one; undefined when
+ * either is missing or malformed. The body is not read.
+ */
+export function workCode(
+  headers: Record<string, unknown> | undefined,
+): { task: string; code: string; job: string | undefined } | undefined {
+  if (headers === undefined || headers === null || typeof headers !== 'object') return undefined;
+  const proto: unknown = Object.getPrototypeOf(headers);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const header = (name: string): unknown => (Object.hasOwn(headers, name) ? headers[name] : undefined);
+  const task = header(H.task);
+  const code = header(H.code);
+  if (typeof task !== 'string' || task.length === 0 || task.length > MAX_TASK_NAME || CONTROL.test(task))
+    return undefined;
+  if (typeof code !== 'string' || !CODE.test(code)) return undefined;
+  const job = header(H.job);
+  return { task, code, job: isJobId(job) ? job : undefined };
+}
+
 function no(reason: string): { ok: false; reason: string } {
   return { ok: false, reason };
 }

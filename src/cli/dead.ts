@@ -2,6 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../core/errors.js';
 import {
+  leftBehindText,
   listDeadLetters,
   purgeDeadLetters,
   requeueDeadLetters,
@@ -41,12 +42,19 @@ export async function deadShowCommand(n: number, flags: DeadFlags, io: Streams):
   io.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** `fj dead requeue`: every dead letter back to the work queue. */
+/**
+ * `fj dead requeue`: every dead letter back for another try (an item message
+ * to its code's queue, a job message to the jobs queue, anything else to the
+ * work queue). Item messages whose code no live worker runs stay where they
+ * are: a usage error (exit 2) names their code and what the pool's workers run.
+ */
 export async function deadRequeueCommand(flags: DeadFlags, io: Streams): Promise<void> {
-  const { queue, requeued } = await requeueDeadLetters(flags);
-  io.stderr.write(
-    `fj: ${requeued} message(s) from ${queue} sent back to ${queue.replace(/\.dead$/, '')} for another try\n`,
-  );
+  const { queue, requeued, to, left } = await requeueDeadLetters(flags);
+  const where = Object.entries(to)
+    .map(([q, n]) => `${n} to ${q}`)
+    .join(', ');
+  io.stderr.write(`fj: ${requeued} message(s) from ${queue} sent back for another try${where ? `: ${where}` : ''}\n`);
+  if (left.length > 0) throw new UsageError(leftBehindText(queue, left));
 }
 
 /** `fj dead purge`: asks on a terminal; elsewhere needs `--yes`. */

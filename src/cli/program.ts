@@ -364,10 +364,12 @@ function deadCommands(program: Command, io: Streams): void {
     .action(async (n: number, _o, cmd: Command) => (await commands.dead()).deadShowCommand(n, flags(cmd), io));
   dead
     .command('requeue')
-    .description('send every dead letter back to the work queue (a job message: to the jobs queue) for another try')
+    .description(
+      "send every dead letter back for another try: an item message to its code's queue (left, and named, when no live worker runs that code), a job message to the jobs queue, anything else to the work queue",
+    )
     .option(
       '--store <url>',
-      "the cluster's payload store, where a refused job's note is cleared (default $FJ_STORE_URL)",
+      "the cluster's payload store, where a refused job's note is cleared and the workers' heartbeats say who runs which code (default $FJ_STORE_URL)",
     )
     .action(async (_o, cmd: Command) => (await commands.dead()).deadRequeueCommand(flags(cmd), io));
   dead

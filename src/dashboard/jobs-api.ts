@@ -247,6 +247,7 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
           maxFailures: field(opts, 'maxFailures', ['number', 'string'], 'options.') as
             number | `${number}%` | undefined,
           itemTimeoutMs: field(opts, 'itemTimeoutMs', ['number'], 'options.'),
+          onCodeChange: field(opts, 'onCodeChange', ['string'], 'options.') as 'fail' | 'follow' | undefined,
           resultTtlMs: field(opts, 'resultTtlMs', ['number'], 'options.'),
         },
         undefined,

@@ -37,6 +37,13 @@ export interface Manifest {
   plan?: PipelinePlan;
   /** A stage's job: the pipeline it belongs to, and which stage it is. */
   pipeline?: PipelineLink;
+  /**
+   * A detached job that moved to new code for its task (`onCodeChange:
+   * 'follow'`, no live worker running its own): each move, from which code
+   * hash to which, when (ms since the epoch) and by which worker.
+   * `task.codeHash` names the code it runs now.
+   */
+  codeChanges?: Array<{ from: string; to: string; at: number; by: string }>;
 }
 
 /** What a detached job's manifest adds. */

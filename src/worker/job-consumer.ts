@@ -12,7 +12,10 @@
  * elsewhere) or when another coordinator is attached (looked at again a
  * little later, so a coordinator that lost its message is still watched);
  * and a job whose task this worker does not serve goes to the others, then
- * fails, naming the task and the pool, once every worker on the pool lacks it.
+ * fails, naming the task and the pool, once every worker on the pool lacks it;
+ * one whose code no live worker runs any more (a rolling deploy) fails after
+ * a grace naming the versions, or follows the new code when it allows that
+ * (job-code.ts).
  *
  * On its own connection: a coordination never holds up the items.
  */
@@ -41,8 +44,12 @@ import { deadLetterQueue, jobsQueue, jobsQueueSpec, resultsQueueState } from '..
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { REFUSED_BY } from '../broker/dead-letters.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
-import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName } from './job-declines.js';
+import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName, type Decline } from './job-declines.js';
+import { decideCode, followCode } from './job-code.js';
 import { countTakeover } from './job-takeovers.js';
+
+/** How a worker that runs other code for a job's task says so in its decline (job-declines.ts). */
+const OTHER_CODE = 'runs other code for it';
 
 /** A job attached to another coordinator is looked at again after this long. */
 const ELSEWHERE_RECHECK_MS = 5000;
@@ -144,13 +151,13 @@ export class JobConsumer {
       const why = !task
         ? 'lacks the task'
         : task.codeHash !== manifest.task.codeHash
-          ? `runs other code for it (${task.codeHash}; restart it)`
+          ? `${OTHER_CODE} (${task.codeHash})`
           : undefined;
       if (!task || why) {
         // A job that has ended needs nobody: its message is dropped, whoever takes it (a pipeline's stage: once the pipeline went on).
         const ended = await readOutcome(store, jobId, signer).catch(() => undefined);
         if (ended) return void (await this.goOn(manifest, ended, jobId, conn), ack());
-        return void (await this.decline(msg, ch, jobId, manifest, why!));
+        return void (await this.decline(msg, session, jobId, manifest, why!));
       }
       await this.coordinate(jobId, task, manifest, session, ack, putBack);
     } catch (err) {
@@ -319,12 +326,13 @@ export class JobConsumer {
    */
   private async decline(
     msg: ConsumeMessage,
-    ch: Channel,
+    session: LinkSession,
     jobId: string,
     manifest: Manifest,
     why: string,
   ): Promise<void> {
     const { queue, name, log, signer, store } = this.p;
+    const { ch } = session;
     const { declines: given, dropped } = readDeclines(msg.properties.headers?.[DECLINED], jobId, signer);
     const live = await liveDecliners(store, queue, manifest.task.name, manifest.task.codeHash, this.p.signer);
     const seen = new Map([...given].filter(([by]) => by !== name && live.has(by)));
@@ -335,6 +343,9 @@ export class JobConsumer {
         `job ${jobId}: ignored declines in the name of ${ignored.slice(0, 5).join(', ')}${ignored.length > 5 ? ', …' : ''}: ${signer ? 'not signed with the pool key, or ' : ''}not live workers of ${queue} that lack its task`,
       );
     const { consumerCount } = await ch.checkQueue(jobsQueue(queue));
+    // Every live worker runs other code for the task (a rolling deploy replaced the job's): as an attached run, after the grace, follow or fail naming the versions.
+    if (seen.size >= consumerCount && [...seen.values()].some((d) => d.why.startsWith(OTHER_CODE)))
+      return this.codeGone(msg, session, jobId, manifest, seen);
     if (seen.size >= consumerCount) {
       const error = new WorkerRefusedError(
         `no worker on pool ${queue} can coordinate task ${manifest.task.name} with the code it was submitted with (${manifest.task.codeHash}): ${[...seen.values()].map((d) => `${d.by} ${d.why}`).join('; ')}; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
@@ -352,6 +363,66 @@ export class JobConsumer {
       headers: { ...msg.properties.headers, [DECLINED]: [...seen.values()] },
     });
     ch.ack(msg);
+  }
+
+  /**
+   * No live worker of the pool runs the job's code (every one declined it,
+   * some running other code for its task): once the grace is over, this
+   * worker coordinates it on its own code (the job allows it and the pool
+   * runs that one version), passes it on to a worker that runs the version
+   * it may follow, puts it back (a worker on its code came back) or fails it
+   * naming the versions (worker/job-code.ts).
+   */
+  private async codeGone(
+    msg: ConsumeMessage,
+    session: LinkSession,
+    jobId: string,
+    manifest: Manifest,
+    seen: Map<string, Decline>,
+  ): Promise<void> {
+    const { queue, name, log, signer, store } = this.p;
+    const { ch, conn } = session;
+    const task = this.p.tasks.get(manifest.task.name);
+    const verdict = await decideCode({
+      store,
+      signer,
+      conn,
+      queue,
+      manifest,
+      task,
+      signal: this.stopSignal.signal,
+    });
+    if (this.stopping || !session.open) return; // the message goes back on close
+    // A worker on the job's code is back: the job goes on there (after a moment: no spinning, should that worker not coordinate).
+    if (verdict.do === 'back') return void (await this.later(() => ch.nack(msg, false, true)));
+    if (verdict.do === 'fail') {
+      await writeEnding(store, jobId, manifest, { state: 'failed', error: verdict.error }, name, signer);
+      await deleteResultsQueue(conn, this.p.broker, jobId);
+      log.warn(`job ${jobId}: failed: ${verdict.error.message}`);
+      return void ch.ack(msg);
+    }
+    if (verdict.do === 'pass') {
+      log.info(`job ${jobId}: may follow code ${verdict.to}, which this worker does not run; passed on`);
+      ch.sendToQueue(jobsQueue(queue), msg.content, {
+        persistent: true,
+        messageId: msg.properties.messageId as string | undefined,
+        type: JOB_MESSAGE,
+        headers: { ...msg.properties.headers, [DECLINED]: [...seen.values()] },
+      });
+      return void ch.ack(msg);
+    }
+    const moved = await followCode(store, jobId, manifest, verdict, name, signer);
+    log.warn(
+      `job ${jobId}: no live worker of pool ${queue} runs task ${manifest.task.name}'s code ${verdict.from} any more: following the code this worker runs, ${verdict.to}, as onCodeChange 'follow' allows. Items answered before ran ${verdict.from}`,
+    );
+    await this.coordinate(
+      jobId,
+      task!,
+      moved,
+      session,
+      () => ch.ack(msg),
+      () => ch.nack(msg, false, true),
+    );
   }
 
   /** Stops taking jobs; the jobs coordinated here stop and go back to the queue (another worker resumes them). */

@@ -15,6 +15,7 @@ import { redact } from '../../src/dashboard/context.js';
 import { normalizeDashboardOptions } from '../../src/dashboard/dashboard-options.js';
 import { run } from '../../src/index.js';
 import { openStore } from '../../src/store/open.js';
+import { readManifest } from '../../src/store/job-records.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -185,9 +186,24 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
 
   it('POST /api/jobs submits; the job ends on the workers; its output and input download as JSON equal to eager', async () => {
     const input = JSON.parse(readFileSync(join(ROOT, 'examples', 'wordcount.json'), 'utf8'));
-    const res = await post('/api/jobs', { task: 'wordcount', input, label: 'api wordcount' });
+    const res = await post('/api/jobs', {
+      task: 'wordcount',
+      input,
+      label: 'api wordcount',
+      options: { onCodeChange: 'follow' },
+    });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
+    // Recorded in the job's manifest: its coordinator follows new code when the pool's workers run none of its own.
+    const s = await openStore(store);
+    try {
+      expect((await readManifest(s, id)).options.onCodeChange).toBe('follow');
+    } finally {
+      await s.close();
+    }
+    expect((await post('/api/jobs', { task: 'wordcount', input, options: { onCodeChange: 'maybe' } })).status).toBe(
+      400,
+    );
     await waitFor('the job to succeed', async () => (await job(id)).state === 'succeeded', 60_000, 200);
     const out = await call(`/api/jobs/${id}/output`);
     expect(out.headers.get('content-disposition')).toBe(`attachment; filename="${id}.output.json"`);

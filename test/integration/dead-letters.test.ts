@@ -5,7 +5,9 @@
  * not msgpack; and one that workers put back 50 times, no worker serving
  * its task); `fj dead` lists them without taking them, shows one, refuses
  * to purge without `--yes` off a terminal and asks on one (a tmux pane),
- * sends them back to the work queue, and purges.
+ * sends back what is not an item message to the work queue (an item message
+ * goes to its code's queue: test/reliability/dead-requeue.test.ts; here no
+ * worker runs its code, so it stays, named), and purges.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -156,35 +158,37 @@ describe.skipIf(!available)('fj dead', () => {
     expect(await count(dead)).toBe(4);
   });
 
-  it('requeue: every dead letter back on the work queue (the worker stopped, they wait there); purge --yes empties the dead letters', async () => {
+  it('requeue: what is not an item message back on the work queue (the worker stopped, they wait there); item messages whose code no worker runs stay, named; purge --yes empties the dead letters', async () => {
     await stopWorkerProc(worker!);
     worker = undefined;
     const r = await runFj(['dead', 'requeue'], { env });
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe(`fj: 4 message(s) from ${dead} sent back to ${queue} for another try\n`);
-    expect(await count(dead)).toBe(0);
-    expect(await count(queue)).toBe(4);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`fj: 2 message(s) from ${dead} sent back for another try: 2 to ${queue}`);
+    // The two item messages name a code no live worker runs: they stay, each group named with its code and what to do.
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^fj: 1 message\\(s\\) of job ${unknownJob} \\(task "wordcount", code 0123456789abcdef\\) left in ${dead.replace(/\./g, '\\.')}: no live worker of pool ${queue.replace(/\./g, '\\.')} runs that code \\(there is no queue ${queue.replace(/\./g, '\\.')}\\.code\\.wordcount\\.0123456789abcdef on the broker`,
+      ),
+    );
+    expect(lines[2]).toMatch(/^1 message\(s\) of job \S+ \(task "nobody-serves-me", code 0123456789abcdef\) left in /);
+    expect(r.stderr).toMatch(/then run 'fj dead requeue' again/);
+    expect(await count(dead)).toBe(2);
+    expect(await count(queue)).toBe(2);
     // Each as it was: body, id and headers.
     const back = new Map<string, amqp.GetMessage>();
     for (let m = await ch.get(queue, { noAck: true }); m; m = await ch.get(queue, { noAck: true }))
       back.set(String(m.properties.messageId), m);
-    expect([...back.keys()].sort()).toEqual([`${unknownJob}:r1:0`, `${unknownJob}:r1:1`, 'bytes-3', 'text-1'].sort());
-    // Another try is a full one: the count of declines starts again.
-    expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('fj-declines');
-    expect(back.get(`${unknownJob}:r1:1`)!.properties.headers).not.toHaveProperty('x-death');
+    expect([...back.keys()].sort()).toEqual(['bytes-3', 'text-1'].sort());
+    expect(back.get('text-1')!.properties.headers).not.toHaveProperty('x-death');
     expect(back.get('text-1')!.content.toString()).toBe('hello \u001b[31mred');
-    expect(back.get(`${unknownJob}:r1:0`)!.properties.headers).toMatchObject({
-      'fj-job': unknownJob,
-      'fj-task': 'wordcount',
-      'fj-first': 0,
-      'fj-count': 1,
-    });
+    expect(back.get('bytes-3')!.properties.headers).toMatchObject({ 'fj-protocol': 1 });
 
     ch.sendToQueue(dead, Buffer.from('x'));
-    await waitFor('the message to reach the dead-letter queue', async () => (await count(dead)) === 1);
+    await waitFor('the message to reach the dead-letter queue', async () => (await count(dead)) === 3);
     const purged = await runFj(['dead', 'purge', '--yes'], { env });
     expect(purged.code, purged.stderr).toBe(0);
-    expect(purged.stderr).toBe(`fj: 1 message(s) purged from ${dead}\n`);
+    expect(purged.stderr).toBe(`fj: 3 message(s) purged from ${dead}\n`);
     expect(await count(dead)).toBe(0);
   });
 

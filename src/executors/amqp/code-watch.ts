@@ -105,8 +105,13 @@ export class CodeWatch {
   }
 }
 
-/** Why a job cannot go on: no worker of `pool` runs its `task` with its code `mine`; what they run instead. */
-function noCodeMessage(
+/**
+ * Why a job cannot go on: no worker of `pool` runs its `task` with its code
+ * `mine`; what they run instead (`others`: code hash and worker names;
+ * `lacking`: workers without the task), and how to start one (`start`).
+ * Attached runs and detached jobs' coordinators (worker/job-code.ts) say it alike.
+ */
+export function noCodeMessage(
   pool: string,
   task: string,
   mine: string,
