@@ -368,31 +368,37 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
       'the ended jobs in /metrics',
       async () => {
         const t = await (await call('/metrics')).text();
-        return sum(t, /^fj_job_duration_seconds_count\{worker="[^"]+",state="succeeded"\} (\d+)$/gm) >= 3 && t;
+        return (
+          sum(t, /^fj_job_duration_seconds_count\{worker="[^"]+",task="[^"]+",state="succeeded"\} (\d+)$/gm) >= 3 && t
+        );
       },
       10_000,
       250,
     );
     expect(text).toMatch(/^fj_workers_online [2-9]/m);
-    expect(text).toMatch(/^fj_jobs\{state="succeeded"\} [1-9]/m);
+    expect(text).toMatch(/^fj_jobs\{task="wordcount",state="succeeded"\} [1-9]/m);
     // From the workers' tallies: the jobs of the tests above ended on these workers (the re-run test's two failed items among them).
     expect(
-      sum(text, /^fj_job_duration_seconds_count\{worker="[^"]+",state="cancelled"\} (\d+)$/gm),
+      sum(text, /^fj_job_duration_seconds_count\{worker="[^"]+",task="[^"]+",state="cancelled"\} (\d+)$/gm),
     ).toBeGreaterThanOrEqual(1);
-    expect(sum(text, /^fj_job_items_failed_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(2);
-    expect(sum(text, /^fj_job_items_succeeded_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(58);
-    for (const m of text.matchAll(/^fj_job_duration_seconds_count\{worker="([^"]+)",state="(\w+)"\} (\d+)$/gm)) {
+    expect(sum(text, /^fj_job_items_failed_total\{worker="[^"]+",task="flaky"\} (\d+)$/gm)).toBeGreaterThanOrEqual(2);
+    expect(sum(text, /^fj_job_items_succeeded_total\{worker="[^"]+",task="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(
+      58,
+    );
+    for (const m of text.matchAll(
+      /^fj_job_duration_seconds_count\{worker="([^"]+)",task="([^"]+)",state="(\w+)"\} (\d+)$/gm,
+    )) {
       const buckets = [
         ...text.matchAll(
           new RegExp(
-            `^fj_job_duration_seconds_bucket\\{worker="${m[1].replace(/\./g, '\\.')}",state="${m[2]}",le="([^"]+)"\\} (\\d+)$`,
+            `^fj_job_duration_seconds_bucket\\{worker="${m[1].replace(/\./g, '\\.')}",task="${m[2].replace(/\./g, '\\.')}",state="${m[3]}",le="([^"]+)"\\} (\\d+)$`,
             'gm',
           ),
         ),
       ].map((b) => Number(b[2]));
       expect(buckets).toHaveLength(11); // ten bounds and +Inf, cumulative
       expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
-      expect(buckets.at(-1)).toBe(Number(m[3]));
+      expect(buckets.at(-1)).toBe(Number(m[4]));
     }
     expect(text).toMatch(
       new RegExp(`^fj_queue_messages\\{pool="${queue.replace(/\./g, '\\.')}",kind="work"\\} \\d+`, 'm'),
