@@ -147,6 +147,8 @@ describe.runIf(available)('what the user sees of a job', () => {
     );
     const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
     expect(res.code).toBe(1);
+    // Its error, written by the worker in the API's words, read back by fj in its own.
+    expect(res.stderr).toMatch(/more than the 1 allowed \(--max-failures\)/);
     const who = (await view(h.id))!.coordinator;
     const w = await waitFor(
       'the coordinator’s heartbeat counting the failures',
