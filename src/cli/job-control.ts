@@ -66,7 +66,7 @@ export function failureLine(f: ItemFailure): string {
 
 /** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
 export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
-  const { coordinator, pending, detached, pool } = await cancel(jobId, flags);
+  const { coordinator, pending, detached, pool } = await cancel(jobId, flags, 'cli');
   if (detached)
     return void io.stderr.write(
       `fj: job ${jobId} cancelled before any coordinator attached ('fj result ${jobId}' gives 130 until it expires)\n`,

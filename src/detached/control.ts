@@ -14,7 +14,6 @@ import { writeEnding } from './entries.js';
 import { CancelledError, JobEndedError, UsageError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
 import {
-  CANCEL_RECORD,
   readManifest,
   readOutcome,
   readStatus,
@@ -26,13 +25,15 @@ import {
 } from '../store/job-records.js';
 import { DEFAULT_QUEUE, locate } from '../core/location.js';
 import { normalizeOptions } from '../core/job-options.js';
-import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
+import { SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
+import { cancelActor, cancelledMessage, writeCancel, type CancelSource } from '../store/cancel-record.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import {
   codeQueue,
   assertControlExchange,
   connect,
+  H,
   publishCancel,
   resultsQueue,
   resultsQueueState,
@@ -59,8 +60,12 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
   });
 }
 
-/** The implementation of `cancel()`: see its documentation in api.ts. */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<CancelReport> {
+/**
+ * The implementation of `cancel()`: see its documentation in api.ts. `by`
+ * says who asks (`fj cancel`, the dashboard, a program through the API): the
+ * job's error names it.
+ */
+export async function cancel(jobId: string, where: JobLocation = {}, by: CancelSource = 'api'): Promise<CancelReport> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
     const signer = signerFrom(where.signingKey);
@@ -70,7 +75,7 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<Ca
     let queue = await resultsQueueState(conn, jobId);
     if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
       // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
-      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+      await writeCancel(store, jobId, by, signer);
       // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
       queue = await resultsQueueState(conn, jobId);
       if (!queue) return { coordinator: false, pending: true };
@@ -79,13 +84,13 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<Ca
     // for `fj result`; a coordinator that attaches later sees the cancel record and stops before publishing anything.
     const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
     if (manifest?.detached && !((queue?.coordinators ?? 0) > 0)) {
-      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+      await writeCancel(store, jobId, by, signer);
       await writeEnding(
         store,
         jobId,
         manifest,
-        { state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel'`) },
-        `fj cancel on ${hostname()}`,
+        { state: 'cancelled', error: new CancelledError(cancelledMessage(jobId, by)) },
+        `${cancelActor(by)} on ${hostname()}`,
         signer,
       );
       return { coordinator: false, detached: true };
@@ -100,7 +105,11 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<Ca
       // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
       // is named last in the manifest (written as it attached, before its first status record).
       const run = runs.at(-1) ?? (await readStatus(store, jobId, signer))?.run ?? '';
-      const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
+      // Who cancels is signed with the rest: a coordinator believes only a source the key vouches for.
+      const headers = {
+        [H.cancelBy]: by,
+        ...(signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId, by) } : {}),
+      };
       ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
       // The coordinator deletes its results queue as it stops.
       for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++)

@@ -54,6 +54,7 @@ import { WorkPublisher, type AmqpJob } from './publisher.js';
 
 export type { AmqpJob };
 import { readResult } from './results.js';
+import { cancelledMessage } from '../../store/cancel-record.js';
 import { PoolCapacity } from './pool-capacity.js';
 import { PoolWatch } from './pool-watch.js';
 import { CodeWatch } from './code-watch.js';
@@ -298,7 +299,7 @@ export class AmqpTransport implements Transport {
     const r = readResult(msg.content, msg.properties, this.job.jobId, this.job.signer);
     if (r.kind === 'cancel') {
       if (r.token === this.out.runTag)
-        return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
+        return this.events.fatal(new CancelledError(cancelledMessage(this.job.jobId, r.by)));
       log.warn(`ignored a cancel message on ${this.resultsQ} that does not name this coordinator's run`);
       return this.drop(link, msg);
     }
