@@ -478,9 +478,8 @@ function stillAttached(jobId: string): UsageError {
 
 /** Why a job fails when every worker of its pool declined its task: who lacks it, and the command that serves it. */
 export function noWorkerServes(queue: string, task: TaskInfo, workers: string[], consumerCount: number): string {
+  const names = workers.length ? ` (${workers.join(', ')})` : '';
   const who =
-    consumerCount === 1
-      ? `its only worker (${workers.join(', ')}) lacks it`
-      : `all ${consumerCount} of its workers (${workers.join(', ')}) lack it`;
+    consumerCount === 1 ? `its only worker${names} lacks it` : `all ${consumerCount} of its workers${names} lack it`;
   return `no worker on pool ${queue} serves task ${show(task.name)}: ${who}; start one with '${workerCommand(queue, task.moduleUrl)}'`;
 }
