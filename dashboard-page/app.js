@@ -79,7 +79,15 @@ function useLive(params, pollPath, deps) {
 }
 
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : '-');
-const State = ({ s }) => html`<span class=${`state ${s}`} data-state=${s}>${s}</span>`;
+// What a running job is doing (its coordinator's status record): fj jobs says `running (join)`, the page a word.
+const PHASES = { setup: 'setting up', items: 'running items', join: 'joining' };
+/** A job's state; while it runs, its phase beside it ("joining" during a slow join). */
+const State = ({ s, phase }) =>
+  html`<span class=${`state ${s}`} data-state=${s}>${s}</span>${
+      s === 'running' && Object.hasOwn(PHASES, phase)
+        ? html` <span class="phase" data-phase=${phase} title=${`phase: ${phase}`}>${PHASES[phase]}</span>`
+        : null
+    }`;
 const Err = ({ r }) =>
   r && !r.ok ? html`<p class="error" role="alert">${(r.body && r.body.error) || `HTTP ${r.status}`}</p>` : null;
 
@@ -251,7 +259,7 @@ function Jobs() {
                   (j) =>
                     html`<tr data-job=${j.id}>
                       <td><a href=${`#/job/${j.id}`}>${j.id.slice(0, 8)}</a></td>
-                      <td><${State} s=${j.state} /></td>
+                      <td><${State} s=${j.state} phase=${j.phase} /></td>
                       <td>${j.task}</td>
                       <td><${Bar} job=${j} /> ${j.done}${j.failed ? `+${j.failed}✗` : ''}/${j.total ?? '?'}</td>
                       <td>${when(j.submitted)}</td>
@@ -312,7 +320,7 @@ function Job({ id }) {
       <dt>task</dt>
       <dd>${job.task}</dd>
       <dt>state</dt>
-      <dd><${State} s=${job.state} /> <span class="muted">(${mode})</span></dd>
+      <dd><${State} s=${job.state} phase=${job.phase} /> <span class="muted">(${mode})</span></dd>
       <dt>progress</dt>
       <dd>
         <${Bar} job=${job} />

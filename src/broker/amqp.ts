@@ -39,6 +39,8 @@ export const H = {
   worker: 'fj-worker',
   /** Item timeout of the job, ms (absent: none). */
   timeout: 'fj-timeout',
+  /** On a cancel message to a coordinator: who cancelled (`cli`, `dashboard`, `api`; absent from an older fj's). */
+  cancelBy: 'fj-cancel-by',
 } as const;
 
 /**

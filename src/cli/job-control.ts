@@ -68,7 +68,7 @@ export function failureLine(f: ItemFailure): string {
 
 /** Cancels a job everywhere; cleans up itself when no coordinator is attached. */
 export async function cancelCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
-  const { coordinator, pending, detached, pool, pipeline } = await cancel(jobId, flags);
+  const { coordinator, pending, detached, pool, pipeline } = await cancel(jobId, flags, 'cli');
   if (pipeline)
     return void io.stderr.write(
       `fj: pipeline ${jobId} cancelled${pipeline.stages.length ? ` (its stage job ${pipeline.stages.join(', ')} stops)` : ''}; its on-error stage runs, if it has one ('fj result ${jobId} --wait' waits for its end)\n`,

@@ -4,7 +4,7 @@
  * anything else (a bug); or the same as one JSON log line.
  */
 import { CommanderError } from 'commander';
-import { FjError, isInstance, thrownParts, UsageError } from '../core/errors.js';
+import { FjError, isInstance, MAX_FAILURES_OPTION, thrownParts, UsageError } from '../core/errors.js';
 import { OptionError } from '../core/job-options.js';
 import type { Output } from './streams.js';
 import { printableLines } from '../core/printable.js';
@@ -18,7 +18,7 @@ export function report(err: unknown, stderr: Output, verbose: boolean): number {
   if (err instanceof OptionError) err = new UsageError(err.message);
   if (err instanceof FjError) {
     // A message may quote data (a job's stored error, a worker's name): escaped, its lines kept.
-    stderr.write(`fj: ${printableLines(err.message)}\n`);
+    stderr.write(`fj: ${printableLines(cliWording(err))}\n`);
     if (verbose) printStack(err, stderr);
     // A hook failed: the message names hook and item; the stack is one flag away.
     else if (err.exitCode === 1 && err.cause instanceof Error)
@@ -36,7 +36,8 @@ export function reportJson(err: unknown, stderr: Output, verbose: boolean): numb
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // usage errors: commander printed them
   if (err instanceof OptionError) err = new UsageError(err.message);
   const ours = err instanceof FjError;
-  const { message, stack } = thrownParts(err);
+  const { message: said, stack } = thrownParts(err);
+  const message = ours ? cliWording(err as FjError) : said;
   const exitCode = ours ? (err as FjError).exitCode : 1;
   const line = {
     time: new Date().toISOString(),
@@ -48,6 +49,17 @@ export function reportJson(err: unknown, stderr: Output, verbose: boolean): numb
   };
   stderr.write(`${JSON.stringify(line)}\n`);
   return exitCode;
+}
+
+/**
+ * fj's own error as the command line says it: the API's option names in
+ * core messages become the flags a user of `fj` types. Told by the error's
+ * code, whether it was thrown here or read back from a job's result record.
+ */
+export function cliWording(err: FjError): string {
+  // The option is named on the message's first line, before the items' own (user) messages.
+  if (err.code === 'FJ_FAILURES') return err.message.replace(`(${MAX_FAILURES_OPTION})`, '(--max-failures)');
+  return err.message;
 }
 
 /** The error's stack, then each cause's (at most 10 deep). */

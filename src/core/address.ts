@@ -56,10 +56,12 @@ export function brokerUrlProblem(url: unknown): string | undefined {
   try {
     u = new URL(url);
   } catch {
-    return 'not a URL; expected amqp://[user:password@]host[:port][/vhost]';
+    return 'not a URL (write it as amqp://[user:password@]host[:port][/vhost])';
   }
-  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') return `expected amqp:// or amqps://, got ${u.protocol}//`;
-  if (!u.hostname) return 'no host; expected amqp://[user:password@]host[:port][/vhost]';
+  // Worded to follow "…, got URL: " and "invalid broker URL URL: " alike, so no message says "expected" twice.
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:')
+    return `its scheme ${u.protocol}// is neither amqp:// nor amqps:// (RabbitMQ's)`;
+  if (!u.hostname) return 'it names no host (write it as amqp://[user:password@]host[:port][/vhost])';
   for (const [part, value] of [
     ['user name', u.username],
     ['password', u.password],

@@ -244,7 +244,18 @@ export function workerOf(err: unknown): string | undefined {
 /** The longest stack trace an {@link ItemFailure} keeps, in characters (a longer one is cut, marked with `…`). */
 export const MAX_STACK = 4000;
 
-/** The `collect` policy's limit was passed: more items failed than `maxFailures` allows. */
+/**
+ * The option a {@link FailuresError}'s message names, as a program passes
+ * it (`run(task, input, { maxFailures })`): `(maxFailures)` on its first
+ * line. The CLI says `(--max-failures)` there instead (cli/report.ts).
+ */
+export const MAX_FAILURES_OPTION = 'maxFailures';
+
+/**
+ * The `collect` policy's limit was passed: more items failed than
+ * `maxFailures` allows. Its message's first line names the option
+ * ({@link MAX_FAILURES_OPTION}); the failed items follow, one a line.
+ */
 export class FailuresError extends FjError {
   readonly failures: readonly ItemFailure[];
 

@@ -59,14 +59,28 @@ export function schemaOf(info: TaskInfo): object | undefined {
   }
 }
 
-const counted = new WeakMap<DashboardContext, { at: number; counts: Promise<Record<JobState, number>> }>();
+/** Jobs in the index: by state, and by state within each task (at most {@link MAX_COUNTED_TASKS} tasks; the rest under `(other)`). */
+export interface JobCounts {
+  states: Record<JobState, number>;
+  tasks: Record<string, Record<JobState, number>>;
+}
+
+/** Tasks counted apart in {@link JobCounts} (a metric label: its values stay few even in an index written by strangers). */
+export const MAX_COUNTED_TASKS = 50;
+
+const counted = new WeakMap<DashboardContext, { at: number; counts: Promise<JobCounts> }>();
 
 /**
  * How many jobs of each state the index holds. Counting pages the whole
  * index, so one count serves every caller (the overview's stream, its route,
  * /metrics) for `liveEveryMs`, and callers while it runs wait for it.
  */
-export function countByState(ctx: DashboardContext): Promise<Record<JobState, number>> {
+export async function countByState(ctx: DashboardContext): Promise<Record<JobState, number>> {
+  return (await countJobs(ctx)).states;
+}
+
+/** {@link countByState}, with the counts by task beside it (one count serves both). */
+export function countJobs(ctx: DashboardContext): Promise<JobCounts> {
   const now = Date.now();
   const last = counted.get(ctx);
   if (last && now - last.at < ctx.config.liveEveryMs) return last.counts;
@@ -77,20 +91,29 @@ export function countByState(ctx: DashboardContext): Promise<Record<JobState, nu
 }
 
 /** Counts the index page by page (it holds entries only, never figures). */
-async function countIndex(ctx: DashboardContext): Promise<Record<JobState, number>> {
-  const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+async function countIndex(ctx: DashboardContext): Promise<JobCounts> {
+  const zero = () => Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+  const counts: JobCounts = { states: zero(), tasks: {} };
+  const byTask = new Map<string, Record<JobState, number>>();
   await Promise.all(
     JOB_STATES.map(async (state) => {
       let before: { submitted: number; id: string } | undefined;
       for (;;) {
         const page = await ctx.store.listJobs({ state, before, limit: 1000 });
-        counts[state] += page.entries.length;
+        counts.states[state] += page.entries.length;
+        for (const e of page.entries) {
+          const task = byTask.has(e.task) || byTask.size < MAX_COUNTED_TASKS ? e.task : '(other)';
+          let t = byTask.get(task);
+          if (!t) byTask.set(task, (t = zero()));
+          t[state]++;
+        }
         const last = page.entries.at(-1);
         if (!page.more || !last) break;
         before = { submitted: last.submitted, id: last.id };
       }
     }),
   );
+  counts.tasks = Object.fromEntries(byTask);
   return counts;
 }
 

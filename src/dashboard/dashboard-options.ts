@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { OptionError } from '../core/job-options.js';
+import { brokerUrlProblem, showValue } from '../core/address.js';
+import { redactUrl } from '../core/url.js';
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
@@ -99,10 +101,17 @@ export function normalizeDashboardOptions(o: DashboardOptions, env: NodeJS.Proce
   if (!Number.isFinite(liveEveryMs) || liveEveryMs < 50)
     throw new OptionError(`Expected \`liveEveryMs\` to be at least 50, got \`${String(liveEveryMs)}\``);
   const { allowedHosts, maxStreams, validateTimeoutMs } = limits(o, env);
+  const broker = o.broker ?? (env.FJ_BROKER_URL || undefined);
+  // Checked here, like fj run's and fj worker's: a dashboard with a bad URL would start and fail on every page.
+  const badUrl = broker === undefined ? undefined : brokerUrlProblem(broker);
+  if (badUrl)
+    throw new OptionError(
+      `Expected \`broker\`${o.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL, got ${showValue(redactUrl(broker!))}: ${badUrl}`,
+    );
   return {
     host,
     port,
-    broker: o.broker ?? env.FJ_BROKER_URL,
+    broker,
     store: o.store ?? env.FJ_STORE_URL,
     token: given ?? randomBytes(24).toString('base64url'),
     tokenGiven: given !== undefined,

@@ -264,7 +264,7 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
       const view = await viewOf(ctx.store, checkId(req.params.id), ctx.signer);
       if (!view) return reply.code(404).send(unknownJob(req.params.id));
       if (isFinal(view.state)) return reply.code(409).send({ error: `job ${view.id} has ended (${view.state})` });
-      return { id: view.id, ...(await cancel(view.id, where)) };
+      return { id: view.id, ...(await cancel(view.id, where, 'dashboard')) };
     } catch (err) {
       return sendError(reply, err);
     }

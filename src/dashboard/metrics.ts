@@ -2,31 +2,42 @@
  * `GET /metrics`: Prometheus text from prom-client. Each scrape reads the
  * sources afresh (the index, heartbeats, RabbitMQ): restarting the
  * dashboard loses nothing. Counters and the duration histogram come from
- * the tallies in the workers' heartbeats: one series per worker, growing
- * while it runs (a restarted worker starts again from zero, which
- * Prometheus's rate() reads as a counter reset).
+ * the tallies in the workers' heartbeats: one series per coordinating
+ * worker and task, growing while the worker runs (a restarted worker starts
+ * again from zero, which Prometheus's rate() reads as a counter reset).
+ * Labels stay few: tasks and workers, never job ids.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { DURATION_BUCKETS, isTally, type JobTally } from '../broker/job-tally.js';
-import { countByState, poolsOf, versionsOf, workers } from './cluster-api.js';
+import { DURATION_BUCKETS, isTally, type JobTally, type TaskTally } from '../broker/job-tally.js';
+import { countJobs, poolsOf, versionsOf, workers } from './cluster-api.js';
 import type { DashboardContext } from './context.js';
 
-/** The tallies of the listed workers (live, and quiet for less than 10 minutes), by worker name. */
-async function tallies(ctx: DashboardContext): Promise<{ worker: string; tally: JobTally }[]> {
-  return (await workers(ctx)).flatMap((w) => (isTally(w.tally) ? [{ worker: w.name, tally: w.tally }] : []));
+/**
+ * The tallies of the listed workers (live, and quiet for less than 10
+ * minutes), by worker name and task; a worker of fj before the task label
+ * gives its totals, labelled by worker alone.
+ */
+type Labelled = { labels: { worker: string; task?: string }; tally: TaskTally };
+async function tallies(ctx: DashboardContext): Promise<Labelled[]> {
+  return (await workers(ctx)).flatMap((w): Labelled[] => {
+    if (!isTally(w.tally)) return [];
+    const t: JobTally = w.tally;
+    if (!t.tasks) return [{ labels: { worker: w.name }, tally: t }];
+    return Object.entries(t.tasks).map(([task, tally]) => ({ labels: { worker: w.name, task }, tally }));
+  });
 }
 
 /**
- * `fj_job_duration_seconds{worker,state}`: the wall times of the jobs each
- * worker coordinated to their end, as the buckets of its tally say. A
+ * `fj_job_duration_seconds{worker,task,state}`: the wall times of the jobs
+ * each worker coordinated to their end, as the buckets of its tally say. A
  * histogram prom-client cannot take from counts already made, so this
  * metric gives the registry its values itself.
  */
 class DurationHistogram {
   readonly name = 'fj_job_duration_seconds';
   readonly help =
-    'Wall time of the detached jobs each worker coordinated to their end since it started (its heartbeat), by final state';
+    'Wall time of the detached jobs each worker coordinated to their end since it started (its heartbeat), by task and final state';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
 
@@ -40,19 +51,19 @@ class DurationHistogram {
     values: MetricValueWithName<string>[];
   }> {
     const values: MetricValueWithName<string>[] = [];
-    for (const { worker, tally } of await tallies(this.ctx)) {
+    for (const { labels, tally } of await tallies(this.ctx)) {
       for (const [state, e] of Object.entries(tally.jobs)) {
         let below = 0;
         e.buckets.forEach((n, k) => {
           below += n;
           values.push({
             metricName: `${this.name}_bucket`,
-            labels: { worker, state, le: k < DURATION_BUCKETS.length ? DURATION_BUCKETS[k] : '+Inf' },
+            labels: { ...labels, state, le: k < DURATION_BUCKETS.length ? DURATION_BUCKETS[k] : '+Inf' },
             value: below,
           });
         });
-        values.push({ metricName: `${this.name}_sum`, labels: { worker, state }, value: e.sumSeconds });
-        values.push({ metricName: `${this.name}_count`, labels: { worker, state }, value: e.count });
+        values.push({ metricName: `${this.name}_sum`, labels: { ...labels, state }, value: e.sumSeconds });
+        values.push({ metricName: `${this.name}_count`, labels: { ...labels, state }, value: e.count });
       }
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
@@ -66,12 +77,13 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
   const registry = new Registry();
   new Gauge({
     name: 'fj_jobs',
-    help: 'Jobs in the job index, by state',
-    labelNames: ['state'],
+    help: 'Jobs in the job index, by task and state (tasks past the 50th counted as task "(other)")',
+    labelNames: ['task', 'state'],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(await countByState(ctx))) this.set({ state }, n);
+      for (const [task, states] of Object.entries((await countJobs(ctx)).tasks))
+        for (const [state, n] of Object.entries(states)) this.set({ task, state }, n);
     },
   });
   const workerGauge = (name: string, help: string, value: (ws: Awaited<ReturnType<typeof workers>>) => number) =>
@@ -104,15 +116,15 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
         for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
     },
   });
-  const itemCounter = (what: keyof JobTally['items'], help: string) =>
+  const itemCounter = (what: keyof TaskTally['items'], help: string) =>
     new Counter({
       name: `fj_job_items_${what}_total`,
-      help: `${help}, in the detached jobs each worker coordinated to their end since it started (its heartbeat)`,
-      labelNames: ['worker'],
+      help: `${help}, in the detached jobs each worker coordinated to their end since it started (its heartbeat), by task`,
+      labelNames: ['worker', 'task'],
       registers: [registry],
       async collect() {
         this.reset();
-        for (const { worker, tally } of await tallies(ctx)) this.inc({ worker }, tally.items[what]);
+        for (const { labels, tally } of await tallies(ctx)) this.inc(labels, tally.items[what]);
       },
     });
   itemCounter('succeeded', 'Items with a result');

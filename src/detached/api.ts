@@ -65,10 +65,12 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
  * attached yet ends cancelled at once, its records kept (`detached: true`).
  * Resolves to whether a coordinator was attached and, when none was, the
  * job's pool: messages of the job still queued there are dropped by the
- * workers as they take them (`pool.messages` counts every job's).
+ * workers as they take them (`pool.messages` counts every job's). The
+ * job's error says it was "cancelled through the API" (`fj cancel` and the
+ * dashboard say their own names).
  */
 export async function cancel(jobId: string, where: JobLocation = {}): Promise<CancelReport> {
-  return (await import('./control.js')).cancel(jobId, where);
+  return (await import('./control.js')).cancel(jobId, where, 'api');
 }
 
 /**

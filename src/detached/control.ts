@@ -14,7 +14,6 @@ import { writeEnding } from './entries.js';
 import { CancelledError, JobEndedError, UsageError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
 import {
-  CANCEL_RECORD,
   readManifest,
   readOutcome,
   readStatus,
@@ -26,13 +25,15 @@ import {
 } from '../store/job-records.js';
 import { DEFAULT_QUEUE, locate } from '../core/location.js';
 import { normalizeOptions } from '../core/job-options.js';
-import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
+import { SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
+import { cancelActor, cancelledMessage, writeCancel, type CancelSource } from '../store/cancel-record.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import {
   codeQueue,
   assertControlExchange,
   connect,
+  H,
   publishCancel,
   resultsQueue,
   resultsQueueState,
@@ -60,8 +61,12 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
   });
 }
 
-/** The implementation of `cancel()`: see its documentation in api.ts. */
-export async function cancel(jobId: string, where: JobLocation = {}): Promise<CancelReport> {
+/**
+ * The implementation of `cancel()`: see its documentation in api.ts. `by`
+ * says who asks (`fj cancel`, the dashboard, a program through the API): the
+ * job's error names it.
+ */
+export async function cancel(jobId: string, where: JobLocation = {}, by: CancelSource = 'api'): Promise<CancelReport> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
     const signer = signerFrom(where.signingKey);
@@ -69,8 +74,8 @@ export async function cancel(jobId: string, where: JobLocation = {}): Promise<Ca
     const ended = await readOutcome(store, jobId, signer);
     if (ended) throw endedError(jobId, ended);
     const plan = (await readManifest(store, jobId, signer).catch(() => undefined))?.plan;
-    if (plan) return cancelPipeline(conn, store, signer, jobId, plan, where);
-    return cancelJob(conn, store, signer, jobId, where);
+    if (plan) return cancelPipeline(conn, store, signer, jobId, plan, where, by);
+    return cancelJob(conn, store, signer, jobId, where, by);
   });
 }
 
@@ -87,13 +92,14 @@ async function cancelPipeline(
   id: string,
   plan: PipelinePlan,
   where: JobLocation,
+  by: CancelSource,
 ): Promise<CancelReport> {
-  await store.setMeta(id, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, id, new Date().toISOString()));
+  await writeCancel(store, id, by, signer);
   const stages: string[] = [];
   for (let n = 1; n <= plan.stages.length; n++) {
     const stage = stageJobId(id, n);
     if (!(await store.getMeta(stage, 'manifest')) || (await readOutcome(store, stage, signer))) continue;
-    await cancelJob(conn, store, signer, stage, where);
+    await cancelJob(conn, store, signer, stage, where, by);
     stages.push(stage);
   }
   return { coordinator: false, pipeline: { stages } };
@@ -106,11 +112,12 @@ async function cancelJob(
   signer: Signer | undefined,
   jobId: string,
   where: JobLocation,
+  by: CancelSource,
 ): Promise<CancelReport> {
   let queue = await resultsQueueState(conn, jobId);
   if (!queue && !(await store.getMeta(jobId, 'manifest'))) {
     // Not attached yet (its setup may still be running): leave the cancel where its coordinator looks before publishing anything.
-    await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+    await writeCancel(store, jobId, by, signer);
     // Then look once more: a coordinator that attached meanwhile may have checked before the record was there.
     queue = await resultsQueueState(conn, jobId);
     if (!queue) return { coordinator: false, pending: true };
@@ -119,13 +126,13 @@ async function cancelJob(
   // for `fj result`; a coordinator that attaches later sees the cancel record and stops before publishing anything.
   const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
   if (manifest?.detached && !((queue?.coordinators ?? 0) > 0)) {
-    await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+    await writeCancel(store, jobId, by, signer);
     await writeEnding(
       store,
       jobId,
       manifest,
-      { state: 'cancelled', error: new CancelledError(`job ${jobId} cancelled by 'fj cancel'`) },
-      `fj cancel on ${hostname()}`,
+      { state: 'cancelled', error: new CancelledError(cancelledMessage(jobId, by)) },
+      `${cancelActor(by)} on ${hostname()}`,
       signer,
     );
     return { coordinator: false, detached: true };
@@ -140,7 +147,11 @@ async function cancelJob(
     // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
     // is named last in the manifest (written as it attached, before its first status record).
     const run = runs.at(-1) ?? (await readStatus(store, jobId, signer))?.run ?? '';
-    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId) } : undefined;
+    // Who cancels is signed with the rest: a coordinator believes only a source the key vouches for.
+    const headers = {
+      [H.cancelBy]: by,
+      ...(signer ? { [SIGNATURE_HEADER]: signer.sign('cancel', run, jobId, by) } : {}),
+    };
     ch.sendToQueue(resultsQueue(jobId), Buffer.alloc(0), { type: 'fj.cancel', correlationId: run, headers });
     // The coordinator deletes its results queue as it stops.
     for (let i = 0; i < 100 && (await resultsQueueState(conn, jobId)); i++)

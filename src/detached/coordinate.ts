@@ -23,7 +23,8 @@ import {
   TaskError,
   WorkerRefusedError,
 } from '../core/errors.js';
-import { cancelRecorded, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
+import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
+import { cancelledMessage, cancelRecorded, readCancel } from '../store/cancel-record.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../core/job-options.js';
 import { jobSettings } from '../job/resumable.js';
@@ -83,12 +84,13 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     return { how: 'ended', outcome: ended };
   }
   const end = (e: Parameters<typeof writeEnding>[3]) => writeEnding(store, jobId, manifest, e, who, signer, host);
-  if (await cancelRecorded(store, jobId, signer)) {
+  const cancelled = await readCancel(store, jobId, signer);
+  if (cancelled) {
     return {
       how: 'ended',
       outcome: await end({
         state: 'cancelled',
-        error: new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`),
+        error: new CancelledError(cancelledMessage(jobId, cancelled.by, true)),
       }),
     };
   }

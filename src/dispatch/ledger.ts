@@ -18,6 +18,7 @@
  */
 import {
   FailuresError,
+  MAX_FAILURES_OPTION,
   InternalError,
   isInstance,
   isRetryable,
@@ -172,7 +173,7 @@ export class Ledger {
     const list = sorted.slice(0, 5).map((f) => `  item ${f.index}: ${f.error.message}`);
     if (n > 5) list.push(`  ... and ${n - 5} more`);
     throw new FailuresError(
-      `${n} of ${total} items failed, more than the ${limit} allowed (--max-failures):\n${list.join('\n')}`,
+      `${n} of ${total} items failed, more than the ${limit} allowed (${MAX_FAILURES_OPTION}):\n${list.join('\n')}`,
       sorted,
     );
   }

@@ -12,17 +12,11 @@
 import type { ChannelModel } from 'amqplib';
 import { decode, encodeChecked } from '../core/codec.js';
 import { FjError } from '../core/errors.js';
-import { sealRecord, type Signer } from '../core/signing.js';
+import type { Signer } from '../core/signing.js';
+import { cancelRecorded, readCancel, writeCancel } from '../store/cancel-record.js';
 import { publishJob, queueJob } from '../detached/submit.js';
 import { readOutput, writeEnding } from '../detached/entries.js';
-import {
-  CANCEL_RECORD,
-  cancelRecorded,
-  readManifest,
-  readOutcome,
-  type JobOutcome,
-  type Manifest,
-} from '../store/job-records.js';
+import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
 import type { PayloadStore } from '../store/store.js';
 import type { PipelineFailure } from './pipeline.js';
@@ -112,8 +106,8 @@ async function queueStage(ctx: ContinueContext, p: Pipeline, number: number, inp
   const manifest: Manifest = { ...m, input: { ref: await store.put(jobId, encodeChecked(input())) } };
   // A cancel of the pipeline written before this stage's records is seen here; one written after them finds the stage (fj cancel).
   const cancelIfCancelled = async () => {
-    if (number !== 0 && (await cancelRecorded(store, p.id, signer)))
-      await store.setMeta(jobId, CANCEL_RECORD, sealRecord(signer, CANCEL_RECORD, jobId, new Date().toISOString()));
+    const cancel = number === 0 ? undefined : await readCancel(store, p.id, signer);
+    if (cancel) await writeCancel(store, jobId, cancel.by ?? 'api', signer);
   };
   await queueJob(store, conn, jobId, manifest, signer, cancelIfCancelled);
 }

@@ -341,21 +341,6 @@ export interface JobReport {
   failures?: ItemFailure[];
 }
 
-/** The record `fj cancel` leaves for a job not attached yet: its coordinator stops before publishing anything. */
-export const CANCEL_RECORD = 'cancel';
-
-/** Whether `fj cancel` left a cancel for the job before it attached (a record not signed with the key does not count). */
-export async function cancelRecorded(store: PayloadStore, jobId: string, signer?: Signer): Promise<boolean> {
-  const raw = await store.getMeta(jobId, CANCEL_RECORD);
-  if (!raw) return false;
-  try {
-    openRecord(signer, CANCEL_RECORD, jobId, raw);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The note a worker leaves on a job whose message it dead-lettered unrun (see {@link writeRefusal}). */
 export const REFUSAL_NOTE = 'refused';
 

@@ -189,6 +189,7 @@ export class JobConsumer {
       if ('poisoned' in counted) {
         const error = new UnrecoverableError(`job ${jobId} failed: ${counted.poisoned}`);
         const o = await writeEnding(store, jobId, manifest, { state: 'failed', error }, this.p.name, signer);
+        if (o.coordinator === this.p.name) tallyEnd(this.tally, o, manifest.task.name); // this worker wrote its end
         await deleteResultsQueue(conn, this.p.broker, jobId);
         log.warn(`job ${jobId}: ${o.error?.message ?? o.state}`);
         await this.goOn(manifest, o, jobId, conn);
@@ -219,7 +220,7 @@ export class JobConsumer {
         release = undefined; // ended: nothing to take back
         const o = done.outcome;
         // Counted once, by the coordinator that wrote the end (not for a job found ended already).
-        if (o.coordinator === this.p.name && o.finished >= takenAt) tallyEnd(this.tally, o);
+        if (o.coordinator === this.p.name && o.finished >= takenAt) tallyEnd(this.tally, o, manifest.task.name);
         log.info(
           `job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`,
         );

@@ -38,6 +38,7 @@ const ARGS = [
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
+const SLOW_JOIN = join(ROOT, 'test', 'fixtures', 'slow-join.ts');
 // Screenshots are always taken; they replace the README's (docs/) only with FJ_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean.
 const SHOTS = process.env.FJ_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : join(tmpdir(), 'fj-dashboard-shots');
 const TOKEN = 'browser-token-0123456789abcdef';
@@ -69,7 +70,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     const store = `file://${join(dir, 'store')}`;
     for (let i = 0; i < 2; i++)
       workers.push(
-        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], {
+        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY, SLOW_JOIN], {
           FJ_BROKER_URL: BROKER_URL,
         }),
       );
@@ -78,7 +79,7 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
       store,
       broker: BROKER_URL,
       token: TOKEN,
-      tasks: [SLEEPY, FLAKY],
+      tasks: [SLEEPY, FLAKY, SLOW_JOIN],
       queue,
       liveEveryMs: 250,
     });
@@ -176,7 +177,8 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator('[data-state="cancelled"]').waitFor({ timeout: 30_000 });
     expect(await progressNow()).toBeLessThan(300);
     const view = (await (await fetch(`${dash.url}/api/jobs/${id}`)).json()) as { state: string; error: string };
-    expect(view).toMatchObject({ state: 'cancelled', error: expect.stringMatching(/cancel/i) });
+    expect(view).toMatchObject({ state: 'cancelled', error: `job ${id} cancelled from the dashboard` });
+    expect(await page.getByTestId('job-error').innerText()).toBe(`job ${id} cancelled from the dashboard`);
     // "Resubmit" runs every item again as a new job, and opens its page.
     await page.getByTestId('resubmit').click();
     await page.getByTestId('job-label').filter({ hasText: 'resubmit of to be cancelled' }).waitFor({ timeout: 15_000 });
@@ -190,6 +192,26 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.goto(`${dash.url}/#/jobs`);
     await page.locator(`[data-job="${id}"] [data-state="cancelled"]`).waitFor();
     await page.screenshot({ path: join(SHOTS, 'dashboard-jobs.png') });
+  }, 90_000);
+
+  it('a running job shows its phase: "joining" while its join runs, on its page and in the list', async () => {
+    const res = await fetch(`${dash.url}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN },
+      body: JSON.stringify({ task: 'slow-join', input: { n: 4, joinMs: 6000 }, label: 'slow join' }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    await page.goto(`${dash.url}/#/job/${id}`);
+    const phase = page.locator('[data-phase="join"]');
+    await phase.waitFor({ timeout: 30_000 });
+    expect(await phase.innerText()).toBe('joining');
+    await page.goto(`${dash.url}/#/jobs`);
+    const row = page.locator(`[data-job="${id}"] [data-phase="join"]`);
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.innerText()).toBe('joining');
+    // Once it ended, no phase.
+    await page.locator(`[data-job="${id}"] [data-state="succeeded"]`).waitFor({ timeout: 30_000 });
+    expect(await page.locator(`[data-job="${id}"] [data-phase]`).count()).toBe(0);
   }, 90_000);
 
   it('a failed item shows its stack on demand, and "Re-run failed items" runs it again in a new job whose output is whole', async () => {

@@ -32,6 +32,7 @@ const available = await brokerAvailable();
 const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
+const SLOW_JOIN = join(ROOT, 'test', 'fixtures', 'slow-join.ts');
 const TOKEN = 'test-token-0123456789abcdef';
 
 describe('dashboard options', () => {
@@ -156,6 +157,8 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
       total: number | null;
       failures: unknown[];
       hasOutput: boolean;
+      error?: string;
+      phase?: string;
     };
 
   beforeAll(async () => {
@@ -163,7 +166,7 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     store = `file://${join(dir, 'store')}`;
     for (let i = 0; i < 2; i++)
       workers.push(
-        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY], {
+        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY, SLOW_JOIN], {
           FJ_BROKER_URL: BROKER_URL,
         }),
       );
@@ -172,7 +175,7 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
       store,
       broker: BROKER_URL,
       token: TOKEN,
-      tasks: [SLEEPY, FLAKY],
+      tasks: [SLEEPY, FLAKY, SLOW_JOIN],
       queue,
       liveEveryMs: 200,
     });
@@ -269,6 +272,8 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
       100,
     );
     expect(ended.done).toBeLessThan(200);
+    // Its error says where the cancel came from (issue 24: it said "by 'fj cancel'").
+    expect(ended.error).toBe(`job ${id} cancelled from the dashboard`);
     await waitFor(
       'the workers to log the cancel',
       () => workers.some((w) => w.log().includes(id) && /cancel/i.test(w.log())),
@@ -285,6 +290,14 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     expect(again).not.toBe(id);
     expect((await job(again)).label).toBe('resubmit of long');
     await post(`/api/jobs/${again}/cancel`, {});
+    // Cancelled before a coordinator attached, or while one ran: from the dashboard either way.
+    const stopped = await waitFor(
+      'the resubmitted job to be cancelled',
+      async () => ((await job(again)).state === 'cancelled' ? job(again) : false),
+      30_000,
+      100,
+    );
+    expect(stopped.error).toMatch(new RegExp(`^job ${again} cancelled from the dashboard( before it started)?$`));
     // The former name answers the same for one release (deprecated alias).
     const alias = await post(`/api/jobs/${id}/rerun`, {});
     expect(alias.status).toBe(201);
@@ -361,6 +374,36 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
     await rm(attemptsDir, { recursive: true, force: true });
   }, 120_000);
 
+  it('a running job gives its phase (join while its join runs) in GET /api/jobs/:id and the list; none once it ended', async () => {
+    const res = await post('/api/jobs', { task: 'slow-join', input: { n: 4, joinMs: 4000 }, label: 'slow join' });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const joining = await waitFor(
+      'the job in its join',
+      async () => {
+        const j = await job(id);
+        return j.phase === 'join' && j;
+      },
+      30_000,
+      100,
+    );
+    expect(joining).toMatchObject({ state: 'running', done: 4, total: 4 });
+    const listed = (await (await call('/api/jobs?task=slow-join')).json()) as {
+      jobs: { id: string; state: string; phase?: string }[];
+    };
+    expect(listed.jobs.find((j) => j.id === id)).toMatchObject({ state: 'running', phase: 'join' });
+    const ended = await waitFor(
+      'the job to succeed',
+      async () => {
+        const j = await job(id);
+        return j.state === 'succeeded' && j;
+      },
+      30_000,
+      100,
+    );
+    expect(ended.phase).toBeUndefined();
+  }, 60_000);
+
   it('GET /api/workers, /api/queues and /metrics read heartbeats and RabbitMQ', async () => {
     const ws = await waitFor(
       'both workers in the heartbeats',
@@ -384,31 +427,37 @@ describe.runIf(available)('fj dashboard: the HTTP API against real workers', () 
       'the ended jobs in /metrics',
       async () => {
         const t = await (await call('/metrics')).text();
-        return sum(t, /^fj_job_duration_seconds_count\{worker="[^"]+",state="succeeded"\} (\d+)$/gm) >= 3 && t;
+        return (
+          sum(t, /^fj_job_duration_seconds_count\{worker="[^"]+",task="[^"]+",state="succeeded"\} (\d+)$/gm) >= 3 && t
+        );
       },
       10_000,
       250,
     );
     expect(text).toMatch(/^fj_workers_online [2-9]/m);
-    expect(text).toMatch(/^fj_jobs\{state="succeeded"\} [1-9]/m);
+    expect(text).toMatch(/^fj_jobs\{task="wordcount",state="succeeded"\} [1-9]/m);
     // From the workers' tallies: the jobs of the tests above ended on these workers (the re-run test's two failed items among them).
     expect(
-      sum(text, /^fj_job_duration_seconds_count\{worker="[^"]+",state="cancelled"\} (\d+)$/gm),
+      sum(text, /^fj_job_duration_seconds_count\{worker="[^"]+",task="[^"]+",state="cancelled"\} (\d+)$/gm),
     ).toBeGreaterThanOrEqual(1);
-    expect(sum(text, /^fj_job_items_failed_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(2);
-    expect(sum(text, /^fj_job_items_succeeded_total\{worker="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(58);
-    for (const m of text.matchAll(/^fj_job_duration_seconds_count\{worker="([^"]+)",state="(\w+)"\} (\d+)$/gm)) {
+    expect(sum(text, /^fj_job_items_failed_total\{worker="[^"]+",task="flaky"\} (\d+)$/gm)).toBeGreaterThanOrEqual(2);
+    expect(sum(text, /^fj_job_items_succeeded_total\{worker="[^"]+",task="[^"]+"\} (\d+)$/gm)).toBeGreaterThanOrEqual(
+      58,
+    );
+    for (const m of text.matchAll(
+      /^fj_job_duration_seconds_count\{worker="([^"]+)",task="([^"]+)",state="(\w+)"\} (\d+)$/gm,
+    )) {
       const buckets = [
         ...text.matchAll(
           new RegExp(
-            `^fj_job_duration_seconds_bucket\\{worker="${m[1].replace(/\./g, '\\.')}",state="${m[2]}",le="([^"]+)"\\} (\\d+)$`,
+            `^fj_job_duration_seconds_bucket\\{worker="${m[1].replace(/\./g, '\\.')}",task="${m[2].replace(/\./g, '\\.')}",state="${m[3]}",le="([^"]+)"\\} (\\d+)$`,
             'gm',
           ),
         ),
       ].map((b) => Number(b[2]));
       expect(buckets).toHaveLength(11); // ten bounds and +Inf, cumulative
       expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
-      expect(buckets.at(-1)).toBe(Number(m[3]));
+      expect(buckets.at(-1)).toBe(Number(m[4]));
     }
     expect(text).toMatch(
       new RegExp(`^fj_queue_messages\\{pool="${queue.replace(/\./g, '\\.')}",kind="work"\\} \\d+`, 'm'),

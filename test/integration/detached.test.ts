@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attach, listJobs, listWorkers, run, submit } from '../../src/index.js';
+import { attach, cancel, CancelledError, listJobs, listWorkers, run, submit } from '../../src/index.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -133,6 +133,29 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     expect(res.stderr).toMatch(/cancelled by 'fj cancel'/);
     await deleteQueues(`${idle}.jobs`).catch(() => {});
   });
+
+  it('cancel() through the API: a queued job and a running attached one end "cancelled through the API"', async () => {
+    const idle = `${queue}.idle-api`;
+    const h = await submit('wordcount', { documents: ['a'] }, { ...common(), queue: idle });
+    expect(await cancel(h.id, common())).toMatchObject({ detached: true });
+    const res = await fj(['result', h.id]);
+    expect(res.code).toBe(130);
+    expect(res.stderr).toBe(`fj: job ${h.id} cancelled through the API\n`);
+    await deleteQueues(`${idle}.jobs`).catch(() => {});
+    // Running, its coordinator attached: the cancel message tells it who cancelled.
+    const jobId = randomUUID();
+    const values = Array.from({ length: 100 }, (_, i) => i);
+    const running = run(SLEEPY, { values, ms: 200 }, { ...common(), executor: 'amqp', jobId }).catch((e: unknown) => e);
+    await waitFor(
+      'the attached job running',
+      async () => (await listJobs({ store, limit: 100 })).jobs.find((j) => j.id === jobId && j.done > 0),
+      30_000,
+    );
+    expect(await cancel(jobId, common())).toMatchObject({ coordinator: true });
+    const err = await running;
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as Error).message).toBe(`job ${jobId} cancelled through the API`);
+  }, 90_000);
 
   it('fj rerun: after a fail-fast failure, a new job runs only the items without a result and prints the whole output; a module task needs --task; a cancelled job has nothing to re-run', async () => {
     const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-detached-flaky-'));

@@ -24,10 +24,12 @@ import {
 } from '../helpers/broker.js';
 import { runFj } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
+import { startDashboard } from '../../src/dashboard/server.js';
 
 const available = await brokerAvailable();
 const SLOW_JOIN = join(import.meta.dirname, '..', 'fixtures', 'slow-join.ts');
 const NAMES = ['view-a', 'view-b'];
+const TOKEN = 'test-token-0123456789abcdef';
 
 describe.runIf(available)('what the user sees of a job', () => {
   const queue = `fj.test.view.${randomUUID()}`;
@@ -145,6 +147,8 @@ describe.runIf(available)('what the user sees of a job', () => {
     );
     const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
     expect(res.code).toBe(1);
+    // Its error, written by the worker in the API's words, read back by fj in its own.
+    expect(res.stderr).toMatch(/more than the 1 allowed \(--max-failures\)/);
     const who = (await view(h.id))!.coordinator;
     const w = await waitFor(
       'the coordinator’s heartbeat counting the failures',
@@ -155,5 +159,55 @@ describe.runIf(available)('what the user sees of a job', () => {
       30_000,
     );
     expect(w.tally!.jobs.failed.count).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  it('/metrics counts a collect job’s failed items for the worker that coordinated it, by task, and none for the other', async () => {
+    const dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, queue });
+    try {
+      const metrics = async () => (await fetch(`${dash.url}/metrics`, { headers: { 'x-fj-token': TOKEN } })).text();
+      const failedOf = (text: string, worker: string) =>
+        [...text.matchAll(/^fj_job_items_failed_total\{([^}]*)\} (\d+)$/gm)]
+          .filter((m) => m[1].includes(`worker="${worker}"`))
+          .map((m) => ({ labels: m[1], n: Number(m[2]) }));
+      const before = await metrics();
+      const h = await submit(SLOW_JOIN, { n: 12, poison: [1, 3, 5, 7, 9, 11] }, { ...common(), onFailure: 'collect' });
+      const res = await fj(['result', h.id, '--wait', '--timeout', '60']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout)).toBe(0 + 2 + 4 + 6 + 8 + 10);
+      const j = (await view(h.id))!;
+      expect(j).toMatchObject({ state: 'succeeded', failed: 6 });
+      const who = j.coordinator;
+      const other = NAMES.find((n) => n !== who)!;
+      const count = (text: string, worker: string) =>
+        failedOf(text, worker)
+          .filter((m) => m.labels.includes('task="slow-join"'))
+          .reduce((n, m) => n + m.n, 0);
+      let last = '';
+      const text = await waitFor(
+        'the coordinator’s failed items in /metrics',
+        async () => {
+          last = await metrics();
+          return count(last, who) - count(before, who) >= 6 && last;
+        },
+        20_000,
+        250,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}; coordinator ${who}, /metrics said:\n${last
+            .split('\n')
+            .filter((l) => l.startsWith('fj_job_items'))
+            .join('\n')}`,
+        );
+      });
+      expect(count(text, who) - count(before, who)).toBe(6);
+      expect(count(text, other)).toBe(count(before, other));
+      // Succeeded jobs by task too, and no label names a job.
+      expect(text).toMatch(
+        new RegExp(`^fj_job_duration_seconds_count\\{worker="${who}",task="slow-join",state="succeeded"\\} [1-9]`, 'm'),
+      );
+      expect(text).not.toContain(h.id);
+    } finally {
+      await dash.close();
+    }
   }, 90_000);
 });

@@ -16,6 +16,7 @@ import { BROKER_URL, brokerAvailable, deleteQueues } from '../helpers/broker.js'
 import { FJ_CLI, runFj } from '../helpers/cli.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { FailuresError, run } from '../../src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -128,6 +129,43 @@ describe("hooks' wrong return values: exit 1 naming the hook, never an internal 
     );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(stats, 'utf8'))).toMatchObject({ total: 10, succeeded: 9, failed: 1 });
+  });
+  it('past the failure limit: fj names its flag --max-failures, the API its option maxFailures', async () => {
+    const r = await fj(
+      ['run', fixture('throws.ts'), '-', '-e', 'eager', '--on-failure', 'collect', '--max-failures', '0'],
+      JSON.stringify({ n: 5, at: 3 }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^fj: 1 of 5 items failed, more than the 0 allowed \(--max-failures\):\n {2}item 3: /);
+    expect(r.stderr).not.toContain('maxFailures');
+    const json = await fj(
+      [
+        'run',
+        fixture('throws.ts'),
+        '-',
+        '-e',
+        'eager',
+        '--on-failure',
+        'collect',
+        '--max-failures',
+        '0',
+        '--log-format',
+        'json',
+      ],
+      JSON.stringify({ n: 5, at: 3 }),
+    );
+    expect(JSON.parse(json.stderr.trim().split('\n').at(-1)!)).toMatchObject({
+      msg: expect.stringContaining('(--max-failures)'),
+    });
+    const { default: Throws } = await import('../fixtures/throws.js');
+    const thrown = await run(
+      Throws,
+      { n: 5, at: 3 },
+      { executor: 'eager', onFailure: 'collect', maxFailures: 0 },
+    ).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(FailuresError);
+    expect((thrown as Error).message).toMatch(/^1 of 5 items failed, more than the 0 allowed \(maxFailures\):\n/);
+    expect((thrown as Error).message).not.toContain('--max-failures');
   });
 });
 

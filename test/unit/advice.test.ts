@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { noWorkerServes } from '../../src/executors/amqp/amqp-transport.js';
+import { noCodeMessage } from '../../src/executors/amqp/code-watch.js';
 import { builtinTasksDir } from '../../src/core/paths.js';
 import { workerCommand } from '../../src/task/task-lookup.js';
 import type { TaskInfo } from '../../src/task/registry.js';
@@ -39,5 +40,30 @@ describe('noWorkerServes: who lacks the task', () => {
   });
   it('several: "all 2 of its workers (a, b) lack it"', () => {
     expect(noWorkerServes('q', task, ['a', 'b'], 2)).toContain('all 2 of its workers (a, b) lack it;');
+  });
+});
+
+describe('noCodeMessage: no worker runs the job’s code', () => {
+  const start = "start one with 'fj worker --queue q'";
+  it('one worker without the task: "its only worker (nuw3) lacks it", named before the verb', () => {
+    expect(noCodeMessage('q', 'kmers', 'c1', 1, [], ['nuw3'], start)).toBe(
+      `no worker on pool q serves task "kmers": its only worker (nuw3) lacks it; ${start}`,
+    );
+    expect(noCodeMessage('q', 'kmers', 'c1', 2, [], ['a', 'b'], start)).toContain('its 2 workers (a, b) lack it;');
+    expect(noCodeMessage('q', 'kmers', 'c1', 1, [], [], start)).toContain('its only worker lacks it;');
+  });
+  it('workers on other code, one without the task: "nuw3 lacks the task"', () => {
+    const m = noCodeMessage('q', 'kmers', 'c1', 2, [['c2', ['nuw2']]], ['nuw3'], start);
+    expect(m).toContain('its workers run c2 (nuw2); nuw3 lacks the task.');
+    expect(noCodeMessage('q', 'kmers', 'c1', 3, [['c2', ['w1']]], ['a', 'b'], start)).toContain(
+      '; a, b lack the task.',
+    );
+  });
+});
+
+describe('noWorkerServes: no names known', () => {
+  it('says who without empty brackets', () => {
+    const task = { name: 'kmers', moduleUrl: pathToFileURL(join(builtinTasksDir, 'wordcount.js')).href } as TaskInfo;
+    expect(noWorkerServes('q', task, [], 1)).toContain('its only worker lacks it;');
   });
 });

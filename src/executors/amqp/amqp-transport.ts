@@ -54,6 +54,7 @@ import { WorkPublisher, type AmqpJob } from './publisher.js';
 
 export type { AmqpJob };
 import { readResult } from './results.js';
+import { cancelledMessage } from '../../store/cancel-record.js';
 import { PoolCapacity } from './pool-capacity.js';
 import { PoolWatch } from './pool-watch.js';
 import { CodeWatch } from './code-watch.js';
@@ -298,7 +299,7 @@ export class AmqpTransport implements Transport {
     const r = readResult(msg.content, msg.properties, this.job.jobId, this.job.signer);
     if (r.kind === 'cancel') {
       if (r.token === this.out.runTag)
-        return this.events.fatal(new CancelledError(`job ${this.job.jobId} cancelled by 'fj cancel'`));
+        return this.events.fatal(new CancelledError(cancelledMessage(this.job.jobId, r.by)));
       log.warn(`ignored a cancel message on ${this.resultsQ} that does not name this coordinator's run`);
       return this.drop(link, msg);
     }
@@ -477,9 +478,8 @@ function stillAttached(jobId: string): UsageError {
 
 /** Why a job fails when every worker of its pool declined its task: who lacks it, and the command that serves it. */
 export function noWorkerServes(queue: string, task: TaskInfo, workers: string[], consumerCount: number): string {
+  const names = workers.length ? ` (${workers.join(', ')})` : '';
   const who =
-    consumerCount === 1
-      ? `its only worker (${workers.join(', ')}) lacks it`
-      : `all ${consumerCount} of its workers (${workers.join(', ')}) lack it`;
+    consumerCount === 1 ? `its only worker${names} lacks it` : `all ${consumerCount} of its workers${names} lack it`;
   return `no worker on pool ${queue} serves task ${show(task.name)}: ${who}; start one with '${workerCommand(queue, task.moduleUrl)}'`;
 }

@@ -122,10 +122,10 @@ export function noCodeMessage(
 ): string {
   if (others.length === 0) {
     const who = lacking.length ? ` (${lacking.join(', ')})` : '';
-    return `no worker on pool ${pool} serves task ${show(task)}: ${poolConsumers === 1 ? 'its only worker lacks it' : `its ${poolConsumers} workers lack it`}${who}; ${start}`;
+    return `no worker on pool ${pool} serves task ${show(task)}: ${poolConsumers === 1 ? `its only worker${who} lacks it` : `its ${poolConsumers} workers${who} lack it`}; ${start}`;
   }
   const versions = others.map(([hash, names]) => `${hash} (${names.join(', ')})`).join('; ');
-  const without = lacking.length ? `; ${lacking.join(', ')} lack the task` : '';
+  const without = lacking.length ? `; ${lacking.join(', ')} ${lacking.length === 1 ? 'lacks' : 'lack'} the task` : '';
   return (
     `no worker on pool ${pool} runs task ${show(task)} with this job's code (${mine}): its workers run ${versions}${without}. ` +
     `The job cannot finish with its own code: start a worker with it, submit the job again, or let it move to the new code (onCodeChange 'follow', --on-code-change follow)${others.length > 1 ? ' once the pool runs one version' : ''}`

@@ -22,8 +22,8 @@ import type { JobPhase } from '../../core/job-options.js';
 import { DEFAULT_RESULT_TTL_MS, entryOf, MAX_LABEL, type IndexEntry, type JobState } from '../../store/job-index.js';
 import type { JobEnd } from '../executor.js';
 import type { JobPlan } from '../../dispatch/job-plan.js';
+import { cancelledMessage, readCancel } from '../../store/cancel-record.js';
 import {
-  cancelRecorded,
   describeError,
   endStatus,
   readManifest,
@@ -101,16 +101,14 @@ export class Coordinator {
         keepResults: detached,
         // Attached: this run's tag goes into the records before anything is published.
         onAttached: async () => {
-          if (await cancelRecorded(store, jobId, this.signer))
-            throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
+          await this.stopIfCancelled();
           // The job's first start is kept through takeovers and resumes: STARTED, and its duration, count from it.
           const started = (this.started = manifest.started ?? plan.origin.started ?? Date.now());
           const written = { ...manifest, paramsRef, started, runs: [...earlierRuns, transport!.runTag] };
           await writeManifest(store, jobId, written, this.signer);
           this.attachedWith = written;
           // Again, now that the manifest is there: a cancel that looked for the job in between left its record.
-          if (await cancelRecorded(store, jobId, this.signer))
-            throw new CancelledError(`job ${jobId} cancelled by 'fj cancel' before it started`);
+          await this.stopIfCancelled();
           this.writeStatus('running');
           // Attached (`fj run -e amqp`): listed in the job index like a detached job, so the pool's every job shows.
           if (!detached) await store.indexJob(this.entry(written, 'running'));
@@ -164,6 +162,12 @@ export class Coordinator {
   }
 
   /** The manifest of a fresh job, written before anything is published. */
+  /** Throws CancelledError, naming who cancelled, when a cancel was left for the job before it attached. */
+  private async stopIfCancelled(): Promise<void> {
+    const cancelled = await readCancel(this.store, this.jobId, this.signer);
+    if (cancelled) throw new CancelledError(cancelledMessage(this.jobId, cancelled.by, true));
+  }
+
   private async manifest(paramsRef: string): Promise<Manifest> {
     const { plan, store, jobId } = this;
     const { options, task, origin } = plan;

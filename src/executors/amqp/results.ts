@@ -20,13 +20,15 @@ import { checkMsgpack } from '../../broker/msgpack-check.js';
 import type { ResultBody, Slot } from '../../broker/messages.js';
 import type { WireError } from '../../core/wire-error.js';
 import { SIGNATURE_HEADER, type Signer } from '../../core/signing.js';
+import { isCancelSource, type CancelSource } from '../../store/cancel-record.js';
 
 /** Deepest nesting a result body's own structure needs (body > failures > failure > error > where/cause). */
 const BODY_DEPTH = 6;
 
 /** A result message, read and checked. Positions are within the work message answered. */
 export type ResultReading =
-  | { kind: 'cancel'; token: string }
+  /** A cancel naming run `token`; `by`: who cancelled, when the message says so in a way this reader believes. */
+  | { kind: 'cancel'; token: string; by: CancelSource | undefined }
   | {
       kind: 'refused';
       id: string;
@@ -73,9 +75,14 @@ export function readResult(content: Buffer, props: ResultProperties, jobId: stri
   const bad = (reason: string): ResultReading => ({ kind: 'bad', worker, reason });
   if (props.type === 'fj.cancel') {
     const token = typeof props.correlationId === 'string' ? props.correlationId : '';
-    if (signer && !signer.verify(headers[SIGNATURE_HEADER], 'cancel', token, jobId))
-      return bad('a cancel message not signed with the signing key');
-    return { kind: 'cancel', token };
+    // Its source is signed with it; an older fj's cancel has none, and is signed without one.
+    const said = headers[H.cancelBy];
+    const signed =
+      said === undefined
+        ? signer?.verify(headers[SIGNATURE_HEADER], 'cancel', token, jobId)
+        : typeof said === 'string' && signer?.verify(headers[SIGNATURE_HEADER], 'cancel', token, jobId, said);
+    if (signer && !signed) return bad('a cancel message not signed with the signing key');
+    return { kind: 'cancel', token, by: isCancelSource(said) ? said : undefined };
   }
   const id = props.correlationId;
   if (typeof id !== 'string' || id.length === 0 || id.length > 300)
