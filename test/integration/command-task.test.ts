@@ -4,12 +4,26 @@
  * message of each way a program can fail; a program and what it started
  * killed when its timeout passes, the item timeout passes or the job is
  * cancelled (checked by PID); and a pipeline whose middle stage runs a
- * python3 script on files the first stage wrote.
+ * python3 script on files the first stage wrote, here and with that stage
+ * on a pool of `fj worker` processes.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { codeQueue } from '../../src/broker/amqp.js';
+import { describeTask } from '../../src/task/registry.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueue,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
 import { CancelledError, pipeline, run, runCommand, runPipeline, type RunOptions } from '../../src/index.js';
 import { Files, Programs, PyStats, Sum, type ProgramItem } from '../fixtures/command-stages.js';
 
@@ -209,5 +223,63 @@ describe('a pipeline with a stage that runs a python3 script', () => {
       ['pystats', 30, 0],
       ['sum', 30, 0],
     ]);
+  });
+});
+
+const available = await brokerAvailable();
+
+describe.runIf(available)('a CommandTask on amqp (a real fj worker)', () => {
+  const pool = `fj.test.command.${randomUUID()}`;
+  const store = pathToFileURL(mkdtempSync(join(dir, 'store-'))).href;
+  const opts = { executor: 'amqp' as const, queue: pool, broker: BROKER_URL, store };
+  let worker: WorkerProc;
+
+  beforeAll(async () => {
+    worker = await startWorkerProc(
+      [
+        '--queue',
+        pool,
+        '--store',
+        store,
+        '--tasks',
+        join(import.meta.dirname, '..', 'fixtures', 'command-stages.ts'),
+        '-c',
+        '2',
+      ],
+      { FJ_BROKER_URL: BROKER_URL },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopWorkerProc(worker);
+    await deleteQueues(pool);
+    for (const cls of [Programs, PyStats]) {
+      const info = describeTask(cls);
+      await deleteQueue(codeQueue(pool, info.name, info.codeHash)).catch(() => {});
+    }
+  });
+
+  it('the item timeout and a cancel kill the program the worker started, and what it started', async () => {
+    const timedOut = stuckWithChild();
+    const err = await failure(run(Programs, { items: [timedOut.item] }, { ...opts, itemTimeoutMs: 1000 }));
+    expect(err?.message).toContain('timed out after 1 s');
+    expect(timedOut.pids()).toHaveLength(2);
+    expect(await waitFor(() => !timedOut.pids().some(alive), 3000)).toBe(true);
+
+    const cancelled = stuckWithChild();
+    const abort = new AbortController();
+    const job = failure(run(Programs, { items: [cancelled.item] }, { ...opts, signal: abort.signal }));
+    expect(await waitFor(() => cancelled.pids().length === 2, 20_000)).toBe(true);
+    abort.abort();
+    expect(await job).toBeInstanceOf(CancelledError);
+    expect(await waitFor(() => !cancelled.pids().some(alive), 3000)).toBe(true);
+  });
+
+  it('a pipeline whose python3 stage runs on the pool, the others here', async () => {
+    const p = pipeline(Files, { executor: 'local' }).pipe(PyStats).pipe(Sum, { executor: 'local' });
+    const r = await runPipeline(p, { count: 12, dir: join(dir, 'shared-amqp') }, opts);
+    let expected = 0;
+    for (let i = 0; i < 12; i++) expected += ((i + 1) * (i + 2)) / 2;
+    expect(r.output).toEqual({ total: expected, programs: 12 });
   });
 });
