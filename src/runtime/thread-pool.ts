@@ -84,6 +84,8 @@ interface Thread {
   slot: Float64Array;
   /** Set once the thread is dying: it takes no more batches. */
   dead?: string;
+  /** Set once its worker thread has exited: there is nothing left to abort. */
+  exited?: boolean;
 }
 
 export interface PoolOptions {
@@ -149,7 +151,10 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   private attach(t: Thread): void {
     t.worker.on('message', (msg: FromThread) => this.onMessage(t, msg));
     t.worker.on('error', (err) => this.lose(t, `${err.name}: ${err.message}`));
-    t.worker.on('exit', (code) => this.lose(t, `its worker thread exited (code ${code})`));
+    t.worker.on('exit', (code) => {
+      t.exited = true;
+      this.lose(t, `its worker thread exited (code ${code})`);
+    });
   }
 
   /** Threads in the pool (live or being replaced). */
@@ -399,6 +404,7 @@ function threadData(options: PoolOptions, n: number): ThreadData {
  * terminated when the grace ends.
  */
 async function stopThread(t: Thread): Promise<void> {
+  if (t.exited) return;
   let onMessage: ((msg: FromThread) => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   const aborted = new Promise<void>((resolve) => {
