@@ -4,6 +4,14 @@
  */
 export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
 export { FoldTask } from './task/fold-task.js';
+export { CommandTask } from './task/command-task.js';
+export {
+  runCommand,
+  DEFAULT_MAX_STDOUT_BYTES,
+  type Command,
+  type CommandOutput,
+  type RunCommandOptions,
+} from './task/command.js';
 export type {
   CombineContext,
   ItemSource,

@@ -64,8 +64,13 @@ export type ToThread =
       concurrency: number;
     }
   | { type: 'close' }
-  /** Aborts `ctx.signal` of one batch (by id), or of every batch. */
-  | { type: 'abort'; id?: number };
+  /**
+   * Aborts `ctx.signal` of one batch (by id), or of every batch; with `ack`,
+   * the thread answers `aborted` once the signal's listeners have run (the
+   * pool is about to stop the thread, and waits for an item's program to
+   * be killed first).
+   */
+  | { type: 'abort'; id?: number; ack?: boolean };
 /** Messages from a thread to the pool. */
 export type FromThread =
   | { type: 'ready' }
@@ -86,7 +91,9 @@ export type FromThread =
       merged?: number[];
     }
   /** The whole batch failed (its task could not be loaded, or it was cancelled). */
-  | { type: 'failed'; id: number; error: WireError };
+  | { type: 'failed'; id: number; error: WireError }
+  /** Answers an `abort` with `ack`: every listener of the aborted signals has run. */
+  | { type: 'aborted' };
 
 const port = parentPort!;
 const data = workerData as ThreadData;
@@ -245,6 +252,7 @@ async function main(): Promise<void> {
         if (msg.id === undefined) abortAll.abort(new CancelledError());
         else if (running?.id === msg.id) running.controller.abort(new CancelledError());
         else cancelled.add(msg.id);
+        if (msg.ack) post({ type: 'aborted' });
         break;
       case 'close':
         chain = chain.then(async () => {

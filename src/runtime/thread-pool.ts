@@ -34,6 +34,11 @@ const PER_THREAD = 2;
 const MAX_LOADED = 16;
 /** A cancelled batch still running this long after its abort has its thread replaced. */
 export const ABORT_GRACE_MS = 2000;
+/**
+ * How long a thread being stopped gets to run its items' abort listeners
+ * (a `CommandTask` kills its program there) before it is terminated anyway.
+ */
+const STOP_GRACE_MS = 500;
 /** A thread whose item has run this long counts as full for new batches (see {@link ThreadPool.run}). */
 const STALL_MS = 1000;
 
@@ -79,6 +84,8 @@ interface Thread {
   slot: Float64Array;
   /** Set once the thread is dying: it takes no more batches. */
   dead?: string;
+  /** Set once its worker thread has exited: there is nothing left to abort. */
+  exited?: boolean;
 }
 
 export interface PoolOptions {
@@ -144,7 +151,10 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   private attach(t: Thread): void {
     t.worker.on('message', (msg: FromThread) => this.onMessage(t, msg));
     t.worker.on('error', (err) => this.lose(t, `${err.name}: ${err.message}`));
-    t.worker.on('exit', (code) => this.lose(t, `its worker thread exited (code ${code})`));
+    t.worker.on('exit', (code) => {
+      t.exited = true;
+      this.lose(t, `its worker thread exited (code ${code})`);
+    });
   }
 
   /** Threads in the pool (live or being replaced). */
@@ -301,7 +311,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   async terminate(): Promise<void> {
     this.closed = true;
     this.stopWatchdog();
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => stopThread(t)));
   }
 
   private onMessage(t: Thread, msg: FromThread): void {
@@ -333,7 +343,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     }
     t.pending.clear();
     t.inFlight = 0;
-    void t.worker.terminate();
+    void stopThread(t);
     if (this.closed) return;
     this.emit('threadLost', `${t.id}: ${why}`);
     const at = this.threads.indexOf(t);
@@ -384,6 +394,30 @@ function threadData(options: PoolOptions, n: number): ThreadData {
     workerId: `${options.idPrefix}.${n}`,
     slot: new SharedArrayBuffer(SLOT_SIZE * 8),
   };
+}
+
+/**
+ * Stops a thread: aborts the `ctx.signal` of every item it holds and waits
+ * (up to {@link STOP_GRACE_MS}) for the abort listeners to have run, then
+ * terminates it. Terminating alone would leave a program an item started
+ * running, orphaned; a thread stuck in a loop never answers, and is
+ * terminated when the grace ends.
+ */
+async function stopThread(t: Thread): Promise<void> {
+  if (t.exited) return;
+  let onMessage: ((msg: FromThread) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onMessage = (msg) => void (msg.type === 'aborted' && resolve());
+    t.worker.on('message', onMessage);
+    t.worker.once('exit', () => resolve());
+    timer = setTimeout(resolve, STOP_GRACE_MS);
+  });
+  t.worker.postMessage({ type: 'abort', ack: true } satisfies ToThread);
+  await aborted;
+  clearTimeout(timer);
+  t.worker.off('message', onMessage!);
+  await t.worker.terminate();
 }
 
 /** Starts one thread and waits until it is ready. */
