@@ -23,11 +23,8 @@ import AlignPrepare from '../tasks/align-prepare.js';
 import AlignSummary from '../tasks/align-summary.js';
 import FailureRecord from '../tasks/failure-record.js';
 
-/** The pool `align` runs on under amqp, unless `$FJ_ALIGN_QUEUE` names another. */
-export const ALIGN_QUEUE = 'align';
-
 export default pipeline(AlignPrepare, { name: 'prepare', onFailure: 'collect', maxFailures: '20%' })
-  .pipe(Align, { queue: process.env.FJ_ALIGN_QUEUE || ALIGN_QUEUE })
+  .pipe(Align, { queue: process.env.FJ_ALIGN_QUEUE || 'align' })
   .pipe(AlignSummary, { name: 'summary' })
   .onError(FailureRecord, { executor: 'eager' })
   .named('align-campaign');

@@ -66,11 +66,28 @@ describe('align-campaign', () => {
       ['align', 'align', 9, 0],
       ['summary', 'align-summary', 9, 0],
     ]);
-    expect(r.stderr).toContain('fj: 1 item(s) failed and were left out of the join:');
+    // What the README shows on stderr is what fj printed (a terminal also gets the progress bar).
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const stderr = /<!-- stderr: fj run align-campaign examples\/align-campaign\.json -->\s*\n```\n([\s\S]*?)```/.exec(
+      readme,
+    );
+    expect(stderr, 'the marked stderr block').not.toBeNull();
+    expect(r.stderr).toBe(stderr![1]);
     expect(r.stderr).toMatch(
       /item 8: stage prepare: .*read read-09: 9 bases once cleaned and trimmed, fewer than minLength 20/,
     );
     expect(records()).toEqual([]); // it did not fail: no record
+  });
+
+  it("the README's Pipelines section shows this pipeline and the output it prints", async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const source = readFileSync(join(root, 'pipelines', 'align-campaign.ts'), 'utf8');
+    expect(readme).toContain(source.slice(source.indexOf('export default pipeline(')));
+    const shown =
+      /<!-- output: fj run align-campaign examples\/align-campaign\.json -->\s*\n```json\n([\s\S]*?)```/.exec(readme);
+    expect(shown, 'the marked output block').not.toBeNull();
+    const eager = await runPipeline(campaign, input, { executor: 'eager' });
+    expect(JSON.parse(shown![1])).toEqual(eager.output);
   });
 
   it('its summary agrees with align run on the cleaned reads by hand', async () => {
