@@ -103,12 +103,21 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
       copyProject(project);
       cpSync(join(examples, 'package.json'), join(project, 'package.json'));
       // From npm's cache (the main project installed the same versions): no registry round trips.
-      const vitest = (
-        JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as { version: string }
-      ).version;
+      const version = (name: string) =>
+        (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
+          .version;
       const installed = await sh(
         npm,
-        ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `vitest@${vitest}`],
+        [
+          'install',
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          '--ignore-scripts',
+          tarball,
+          `vitest@${version('vitest')}`,
+          `@types/node@${version('@types/node')}`, // the README's `npm install -D vitest @types/node`
+        ],
         project,
       );
       expect(installed.code, installed.stderr).toBe(0);
