@@ -3,11 +3,14 @@
  * built-in tasks: raw reads cleaned (`align-prepare`), aligned (`align`),
  * summarised by a fold (`align-summary`), and on failure one record written
  * by `failure-record`. Run as a user runs it, `fj run align-campaign` of the
- * built CLI on worker threads, and compared with the same pipeline eager.
+ * built CLI on worker threads, and compared with the same pipeline eager;
+ * and on RabbitMQ, where `align`'s items go only to `$FJ_ALIGN_QUEUE`'s pool.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { PipelineError, run, runPipeline } from '../../src/index.js';
 import campaign from '../../pipelines/align-campaign.js';
@@ -16,6 +19,17 @@ import AlignPrepare, { type AlignPrepareInput } from '../../tasks/align-prepare.
 import AlignSummary from '../../tasks/align-summary.js';
 import type { FailureRecordFile } from '../../tasks/failure-record.js';
 import { runFj } from '../helpers/cli.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueue,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
+import { codeQueue } from '../../src/broker/amqp.js';
+import { loadTask } from '../../src/task/registry.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = join(root, 'examples', 'align-campaign.json');
@@ -157,4 +171,56 @@ describe('align-campaign', () => {
     );
     expect(err.message).toContain('set FJ_FAILURE_DIR to a folder this process can write');
   });
+});
+
+const available = await brokerAvailable();
+
+describe.runIf(available)('align-campaign on RabbitMQ: align on a pool of its own', () => {
+  const main = `fj.test.campaign-main.${randomUUID()}`;
+  const alignPool = `fj.test.campaign-align.${randomUUID()}`;
+  const store = pathToFileURL(mkdtempSync(join(dir, 'store-'))).href;
+  const workers: WorkerProc[] = [];
+  const start = async (pool: string) => {
+    const w = await startWorkerProc(['--queue', pool, '--store', store, '-c', '1'], { FJ_BROKER_URL: BROKER_URL });
+    workers.push(w);
+  };
+
+  afterAll(async () => {
+    for (const w of workers) await stopWorkerProc(w);
+    for (const pool of [main, alignPool]) {
+      await deleteQueues(pool);
+      for (const name of ['align-prepare', 'align', 'align-summary']) {
+        const info = await loadTask(name);
+        await deleteQueue(codeQueue(pool, info.name, info.codeHash)).catch(() => {});
+      }
+    }
+  });
+
+  it("stage 2 waits for a worker of $FJ_ALIGN_QUEUE's pool (built-in tasks: no --tasks), then the output is eager's", async () => {
+    await start(main); // serves prepare and summary, and align too, but align's items never reach it
+    let jobLines = 0;
+    let waiting: Promise<void> | undefined;
+    let linesWhenAlignPoolStarted = 0;
+    const r = await runFj(['run', 'align-campaign', example, '-e', 'amqp', '--queue', main, '--store', store], {
+      env: { FJ_BROKER_URL: BROKER_URL, FJ_ALIGN_QUEUE: alignPool, FJ_FAILURE_DIR: failures },
+      timeoutMs: 90_000,
+      onStderr: (stderr) => {
+        jobLines = (stderr.match(/^fj: job [0-9a-f-]{36} /gm) ?? []).length;
+        // Stage 2's job exists: give main's worker time to take its items if they went there, then start align's pool.
+        if (jobLines === 2 && !waiting)
+          waiting = new Promise((r) => setTimeout(r, 1500)).then(() => {
+            linesWhenAlignPoolStarted = jobLines;
+            return start(alignPool);
+          });
+      },
+    });
+    await waiting; // a worker started late is still stopped by afterAll
+    expect(r.code, r.stderr).toBe(0);
+    expect(jobLines).toBe(3);
+    expect(linesWhenAlignPoolStarted).toBe(2); // stage 2 waited: its items were not on main's pool
+    const eager = await runPipeline(campaign, input, { executor: 'eager' });
+    expect(JSON.parse(r.stdout)).toEqual(eager.output);
+    expect(workers).toHaveLength(2);
+    expect(records()).toEqual([]);
+  }, 120_000);
 });
