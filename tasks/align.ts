@@ -98,6 +98,8 @@ export interface AlignOutput {
 export default class Align extends ForkJoinTask<AlignInput, Edit, Alignment, AlignOutput, AlignParams> {
   static override description = 'Align edited DNA sequences to a reference (best local alignment, Smith-Waterman)';
   static override schema = 'align';
+  /** Its module: threads and workers load it from there when it is run by class (`run(Align, …)`, a pipeline's stage). */
+  static override module = import.meta.url;
 
   /** Upper-cases the reference once per job rather than once per item. */
   override params(input: AlignInput): AlignParams {

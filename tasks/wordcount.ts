@@ -27,6 +27,8 @@ export interface WordCountOutput {
 export default class WordCount extends FoldTask<WordCountInput, string, Counts, WordCountOutput, WordCountParams> {
   static override description = 'Count the words in a list of documents';
   static override schema = 'wordcount';
+  /** Its module: threads and workers load it from there when it is run by class (`run(WordCount, …)`, a pipeline's stage). */
+  static override module = import.meta.url;
   static override params = ['delimiter'];
 
   setup(input: WordCountInput): string[] {

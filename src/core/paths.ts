@@ -17,6 +17,8 @@ function findRoot(start: string): string {
 export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 /** Built-in tasks, compiled. */
 export const builtinTasksDir = join(packageRoot, 'dist', 'tasks');
+/** Built-in pipelines (`fj run align-campaign`), compiled. */
+export const builtinPipelinesDir = join(packageRoot, 'dist', 'pipelines');
 /** The worker-thread entry, compiled. */
 export const threadEntry = join(packageRoot, 'dist', 'src', 'runtime', 'thread-entry.js');
 

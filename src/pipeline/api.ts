@@ -14,7 +14,8 @@ import type { Pipeline } from './pipeline.js';
  * its own, and the worker that ends one queues the next (or the on-error
  * stage). The handle's `result()` is the last stage's output, or the error
  * of the stage that failed once the on-error stage has run. `options` apply
- * to every stage (a stage's settings win); every stage runs on workers.
+ * to every stage (a stage's settings win); every stage runs on workers
+ * (`executor` settings apply to attached runs only).
  * Rejects as `submit()` does.
  */
 export async function submitPipeline(p: Pipeline, input: unknown, options?: SubmitOptions): Promise<JobHandle> {

@@ -174,7 +174,26 @@ export async function resolvePipeline(
   for (const [i, spec] of p.stages.entries()) stages.push(await resolveStage(spec, i + 1, module));
   if (!stages.length) throw new UsageError('a pipeline needs at least one stage');
   const errorStage = p.errorStage ? await resolveStage(p.errorStage, 0, module) : undefined;
+  sameNames([...stages, ...(errorStage ? [errorStage] : [])]);
   return { name: p.name ?? stages[0].name, stages, errorStage };
+}
+
+/**
+ * Refuses two stages whose different task classes have one task name: on
+ * workers a task name routes messages and finds the code, so one of them
+ * would run the other's items. Classes without a `taskName` exported by one
+ * module are all named after its file.
+ */
+function sameNames(stages: ResolvedStage[]): void {
+  const seen = new Map<string, ResolvedStage>();
+  for (const s of stages) {
+    const other = seen.get(s.info.name);
+    if (other && other.info.cls !== s.info.cls)
+      throw new UsageError(
+        `stages ${other.number || 'on-error'} and ${s.number || 'on-error'} run two task classes named '${s.info.name}' (${other.info.cls.name} and ${s.info.cls.name}; a class without a static taskName is named after its module's file): give each a static taskName`,
+      );
+    seen.set(s.info.name, s);
+  }
 }
 
 /** Where each pipeline loaded from a file came from: its stage classes exported there are loaded from there by threads and workers. */

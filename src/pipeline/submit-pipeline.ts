@@ -33,17 +33,12 @@ import { resolvePipeline, type ResolvedStage } from './run-pipeline.js';
  * resolves to a {@link JobHandle} of the pipeline (its `result()` is the
  * last stage's output, or the error of the stage that failed, once the
  * on-error stage has run). `options` are every stage's (a stage's settings
- * win); every stage runs on workers (`executor` settings other than `amqp`
- * are refused). Rejects as `submit()` does.
+ * win); every stage runs on workers (`executor` settings apply to attached
+ * runs only). Rejects as `submit()` does.
  */
 export async function submitPipeline(p: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
   if (!isPipeline(p)) throw new UsageError('submitPipeline: expected a pipeline built with pipeline()');
   const { name, stages, errorStage } = await resolvePipeline(p);
-  for (const s of [...stages, ...(errorStage ? [errorStage] : [])])
-    if (s.settings.executor !== undefined && s.settings.executor !== 'amqp')
-      throw new UsageError(
-        `stage ${s.name}: executor ${s.settings.executor} in a submitted pipeline: every stage of a submitted pipeline runs on workers`,
-      );
   const first = stages[0];
   let valid: unknown;
   try {

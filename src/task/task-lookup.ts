@@ -1,6 +1,6 @@
 /**
  * Which file a task spec names, without loading anything: a built-in task's
- * name (`wordcount`), the name of a module in the project's `tasks/` folder
+ * name (`wordcount`), a built-in pipeline's (`align-campaign`), the name of a module in the project's `tasks/` folder
  * (`primes` for `./tasks/primes.ts` or `.js`, graphile-worker's convention),
  * or a module path. When nothing matches, the error lists what would have,
  * and suggests the nearest name ("did you mean 'wordcount'?").
@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from '../core/errors.js';
-import { builtinTasksDir } from '../core/paths.js';
+import { builtinPipelinesDir, builtinTasksDir } from '../core/paths.js';
 
 /** The folder `fj run NAME` looks in, relative to the working directory. */
 export const TASKS_DIR = 'tasks';
@@ -19,8 +19,22 @@ const NAME = /^[\w-]+$/;
 
 /** Names of the built-in tasks (files in fj's `tasks/`). */
 export function builtinTaskNames(): string[] {
-  if (!existsSync(builtinTasksDir)) return [];
-  return readdirSync(builtinTasksDir)
+  return modulesNamed(builtinTasksDir);
+}
+
+/**
+ * Names of the built-in pipelines (files in fj's `pipelines/`): `fj run NAME`
+ * runs them. Kept apart from the tasks, which `fj tasks`, `fj worker` and the
+ * dashboard load as task classes.
+ */
+export function builtinPipelineNames(): string[] {
+  return modulesNamed(builtinPipelinesDir);
+}
+
+/** The compiled modules of one of fj's folders, by name. */
+function modulesNamed(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.js'))
     .map((f) => basename(f, '.js'))
     .sort();
@@ -36,14 +50,16 @@ export function taskModulesIn(dir: string): string[] {
 }
 
 /**
- * The file `spec` names: a built-in task, then `./tasks/<spec>.ts` (or
- * `.mts`, `.js`, `.mjs`, `.cjs`) under `cwd`, then the path itself;
- * undefined when none exists.
+ * The file `spec` names: a built-in task, then a built-in pipeline, then
+ * `./tasks/<spec>.ts` (or `.mts`, `.js`, `.mjs`, `.cjs`) under `cwd`, then
+ * the path itself; undefined when none exists.
  */
 export function taskFile(spec: string, cwd = process.cwd()): string | undefined {
   if (NAME.test(spec)) {
-    const builtin = join(builtinTasksDir, `${spec}.js`);
-    if (existsSync(builtin)) return builtin;
+    for (const dir of [builtinTasksDir, builtinPipelinesDir]) {
+      const builtin = join(dir, `${spec}.js`);
+      if (existsSync(builtin)) return builtin;
+    }
     for (const ext of MODULE_EXT) {
       const local = join(cwd, TASKS_DIR, `${spec}${ext}`);
       if (existsSync(local)) return local;
@@ -56,16 +72,17 @@ export function taskFile(spec: string, cwd = process.cwd()): string | undefined 
 /** The UsageError for a spec {@link taskFile} found nothing for: what it looked for, what exists, and the nearest name. */
 export function unknownTask(spec: string, cwd = process.cwd()): UsageError {
   const builtins = builtinTaskNames();
+  const pipelines = builtinPipelineNames();
   const locals = taskModulesIn(join(cwd, TASKS_DIR)).map((f) => basename(f, extname(f)));
-  const near = nearest(basename(spec, extname(spec)), [...builtins, ...locals]);
+  const near = nearest(basename(spec, extname(spec)), [...builtins, ...pipelines, ...locals]);
   const path = isAbsolute(spec) ? spec : resolve(cwd, spec);
   // What was looked for, as taskFile looks: a name in the built-ins and ./tasks, a path as the file it names.
   const lookedFor = NAME.test(spec)
-    ? `not a built-in task, no ./${TASKS_DIR}/${spec}.ts or .js, and no such file ${path}`
+    ? `not a built-in task or pipeline, no ./${TASKS_DIR}/${spec}.ts or .js, and no such file ${path}`
     : `no such file ${path}`;
   return new UsageError(
     `unknown task '${spec}'${near && near !== spec ? ` (did you mean '${near}'?)` : ''}: ${lookedFor}\n` +
-      `  built-in tasks: ${builtins.join(', ') || '(none)'}${locals.length ? `; in ./${TASKS_DIR}: ${locals.join(', ')}` : ''}; or give the path of a module whose default export is a ForkJoinTask subclass`,
+      `  built-in tasks: ${builtins.join(', ') || '(none)'}${pipelines.length ? `; built-in pipelines: ${pipelines.join(', ')}` : ''}${locals.length ? `; in ./${TASKS_DIR}: ${locals.join(', ')}` : ''}; or give the path of a module whose default export is a ForkJoinTask subclass`,
   );
 }
 

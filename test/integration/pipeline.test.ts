@@ -227,6 +227,16 @@ describe('fj run PIPELINE', () => {
     expect(readFileSync(report, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
+  it('two stage classes of the pipeline module with one task name are refused before any work', async () => {
+    const input = join(dir, 'one.json');
+    writeFileSync(input, JSON.stringify({ n: 1 }));
+    const r = await runFj(['run', fixture('pipeline-one-module.ts'), input]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "fj: stages 1 and 2 run two task classes named 'pipeline-one-module' (First and Second; a class without a static taskName is named after its module's file): give each a static taskName\n",
+    );
+  });
+
   it('--job-id is refused for a pipeline (it runs a job per stage)', async () => {
     const input = join(dir, 'in2.json');
     writeFileSync(input, JSON.stringify({ count: 3 }));

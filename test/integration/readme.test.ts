@@ -4,9 +4,10 @@
  * copy of examples/ (its own package.json, tasks/, schemas/, input.json and
  * a vitest test), and the README's steps run there: `npx fj run` of a
  * TypeScript task by path and by name (local threads, eager, and amqp with
- * an `fj worker --tasks` of the project), `fj tasks --dir`, and the
- * project's own vitest test importing built-in tasks through the package's
- * exports.
+ * an `fj worker --tasks` of the project), `fj tasks --dir`, a pipeline of
+ * the project's own (`fj run ./pipelines/count-primes.ts`), and the
+ * project's own vitest tests importing built-in tasks through the package's
+ * exports and running that pipeline eagerly.
  * Twice: as an ES module project and as a CommonJS one (`npm init -y`, no
  * "type"), which share one installed node_modules.
  *
@@ -66,7 +67,7 @@ function readmeFiles(): Map<string, string> {
 /** The project files a newcomer writes, copied from examples/ into `to`. */
 function copyProject(to: string): void {
   mkdirSync(to, { recursive: true });
-  for (const part of ['tasks', 'schemas', 'test', 'input.json'])
+  for (const part of ['tasks', 'schemas', 'test', 'pipelines', 'input.json', 'count-primes.json'])
     cpSync(join(examples, part), join(to, part), { recursive: true });
 }
 
@@ -77,8 +78,10 @@ describe('the README', () => {
     const files = readmeFiles();
     expect([...files.keys()].sort()).toEqual([
       'examples/input.json',
+      'examples/pipelines/count-primes.ts',
       'examples/schemas/primes.schema.json',
       'examples/tasks/primes.ts',
+      'examples/test/pipelines.test.ts',
       'examples/test/tasks.test.ts',
     ]);
     for (const [path, text] of files) expect(text, path).toBe(readFileSync(join(root, path), 'utf8'));
@@ -100,12 +103,21 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
       copyProject(project);
       cpSync(join(examples, 'package.json'), join(project, 'package.json'));
       // From npm's cache (the main project installed the same versions): no registry round trips.
-      const vitest = (
-        JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as { version: string }
-      ).version;
+      const version = (name: string) =>
+        (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
+          .version;
       const installed = await sh(
         npm,
-        ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `vitest@${vitest}`],
+        [
+          'install',
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          '--ignore-scripts',
+          tarball,
+          `vitest@${version('vitest')}`,
+          `@types/node@${version('@types/node')}`, // the README's `npm install -D vitest @types/node`
+        ],
         project,
       );
       expect(installed.code, installed.stderr).toBe(0);
@@ -136,10 +148,18 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
     expect(tasks.stdout).toMatch(/^primes +Count the primes in a list of ranges$/m);
   });
 
-  it("the project's vitest test passes (fj/tasks/wordcount through the package's exports)", async () => {
+  it('npx fj run ./pipelines/count-primes.ts runs a pipeline of its own tasks (named stages) on threads', async () => {
+    const r = await sh(npx, ['fj', 'run', './pipelines/count-primes.ts', 'count-primes.json', '-c', '2'], project);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ primes: 1229 });
+  });
+
+  it("the project's vitest tests pass (fj/tasks/wordcount through the package's exports; its pipeline, eager)", async () => {
     const r = await sh(npx, ['vitest', 'run', '--reporter=dot'], project);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(r.stdout).toMatch(/3 passed/);
+    expect(r.stdout).toMatch(/2 passed \(2\)/); // test files
+    expect(r.stdout).toMatch(/5 passed \(5\)/);
   });
 
   it("the README's TypeScript type-checks (strict, module nodenext: fj's and fj/tasks/*'s types through the exports)", async () => {
@@ -158,7 +178,10 @@ describe.each(['module', 'commonjs'] as const)('a newcomer project (%s)', (kind)
         'nodenext',
         '--skipLibCheck',
         'tasks/primes.ts',
+        'tasks/ranges.ts',
+        'pipelines/count-primes.ts',
         'test/tasks.test.ts',
+        'test/pipelines.test.ts',
       ],
       project,
     );

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jsonOutputProblem } from '../../src/task/json-output.js';
 import { importModule, needsTsx } from '../../src/task/module-loader.js';
-import { nearest, unknownTask } from '../../src/task/task-lookup.js';
+import { nearest, taskFile, unknownTask } from '../../src/task/task-lookup.js';
 
 describe('nearest: a typo, not any name', () => {
   it.each([
@@ -39,6 +39,14 @@ describe('unknownTask: what was looked for, as the user wrote it', () => {
     const { message } = unknownTask('Kmers', cwd);
     expect(message).toContain("did you mean 'kmers'?");
     expect(message).toContain('no ./tasks/Kmers.ts or .js');
+  });
+
+  it('built-in pipelines are found by name and listed beside the tasks, a typo of one suggested', () => {
+    expect(taskFile('align-campaign', cwd)).toMatch(/dist[\\/]pipelines[\\/]align-campaign\.js$/);
+    const { message } = unknownTask('align-campain', cwd);
+    expect(message).toContain("did you mean 'align-campaign'?");
+    expect(message).toContain('not a built-in task or pipeline');
+    expect(message).toMatch(/; built-in pipelines: align-campaign;/);
   });
 });
 
