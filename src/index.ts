@@ -2,7 +2,14 @@
  * fj's public surface. Everything a program or a task needs is named here;
  * anything not exported from this file is internal.
  */
-export { ForkJoinTask, type TaskClass, type InputOf, type OutputOf } from './task/fork-join-task.js';
+export {
+  ForkJoinTask,
+  type TaskClass,
+  type InputOf,
+  type OutputOf,
+  type ItemOf,
+  type PartialOf,
+} from './task/fork-join-task.js';
 export { FoldTask } from './task/fold-task.js';
 export { CommandTask } from './task/command-task.js';
 export {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { encodeChecked } from '../core/codec.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
-import { writeManifest, type Manifest } from '../store/job-records.js';
+import type { Manifest } from '../store/job-records.js';
 import {
   atMost,
   MAX_RESULT_TTL_MS,
@@ -19,16 +19,13 @@ import {
   type RunOptions,
 } from '../core/job-options.js';
 import type { Env } from '../core/location.js';
-import { sealRecord, SIGNATURE_HEADER, signerFrom, type Signer } from '../core/signing.js';
+import { signerFrom } from '../core/signing.js';
 import { DEFAULT_RESULT_TTL_MS, MAX_LABEL } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
-import type { PayloadStore } from '../store/store.js';
-import type { ChannelModel } from 'amqplib';
 import type { TaskClass } from '../task/fork-join-task.js';
 import { resolveTask, type TaskInfo } from '../task/registry.js';
-import { assertJobsQueue, connect, DEFAULT_QUEUE, jobsQueue, Publisher, withHeartbeat } from '../broker/amqp.js';
-import { JOB_MESSAGE } from '../broker/messages.js';
-import { entryFor } from './entries.js';
+import { connect, DEFAULT_QUEUE, withHeartbeat } from '../broker/amqp.js';
+import { queueJob } from './queue-job.js';
 import { JobHandle } from './handle.js';
 import { keyMismatch, readBeacons } from '../broker/beacon.js';
 
@@ -174,63 +171,6 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
   };
-}
-
-/**
- * Hands a detached job whose input is stored to its pool: writes its
- * manifest, a `queued` status record and its index entry, then puts its
- * message on the pool's jobs queue (confirmed). `manifest.detached` must be
- * set. `beforePublish` runs between the records and the message (a
- * pipeline's stage checks for a cancel there).
- */
-export async function queueJob(
-  store: PayloadStore,
-  conn: ChannelModel,
-  jobId: string,
-  manifest: Manifest,
-  signer: Signer | undefined,
-  beforePublish?: () => Promise<void>,
-): Promise<void> {
-  const detached = manifest.detached!;
-  await writeManifest(store, jobId, manifest, signer);
-  const status = {
-    state: 'queued',
-    task: manifest.task.name,
-    total: null,
-    done: 0,
-    failed: 0,
-    retried: 0,
-    inFlightMessages: 0,
-    coordinator: '',
-    updated: manifest.created,
-  };
-  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
-  await store.indexJob(entryFor(jobId, manifest.task.name, detached, 'queued', detached.submitted));
-  await beforePublish?.();
-  await publishJob(conn, manifest.queue, jobId, signer);
-}
-
-/** Puts job `jobId`'s message on `queue`'s jobs queue, signed with a key, and waits for the broker's confirm. */
-export async function publishJob(
-  conn: ChannelModel,
-  queue: string,
-  jobId: string,
-  signer: Signer | undefined,
-): Promise<void> {
-  const ch = await conn.createConfirmChannel();
-  ch.on('error', () => {});
-  try {
-    await assertJobsQueue(ch, queue);
-    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-    const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
-      messageId: jobId,
-      type: JOB_MESSAGE,
-      headers,
-    });
-    await confirmed;
-  } finally {
-    await ch.close().catch(() => {});
-  }
 }
 
 /**

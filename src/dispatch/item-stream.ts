@@ -103,3 +103,44 @@ export class ItemStream {
     }
   }
 }
+
+/**
+ * What holds a job's items back (a pipeline stage streaming into the next,
+ * or from the one before): how many items may be taken now, given how many
+ * have been taken (0 or less: none yet), and a promise that settles when
+ * that may have changed.
+ */
+export interface ItemGate {
+  room(taken: number): number;
+  wait(): Promise<void>;
+  /** True once the job should take no more items (the pipeline stops): the stream ends. */
+  readonly stopped: boolean;
+}
+
+/**
+ * An {@link ItemStream} that takes, each time, only as many items as its
+ * gate has room for, waiting before a take (never in the middle of one, so
+ * the items already taken are sent on and their results can open room).
+ */
+export class GatedItemStream extends ItemStream {
+  constructor(
+    source: ItemSource<unknown>,
+    taskName: string | undefined,
+    private readonly gate: ItemGate,
+  ) {
+    super(source, taskName);
+  }
+
+  override async take(max: number): Promise<unknown[]> {
+    let room = this.gate.room(this.index);
+    while (room <= 0 && !this.done && !this.gate.stopped) {
+      await this.gate.wait();
+      room = this.gate.room(this.index);
+    }
+    if (this.gate.stopped) {
+      await this.close();
+      return [];
+    }
+    return super.take(Math.min(max, room));
+  }
+}

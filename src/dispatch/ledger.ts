@@ -264,6 +264,21 @@ export class Ledger {
     }
   }
 
+  /**
+   * Hands item `index`'s result on and lets it go (a pipeline stage that
+   * streams into the next: its join never runs): `{ value }` once, its slot
+   * then marked as held elsewhere; `'failed'` for an item that failed for
+   * good; undefined while the item has not settled.
+   */
+  handOn(index: number): { value: unknown } | 'failed' | undefined {
+    const page = this.pages[index >>> PAGE_BITS];
+    const v = page === undefined ? EMPTY : page[index & (PAGE - 1)];
+    if (v === EMPTY || v === COVERED) return undefined;
+    if (v === FAILED) return 'failed';
+    page[index & (PAGE - 1)] = COVERED;
+    return { value: v };
+  }
+
   /** The page holding `index`, allocated on first use (only pages that hold answers take memory). */
   private page(index: number): unknown[] {
     const p = index >>> PAGE_BITS;

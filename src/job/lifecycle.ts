@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { encode, decode } from '../core/codec.js';
 import { InputError, TaskError } from '../core/errors.js';
 import type { Counters, Executor, JobEnd, JobPlan } from '../executors/executor.js';
-import { ItemStream } from '../dispatch/item-stream.js';
+import { GatedItemStream, ItemStream, type ItemGate } from '../dispatch/item-stream.js';
 import { Ledger, type KeptResults } from '../dispatch/ledger.js';
 import type { Manifest } from '../store/job-records.js';
 import { createLogger, jobLogStyle, taskLogger } from '../core/log.js';
@@ -115,6 +115,19 @@ export interface JobSource {
   started?: number;
   /** Called once the job has ended, either way, with its figures (a detached job's end keeps them, failed or not). */
   onEnd?: (end: JobEnd) => void;
+  /**
+   * The job's items, instead of what `setup` returns (a pipeline stage that
+   * takes the previous stage's results as they arrive): `setup` is not called.
+   */
+  items?: AsyncIterable<unknown>;
+  /** Holds the job's items back (a pipeline stage streaming into the next, or from the one before): taken only as it has room. */
+  gate?: ItemGate;
+  /**
+   * The job's results go on, not to its `join` (a pipeline stage that streams
+   * into the next, reading them from `onLedger`'s ledger): `join` does not
+   * run, and the job's output is null.
+   */
+  passOn?: boolean;
 }
 
 /** An input read by a {@link JobInput}'s `load`: the value (owned: validation fills in defaults in place), what to call it in errors, where it came from. */
@@ -253,7 +266,7 @@ async function execute({
   const paramsBytes = encode(params, { task: info.name, hook: 'params' });
   const sharedParams = decode<object>(paramsBytes);
   opts.onProgress?.({ done: 0, total: undefined, phase: 'setup' });
-  const source_ = await hook(info, 'setup', () => instance.setup(valid, setupCtx));
+  const source_ = origin.items ?? (await hook(info, 'setup', () => instance.setup(valid, setupCtx)));
   if (!ItemStream.accepts(source_)) {
     throw new TaskError(
       { task: info.name, hook: 'setup' },
@@ -262,7 +275,7 @@ async function execute({
       ),
     );
   }
-  const items = new ItemStream(source_, info.name);
+  const items = origin.gate ? new GatedItemStream(source_, info.name, origin.gate) : new ItemStream(source_, info.name);
   const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
   const ledger = new Ledger(opts, opts.retries ?? info.retries);
   if (origin.seed) ledger.restore(origin.seed);
@@ -313,10 +326,11 @@ async function execute({
   };
   let output: unknown;
   try {
-    let results: unknown[];
+    let results: unknown[] = [];
     try {
       await executor.map(plan);
-      results = ledger.results(items.total ?? items.index);
+      if (origin.passOn) ledger.checkLimit(items.total ?? items.index);
+      else results = ledger.results(items.total ?? items.index);
     } catch (err) {
       controller.abort(err);
       throw err;
@@ -327,6 +341,10 @@ async function execute({
     // The message says "(after N attempts)" when there were more than one (see Ledger.fail).
     for (const f of failures) log.error(`item ${f.index} failed: ${f.error.message}`);
 
+    if (origin.passOn) {
+      await ended({ stats: figures(), totalKnown: true });
+      return { output: null, stats: figures() };
+    }
     opts.onProgress?.({ done, total: items.total ?? items.index, phase: 'join' });
     const services = await loadServices(opts.services, 'join');
     try {

@@ -14,7 +14,7 @@ import { decode, encodeChecked } from '../core/codec.js';
 import { FjError } from '../core/errors.js';
 import type { Signer } from '../core/signing.js';
 import { cancelRecorded, readCancel, writeCancel } from '../store/cancel-record.js';
-import { publishJob, queueJob } from '../detached/submit.js';
+import { publishJob, queueJob } from '../detached/queue-job.js';
 import { readOutput, writeEnding } from '../detached/entries.js';
 import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';

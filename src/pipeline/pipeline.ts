@@ -15,7 +15,14 @@
 import type { ExecutorName, FailurePolicy } from '../core/job-options.js';
 import type { ItemFailure } from '../core/errors.js';
 import { UsageError } from '../core/errors.js';
-import { isTaskClass, type InputOf, type OutputOf, type TaskClass } from '../task/fork-join-task.js';
+import {
+  isTaskClass,
+  type InputOf,
+  type ItemOf,
+  type OutputOf,
+  type PartialOf,
+  type TaskClass,
+} from '../task/fork-join-task.js';
 
 /**
  * A stage's own settings. Each overrides, for this stage only, the option of
@@ -42,6 +49,21 @@ export interface StageSettings {
   concurrency?: number;
   /** Items each thread runs at once. */
   itemConcurrency?: number;
+  /**
+   * Streams from the previous stage, with no barrier: this stage's items are
+   * the previous stage's per-item results (what its `process` returns), in
+   * its item order, as they arrive; failed ones are left out. This stage's
+   * `setup` does not run, and its input is the previous stage's input
+   * (validated against this stage's schema: its params come from it). The
+   * previous stage passes its results on: its `join` does not run, and it
+   * must not `combine` or fold. Attached runs only (`fj run`, `runPipeline`).
+   */
+  stream?: boolean;
+  /**
+   * With `stream`: how many items the previous stage may run ahead of this
+   * one (in flight, or done and not taken yet) before it waits. Default 10,000.
+   */
+  buffer?: number;
 }
 
 /** A stage's task: a task class, or the name of one (`'align'`, `'./tasks/align.js'`), resolved when the pipeline runs. */
@@ -79,6 +101,21 @@ export interface StageMismatch<Previous, Next> {
 }
 
 /**
+ * For a stage that streams from the last one: nothing more to ask of `T`
+ * when its items accept the last stage's per-item results and its input the
+ * last stage's input (or they are not known), else a type naming the mismatch.
+ */
+type FitsStream<LastIn, LastPartial, T> = (
+  unknown extends LastPartial ? true : [LastPartial] extends [ItemOf<T>] ? true : false
+) extends true
+  ? unknown extends LastIn
+    ? unknown
+    : [LastIn] extends [Partial<InputOf<T>>]
+      ? unknown
+      : StageMismatch<LastIn, InputOf<T>>
+  : { 'this stage cannot take the previous stage results as items': { results: LastPartial; items: ItemOf<T> } };
+
+/**
  * Nothing more to ask of `T` when its input accepts `Out` (fields with schema
  * defaults may be missing) or `Out` is not known (a stage named by a string),
  * else a type naming the mismatch.
@@ -97,11 +134,11 @@ type Fits<Out, T> = unknown extends Out
  * In TypeScript, a stage whose input type does not accept the previous stage's
  * output does not compile.
  */
-export class Pipeline<In = unknown, Out = unknown> {
+export class Pipeline<In = unknown, Out = unknown, LastIn = unknown, LastPartial = unknown> {
   /** Marks a pipeline structurally (a pipeline built against another copy of fj still loads). */
   readonly kind = 'fj.pipeline' as const;
-  /** Phantom: the pipeline's input and output types. */
-  declare readonly types?: { input: In; output: Out };
+  /** Phantom: the pipeline's input and output types, and its last stage's input and per-item result types (what a streaming stage takes). */
+  declare readonly types?: { input: In; output: Out; lastInput: LastIn; lastPartial: LastPartial };
 
   /** @internal Use {@link pipeline}. */
   constructor(
@@ -119,7 +156,14 @@ export class Pipeline<In = unknown, Out = unknown> {
    * `then`: an object with a `then` method is a promise to `await`, which
    * would call it.
    */
-  pipe<T extends TaskClass>(task: T & Fits<Out, T>, settings?: StageSettings): Pipeline<In, OutputOf<T>>;
+  pipe<T extends TaskClass>(
+    task: T & FitsStream<LastIn, LastPartial, T>,
+    settings: StageSettings & { stream: true },
+  ): Pipeline<In, OutputOf<T>, InputOf<T>, PartialOf<T>>;
+  pipe<T extends TaskClass>(
+    task: T & Fits<Out, T>,
+    settings?: StageSettings & { stream?: false },
+  ): Pipeline<In, OutputOf<T>, InputOf<T>, PartialOf<T>>;
   /** A stage named by a string is resolved when the pipeline runs; its types are not known. */
   pipe(task: string, settings?: StageSettings): Pipeline<In, unknown>;
   pipe(task: StageTask, settings: StageSettings = {}): Pipeline<In, unknown> {
@@ -132,15 +176,18 @@ export class Pipeline<In = unknown, Out = unknown> {
    * is cancelled; its own failure is reported with the stage's, never retried
    * as a pipeline.
    */
-  onError<T extends TaskClass>(task: T & Fits<PipelineFailure, T>, settings?: StageSettings): Pipeline<In, Out>;
-  onError(task: string, settings?: StageSettings): Pipeline<In, Out>;
-  onError(task: StageTask, settings: StageSettings = {}): Pipeline<In, Out> {
+  onError<T extends TaskClass>(
+    task: T & Fits<PipelineFailure, T>,
+    settings?: StageSettings,
+  ): Pipeline<In, Out, LastIn, LastPartial>;
+  onError(task: string, settings?: StageSettings): Pipeline<In, Out, LastIn, LastPartial>;
+  onError(task: StageTask, settings: StageSettings = {}): Pipeline<In, Out, LastIn, LastPartial> {
     if (this.errorStage) throw new UsageError('a pipeline has one on-error stage: onError() was called twice');
     return new Pipeline(this.name, this.stages, stage(task, settings, 'on-error'));
   }
 
   /** The same pipeline under another name. */
-  named(name: string): Pipeline<In, Out> {
+  named(name: string): Pipeline<In, Out, LastIn, LastPartial> {
     if (typeof name !== 'string' || !name.trim()) throw new UsageError('a pipeline name must be a non-empty string');
     return new Pipeline(name, this.stages, this.errorStage);
   }
@@ -153,7 +200,10 @@ export class Pipeline<In = unknown, Out = unknown> {
  * export default pipeline(Prepare).pipe(Align, { queue: 'align' }).pipe(Summarise).onError(Report);
  * ```
  */
-export function pipeline<T extends TaskClass>(first: T, settings?: StageSettings): Pipeline<InputOf<T>, OutputOf<T>>;
+export function pipeline<T extends TaskClass>(
+  first: T,
+  settings?: StageSettings,
+): Pipeline<InputOf<T>, OutputOf<T>, InputOf<T>, PartialOf<T>>;
 export function pipeline(first: string, settings?: StageSettings): Pipeline<unknown, unknown>;
 export function pipeline(first: StageTask, settings: StageSettings = {}): Pipeline<unknown, unknown> {
   return new Pipeline(undefined, [stage(first, settings, 1)]);
@@ -180,6 +230,8 @@ const SETTINGS = new Set<keyof StageSettings>([
   'itemTimeoutMs',
   'concurrency',
   'itemConcurrency',
+  'stream',
+  'buffer',
 ]);
 
 /** A stage checked as it is added: a task class or a name, and only known settings (a typo is not a silent default). */
@@ -196,5 +248,11 @@ function stage(task: StageTask, settings: StageSettings, where: number | 'on-err
     );
   if (settings.name !== undefined && (typeof settings.name !== 'string' || !settings.name.trim()))
     throw new UsageError(`${label}: name must be a non-empty string`);
+  if (settings.stream !== undefined && typeof settings.stream !== 'boolean')
+    throw new UsageError(`${label}: stream must be true or false`);
+  if (settings.stream && where === 1) throw new UsageError(`${label}: the first stage has no stage to stream from`);
+  if (settings.stream && where === 'on-error') throw new UsageError(`${label}: the on-error stage cannot stream`);
+  if (settings.buffer !== undefined && !(Number.isSafeInteger(settings.buffer) && settings.buffer >= 1))
+    throw new UsageError(`${label}: buffer must be a whole number of items from 1`);
   return { task, settings: { ...settings } };
 }

@@ -16,6 +16,8 @@ import { importModule } from '../task/module-loader.js';
 import { unknownTask } from '../task/task-lookup.js';
 import { UsageError } from '../core/errors.js';
 import { isPipeline, type Pipeline, type PipelineFailure, type StageSettings, type StageSpec } from './pipeline.js';
+import { StageStream } from './stage-stream.js';
+import type { ItemGate } from '../dispatch/item-stream.js';
 
 /** One stage of a pipeline that ran: its name, task and figures. */
 export interface StageResult {
@@ -64,28 +66,109 @@ export async function runPipeline<In, Out>(
   const finished: { stage: string; output: unknown }[] = [];
   const results: StageResult[] = [];
   let value: unknown = input;
-  for (const stage of stages) {
-    const prev = stages[stage.number - 2];
-    const named =
-      stage.number === 1 ? source : `the output of stage ${label(prev)}, as the input of stage ${label(stage)}`;
-    let stats: JobStats | undefined;
-    try {
-      if (options.signal?.aborted) throw cancelledBy(options.signal.reason);
-      const result = await startJob(
-        stage.info.cls,
-        { value, source: named, origin: { onEnd: (end) => (stats = end.stats) } },
-        stageOptions(options, stage, stages.length),
-      );
-      stats = result.stats;
-      value = result.output;
-      finished.push({ stage: stage.name, output: value });
-      results.push({ stage: stage.name, task: stage.info.name, stats });
-    } catch (err) {
-      if (stats) results.push({ stage: stage.name, task: stage.info.name, stats });
-      throw await failed(name, stage, err, stats?.failures ?? [], finished, errorStage, options);
+  for (let i = 0; i < stages.length;) {
+    // A segment: a stage and the stages after it that stream from it, one after another; they run at once.
+    let j = i;
+    while (j + 1 < stages.length && stages[j + 1].settings.stream) j++;
+    const segment = stages.slice(i, j + 1);
+    const prev = stages[i - 1];
+    const named = i === 0 ? source : `the output of stage ${label(prev)}, as the input of stage ${label(stages[i])}`;
+    const ran = await runSegment(segment, value, named, options, stages.length);
+    for (const r of ran.results) results.push(r);
+    if ('failure' in ran) {
+      const { stage, error, stats } = ran.failure;
+      throw await failed(name, stage, error, stats?.failures ?? [], finished, errorStage, options);
     }
+    value = ran.output;
+    finished.push({ stage: segment[segment.length - 1].name, output: value });
+    i = j + 1;
   }
   return { output: value as Out, stages: results, wallMs: Date.now() - started };
+}
+
+/** How a segment of stages went: its last stage's output, or the stage that failed first (the others stopped because of it). */
+type SegmentRun =
+  | { results: StageResult[]; output: unknown }
+  | { results: StageResult[]; failure: { stage: ResolvedStage; error: unknown; stats: JobStats | undefined } };
+
+/**
+ * Runs a segment: one stage, or a stage and those that stream from it
+ * (./stage-stream.ts), all at once, each a job through `startJob`. A
+ * streaming stage's input is the segment's input (validated against its
+ * own schema: its params come from it) and its items are the previous
+ * stage's results; a stage that streams into the next passes its results
+ * on and runs no join. The first stage to fail stops the others.
+ */
+async function runSegment(
+  segment: ResolvedStage[],
+  value: unknown,
+  source: string | undefined,
+  options: RunOptions,
+  count: number,
+): Promise<SegmentRun> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const links = segment.slice(1).map((s) => new StageStream(s.settings.buffer));
+  const stats: (JobStats | undefined)[] = segment.map(() => undefined);
+  let first: { stage: ResolvedStage; error: unknown } | undefined;
+  let output: unknown;
+  try {
+    await Promise.all(
+      segment.map(async (stage, k) => {
+        const down = links[k]; // this stage streams into the next
+        const up = links[k - 1]; // this stage streams from the previous
+        const opts = stageOptions({ ...options, signal: controller.signal }, stage, count);
+        const progress = opts.onProgress;
+        try {
+          if (controller.signal.aborted) throw cancelledBy(controller.signal.reason);
+          const result = await startJob(
+            stage.info.cls,
+            {
+              value,
+              source:
+                k === 0
+                  ? source
+                  : `the input of stage ${label(segment[0])}, as the input of stage ${label(stage)} (it streams from stage ${label(segment[k - 1])})`,
+              origin: {
+                onEnd: (end) => (stats[k] = end.stats),
+                ...(up ? { items: up.items() } : {}),
+                ...(down ? { onLedger: down.onLedger, passOn: true } : {}),
+                ...(up || down ? { gate: bothGates(up?.downstream, down?.upstream) } : {}),
+              },
+            },
+            down ? { ...opts, onProgress: (p) => (down.poke(), progress?.(p)) } : opts,
+          );
+          stats[k] = result.stats;
+          down?.close({ total: result.stats.total });
+          if (k === segment.length - 1) output = result.output;
+        } catch (err) {
+          first ??= { stage, error: err };
+          down?.close({ error: err });
+          for (const l of links) l.stop();
+          controller.abort(new CancelledError(`stage ${label(first.stage)} failed`));
+        }
+      }),
+    );
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const results = segment.flatMap((s, k) => (stats[k] ? [{ stage: s.name, task: s.info.name, stats: stats[k] }] : []));
+  if (first) return { results, failure: { ...first, stats: stats[segment.indexOf(first.stage)] } };
+  return { results, output };
+}
+
+/** One gate of two (a stage that streams from one stage and into another): the room of the tighter, either one's change. */
+function bothGates(a: ItemGate | undefined, b: ItemGate | undefined): ItemGate {
+  if (!a || !b) return (a ?? b)!;
+  return {
+    room: (taken) => Math.min(a.room(taken), b.room(taken)),
+    wait: () => Promise.race([a.wait(), b.wait()]),
+    get stopped() {
+      return a.stopped || b.stopped;
+    },
+  };
 }
 
 /** The error a cancel before a stage starts gives: the signal's reason when it is a CancelledError (Ctrl-C's says so). */
@@ -100,7 +183,7 @@ function label(stage: ResolvedStage): string {
 
 /** The options a stage runs with: the pipeline's, the stage's settings over them, its progress labelled. */
 function stageOptions(options: RunOptions, stage: ResolvedStage, count: number): RunOptions {
-  const { name: _name, ...settings } = stage.settings;
+  const { name: _name, stream: _stream, buffer: _buffer, ...settings } = stage.settings;
   const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   const onProgress = options.onProgress;
   return {
@@ -175,6 +258,11 @@ export async function resolvePipeline(
   if (!stages.length) throw new UsageError('a pipeline needs at least one stage');
   const errorStage = p.errorStage ? await resolveStage(p.errorStage, 0, module) : undefined;
   sameNames([...stages, ...(errorStage ? [errorStage] : [])]);
+  for (const [k, s] of stages.entries())
+    if (stages[k + 1]?.settings.stream && s.info.combines)
+      throw new UsageError(
+        `stage ${label(stages[k + 1])} streams from stage ${label(s)}, which ${s.info.folds ? 'folds' : 'combines'} its results: a stage that streams into the next hands on each item's own result`,
+      );
   return { name: p.name ?? stages[0].name, stages, errorStage };
 }
 

@@ -17,7 +17,8 @@ import { signerFrom } from '../core/signing.js';
 import { keyMismatch, readBeacons } from '../broker/beacon.js';
 import { connect, DEFAULT_QUEUE, withHeartbeat } from '../broker/amqp.js';
 import { JobHandle } from '../detached/handle.js';
-import { manifestOptions, queueJob, resultTtl, type SubmitOptions } from '../detached/submit.js';
+import { manifestOptions, resultTtl, type SubmitOptions } from '../detached/submit.js';
+import { queueJob } from '../detached/queue-job.js';
 import { MAX_LABEL } from '../store/job-index.js';
 import type { DetachedInfo, Manifest } from '../store/job-records.js';
 import { MAX_PIPELINE_ID, stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
@@ -39,6 +40,11 @@ import { resolvePipeline, type ResolvedStage } from './run-pipeline.js';
 export async function submitPipeline(p: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
   if (!isPipeline(p)) throw new UsageError('submitPipeline: expected a pipeline built with pipeline()');
   const { name, stages, errorStage } = await resolvePipeline(p);
+  const streaming = stages.find((s) => s.settings.stream);
+  if (streaming)
+    throw new UsageError(
+      `stage ${streaming.number} (${streaming.name}) streams from the stage before it: a submitted pipeline runs its stages one after another; run it attached ('fj run') to stream`,
+    );
   const first = stages[0];
   let valid: unknown;
   try {

@@ -163,6 +163,19 @@ export type OutputOf<T> = T extends abstract new () => infer X
     ? O
     : never;
 
+/** The item type of a task class (`ItemOf<typeof Align>`) or of its instances. */
+export type ItemOf<T> = T extends abstract new () => infer X
+  ? ItemOf<X>
+  : T extends TaskBase<any, infer I, any, any, any, any>
+    ? I
+    : never;
+/** The per-item result type of a task class (what its `process` returns, or a FoldTask's accumulator) or of its instances. */
+export type PartialOf<T> = T extends abstract new () => infer X
+  ? PartialOf<X>
+  : T extends TaskBase<any, any, infer P, any, any, any>
+    ? P
+    : never;
+
 /**
  * True when `value` looks like a task class. A structural check rather than
  * `instanceof`, so a task compiled against another copy of fj still loads.

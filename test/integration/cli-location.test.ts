@@ -48,7 +48,7 @@ describe('what a command says about its flags', () => {
   it('a broker URL of the wrong scheme says what it expects once', async () => {
     const r = await runFj(['run', 'wordcount', EXAMPLE, '-e', 'amqp', '--broker', 'http://127.0.0.1:5672']);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.match(/amqp:\/\/ or amqps:\/\//g)).toHaveLength(1);
+    expect(r.stderr.match(/amqp:\/\/ nor amqps:\/\//g)).toHaveLength(1);
   });
 
   it('--broker on a local run is said to be ignored', async () => {

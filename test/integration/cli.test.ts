@@ -420,7 +420,7 @@ describe('bad queue names and broker URLs: exit 2 before connecting, no stack', 
       ['--broker', 'amqp://gu%zzest:s3cret@127.0.0.1:5672'],
       /percent-encoding .*user name/,
     ],
-    ['an http:// broker URL', ['--broker', 'http://127.0.0.1:15672'], /amqp:\/\/ or amqps:\/\//],
+    ['an http:// broker URL', ['--broker', 'http://127.0.0.1:15672'], /neither amqp:\/\/ nor amqps:\/\//],
     ['a broker URL that is not a URL', ['--broker', 'not a url'], /broker URL/],
   ];
   const commands: [string, string[], (extra: string[]) => boolean][] = [

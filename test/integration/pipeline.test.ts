@@ -24,7 +24,7 @@ import {
 import { JOB_MESSAGE } from '../../src/broker/messages.js';
 import { waitFor } from '../helpers/wait.js';
 import { describeTask } from '../../src/task/registry.js';
-import { BrokenReport, Report, Scale, Shout, Squares, Total, type Totals } from '../fixtures/pipeline-stages.js';
+import { BrokenReport, Report, Scale, Shout, Sink, Squares, Total, type Totals } from '../fixtures/pipeline-stages.js';
 import { runFj } from '../helpers/cli.js';
 import {
   BROKER_URL,
@@ -193,12 +193,121 @@ describe('pipelines, in this process and on worker threads', () => {
   });
 });
 
+describe('a stage that streams from the one before it (no barrier)', () => {
+  beforeEach(() => {
+    rmSync(reportFile, { force: true });
+    process.env.FJ_TEST_PIPELINE_REPORT = reportFile;
+  });
+  const squaresSum = (count: number) => (count * (count - 1) * (2 * count - 1)) / 6;
+
+  it.each(['eager', 'local'] as const)('takes the results as its items, in order, on %s', async (executor) => {
+    const p = pipeline(Squares).pipe(Sink, { stream: true });
+    const r = await runPipeline(p, { count: 3000 }, { executor, concurrency: 2 });
+    expect(r.output).toMatchObject({ sum: squaresSum(3000), count: 3000 });
+    expect(r.stages.map((s) => [s.stage, s.stats.items])).toEqual([
+      ['squares', 3000],
+      ['sink', 3000],
+    ]);
+  });
+
+  it('its first items run before the previous stage ends', async () => {
+    const seen: { stage: string; done: number }[] = [];
+    const p = pipeline(Squares).pipe(Sink, { stream: true });
+    await runPipeline(
+      p,
+      { count: 200, slowSquares: 10 },
+      {
+        executor: 'local',
+        concurrency: 2,
+        onProgress: (e) => e.phase === 'items' && seen.push({ stage: e.stage!, done: e.done }),
+      },
+    );
+    const firstSink = seen.findIndex((e) => e.stage.startsWith('2/2') && e.done > 0);
+    expect(firstSink).toBeGreaterThan(-1);
+    const squaresBefore = seen.slice(0, firstSink).filter((e) => e.stage.startsWith('1/2'));
+    expect(squaresBefore.at(-1)?.done ?? 0).toBeLessThan(200); // stage 1 had not finished when stage 2 had results
+  }, 60_000);
+
+  it('backpressure: a fast first stage stays within its buffer of a slow second one', async () => {
+    let squares = 0;
+    let sink = 0;
+    let lag = 0;
+    const p = pipeline(Squares).pipe(Sink, { stream: true, buffer: 100 });
+    const r = await runPipeline(
+      p,
+      { count: 3000, slowSink: 1 },
+      {
+        executor: 'local',
+        concurrency: 2,
+        onProgress: (e) => {
+          if (e.stage?.startsWith('1/2')) squares = e.done;
+          else sink = e.done;
+          lag = Math.max(lag, squares - sink);
+        },
+      },
+    );
+    expect(r.output.count).toBe(3000);
+    // Without the buffer stage 1 ends at once, 3,000 results ahead; with it, at most the buffer plus stage 2's items in flight.
+    expect(lag).toBeLessThan(1000);
+  }, 60_000);
+
+  it('a failure in either stage stops both, names the stage, and runs the on-error stage once', async () => {
+    for (const [failIn, number] of [
+      ['squares', 1],
+      ['sink', 2],
+    ] as const) {
+      rmSync(reportFile, { force: true });
+      const p = pipeline(Squares).pipe(Sink, { stream: true }).onError(Report);
+      const err = (await runPipeline(p, { count: 500, failIn, slowSink: 2 }, { executor: 'local' }).catch(
+        (e: unknown) => e,
+      )) as PipelineError;
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err.stage.number).toBe(number);
+      expect(err.message).toContain('on purpose');
+      expect(reports().map((f) => f.stage.number)).toEqual([number]);
+    }
+  }, 60_000);
+
+  it('a cancel stops both stages and runs the on-error stage once', async () => {
+    const controller = new AbortController();
+    const p = pipeline(Squares).pipe(Sink, { stream: true }).onError(Report);
+    const err = (await runPipeline(
+      p,
+      { count: 400, slowSink: 20 },
+      {
+        executor: 'local',
+        signal: controller.signal,
+        onProgress: (e) => e.stage?.startsWith('2/2') && e.done > 0 && controller.abort(),
+      },
+    ).catch((e: unknown) => e)) as PipelineError;
+    expect(err.exitCode).toBe(130);
+    expect(reports()).toHaveLength(1);
+    expect(reports()[0].cancelled).toBe(true);
+  }, 60_000);
+
+  it('is refused where it cannot hold: after a stage that folds, on the first stage, in a submitted pipeline', async () => {
+    await expect(
+      runPipeline(
+        pipeline(Squares)
+          .pipe(Scale)
+          .pipe(Total)
+          .pipe(Sink as never, { stream: true }),
+        { count: 3 },
+      ),
+    ).rejects.toThrow(/stage 4 \(sink\) streams from stage 3 \(total\), which folds its results/);
+    expect(() => pipeline(Squares, { stream: true })).toThrow(/the first stage has no stage to stream from/);
+    await expect(submitPipeline(pipeline(Squares).pipe(Sink, { stream: true }), { count: 3 })).rejects.toThrow(
+      /stage 2 \(sink\) streams from the stage before it: a submitted pipeline runs its stages one after another/,
+    );
+  });
+});
+
 describe('fj run PIPELINE', () => {
   it('runs the module default pipeline, prints the last output and writes each stage figures to --stats', async () => {
     const input = join(dir, 'in.json');
     const stats = join(dir, 'stats.json');
     writeFileSync(input, JSON.stringify({ count: 300 }));
-    const r = await runFj(['run', fixture('pipeline.ts'), input, '-e', 'local', '--stats', stats]);
+    const r = await runFj(['run', fixture('pipelines/pipeline.ts'), input, '-e', 'local', '--stats', stats]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(300), count: 300 });
@@ -214,7 +323,7 @@ describe('fj run PIPELINE', () => {
     const input = join(dir, 'fail.json');
     writeFileSync(input, JSON.stringify({ count: 20, failIn: 'scale' }));
     const report = join(dir, 'cli-report.jsonl');
-    const r = await runFj(['run', fixture('pipeline.ts'), input, '-e', 'local'], {
+    const r = await runFj(['run', fixture('pipelines/pipeline.ts'), input, '-e', 'local'], {
       env: { FJ_TEST_PIPELINE_REPORT: report },
     });
     expect(r.code).toBe(1);
@@ -230,7 +339,7 @@ describe('fj run PIPELINE', () => {
   it('two stage classes of the pipeline module with one task name are refused before any work', async () => {
     const input = join(dir, 'one.json');
     writeFileSync(input, JSON.stringify({ n: 1 }));
-    const r = await runFj(['run', fixture('pipeline-one-module.ts'), input]);
+    const r = await runFj(['run', fixture('pipelines/pipeline-one-module.ts'), input]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
       "fj: stages 1 and 2 run two task classes named 'pipeline-one-module' (First and Second; a class without a static taskName is named after its module's file): give each a static taskName\n",
@@ -240,7 +349,7 @@ describe('fj run PIPELINE', () => {
   it('--job-id is refused for a pipeline (it runs a job per stage)', async () => {
     const input = join(dir, 'in2.json');
     writeFileSync(input, JSON.stringify({ count: 3 }));
-    const r = await runFj(['run', fixture('pipeline.ts'), input, '--job-id', 'x']);
+    const r = await runFj(['run', fixture('pipelines/pipeline.ts'), input, '--job-id', 'x']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('fj: --job-id names one job; a pipeline runs a job for each of its stages\n');
   });
@@ -248,9 +357,12 @@ describe('fj run PIPELINE', () => {
 
 describe('a pipeline where a task is expected', () => {
   it('fj worker --tasks says it is a pipeline and what to give instead', async () => {
-    const r = await runFj(['worker', '--tasks', fixture('pipeline.ts'), '--queue', `fj.test.${randomUUID()}`], {
-      env: { FJ_BROKER_URL: BROKER_URL },
-    });
+    const r = await runFj(
+      ['worker', '--tasks', fixture('pipelines/pipeline.ts'), '--queue', `fj.test.${randomUUID()}`],
+      {
+        env: { FJ_BROKER_URL: BROKER_URL },
+      },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
       /pipeline\.ts exports a pipeline, not a task: 'fj run' runs a pipeline; 'fj worker --tasks' takes the modules of its stages' tasks/,
@@ -351,7 +463,7 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     const input = join(dir, 'amqp.json');
     writeFileSync(input, JSON.stringify({ count: 50 }));
     const r = await runFj(
-      ['run', fixture('pipeline-pools.ts'), input, '-e', 'amqp', '--queue', poolA, '--store', store],
+      ['run', fixture('pipelines/pipeline-pools.ts'), input, '-e', 'amqp', '--queue', poolA, '--store', store],
       { env: { FJ_BROKER_URL: BROKER_URL, FJ_TEST_SCALE_POOL: poolB }, timeoutMs: 60_000 },
     );
     expect(r.code, r.stderr).toBe(0);

@@ -3,7 +3,7 @@
  * Every `@ts-expect-error` marks a line that must NOT compile.
  */
 import { ForkJoinTask, pipeline, runPipeline, type PipelineFailure } from '../../src/index.js';
-import { Report, Scale, Shout, Squares, Total, type Totals } from '../fixtures/pipeline-stages.js';
+import { Report, Scale, Shout, Sink, Squares, Total, type Totals } from '../fixtures/pipeline-stages.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectTrue<T extends true>(): T | void {}
@@ -45,3 +45,8 @@ export class Finish extends ForkJoinTask<PipelineFailure, string, string, string
   }
 }
 export const finished = pipeline(Squares).onError(Finish);
+
+/** A stage that streams takes the last stage's per-item results as items, and its input. */
+export const streaming = pipeline(Squares).pipe(Sink, { stream: true });
+// @ts-expect-error Scale's items are numbers, Squares' per-item results are [number, string]
+export const badStream = pipeline(Squares).pipe(Scale, { stream: true });

@@ -1,0 +1,69 @@
+/**
+ * Hands a detached job to its pool: its records, then its message on the
+ * pool's jobs queue. `submit()` and a pipeline going on to its next stage
+ * (pipeline/continue-pipeline.ts) queue jobs alike.
+ */
+import type { ChannelModel } from 'amqplib';
+import { sealRecord, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
+import { writeManifest, type Manifest } from '../store/job-records.js';
+import type { PayloadStore } from '../store/store.js';
+import { assertJobsQueue, jobsQueue, Publisher } from '../broker/amqp.js';
+import { JOB_MESSAGE } from '../broker/messages.js';
+import { entryFor } from './entries.js';
+
+/**
+ * Hands a detached job whose input is stored to its pool: writes its
+ * manifest, a `queued` status record and its index entry, then puts its
+ * message on the pool's jobs queue (confirmed). `manifest.detached` must be
+ * set. `beforePublish` runs between the records and the message (a
+ * pipeline's stage checks for a cancel there).
+ */
+export async function queueJob(
+  store: PayloadStore,
+  conn: ChannelModel,
+  jobId: string,
+  manifest: Manifest,
+  signer: Signer | undefined,
+  beforePublish?: () => Promise<void>,
+): Promise<void> {
+  const detached = manifest.detached!;
+  await writeManifest(store, jobId, manifest, signer);
+  const status = {
+    state: 'queued',
+    task: manifest.task.name,
+    total: null,
+    done: 0,
+    failed: 0,
+    retried: 0,
+    inFlightMessages: 0,
+    coordinator: '',
+    updated: manifest.created,
+  };
+  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
+  await store.indexJob(entryFor(jobId, manifest.task.name, detached, 'queued', detached.submitted));
+  await beforePublish?.();
+  await publishJob(conn, manifest.queue, jobId, signer);
+}
+
+/** Puts job `jobId`'s message on `queue`'s jobs queue, signed with a key, and waits for the broker's confirm. */
+export async function publishJob(
+  conn: ChannelModel,
+  queue: string,
+  jobId: string,
+  signer: Signer | undefined,
+): Promise<void> {
+  const ch = await conn.createConfirmChannel();
+  ch.on('error', () => {});
+  try {
+    await assertJobsQueue(ch, queue);
+    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
+    const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
+      messageId: jobId,
+      type: JOB_MESSAGE,
+      headers,
+    });
+    await confirmed;
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
