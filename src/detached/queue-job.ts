@@ -5,7 +5,7 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { sealRecord, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
-import { writeManifest, type Manifest } from '../store/job-records.js';
+import { writeManifest, type JobStatus, type Manifest } from '../store/job-records.js';
 import type { PayloadStore } from '../store/store.js';
 import { assertJobsQueue, jobsQueue, Publisher } from '../broker/amqp.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
@@ -26,21 +26,8 @@ export async function queueJob(
   signer: Signer | undefined,
   beforePublish?: () => Promise<void>,
 ): Promise<void> {
-  const detached = manifest.detached!;
   await writeManifest(store, jobId, manifest, signer);
-  const status = {
-    state: 'queued',
-    task: manifest.task.name,
-    total: null,
-    done: 0,
-    failed: 0,
-    retried: 0,
-    inFlightMessages: 0,
-    coordinator: '',
-    updated: manifest.created,
-  };
-  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
-  await store.indexJob(entryFor(jobId, manifest.task.name, detached, 'queued', detached.submitted));
+  await writeFreshStatus(store, jobId, manifest, signer, 'queued', { updated: manifest.created });
   await beforePublish?.();
   await publishJob(conn, manifest.queue, jobId, signer);
 }
@@ -66,4 +53,34 @@ export async function publishJob(
   } finally {
     await ch.close().catch(() => {});
   }
+}
+
+/**
+ * A detached job's status record and index entry before any coordinator
+ * writes them: `queued` (no item seen), or `running` for a pipeline at a
+ * stage (`extra.stage`); figures zero.
+ */
+export async function writeFreshStatus(
+  store: PayloadStore,
+  jobId: string,
+  manifest: Manifest,
+  signer: Signer | undefined,
+  state: 'queued' | 'running',
+  extra: Partial<JobStatus> = {},
+): Promise<void> {
+  const d = manifest.detached!;
+  const status: JobStatus = {
+    state,
+    task: manifest.task.name,
+    total: null,
+    done: 0,
+    failed: 0,
+    retried: 0,
+    inFlightMessages: 0,
+    coordinator: '',
+    updated: new Date().toISOString(),
+    ...extra,
+  };
+  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
+  await store.indexJob(entryFor(jobId, manifest.task.name, d, state, state === 'queued' ? d.submitted : undefined));
 }

@@ -3,10 +3,10 @@
  * stage's job, and the pipeline's own status record as it moves from stage
  * to stage.
  */
-import { sealRecord, type Signer } from '../core/signing.js';
-import { entryFor } from '../detached/entries.js';
+import type { Signer } from '../core/signing.js';
+import { writeFreshStatus } from '../detached/queue-job.js';
 import { MAX_LABEL } from '../store/job-index.js';
-import type { DetachedInfo, JobStatus, Manifest } from '../store/job-records.js';
+import type { DetachedInfo, Manifest } from '../store/job-records.js';
 import type { PlannedStage } from '../store/pipeline-records.js';
 import type { PayloadStore } from '../store/store.js';
 
@@ -57,19 +57,5 @@ export async function setPipelineStatus(
   signer: Signer | undefined,
   stage: string,
 ): Promise<void> {
-  const status: JobStatus = {
-    state: 'running',
-    task: manifest.task.name,
-    total: null,
-    done: 0,
-    failed: 0,
-    retried: 0,
-    inFlightMessages: 0,
-    coordinator: '',
-    stage,
-    started: manifest.detached!.submitted,
-    updated: new Date().toISOString(),
-  };
-  await store.setMeta(id, 'status', sealRecord(signer, 'status', id, JSON.stringify(status)));
-  await store.indexJob(entryFor(id, manifest.task.name, manifest.detached!, 'running'));
+  await writeFreshStatus(store, id, manifest, signer, 'running', { stage, started: manifest.detached!.submitted });
 }
