@@ -450,6 +450,14 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     expect(r.output.ranOn.total.every((w) => w === 'wa1' || w === 'wa2')).toBe(true);
   }, 60_000);
 
+  it('a 3-stage pipeline of 102,000 items finishes on amqp with the output eager gives', async () => {
+    const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total);
+    const count = 34_000;
+    const r = await runPipeline(p, { count }, opts);
+    expect(r.output.total).toBe(expectedTotal(count));
+    expect(r.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
+  }, 120_000);
+
   it('a failure in the amqp stage runs the on-error stage once, in this process', async () => {
     const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
     const err = (await runPipeline(p, { count: 30, failIn: 'scale' }, opts).catch((e: unknown) => e)) as PipelineError;
