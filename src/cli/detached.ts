@@ -1,6 +1,7 @@
 /** `fj submit`, `fj rerun`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
 import { CancelledError, UsageError } from '../core/errors.js';
-import { JobHandle, type JobView } from '../detached/handle.js';
+import { JobHandle } from '../detached/handle.js';
+import type { JobView } from '../detached/job-view.js';
 import { forget, listJobs, listWorkers } from '../detached/queries.js';
 import { rerunFailed } from '../detached/rerun.js';
 import { submit, type SubmitOptions } from '../detached/submit.js';
@@ -79,7 +80,12 @@ export interface RerunFlags extends JobLocation {
  */
 export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams): Promise<void> {
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
-  const spec = flags.task ?? taskToLoad(jobId, await readManifestAt(jobId, flags), 'rerun', 're-run its failed items');
+  const manifest = await readManifestAt(jobId, flags);
+  // A pipeline names no task of its own: rerunFailed says what to do instead.
+  const spec = manifest.plan
+    ? undefined
+    : (flags.task ?? taskToLoad(jobId, manifest, 'rerun', 're-run its failed items'));
+  if (!spec) return void (await rerunFailed('pipeline', jobId, flags));
   const info = await loadTask(spec);
   const handle = await rerunFailed(info.cls, jobId, {
     broker: flags.broker,
@@ -182,9 +188,9 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
   const { jobs, more } = await listJobs({ ...flags, state: flags.state as JobState | undefined });
   if (flags.json) return void io.stdout.write(`${JSON.stringify({ jobs, more }, null, 2)}\n`);
   if (jobs.length === 0) return void io.stdout.write('no jobs\n');
-  const rows = jobs.map((j) =>
+  const rows = groupStages(jobs).map((j) =>
     [
-      j.id,
+      j.pipeline ? `└ ${j.id}` : j.id,
       j.phase ? `${j.state} (${j.phase})` : j.state,
       j.task,
       progress(j),
@@ -237,6 +243,24 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
 export async function forgetCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
   await forget(jobId, flags);
   io.stderr.write(`fj: job ${jobId} forgotten\n`);
+}
+
+/**
+ * The listing in the order `fj jobs` prints it: newest first, but the stage
+ * jobs of a pipeline listed too each right under it, in stage order (the
+ * on-error stage last). A stage whose pipeline is not listed stays where it is.
+ */
+export function groupStages(jobs: JobView[]): JobView[] {
+  const listed = new Set(jobs.map((j) => j.id));
+  const under = new Map<string, JobView[]>();
+  for (const j of jobs)
+    if (j.pipeline && listed.has(j.pipeline.id)) under.set(j.pipeline.id, [...(under.get(j.pipeline.id) ?? []), j]);
+  const order = (n: number) => (n === 0 ? Infinity : n);
+  return jobs.flatMap((j) =>
+    j.pipeline && listed.has(j.pipeline.id)
+      ? []
+      : [j, ...(under.get(j.id) ?? []).sort((a, b) => order(a.pipeline!.stage) - order(b.pipeline!.stage))],
+  );
 }
 
 function progress(j: JobView): string {
