@@ -43,10 +43,10 @@ export async function statusCommand(
         `  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`,
       );
     for (const f of (report.failures ?? []).slice(0, 20)) lines.push(`  failed:     ${failureLine(f)}`);
-    if (s.state === 'running') lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
+    if (s.state === 'running' && !report.stages) lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
     if (s.started) lines.push(`  started:    ${new Date(s.started).toISOString()}`);
     lines.push(
-      `  updated:    ${printable(s.updated)} by ${printable(s.coordinator)}${s.coordinatorHost && s.coordinatorHost !== s.coordinator ? ` (${printable(s.coordinatorHost)})` : ''}`,
+      `  updated:    ${printable(s.updated)}${s.coordinator ? ` by ${printable(s.coordinator)}` : ''}${s.coordinatorHost && s.coordinatorHost !== s.coordinator ? ` (${printable(s.coordinatorHost)})` : ''}`,
     );
   } else lines.push('  no status record yet');
   if (report.stages) {

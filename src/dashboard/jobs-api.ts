@@ -280,6 +280,10 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
       if (isFinal(view.state))
         return reply.code(409).send({ error: `job ${view.id} has ended (${view.state}): nothing to resume` });
       const m = await readManifest(ctx.store, view.id, ctx.signer);
+      if (m.plan)
+        return reply.code(409).send({
+          error: `${view.id} is a pipeline: it runs no items of its own; resume the job of the stage it is at (${view.stage ?? 'see its stages'})`,
+        });
       await ctx.broker.requeueJob(view.id, m.queue, ctx.signer);
       return { id: view.id, requeued: m.queue };
     } catch (err) {

@@ -392,6 +392,67 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
         .then(async (h) => h.status())
         .catch((e: Error) => e.message);
       expect(later).toMatch(/no job/); // no later stage was queued
+      // fj rerun and fj resume of the pipeline say what to do with its stage job instead.
+      const env = { env: { FJ_BROKER_URL: BROKER_URL } };
+      const rerun = await runFj(['rerun', handle.id, '--store', store], env);
+      expect(rerun.code).toBe(2);
+      expect(rerun.stderr).toContain(
+        `${handle.id} is a pipeline: re-running a pipeline from its failed stage is not supported yet; its stage 2 (scale) failed: 'fj rerun ${handle.id}.2' runs that stage's failed items again`,
+      );
+      const resume = await runFj(['resume', handle.id, '--store', store], env);
+      expect(resume.code).toBe(2);
+      expect(resume.stderr).toContain(`${handle.id} is a pipeline: it runs no items of its own`);
+    }, 90_000);
+
+    it('fj status lists its stages (number, name, job, state, items, the current one marked), --json too; fj jobs puts its stage jobs under it', async () => {
+      const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);
+      const id = handle.id;
+      const env = { env: { FJ_BROKER_URL: BROKER_URL } };
+      await waitFor('stage 2 to run', async () => (await handle.status()).stage?.startsWith('2/3'), 30_000);
+      const stage2 = await attach(`${id}.2`, where);
+      await waitFor('its job to be coordinated', async () => (await stage2.status()).state === 'running', 30_000);
+      const s = await runFj(['status', id, '--store', store], env);
+      expect(s.code, s.stderr).toBe(0);
+      expect(s.stdout).toContain(`pipeline ${id}\n  state:      running\n  stage:      2/3 scale\n`);
+      expect(s.stdout).not.toMatch(/items:|results queue|coordinator:/); // a pipeline runs no items of its own
+      expect(s.stdout).toMatch(new RegExp(`\\n    1 +squares +${id}\\.1 +succeeded +60/60\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    2 +scale +${id}\\.2 +running \\(\\w+\\) +\\d+/60 +<- current\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    3 +total +${id}\\.3 +pending +-\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    on-error +report +${id}\\.on-error +pending +-\\n`));
+      const running = await runFj(['jobs', '--state', 'running', '--store', store, '--limit', '50'], env);
+      expect(running.code, running.stderr).toBe(0);
+      const runningIds = running.stdout
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s{2,}/)[0]);
+      expect(runningIds).toEqual(expect.arrayContaining([id, `└ ${id}.2`]));
+      expect(runningIds).not.toContain(`└ ${id}.1`); // succeeded: not running
+      expect(runningIds.indexOf(`└ ${id}.2`)).toBe(runningIds.indexOf(id) + 1);
+      await handle.result({ timeoutMs: 60_000 });
+      const j = await runFj(['status', id, '--store', store, '--json'], env);
+      const report = JSON.parse(j.stdout) as {
+        stages: { number: number; job: string; state: string; done: number; current: boolean }[];
+      };
+      expect(report.stages.map((t) => [t.number, t.job, t.state, t.done, t.current])).toEqual([
+        [1, `${id}.1`, 'succeeded', 60, false],
+        [2, `${id}.2`, 'succeeded', 60, false],
+        [3, `${id}.3`, 'succeeded', 60, false],
+        [0, `${id}.on-error`, 'not run', 0, false],
+      ]);
+      const all = await runFj(['jobs', '--store', store, '--limit', '50'], env);
+      const ids = all.stdout
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s{2,}/)[0]);
+      const at = ids.indexOf(id);
+      expect(ids.slice(at, at + 4)).toEqual([id, `└ ${id}.1`, `└ ${id}.2`, `└ ${id}.3`]);
+      const json = JSON.parse((await runFj(['jobs', '--store', store, '--json', '--limit', '50'], env)).stdout) as {
+        jobs: { id: string; pipeline?: { id: string; stage: number } }[];
+      };
+      expect(json.jobs.find((v) => v.id === `${id}.2`)?.pipeline).toEqual({ id, stage: 2 });
+      expect(json.jobs.find((v) => v.id === id)?.pipeline).toBeUndefined();
     }, 90_000);
 
     it('an output that does not fit the next stage fails it naming both stages and the path', async () => {
