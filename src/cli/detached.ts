@@ -7,6 +7,7 @@ import { rerunFailed } from '../detached/rerun.js';
 import { submit, type SubmitOptions } from '../detached/submit.js';
 import { loadPipeline } from '../pipeline/run-pipeline.js';
 import { submitPipeline } from '../pipeline/submit-pipeline.js';
+import { rerunPipeline } from '../pipeline/rerun-pipeline.js';
 import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
 import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../store/job-records.js';
@@ -15,6 +16,7 @@ import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
 import { loadTask } from '../task/registry.js';
+import { builtinPipelineNames } from '../task/task-lookup.js';
 import { createLogger } from '../core/log.js';
 import { printable } from '../core/printable.js';
 import { readJsonInput } from './input.js';
@@ -81,11 +83,8 @@ export interface RerunFlags extends JobLocation {
 export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams): Promise<void> {
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
   const manifest = await readManifestAt(jobId, flags);
-  // A pipeline names no task of its own: rerunFailed says what to do instead.
-  const spec = manifest.plan
-    ? undefined
-    : (flags.task ?? taskToLoad(jobId, manifest, 'rerun', 're-run its failed items'));
-  if (!spec) return void (await rerunFailed('pipeline', jobId, flags));
+  if (manifest.plan) return rerunPipelineCommand(jobId, manifest.plan.name, flags, io);
+  const spec = flags.task ?? taskToLoad(jobId, manifest, 'rerun', 're-run its failed items');
   const info = await loadTask(spec);
   const handle = await rerunFailed(info.cls, jobId, {
     broker: flags.broker,
@@ -99,6 +98,32 @@ export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams
     `fj: job ${handle.id} submitted (the failed items of ${jobId}); waiting (Ctrl-C stops waiting, the job goes on)\n`,
   );
   await printResult(handle, { ...flags, wait: true }, io, info.name);
+}
+
+/**
+ * `fj rerun` of a pipeline: a new pipeline from the stage that did not
+ * succeed (`rerunPipeline`). The pipeline is `--task`, else the built-in
+ * pipeline of its name: fj never loads code a store record names.
+ */
+async function rerunPipelineCommand(id: string, name: string, flags: RerunFlags, io: Streams): Promise<void> {
+  const spec = flags.task ?? (builtinPipelineNames().includes(name) ? name : undefined);
+  if (!spec)
+    throw new UsageError(
+      `${id} is a pipeline (${JSON.stringify(name)}) of a module of its own; name that module to re-run it: fj rerun ${id} --task MODULE (fj never loads code that a store record names)`,
+    );
+  const p = await loadPipeline(spec);
+  if (!p) throw new UsageError(`--task ${spec}: its default export is not a pipeline, and ${id} is one`);
+  const handle = await rerunPipeline(p, id, {
+    broker: flags.broker,
+    store: flags.store,
+    signingKey: flags.signingKey,
+    label: flags.label,
+  });
+  if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
+  io.stderr.write(
+    `fj: pipeline ${handle.id} submitted (${id} again, from the stage that did not succeed); waiting (Ctrl-C stops waiting, the pipeline goes on)\n`,
+  );
+  await printResult(handle, { ...flags, wait: true }, io, p.name ?? 'pipeline');
 }
 
 /** Job `jobId`'s manifest, from the store `where` names. */

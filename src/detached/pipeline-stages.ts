@@ -7,7 +7,32 @@ import type { Signer } from '../core/signing.js';
 import { isFinal } from '../store/job-index.js';
 import { stageJobId, type PipelinePlan, type StageView } from '../store/pipeline-records.js';
 import type { PayloadStore } from '../store/store.js';
+import { readManifest } from '../store/job-records.js';
 import { viewOf } from './job-view.js';
+
+/**
+ * The job of stage `n` of pipeline `id` (0: its on-error stage): its own
+ * `<id>.<n>`, or for a stage before where a re-run pipeline started
+ * (`plan.from`), the job of that stage of the pipeline it re-runs (and so
+ * on, a re-run of a re-run). Undefined when that pipeline's records are gone.
+ */
+export async function stageJobOf(
+  store: PayloadStore,
+  id: string,
+  plan: PipelinePlan,
+  n: number,
+  signer: Signer | undefined,
+): Promise<string | undefined> {
+  let [pid, p] = [id, plan];
+  for (let hops = 0; n > 0 && p.from && n < p.from.stage; hops++) {
+    if (hops > 100) return undefined; // a loop of records: not made by rerunPipeline
+    pid = p.from.pipeline;
+    const m = await readManifest(store, pid, signer).catch(() => undefined);
+    if (!m?.plan) return undefined;
+    p = m.plan;
+  }
+  return stageJobId(pid, n);
+}
 
 /**
  * The stages of pipeline `id` (its `plan`), in order, then its on-error
@@ -25,7 +50,7 @@ export async function stagesOf(
   if (plan.onError) planned.push({ number: 0, name: plan.onError.name });
   return Promise.all(
     planned.map(async ({ number, name }): Promise<StageView> => {
-      const job = stageJobId(id, number);
+      const job = (await stageJobOf(store, id, plan, number, signer)) ?? stageJobId(id, number);
       const v = await viewOf(store, job, signer).catch(() => undefined);
       if (!v)
         return {

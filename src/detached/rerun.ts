@@ -12,10 +12,6 @@ import { normalizeOptions } from '../core/job-options.js';
 import { jobSettings } from '../job/resumable.js';
 import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
-import type { PipelinePlan } from '../store/pipeline-records.js';
-import type { PayloadStore } from '../store/store.js';
-import type { Signer } from '../core/signing.js';
-import { stagesOf } from './pipeline-stages.js';
 import type { TaskClass } from '../task/fork-join-task.js';
 import type { JobHandle } from './handle.js';
 import { submitJob, type SubmitOptions } from './submit.js';
@@ -47,7 +43,10 @@ export async function rerunFailed(
   let first: Awaited<ReturnType<typeof readManifest>>;
   try {
     first = await readManifest(store, jobId, signer);
-    if (first.plan) throw await pipelineRerun(store, jobId, first.plan, signer);
+    if (first.plan)
+      throw new UsageError(
+        `${jobId} is a pipeline: rerunPipeline() re-runs it from the stage that did not succeed ('fj rerun ${jobId} --task PIPELINE_MODULE')`,
+      );
     const outcome = await readOutcome(store, jobId, signer);
     if (!outcome) throw new UsageError(`job ${jobId} has not ended: 'fj cancel' or 'fj resume' it instead`);
     if (!outcome.kept)
@@ -69,26 +68,5 @@ export async function rerunFailed(
     input,
     { ...jobSettings(first.options), ...options, queue: options.queue ?? first.queue, label: label.slice(0, 200) },
     { of: jobId, task: first.task.name, kept },
-  );
-}
-
-/**
- * Why `fj rerun` of a pipeline is refused, naming what to do: re-running a
- * pipeline from its failed stage is not done yet; the failed stage's job can
- * be re-run (its failed items only), and the stages after it submitted again.
- */
-async function pipelineRerun(
-  store: PayloadStore,
-  id: string,
-  plan: PipelinePlan,
-  signer: Signer | undefined,
-): Promise<UsageError> {
-  const stages = await stagesOf(store, id, plan, true, signer);
-  const failed = stages.find((s) => s.number > 0 && (s.state === 'failed' || s.state === 'cancelled'));
-  const which = failed
-    ? `its stage ${failed.number} (${failed.name}) ${failed.state}: 'fj rerun ${failed.job}' runs that stage's failed items again, as a job of its own`
-    : `none of its stages failed`;
-  return new UsageError(
-    `${id} is a pipeline: re-running a pipeline from its failed stage is not supported yet; ${which} (the stages after it are not queued by that job: submit them with its output)`,
   );
 }

@@ -28,6 +28,11 @@ export interface PipelinePlan {
   name: string;
   stages: PlannedStage[];
   onError?: PlannedStage;
+  /**
+   * A re-run of another pipeline (`rerunPipeline`): this one starts at
+   * stage `stage`, and its stages before it are `pipeline`'s jobs.
+   */
+  from?: { pipeline: string; stage: number };
 }
 
 /** What a stage's job manifest says of its pipeline (`Manifest.pipeline`). */
@@ -66,6 +71,12 @@ export function planProblem(p: unknown): string | undefined {
     const problem = stageProblem(s, `plan stage ${i + 1}`);
     if (problem) return problem;
   }
+  const from = p.from;
+  if (
+    from !== undefined &&
+    (!obj(from) || !str(from.pipeline) || !Number.isSafeInteger(from.stage) || (from.stage as number) < 1)
+  )
+    return 'plan from';
   return p.onError === undefined ? undefined : stageProblem(p.onError, 'plan on-error stage');
 }
 
