@@ -255,10 +255,19 @@ function Jobs() {
                   <th>submitted</th>
                   <th>label</th>
                 </tr>
-                ${data.jobs.map(
+                ${grouped(data.jobs).map(
                   (j) =>
-                    html`<tr data-job=${j.id}>
-                      <td><a href=${`#/job/${j.id}`}>${j.id.slice(0, 8)}</a></td>
+                    html`<tr
+                      data-job=${j.id}
+                      class=${j.pipeline ? 'stage-row' : ''}
+                      data-stage-of=${j.pipeline ? j.pipeline.id : undefined}
+                    >
+                      <td>
+                        ${j.pipeline ? html`<span class="stage-mark" title=${`a stage of pipeline ${j.pipeline.id}`}>└ ${stageName(j.pipeline.stage)}</span> ` : null}<a
+                          href=${`#/job/${encodeURIComponent(j.id)}`}
+                          >${j.pipeline ? j.id.slice(j.pipeline.id.length) : j.id.slice(0, 8)}</a
+                        >
+                      </td>
                       <td><${State} s=${j.state} phase=${j.phase} /></td>
                       <td>${j.task}</td>
                       <td><${Bar} job=${j} /> ${j.done}${j.failed ? `+${j.failed}✗` : ''}/${j.total ?? '?'}</td>
@@ -277,6 +286,57 @@ function Jobs() {
                 </button>
               </div>`
     }`;
+}
+
+const stageName = (n) => (n === 0 ? 'on-error' : `stage ${n}`);
+
+/** The list as the page shows it: newest first, but a pipeline's stage jobs each right under it, in stage order (on-error last). */
+function grouped(jobs) {
+  const listed = new Set(jobs.map((j) => j.id));
+  const under = new Map();
+  const of = (j) => j.pipeline && listed.has(j.pipeline.id);
+  for (const j of jobs) if (of(j)) under.set(j.pipeline.id, [...(under.get(j.pipeline.id) || []), j]);
+  const order = (j) => (j.pipeline.stage === 0 ? Infinity : j.pipeline.stage);
+  return jobs.flatMap((j) => (of(j) ? [] : [j, ...(under.get(j.id) || []).sort((a, b) => order(a) - order(b))]));
+}
+
+/** A submitted pipeline's stages: each with its job (a link), its state and a bar of its job's items; the current one marked. */
+function Stages({ stages }) {
+  return html`<h3>Stages</h3>
+    <table data-testid="stages">
+      <tr>
+        <th>#</th>
+        <th>stage</th>
+        <th>job</th>
+        <th>state</th>
+        <th>progress</th>
+      </tr>
+      ${stages.map(
+        (t) =>
+          html`<tr
+            data-stage=${t.number}
+            class=${t.current ? 'current' : ''}
+            aria-current=${t.current ? 'step' : undefined}
+          >
+            <td>${t.number === 0 ? 'on-error' : t.number}</td>
+            <td>${t.name}</td>
+            <td>
+              ${t.state === 'pending' || t.state === 'not run' ? html`<span class="muted">${t.job}</span>` : html`<a href=${`#/job/${encodeURIComponent(t.job)}`}>${t.job}</a>`}
+            </td>
+            <td><${State} s=${t.state} phase=${t.phase} /></td>
+            <td>
+              ${
+                t.state === 'pending' || t.state === 'not run'
+                  ? '-'
+                  : html`<${Bar} job=${t} />
+                      <span data-testid=${`stage-progress-${t.number}`}
+                        >${t.done}${t.failed ? ` + ${t.failed} failed` : ''} of ${t.total ?? '?'}</span
+                      >`
+              }
+            </td>
+          </tr>`,
+      )}
+    </table>`;
 }
 
 function rateOf(samples) {
@@ -321,14 +381,32 @@ function Job({ id }) {
       <dd>${job.task}</dd>
       <dt>state</dt>
       <dd><${State} s=${job.state} phase=${job.phase} /> <span class="muted">(${mode})</span></dd>
-      <dt>progress</dt>
-      <dd>
-        <${Bar} job=${job} />
-        <span data-testid="progress"
-          >${job.done}${job.failed ? ` + ${job.failed} failed` : ''} of ${job.total ?? '?'}</span
-        >
-        ${!ended && rate > 0 ? html` · ${rate.toFixed(1)} items/s${eta !== null ? ` · about ${eta} s left` : ''}` : null}
-      </dd>
+      ${
+        job.stages
+          ? html`<dt>stage</dt>
+              <dd data-testid="pipeline-stage">
+                ${job.stage || (ended ? `ended (${job.stages.filter((t) => t.state === 'succeeded').length} of ${job.stages.length} stages succeeded)` : '-')}
+              </dd>`
+          : html`<dt>progress</dt>
+              <dd>
+                <${Bar} job=${job} />
+                <span data-testid="progress"
+                  >${job.done}${job.failed ? ` + ${job.failed} failed` : ''} of ${job.total ?? '?'}</span
+                >
+                ${!ended && rate > 0 ? html` · ${rate.toFixed(1)} items/s${eta !== null ? ` · about ${eta} s left` : ''}` : null}
+              </dd>`
+      }
+      ${
+        job.pipeline
+          ? html`<dt>pipeline</dt>
+              <dd>
+                ${stageName(job.pipeline.stage)} of
+                <a href=${`#/job/${encodeURIComponent(job.pipeline.id)}`} data-testid="pipeline-of"
+                  >${job.pipeline.id}</a
+                >
+              </dd>`
+          : null
+      }
       ${
         job.rerunOf
           ? html`<dt>re-run of</dt>
@@ -367,17 +445,20 @@ function Job({ id }) {
           ? sure
             ? html`<button class="danger" onClick=${() => post('cancel')}>Really cancel</button
                 ><button class="plain" onClick=${() => setSure(false)}>Keep it</button>`
-            : html`<button class="danger" onClick=${() => setSure(true)}>Cancel job</button>`
+            : html`<button class="danger" onClick=${() => setSure(true)}>
+                Cancel ${job.stages ? 'pipeline' : 'job'}
+              </button>`
           : null
       }
       ${!ended && job.stale ? html`<button class="plain" data-testid="resume" onClick=${() => post('resume')} title="no coordinator is attached: queue the job again, so a worker of its pool resumes it from its records">Resume</button>` : null}
       ${ended && job.kept !== null ? html`<button class="plain" data-testid="rerun-failed" onClick=${() => post('rerun-failed')} title=${`a new job that runs only the items without a result; the ${job.kept} kept results join in`}>Re-run failed items</button>` : null}
-      ${ended && job.state !== 'succeeded' ? html`<button class="plain" data-testid="resubmit" onClick=${() => post('resubmit')} title="submit the same input again with the same task: every item, as a new job">Resubmit</button>` : null}
+      ${ended && job.state !== 'succeeded' && !job.stages ? html`<button class="plain" data-testid="resubmit" onClick=${() => post('resubmit')} title="submit the same input again with the same task: every item, as a new job">Resubmit</button>` : null}
       <a href=${`/api/jobs/${job.id}/input`} download>input</a>
       ${job.hasOutput ? html`<a href=${`/api/jobs/${job.id}/output`} download data-testid="output-link">output</a>` : null}
     </div>
     <${Err} r=${act} />
-    ${history.current.length > 1 ? html`<${RateChart} samples=${history.current} title="Items/s" />` : null}
+    ${job.stages ? html`<${Stages} stages=${job.stages} />` : null}
+    ${history.current.length > 1 && !job.stages ? html`<${RateChart} samples=${history.current} title="Items/s" />` : null}
     ${
       job.failures.length
         ? html`<h3>Failures</h3>

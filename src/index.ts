@@ -42,7 +42,7 @@ export {
   type StageTask,
 } from './pipeline/pipeline.js';
 export { runPipeline, type PipelineResult, type StageResult } from './pipeline/run-pipeline.js';
-export { submitPipeline } from './pipeline/api.js';
+export { rerunPipeline, submitPipeline } from './pipeline/api.js';
 export {
   status,
   cancel,

@@ -1,11 +1,13 @@
 /** `fj submit`, `fj rerun`, `fj result`, `fj jobs`, `fj workers`, `fj forget`: detached jobs and the cluster, from argv to the public API. */
 import { CancelledError, UsageError } from '../core/errors.js';
-import { JobHandle, type JobView } from '../detached/handle.js';
+import { JobHandle } from '../detached/handle.js';
+import type { JobView } from '../detached/job-view.js';
 import { forget, listJobs, listWorkers } from '../detached/queries.js';
 import { rerunFailed } from '../detached/rerun.js';
 import { submit, type SubmitOptions } from '../detached/submit.js';
 import { loadPipeline } from '../pipeline/run-pipeline.js';
 import { submitPipeline } from '../pipeline/submit-pipeline.js';
+import { rerunPipeline } from '../pipeline/rerun-pipeline.js';
 import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
 import { readManifest, type JobLocation, type JobOutcome, type Manifest } from '../store/job-records.js';
@@ -14,6 +16,7 @@ import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
 import { loadTask } from '../task/registry.js';
+import { builtinPipelineNames } from '../task/task-lookup.js';
 import { createLogger } from '../core/log.js';
 import { printable } from '../core/printable.js';
 import { readJsonInput } from './input.js';
@@ -79,7 +82,9 @@ export interface RerunFlags extends JobLocation {
  */
 export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams): Promise<void> {
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
-  const spec = flags.task ?? taskToLoad(jobId, await readManifestAt(jobId, flags), 'rerun', 're-run its failed items');
+  const manifest = await readManifestAt(jobId, flags);
+  if (manifest.plan) return rerunPipelineCommand(jobId, manifest.plan.name, flags, io);
+  const spec = flags.task ?? taskToLoad(jobId, manifest, 'rerun', 're-run its failed items');
   const info = await loadTask(spec);
   const handle = await rerunFailed(info.cls, jobId, {
     broker: flags.broker,
@@ -93,6 +98,32 @@ export async function rerunCommand(jobId: string, flags: RerunFlags, io: Streams
     `fj: job ${handle.id} submitted (the failed items of ${jobId}); waiting (Ctrl-C stops waiting, the job goes on)\n`,
   );
   await printResult(handle, { ...flags, wait: true }, io, info.name);
+}
+
+/**
+ * `fj rerun` of a pipeline: a new pipeline from the stage that did not
+ * succeed (`rerunPipeline`). The pipeline is `--task`, else the built-in
+ * pipeline of its name: fj never loads code a store record names.
+ */
+async function rerunPipelineCommand(id: string, name: string, flags: RerunFlags, io: Streams): Promise<void> {
+  const spec = flags.task ?? (builtinPipelineNames().includes(name) ? name : undefined);
+  if (!spec)
+    throw new UsageError(
+      `${id} is a pipeline (${JSON.stringify(name)}) of a module of its own; name that module to re-run it: fj rerun ${id} --task MODULE (fj never loads code that a store record names)`,
+    );
+  const p = await loadPipeline(spec);
+  if (!p) throw new UsageError(`--task ${spec}: its default export is not a pipeline, and ${id} is one`);
+  const handle = await rerunPipeline(p, id, {
+    broker: flags.broker,
+    store: flags.store,
+    signingKey: flags.signingKey,
+    label: flags.label,
+  });
+  if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
+  io.stderr.write(
+    `fj: pipeline ${handle.id} submitted (${id} again, from the stage that did not succeed); waiting (Ctrl-C stops waiting, the pipeline goes on)\n`,
+  );
+  await printResult(handle, { ...flags, wait: true }, io, p.name ?? 'pipeline');
 }
 
 /** Job `jobId`'s manifest, from the store `where` names. */
@@ -182,9 +213,9 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
   const { jobs, more } = await listJobs({ ...flags, state: flags.state as JobState | undefined });
   if (flags.json) return void io.stdout.write(`${JSON.stringify({ jobs, more }, null, 2)}\n`);
   if (jobs.length === 0) return void io.stdout.write('no jobs\n');
-  const rows = jobs.map((j) =>
+  const rows = groupStages(jobs).map((j) =>
     [
-      j.id,
+      j.pipeline ? `└ ${j.id}` : j.id,
       j.phase ? `${j.state} (${j.phase})` : j.state,
       j.task,
       progress(j),
@@ -237,6 +268,24 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
 export async function forgetCommand(jobId: string, flags: JobLocation, io: Streams): Promise<void> {
   await forget(jobId, flags);
   io.stderr.write(`fj: job ${jobId} forgotten\n`);
+}
+
+/**
+ * The listing in the order `fj jobs` prints it: newest first, but the stage
+ * jobs of a pipeline listed too each right under it, in stage order (the
+ * on-error stage last). A stage whose pipeline is not listed stays where it is.
+ */
+export function groupStages(jobs: JobView[]): JobView[] {
+  const listed = new Set(jobs.map((j) => j.id));
+  const under = new Map<string, JobView[]>();
+  for (const j of jobs)
+    if (j.pipeline && listed.has(j.pipeline.id)) under.set(j.pipeline.id, [...(under.get(j.pipeline.id) ?? []), j]);
+  const order = (n: number) => (n === 0 ? Infinity : n);
+  return jobs.flatMap((j) =>
+    j.pipeline && listed.has(j.pipeline.id)
+      ? []
+      : [j, ...(under.get(j.id) ?? []).sort((a, b) => order(a.pipeline!.stage) - order(b.pipeline!.stage))],
+  );
 }
 
 function progress(j: JobView): string {

@@ -2,6 +2,7 @@
 import { cancel, resume, status } from '../detached/control.js';
 import type { ItemFailure } from '../core/errors.js';
 import type { JobLocation } from '../store/job-records.js';
+import type { StageView } from '../store/pipeline-records.js';
 import type { Streams } from './streams.js';
 import { printable } from '../core/printable.js';
 import { runWithSignals, type RunFlags } from './run.js';
@@ -25,7 +26,7 @@ export async function statusCommand(
   if (flags.json) return void io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   const s = report.status;
   const q = report.resultsQueue;
-  const lines = [`job ${jobId}`];
+  const lines = [`${report.stages ? 'pipeline' : 'job'} ${jobId}`];
   if (s) {
     // A record still saying "running" with no coordinator attached is what its coordinator last wrote before it stopped (or lost its store).
     // A pipeline has no coordinator of its own: its stages' jobs have (`stage` names the one it is at).
@@ -37,16 +38,22 @@ export async function statusCommand(
     if (s.state === 'running' && s.phase) lines.push(`  phase:      ${s.phase}`);
     if (s.state === 'running' && s.stage) lines.push(`  stage:      ${printable(s.stage)}`);
     lines.push(`  task:       ${printable(s.task)}`);
-    lines.push(
-      `  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`,
-    );
+    if (!report.stages)
+      lines.push(
+        `  items:      ${s.done} done, ${s.failed} failed, ${s.total ?? 'unknown'} in all (${s.retried} retried)`,
+      );
     for (const f of (report.failures ?? []).slice(0, 20)) lines.push(`  failed:     ${failureLine(f)}`);
-    if (s.state === 'running') lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
+    if (s.state === 'running' && !report.stages) lines.push(`  in flight:  ${s.inFlightMessages} message(s)`);
     if (s.started) lines.push(`  started:    ${new Date(s.started).toISOString()}`);
     lines.push(
-      `  updated:    ${printable(s.updated)} by ${printable(s.coordinator)}${s.coordinatorHost && s.coordinatorHost !== s.coordinator ? ` (${printable(s.coordinatorHost)})` : ''}`,
+      `  updated:    ${printable(s.updated)}${s.coordinator ? ` by ${printable(s.coordinator)}` : ''}${s.coordinatorHost && s.coordinatorHost !== s.coordinator ? ` (${printable(s.coordinatorHost)})` : ''}`,
     );
   } else lines.push('  no status record yet');
+  if (report.stages) {
+    // A pipeline runs no items and has no results queue or pool of its own: its stages' jobs have.
+    lines.push('  stages:', ...stageLines(report.stages));
+    return void io.stdout.write(`${lines.join('\n')}\n`);
+  }
   if (q)
     lines.push(
       `  coordinator: ${q.coordinators > 0 ? 'attached' : `none (resume with 'fj resume ${jobId}')`}; ${q.messages} result message(s) waiting`,
@@ -55,6 +62,24 @@ export async function statusCommand(
   const p = report.pool;
   if (p) lines.push(`  pool:       ${p.name}: ${p.messages} message(s) queued, ${p.workers} worker(s)`);
   io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** A pipeline's stages, one line each and aligned: number, name, job id, state (phase), items; the current one marked. */
+function stageLines(stages: StageView[]): string[] {
+  const rows = stages.map((t) =>
+    [
+      t.number === 0 ? 'on-error' : String(t.number),
+      t.name,
+      t.job,
+      t.phase && t.state === 'running' ? `${t.state} (${t.phase})` : t.state,
+      t.state === 'pending' || t.state === 'not run'
+        ? '-'
+        : `${t.done}${t.failed ? `+${t.failed} failed` : ''}/${t.total ?? '?'}`,
+      t.current ? '<- current' : '',
+    ].map(printable),
+  );
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => `    ${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`.trimEnd());
 }
 
 /**

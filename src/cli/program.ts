@@ -280,12 +280,12 @@ function detachedCommands(program: Command, io: Streams): void {
   program
     .command('rerun')
     .description(
-      'submit a new detached job that runs only the items an ended job left without a result (failed, or dropped by fail-fast), from the results it kept; print its id',
+      'submit a new detached job that runs only the items an ended job left without a result (failed, or dropped by fail-fast), from the results it kept; print its id. Of a failed pipeline: a new pipeline from the stage that did not succeed (its failed items), then the stages after it',
     )
-    .argument('<job-id>', 'the ended job')
+    .argument('<job-id>', 'the ended job or pipeline')
     .option(
       '--task <name|module>',
-      "the job's task, for a task module of its own (fj never loads code a store record names); its code now runs the failed items",
+      "the job's task (or the pipeline's module), for a module of its own (fj never loads code a store record names); its code now runs the failed items",
     )
     .option('--label <text>', "the new job's description (default: failed items of <the job's label>)")
     .option('--queue <name>', "worker pool (default: the job's)")

@@ -7,9 +7,10 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decode } from '../core/codec.js';
-import { viewMatches, viewOf, type JobView } from '../detached/handle.js';
+import { viewMatches, viewOf, type JobView } from '../detached/job-view.js';
 import { readOutput } from '../detached/entries.js';
 import { rerunFailed } from '../detached/rerun.js';
+import { stagesOf } from '../detached/pipeline-stages.js';
 import { submitJob, type InputCheck } from '../detached/submit.js';
 import { UsageError } from '../core/errors.js';
 import { isJobId } from '../core/job-id.js';
@@ -117,6 +118,8 @@ export async function jobDetail(ctx: DashboardContext, id: string) {
     kept: outcome?.kept ? outcome.kept.items : null,
     /** The job whose failed items this job runs again, if it is such a re-run. */
     rerunOf: manifest?.rerun?.of ?? null,
+    /** A submitted pipeline: its stages, each with its job's state and figures (the one it is at `current`); null for a job. */
+    stages: manifest?.plan ? await stagesOf(ctx.store, id, manifest.plan, Boolean(outcome), ctx.signer) : null,
     stats: outcome?.stats
       ? {
           wallMs: outcome.stats.wallMs,
@@ -131,7 +134,7 @@ export async function jobDetail(ctx: DashboardContext, id: string) {
      * stopped, and a resume is what it needs (null when the broker cannot be asked). The page offers Resume only then.
      */
     stale:
-      view.state === 'running'
+      view.state === 'running' && !manifest?.plan // a pipeline has no coordinator of its own: its stages' jobs have
         ? await ctx.broker.queue(resultsQueue(id)).then(
             (q) => q.consumers === 0,
             () => null,
@@ -277,6 +280,10 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
       if (isFinal(view.state))
         return reply.code(409).send({ error: `job ${view.id} has ended (${view.state}): nothing to resume` });
       const m = await readManifest(ctx.store, view.id, ctx.signer);
+      if (m.plan)
+        return reply.code(409).send({
+          error: `${view.id} is a pipeline: it runs no items of its own; resume the job of the stage it is at (${view.stage ?? 'see its stages'})`,
+        });
       await ctx.broker.requeueJob(view.id, m.queue, ctx.signer);
       return { id: view.id, requeued: m.queue };
     } catch (err) {

@@ -5,7 +5,8 @@
  * thread does) must not load amqplib. Only src/index.ts imports this file;
  * code inside fj imports the implementations.
  */
-import type { JobHandle, JobView } from './handle.js';
+import type { JobHandle } from './handle.js';
+import type { JobView } from './job-view.js';
 import type { ListJobsOptions, WorkerView } from './queries.js';
 import type { SubmitOptions } from './submit.js';
 import type { JobLocation, JobReport, PoolState } from '../store/job-records.js';

@@ -11,6 +11,7 @@ import { startJob, type JobResult } from '../job/lifecycle.js';
 import { jobForResume } from '../job/resumable.js';
 import { hostname } from 'node:os';
 import { writeEnding } from './entries.js';
+import { stagesOf } from './pipeline-stages.js';
 import { CancelledError, JobEndedError, UsageError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
 import {
@@ -47,7 +48,8 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
     const signer = signerFrom(where.signingKey);
-    const failures = (await readOutcome(store, jobId, signer))?.stats?.failures;
+    const outcome = await readOutcome(store, jobId, signer);
+    const failures = outcome?.stats?.failures;
     const report: JobReport = {
       jobId,
       status: await readStatus(store, jobId, signer),
@@ -56,6 +58,7 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
     };
     const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
     if (!report.status && !report.resultsQueue && !manifest) throw unknownJob(jobId, store);
+    if (manifest?.plan) report.stages = await stagesOf(store, jobId, manifest.plan, Boolean(outcome), signer);
     const pool = await poolState(conn, poolOf(manifest, where), manifest);
     return pool ? { ...report, pool } : report;
   });

@@ -13,7 +13,7 @@ import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../core/log.js';
 import { isQuiet, readBeacons, type WorkerBeat } from '../broker/beacon.js';
-import { viewMatches, viewOf, type JobView } from './handle.js';
+import { viewMatches, viewOf, type JobView } from './job-view.js';
 
 /** Options of {@link listJobs}. */
 export interface ListJobsOptions extends JobLocation, Partial<IndexQuery> {}

@@ -43,6 +43,10 @@ export async function rerunFailed(
   let first: Awaited<ReturnType<typeof readManifest>>;
   try {
     first = await readManifest(store, jobId, signer);
+    if (first.plan)
+      throw new UsageError(
+        `${jobId} is a pipeline: rerunPipeline() re-runs it from the stage that did not succeed ('fj rerun ${jobId} --task PIPELINE_MODULE')`,
+      );
     const outcome = await readOutcome(store, jobId, signer);
     if (!outcome) throw new UsageError(`job ${jobId} has not ended: 'fj cancel' or 'fj resume' it instead`);
     if (!outcome.kept)

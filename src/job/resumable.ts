@@ -45,6 +45,10 @@ export async function jobForResume(jobId: string, options: RunOptions, taskSpec?
   let input: unknown;
   try {
     manifest = await readManifest(store, jobId, signerFrom(opts.signingKey));
+    if (manifest.plan)
+      throw new UsageError(
+        `${jobId} is a pipeline: it runs no items of its own, its stages' jobs do; 'fj status ${jobId}' names the stage it is at: resume that job ('fj resume ${jobId}.N')`,
+      );
     if ('ref' in manifest.input) input = decode(await store.get(manifest.input.ref));
     else {
       const file = manifest.input.file;

@@ -21,3 +21,18 @@ import type { Pipeline } from './pipeline.js';
 export async function submitPipeline(p: Pipeline, input: unknown, options?: SubmitOptions): Promise<JobHandle> {
   return (await import('./submit-pipeline.js')).submitPipeline(p, input, options);
 }
+
+/**
+ * Re-runs ended pipeline `id` (failed or cancelled) from the first stage
+ * whose job did not succeed, as a new pipeline (`fj rerun ID`): that stage
+ * runs only its items without a result when its job kept results (as
+ * `rerunFailed()` does; else the whole stage), with the same input, then
+ * the stages after it as usual; the stages before it are not run again.
+ * `p` is the pipeline as its module builds it now (its stages must be the
+ * ones `id` ran). `options` as for {@link submitPipeline}. Resolves to a
+ * handle of the new pipeline; rejects with UsageError when `id` is not a
+ * pipeline, has not ended or succeeded, or `p` has other stages.
+ */
+export async function rerunPipeline(p: Pipeline, id: string, options?: SubmitOptions): Promise<JobHandle> {
+  return (await import('./rerun-pipeline.js')).rerunPipeline(p, id, options);
+}

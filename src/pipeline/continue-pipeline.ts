@@ -21,6 +21,7 @@ import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipel
 import type { PayloadStore } from '../store/store.js';
 import type { PipelineFailure } from './pipeline.js';
 import { setPipelineStatus, stageManifest } from './stage-jobs.js';
+import { stageJobOf } from '../detached/pipeline-stages.js';
 
 /** What continuing a pipeline needs: the store and broker of the worker that ended the stage. */
 export interface ContinueContext {
@@ -122,7 +123,9 @@ async function finishedOutputs(
 ): Promise<PipelineFailure['finished']> {
   const out: PipelineFailure['finished'] = [];
   for (let n = 1; n < failed; n++) {
-    const o = await readOutcome(store, stageJobId(id, n), signer);
+    // A re-run pipeline's stages before where it started are the jobs of the pipeline it re-runs.
+    const job = await stageJobOf(store, id, plan, n, signer);
+    const o = job ? await readOutcome(store, job, signer) : undefined;
     if (o?.state === 'succeeded' && o.outputRef)
       out.push({ stage: plan.stages[n - 1].name, output: await readOutput(store, o) });
   }

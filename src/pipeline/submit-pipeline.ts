@@ -112,7 +112,7 @@ export async function submitPipeline(p: Pipeline, input: unknown, options: Submi
 }
 
 /** A stage as the plan keeps it: its task, its pool and its job's settings (the pipeline's options, its own over them). */
-function planned(s: ResolvedStage, options: SubmitOptions): PlannedStage {
+export function planned(s: ResolvedStage, options: SubmitOptions): PlannedStage {
   const { name: _name, executor: _executor, concurrency: _c, itemConcurrency: _ic, ...settings } = s.settings;
   const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   const opts = normalizeOptions({ ...options, ...defined, executor: 'amqp' });

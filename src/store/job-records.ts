@@ -11,7 +11,7 @@ import { openRecord, sealRecord, type Signer } from '../core/signing.js';
 import type { JobPhase, JobStats } from '../core/job-options.js';
 import type { JobState } from './job-index.js';
 import type { PayloadStore } from './store.js';
-import { linkProblem, planProblem, type PipelineLink, type PipelinePlan } from './pipeline-records.js';
+import { linkProblem, planProblem, type PipelineLink, type PipelinePlan, type StageView } from './pipeline-records.js';
 import type { JobSettings, TaskRef } from './job-parts.js';
 
 /** The job's manifest record: what `fj resume` needs to re-attach. */
@@ -339,6 +339,8 @@ export interface JobReport {
   pool?: PoolState;
   /** Once it has ended: its failed items as its result record keeps them (the first 100; index, attempts, error, worker). */
   failures?: ItemFailure[];
+  /** A submitted pipeline: its stages, each with its job's state and figures, the one it is at marked `current`. */
+  stages?: StageView[];
 }
 
 /** The note a worker leaves on a job whose message it dead-lettered unrun (see {@link writeRefusal}). */

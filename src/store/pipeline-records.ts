@@ -6,6 +6,8 @@
  * checked like every record: a worker continues a pipeline from these,
  * running only task code of its own.
  */
+import type { JobPhase } from '../core/job-options.js';
+import type { JobState } from './job-index.js';
 import type { JobSettings, TaskRef } from './job-parts.js';
 
 /** One planned stage: its task (named, fingerprinted) and where and how its job runs. */
@@ -26,6 +28,11 @@ export interface PipelinePlan {
   name: string;
   stages: PlannedStage[];
   onError?: PlannedStage;
+  /**
+   * A re-run of another pipeline (`rerunPipeline`): this one starts at
+   * stage `stage`, and its stages before it are `pipeline`'s jobs.
+   */
+  from?: { pipeline: string; stage: number };
 }
 
 /** What a stage's job manifest says of its pipeline (`Manifest.pipeline`). */
@@ -64,6 +71,12 @@ export function planProblem(p: unknown): string | undefined {
     const problem = stageProblem(s, `plan stage ${i + 1}`);
     if (problem) return problem;
   }
+  const from = p.from;
+  if (
+    from !== undefined &&
+    (!obj(from) || !str(from.pipeline) || !Number.isSafeInteger(from.stage) || (from.stage as number) < 1)
+  )
+    return 'plan from';
   return p.onError === undefined ? undefined : stageProblem(p.onError, 'plan on-error stage');
 }
 
@@ -71,4 +84,28 @@ export function planProblem(p: unknown): string | undefined {
 export function linkProblem(l: unknown): string | undefined {
   if (!obj(l) || !str(l.id) || !Number.isSafeInteger(l.stage) || (l.stage as number) < 0) return 'pipeline';
   return l.source === undefined || str(l.source) ? undefined : 'pipeline source';
+}
+
+/**
+ * One stage of a submitted pipeline as `fj status`, `status()` and the
+ * dashboard show it: its job (`<id>.<number>`, `<id>.on-error`) and that
+ * job's state and figures. `pending`: not queued yet; `not run`: the
+ * pipeline ended without it (an earlier stage failed, or nothing failed for
+ * the on-error stage).
+ */
+export interface StageView {
+  /** 1 for the first stage; 0 for the on-error stage. */
+  number: number;
+  name: string;
+  /** The stage's job id. */
+  job: string;
+  state: JobState | 'pending' | 'not run';
+  /** Its job's items done, failed, and in all (null until known). */
+  done: number;
+  failed: number;
+  total: number | null;
+  /** While its job runs: `setup`, `items` or `join`. */
+  phase?: JobPhase;
+  /** The stage the pipeline is at: its job queued or running. */
+  current: boolean;
 }

@@ -247,6 +247,8 @@ export class JobConsumer {
    */
   private async goOn(manifest: Manifest, outcome: JobOutcome, jobId: string, conn: ChannelModel): Promise<void> {
     if (!manifest.pipeline) return;
+    // Test-only, off unless set: dies as kill -9 would between a stage's end and the pipeline's next step (test/reliability/pipeline-crash.test.ts).
+    if (process.env.FJ_TEST_KILL_BEFORE_GO_ON === '1') process.kill(process.pid, 'SIGKILL');
     const { store, signer, log } = this.p;
     await continuePipeline({ store, conn, signer, coordinator: this.p.name }, manifest, outcome, jobId);
     log.info(`job ${jobId}: pipeline ${manifest.pipeline.id} went on`);

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { pipeline, submitPipeline } from '../../src/index.js';
+import { Scale, Squares, Total } from '../fixtures/pipeline-stages.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -39,6 +41,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const FLAKY = join(ROOT, 'test', 'fixtures', 'flaky.ts');
 const SLOW_JOIN = join(ROOT, 'test', 'fixtures', 'slow-join.ts');
+const STAGES = join(ROOT, 'test', 'fixtures', 'pipeline-stages.ts');
 // Screenshots are always taken; they replace the README's (docs/) only with FJ_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean.
 const SHOTS = process.env.FJ_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : join(tmpdir(), 'fj-dashboard-shots');
 const TOKEN = 'browser-token-0123456789abcdef';
@@ -70,9 +73,12 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     const store = `file://${join(dir, 'store')}`;
     for (let i = 0; i < 2; i++)
       workers.push(
-        await startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY, SLOW_JOIN], {
-          FJ_BROKER_URL: BROKER_URL,
-        }),
+        await startWorkerProc(
+          ['--queue', queue, '--store', store, '-c', '2', '--tasks', SLEEPY, FLAKY, SLOW_JOIN, STAGES],
+          {
+            FJ_BROKER_URL: BROKER_URL,
+          },
+        ),
       );
     dash = await startDashboard({
       port: 0,
@@ -213,6 +219,68 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     await page.locator(`[data-job="${id}"] [data-state="succeeded"]`).waitFor({ timeout: 30_000 });
     expect(await page.locator(`[data-job="${id}"] [data-phase]`).count()).toBe(0);
   }, 90_000);
+
+  it('a submitted pipeline: its page shows each stage with its state and bar, the current one live; the list puts its stage jobs under it', async () => {
+    const store = `file://${join(dir, 'store')}`;
+    const p = pipeline(Squares).pipe(Scale).pipe(Total);
+    const handle = await submitPipeline(
+      p,
+      { count: 80, slowScale: 120 },
+      { queue, broker: BROKER_URL, store, label: EVIL_LABEL },
+    );
+    const id = handle.id;
+    await page.goto(`${dash.url}/#/job/${id}`);
+    await page.getByTestId('stages').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('job-label').innerText()).toBe(EVIL_LABEL);
+    // Stage 2 (80 items of 120 ms on 4 slots): marked current, its bar seen at two values short of the end, no reload.
+    const stage2 = page.locator('[data-testid="stages"] tr[data-stage="2"]');
+    await page.locator('[data-testid="stages"] tr[data-stage="2"][aria-current="step"]').waitFor({ timeout: 30_000 });
+    expect(await stage2.locator('a').innerText()).toBe(`${id}.2`);
+    expect(await page.getByTestId('pipeline-stage').innerText()).toBe('2/3 scale');
+    expect(await page.locator('[data-testid="stages"] tr[data-stage="1"] [data-state="succeeded"]').count()).toBe(1);
+    expect(await page.locator('[data-testid="stages"] tr[data-stage="3"] [data-state="pending"]').count()).toBe(1);
+    const seen = new Set<number>();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && seen.size < 2) {
+      const n = Number(await stage2.getByRole('progressbar').getAttribute('aria-valuenow'));
+      if (n > 0 && n < 80) seen.add(n);
+      await page.waitForTimeout(100);
+    }
+    expect(seen.size).toBe(2);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-pipeline.png') });
+    // The JSON API gives the stages too.
+    const api = (await (await fetch(`${dash.url}/api/jobs/${id}`)).json()) as {
+      stages: { job: string; state: string }[];
+      stale: boolean;
+    };
+    expect(api.stages.map((t) => t.job)).toEqual([1, 2, 3].map((n) => `${id}.${n}`));
+    expect(api.stale).toBe(false); // a pipeline has no coordinator of its own: no Resume offered
+    expect(await page.getByTestId('resume').count()).toBe(0);
+    // At its end: every stage succeeded with its whole bar, none current; the output is the last stage's.
+    await page
+      .locator('[data-testid="stages"] tr[data-stage="3"] [data-state="succeeded"]')
+      .waitFor({ timeout: 60_000 });
+    await page.locator('dd [data-state="succeeded"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-testid="stages"] tr[aria-current]').count()).toBe(0);
+    expect(await page.getByTestId('stage-progress-2').innerText()).toBe('80 of 80');
+    await page.getByTestId('output').waitFor();
+    expect(JSON.parse(await page.getByTestId('output').innerText())).toMatchObject({ count: 80 });
+    // The list: the pipeline, then its stage jobs right under it, in order, each marked.
+    await page.goto(`${dash.url}/#/jobs`);
+    await page.locator(`[data-job="${id}.3"]`).waitFor({ timeout: 10_000 });
+    const rows = await page
+      .locator('[data-testid="jobs"] tr[data-job]')
+      .evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-job'), tr.getAttribute('data-stage-of')]));
+    const at = rows.findIndex(([j]) => j === id);
+    expect(rows.slice(at, at + 4)).toEqual([[id, null], ...[1, 2, 3].map((n) => [`${id}.${n}`, id])]);
+    expect(await page.locator(`[data-job="${id}.2"] .stage-mark`).innerText()).toBe('└ stage 2');
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    // A stage's page links back to its pipeline.
+    await page.goto(`${dash.url}/#/job/${encodeURIComponent(`${id}.2`)}`);
+    await page.getByTestId('pipeline-of').waitFor();
+    expect(await page.getByTestId('pipeline-of').innerText()).toBe(id);
+  }, 120_000);
 
   it('a failed item shows its stack on demand, and "Re-run failed items" runs it again in a new job whose output is whole', async () => {
     const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-dashboard-ui-flaky-'));

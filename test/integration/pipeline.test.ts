@@ -17,6 +17,7 @@ import {
   CancelledError,
   PipelineError,
   pipeline,
+  rerunPipeline,
   runPipeline,
   submitPipeline,
   type PipelineFailure,
@@ -512,7 +513,112 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
         .then(async (h) => h.status())
         .catch((e: Error) => e.message);
       expect(later).toMatch(/no job/); // no later stage was queued
+      // fj resume of the pipeline names its stage job instead (fj rerun of one: the test below).
+      const env = { env: { FJ_BROKER_URL: BROKER_URL } };
+      const resume = await runFj(['resume', handle.id, '--store', store], env);
+      expect(resume.code).toBe(2);
+      expect(resume.stderr).toContain(`${handle.id} is a pipeline: it runs no items of its own`);
     }, 90_000);
+
+    it('fj status lists its stages (number, name, job, state, items, the current one marked), --json too; fj jobs puts its stage jobs under it', async () => {
+      const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);
+      const id = handle.id;
+      const env = { env: { FJ_BROKER_URL: BROKER_URL } };
+      await waitFor('stage 2 to run', async () => (await handle.status()).stage?.startsWith('2/3'), 30_000);
+      const stage2 = await attach(`${id}.2`, where);
+      await waitFor('its job to be coordinated', async () => (await stage2.status()).state === 'running', 30_000);
+      const s = await runFj(['status', id, '--store', store], env);
+      expect(s.code, s.stderr).toBe(0);
+      expect(s.stdout).toContain(`pipeline ${id}\n  state:      running\n  stage:      2/3 scale\n`);
+      expect(s.stdout).not.toMatch(/items:|results queue|coordinator:/); // a pipeline runs no items of its own
+      expect(s.stdout).toMatch(new RegExp(`\\n    1 +squares +${id}\\.1 +succeeded +60/60\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    2 +scale +${id}\\.2 +running \\(\\w+\\) +\\d+/60 +<- current\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    3 +total +${id}\\.3 +pending +-\\n`));
+      expect(s.stdout).toMatch(new RegExp(`\\n    on-error +report +${id}\\.on-error +pending +-\\n`));
+      const running = await runFj(['jobs', '--state', 'running', '--store', store, '--limit', '50'], env);
+      expect(running.code, running.stderr).toBe(0);
+      const runningIds = running.stdout
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s{2,}/)[0]);
+      expect(runningIds).toEqual(expect.arrayContaining([id, `└ ${id}.2`]));
+      expect(runningIds).not.toContain(`└ ${id}.1`); // succeeded: not running
+      expect(runningIds.indexOf(`└ ${id}.2`)).toBe(runningIds.indexOf(id) + 1);
+      await handle.result({ timeoutMs: 60_000 });
+      const j = await runFj(['status', id, '--store', store, '--json'], env);
+      const report = JSON.parse(j.stdout) as {
+        stages: { number: number; job: string; state: string; done: number; current: boolean }[];
+      };
+      expect(report.stages.map((t) => [t.number, t.job, t.state, t.done, t.current])).toEqual([
+        [1, `${id}.1`, 'succeeded', 60, false],
+        [2, `${id}.2`, 'succeeded', 60, false],
+        [3, `${id}.3`, 'succeeded', 60, false],
+        [0, `${id}.on-error`, 'not run', 0, false],
+      ]);
+      const all = await runFj(['jobs', '--store', store, '--limit', '50'], env);
+      const ids = all.stdout
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(/\s{2,}/)[0]);
+      const at = ids.indexOf(id);
+      expect(ids.slice(at, at + 4)).toEqual([id, `└ ${id}.1`, `└ ${id}.2`, `└ ${id}.3`]);
+      const json = JSON.parse((await runFj(['jobs', '--store', store, '--json', '--limit', '50'], env)).stdout) as {
+        jobs: { id: string; pipeline?: { id: string; stage: number } }[];
+      };
+      expect(json.jobs.find((v) => v.id === `${id}.2`)?.pipeline).toEqual({ id, stage: 2 });
+      expect(json.jobs.find((v) => v.id === id)?.pipeline).toBeUndefined();
+    }, 90_000);
+
+    it('fj rerun of a failed pipeline: a new pipeline from the failed stage (its failed items only, its kept results seeded), then the stages after it', async () => {
+      const breakFile = join(dir, 'scale-broken');
+      writeFileSync(breakFile, '');
+      const count = 400;
+      const handle = await submitPipeline(p(), { count, breakFile }, where);
+      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
+      expect(err.message).toMatch(/^pipeline squares: stage 2 \(scale\) failed: .*value 49 broke scale/);
+      const kept = (await (await attach(`${handle.id}.2`, where)).status()).done;
+      const ran = () => readFileSync(`${breakFile}.ran`, 'utf8').split('\n').filter(Boolean).length;
+      // A re-run while the fault is still there fails at stage 2 again; its on-error stage gets stage 1's output, from the first pipeline's job.
+      const second = await rerunPipeline(p(), handle.id, where);
+      await expect(second.result({ timeoutMs: 60_000 })).rejects.toThrow(/^pipeline squares: stage 2 \(scale\) failed/);
+      const runs = reports();
+      expect(runs).toHaveLength(2);
+      expect(runs[1].finished.map((f) => f.stage)).toEqual(['squares']);
+      expect((runs[1].finished[0].output as { values: number[] }).values).toHaveLength(count);
+      const ranFirst = ran();
+      rmSync(breakFile); // the fault is fixed
+      const env = { env: { FJ_BROKER_URL: BROKER_URL } };
+      // The re-run of the re-run (its stage 1 two pipelines back) runs stage 2's failed items, then stage 3.
+      const bare = await runFj(['rerun', second.id, '--store', store], env);
+      expect(bare.code).toBe(2); // the pipeline's module is its own: fj never loads code a store record names
+      expect(bare.stderr).toContain(`fj rerun ${second.id} --task MODULE`);
+      const kept2 = (await (await attach(`${second.id}.2`, where)).status()).done;
+      const r = await runFj(['rerun', second.id, '--task', fixture('pipeline-pools.ts'), '--store', store, '--wait'], {
+        env: { FJ_BROKER_URL: BROKER_URL },
+        timeoutMs: 90_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as Totals).total).toBe(expectedTotal(count));
+      const again = /^fj: pipeline (\S+) submitted/m.exec(r.stderr)![1];
+      // Stage 1 did not run again: the new pipeline's stage 1 is the first one's job.
+      await expect(attach(`${again}.1`, where)).rejects.toThrow(/no job/);
+      const s = await runFj(['status', again, '--store', store, '--json'], env);
+      const stages = (JSON.parse(s.stdout) as { stages: { number: number; job: string; state: string }[] }).stages;
+      expect(stages.map((t) => [t.number, t.job, t.state])).toEqual([
+        [1, `${handle.id}.1`, 'succeeded'],
+        [2, `${again}.2`, 'succeeded'],
+        [3, `${again}.3`, 'succeeded'],
+        [0, `${again}.on-error`, 'not run'],
+      ]);
+      // Stage 2 ran only the items the failed job left without a result: its kept results were seeded.
+      const rerun2 = await (await attach(`${again}.2`, where)).status();
+      expect(rerun2.done).toBe(count);
+      expect(kept).toBeGreaterThan(0);
+      expect(ran() - ranFirst).toBe(count - kept2);
+      expect(reports()).toHaveLength(2); // the on-error stage ran once for each failure, not for the re-run that succeeded
+    }, 120_000);
 
     it('an output that does not fit the next stage fails it naming both stages and the path', async () => {
       const bad = pipeline(Squares).pipe(Shout as never, { queue: poolB });
