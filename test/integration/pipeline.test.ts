@@ -595,10 +595,13 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       expect(bare.code).toBe(2); // the pipeline's module is its own: fj never loads code a store record names
       expect(bare.stderr).toContain(`fj rerun ${second.id} --task MODULE`);
       const kept2 = (await (await attach(`${second.id}.2`, where)).status()).done;
-      const r = await runFj(['rerun', second.id, '--task', fixture('pipeline-pools.ts'), '--store', store, '--wait'], {
-        env: { FJ_BROKER_URL: BROKER_URL },
-        timeoutMs: 90_000,
-      });
+      const r = await runFj(
+        ['rerun', second.id, '--task', fixture('pipelines/pipeline-pools.ts'), '--store', store, '--wait'],
+        {
+          env: { FJ_BROKER_URL: BROKER_URL },
+          timeoutMs: 90_000,
+        },
+      );
       expect(r.code, r.stderr).toBe(0);
       expect((JSON.parse(r.stdout) as Totals).total).toBe(expectedTotal(count));
       const again = /^fj: pipeline (\S+) submitted/m.exec(r.stderr)![1];
