@@ -89,6 +89,7 @@ export {
   CancelledError,
   PipelineError,
   LawsError,
+  LimitError,
   JobEndedError,
   isRetryable,
   type HookName,

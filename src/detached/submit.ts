@@ -47,6 +47,7 @@ export interface SubmitOptions extends Pick<
   | 'retryDelayMs'
   | 'onFailure'
   | 'maxFailures'
+  | 'maxResults'
   | 'itemTimeoutMs'
   | 'onCodeChange'
   | 'signingKey'
@@ -170,6 +171,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     retryDelayMs: opts.retryDelayMs,
     onFailure: opts.onFailure,
     maxFailures: opts.maxFailuresSpec,
+    maxResults: opts.maxResults,
     itemTimeoutMs: opts.itemTimeoutMs,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
