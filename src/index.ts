@@ -96,6 +96,7 @@ export {
   CancelledError,
   PipelineError,
   LawsError,
+  LimitError,
   JobEndedError,
   isRetryable,
   type HookName,

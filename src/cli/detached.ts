@@ -52,6 +52,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     onFailure: o.onFailure,
     onCodeChange: o.onCodeChange,
     maxFailures: o.maxFailures,
+    maxResults: o.maxResults,
     itemTimeoutMs: o.itemTimeoutMs,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),

@@ -64,6 +64,11 @@ export function failureOptions(cmd: Command): Command {
       maxFailures,
     )
     .option(
+      '--max-results <n>',
+      'a task without combine: fail the job once setup yields more items than this, the results its coordinator holds for join (default 10000000)',
+      int('--max-results'),
+    )
+    .option(
       '--item-timeout <seconds>',
       'an attempt running longer fails and is retried elsewhere (default: none)',
       seconds('--item-timeout'),

@@ -34,6 +34,7 @@ export interface RunFlags {
   onFailure?: FailurePolicy;
   onCodeChange?: CodeChangePolicy;
   maxFailures?: string;
+  maxResults?: number;
   itemTimeout?: number;
   itemConcurrency?: number;
   logFormat?: LogFormat;
@@ -54,6 +55,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     onFailure: flags.onFailure,
     onCodeChange: flags.onCodeChange,
     maxFailures: flags.maxFailures as RunOptions['maxFailures'],
+    maxResults: flags.maxResults,
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
     itemConcurrency: flags.itemConcurrency,
   };

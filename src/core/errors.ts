@@ -18,6 +18,7 @@
  * | `InternalError`  | `FJ_INTERNAL`     | 1    | a bug in fj, or a state it cannot get out of |
  * | `TimeoutError`   | `FJ_TIMEOUT`      | 124  | a wait ran out (`fj result --timeout`): the job itself goes on |
  * | `LawsError`      | `FJ_LAWS`         | 1    | `checkLaws`: two groupings of the items gave different outputs |
+ * | `LimitError`     | `FJ_LIMIT`        | 1    | the job passed a limit that keeps its coordinator alive (`maxResults`) |
  * | `JobEndedError`  | `FJ_ENDED`        | 4    | `fj cancel` of a job that had already ended: nothing was changed |
  *
  * Callers tell errors apart by class (`instanceof`) or `code`, never by
@@ -292,6 +293,18 @@ export class LawsError extends FjError {
   }
 }
 
+/**
+ * The job passed a limit set so that its coordinator does not run out of
+ * memory (`maxResults`: the most results it holds for `join`). The message
+ * names the limit and how to raise it. Not retried: the same job passes it
+ * again, on any coordinator.
+ */
+export class LimitError extends FjError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'FJ_LIMIT', 1, options);
+  }
+}
+
 /** The job was cancelled: Ctrl-C, `fj cancel`, or the caller's `signal`. */
 export class CancelledError extends FjError {
   constructor(message = 'job cancelled', options?: ErrorOptions) {
@@ -411,4 +424,5 @@ export const errorClasses = {
   FJ_INTERNAL: InternalError,
   FJ_TIMEOUT: TimeoutError,
   FJ_ENDED: JobEndedError,
+  FJ_LIMIT: LimitError,
 } as const satisfies Record<string, new (message: string) => FjError>;

@@ -143,6 +143,15 @@ export interface RunOptions {
    */
   maxFailures?: number | `${number}%`;
   /**
+   * The most results the coordinator holds for `join`, for a task without
+   * `combine` (it holds every result until `join`): a job whose `setup`
+   * yields more items fails at once with `LimitError`, naming the limit,
+   * instead of growing its coordinator until it runs out of memory. A task
+   * with `combine` (or a `FoldTask`) has its results merged as they arrive
+   * and is not limited. Default {@link DEFAULT_MAX_RESULTS} (10,000,000).
+   */
+  maxResults?: number;
+  /**
    * An attempt running longer than this (milliseconds) fails and is retried
    * elsewhere; a late result of it is ignored. local and amqp stop the
    * thread running it; eager can only abort `ctx.signal`. Default: none.
@@ -242,6 +251,9 @@ export type NormalizedOptions = Required<
 
 /** The failure policies. */
 export const FAILURE_POLICIES = ['fail-fast', 'collect'] as const;
+
+/** The most results a coordinator holds for `join` (a task without `combine`), unless set otherwise (`maxResults`). */
+export const DEFAULT_MAX_RESULTS = 10_000_000;
 
 /** Items and results larger than this many bytes travel by store reference, unless set otherwise. */
 export const DEFAULT_INLINE_LIMIT = 65536;
@@ -353,6 +365,7 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
     onCodeChange: codeChangePolicy(options.onCodeChange),
     maxFailures: parseMaxFailures(options.maxFailures),
     maxFailuresSpec: options.maxFailures,
+    maxResults: positiveInt('maxResults', options.maxResults ?? DEFAULT_MAX_RESULTS),
     itemTimeoutMs:
       options.itemTimeoutMs === undefined
         ? undefined

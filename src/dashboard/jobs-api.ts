@@ -249,6 +249,7 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
           onFailure: field(opts, 'onFailure', ['string'], 'options.') as 'fail-fast' | 'collect' | undefined,
           maxFailures: field(opts, 'maxFailures', ['number', 'string'], 'options.') as
             number | `${number}%` | undefined,
+          maxResults: field(opts, 'maxResults', ['number'], 'options.'),
           itemTimeoutMs: field(opts, 'itemTimeoutMs', ['number'], 'options.'),
           onCodeChange: field(opts, 'onCodeChange', ['string'], 'options.') as 'fail' | 'follow' | undefined,
           resultTtlMs: field(opts, 'resultTtlMs', ['number'], 'options.'),

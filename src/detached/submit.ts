@@ -44,6 +44,7 @@ export interface SubmitOptions extends Pick<
   | 'retryDelayMs'
   | 'onFailure'
   | 'maxFailures'
+  | 'maxResults'
   | 'itemTimeoutMs'
   | 'onCodeChange'
   | 'signingKey'
@@ -167,6 +168,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     retryDelayMs: opts.retryDelayMs,
     onFailure: opts.onFailure,
     maxFailures: opts.maxFailuresSpec,
+    maxResults: opts.maxResults,
     itemTimeoutMs: opts.itemTimeoutMs,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,

@@ -19,17 +19,29 @@
  *   the item that was running, and its other items run again, uncharged.
  * - Resume, and a re-run of failed items (a restored ledger): items that
  *   already have a result are never sent.
+ * - Bounded coordinator: a task with `combine` has the results of settled
+ *   pages merged as answers come (Ledger.compact); a task without it holds
+ *   every result for `join`, so the job fails with LimitError as soon as
+ *   setup yields more than `maxResults` items (before they are sent).
  *
  * States: `starting` (the transport opens) → `running` (items pulled and
  * sent) → `draining` (`setup` is exhausted; waiting for answers and
  * retries) → `done`; any state → `failed` (the first error ends the job).
  */
 import { assertPlainAt } from '../core/codec.js';
-import { CancelledError, FjError, InternalError, isRetryable, TaskError, TransportError } from '../core/errors.js';
+import {
+  CancelledError,
+  FjError,
+  InternalError,
+  isRetryable,
+  LimitError,
+  TaskError,
+  TransportError,
+} from '../core/errors.js';
 import { afterLoss } from '../runtime/lost-batch.js';
 import type { JobPlan } from './job-plan.js';
 import { BatchSizer } from './batch-sizer.js';
-import { Retries } from './ledger.js';
+import { Retries } from './retries.js';
 import type { Answer, Batch, Transport, TransportEvents } from './transport.js';
 
 /** The most items a job can have (the ledger indexes them with 32 bits). */
@@ -206,6 +218,7 @@ export class Dispatcher implements TransportEvents {
         const maybe = items.take(this.sizer.next(items.total));
         const values = maybe instanceof Promise ? await maybe : maybe;
         if (!this.live) return;
+        this.checkLimit();
         if (values.length > 0) await this.sendNew(first, values);
       }
       this.holdProbe();
@@ -246,6 +259,25 @@ export class Dispatcher implements TransportEvents {
     this.inFlight.add(batch);
     const sending = this.transport.send(batch);
     if (sending) await sending;
+  }
+
+  /**
+   * A task without `combine` holds every result until `join`: past
+   * `maxResults` items the job fails now, with LimitError naming the limit,
+   * rather than when its coordinator runs out of memory (and the next one).
+   */
+  private checkLimit(): void {
+    const { task, items, options } = this.plan;
+    if (task.combines) return;
+    const limit = options.maxResults;
+    const seen = Math.max(items.index, items.total ?? 0);
+    if (seen <= limit) return;
+    throw new LimitError(
+      `task ${task.name}: setup yielded more than ${limit} items, the most results a coordinator holds for join ` +
+        `(maxResults). The task has no combine, so every result waits in memory for join. ` +
+        `Raise the limit with --max-results N (the maxResults option) if the coordinator has the memory, ` +
+        `or give the task a combine (or make it a FoldTask) so that results merge as they arrive.`,
+    );
   }
 
   // --- answers (TransportEvents) -------------------------------------------
@@ -297,6 +329,7 @@ export class Dispatcher implements TransportEvents {
       this.sizer.observe(a.ms, a.ran);
       this.lastTimedAnswer = Date.now();
     }
+    if (recorded) ledger.compact(this.plan.items.index);
     if (batch) this.settleBatch(batch);
     if (recorded) this.plan.progress(recorded);
     void this.pump();
@@ -387,6 +420,7 @@ export class Dispatcher implements TransportEvents {
         this.reruns.push({ first: index, values: [value] });
         void this.pump();
       });
+      this.plan.ledger.compact(this.plan.items.index); // a failed item may be the last of its page to settle
     } catch (fatal) {
       this.fail(fatal);
     }

@@ -15,6 +15,14 @@
  * Results are kept in fixed pages indexed by item, so items finishing out of
  * order (retries, late batches) cost no reshuffling and each result is held
  * once; `results()` hands `join` one array of them in item order.
+ *
+ * Bounded for a task that merges its results (`combine`, a `FoldTask`; see
+ * {@link Ledger.mergeWith}): once more than {@link HELD_PAGES} pages are
+ * held, every page whose items have all settled is released and its results
+ * merged into one, so a job of any number of items holds a few pages of
+ * them (a merged result is one more grouping, which `combine`'s laws allow).
+ * A task without `combine` holds every result for `join`: the dispatcher
+ * bounds how many (`maxResults`).
  */
 import {
   FailuresError,
@@ -32,12 +40,21 @@ import type { NormalizedOptions } from '../core/job-options.js';
 
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
+/** Items a page of results holds. */
+export const PAGE_SIZE = PAGE;
+/**
+ * Pages a ledger holds item by item before it merges those whose items have
+ * all settled (a task with `combine`): 16 pages, 65,536 items.
+ */
+export const HELD_PAGES = 16;
 /** Marks an index without a result yet. */
 const EMPTY: unique symbol = Symbol('empty');
 /** Marks an index that failed for good. */
 const FAILED: unique symbol = Symbol('failed');
 /** Marks an index whose result was merged (`combine`) into an earlier index's. */
 const COVERED: unique symbol = Symbol('covered');
+/** Stands for a page whose items all settled and whose results were merged away ({@link Ledger.compact}). */
+const RELEASED: unique symbol = Symbol('released');
 /** Longest wait before a retry. */
 const MAX_DELAY_MS = 60_000;
 
@@ -58,12 +75,47 @@ export interface KeptResults {
 /** What to do after an attempt failed. */
 export type Verdict = { retry: true; delayMs: number; attempt: number } | { retry: false };
 
+/** How a ledger merges the results of released pages (the coordinator's side of `combine`). */
+export interface Merger {
+  /**
+   * Merges two or more results (in order of their first item, the first
+   * standing at item `index`) into one: the task's `combine`. May be async.
+   */
+  merge(values: unknown[], index: number): unknown;
+  /** A merge threw or rejected: the job ends with `err` (the ledger merges no more). */
+  failed(err: unknown): void;
+}
+
+/** A result held outside the pages: a released page's, or a merge of several; `index` is its first item. */
+interface Spilled {
+  index: number;
+  value: unknown;
+}
+
 export class Ledger {
-  private readonly pages: unknown[][] = [];
+  private readonly pages: (unknown[] | typeof RELEASED)[] = [];
+  /** Settled slots (a result, covered, failed) of each page. */
+  private readonly filled: number[] = [];
+  /** Pages whose every slot settled, not released yet. */
+  private full: number[] = [];
+  /** Pages allocated and not released. */
+  private livePages = 0;
+  /** Results of released pages, not merged yet, and merged ones. */
+  private spilled: Spilled[] = [];
+  /** Results being merged (an async `combine`): still the job's until the merge ends. */
+  private merging: Spilled[] = [];
+  private pendingMerge: Promise<void> | undefined;
+  private merger: Merger | undefined;
   private readonly attempts = new Map<number, number>();
   private readonly failedItems: ItemFailure[] = [];
   /** Items with a result. */
   recorded = 0;
+  /**
+   * Items with a result held item by item, in a page not released: every
+   * recorded item for a task without `combine`; a few pages' worth for one
+   * with it (see {@link mergeWith}).
+   */
+  held = 0;
   /** Attempts beyond each item's first. */
   retried = 0;
 
@@ -85,17 +137,48 @@ export class Ledger {
   /** Whether `index` has a result or has failed for good. */
   has(index: number): boolean {
     const page = this.pages[index >>> PAGE_BITS];
-    return page !== undefined && page[index & (PAGE - 1)] !== EMPTY;
+    return page === RELEASED || (page !== undefined && page[index & (PAGE - 1)] !== EMPTY);
   }
 
   /** Records a result; false (and nothing changes) when the item already has one. */
   record(index: number, value: unknown): boolean {
-    const page = this.page(index);
-    const at = index & (PAGE - 1);
-    if (page[at] !== EMPTY) return false;
-    page[at] = value;
+    if (this.has(index)) return false;
+    this.mark(index, value);
     this.recorded++;
+    this.held++;
     return true;
+  }
+
+  /**
+   * Merges the results of settled pages with `merger` from now on (a task
+   * with `combine`): {@link compact} releases them once more than
+   * {@link HELD_PAGES} pages are held.
+   */
+  mergeWith(merger: Merger): void {
+    this.merger = merger;
+  }
+
+  /**
+   * With a merger, and more than {@link HELD_PAGES} pages held: releases
+   * every page whose items have all settled and lie below `below` (the items
+   * pulled from setup so far: an index past it may be an earlier run's
+   * answer, dropped when setup ends), and merges their results into one.
+   */
+  compact(below: number): void {
+    if (!this.merger || this.livePages <= HELD_PAGES || this.full.length === 0) return;
+    const keep: number[] = [];
+    for (const p of this.full) {
+      if (this.pages[p] === RELEASED) continue; // (listed twice: filled, emptied by dropFrom, filled again)
+      if ((p + 1) * PAGE > below || this.filled[p] !== PAGE) keep.push(p);
+      else this.release(p);
+    }
+    this.full = keep;
+    this.merge();
+  }
+
+  /** Resolves once no merge is running (an async `combine`): `results()` then has every merged result. */
+  async idle(): Promise<void> {
+    while (this.pendingMerge) await this.pendingMerge;
   }
 
   /**
@@ -110,9 +193,10 @@ export class Ledger {
     if (indices.length === 0) return false;
     if (indices.length === 1) return this.record(indices[0], value);
     for (const i of indices) if (this.has(i)) return false;
-    this.page(indices[0])[indices[0] & (PAGE - 1)] = value;
-    for (let k = 1; k < indices.length; k++) this.page(indices[k])[indices[k] & (PAGE - 1)] = COVERED;
+    this.mark(indices[0], value);
+    for (let k = 1; k < indices.length; k++) this.mark(indices[k], COVERED);
     this.recorded += indices.length;
+    this.held += indices.length;
     return true;
   }
 
@@ -157,7 +241,7 @@ export class Ledger {
       ...(worker === undefined ? {} : { worker }),
     });
     if (this.options.onFailure === 'fail-fast') throw message === given.message ? given : withMessage(given, message);
-    this.page(index)[index & (PAGE - 1)] = FAILED;
+    this.mark(index, FAILED);
     this.attempts.delete(index);
     this.checkLimit(total);
     return { retry: false };
@@ -189,22 +273,53 @@ export class Ledger {
     // Sized once (no doubling copies left as garbage: with millions of items they set the job's peak memory).
     const out = new Array<unknown>(total);
     let n = 0;
+    // The results of released pages stand at their first item, in the released page that holds it.
+    const spilled = this.spilledNow();
+    let s = 0;
     for (let i = 0; i < total; i++) {
       const page = this.pages[i >>> PAGE_BITS];
+      if (page === RELEASED) {
+        const end = (i | (PAGE - 1)) + 1;
+        while (s < spilled.length && spilled[s].index < end) out[n++] = spilled[s++].value;
+        i = end - 1;
+        continue;
+      }
       const v = page === undefined ? EMPTY : page[i & (PAGE - 1)];
       if (v === FAILED || v === COVERED) continue;
       if (v === EMPTY) throw new InternalError(`internal: item ${i} has no result`);
       out[n++] = v;
     }
+    while (s < spilled.length) out[n++] = spilled[s++].value;
     out.length = n;
     return out;
+  }
+
+  /** The results held outside the pages, by first item. */
+  private spilledNow(): Spilled[] {
+    return [...this.spilled, ...this.merging].sort((a, b) => a.index - b.index);
   }
 
   /** The results recorded so far, for a later re-run of the items without one (see {@link KeptResults}). */
   kept(): KeptResults {
     const k: KeptResults = { indices: [], values: [], covered: [] };
+    const spilled = this.spilledNow();
+    const failed = new Set(this.failedItems.map((f) => f.index));
+    let s = 0;
     this.pages.forEach((page, p) => {
       if (page === undefined) return;
+      if (page === RELEASED) {
+        // Every item of it settled: a merged result at its first item, the others covered by one, failed ones left out.
+        const end = (p + 1) << PAGE_BITS;
+        const at = new Set<number>();
+        for (; s < spilled.length && spilled[s].index < end; s++) {
+          k.indices.push(spilled[s].index);
+          k.values.push(spilled[s].value);
+          at.add(spilled[s].index);
+        }
+        for (let index = p << PAGE_BITS; index < end; index++)
+          if (!failed.has(index) && !at.has(index)) k.covered.push(index);
+        return;
+      }
       for (let at = 0; at < PAGE; at++) {
         const v = page[at];
         if (v === EMPTY || v === FAILED) continue;
@@ -241,10 +356,10 @@ export class Ledger {
     }
     k.indices.forEach((index, n) => this.record(index, k.values[n]));
     for (const index of k.covered) {
-      const page = this.page(index);
-      if (page[index & (PAGE - 1)] !== EMPTY) continue;
-      page[index & (PAGE - 1)] = COVERED;
+      if (this.has(index)) continue;
+      this.mark(index, COVERED);
       this.recorded++;
+      this.held++;
     }
   }
 
@@ -255,11 +370,15 @@ export class Ledger {
   dropFrom(total: number): void {
     for (let p = total >>> PAGE_BITS; p < this.pages.length; p++) {
       const page = this.pages[p];
-      if (page === undefined) continue;
+      if (page === undefined || page === RELEASED) continue; // (a released page lies below the items pulled)
       for (let at = p === total >>> PAGE_BITS ? total & (PAGE - 1) : 0; at < PAGE; at++) {
         if (page[at] === EMPTY) continue;
-        if (page[at] !== FAILED) this.recorded--;
+        if (page[at] !== FAILED) {
+          this.recorded--;
+          this.held--;
+        }
         page[at] = EMPTY;
+        this.filled[p]--;
       }
     }
   }
@@ -268,21 +387,86 @@ export class Ledger {
    * Hands item `index`'s result on and lets it go (a pipeline stage that
    * streams into the next: its join never runs): `{ value }` once, its slot
    * then marked as held elsewhere; `'failed'` for an item that failed for
-   * good; undefined while the item has not settled.
+   * good; undefined while the item has not settled. (Such a stage has no
+   * `combine`: its pages are never released.)
    */
   handOn(index: number): { value: unknown } | 'failed' | undefined {
     const page = this.pages[index >>> PAGE_BITS];
-    const v = page === undefined ? EMPTY : page[index & (PAGE - 1)];
+    if (page === undefined || page === RELEASED) return undefined;
+    const v = page[index & (PAGE - 1)];
     if (v === EMPTY || v === COVERED) return undefined;
     if (v === FAILED) return 'failed';
     page[index & (PAGE - 1)] = COVERED;
+    this.held--;
     return { value: v };
   }
 
-  /** The page holding `index`, allocated on first use (only pages that hold answers take memory). */
-  private page(index: number): unknown[] {
+  /** Sets the empty slot of `index` (a result, COVERED or FAILED), allocating its page on first use. */
+  private mark(index: number, v: unknown): void {
     const p = index >>> PAGE_BITS;
-    return (this.pages[p] ??= new Array<unknown>(PAGE).fill(EMPTY));
+    let page = this.pages[p];
+    if (page === RELEASED) throw new InternalError(`internal: item ${index} settled twice`);
+    if (page === undefined) {
+      page = this.pages[p] = new Array<unknown>(PAGE).fill(EMPTY);
+      this.filled[p] = 0;
+      this.livePages++;
+    }
+    page[index & (PAGE - 1)] = v;
+    if (++this.filled[p] === PAGE) this.full.push(p);
+  }
+
+  /** Lets page `p` go (every item of it settled): its results join the spilled ones, to be merged. */
+  private release(p: number): void {
+    const page = this.pages[p] as unknown[];
+    for (let at = 0; at < PAGE; at++) {
+      const v = page[at];
+      if (v === FAILED) continue;
+      this.held--;
+      if (v !== COVERED) this.spilled.push({ index: (p << PAGE_BITS) + at, value: v });
+    }
+    this.pages[p] = RELEASED;
+    this.livePages--;
+  }
+
+  /** Merges the spilled results into one (one merge at a time: an async `combine` is awaited before the next). */
+  private merge(): void {
+    const merger = this.merger;
+    if (!merger || this.pendingMerge || this.spilled.length < 2) return;
+    const taken = this.spilled.sort((a, b) => a.index - b.index);
+    this.spilled = [];
+    const index = taken[0].index;
+    const failed = (err: unknown) => {
+      this.spilled.push(...taken); // still the job's (a kept result of a failed job)
+      this.merger = undefined;
+      merger.failed(err);
+    };
+    let out: unknown;
+    try {
+      out = merger.merge(
+        taken.map((t) => t.value),
+        index,
+      );
+    } catch (err) {
+      return failed(err);
+    }
+    if (!(out instanceof Promise)) {
+      this.spilled.push({ index, value: out });
+      return;
+    }
+    this.merging = taken;
+    this.pendingMerge = out.then(
+      (value) => {
+        this.merging = [];
+        this.pendingMerge = undefined;
+        this.spilled.push({ index, value });
+        this.merge();
+      },
+      (err: unknown) => {
+        this.merging = [];
+        this.pendingMerge = undefined;
+        failed(err);
+      },
+    );
   }
 }
 
@@ -297,64 +481,4 @@ function withMessage(err: Error, message: string): Error {
     Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(err, key)!);
   Object.defineProperty(copy, 'message', { value: message, writable: true, enumerable: false, configurable: true });
   return copy;
-}
-
-/**
- * The backoff timers of a job's retries, shared by every executor (the
- * dispatcher holds one per job): judges a failed attempt with the ledger and,
- * when it is to be retried, calls `again` once the backoff is over.
- */
-export class Retries {
-  private readonly timers = new Set<NodeJS.Timeout>();
-  /** The last retry logged, and how many identical ones followed it in the same turn. */
-  private repeat: { message: string; more: number } | undefined;
-
-  constructor(
-    private readonly ledger: Ledger,
-    private readonly log: { warn(message: string): void },
-  ) {}
-
-  /** Retries waiting out their backoff. */
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  /** A failed attempt of `index`. Throws the job's error when the policy ends the job. */
-  failed(index: number, err: Error, total: number | undefined, again: () => void): void {
-    const verdict = this.ledger.fail(index, err, total);
-    if (!verdict.retry) return;
-    this.warn(err.message, `; attempt ${verdict.attempt} in ${verdict.delayMs} ms`);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      again();
-    }, verdict.delayMs);
-    this.timers.add(timer);
-  }
-
-  /**
-   * Logs a retry; the same error for many items at once (a `combine` that
-   * failed its whole batch, a lost params fetch) is logged once, with a count.
-   */
-  private warn(message: string, detail: string): void {
-    if (this.repeat?.message === message) {
-      this.repeat.more++;
-      return;
-    }
-    this.flushRepeat();
-    this.log.warn(message + detail);
-    this.repeat = { message, more: 0 };
-    queueMicrotask(() => this.flushRepeat());
-  }
-
-  private flushRepeat(): void {
-    if (this.repeat?.more)
-      this.log.warn(`... and ${this.repeat.more} more item(s) failed with the same error, retried the same way`);
-    this.repeat = undefined;
-  }
-
-  /** Cancels every pending retry. */
-  clear(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-  }
 }

@@ -28,7 +28,7 @@ import type { AnyTask, TaskBase, TaskClass } from '../task/fork-join-task.js';
 import { resolveTask, type TaskInfo } from '../task/registry.js';
 import type { JoinContext, SetupContext } from '../task/types.js';
 import { jsonOutputProblem } from '../task/json-output.js';
-import { loadServices } from '../runtime/task-runtime.js';
+import { loadServices, TaskRuntime, type Services } from '../runtime/task-runtime.js';
 
 /** What a job produced: its output and its figures. */
 export interface JobResult<Output> {
@@ -278,6 +278,13 @@ async function execute({
   const items = origin.gate ? new GatedItemStream(source_, info.name, origin.gate) : new ItemStream(source_, info.name);
   const counters: Counters = { items: 0, messages: 0, bytesPublished: 0, bytesStored: 0 };
   const ledger = new Ledger(opts, opts.retries ?? info.retries);
+  // A task that merges its results has those of settled items merged here as they come: bounded memory for any item count.
+  const merging = info.combines ? coordinatorMerge(info, sharedParams, opts, taskLog, signal) : undefined;
+  if (merging)
+    ledger.mergeWith({
+      merge: merging.merge,
+      failed: (err) => controller.abort(err),
+    });
   if (origin.seed) ledger.restore(origin.seed);
   origin.onLedger?.(ledger);
   let done = ledger.recorded;
@@ -329,6 +336,7 @@ async function execute({
     let results: unknown[] = [];
     try {
       await executor.map(plan);
+      await ledger.idle();
       if (origin.passOn) ledger.checkLimit(items.total ?? items.index);
       else results = ledger.results(items.total ?? items.index);
     } catch (err) {
@@ -336,6 +344,7 @@ async function execute({
       throw err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
+      await merging?.close();
     }
     const failures = ledger.failures;
     // The message says "(after N attempts)" when there were more than one (see Ledger.fail).
@@ -371,6 +380,39 @@ async function execute({
   opts.onStats?.(stats);
   log.info(`done: ${stats.items} items in ${stats.wallMs} ms`);
   return { output, stats };
+}
+
+/**
+ * The task's `combine` on the submitting side, for the ledger's merges of
+ * settled results (Ledger.mergeWith); its services (`ctx.services`) are
+ * loaded on the first merge, and released by `close`.
+ */
+function coordinatorMerge(
+  info: TaskInfo,
+  params: object,
+  opts: NormalizedOptions,
+  log: TaskRuntime['log'],
+  signal: AbortSignal,
+): { merge: (values: unknown[], index: number) => unknown; close: () => Promise<void> } {
+  let runtime: TaskRuntime | undefined;
+  let loading: Promise<Services> | undefined;
+  return {
+    merge(values, index) {
+      if (runtime) return runtime.combine(values, index, signal);
+      if (!opts.services) {
+        runtime = new TaskRuntime(info, params, undefined, log);
+        return runtime.combine(values, index, signal);
+      }
+      loading ??= loadServices(opts.services, 'join');
+      return loading.then((services) => {
+        runtime ??= new TaskRuntime(info, params, services.value, log);
+        return runtime.combine(values, index, signal);
+      });
+    },
+    async close() {
+      if (loading) await (await loading.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /** Runs a hook on the submitting side, wrapping what it throws in TaskError. */

@@ -98,6 +98,7 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     retryDelayMs: m.retryDelayMs,
     onFailure: m.onFailure as RunOptions['onFailure'],
     maxFailures: m.maxFailures as RunOptions['maxFailures'],
+    maxResults: m.maxResults,
     itemTimeoutMs: m.itemTimeoutMs,
     inlineLimit: m.inlineLimit,
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],

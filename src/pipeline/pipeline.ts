@@ -43,6 +43,8 @@ export interface StageSettings {
   onFailure?: FailurePolicy;
   /** Under `collect`, how many items (or what share, `'5%'`) may fail before the stage fails. */
   maxFailures?: number | `${number}%`;
+  /** A stage whose task has no `combine`: the most items (results held for its join) before it fails with `LimitError`. */
+  maxResults?: number;
   /** Each item's time limit, in ms. */
   itemTimeoutMs?: number;
   /** Worker threads of a `local` stage. */
@@ -227,6 +229,7 @@ const SETTINGS = new Set<keyof StageSettings>([
   'retryDelayMs',
   'onFailure',
   'maxFailures',
+  'maxResults',
   'itemTimeoutMs',
   'concurrency',
   'itemConcurrency',

@@ -22,6 +22,8 @@ export interface JobSettings {
   retryDelayMs: number;
   onFailure: string;
   maxFailures?: number | string;
+  /** `maxResults` (absent in records written before it existed: the default). */
+  maxResults?: number;
   itemTimeoutMs?: number;
   inlineLimit: number;
   /** `onCodeChange` (absent in records written before it existed: `fail`). */

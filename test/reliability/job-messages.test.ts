@@ -8,6 +8,9 @@
  * - a poison job, whose setup kills its coordinator: failed after
  *   MAX_JOB_DEATHS (3) deaths, naming why and the last worker, instead of
  *   crash-looping the pool;
+ * - a poison job whose setup yields without end (a task without combine):
+ *   failed by its first coordinator at `maxResults`, naming the limit,
+ *   before the coordinator runs out of memory: no death, no takeover;
  * - a job signed with a key the pool lacks (or signed, to a keyless pool):
  *   its message is dead-lettered with the reason, and a wait ends at once
  *   saying why; `fj dead requeue` sends it back to the jobs queue, where a
@@ -21,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { attach, submit } from '../../src/index.js';
+import { attach, submit, type LimitError } from '../../src/index.js';
 import { Signer } from '../../src/core/signing.js';
 import { listDeadLetters, requeueDeadLetters } from '../../src/broker/dead-letters.js';
 import { MAX_JOB_DEATHS } from '../../src/worker/job-takeovers.js';
@@ -41,6 +44,7 @@ const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/job-messages.test.ts';
 const SLEEPY = join(ROOT, 'test', 'fixtures', 'sleepy.ts');
 const POISON = join(ROOT, 'test', 'fixtures', 'poison-setup.ts');
+const ENDLESS = join(ROOT, 'test', 'fixtures', 'endless.ts');
 const KEY = randomUUID() + randomUUID();
 const OTHER_KEY = randomUUID() + randomUUID();
 
@@ -182,6 +186,37 @@ describe.runIf(available)('job messages: forged declines, poison jobs, foreign k
       await supervisor;
     }
   }, 180_000);
+
+  it('a job whose setup yields without end fails at maxResults on its first coordinator, which lives on', async () => {
+    const rec = recording('poison job (its setup yields without end)', COMMAND);
+    const queue = pool();
+    const coordinators = [
+      await worker(queue, [ENDLESS], {}, ['--name', 'jm-endless-0']),
+      await worker(queue, [ENDLESS], {}, ['--name', 'jm-endless-1']),
+    ];
+    const t = Date.now();
+    const limit = 50_000;
+    const job = await submit(ENDLESS, {}, { store, queue, label: 'endless', maxResults: limit });
+    const err = await job.result({ timeoutMs: 60_000 }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    rec.recoverMs = Date.now() - t;
+    // (A detached job's error comes back as an FjError with its code.)
+    expect((err as LimitError | undefined)?.code).toBe('FJ_LIMIT');
+    expect(err?.message).toMatch(new RegExp(`setup yielded more than ${limit} items`));
+    expect(err?.message).toMatch(/--max-results/);
+    // No coordinator died, so nothing took the job over: the first one failed it.
+    for (const w of coordinators) expect(w.child.exitCode === null && w.child.signalCode === null).toBe(true);
+    const status = await (await attach(job.id, { store })).status();
+    expect(status.state).toBe('failed');
+    rec.items = limit;
+    rec.lost = '-';
+    rec.duplicated = '-';
+    rec.recovered = 'job failed by its first coordinator with LimitError (maxResults); no coordinator died';
+    rec.faults =
+      'a task without combine whose setup yields without end, maxResults 50000; 2 workers; time = from submit to the failure';
+  }, 120_000);
 
   it('a job signed with a key the pool lacks is dead-lettered with the reason, its wait ends saying why, and a requeue runs it', async () => {
     const rec = recording('job signed with a key the pool lacks', COMMAND);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { groupsOf } from '../../src/executors/amqp/results.js';
-import { Ledger } from '../../src/dispatch/ledger.js';
+import { HELD_PAGES, Ledger, PAGE_SIZE, type Merger } from '../../src/dispatch/ledger.js';
 import { COVERED_BYTES } from '../../src/core/codec.js';
 import { InternalError, TaskError } from '../../src/core/errors.js';
 
@@ -174,5 +174,117 @@ describe('Ledger.results', () => {
     expect(thrown).toBeInstanceOf(InternalError);
     expect((thrown as InternalError).code).toBe('FJ_INTERNAL');
     expect((thrown as InternalError).message).toMatch(/item 1 has no result/);
+  });
+});
+
+describe('Ledger.compact (a task with combine: results of settled pages merged as the job goes)', () => {
+  /** A merger that adds numbers, counting its calls; `later`: resolves on a later turn. */
+  const adder = (later = false) => {
+    const m = {
+      calls: 0,
+      errors: [] as unknown[],
+      merge(values: unknown[]) {
+        m.calls++;
+        const sum = (values as number[]).reduce((a, b) => a + b, 0);
+        return later ? new Promise((r) => setTimeout(() => r(sum), 1)) : sum;
+      },
+      failed(err: unknown) {
+        m.errors.push(err);
+      },
+    };
+    return m;
+  };
+  const pages = HELD_PAGES + 4;
+  const total = pages * PAGE_SIZE;
+  /**
+   * Records item i as 1, in groups of 100 (a batch's merged result), some
+   * failed (collect), compacting as the dispatcher does; returns the most
+   * items held at once.
+   */
+  function fill(l: Ledger, failed: Set<number>): number {
+    let most = 0;
+    for (let first = 0; first < total; first += 100) {
+      const indices = [];
+      for (let i = first; i < Math.min(total, first + 100); i++)
+        if (failed.has(i)) l.fail(i, new Error('x'), undefined);
+        else indices.push(i);
+      l.recordGroup(indices, indices.length);
+      l.compact(first + 100);
+      most = Math.max(most, l.held);
+    }
+    return most;
+  }
+
+  it('holds at most a few pages; join sees one merged result, every item counted once', () => {
+    const l = new Ledger(policy, 0);
+    const m = adder();
+    l.mergeWith(m);
+    const most = fill(l, new Set([5, PAGE_SIZE * 3 + 7]));
+    expect(most).toBeLessThanOrEqual((HELD_PAGES + 1) * PAGE_SIZE);
+    expect(l.recorded).toBe(total - 2);
+    const results = l.results(total) as number[];
+    expect(results.reduce((a, b) => a + b, 0)).toBe(total - 2);
+    expect(results.length).toBeLessThanOrEqual(HELD_PAGES * (PAGE_SIZE / 100 + 2) + 1);
+    expect(m.calls).toBeGreaterThan(0);
+    // A released item is settled: a late duplicate is ignored, a late failure too.
+    expect(l.has(0)).toBe(true);
+    expect(l.record(0, 1)).toBe(false);
+    expect(l.recordGroup([1, 2], 2)).toBe(false);
+    expect(l.fail(1, new Error('late'), total)).toEqual({ retry: false });
+  });
+
+  it('keeps nothing back before its budget: a small job joins its results as they came', () => {
+    const l = new Ledger(policy, 0);
+    l.mergeWith(adder());
+    for (let i = 0; i < HELD_PAGES * PAGE_SIZE; i++) l.record(i, 1);
+    l.compact(HELD_PAGES * PAGE_SIZE);
+    expect(l.held).toBe(HELD_PAGES * PAGE_SIZE);
+    expect(l.results(HELD_PAGES * PAGE_SIZE)).toHaveLength(HELD_PAGES * PAGE_SIZE);
+  });
+
+  it("never releases a page past the items pulled (an earlier run's answers there may be dropped)", () => {
+    const l = new Ledger(policy, 0);
+    l.mergeWith(adder());
+    for (let i = 0; i < total; i++) l.record(i, 1);
+    l.compact(PAGE_SIZE * 2 + 5);
+    expect(l.held).toBe(total - 2 * PAGE_SIZE);
+    l.dropFrom(PAGE_SIZE * 3);
+    expect(l.recorded).toBe(3 * PAGE_SIZE);
+    expect((l.results(3 * PAGE_SIZE) as number[]).reduce((a, b) => a + b, 0)).toBe(3 * PAGE_SIZE);
+  });
+
+  it('an async combine: results wait for it (idle), and a merged result is kept in order for a re-run', async () => {
+    const l = new Ledger(policy, 0);
+    l.mergeWith(adder(true));
+    fill(l, new Set([PAGE_SIZE + 1]));
+    await l.idle();
+    expect((l.results(total) as number[]).reduce((a, b) => a + b, 0)).toBe(total - 1);
+    // kept: the merged results at their first items, every other settled item covered, the failed one left out
+    const k = l.kept();
+    expect([...k.indices].sort((a, b) => a - b)).toEqual(k.indices);
+    expect([...k.covered].sort((a, b) => a - b)).toEqual(k.covered);
+    expect(k.indices.length + k.covered.length).toBe(total - 1);
+    expect(k.covered).not.toContain(PAGE_SIZE + 1);
+    const again = new Ledger(policy, 0);
+    again.restore(k);
+    expect(again.has(PAGE_SIZE + 1)).toBe(false);
+    again.record(PAGE_SIZE + 1, 1);
+    expect((again.results(total) as number[]).reduce((a, b) => a + b, 0)).toBe(total);
+  });
+
+  it('a combine that throws: the merger is told once, merges no more, and every result is still there', () => {
+    const l = new Ledger(policy, 0);
+    const failed: unknown[] = [];
+    const merger: Merger = {
+      merge: () => {
+        throw new Error('combine broke');
+      },
+      failed: (err) => failed.push(err),
+    };
+    l.mergeWith(merger);
+    fill(l, new Set());
+    expect(failed).toHaveLength(1);
+    expect((failed[0] as Error).message).toBe('combine broke');
+    expect((l.results(total) as number[]).reduce((a, b) => a + b, 0)).toBe(total);
   });
 });
