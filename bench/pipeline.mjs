@@ -44,6 +44,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, pipeline, run, runPipeline, submit, submitPipeline } from '../dist/src/index.js';
+import { normalizeOptions } from '../dist/src/core/job-options.js';
+import { LocalExecutor } from '../dist/src/executors/local.js';
+import { startJob } from '../dist/src/job/lifecycle.js';
+import { codeQueue } from '../dist/src/broker/amqp.js';
+import { builtinTaskNames, describeTask, loadTask } from '../dist/src/task/registry.js';
 import Stage from './tasks/stage.mjs';
 import {
   BENCH_DIR,
@@ -69,6 +74,7 @@ const { values: opt } = parseArgs({
     'galaxy-items': { type: 'string', default: '200' },
     'galaxy-ms': { type: 'string', default: '2' },
     'poll-ms': { type: 'string', default: '10' },
+    'quiet-wait': { type: 'string', default: '60' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -114,6 +120,28 @@ const galaxy = pipeline(Stage, { name: 'setup' })
 
 // ------------------------------------------------------------------ stamps
 
+// ------------------------------------------------------------------ a quiet machine
+
+/** Fraction of the machine's CPU time busy over `ms` (from /proc/stat), as bench/peers measures it. */
+async function cpuBusy(ms) {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + f[4], total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
+}
+
+/** Before each round, our workers idle: waits up to --quiet-wait seconds for the machine to be under 50 % busy. Returns how busy it was. */
+async function waitQuiet() {
+  const until = performance.now() + Number(opt['quiet-wait']) * 1000;
+  let busy = await cpuBusy(700);
+  while (busy > 0.5 && performance.now() < until && !interrupted) busy = await cpuBusy(1000);
+  return busy;
+}
+
 let runNo = 0;
 const stampFile = () => join(dir, `stamps-${++runNo}.txt`);
 
@@ -153,11 +181,45 @@ async function threeJobs(input, runOne) {
   return value;
 }
 
+/**
+ * Three jobs on ONE thread pool, started once and kept across them (fj's
+ * internal startJob with an executor it does not dispose of): not an API,
+ * the floor runPipeline would reach on local if it kept its pool from stage
+ * to stage instead of starting threads for each stage's job.
+ */
+async function keptPool(input) {
+  const ex = new LocalExecutor();
+  ex.prepare(normalizeOptions(local));
+  const kept = { map: (plan) => ex.map(plan), dispose: async () => {} };
+  try {
+    return await threeJobs(input, async (v) => (await startJob(Stage, { value: v }, local, kept)).output);
+  } finally {
+    await ex.dispose();
+  }
+}
+
 const variants = {
-  'local-pipeline': { part: 'l', label: 'local: runPipeline', run: (i) => runPipeline(bench3, i, local).then((r) => r.output) },
-  'local-jobs': { part: 'l', label: 'local: 3 jobs, run() in turn', run: (i) => threeJobs(i, (v) => run(Stage, v, local)) },
-  'amqp-pipeline': { part: 'a', label: 'amqp: runPipeline', run: (i) => runPipeline(bench3, i, amqp()).then((r) => r.output) },
-  'amqp-jobs': { part: 'a', label: 'amqp: 3 jobs, run() in turn', run: (i) => threeJobs(i, (v) => run(Stage, v, amqp())) },
+  'local-pipeline': {
+    part: 'l',
+    label: 'local: runPipeline',
+    run: (i) => runPipeline(bench3, i, local).then((r) => r.output),
+  },
+  'local-jobs': {
+    part: 'l',
+    label: 'local: 3 jobs, run() in turn',
+    run: (i) => threeJobs(i, (v) => run(Stage, v, local)),
+  },
+  'local-kept': { part: 'l', label: 'local: 3 jobs on one kept pool (floor)', run: keptPool },
+  'amqp-pipeline': {
+    part: 'a',
+    label: 'amqp: runPipeline',
+    run: (i) => runPipeline(bench3, i, amqp()).then((r) => r.output),
+  },
+  'amqp-jobs': {
+    part: 'a',
+    label: 'amqp: 3 jobs, run() in turn',
+    run: (i) => threeJobs(i, (v) => run(Stage, v, amqp())),
+  },
   'submitted-pipeline': {
     part: 's',
     label: 'submitted: submitPipeline',
@@ -181,7 +243,10 @@ const figures = {
   loadBefore: load(),
 };
 const brokerUp = await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) });
-if (!brokerUp) console.log(`\npipeline: amqp, submitted and galaxy parts SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`);
+if (!brokerUp)
+  console.log(
+    `\npipeline: amqp, submitted and galaxy parts SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`,
+  );
 const want = (p) => opt.parts.includes(p) && (p === 'l' || brokerUp);
 const celeryOk =
   want('g') &&
@@ -250,7 +315,8 @@ try {
     const out = await v.run(input);
     let ms = performance.now() - t0;
     if (v.celery) ms = out.jobMs;
-    else if (out.stage !== 3 || out.plan.length !== 3) throw new Error(`${key}: unexpected output ${JSON.stringify(out)}`);
+    else if (out.stage !== 3 || out.plan.length !== 3)
+      throw new Error(`${key}: unexpected output ${JSON.stringify(out)}`);
     if (!record) return;
     const r = res[key];
     r.wall.push(ms);
@@ -258,21 +324,31 @@ try {
     if (!v.celery) {
       const st = readStamps(stamps, 3);
       st.stages.forEach((s, k) => {
-        if (s.items !== plan[k].n) throw new Error(`${key}: stage ${k + 1} ran ${s.items} items, expected ${plan[k].n}`);
+        if (s.items !== plan[k].n)
+          throw new Error(`${key}: stage ${k + 1} ran ${s.items} items, expected ${plan[k].n}`);
       });
       r.transitions.push(...st.transitions);
     }
     console.log(
       `  ${v.label}: ${fmt.ms(ms)}` +
-        (v.celery ? '' : `, transitions ${r.transitions.slice(-2).map((t) => t.total.toFixed(1)).join(' / ')} ms`),
+        (v.celery
+          ? ''
+          : `, transitions ${r.transitions
+              .slice(-2)
+              .map((t) => t.total.toFixed(1))
+              .join(' / ')} ms`),
     );
   };
 
+  const busyRounds = (figures.busyBeforeRounds = []);
   // Warm-up: connections, the task loaded in the worker, threads.
   console.log(`warm-up (load average ${load()})`);
-  for (const [key, v] of active) await once(key, v, v.galaxy ? GPLAN.map((s) => ({ ...s, n: Math.min(s.n, 20) })) : plan3(4, 1), false);
+  for (const [key, v] of active)
+    await once(key, v, v.galaxy ? GPLAN.map((s) => ({ ...s, n: Math.min(s.n, 20) })) : plan3(4, 1), false);
   for (let r = 0; r < ROUNDS && !interrupted; r++) {
-    console.log(`round ${r + 1} (load average ${load()})`);
+    const busy = await waitQuiet();
+    busyRounds.push(busy);
+    console.log(`round ${r + 1} (load average ${load()}; the machine ${(busy * 100).toFixed(0)} % busy before it)`);
     for (let i = 0; i < active.length && !interrupted; i++) {
       const [key, v] = active[(i + r) % active.length];
       await once(key, v, v.galaxy ? GPLAN : PLAN, true);
@@ -321,11 +397,26 @@ try {
   const goals = [];
   const ratio = (a, b) => summary[a] && summary[b] && summary[a].wallMs / summary[b].wallMs;
   if (summary['local-pipeline'])
-    goals.push(['transition, local', `${summary['local-pipeline'].transitionMs.toFixed(1)} ms`, '≤ 50 ms', summary['local-pipeline'].transitionMs <= 50]);
+    goals.push([
+      'transition, local',
+      `${summary['local-pipeline'].transitionMs.toFixed(1)} ms`,
+      '≤ 50 ms',
+      summary['local-pipeline'].transitionMs <= 50,
+    ]);
   if (summary['amqp-pipeline'])
-    goals.push(['transition, amqp (runPipeline)', `${summary['amqp-pipeline'].transitionMs.toFixed(1)} ms`, '≤ 150 ms', summary['amqp-pipeline'].transitionMs <= 150]);
+    goals.push([
+      'transition, amqp (runPipeline)',
+      `${summary['amqp-pipeline'].transitionMs.toFixed(1)} ms`,
+      '≤ 150 ms',
+      summary['amqp-pipeline'].transitionMs <= 150,
+    ]);
   if (summary['submitted-pipeline'])
-    goals.push(['transition, submitted (worker queues the next)', `${summary['submitted-pipeline'].transitionMs.toFixed(1)} ms`, '≤ 150 ms', summary['submitted-pipeline'].transitionMs <= 150]);
+    goals.push([
+      'transition, submitted (worker queues the next)',
+      `${summary['submitted-pipeline'].transitionMs.toFixed(1)} ms`,
+      '≤ 150 ms',
+      summary['submitted-pipeline'].transitionMs <= 150,
+    ]);
   goals.push(['streaming vs barrier', 'not yet measured (TODO: streaming between stages is being built)', '', null]);
   for (const [what, a, b] of [
     ['pipeline / 3 jobs, local', 'local-pipeline', 'local-jobs'],
@@ -338,19 +429,32 @@ try {
   const g = ratio('galaxy-celery', 'galaxy-fj');
   if (g) goals.push(['galaxy chain: Celery / fj', fmt.x(g), '≥ 2x', g >= 2]);
   figures.goals = goals.map(([what, value, goal, met]) => ({ what, value, goal, met }));
-  table('goals', ['measure', 'value', 'goal', ''], goals.map(([w, v, gl, m]) => [w, v, gl, m === null ? '' : m ? 'met' : 'MISSED']));
-  console.log(`load average before ${figures.loadBefore}, after ${figures.loadAfter}`);
+  table(
+    'goals',
+    ['measure', 'value', 'goal', ''],
+    goals.map(([w, v, gl, m]) => [w, v, gl, m === null ? '' : m ? 'met' : 'MISSED']),
+  );
+  console.log(
+    `load average before ${figures.loadBefore}, after ${figures.loadAfter}; CPU busy before each round: ${busyRounds.map((b) => `${(b * 100).toFixed(0)} %`).join(', ')}`,
+  );
   saveResult('pipeline', figures);
 } finally {
   for (const { kind, w } of live) await (kind === 'fj' ? stopWorker(w) : stopTree(w)).catch(() => {});
   if (brokerUp) {
-    await deleteQueues(BROKER, [QUEUE, `${QUEUE}.dead`, `${QUEUE}.jobs`, CEL_Q]).catch((err) =>
+    await deleteQueues(BROKER, [QUEUE, `${QUEUE}.dead`, `${QUEUE}.jobs`, CEL_Q, ...(await codeQueues())]).catch((err) =>
       console.error(`could not delete the bench queues: ${err.message}`),
     );
     await deleteExchange(CEL_Q).catch(() => {});
   }
   if (celeryOk) await dropCeleryKeys().catch(() => {});
   cleanup();
+}
+
+/** The per-code work queues the worker declared (`<queue>.code.<task>.<hash>`): one per task it serves, the built-in ones and bench-stage. */
+async function codeQueues() {
+  const infos = [describeTask(Stage)];
+  for (const name of builtinTaskNames()) infos.push(await loadTask(name).catch(() => undefined));
+  return infos.filter(Boolean).map((t) => codeQueue(QUEUE, t.name, t.codeHash));
 }
 
 /** One Galaxy-shaped chain on Celery: client.py's own time, canvas to result. */
