@@ -30,7 +30,7 @@
  * the 3 separate jobs (local, amqp, submitted); Galaxy chain: fj ≥ 2x
  * faster than Celery. Streaming between stages: not yet measured.
  *
- *   node bench/pipeline.mjs [--parts lasg] [--rounds 5] [--items 100] [--ms 20]
+ *   node bench/pipeline.mjs [--parts lasg] [--rounds 7] [--items 100] [--ms 20]
  *       [--galaxy-items 200] [--galaxy-ms 2] [--poll-ms 10]
  *
  * Writes bench/out/pipeline.json. Prints SKIPPED for the broker parts when
@@ -68,7 +68,7 @@ import { PEERS_DIR, PYTHON, pythonEnv, startCeleryWorker, stopTree } from './pee
 const { values: opt } = parseArgs({
   options: {
     parts: { type: 'string', default: 'lasg' },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '7' },
     items: { type: 'string', default: '100' },
     ms: { type: 'string', default: '20' },
     'galaxy-items': { type: 'string', default: '200' },
@@ -306,14 +306,17 @@ try {
         },
       ]);
   }
-  const res = Object.fromEntries(active.map(([k, v]) => [k, { label: v.label, wall: [], transitions: [], loads: [] }]));
+  const res = Object.fromEntries(
+    active.map(([k, v]) => [k, { label: v.label, wall: [], transitions: [], loads: [], parts: [] }]),
+  );
 
   const once = async (key, v, plan, record) => {
     const stamps = stampFile();
     const input = { plan, stage: 0, stamps };
     const t0 = performance.now();
     const out = await v.run(input);
-    let ms = performance.now() - t0;
+    const t1 = performance.now();
+    let ms = t1 - t0;
     if (v.celery) ms = out.jobMs;
     else if (out.stage !== 3 || out.plan.length !== 3)
       throw new Error(`${key}: unexpected output ${JSON.stringify(out)}`);
@@ -328,6 +331,13 @@ try {
           throw new Error(`${key}: stage ${k + 1} ran ${s.items} items, expected ${plan[k].n}`);
       });
       r.transitions.push(...st.transitions);
+      // Where the rest of the wall time went: before stage 1's first item, each stage's items (first start to last end), after the last join.
+      const abs = (t) => performance.timeOrigin + t;
+      r.parts.push({
+        lead: st.stages[0].s - abs(t0),
+        spans: st.stages.map((x) => x.e - x.s),
+        tail: abs(t1) - st.stages[st.stages.length - 1].j,
+      });
     }
     console.log(
       `  ${v.label}: ${fmt.ms(ms)}` +
@@ -372,6 +382,9 @@ try {
             joinMs: +median(tr.map((t) => t.join)).toFixed(2),
             startupMs: +median(tr.map((t) => t.startup)).toFixed(2),
             transitionsMs: tr.map((t) => +t.total.toFixed(2)),
+            leadMs: +median(r.parts.map((p) => p.lead)).toFixed(1),
+            stageSpansMs: [0, 1, 2].map((k) => +median(r.parts.map((p) => p.spans[k])).toFixed(1)),
+            tailMs: +median(r.parts.map((p) => p.tail)).toFixed(1),
           }
         : {}),
     };
@@ -380,16 +393,30 @@ try {
   const ideal = (plan) => plan.reduce((a, s) => a + Math.ceil(s.n / 2) * s.ms, 0);
   table(
     `pipelines: ${PLAN.length} stages of ${PLAN[0].n} items x ${PLAN[0].ms} ms (sleep), 2 slots (ideal ${fmt.ms(ideal(PLAN))}); galaxy: 1 | ${GN} x ${GMS} ms | 1 (ideal ${fmt.ms(ideal(GPLAN))}); medians of ${ROUNDS} rounds`,
-    ['variant', 'wall (median)', 'rounds', 'transition (median)', 'join part', 'start-up part'],
+    [
+      'variant',
+      'wall (median)',
+      'rounds',
+      'transition (median)',
+      'join part',
+      'start-up part',
+      'before 1st item',
+      'stage spans',
+      'after last join',
+    ],
     active.map(([key]) => {
       const s = summary[key];
+      const opt1 = (x) => (x === undefined ? '-' : `${x.toFixed(1)} ms`);
       return [
         s.label,
         fmt.ms(s.wallMs),
         s.wallRounds.map((x) => x.toFixed(0)).join(', '),
-        s.transitionMs === undefined ? '-' : `${s.transitionMs.toFixed(1)} ms`,
-        s.joinMs === undefined ? '-' : `${s.joinMs.toFixed(1)} ms`,
-        s.startupMs === undefined ? '-' : `${s.startupMs.toFixed(1)} ms`,
+        opt1(s.transitionMs),
+        opt1(s.joinMs),
+        opt1(s.startupMs),
+        opt1(s.leadMs),
+        s.stageSpansMs ? s.stageSpansMs.map((x) => x.toFixed(0)).join(' / ') + ' ms' : '-',
+        opt1(s.tailMs),
       ];
     }),
   );
