@@ -179,3 +179,39 @@ def place_join_many(chunks):
 def summarize(placements):
     placed = sum(1 for p in placements if p['start'] >= 0)
     return {'edits': len(placements), 'placed': placed, 'placements': placements}
+
+
+# --- a Galaxy-shaped chain (bench/pipeline.mjs) ----------------------------
+# chain(setup | chord(group(item per input), callback) | metadata), link_error:
+# Celery's shape of fj's 3-stage pipeline with an on-error stage. Items sleep
+# for their duration, as bench/tasks/stage.mjs's do (Atomics.wait).
+
+@app.task(name='galaxy.setup')
+def galaxy_setup(plan):
+    time.sleep(plan[0]['ms'] / 1000.0)
+    return {'plan': plan}
+
+
+@app.task(name='galaxy.item')
+def galaxy_item(prepared, i):
+    # The chain prepends setup's result to every member's arguments.
+    time.sleep(prepared['plan'][1]['ms'] / 1000.0)
+    return i
+
+
+@app.task(name='galaxy.collect')
+def galaxy_collect(results):
+    return {'items': len(results), 'sum': sum(results)}
+
+
+@app.task(name='galaxy.metadata')
+def galaxy_metadata(collected, ms):
+    time.sleep(ms / 1000.0)
+    return {'items': collected['items'], 'sum': collected['sum']}
+
+
+@app.task(name='galaxy.on_error')
+def galaxy_on_error(request, exc, traceback):
+    # The on-error stage: never runs in the benchmark (nothing fails); it is
+    # linked to every task of the chain, as Galaxy's finish step is.
+    print(f'galaxy: task {request.id} failed: {exc!r}', flush=True)

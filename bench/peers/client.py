@@ -14,6 +14,9 @@ Workloads:
   straggle      {"durations": [ms...]}: a chord of one sleeping task per item
   place-one     align input: one task per edit, the reference in every message
   place-chunks  align input: 32 tasks, each with the reference and its edits
+  galaxy        {"plan": [{"n": 1, "ms": M}, {"n": N, "ms": M}, {"n": 1, "ms": M}]}:
+                chain(setup | chord(N item tasks, a callback) | metadata) with
+                link_error (bench/pipeline.mjs; the shape of Galaxy's chain)
 """
 import json
 import sys
@@ -51,6 +54,16 @@ def canvas(workload, data):
         if workload == 'place-one':
             return chord([t.place.s(ref, e) for e in edits], t.place_join.s()), len(edits)
         return chord([t.place_many.s(ref, edits[i::G]) for i in range(G)], t.place_join_many.s()), len(edits)
+    if workload == 'galaxy':
+        plan = data['plan']
+        n = plan[1]['n']
+        sig = chain(
+            t.galaxy_setup.s(plan),
+            chord([t.galaxy_item.s(i) for i in range(n)], t.galaxy_collect.s()),
+            t.galaxy_metadata.s(plan[2]['ms']),
+        )
+        sig.on_error(t.galaxy_on_error.s())
+        return sig, n
     raise SystemExit(f'client.py: unknown workload {workload!r}')
 
 
