@@ -155,13 +155,16 @@ export type JobInput =
  * No item runs before the input is valid; the executor is disposed of when
  * the job ends, early ones (a bad input) included. `on` runs the job on a
  * given executor instead of the one `options.executor` names (the transport
- * conformance suite); it is disposed of too.
+ * conformance suite); it is disposed of too, unless `shared`: then it is
+ * prepared and warmed as the job's own would be and left running for the
+ * caller's next job (a pipeline's local stages share one thread pool).
  */
 export async function startJob(
   task: TaskClass | string,
   input: JobInput,
   options?: RunOptions,
   on?: Executor,
+  shared = false,
 ): Promise<JobResult<unknown>> {
   const opts = normalizeOptions(options);
   const executor = on ?? (await executorFor(opts.executor));
@@ -169,7 +172,7 @@ export async function startJob(
     // The task is looked up once (an unknown task is reported by execute(), after the input).
     const info = resolveTask(task);
     info.catch(() => {});
-    if (!on) {
+    if (!on || shared) {
       executor.prepare?.(opts);
       // The threads import the task's module and the validator loads while the input is read.
       info.then(
@@ -196,7 +199,7 @@ export async function startJob(
     if (opts.checkLaws && !on) return await lawChecked(job);
     return await execute(job);
   } finally {
-    await executor.dispose?.();
+    if (!shared) await executor.dispose?.();
   }
 }
 

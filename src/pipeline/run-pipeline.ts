@@ -18,6 +18,8 @@ import { UsageError } from '../core/errors.js';
 import { isPipeline, type Pipeline, type PipelineFailure, type StageSettings, type StageSpec } from './pipeline.js';
 import { StageStream } from './stage-stream.js';
 import type { ItemGate } from '../dispatch/item-stream.js';
+import type { Executor } from '../executors/executor.js';
+import { normalizeOptions } from '../core/job-options.js';
 
 /** One stage of a pipeline that ran: its name, task and figures. */
 export interface StageResult {
@@ -66,24 +68,58 @@ export async function runPipeline<In, Out>(
   const finished: { stage: string; output: unknown }[] = [];
   const results: StageResult[] = [];
   let value: unknown = input;
-  for (let i = 0; i < stages.length;) {
-    // A segment: a stage and the stages after it that stream from it, one after another; they run at once.
-    let j = i;
-    while (j + 1 < stages.length && stages[j + 1].settings.stream) j++;
-    const segment = stages.slice(i, j + 1);
-    const prev = stages[i - 1];
-    const named = i === 0 ? source : `the output of stage ${label(prev)}, as the input of stage ${label(stages[i])}`;
-    const ran = await runSegment(segment, value, named, options, stages.length);
-    for (const r of ran.results) results.push(r);
-    if ('failure' in ran) {
-      const { stage, error, stats } = ran.failure;
-      throw await failed(name, stage, error, stats?.failures ?? [], finished, errorStage, options);
+  const pools = new SharedPools();
+  try {
+    for (let i = 0; i < stages.length;) {
+      // A segment: a stage and the stages after it that stream from it, one after another; they run at once.
+      let j = i;
+      while (j + 1 < stages.length && stages[j + 1].settings.stream) j++;
+      const segment = stages.slice(i, j + 1);
+      const prev = stages[i - 1];
+      const named = i === 0 ? source : `the output of stage ${label(prev)}, as the input of stage ${label(stages[i])}`;
+      const ran = await runSegment(segment, value, named, options, stages.length, pools);
+      for (const r of ran.results) results.push(r);
+      if ('failure' in ran) {
+        const { stage, error, stats } = ran.failure;
+        throw await failed(name, stage, error, stats?.failures ?? [], finished, errorStage, options);
+      }
+      value = ran.output;
+      finished.push({ stage: segment[segment.length - 1].name, output: value });
+      i = j + 1;
     }
-    value = ran.output;
-    finished.push({ stage: segment[segment.length - 1].name, output: value });
-    i = j + 1;
+  } finally {
+    await pools.dispose();
   }
   return { output: value as Out, stages: results, wallMs: Date.now() - started };
+}
+
+/**
+ * The thread pools a pipeline's local stages share: consecutive stages
+ * that run on `local` with the same threads (their count, services and
+ * logging) run on one pool, started with the first, its threads kept
+ * between stages (a stage transition then costs no thread start-up).
+ * Stages that stream run at once, each on a pool of its own.
+ */
+class SharedPools {
+  private readonly pools = new Map<string, Executor>();
+
+  /** The pool for a stage running with `options`, when it runs on `local`; undefined otherwise. */
+  async for(options: RunOptions): Promise<Executor | undefined> {
+    const o = normalizeOptions(options);
+    if (o.executor !== 'local') return undefined;
+    const key = JSON.stringify([o.concurrency, o.services, o.logLevel, o.logFormat]);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new (await import('../executors/local.js')).LocalExecutor();
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.pools.values()].map(async (p) => p.dispose?.()));
+    this.pools.clear();
+  }
 }
 
 /** How a segment of stages went: its last stage's output, or the stage that failed first (the others stopped because of it). */
@@ -105,6 +141,7 @@ async function runSegment(
   source: string | undefined,
   options: RunOptions,
   count: number,
+  pools: SharedPools,
 ): Promise<SegmentRun> {
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
@@ -123,6 +160,8 @@ async function runSegment(
         const progress = opts.onProgress;
         try {
           if (controller.signal.aborted) throw cancelledBy(controller.signal.reason);
+          // A stage on its own (no streaming) runs on the pipeline's shared pool, when it runs on local.
+          const pool = segment.length === 1 ? await pools.for(opts) : undefined;
           const result = await startJob(
             stage.info.cls,
             {
@@ -139,6 +178,8 @@ async function runSegment(
               },
             },
             down ? { ...opts, onProgress: (p) => (down.poke(), progress?.(p)) } : opts,
+            pool,
+            pool !== undefined,
           );
           stats[k] = result.stats;
           down?.close({ total: result.stats.total });
