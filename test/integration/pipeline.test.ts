@@ -151,6 +151,31 @@ describe('pipelines, in this process and on worker threads', () => {
     expect(err.stage).toEqual({ number: 2, name: 'shout', task: 'shout' });
   });
 
+  it.each([1, 2, 3])(
+    'a cancel as stage %i starts ends the pipeline there, once the on-error stage ran, marked cancelled',
+    async (number) => {
+      const controller = new AbortController();
+      const err = (await runPipeline(
+        full,
+        { count: 40 },
+        {
+          executor: 'local',
+          concurrency: 2,
+          signal: controller.signal,
+          onProgress: (p) => p.stage?.startsWith(`${number}/3`) && controller.abort(),
+        },
+      ).catch((e: unknown) => e)) as PipelineError;
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err.exitCode).toBe(130);
+      expect(err.stage.number).toBe(number);
+      const runs = reports();
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ cancelled: true, stage: { number }, error: { code: 'FJ_CANCELLED' } });
+      expect(runs[0].finished).toHaveLength(number - 1);
+    },
+    30_000,
+  );
+
   it('a cancel during a stage stops it, starts no later stage, and runs the on-error stage once, marked cancelled', async () => {
     const controller = new AbortController();
     const err = (await runPipeline(
