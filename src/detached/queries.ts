@@ -6,7 +6,8 @@
 import { UsageError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
-import type { JobLocation } from '../store/job-records.js';
+import { readManifest, readOutcome, type JobLocation } from '../store/job-records.js';
+import { stageJobId } from '../store/pipeline-records.js';
 import { signerFrom } from '../core/signing.js';
 import { isFinal, type IndexQuery } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
@@ -113,7 +114,16 @@ export async function forget(jobId: string, where: JobLocation = {}): Promise<vo
     if (!view) throw new UsageError(`no job '${jobId}' in the store ${store.url}: unknown, forgotten, or expired`);
     if (!isFinal(view.state))
       throw new UsageError(`job ${jobId} is ${view.state}: cancel it first ('fj cancel ${jobId}'), then forget it`);
+    const signer = signerFrom(where.signingKey);
+    const plan = (await readManifest(store, jobId, signer).catch(() => undefined))?.plan;
     await store.deleteJob(jobId);
+    // A submitted pipeline: its stages' jobs go with it (those of its own that have ended).
+    if (plan)
+      for (let n = 0; n <= plan.stages.length; n++) {
+        const stage = stageJobId(jobId, n);
+        const link = (await readManifest(store, stage, signer).catch(() => undefined))?.pipeline;
+        if (link?.id === jobId && (await readOutcome(store, stage, signer))) await store.deleteJob(stage);
+      }
   });
 }
 

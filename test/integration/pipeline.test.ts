@@ -519,6 +519,20 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       expect(reports()).toEqual([]);
     }, 90_000);
 
+    it('fj forget of an ended pipeline forgets its stages jobs too', async () => {
+      const handle = await submitPipeline(p(), { count: 20 }, where);
+      await handle.result({ timeoutMs: 60_000 });
+      const r = await runFj(['forget', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
+      expect(r.code, r.stderr).toBe(0);
+      for (const id of [handle.id, `${handle.id}.1`, `${handle.id}.2`, `${handle.id}.3`])
+        expect(
+          await attach(id, where).then(
+            () => 'still there',
+            (e: Error) => e.message,
+          ),
+        ).toMatch(/no job/);
+    }, 90_000);
+
     it('a failed stage: its on-error stage runs once on a worker, then the pipeline fails naming the stage', async () => {
       const handle = await submitPipeline(p(), { count: 30, failIn: 'scale' }, where);
       const err = await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e);
