@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { builtinTaskNames, loadAllTasks, loadTask, type TaskInfo } from '../task/registry.js';
-import { TASKS_DIR, taskModulesIn } from '../task/task-lookup.js';
+import { builtinPipelineNames, TASKS_DIR, taskModulesIn } from '../task/task-lookup.js';
+import { loadPipeline, resolvePipeline } from '../pipeline/run-pipeline.js';
 import { readJsonInput } from './input.js';
 import type { Streams } from './streams.js';
 
@@ -15,7 +16,7 @@ export interface TasksFlags {
 /**
  * Lists tasks and their descriptions on `io.stdout`: those of the modules
  * named (every task class each exports), of the modules in `--dir`, or, with
- * neither, the built-in tasks.
+ * neither, the built-in tasks and pipelines.
  */
 export async function tasksCommand(modules: string[], flags: TasksFlags, io: Streams): Promise<void> {
   let infos: TaskInfo[];
@@ -26,14 +27,32 @@ export async function tasksCommand(modules: string[], flags: TasksFlags, io: Str
     infos = [];
     for (const spec of [...modules, ...inDir]) infos.push(...(await loadAllTasks(spec)));
   } else infos = await Promise.all(builtinTaskNames().map((n) => loadTask(n)));
-  const width = Math.max(0, ...infos.map((i) => i.name.length));
+  // With the built-in tasks, the built-in pipelines and their stages (`fj run NAME` runs one).
+  const pipelines = modules.length || flags.dir !== undefined ? [] : await builtinPipelines();
+  const width = Math.max(0, ...infos.map((i) => i.name.length), ...pipelines.map(([name]) => name.length));
   for (const info of infos) io.stdout.write(`${info.name.padEnd(width)}  ${info.description}\n`.replace(/ +\n$/, '\n'));
+  for (const [name, line] of pipelines) io.stdout.write(`${name.padEnd(width)}  ${line}\n`);
   // The project's own tasks are listed only when asked for (listing loads them); a hint says how.
   const own = modules.length || flags.dir !== undefined ? [] : taskModulesIn(resolve(TASKS_DIR));
   if (own.length)
     io.stderr.write(
       `fj: ./${TASKS_DIR} holds ${own.length} task module(s) too: 'fj tasks --dir ${TASKS_DIR}' lists them\n`,
     );
+}
+
+/** fj's built-in pipelines, each with a line naming its stages: `pipeline: prepare | align | summary; on error: failure-record`. */
+async function builtinPipelines(): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  for (const name of builtinPipelineNames()) {
+    const p = await loadPipeline(name);
+    if (!p) continue;
+    const { stages, errorStage } = await resolvePipeline(p);
+    out.push([
+      name,
+      `pipeline: ${stages.map((s) => s.name).join(' | ')}${errorStage ? `; on error: ${errorStage.name}` : ''}`,
+    ]);
+  }
+  return out;
 }
 
 /** Validates the input at `inputPath` against `task`'s schema; says so on `io.stdout`. */

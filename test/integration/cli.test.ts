@@ -454,6 +454,12 @@ describe('fj tasks', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wordcount +Count the words in a list of documents$/m);
   });
+
+  it('lists the built-in pipelines with their stages', async () => {
+    const r = await fj(['tasks']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^align-campaign +pipeline: prepare \| align \| summary; on error: failure-record$/m);
+  });
 });
 
 describe('fj validate', () => {
