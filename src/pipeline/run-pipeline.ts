@@ -81,6 +81,7 @@ export async function runPipeline<In, Out>(
       for (const r of ran.results) results.push(r);
       if ('failure' in ran) {
         const { stage, error, stats } = ran.failure;
+        await pools.dispose(); // a failed stage's threads may still hold work: stopped before the on-error stage runs
         throw await failed(name, stage, error, stats?.failures ?? [], finished, errorStage, options);
       }
       value = ran.output;
