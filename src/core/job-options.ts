@@ -208,39 +208,23 @@ export interface LawCheck {
   seed: number;
 }
 
+/** The {@link RunOptions} that stay optional once defaults are filled in (they have none). */
+type WithoutDefault =
+  | 'signal'
+  | 'onProgress'
+  | 'onStats'
+  | 'onAttached'
+  | 'services'
+  | 'queue'
+  | 'jobId'
+  | 'retries'
+  | 'itemTimeoutMs'
+  | 'itemConcurrency'
+  | 'signingKey';
+
 /** {@link RunOptions} with every default filled in. */
-export type NormalizedOptions = Required<
-  Omit<
-    RunOptions,
-    | 'signal'
-    | 'onProgress'
-    | 'onStats'
-    | 'onAttached'
-    | 'services'
-    | 'queue'
-    | 'jobId'
-    | 'retries'
-    | 'itemTimeoutMs'
-    | 'itemConcurrency'
-    | 'maxFailures'
-    | 'signingKey'
-    | 'checkLaws'
-  >
-> &
-  Pick<
-    RunOptions,
-    | 'signal'
-    | 'onProgress'
-    | 'onStats'
-    | 'onAttached'
-    | 'services'
-    | 'queue'
-    | 'jobId'
-    | 'retries'
-    | 'itemTimeoutMs'
-    | 'itemConcurrency'
-    | 'signingKey'
-  > & {
+export type NormalizedOptions = Required<Omit<RunOptions, WithoutDefault | 'maxFailures' | 'checkLaws'>> &
+  Pick<RunOptions, WithoutDefault> & {
     /** `maxFailures` as a function of the item count. */
     maxFailures: (total: number) => number;
     /** `maxFailures` as given. */

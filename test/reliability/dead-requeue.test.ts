@@ -17,38 +17,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable, deleteQueue, deleteQueues, startWorkerProc } from '../helpers/broker.js';
 import { stopWorkerProc, type WorkerProc } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { clean, codeQueueOf, fj, scratch } from './harness.js';
+import { clean, codeQueueOf, fj, scratch, versionedTaskSource } from './harness.js';
 
 const available = await brokerAvailable();
 const ITEMS = 60;
 
-/** The task's module, version `factor`: each item gives value × factor, after `ms`. */
-function taskSource(factor: number): string {
-  return `import { ForkJoinTask } from '../../../src/index.js';
-
-/** Two versions, two files (dead-requeue.test.ts): items give value x ${factor}. */
-export default class Requeued extends ForkJoinTask<{ values: number[]; ms: number }, number, number, number[], { ms: number }> {
-  static override taskName = 'requeued';
-  static override schema = {
-    type: 'object',
-    properties: { values: { type: 'array', items: { type: 'number' } }, ms: { type: 'integer', minimum: 0 } },
-    required: ['values', 'ms'],
-  };
-  static override params = ['ms'];
-  static override module = import.meta.url;
-  setup(input: { values: number[] }): number[] {
-    return input.values;
-  }
-  async process(value: number, { ms }: { ms: number }): Promise<number> {
-    await new Promise((r) => setTimeout(r, ms));
-    return value * ${factor};
-  }
-  join(results: number[]): number[] {
-    return results;
-  }
-}
-`;
-}
+/** The task's module, version `factor` (2 or 3). */
+const taskSource = (factor: number): string => versionedTaskSource('requeued', 'Requeued', factor);
 
 describe.runIf(available)('fj dead requeue: item messages go back to their code', () => {
   const { dir, store } = scratch('dead-requeue');

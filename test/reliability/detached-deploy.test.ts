@@ -20,39 +20,14 @@ import type { SubmitOptions } from '../../src/detached/submit.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
 import type { WorkerProc } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { clean, recording, scratch } from './harness.js';
+import { clean, recording, scratch, versionedTaskSource } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/detached-deploy.test.ts';
 const ITEMS = 300;
 
-/** The task's module, version `factor` (2 or 3): each item gives value × factor, after `ms`. */
-function taskSource(factor: number): string {
-  return `import { ForkJoinTask } from '../../../src/index.js';
-
-/** Deployed in two versions under a detached job by detached-deploy.test.ts: items give value x ${factor}. */
-export default class DetachedDeployed extends ForkJoinTask<{ values: number[]; ms: number }, number, number, number[], { ms: number }> {
-  static override taskName = 'detached-deployed';
-  static override schema = {
-    type: 'object',
-    properties: { values: { type: 'array', items: { type: 'number' } }, ms: { type: 'integer', minimum: 0 } },
-    required: ['values', 'ms'],
-  };
-  static override params = ['ms'];
-  static override module = import.meta.url;
-  setup(input: { values: number[] }): number[] {
-    return input.values;
-  }
-  async process(value: number, { ms }: { ms: number }): Promise<number> {
-    await new Promise((r) => setTimeout(r, ms));
-    return value * ${factor};
-  }
-  join(results: number[]): number[] {
-    return results;
-  }
-}
-`;
-}
+/** The task's module, version `factor` (2 or 3). */
+const taskSource = (factor: number): string => versionedTaskSource('detached-deployed', 'DetachedDeployed', factor);
 
 describe.runIf(available)('a rolling deploy under a detached job', () => {
   const { dir, store } = scratch('detached-deploy');

@@ -34,6 +34,38 @@ export const CHAOS_FOLDED = join(ROOT, 'test', 'fixtures', 'chaos-folded.ts');
 const TMP = join(ROOT, 'test', '.tmp');
 const RECORDS = join(TMP, 'reliability');
 
+/**
+ * The source of a task module in version `factor` (a deploy writes version 3 where version 2 was): each
+ * item gives value × factor after `ms`. Written into a {@link scratch} directory, three levels below the
+ * repository (it imports fj from there).
+ */
+export function versionedTaskSource(taskName: string, className: string, factor: number): string {
+  return `import { ForkJoinTask } from '../../../src/index.js';
+
+/** Version ${factor} of task ${taskName}: items give value x ${factor}. */
+export default class ${className} extends ForkJoinTask<{ values: number[]; ms: number }, number, number, number[], { ms: number }> {
+  static override taskName = '${taskName}';
+  static override schema = {
+    type: 'object',
+    properties: { values: { type: 'array', items: { type: 'number' } }, ms: { type: 'integer', minimum: 0 } },
+    required: ['values', 'ms'],
+  };
+  static override params = ['ms'];
+  static override module = import.meta.url;
+  setup(input: { values: number[] }): number[] {
+    return input.values;
+  }
+  async process(value: number, { ms }: { ms: number }): Promise<number> {
+    await new Promise((r) => setTimeout(r, ms));
+    return value * ${factor};
+  }
+  join(results: number[]): number[] {
+    return results;
+  }
+}
+`;
+}
+
 /** A scratch directory and a file store of the test's own. */
 export function scratch(name: string): { dir: string; store: string } {
   const dir = join(TMP, `${name}-${randomUUID().slice(0, 8)}`);

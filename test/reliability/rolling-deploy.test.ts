@@ -22,39 +22,14 @@ import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
 import type { WorkerProc } from '../helpers/broker.js';
-import { clean, fj, recording, scratch } from './harness.js';
+import { clean, fj, recording, scratch, versionedTaskSource } from './harness.js';
 
 const available = await brokerAvailable();
 const COMMAND = 'npx vitest run --project reliability test/reliability/rolling-deploy.test.ts';
 const ITEMS = 2000;
 
-/** The task's module, version `factor` (2 or 3): each item gives value × factor, after `ms`. */
-function taskSource(factor: number): string {
-  return `import { ForkJoinTask } from '../../../src/index.js';
-
-/** Deployed in two versions by rolling-deploy.test.ts: items give value x ${factor}. */
-export default class Deployed extends ForkJoinTask<{ values: number[]; ms: number }, number, number, number[], { ms: number }> {
-  static override taskName = 'deployed';
-  static override schema = {
-    type: 'object',
-    properties: { values: { type: 'array', items: { type: 'number' } }, ms: { type: 'integer', minimum: 0 } },
-    required: ['values', 'ms'],
-  };
-  static override params = ['ms'];
-  static override module = import.meta.url;
-  setup(input: { values: number[] }): number[] {
-    return input.values;
-  }
-  async process(value: number, { ms }: { ms: number }): Promise<number> {
-    await new Promise((r) => setTimeout(r, ms));
-    return value * ${factor};
-  }
-  join(results: number[]): number[] {
-    return results;
-  }
-}
-`;
-}
+/** The task's module, version `factor` (2 or 3). */
+const taskSource = (factor: number): string => versionedTaskSource('deployed', 'Deployed', factor);
 
 async function deadLetters(queue: string): Promise<number> {
   const conn = await amqp.connect(BROKER_URL);
