@@ -45,7 +45,7 @@ import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../broker/inspect.js';
 import { parseMessageId } from '../broker/message-id.js';
 import { encodeBody, ISOLATED, type ResultBody, type WorkBody } from '../broker/messages.js';
 import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../core/signing.js';
-import { countStart } from './crash-count.js';
+import { clearStarts, countStart } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
 import { JobLog } from './job-log.js';
@@ -354,12 +354,14 @@ export class AmqpWorker implements WorkerHandle {
           return;
         }
       }
-      await this.runMessage(link, msg, task, job, body, paramsRef, paramsBytes);
+      const answered = await this.runMessage(link, msg, task, job, body, paramsRef, paramsBytes);
+      if (suspect && answered) await clearStarts(this.p.store, job, body.first, this.p.signer);
     } finally {
       release();
     }
   }
 
+  /** Runs a message's items and answers on the job's results queue; true when the answer was confirmed and the message acked. */
   private async runMessage(
     link: Link,
     msg: ConsumeMessage,
@@ -368,7 +370,7 @@ export class AmqpWorker implements WorkerHandle {
     body: WorkBody,
     paramsRef: string,
     paramsBytes: Uint8Array,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { log } = this.p;
     const hash = paramsRef.slice(paramsRef.lastIndexOf('/') + 1);
     const poolJob: PoolJob = {
@@ -394,16 +396,21 @@ export class AmqpWorker implements WorkerHandle {
       this.cancels.release(job, controller);
     }
     this.jobs.done(job, body.items.length, out.error ? body.items.length : (out.failures?.length ?? 0));
-    if (!link.open) return; // the broker redelivers it; the result would be a duplicate
-    if (this.isCancelled(job, msg)) return link.ch.ack(msg);
+    if (!link.open) return false; // the broker redelivers it; the result would be a duplicate
+    if (this.isCancelled(job, msg)) {
+      link.ch.ack(msg);
+      return false;
+    }
     try {
       await this.reply(link, job, msg, status, out);
       if (link.open) link.ch.ack(msg);
       this.itemsDone += body.items.length;
+      return true;
     } catch (err) {
       log.error(
         `could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`,
       );
+      return false;
     }
   }
 
