@@ -25,13 +25,20 @@
  * its result backend Redis database 12. Celery's time is client.py's own
  * (canvas built to result in hand), fj's from the call to the result: both
  * exclude interpreter start-up. result() polls the store every --poll-ms.
+ * Celery's galaxy tasks append the same timestamp lines as the stage task
+ * (bench/peers/celery_app.py): the same work on both sides (until Dec 2026
+ * only fj's items paid for them), and Celery's transitions measured too.
  *
  * Goals: transition ≤ 50 ms local, ≤ 150 ms amqp; 3-stage pipeline ≤ 1.05x
  * the 3 separate jobs (local, amqp, submitted); Galaxy chain: fj ≥ 2x
  * faster than Celery. Streaming between stages: bench/pipeline-stream.mjs.
  *
  *   node bench/pipeline.mjs [--parts lasg] [--rounds 7] [--items 100] [--ms 20]
- *       [--galaxy-items 200] [--galaxy-ms 2] [--poll-ms 10]
+ *       [--galaxy-items 200] [--galaxy-ms 2] [--poll-ms 10] [--store file|redis]
+ *
+ * --store: fj's payload store, a file store of the run's own (default) or
+ * Redis (database 11, keys under a prefix of the run's, deleted at the end),
+ * as Celery's result backend is.
  *
  * Writes bench/out/pipeline.json. Prints SKIPPED for the broker parts when
  * RabbitMQ does not answer (and for Celery when it does not import).
@@ -75,6 +82,7 @@ const { values: opt } = parseArgs({
     'galaxy-ms': { type: 'string', default: '2' },
     'poll-ms': { type: 'string', default: '10' },
     'quiet-wait': { type: 'string', default: '60' },
+    store: { type: 'string', default: 'file' },
   },
 });
 const ROUNDS = Number(opt.rounds);
@@ -86,7 +94,27 @@ const QUEUE = `fj.bench.${id}`;
 const CEL_Q = `celery.bench.${id}`;
 const STAGE_FILE = join(BENCH_DIR, 'tasks', 'stage.mjs');
 const { dir, cleanup } = tempDir('fj-bench-pipeline-');
-const store = `file://${join(dir, 'store')}`;
+// fj's store: a file store of the run's own, or (--store redis) Redis, as Celery's result backend is (keys under a prefix of the run's own, deleted at the end).
+const REDIS_PREFIX = `fj-bench-${id}`;
+const store =
+  opt.store === 'redis' ? `redis://127.0.0.1:6379/11?prefix=${REDIS_PREFIX}` : `file://${join(dir, 'store')}`;
+if (!['file', 'redis'].includes(opt.store)) throw new Error(`--store: file or redis, not ${opt.store}`);
+
+/** Deletes the run's keys from Redis (--store redis). */
+async function deleteRedisKeys() {
+  const { Redis } = await import('ioredis');
+  const r = new Redis('redis://127.0.0.1:6379/11');
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${REDIS_PREFIX}:*`, 'COUNT', 1000);
+      if (keys.length) await r.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
 const load = () =>
   loadavg()
     .map((x) => x.toFixed(2))
@@ -324,7 +352,8 @@ try {
     const r = res[key];
     r.wall.push(ms);
     r.loads.push(loadavg()[0]);
-    if (!v.celery) {
+    {
+      // Celery's tasks append the same stamps as fj's stages (bench/peers/celery_app.py).
       const st = readStamps(stamps, 3);
       st.stages.forEach((s, k) => {
         if (s.items !== plan[k].n)
@@ -332,21 +361,19 @@ try {
       });
       r.transitions.push(...st.transitions);
       // Where the rest of the wall time went: before stage 1's first item, each stage's items (first start to last end), after the last join.
+      // (Celery's time is client.py's own, on a clock of its own: its lead and tail are not known here.)
       const abs = (t) => performance.timeOrigin + t;
       r.parts.push({
-        lead: st.stages[0].s - abs(t0),
+        lead: v.celery ? undefined : st.stages[0].s - abs(t0),
         spans: st.stages.map((x) => x.e - x.s),
-        tail: abs(t1) - st.stages[st.stages.length - 1].j,
+        tail: v.celery ? undefined : abs(t1) - st.stages[st.stages.length - 1].j,
       });
     }
     console.log(
-      `  ${v.label}: ${fmt.ms(ms)}` +
-        (v.celery
-          ? ''
-          : `, transitions ${r.transitions
-              .slice(-2)
-              .map((t) => t.total.toFixed(1))
-              .join(' / ')} ms`),
+      `  ${v.label}: ${fmt.ms(ms)}, transitions ${r.transitions
+        .slice(-2)
+        .map((t) => t.total.toFixed(1))
+        .join(' / ')} ms`,
     );
   };
 
@@ -382,9 +409,9 @@ try {
             joinMs: +median(tr.map((t) => t.join)).toFixed(2),
             startupMs: +median(tr.map((t) => t.startup)).toFixed(2),
             transitionsMs: tr.map((t) => +t.total.toFixed(2)),
-            leadMs: +median(r.parts.map((p) => p.lead)).toFixed(1),
+            leadMs: r.parts[0].lead === undefined ? undefined : +median(r.parts.map((p) => p.lead)).toFixed(1),
             stageSpansMs: [0, 1, 2].map((k) => +median(r.parts.map((p) => p.spans[k])).toFixed(1)),
-            tailMs: +median(r.parts.map((p) => p.tail)).toFixed(1),
+            tailMs: r.parts[0].tail === undefined ? undefined : +median(r.parts.map((p) => p.tail)).toFixed(1),
           }
         : {}),
     };
@@ -474,6 +501,8 @@ try {
     await deleteExchange(CEL_Q).catch(() => {});
   }
   if (celeryOk) await dropCeleryKeys().catch(() => {});
+  if (opt.store === 'redis')
+    await deleteRedisKeys().catch((err) => console.error(`could not delete the bench's Redis keys: ${err.message}`));
   cleanup();
 }
 
@@ -489,7 +518,7 @@ async function celeryChain(input) {
   const file = join(dir, `galaxy-${runNo}.json`);
   const out = join(dir, `galaxy-${runNo}.out.json`);
   const stdout = join(dir, `galaxy-${runNo}.stdout`);
-  writeFileSync(file, JSON.stringify({ plan: input.plan }));
+  writeFileSync(file, JSON.stringify({ plan: input.plan, stamps: input.stamps }));
   await timeSpawn(PYTHON, [join(PEERS_DIR, 'client.py'), 'galaxy', file, out], {
     cwd: PEERS_DIR,
     stdoutFile: stdout,

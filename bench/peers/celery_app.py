@@ -184,29 +184,48 @@ def summarize(placements):
 # --- a Galaxy-shaped chain (bench/pipeline.mjs) ----------------------------
 # chain(setup | chord(group(item per input), callback) | metadata), link_error:
 # Celery's shape of fj's 3-stage pipeline with an on-error stage. Items sleep
-# for their duration, as bench/tasks/stage.mjs's do (Atomics.wait).
+# for their duration, as bench/tasks/stage.mjs's do (Atomics.wait), and, with
+# a `stamps` path, append the same timestamp lines (`<stage> s|e|j <ms>`) as
+# they do, so both systems do the same work and are measured the same way.
+
+def _stamp(stamps, stage, what):
+    if stamps:
+        with open(stamps, 'a', encoding='utf-8') as f:
+            f.write(f'{stage} {what} {time.time() * 1000:.3f}\n')
+
 
 @app.task(name='galaxy.setup')
-def galaxy_setup(plan):
+def galaxy_setup(plan, stamps=None):
+    _stamp(stamps, 0, 's')
     time.sleep(plan[0]['ms'] / 1000.0)
-    return {'plan': plan}
+    _stamp(stamps, 0, 'e')
+    _stamp(stamps, 0, 'j')
+    return {'plan': plan, 'stamps': stamps}
 
 
 @app.task(name='galaxy.item')
 def galaxy_item(prepared, i):
     # The chain prepends setup's result to every member's arguments.
+    stamps = prepared.get('stamps')
+    _stamp(stamps, 1, 's')
     time.sleep(prepared['plan'][1]['ms'] / 1000.0)
+    _stamp(stamps, 1, 'e')
     return i
 
 
 @app.task(name='galaxy.collect')
-def galaxy_collect(results):
-    return {'items': len(results), 'sum': sum(results)}
+def galaxy_collect(results, stamps=None):
+    out = {'items': len(results), 'sum': sum(results)}
+    _stamp(stamps, 1, 'j')
+    return out
 
 
 @app.task(name='galaxy.metadata')
-def galaxy_metadata(collected, ms):
+def galaxy_metadata(collected, ms, stamps=None):
+    _stamp(stamps, 2, 's')
     time.sleep(ms / 1000.0)
+    _stamp(stamps, 2, 'e')
+    _stamp(stamps, 2, 'j')
     return {'items': collected['items'], 'sum': collected['sum']}
 
 

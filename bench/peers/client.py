@@ -14,7 +14,7 @@ Workloads:
   straggle      {"durations": [ms...]}: a chord of one sleeping task per item
   place-one     align input: one task per edit, the reference in every message
   place-chunks  align input: 32 tasks, each with the reference and its edits
-  galaxy        {"plan": [{"n": 1, "ms": M}, {"n": N, "ms": M}, {"n": 1, "ms": M}]}:
+  galaxy        {"plan": [{"n": 1, "ms": M}, {"n": N, "ms": M}, {"n": 1, "ms": M}], "stamps": PATH?}:
                 chain(setup | chord(N item tasks, a callback) | metadata) with
                 link_error (bench/pipeline.mjs; the shape of Galaxy's chain)
 """
@@ -56,11 +56,12 @@ def canvas(workload, data):
         return chord([t.place_many.s(ref, edits[i::G]) for i in range(G)], t.place_join_many.s()), len(edits)
     if workload == 'galaxy':
         plan = data['plan']
+        stamps = data.get('stamps')
         n = plan[1]['n']
         sig = chain(
-            t.galaxy_setup.s(plan),
-            chord([t.galaxy_item.s(i) for i in range(n)], t.galaxy_collect.s()),
-            t.galaxy_metadata.s(plan[2]['ms']),
+            t.galaxy_setup.s(plan, stamps),
+            chord([t.galaxy_item.s(i) for i in range(n)], t.galaxy_collect.s(stamps)),
+            t.galaxy_metadata.s(plan[2]['ms'], stamps),
         )
         sig.on_error(t.galaxy_on_error.s())
         return sig, n

@@ -186,14 +186,15 @@ export class ResilientLink {
       if (up && this.current === session) this.lost();
     });
     try {
-      const ch = await conn.createChannel();
+      // Both channels open at once (one round trip, not two).
+      const [ch, confirmCh] = await Promise.all([conn.createChannel(), conn.createConfirmChannel()]);
       ch.on('error', (err: Error) => {
         // Refused while setting up: that setup fails with the error.
         if (consuming && !this.closing)
           onChannelClosed?.(err.message, /acknowledgement .*timed out/i.test(err.message));
         conn.close().catch(() => {});
       });
-      const publisher = new Publisher(await conn.createConfirmChannel());
+      const publisher = new Publisher(confirmCh);
       // A message the broker refuses reaches its sender through its confirm; the link stays up.
       publisher.channel.on('error', () => {});
       const consumers = new Map<string, string>();

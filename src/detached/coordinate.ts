@@ -29,6 +29,7 @@ import type { LogFormat, LogLevel } from '../core/log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../core/job-options.js';
 import { jobSettings } from '../job/resumable.js';
 import { startJob, type JobSource } from '../job/lifecycle.js';
+import { AmqpExecutor, closeEarly, openEarly } from '../executors/amqp/amqp-executor.js';
 import type { JobEnd } from '../executors/executor.js';
 import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
@@ -57,8 +58,14 @@ export interface CoordinateContext {
   onProgress?: (p: Progress) => void;
 }
 
-/** How coordinating a job went: `ended` (its result record is written), `elsewhere` (another coordinator has it), or `left` (stopped here: the job waits for another coordinator). */
-export type Coordinated = { how: 'ended'; outcome: JobOutcome } | { how: 'elsewhere' | 'left'; error: unknown };
+/**
+ * How coordinating a job went: `ended` (its result record is written;
+ * `cleanup`, which never rejects, deletes its results queue: the caller
+ * awaits it beside its own next step), `elsewhere` (another coordinator has
+ * it), or `left` (stopped here: the job waits for another coordinator).
+ */
+export type Coordinated =
+  { how: 'ended'; outcome: JobOutcome; cleanup: Promise<void> } | { how: 'elsewhere' | 'left'; error: unknown };
 
 /** The task's code fingerprint differs from the job's: this process must not coordinate it. */
 export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undefined {
@@ -70,21 +77,42 @@ export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undef
 
 /** Runs detached job `jobId` to its end with `task` (see the module comment). */
 export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: CoordinateContext): Promise<Coordinated> {
+  // The job's own store and connection open while its records are read; closed unless the job takes them.
+  const early = openEarly(ctx.broker, ctx.storeUrl, jobId);
+  const executor = new AmqpExecutor(early);
+  let taken = false;
+  try {
+    return await coordinateOn(executor, () => (taken = true), jobId, task, ctx);
+  } finally {
+    if (!taken) await closeEarly(early);
+  }
+}
+
+/** {@link coordinateDetached} on `executor`; `take` is called once the job is handed to it. */
+async function coordinateOn(
+  executor: AmqpExecutor,
+  take: () => void,
+  jobId: string,
+  task: TaskInfo,
+  ctx: CoordinateContext,
+): Promise<Coordinated> {
   const { store } = ctx;
+  const cleanup = () => deleteResultsQueue(ctx.conn, ctx.broker, jobId);
   const signer = signerFrom(ctx.signingKey);
   const host = `${hostname()}:${process.pid}`;
   const who = ctx.coordinator ?? host;
-  const manifest = await readManifest(store, jobId, signer);
+  const [manifest, ended, cancelled] = await Promise.all([
+    readManifest(store, jobId, signer),
+    readOutcome(store, jobId, signer),
+    readCancel(store, jobId, signer),
+  ]);
   if (!manifest.detached)
     throw new WorkerRefusedError(`job ${jobId} is not a detached job: its own coordinator runs it`);
-  const ended = await readOutcome(store, jobId, signer);
   if (ended) {
     // Never run again; its results queue goes, should the coordinator that ended it have lost the broker before deleting it.
-    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
-    return { how: 'ended', outcome: ended };
+    return { how: 'ended', outcome: ended, cleanup: cleanup() };
   }
   const end = (e: Parameters<typeof writeEnding>[3]) => writeEnding(store, jobId, manifest, e, who, signer, host);
-  const cancelled = await readCancel(store, jobId, signer);
   if (cancelled) {
     return {
       how: 'ended',
@@ -92,6 +120,7 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
         state: 'cancelled',
         error: new CancelledError(cancelledMessage(jobId, cancelled.by, true)),
       }),
+      cleanup: Promise.resolve(),
     };
   }
   const mismatch = codeMismatch(manifest, task);
@@ -99,11 +128,15 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     return {
       how: 'ended',
       outcome: await end({ state: 'failed', error: new WorkerRefusedError(`job ${jobId} cannot run: ${mismatch}`) }),
+      cleanup: Promise.resolve(),
     };
   if (!('ref' in manifest.input)) throw new WorkerRefusedError(`job ${jobId}: a detached job's input is in the store`);
-  const input = decode(await store.get(manifest.input.ref));
-  // Resumed when an earlier coordinator attached and its results are still queued; else (never attached, or its queue expired) started afresh.
-  const resume = (manifest.runs?.length ?? 0) > 0 && (await resultsQueueState(ctx.conn, jobId)) !== undefined;
+  const [inputBytes, resume] = await Promise.all([
+    store.get(manifest.input.ref),
+    // Resumed when an earlier coordinator attached and its results are still queued; else (never attached, or its queue expired) started afresh.
+    (manifest.runs?.length ?? 0) > 0 && resultsQueueState(ctx.conn, jobId).then((state) => state !== undefined),
+  ]);
+  const input = decode(inputBytes);
   const options: RunOptions = {
     executor: 'amqp',
     jobId,
@@ -136,15 +169,16 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
     },
   };
   try {
+    take();
     const { output, stats } = await startJob(
       task.cls,
       { value: input, owned: true, source: manifest.pipeline?.source ?? `job ${jobId}'s input`, origin },
       options,
+      executor,
     );
     const kept = stats.failed > 0 ? ledger?.kept() : undefined;
     const outcome = await end({ state: 'succeeded', json: JSON.stringify(output), stats, started, kept });
-    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
-    return { how: 'ended', outcome };
+    return { how: 'ended', outcome, cleanup: cleanup() };
   } catch (err) {
     if (err instanceof AttachedElsewhereError) return { how: 'elsewhere', error: err };
     // The broker or store lost, or this process stopping: the job waits for its next coordinator.
@@ -158,8 +192,7 @@ export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: Coo
       started,
       kept: itemsFailed(err) ? ledger?.kept() : undefined,
     });
-    await deleteResultsQueue(ctx.conn, ctx.broker, jobId);
-    return { how: 'ended', outcome };
+    return { how: 'ended', outcome, cleanup: cleanup() };
   }
 }
 
@@ -229,6 +262,7 @@ export async function resumeDetached(
       onProgress: opts.onProgress,
     });
     if (done.how !== 'ended') throw done.error;
+    await done.cleanup;
     const o = done.outcome;
     const s = o.stats;
     const stats: JobStats = {

@@ -72,30 +72,33 @@ export async function writeEnding(
   coordinatorHost?: string,
 ): Promise<JobOutcome> {
   const d = manifest.detached!;
-  const earlier = await readOutcome(store, jobId, signer);
+  const finished = Date.now();
+  // Step 1, beside the check for an earlier end (the data is content-addressed: storing it twice is harmless).
+  const [earlier, outputRef, keptRef] = await Promise.all([
+    readOutcome(store, jobId, signer),
+    end.json !== undefined ? store.put(jobId, new TextEncoder().encode(end.json)) : undefined,
+    end.kept ? store.put(jobId, encodeChecked(end.kept)) : undefined,
+  ]);
   if (earlier) return earlier;
   const outcome: JobOutcome = {
     state: end.state,
     coordinator,
     ...(coordinatorHost ? { coordinatorHost } : {}),
-    finished: Date.now(),
+    finished,
     ...(end.started ? { started: end.started } : {}),
-    ...(end.json !== undefined ? { outputRef: await store.put(jobId, new TextEncoder().encode(end.json)) } : {}),
+    ...(outputRef ? { outputRef } : {}),
     ...(end.error !== undefined ? { error: describeError(end.error) } : {}),
     ...(end.stats ? { stats: statsRecord(end.stats, end.totalKnown ?? true) } : {}),
-    ...(end.kept
-      ? {
-          kept: {
-            ref: await store.put(jobId, encodeChecked(end.kept)),
-            items: end.kept.indices.length + end.kept.covered.length,
-          },
-        }
+    ...(end.kept && keptRef
+      ? { kept: { ref: keptRef, items: end.kept.indices.length + end.kept.covered.length } }
       : {}),
   };
   await writeOutcome(store, jobId, outcome, signer);
   const status = endStatus(outcome, manifest.task.name);
-  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
-  await store.indexJob(entryFor(jobId, manifest.task.name, d, end.state, outcome.finished));
+  await Promise.all([
+    store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status))),
+    store.indexJob(entryFor(jobId, manifest.task.name, d, end.state, outcome.finished)),
+  ]);
   return outcome;
 }
 

@@ -26,33 +26,56 @@ export async function queueJob(
   signer: Signer | undefined,
   beforePublish?: () => Promise<void>,
 ): Promise<void> {
-  await writeManifest(store, jobId, manifest, signer);
-  await writeFreshStatus(store, jobId, manifest, signer, 'queued', { updated: manifest.created });
+  await Promise.all([
+    writeManifest(store, jobId, manifest, signer),
+    writeFreshStatus(store, jobId, manifest, signer, 'queued', { updated: manifest.created }),
+  ]);
   await beforePublish?.();
   await publishJob(conn, manifest.queue, jobId, signer);
 }
 
-/** Puts job `jobId`'s message on `queue`'s jobs queue, signed with a key, and waits for the broker's confirm. */
+/**
+ * Per connection, one confirm channel for job messages, opened on first use
+ * and kept while it is open: a worker taking a pipeline from stage to stage
+ * publishes a job message at each, and opening a channel for each was a
+ * tenth of a stage transition. A channel that closes (a refused declare, the
+ * connection gone) is forgotten, and the next message opens another.
+ */
+const jobChannels = new WeakMap<ChannelModel, Promise<Publisher>>();
+
+function jobPublisher(conn: ChannelModel): Promise<Publisher> {
+  let open = jobChannels.get(conn);
+  if (!open) {
+    const opening = conn.createConfirmChannel().then((ch) => {
+      ch.on('error', () => {});
+      ch.on('close', () => {
+        if (jobChannels.get(conn) === opening) jobChannels.delete(conn);
+      });
+      return new Publisher(ch);
+    });
+    opening.catch(() => jobChannels.delete(conn));
+    jobChannels.set(conn, (open = opening));
+  }
+  return open;
+}
+
+/** Puts job `jobId`'s message on `queue`'s jobs queue (declared first), signed with a key, and waits for the broker's confirm. */
 export async function publishJob(
   conn: ChannelModel,
   queue: string,
   jobId: string,
   signer: Signer | undefined,
 ): Promise<void> {
-  const ch = await conn.createConfirmChannel();
-  ch.on('error', () => {});
-  try {
-    await assertJobsQueue(ch, queue);
-    const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-    const { confirmed } = await new Publisher(ch).send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
-      messageId: jobId,
-      type: JOB_MESSAGE,
-      headers,
-    });
-    await confirmed;
-  } finally {
-    await ch.close().catch(() => {});
-  }
+  const publisher = await jobPublisher(conn);
+  // Declared every time: a jobs queue deleted meanwhile would drop the message unseen.
+  await assertJobsQueue(publisher.channel, queue);
+  const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
+  const { confirmed } = await publisher.send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
+    messageId: jobId,
+    type: JOB_MESSAGE,
+    headers,
+  });
+  await confirmed;
 }
 
 /**
@@ -81,6 +104,8 @@ export async function writeFreshStatus(
     updated: new Date().toISOString(),
     ...extra,
   };
-  await store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status)));
-  await store.indexJob(entryFor(jobId, manifest.task.name, d, state, state === 'queued' ? d.submitted : undefined));
+  await Promise.all([
+    store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status))),
+    store.indexJob(entryFor(jobId, manifest.task.name, d, state, state === 'queued' ? d.submitted : undefined)),
+  ]);
 }

@@ -47,23 +47,31 @@ export async function continuePipeline(
   const link = manifest.pipeline;
   if (!link) return;
   const { store, signer } = ctx;
-  const own = await readManifest(store, link.id, signer).catch(() => undefined);
+  const succeeded = outcome.state === 'succeeded' && outcome.outputRef !== undefined;
+  // Independent reads, at once: they are most of a stage transition.
+  const [own, over, cancelled, output] = await Promise.all([
+    readManifest(store, link.id, signer).catch(() => undefined),
+    readOutcome(store, link.id, signer),
+    cancelRecorded(store, link.id, signer),
+    succeeded ? store.get(outcome.outputRef!) : undefined,
+  ]);
   const plan = own?.plan;
-  if (!own || !plan || (await readOutcome(store, link.id, signer))) return;
+  if (!own || !plan || over) return;
   const pipeline: Pipeline = { id: link.id, manifest: own, plan };
   if (link.stage === 0) return ended(ctx, pipeline, jobId, outcome);
   const stage = plan.stages[link.stage - 1];
   if (!stage) return;
-  const cancelled = await cancelRecorded(store, link.id, signer);
-  if (outcome.state === 'succeeded' && !cancelled) {
-    const text = new TextDecoder().decode(await store.get(outcome.outputRef!));
+  if (output && !cancelled) {
+    const text = new TextDecoder().decode(output);
     if (link.stage === plan.stages.length) {
       await writeEnding(store, link.id, own, { state: 'succeeded', json: text }, ctx.coordinator, signer);
       return;
     }
     const next = link.stage + 1;
-    await queueStage(ctx, pipeline, next, () => JSON.parse(text) as unknown);
-    await setPipelineStatus(store, link.id, own, signer, `${next}/${plan.stages.length} ${plan.stages[next - 1].name}`);
+    await Promise.all([
+      queueStage(ctx, pipeline, next, () => JSON.parse(text) as unknown),
+      setPipelineStatus(store, link.id, own, signer, `${next}/${plan.stages.length} ${plan.stages[next - 1].name}`),
+    ]);
     return;
   }
   const failure: PipelineFailure = {
@@ -77,8 +85,10 @@ export async function continuePipeline(
     finished: await finishedOutputs(store, link.id, plan, link.stage, signer),
   };
   if (!plan.onError) return ended(ctx, pipeline, undefined, undefined, failure, outcome);
-  await queueStage(ctx, pipeline, 0, () => failure);
-  await setPipelineStatus(store, link.id, own, signer, `on-error ${plan.onError.name}`);
+  await Promise.all([
+    queueStage(ctx, pipeline, 0, () => failure),
+    setPipelineStatus(store, link.id, own, signer, `on-error ${plan.onError.name}`),
+  ]);
 }
 
 interface Pipeline {
@@ -98,13 +108,15 @@ async function queueStage(ctx: ContinueContext, p: Pipeline, number: number, inp
   const { store, conn, signer } = ctx;
   const s: PlannedStage = number === 0 ? p.plan.onError! : p.plan.stages[number - 1];
   const jobId = stageJobId(p.id, number);
-  if (await store.getMeta(jobId, 'manifest')) {
+  // The input is stored beside the check (content-addressed: storing it again is harmless).
+  const [queued, ref] = await Promise.all([store.getMeta(jobId, 'manifest'), store.put(jobId, encodeChecked(input()))]);
+  if (queued) {
     if (!(await readOutcome(store, jobId, signer))) await publishJob(conn, s.queue, jobId, signer);
     return;
   }
   const prev = number > 1 ? p.plan.stages[number - 2].name : undefined;
   const m = stageManifest(s, p.manifest.detached!, p.id, number, p.plan.stages.length, new Date().toISOString(), prev);
-  const manifest: Manifest = { ...m, input: { ref: await store.put(jobId, encodeChecked(input())) } };
+  const manifest: Manifest = { ...m, input: { ref } };
   // A cancel of the pipeline written before this stage's records is seen here; one written after them finds the stage (fj cancel).
   const cancelIfCancelled = async () => {
     const cancel = number === 0 ? undefined : await readCancel(store, p.id, signer);

@@ -69,44 +69,58 @@ export async function submitPipeline(p: Pipeline, input: unknown, options: Submi
   const label = (options.label ?? `pipeline ${name}`).slice(0, MAX_LABEL);
   const detached: DetachedInfo = { label, submitted, resultTtlMs: resultTtl(options.resultTtlMs) };
   const store = await openStore(opts.store || undefined);
+  // The connection opens while the store is checked and written.
+  const connecting = connect(withHeartbeat(opts.broker), `submit ${id}`);
+  connecting.catch(() => {});
   try {
-    for (const jobId of [id, stageJobId(id, 1)])
-      if (await store.getMeta(jobId, 'manifest'))
-        throw new UsageError(`job id ${jobId} is in use: pick another pipeline id, or 'fj forget ${jobId}' first`);
-    const beacons = await readBeacons(store, signer);
+    const [taken, beacons] = await Promise.all([
+      Promise.all(
+        [id, stageJobId(id, 1)].map(async (jobId) => ((await store.getMeta(jobId, 'manifest')) ? jobId : '')),
+      ),
+      readBeacons(store, signer),
+    ]);
+    const inUse = taken.find(Boolean);
+    if (inUse)
+      throw new UsageError(`job id ${inUse} is in use: pick another pipeline id, or 'fj forget ${inUse}' first`);
     for (const pool of new Set(plan.stages.map((s) => s.queue))) {
       const mismatch = keyMismatch(beacons, pool, signer?.fingerprint);
       if (mismatch) throw new UsageError(`pipeline not submitted: ${mismatch}`);
     }
-    const conn = await connect(withHeartbeat(opts.broker), `submit ${id}`);
-    try {
-      const bytes = encodeChecked(valid);
-      const created = new Date(submitted).toISOString();
-      const own: Manifest = {
-        version: 1,
-        task: { name, module: undefined, className: 'Pipeline', codeHash: '' },
-        input: { ref: await store.put(id, bytes) },
-        paramsRef: '',
-        queue: plan.stages[0].queue,
-        options: plan.stages[0].options,
-        created,
-        runs: [],
-        detached,
-        plan,
-      };
-      const stage1: Manifest = {
-        ...stageManifest(plan.stages[0], detached, id, 1, plan.stages.length, created),
-        input: { ref: await store.put(stageJobId(id, 1), bytes) },
-      };
-      // The pipeline's records first (a stage links to them), then its first stage, queued.
-      await writeManifest(store, id, own, signer);
-      await setPipelineStatus(store, id, own, signer, `1/${plan.stages.length} ${first.name}`);
-      await queueJob(store, conn, stageJobId(id, 1), stage1, signer);
-    } finally {
-      await conn.close().catch(() => {});
-    }
+    const bytes = encodeChecked(valid);
+    const created = new Date(submitted).toISOString();
+    const [ownRef, stageRef] = await Promise.all([store.put(id, bytes), store.put(stageJobId(id, 1), bytes)]);
+    const own: Manifest = {
+      version: 1,
+      task: { name, module: undefined, className: 'Pipeline', codeHash: '' },
+      input: { ref: ownRef },
+      paramsRef: '',
+      queue: plan.stages[0].queue,
+      options: plan.stages[0].options,
+      created,
+      runs: [],
+      detached,
+      plan,
+    };
+    const stage1: Manifest = {
+      ...stageManifest(plan.stages[0], detached, id, 1, plan.stages.length, created),
+      input: { ref: stageRef },
+    };
+    // The pipeline's records are written beside its first stage's, and before that stage's message (a stage links to them).
+    const pipelineRecords = Promise.all([
+      writeManifest(store, id, own, signer),
+      setPipelineStatus(store, id, own, signer, `1/${plan.stages.length} ${first.name}`),
+    ]);
+    pipelineRecords.catch(() => {});
+    await queueJob(
+      store,
+      await connecting,
+      stageJobId(id, 1),
+      stage1,
+      signer,
+      async () => void (await pipelineRecords),
+    );
   } finally {
-    await store.close();
+    await Promise.all([connecting.then((c) => c.close()).catch(() => {}), store.close()]);
   }
   return new JobHandle(id, { broker: options.broker, store: options.store, signingKey: options.signingKey });
 }

@@ -138,9 +138,11 @@ export class JobConsumer {
       const untrusted = await this.untrusted(msg, jobId);
       if (untrusted) return void (await this.refuse(msg, ch, jobId, untrusted));
       if (this.active.has(jobId)) return void (await this.later(putBack));
-      const state = await resultsQueueState(conn, jobId);
+      const [state, manifest] = await Promise.all([
+        resultsQueueState(conn, jobId),
+        readManifest(store, jobId, signer).catch(() => undefined),
+      ]);
       if ((state?.coordinators ?? 0) > 0) return void (await this.later(putBack));
-      const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
       if (!manifest?.detached)
         return void (
           log.warn(`job ${jobId} has no records in store ${store.url} (forgotten or expired): dropped its message`),
@@ -185,7 +187,10 @@ export class JobConsumer {
     const { conn } = session;
     let release: (() => Promise<void>) | undefined;
     try {
-      const counted = await countTakeover(store, jobId, this.p.name, signer);
+      const [counted] = await Promise.all([
+        countTakeover(store, jobId, this.p.name, signer),
+        clearRefusal(store, jobId).catch(() => {}),
+      ]);
       if ('poisoned' in counted) {
         const error = new UnrecoverableError(`job ${jobId} failed: ${counted.poisoned}`);
         const o = await writeEnding(store, jobId, manifest, { state: 'failed', error }, this.p.name, signer);
@@ -196,7 +201,6 @@ export class JobConsumer {
         return void this.settle(ack, jobId);
       }
       release = counted.release;
-      await clearRefusal(store, jobId).catch(() => {});
       const takenAt = Date.now();
       this.active.set(jobId, { task: task.name, started: takenAt });
       log.info(`job ${jobId} (${manifest.task.name}, "${manifest.detached?.label ?? ''}"): coordinating`);
@@ -224,7 +228,8 @@ export class JobConsumer {
         log.info(
           `job ${jobId}: ${o.state} in ${o.finished - (o.started ?? o.finished)} ms${o.stats ? ` (${o.stats.items} item(s), ${o.stats.failed} failed)` : ''}${o.error ? `: ${o.error.message}` : ''}`,
         );
-        await this.goOn(manifest, o, jobId, conn);
+        // The results queue goes while the pipeline (if any) goes on; the message is acked after both.
+        await Promise.all([done.cleanup, this.goOn(manifest, o, jobId, conn)]);
         this.settle(ack, jobId);
       } else if (done.how === 'elsewhere') {
         log.info(`job ${jobId} is coordinated by another worker now`);

@@ -14,28 +14,58 @@ import type { PayloadStore } from '../../store/store.js';
 import { connect, DEFAULT_QUEUE, withHeartbeat } from '../../broker/amqp.js';
 import type { Executor, JobEnd, JobPlan } from '../executor.js';
 
+/** A job's store and broker connection, opened ahead of its `map` so the handshakes overlap other work. */
+export interface EarlyOpen {
+  store: Promise<PayloadStore>;
+  conn: Promise<ChannelModel>;
+}
+
+/**
+ * Opens a job's store and connects to RabbitMQ, without waiting: errors
+ * surface where the promises are awaited. Undefined for a broker URL that
+ * does not parse (the job's `map` reports it).
+ */
+export function openEarly(broker: string, store: string | undefined, jobId?: string): EarlyOpen | undefined {
+  let url: string;
+  try {
+    url = withHeartbeat(broker);
+  } catch {
+    return undefined;
+  }
+  const early = { store: openStore(store || undefined), conn: connect(url, `coordinator ${jobId ?? ''}`.trim()) };
+  early.store.catch(() => {});
+  early.conn.catch(() => {});
+  return early;
+}
+
+/** Closes what {@link openEarly} opened, when no job took it; never rejects. */
+export async function closeEarly(early: EarlyOpen | undefined): Promise<void> {
+  if (!early) return;
+  await Promise.all([
+    early.conn.then((c) => c.close()).catch(() => {}),
+    early.store.then((s) => s.close()).catch(() => {}),
+  ]);
+}
+
 export class AmqpExecutor implements Executor {
-  /** The store and broker connection opened by `prepare`, while the job validates its input. */
-  private early: { store: Promise<PayloadStore>; conn: Promise<ChannelModel> } | undefined;
   /** The jobs whose `map` returned and whose end is not written yet (`finish`): their coordinator and open store. */
   private readonly ending = new Map<JobPlan, { coordinator: Coordinator; store: PayloadStore }>();
 
   /**
-   * Opens the store and connects to RabbitMQ now, so the handshakes overlap
-   * validation and setup. Their errors surface from `map`, after the input's.
+   * @param early the store and connection for the next job `map` runs,
+   * opened by the caller ahead of time (a worker opens them while it reads a
+   * detached job's records); the job owns them from then on. Without it,
+   * `prepare` opens them.
+   */
+  constructor(private early?: EarlyOpen) {}
+
+  /**
+   * Opens the store and connects to RabbitMQ now, unless the caller did
+   * (the constructor), so the handshakes overlap validation and setup. Their
+   * errors surface from `map`, after the input's.
    */
   prepare(options: NormalizedOptions): void {
-    let url: string;
-    try {
-      url = withHeartbeat(options.broker);
-    } catch {
-      return; // a bad URL: map() reports it
-    }
-    const store = openStore(options.store || undefined);
-    const conn = connect(url, `coordinator ${options.jobId ?? ''}`.trim());
-    store.catch(() => {});
-    conn.catch(() => {});
-    this.early = { store, conn };
+    this.early ??= openEarly(options.broker, options.store, options.jobId);
   }
 
   async dispose(): Promise<void> {
@@ -77,14 +107,4 @@ export class AmqpExecutor implements Executor {
     this.ending.set(plan, { coordinator, store });
     await coordinator.run();
   }
-}
-
-async function closeEarly(
-  early: { store: Promise<PayloadStore>; conn: Promise<ChannelModel> } | undefined,
-): Promise<void> {
-  if (!early) return;
-  await Promise.all([
-    early.conn.then((c) => c.close()).catch(() => {}),
-    early.store.then((s) => s.close()).catch(() => {}),
-  ]);
 }

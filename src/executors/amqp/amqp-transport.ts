@@ -176,11 +176,16 @@ export class AmqpTransport implements Transport {
       throw err;
     }
     plan.options.onAttached?.({ jobId: job.jobId });
-    const { consumerCount } = await link.session!.ch.checkQueue(this.out.queue);
-    if (consumerCount === 0)
-      plan.log.warn(
-        `no worker of pool ${job.queue} runs task ${show(plan.task.name)} with this job's code (${this.out.codeHash}) yet: start one with '${workerCommand(job.queue, plan.task.moduleUrl)}'`,
-      );
+    // A warning only: the first items are sent meanwhile.
+    link
+      .session!.ch.checkQueue(this.out.queue)
+      .then(({ consumerCount }) => {
+        if (consumerCount === 0)
+          plan.log.warn(
+            `no worker of pool ${job.queue} runs task ${show(plan.task.name)} with this job's code (${this.out.codeHash}) yet: start one with '${workerCommand(job.queue, plan.task.moduleUrl)}'`,
+          );
+      })
+      .catch(() => {}); // the link lost meanwhile: its reconnect is the job's concern
     plan.log.info(`job ${job.jobId}: queue ${job.queue}, store ${this.store.url}`);
     if (plan.origin.resume) await this.drain();
   }

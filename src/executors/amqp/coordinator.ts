@@ -101,18 +101,21 @@ export class Coordinator {
         keepResults: detached,
         // Attached: this run's tag goes into the records before anything is published.
         onAttached: async () => {
-          await this.stopIfCancelled();
+          // A detached job's coordinator looked for a cancel just before it started the job.
+          if (!detached) await this.stopIfCancelled();
           // The job's first start is kept through takeovers and resumes: STARTED, and its duration, count from it.
           const started = (this.started = manifest.started ?? plan.origin.started ?? Date.now());
           const written = { ...manifest, paramsRef, started, runs: [...earlierRuns, transport!.runTag] };
           await writeManifest(store, jobId, written, this.signer);
           this.attachedWith = written;
-          // Again, now that the manifest is there: a cancel that looked for the job in between left its record.
-          await this.stopIfCancelled();
           this.writeStatus('running');
-          // Attached (`fj run -e amqp`): listed in the job index like a detached job, so the pool's every job shows.
-          if (!detached) await store.indexJob(this.entry(written, 'running'));
-          await plan.origin.onAttached?.();
+          await Promise.all([
+            // Again, now that the manifest is there: a cancel that looked for the job in between left its record.
+            this.stopIfCancelled(),
+            // Attached (`fj run -e amqp`): listed in the job index like a detached job, so the pool's every job shows.
+            detached ? undefined : store.indexJob(this.entry(written, 'running')),
+            plan.origin.onAttached?.(),
+          ]);
         },
       });
       const timer = setInterval(() => this.writeStatus('running'), STATUS_EVERY_MS);
