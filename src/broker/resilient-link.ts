@@ -115,6 +115,13 @@ export interface LinkOptions {
   onChannelClosed?: (reason: string, consumerTimeout: boolean) => void;
   /** The link stopped reconnecting: a resumable TransportError after `giveUpMs`, or a setup error `retryable` refused. */
   onGiveUp?: (err: Error) => void;
+  /**
+   * `close()` resolves once its last step ran, and the connection closes
+   * behind it ({@link ResilientLink.connectionClosed} settles when it has):
+   * a job's `join` and end need not wait for the broker's close handshake.
+   * The owner must await `connectionClosed` before it reports itself done.
+   */
+  closeBehind?: boolean;
 }
 
 /** A connection to RabbitMQ that declares its topology and consumes again after every reconnect (see the module's header). */
@@ -122,6 +129,7 @@ export class ResilientLink {
   private current: LinkSession | undefined;
   private closing = false;
   private closed: Promise<void> | undefined;
+  private connClosed: Promise<void> = Promise.resolve();
   /** The first setup or the reconnect loop, while one runs (never rejects). */
   private pending: Promise<void> | undefined;
   private readonly stop = new AbortController();
@@ -163,11 +171,17 @@ export class ResilientLink {
       } finally {
         if (session) {
           session.open = false;
-          await closeConnection(session.conn);
+          this.connClosed = closeConnection(session.conn);
+          if (!this.o.closeBehind) await this.connClosed;
         }
       }
     })();
     return this.closed;
+  }
+
+  /** Settles once the connection `close()` closed is closed (at once when close() waited for it, or was not called). */
+  get connectionClosed(): Promise<void> {
+    return this.connClosed;
   }
 
   /** Declares the topology on `conn`, consumes, and hands the session out; on failure closes `conn` and rejects. */

@@ -51,6 +51,8 @@ export interface CoordinateContext {
   logFormat?: LogFormat;
   /** A connection for the results-queue checks. */
   conn: ChannelModel;
+  /** The job's own connection, opened ahead (a worker's spare); else one opens as the job's records are read. Closed with the job. */
+  jobConn?: () => Promise<ChannelModel>;
   /** Stops the job's coordination here (a worker's shutdown): the job is left for another coordinator. */
   signal?: AbortSignal;
   /** Who coordinates (records and logs). Default `<host>:<pid>`. */
@@ -78,7 +80,7 @@ export function codeMismatch(manifest: Manifest, task: TaskInfo): string | undef
 /** Runs detached job `jobId` to its end with `task` (see the module comment). */
 export async function coordinateDetached(jobId: string, task: TaskInfo, ctx: CoordinateContext): Promise<Coordinated> {
   // The job's own store and connection open while its records are read; closed unless the job takes them.
-  const early = openEarly(ctx.broker, ctx.storeUrl, jobId);
+  const early = openEarly(ctx.broker, ctx.storeUrl, jobId, ctx.jobConn?.());
   const executor = new AmqpExecutor(early);
   let taken = false;
   try {
@@ -120,7 +122,7 @@ async function coordinateOn(
         state: 'cancelled',
         error: new CancelledError(cancelledMessage(jobId, cancelled.by, true)),
       }),
-      cleanup: Promise.resolve(),
+      cleanup: cleanup(), // declared when the job was queued
     };
   }
   const mismatch = codeMismatch(manifest, task);
@@ -128,7 +130,7 @@ async function coordinateOn(
     return {
       how: 'ended',
       outcome: await end({ state: 'failed', error: new WorkerRefusedError(`job ${jobId} cannot run: ${mismatch}`) }),
-      cleanup: Promise.resolve(),
+      cleanup: cleanup(),
     };
   if (!('ref' in manifest.input)) throw new WorkerRefusedError(`job ${jobId}: a detached job's input is in the store`);
   const [inputBytes, resume] = await Promise.all([

@@ -180,7 +180,8 @@ export class Dispatcher implements TransportEvents {
 
   /** While sizes still ramp up (BatchSizer.ramping), one batch per slot (two when the transport does not say) is in flight: each answer grows the next, instead of a window of one-item batches. */
   private get probing(): boolean {
-    return this.sizer.ramping && this.inFlight.size >= (this.transport.batching.slots ?? 2);
+    const { rampSlots, slots } = this.transport.batching;
+    return this.sizer.ramping && this.inFlight.size >= (rampSlots ?? slots ?? 2);
   }
 
   /** Probing waits for an answer at most the sizer's patience: items slower than that get every idle slot now (BatchSizer.slowAnswers). */

@@ -91,6 +91,12 @@ export interface Batching {
   readonly max: number;
   /** Batches that run at once (threads, worker slots), when known: caps a batch at a share of a known item count (BatchSizer.next). */
   readonly slots?: number;
+  /**
+   * Batches in flight while the sizes still ramp up (BatchSizer.ramping),
+   * when the transport knows better than `slots`; read at each send (an amqp
+   * pool's capacity becomes known once its workers' heartbeats are read).
+   */
+  readonly rampSlots?: number;
 }
 
 /** Carries one job's batches to where they run, and their answers back. */

@@ -40,13 +40,14 @@ import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import { emptyTally, tallyEnd } from '../broker/job-tally.js';
-import { deadLetterQueue, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
+import { connect, deadLetterQueue, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { REFUSED_BY } from '../broker/dead-letters.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
 import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName, type Decline } from './job-declines.js';
 import { decideCode, followCode } from './job-code.js';
 import { countTakeover } from './job-takeovers.js';
+import { SpareConnection } from './spare-connection.js';
 
 /** How a worker that runs other code for a job's task says so in its decline (job-declines.ts). */
 const OTHER_CODE = 'runs other code for it';
@@ -84,6 +85,8 @@ export class JobConsumer {
   private readonly inHand = new Set<Promise<void>>();
   /** The jobs queue's connection: declared and consumed again after every reconnect, until stopped. */
   private readonly link: ResilientLink;
+  /** The next coordinated job's own connection, opened ahead. */
+  private readonly spare: SpareConnection;
 
   constructor(private readonly p: JobConsumerParts) {
     // The jobs coordinated here go on through a lost connection (their own connections); their messages are back in the queue, and whoever takes them sees them attached.
@@ -103,6 +106,7 @@ export class JobConsumer {
       },
       onChannelClosed: (reason) => p.log.warn(`RabbitMQ closed the jobs channel: ${reason}`),
     });
+    this.spare = new SpareConnection(() => connect(p.url, `worker ${p.name} coordinator`));
   }
 
   /** Jobs coordinated here now. */
@@ -138,16 +142,15 @@ export class JobConsumer {
       const untrusted = await this.untrusted(msg, jobId);
       if (untrusted) return void (await this.refuse(msg, ch, jobId, untrusted));
       if (this.active.has(jobId)) return void (await this.later(putBack));
-      const [state, manifest] = await Promise.all([
-        resultsQueueState(conn, jobId),
-        readManifest(store, jobId, signer).catch(() => undefined),
-      ]);
+      const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
+      if (!manifest?.detached) {
+        log.warn(`job ${jobId} has no records in store ${store.url} (forgotten or expired): dropped its message`);
+        await deleteResultsQueue(conn, this.p.broker, jobId); // declared when it was queued
+        return void ack();
+      }
+      // A job no coordinator ever attached to (no runs in its manifest) has nobody consuming its results: no need to ask.
+      const state = manifest.runs?.length ? await resultsQueueState(conn, jobId) : undefined;
       if ((state?.coordinators ?? 0) > 0) return void (await this.later(putBack));
-      if (!manifest?.detached)
-        return void (
-          log.warn(`job ${jobId} has no records in store ${store.url} (forgotten or expired): dropped its message`),
-          ack()
-        );
       const task = this.p.tasks.get(manifest.task.name);
       // Never stale code: a worker with other code for the task passes the job on, as one without the task does.
       const why = !task
@@ -214,6 +217,7 @@ export class JobConsumer {
           logLevel: this.p.logLevel === 'debug' ? 'debug' : 'warn',
           logFormat: this.p.logFormat,
           conn,
+          jobConn: () => this.spare.take(),
           signal: this.stopSignal.signal,
           coordinator: this.p.name,
         });
@@ -358,8 +362,12 @@ export class JobConsumer {
       const error = new WorkerRefusedError(
         `no worker on pool ${queue} can coordinate task ${manifest.task.name} with the code it was submitted with (${manifest.task.codeHash}): ${[...seen.values()].map((d) => `${d.by} ${d.why}`).join('; ')}; start one with 'fj worker --queue ${queue} --tasks MODULE'`,
       );
-      await writeEnding(store, jobId, manifest, { state: 'failed', error }, name, signer);
+      const o = await writeEnding(store, jobId, manifest, { state: 'failed', error }, name, signer);
       log.warn(`job ${jobId}: failed: ${error.message}`);
+      await Promise.all([
+        deleteResultsQueue(session.conn, this.p.broker, jobId), // declared when it was queued
+        this.goOn(manifest, o, jobId, session.conn),
+      ]);
       return void ch.ack(msg);
     }
     log.info(`job ${jobId}: this worker ${why}; passed on to the other workers of ${queue}`);
@@ -437,6 +445,9 @@ export class JobConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.stopSignal.abort(new TransportError('the worker coordinating it is shutting down', { resumable: true }));
-    await this.link.close(() => Promise.allSettled([...this.inHand]).then(() => {}));
+    await Promise.all([
+      this.link.close(() => Promise.allSettled([...this.inHand]).then(() => {})),
+      this.spare.stop(), // beside it: each close is bounded, and the shutdown's time is theirs together
+    ]);
   }
 }

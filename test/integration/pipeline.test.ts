@@ -424,6 +424,21 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     }
   }
 
+  /** Whether `queue` does not exist on the broker. */
+  async function queueGone(queue: string): Promise<boolean> {
+    const conn = await amqp.connect(BROKER_URL);
+    try {
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      return await ch.checkQueue(queue).then(
+        () => false,
+        () => true,
+      );
+    } finally {
+      await conn.close().catch(() => {});
+    }
+  }
+
   /** Messages waiting in `queue`. */
   async function queueDepth(queue: string): Promise<number> {
     const conn = await amqp.connect(BROKER_URL);
@@ -558,6 +573,33 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       expect(resume.code).toBe(2);
       expect(resume.stderr).toContain(`${handle.id} is a pipeline: it runs no items of its own`);
     }, 90_000);
+
+    it('a stage no worker of its pool serves: the stage fails naming the pool and the task, the on-error stage runs once, the pipeline ends', async () => {
+      // wb1 (pool B's only worker) serves the stages module, which has no task of this name.
+      class Unserved extends Scale {
+        static override taskName = 'unserved-scale';
+        static override module = import.meta.url;
+      }
+      const handle = await submitPipeline(
+        pipeline(Squares).pipe(Unserved, { queue: poolB }).pipe(Total).onError(Report),
+        { count: 5 },
+        where,
+      );
+      const err = await handle.result({ timeoutMs: 30_000 }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^pipeline squares: stage 2 \\(unserved-scale\\) failed: .*no worker on pool ${poolB.replace(/\./g, '\\.')} can coordinate task unserved-scale[\\s\\S]*\\(the on-error stage report ran\\)$`,
+        ),
+      );
+      expect(reports()).toHaveLength(1);
+      expect(reports()[0]).toMatchObject({ stage: { number: 2, name: 'unserved-scale' }, cancelled: false });
+      // Its results queue, declared when the stage was queued, went with its end.
+      await waitFor(
+        'the stage job results queue to go',
+        async () => (await queueGone(`fj.results.${handle.id}.2`)) || undefined,
+        10_000,
+      );
+    }, 60_000);
 
     it('fj status lists its stages (number, name, job, state, items, the current one marked), --json too; fj jobs puts its stage jobs under it', async () => {
       const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);

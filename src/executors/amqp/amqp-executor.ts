@@ -21,18 +21,27 @@ export interface EarlyOpen {
 }
 
 /**
- * Opens a job's store and connects to RabbitMQ, without waiting: errors
- * surface where the promises are awaited. Undefined for a broker URL that
- * does not parse (the job's `map` reports it).
+ * Opens a job's store and connects to RabbitMQ (or takes `conn`, a
+ * connection the caller opened), without waiting: errors surface where the
+ * promises are awaited. Undefined for a broker URL that does not parse (the
+ * job's `map` reports it).
  */
-export function openEarly(broker: string, store: string | undefined, jobId?: string): EarlyOpen | undefined {
+export function openEarly(
+  broker: string,
+  store: string | undefined,
+  jobId?: string,
+  conn?: Promise<ChannelModel>,
+): EarlyOpen | undefined {
   let url: string;
   try {
     url = withHeartbeat(broker);
   } catch {
     return undefined;
   }
-  const early = { store: openStore(store || undefined), conn: connect(url, `coordinator ${jobId ?? ''}`.trim()) };
+  const early = {
+    store: openStore(store || undefined),
+    conn: conn ?? connect(url, `coordinator ${jobId ?? ''}`.trim()),
+  };
   early.store.catch(() => {});
   early.conn.catch(() => {});
   return early;
@@ -50,6 +59,8 @@ export async function closeEarly(early: EarlyOpen | undefined): Promise<void> {
 export class AmqpExecutor implements Executor {
   /** The jobs whose `map` returned and whose end is not written yet (`finish`): their coordinator and open store. */
   private readonly ending = new Map<JobPlan, { coordinator: Coordinator; store: PayloadStore }>();
+  /** The broker connections of jobs that ran here, closing behind their ends: `dispose` waits for them. */
+  private readonly closing: Promise<void>[] = [];
 
   /**
    * @param early the store and connection for the next job `map` runs,
@@ -74,7 +85,7 @@ export class AmqpExecutor implements Executor {
     await closeEarly(early);
     const left = [...this.ending.values()];
     this.ending.clear();
-    await Promise.all(left.map(({ store }) => store.close()));
+    await Promise.all([...left.map(({ store }) => store.close()), ...this.closing.splice(0)]);
   }
 
   /** Writes an attached job's end (Coordinator.finish), then closes its store. */
@@ -105,6 +116,10 @@ export class AmqpExecutor implements Executor {
     const coordinator = new Coordinator(plan, store, jobId, options.queue ?? task.queue ?? DEFAULT_QUEUE, early?.conn);
     // The store stays open for the job's end (`finish`, after `join`).
     this.ending.set(plan, { coordinator, store });
-    await coordinator.run();
+    try {
+      await coordinator.run();
+    } finally {
+      this.closing.push(coordinator.connectionClosed);
+    }
   }
 }

@@ -133,7 +133,16 @@ export class AmqpTransport implements Transport {
       onReading: (r) => this.code.reading(r),
       capacity: this.capacity,
     });
-    this.batching = { targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS, max: MAX_BATCH };
+    const capacity = this.capacity;
+    this.batching = {
+      targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS,
+      max: MAX_BATCH,
+      // While sizes ramp, a batch per message the pool's workers take at once (their prefetch): every thread has
+      // work from the first answers on, where two batches left one worker's threads waiting on round trips.
+      get rampSlots() {
+        return capacity.get();
+      },
+    };
   }
 
   get hasRoom(): boolean {
@@ -230,6 +239,7 @@ export class AmqpTransport implements Transport {
       name: `job ${jobId}`,
       url: () => withHeartbeat(options.broker),
       giveUpMs,
+      closeBehind: true, // awaited by the executor's dispose (connectionClosed), after the job's end is written
       topology: {
         exchanges: [CONTROL_EXCHANGE_SPEC],
         queues: [
@@ -450,6 +460,11 @@ export class AmqpTransport implements Transport {
     this.watch.stop();
     // A link that comes up as the job ends (its setup was under way) is released the same way.
     await this.link?.close((link) => link && this.release(link, error));
+  }
+
+  /** Settles once the job's broker connection is closed, after {@link close}. */
+  get connectionClosed(): Promise<void> {
+    return this.link?.connectionClosed ?? Promise.resolve();
   }
 
   /** Ends the job on `link`'s broker connection (which the results link then closes). */

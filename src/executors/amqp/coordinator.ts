@@ -208,6 +208,11 @@ export class Coordinator {
    * detached job's end is its finisher's; a job never attached, or left
    * for `fj resume`, has none yet.
    */
+  /** Settles once the job's broker connection is closed (it closes behind the job's end: see ResilientLink's `closeBehind`). */
+  get connectionClosed(): Promise<void> {
+    return this.transport?.connectionClosed ?? Promise.resolve();
+  }
+
   async finish(end: JobEnd): Promise<void> {
     if (this.removeAtFinish) await this.removeData();
     const manifest = this.attachedWith;
