@@ -144,8 +144,9 @@ export class JobConsumer {
       if (this.active.has(jobId)) return void (await this.later(putBack));
       const manifest = await readManifest(store, jobId, signer).catch(() => undefined);
       if (!manifest?.detached) {
+        // Its results queue is left alone: the job may be another store's, on a pool shared by mistake
+        // (unused, the queue expires a day after it was last declared).
         log.warn(`job ${jobId} has no records in store ${store.url} (forgotten or expired): dropped its message`);
-        await deleteResultsQueue(conn, this.p.broker, jobId); // declared when it was queued
         return void ack();
       }
       // A job no coordinator ever attached to (no runs in its manifest) has nobody consuming its results: no need to ask.
