@@ -11,18 +11,18 @@
  * - Publishing goes through confirm channels: a message counts as sent only
  *   once the broker has confirmed it.
  */
-import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options, type Replies } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, Options, Replies } from 'amqplib';
 import { TransportError, UsageError } from '../core/errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
-import { redactUrl } from '../core/url.js';
-import { coalesceWrites } from './coalesce.js';
 import { isRunTag } from './message-id.js';
 import type { Env } from '../core/location.js';
+import { connect } from './connect.js';
 
 export { DEFAULT_QUEUE } from '../core/location.js';
+export { brokerNode, connect, scrub, withHeartbeat } from './connect.js';
+
 /** Version of the message layout below; a worker refuses other versions. */
 export const PROTOCOL = 1;
 
@@ -220,32 +220,6 @@ export function resultsQueue(jobId: string): string {
 }
 
 /**
- * Opens a connection; errors name the broker without its password, and are
- * not resumable (see TransportErrorOptions.resumable): nothing was started.
- */
-export async function connect(url: string, name: string): Promise<ChannelModel> {
-  try {
-    const conn = await amqp.connect(url, {
-      timeout: 10_000,
-      // Without TCP_NODELAY a message of a few kB waits ~40 ms for the broker's delayed ACK (Nagle): every publish and confirm would.
-      noDelay: true,
-      clientProperties: { connection_name: `fj ${name} on ${hostname()}` },
-    });
-    // Without a listener an 'error' event would crash the process; the
-    // 'close' that follows is what callers act on.
-    conn.on('error', () => {});
-    coalesceWrites(conn);
-    return conn;
-  } catch (err) {
-    // No `cause`: the client's error object may carry the URL; the scrubbed message says what happened.
-    // Not resumable as such: a first connection refused (wrong password, not an AMQP server) started nothing; reconnect() says otherwise for a lost one.
-    throw new TransportError(`cannot connect to RabbitMQ at ${redactUrl(url)}: ${connectProblem(err as Error, url)}`, {
-      resumable: false,
-    });
-  }
-}
-
-/**
  * How long closing a connection may wait for the broker's answer before its
  * socket is dropped: a broker that stopped answering (a frozen host, a dark
  * network path) never sends Close-Ok, and amqplib would wait for it until
@@ -295,41 +269,6 @@ export async function within<T>(op: Promise<T>, withinMs = CLOSE_WITHIN_MS): Pro
     return await Promise.race([op.catch(() => undefined), late]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/**
- * Why a connection was refused, for a person: the broker closes the
- * connection at its open when the vhost does not exist or the user may not
- * use it, which amqplib reports as "Expected ConnectionOpenOk; got
- * <ConnectionClose ...>"; that is said with the vhost and the fix.
- */
-function connectProblem(err: Error, url: string): string {
-  const message = scrub(err.message, url);
-  if (!/Expected ConnectionOpenOk/.test(message)) return message;
-  let vhost = '/';
-  try {
-    vhost = decodeURIComponent(new URL(url).pathname.slice(1)) || '/';
-  } catch {
-    // the URL was checked before: keep the default
-  }
-  return `the broker refused vhost '${vhost}': it does not exist, or the user may not use it (create it with 'rabbitmqctl add_vhost ${vhost}' and grant it with 'rabbitmqctl set_permissions -p ${vhost} USER ".*" ".*" ".*"', or fix the URL's path)`;
-}
-
-/** Adds the heartbeat default (30 s) to a broker URL that sets none. */
-export function withHeartbeat(url: string): string {
-  const u = new URL(url);
-  if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', '30');
-  return u.toString();
-}
-
-/** Removes a URL's password from a message. */
-export function scrub(message: string, url: string): string {
-  try {
-    const pw = new URL(url).password;
-    return pw ? message.split(pw).join('***').split(decodeURIComponent(pw)).join('***') : message;
-  } catch {
-    return message;
   }
 }
 

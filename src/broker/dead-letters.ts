@@ -35,7 +35,10 @@ export const REFUSED_BY = 'fj-refused-by';
 
 /** Where a pool's dead letters are. */
 export interface DeadLetterLocation {
-  /** Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  /**
+   * Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`.
+   * One URL, or several RabbitMQ nodes of one cluster separated by commas (`amqp://n1,amqp://n2`): tried in turn until one answers, the next one after a lost connection.
+   */
   broker?: string;
   /** The pool (work queue) whose dead letters to read: `<queue>.dead`. Default `FJ_QUEUE`, else `fj.default`. */
   queue?: string;

@@ -29,8 +29,10 @@
  * - `close()` ends it: no reconnect after it, and a connection that comes up
  *   while it runs is handed to its last step, then closed.
  *
- * Where to connect is a function, read on each attempt: the one place a
- * list of brokers to rotate over would go.
+ * Where to connect is a function, read on each attempt: a broker URL or a
+ * comma-separated list of RabbitMQ nodes. Rotating over the nodes is
+ * `connect`'s (the one connection layer): a reconnect after a lost
+ * connection tries the node after the lost one first.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { TransportError } from '../core/errors.js';
@@ -87,7 +89,7 @@ export interface Topology {
 export interface LinkOptions {
   /** The connection's name in the broker's list (`fj <name> on <host>`). */
   name: string;
-  /** The broker URL to connect to, read on each attempt. */
+  /** The broker URL (or comma-separated list of node URLs, see `connect`) to connect to, read on each attempt. */
   url: () => string;
   topology: Topology;
   /** Give up after this long down (then `onGiveUp`). Default: never. */

@@ -10,13 +10,14 @@ import { CODE_CHANGE_POLICIES, FAILURE_POLICIES, parseMaxFailures } from '../cor
 import { LOG_FORMATS } from '../core/log.js';
 
 /**
- * `--broker <url>`, as every command that talks to RabbitMQ takes it; `scope`
+ * `--broker <url>` (one URL or a comma-separated list of nodes), as every
+ * command that talks to RabbitMQ takes it; `scope`
  * starts the help where only some runs use it (`amqp: ` on `fj run`).
  */
 export function brokerOption(scope = ''): Option {
   return new Option(
     '--broker <url>',
-    `${scope}RabbitMQ URL (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)`,
+    `${scope}RabbitMQ URL, or several nodes' URLs separated by commas (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)`,
   );
 }
 

@@ -9,7 +9,7 @@
  * No amqplib here: job-options.ts imports this, and importing fj must not load it.
  */
 import { UsageError } from './errors.js';
-import { redactUrl } from './url.js';
+import { redactUrl, redactUrls } from './url.js';
 
 /** Longest queue name: AMQP allows 255 bytes, and the dead-letter queue adds `.dead`. */
 export const MAX_QUEUE_BYTES = 250;
@@ -42,13 +42,38 @@ export function queueNameProblem(name: unknown): string | undefined {
 const NUMERIC_PARAMS = ['heartbeat', 'frameMax', 'channelMax'];
 
 /**
+ * The URLs of a broker list: RabbitMQ nodes separated by commas
+ * (`amqp://node1,amqp://node2`), spaces around each ignored. One URL is a
+ * list of one. A comma inside a URL (in a password, say) is written `%2C`.
+ */
+export function brokerUrlList(list: string): string[] {
+  return list.split(',').map((u) => u.trim());
+}
+
+/**
+ * Why `list` (one broker URL, or several separated by commas: see
+ * {@link brokerUrlList}) cannot name the broker; undefined when it can. A
+ * list's problem names its bad URL (without its password).
+ */
+export function brokerUrlProblem(list: unknown): string | undefined {
+  if (typeof list !== 'string') return `a broker URL must be a string, got ${typeof list}`;
+  const urls = brokerUrlList(list);
+  if (urls.length === 1) return nodeUrlProblem(list);
+  for (const url of urls) {
+    if (url === '') return 'the list has an empty entry (two commas in a row, or one at an end)';
+    const problem = nodeUrlProblem(url);
+    if (problem) return `its URL ${showValue(redactUrl(url))}: ${problem}`;
+  }
+  return undefined;
+}
+
+/**
  * Why `url` cannot be a broker URL; undefined when it can. It must parse,
  * use `amqp:` or `amqps:`, have a port from 1 to 65535 if any, valid
  * percent-encoding in the user name, password and vhost, and whole numbers
  * for `heartbeat`, `frameMax` and `channelMax`. Never repeats the password.
  */
-export function brokerUrlProblem(url: unknown): string | undefined {
-  if (typeof url !== 'string') return `a broker URL must be a string, got ${typeof url}`;
+function nodeUrlProblem(url: string): string | undefined {
   // Checked before parsing: the URL parser only says "Invalid URL" for a port out of range.
   const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)(?:[/?#]|$)/i.exec(url)?.[1];
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `port ${port} is out of range (1-65535)`;
@@ -87,9 +112,13 @@ export function checkQueueName(name: string, from: string): string {
   return name;
 }
 
-/** `url`, or UsageError naming where it came from (`--broker`, `$FJ_BROKER_URL`) and what is wrong, without its password. */
+/**
+ * `url` (one broker URL or a comma-separated list), or UsageError naming
+ * where it came from (`--broker`, `$FJ_BROKER_URL`) and what is wrong (for
+ * a list, which of its URLs), without any password.
+ */
 export function checkBrokerUrl(url: string, from: string): string {
   const problem = brokerUrlProblem(url);
-  if (problem) throw new UsageError(`invalid broker URL ${showValue(redactUrl(url))} (${from}): ${problem}`);
+  if (problem) throw new UsageError(`invalid broker URL ${showValue(redactUrls(url))} (${from}): ${problem}`);
   return url;
 }

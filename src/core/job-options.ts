@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { ItemFailure } from './errors.js';
 import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
-import { redactUrl } from './url.js';
+import { redactUrls } from './url.js';
 import { brokerUrlProblem, queueNameProblem, showValue } from './address.js';
 import { locate, type Env } from './location.js';
 
@@ -102,6 +102,7 @@ export interface RunOptions {
   services?: string;
   /**
    * amqp: broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`.
+   * One URL, or several RabbitMQ nodes of one cluster separated by commas (`amqp://n1,amqp://n2`): tried in turn until one answers, the next one after a lost connection.
    * Must be `amqp://` or `amqps://` with a port from 1 to 65535 and valid
    * percent-encoding (checked before connecting).
    */
@@ -324,7 +325,7 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
     const badUrl = brokerUrlProblem(broker);
     if (badUrl)
       throw new OptionError(
-        `Expected \`broker\`${where.from.broker === 'env' ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL, got ${showValue(redactUrl(broker))}: ${badUrl}`,
+        `Expected \`broker\`${where.from.broker === 'env' ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL, got ${showValue(redactUrls(broker))}: ${badUrl}`,
       );
     const badQueue = queue === undefined ? undefined : queueNameProblem(queue);
     if (badQueue)

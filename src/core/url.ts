@@ -14,3 +14,14 @@ export function redactUrl(url: string): string {
     return url.replace(/^([^/]*\/\/[^:/@]*:)[^/]*@/, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
   }
 }
+
+/**
+ * A broker list (`amqp://a,amqp://b`, see `brokerUrlList`) with each URL's
+ * password redacted as {@link redactUrl} does.
+ */
+export function redactUrls(list: string): string {
+  return list
+    .split(',')
+    .map((u) => redactUrl(u.trim()))
+    .join(',');
+}

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { OptionError } from '../core/job-options.js';
 import { brokerUrlProblem, showValue } from '../core/address.js';
-import { redactUrl } from '../core/url.js';
+import { redactUrls } from '../core/url.js';
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
@@ -14,7 +14,10 @@ export interface DashboardOptions {
   host?: string;
   /** Port. Default 8050; 0 picks a free one. */
   port?: number;
-  /** RabbitMQ URL. Default `$FJ_BROKER_URL`, else amqp://guest:guest@127.0.0.1:5672. */
+  /**
+   * RabbitMQ URL. Default `$FJ_BROKER_URL`, else amqp://guest:guest@127.0.0.1:5672.
+   * One URL, or several RabbitMQ nodes of one cluster separated by commas (`amqp://n1,amqp://n2`): tried in turn until one answers, the next one after a lost connection.
+   */
   broker?: string;
   /** The cluster's payload store. Default `$FJ_STORE_URL`. */
   store?: string;
@@ -106,7 +109,7 @@ export function normalizeDashboardOptions(o: DashboardOptions, env: NodeJS.Proce
   const badUrl = broker === undefined ? undefined : brokerUrlProblem(broker);
   if (badUrl)
     throw new OptionError(
-      `Expected \`broker\`${o.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL, got ${showValue(redactUrl(broker!))}: ${badUrl}`,
+      `Expected \`broker\`${o.broker === undefined ? ' (from $FJ_BROKER_URL)' : ''} to be a broker URL, got ${showValue(redactUrls(broker!))}: ${badUrl}`,
     );
   return {
     host,

@@ -305,7 +305,10 @@ export interface JobStatus {
 
 /** Where to find a job: the broker and store it ran with. */
 export interface JobLocation {
-  /** Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  /**
+   * Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`.
+   * One URL, or several RabbitMQ nodes of one cluster separated by commas (`amqp://n1,amqp://n2`): tried in turn until one answers, the next one after a lost connection.
+   */
   broker?: string;
   /** Default `FJ_STORE_URL`, else the default file store. */
   store?: string;

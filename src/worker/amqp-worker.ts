@@ -28,6 +28,7 @@ import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import {
+  brokerNode,
   codeQueueSpec,
   CONTROL_EXCHANGE_SPEC,
   CONTROL_QUEUE_SPEC,
@@ -166,8 +167,8 @@ export class AmqpWorker implements WorkerHandle {
       onAttempt: (n, err, wait) => {
         if (n === 1 || n % 10 === 0) p.log.warn(`reconnect attempt ${n} failed (${err.message}); next in ${wait} ms`);
       },
-      onUp: (_, reconnected) => {
-        if (reconnected) p.log.info('reconnected to RabbitMQ');
+      onUp: (session, reconnected) => {
+        if (reconnected) p.log.info(`reconnected to RabbitMQ at ${brokerNode(session.conn) ?? 'its node'}`);
       },
     });
   }

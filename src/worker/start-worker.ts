@@ -8,7 +8,7 @@ import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
-import { connect, reconnect, withHeartbeat } from '../broker/amqp.js';
+import { brokerNode, connect, reconnect, withHeartbeat } from '../broker/amqp.js';
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
 import { startHeartbeat } from './heartbeat.js';
 import { emptyTally } from '../broker/job-tally.js';
@@ -102,7 +102,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       signer,
     );
     log.info(
-      `serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url})`,
+      `serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url}, RabbitMQ at ${brokerNode(conn) ?? 'its node'})`,
     );
     let stopping: Promise<void> | undefined;
     const stop = () =>

@@ -12,7 +12,10 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
 export interface WorkerOptions {
-  /** Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  /**
+   * Broker URL. Default `FJ_BROKER_URL`, else `amqp://guest:guest@127.0.0.1:5672`.
+   * One URL, or several RabbitMQ nodes of one cluster separated by commas (`amqp://n1,amqp://n2`): tried in turn until one answers, the next one after a lost connection.
+   */
   broker?: string;
   /** Payload store URL. Default `FJ_STORE_URL`, else the default file store. */
   store?: string;

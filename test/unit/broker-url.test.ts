@@ -4,7 +4,9 @@
  * wrong once (issue 24: "expected amqp:// or amqps://" was said twice).
  */
 import { describe, expect, it } from 'vitest';
-import { brokerUrlProblem, checkBrokerUrl } from '../../src/core/address.js';
+import { brokerUrlList, brokerUrlProblem, checkBrokerUrl } from '../../src/core/address.js';
+import { redactUrls } from '../../src/core/url.js';
+import { scrub, withHeartbeat } from '../../src/broker/amqp.js';
 import { normalizeOptions } from '../../src/core/job-options.js';
 import { normalizeDashboardOptions } from '../../src/dashboard/dashboard-options.js';
 
@@ -48,5 +50,37 @@ describe('a bad broker URL', () => {
   it('fj dashboard takes a good URL, and no URL at all', () => {
     expect(normalizeDashboardOptions({ broker: 'amqps://h/vh' }, {}).broker).toBe('amqps://h/vh');
     expect(normalizeDashboardOptions({}, {}).broker).toBeUndefined();
+  });
+});
+
+describe('a list of broker URLs (several RabbitMQ nodes)', () => {
+  const good = 'amqp://u:pw1@a:5672, amqp://u:pw2@b:5673/vh';
+
+  it('a good list is taken everywhere a broker is named, spaces around the commas ignored', () => {
+    expect(brokerUrlList(good)).toEqual(['amqp://u:pw1@a:5672', 'amqp://u:pw2@b:5673/vh']);
+    expect(brokerUrlProblem(good)).toBeUndefined();
+    expect(checkBrokerUrl(good, '--broker')).toBe(good);
+    expect(normalizeOptions({ executor: 'amqp', broker: good }).broker).toBe(good);
+    expect(normalizeOptions({ executor: 'amqp' }, { FJ_BROKER_URL: good }).broker).toBe(good);
+    expect(normalizeDashboardOptions({ broker: good }).broker).toBe(good);
+  });
+
+  it('a bad URL in the list is named, without any password', () => {
+    const list = 'amqp://u:pw1@a,http://u:pw2@b';
+    expect(brokerUrlProblem(list)).toBe(
+      `its URL "http://u:***@b/": its scheme http:// is neither amqp:// nor amqps:// (RabbitMQ's)`,
+    );
+    expect(() => checkBrokerUrl(list, '$FJ_BROKER_URL')).toThrow(
+      /^invalid broker URL "amqp:\/\/u:\*\*\*@a,http:\/\/u:\*\*\*@b\/" \(\$FJ_BROKER_URL\): its URL "http:\/\/u:\*\*\*@b\/": its scheme/,
+    );
+    expect(() => normalizeOptions({ executor: 'amqp', broker: list })).toThrow(/its URL "http:\/\/u:\*\*\*@b\/"/);
+    for (const bad of ['amqp://a,,amqp://b', 'amqp://a,', ',amqp://a'])
+      expect(brokerUrlProblem(bad)).toMatch(/empty entry/);
+  });
+
+  it('each URL gets the heartbeat default, and every password is scrubbed from a message', () => {
+    expect(withHeartbeat('amqp://a, amqp://b?heartbeat=5')).toBe('amqp://a?heartbeat=30,amqp://b?heartbeat=5');
+    expect(scrub('x pw1 y pw2', good)).toBe('x *** y ***');
+    expect(redactUrls(good)).toBe('amqp://u:***@a:5672,amqp://u:***@b:5673/vh');
   });
 });

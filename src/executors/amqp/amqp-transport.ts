@@ -36,6 +36,7 @@ import {
 import type { JobPlan } from '../../dispatch/job-plan.js';
 import type { PayloadStore } from '../../store/store.js';
 import {
+  brokerNode,
   codeQueueSpec,
   connect,
   CONTROL_EXCHANGE_SPEC,
@@ -168,6 +169,7 @@ export class AmqpTransport implements Transport {
     const { plan, job } = this;
     const conn = await (job.conn ?? connect(withHeartbeat(plan.options.broker), `job ${job.jobId}`));
     try {
+      plan.log.debug(`connected to RabbitMQ at ${brokerNode(conn) ?? 'its node'}`);
       if (plan.origin.resume) await this.checkResumable(conn);
       await link.start(conn).catch((err: unknown) => {
         throw refusal(err, job.jobId);
@@ -274,7 +276,9 @@ export class AmqpTransport implements Transport {
           // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
           // Before anything else publishes on the new link, so only what the old one left is sent again.
           const resent = this.out.resendUnconfirmed(link.publisher);
-          log.warn(`reconnected to RabbitMQ; re-sent ${resent} unconfirmed message(s)`);
+          log.warn(
+            `reconnected to RabbitMQ at ${brokerNode(link.conn) ?? 'its node'}; re-sent ${resent} unconfirmed message(s)`,
+          );
           this.events.room();
         }
         await this.watch.attach(link.conn);
