@@ -33,6 +33,13 @@ export const QUIET_AFTER_MS = 3 * HEARTBEAT_EVERY_MS;
  */
 export const MAX_CLOCK_SKEW_MS = 5000;
 
+/**
+ * Whether a worker takes work: `warming` from its first heartbeat until every
+ * thread has imported the task modules it serves (it consumes nothing yet),
+ * then `ready`.
+ */
+export type WorkerState = 'warming' | 'ready';
+
 /** What a heartbeat says. */
 export interface WorkerBeat {
   name: string;
@@ -42,6 +49,8 @@ export interface WorkerBeat {
   pool: string;
   /** Worker threads. */
   concurrency: number;
+  /** Warming or ready (see {@link WorkerState}); absent from workers of fj before the warm pool, which are ready once heard from. */
+  state?: WorkerState;
   /** Batches running or queued on its threads now. */
   busy: number;
   /** Items answered since it started. */
@@ -201,6 +210,8 @@ function beatProblem(name: string, b: unknown, now: number): string | undefined 
   if (!int(b.pid, 0, MAX_COUNT)) return 'field pid: expected a whole number';
   if (!text(b.pool)) return 'field pool: expected a string';
   if (!int(b.concurrency, 1, MAX_THREADS)) return `field concurrency: expected a whole number from 1 to ${MAX_THREADS}`;
+  if (b.state !== undefined && b.state !== 'warming' && b.state !== 'ready')
+    return 'field state: expected "warming" or "ready"';
   if (!int(b.busy, 0, b.concurrency as number)) return 'field busy: expected a whole number from 0 to its concurrency';
   if (!int(b.itemsDone, 0, MAX_COUNT)) return 'field itemsDone: expected a whole number from 0';
   if (!int(b.maxJobs, 0, MAX_LIST)) return `field maxJobs: expected a whole number from 0 to ${MAX_LIST}`;

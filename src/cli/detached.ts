@@ -233,7 +233,7 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
   if (more) io.stdout.write(`(more jobs match: --limit ${(flags.limit ?? 20) * 2} shows more)\n`);
 }
 
-/** Lists the workers that sent a heartbeat lately; quiet ones and stale code marked. */
+/** Lists the workers that sent a heartbeat lately, warming or ready; quiet ones and stale code marked. */
 export async function workersCommand(flags: JobLocation & { json?: boolean }, io: Streams): Promise<void> {
   const workers = await listWorkers(
     flags,
@@ -246,6 +246,7 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
     [
       w.name,
       w.pool,
+      w.state,
       `${w.busy}/${w.concurrency}`,
       String(w.itemsDone),
       `${w.coordinating.length}/${w.maxJobs}`,
@@ -262,7 +263,7 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
         .join('; '),
     ].map(printable),
   );
-  io.stdout.write(table(['NAME', 'POOL', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', 'CODE', ''], rows));
+  io.stdout.write(table(['NAME', 'POOL', 'STATE', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', 'CODE', ''], rows));
 }
 
 /** Removes an ended job's output and records now. */

@@ -76,6 +76,8 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
         waitForBrokerMs,
         signal: waiting.signal,
       });
+      // A signal that came while the threads were warming (the worker was not there to stop yet) stops it now.
+      if (waiting.signal.aborted) void worker.stop();
     } catch (err) {
       if (!waiting.signal.aborted) throw err;
       process.stderr.write(

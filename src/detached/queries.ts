@@ -13,7 +13,7 @@ import { isFinal, type IndexQuery } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../core/log.js';
-import { isQuiet, readBeacons, type WorkerBeat } from '../broker/beacon.js';
+import { isQuiet, readBeacons, type WorkerBeat, type WorkerState } from '../broker/beacon.js';
 import { viewMatches, viewOf, type JobView } from './job-view.js';
 
 /** Options of {@link listJobs}. */
@@ -49,6 +49,12 @@ export async function listJobs(options: ListJobsOptions = {}): Promise<{ jobs: J
 
 /** A worker as `fj workers` shows it. */
 export interface WorkerView extends WorkerBeat {
+  /**
+   * `warming` while its threads import the task modules it serves (it takes
+   * no work yet), then `ready`; a worker of fj before the warm pool, which
+   * does not say, is `ready`.
+   */
+  state: WorkerState;
   /** Not heard from for three heartbeats: stopped, hung, or cut off. */
   quiet: boolean;
   /** Tasks whose code here differs from what most workers of its pool run (a stale worker: restart it). */
@@ -80,7 +86,13 @@ export async function listWorkers(where: JobLocation = {}, log?: Logger): Promis
 export function workerViews(beats: WorkerBeat[], now: number = Date.now()): WorkerView[] {
   const live = beats.filter((b) => !isQuiet(b, now));
   return beats
-    .map((b) => ({ ...b, quiet: isQuiet(b, now), staleTasks: stale(b, live), mixedTasks: mixed(b, live) }))
+    .map((b) => ({
+      ...b,
+      state: b.state ?? ('ready' as const),
+      quiet: isQuiet(b, now),
+      staleTasks: stale(b, live),
+      mixedTasks: mixed(b, live),
+    }))
     .sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : a.name < b.name ? -1 : 1));
 }
 

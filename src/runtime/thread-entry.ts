@@ -42,8 +42,13 @@ export interface BatchFailure {
 export type ToThread =
   | { type: 'load'; key: string; moduleUrl: string; className: string; paramsBytes: Uint8Array }
   | { type: 'unload'; key: string }
-  /** Imports a task module ahead of its `load` (while the job's input is still being read); errors wait for the `load`. */
-  | { type: 'warm'; moduleUrl: string }
+  /**
+   * Imports task modules ahead of their `load` (the local executor: while the
+   * job's input is still being read; `fj worker`: at start, and in a thread
+   * that replaces a dead one). Errors wait for the `load`; with `ack`, the
+   * thread answers `warmed` (with the same `ack`) once every import has settled.
+   */
+  | { type: 'warm'; moduleUrls: string[]; ack?: number }
   /**
    * `items` is the items themselves (structured clone: see
    * `ThreadPool.run`), or a msgpack array of items; with `perItem`, the
@@ -93,7 +98,9 @@ export type FromThread =
   /** The whole batch failed (its task could not be loaded, or it was cancelled). */
   | { type: 'failed'; id: number; error: WireError }
   /** Answers an `abort` with `ack`: every listener of the aborted signals has run. */
-  | { type: 'aborted' };
+  | { type: 'aborted' }
+  /** Answers a `warm` with `ack`: every module imported, but those in `failed` (URL and why). */
+  | { type: 'warmed'; ack: number; failed?: { moduleUrl: string; error: string }[] };
 
 const port = parentPort!;
 const data = workerData as ThreadData;
@@ -217,6 +224,18 @@ class InFlight {
   }
 }
 
+/** Imports `moduleUrls` (a module's own errors wait for its `load`); with `ack`, answers `warmed`. */
+async function warm(moduleUrls: string[], ack: number | undefined): Promise<void> {
+  const settled = await Promise.allSettled(moduleUrls.map((url) => importModule(url)));
+  if (ack === undefined) return;
+  const failed = settled.flatMap((s, i) =>
+    s.status === 'rejected'
+      ? [{ moduleUrl: moduleUrls[i], error: (s.reason as Error)?.message ?? String(s.reason) }]
+      : [],
+  );
+  post({ type: 'warmed', ack, ...(failed.length ? { failed } : {}) });
+}
+
 async function main(): Promise<void> {
   try {
     services = await loadServices(data.services, data.workerId);
@@ -236,7 +255,7 @@ async function main(): Promise<void> {
         break;
       }
       case 'warm':
-        importModule(msg.moduleUrl).catch(() => {});
+        void warm(msg.moduleUrls, msg.ack);
         break;
       case 'unload':
         runtimes.delete(msg.key);

@@ -16,17 +16,31 @@
  * Its batches reject with {@link BatchLost} (lost-batch.ts) naming the item it was running
  * (read from memory shared with the thread), so the caller can charge that
  * item an attempt and run the others again for free.
+ *
+ * A pool can keep task modules warm ({@link ThreadPool.keepWarm}, `fj
+ * worker`'s): every thread imports them, and a replacement thread imports
+ * them before it takes a batch, so no job's first batch pays the import.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { InternalError } from '../core/errors.js';
-import { PLAIN, type LogLevel, type LogStyle } from '../core/log.js';
+import type { LogLevel, LogStyle } from '../core/log.js';
 import { threadEntry } from '../core/paths.js';
 import { BatchLost } from './lost-batch.js';
-import { ThreadSlot, SLOT_SIZE } from './thread-slot.js';
-import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread-entry.js';
+import { ThreadSlot } from './thread-slot.js';
+import type { FromThread, ToThread } from './thread-entry.js';
 import { fromWire } from '../core/wire-error.js';
+import {
+  startThread,
+  stopThread,
+  threadData,
+  warmThread,
+  type BatchDone,
+  type Thread,
+  type WarmFailure,
+} from './pool-thread.js';
+
+export type { BatchDone, WarmFailure };
 
 /** Batches a thread should hold: one running, one waiting. */
 const PER_THREAD = 2;
@@ -34,11 +48,6 @@ const PER_THREAD = 2;
 const MAX_LOADED = 16;
 /** A cancelled batch still running this long after its abort has its thread replaced. */
 export const ABORT_GRACE_MS = 2000;
-/**
- * How long a thread being stopped gets to run its items' abort listeners
- * (a `CommandTask` kills its program there) before it is terminated anyway.
- */
-const STOP_GRACE_MS = 500;
 /** A thread whose item has run this long counts as full for new batches (see {@link ThreadPool.run}). */
 const STALL_MS = 1000;
 
@@ -51,17 +60,6 @@ export interface PoolJob {
   paramsBytes: Uint8Array;
 }
 
-/** A finished batch: encoded results (`null` for failed items) and which items failed. */
-export interface BatchDone {
-  bytes: Uint8Array;
-  ms: number;
-  failures?: BatchFailure[];
-  /** `bytes` is the one merged result (`combine`, or a fold) of the items that did not fail; zero bytes when none did. */
-  combined?: boolean;
-  /** With `combined`: the positions (in the batch, ascending) of the items merged into `bytes`. */
-  merged?: number[];
-}
-
 /** Options of one batch. */
 export interface BatchOptions {
   /** Items individually encoded, laid end to end; results an array of individually encoded values (see the thread's `batch`). */
@@ -72,20 +70,6 @@ export interface BatchOptions {
   signal?: AbortSignal;
   /** Items of the batch in flight at once in its thread (default 1; see run-batch.ts). */
   concurrency?: number;
-}
-
-interface Thread {
-  worker: Worker;
-  id: string;
-  inFlight: number;
-  /** Loaded keys, least recently used first. */
-  loaded: Map<string, true>;
-  pending: Map<number, { resolve: (r: BatchDone) => void; reject: (e: unknown) => void }>;
-  slot: Float64Array;
-  /** Set once the thread is dying: it takes no more batches. */
-  dead?: string;
-  /** Set once its worker thread has exited: there is nothing left to abort. */
-  exited?: boolean;
 }
 
 export interface PoolOptions {
@@ -104,8 +88,8 @@ export interface PoolOptions {
 export interface PoolEvents {
   /**
    * A thread has room again (a batch finished, or a replacement thread is
-   * ready): every job waiting for room sends again, not only the one whose
-   * batch finished.
+   * ready, the kept-warm modules imported): every job waiting for room sends
+   * again, not only the one whose batch finished.
    */
   room: [];
   /** A thread died, with why (for logs). */
@@ -120,6 +104,8 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   private nextId = 0;
   private closed = false;
   private watchdog: NodeJS.Timeout | undefined;
+  /** Modules every thread imports, a replacement thread too (see {@link keepWarm}). */
+  private readonly kept = new Set<string>();
 
   private constructor(
     private readonly threads: Thread[],
@@ -169,12 +155,35 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
 
   /** True while some live thread holds fewer than {@link PER_THREAD} batches. */
   get hasRoom(): boolean {
-    return this.threads.some((t) => !t.dead && t.inFlight < PER_THREAD);
+    return this.threads.some((t) => !t.dead && !t.warming && t.inFlight < PER_THREAD);
   }
 
-  /** Has every thread import a task module now (before its job's params are known), so its `load` finds it imported. */
+  /**
+   * Has every thread import a task module now (before its job's params are
+   * known), so its `load` finds it imported. Fire and forget: the local
+   * executor calls it while the job's input is still being read.
+   */
   warm(moduleUrl: string): void {
-    for (const t of this.threads) if (!t.dead) t.worker.postMessage({ type: 'warm', moduleUrl } satisfies ToThread);
+    for (const t of this.threads)
+      if (!t.dead) t.worker.postMessage({ type: 'warm', moduleUrls: [moduleUrl] } satisfies ToThread);
+  }
+
+  /**
+   * Keeps task modules warm (`fj worker` calls it at start with every module
+   * it serves): every thread imports `moduleUrls` now, and the promise
+   * resolves once each has (a thread that dies meanwhile is not waited for:
+   * its replacement imports them too). The pool remembers them: a thread
+   * that replaces a dead one imports them before it takes a batch, so a
+   * job's first batch on it runs as fast as its tenth. A module that fails
+   * to import is reported in the answer, not thrown: the batches of its
+   * jobs fail with the same error, as they would have.
+   */
+  async keepWarm(moduleUrls: string[]): Promise<WarmFailure[]> {
+    for (const url of moduleUrls) this.kept.add(url);
+    const answers = await Promise.all(this.threads.filter((t) => !t.dead).map((t) => warmThread(t, moduleUrls)));
+    const seen = new Map<string, WarmFailure>();
+    for (const f of answers.flat()) seen.set(f.moduleUrl, f);
+    return [...seen.values()];
   }
 
   /** Has every thread load `job` now, so the first batches find it ready. */
@@ -252,7 +261,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     let bestLoad = Infinity;
     let bestStalled = true;
     for (const c of this.threads) {
-      if (c.dead) continue;
+      if (c.dead || c.warming) continue;
       const startedAt = c.slot[ThreadSlot.StartedAt];
       const stalled = startedAt > 0 && now - startedAt > STALL_MS;
       const load = c.inFlight + (stalled ? PER_THREAD : 0);
@@ -348,10 +357,17 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     this.emit('threadLost', `${t.id}: ${why}`);
     const at = this.threads.indexOf(t);
     startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).then(
-      (fresh) => {
+      async (fresh) => {
         if (this.closed) return void fresh.worker.terminate();
         this.threads[at] = fresh;
         this.attach(fresh);
+        if (this.kept.size > 0) {
+          // Batches go to the other threads until this one has imported what the pool keeps warm.
+          fresh.warming = true;
+          await warmThread(fresh, [...this.kept]); // a module that fails to import fails its batches, as at start
+          fresh.warming = false;
+          if (fresh.dead) return;
+        }
         this.emit('room');
       },
       (err) => this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`),
@@ -384,65 +400,4 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
-function threadData(options: PoolOptions, n: number): ThreadData {
-  return {
-    services: options.services,
-    logLevel: options.logLevel,
-    logStyle: options.logStyle ?? PLAIN,
-    workerId: `${options.idPrefix}.${n}`,
-    slot: new SharedArrayBuffer(SLOT_SIZE * 8),
-  };
-}
-
-/**
- * Stops a thread: aborts the `ctx.signal` of every item it holds and waits
- * (up to {@link STOP_GRACE_MS}) for the abort listeners to have run, then
- * terminates it. Terminating alone would leave a program an item started
- * running, orphaned; a thread stuck in a loop never answers, and is
- * terminated when the grace ends.
- */
-async function stopThread(t: Thread): Promise<void> {
-  if (t.exited) return;
-  let onMessage: ((msg: FromThread) => void) | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const aborted = new Promise<void>((resolve) => {
-    onMessage = (msg) => void (msg.type === 'aborted' && resolve());
-    t.worker.on('message', onMessage);
-    t.worker.once('exit', () => resolve());
-    timer = setTimeout(resolve, STOP_GRACE_MS);
-  });
-  t.worker.postMessage({ type: 'abort', ack: true } satisfies ToThread);
-  await aborted;
-  clearTimeout(timer);
-  t.worker.off('message', onMessage!);
-  await t.worker.terminate();
-}
-
-/** Starts one thread and waits until it is ready. */
-function startThread(data: ThreadData): Promise<Thread> {
-  const worker = new Worker(threadEntry, { workerData: data });
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg: FromThread) => {
-      worker.off('error', onError);
-      worker.off('message', onMessage);
-      if (msg.type === 'ready')
-        resolve({
-          worker,
-          id: data.workerId,
-          inFlight: 0,
-          loaded: new Map(),
-          pending: new Map(),
-          slot: new Float64Array(data.slot),
-        });
-      else if (msg.type === 'fatal') {
-        void worker.terminate();
-        reject(fromWire(msg.error));
-      }
-    };
-    const onError = (err: Error) => reject(err);
-    worker.on('message', onMessage);
-    worker.once('error', onError);
-  });
 }

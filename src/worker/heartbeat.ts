@@ -8,7 +8,13 @@ import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../task/types.js';
 import type { JobTally } from '../broker/job-tally.js';
 import type { Signer } from '../core/signing.js';
-import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS, sealBeacon, type WorkerBeat } from '../broker/beacon.js';
+import {
+  HEARTBEAT_EVERY_MS,
+  HEARTBEAT_TTL_MS,
+  sealBeacon,
+  type WorkerBeat,
+  type WorkerState,
+} from '../broker/beacon.js';
 
 /** The live parts a heartbeat reads. */
 export interface BeatSource {
@@ -16,6 +22,7 @@ export interface BeatSource {
   pool: string;
   concurrency: number;
   maxJobs: number;
+  state(): WorkerState;
   tasks: Record<string, string>;
   busy(): number;
   itemsDone(): number;
@@ -23,17 +30,19 @@ export interface BeatSource {
   tally(): JobTally;
 }
 
+/** A running heartbeat. */
+export interface Heartbeat {
+  /** Writes a beacon now (the worker's state changed), besides the regular ones. */
+  beat(): void;
+  /** Stops beating (and removes nothing: the beacon expires). */
+  stop(): Promise<void>;
+}
+
 /**
- * Starts beating; the returned function stops (and removes nothing: the
- * beacon expires). With a signer each beacon is signed and carries the key's
- * fingerprint.
+ * Starts beating, a first beacon at once. With a signer each beacon is
+ * signed and carries the key's fingerprint.
  */
-export function startHeartbeat(
-  store: PayloadStore,
-  src: BeatSource,
-  log: Logger,
-  signer?: Signer,
-): () => Promise<void> {
+export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger, signer?: Signer): Heartbeat {
   const started = Date.now();
   const version = fjVersion();
   let writing: Promise<void> = Promise.resolve();
@@ -45,6 +54,7 @@ export function startHeartbeat(
       pid: process.pid,
       pool: src.pool,
       concurrency: src.concurrency,
+      state: src.state(),
       busy: src.busy(),
       itemsDone: src.itemsDone(),
       coordinating: src.coordinating(),
@@ -69,8 +79,11 @@ export function startHeartbeat(
   beat();
   const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
   timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await writing;
+  return {
+    beat,
+    stop: async () => {
+      clearInterval(timer);
+      await writing;
+    },
   };
 }

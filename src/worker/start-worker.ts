@@ -10,9 +10,9 @@ import type { PayloadStore } from '../store/store.js';
 import { builtinTaskNames, loadAllTasks, type TaskInfo } from '../task/registry.js';
 import { brokerNode, connect, reconnect, withHeartbeat } from '../broker/amqp.js';
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
-import { startHeartbeat } from './heartbeat.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { emptyTally } from '../broker/job-tally.js';
-import { JobConsumer } from './job-consumer.js';
+import { JobConsumer, type JobConsumerParts } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
 import { ThreadPool } from '../runtime/thread-pool.js';
 import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
@@ -21,7 +21,11 @@ import type { Logger } from '../task/types.js';
 export type { WorkerHandle, WorkerOptions };
 export { MAX_CRASHES } from './crash-count.js';
 
-/** Connects, declares the pool's queues and starts consuming. */
+/**
+ * Connects, starts the thread pool, has every thread import the task modules
+ * served (its heartbeat says `warming` meanwhile), then declares the pool's
+ * queues and starts consuming (`ready`).
+ */
 export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHandle> {
   const o = normalizeWorkerOptions(options);
   const logStyle = { format: o.logFormat, timestamps: true }; // a worker's log is read later: every line says when
@@ -39,6 +43,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   let pool: ThreadPool | undefined;
   let store: PayloadStore | undefined;
   let jobsConn: Awaited<ReturnType<typeof connect>> | undefined;
+  let heartbeat: Heartbeat | undefined;
   try {
     pool = await ThreadPool.start({
       size: o.concurrency,
@@ -47,9 +52,40 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       logStyle,
       idPrefix: o.name,
     });
+    // Every thread imports every task module served here before the worker takes a message: a job's first
+    // batch runs as fast as its tenth (a thread that replaces a dead one imports them too, see keepWarm).
+    const modules = [...new Set([...tasks.values()].flatMap((t) => (t.moduleUrl ? [t.moduleUrl] : [])))];
+    const warmStart = Date.now();
+    const warmed = pool.keepWarm(modules);
     store = await openStore(o.store || undefined);
+    const p = pool;
+    let ready = false;
+    let worker: AmqpWorker | undefined;
+    let jobs: JobConsumer | undefined;
+    // Beating from now on: `fj workers` shows the worker warming until its threads are.
+    heartbeat = startHeartbeat(
+      store,
+      {
+        name: o.name,
+        pool: o.queue,
+        concurrency: o.concurrency,
+        maxJobs: o.maxJobs,
+        state: () => (ready ? 'ready' : 'warming'),
+        tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
+        busy: () => Math.min(p.inFlight, o.concurrency),
+        itemsDone: () => worker?.itemsDone ?? 0,
+        coordinating: () => [...(jobs?.active.keys() ?? [])],
+        tally: () => jobs?.tally ?? emptyTally(),
+      },
+      log,
+      signer,
+    );
+    for (const f of await warmed) log.warn(`a worker thread could not import ${f.moduleUrl}: ${f.error}`);
+    log.info(
+      `${o.concurrency} thread(s) imported ${modules.length} task module(s) in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`,
+    );
     const runner = new MessageRunner(pool, store, o.inlineLimit, log, o.itemConcurrency);
-    const worker = new AmqpWorker({
+    worker = new AmqpWorker({
       name: o.name,
       log,
       tasks,
@@ -65,42 +101,12 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     });
     await worker.start(conn);
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
-    const jobs =
-      o.maxJobs > 0
-        ? new JobConsumer({
-            name: o.name,
-            log,
-            tasks,
-            store,
-            storeUrl: o.store,
-            broker: o.broker,
-            url,
-            queue: o.queue,
-            maxJobs: o.maxJobs,
-            signingKey: o.signingKey,
-            signer,
-            logLevel: o.logLevel,
-            logFormat: o.logFormat,
-          })
-        : undefined;
+    jobs = o.maxJobs > 0 ? jobConsumer(o, { log, tasks, store, url, signer }) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
-    const p = pool;
-    const stopBeat = startHeartbeat(
-      store,
-      {
-        name: o.name,
-        pool: o.queue,
-        concurrency: o.concurrency,
-        maxJobs: o.maxJobs,
-        tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
-        busy: () => Math.min(p.inFlight, o.concurrency),
-        itemsDone: () => worker.itemsDone,
-        coordinating: () => [...(jobs?.active.keys() ?? [])],
-        tally: () => jobs?.tally ?? emptyTally(),
-      },
-      log,
-      signer,
-    );
+    ready = true;
+    heartbeat.beat();
+    const beating = heartbeat;
+    const stopBeat = () => beating.stop();
     log.info(
       `serving ${[...tasks.keys()].join(', ')} from ${o.queue} (concurrency ${o.concurrency}, ${jobs ? `coordinating up to ${o.maxJobs} job(s)` : 'not coordinating jobs'}, store ${store.url}, RabbitMQ at ${brokerNode(conn) ?? 'its node'})`,
     );
@@ -114,12 +120,31 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     void worker.stopped.then(() => jobs?.stop()).then(stopBeat);
     return { name: worker.name, stopped: worker.stopped, stop };
   } catch (err) {
+    await heartbeat?.stop();
     await conn.close().catch(() => {});
     await jobsConn?.close().catch(() => {});
     await pool?.terminate();
     await store?.close();
     throw err;
   }
+}
+
+/** The consumer of the pool's detached jobs (`fj submit`), which a worker coordinates too. */
+function jobConsumer(
+  o: NormalizedWorkerOptions,
+  parts: Pick<JobConsumerParts, 'log' | 'tasks' | 'store' | 'url' | 'signer'>,
+): JobConsumer {
+  return new JobConsumer({
+    ...parts,
+    name: o.name,
+    storeUrl: o.store,
+    broker: o.broker,
+    queue: o.queue,
+    maxJobs: o.maxJobs,
+    signingKey: o.signingKey,
+    logLevel: o.logLevel,
+    logFormat: o.logFormat,
+  });
 }
 
 /**

@@ -12,7 +12,8 @@ import { requireServices, tcpAnswers } from './services.js';
 
 export const BROKER_URL = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
 export const REQUIRE = requireServices();
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+/** The `fj` the workers run: this build's, or `FJ_TEST_CLI`'s (another build, e.g. the commit before a fix, to see a test fail). */
+export const CLI = process.env.FJ_TEST_CLI ?? join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 
 /**
  * `rabbitmqctl` for the scenarios that stop the broker or change its

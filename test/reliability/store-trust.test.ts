@@ -81,6 +81,7 @@ describe.runIf(available)('heartbeats are checked, and signed with a key', () =>
     await plant('bad-busy', { busy: 'x' });
     await plant('bad-items', { itemsDone: '1000000' });
     await plant('bad-future', { sent: Date.now() + 3600_000, concurrency: 4096 });
+    await plant('bad-state', { state: 'hot' });
 
     const r = await runFj(['workers', '--store', storeUrl]);
     expect(r.stderr).not.toMatch(/internal error/);
@@ -91,6 +92,7 @@ describe.runIf(available)('heartbeats are checked, and signed with a key', () =>
     expect(r.stderr).toMatch(/worker bad-busy ignored: field busy/);
     expect(r.stderr).toMatch(/worker bad-items ignored: field itemsDone/);
     expect(r.stderr).toMatch(/worker bad-future ignored: field sent: 3[56]\d\d s ahead/);
+    expect(r.stderr).toMatch(/worker bad-state ignored: field state/);
 
     dash = await startDashboard({ port: 0, store: storeUrl, broker: BROKER_URL, queue, tasks: [SLEEPY] });
     const overview = await fetch(`${dash.url}/api/overview`);
