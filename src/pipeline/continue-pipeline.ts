@@ -68,10 +68,13 @@ export async function continuePipeline(
       return;
     }
     const next = link.stage + 1;
-    await Promise.all([
-      queueStage(ctx, pipeline, next, () => JSON.parse(text) as unknown),
-      setPipelineStatus(store, link.id, own, signer, `${next}/${plan.stages.length} ${plan.stages[next - 1].name}`),
-    ]);
+    await queueStage(
+      ctx,
+      pipeline,
+      next,
+      () => JSON.parse(text) as unknown,
+      `${next}/${plan.stages.length} ${plan.stages[next - 1].name}`,
+    );
     return;
   }
   const failure: PipelineFailure = {
@@ -85,10 +88,7 @@ export async function continuePipeline(
     finished: await finishedOutputs(store, link.id, plan, link.stage, signer),
   };
   if (!plan.onError) return ended(ctx, pipeline, undefined, undefined, failure, outcome);
-  await Promise.all([
-    queueStage(ctx, pipeline, 0, () => failure),
-    setPipelineStatus(store, link.id, own, signer, `on-error ${plan.onError.name}`),
-  ]);
+  await queueStage(ctx, pipeline, 0, () => failure, `on-error ${plan.onError.name}`);
 }
 
 interface Pipeline {
@@ -103,15 +103,27 @@ interface Pipeline {
  * when it has not ended (a worker that died between its records and its
  * message); a second message for a job is put back or dropped by the worker
  * that takes it. A cancel of the pipeline recorded meanwhile cancels it too.
+ *
+ * The pipeline's status moves to `at` once the stage's records are written,
+ * never before: whoever reads the pipeline at that stage finds its job.
  */
-async function queueStage(ctx: ContinueContext, p: Pipeline, number: number, input: () => unknown): Promise<void> {
+async function queueStage(
+  ctx: ContinueContext,
+  p: Pipeline,
+  number: number,
+  input: () => unknown,
+  at: string,
+): Promise<void> {
   const { store, conn, signer } = ctx;
+  const announce = () => setPipelineStatus(store, p.id, p.manifest, signer, at);
   const s: PlannedStage = number === 0 ? p.plan.onError! : p.plan.stages[number - 1];
   const jobId = stageJobId(p.id, number);
   // The input is stored beside the check (content-addressed: storing it again is harmless).
   const [queued, ref] = await Promise.all([store.getMeta(jobId, 'manifest'), store.put(jobId, encodeChecked(input()))]);
   if (queued) {
-    if (!(await readOutcome(store, jobId, signer))) await publishJob(conn, s.queue, jobId, signer);
+    // A stage that ended has moved the pipeline on already: its status is left where that put it.
+    if (!(await readOutcome(store, jobId, signer)))
+      await Promise.all([announce(), publishJob(conn, s.queue, jobId, signer)]);
     return;
   }
   const prev = number > 1 ? p.plan.stages[number - 2].name : undefined;
@@ -122,7 +134,14 @@ async function queueStage(ctx: ContinueContext, p: Pipeline, number: number, inp
     const cancel = number === 0 ? undefined : await readCancel(store, p.id, signer);
     if (cancel) await writeCancel(store, jobId, cancel.by ?? 'api', signer);
   };
-  await queueJob(store, conn, jobId, manifest, signer, cancelIfCancelled);
+  await queueJob(
+    store,
+    conn,
+    jobId,
+    manifest,
+    signer,
+    async () => void (await Promise.all([cancelIfCancelled(), announce()])),
+  );
 }
 
 /** The outputs of the stages before `failed`, in order (each from its job's result record). */
