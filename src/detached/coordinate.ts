@@ -17,13 +17,12 @@ import {
   AttachedElsewhereError,
   CancelledError,
   FailuresError,
-  FjError,
   isInstance,
   isResumable,
   TaskError,
   WorkerRefusedError,
 } from '../core/errors.js';
-import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
+import { outcomeError, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { cancelledMessage, cancelRecorded, readCancel } from '../store/cancel-record.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
 import { normalizeOptions, type JobStats, type Progress, type RunOptions } from '../core/job-options.js';
@@ -281,7 +280,7 @@ export async function resumeDetached(
     };
     if (o.state === 'succeeded') return { output: await readOutput(store, o), stats };
     if (o.state === 'cancelled') throw new CancelledError(o.error?.message);
-    throw new FjError(o.error?.message ?? 'the job failed', o.error?.code ?? 'FJ_INTERNAL', o.error?.exitCode ?? 1);
+    throw outcomeError(o);
   } finally {
     await conn.close().catch(() => {});
     await store.close();

@@ -5,10 +5,17 @@
  * holds the same job. A wait never outlives the job: one that is
  * forgotten or expires while waited on ends the wait with an error.
  */
-import { CancelledError, FjError, TimeoutError, UsageError, WorkerRefusedError } from '../core/errors.js';
+import { CancelledError, TimeoutError, UsageError, WorkerRefusedError } from '../core/errors.js';
 import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
-import { readOutcome, readRefusal, readStatus, type JobLocation, type JobOutcome } from '../store/job-records.js';
+import {
+  outcomeError,
+  readOutcome,
+  readRefusal,
+  readStatus,
+  type JobLocation,
+  type JobOutcome,
+} from '../store/job-records.js';
 import type { Progress } from '../core/job-options.js';
 import { signerFrom } from '../core/signing.js';
 import { openStore } from '../store/open.js';
@@ -50,8 +57,10 @@ export class JobHandle {
 
   /**
    * The job's output once it has ended (at once if it has). Rejects with the
-   * error that ended it (same message, code and exit code as `fj run`
-   * would give), CancelledError when it was cancelled, UsageError when the
+   * error that ended it, as `run()` would have thrown it: its class (a
+   * `TaskError` with its hook, item and original error as `cause`, a
+   * `FailuresError` with its failed items, an `InputError` with its
+   * problems), message, code and exit code; CancelledError when it was cancelled, UsageError when the
    * job is unknown or is forgotten or expires meanwhile, WorkerRefusedError
    * when the job is still queued and a worker of its pool dead-lettered its
    * message unrun (signed with another key than the pool's), TimeoutError
@@ -153,9 +162,8 @@ async function settle(store: PayloadStore, o: JobOutcome, jobId: string): Promis
       `job ${jobId} succeeded, run attached on ${o.coordinatorHost ?? o.coordinator}: its output went to the process that ran it ('fj run', 'run()') and is not kept`,
     );
   if (o.state === 'succeeded') return readOutput(store, o);
-  const e = o.error;
-  if (o.state === 'cancelled') throw new CancelledError(e?.message ?? 'job cancelled');
-  throw new FjError(e?.message ?? 'the job failed', e?.code ?? 'FJ_INTERNAL', e?.exitCode ?? 1);
+  if (o.state === 'cancelled') throw new CancelledError(o.error?.message ?? 'job cancelled');
+  throw outcomeError(o);
 }
 
 /** Throws WorkerRefusedError when a worker left a note that it dead-lettered the job's message unrun (see `writeRefusal`). */

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { FjError, isInstance, thrownParts, TransportError, UsageError, type ItemFailure } from '../core/errors.js';
 import { openRecord, sealRecord, type Signer } from '../core/signing.js';
+import { fromWire, toWire, type WireError } from '../core/wire-error.js';
 import type { JobPhase, JobStats } from '../core/job-options.js';
 import type { JobState } from './job-index.js';
 import type { PayloadStore } from './store.js';
@@ -64,7 +65,19 @@ export interface JobOutcome {
   /** The output (msgpack), when it succeeded. */
   outputRef?: string;
   /** Why it failed or was cancelled: what `fj run` would have printed, and its exit code. */
-  error?: { code: string; message: string; exitCode: number };
+  error?: {
+    code: string;
+    message: string;
+    exitCode: number;
+    /**
+     * The error as data (fj's own errors only), so that a reader rebuilds it
+     * with its class, as an attached run throws it ({@link outcomeError}): a
+     * `TaskError` with its hook, item and original message and stack, an
+     * `InputError` with its problems. A `FailuresError`'s items are the
+     * record's `stats.failures`. Absent in records written before it was kept.
+     */
+    detail?: WireError;
+  };
   /** The job's figures (failures capped at 100). */
   stats?: JobStatsRecord;
   /**
@@ -144,11 +157,31 @@ export function endStatus(o: JobOutcome, task: string): JobStatus {
   };
 }
 
-/** What `fj run` prints for an error, as a result record keeps it. */
+/** What `fj run` prints for an error, as a result record keeps it (with its detail, for fj's own errors). */
 export function describeError(err: unknown): NonNullable<JobOutcome['error']> {
-  if (isInstance(err, FjError)) return { code: err.code, message: err.message, exitCode: err.exitCode };
+  if (isInstance(err, FjError)) {
+    // The failed items are in the record's stats (capped there): not kept twice.
+    const { failures: _, ...detail } = toWire(err);
+    return { code: err.code, message: err.message, exitCode: err.exitCode, detail };
+  }
   const { name, message } = thrownParts(err);
   return { code: 'FJ_INTERNAL', message: `internal error (please report it): ${name}: ${message}`, exitCode: 1 };
+}
+
+/**
+ * The error a job that did not succeed ended with, as the process that ran
+ * it threw it: rebuilt with its class from the record's detail when there is
+ * one (a `FailuresError` with the record's failed items), else an `FjError`
+ * with the recorded code, message and exit code. Cancelled jobs: see the caller.
+ */
+export function outcomeError(o: JobOutcome): FjError {
+  const e = o.error;
+  if (!e) return new FjError('the job failed', 'FJ_INTERNAL', 1);
+  if (e.detail) {
+    const rebuilt = fromWire({ ...e.detail, ...(e.code === 'FJ_FAILURES' ? { failures: o.stats?.failures } : {}) });
+    if (isInstance(rebuilt, FjError) && rebuilt.code === e.code) return rebuilt;
+  }
+  return new FjError(e.message, e.code, e.exitCode);
 }
 
 /** Writes a detached job's result record (signed, with a signer). */
@@ -197,6 +230,9 @@ export function outcomeProblem(o: unknown): string | undefined {
     if (typeof o.error.message !== 'string') return 'error.message: expected a string';
     if (typeof o.error.code !== 'string') return 'error.code: expected a string';
     if (!count(o.error.exitCode)) return 'error.exitCode: expected a whole number';
+    const d = o.error.detail;
+    if (d !== undefined && !(isObject(d) && typeof d.code === 'string' && typeof d.message === 'string'))
+      return 'error.detail: expected { code, message, … }';
   }
   if (o.stats !== undefined) {
     const p = statsProblem(o.stats);

@@ -11,7 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attach, cancel, CancelledError, listJobs, listWorkers, run, submit } from '../../src/index.js';
+import {
+  attach,
+  cancel,
+  CancelledError,
+  FailuresError,
+  listJobs,
+  listWorkers,
+  run,
+  submit,
+  TaskError,
+} from '../../src/index.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -156,6 +166,40 @@ describe.runIf(available)('detached jobs: fj submit, fj result, fj jobs, fj canc
     expect(err).toBeInstanceOf(CancelledError);
     expect((err as Error).message).toBe(`job ${jobId} cancelled through the API`);
   }, 90_000);
+
+  it('a failed job rejects with the error an attached run throws: a TaskError with its hook and item, a FailuresError with its items', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'fj-detached-errors-'));
+    try {
+      const input = { n: 12, dir: d, poison: [4] };
+      const attached = await run(FLAKY, input, { executor: 'eager', retries: 0 }).catch((e: unknown) => e);
+      const h = await submit(FLAKY, input, { ...common(), retries: 0 });
+      const err = await (await attach(h.id, common())).result({ timeoutMs: 60_000 }).catch((e: unknown) => e);
+      expect(attached).toBeInstanceOf(TaskError);
+      expect(err).toBeInstanceOf(TaskError);
+      expect(err).toMatchObject({ hook: 'process', index: 4, code: 'FJ_TASK', exitCode: 1 });
+      expect((err as TaskError).message).toBe((attached as TaskError).message);
+      expect(((err as TaskError).cause as Error).message).toBe('item 4 is poison');
+      const collect = { retries: 0, onFailure: 'collect' as const, maxFailures: 1 };
+      const many = { n: 12, dir: d, poison: [2, 7, 9] };
+      const wantMany = await run(FLAKY, many, { executor: 'eager', ...collect }).catch((e: unknown) => e);
+      const h2 = await submit(FLAKY, many, { ...common(), ...collect });
+      const err2 = await h2.result({ timeoutMs: 60_000 }).catch((e: unknown) => e);
+      expect(wantMany).toBeInstanceOf(FailuresError);
+      expect(err2).toBeInstanceOf(FailuresError);
+      // Past the limit of 1: at least 2 of the poison items, each named with its error (eager, one item at a time, stops at the 2nd).
+      const failed = (err2 as FailuresError).failures;
+      expect(failed.length).toBeGreaterThan(1);
+      for (const f of failed) expect(f.error.message).toContain(`item ${f.index} is poison`);
+      expect((err2 as FailuresError).message.split('\n')[0]).toBe((wantMany as FailuresError).message.split('\n')[0]);
+      expect(err2).toMatchObject({ code: 'FJ_FAILURES', exitCode: 1 });
+      // fj result prints the same message and exits with the same code.
+      const res = await fj(['result', h.id]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('item 4 is poison');
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
 
   it('fj rerun: after a fail-fast failure, a new job runs only the items without a result and prints the whole output; a module task needs --task; a cancelled job has nothing to re-run', async () => {
     const attemptsDir = await mkdtemp(join(tmpdir(), 'fj-detached-flaky-'));
