@@ -9,6 +9,7 @@ import {
   FjError,
   InputError,
   isInstance,
+  PipelineError,
   TaskError,
   thrownParts,
   TransportError,
@@ -30,6 +31,12 @@ export interface WireError {
   failures?: ItemFailure[];
   /** TransportError only: see TransportErrorOptions.resumable. */
   resumable?: boolean;
+  /** PipelineError only: the pipeline's name, the stage, the exit code, the stage's own error and the on-error stage's. */
+  pipeline?: string;
+  stage?: { number: number; name: string; task: string };
+  exitCode?: number;
+  stageError?: WireError;
+  onErrorFailure?: WireError;
 }
 
 /**
@@ -51,14 +58,35 @@ export function toWire(err: unknown): WireError {
     return { code: err.code, message: err.message.split('\n')[0], problems: [...err.problems] };
   if (isInstance(err, FailuresError)) return { code: err.code, message: err.message, failures: [...err.failures] };
   if (isInstance(err, TransportError)) return { code: err.code, message: err.message, resumable: err.resumable };
+  if (isInstance(err, PipelineError))
+    return {
+      code: err.code,
+      message: err.message,
+      pipeline: err.pipeline,
+      stage: { ...err.stage },
+      exitCode: err.exitCode,
+      ...(err.cause === undefined ? {} : { stageError: toWire(err.cause) }),
+      ...(err.onErrorFailure === undefined ? {} : { onErrorFailure: toWire(err.onErrorFailure) }),
+    };
   if (isInstance(err, FjError)) return { code: err.code, message: err.message };
   const parts = thrownParts(err);
   return { code: 'FJ_INTERNAL', message: parts.message, cause: parts };
 }
 
 /** Rebuilds an error flattened by {@link toWire}: every documented code comes back as its class. */
-export function fromWire(w: WireError): Error {
+export function fromWire(w: WireError, depth = 0): Error {
   if (w.code === 'FJ_CODEC' && w.where) return new CodecError(w.where, w.path ?? '', w.what ?? 'unserializable value');
+  if (w.code === 'FJ_PIPELINE' && typeof w.pipeline === 'string' && isStage(w.stage)) {
+    // A stage's error is never a pipeline's: nesting stops after one level whatever the data says.
+    const inner = (x: WireError | undefined) => (x && depth < 1 ? fromWire(x, depth + 1) : undefined);
+    const cause = inner(w.stageError);
+    return new PipelineError(
+      w.message,
+      Number.isInteger(w.exitCode) ? w.exitCode! : 1,
+      { pipeline: w.pipeline, stage: w.stage, onErrorFailure: inner(w.onErrorFailure) },
+      cause ? { cause } : undefined,
+    );
+  }
   if (w.code === 'FJ_TASK' && w.where) return new TaskError(w.where, rebuildCause(w));
   if (w.code === 'FJ_INPUT') return new InputError(w.message, Array.isArray(w.problems) ? w.problems : []);
   if (w.code === 'FJ_FAILURES') return new FailuresError(w.message, Array.isArray(w.failures) ? w.failures : []);
@@ -69,6 +97,17 @@ export function fromWire(w: WireError): Error {
   const cls = Object.hasOwn(errorClasses, w.code) ? errorClasses[w.code as keyof typeof errorClasses] : undefined;
   if (cls) return new cls(w.message, options);
   return rebuildCause(w);
+}
+
+function isStage(s: unknown): s is NonNullable<WireError['stage']> {
+  const o = s as Record<string, unknown> | null;
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    Number.isInteger(o.number) &&
+    typeof o.name === 'string' &&
+    typeof o.task === 'string'
+  );
 }
 
 function rebuildCause(w: WireError): Error {

@@ -11,12 +11,12 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { decode, encodeChecked } from '../core/codec.js';
-import { FjError } from '../core/errors.js';
+import { CancelledError, PipelineError } from '../core/errors.js';
 import type { Signer } from '../core/signing.js';
 import { cancelRecorded, readCancel, writeCancel } from '../store/cancel-record.js';
 import { publishJob, queueJob } from '../detached/queue-job.js';
 import { readOutput, writeEnding } from '../detached/entries.js';
-import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
+import { outcomeError, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
 import type { PayloadStore } from '../store/store.js';
 import type { PipelineFailure } from './pipeline.js';
@@ -192,11 +192,21 @@ async function ended(
     : onErrorOutcome?.state === 'succeeded'
       ? `\n(the on-error stage ${onError.name} ran)`
       : `\nthe on-error stage ${onError.name} ${onErrorOutcome?.state === 'cancelled' ? 'was cancelled' : 'failed too'}: ${onErrorOutcome?.error?.message ?? 'no reason recorded'}`;
-  const error = new FjError(
-    `pipeline ${p.plan.name}: stage ${failure.stage.number} (${failure.stage.name}) ${how}: ${failure.error.message}${after}`,
-    failure.cancelled ? 'FJ_CANCELLED' : 'FJ_PIPELINE',
-    failure.cancelled ? 130 : (stage?.error?.exitCode ?? 1),
-  );
+  const message = `pipeline ${p.plan.name}: stage ${failure.stage.number} (${failure.stage.name}) ${how}: ${failure.error.message}${after}`;
+  // As runPipeline() throws it: the stage's own error as its cause, the on-error stage's when it failed too.
+  const error = failure.cancelled
+    ? new CancelledError(message)
+    : new PipelineError(
+        message,
+        stage?.error?.exitCode ?? 1,
+        {
+          pipeline: p.plan.name,
+          stage: failure.stage,
+          onErrorFailure:
+            onErrorOutcome && onErrorOutcome.state !== 'succeeded' ? outcomeError(onErrorOutcome) : undefined,
+        },
+        stage && stage.state !== 'succeeded' ? { cause: outcomeError(stage) } : undefined,
+      );
   await writeEnding(
     store,
     p.id,

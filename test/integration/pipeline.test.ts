@@ -20,6 +20,7 @@ import {
   rerunPipeline,
   runPipeline,
   submitPipeline,
+  TaskError,
   type PipelineFailure,
 } from '../../src/index.js';
 import { JOB_MESSAGE } from '../../src/broker/messages.js';
@@ -555,6 +556,12 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
         /^pipeline squares: stage 2 \(scale\) failed: .*value 49 broke scale on purpose[\s\S]*\(the on-error stage report ran\)$/,
       );
       expect((err as { exitCode: number }).exitCode).toBe(1);
+      // The error runPipeline() throws: a PipelineError naming the stage, its cause the stage's TaskError.
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err).toMatchObject({ pipeline: 'squares', stage: { number: 2, name: 'scale', task: 'scale' } });
+      expect((err as PipelineError).cause).toBeInstanceOf(TaskError);
+      expect((err as PipelineError).cause).toMatchObject({ hook: 'process', code: 'FJ_TASK' });
+      expect((err as PipelineError).onErrorFailure).toBeUndefined();
       const runs = reports();
       expect(runs).toHaveLength(1);
       expect(runs[0]).toMatchObject({

@@ -15,6 +15,7 @@ import {
   JobEndedError,
   isRetryable,
   NotFoundError,
+  PipelineError,
   TaskError,
   TransportError,
   UnrecoverableError,
@@ -87,6 +88,29 @@ describe('error classes across the wire', () => {
     expect(isRetryable(fromHook)).toBe(false);
     expect(isRetryable(fromWire(toWire(fromHook)))).toBe(false);
     expect(isRetryable(new TaskError({ hook: 'process', index: 0 }, new Error('flaky')))).toBe(true);
+  });
+
+  it('a PipelineError comes back with its stage, its cause (the stage’s error, with its class) and the on-error stage’s failure', () => {
+    const stageError = new TaskError({ task: 'scale', hook: 'process', index: 4 }, new RangeError('boom'));
+    const err = new PipelineError(
+      'pipeline p: stage 2 (scale) failed: boom',
+      1,
+      { pipeline: 'p', stage: { number: 2, name: 'scale', task: 'scale' }, onErrorFailure: new UsageError('no') },
+      { cause: stageError },
+    );
+    const back = fromWire(structuredClone(toWire(err)));
+    expect(back).toBeInstanceOf(PipelineError);
+    expect(back).toMatchObject({ message: err.message, code: 'FJ_PIPELINE', exitCode: 1, pipeline: 'p' });
+    expect((back as PipelineError).stage).toEqual({ number: 2, name: 'scale', task: 'scale' });
+    expect(back.cause).toBeInstanceOf(TaskError);
+    expect(back.cause).toMatchObject({ hook: 'process', index: 4, message: stageError.message });
+    expect((back as PipelineError).onErrorFailure).toBeInstanceOf(UsageError);
+    // Data that nests pipelines in pipelines is rebuilt one level deep, no further.
+    const wire = toWire(err);
+    const nested = { ...wire, stageError: { ...wire, stageError: wire } };
+    const deep = fromWire(nested);
+    expect(deep.cause).toBeInstanceOf(PipelineError);
+    expect(deep.cause?.constructor === PipelineError && (deep.cause as PipelineError).cause).toBeUndefined();
   });
 
   it('an error that is not fj’s comes back as InternalError with the original as its cause', () => {
