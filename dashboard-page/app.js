@@ -529,6 +529,12 @@ function Workers() {
     html`<tr class=${w.quiet ? 'quiet' : ''} data-worker=${w.name}>
       <td>${w.name}</td>
       <td>${w.pool}</td>
+      <td
+        data-testid="worker-state"
+        title=${w.state === 'warming' ? 'its threads are importing the tasks it serves; it takes no work yet' : 'takes work'}
+      >
+        ${w.state}
+      </td>
       <td>${w.busy}/${w.concurrency}</td>
       <td>${w.itemsDone}</td>
       <td>${w.coordinating.length}/${w.maxJobs}</td>
@@ -540,6 +546,7 @@ function Workers() {
   const head = html`<tr>
     <th>name</th>
     <th>pool</th>
+    <th>state</th>
     <th>busy</th>
     <th>items</th>
     <th>jobs</th>

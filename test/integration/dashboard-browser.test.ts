@@ -386,6 +386,9 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     for (const w of workers) expect(w.log()).toMatch(/serving/);
     await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).nth(1).waitFor({ timeout: 20_000 });
     expect(await page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"]`).count()).toBe(2);
+    // Each is ready (its threads imported its tasks): the state the worker's heartbeat says.
+    const states = page.locator(`[data-testid="workers"] tr[data-worker*="${queue}"] [data-testid="worker-state"]`);
+    await expect.poll(async () => states.allTextContents(), { timeout: 20_000 }).toEqual(['ready', 'ready']);
     await page.screenshot({ path: join(SHOTS, 'dashboard-workers.png') });
     const amqp = (await import('amqplib')).default;
     const conn = await amqp.connect(BROKER_URL);
