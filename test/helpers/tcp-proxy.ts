@@ -25,29 +25,31 @@ export class TcpProxy {
 
   private constructor(
     private readonly server: Server,
-    /** The port the proxy listens on (127.0.0.1). */
+    /** The port the proxy listens on. */
     readonly port: number,
+    /** The address it listens on. */
+    readonly address: string,
   ) {}
 
-  /** Starts a proxy on a free port of 127.0.0.1 to `host:port`. */
-  static async start(host: string, port: number): Promise<TcpProxy> {
+  /** Starts a proxy on a free port of `listenOn` (127.0.0.1: this host only) to `host:port`. */
+  static async start(host: string, port: number, listenOn = '127.0.0.1'): Promise<TcpProxy> {
     // The server's handler needs the proxy, which needs the server's port.
     let proxy: TcpProxy | undefined;
     const server = createServer((client) => proxy!.accept(client, host, port));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(0, listenOn, () => resolve());
     });
     const address = server.address();
     if (!address || typeof address === 'string') throw new Error('tcp-proxy: no port');
-    proxy = new TcpProxy(server, address.port);
+    proxy = new TcpProxy(server, address.port, listenOn);
     return proxy;
   }
 
   /** `url` (amqp://user:pass@host:port/vhost...) with its host and port replaced by the proxy's. */
   via(url: string): string {
     const u = new URL(url);
-    u.hostname = '127.0.0.1';
+    u.hostname = this.address;
     u.port = String(this.port);
     return u.href;
   }
