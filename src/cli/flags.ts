@@ -73,7 +73,22 @@ export function failureOptions(cmd: Command): Command {
       '--item-timeout <seconds>',
       'an attempt running longer fails and is retried elsewhere (default: none)',
       seconds('--item-timeout'),
+    )
+    .option(
+      '--rate-limit <items/s>',
+      "at most this many items started a second, across the job and all its workers (default: the task's static rateLimit, else none)",
+      rate('--rate-limit'),
     );
+}
+
+/** Parses a rate: a number of items a second above 0. */
+export function rate(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || value.trim() === '')
+      throw new InvalidArgumentError(`${name} must be a number of items a second above 0, got '${value}'`);
+    return n;
+  };
 }
 
 /** Parses an integer from 0 and up. */

@@ -36,6 +36,7 @@ export interface RunFlags {
   maxFailures?: string;
   maxResults?: number;
   itemTimeout?: number;
+  rateLimit?: number;
   itemConcurrency?: number;
   logFormat?: LogFormat;
 }
@@ -57,6 +58,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     maxFailures: flags.maxFailures as RunOptions['maxFailures'],
     maxResults: flags.maxResults,
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
+    rateLimit: flags.rateLimit,
     itemConcurrency: flags.itemConcurrency,
   };
 }

@@ -159,6 +159,17 @@ export interface RunOptions {
    */
   itemTimeoutMs?: number;
   /**
+   * At most this many items started a second (a positive number; `0.5` is
+   * one every 2 s), for a `process` that calls a service with a quota.
+   * Held across the whole job, on every executor: the coordinator lets
+   * each batch through only when the job's rate allows (a token bucket of
+   * one second's items: after a pause, up to that many start at once).
+   * Retried attempts count. On amqp it holds across every worker of the
+   * pool (the coordinator paces the whole job). Default: the task's
+   * `static rateLimit`, else none.
+   */
+  rateLimit?: number;
+  /**
    * amqp: what the job does when its pool has workers but, for 5 s, none
    * runs the job's code for its task (a rolling deploy replaced the last
    * one). Items always go only to workers that run the job's code (never to
@@ -220,6 +231,7 @@ type WithoutDefault =
   | 'jobId'
   | 'retries'
   | 'itemTimeoutMs'
+  | 'rateLimit'
   | 'itemConcurrency'
   | 'signingKey';
 
@@ -282,6 +294,16 @@ export function parseMaxFailures(value: unknown): (total: number) => number {
   }
   const x = Number(m[1]);
   return m[2] ? (total) => Math.floor((total * x) / 100) : () => x;
+}
+
+/** `value` when it is a finite number above 0; OptionError naming the option otherwise. */
+export function positiveRate(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new OptionError(
+      `Expected \`${name}\` to be a number of items a second above 0, got \`${String(value)}\` (${typeof value})`,
+    );
+  }
+  return value;
 }
 
 /** `value` when it is an integer from 1 and up; OptionError naming the option otherwise. */
@@ -351,6 +373,7 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
     maxFailures: parseMaxFailures(options.maxFailures),
     maxFailuresSpec: options.maxFailures,
     maxResults: positiveInt('maxResults', options.maxResults ?? DEFAULT_MAX_RESULTS),
+    rateLimit: options.rateLimit === undefined ? undefined : positiveRate('rateLimit', options.rateLimit),
     itemTimeoutMs:
       options.itemTimeoutMs === undefined
         ? undefined

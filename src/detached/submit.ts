@@ -46,6 +46,7 @@ export interface SubmitOptions extends Pick<
   | 'maxFailures'
   | 'maxResults'
   | 'itemTimeoutMs'
+  | 'rateLimit'
   | 'onCodeChange'
   | 'signingKey'
 > {
@@ -170,6 +171,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     maxFailures: opts.maxFailuresSpec,
     maxResults: opts.maxResults,
     itemTimeoutMs: opts.itemTimeoutMs,
+    rateLimit: opts.rateLimit,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
   };

@@ -40,6 +40,7 @@ import {
 } from '../core/errors.js';
 import { afterLoss } from '../runtime/lost-batch.js';
 import type { JobPlan } from './job-plan.js';
+import { burstOf, RateGate } from './rate-gate.js';
 import { BatchSizer } from './batch-sizer.js';
 import { Retries } from './retries.js';
 import type { Answer, Batch, Transport, TransportEvents } from './transport.js';
@@ -116,6 +117,8 @@ export class Dispatcher implements TransportEvents {
   private readonly reruns: { first: number; values: unknown[] }[] = [];
   private readonly retries: Retries;
   private readonly inFlight = new Set<SentBatch>();
+  /** The job's rate limit, when it has one (rate-gate.ts). */
+  private readonly rate: RateGate | undefined;
 
   private pulling = false;
   /** While probing: ends the ramp when no answer comes within the sizer's patience ({@link holdProbe}). */
@@ -131,6 +134,8 @@ export class Dispatcher implements TransportEvents {
     private readonly transport: Transport,
   ) {
     this.retries = new Retries(plan.ledger, plan.log);
+    const limit = plan.options.rateLimit ?? plan.task.rateLimit;
+    if (limit !== undefined) this.rate = new RateGate(() => transport.rateShare?.(limit) ?? limit, burstOf(limit));
     const { targetMs, max, slots } = transport.batching;
     // A batch holds at least one item per lane of a thread (item concurrency), or the lanes stay idle.
     this.sizer = new BatchSizer(
@@ -216,7 +221,9 @@ export class Dispatcher implements TransportEvents {
           continue;
         }
         const first = items.index;
-        const maybe = items.take(this.sizer.next(items.total));
+        const size = this.sizer.next(items.total);
+        // Under a rate limit a batch is at most one second's items: each starts within a second of the rate allowing it.
+        const maybe = items.take(this.rate ? Math.min(size, this.rate.burst) : size);
         const values = maybe instanceof Promise ? await maybe : maybe;
         if (!this.live) return;
         this.checkLimit();
@@ -256,6 +263,7 @@ export class Dispatcher implements TransportEvents {
   }
 
   private async send(first: number, values: unknown[]): Promise<void> {
+    if (this.rate) await this.rate.take(values.length, this.plan.signal);
     const batch = new SentBatch(first, values);
     this.inFlight.add(batch);
     const sending = this.transport.send(batch);

@@ -113,6 +113,13 @@ export interface Transport {
   /** Optional: every item of `batch` has been answered; the transport may forget it. */
   done?(batch: Batch): void;
   /**
+   * Optional: the part of a rate limit of `limit` items a second this job
+   * may use now, when the limit is shared with other jobs (amqp: the jobs
+   * of the task on its pool). Read as the job waits for the rate; without
+   * it, the job has the whole limit.
+   */
+  rateShare?(limit: number): number;
+  /**
    * Ends the job's use of the transport. With `error`, the job failed or was
    * cancelled: what is still running for it is aborted.
    */

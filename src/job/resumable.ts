@@ -100,6 +100,7 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     maxFailures: m.maxFailures as RunOptions['maxFailures'],
     maxResults: m.maxResults,
     itemTimeoutMs: m.itemTimeoutMs,
+    rateLimit: m.rateLimit,
     inlineLimit: m.inlineLimit,
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],
   };

@@ -25,6 +25,8 @@ export interface JobSettings {
   /** `maxResults` (absent in records written before it existed: the default). */
   maxResults?: number;
   itemTimeoutMs?: number;
+  /** `rateLimit` (items a second), when the job had one of its own. */
+  rateLimit?: number;
   inlineLimit: number;
   /** `onCodeChange` (absent in records written before it existed: `fail`). */
   onCodeChange?: string;

@@ -45,6 +45,13 @@ export abstract class TaskBase<
    */
   static concurrency = 1;
   /**
+   * At most this many of the task's items started a second (`--rate-limit`
+   * overrides it for a job), for a `process` that calls a service with a
+   * quota: each job of the task keeps to it, on every executor, across all
+   * the workers of an amqp pool. Default: none.
+   */
+  static rateLimit: number | undefined = undefined;
+  /**
    * The task's module URL (`static module = import.meta.url`). Needed only
    * when the class is passed to `run()` directly and runs on the `local` or
    * `amqp` executor, whose workers must import the module themselves. Tasks
@@ -146,6 +153,7 @@ export type TaskClass<T extends TaskBase<any, any, any, any, any, any> = TaskBas
     queue: string | undefined;
     retries?: number;
     concurrency?: number;
+    rateLimit?: number;
     module: string | undefined;
     name: string;
   };

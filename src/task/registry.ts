@@ -53,6 +53,19 @@ export interface TaskInfo {
   readonly folds: boolean;
   /** The task's `static concurrency`: items in flight at once per thread (1 unless set). */
   readonly concurrency: number;
+  /** The task's `static rateLimit`: items started a second at most, in each of its jobs (none unless set). */
+  readonly rateLimit: number | undefined;
+}
+
+/** A task class's `static rateLimit`, checked: UsageError naming the task when it is not a rate. */
+function rateLimitOf(cls: TaskClass, name: string): number | undefined {
+  const r = cls.rateLimit;
+  if (r === undefined) return undefined;
+  if (typeof r !== 'number' || !Number.isFinite(r) || r <= 0)
+    throw new UsageError(
+      `task ${name}: static rateLimit must be a number of items a second above 0, got ${typeof r === 'number' ? r : showValue(String(r))}`,
+    );
+  return r;
 }
 
 const byClass = new WeakMap<TaskClass, TaskInfo>();
@@ -150,6 +163,7 @@ export function describeTask(cls: TaskClass, moduleUrl: string | undefined = cls
     combines: typeof (cls.prototype as { combine?: unknown }).combine === 'function',
     folds: typeof (cls.prototype as { fold?: unknown }).fold === 'function',
     concurrency: Number.isInteger(cls.concurrency) && cls.concurrency! >= 1 ? cls.concurrency! : 1,
+    rateLimit: rateLimitOf(cls, name),
   };
   byClass.set(cls, info);
   return info;

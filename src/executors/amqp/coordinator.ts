@@ -193,6 +193,7 @@ export class Coordinator {
         onFailure: options.onFailure,
         maxFailures: options.maxFailuresSpec,
         itemTimeoutMs: options.itemTimeoutMs,
+        rateLimit: options.rateLimit,
         inlineLimit: options.inlineLimit,
         onCodeChange: options.onCodeChange,
       },

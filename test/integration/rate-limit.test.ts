@@ -1,0 +1,99 @@
+/**
+ * Rate limits (`rateLimit`, `static rateLimit`, `--rate-limit`): items
+ * start no faster than the limit, on every executor, real threads and real
+ * `fj worker` processes; the limit of a job submitted to the cluster is kept
+ * in its records. The figures are the items' own start times.
+ *
+ *   CI=true npx vitest run --project main test/integration/rate-limit.test.ts
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run, submit } from '../../src/index.js';
+import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
+import { runFj } from '../helpers/cli.js';
+import RateProbe from '../fixtures/rate-probe.js';
+
+const PROBE = join(import.meta.dirname, '..', 'fixtures', 'rate-probe.ts');
+const available = await brokerAvailable();
+
+/** The most starts within any window of `ms` milliseconds. */
+function peak(starts: number[], ms: number): number {
+  let most = 0;
+  for (let i = 0, j = 0; j < starts.length; j++) {
+    while (starts[j] - starts[i] >= ms) i++;
+    most = Math.max(most, j - i + 1);
+  }
+  return most;
+}
+
+/** Checks that `starts` (sorted) kept to `rate` items a second with a bucket of one second's items. */
+function keptTo(starts: number[], rate: number): void {
+  const burst = Math.max(1, Math.floor(rate));
+  const spanS = (starts.at(-1)! - starts[0]) / 1000;
+  // The first `burst` items go at once; the rest at the rate (a little slack for timers).
+  expect(spanS).toBeGreaterThan(((starts.length - burst) / rate) * 0.9);
+  // In any second: at most a second's worth plus the bucket.
+  expect(peak(starts, 1000)).toBeLessThanOrEqual(rate + burst);
+}
+
+describe('rate limits', () => {
+  it.each(['eager', 'local'] as const)(
+    '%s: the task’s static rateLimit (40/s) holds; --rate-limit-like rateLimit overrides it (100/s)',
+    async (executor) => {
+      const own = await run(RateProbe, { n: 120, ms: 0 }, { executor, concurrency: 2 });
+      keptTo(own, 40);
+      const faster = await run(RateProbe, { n: 300, ms: 0 }, { executor, concurrency: 2, rateLimit: 100 });
+      keptTo(faster, 100);
+    },
+    30_000,
+  );
+
+  it('a bad rate is refused where it is given: the option, the flag (exit 2, no stack trace)', async () => {
+    await expect(run(RateProbe, { n: 1, ms: 0 }, { executor: 'eager', rateLimit: 0 })).rejects.toThrow(
+      'Expected `rateLimit` to be a number of items a second above 0, got `0`',
+    );
+    class Negative extends RateProbe {
+      static override rateLimit = -1;
+      static override taskName = 'negative';
+    }
+    await expect(run(Negative, { n: 1, ms: 0 }, { executor: 'eager' })).rejects.toThrow(
+      'task negative: static rateLimit must be a number of items a second above 0, got -1',
+    );
+    const r = await runFj(['run', PROBE, '-', '--rate-limit', 'fast'], { stdin: '{"n":1}' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--rate-limit must be a number of items a second above 0, got 'fast'");
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  describe.runIf(available)('on workers', () => {
+    const queue = `fj.test.rate.${randomUUID()}`;
+    const dir = mkdtempSync(join(tmpdir(), 'fj-rate-'));
+    const store = `file://${join(dir, 'store')}`;
+    afterAll(async () => {
+      await deleteQueues(queue).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('amqp on 3 workers: 20/s holds across them; a submitted job keeps its limit in its records', async () => {
+      const workers = await Promise.all(
+        [1, 2, 3].map((k) =>
+          startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--name', `rate-${k}`, '--tasks', PROBE], {
+            FJ_BROKER_URL: BROKER_URL,
+          }),
+        ),
+      );
+      try {
+        const where = { queue, store, broker: BROKER_URL };
+        const starts = await run(RateProbe, { n: 100, ms: 20 }, { executor: 'amqp', ...where, rateLimit: 20 });
+        keptTo(starts, 20);
+        const h = await submit(RateProbe, { n: 60, ms: 0 }, { ...where, rateLimit: 30 });
+        keptTo((await h.result({ timeoutMs: 60_000 })) as number[], 30);
+      } finally {
+        await Promise.all(workers.map(stopWorkerProc));
+      }
+    }, 90_000);
+  });
+});
