@@ -28,27 +28,34 @@ import { connect, DEFAULT_QUEUE, withHeartbeat } from '../broker/amqp.js';
 import { queueJob } from './queue-job.js';
 import { JobHandle } from './handle.js';
 import { keyMismatch, readBeacons } from '../broker/beacon.js';
+import { dueTime, holdJob, type DelayOptions } from './delay.js';
 
 /** A job's output and records are kept this long after it ends, unless set otherwise: 7 days. */
 export { DEFAULT_RESULT_TTL_MS };
 
-/** Options of {@link submit}: the job's own settings, as for `run()`, and where and how long it lives. */
-export interface SubmitOptions extends Pick<
-  RunOptions,
-  | 'broker'
-  | 'store'
-  | 'queue'
-  | 'jobId'
-  | 'inlineLimit'
-  | 'retries'
-  | 'retryDelayMs'
-  | 'onFailure'
-  | 'maxFailures'
-  | 'maxResults'
-  | 'itemTimeoutMs'
-  | 'onCodeChange'
-  | 'signingKey'
-> {
+/**
+ * Options of {@link submit}: the job's own settings, as for `run()`, where and how long it lives, and
+ * when it starts (`at` or `delayMs`: a delayed job, `scheduled` until then; default: at once).
+ */
+export interface SubmitOptions
+  extends
+    DelayOptions,
+    Pick<
+      RunOptions,
+      | 'broker'
+      | 'store'
+      | 'queue'
+      | 'jobId'
+      | 'inlineLimit'
+      | 'retries'
+      | 'retryDelayMs'
+      | 'onFailure'
+      | 'maxFailures'
+      | 'maxResults'
+      | 'itemTimeoutMs'
+      | 'onCodeChange'
+      | 'signingKey'
+    > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
   label?: string;
   /** How long the job's output and records are kept once it ends, ms. Default `FJ_RESULT_TTL_MS`, else 7 days. */
@@ -124,6 +131,7 @@ export async function submitJob(
   const label = options.label ?? (info.description || info.name);
   if (typeof label !== 'string')
     throw new OptionError(`Expected \`label\` to be a string, got ${label === null ? 'null' : typeof label}`); // String() of {toString: 1} throws
+  const due = dueTime(options);
   const valid = await check(info, input, options.source);
   const jobId = checkJobId(options.jobId ?? randomUUID());
   const queue = opts.queue ?? info.queue ?? DEFAULT_QUEUE;
@@ -135,10 +143,11 @@ export async function submitJob(
     // Workers that hold another signing key would drop the job (or it their results): refuse before anything is written.
     const mismatch = keyMismatch(await readBeacons(store, signer), queue, signer?.fingerprint);
     if (mismatch) throw new UsageError(`job not submitted: ${mismatch}`);
-    const conn = await connect(withHeartbeat(opts.broker), `submit ${jobId}`);
+    // A delayed job needs no broker now: its pool's scheduler publishes it when it is due (delay.ts).
+    const conn = due === undefined ? await connect(withHeartbeat(opts.broker), `submit ${jobId}`) : undefined;
     try {
       const submitted = Date.now();
-      const detached = { label: label.slice(0, MAX_LABEL), submitted, resultTtlMs };
+      const detached = { label: label.slice(0, MAX_LABEL), submitted, resultTtlMs, ...(due ? { due } : {}) };
       const manifest: Manifest = {
         version: 1,
         task: { name: info.name, module: info.moduleUrl, className: info.cls.name, codeHash: info.codeHash },
@@ -151,9 +160,10 @@ export async function submitJob(
         detached,
         ...(rerun ? { rerun: { of: rerun.of, keptRef: await store.put(jobId, rerun.kept) } } : {}),
       };
-      await queueJob(store, conn, jobId, manifest, signer);
+      if (conn) await queueJob(store, conn, jobId, manifest, signer);
+      else await holdJob(store, jobId, manifest, signer);
     } finally {
-      await conn.close().catch(() => {});
+      await conn?.close().catch(() => {});
     }
   } finally {
     await store.close();
