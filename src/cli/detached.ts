@@ -65,10 +65,11 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     at: flags.at,
     delayMs: flags.in === undefined ? undefined : Math.round(flags.in * 1000),
   };
+  const asked = Date.now();
   const handle = p ? await submitPipeline(p, value, options) : await submit(info!.cls, value, options);
   if (options.at !== undefined || options.delayMs !== undefined)
     io.stderr.write(
-      `fj: job ${handle.id} scheduled for ${new Date(flags.at !== undefined ? Date.parse(flags.at) : Date.now() + options.delayMs!).toISOString()}; a worker of its pool starts it then ('fj cancel ${handle.id}' cancels it)\n`,
+      `fj: job ${handle.id} scheduled for ${new Date(flags.at !== undefined ? Date.parse(flags.at) : asked + options.delayMs!).toISOString()}; a worker of its pool starts it then ('fj cancel ${handle.id}' cancels it)\n`,
     );
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
   io.stderr.write(

@@ -45,20 +45,19 @@ export interface DelayOptions {
  * not a time or is in the past, or when the delay is out of range.
  */
 export function dueTime(o: DelayOptions, now = Date.now()): number | undefined {
-  if (o.at !== undefined && o.delayMs !== undefined)
-    throw new UsageError('give `at` (--at) or `delayMs` (--in), not both');
+  if (o.at !== undefined && o.delayMs !== undefined) throw new UsageError('give at (--at) or delayMs (--in), not both');
   if (o.delayMs !== undefined) {
     if (typeof o.delayMs !== 'number' || !Number.isFinite(o.delayMs) || o.delayMs < 1 || o.delayMs > MAX_DELAY_MS)
-      throw new UsageError(`\`delayMs\` (--in) must be from 1 ms to 366 days, got ${String(o.delayMs)}`);
+      throw new UsageError(`delayMs (--in) must be from 1 ms to 366 days, got ${String(o.delayMs)}`);
     return now + Math.round(o.delayMs);
   }
   if (o.at === undefined) return undefined;
   const ms = parseTime(o.at);
   if (ms <= now)
     throw new UsageError(
-      `\`at\` (--at) ${new Date(ms).toISOString()} is in the past (now ${new Date(now).toISOString()}): give a future time`,
+      `at (--at) ${new Date(ms).toISOString()} is in the past (now ${new Date(now).toISOString()}): give a future time`,
     );
-  if (ms - now > MAX_DELAY_MS) throw new UsageError(`\`at\` (--at) is more than 366 days ahead: ${String(o.at)}`);
+  if (ms - now > MAX_DELAY_MS) throw new UsageError(`at (--at) is more than 366 days ahead: ${String(o.at)}`);
   return ms;
 }
 
@@ -71,7 +70,7 @@ function parseTime(at: Date | string): number {
         : NaN;
   if (!Number.isFinite(ms))
     throw new UsageError(
-      `\`at\` (--at) must be an ISO 8601 time with its offset, like 2026-12-08T02:00:00Z or 2026-12-08T03:00+01:00, got ${JSON.stringify(String(at))}`,
+      `at (--at) must be an ISO 8601 time with its offset, like 2026-12-08T02:00:00Z or 2026-12-08T03:00+01:00, got ${JSON.stringify(String(at))}`,
     );
   return ms;
 }
