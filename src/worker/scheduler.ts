@@ -37,7 +37,8 @@ import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
-import { LATE_MS, releaseDue } from '../detached/delay.js';
+import { LATE_MS } from '../detached/delay.js';
+import { releaseDue } from './release-due.js';
 import { publishJob } from '../detached/queue-job.js';
 import {
   dueTick,
