@@ -227,7 +227,7 @@ function Jobs() {
   return html`<div class="filters">
       <select aria-label="state" value=${f.state} onChange=${set('state')}>
         <option value="">any state</option>
-        ${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}
+        ${['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}
       </select>
       <input aria-label="task" placeholder="task" value=${f.task} onChange=${set('task')} />
       <input aria-label="label" placeholder="label contains" value=${f.label} onChange=${set('label')} />
