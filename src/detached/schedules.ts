@@ -186,12 +186,13 @@ export async function addSchedule(
 
 /** The schedules in the store, by name; with a signer, only those signed with its key. */
 export async function listSchedules(where: JobLocation = {}): Promise<ScheduleView[]> {
-  return withSchedules(where, async (store, signer) => {
-    const runs = await readRuns(store, signer);
-    return (await readSchedules(store, signer))
-      .map((r) => viewOf(r, runs.get(r.name)))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
-  });
+  return withSchedules(where, scheduleViews);
+}
+
+/** The schedules in an open store, by name, with their next tick and last run (`fj schedules`, the dashboard). */
+export async function scheduleViews(store: PayloadStore, signer: Signer | undefined): Promise<ScheduleView[]> {
+  const [schedules, runs] = await Promise.all([readSchedules(store, signer), readRuns(store, signer)]);
+  return schedules.map((r) => viewOf(r, runs.get(r.name))).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 /** Pauses a schedule: no tick runs until it is resumed. UsageError when there is no such schedule. */

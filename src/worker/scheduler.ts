@@ -56,6 +56,9 @@ const POLL_MS = 500;
 /** How often the active scheduler renews its token (well under RabbitMQ's 30-minute consumer_timeout), ms. */
 const RENEW_MS = 5 * 60 * 1000;
 
+/** A pool's scheduler queue goes this long after its last consumer left, ms. */
+const SCHEDULER_QUEUE_EXPIRES_MS = 3600_000;
+
 /** A pool's scheduler queue: its single active consumer is the pool's scheduler. */
 export function schedulerQueue(queue: string): string {
   return `${queue}.scheduler`;
@@ -93,7 +96,17 @@ export class Scheduler {
       name: `worker ${p.name} scheduler`,
       url: () => p.url,
       topology: {
-        queues: [{ name: q, options: { durable: true, arguments: { 'x-single-active-consumer': true } } }],
+        // The queue holds nothing but the token: unused for an hour (no worker of the pool up), the broker deletes it, and
+        // the next worker declares it again with a new token.
+        queues: [
+          {
+            name: q,
+            options: {
+              durable: true,
+              arguments: { 'x-single-active-consumer': true, 'x-expires': SCHEDULER_QUEUE_EXPIRES_MS },
+            },
+          },
+        ],
         prefetch: 4,
         consumers: [{ queue: q, options: { noAck: false }, onMessage: (msg, s) => this.onToken(msg, s) }],
       },

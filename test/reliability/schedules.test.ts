@@ -13,8 +13,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listJobs, listSchedules, type JobView } from '../../src/index.js';
-import { brokerAvailable, deleteQueue } from '../helpers/broker.js';
+import { listJobs, listSchedules, type JobView, type ScheduleView } from '../../src/index.js';
+import { startDashboard } from '../../src/dashboard/server.js';
+import { BROKER_URL, brokerAvailable, deleteQueue } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 import { CHAOS, fj, scenario, WorkerPool } from './harness.js';
 
@@ -209,6 +210,15 @@ describe.runIf(available)('delayed and periodic jobs', () => {
     const ticks = (await tickJobs(store, 'every2s')).map((t) => t.tick);
     expect(ticks.filter((t) => t > pausedAt + 500 && t < resumedAt)).toEqual([]);
     expectEveryTick(ticks.filter((t) => t > resumedAt));
+    // The dashboard lists it (read-only).
+    const dash = await startDashboard({ port: 0, store, broker: BROKER_URL, queue: pool.queue });
+    try {
+      const body = (await (await fetch(`${dash.url}/api/schedules`)).json()) as { schedules: ScheduleView[] };
+      expect(body.schedules).toMatchObject([{ name: 'every2s', task: 'chaos', paused: false, queue: pool.queue }]);
+      expect(body.schedules[0].last!.job).toMatch(/^every2s\.\d{8}T\d{6}Z$/);
+    } finally {
+      await dash.close();
+    }
     const removed = await cli(['schedule', 'remove', 'every2s', '--store', store]);
     expect(removed.code, removed.stderr).toBe(0);
     expect(await listSchedules({ store })).toEqual([]);
