@@ -6,10 +6,25 @@
  *
  *   npx vitest run --project main test/unit/schedule-ticks.test.ts
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dueTime } from '../../src/detached/delay.js';
-import { dueTick, parseCron, tickJobId, type ScheduleRecord } from '../../src/detached/schedules.js';
-import { UsageError } from '../../src/core/errors.js';
+import {
+  addSchedule,
+  dueTick,
+  listSchedules,
+  parseCron,
+  pauseSchedule,
+  readSchedules,
+  removeSchedule,
+  tickJobId,
+  type ScheduleRecord,
+} from '../../src/detached/schedules.js';
+import { InputError, UsageError } from '../../src/core/errors.js';
+import { signerFrom } from '../../src/core/signing.js';
+import { openStore } from '../../src/store/open.js';
 
 const T = Date.parse('2026-12-07T01:00:00Z');
 
@@ -88,5 +103,57 @@ describe('parseCron and tick ids', () => {
 
   it('one job id per schedule and tick, a valid job id', () => {
     expect(tickJobId('nightly', new Date('2026-12-07T02:00:00.000Z'))).toBe('nightly.20261207T020000Z');
+  });
+});
+
+describe('schedules in the store, signed', () => {
+  const KEY = 'schedule-test-key-0123456789abcdef';
+  const OTHER = 'another-key-0123456789abcdef-00000';
+
+  it('a schedule is used only with the key it was signed with; an unsigned one is refused where a key is set', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fj-schedules-'));
+    const url = `file://${join(dir, 'store')}`;
+    const store = await openStore(url);
+    try {
+      await addSchedule(
+        'signed',
+        'wordcount',
+        { documents: ['a b'] },
+        { cron: '0 2 * * *', store: url, signingKey: KEY },
+      );
+      await addSchedule('plain', 'wordcount', { documents: ['a b'] }, { cron: '0 3 * * *', store: url });
+      const bad: string[] = [];
+      const names = async (key: string) =>
+        (await readSchedules(store, signerFrom(key, {}), (name) => bad.push(name))).map((s) => s.name).sort();
+      expect(await names(KEY)).toEqual(['signed']);
+      expect(await names(OTHER)).toEqual([]);
+      expect(bad.sort()).toEqual(['plain', 'plain', 'signed']);
+      // Pausing with the key keeps it signed; the list shows it paused, with no next tick.
+      await pauseSchedule('signed', { store: url, signingKey: KEY });
+      expect(await listSchedules({ store: url, signingKey: KEY })).toMatchObject([
+        { name: 'signed', paused: true, next: null, cron: '0 2 * * *', task: 'wordcount' },
+      ]);
+      await expect(
+        addSchedule('signed', 'wordcount', { documents: [] }, { cron: '0 2 * * *', store: url }),
+      ).rejects.toThrow(/schedule signed exists/);
+      await removeSchedule('signed', { store: url, signingKey: KEY });
+      expect(await listSchedules({ store: url, signingKey: KEY })).toEqual([]);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an invalid input adds nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fj-schedules-'));
+    const url = `file://${join(dir, 'store')}`;
+    try {
+      await expect(addSchedule('bad', 'wordcount', { nope: 1 }, { cron: '0 2 * * *', store: url })).rejects.toThrow(
+        InputError,
+      );
+      expect(await listSchedules({ store: url })).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
