@@ -24,7 +24,8 @@ export type { ListJobsOptions, WorkerView } from './queries.js';
 /**
  * Validates `input`, stores it and the job's records, queues the job for
  * the cluster (a worker of its pool coordinates it) and resolves to its
- * {@link JobHandle} in milliseconds, whatever the job's size. Rejects with
+ * {@link JobHandle} in milliseconds, whatever the job's size; with `at` or
+ * `delayMs`, holds it (`scheduled`) until it is due. Rejects with
  * InputError for an invalid input (nothing is queued). See
  * detached/submit.ts for the options.
  */

@@ -67,9 +67,12 @@ export interface SubmitOptions
 /**
  * Validates `input`, stores it and the job's records, queues the job on its
  * pool and resolves to a {@link JobHandle} (in milliseconds, whatever the
- * job's size: nothing of the job runs here). Rejects with InputError (an
- * invalid input; nothing is queued), UsageError (a job id in use, a bad
- * option) or TransportError (the broker or store cannot be reached).
+ * job's size: nothing of the job runs here). With `at` or `delayMs` the job
+ * is held in the store, `scheduled`, and its pool's scheduler queues it when
+ * it is due (detached/delay.ts; no broker is needed to submit it). Rejects
+ * with InputError (an invalid input; nothing is queued), UsageError (a job
+ * id in use, a bad option, a due time in the past) or TransportError (the
+ * broker or store cannot be reached).
  *
  * ```ts
  * const job = await submit('wordcount', { documents }, { label: 'count the corpus' });
