@@ -534,7 +534,7 @@ function Workers() {
       <td>${w.coordinating.length}/${w.maxJobs}</td>
       <td>${Math.round((now - w.sent) / 1000)} s ago</td>
       <td>
-        ${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}
+        ${w.scheduler ? html`<span class="flag">scheduler</span> ` : null}${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}
       </td>
     </tr>`;
   const head = html`<tr>

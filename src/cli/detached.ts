@@ -269,6 +269,7 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
         .map(([task, hash]) => `${task}@${hash.slice(0, 8)}`)
         .join(' '),
       [
+        w.scheduler ? 'scheduler' : '',
         w.mixedTasks.length ? `pool runs 2+ versions of ${w.mixedTasks.join(', ')}` : '',
         w.staleTasks.length ? `stale code: ${w.staleTasks.join(', ')}` : '',
       ]

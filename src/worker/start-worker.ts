@@ -62,8 +62,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     store = await openStore(o.store || undefined);
     const p = pool;
     let ready = false;
-    let worker: AmqpWorker | undefined;
-    let jobs: JobConsumer | undefined;
+    let worker: AmqpWorker | undefined, jobs: JobConsumer | undefined;
     // Beating from now on: `fj workers` shows the worker warming until its threads are.
     heartbeat = startHeartbeat(
       store,
@@ -78,6 +77,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
         itemsDone: () => worker?.itemsDone ?? 0,
         coordinating: () => [...(jobs?.active.keys() ?? [])],
         tally: () => jobs?.tally ?? emptyTally(),
+        scheduler: () => scheduler?.active ?? false,
       },
       log,
       signer,
@@ -105,7 +105,6 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
     jobs = o.maxJobs > 0 ? jobConsumer(o, { log, tasks, store, url, signer }) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
-    // Every worker of the pool stands by to run its delayed and periodic jobs; one at a time does (scheduler.ts).
     const sched = (scheduler = new Scheduler({ ...schedulerParts(o), log, tasks, store, url, signer }));
     await sched.start();
     ready = true;
@@ -135,7 +134,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   }
 }
 
-/** What a worker's {@link Scheduler} takes from its options. */
+/** What a worker's {@link Scheduler} takes from its options: every worker of a pool stands by as its scheduler, one at a time is. */
 function schedulerParts(o: NormalizedWorkerOptions) {
   return { name: o.name, storeUrl: o.store, broker: o.broker, queue: o.queue, signingKey: o.signingKey };
 }

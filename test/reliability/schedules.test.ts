@@ -12,8 +12,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { listJobs, listSchedules, type JobView, type ScheduleView } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listJobs, listSchedules, listWorkers, type JobView, type ScheduleView } from '../../src/index.js';
 import { startDashboard } from '../../src/dashboard/server.js';
 import { BROKER_URL, brokerAvailable, deleteQueue } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
@@ -65,6 +65,7 @@ function expectEveryTick(ticks: number[]): void {
 describe.runIf(available)('delayed and periodic jobs', () => {
   const { dir, store, pool } = scenario('schedules');
   const idle = new WorkerPool(store); // a pool with no worker up at first
+  beforeAll(() => pool.start(3), 60_000);
   afterAll(async () => {
     await idle.stop();
     for (const q of [pool.queue, idle.queue]) {
@@ -108,7 +109,6 @@ describe.runIf(available)('delayed and periodic jobs', () => {
   });
 
   it('fj submit --in 3s: scheduled, then runs and succeeds once due, not before', async () => {
-    await pool.start(3);
     const { file, joins } = input('delayed');
     const t0 = Date.now();
     const sub = await cli(['submit', CHAOS, file, '--in', '3s', '--queue', pool.queue, '--store', store]);
@@ -163,6 +163,11 @@ describe.runIf(available)('delayed and periodic jobs', () => {
     await waitFor('4 ticks', async () => (await tickJobs(store, 'every2s')).length >= 4, 20_000);
     const [s] = await listSchedules({ store });
     expect(s).toMatchObject({ name: 'every2s', cron: '*/2 * * * * *', timezone: 'Europe/Berlin', paused: false });
+    // fj workers names one scheduler among the pool's workers: the one that submitted the last tick.
+    const schedulers = async () =>
+      (await listWorkers({ store })).filter((w) => w.pool === pool.queue && !w.quiet && w.scheduler).map((w) => w.name);
+    await waitFor('the scheduler in the heartbeats', async () => (await schedulers()).length === 1, 10_000);
+    expect(await schedulers()).toEqual([s.last!.by]);
     // The worker that submitted the last tick holds the lease: kill -9 it.
     const victim = pool.alive.find((w) => s.last!.by.endsWith(`.${w.child.pid}`));
     expect(victim, `no live worker named ${s.last!.by}`).toBeDefined();
