@@ -168,7 +168,7 @@ export class Scheduler {
           this.renewed = Date.now();
           this.sendToken(held.session);
         }
-        await this.tick(held.session).catch((err: Error) => this.once('tick', `scheduler: ${err.message}`));
+        await this.tick(held.session).catch((err: Error) => this.once(err.message, `scheduler: ${err.message}`));
       }
       await sleep(POLL_MS, undefined, { signal }).catch(() => {});
     }
