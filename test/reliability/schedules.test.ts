@@ -117,6 +117,11 @@ describe.runIf(available)('delayed and periodic jobs', () => {
     const [view] = (await listJobs({ store, limit: 50 })).jobs.filter((j) => j.id === id);
     expect(view.state).toBe('scheduled');
     expect(view.due! - t0).toBeGreaterThanOrEqual(3000);
+    const due = new Date(view.due!).toISOString();
+    expect((await cli(['jobs', '--store', store])).stdout).toContain(
+      `scheduled (due ${due.replace('T', ' ').slice(0, 19)})`,
+    );
+    expect((await cli(['status', id, '--store', store])).stdout).toContain(`due:        ${due}`);
     const res = await cli(['result', id, '--wait', '--timeout', '20', '--store', store]);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ items: 3, missing: [] });
