@@ -227,7 +227,7 @@ function Jobs() {
   return html`<div class="filters">
       <select aria-label="state" value=${f.state} onChange=${set('state')}>
         <option value="">any state</option>
-        ${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}
+        ${['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => html`<option>${s}</option>`)}
       </select>
       <input aria-label="task" placeholder="task" value=${f.task} onChange=${set('task')} />
       <input aria-label="label" placeholder="label contains" value=${f.label} onChange=${set('label')} />
@@ -540,7 +540,7 @@ function Workers() {
       <td>${w.coordinating.length}/${w.maxJobs}</td>
       <td>${Math.round((now - w.sent) / 1000)} s ago</td>
       <td>
-        ${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}
+        ${w.scheduler ? html`<span class="flag">scheduler</span> ` : null}${w.quiet ? html`<span class="flag">quiet</span> ` : null}${w.staleTasks.length ? html`<span class="flag">stale code: ${w.staleTasks.join(', ')}</span>` : null}
       </td>
     </tr>`;
   const head = html`<tr>
@@ -567,6 +567,54 @@ function Workers() {
             </table>`
         : null
     }`;
+}
+
+function Schedules() {
+  const [d, setD] = useState(null);
+  useEffect(() => {
+    const load = () => api('/api/schedules').then(setD);
+    load();
+    const timer = setInterval(load, 5000);
+    return () => clearInterval(timer);
+  }, []);
+  if (!d) return html`<p class="muted">Loading…</p>`;
+  const list = d.body.schedules ?? [];
+  if (!list.length) return html`<p class="muted">No schedules. <code>fj schedule add</code> adds one.</p>`;
+  return html`<table data-testid="schedules">
+    <tr>
+      <th>name</th>
+      <th>task</th>
+      <th>cron</th>
+      <th>zone</th>
+      <th>pool</th>
+      <th>next</th>
+      <th>last run</th>
+      <th>job</th>
+      <th></th>
+    </tr>
+    ${list.map(
+      (s) =>
+        html`<tr data-schedule=${s.name}>
+          <td>${s.name}</td>
+          <td>${s.task}</td>
+          <td><code>${s.cron}</code></td>
+          <td>${s.timezone ?? 'UTC'}</td>
+          <td>${s.queue}</td>
+          <td>${s.next ?? '-'}</td>
+          <td>${s.last ? s.last.tick : '-'}</td>
+          <td>
+            ${
+              s.last?.job
+                ? html`<a href=${`#/job/${encodeURIComponent(s.last.job)}`}>${s.last.job}</a>`
+                : s.last?.error
+                  ? html`<span class="flag">not run: ${s.last.error}</span>`
+                  : '-'
+            }
+          </td>
+          <td>${s.paused ? html`<span class="flag">paused</span>` : null}</td>
+        </tr>`,
+    )}
+  </table>`;
 }
 
 function Tasks({ name }) {
@@ -626,13 +674,15 @@ function App() {
         ? html`<${Job} id=${decodeURIComponent(arg || '')} key=${arg} />`
         : view === 'workers'
           ? html`<${Workers} />`
-          : view === 'tasks'
-            ? html`<${Tasks} name=${arg && decodeURIComponent(arg)} key=${arg} />`
-            : html`<${Overview} />`;
+          : view === 'schedules'
+            ? html`<${Schedules} />`
+            : view === 'tasks'
+              ? html`<${Tasks} name=${arg && decodeURIComponent(arg)} key=${arg} />`
+              : html`<${Overview} />`;
   const nav = (v, text) => html`<a href=${`#/${v}`} class=${view === v || (!view && !v) ? 'on' : ''}>${text}</a>`;
   return html`<header>
       <b>fj</b
-      >${nav('', 'Overview')}${nav('jobs', 'Jobs')}${nav('workers', 'Workers')}${nav('tasks', 'Tasks')}<${TokenBox} />
+      >${nav('', 'Overview')}${nav('jobs', 'Jobs')}${nav('workers', 'Workers')}${nav('schedules', 'Schedules')}${nav('tasks', 'Tasks')}<${TokenBox} />
     </header>
     <main>${page}</main>`;
 }

@@ -62,6 +62,8 @@ export interface WorkerBeat {
   tasks: Record<string, string>;
   /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
   tally?: JobTally;
+  /** It is its pool's scheduler now (worker/scheduler.ts: it runs the pool's delayed and periodic jobs); absent: it is not. */
+  scheduler?: boolean;
   /** The fingerprint of its signing key ({@link Signer.fingerprint}), absent when it has none. */
   keyId?: string;
   version: string;
@@ -210,8 +212,6 @@ function beatProblem(name: string, b: unknown, now: number): string | undefined 
   if (!int(b.pid, 0, MAX_COUNT)) return 'field pid: expected a whole number';
   if (!text(b.pool)) return 'field pool: expected a string';
   if (!int(b.concurrency, 1, MAX_THREADS)) return `field concurrency: expected a whole number from 1 to ${MAX_THREADS}`;
-  if (b.state !== undefined && b.state !== 'warming' && b.state !== 'ready')
-    return 'field state: expected "warming" or "ready"';
   if (!int(b.busy, 0, b.concurrency as number)) return 'field busy: expected a whole number from 0 to its concurrency';
   if (!int(b.itemsDone, 0, MAX_COUNT)) return 'field itemsDone: expected a whole number from 0';
   if (!int(b.maxJobs, 0, MAX_LIST)) return `field maxJobs: expected a whole number from 0 to ${MAX_LIST}`;
@@ -221,14 +221,24 @@ function beatProblem(name: string, b: unknown, now: number): string | undefined 
   const tasks = Object.entries(b.tasks);
   if (tasks.length > MAX_LIST || !tasks.every(([k, v]) => text(k) && text(v)))
     return 'field tasks: expected an object of task -> code';
-  if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
-  if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
-    return 'field keyId: expected 16 hex digits';
+  const optional = optionalProblem(b);
+  if (optional) return optional;
   if (!text(b.version)) return 'field version: expected a string';
   if (!int(b.sent, 0, MAX_COUNT)) return 'field sent: expected a time (ms since the epoch)';
   if ((b.sent as number) > now + MAX_CLOCK_SKEW_MS)
     return `field sent: ${Math.round(((b.sent as number) - now) / 1000)} s ahead of this host's clock (at most ${MAX_CLOCK_SKEW_MS / 1000} s counts)`;
   if (!int(b.started, 0, b.sent as number)) return 'field started: expected a time no later than sent';
+  return undefined;
+}
+
+/** The first of a beat's optional fields (absent from older workers' beats) that is present and malformed. */
+function optionalProblem(b: Record<string, unknown>): string | undefined {
+  if (b.state !== undefined && b.state !== 'warming' && b.state !== 'ready')
+    return 'field state: expected "warming" or "ready"';
+  if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
+  if (b.scheduler !== undefined && typeof b.scheduler !== 'boolean') return 'field scheduler: expected true or false';
+  if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
+    return 'field keyId: expected 16 hex digits';
   return undefined;
 }
 

@@ -31,6 +31,10 @@ export interface SubmitFlags extends Partial<RunFlags> {
   label?: string;
   resultTtl?: number;
   wait?: boolean;
+  /** `--at`: an ISO time to start the job at. */
+  at?: string;
+  /** `--in`: seconds from now to start the job in. */
+  in?: number;
 }
 
 /** Validates and queues a job; prints its id on stdout (with `--wait`, waits and prints its output like `fj run`). */
@@ -38,6 +42,8 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
   const p = await loadPipeline(task);
   const info = p ? undefined : await loadTask(task);
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
+  if (p && (flags.at !== undefined || flags.in !== undefined))
+    throw new UsageError('--at/--in: a pipeline cannot be delayed yet: submit it when it is due');
   const { value, source } = await readJsonInput(inputPath);
   const o = jobOptions(flags);
   const options: SubmitOptions = {
@@ -57,8 +63,15 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     rateLimit: o.rateLimit,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
+    at: flags.at,
+    delayMs: flags.in === undefined ? undefined : Math.round(flags.in * 1000),
   };
+  const asked = Date.now();
   const handle = p ? await submitPipeline(p, value, options) : await submit(info!.cls, value, options);
+  if (options.at !== undefined || options.delayMs !== undefined)
+    io.stderr.write(
+      `fj: job ${handle.id} scheduled for ${new Date(flags.at !== undefined ? Date.parse(flags.at) : asked + options.delayMs!).toISOString()}; a worker of its pool starts it then ('fj cancel ${handle.id}' cancels it)\n`,
+    );
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
   io.stderr.write(
     `fj: ${p ? 'pipeline' : 'job'} ${handle.id} submitted; waiting (Ctrl-C stops waiting, the ${p ? 'pipeline' : 'job'} goes on)\n`,
@@ -218,7 +231,7 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
   const rows = groupStages(jobs).map((j) =>
     [
       j.pipeline ? `└ ${j.id}` : j.id,
-      j.phase ? `${j.state} (${j.phase})` : j.state,
+      j.phase ? `${j.state} (${j.phase})` : j.due !== undefined ? `${j.state} (due ${when(j.due)})` : j.state,
       j.task,
       progress(j),
       when(j.submitted),
@@ -257,6 +270,7 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
         .map(([task, hash]) => `${task}@${hash.slice(0, 8)}`)
         .join(' '),
       [
+        w.scheduler ? 'scheduler' : '',
         w.mixedTasks.length ? `pool runs 2+ versions of ${w.mixedTasks.join(', ')}` : '',
         w.staleTasks.length ? `stale code: ${w.staleTasks.join(', ')}` : '',
       ]

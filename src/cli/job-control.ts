@@ -1,7 +1,7 @@
 /** `fj resume`, `fj status`, `fj cancel`: amqp jobs seen from outside their coordinator. */
 import { cancel, resume, status } from '../detached/control.js';
 import type { ItemFailure } from '../core/errors.js';
-import type { JobLocation } from '../store/job-records.js';
+import type { JobLocation, JobStatus } from '../store/job-records.js';
 import type { StageView } from '../store/pipeline-records.js';
 import type { Streams } from './streams.js';
 import { printable } from '../core/printable.js';
@@ -35,6 +35,7 @@ export async function statusCommand(
         ? ` (stale: no coordinator is attached; last written ${s.updated})`
         : '';
     lines.push(`  state:      ${s.state}${s.error ? ` (${printable(s.error)})` : ''}${printable(stale)}`);
+    lines.push(...dueLine(s));
     if (s.state === 'running' && s.phase) lines.push(`  phase:      ${s.phase}`);
     if (s.state === 'running' && s.stage) lines.push(`  stage:      ${printable(s.stage)}`);
     lines.push(`  task:       ${printable(s.task)}`);
@@ -58,7 +59,7 @@ export async function statusCommand(
     lines.push(
       `  coordinator: ${q.coordinators > 0 ? 'attached' : `none (resume with 'fj resume ${jobId}')`}; ${q.messages} result message(s) waiting`,
     );
-  else lines.push('  results queue: gone (the job ended)');
+  else if (s?.state !== 'scheduled') lines.push('  results queue: gone (the job ended)');
   const p = report.pool;
   if (p) lines.push(`  pool:       ${p.name}: ${p.messages} message(s) queued, ${p.workers} worker(s)`);
   io.stdout.write(`${lines.join('\n')}\n`);
@@ -114,4 +115,11 @@ export async function cancelCommand(jobId: string, flags: JobLocation, io: Strea
   io.stderr.write(
     `fj: job ${jobId} cancelled${coordinator ? '' : ` (no coordinator was attached: its results queue and store data are deleted${left})`}\n`,
   );
+}
+
+/** A delayed job's due time, while it waits for it. */
+function dueLine(s: JobStatus): string[] {
+  return s.state === 'scheduled' && s.due !== undefined
+    ? [`  due:        ${new Date(s.due).toISOString()} (a worker of its pool starts it then)`]
+    : [];
 }

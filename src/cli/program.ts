@@ -17,6 +17,7 @@ import {
   seconds,
 } from './flags.js';
 import { report, reportJson } from './report.js';
+import { scheduleCommands } from './schedule-program.js';
 import { fjVersion } from '../core/paths.js';
 import type { CliIO, Output, Streams } from './streams.js';
 
@@ -150,6 +151,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
 
   deadCommands(program, io);
   detachedCommands(program, io);
+  scheduleCommands(program, io);
 
   program
     .command('dashboard')
@@ -261,6 +263,11 @@ function detachedCommands(program: Command, io: Streams): void {
       `keep the output and records this long after the job ends: 90s, 30m, 12h, 7d (default 7d, at most ${MAX_RESULT_TTL_DAYS}d)`,
       duration('--result-ttl', MAX_RESULT_TTL_DAYS),
     )
+    .option(
+      '--at <time>',
+      'a delayed job: start it at this ISO 8601 time (2026-12-08T02:00:00Z); it is listed scheduled until then',
+    )
+    .option('--in <duration>', 'a delayed job: start it this long from now: 90s, 15m, 2h, 3d', duration('--in', 366))
     .option('--wait', 'wait for the end and print the output like fj run (same exit codes)')
     .option('-o, --out <file>', 'with --wait: write the output JSON to a file')
     .option('--no-progress', 'with --wait: no progress bar')
@@ -316,7 +323,7 @@ function detachedCommands(program: Command, io: Streams): void {
   program
     .command('jobs')
     .description('list the recent detached jobs, newest first: id, state, task, items, times, coordinator, label')
-    .option('--state <state>', 'only jobs in this state: queued, running, succeeded, failed, cancelled')
+    .option('--state <state>', 'only jobs in this state: scheduled, queued, running, succeeded, failed, cancelled')
     .option('--task <name>', 'only jobs of this task')
     .option('--limit <n>', 'at most this many (default 20)', int('--limit'))
     .option('--json', 'print JSON')

@@ -8,6 +8,7 @@ import { readBeacons } from '../broker/beacon.js';
 import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { JOB_STATES, type JobState } from '../store/job-index.js';
+import { scheduleViews } from '../detached/schedules.js';
 import { findSchemaFile, type TaskInfo } from '../task/registry.js';
 import { DEFAULT_QUEUE } from '../broker/amqp.js';
 import { sendError, type DashboardContext } from './context.js';
@@ -133,6 +134,15 @@ export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void
   app.get('/api/workers', async (_req, reply) => {
     try {
       return { workers: await workers(ctx) };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  // The schedules (periodic jobs), read-only: `fj schedule` changes them.
+  app.get('/api/schedules', async (_req, reply) => {
+    try {
+      return { schedules: await scheduleViews(ctx.store, ctx.signer) };
     } catch (err) {
       return sendError(reply, err);
     }

@@ -9,19 +9,23 @@ import type { JobHandle } from './handle.js';
 import type { JobView } from './job-view.js';
 import type { ListJobsOptions, WorkerView } from './queries.js';
 import type { SubmitOptions } from './submit.js';
+import type { DelayOptions } from './delay.js';
+import type { ScheduleJobOptions, ScheduleOptions, ScheduleRun, ScheduleView } from './schedules.js';
 import type { JobLocation, JobReport, PoolState } from '../store/job-records.js';
 import type { JobResult } from '../job/lifecycle.js';
 import type { CancelReport, ResumeOptions } from './control.js';
 import type { TaskClass } from '../task/fork-join-task.js';
 
 export type { CancelReport, JobLocation, JobReport, PoolState, ResumeOptions, SubmitOptions };
+export type { DelayOptions, ScheduleJobOptions, ScheduleOptions, ScheduleRun, ScheduleView };
 export { attach, JobHandle, type JobView, type ResultOptions } from './handle.js';
 export type { ListJobsOptions, WorkerView } from './queries.js';
 
 /**
  * Validates `input`, stores it and the job's records, queues the job for
  * the cluster (a worker of its pool coordinates it) and resolves to its
- * {@link JobHandle} in milliseconds, whatever the job's size. Rejects with
+ * {@link JobHandle} in milliseconds, whatever the job's size; with `at` or
+ * `delayMs`, holds it (`scheduled`) until it is due. Rejects with
  * InputError for an invalid input (nothing is queued). See
  * detached/submit.ts for the options.
  */
@@ -104,4 +108,40 @@ export async function listWorkers(where?: JobLocation): Promise<WorkerView[]> {
 /** Removes an ended job's output and records now. UsageError when the job is unknown, or has not ended (cancel it first). */
 export async function forget(jobId: string, where?: JobLocation): Promise<void> {
   return (await import('./queries.js')).forget(jobId, where);
+}
+
+/**
+ * Adds a schedule (a periodic job): `task` runs with `input` at every tick
+ * of `options.cron` (in `options.timezone`), each tick as a detached job
+ * `<name>.<tick>` on the pool's workers. The input is validated now. Rejects
+ * with UsageError (a bad name, cron expression or time zone, a name in use)
+ * or InputError. See detached/schedules.ts.
+ */
+export async function addSchedule(
+  name: string,
+  task: TaskClass | string,
+  input: unknown,
+  options: ScheduleOptions,
+): Promise<ScheduleView> {
+  return (await import('./schedules.js')).addSchedule(name, task, input, options);
+}
+
+/** The schedules in the store: definition, next tick, last run. */
+export async function listSchedules(where?: JobLocation): Promise<ScheduleView[]> {
+  return (await import('./schedules.js')).listSchedules(where);
+}
+
+/** Pauses schedule `name`: no tick runs until it is resumed. */
+export async function pauseSchedule(name: string, where?: JobLocation): Promise<ScheduleView> {
+  return (await import('./schedules.js')).pauseSchedule(name, where);
+}
+
+/** Resumes schedule `name`: ticks from now on run (those missed while it was paused do not). */
+export async function resumeSchedule(name: string, where?: JobLocation): Promise<ScheduleView> {
+  return (await import('./schedules.js')).resumeSchedule(name, where);
+}
+
+/** Removes schedule `name`; the jobs it ran stay. */
+export async function removeSchedule(name: string, where?: JobLocation): Promise<void> {
+  return (await import('./schedules.js')).removeSchedule(name, where);
 }

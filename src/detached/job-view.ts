@@ -39,6 +39,8 @@ export interface JobView extends IndexEntry {
   error?: string;
   /** A stage's job of a submitted pipeline: the pipeline's id, and the stage's number (0: the on-error stage). */
   pipeline?: { id: string; stage: number };
+  /** A `scheduled` (delayed) job: when it is due (ms since the epoch). */
+  due?: number;
 }
 
 /** A job id a pipeline's stage may have (`<pipeline id>.2`, `<pipeline id>.on-error`): only these have their manifest read for the link. */
@@ -75,7 +77,8 @@ export async function viewOf(
   });
   if (!signer) return withProblems(merge(e, s ?? undefined, o ?? undefined));
   if (!m?.detached) return undefined;
-  const state: JobState = o?.state ?? (!s || s.state === 'queued' ? 'queued' : 'running');
+  const state: JobState =
+    o?.state ?? (s?.state === 'scheduled' ? 'scheduled' : !s || s.state === 'queued' ? 'queued' : 'running');
   return withProblems(
     merge(
       { ...e, task: m.task.name, label: m.detached.label, submitted: m.detached.submitted, state },
@@ -109,5 +112,6 @@ function merge(e: IndexEntry, s: JobStatus | undefined, o: JobOutcome | undefine
     ...(o ? { finished: o.finished } : {}),
     ...(o?.attached || s?.attached ? { attached: true } : {}),
     ...(o?.error ? { error: o.error.message } : {}),
+    ...(!o && s?.state === 'scheduled' && s.due !== undefined ? { due: s.due } : {}),
   };
 }

@@ -86,16 +86,38 @@ export async function publishJob(
 }
 
 /**
+ * Hands a delayed job that is due to its pool (detached/delay.ts): when
+ * `fresh` (it is still `scheduled`), its status and index entry become
+ * `queued` (kept from now on, not from when it was submitted); its results
+ * queue is declared and its message published (confirmed).
+ */
+export async function releaseHeldJob(
+  store: PayloadStore,
+  conn: ChannelModel,
+  jobId: string,
+  manifest: Manifest,
+  signer: Signer | undefined,
+  fresh: boolean,
+): Promise<void> {
+  await Promise.all([
+    fresh ? writeFreshStatus(store, jobId, manifest, signer, 'queued') : undefined,
+    jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId)),
+  ]);
+  await publishJob(conn, manifest.queue, jobId, signer);
+}
+
+/**
  * A detached job's status record and index entry before any coordinator
- * writes them: `queued` (no item seen), or `running` for a pipeline at a
- * stage (`extra.stage`); figures zero.
+ * writes them: `scheduled` (a delayed job, held until `manifest.detached.due`),
+ * `queued` (no item seen), or `running` for a pipeline at a stage
+ * (`extra.stage`); figures zero.
  */
 export async function writeFreshStatus(
   store: PayloadStore,
   jobId: string,
   manifest: Manifest,
   signer: Signer | undefined,
-  state: 'queued' | 'running',
+  state: 'scheduled' | 'queued' | 'running',
   extra: Partial<JobStatus> = {},
 ): Promise<void> {
   const d = manifest.detached!;
@@ -113,6 +135,18 @@ export async function writeFreshStatus(
   };
   await Promise.all([
     store.setMeta(jobId, 'status', sealRecord(signer, 'status', jobId, JSON.stringify(status))),
-    store.indexJob(entryFor(jobId, manifest.task.name, d, state, state === 'queued' ? d.submitted : undefined)),
+    store.indexJob(entryFor(jobId, manifest.task.name, d, state, indexedFrom(state, d))),
   ]);
+}
+
+/**
+ * When a fresh index entry's retention counts from: a held job's, from its due time (so it outlives its
+ * wait); a queued job's, from its submission, or from now once released; a running stage's, from now.
+ */
+function indexedFrom(
+  state: 'scheduled' | 'queued' | 'running',
+  d: NonNullable<Manifest['detached']>,
+): number | undefined {
+  if (state === 'scheduled') return d.due;
+  return state === 'queued' && d.due === undefined ? d.submitted : undefined;
 }

@@ -28,28 +28,35 @@ import { connect, DEFAULT_QUEUE, withHeartbeat } from '../broker/amqp.js';
 import { queueJob } from './queue-job.js';
 import { JobHandle } from './handle.js';
 import { keyMismatch, readBeacons } from '../broker/beacon.js';
+import { dueTime, holdJob, type DelayOptions } from './delay.js';
 
 /** A job's output and records are kept this long after it ends, unless set otherwise: 7 days. */
 export { DEFAULT_RESULT_TTL_MS };
 
-/** Options of {@link submit}: the job's own settings, as for `run()`, and where and how long it lives. */
-export interface SubmitOptions extends Pick<
-  RunOptions,
-  | 'broker'
-  | 'store'
-  | 'queue'
-  | 'jobId'
-  | 'inlineLimit'
-  | 'retries'
-  | 'retryDelayMs'
-  | 'onFailure'
-  | 'maxFailures'
-  | 'maxResults'
-  | 'itemTimeoutMs'
-  | 'rateLimit'
-  | 'onCodeChange'
-  | 'signingKey'
-> {
+/**
+ * Options of {@link submit}: the job's own settings, as for `run()`, where and how long it lives, and
+ * when it starts (`at` or `delayMs`: a delayed job, `scheduled` until then; default: at once).
+ */
+export interface SubmitOptions
+  extends
+    DelayOptions,
+    Pick<
+      RunOptions,
+      | 'broker'
+      | 'store'
+      | 'queue'
+      | 'jobId'
+      | 'inlineLimit'
+      | 'retries'
+      | 'retryDelayMs'
+      | 'onFailure'
+      | 'maxFailures'
+      | 'maxResults'
+      | 'itemTimeoutMs'
+      | 'rateLimit'
+      | 'onCodeChange'
+      | 'signingKey'
+    > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
   label?: string;
   /** How long the job's output and records are kept once it ends, ms. Default `FJ_RESULT_TTL_MS`, else 7 days. */
@@ -61,9 +68,12 @@ export interface SubmitOptions extends Pick<
 /**
  * Validates `input`, stores it and the job's records, queues the job on its
  * pool and resolves to a {@link JobHandle} (in milliseconds, whatever the
- * job's size: nothing of the job runs here). Rejects with InputError (an
- * invalid input; nothing is queued), UsageError (a job id in use, a bad
- * option) or TransportError (the broker or store cannot be reached).
+ * job's size: nothing of the job runs here). With `at` or `delayMs` the job
+ * is held in the store, `scheduled`, and its pool's scheduler queues it when
+ * it is due (detached/delay.ts; no broker is needed to submit it). Rejects
+ * with InputError (an invalid input; nothing is queued), UsageError (a job
+ * id in use, a bad option, a due time in the past) or TransportError (the
+ * broker or store cannot be reached).
  *
  * ```ts
  * const job = await submit('wordcount', { documents }, { label: 'count the corpus' });
@@ -125,6 +135,7 @@ export async function submitJob(
   const label = options.label ?? (info.description || info.name);
   if (typeof label !== 'string')
     throw new OptionError(`Expected \`label\` to be a string, got ${label === null ? 'null' : typeof label}`); // String() of {toString: 1} throws
+  const due = dueTime(options);
   const valid = await check(info, input, options.source);
   const jobId = checkJobId(options.jobId ?? randomUUID());
   const queue = opts.queue ?? info.queue ?? DEFAULT_QUEUE;
@@ -136,10 +147,11 @@ export async function submitJob(
     // Workers that hold another signing key would drop the job (or it their results): refuse before anything is written.
     const mismatch = keyMismatch(await readBeacons(store, signer), queue, signer?.fingerprint);
     if (mismatch) throw new UsageError(`job not submitted: ${mismatch}`);
-    const conn = await connect(withHeartbeat(opts.broker), `submit ${jobId}`);
+    // A delayed job needs no broker now: its pool's scheduler publishes it when it is due (delay.ts).
+    const conn = due === undefined ? await connect(withHeartbeat(opts.broker), `submit ${jobId}`) : undefined;
     try {
       const submitted = Date.now();
-      const detached = { label: label.slice(0, MAX_LABEL), submitted, resultTtlMs };
+      const detached = { label: label.slice(0, MAX_LABEL), submitted, resultTtlMs, ...(due ? { due } : {}) };
       const manifest: Manifest = {
         version: 1,
         task: { name: info.name, module: info.moduleUrl, className: info.cls.name, codeHash: info.codeHash },
@@ -152,9 +164,10 @@ export async function submitJob(
         detached,
         ...(rerun ? { rerun: { of: rerun.of, keptRef: await store.put(jobId, rerun.kept) } } : {}),
       };
-      await queueJob(store, conn, jobId, manifest, signer);
+      if (conn) await queueJob(store, conn, jobId, manifest, signer);
+      else await holdJob(store, jobId, manifest, signer);
     } finally {
-      await conn.close().catch(() => {});
+      await conn?.close().catch(() => {});
     }
   } finally {
     await store.close();

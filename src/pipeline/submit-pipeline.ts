@@ -39,6 +39,10 @@ import { resolvePipeline, type ResolvedStage } from './run-pipeline.js';
  */
 export async function submitPipeline(p: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
   if (!isPipeline(p)) throw new UsageError('submitPipeline: expected a pipeline built with pipeline()');
+  if (options.at !== undefined || options.delayMs !== undefined)
+    throw new UsageError(
+      'submitPipeline: a pipeline cannot be delayed yet (`at`, `delayMs`): submit it when it is due',
+    );
   const { name, stages, errorStage } = await resolvePipeline(p);
   const streaming = stages.find((s) => s.settings.stream);
   if (streaming)

@@ -15,8 +15,11 @@
  */
 import { TransportError } from '../core/errors.js';
 
-/** The states a job passes through: queued → running → succeeded, failed or cancelled. */
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/**
+ * The states a job passes through: (scheduled →) queued → running → succeeded, failed or cancelled.
+ * `scheduled`: a delayed job (`fj submit --at/--in`) held in the store until it is due.
+ */
+export const JOB_STATES = ['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 /** A job's state in the index. */
 export type JobState = (typeof JOB_STATES)[number];
 
@@ -57,8 +60,12 @@ export interface IndexPage {
   more: boolean;
 }
 
-/** Beacon kinds: the namespaces beacons live in. */
-export type BeaconKind = 'workers';
+/**
+ * Beacon kinds: the namespaces beacons live in. `workers`: heartbeats; `due`: the delayed jobs not yet
+ * released to their pool (detached/delay.ts); `schedules` and `schedule-runs`: periodic jobs, their
+ * definitions and the last tick each ran (detached/schedules.ts).
+ */
+export type BeaconKind = 'workers' | 'due' | 'schedules' | 'schedule-runs';
 
 /** How long an ended job's records are kept by default (`fj submit --result-ttl`; an attached job's, always), ms. */
 export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;

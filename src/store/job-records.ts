@@ -57,6 +57,10 @@ export interface DetachedInfo {
   resultTtlMs: number;
   /** Log level of the coordinating worker's job logs. */
   logLevel?: string;
+  /** A delayed job (`fj submit --at/--in`): when it is due (ms since the epoch). */
+  due?: number;
+  /** A periodic job: the schedule (`fj schedule add`) and the tick (ISO time) it runs for. */
+  schedule?: { name: string; tick: string };
 }
 
 /** How a detached job ended: its result record, written once, before anything else says it ended. */
@@ -270,8 +274,9 @@ function statsProblem(s: unknown): string | undefined {
 /** The first field of a status record that is not what fj writes, else undefined. */
 export function statusProblem(s: unknown): string | undefined {
   if (!isObject(s)) return 'the record: expected an object';
-  if (!['queued', 'running', 'succeeded', 'done', 'failed', 'cancelled'].includes(s.state as string))
-    return 'state: expected queued, running, succeeded, failed or cancelled';
+  if (!['scheduled', 'queued', 'running', 'succeeded', 'done', 'failed', 'cancelled'].includes(s.state as string))
+    return 'state: expected scheduled, queued, running, succeeded, failed or cancelled';
+  if (s.due !== undefined && !count(s.due)) return 'due: expected a time in ms since the epoch';
   if (typeof s.task !== 'string') return 'task: expected a string';
   if (s.total !== null && !count(s.total)) return 'total: expected a whole number or null';
   for (const k of ['done', 'failed', 'retried', 'inFlightMessages'] as const)
@@ -337,6 +342,8 @@ export interface JobStatus {
   run?: string;
   updated: string;
   error?: string;
+  /** A `scheduled` (delayed) job: when it is due (ms since the epoch). */
+  due?: number;
 }
 
 /** Where to find a job: the broker and store it ran with. */

@@ -28,6 +28,8 @@ export interface BeatSource {
   itemsDone(): number;
   coordinating(): string[];
   tally(): JobTally;
+  /** Whether it is its pool's scheduler now. */
+  scheduler?(): boolean;
 }
 
 /** A running heartbeat. */
@@ -61,6 +63,7 @@ export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger
       maxJobs: src.maxJobs,
       tasks: src.tasks,
       tally: src.tally(),
+      ...(src.scheduler?.() ? { scheduler: true } : {}),
       ...(signer ? { keyId: signer.fingerprint } : {}),
       version,
       started,

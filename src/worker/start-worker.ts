@@ -14,6 +14,7 @@ import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { emptyTally } from '../broker/job-tally.js';
 import { JobConsumer, type JobConsumerParts } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
+import { Scheduler } from './scheduler.js';
 import { ThreadPool } from '../runtime/thread-pool.js';
 import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
 import type { Logger } from '../task/types.js';
@@ -44,6 +45,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   let store: PayloadStore | undefined;
   let jobsConn: Awaited<ReturnType<typeof connect>> | undefined;
   let heartbeat: Heartbeat | undefined;
+  let scheduler: Scheduler | undefined;
   try {
     pool = await ThreadPool.start({
       size: o.concurrency,
@@ -60,8 +62,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     store = await openStore(o.store || undefined);
     const p = pool;
     let ready = false;
-    let worker: AmqpWorker | undefined;
-    let jobs: JobConsumer | undefined;
+    let worker: AmqpWorker | undefined, jobs: JobConsumer | undefined;
     // Beating from now on: `fj workers` shows the worker warming until its threads are.
     heartbeat = startHeartbeat(
       store,
@@ -76,6 +77,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
         itemsDone: () => worker?.itemsDone ?? 0,
         coordinating: () => [...(jobs?.active.keys() ?? [])],
         tally: () => jobs?.tally ?? emptyTally(),
+        scheduler: () => scheduler?.active ?? false,
       },
       log,
       signer,
@@ -103,6 +105,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
     jobs = o.maxJobs > 0 ? jobConsumer(o, { log, tasks, store, url, signer }) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
+    const sched = (scheduler = new Scheduler({ ...schedulerParts(o), log, tasks, store, url, signer }));
+    await sched.start();
     ready = true;
     heartbeat.beat();
     const beating = heartbeat;
@@ -115,11 +119,12 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       (stopping ??= (async () => {
         // At once and side by side, so the whole stop fits in --shutdown-timeout: the jobs coordinated here go back to the
         // queue (another worker resumes them), the heartbeat ends, the items in hand finish.
-        await Promise.all([jobs?.stop(), stopBeat(), worker.stop()]);
+        await Promise.all([sched.stop(), jobs?.stop(), stopBeat(), worker.stop()]);
       })());
-    void worker.stopped.then(() => jobs?.stop()).then(stopBeat);
+    void worker.stopped.then(() => Promise.all([sched.stop(), jobs?.stop()])).then(stopBeat);
     return { name: worker.name, stopped: worker.stopped, stop };
   } catch (err) {
+    await scheduler?.stop();
     await heartbeat?.stop();
     await conn.close().catch(() => {});
     await jobsConn?.close().catch(() => {});
@@ -127,6 +132,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     await store?.close();
     throw err;
   }
+}
+
+/** What a worker's {@link Scheduler} takes from its options: every worker of a pool stands by as its scheduler, one at a time is. */
+function schedulerParts(o: NormalizedWorkerOptions) {
+  return { name: o.name, storeUrl: o.store, broker: o.broker, queue: o.queue, signingKey: o.signingKey };
 }
 
 /** The consumer of the pool's detached jobs (`fj submit`), which a worker coordinates too. */

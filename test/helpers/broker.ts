@@ -108,13 +108,14 @@ export async function deleteQueue(queue: string): Promise<void> {
   }
 }
 
-/** Deletes a test's work queue and its dead-letter queue. */
+/** Deletes a test's work queue, its dead-letter queue and its scheduler queue (the workers' scheduling lease). */
 export async function deleteQueues(queue: string): Promise<void> {
   const conn = await amqp.connect(BROKER_URL);
   try {
     const ch = await conn.createChannel();
     await ch.deleteQueue(queue);
     await ch.deleteQueue(`${queue}.dead`);
+    await ch.deleteQueue(`${queue}.scheduler`);
   } finally {
     await conn.close();
   }
