@@ -54,6 +54,8 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     maxFailures: o.maxFailures,
     maxResults: o.maxResults,
     itemTimeoutMs: o.itemTimeoutMs,
+    weight: o.weight,
+    priority: o.priority,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
   };

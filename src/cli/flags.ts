@@ -6,7 +6,16 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { CODE_CHANGE_POLICIES, FAILURE_POLICIES, parseMaxFailures } from '../core/job-options.js';
+import {
+  CODE_CHANGE_POLICIES,
+  FAILURE_POLICIES,
+  jobPriority,
+  jobWeight,
+  MAX_PRIORITY,
+  MAX_WEIGHT,
+  MIN_PRIORITY,
+  parseMaxFailures,
+} from '../core/job-options.js';
 import { LOG_FORMATS } from '../core/log.js';
 
 /**
@@ -74,6 +83,30 @@ export function failureOptions(cmd: Command): Command {
       'an attempt running longer fails and is retried elsewhere (default: none)',
       seconds('--item-timeout'),
     );
+}
+
+/** `--weight` and `--priority`: how the job shares its pool with the others on it (`fj run -e amqp`, `fj submit`); `scope` as for {@link brokerOption}. */
+export function shareOptions(cmd: Command, scope = ''): Command {
+  return cmd
+    .option(
+      '--weight <w>',
+      `${scope}the job's share of its pool against the other jobs of its priority running there: slots in proportion to weights (above 0, default 1)`,
+      (value: string) => checked(`--weight must be a number above 0 and at most ${MAX_WEIGHT}`, value, jobWeight),
+    )
+    .option(
+      '--priority <n>',
+      `${scope}higher priorities take the pool's slots first; a lower one keeps a floor and still progresses (${MIN_PRIORITY} to ${MAX_PRIORITY}, default 0)`,
+      (value: string) =>
+        checked(`--priority must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}`, value, jobPriority),
+    );
+}
+
+function checked(rule: string, value: string, check: (n: number) => number): number {
+  try {
+    return check(value.trim() === '' ? NaN : Number(value));
+  } catch {
+    throw new InvalidArgumentError(`${rule}, got '${value}'`);
+  }
 }
 
 /** Parses an integer from 0 and up. */

@@ -11,6 +11,7 @@ import {
   count,
   duration,
   failureOptions,
+  shareOptions,
   int,
   JOB_LOG_FORMAT_HELP,
   logFormatOption,
@@ -107,6 +108,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
       'amqp: items/results larger than this travel by store reference (default 65536)',
       int('--inline-limit'),
     );
+  shareOptions(run, 'amqp: ');
   failureOptions(run).action(async (task, input, flags) => (await commands.run()).runCommand(task, input, flags, io));
 
   const resume = program
@@ -273,6 +275,7 @@ function detachedCommands(program: Command, io: Streams): void {
       'items/results larger than this travel by store reference (default 65536)',
       int('--inline-limit'),
     );
+  shareOptions(submit);
   failureOptions(submit).action(async (task, input, flags) =>
     (await commands.detached()).submitCommand(task, input, flags, io),
   );

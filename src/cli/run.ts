@@ -38,6 +38,8 @@ export interface RunFlags {
   itemTimeout?: number;
   itemConcurrency?: number;
   logFormat?: LogFormat;
+  weight?: number;
+  priority?: number;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -58,6 +60,8 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     maxResults: flags.maxResults,
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
     itemConcurrency: flags.itemConcurrency,
+    weight: flags.weight,
+    priority: flags.priority,
   };
 }
 

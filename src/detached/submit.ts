@@ -47,6 +47,8 @@ export interface SubmitOptions extends Pick<
   | 'maxResults'
   | 'itemTimeoutMs'
   | 'onCodeChange'
+  | 'weight'
+  | 'priority'
   | 'signingKey'
 > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
@@ -172,6 +174,8 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     itemTimeoutMs: opts.itemTimeoutMs,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
+    ...(opts.weight === 1 ? {} : { weight: opts.weight }),
+    ...(opts.priority === 0 ? {} : { priority: opts.priority }),
   };
 }
 

@@ -102,6 +102,8 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     itemTimeoutMs: m.itemTimeoutMs,
     inlineLimit: m.inlineLimit,
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],
+    weight: m.weight,
+    priority: m.priority,
   };
 }
 

@@ -58,7 +58,7 @@ export interface IndexPage {
 }
 
 /** Beacon kinds: the namespaces beacons live in. */
-export type BeaconKind = 'workers';
+export type BeaconKind = 'workers' | 'jobs';
 
 /** How long an ended job's records are kept by default (`fj submit --result-ttl`; an attached job's, always), ms. */
 export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;

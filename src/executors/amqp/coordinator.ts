@@ -195,6 +195,8 @@ export class Coordinator {
         itemTimeoutMs: options.itemTimeoutMs,
         inlineLimit: options.inlineLimit,
         onCodeChange: options.onCodeChange,
+        ...(options.weight === 1 ? {} : { weight: options.weight }),
+        ...(options.priority === 0 ? {} : { priority: options.priority }),
       },
       created: new Date().toISOString(),
     };

@@ -1,0 +1,175 @@
+/**
+ * Fair shares of a pool between the jobs on it. Every job's coordinator
+ * announces itself on the pool (a beacon in the store: broker/job-beacon.ts)
+ * and reads the others' every {@link JOB_BEAT_EVERY_MS}; each sizes its
+ * window to its share of the pool's capacity (the messages the pool's
+ * workers hold at once: their prefetch, 2 × their threads), computed by
+ * every coordinator alike from the same beacons ({@link shares}):
+ *
+ * - priorities first: the jobs of the highest priority present share the
+ *   capacity; whatever they cannot use goes to the next priority down, and
+ *   so on. A job of a lower priority keeps a floor of {@link FLOOR}
+ *   messages in flight, so it always progresses (about one slot per two
+ *   floor messages), however many jobs of higher priority run;
+ * - within a priority, by weight, water-filling: a job that cannot use its
+ *   share (it has fewer items left than its share; its beacon says its
+ *   window did not hold it back) keeps what it uses plus a little, and the
+ *   rest is shared by weight between the others.
+ *
+ * Why windows and not the queue: the pool's work queue is FIFO, and every
+ * message a worker holds was ready in it before. When the jobs' windows add
+ * up to the pool's capacity, the queue holds (almost) nothing ready: each
+ * worker's prefetch holds the jobs' messages in proportion to their windows,
+ * so the slots go to the jobs in that proportion (by Little's law: every
+ * message waits as long, so a job's throughput is in proportion to what it
+ * has in flight). A job that arrives gets its messages delivered as the
+ * first slots free (within about one item's time); the others see its
+ * beacon within half a second and stop refilling until they are down to their
+ * new share (about a prefetch's worth of items, 2 × an item's time). A job
+ * alone gets the whole capacity, as before.
+ *
+ * When the capacity is unknown (no heartbeats: workers of an older fj), no
+ * share is set and the window finds its size alone (window.ts).
+ */
+import type { Signer } from '../../core/signing.js';
+import type { PayloadStore } from '../../store/store.js';
+import { JOB_BEAT_EVERY_MS, putJobBeacon, readJobBeacons, type JobBeat } from '../../broker/job-beacon.js';
+
+export { JOB_BEAT_EVERY_MS };
+
+/** The least a job is allowed in flight, whatever its priority or weight: it always progresses. */
+export const FLOOR = 2;
+/** What a job keeps in flight until its first beat has read the pool (milliseconds, on a readable store). */
+export const PROVISIONAL = 4;
+
+/** What {@link shares} needs of a job. */
+export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | 'wants'>;
+
+/**
+ * The messages each job of `claims` may keep in flight on a pool that holds
+ * `capacity` at once (see the module's header for the policy). A job that
+ * `wants` more can use any share; one that does not uses what it has in
+ * flight, plus a quarter (it may still be ramping).
+ */
+export function shares(capacity: number, claims: readonly Claim[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const need = (c: Claim) => (c.wants ? Infinity : c.inFlight + Math.max(1, Math.ceil(c.inFlight / 4)));
+  const weightOf = (cs: readonly Claim[]) => cs.reduce((n, c) => n + c.weight, 0);
+  const levels = [...new Set(claims.map((c) => c.priority))].sort((a, b) => b - a);
+  let left = capacity;
+  let below = claims.length;
+  for (const p of levels) {
+    let open = claims.filter((c) => c.priority === p);
+    below -= open.length;
+    // The jobs of lower priorities keep their floors; what this level cannot use goes down to them.
+    let avail = Math.max(0, left - FLOOR * below);
+    left -= avail;
+    for (;;) {
+      const weights = weightOf(open);
+      const modest = open.filter((c) => need(c) <= (avail * c.weight) / weights);
+      if (modest.length === 0) break;
+      for (const c of modest) {
+        out.set(c.job, need(c));
+        avail -= need(c);
+      }
+      open = open.filter((c) => !modest.includes(c));
+    }
+    const weights = weightOf(open);
+    for (const c of open) out.set(c.job, (avail * c.weight) / weights);
+    if (open.length === 0) left += avail;
+  }
+  for (const [job, n] of out) out.set(job, Math.max(FLOOR, Math.ceil(n)));
+  return out;
+}
+
+/** What a {@link FairShare} sizes and reads. */
+export interface FairShareOptions {
+  readonly store: PayloadStore;
+  readonly signer?: Signer;
+  readonly pool: string;
+  readonly job: string;
+  readonly weight: number;
+  readonly priority: number;
+  /** Messages of this job in flight now. */
+  readonly inFlight: () => number;
+  /** The pool's capacity in messages, when known (worker heartbeats: pool-capacity.ts). */
+  readonly capacity: () => number | undefined;
+  /** The same, read from the heartbeats now (the first beat's). */
+  readonly readCapacity: () => Promise<number | undefined>;
+  /** The share changed (undefined: none, the window alone sizes the job). */
+  readonly onShare: (share: number | undefined) => void;
+}
+
+/** One job's side of the sharing: its beacon, written and read with the others' every {@link JOB_BEAT_EVERY_MS}. */
+export class FairShare {
+  private timer: NodeJS.Timeout | undefined;
+  private beating = false;
+  private held = true; // until its first beat is read, a job counts as wanting
+  private ended = false;
+  private started = false;
+  /** The share of the last beat, if any. */
+  share: number | undefined;
+
+  constructor(private readonly o: FairShareOptions) {}
+
+  /** The job had more to send than its window allowed: it can use more of the pool. */
+  heldBack(): void {
+    this.held = true;
+  }
+
+  /**
+   * Starts beating. Until the first beat has read the pool (the others'
+   * beacons and the workers' capacity), the job keeps {@link PROVISIONAL}
+   * messages in flight: a job starting beside others does not put a whole
+   * window ahead of theirs in the queue.
+   */
+  start(): void {
+    if (this.timer || this.ended) return;
+    if (this.share === undefined && !this.started) this.set(PROVISIONAL);
+    this.started = true;
+    void this.beat(true);
+    this.timer = setInterval(() => void this.beat(), JOB_BEAT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /** Stops, and tells the pool's other jobs this one ended (best effort: its beacon expires anyway). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.ended) return;
+    this.ended = true;
+    await putJobBeacon(this.o.store, this.o.signer, { ...this.claim(), ended: true }).catch(() => {});
+  }
+
+  private claim(): JobBeat {
+    const { job, pool, weight, priority } = this.o;
+    return { job, pool, weight, priority, inFlight: this.o.inFlight(), wants: this.held, sent: Date.now() };
+  }
+
+  private async beat(first = false): Promise<void> {
+    if (this.beating || this.ended) return;
+    this.beating = true;
+    try {
+      const mine = this.claim();
+      this.held = false;
+      await putJobBeacon(this.o.store, this.o.signer, mine);
+      const capacity = first ? await this.o.readCapacity() : this.o.capacity();
+      if (capacity === undefined || this.ended) return this.set(undefined);
+      const others = (await readJobBeacons(this.o.store, this.o.signer, this.o.pool)).filter(
+        (b) => !b.ended && b.job !== mine.job,
+      );
+      if (!this.ended) this.set(shares(capacity, [mine, ...others]).get(mine.job));
+    } catch {
+      // a store that cannot be read or written now: keep the last share (the first time: none, the window alone)
+      if (first) this.set(undefined);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private set(share: number | undefined): void {
+    if (share === this.share) return;
+    this.share = share;
+    this.o.onShare(share);
+  }
+}

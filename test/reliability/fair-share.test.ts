@@ -1,0 +1,139 @@
+/**
+ * Fair shares of one pool between the jobs on it, against the real RabbitMQ
+ * and real `fj worker` processes (2 × 6 threads: 12 slots). The jobs are
+ * attached amqp jobs run from this process (`run()`, each its own
+ * coordinator); their items block their thread for {@link MS} and report
+ * when they ran (test/fixtures/spans.mjs), so the slots each job held at
+ * any moment are known from the items themselves.
+ *
+ * - 4 jobs started at once each hold a quarter of the slots (±15%) once
+ *   the shares settle; when one ends, the other three hold a third each;
+ * - a small job started behind a large one finishes within 1.5× its time
+ *   alone on its share (half the pool);
+ * - a high-priority job started last finishes first, while the low-priority
+ *   one started before it still progresses.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type RunOptions, type TaskClass } from '../../src/index.js';
+import {
+  BROKER_URL,
+  brokerAvailable,
+  deleteQueues,
+  startWorkerProc,
+  stopWorkerProc,
+  type WorkerProc,
+} from '../helpers/broker.js';
+
+const available = await brokerAvailable();
+const spans = join(import.meta.dirname, '..', 'fixtures', 'spans.mjs');
+// Plain JavaScript on the build (as the workers load it): the job runs the very class they run.
+const Spans = ((await import(spans)) as { default: TaskClass }).default;
+const WORKERS = 2;
+const THREADS = 6;
+const SLOTS = WORKERS * THREADS;
+const MS = 200;
+
+/** Slot-ms of `ran` inside [from, to] (epoch ms). */
+function slotMs(ran: [number, number][], from: number, to: number): number {
+  let sum = 0;
+  for (const [s, e] of ran) sum += Math.max(0, Math.min(e, to) - Math.max(s, from));
+  return sum;
+}
+
+/** Each job's share of the slot-time all of them used in [from, to]. */
+function sharesOf(runs: [number, number][][], from: number, to: number): number[] {
+  const used = runs.map((r) => slotMs(r, from, to));
+  const total = used.reduce((a, b) => a + b, 0);
+  return used.map((u) => u / total);
+}
+
+describe.runIf(available)('fair shares of a pool', () => {
+  const queue = `fj.test.${randomUUID()}`;
+  const dir = mkdtempSync(join(tmpdir(), 'fj-fair-test-'));
+  const store = `file://${dir}`;
+  let workers: WorkerProc[] = [];
+
+  /** One job of `items` items; resolves to when it started and ended (epoch ms) and when its items ran. */
+  async function job(items: number, options: RunOptions = {}) {
+    const started = Date.now();
+    const ran = (await run(
+      Spans,
+      { items, ms: MS },
+      { executor: 'amqp', queue, broker: BROKER_URL, store, ...options },
+    )) as [number, number][];
+    expect(ran).toHaveLength(items);
+    return { started, ended: Date.now(), ran };
+  }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  beforeAll(async () => {
+    workers = await Promise.all(
+      Array.from({ length: WORKERS }, (_, n) =>
+        startWorkerProc([
+          ...['--queue', queue, '--store', store, '--tasks', spans],
+          ...['--concurrency', String(THREADS), '--name', `fair${n}`],
+        ]),
+      ),
+    );
+    await job(SLOTS * 2); // every thread loads the task
+    await sleep(2000); // and its coordinator's beacon is gone
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const w of workers) await stopWorkerProc(w);
+    await deleteQueues(queue);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives 4 jobs started at once a quarter of the slots each, and a third each when one ends', async () => {
+    // ~3 slots each: the fourth ends after ~6.7 s, the other three ~5 s later.
+    const runs = await Promise.all([200, 200, 200, 100].map((n) => job(n)));
+    const fourthEnded = runs[3].ended;
+    const start = Math.max(...runs.map((r) => r.started));
+    // Shares settle within 2 s (a beacon's second, and the prefetched items of the first second).
+    const four = sharesOf(
+      runs.map((r) => r.ran),
+      start + 2000,
+      fourthEnded - 300,
+    );
+    for (const s of four) expect(Math.abs(s - 0.25)).toBeLessThan(0.25 * 0.15);
+    const firstOfThreeEnded = Math.min(...runs.slice(0, 3).map((r) => r.ended));
+    const three = sharesOf(
+      runs.slice(0, 3).map((r) => r.ran),
+      fourthEnded + 1500,
+      firstOfThreeEnded - 300,
+    );
+    for (const s of three) expect(Math.abs(s - 1 / 3)).toBeLessThan(0.15 / 3);
+  }, 60_000);
+
+  it('finishes a small job behind a large one within 1.5x its time alone on its share', async () => {
+    const small = 12;
+    const alone = await job(small); // on the whole pool: one wave of items
+    const aloneMs = alone.ended - alone.started;
+    await sleep(1500);
+    // On half the pool (its share beside the large job): one more wave of items.
+    const aloneOnShareMs = aloneMs + MS * (Math.ceil(small / (SLOTS / 2)) - Math.ceil(small / SLOTS));
+    const large = job(600);
+    await sleep(2000);
+    const s = await job(small);
+    const l = await large;
+    expect(l.ended).toBeGreaterThan(s.ended);
+    // The issue asks for 2x; measured here: 1.0x with fair shares, 2.0x without (the window alone).
+    expect(s.ended - s.started).toBeLessThan(1.5 * aloneOnShareMs);
+  }, 60_000);
+
+  it('finishes a high-priority job started last first, while a low-priority one still progresses', async () => {
+    const low = job(300);
+    await sleep(1000);
+    const high = await job(250, { priority: 1 });
+    const l = await low;
+    expect(high.ended).toBeLessThan(l.ended);
+    // The low job kept its floor while the high one ran (from 2 s after the high one started: shares settle).
+    const during = l.ran.filter(([s]) => s > high.started + 2000 && s < high.ended).length;
+    expect(during).toBeGreaterThan(3);
+  }, 60_000);
+});
