@@ -17,11 +17,15 @@
  *   whole pool (measured) and the ideal on half the pool (its share), and
  *   the ratio of its wall time to that ideal.
  *
+ * - priority: a `--huge` item job, then an `--items` item job at priority 1
+ *   `--delay` later: the high one's wall time against its time alone, and
+ *   the slots the low one held meanwhile (its floor).
+ *
  * RabbitMQ at FJ_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672), a
  * file store of its own. Workers are child processes stopped by PID; the
  * queues are deleted at the end.
  *
- *   node bench/sharing.mjs [--workers 4] [--threads 8] [--ms 400] [--scenarios equal,small]
+ *   node bench/sharing.mjs [--workers 4] [--threads 8] [--ms 400] [--scenarios equal,small,priority]
  *                          [--jobs 4] [--items 320] [--gap 0.3] [--weights 1,1,1,1]
  *                          [--huge 1600] [--small 16] [--delay 2]
  */
@@ -78,12 +82,19 @@ const workers = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One job: its wall time from its own start, and its items' [start, end] spans. */
-async function job(items, weight, t0) {
+async function job(items, weight, t0, priority = 0) {
   const started = performance.now() - t0;
   const out = await run(
     Stamp,
     { durations: new Array(items).fill(ITEM_MS) },
-    { executor: 'amqp', queue, broker: BROKER, store, ...(weight === 1 ? {} : { weight }) },
+    {
+      executor: 'amqp',
+      queue,
+      broker: BROKER,
+      store,
+      ...(weight === 1 ? {} : { weight }),
+      ...(priority === 0 ? {} : { priority }),
+    },
   );
   const ended = performance.now() - t0;
   if (out.spans.length !== items) throw new Error(`expected ${items} results, got ${out.spans.length}`);
@@ -214,6 +225,37 @@ try {
       idealOnShareMs: idealShare,
       hugeWallMs: big.wallMs,
     };
+  }
+  if (opt.scenarios.includes('priority')) {
+    const huge = Number(opt.huge);
+    const items = Number(opt.items);
+    await sleep(2500);
+    const alone = await job(items, 1, performance.now());
+    await sleep(2500);
+    const t0 = performance.now();
+    const epoch0 = Date.now();
+    const lowRun = job(huge, 1, t0);
+    await sleep(Number(opt.delay) * 1000);
+    const high = await job(items, 1, t0, 1);
+    const low = await lowRun;
+    const during = slotMs(low.spans, epoch0 + high.started, epoch0 + high.ended) / (high.ended - high.started);
+    table(
+      `sharing, priority: ${items} items at priority 1, ${Number(opt.delay)} s after ${huge} items at priority 0 (${ITEM_MS} ms each) on ${SLOTS} slots`,
+      ['job', 'start', 'end', 'wall', 'alone (whole pool)', 'slowdown', 'slots held while the high one ran'],
+      [
+        ['low', fmt.s(low.started), fmt.s(low.ended), fmt.s(low.wallMs), '', '', during.toFixed(1)],
+        [
+          'high',
+          fmt.s(high.started),
+          fmt.s(high.ended),
+          fmt.s(high.wallMs),
+          fmt.s(alone.wallMs),
+          `${(high.wallMs / alone.wallMs).toFixed(2)}x`,
+          (slotMs(high.spans, epoch0 + high.started, epoch0 + high.ended) / (high.ended - high.started)).toFixed(1),
+        ],
+      ],
+    );
+    figures.priority = { huge, items, highWallMs: high.wallMs, highAloneMs: alone.wallMs, lowSlotsDuring: during };
   }
   saveResult('sharing', { broker: new URL(BROKER).host, ...figures });
 } finally {

@@ -253,6 +253,8 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
           itemTimeoutMs: field(opts, 'itemTimeoutMs', ['number'], 'options.'),
           onCodeChange: field(opts, 'onCodeChange', ['string'], 'options.') as 'fail' | 'follow' | undefined,
           resultTtlMs: field(opts, 'resultTtlMs', ['number'], 'options.'),
+          weight: field(opts, 'weight', ['number'], 'options.'),
+          priority: field(opts, 'priority', ['number'], 'options.'),
         },
         undefined,
         onThread(ctx),

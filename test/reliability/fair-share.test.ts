@@ -18,7 +18,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type RunOptions, type TaskClass } from '../../src/index.js';
+import { run, submit, type RunOptions, type TaskClass } from '../../src/index.js';
+import { readJobBeacons } from '../../src/broker/job-beacon.js';
+import { openStore } from '../../src/store/open.js';
+import { runFj } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -135,5 +139,31 @@ describe.runIf(available)('fair shares of a pool', () => {
     // The low job kept its floor while the high one ran (from 2 s after the high one started: shares settle).
     const during = l.ran.filter(([s]) => s > high.started + 2000 && s < high.ended).length;
     expect(during).toBeGreaterThan(3);
+  }, 60_000);
+
+  it("takes a detached job's weight and priority from fj submit to its coordinator, and refuses bad ones", async () => {
+    const bad = await runFj(['submit', spans, '-', '--weight', '0'], { stdin: '{}' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--weight must be a number above 0 and at most 1000000, got '0'/);
+    const worse = await runFj(['submit', spans, '-', '--priority', '1.5'], { stdin: '{}' });
+    expect(worse.code).toBe(2);
+    expect(worse.stderr).toMatch(/--priority must be a whole number from -100 to 100, got '1.5'/);
+
+    const handle = await submit(
+      Spans,
+      { items: 60, ms: MS },
+      { queue, broker: BROKER_URL, store, weight: 2, priority: 3 },
+    );
+    const s = await openStore(store);
+    try {
+      // The worker that coordinates it announces it on the pool with the job's own weight and priority.
+      const beat = await waitFor("the detached job's beacon", async () =>
+        (await readJobBeacons(s, undefined, queue)).find((b) => b.job === handle.id && !b.ended),
+      );
+      expect(beat).toMatchObject({ weight: 2, priority: 3 });
+    } finally {
+      await s.close();
+    }
+    expect(await handle.result()).toHaveLength(60);
   }, 60_000);
 });
