@@ -14,6 +14,7 @@
  * which field. With a signing key a beacon is sealed like a record
  * (`{"beat": …, "sig": …}`) and an unsigned or mis-signed one is dropped.
  */
+import { TENANT_NAME } from '../core/job-options.js';
 import type { Logger } from '../core/log.js';
 import { printable } from '../core/printable.js';
 import type { Signer } from '../core/signing.js';
@@ -60,6 +61,8 @@ export interface WorkerBeat {
   maxJobs: number;
   /** Task name -> code fingerprint, of every task it serves. */
   tasks: Record<string, string>;
+  /** The most of the pool each tenant's jobs hold together (tenant -> share, above 0 and at most 1): `fj worker --tenant-cap`. */
+  tenantCaps?: Record<string, number>;
   /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
   tally?: JobTally;
   /** The fingerprint of its signing key ({@link Signer.fingerprint}), absent when it has none. */
@@ -221,15 +224,33 @@ function beatProblem(name: string, b: unknown, now: number): string | undefined 
   const tasks = Object.entries(b.tasks);
   if (tasks.length > MAX_LIST || !tasks.every(([k, v]) => text(k) && text(v)))
     return 'field tasks: expected an object of task -> code';
-  if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
-  if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
-    return 'field keyId: expected 16 hex digits';
+  const optional = optionalProblem(b);
+  if (optional) return optional;
   if (!text(b.version)) return 'field version: expected a string';
   if (!int(b.sent, 0, MAX_COUNT)) return 'field sent: expected a time (ms since the epoch)';
   if ((b.sent as number) > now + MAX_CLOCK_SKEW_MS)
     return `field sent: ${Math.round(((b.sent as number) - now) / 1000)} s ahead of this host's clock (at most ${MAX_CLOCK_SKEW_MS / 1000} s counts)`;
   if (!int(b.started, 0, b.sent as number)) return 'field started: expected a time no later than sent';
   return undefined;
+}
+
+/** The first of the fields a beat may leave out that is there and malformed, else undefined. */
+function optionalProblem(b: Record<string, unknown>): string | undefined {
+  if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
+  if (b.tenantCaps !== undefined && !isTenantCaps(b.tenantCaps))
+    return 'field tenantCaps: expected an object of tenant -> share above 0 and at most 1';
+  if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
+    return 'field keyId: expected 16 hex digits';
+  return undefined;
+}
+
+function isTenantCaps(v: unknown): boolean {
+  const caps = isObject(v) && !Array.isArray(v) ? Object.entries(v) : undefined;
+  return (
+    caps !== undefined &&
+    caps.length <= MAX_LIST &&
+    caps.every(([k, c]) => TENANT_NAME.test(k) && typeof c === 'number' && c > 0 && c <= 1)
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -13,7 +13,7 @@
  * counts for nothing (a forged beacon can only shrink the shares of the
  * pool's jobs, never stop one: each keeps a floor, see fair-share.ts).
  */
-import { MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY } from '../core/job-options.js';
+import { MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, TENANT_NAME } from '../core/job-options.js';
 import type { Signer } from '../core/signing.js';
 import type { PayloadStore } from '../store/store.js';
 
@@ -32,6 +32,8 @@ export interface JobBeat {
   weight: number;
   /** Its priority (default 0): higher priorities take the pool's slots first. */
   priority: number;
+  /** Who it runs for, if anyone: the pool is shared between tenants first. */
+  tenant?: string;
   /** Its work messages awaiting results now. */
   inFlight: number;
   /** Whether it had more to send than its window allowed since its last beat (it can use more of the pool). */
@@ -96,6 +98,7 @@ export function readJobBeacon(
     num(b.inFlight, 0, Number.MAX_SAFE_INTEGER) &&
     typeof b.wants === 'boolean' &&
     (b.ended === undefined || typeof b.ended === 'boolean') &&
+    (b.tenant === undefined || (typeof b.tenant === 'string' && TENANT_NAME.test(b.tenant))) &&
     Number.isSafeInteger(b.sent) &&
     num(b.sent, now - JOB_BEAT_TTL_MS, now + JOB_BEAT_TTL_MS);
   return sound ? (b as unknown as JobBeat) : undefined;

@@ -56,6 +56,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     itemTimeoutMs: o.itemTimeoutMs,
     weight: o.weight,
     priority: o.priority,
+    tenant: o.tenant,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
   };

@@ -15,6 +15,7 @@ import {
   MAX_WEIGHT,
   MIN_PRIORITY,
   parseMaxFailures,
+  TENANT_NAME,
 } from '../core/job-options.js';
 import { LOG_FORMATS } from '../core/log.js';
 
@@ -98,7 +99,27 @@ export function shareOptions(cmd: Command, scope = ''): Command {
       `${scope}higher priorities take the pool's slots first; a lower one keeps a floor and still progresses (${MIN_PRIORITY} to ${MAX_PRIORITY}, default 0)`,
       (value: string) =>
         checked(`--priority must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}`, value, jobPriority),
+    )
+    .option(
+      '--tenant <name>',
+      `${scope}who the job runs for (a team): the pool is shared equally between tenants first, then between each tenant's jobs; a pool can cap a tenant (fj worker --tenant-cap) (default: none)`,
+      (value: string) => {
+        if (!TENANT_NAME.test(value))
+          throw new InvalidArgumentError(`--tenant must be 1-100 letters, digits and . _ : @ -, got '${value}'`);
+        return value;
+      },
     );
+}
+
+/** Parses one `--tenant-cap team-a=50%` (or `=0.5`) into the caps so far. */
+export function tenantCap(value: string, caps: Record<string, number> = {}): Record<string, number> {
+  const m = /^([^=]+)=(\d+(?:\.\d+)?)(%?)$/.exec(value.trim());
+  const share = m ? Number(m[2]) / (m[3] ? 100 : 1) : NaN;
+  if (!m || !TENANT_NAME.test(m[1]) || !(share > 0 && share <= 1))
+    throw new InvalidArgumentError(
+      `--tenant-cap must be TENANT=SHARE, a tenant of 1-100 letters, digits and . _ : @ - and a share above 0 and at most 1 (or 100%), got '${value}'`,
+    );
+  return { ...caps, [m[1]]: share };
 }
 
 function checked(rule: string, value: string, check: (n: number) => number): number {

@@ -12,6 +12,7 @@ import {
   duration,
   failureOptions,
   shareOptions,
+  tenantCap,
   int,
   JOB_LOG_FORMAT_HELP,
   logFormatOption,
@@ -222,6 +223,11 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
       int('--max-jobs'),
     )
     .option('--no-coordinate', 'coordinate no detached jobs: a pure item worker')
+    .option(
+      '--tenant-cap <tenant=share>',
+      "the most of this pool's slots a tenant's jobs (--tenant) hold together, e.g. team-a=50% or team-a=0.5; repeat for several tenants",
+      tenantCap,
+    )
     .option(
       '--wait-broker <seconds>',
       'at start, keep trying to reach the broker this long, logging each attempt (default 300)',

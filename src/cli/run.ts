@@ -40,6 +40,7 @@ export interface RunFlags {
   logFormat?: LogFormat;
   weight?: number;
   priority?: number;
+  tenant?: string;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -62,6 +63,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     itemConcurrency: flags.itemConcurrency,
     weight: flags.weight,
     priority: flags.priority,
+    tenant: flags.tenant,
   };
 }
 

@@ -185,6 +185,14 @@ export interface RunOptions {
    */
   priority?: number;
   /**
+   * amqp: who the job is run for (a team, a customer): 1-100 letters,
+   * digits and `. _ : @ -`. Within a priority, a pool's slots are shared
+   * equally between tenants first (a job without a tenant counts as a
+   * tenant of its own), then between each tenant's jobs by weight; a pool
+   * can cap a tenant's share (`fj worker --tenant-cap`). Default: none.
+   */
+  tenant?: string;
+  /**
    * Items each worker thread runs at once, for a `process` that awaits I/O
    * (see `ForkJoinTask.concurrency`, which it overrides) on local and
    * eager. amqp: each message then holds at least that many items, while
@@ -236,7 +244,8 @@ type WithoutDefault =
   | 'retries'
   | 'itemTimeoutMs'
   | 'itemConcurrency'
-  | 'signingKey';
+  | 'signingKey'
+  | 'tenant';
 
 /** {@link RunOptions} with every default filled in. */
 export type NormalizedOptions = Required<Omit<RunOptions, WithoutDefault | 'maxFailures' | 'checkLaws'>> &
@@ -375,7 +384,20 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
       options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
     weight: jobWeight(options.weight),
     priority: jobPriority(options.priority),
+    tenant: options.tenant === undefined ? undefined : jobTenant(options.tenant),
   };
+}
+
+/** What a tenant's name may hold (`tenant`, `--tenant`, `fj worker --tenant-cap`). */
+export const TENANT_NAME = /^[A-Za-z0-9._:@-]{1,100}$/;
+
+/** `tenant`: 1-100 letters, digits and `. _ : @ -`. */
+export function jobTenant(value: unknown): string {
+  if (typeof value !== 'string' || !TENANT_NAME.test(value))
+    throw new OptionError(
+      `Expected \`tenant\` to be 1-100 letters, digits and . _ : @ -, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 120)) : `\`${String(value)}\``}`,
+    );
+  return value;
 }
 
 /** The largest job weight (`weight`, `--weight`). */

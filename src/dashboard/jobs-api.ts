@@ -255,6 +255,7 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
           resultTtlMs: field(opts, 'resultTtlMs', ['number'], 'options.'),
           weight: field(opts, 'weight', ['number'], 'options.'),
           priority: field(opts, 'priority', ['number'], 'options.'),
+          tenant: field(opts, 'tenant', ['string'], 'options.'),
         },
         undefined,
         onThread(ctx),

@@ -49,6 +49,7 @@ export interface SubmitOptions extends Pick<
   | 'onCodeChange'
   | 'weight'
   | 'priority'
+  | 'tenant'
   | 'signingKey'
 > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
@@ -176,6 +177,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     onCodeChange: opts.onCodeChange,
     ...(opts.weight === 1 ? {} : { weight: opts.weight }),
     ...(opts.priority === 0 ? {} : { priority: opts.priority }),
+    ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }),
   };
 }
 

@@ -104,6 +104,7 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],
     weight: m.weight,
     priority: m.priority,
+    tenant: m.tenant,
   };
 }
 

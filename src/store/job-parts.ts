@@ -32,4 +32,6 @@ export interface JobSettings {
   weight?: number;
   /** `priority` on its pool (absent: 0). */
   priority?: number;
+  /** `tenant` (absent: none). */
+  tenant?: string;
 }

@@ -70,6 +70,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
         pool: o.queue,
         concurrency: o.concurrency,
         maxJobs: o.maxJobs,
+        tenantCaps: o.tenantCaps,
         state: () => (ready ? 'ready' : 'warming'),
         tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
         busy: () => Math.min(p.inFlight, o.concurrency),

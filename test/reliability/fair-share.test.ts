@@ -11,7 +11,11 @@
  * - a small job started behind a large one finishes within 1.5× its time
  *   alone on its share (half the pool);
  * - a high-priority job started last finishes first, while the low-priority
- *   one started before it still progresses.
+ *   one started before it still progresses;
+ * - a tenant the pool caps at 50% (`fj worker --tenant-cap`) holds no more,
+ *   alone or beside another job, which takes the whole pool once the
+ *   tenant's job ends;
+ * - a detached job's weight and priority reach its coordinator.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -79,7 +83,7 @@ describe.runIf(available)('fair shares of a pool', () => {
       Array.from({ length: WORKERS }, (_, n) =>
         startWorkerProc([
           ...['--queue', queue, '--store', store, '--tasks', spans],
-          ...['--concurrency', String(THREADS), '--name', `fair${n}`],
+          ...['--concurrency', String(THREADS), '--name', `fair${n}`, '--tenant-cap', 'capped=50%'],
         ]),
       ),
     );
@@ -139,6 +143,21 @@ describe.runIf(available)('fair shares of a pool', () => {
     // The low job kept its floor while the high one ran (from 2 s after the high one started: shares settle).
     const during = l.ran.filter(([s]) => s > high.started + 2000 && s < high.ended).length;
     expect(during).toBeGreaterThan(3);
+  }, 60_000);
+
+  it('keeps a capped tenant within its cap, alone too, and gives its slots to others once it has nothing left', async () => {
+    /** Mean slots `ran` held in [from, to]. */
+    const held = (ran: [number, number][], from: number, to: number) => slotMs(ran, from, to) / (to - from);
+    const capped = job(200, { tenant: 'capped' });
+    await sleep(2000);
+    const other = job(300);
+    const c = await capped;
+    const o = await other;
+    const bothFrom = o.started + 1500;
+    expect(held(c.ran, c.started + 1000, o.started)).toBeLessThan((SLOTS / 2) * 1.15); // alone: the cap idles the rest
+    expect(held(c.ran, bothFrom, c.ended - 300)).toBeLessThan((SLOTS / 2) * 1.15);
+    expect(held(o.ran, bothFrom, c.ended - 300)).toBeGreaterThan((SLOTS / 2) * 0.85);
+    expect(held(o.ran, c.ended + 1500, o.ended - 300)).toBeGreaterThan(SLOTS * 0.85);
   }, 60_000);
 
   it("takes a detached job's weight and priority from fj submit to its coordinator, and refuses bad ones", async () => {

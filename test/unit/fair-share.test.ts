@@ -52,6 +52,37 @@ describe('shares', () => {
     expect(modest.get('lo')).toBe(54);
   });
 
+  it("shares between tenants first, then between each tenant's jobs; a job without a tenant is a tenant of its own", () => {
+    // Tenant a's three jobs together get what b's one job gets, and what the job without a tenant gets.
+    const s = shares(90, [
+      job('a1', { tenant: 'a' }),
+      job('a2', { tenant: 'a' }),
+      job('a3', { tenant: 'a', weight: 4 }),
+      job('b1', { tenant: 'b' }),
+      job('solo'),
+    ]);
+    expect(s.get('b1')).toBe(30);
+    expect(s.get('solo')).toBe(30);
+    expect(s.get('a1')).toBe(5);
+    expect(s.get('a2')).toBe(5);
+    expect(s.get('a3')).toBe(20);
+  });
+
+  it('keeps a tenant within its cap, alone too, and gives the rest to the others', () => {
+    // 64 messages: 32 slots. Alone, a tenant capped at half the pool holds 16 messages (16 slots busy)...
+    const caps = new Map([['a', 0.5]]);
+    expect(shares(64, [job('a1', { tenant: 'a' })], caps).get('a1')).toBe(16);
+    const two = shares(64, [job('a1', { tenant: 'a' }), job('a2', { tenant: 'a' })], caps);
+    expect(two.get('a1')! + two.get('a2')!).toBe(16);
+    // ... and beside a job that fills the pool, half of all messages.
+    const full = shares(64, [job('a1', { tenant: 'a' }), job('b')], caps);
+    expect(full.get('a1')).toBe(32);
+    expect(full.get('b')).toBe(32);
+    const beside = shares(64, [job('a1', { tenant: 'a' }), job('b')], new Map([['a', 0.25]]));
+    expect(beside.get('a1')).toBe(16);
+    expect(beside.get('b')).toBe(48);
+  });
+
   it('never gives a job less than its floor, however many share the pool', () => {
     const many = shares(
       8,

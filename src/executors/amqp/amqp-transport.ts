@@ -144,8 +144,10 @@ export class AmqpTransport implements Transport {
       job: job.jobId,
       weight: plan.options.weight,
       priority: plan.options.priority,
+      tenant: plan.options.tenant,
       inFlight: () => this.out.inFlight,
       capacity: () => this.capacity.get(),
+      tenantCaps: () => this.capacity.tenantCaps,
       readCapacity: async () => (await this.capacity.refresh(), this.capacity.get()),
       onShare: (share) => {
         const before = this.window.allowed;

@@ -197,6 +197,7 @@ export class Coordinator {
         onCodeChange: options.onCodeChange,
         ...(options.weight === 1 ? {} : { weight: options.weight }),
         ...(options.priority === 0 ? {} : { priority: options.priority }),
+        ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
       },
       created: new Date().toISOString(),
     };

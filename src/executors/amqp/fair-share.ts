@@ -11,10 +11,14 @@
  *   so on. A job of a lower priority keeps a floor of {@link FLOOR}
  *   messages in flight, so it always progresses (about one slot per two
  *   floor messages), however many jobs of higher priority run;
- * - within a priority, by weight, water-filling: a job that cannot use its
- *   share (it has fewer items left than its share; its beacon says its
- *   window did not hold it back) keeps what it uses plus a little, and the
- *   rest is shared by weight between the others.
+ * - within a priority, between tenants first (equally; a job without a
+ *   tenant is a tenant of its own, of its weight), each tenant within the
+ *   cap the pool's workers announce for it (`fj worker --tenant-cap`: the
+ *   cap holds even when the tenant is alone, idling the rest), then between
+ *   each tenant's jobs by weight; at each step water-filling: a job that
+ *   cannot use its share (it has fewer items left than its share; its
+ *   beacon says its window did not hold it back) keeps what it uses plus a
+ *   little, and the rest is shared between the others.
  *
  * Why windows and not the queue: the pool's work queue is FIFO, and every
  * message a worker holds was ready in it before. When the jobs' windows add
@@ -43,42 +47,106 @@ export const FLOOR = 2;
 export const PROVISIONAL = 4;
 
 /** What {@link shares} needs of a job. */
-export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | 'wants'>;
+export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | 'wants' | 'tenant'>;
 
 /**
  * The messages each job of `claims` may keep in flight on a pool that holds
  * `capacity` at once (see the module's header for the policy). A job that
  * `wants` more can use any share; one that does not uses what it has in
- * flight, plus a quarter (it may still be ramping).
+ * flight, plus a quarter (it may still be ramping). `tenantCaps`: the most
+ * of the capacity (0 to 1) the jobs of a tenant hold together.
  */
-export function shares(capacity: number, claims: readonly Claim[]): Map<string, number> {
+export function shares(
+  capacity: number,
+  claims: readonly Claim[],
+  tenantCaps: ReadonlyMap<string, number> = new Map(),
+): Map<string, number> {
   const out = new Map<string, number>();
   const need = (c: Claim) => (c.wants ? Infinity : c.inFlight + Math.max(1, Math.ceil(c.inFlight / 4)));
-  const weightOf = (cs: readonly Claim[]) => cs.reduce((n, c) => n + c.weight, 0);
   const levels = [...new Set(claims.map((c) => c.priority))].sort((a, b) => b - a);
   let left = capacity;
   let below = claims.length;
   for (const p of levels) {
-    let open = claims.filter((c) => c.priority === p);
-    below -= open.length;
+    const level = claims.filter((c) => c.priority === p);
+    below -= level.length;
     // The jobs of lower priorities keep their floors; what this level cannot use goes down to them.
-    let avail = Math.max(0, left - FLOOR * below);
+    const avail = Math.max(0, left - FLOOR * below);
     left -= avail;
-    for (;;) {
-      const weights = weightOf(open);
-      const modest = open.filter((c) => need(c) <= (avail * c.weight) / weights);
-      if (modest.length === 0) break;
-      for (const c of modest) {
-        out.set(c.job, need(c));
-        avail -= need(c);
-      }
-      open = open.filter((c) => !modest.includes(c));
+    // Between tenants first (equally; a job without one is a tenant of its own, of its weight), each within
+    // its cap; then between each tenant's jobs, by weight.
+    const tenants = new Map<string, Claim[]>();
+    for (const c of level) {
+      const key = c.tenant === undefined ? `job ${c.job}` : `tenant ${c.tenant}`;
+      tenants.set(key, [...(tenants.get(key) ?? []), c]);
     }
-    const weights = weightOf(open);
-    for (const c of open) out.set(c.job, (avail * c.weight) / weights);
-    if (open.length === 0) left += avail;
+    const groups = [...tenants].map(([key, jobs]) => {
+      const cap = key.startsWith('tenant ') ? tenantCaps.get(jobs[0].tenant!) : undefined;
+      const wanted = jobs.reduce((n, c) => n + need(c), 0);
+      // A tenant weighs 1; a job without one, its own weight.
+      const weight = key.startsWith('tenant ') ? 1 : jobs[0].weight;
+      return { jobs, weight, cap, wanted, need: cap === undefined ? wanted : Math.min(wanted, cap * capacity) };
+    });
+    let byTenant = waterFill(avail, groups);
+    if (groups.some((g) => g.cap !== undefined && g.cap < 1)) {
+      // A cap is a share of the slots: messages in flight count in proportion only while the pool is full (the
+      // jobs hold more than its slots, capacity / 2), so a capped tenant holds cap × what everyone holds, and
+      // never less than cap × the slots (alone, it would otherwise fill them all).
+      const others =
+        capacity -
+        left -
+        avail +
+        FLOOR * below +
+        sumOf(
+          groups.filter((g) => g.cap === undefined),
+          byTenant,
+        );
+      for (const g of groups)
+        if (g.cap !== undefined && g.cap < 1)
+          g.need = Math.min(
+            g.wanted,
+            g.cap * capacity,
+            Math.max((g.cap * capacity) / 2, (g.cap * others) / (1 - g.cap)),
+          );
+      byTenant = waterFill(avail, groups);
+    }
+    for (const g of groups) {
+      const given = waterFill(
+        byTenant.get(g)!,
+        g.jobs.map((c) => ({ c, weight: c.weight, need: need(c) })),
+      );
+      for (const [{ c }, n] of given) out.set(c.job, n);
+    }
+    left += avail - sumOf(groups, byTenant);
   }
   for (const [job, n] of out) out.set(job, Math.max(FLOOR, Math.ceil(n)));
+  return out;
+}
+
+function sumOf<T>(items: readonly T[], given: ReadonlyMap<T, number>): number {
+  return items.reduce((n, x) => n + given.get(x)!, 0);
+}
+
+/**
+ * Shares `avail` between `items` by weight, water-filling: an item that
+ * needs less than its share gets what it needs, and the rest is shared
+ * again between the others. What no item needs is left out (the values add
+ * up to less than `avail`).
+ */
+function waterFill<T extends { weight: number; need: number }>(avail: number, items: readonly T[]): Map<T, number> {
+  const out = new Map<T, number>();
+  let open = items;
+  for (;;) {
+    const weights = open.reduce((n, x) => n + x.weight, 0);
+    const modest = open.filter((x) => x.need <= (avail * x.weight) / weights);
+    if (modest.length === 0) break;
+    for (const x of modest) {
+      out.set(x, x.need);
+      avail -= x.need;
+    }
+    open = open.filter((x) => !modest.includes(x));
+  }
+  const weights = open.reduce((n, x) => n + x.weight, 0);
+  for (const x of open) out.set(x, (avail * x.weight) / weights);
   return out;
 }
 
@@ -90,10 +158,13 @@ export interface FairShareOptions {
   readonly job: string;
   readonly weight: number;
   readonly priority: number;
+  readonly tenant: string | undefined;
   /** Messages of this job in flight now. */
   readonly inFlight: () => number;
   /** The pool's capacity in messages, when known (worker heartbeats: pool-capacity.ts). */
   readonly capacity: () => number | undefined;
+  /** The pool's tenant caps (tenant -> share of the capacity), as its workers announce them. */
+  readonly tenantCaps: () => ReadonlyMap<string, number>;
   /** The same, read from the heartbeats now (the first beat's). */
   readonly readCapacity: () => Promise<number | undefined>;
   /** The share changed (undefined: none, the window alone sizes the job). */
@@ -142,8 +213,17 @@ export class FairShare {
   }
 
   private claim(): JobBeat {
-    const { job, pool, weight, priority } = this.o;
-    return { job, pool, weight, priority, inFlight: this.o.inFlight(), wants: this.held, sent: Date.now() };
+    const { job, pool, weight, priority, tenant } = this.o;
+    return {
+      job,
+      pool,
+      weight,
+      priority,
+      ...(tenant === undefined ? {} : { tenant }),
+      inFlight: this.o.inFlight(),
+      wants: this.held,
+      sent: Date.now(),
+    };
   }
 
   private async beat(first = false): Promise<void> {
@@ -158,7 +238,7 @@ export class FairShare {
       const others = (await readJobBeacons(this.o.store, this.o.signer, this.o.pool)).filter(
         (b) => !b.ended && b.job !== mine.job,
       );
-      if (!this.ended) this.set(shares(capacity, [mine, ...others]).get(mine.job));
+      if (!this.ended) this.set(shares(capacity, [mine, ...others], this.o.tenantCaps()).get(mine.job));
     } catch {
       // a store that cannot be read or written now: keep the last share (the first time: none, the window alone)
       if (first) this.set(undefined);
