@@ -43,8 +43,11 @@ export { JOB_BEAT_EVERY_MS };
 
 /** The least a job is allowed in flight, whatever its priority or weight: it always progresses. */
 export const FLOOR = 2;
-/** What a job keeps in flight until its first beat has read the pool (milliseconds, on a readable store). */
-export const PROVISIONAL = 4;
+/**
+ * How long a job waits for its first beat (milliseconds on a readable store)
+ * before it sends anything; past this it sends as its window alone allows.
+ */
+export const FIRST_BEAT_WAIT_MS = 1000;
 
 /** What {@link shares} needs of a job. */
 export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | 'wants' | 'tenant'>;
@@ -190,13 +193,17 @@ export class FairShare {
 
   /**
    * Starts beating. Until the first beat has read the pool (the others'
-   * beacons and the workers' capacity), the job keeps {@link PROVISIONAL}
-   * messages in flight: a job starting beside others does not put a whole
-   * window ahead of theirs in the queue.
+   * beacons and the workers' capacity), for {@link FIRST_BEAT_WAIT_MS} at
+   * most, the job sends nothing: a job starting beside others does not put a
+   * whole window ahead of theirs in the queue, and it sends its share at
+   * once (in a few steps, its first items wait behind more of the others').
    */
   start(): void {
     if (this.timer || this.ended) return;
-    if (this.share === undefined && !this.started) this.set(PROVISIONAL);
+    if (this.share === undefined && !this.started) {
+      this.set(0);
+      setTimeout(() => this.share === 0 && this.set(undefined), FIRST_BEAT_WAIT_MS).unref();
+    }
     this.started = true;
     void this.beat(true);
     this.timer = setInterval(() => void this.beat(), JOB_BEAT_EVERY_MS);
