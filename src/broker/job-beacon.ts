@@ -52,17 +52,17 @@ export async function putJobBeacon(store: PayloadStore, signer: Signer | undefin
   await store.putBeacon('jobs', beat.job, sealed, beat.ended ? 2 * JOB_BEAT_EVERY_MS : JOB_BEAT_TTL_MS);
 }
 
-/** The sound, live beacons of the coordinators of `pool` (ended ones included: the caller drops them). */
+/** The sound, live beacons of the coordinators of `pool` (undefined: of every pool; ended ones included: the caller drops them). */
 export async function readJobBeacons(
   store: PayloadStore,
   signer: Signer | undefined,
-  pool: string,
+  pool: string | undefined,
   now: number = Date.now(),
 ): Promise<JobBeat[]> {
   const out: JobBeat[] = [];
   for (const { name, text } of await store.listBeacons('jobs')) {
     const b = readJobBeacon(name, text, signer, now);
-    if (b && b.pool === pool) out.push(b);
+    if (b && (pool === undefined || b.pool === pool)) out.push(b);
   }
   return out;
 }

@@ -15,7 +15,7 @@
  * - a tenant the pool caps at 50% (`fj worker --tenant-cap`) holds no more,
  *   alone or beside another job, which takes the whole pool once the
  *   tenant's job ends;
- * - a detached job's weight and priority reach its coordinator.
+ * - a detached job's weight and priority reach its coordinator, and `fj workers`.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -160,7 +160,7 @@ describe.runIf(available)('fair shares of a pool', () => {
     expect(held(o.ran, c.ended + 1500, o.ended - 300)).toBeGreaterThan(SLOTS * 0.85);
   }, 60_000);
 
-  it("takes a detached job's weight and priority from fj submit to its coordinator, and refuses bad ones", async () => {
+  it("takes a detached job's weight and priority from fj submit to its coordinator (fj workers shows them), and refuses bad ones", async () => {
     const bad = await runFj(['submit', spans, '-', '--weight', '0'], { stdin: '{}' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--weight must be a number above 0 and at most 1000000, got '0'/);
@@ -170,7 +170,7 @@ describe.runIf(available)('fair shares of a pool', () => {
 
     const handle = await submit(
       Spans,
-      { items: 60, ms: MS },
+      { items: 120, ms: MS },
       { queue, broker: BROKER_URL, store, weight: 2, priority: 3 },
     );
     const s = await openStore(store);
@@ -180,9 +180,13 @@ describe.runIf(available)('fair shares of a pool', () => {
         (await readJobBeacons(s, undefined, queue)).find((b) => b.job === handle.id && !b.ended),
       );
       expect(beat).toMatchObject({ weight: 2, priority: 3 });
+      // fj workers shows who holds the slots.
+      const shown = await runFj(['workers', '--store', store]);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(new RegExp(`${handle.id}\\s+${queue.replace(/\./g, '\\.')}\\s+3\\s+2\\s+-\\s+\\d+`));
     } finally {
       await s.close();
     }
-    expect(await handle.result()).toHaveLength(60);
+    expect(await handle.result()).toHaveLength(120);
   }, 60_000);
 });
