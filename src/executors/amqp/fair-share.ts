@@ -49,6 +49,9 @@ export const FLOOR = 2;
  */
 export const FIRST_BEAT_WAIT_MS = 1000;
 
+/** How long a job's end waits to write its last beacon (the one that says it ended). */
+const STOP_WAIT_MS = 1000;
+
 /** What {@link shares} needs of a job. */
 export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | 'wants' | 'tenant'>;
 
@@ -216,7 +219,13 @@ export class FairShare {
     this.timer = undefined;
     if (this.ended) return;
     this.ended = true;
-    await putJobBeacon(this.o.store, this.o.signer, { ...this.claim(), ended: true }).catch(() => {});
+    // The job's end never waits on a slow store for this: past STOP_WAIT_MS the beacon simply expires.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      putJobBeacon(this.o.store, this.o.signer, { ...this.claim(), ended: true }).catch(() => {}),
+      new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   private claim(): JobBeat {
