@@ -23,7 +23,7 @@
  *
  * RabbitMQ at FJ_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672), a
  * file store of its own. Workers are child processes stopped by PID; the
- * queues are deleted at the end.
+ * queues (the pool's, its code queues and jobs queue) are deleted at the end.
  *
  *   node bench/sharing.mjs [--workers 4] [--threads 8] [--ms 400] [--scenarios equal,small,priority]
  *                          [--jobs 4] [--items 320] [--gap 0.3] [--weights 1,1,1,1]
@@ -32,7 +32,8 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_BROKER, run } from '../dist/src/index.js';
+import { builtinTaskNames, DEFAULT_BROKER, resolveTask, run } from '../dist/src/index.js';
+import { codeQueue } from '../dist/src/broker/amqp.js';
 import Stamp from './tasks/stamp.mjs';
 import {
   BENCH_DIR,
@@ -260,7 +261,10 @@ try {
   saveResult('sharing', { broker: new URL(BROKER).host, ...figures });
 } finally {
   for (const w of workers) await stopWorker(w).catch(() => {});
-  await deleteQueues(BROKER, [queue, `${queue}.dead`]).catch((err) =>
+  // The workers declared a code queue for every task they serve (the built-ins too) and the pool's jobs queue.
+  const served = await Promise.all([...builtinTaskNames(), Stamp].map((t) => resolveTask(t).catch(() => undefined)));
+  const codeQueues = served.filter(Boolean).map((t) => codeQueue(queue, t.name, t.codeHash));
+  await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`, ...codeQueues]).catch((err) =>
     console.error(`could not delete the bench queues: ${err.message}`),
   );
   cleanup();

@@ -22,7 +22,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, submit, type RunOptions, type TaskClass } from '../../src/index.js';
+import { builtinTaskNames, resolveTask, run, submit, type RunOptions, type TaskClass } from '../../src/index.js';
+import { codeQueue } from '../../src/broker/amqp.js';
 import { readJobBeacons } from '../../src/broker/job-beacon.js';
 import { openStore } from '../../src/store/open.js';
 import { runFj } from '../helpers/cli.js';
@@ -30,6 +31,7 @@ import { waitFor } from '../helpers/wait.js';
 import {
   BROKER_URL,
   brokerAvailable,
+  deleteQueue,
   deleteQueues,
   startWorkerProc,
   stopWorkerProc,
@@ -94,6 +96,10 @@ describe.runIf(available)('fair shares of a pool', () => {
   afterAll(async () => {
     for (const w of workers) await stopWorkerProc(w);
     await deleteQueues(queue);
+    // The workers declared a code queue for every task they serve (the built-ins too), and the pool's jobs queue.
+    for (const t of await Promise.all([...builtinTaskNames(), Spans].map((n) => resolveTask(n))))
+      await deleteQueue(codeQueue(queue, t.name, t.codeHash));
+    await deleteQueue(`${queue}.jobs`);
     rmSync(dir, { recursive: true, force: true });
   });
 
