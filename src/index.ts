@@ -52,6 +52,7 @@ export {
   attach,
   listJobs,
   listWorkers,
+  listPoolJobs,
   forget,
   addSchedule,
   listSchedules,
@@ -74,6 +75,7 @@ export {
   type ResultOptions,
   type ListJobsOptions,
   type WorkerView,
+  type PoolJobView,
 } from './detached/api.js';
 export type { JobState } from './store/job-index.js';
 export type { JobStatus } from './store/job-records.js';

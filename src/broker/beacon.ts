@@ -14,6 +14,7 @@
  * which field. With a signing key a beacon is sealed like a record
  * (`{"beat": …, "sig": …}`) and an unsigned or mis-signed one is dropped.
  */
+import { TENANT_NAME } from '../core/job-options.js';
 import type { Logger } from '../core/log.js';
 import { printable } from '../core/printable.js';
 import type { Signer } from '../core/signing.js';
@@ -60,6 +61,8 @@ export interface WorkerBeat {
   maxJobs: number;
   /** Task name -> code fingerprint, of every task it serves. */
   tasks: Record<string, string>;
+  /** The most of the pool each tenant's jobs hold together (tenant -> share, above 0 and at most 1): `fj worker --tenant-cap`. */
+  tenantCaps?: Record<string, number>;
   /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
   tally?: JobTally;
   /** It is its pool's scheduler now (worker/scheduler.ts: it runs the pool's delayed and periodic jobs); absent: it is not. */
@@ -237,9 +240,20 @@ function optionalProblem(b: Record<string, unknown>): string | undefined {
     return 'field state: expected "warming" or "ready"';
   if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
   if (b.scheduler !== undefined && typeof b.scheduler !== 'boolean') return 'field scheduler: expected true or false';
+  if (b.tenantCaps !== undefined && !isTenantCaps(b.tenantCaps))
+    return 'field tenantCaps: expected an object of tenant -> share above 0 and at most 1';
   if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
     return 'field keyId: expected 16 hex digits';
   return undefined;
+}
+
+function isTenantCaps(v: unknown): boolean {
+  const caps = isObject(v) && !Array.isArray(v) ? Object.entries(v) : undefined;
+  return (
+    caps !== undefined &&
+    caps.length <= MAX_LIST &&
+    caps.every(([k, c]) => TENANT_NAME.test(k) && typeof c === 'number' && c > 0 && c <= 1)
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

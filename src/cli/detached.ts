@@ -2,7 +2,7 @@
 import { CancelledError, UsageError } from '../core/errors.js';
 import { JobHandle } from '../detached/handle.js';
 import type { JobView } from '../detached/job-view.js';
-import { forget, listJobs, listWorkers } from '../detached/queries.js';
+import { forget, listJobs, listPoolJobs, listWorkers } from '../detached/queries.js';
 import { rerunFailed } from '../detached/rerun.js';
 import { submit, type SubmitOptions } from '../detached/submit.js';
 import { loadPipeline } from '../pipeline/run-pipeline.js';
@@ -61,6 +61,9 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     maxResults: o.maxResults,
     itemTimeoutMs: o.itemTimeoutMs,
     rateLimit: o.rateLimit,
+    weight: o.weight,
+    priority: o.priority,
+    tenant: o.tenant,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
     at: flags.at,
@@ -279,6 +282,18 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
     ].map(printable),
   );
   io.stdout.write(table(['NAME', 'POOL', 'STATE', 'BUSY', 'ITEMS', 'JOBS', 'HEARD', 'CODE', ''], rows));
+  // Who holds the slots: the jobs running on the pools now (their coordinators' beacons), best effort.
+  const jobs = await listPoolJobs(flags).catch(() => []);
+  if (jobs.length === 0) return;
+  io.stdout.write('\njobs running on the pools now (slots go in proportion to IN FLIGHT):\n');
+  io.stdout.write(
+    table(
+      ['JOB', 'POOL', 'PRIORITY', 'WEIGHT', 'TENANT', 'IN FLIGHT'],
+      jobs.map((j) =>
+        [j.job, j.pool, String(j.priority), String(j.weight), j.tenant ?? '-', String(j.inFlight)].map(printable),
+      ),
+    ),
+  );
 }
 
 /** Removes an ended job's output and records now. */

@@ -6,7 +6,17 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { CODE_CHANGE_POLICIES, FAILURE_POLICIES, parseMaxFailures } from '../core/job-options.js';
+import {
+  CODE_CHANGE_POLICIES,
+  FAILURE_POLICIES,
+  jobPriority,
+  jobWeight,
+  MAX_PRIORITY,
+  MAX_WEIGHT,
+  MIN_PRIORITY,
+  parseMaxFailures,
+  TENANT_NAME,
+} from '../core/job-options.js';
 import { LOG_FORMATS } from '../core/log.js';
 
 /**
@@ -89,6 +99,50 @@ export function rate(name: string) {
       throw new InvalidArgumentError(`${name} must be a number of items a second above 0, got '${value}'`);
     return n;
   };
+}
+
+/** `--weight` and `--priority`: how the job shares its pool with the others on it (`fj run -e amqp`, `fj submit`); `scope` as for {@link brokerOption}. */
+export function shareOptions(cmd: Command, scope = ''): Command {
+  return cmd
+    .option(
+      '--weight <w>',
+      `${scope}the job's share of its pool against the other jobs of its priority running there: slots in proportion to weights (above 0, default 1)`,
+      (value: string) => checked(`--weight must be a number above 0 and at most ${MAX_WEIGHT}`, value, jobWeight),
+    )
+    .option(
+      '--priority <n>',
+      `${scope}higher priorities take the pool's slots first; a lower one keeps a floor and still progresses (${MIN_PRIORITY} to ${MAX_PRIORITY}, default 0)`,
+      (value: string) =>
+        checked(`--priority must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}`, value, jobPriority),
+    )
+    .option(
+      '--tenant <name>',
+      `${scope}who the job runs for (a team): the pool is shared equally between tenants first, then between each tenant's jobs; a pool can cap a tenant (fj worker --tenant-cap) (default: none)`,
+      (value: string) => {
+        if (!TENANT_NAME.test(value))
+          throw new InvalidArgumentError(`--tenant must be 1-100 letters, digits and . _ : @ -, got '${value}'`);
+        return value;
+      },
+    );
+}
+
+/** Parses one `--tenant-cap team-a=50%` (or `=0.5`) into the caps so far. */
+export function tenantCap(value: string, caps: Record<string, number> = {}): Record<string, number> {
+  const m = /^([^=]+)=(\d+(?:\.\d+)?)(%?)$/.exec(value.trim());
+  const share = m ? Number(m[2]) / (m[3] ? 100 : 1) : NaN;
+  if (!m || !TENANT_NAME.test(m[1]) || !(share > 0 && share <= 1))
+    throw new InvalidArgumentError(
+      `--tenant-cap must be TENANT=SHARE, a tenant of 1-100 letters, digits and . _ : @ - and a share above 0 and at most 1 (or 100%), got '${value}'`,
+    );
+  return { ...caps, [m[1]]: share };
+}
+
+function checked(rule: string, value: string, check: (n: number) => number): number {
+  try {
+    return check(value.trim() === '' ? NaN : Number(value));
+  } catch {
+    throw new InvalidArgumentError(`${rule}, got '${value}'`);
+  }
 }
 
 /** Parses an integer from 0 and up. */

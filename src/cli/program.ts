@@ -11,6 +11,8 @@ import {
   count,
   duration,
   failureOptions,
+  shareOptions,
+  tenantCap,
   int,
   JOB_LOG_FORMAT_HELP,
   logFormatOption,
@@ -108,6 +110,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
       'amqp: items/results larger than this travel by store reference (default 65536)',
       int('--inline-limit'),
     );
+  shareOptions(run, 'amqp: ');
   failureOptions(run).action(async (task, input, flags) => (await commands.run()).runCommand(task, input, flags, io));
 
   const resume = program
@@ -223,6 +226,11 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     )
     .option('--no-coordinate', 'coordinate no detached jobs: a pure item worker')
     .option(
+      '--tenant-cap <tenant=share>',
+      "the most of this pool's slots a tenant's jobs (--tenant) hold together, e.g. team-a=50% or team-a=0.5; repeat for several tenants",
+      tenantCap,
+    )
+    .option(
       '--wait-broker <seconds>',
       'at start, keep trying to reach the broker this long, logging each attempt (default 300)',
       seconds('--wait-broker'),
@@ -280,6 +288,7 @@ function detachedCommands(program: Command, io: Streams): void {
       'items/results larger than this travel by store reference (default 65536)',
       int('--inline-limit'),
     );
+  shareOptions(submit);
   failureOptions(submit).action(async (task, input, flags) =>
     (await commands.detached()).submitCommand(task, input, flags, io),
   );

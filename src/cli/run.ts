@@ -39,6 +39,9 @@ export interface RunFlags {
   rateLimit?: number;
   itemConcurrency?: number;
   logFormat?: LogFormat;
+  weight?: number;
+  priority?: number;
+  tenant?: string;
 }
 
 /** The job options shared by `fj run` and `fj resume`, from their flags. */
@@ -60,6 +63,9 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     itemTimeoutMs: flags.itemTimeout === undefined ? undefined : Math.round(flags.itemTimeout * 1000),
     rateLimit: flags.rateLimit,
     itemConcurrency: flags.itemConcurrency,
+    weight: flags.weight,
+    priority: flags.priority,
+    tenant: flags.tenant,
   };
 }
 

@@ -24,6 +24,8 @@ export type WorkerFlags = Omit<WorkerOptions, 'logLevel' | 'shutdownTimeoutMs' |
   waitBroker?: number | false;
   /** false (`--no-coordinate`): coordinate no detached jobs. */
   coordinate?: boolean;
+  /** `--tenant-cap`s, gathered: `tenantCaps`. */
+  tenantCap?: Record<string, number>;
 };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
@@ -34,9 +36,11 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     verbose: _,
     quiet: __,
     coordinate,
+    tenantCap,
     ...options
   } = flags;
   if (coordinate === false) options.maxJobs = 0;
+  if (tenantCap) options.tenantCaps = tenantCap;
   const shutdownTimeoutMs = shutdownTimeout === undefined ? undefined : Math.max(1, Math.round(shutdownTimeout * 1000));
   const timeoutMs = shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.

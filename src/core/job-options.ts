@@ -181,6 +181,29 @@ export interface RunOptions {
    */
   onCodeChange?: CodeChangePolicy;
   /**
+   * amqp: the job's weight among the jobs of its priority running on its
+   * pool at once: they share the pool's slots in proportion to their
+   * weights (a job of weight 2 gets twice the slots of a job of weight 1).
+   * A number above 0, at most 1,000,000. Default 1.
+   */
+  weight?: number;
+  /**
+   * amqp: the job's priority on its pool, a whole number from -100 to 100:
+   * the jobs of the highest priority present take the pool's slots first;
+   * a job of a lower priority keeps a floor (2 messages in flight, so at
+   * least one item running) and gets whatever the higher ones cannot use.
+   * Default 0.
+   */
+  priority?: number;
+  /**
+   * amqp: who the job is run for (a team, a customer): 1-100 letters,
+   * digits and `. _ : @ -`. Within a priority, a pool's slots are shared
+   * equally between tenants first (a job without a tenant counts as a
+   * tenant of its own), then between each tenant's jobs by weight; a pool
+   * can cap a tenant's share (`fj worker --tenant-cap`). Default: none.
+   */
+  tenant?: string;
+  /**
    * Items each worker thread runs at once, for a `process` that awaits I/O
    * (see `ForkJoinTask.concurrency`, which it overrides) on local and
    * eager. amqp: each message then holds at least that many items, while
@@ -233,7 +256,8 @@ type WithoutDefault =
   | 'itemTimeoutMs'
   | 'rateLimit'
   | 'itemConcurrency'
-  | 'signingKey';
+  | 'signingKey'
+  | 'tenant';
 
 /** {@link RunOptions} with every default filled in. */
 export type NormalizedOptions = Required<Omit<RunOptions, WithoutDefault | 'maxFailures' | 'checkLaws'>> &
@@ -381,7 +405,48 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
     checkLaws: lawCheck(options.checkLaws, executor),
     itemConcurrency:
       options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
+    weight: jobWeight(options.weight),
+    priority: jobPriority(options.priority),
+    tenant: options.tenant === undefined ? undefined : jobTenant(options.tenant),
   };
+}
+
+/** What a tenant's name may hold (`tenant`, `--tenant`, `fj worker --tenant-cap`). */
+export const TENANT_NAME = /^[A-Za-z0-9._:@-]{1,100}$/;
+
+/** `tenant`: 1-100 letters, digits and `. _ : @ -`. */
+export function jobTenant(value: unknown): string {
+  if (typeof value !== 'string' || !TENANT_NAME.test(value))
+    throw new OptionError(
+      `Expected \`tenant\` to be 1-100 letters, digits and . _ : @ -, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 120)) : `\`${String(value)}\``}`,
+    );
+  return value;
+}
+
+/** The largest job weight (`weight`, `--weight`). */
+export const MAX_WEIGHT = 1_000_000;
+/** The range of job priorities (`priority`, `--priority`). */
+export const MIN_PRIORITY = -100;
+export const MAX_PRIORITY = 100;
+
+/** `weight`, default 1: a number above 0, at most {@link MAX_WEIGHT}. */
+export function jobWeight(value: unknown): number {
+  if (value === undefined) return 1;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_WEIGHT)
+    throw new OptionError(
+      `Expected \`weight\` to be a number above 0 and at most ${MAX_WEIGHT}, got \`${String(value)}\` (${typeof value})`,
+    );
+  return value;
+}
+
+/** `priority`, default 0: a whole number from {@link MIN_PRIORITY} to {@link MAX_PRIORITY}. */
+export function jobPriority(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_PRIORITY || value > MAX_PRIORITY)
+    throw new OptionError(
+      `Expected \`priority\` to be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got \`${String(value)}\` (${typeof value})`,
+    );
+  return value;
 }
 
 function lawCheck(value: unknown, executor: ExecutorName): LawCheck | undefined {

@@ -7,7 +7,7 @@
  */
 import type { JobHandle } from './handle.js';
 import type { JobView } from './job-view.js';
-import type { ListJobsOptions, WorkerView } from './queries.js';
+import type { ListJobsOptions, PoolJobView, WorkerView } from './queries.js';
 import type { SubmitOptions } from './submit.js';
 import type { DelayOptions } from './delay.js';
 import type { ScheduleJobOptions, ScheduleOptions, ScheduleRun, ScheduleView } from './schedules.js';
@@ -19,7 +19,7 @@ import type { TaskClass } from '../task/fork-join-task.js';
 export type { CancelReport, JobLocation, JobReport, PoolState, ResumeOptions, SubmitOptions };
 export type { DelayOptions, ScheduleJobOptions, ScheduleOptions, ScheduleRun, ScheduleView };
 export { attach, JobHandle, type JobView, type ResultOptions } from './handle.js';
-export type { ListJobsOptions, WorkerView } from './queries.js';
+export type { ListJobsOptions, PoolJobView, WorkerView } from './queries.js';
 
 /**
  * Validates `input`, stores it and the job's records, queues the job for
@@ -98,6 +98,16 @@ export async function resume(jobId: string, options: ResumeOptions = {}): Promis
 /** The jobs in the index, newest first, with their figures; `more` says whether more match past `limit` (default 20). See detached/queries.ts. */
 export async function listJobs(options?: ListJobsOptions): Promise<{ jobs: JobView[]; more: boolean }> {
   return (await import('./queries.js')).listJobs(options);
+}
+
+/**
+ * The jobs running on the store's pools now, as their coordinators announce
+ * them every 0.5 s for fair shares (weight, priority, tenant, messages in
+ * flight): who holds the slots. By pool, then priority. See
+ * detached/queries.ts.
+ */
+export async function listPoolJobs(where?: JobLocation): Promise<PoolJobView[]> {
+  return (await import('./queries.js')).listPoolJobs(where);
 }
 
 /** The workers whose heartbeat is still kept, quiet ones marked, stale code flagged; by pool, then name. See detached/queries.ts. */

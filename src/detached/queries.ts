@@ -14,6 +14,7 @@ import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../core/log.js';
 import { isQuiet, readBeacons, type WorkerBeat, type WorkerState } from '../broker/beacon.js';
+import { readJobBeacons } from '../broker/job-beacon.js';
 import { viewMatches, viewOf, type JobView } from './job-view.js';
 
 /** Options of {@link listJobs}. */
@@ -80,6 +81,43 @@ export async function listWorkers(where: JobLocation = {}, log?: Logger): Promis
     const now = Date.now();
     return workerViews((await readBeacons(store, signerFrom(where.signingKey), log, now)).beats, now);
   });
+}
+
+/** A job running on a pool now, as its coordinator's beacon says (`fj workers`: who holds the slots). */
+export interface PoolJobView {
+  job: string;
+  pool: string;
+  weight: number;
+  priority: number;
+  /** Absent: none. */
+  tenant?: string;
+  /** Its work messages awaiting results (its share of the pool's slots, in proportion to the others'). */
+  inFlight: number;
+  /** Whether it could use more of the pool than it holds. */
+  wants: boolean;
+  /** When its coordinator last wrote its beacon (ms since the epoch). */
+  sent: number;
+}
+
+/** The jobs running on the store's pools now (their coordinators' beacons, at most 5 s old): by pool, then priority (highest first), then id. */
+export async function listPoolJobs(where: JobLocation = {}): Promise<PoolJobView[]> {
+  return withStore(where, async (store) =>
+    (await readJobBeacons(store, signerFrom(where.signingKey), undefined))
+      .filter((b) => !b.ended)
+      .map(({ job, pool, weight, priority, tenant, inFlight, wants, sent }) => ({
+        job,
+        pool,
+        weight,
+        priority,
+        ...(tenant === undefined ? {} : { tenant }),
+        inFlight,
+        wants,
+        sent,
+      }))
+      .sort((a, b) =>
+        a.pool !== b.pool ? (a.pool < b.pool ? -1 : 1) : b.priority - a.priority || (a.job < b.job ? -1 : 1),
+      ),
+  );
 }
 
 /** Beats (read by broker/beacon.ts) as {@link WorkerView}s: quiet ones marked, stale code flagged; by pool, then name. */

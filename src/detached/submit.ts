@@ -55,6 +55,9 @@ export interface SubmitOptions
       | 'itemTimeoutMs'
       | 'rateLimit'
       | 'onCodeChange'
+      | 'weight'
+      | 'priority'
+      | 'tenant'
       | 'signingKey'
     > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
@@ -187,6 +190,9 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     rateLimit: opts.rateLimit,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
+    ...(opts.weight === 1 ? {} : { weight: opts.weight }),
+    ...(opts.priority === 0 ? {} : { priority: opts.priority }),
+    ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }),
   };
 }
 

@@ -214,7 +214,8 @@ export class Dispatcher implements TransportEvents {
     this.pulling = true;
     try {
       const { items } = this.plan;
-      while (this.live && this.transport.hasRoom && !this.probing && (this.reruns.length > 0 || !items.done)) {
+      // Room is asked last: only when there is something to send (the amqp transport counts a refusal as demand).
+      while (this.live && !this.probing && (this.reruns.length > 0 || !items.done) && this.transport.hasRoom) {
         const rerun = this.reruns.shift();
         if (rerun) {
           await this.send(rerun.first, rerun.values);

@@ -102,7 +102,11 @@ export interface Batching {
 /** Carries one job's batches to where they run, and their answers back. */
 export interface Transport {
   readonly batching: Batching;
-  /** Whether another batch may be sent now (threads with room, an in-flight window with room). */
+  /**
+   * Whether another batch may be sent now (threads with room, an in-flight
+   * window with room). Read only when the dispatcher has a batch to send: a
+   * transport may take a `false` as a sign that the job could use more room.
+   */
   readonly hasRoom: boolean;
   /** Answers received but not yet reported (stored results being fetched): the job is not finished while true. */
   readonly busy: boolean;

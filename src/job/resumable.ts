@@ -103,6 +103,9 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     rateLimit: m.rateLimit,
     inlineLimit: m.inlineLimit,
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],
+    weight: m.weight,
+    priority: m.priority,
+    tenant: m.tenant,
   };
 }
 

@@ -61,11 +61,12 @@ export interface IndexPage {
 }
 
 /**
- * Beacon kinds: the namespaces beacons live in. `workers`: heartbeats; `due`: the delayed jobs not yet
- * released to their pool (detached/delay.ts); `schedules` and `schedule-runs`: periodic jobs, their
- * definitions and the last tick each ran (detached/schedules.ts).
+ * Beacon kinds: the namespaces beacons live in. `workers`: heartbeats; `jobs`: running jobs' coordinators
+ * on their pools (broker/job-beacon.ts: fair shares); `due`: the delayed jobs not yet released to their
+ * pool (detached/delay.ts); `schedules` and `schedule-runs`: periodic jobs, their definitions and the
+ * last tick each ran (detached/schedules.ts).
  */
-export type BeaconKind = 'workers' | 'due' | 'schedules' | 'schedule-runs';
+export type BeaconKind = 'workers' | 'jobs' | 'due' | 'schedules' | 'schedule-runs';
 
 /** How long an ended job's records are kept by default (`fj submit --result-ttl`; an attached job's, always), ms. */
 export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;

@@ -30,4 +30,10 @@ export interface JobSettings {
   inlineLimit: number;
   /** `onCodeChange` (absent in records written before it existed: `fail`). */
   onCodeChange?: string;
+  /** `weight` on its pool (absent: 1). */
+  weight?: number;
+  /** `priority` on its pool (absent: 0). */
+  priority?: number;
+  /** `tenant` (absent: none). */
+  tenant?: string;
 }

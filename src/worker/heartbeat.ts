@@ -22,6 +22,8 @@ export interface BeatSource {
   pool: string;
   concurrency: number;
   maxJobs: number;
+  /** The pool's tenant caps this worker announces (tenant -> share of the pool). */
+  tenantCaps?: Record<string, number>;
   state(): WorkerState;
   tasks: Record<string, string>;
   busy(): number;
@@ -62,6 +64,7 @@ export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger
       coordinating: src.coordinating(),
       maxJobs: src.maxJobs,
       tasks: src.tasks,
+      ...(src.tenantCaps && Object.keys(src.tenantCaps).length > 0 ? { tenantCaps: src.tenantCaps } : {}),
       tally: src.tally(),
       ...(src.scheduler?.() ? { scheduler: true } : {}),
       ...(signer ? { keyId: signer.fingerprint } : {}),

@@ -22,6 +22,18 @@ import type { Logger } from '../task/types.js';
 export type { WorkerHandle, WorkerOptions };
 export { MAX_CRASHES } from './crash-count.js';
 
+/** The tasks a worker serves: the built-in ones and every task of `modules`, each fingerprinted as loaded. */
+async function servedTasks(modules: readonly string[]): Promise<Map<string, TaskInfo>> {
+  const tasks = new Map<string, TaskInfo>();
+  for (const spec of [...builtinTaskNames(), ...modules]) {
+    for (const info of await loadAllTasks(spec)) {
+      void info.codeHash; // fingerprinted now, as loaded: what this process runs is what it hashed
+      tasks.set(info.name, info);
+    }
+  }
+  return tasks;
+}
+
 /**
  * Connects, starts the thread pool, has every thread import the task modules
  * served (its heartbeat says `warming` meanwhile), then declares the pool's
@@ -32,13 +44,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   const logStyle = { format: o.logFormat, timestamps: true }; // a worker's log is read later: every line says when
   const log = createLogger(o.name, o.logLevel, undefined, logStyle);
   const signer = signerFrom(o.signingKey); // a bad key is a usage error before anything connects
-  const tasks = new Map<string, TaskInfo>();
-  for (const spec of [...builtinTaskNames(), ...o.tasks]) {
-    for (const info of await loadAllTasks(spec)) {
-      void info.codeHash; // fingerprinted now, as loaded: what this process runs is what it hashed
-      tasks.set(info.name, info);
-    }
-  }
+  const tasks = await servedTasks(o.tasks);
   const url = withHeartbeat(o.broker);
   const conn = await firstConnection(url, o, log);
   let pool: ThreadPool | undefined;
@@ -71,6 +77,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
         pool: o.queue,
         concurrency: o.concurrency,
         maxJobs: o.maxJobs,
+        tenantCaps: o.tenantCaps,
         state: () => (ready ? 'ready' : 'warming'),
         tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
         busy: () => Math.min(p.inFlight, o.concurrency),

@@ -5,7 +5,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
-import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt } from '../core/job-options.js';
+import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt, TENANT_NAME } from '../core/job-options.js';
 import { DEFAULT_QUEUE, locate, originName, type Env } from '../core/location.js';
 import { checkBrokerUrl, checkQueueName } from '../core/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
@@ -61,6 +61,14 @@ export interface WorkerOptions {
   logFormat?: LogFormat;
   /** Items each thread runs at once, over every task's `static concurrency` (see `ForkJoinTask.concurrency`). Default: each task's. */
   itemConcurrency?: number;
+  /**
+   * The most of the pool's slots each tenant's jobs hold together (see
+   * `RunOptions.tenant`): tenant name -> a share above 0, at most 1
+   * (`{ 'team-a': 0.5 }`). The worker announces it in its heartbeat and
+   * every job on the pool keeps to it; when workers of one pool disagree,
+   * the smallest cap counts. Default: none.
+   */
+  tenantCaps?: Record<string, number>;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -83,6 +91,7 @@ export interface NormalizedWorkerOptions {
   signal: AbortSignal | undefined;
   itemConcurrency: number | undefined;
   logFormat: LogFormat;
+  tenantCaps: Record<string, number>;
 }
 
 /** Detached jobs a worker coordinates at once, unless set otherwise. */
@@ -124,7 +133,25 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: Env = p
     logFormat: logFormat(options.logFormat),
     itemConcurrency:
       options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
+    tenantCaps: tenantCaps(options.tenantCaps),
   };
+}
+
+function tenantCaps(value: unknown): Record<string, number> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new OptionError(`Expected \`tenantCaps\` to be an object of tenant -> share, got \`${String(value)}\``);
+  for (const [tenant, share] of Object.entries(value)) {
+    if (!TENANT_NAME.test(tenant))
+      throw new OptionError(
+        `Expected \`tenantCaps\` to name tenants of 1-100 letters, digits and . _ : @ -, got ${JSON.stringify(tenant.slice(0, 120))}`,
+      );
+    if (typeof share !== 'number' || !(share > 0 && share <= 1))
+      throw new OptionError(
+        `Expected \`tenantCaps.${tenant}\` to be a share above 0 and at most 1, got \`${String(share)}\``,
+      );
+  }
+  return { ...(value as Record<string, number>) };
 }
 
 function nonNegativeMs(name: string, value: unknown): number {

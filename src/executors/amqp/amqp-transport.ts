@@ -60,6 +60,7 @@ import { PoolCapacity } from './pool-capacity.js';
 import { PoolWatch } from './pool-watch.js';
 import { CodeWatch } from './code-watch.js';
 import { Window } from './window.js';
+import { FairShare } from './fair-share.js';
 import { workerCommand } from '../../task/task-lookup.js';
 import type { TaskInfo } from '../../task/registry.js';
 
@@ -98,6 +99,8 @@ export class AmqpTransport implements Transport {
   private readonly capacity: PoolCapacity;
   /** What the job does when its pool's workers stop running its code. */
   private readonly code: CodeWatch;
+  /** The job's share of the pool, against the other jobs on it (their beacons). */
+  private readonly fair: FairShare;
 
   constructor(
     private readonly plan: JobPlan,
@@ -134,6 +137,24 @@ export class AmqpTransport implements Transport {
       onReading: (r) => this.code.reading(r),
       capacity: this.capacity,
     });
+    this.fair = new FairShare({
+      store,
+      signer: job.signer,
+      pool: job.queue,
+      job: job.jobId,
+      weight: plan.options.weight,
+      priority: plan.options.priority,
+      tenant: plan.options.tenant,
+      inFlight: () => this.out.inFlight,
+      capacity: () => this.capacity.get(),
+      tenantCaps: () => this.capacity.tenantCaps,
+      readCapacity: async () => (await this.capacity.refresh(), this.capacity.get()),
+      onShare: (share) => {
+        const before = this.window.allowed;
+        this.window.share = share;
+        if (this.window.allowed > before) this.events.room();
+      },
+    });
     const capacity = this.capacity;
     this.batching = {
       targetMs: plan.task.combines ? COMBINED_TARGET_MS.amqp : TARGET_BATCH_MS,
@@ -147,7 +168,10 @@ export class AmqpTransport implements Transport {
   }
 
   get hasRoom(): boolean {
-    return this.link?.session !== undefined && this.window.hasRoom(this.out.inFlight, this.out.bytesInFlight);
+    if (this.link?.session === undefined) return false;
+    if (this.window.hasRoom(this.out.inFlight, this.out.bytesInFlight)) return true;
+    this.fair.heldBack(); // the dispatcher has more to send: this job can use more of the pool
+    return false;
   }
 
   get busy(): boolean {
@@ -179,6 +203,7 @@ export class AmqpTransport implements Transport {
     } catch (err) {
       this.closing = true;
       this.watch.stop();
+      await this.fair.stop();
       await link.close(async (s) => {
         if (s && !plan.origin.resume && !(err instanceof AttachedElsewhereError))
           await s.ch.deleteQueue(this.resultsQ).catch(() => {});
@@ -282,6 +307,7 @@ export class AmqpTransport implements Transport {
           this.events.room();
         }
         await this.watch.attach(link.conn);
+        this.fair.start();
       },
       onGiveUp: (err) => {
         const refused = refusal(err, jobId);
@@ -462,6 +488,7 @@ export class AmqpTransport implements Transport {
   async close(error?: unknown): Promise<void> {
     this.closing = true;
     this.watch.stop();
+    await this.fair.stop();
     // A link that comes up as the job ends (its setup was under way) is released the same way.
     await this.link?.close((link) => link && this.release(link, error));
   }

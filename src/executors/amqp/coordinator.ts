@@ -196,6 +196,9 @@ export class Coordinator {
         rateLimit: options.rateLimit,
         inlineLimit: options.inlineLimit,
         onCodeChange: options.onCodeChange,
+        ...(options.weight === 1 ? {} : { weight: options.weight }),
+        ...(options.priority === 0 ? {} : { priority: options.priority }),
+        ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
       },
       created: new Date().toISOString(),
     };

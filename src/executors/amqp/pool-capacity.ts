@@ -30,6 +30,7 @@ export interface Versions {
 
 export class PoolCapacity {
   private value: number | undefined;
+  private caps: ReadonlyMap<string, number> = new Map();
   private seen: Versions = { running: new Map(), lacking: [] };
   private timer: NodeJS.Timeout | undefined;
 
@@ -44,6 +45,11 @@ export class PoolCapacity {
   /** Messages the live workers running the job's code take at once, when known. */
   get(): number | undefined {
     return this.value;
+  }
+
+  /** The pool's tenant caps (tenant -> share), as its live workers announce them: the smallest for each tenant. */
+  get tenantCaps(): ReadonlyMap<string, number> {
+    return this.caps;
   }
 
   /** The pool's live workers by the code they run for the job's task, as last read. */
@@ -71,8 +77,11 @@ export class PoolCapacity {
       let slots = 0;
       const running = new Map<string, string[]>();
       const lacking: string[] = [];
+      const caps = new Map<string, number>();
       for (const b of (await readBeacons(this.store, this.signer, undefined, now)).beats) {
         if (b.pool !== this.queue || isQuiet(b, now)) continue;
+        for (const [tenant, cap] of Object.entries(b.tenantCaps ?? {}))
+          caps.set(tenant, Math.min(cap, caps.get(tenant) ?? 1));
         const code = b.tasks[task];
         if (code === undefined) {
           lacking.push(b.name);
@@ -82,6 +91,7 @@ export class PoolCapacity {
         if (code === hash) slots += 2 * b.concurrency;
       }
       this.value = slots > 0 ? slots : undefined;
+      this.caps = caps;
       this.seen = { running, lacking };
     } catch {
       // a store that cannot be read now: keep the last values

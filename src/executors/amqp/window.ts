@@ -77,8 +77,13 @@ export const WINDOW_DEFAULTS: WindowOptions = {
 };
 
 export class Window {
-  /** Messages allowed in flight now. */
+  /** Messages allowed in flight now, by the pool's readings. */
   limit: number;
+  /**
+   * The job's fair share of the pool, in messages (fair-share.ts), when
+   * known: the window never lets more than this be in flight.
+   */
+  share: number | undefined;
 
   constructor(private readonly options: WindowOptions = WINDOW_DEFAULTS) {
     this.limit = clamp(options.initial, options.min, options.max);
@@ -86,7 +91,12 @@ export class Window {
 
   /** Whether one more message may be sent, with `messages` of `bytes` in flight. */
   hasRoom(messages: number, bytes: number): boolean {
-    return messages < this.limit && (messages === 0 || bytes < this.options.maxBytes);
+    return messages < this.allowed && (messages === 0 || bytes < this.options.maxBytes);
+  }
+
+  /** Messages allowed in flight now: the window's limit, within the job's share. */
+  get allowed(): number {
+    return this.share === undefined ? this.limit : Math.min(this.limit, this.share);
   }
 
   /** Messages to keep ready on the broker for `consumers` workers. */
@@ -104,7 +114,7 @@ export class Window {
     const { ready, consumers, capacity } = reading;
     const target = this.target(consumers);
     // Only a full window says anything about the pool: a job sending less (its last items) is not limited by it.
-    const full = inFlight >= this.limit - 1;
+    const full = inFlight >= this.allowed - 1;
     const before = this.limit;
     // Each rule sets the window from what is in flight now, not from the window before: a second reading
     // taken before the broker reflects the first change (sends and answers take time) changes nothing more.

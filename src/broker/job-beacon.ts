@@ -1,0 +1,109 @@
+/**
+ * A coordinator's beacon: every job coordinated on an amqp pool (attached
+ * `fj run -e amqp` and `run()`, detached jobs alike) writes one to the store
+ * every {@link JOB_BEAT_EVERY_MS} while it runs: its pool, weight, priority,
+ * messages in flight and whether its window held it back since the last
+ * beat. The coordinators of a pool read each other's beacons to share the
+ * pool's slots (executors/amqp/fair-share.ts); `fj jobs` could show them.
+ *
+ * A beacon lives {@link JOB_BEAT_TTL_MS}: a coordinator that dies stops
+ * counting within seconds; one that ends writes a last beacon saying so.
+ * Beacons are data anyone who can write the store can forge: every field is
+ * checked here, and with a signing key an unsigned or mis-signed beacon
+ * counts for nothing (a forged beacon can only shrink the shares of the
+ * pool's jobs, never stop one: each keeps a floor, see fair-share.ts).
+ */
+import { MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, TENANT_NAME } from '../core/job-options.js';
+import type { Signer } from '../core/signing.js';
+import type { PayloadStore } from '../store/store.js';
+
+/** How often a coordinator writes its beacon. */
+export const JOB_BEAT_EVERY_MS = 500;
+/** How long a coordinator's beacon counts without a newer one. */
+export const JOB_BEAT_TTL_MS = 5000;
+
+/** What a coordinator's beacon says. */
+export interface JobBeat {
+  /** The job's id (also the name the beacon is stored under). */
+  job: string;
+  /** The pool (work queue) it publishes to. */
+  pool: string;
+  /** Its weight among the pool's jobs of its priority (default 1). */
+  weight: number;
+  /** Its priority (default 0): higher priorities take the pool's slots first. */
+  priority: number;
+  /** Who it runs for, if anyone: the pool is shared between tenants first. */
+  tenant?: string;
+  /** Its work messages awaiting results now. */
+  inFlight: number;
+  /** Whether it had more to send than its window allowed since its last beat (it can use more of the pool). */
+  wants: boolean;
+  /** The job ended: it counts no more. */
+  ended?: boolean;
+  /** When this beat was written (ms since the epoch). */
+  sent: number;
+}
+
+/** Writes `beat` as job `beat.job`'s beacon (sealed with its signature when there is a signer). */
+export async function putJobBeacon(store: PayloadStore, signer: Signer | undefined, beat: JobBeat): Promise<void> {
+  const text = JSON.stringify(beat);
+  const sealed = signer ? JSON.stringify({ beat: text, sig: signer.sign('job-beacon', beat.job, text) }) : text;
+  // An ended job's beacon only needs to be read once by each of the others: it lives one beat.
+  await store.putBeacon('jobs', beat.job, sealed, beat.ended ? 2 * JOB_BEAT_EVERY_MS : JOB_BEAT_TTL_MS);
+}
+
+/** The sound, live beacons of the coordinators of `pool` (undefined: of every pool; ended ones included: the caller drops them). */
+export async function readJobBeacons(
+  store: PayloadStore,
+  signer: Signer | undefined,
+  pool: string | undefined,
+  now: number = Date.now(),
+): Promise<JobBeat[]> {
+  const out: JobBeat[] = [];
+  for (const { name, text } of await store.listBeacons('jobs')) {
+    const b = readJobBeacon(name, text, signer, now);
+    if (b && (pool === undefined || b.pool === pool)) out.push(b);
+  }
+  return out;
+}
+
+/** One beacon (`text`, stored under `name`), when sound (and, with a signer, signed with its key); else undefined. */
+export function readJobBeacon(
+  name: string,
+  text: string,
+  signer: Signer | undefined,
+  now: number = Date.now(),
+): JobBeat | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+    if (signer) {
+      if (!isObject(value) || typeof value.beat !== 'string') return undefined;
+      if (!signer.verify(value.sig, 'job-beacon', name, value.beat)) return undefined;
+      value = JSON.parse(value.beat);
+    }
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value)) return undefined;
+  const b = value;
+  const num = (v: unknown, min: number, max: number) => typeof v === 'number' && v >= min && v <= max;
+  const sound =
+    b.job === name &&
+    typeof b.pool === 'string' &&
+    num(b.weight, Number.MIN_VALUE, MAX_WEIGHT) &&
+    Number.isInteger(b.priority) &&
+    num(b.priority, MIN_PRIORITY, MAX_PRIORITY) &&
+    Number.isSafeInteger(b.inFlight) &&
+    num(b.inFlight, 0, Number.MAX_SAFE_INTEGER) &&
+    typeof b.wants === 'boolean' &&
+    (b.ended === undefined || typeof b.ended === 'boolean') &&
+    (b.tenant === undefined || (typeof b.tenant === 'string' && TENANT_NAME.test(b.tenant))) &&
+    Number.isSafeInteger(b.sent) &&
+    num(b.sent, now - JOB_BEAT_TTL_MS, now + JOB_BEAT_TTL_MS);
+  return sound ? (b as unknown as JobBeat) : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
