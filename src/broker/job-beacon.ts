@@ -38,6 +38,11 @@ export interface JobBeat {
   inFlight: number;
   /** Whether it had more to send than its window allowed since its last beat (it can use more of the pool). */
   wants: boolean;
+  /**
+   * The task whose rate limit the job keeps to, when it has one: the rated
+   * jobs of a task on a pool share its limit by weight (dispatch/rate-gate.ts).
+   */
+  rated?: string;
   /** The job ended: it counts no more. */
   ended?: boolean;
   /** When this beat was written (ms since the epoch). */
@@ -99,6 +104,7 @@ export function readJobBeacon(
     typeof b.wants === 'boolean' &&
     (b.ended === undefined || typeof b.ended === 'boolean') &&
     (b.tenant === undefined || (typeof b.tenant === 'string' && TENANT_NAME.test(b.tenant))) &&
+    (b.rated === undefined || (typeof b.rated === 'string' && b.rated.length > 0 && b.rated.length <= 200)) &&
     Number.isSafeInteger(b.sent) &&
     num(b.sent, now - JOB_BEAT_TTL_MS, now + JOB_BEAT_TTL_MS);
   return sound ? (b as unknown as JobBeat) : undefined;

@@ -86,7 +86,7 @@ export function failureOptions(cmd: Command): Command {
     )
     .option(
       '--rate-limit <items/s>',
-      "at most this many items started a second, across the job and all its workers (default: the task's static rateLimit, else none)",
+      "at most this many items started a second, across the job and all its workers; amqp: shared with the task's other jobs on the pool (default: the task's static rateLimit, else none)",
       rate('--rate-limit'),
     );
 }

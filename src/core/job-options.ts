@@ -165,8 +165,9 @@ export interface RunOptions {
    * each batch through only when the job's rate allows (a token bucket of
    * one second's items: after a pause, up to that many start at once).
    * Retried attempts count. On amqp it holds across every worker of the
-   * pool (the coordinator paces the whole job). Default: the task's
-   * `static rateLimit`, else none.
+   * pool (the coordinator paces the whole job), and the rated jobs of the
+   * task running on the pool at the same time share it by weight. Default:
+   * the task's `static rateLimit`, else none.
    */
   rateLimit?: number;
   /**

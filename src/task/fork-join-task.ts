@@ -47,8 +47,9 @@ export abstract class TaskBase<
   /**
    * At most this many of the task's items started a second (`--rate-limit`
    * overrides it for a job), for a `process` that calls a service with a
-   * quota: each job of the task keeps to it, on every executor, across all
-   * the workers of an amqp pool. Default: none.
+   * quota: held on every executor, across all the workers of an amqp pool,
+   * and shared by weight between the task's jobs running on the pool at the
+   * same time. Default: none.
    */
   static rateLimit: number | undefined = undefined;
   /**

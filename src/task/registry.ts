@@ -53,7 +53,7 @@ export interface TaskInfo {
   readonly folds: boolean;
   /** The task's `static concurrency`: items in flight at once per thread (1 unless set). */
   readonly concurrency: number;
-  /** The task's `static rateLimit`: items started a second at most, in each of its jobs (none unless set). */
+  /** The task's `static rateLimit`: items started a second at most (amqp: shared by its jobs on a pool; none unless set). */
   readonly rateLimit: number | undefined;
 }
 

@@ -77,7 +77,7 @@ describe('rate limits', () => {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('amqp on 3 workers: 20/s holds across them; a submitted job keeps its limit in its records', async () => {
+    it('amqp on 3 workers: 20/s holds across them; a submitted job keeps its limit in its records; two jobs of the task at once share it', async () => {
       const workers = await Promise.all(
         [1, 2, 3].map((k) =>
           startWorkerProc(['--queue', queue, '--store', store, '-c', '2', '--name', `rate-${k}`, '--tasks', PROBE], {
@@ -87,10 +87,22 @@ describe('rate limits', () => {
       );
       try {
         const where = { queue, store, broker: BROKER_URL };
-        const starts = await run(RateProbe, { n: 100, ms: 20 }, { executor: 'amqp', ...where, rateLimit: 20 });
-        keptTo(starts, 20);
+        keptTo(await run(RateProbe, { n: 100, ms: 20 }, { executor: 'amqp', ...where, rateLimit: 20 }), 20);
         const h = await submit(RateProbe, { n: 60, ms: 0 }, { ...where, rateLimit: 30 });
         keptTo((await h.result({ timeoutMs: 60_000 })) as number[], 30);
+        // Two jobs of the task at once share its 20/s (each alone would take ~2 s for its 60 items; together ~4 s).
+        const both = await Promise.all(
+          [1, 2].map(() => run(RateProbe, { n: 60, ms: 0 }, { executor: 'amqp', ...where, rateLimit: 20 })),
+        );
+        const starts = both.flat().sort((a, b) => a - b);
+        // Each job's first second may use a whole bucket (20) before the first beacons are read.
+        expect((starts.at(-1)! - starts[0]) / 1000).toBeGreaterThan(((120 - 2 * 20) / 20) * 0.9);
+        expect(
+          peak(
+            starts.filter((t) => t - starts[0] > 1500),
+            1000,
+          ),
+        ).toBeLessThanOrEqual(20 + 20);
       } finally {
         await Promise.all(workers.map(stopWorkerProc));
       }

@@ -145,6 +145,7 @@ export class AmqpTransport implements Transport {
       weight: plan.options.weight,
       priority: plan.options.priority,
       tenant: plan.options.tenant,
+      rated: (plan.options.rateLimit ?? plan.task.rateLimit) === undefined ? undefined : plan.task.name,
       inFlight: () => this.out.inFlight,
       capacity: () => this.capacity.get(),
       tenantCaps: () => this.capacity.tenantCaps,
@@ -331,6 +332,11 @@ export class AmqpTransport implements Transport {
   /** Every item of `batch` is answered: its message is forgotten (later answers to it are duplicates). */
   done(batch: Batch): void {
     this.out.forget(batch);
+  }
+
+  /** The task's rate limit is shared by weight with its other rated jobs on the pool (their beacons: fair-share.ts). */
+  rateShare(limit: number): number {
+    return limit * this.fair.rateFraction;
   }
 
   // --- answers -----------------------------------------------------------------

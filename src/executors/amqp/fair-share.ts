@@ -165,6 +165,8 @@ export interface FairShareOptions {
   readonly weight: number;
   readonly priority: number;
   readonly tenant: string | undefined;
+  /** The task whose rate limit the job keeps to, when it has one (shared with the task's other rated jobs on the pool). */
+  readonly rated: string | undefined;
   /** Messages of this job in flight now. */
   readonly inFlight: () => number;
   /** The pool's capacity in messages, when known (worker heartbeats: pool-capacity.ts). */
@@ -186,6 +188,12 @@ export class FairShare {
   private started = false;
   /** The share of the last beat, if any. */
   share: number | undefined;
+  /**
+   * The part of its task's rate limit this job may use: its weight over the
+   * weights of the rated jobs of its task on the pool (itself included), as
+   * of the last beat. 1 until then, or when the store cannot be read.
+   */
+  rateFraction = 1;
 
   constructor(private readonly o: FairShareOptions) {}
 
@@ -229,13 +237,14 @@ export class FairShare {
   }
 
   private claim(): JobBeat {
-    const { job, pool, weight, priority, tenant } = this.o;
+    const { job, pool, weight, priority, tenant, rated } = this.o;
     return {
       job,
       pool,
       weight,
       priority,
       ...(tenant === undefined ? {} : { tenant }),
+      ...(rated === undefined ? {} : { rated }),
       inFlight: this.o.inFlight(),
       wants: this.held,
       sent: Date.now(),
@@ -250,10 +259,14 @@ export class FairShare {
       this.held = false;
       await putJobBeacon(this.o.store, this.o.signer, mine);
       const capacity = first ? await this.o.readCapacity() : this.o.capacity();
-      if (capacity === undefined || this.ended) return this.set(undefined);
       const others = (await readJobBeacons(this.o.store, this.o.signer, this.o.pool)).filter(
         (b) => !b.ended && b.job !== mine.job,
       );
+      if (mine.rated !== undefined) {
+        const weights = others.filter((b) => b.rated === mine.rated).reduce((n, b) => n + b.weight, mine.weight);
+        this.rateFraction = mine.weight / weights;
+      }
+      if (capacity === undefined || this.ended) return this.set(undefined);
       if (!this.ended) this.set(shares(capacity, [mine, ...others], this.o.tenantCaps()).get(mine.job));
     } catch {
       // a store that cannot be read or written now: keep the last share (the first time: none, the window alone)
