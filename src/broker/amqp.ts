@@ -17,7 +17,7 @@ import type { Channel, ChannelModel, ConfirmChannel, Options, Replies } from 'am
 import { TransportError, UsageError } from '../core/errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { isRunTag } from './message-id.js';
-import type { Env } from '../core/location.js';
+import type { Env, QueueType } from '../core/location.js';
 import { connect } from './connect.js';
 
 export { DEFAULT_QUEUE } from '../core/location.js';
@@ -87,11 +87,93 @@ export async function declareExchange(ch: Channel, spec: ExchangeSpec): Promise<
   await ch.assertExchange(spec.name, spec.type, spec.options);
 }
 
-/** Declares a queue and its bindings; the broker's reply names it (a server-named queue) and says what it holds. */
+/**
+ * Declares a queue and its bindings; the broker's reply names it (a
+ * server-named queue) and says what it holds. A queue that exists with other
+ * settings (another queue type, above all) is a UsageError naming the queue
+ * and both values, not a bare channel error: retrying cannot fix it.
+ */
 export async function declareQueue(ch: Channel, spec: QueueSpec): Promise<Replies.AssertQueue> {
-  const q = await ch.assertQueue(spec.name, spec.options);
+  let q: Replies.AssertQueue;
+  try {
+    q = await ch.assertQueue(spec.name, spec.options);
+  } catch (err) {
+    throw inequivalent(err, spec) ?? err;
+  }
   for (const exchange of spec.bindTo ?? []) await ch.bindQueue(q.queue, exchange, '');
   return q;
+}
+
+/** A 406 "inequivalent arg" refusal of `spec`'s declaration, as a UsageError saying what differs; else undefined. */
+function inequivalent(err: unknown, spec: QueueSpec): UsageError | undefined {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code !== 406 || typeof e.message !== 'string') return undefined;
+  const m =
+    /inequivalent arg '([^']+)' for queue '([^']*)'.*?received (?:the value )?'?([^' ]*)'?.*?but current is (?:the value )?'?([^' ]*)'?/.exec(
+      e.message,
+    );
+  if (!m) return undefined;
+  const [, arg, queue] = m;
+  if (arg === 'x-queue-type') {
+    const asked = queueTypeOfArgs(spec.options?.arguments);
+    const current = asked === 'quorum' ? 'classic' : 'quorum';
+    return new UsageError(
+      `queue '${queue}' exists on the broker as a ${current} queue, and this client declares it as a ${asked} queue ` +
+        `(--queue-type, $FJ_QUEUE_TYPE or the queueType option): every client of a pool must use the pool's queue type. ` +
+        `Use --queue-type ${current}, or, to change the pool's type, stop its clients and delete its queues once they are empty`,
+      { cause: err },
+    );
+  }
+  return new UsageError(
+    `queue '${queue}' exists on the broker with another '${arg}' than this fj declares (${e.message.replace(/^.*PRECONDITION_FAILED - /, '')}): ` +
+      'it was declared by another version of fj, or by hand. Delete it once it is empty, or declare it as it is',
+    { cause: err },
+  );
+}
+
+function queueTypeOfArgs(args: unknown): QueueType {
+  return (args as Record<string, unknown> | undefined)?.['x-queue-type'] === 'quorum' ? 'quorum' : 'classic';
+}
+
+/**
+ * Redeliveries after which a quorum work or code queue dead-letters a
+ * message to the pool's dead-letter queue (RabbitMQ's `x-delivery-limit`).
+ * fj's own rule fails an item started 3 times without an answer
+ * (`MAX_CRASHES`, src/worker/crash-count.ts); a message of many items may come back once
+ * per suspect item and once per lost connection, so the broker's limit sits
+ * far above that: it only stops a message that fj itself cannot stop, and
+ * what it stops is dead-lettered at least once (`fj dead` shows it), never
+ * dropped.
+ */
+export const WORK_DELIVERY_LIMIT = 50;
+
+/**
+ * The jobs queue's delivery limit: a detached job's message stays
+ * unacknowledged while its coordinator runs it, and RabbitMQ puts it back
+ * after each consumer_timeout or lost connection; a limit must never drop
+ * or dead-letter a job that merely runs long (RabbitMQ 4 sets 20 by
+ * default), so it is set out of reach (a redelivery every 5 s for 58 days).
+ */
+export const JOBS_DELIVERY_LIMIT = 1_000_000;
+
+/**
+ * The arguments a queue of type `type` adds: none for classic; for quorum
+ * its type, and with `deadLetterTo` a delivery limit dead-lettering at
+ * least once (RabbitMQ keeps the message until the dead-letter queue has
+ * confirmed it, which needs `x-overflow: reject-publish`).
+ */
+export function queueTypeArgs(type: QueueType, deadLetterTo?: string, deliveryLimit = WORK_DELIVERY_LIMIT) {
+  if (type === 'classic') return {};
+  return {
+    'x-queue-type': 'quorum',
+    ...(deadLetterTo === undefined
+      ? {}
+      : {
+          'x-delivery-limit': deliveryLimit,
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        }),
+  };
 }
 
 /** The control exchange. */
@@ -172,6 +254,8 @@ export async function withBackoff<T>(attempt: () => Promise<T>, options: Reconne
       return await attempt();
     } catch (err) {
       if (options.retryable && !options.retryable(err)) throw err;
+      // A usage error (a queue declared with another type) is not cured by waiting.
+      if (err instanceof UsageError) throw err;
       // The connection was lost after the job started: what it left on the broker waits for `fj resume`.
       if (Date.now() >= deadline) throw new TransportError((err as Error).message, { resumable: true });
       const wait = Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()));
@@ -204,14 +288,26 @@ export function jobsQueue(queue: string): string {
   return `${queue}.jobs`;
 }
 
-/** A pool's jobs queue, durable: queued jobs survive a broker restart. */
-export function jobsQueueSpec(queue: string): QueueSpec {
-  return { name: jobsQueue(queue), options: { durable: true } };
+/**
+ * A pool's jobs queue, durable: queued jobs survive a broker restart. As a
+ * quorum queue it dead-letters to the pool's dead-letter queue only past
+ * {@link JOBS_DELIVERY_LIMIT}, which no job reaches.
+ */
+export function jobsQueueSpec(queue: string, type: QueueType = 'classic'): QueueSpec {
+  const dlx =
+    type === 'quorum' ? { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) } : {};
+  return {
+    name: jobsQueue(queue),
+    options: {
+      durable: true,
+      arguments: { ...dlx, ...queueTypeArgs(type, deadLetterQueue(queue), JOBS_DELIVERY_LIMIT) },
+    },
+  };
 }
 
 /** Declares a pool's jobs queue. */
-export async function assertJobsQueue(ch: Channel, queue: string): Promise<void> {
-  await declareQueue(ch, jobsQueueSpec(queue));
+export async function assertJobsQueue(ch: Channel, queue: string, type: QueueType = 'classic'): Promise<void> {
+  await declareQueue(ch, jobsQueueSpec(queue, type));
 }
 
 /** The results queue of a job. */
@@ -294,7 +390,7 @@ export const CODE_QUEUE_EXPIRES_MS = 7 * 24 * 3600_000;
  * worker and no job has used it for {@link CODE_QUEUE_EXPIRES_MS} (a version
  * nobody runs any more).
  */
-export function codeQueueSpec(pool: string, task: string, codeHash: string): QueueSpec {
+export function codeQueueSpec(pool: string, task: string, codeHash: string, type: QueueType = 'classic'): QueueSpec {
   return {
     name: codeQueue(pool, task, codeHash),
     options: {
@@ -303,20 +399,30 @@ export function codeQueueSpec(pool: string, task: string, codeHash: string): Que
         'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': deadLetterQueue(pool),
         'x-expires': CODE_QUEUE_EXPIRES_MS,
+        ...queueTypeArgs(type, deadLetterQueue(pool)),
       },
     },
   };
 }
 
+/** A pool's dead-letter queue (see {@link QueueType}). */
+export function deadLetterQueueSpec(queue: string, type: QueueType = 'classic'): QueueSpec {
+  return { name: deadLetterQueue(queue), options: { durable: true, arguments: queueTypeArgs(type) } };
+}
+
 /** A pool's dead-letter queue and its work queue, in the order they are declared. */
-export function workQueueSpecs(queue: string): QueueSpec[] {
+export function workQueueSpecs(queue: string, type: QueueType = 'classic'): QueueSpec[] {
   return [
-    { name: deadLetterQueue(queue), options: { durable: true } },
+    deadLetterQueueSpec(queue, type),
     {
       name: queue,
       options: {
         durable: true,
-        arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
+        arguments: {
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': deadLetterQueue(queue),
+          ...queueTypeArgs(type, deadLetterQueue(queue)),
+        },
       },
     },
   ];
@@ -355,14 +461,22 @@ export function reconnectGiveUpMs(env: Env = process.env): number {
   return ms;
 }
 
-/** A job's results queue: durable, expiring after a day unused. */
-export function resultsQueueSpec(jobId: string): QueueSpec {
-  return { name: resultsQueue(jobId), options: { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000 } } };
+/**
+ * A job's results queue: durable, expiring after a day unused; of the
+ * pool's queue type, so that on a quorum pool a job's results survive the
+ * loss of the node its queue leader was on (see docs/scaling.md: a Raft
+ * group per job, measured).
+ */
+export function resultsQueueSpec(jobId: string, type: QueueType = 'classic'): QueueSpec {
+  return {
+    name: resultsQueue(jobId),
+    options: { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000, ...queueTypeArgs(type) } },
+  };
 }
 
 /** Declares a job's results queue. */
-export async function assertResultsQueue(ch: Channel, jobId: string): Promise<string> {
-  return (await declareQueue(ch, resultsQueueSpec(jobId))).queue;
+export async function assertResultsQueue(ch: Channel, jobId: string, type: QueueType = 'classic'): Promise<string> {
+  return (await declareQueue(ch, resultsQueueSpec(jobId, type))).queue;
 }
 
 /**

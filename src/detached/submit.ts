@@ -47,6 +47,7 @@ export interface SubmitOptions extends Pick<
   | 'maxResults'
   | 'itemTimeoutMs'
   | 'onCodeChange'
+  | 'queueType'
   | 'signingKey'
 > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
@@ -172,6 +173,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     itemTimeoutMs: opts.itemTimeoutMs,
     inlineLimit: opts.inlineLimit,
     onCodeChange: opts.onCodeChange,
+    queueType: opts.queueType,
   };
 }
 

@@ -102,6 +102,7 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     itemTimeoutMs: m.itemTimeoutMs,
     inlineLimit: m.inlineLimit,
     onCodeChange: m.onCodeChange as RunOptions['onCodeChange'],
+    queueType: m.queueType as RunOptions['queueType'],
   };
 }
 

@@ -14,7 +14,7 @@ import { decode, encodeChecked } from '../core/codec.js';
 import { FjError } from '../core/errors.js';
 import type { Signer } from '../core/signing.js';
 import { cancelRecorded, readCancel, writeCancel } from '../store/cancel-record.js';
-import { publishJob, queueJob } from '../detached/queue-job.js';
+import { publishJob, queueJob, queueTypeOf } from '../detached/queue-job.js';
 import { readOutput, writeEnding } from '../detached/entries.js';
 import { readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
@@ -111,7 +111,7 @@ async function queueStage(ctx: ContinueContext, p: Pipeline, number: number, inp
   // The input is stored beside the check (content-addressed: storing it again is harmless).
   const [queued, ref] = await Promise.all([store.getMeta(jobId, 'manifest'), store.put(jobId, encodeChecked(input()))]);
   if (queued) {
-    if (!(await readOutcome(store, jobId, signer))) await publishJob(conn, s.queue, jobId, signer);
+    if (!(await readOutcome(store, jobId, signer))) await publishJob(conn, s.queue, jobId, signer, queueTypeOf(s));
     return;
   }
   const prev = number > 1 ? p.plan.stages[number - 2].name : undefined;

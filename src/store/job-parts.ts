@@ -28,4 +28,6 @@ export interface JobSettings {
   inlineLimit: number;
   /** `onCodeChange` (absent in records written before it existed: `fail`). */
   onCodeChange?: string;
+  /** The pool's queue type, `classic` or `quorum` (absent in records written before it existed: the coordinator's own, by default classic). */
+  queueType?: string;
 }

@@ -245,9 +245,9 @@ export class AmqpTransport implements Transport {
       topology: {
         exchanges: [CONTROL_EXCHANGE_SPEC],
         queues: [
-          ...workQueueSpecs(queue),
-          codeQueueSpec(queue, this.plan.task.name, this.out.codeHash),
-          resultsQueueSpec(jobId),
+          ...workQueueSpecs(queue, options.queueType),
+          codeQueueSpec(queue, this.plan.task.name, this.out.codeHash, options.queueType),
+          resultsQueueSpec(jobId, options.queueType),
         ],
         // Results stay unacked until the job ends (they are its durable record),
         // so no prefetch limit: the window of work messages bounds them.
