@@ -15,6 +15,7 @@
 #
 # Usage: scripts/rabbit-cluster.sh start | stop | status | urls
 #                                  | kill N | restart N | partition N | heal N
+#                                  | leader QUEUE
 # Needs root (ip netns) and rabbitmq-server 3.10+. Exit codes: 0 done,
 # 1 failed (the message says what), 2 usage.
 set -euo pipefail
@@ -27,7 +28,7 @@ RMQ_BIN=${FJ_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}
 START_TIMEOUT=${FJ_CLUSTER_START_TIMEOUT:-120}
 
 die() { echo "rabbit-cluster: $*" >&2; exit 1; }
-usage() { sed -n '17,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '17,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 ns() { echo "fj-rmq-$1"; }
 addr() { echo "$NET.1$1"; }
@@ -254,7 +255,21 @@ cmd_restart() {
   echo "rabbit-cluster: node $1 restarted" >&2
 }
 
+cmd_leader() { # QUEUE: the number of the node leading a quorum queue, asked of the first node that answers
+  local q=$1 out
+  for n in "${NODES[@]}"; do
+    beam_pid "$n" >/dev/null || continue
+    out=$(timeout 15 "$0" _ctl "$n" list_queues name leader --formatter json 2>/dev/null) || continue
+    local leader
+    leader=$(echo "$out" | grep -o "{\"name\":\"$q\",\"leader\":\"rabbit@$NET\.1[123]\"" | grep -o '1[123]"$' | tr -d '"' || true)
+    [ -n "$leader" ] && { echo "${leader#1}"; return 0; }
+  done
+  die "no running node knows a leader of queue '$q'"
+}
+
 case ${1:-} in
+  _ctl) shift; n=$1; shift; ctl "$n" "$@" ;;
+  leader) [ -n "${2:-}" ] || usage; preflight; cmd_leader "$2" ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
