@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runJob } from '../../src/index.js';
+import { runJob, submit } from '../../src/index.js';
 import { codeQueue } from '../../src/broker/amqp.js';
 import { loadAllTasks } from '../../src/task/registry.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
@@ -195,5 +195,32 @@ describe.skipIf(why)('a three-node RabbitMQ cluster, quorum pool', () => {
       90_000,
       1000,
     );
+  });
+
+  it('kill -9 of the node leading the jobs queue while a detached job waits there, not started', async () => {
+    const rec = recording('cluster: jobs queue leader killed, job queued', COMMAND);
+    const pool = `${queue}.later`; // no worker yet: the job waits in this pool's jobs queue
+    const small = { n: 300, ms: 5 };
+    rec.items = small.n;
+    const want300 = await expected({ n: small.n });
+    const handle = await submit(CHAOS, small, { broker: urlsFrom(urls, 1), queue: pool, queueType: 'quorum', store });
+    const leader = Number(await cluster('leader', `${pool}.jobs`));
+    await cluster('kill', String(leader));
+    const t = Date.now();
+    // A worker arrives while the node is still down (its URLs start with a live node).
+    workers.push(
+      await startWorkerProc(
+        ['--queue', pool, '--queue-type', 'quorum', '--store', store, '--tasks', CHAOS, '-c', '2'],
+        { FJ_BROKER_URL: urlsFrom(urls, (leader % 3) + 1) },
+      ),
+    );
+    const out = (await handle.result({ timeoutMs: 120_000 })) as ChaosOutput;
+    rec.faults = `kill -9 of node ${leader} (leader of the jobs queue) with the job queued, then a worker started`;
+    rec.lost = out.missing.length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = 'the job message, confirmed before the kill, taken from the new leader and run';
+    rec.recoverMs = `${Date.now() - t} ms from the kill to the result (worker start included)`;
+    expect(out).toEqual(want300);
+    await cluster('restart', String(leader));
   });
 });
