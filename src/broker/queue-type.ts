@@ -80,3 +80,14 @@ export function queueTypeArgs(type: QueueType, deadLetterTo?: string, deliveryLi
         }),
   };
 }
+
+/**
+ * The prefetch of a coordinator's consumer on a quorum results queue. A
+ * coordinator holds every result unacknowledged until its job ends (they are
+ * the job's durable record), and asks for no prefetch limit on a classic
+ * queue; a quorum queue reads "no limit" as 2,000 deliveries (RabbitMQ
+ * 3.10), after which a job of more result messages would wait forever. This
+ * is the most AMQP allows (a 16-bit count): a job on a quorum pool can hold
+ * this many result messages, and fails with a LimitError past it.
+ */
+export const QUORUM_RESULTS_PREFETCH = 65_535;

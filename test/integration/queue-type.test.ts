@@ -129,4 +129,28 @@ describe.runIf(available)('quorum pools on the real RabbitMQ', () => {
     expect(r.stderr).toContain('declares it as a quorum queue');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('a quorum pool job of more than 2,000 result messages completes (a quorum queue reads "no prefetch limit" as 2,000)', async () => {
+    const w = await startWorkerProc(
+      ['--queue', queue, '--queue-type', 'quorum', '--store', store, '--tasks', CHAOS, '-c', '16'],
+      { FJ_BROKER_URL: BROKER_URL },
+    );
+    try {
+      const input = { n: 2600, ms: 40 };
+      const want = (await runJob(Chaos, { n: input.n }, { executor: 'eager' })).output;
+      let messages = 0;
+      const { output } = await runJob(Chaos, input, {
+        executor: 'amqp',
+        broker: BROKER_URL,
+        queue,
+        queueType: 'quorum',
+        store,
+        onStats: (s) => (messages = s.messages),
+      });
+      expect(output).toEqual(want);
+      expect(messages / 2).toBeGreaterThan(2000); // else this test shows nothing
+    } finally {
+      await stopWorkerProc(w);
+    }
+  }, 120_000);
 });
