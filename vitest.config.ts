@@ -38,6 +38,19 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // A three-node RabbitMQ cluster of its own (scripts/rabbit-cluster.sh,
+        // network namespaces, root only): nodes killed and cut off mid-job.
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+        },
+      },
     ],
   },
 });

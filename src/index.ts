@@ -116,3 +116,4 @@ export {
   type Where,
 } from './core/errors.js';
 export type { LogLevel } from './core/log.js';
+export type { QueueType } from './core/location.js';

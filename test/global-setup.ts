@@ -15,7 +15,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,6 +49,20 @@ export default async function setup(project?: TestProject): Promise<() => void> 
     mkdirSync(RECORDS, { recursive: true });
     const runId = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
     writeFileSync(join(RECORDS, 'run.json'), `${JSON.stringify({ runId })}\n`);
+    process.env.FJ_TEST_RUN_ID = runId;
+  } else if (project?.name === 'cluster') {
+    // The cluster scenarios (run after the reliability project) add their rows to its last record.
+    let runId: string | undefined;
+    try {
+      runId = (JSON.parse(readFileSync(join(RECORDS, 'run.json'), 'utf8')) as { runId?: string }).runId;
+    } catch {
+      runId = undefined;
+    }
+    if (!runId) {
+      mkdirSync(RECORDS, { recursive: true });
+      runId = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
+      writeFileSync(join(RECORDS, 'run.json'), `${JSON.stringify({ runId })}\n`);
+    }
     process.env.FJ_TEST_RUN_ID = runId;
   }
 

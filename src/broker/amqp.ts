@@ -17,11 +17,13 @@ import type { Channel, ChannelModel, ConfirmChannel, Options, Replies } from 'am
 import { TransportError, UsageError } from '../core/errors.js';
 import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { isRunTag } from './message-id.js';
-import type { Env } from '../core/location.js';
+import type { Env, QueueType } from '../core/location.js';
+import { inequivalent, JOBS_DELIVERY_LIMIT, queueTypeArgs } from './queue-type.js';
 import { connect } from './connect.js';
 
 export { DEFAULT_QUEUE } from '../core/location.js';
 export { brokerNode, connect, scrub, withHeartbeat } from './connect.js';
+export { JOBS_DELIVERY_LIMIT, queueTypeArgs, WORK_DELIVERY_LIMIT } from './queue-type.js';
 
 /** Version of the message layout below; a worker refuses other versions. */
 export const PROTOCOL = 1;
@@ -87,9 +89,19 @@ export async function declareExchange(ch: Channel, spec: ExchangeSpec): Promise<
   await ch.assertExchange(spec.name, spec.type, spec.options);
 }
 
-/** Declares a queue and its bindings; the broker's reply names it (a server-named queue) and says what it holds. */
+/**
+ * Declares a queue and its bindings; the broker's reply names it (a
+ * server-named queue) and says what it holds. A queue that exists with other
+ * settings (another queue type, above all) is a UsageError naming the queue
+ * and both values, not a bare channel error: retrying cannot fix it.
+ */
 export async function declareQueue(ch: Channel, spec: QueueSpec): Promise<Replies.AssertQueue> {
-  const q = await ch.assertQueue(spec.name, spec.options);
+  let q: Replies.AssertQueue;
+  try {
+    q = await ch.assertQueue(spec.name, spec.options);
+  } catch (err) {
+    throw inequivalent(err, spec) ?? err;
+  }
   for (const exchange of spec.bindTo ?? []) await ch.bindQueue(q.queue, exchange, '');
   return q;
 }
@@ -172,6 +184,8 @@ export async function withBackoff<T>(attempt: () => Promise<T>, options: Reconne
       return await attempt();
     } catch (err) {
       if (options.retryable && !options.retryable(err)) throw err;
+      // A usage error (a queue declared with another type) is not cured by waiting.
+      if (err instanceof UsageError) throw err;
       // The connection was lost after the job started: what it left on the broker waits for `fj resume`.
       if (Date.now() >= deadline) throw new TransportError((err as Error).message, { resumable: true });
       const wait = Math.min(reconnectDelay(n), Math.max(0, deadline - Date.now()));
@@ -204,14 +218,26 @@ export function jobsQueue(queue: string): string {
   return `${queue}.jobs`;
 }
 
-/** A pool's jobs queue, durable: queued jobs survive a broker restart. */
-export function jobsQueueSpec(queue: string): QueueSpec {
-  return { name: jobsQueue(queue), options: { durable: true } };
+/**
+ * A pool's jobs queue, durable: queued jobs survive a broker restart. As a
+ * quorum queue it dead-letters to the pool's dead-letter queue only past
+ * {@link JOBS_DELIVERY_LIMIT}, which no job reaches.
+ */
+export function jobsQueueSpec(queue: string, type: QueueType = 'classic'): QueueSpec {
+  const dlx =
+    type === 'quorum' ? { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) } : {};
+  return {
+    name: jobsQueue(queue),
+    options: {
+      durable: true,
+      arguments: { ...dlx, ...queueTypeArgs(type, deadLetterQueue(queue), JOBS_DELIVERY_LIMIT) },
+    },
+  };
 }
 
 /** Declares a pool's jobs queue. */
-export async function assertJobsQueue(ch: Channel, queue: string): Promise<void> {
-  await declareQueue(ch, jobsQueueSpec(queue));
+export async function assertJobsQueue(ch: Channel, queue: string, type: QueueType = 'classic'): Promise<void> {
+  await declareQueue(ch, jobsQueueSpec(queue, type));
 }
 
 /** The results queue of a job. */
@@ -294,7 +320,7 @@ export const CODE_QUEUE_EXPIRES_MS = 7 * 24 * 3600_000;
  * worker and no job has used it for {@link CODE_QUEUE_EXPIRES_MS} (a version
  * nobody runs any more).
  */
-export function codeQueueSpec(pool: string, task: string, codeHash: string): QueueSpec {
+export function codeQueueSpec(pool: string, task: string, codeHash: string, type: QueueType = 'classic'): QueueSpec {
   return {
     name: codeQueue(pool, task, codeHash),
     options: {
@@ -303,20 +329,30 @@ export function codeQueueSpec(pool: string, task: string, codeHash: string): Que
         'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': deadLetterQueue(pool),
         'x-expires': CODE_QUEUE_EXPIRES_MS,
+        ...queueTypeArgs(type, deadLetterQueue(pool)),
       },
     },
   };
 }
 
+/** A pool's dead-letter queue (see {@link QueueType}). */
+export function deadLetterQueueSpec(queue: string, type: QueueType = 'classic'): QueueSpec {
+  return { name: deadLetterQueue(queue), options: { durable: true, arguments: queueTypeArgs(type) } };
+}
+
 /** A pool's dead-letter queue and its work queue, in the order they are declared. */
-export function workQueueSpecs(queue: string): QueueSpec[] {
+export function workQueueSpecs(queue: string, type: QueueType = 'classic'): QueueSpec[] {
   return [
-    { name: deadLetterQueue(queue), options: { durable: true } },
+    deadLetterQueueSpec(queue, type),
     {
       name: queue,
       options: {
         durable: true,
-        arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
+        arguments: {
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': deadLetterQueue(queue),
+          ...queueTypeArgs(type, deadLetterQueue(queue)),
+        },
       },
     },
   ];
@@ -355,14 +391,22 @@ export function reconnectGiveUpMs(env: Env = process.env): number {
   return ms;
 }
 
-/** A job's results queue: durable, expiring after a day unused. */
-export function resultsQueueSpec(jobId: string): QueueSpec {
-  return { name: resultsQueue(jobId), options: { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000 } } };
+/**
+ * A job's results queue: durable, expiring after a day unused; of the
+ * pool's queue type, so that on a quorum pool a job's results survive the
+ * loss of the node its queue leader was on (see docs/scaling.md: a Raft
+ * group per job, measured).
+ */
+export function resultsQueueSpec(jobId: string, type: QueueType = 'classic'): QueueSpec {
+  return {
+    name: resultsQueue(jobId),
+    options: { durable: true, arguments: { 'x-expires': 24 * 3600 * 1000, ...queueTypeArgs(type) } },
+  };
 }
 
 /** Declares a job's results queue. */
-export async function assertResultsQueue(ch: Channel, jobId: string): Promise<string> {
-  return (await declareQueue(ch, resultsQueueSpec(jobId))).queue;
+export async function assertResultsQueue(ch: Channel, jobId: string, type: QueueType = 'classic'): Promise<string> {
+  return (await declareQueue(ch, resultsQueueSpec(jobId, type))).queue;
 }
 
 /**

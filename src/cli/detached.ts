@@ -51,6 +51,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     broker: o.broker,
     store: o.store,
     queue: flags.queue,
+    queueType: o.queueType,
     jobId: flags.jobId,
     inlineLimit: flags.inlineLimit,
     retries: o.retries,

@@ -18,6 +18,7 @@ import {
   TENANT_NAME,
 } from '../core/job-options.js';
 import { LOG_FORMATS } from '../core/log.js';
+import { QUEUE_TYPES } from '../core/location.js';
 
 /**
  * `--broker <url>` (one URL or a comma-separated list of nodes), as every
@@ -29,6 +30,14 @@ export function brokerOption(scope = ''): Option {
     '--broker <url>',
     `${scope}RabbitMQ URL, or several nodes' URLs separated by commas (default $FJ_BROKER_URL or amqp://guest:guest@127.0.0.1:5672)`,
   );
+}
+
+/** `--queue-type <type>`: the pool's queue type, classic or quorum (default $FJ_QUEUE_TYPE, else classic). */
+export function queueTypeOption(scope = ''): Option {
+  return new Option(
+    '--queue-type <type>',
+    `${scope}the pool's RabbitMQ queue type: classic, or quorum (replicated over a cluster's nodes); every client of a pool must use the same (default $FJ_QUEUE_TYPE or classic)`,
+  ).choices(QUEUE_TYPES);
 }
 
 /** `--log-format <format>` (text or json, default text); `help` says how the command's lines look in each. */

@@ -17,6 +17,7 @@ import {
   JOB_LOG_FORMAT_HELP,
   logFormatOption,
   seconds,
+  queueTypeOption,
 } from './flags.js';
 import { report, reportJson } from './report.js';
 import { scheduleCommands } from './schedule-program.js';
@@ -103,6 +104,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
       'amqp: payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)',
     )
     .option('--queue <name>', "amqp: worker pool queue (default: the task's queue, $FJ_QUEUE or fj.default)")
+    .addOption(queueTypeOption('amqp: '))
     .option('--job-id <id>', 'amqp: job id (default: random)')
     .option('--keep', 'amqp: keep the job data in the store after the job ends')
     .option(
@@ -191,6 +193,7 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
     .addOption(brokerOption())
     .option('--store <url>', 'payload store, file://DIR or redis://HOST:PORT (default $FJ_STORE_URL or a temp dir)')
     .option('--queue <name>', 'the pool (work queue) to join (default $FJ_QUEUE or fj.default)')
+    .addOption(queueTypeOption())
     .option(
       '-c, --concurrency <n>',
       'worker threads running process(), two messages each in flight (default: available cores)',
@@ -282,6 +285,7 @@ function detachedCommands(program: Command, io: Streams): void {
     .addOption(brokerOption())
     .option(store, storeHelp)
     .option('--queue <name>', "worker pool (default: the task's queue, $FJ_QUEUE or fj.default)")
+    .addOption(queueTypeOption())
     .option('--job-id <id>', 'job id (default: random)')
     .option(
       '--inline-limit <bytes>',

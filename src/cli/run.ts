@@ -8,6 +8,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { loadPipeline, runPipeline, type PipelineResult } from '../pipeline/run-pipeline.js';
 import type { CodeChangePolicy, ExecutorName, FailurePolicy, JobStats, RunOptions } from '../core/job-options.js';
 import { createLogger, jobLogStyle, type LogFormat } from '../core/log.js';
+import type { QueueType } from '../core/location.js';
 import type { Logger } from '../task/types.js';
 import { readJsonInput } from './input.js';
 import { checkOutputTarget, writeOutputFile } from './output-file.js';
@@ -26,6 +27,7 @@ export interface RunFlags {
   broker?: string;
   store?: string;
   queue?: string;
+  queueType?: QueueType;
   jobId?: string;
   keep?: boolean;
   inlineLimit?: number;
@@ -53,6 +55,7 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
     logFormat: flags.logFormat,
     broker: flags.broker,
     store: flags.store,
+    queueType: flags.queueType,
     keep: flags.keep,
     retries: flags.retries,
     retryDelayMs: flags.retryDelay,

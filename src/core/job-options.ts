@@ -8,7 +8,7 @@ import type { ItemFailure } from './errors.js';
 import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { redactUrls } from './url.js';
 import { brokerUrlProblem, queueNameProblem, showValue } from './address.js';
-import { locate, type Env } from './location.js';
+import { locate, QUEUE_TYPE_ENV, QUEUE_TYPES, type Env, type QueueType } from './location.js';
 
 /**
  * A bad option value: a TypeError (as p-queue and node throw for bad
@@ -115,6 +115,14 @@ export interface RunOptions {
    * `:`, `-`, not starting with `amq.` (checked before connecting).
    */
   queue?: string;
+  /**
+   * amqp: the queue type of the pool's queues and of the job's results
+   * queue: `'classic'` or `'quorum'` (replicated over a RabbitMQ cluster's
+   * nodes, see docs/scaling.md). Every client of a pool must use the same
+   * type: a queue that exists with the other type fails the job with a
+   * UsageError naming it and both types. Default `FJ_QUEUE_TYPE`, else `'classic'`.
+   */
+  queueType?: QueueType;
   /** amqp: job id (names the results queue and store keys). Default: a random UUID. */
   jobId?: string;
   /** amqp: keep the job's data in the store after it ends. Default `false`. */
@@ -389,6 +397,7 @@ export function normalizeOptions(options: RunOptions = {}, env: Env = process.en
     broker,
     store: where.store,
     queue,
+    queueType: resolveQueueType(options.queueType, env),
     keep: options.keep ?? false,
     inlineLimit: positiveInt('inlineLimit', options.inlineLimit ?? DEFAULT_INLINE_LIMIT),
     retries: options.retries === undefined ? undefined : nonNegativeInt('retries', options.retries),
@@ -473,4 +482,21 @@ function policy(value: unknown): FailurePolicy {
   if (!FAILURE_POLICIES.includes(value as FailurePolicy))
     throw new OptionError(`Expected \`onFailure\` to be fail-fast or collect, got \`${String(value)}\``);
   return value as FailurePolicy;
+}
+
+/**
+ * A pool's queue type: the option, else `FJ_QUEUE_TYPE`, else `'classic'`;
+ * anything else is an OptionError naming where it came from.
+ */
+export function resolveQueueType(given: unknown, env: Env = process.env): QueueType {
+  const fromEnv = env[QUEUE_TYPE_ENV];
+  const [value, where] =
+    given !== undefined
+      ? [given, '`queueType`']
+      : fromEnv
+        ? [fromEnv, `\`queueType\` (from $${QUEUE_TYPE_ENV})`]
+        : ['classic', ''];
+  if (!QUEUE_TYPES.includes(value as QueueType))
+    throw new OptionError(`Expected ${where} to be ${QUEUE_TYPES.join(' or ')}, got ${showValue(String(value))}`);
+  return value as QueueType;
 }

@@ -17,6 +17,20 @@ export const DEFAULT_BROKER = 'amqp://guest:guest@127.0.0.1:5672';
 /** The pool (work queue) used when neither an option, the task nor `FJ_QUEUE` names one. */
 export const DEFAULT_QUEUE = 'fj.default';
 
+/**
+ * The RabbitMQ queue type of a pool's queues (work, code, dead-letter and
+ * jobs queues) and of its jobs' results queues: `classic` (one node, the
+ * default) or `quorum` (replicated on a majority of a cluster's nodes, see
+ * docs/scaling.md). Every client of a pool must declare the same type.
+ */
+export type QueueType = 'classic' | 'quorum';
+
+/** The queue types fj declares. */
+export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
+
+/** The environment variable a pool's queue type is read from when no option names it. */
+export const QUEUE_TYPE_ENV = 'FJ_QUEUE_TYPE';
+
 /** What a caller may name; each undefined or empty one comes from the environment, then the default. */
 export interface LocationOptions {
   broker?: string;

@@ -4,6 +4,7 @@
  * message. Depths come from `checkQueue` (no management plugin needed).
  */
 import type { Channel, ChannelModel } from 'amqplib';
+import type { QueueType } from '../core/location.js';
 import { normalizeOptions } from '../core/job-options.js';
 import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { assertJobsQueue, codeQueue, connect, deadLetterQueue, jobsQueue, withHeartbeat } from '../broker/amqp.js';
@@ -108,11 +109,11 @@ export class BrokerLink {
    * worker that finds another coordinator attached puts it back to look again
    * later, and one that finds the job ended drops it: a spare message does no harm.
    */
-  async requeueJob(jobId: string, pool: string, signer: Signer | undefined): Promise<void> {
+  async requeueJob(jobId: string, pool: string, signer: Signer | undefined, type: QueueType): Promise<void> {
     const ch = await (await this.connection()).createConfirmChannel();
     ch.on('error', () => {});
     try {
-      await assertJobsQueue(ch, pool);
+      await assertJobsQueue(ch, pool, type);
       const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
       ch.sendToQueue(jobsQueue(pool), Buffer.from(JSON.stringify({ job: jobId })), {
         persistent: true,

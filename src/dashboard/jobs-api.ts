@@ -288,7 +288,12 @@ export function jobRoutes(app: FastifyInstance, ctx: DashboardContext): void {
         return reply.code(409).send({
           error: `${view.id} is a pipeline: it runs no items of its own; resume the job of the stage it is at (${view.stage ?? 'see its stages'})`,
         });
-      await ctx.broker.requeueJob(view.id, m.queue, ctx.signer);
+      await ctx.broker.requeueJob(
+        view.id,
+        m.queue,
+        ctx.signer,
+        m.options.queueType === 'quorum' ? 'quorum' : 'classic',
+      );
       return { id: view.id, requeued: m.queue };
     } catch (err) {
       return sendError(reply, err);

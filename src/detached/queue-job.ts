@@ -7,6 +7,7 @@ import type { ChannelModel } from 'amqplib';
 import { sealRecord, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { writeManifest, type JobStatus, type Manifest } from '../store/job-records.js';
 import type { PayloadStore } from '../store/store.js';
+import type { QueueType } from '../core/location.js';
 import { assertJobsQueue, assertResultsQueue, jobsQueue, Publisher } from '../broker/amqp.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { entryFor } from './entries.js';
@@ -35,10 +36,10 @@ export async function queueJob(
   await Promise.all([
     writeManifest(store, jobId, manifest, signer),
     writeFreshStatus(store, jobId, manifest, signer, 'queued', { updated: manifest.created }),
-    jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId)),
+    jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId, queueTypeOf(manifest))),
   ]);
   await beforePublish?.();
-  await publishJob(conn, manifest.queue, jobId, signer);
+  await publishJob(conn, manifest.queue, jobId, signer, queueTypeOf(manifest));
 }
 
 /**
@@ -66,16 +67,22 @@ function jobPublisher(conn: ChannelModel): Promise<Publisher> {
   return open;
 }
 
-/** Puts job `jobId`'s message on `queue`'s jobs queue (declared first), signed with a key, and waits for the broker's confirm. */
+/** The queue type a job's records name for its pool (records older than queue types: classic). */
+export function queueTypeOf(manifest: Pick<Manifest, 'options'>): QueueType {
+  return manifest.options.queueType === 'quorum' ? 'quorum' : 'classic';
+}
+
+/** Puts job `jobId`'s message on `queue`'s jobs queue (declared first, of type `type`), signed with a key, and waits for the broker's confirm. */
 export async function publishJob(
   conn: ChannelModel,
   queue: string,
   jobId: string,
   signer: Signer | undefined,
+  type: QueueType = 'classic',
 ): Promise<void> {
   const publisher = await jobPublisher(conn);
   // Declared every time: a jobs queue deleted meanwhile would drop the message unseen.
-  await assertJobsQueue(publisher.channel, queue);
+  await assertJobsQueue(publisher.channel, queue, type);
   const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
   const { confirmed } = await publisher.send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
     messageId: jobId,
@@ -101,9 +108,9 @@ export async function releaseHeldJob(
 ): Promise<void> {
   await Promise.all([
     fresh ? writeFreshStatus(store, jobId, manifest, signer, 'queued') : undefined,
-    jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId)),
+    jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId, queueTypeOf(manifest))),
   ]);
-  await publishJob(conn, manifest.queue, jobId, signer);
+  await publishJob(conn, manifest.queue, jobId, signer, queueTypeOf(manifest));
 }
 
 /**

@@ -58,6 +58,7 @@ export interface SubmitOptions
       | 'weight'
       | 'priority'
       | 'tenant'
+      | 'queueType'
       | 'signingKey'
     > {
   /** The job's human description, shown wherever jobs are listed. Default: the task's `description`, else its name. At most 200 characters. */
@@ -193,6 +194,7 @@ export function manifestOptions(opts: ReturnType<typeof normalizeOptions>): Mani
     ...(opts.weight === 1 ? {} : { weight: opts.weight }),
     ...(opts.priority === 0 ? {} : { priority: opts.priority }),
     ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }),
+    queueType: opts.queueType,
   };
 }
 

@@ -106,6 +106,7 @@ export function jobSettings(m: Manifest['options']): RunOptions {
     weight: m.weight,
     priority: m.priority,
     tenant: m.tenant,
+    queueType: m.queueType as RunOptions['queueType'],
   };
 }
 

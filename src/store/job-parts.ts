@@ -36,4 +36,6 @@ export interface JobSettings {
   priority?: number;
   /** `tenant` (absent: none). */
   tenant?: string;
+  /** The pool's queue type, `classic` or `quorum` (absent in records written before it existed: the coordinator's own, by default classic). */
+  queueType?: string;
 }

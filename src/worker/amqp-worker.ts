@@ -21,6 +21,7 @@
  * - a warm shutdown finishes what is in hand for `shutdownTimeoutMs` at most,
  *   then gives the rest back to the queue (unacked) and stops.
  */
+import type { QueueType } from '../core/location.js';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import pLimit from 'p-limit';
 import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../core/errors.js';
@@ -86,6 +87,8 @@ export interface WorkerParts {
   url: string;
   concurrency: number;
   queue: string;
+  /** The pool's queue type (see `WorkerOptions.queueType`). */
+  queueType: QueueType;
   maxMessageBytes: number;
   /** A warm shutdown waits this long for the messages in hand, then gives them back to the queue. */
   shutdownTimeoutMs: number;
@@ -132,7 +135,7 @@ export class AmqpWorker implements WorkerHandle {
       url: () => p.url,
       topology: {
         exchanges: [CONTROL_EXCHANGE_SPEC],
-        queues: workQueueSpecs(p.queue),
+        queues: workQueueSpecs(p.queue, p.queueType),
         // Two messages per thread, as the limit above (per consumer: RabbitMQ's quorum queues know no per-channel limit).
         prefetch: p.concurrency * 2,
         consumers: [
@@ -143,13 +146,14 @@ export class AmqpWorker implements WorkerHandle {
           },
           // The pool's queue (messages of an older coordinator, requeued dead letters) and, for each task served,
           // the queue of its version of the code: jobs publish there, so only workers with their code see their items.
-          ...[p.queue, ...[...p.tasks.values()].map((t) => codeQueueSpec(p.queue, t.name, t.codeHash))].map(
-            (queue) => ({
-              queue,
-              options: { noAck: false },
-              onMessage: (msg: ConsumeMessage, link: Link) => this.track(this.limit(() => this.handle(msg, link))),
-            }),
-          ),
+          ...[
+            p.queue,
+            ...[...p.tasks.values()].map((t) => codeQueueSpec(p.queue, t.name, t.codeHash, p.queueType)),
+          ].map((queue) => ({
+            queue,
+            options: { noAck: false },
+            onMessage: (msg: ConsumeMessage, link: Link) => this.track(this.limit(() => this.handle(msg, link))),
+          })),
         ],
       },
       onChannelClosed: (reason, consumerTimeout) =>

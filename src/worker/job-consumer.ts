@@ -40,7 +40,16 @@ import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import { emptyTally, tallyEnd } from '../broker/job-tally.js';
-import { connect, deadLetterQueue, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
+import {
+  connect,
+  deadLetterQueue,
+  deadLetterQueueSpec,
+  declareQueue,
+  jobsQueue,
+  jobsQueueSpec,
+  resultsQueueState,
+} from '../broker/amqp.js';
+import type { QueueType } from '../core/location.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { REFUSED_BY } from '../broker/dead-letters.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
@@ -67,6 +76,8 @@ export interface JobConsumerParts {
   /** The broker URL with its heartbeat. */
   url: string;
   queue: string;
+  /** The pool's queue type (see `WorkerOptions.queueType`). */
+  queueType: QueueType;
   maxJobs: number;
   signingKey: string | undefined;
   signer: Signer | undefined;
@@ -94,7 +105,7 @@ export class JobConsumer {
       name: `worker ${p.name} jobs`,
       url: () => p.url,
       topology: {
-        queues: [jobsQueueSpec(p.queue)],
+        queues: [jobsQueueSpec(p.queue, p.queueType)],
         prefetch: p.maxJobs,
         consumers: [
           {
@@ -301,7 +312,7 @@ export class JobConsumer {
   private async refuse(msg: ConsumeMessage, ch: Channel, jobId: string, reason: string): Promise<void> {
     const { queue, name, log, store } = this.p;
     const dead = deadLetterQueue(queue);
-    await ch.assertQueue(dead, { durable: true });
+    await declareQueue(ch, deadLetterQueueSpec(queue, this.p.queueType));
     const headers = Object.fromEntries(
       Object.entries((msg.properties.headers ?? {}) as Record<string, unknown>).filter(([k]) => k !== DECLINED),
     );

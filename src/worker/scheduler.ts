@@ -29,6 +29,7 @@
  * every missed one.
  */
 import type { ConsumeMessage } from 'amqplib';
+import type { QueueType } from '../core/location.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, UsageError } from '../core/errors.js';
 import type { Signer } from '../core/signing.js';
@@ -76,6 +77,8 @@ export interface SchedulerParts {
   /** The broker URL with its heartbeat. */
   url: string;
   queue: string;
+  /** The pool's queue type: the jobs its ticks queue are declared with it. */
+  queueType: QueueType;
   signingKey: string | undefined;
   signer: Signer | undefined;
 }
@@ -206,7 +209,7 @@ export class Scheduler {
       if (await store.getMeta(jobId, 'manifest')) {
         // Submitted by a scheduler that died before recording the run: its message may not have gone out.
         const s = await readStatus(store, jobId, signer).catch(() => undefined);
-        if (s?.state === 'queued') await publishJob(session.conn, r.queue, jobId, signer);
+        if (s?.state === 'queued') await publishJob(session.conn, r.queue, jobId, signer, this.p.queueType);
       } else {
         await this.submit(r, jobId);
       }
@@ -244,6 +247,7 @@ export class Scheduler {
       ...r.job,
       label: r.job.label ?? `${r.task} (schedule ${r.name})`,
       queue: r.queue,
+      queueType: p.queueType,
       jobId,
       store: p.storeUrl,
       broker: p.broker,

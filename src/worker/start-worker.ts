@@ -103,6 +103,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
       url,
       concurrency: o.concurrency,
       queue: o.queue,
+      queueType: o.queueType,
       maxMessageBytes: o.maxMessageBytes,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
       runner,
@@ -143,7 +144,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
 
 /** What a worker's {@link Scheduler} takes from its options: every worker of a pool stands by as its scheduler, one at a time is. */
 function schedulerParts(o: NormalizedWorkerOptions) {
-  return { name: o.name, storeUrl: o.store, broker: o.broker, queue: o.queue, signingKey: o.signingKey };
+  return {
+    name: o.name,
+    storeUrl: o.store,
+    broker: o.broker,
+    queue: o.queue,
+    queueType: o.queueType,
+    signingKey: o.signingKey,
+  };
 }
 
 /** The consumer of the pool's detached jobs (`fj submit`), which a worker coordinates too. */
@@ -157,6 +165,7 @@ function jobConsumer(
     storeUrl: o.store,
     broker: o.broker,
     queue: o.queue,
+    queueType: o.queueType,
     maxJobs: o.maxJobs,
     signingKey: o.signingKey,
     logLevel: o.logLevel,

@@ -5,8 +5,8 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
-import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt, TENANT_NAME } from '../core/job-options.js';
-import { DEFAULT_QUEUE, locate, originName, type Env } from '../core/location.js';
+import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt, resolveQueueType, TENANT_NAME } from '../core/job-options.js';
+import { DEFAULT_QUEUE, locate, originName, type Env, type QueueType } from '../core/location.js';
 import { checkBrokerUrl, checkQueueName } from '../core/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
 
@@ -21,6 +21,14 @@ export interface WorkerOptions {
   store?: string;
   /** The pool's work queue. Default `FJ_QUEUE`, else `fj.default`. */
   queue?: string;
+  /**
+   * The queue type of the pool's queues (work, code, dead-letter, jobs):
+   * `'classic'` or `'quorum'` (replicated over a RabbitMQ cluster, see
+   * docs/scaling.md). Every client of the pool must use the same type; a
+   * queue of the other type stops the worker with a UsageError naming it.
+   * Default `FJ_QUEUE_TYPE`, else `'classic'`.
+   */
+  queueType?: QueueType;
   /** Worker threads running `process`; two messages per thread are in flight (the prefetch). Default: available cores. */
   concurrency?: number;
   /** Task modules this worker serves besides the built-in tasks. */
@@ -77,6 +85,7 @@ export interface NormalizedWorkerOptions {
   /** Empty: the default file store. */
   store: string;
   queue: string;
+  queueType: QueueType;
   concurrency: number;
   tasks: string[];
   services: string | undefined;
@@ -118,6 +127,7 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: Env = p
     broker,
     store: where.store,
     queue,
+    queueType: resolveQueueType(options.queueType, env),
     concurrency: positiveInt('concurrency', options.concurrency ?? availableParallelism()),
     tasks,
     services: options.services,

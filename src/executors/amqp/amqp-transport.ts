@@ -28,6 +28,7 @@ import {
   FjError,
   InternalError,
   isResumable,
+  LimitError,
   TransportError,
   UsageError,
   WorkerRefusedError,
@@ -48,6 +49,7 @@ import {
   withHeartbeat,
   workQueueSpecs,
 } from '../../broker/amqp.js';
+import { QUORUM_RESULTS_PREFETCH } from '../../broker/queue-type.js';
 import { ResilientLink, type LinkSession } from '../../broker/resilient-link.js';
 import { show } from '../../broker/inspect.js';
 import { fromWire } from '../../core/wire-error.js';
@@ -90,6 +92,8 @@ export class AmqpTransport implements Transport {
   private countingConsumers = false;
   /** Result messages received, and queued when this coordinator first attached (`fj resume` waits for those). */
   private received = 0;
+  /** Result messages held unacknowledged on the current channel (a quorum results queue delivers at most {@link QUORUM_RESULTS_PREFETCH}). */
+  private held = 0;
   private backlog = -1;
   private drained: (() => void) | undefined;
   /** Messages allowed in flight, and what sizes it. */
@@ -271,12 +275,14 @@ export class AmqpTransport implements Transport {
       topology: {
         exchanges: [CONTROL_EXCHANGE_SPEC],
         queues: [
-          ...workQueueSpecs(queue),
-          codeQueueSpec(queue, this.plan.task.name, this.out.codeHash),
-          resultsQueueSpec(jobId),
+          ...workQueueSpecs(queue, options.queueType),
+          codeQueueSpec(queue, this.plan.task.name, this.out.codeHash, options.queueType),
+          resultsQueueSpec(jobId, options.queueType),
         ],
         // Results stay unacked until the job ends (they are its durable record),
-        // so no prefetch limit: the window of work messages bounds them.
+        // so no prefetch limit: the window of work messages bounds them. A quorum
+        // queue reads "none" as 2,000: it gets the most AMQP allows.
+        prefetch: options.queueType === 'quorum' ? QUORUM_RESULTS_PREFETCH : undefined,
         consumers: [
           {
             queue: this.resultsQ,
@@ -297,6 +303,7 @@ export class AmqpTransport implements Transport {
       onDown: () => log.warn('lost the connection to RabbitMQ; reconnecting'),
       onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`),
       onUp: async (link, reconnected) => {
+        this.held = 0; // a new channel: the broker delivers every unacknowledged result again
         if (this.backlog < 0) this.backlog = link.declared.get(this.resultsQ)?.messageCount ?? 0;
         if (reconnected) {
           // What the broker had not confirmed may be lost: send it again (duplicates are harmless).
@@ -344,6 +351,7 @@ export class AmqpTransport implements Transport {
   private onResult(msg: ConsumeMessage, link: Link): void {
     if (this.closing) return;
     const { counters, log } = this.plan;
+    if (++this.held === QUORUM_RESULTS_PREFETCH && this.plan.options.queueType === 'quorum') this.atResultsLimit();
     // Every message of the backlog counts as seen, even one dropped below: `fj resume` waits for them all, not for its deadline.
     this.received++;
     this.drained?.();
@@ -481,7 +489,26 @@ export class AmqpTransport implements Transport {
 
   /** Acks and drops a message that will never count (it would otherwise come back on every reconnect). */
   private drop(link: Link, msg: ConsumeMessage): void {
+    this.held--;
     if (link.open) link.ch.nack(msg, false, false);
+  }
+
+  /**
+   * The coordinator holds as many unacknowledged results as a quorum results
+   * queue delivers to it ({@link QUORUM_RESULTS_PREFETCH}): no more will come.
+   * Unless the job ends meanwhile (its last result may be this one), it fails
+   * rather than wait forever.
+   */
+  private atResultsLimit(): void {
+    setTimeout(() => {
+      if (this.closing || this.held < QUORUM_RESULTS_PREFETCH) return;
+      this.events.fatal(
+        new LimitError(
+          `job ${this.job.jobId} holds ${QUORUM_RESULTS_PREFETCH} result messages unacknowledged, the most a quorum results queue delivers to one consumer: ` +
+            'run it on a classic pool (--queue-type classic), or send more items per message',
+        ),
+      );
+    }, 1000).unref();
   }
 
   // --- the end -----------------------------------------------------------------

@@ -86,10 +86,19 @@ export class CodeWatch {
     if (this.p.closing() || this.codeless === undefined || !session) return;
     const mine = out.codeHash;
     const { running, lacking } = capacity.versions;
+    if (running.has(mine)) {
+      // The broker counts no consumer of the code queue, but live workers' heartbeats say they run this code: on a
+      // cluster a quorum queue's leader changing (a node lost or cut off) shows 0 consumers for a while. Not a reason to fail.
+      this.codeless = undefined;
+      log.info(
+        `job ${jobId}: the broker counts no consumer of task ${show(task.name)}'s code queue, but ${running.get(mine)!.join(', ')} run its code ${mine}: waiting for them`,
+      );
+      return;
+    }
     const others = [...running].filter(([hash]) => hash !== mine);
     if (options.onCodeChange === 'follow' && others.length === 1) {
       const [hash, names] = others[0];
-      await declareQueue(session.ch, codeQueueSpec(queue, task.name, hash));
+      await declareQueue(session.ch, codeQueueSpec(queue, task.name, hash, options.queueType));
       const resent = out.follow(hash, session.publisher);
       this.codeless = undefined;
       log.warn(
