@@ -5,8 +5,9 @@
  * items start no faster than that on any executor (a batch's items start
  * one after another on their thread, after the batch was let through).
  *
- * A token bucket: it holds at most `burst` tokens (one second's worth,
- * at least 1), refilled continuously at the rate; a batch waits until the
+ * A token bucket: it holds at most one second's worth of tokens at the
+ * rate now (at least 1, at most `burst`), refilled continuously at the
+ * rate; a batch waits until the
  * bucket holds a token for each of its items (or is full, for a batch
  * larger than it: the debt is waited out by the next batch). Over any
  * window, items sent ≤ rate × window + burst. The rate is read at each
@@ -25,7 +26,7 @@ export class RateGate {
   /** `perSecond()`: the rate now (items a second, > 0). */
   constructor(
     private readonly perSecond: () => number,
-    /** The most items let through at once after a pause. */
+    /** The most items let through at once after a pause (one second of the whole limit): batches are at most this big. */
     readonly burst: number,
   ) {
     this.tokens = burst;
@@ -36,10 +37,12 @@ export class RateGate {
     for (;;) {
       signal.throwIfAborted();
       const rate = this.perSecond();
+      // One second of items at the rate now: jobs sharing a limit share its bucket too.
+      const cap = Math.min(this.burst, burstOf(rate));
       const now = performance.now();
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * rate);
+      this.tokens = Math.min(cap, this.tokens + ((now - this.last) / 1000) * rate);
       this.last = now;
-      const need = Math.min(n, this.burst);
+      const need = Math.min(n, cap);
       if (this.tokens >= need) {
         this.tokens -= n;
         return;
