@@ -35,8 +35,9 @@ function keptTo(starts: number[], rate: number): void {
   const spanS = (starts.at(-1)! - starts[0]) / 1000;
   // The first `burst` items go at once; the rest at the rate (a little slack for timers).
   expect(spanS).toBeGreaterThan(((starts.length - burst) / rate) * 0.9);
-  // In any second: at most a second's worth plus the bucket.
-  expect(peak(starts, 1000)).toBeLessThanOrEqual(rate + burst);
+  // In any second: at most a second's worth plus the bucket (10 % slack: a start is stamped when the item runs,
+  // after its message's trip to a worker, which a loaded machine stretches unevenly).
+  expect(peak(starts, 1000)).toBeLessThanOrEqual((rate + burst) * 1.1);
 }
 
 describe('rate limits', () => {
@@ -102,7 +103,7 @@ describe('rate limits', () => {
             starts.filter((t) => t - starts[0] > 1500),
             1000,
           ),
-        ).toBeLessThanOrEqual(20 + 20);
+        ).toBeLessThanOrEqual((20 + 20) * 1.1);
       } finally {
         await Promise.all(workers.map(stopWorkerProc));
       }
