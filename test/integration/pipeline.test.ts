@@ -746,16 +746,26 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     }, 90_000);
 
     it('kill -9 of the worker coordinating stage 1: another takes it over, and the pipeline ends as eager', async () => {
-      const handle = await submitPipeline(p(), { count: 200, slowSquares: 20 }, where);
+      // 200 items of 100 ms on 4 slots: ~5 s, long enough to be seen running between its status writes.
+      const handle = await submitPipeline(p(), { count: 200, slowSquares: 100 }, where);
       const stage1 = await attach(`${handle.id}.1`, where);
+      let seen: unknown;
       const coordinator = await waitFor(
-        'stage 1 to be coordinated',
+        'stage 1 to be coordinated, 20 of its items done',
         async () => {
           const v = await stage1.status();
+          seen = { state: v.state, done: v.done, coordinator: v.coordinator, phase: v.phase };
           return v.state === 'running' && v.done > 20 && v.coordinator ? v.coordinator : undefined;
         },
-        30_000,
-      );
+        60_000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}; stage 1 last seen: ${JSON.stringify(seen)}\n${workers
+            .map((w) => w.log())
+            .join('\n')
+            .slice(-4000)}`,
+        );
+      });
       const victim = byName.get(coordinator);
       expect(victim, `coordinator ${coordinator}`).toBeDefined();
       victim!.child.kill('SIGKILL');
