@@ -23,7 +23,7 @@ import { readJsonInput } from './input.js';
 import { checkOutputTarget, writeOutputFile } from './output-file.js';
 import { failureLine } from './job-control.js';
 import { progressBar } from './progress.js';
-import { jobOptions, type RunFlags } from './run.js';
+import { jobOptions, ownSettings, type RunFlags } from './run.js';
 import type { Streams } from './streams.js';
 
 /** Options of `fj submit`. */
@@ -53,15 +53,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
     queue: flags.queue,
     queueType: o.queueType,
     jobId: flags.jobId,
-    inlineLimit: flags.inlineLimit,
-    retries: o.retries,
-    retryDelayMs: o.retryDelayMs,
-    onFailure: o.onFailure,
-    onCodeChange: o.onCodeChange,
-    maxFailures: o.maxFailures,
-    maxResults: o.maxResults,
-    itemTimeoutMs: o.itemTimeoutMs,
-    rateLimit: o.rateLimit,
+    ...ownSettings(flags, o),
     weight: o.weight,
     priority: o.priority,
     tenant: o.tenant,

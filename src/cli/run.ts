@@ -73,6 +73,25 @@ export function jobOptions(flags: Partial<RunFlags>): RunOptions {
 }
 
 /**
+ * A detached job's own settings from its flags (`fj submit`, `fj schedule
+ * add`: the failure, timeout and rate options, and `--inline-limit`), given
+ * its {@link jobOptions}.
+ */
+export function ownSettings(flags: Partial<RunFlags>, o: RunOptions) {
+  return {
+    inlineLimit: flags.inlineLimit,
+    retries: o.retries,
+    retryDelayMs: o.retryDelayMs,
+    onFailure: o.onFailure,
+    onCodeChange: o.onCodeChange,
+    maxFailures: o.maxFailures,
+    maxResults: o.maxResults,
+    itemTimeoutMs: o.itemTimeoutMs,
+    rateLimit: o.rateLimit,
+  };
+}
+
+/**
  * Runs a job with Ctrl-C and SIGTERM wired to cancel it (the job stops on
  * every worker, exit 130; a second one exits at once), then writes its output, stats
  * and failures. `--out` and `--stats` are checked before the job starts

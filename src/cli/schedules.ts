@@ -11,7 +11,7 @@ import type { JobLocation } from '../store/job-records.js';
 import { printable } from '../core/printable.js';
 import { loadTask } from '../task/registry.js';
 import { readJsonInput } from './input.js';
-import { jobOptions, type RunFlags } from './run.js';
+import { jobOptions, ownSettings, type RunFlags } from './run.js';
 import type { Streams } from './streams.js';
 
 /** Options of `fj schedule add`. */
@@ -44,14 +44,7 @@ export async function scheduleAddCommand(
     queue: flags.queue,
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
-    inlineLimit: flags.inlineLimit,
-    retries: o.retries,
-    retryDelayMs: o.retryDelayMs,
-    onFailure: o.onFailure,
-    onCodeChange: o.onCodeChange,
-    maxFailures: o.maxFailures,
-    maxResults: o.maxResults,
-    itemTimeoutMs: o.itemTimeoutMs,
+    ...ownSettings(flags, o),
   });
   io.stderr.write(
     `fj: schedule ${s.name} added (${s.task} on pool ${s.queue}); ${s.paused ? 'paused' : `next tick ${s.next ?? 'none'}`}\n`,

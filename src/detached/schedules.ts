@@ -33,20 +33,23 @@ const KEEP_MS = 10 * 365 * 24 * 3600 * 1000;
 /** A schedule's input is kept in its record: at most this many bytes of JSON. */
 export const MAX_SCHEDULE_INPUT = 256 * 1024;
 
+/** The settings of {@link SubmitOptions} a schedule keeps and passes to each of its jobs. */
+const SCHEDULE_JOB_KEYS = [
+  'label',
+  'resultTtlMs',
+  'retries',
+  'retryDelayMs',
+  'onFailure',
+  'maxFailures',
+  'maxResults',
+  'itemTimeoutMs',
+  'rateLimit',
+  'inlineLimit',
+  'onCodeChange',
+] as const satisfies readonly (keyof SubmitOptions)[];
+
 /** The job settings a schedule passes to each of its jobs (as {@link SubmitOptions}). */
-export type ScheduleJobOptions = Pick<
-  SubmitOptions,
-  | 'label'
-  | 'resultTtlMs'
-  | 'retries'
-  | 'retryDelayMs'
-  | 'onFailure'
-  | 'maxFailures'
-  | 'maxResults'
-  | 'itemTimeoutMs'
-  | 'inlineLimit'
-  | 'onCodeChange'
->;
+export type ScheduleJobOptions = Pick<SubmitOptions, (typeof SCHEDULE_JOB_KEYS)[number]>;
 
 /** Options of {@link addSchedule}. */
 export interface ScheduleOptions extends ScheduleJobOptions, Pick<JobLocation, 'store' | 'signingKey'> {
@@ -247,19 +250,7 @@ async function withSchedules<T>(
 }
 
 function jobOptionsOf(o: ScheduleOptions): ScheduleJobOptions {
-  const keys = [
-    'label',
-    'resultTtlMs',
-    'retries',
-    'retryDelayMs',
-    'onFailure',
-    'maxFailures',
-    'maxResults',
-    'itemTimeoutMs',
-    'inlineLimit',
-    'onCodeChange',
-  ] as const;
-  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+  return Object.fromEntries(SCHEDULE_JOB_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }
 
 function viewOf(r: ScheduleRecord, last: ScheduleRun | undefined, cron = parseCron(r.cron, r.timezone)): ScheduleView {

@@ -6,7 +6,7 @@
  *
  *   npx vitest run --project main test/unit/schedule-ticks.test.ts
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import {
 import { InputError, UsageError } from '../../src/core/errors.js';
 import { signerFrom } from '../../src/core/signing.js';
 import { openStore } from '../../src/store/open.js';
+import { runFj } from '../helpers/cli.js';
 
 const T = Date.parse('2026-12-07T01:00:00Z');
 
@@ -152,6 +153,32 @@ describe('schedules in the store, signed', () => {
         InputError,
       );
       expect(await listSchedules({ store: url })).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fj schedule add', () => {
+  it('keeps the job settings its flags give, the rate limit among them, for every tick’s job', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fj-schedule-flags-'));
+    const store = `file://${join(dir, 'store')}`;
+    const input = join(dir, 'input.json');
+    await writeFile(input, JSON.stringify({ documents: ['a b'] }));
+    try {
+      const add = await runFj(
+        ['schedule', 'add', 'nightly', 'wordcount', input, '--cron', '0 2 * * *', '--store', store].concat([
+          '--rate-limit',
+          '5',
+          '--retries',
+          '2',
+          '--item-timeout',
+          '30',
+        ]),
+      );
+      expect(add.code, add.stderr).toBe(0);
+      const [s] = await listSchedules({ store });
+      expect(s.job).toMatchObject({ rateLimit: 5, retries: 2, itemTimeoutMs: 30_000 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
