@@ -86,6 +86,15 @@ export class CodeWatch {
     if (this.p.closing() || this.codeless === undefined || !session) return;
     const mine = out.codeHash;
     const { running, lacking } = capacity.versions;
+    if (running.size === 0 && lacking.length === 0) {
+      // No heartbeat of the pool's workers read (between two workers of a rolling deploy, a store slow to answer):
+      // nothing says the job's code is gone. Looked at again after the grace.
+      this.codeless = undefined;
+      log.info(
+        `job ${jobId}: the broker counts no consumer of task ${show(task.name)}'s code queue and no worker heartbeat of pool ${queue} was read: waiting`,
+      );
+      return;
+    }
     if (running.has(mine)) {
       // The broker counts no consumer of the code queue, but live workers' heartbeats say they run this code: on a
       // cluster a quorum queue's leader changing (a node lost or cut off) shows 0 consumers for a while. Not a reason to fail.
