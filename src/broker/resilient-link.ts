@@ -72,6 +72,8 @@ export interface ConsumerSpec {
   /** A queue of the topology's `queues`, by name, or one declared just before consuming (a server-named queue, say). */
   queue: string | QueueSpec;
   options?: Options.Consume;
+  /** Unacked deliveries for this consumer (`basic.qos`; 0: no limit). Default: the topology's `prefetch`. */
+  prefetch?: number;
   /** A delivery, and the session to ack it on. */
   onMessage(msg: ConsumeMessage, session: LinkSession): void;
 }
@@ -135,6 +137,10 @@ export class ResilientLink {
   /** The first setup or the reconnect loop, while one runs (never rejects). */
   private pending: Promise<void> | undefined;
   private readonly stop = new AbortController();
+  /** Queues whose consumer is stopped ({@link setConsuming}). */
+  private readonly paused = new Set<string>();
+  /** The last {@link setConsuming} call (they run in turn; never rejects). */
+  private consuming: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: LinkOptions) {}
 
@@ -223,16 +229,9 @@ export class ResilientLink {
       };
       for (const spec of topology.exchanges ?? []) await declareExchange(ch, spec);
       for (const spec of topology.queues ?? []) await declare(spec);
-      if (topology.prefetch !== undefined) await ch.prefetch(topology.prefetch);
       for (const c of topology.consumers) {
         const queue = typeof c.queue === 'string' ? c.queue : await declare(c.queue);
-        // amqplib delivers null when the broker cancels the consumer.
-        const { consumerTag } = await ch.consume(
-          queue,
-          (msg) => (msg ? c.onMessage(msg, s) : this.cancelled(s, queue)),
-          c.options,
-        );
-        consumers.set(queue, consumerTag);
+        if (!this.paused.has(queue)) await this.consume(s, c, queue);
       }
       consuming = true;
       this.current = s;
@@ -246,6 +245,47 @@ export class ResilientLink {
       await closeConnection(conn);
       throw err;
     }
+  }
+
+  /** Starts consumer `c` on `queue` in session `s`, with its prefetch. */
+  private async consume(s: LinkSession, c: ConsumerSpec, queue: string): Promise<void> {
+    const prefetch = c.prefetch ?? this.o.topology.prefetch;
+    if (prefetch !== undefined) await s.ch.prefetch(prefetch); // per consumer: applies to the consumers started after it
+    // amqplib delivers null when the broker cancels the consumer.
+    const { consumerTag } = await s.ch.consume(
+      queue,
+      (msg) => (msg ? c.onMessage(msg, s) : this.cancelled(s, queue)),
+      c.options,
+    );
+    (s.consumers as Map<string, string>).set(queue, consumerTag);
+  }
+
+  /**
+   * Stops (`on` false) or starts again the topology's consumer of `queue`
+   * (named as given), in this session and every later one: a paused
+   * consumer is not started on a reconnect. Deliveries already received
+   * stay with their owner. Calls run one after another.
+   */
+  setConsuming(queue: string, on: boolean): Promise<void> {
+    const next = this.consuming.then(async () => {
+      if (on ? !this.paused.delete(queue) : this.paused.has(queue)) return;
+      if (!on) this.paused.add(queue);
+      const s = this.session;
+      if (!s) return; // the next session starts as the paused set says
+      const tag = s.consumers.get(queue);
+      if (!on && tag !== undefined) {
+        (s.consumers as Map<string, string>).delete(queue);
+        await s.ch.cancel(tag);
+      } else if (on && tag === undefined) {
+        const c = this.o.topology.consumers.find(
+          (c) => (typeof c.queue === 'string' ? c.queue : c.queue.name) === queue,
+        );
+        if (c) await this.consume(s, c, queue);
+      }
+    });
+    // A session lost meanwhile: the next one starts as the paused set says.
+    this.consuming = next.catch(() => {});
+    return this.consuming;
   }
 
   /** The broker cancelled a consumer (its queue was deleted): reconnecting declares the queue again and consumes it. */

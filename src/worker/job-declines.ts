@@ -81,9 +81,13 @@ export function readDeclines(
 }
 
 /**
- * The names of the live workers of `pool` (heartbeat sent within three
- * heartbeats of now, either way) whose heartbeat says they do not run task
- * `task` with code `codeHash`: the only workers whose decline counts.
+ * The live workers of `pool` (heartbeat sent within three heartbeats of
+ * now, either way): `decliners`, the names of those whose heartbeat says
+ * they do not run task `task` with code `codeHash` (the only workers whose
+ * decline counts), and `coordinators`, how many coordinate jobs at all
+ * (`maxJobs` above 0: whether or not they have room now; a worker with
+ * every slot taken does not consume the jobs queue, so the queue's
+ * consumers undercount them).
  */
 export async function liveDecliners(
   store: PayloadStore,
@@ -92,13 +96,15 @@ export async function liveDecliners(
   codeHash: string,
   signer: Signer | undefined,
   now = Date.now(),
-): Promise<Set<string>> {
-  const out = new Set<string>();
+): Promise<{ decliners: Set<string>; coordinators: number }> {
+  const decliners = new Set<string>();
+  let coordinators = 0;
   // The one reader of heartbeats: malformed ones, and with a key unsigned ones, count for nothing.
   for (const b of (await readBeacons(store, signer, undefined, now)).beats) {
     if (b.pool !== pool || isQuiet(b, now)) continue;
+    if (b.maxJobs > 0) coordinators++;
     if (b.tasks[task] === codeHash) continue; // it serves the task with the job's code
-    out.add(b.name);
+    decliners.add(b.name);
   }
-  return out;
+  return { decliners, coordinators };
 }

@@ -12,6 +12,7 @@ import { brokerNode, connect, reconnect, withHeartbeat } from '../broker/amqp.js
 import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { emptyTally } from '../broker/job-tally.js';
+import { leaseRenewMs } from './job-holds.js';
 import { JobConsumer, type JobConsumerParts } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
 import { Scheduler } from './scheduler.js';
@@ -167,6 +168,7 @@ function jobConsumer(
     queue: o.queue,
     queueType: o.queueType,
     maxJobs: o.maxJobs,
+    leaseRenewMs: leaseRenewMs(),
     signingKey: o.signingKey,
     logLevel: o.logLevel,
     logFormat: o.logFormat,

@@ -186,16 +186,90 @@ describe.skipIf(why)('a three-node RabbitMQ cluster, quorum pool', () => {
       return `node ${leader} (work queue leader) cut off for 20 s, then reconnected`;
     });
     // The healed node rejoins (pause_minority paused it): the cluster has its three nodes again.
-    await waitFor(
-      `node ${leader} back in the cluster`,
-      async () => {
-        const seen = (await cluster('status')).split('\n').find((l) => l.startsWith('seen from node 1:')) ?? '';
-        return ['11', '12', '13'].every((n) => seen.includes(`rabbit@10.77.0.${n}`));
-      },
-      90_000,
-      1000,
-    );
+    await waitFor(`node ${leader} back in the cluster`, async () => (await runningNodes()) === 3, 90_000, 1000);
   });
+
+  it("a partition cutting the coordinator's node away for 20 s, mid-job", async () => {
+    const node = 3;
+    await faultyJob("cluster: partition of the coordinator's node (20 s)", node, 200, async () => {
+      await cluster('partition', String(node));
+      await new Promise((r) => setTimeout(r, 20_000));
+      await cluster('heal', String(node));
+      return `node ${node} (the coordinator's) cut off for 20 s, then reconnected`;
+    });
+    await waitFor(`node ${node} back in the cluster`, async () => (await runningNodes()) === 3, 90_000, 1000);
+  });
+
+  /** How many nodes node 1 sees running. */
+  async function runningNodes(): Promise<number> {
+    const seen = (await cluster('status')).split('\n').find((l) => l.startsWith('seen from node 1:')) ?? '';
+    return ['11', '12', '13'].filter((n) => seen.includes(`rabbit@10.77.0.${n}`)).length;
+  }
+
+  it('a rolling restart of all three nodes during a detached job', async () => {
+    const rec = recording('cluster: rolling restart of all three nodes, detached job', COMMAND);
+    const big = { n: 4000, ms: 30 };
+    rec.items = big.n;
+    const wantBig = await expected({ n: big.n });
+    const handle = await submit(CHAOS, big, { broker: urlsFrom(urls, 1), queue, queueType: 'quorum', store });
+    await waitFor('the job to start', async () => (await handle.status()).done > 100, 60_000, 100);
+    const t = Date.now();
+    for (const node of [1, 2, 3]) {
+      await cluster('restart', String(node)); // a graceful stop, then a start; it waits for the node to be back
+      await waitFor(`node ${node} back in the cluster`, async () => (await runningNodes()) === 3, 90_000, 500);
+    }
+    const restartsMs = Date.now() - t;
+    const out = (await handle.result({ timeoutMs: 180_000 })) as ChaosOutput;
+    rec.faults = `nodes 1, 2, 3 restarted in turn (rabbitmqctl stop, start, rejoined), ${Math.round(restartsMs / 1000)} s in all, mid-job`;
+    rec.lost = out.missing.length;
+    rec.duplicated = out.duplicated.length;
+    rec.recovered = 'every client moved to a live node each time; the job kept its records and ended once';
+    rec.recoverMs = `${Date.now() - t} ms from the first restart to the result`;
+    console.log(`rolling restart: ${rec.faults}; result ${rec.recoverMs}`);
+    expect(out).toEqual(wantBig);
+  }, 400_000);
+
+  it('a detached job running longer than consumer_timeout keeps its one coordinator', async () => {
+    const rec = recording('cluster: detached job past consumer_timeout', COMMAND);
+    const pool = `${queue}.long`;
+    const long = { n: 300, ms: 500 };
+    rec.items = long.n;
+    const wantLong = await expected({ n: long.n });
+    // The broker checks about once a minute for deliveries older than the timeout; leases renewed every second here.
+    for (const n of [1, 2, 3])
+      await cluster('_ctl', String(n), 'eval', 'application:set_env(rabbit, consumer_timeout, 5000).');
+    const pair: WorkerProc[] = [];
+    try {
+      for (const first of [1, 2])
+        pair.push(
+          await startWorkerProc(
+            ['--queue', pool, '--queue-type', 'quorum', '--store', store, '--tasks', CHAOS, '-c', '1', '--verbose'],
+            { FJ_BROKER_URL: urlsFrom(urls, first), FJ_LEASE_RENEW_MS: '1000' },
+          ),
+        );
+      const t = Date.now();
+      const handle = await submit(CHAOS, long, { broker: urlsFrom(urls, 1), queue: pool, queueType: 'quorum', store });
+      const out = (await handle.result({ timeoutMs: 240_000 })) as ChaosOutput;
+      const took = Date.now() - t;
+      const logs = pair.map((w) => w.log()).join('\n');
+      rec.faults = `consumer_timeout 5 s on every node; a ${Math.round(took / 1000)} s detached job on 2 workers`;
+      rec.lost = out.missing.length;
+      rec.duplicated = out.duplicated.length;
+      rec.recovered = 'one coordinator throughout; its job message taken from the jobs queue once';
+      expect(out).toEqual(wantLong);
+      expect(took).toBeGreaterThan(65_000);
+      expect(
+        logs.match(new RegExp(`job ${handle.id} \\(chaos, "[^"]*"\\): coordinating`, 'g')) ?? [],
+        logs,
+      ).toHaveLength(1);
+      expect(logs).not.toMatch(/RabbitMQ closed the jobs channel/);
+      expect(logs.match(new RegExp(`job ${handle.id}: taken from the jobs queue`, 'g')) ?? [], logs).toHaveLength(1);
+    } finally {
+      for (const n of [1, 2, 3])
+        await cluster('_ctl', String(n), 'eval', 'application:unset_env(rabbit, consumer_timeout).').catch(() => '');
+      await Promise.all(pair.map((w) => stopWorkerProc(w)));
+    }
+  }, 400_000);
 
   it('kill -9 of the node leading the jobs queue while a detached job waits there, not started', async () => {
     const rec = recording('cluster: jobs queue leader killed, job queued', COMMAND);

@@ -10,6 +10,11 @@
  * each once. Then a worker holds an item past the timeout: the broker
  * closes the work channel, the worker says why and reconnects (before the
  * fix it stayed connected and consumed nothing), and the item runs again.
+ * Last, a detached job runs past the timeout on two workers: its
+ * coordinator holds a lease (worker/job-holds.ts), renewed well inside the
+ * timeout, not one unacknowledged delivery for the job's whole life, so the
+ * broker never closes the jobs channel, the job keeps its one coordinator and
+ * its message is taken from the jobs queue once.
  * Needs `rabbitmqctl` (as in CI); without it the test fails under CI=true
  * and is skipped, with a message, elsewhere.
  *
@@ -17,11 +22,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runJob } from '../../src/index.js';
+import { runJob, submit } from '../../src/index.js';
 import type { ChaosOutput } from '../fixtures/chaos.js';
 import Flaky, { attempts } from '../fixtures/flaky.js';
 import {
@@ -32,7 +37,7 @@ import {
   startWorkerProc,
   stopWorkerProc,
 } from '../helpers/broker.js';
-import { CHAOS, expected, fj, recording, ROOT, scenario } from './harness.js';
+import { CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, expected, fj, lineCount, recording, ROOT, scenario } from './harness.js';
 
 const run = promisify(execFile);
 const available = await brokerAvailable();
@@ -145,4 +150,50 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
       await deleteQueues(queue).catch(() => {});
     }
   }, 240_000);
+  it('a detached job longer than the timeout keeps its one coordinator; its message is taken once, never put back', async () => {
+    const rec = recording(
+      'RabbitMQ consumer_timeout (a detached job past it)',
+      'npx vitest run --project reliability test/reliability/consumer-timeout.test.ts',
+    );
+    await setConsumerTimeout(5000);
+    const queue = `fj.reliability.ct.${randomUUID()}`;
+    const joinLog = join(dir, 'join-lease.log');
+    const input = { n: 300, ms: 500, joinLog };
+    rec.items = input.n;
+    const want = await expected(input);
+    // Leases renewed every second here (FJ_LEASE_RENEW_MS), inside the lowered 5 s timeout; by default every minute.
+    const workers = await Promise.all(
+      [0, 1].map(() =>
+        startWorkerProc(
+          ['--queue', queue, '--store', store, '--tasks', CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, '-c', '1', '--verbose'],
+          { FJ_BROKER_URL: BROKER_URL, FJ_LEASE_RENEW_MS: '1000' },
+        ),
+      ),
+    );
+    try {
+      const started = Date.now();
+      const job = await submit(CHAOS, input, { store, queue, label: 'lease' });
+      const output = (await job.result({ timeoutMs: 200_000 })) as ChaosOutput;
+      const took = Date.now() - started;
+      const logs = workers.map((w) => w.log()).join('\n');
+      rec.faults = `consumer_timeout lowered to 5 s; a detached job of ${Math.round(took / 1000)} s on 2 workers`;
+      rec.lost = output.missing.length;
+      rec.duplicated = output.duplicated.length;
+      expect(output).toEqual(want);
+      expect(took, 'the job must outlast the broker’s first consumer_timeout check (~60 s)').toBeGreaterThan(65_000);
+      expect(lineCount(readFileSync(joinLog, 'utf8'))).toBe(1);
+      // One coordinator for the whole job: coordinated once, never taken over, the jobs channel never closed.
+      expect(logs.match(new RegExp(`job ${job.id} \\(chaos, "lease"\\): coordinating`, 'g')) ?? [], logs).toHaveLength(
+        1,
+      );
+      expect(logs).not.toMatch(/RabbitMQ closed the jobs channel/);
+      expect(logs).not.toMatch(new RegExp(`job ${job.id} is coordinated by another worker`));
+      // Its message left the jobs queue once: no worker took it again to look (the put-back loop of before).
+      expect(logs.match(new RegExp(`job ${job.id}: taken from the jobs queue`, 'g')) ?? [], logs).toHaveLength(1);
+      rec.recovered = 'one coordinator throughout; its job message taken from the jobs queue once';
+    } finally {
+      await Promise.all(workers.map((w) => stopWorkerProc(w)));
+      await deleteQueues(queue).catch(() => {});
+    }
+  }, 300_000);
 });

@@ -79,8 +79,9 @@ describe('declines of a job message', () => {
       JSON.stringify({ name: 'nulls', pool: 'p', sent: now, tasks: null }),
       60_000,
     );
-    const live = await liveDecliners(store, 'p', 'chaos', 'h1', undefined, now);
-    expect([...live].sort()).toEqual(['lacks', 'old-code']);
+    const { decliners, coordinators } = await liveDecliners(store, 'p', 'chaos', 'h1', undefined, now);
+    expect([...decliners].sort()).toEqual(['lacks', 'old-code']);
+    expect(coordinators).toBe(3); // lacks, old-code and serves: live, of pool p, each coordinating up to 1 job
   });
 });
 
