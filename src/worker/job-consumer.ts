@@ -20,44 +20,29 @@
  *
  * On its own connection: a coordination never holds up the items.
  */
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { coordinateDetached, deleteResultsQueue, type Coordinated } from '../detached/coordinate.js';
 import { writeEnding } from '../detached/entries.js';
 import { TransportError, UnrecoverableError, WorkerRefusedError } from '../core/errors.js';
 import { isJobId } from '../core/job-id.js';
-import {
-  clearRefusal,
-  readManifest,
-  readOutcome,
-  writeRefusal,
-  type JobOutcome,
-  type Manifest,
-} from '../store/job-records.js';
+import { clearRefusal, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { continuePipeline } from '../pipeline/continue-pipeline.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
-import { isSealed, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
+import type { Signer } from '../core/signing.js';
 import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
 import type { Logger } from '../task/types.js';
 import { emptyTally, tallyEnd } from '../broker/job-tally.js';
-import {
-  connect,
-  deadLetterQueue,
-  deadLetterQueueSpec,
-  declareQueue,
-  jobsQueue,
-  jobsQueueSpec,
-  resultsQueueState,
-} from '../broker/amqp.js';
+import { connect, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
 import type { QueueType } from '../core/location.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
-import { REFUSED_BY } from '../broker/dead-letters.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
 import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName, type Decline } from './job-declines.js';
 import { decideCode, followCode } from './job-code.js';
 import { countTakeover } from './job-takeovers.js';
 import { SpareConnection } from './spare-connection.js';
+import { distrust, refuseJobMessage } from './job-trust.js';
 import { JobHolds, type Hold } from './job-holds.js';
 import { HELD_BY } from '../broker/held-queue.js';
 
@@ -187,8 +172,8 @@ export class JobConsumer {
     const h: InHand = { jobId, msg, session };
     try {
       if (!session.open) return; // the channel is gone with its connection: the broker hands the message out again
-      const untrusted = await this.untrusted(msg, jobId);
-      if (untrusted) return void (await this.refuse(msg, session.ch, jobId, untrusted));
+      const untrusted = await distrust(this.p, msg, jobId);
+      if (untrusted) return void (await refuseJobMessage(this.p, msg, session.ch, jobId, untrusted));
       // A job coordinated or watched here, its held copy lost with a connection and back through the jobs queue (or a
       // second copy): held again, with the hold it has.
       if (this.active.has(jobId) || this.holds.has(jobId)) return void (await this.holds.hold(jobId, msg, session));
@@ -400,49 +385,6 @@ export class JobConsumer {
         `job ${jobId}: its message goes back to the queue (${(err as Error).message}): the worker that takes it next finds the job where it is`,
       );
     }
-  }
-
-  /**
-   * Why this worker must not act on a job message it cannot trust, if so: a
-   * signature not made with the pool's key, or (a worker without a key) a
-   * job whose records are signed. Undefined when the message is fine.
-   */
-  private async untrusted(msg: ConsumeMessage, jobId: string): Promise<string | undefined> {
-    const { signer, store } = this.p;
-    if (signer) {
-      if (signer.verify(msg.properties.headers?.[SIGNATURE_HEADER], 'job', jobId)) return undefined;
-      return "not signed with the pool's signing key (it was submitted with another key, or none)";
-    }
-    const raw = await store.getMeta(jobId, 'manifest');
-    return raw && isSealed(raw)
-      ? 'the job is signed (its records are sealed with a key) and this worker has no signing key'
-      : undefined;
-  }
-
-  /**
-   * A job message this worker cannot trust goes to the pool's dead-letter
-   * queue (where `fj dead` shows it with `reason`, and `fj dead requeue`
-   * sends it back to the jobs queue), never dropped silently; a job of this
-   * store gets a note saying so, which ends its waits (see `writeRefusal`).
-   */
-  private async refuse(msg: ConsumeMessage, ch: Channel, jobId: string, reason: string): Promise<void> {
-    const { queue, name, log, store } = this.p;
-    const dead = deadLetterQueue(queue);
-    await declareQueue(ch, deadLetterQueueSpec(queue, this.p.queueType));
-    const headers = Object.fromEntries(
-      Object.entries((msg.properties.headers ?? {}) as Record<string, unknown>).filter(([k]) => k !== DECLINED),
-    );
-    ch.sendToQueue(dead, msg.content, {
-      persistent: true,
-      messageId: msg.properties.messageId as string | undefined,
-      type: JOB_MESSAGE,
-      headers: { ...headers, [REFUSED_BY]: `${name}: ${reason}` },
-    });
-    ch.ack(msg);
-    // Only for a job this store knows: a forged id must not make the store write anything.
-    const known = await store.getMeta(jobId, 'manifest').catch(() => undefined);
-    if (known) await writeRefusal(store, jobId, { by: name, reason, pool: queue, at: Date.now() }).catch(() => {});
-    log.warn(`job ${jobId}: its message is ${reason}: dead-lettered to ${dead} unrun`);
   }
 
   /**
