@@ -191,6 +191,7 @@ describe.runIf(available && ctl)('RabbitMQ consumer_timeout during a long job', 
       // Its message left the jobs queue once: no worker took it again to look (the put-back loop of before).
       expect(logs.match(new RegExp(`job ${job.id}: taken from the jobs queue`, 'g')) ?? [], logs).toHaveLength(1);
       rec.recovered = 'one coordinator throughout; its job message taken from the jobs queue once';
+      rec.recoverMs = 'none needed (no takeover)';
     } finally {
       await Promise.all(workers.map((w) => stopWorkerProc(w)));
       await deleteQueues(queue).catch(() => {});
