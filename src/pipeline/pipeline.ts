@@ -47,6 +47,12 @@ export interface StageSettings {
   maxResults?: number;
   /** Each item's time limit, in ms. */
   itemTimeoutMs?: number;
+  /** At most this many of the stage's items started a second (`RunOptions.rateLimit`): a stage that calls a service with a quota. */
+  rateLimit?: number;
+  /** amqp: the stage's weight among the jobs of its priority sharing its pool (`RunOptions.weight`). */
+  weight?: number;
+  /** amqp: the stage's priority on its pool, -100 to 100 (`RunOptions.priority`): a stage on a pool shared with other work can go first, or last. */
+  priority?: number;
   /** Worker threads of a `local` stage. */
   concurrency?: number;
   /** Items each thread runs at once. */
@@ -231,6 +237,9 @@ const SETTINGS = new Set<keyof StageSettings>([
   'maxFailures',
   'maxResults',
   'itemTimeoutMs',
+  'rateLimit',
+  'weight',
+  'priority',
   'concurrency',
   'itemConcurrency',
   'stream',

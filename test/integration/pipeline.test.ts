@@ -38,6 +38,8 @@ import {
   type WorkerProc,
 } from '../helpers/broker.js';
 import { codeQueue } from '../../src/broker/amqp.js';
+import { openStore } from '../../src/store/open.js';
+import { readManifest } from '../../src/store/job-records.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -140,6 +142,16 @@ describe('pipelines, in this process and on worker threads', () => {
     expect(r.output.count).toBe(19);
     expect(r.output.total).toBe(expectedTotal(20) - 3 * 49);
     expect(r.stages[1].stats.failures.map((f) => f.index)).toEqual([7]);
+  });
+
+  it('a stage rateLimit paces that stage only', async () => {
+    const paced = pipeline(Squares).pipe(Scale, { rateLimit: 20 }).pipe(Total);
+    const r = await runPipeline(paced, { count: 50 }, { executor: 'eager' });
+    expect(r.output.total).toBe(expectedTotal(50));
+    // A bucket of one second's items (20 at once), then 20 a second: the other 30 take at least 1.5 s.
+    expect(r.stages[1].stats.wallMs).toBeGreaterThanOrEqual(1400);
+    expect(r.stages[0].stats.wallMs).toBeLessThan(1000);
+    expect(r.stages[2].stats.wallMs).toBeLessThan(1000);
   });
 
   it('an output that does not fit the next stage fails naming both stages and the JSON path, before any of its items', async () => {
@@ -533,6 +545,24 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       for (const n of [1, 2, 3])
         expect((await (await attach(`${handle.id}.${n}`, where)).status()).state).toBe('succeeded');
       expect(reports()).toEqual([]);
+    }, 90_000);
+
+    it('a stage weight, priority and rate limit are its job settings: kept in its job records, the pipeline options elsewhere', async () => {
+      const shared = pipeline(Squares)
+        .pipe(Scale, { queue: poolB, priority: 7, weight: 3, rateLimit: 500 })
+        .pipe(Total);
+      const handle = await submitPipeline(shared, { count: 20 }, { ...where, priority: -2 });
+      expect(((await handle.result({ timeoutMs: 60_000 })) as Totals).total).toBe(expectedTotal(20));
+      const records = await openStore(store);
+      try {
+        const options = async (n: number) => (await readManifest(records, `${handle.id}.${n}`, undefined))?.options;
+        expect(await options(2)).toMatchObject({ priority: 7, weight: 3, rateLimit: 500 });
+        expect(await options(1)).toMatchObject({ priority: -2 });
+        expect((await options(1))?.weight).toBeUndefined(); // 1, the default, is not written
+        expect(await options(3)).toMatchObject({ priority: -2 });
+      } finally {
+        await records.close();
+      }
     }, 90_000);
 
     it('fj forget of an ended pipeline forgets its stages jobs too', async () => {
