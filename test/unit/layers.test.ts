@@ -50,6 +50,15 @@ describe('layers', () => {
     expect([...folders].filter((f) => !rank.has(f))).toEqual([]);
   });
 
+  it('no two files of src/ share a name (a name says which file it is)', () => {
+    const byName = new Map<string, string[]>();
+    for (const file of files) {
+      const name = file.slice(file.lastIndexOf(sep) + 1);
+      byName.set(name, [...(byName.get(name) ?? []), relative(src, file)]);
+    }
+    expect([...byName.values()].filter((paths) => paths.length > 1)).toEqual([]);
+  });
+
   it('no file imports a higher layer, a folder beside its own, or the public API file', () => {
     const wrong: string[] = [];
     for (const file of files) {
