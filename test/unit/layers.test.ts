@@ -66,6 +66,16 @@ describe('layers', () => {
     expect(sentence).toBe(order.join(' < '));
   });
 
+  it("docs/architecture.md's map names every file of src/", () => {
+    const doc = readFileSync(join(src, '..', 'docs', 'architecture.md'), 'utf8');
+    const map = doc.slice(doc.indexOf('## Where things are'), doc.indexOf('## Layers'));
+    const named = new Set(map.match(/(?<![\w./-])[\w-]+\.ts(?![\w-])/g));
+    const missing = files
+      .map((file) => relative(src, file))
+      .filter((path) => !named.has(path.slice(path.lastIndexOf(sep) + 1)));
+    expect(missing).toEqual([]);
+  });
+
   it('no two files of src/ share a name (a name says which file it is)', () => {
     const byName = new Map<string, string[]>();
     for (const file of files) {
