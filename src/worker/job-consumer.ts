@@ -35,10 +35,8 @@ import {
 } from '../store/job-records.js';
 import { continuePipeline } from '../pipeline/continue-pipeline.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
-import { isSealed, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
-import type { PayloadStore } from '../store/store.js';
+import { isSealed, SIGNATURE_HEADER } from '../core/signing.js';
 import type { TaskInfo } from '../task/registry.js';
-import type { Logger } from '../task/types.js';
 import { emptyTally, tallyEnd } from '../broker/job-tally.js';
 import {
   connect,
@@ -49,7 +47,6 @@ import {
   jobsQueueSpec,
   resultsQueueState,
 } from '../broker/amqp.js';
-import type { QueueType } from '../core/location.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { REFUSED_BY } from '../broker/dead-letters.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
@@ -57,6 +54,7 @@ import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName, type Dec
 import { decideCode, followCode } from './job-code.js';
 import { countTakeover } from './job-takeovers.js';
 import { SpareConnection } from './spare-connection.js';
+import type { PoolParts } from './worker-options.js';
 
 /** How a worker that runs other code for a job's task says so in its decline (job-declines.ts). */
 const OTHER_CODE = 'runs other code for it';
@@ -65,22 +63,8 @@ const OTHER_CODE = 'runs other code for it';
 const ELSEWHERE_RECHECK_MS = 5000;
 
 /** What the consumer is built from. */
-export interface JobConsumerParts {
-  name: string;
-  log: Logger;
-  tasks: Map<string, TaskInfo>;
-  store: PayloadStore;
-  /** The store's URL as given (credentials included: the job's own connections open it again; never logged). */
-  storeUrl: string;
-  broker: string;
-  /** The broker URL with its heartbeat. */
-  url: string;
-  queue: string;
-  /** The pool's queue type (see `WorkerOptions.queueType`). */
-  queueType: QueueType;
+export interface JobConsumerParts extends PoolParts {
   maxJobs: number;
-  signingKey: string | undefined;
-  signer: Signer | undefined;
   logLevel: LogLevel;
   /** The worker's log format: the jobs it coordinates log the same way. */
   logFormat: LogFormat;
