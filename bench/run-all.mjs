@@ -7,11 +7,11 @@
  * the next), and prints the machine and the load average before each.
  * Figures also land in bench/out/*.json.
  *
- * The other scripts of bench/ are run by hand, each for its own question
- * (see bench/README.md): scale (several minutes, hundreds of simulated
- * slots), constants (docs/scaling.md's broker and store constants),
- * detached, dashboard and io (one feature each), and wordcount-floor and
- * wordcount-bare (floors without fj, which wordcount.mjs and the peers
+ * The other scripts of bench/ are run by hand, each for its own question;
+ * bench/README.md lists them all with their commands (scale, sharing,
+ * cluster, first-job, startup, constants, detached, dashboard, io, the
+ * pipeline benchmarks, the peers harness, the ReDoS and JSON-error
+ * comparisons, and the floors without fj that wordcount.mjs and the peers
  * harness run themselves).
  *
  *   npm run bench                          (builds first)

@@ -42,7 +42,7 @@ export {
   type StageTask,
 } from './pipeline/pipeline.js';
 export { runPipeline, type PipelineResult, type StageResult } from './pipeline/run-pipeline.js';
-export { rerunPipeline, submitPipeline } from './pipeline/api.js';
+export { rerunPipeline, submitPipeline } from './pipeline/pipeline-api.js';
 export {
   status,
   cancel,
@@ -76,7 +76,7 @@ export {
   type ListJobsOptions,
   type WorkerView,
   type PoolJobView,
-} from './detached/api.js';
+} from './detached/detached-api.js';
 export type { JobState } from './store/job-index.js';
 export type { JobStatus } from './store/job-records.js';
 export { loadTask, resolveTask, builtinTaskNames, type TaskInfo } from './task/registry.js';

@@ -1,10 +1,10 @@
-/** `fj schedule add|pause|resume|remove` and `fj schedules`: periodic jobs, declared for commander (handlers in schedules.ts). */
+/** `fj schedule add|pause|resume|remove` and `fj schedules`: periodic jobs, declared for commander (handlers in schedule-commands.ts). */
 import type { Command } from 'commander';
 import { MAX_RESULT_TTL_DAYS } from '../core/job-options.js';
 import { duration, failureOptions, int } from './flags.js';
 import type { Streams } from './streams.js';
 
-const handlers = () => import('./schedules.js');
+const handlers = () => import('./schedule-commands.js');
 const STORE = '--store <url>';
 const STORE_HELP = 'the payload store of the cluster (default $FJ_STORE_URL or a temp dir)';
 

@@ -3,7 +3,7 @@
  * `cancel()` and `resume()` (`fj status`, `fj cancel`, `fj resume`). A job's
  * state is in RabbitMQ (its results queue) and the store (its manifest and
  * status records), so any process with the same broker and store can see it.
- * api.ts loads this module, and with it amqplib, only when one is called.
+ * detached-api.ts loads this module, and with it amqplib, only when one is called.
  */
 import type { Channel, ChannelModel } from 'amqplib';
 import type { RunOptions } from '../core/job-options.js';
@@ -43,7 +43,7 @@ import {
 import { isRunTag } from '../broker/message-id.js';
 import { stageJobId, type PipelinePlan } from '../store/pipeline-records.js';
 
-/** The implementation of `status()`: see its documentation in api.ts. */
+/** The implementation of `status()`: see its documentation in detached-api.ts. */
 export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
   checkJobId(jobId);
   return withBrokerAndStore(where, async (conn, store) => {
@@ -65,7 +65,7 @@ export async function status(jobId: string, where: JobLocation = {}): Promise<Jo
 }
 
 /**
- * The implementation of `cancel()`: see its documentation in api.ts. `by`
+ * The implementation of `cancel()`: see its documentation in detached-api.ts. `by`
  * says who asks (`fj cancel`, the dashboard, a program through the API): the
  * job's error names it.
  */
@@ -179,7 +179,7 @@ export interface ResumeOptions extends RunOptions {
   task?: string;
 }
 
-/** The implementation of `resume()`: see its documentation in api.ts. */
+/** The implementation of `resume()`: see its documentation in detached-api.ts. */
 export async function resume(jobId: string, options: ResumeOptions = {}): Promise<JobResult<unknown>> {
   const { task, ...rest } = options;
   const job = await jobForResume(jobId, rest, task);
@@ -210,7 +210,7 @@ async function runsOf(store: PayloadStore, jobId: string, signer: Signer | undef
   return [...runs].filter(isRunTag);
 }
 
-/** What `cancel()` did: see its documentation in api.ts. */
+/** What `cancel()` did: see its documentation in detached-api.ts. */
 export interface CancelReport {
   /** Whether a coordinator was attached (it stopped the job and cleaned up). */
   coordinator: boolean;

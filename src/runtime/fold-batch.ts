@@ -13,8 +13,9 @@
  * batch. Once the batch's signal is aborted (cancelled), the items not yet
  * folded fail with the cancellation.
  */
-import { CancelledError, TaskError } from '../core/errors.js';
+import { CancelledError } from '../core/errors.js';
 import { abortFlag, type AbortFlag } from './abort-flag.js';
+import { raceTimeout } from './item-timeout.js';
 import type { TaskRuntime } from './task-runtime.js';
 
 /** What a fold uses of runBatch's hooks (RunBatchHooks; `map` does not apply: there is one result). */
@@ -162,7 +163,9 @@ function foldRun(p: PassState): Promise<unknown> | undefined {
     try {
       const timeoutMs = hooks.raceTimeoutMs;
       r = timeoutMs
-        ? raceTimeout(runtime, first + i, p.signal, timeoutMs, (s) => runtime.foldItem(p.acc, items[i], first + i, s))
+        ? raceTimeout(runtime, 'fold', first + i, p.signal, timeoutMs, (s) =>
+            runtime.foldItem(p.acc, items[i], first + i, s),
+          )
         : runtime.foldItem(p.acc, items[i], first + i, p.signal);
     } catch (err) {
       failed(p, err);
@@ -180,28 +183,4 @@ function failed(p: PassState, err: unknown): void {
   p.fail(p.positions[p.k], err);
   p.broken = true;
   if (p.k + 1 < p.positions.length) p.acc = p.runtime.seed(p.first + p.positions[p.k + 1], p.signal);
-}
-
-/** `fold` for one item, failed after `timeoutMs` (its signal aborted) if it has not settled by then (the inline transport). */
-function raceTimeout(
-  runtime: TaskRuntime,
-  index: number,
-  outer: AbortSignal,
-  timeoutMs: number,
-  fold: (signal: AbortSignal) => unknown,
-): Promise<unknown> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = AbortSignal.any([outer, timeout]);
-  const timedOut = new Promise<never>((_, reject) =>
-    timeout.addEventListener(
-      'abort',
-      () =>
-        reject(
-          new TaskError({ task: runtime.task.name, hook: 'fold', index }, new Error(`timed out after ${timeoutMs} ms`)),
-        ),
-      { once: true },
-    ),
-  );
-  timedOut.catch(() => {});
-  return Promise.race([Promise.resolve().then(() => fold(signal)), timedOut]);
 }

@@ -18,9 +18,10 @@
  * - A `FoldTask`'s batch folds into one accumulator instead: see fold-batch.ts.
  */
 import { setMaxListeners } from 'node:events';
-import { CancelledError, TaskError } from '../core/errors.js';
+import { CancelledError } from '../core/errors.js';
 import { abortFlag, type AbortFlag } from './abort-flag.js';
 import { foldBatch } from './fold-batch.js';
+import { raceTimeout } from './item-timeout.js';
 import type { TaskRuntime } from './task-runtime.js';
 
 /** An item of a batch that failed, by position in the batch. */
@@ -164,7 +165,9 @@ function runSeq(p: SeqState): Promise<unknown> | undefined {
     hooks.onItem?.(i);
     try {
       const r = hooks.raceTimeoutMs
-        ? raceTimeout(runtime, items[i], first + i, p.signal, hooks.raceTimeoutMs)
+        ? raceTimeout(runtime, 'process', first + i, p.signal, hooks.raceTimeoutMs, (s) =>
+            runtime.processItem(items[i], first + i, s),
+          )
         : runtime.processItem(items[i], first + i, p.signal);
       if (r instanceof Promise) return r;
       settled(p, r);
@@ -218,7 +221,9 @@ async function runConcurrently(
       hooks.onItem?.(i);
       try {
         const value = await (hooks.raceTimeoutMs
-          ? raceTimeout(runtime, items[i], first + i, signal, hooks.raceTimeoutMs)
+          ? raceTimeout(runtime, 'process', first + i, signal, hooks.raceTimeoutMs, (s) =>
+              runtime.processItem(items[i], first + i, s),
+            )
           : runtime.processItem(items[i], first + i, signal));
         values.push([i, runtime.combines || !hooks.map ? value : hooks.map(value, i)]);
       } catch (err) {
@@ -233,31 +238,4 @@ async function runConcurrently(
   values.sort((a, b) => a[0] - b[0]);
   failures.sort((a, b) => a.i - b.i);
   return { values, failures: failures.length ? failures : undefined };
-}
-
-/** `process` for one item, failed after `timeoutMs` (its signal aborted) if it has not settled by then. */
-function raceTimeout(
-  runtime: TaskRuntime,
-  item: unknown,
-  index: number,
-  outer: AbortSignal,
-  timeoutMs: number,
-): Promise<unknown> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = AbortSignal.any([outer, timeout]);
-  const timedOut = new Promise<never>((_, reject) =>
-    timeout.addEventListener(
-      'abort',
-      () =>
-        reject(
-          new TaskError(
-            { task: runtime.task.name, hook: 'process', index },
-            new Error(`timed out after ${timeoutMs} ms`),
-          ),
-        ),
-      { once: true },
-    ),
-  );
-  timedOut.catch(() => {});
-  return Promise.race([Promise.resolve().then(() => runtime.processItem(item, index, signal)), timedOut]);
 }

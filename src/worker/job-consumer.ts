@@ -29,13 +29,9 @@ import { isJobId } from '../core/job-id.js';
 import { clearRefusal, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { continuePipeline } from '../pipeline/continue-pipeline.js';
 import type { LogFormat, LogLevel } from '../core/log.js';
-import type { Signer } from '../core/signing.js';
-import type { PayloadStore } from '../store/store.js';
 import type { TaskInfo } from '../task/registry.js';
-import type { Logger } from '../task/types.js';
 import { emptyTally, tallyEnd } from '../broker/job-tally.js';
 import { connect, jobsQueue, jobsQueueSpec, resultsQueueState } from '../broker/amqp.js';
-import type { QueueType } from '../core/location.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
 import { DECLINED, liveDecliners, makeDecline, readDeclines, shownName, type Decline } from './job-declines.js';
@@ -45,6 +41,7 @@ import { SpareConnection } from './spare-connection.js';
 import { distrust, refuseJobMessage } from './job-trust.js';
 import { JobHolds, type Hold } from './job-holds.js';
 import { HELD_BY } from '../broker/held-queue.js';
+import type { PoolParts } from './worker-options.js';
 
 /** How a worker that runs other code for a job's task says so in its decline (job-declines.ts). */
 const OTHER_CODE = 'runs other code for it';
@@ -69,24 +66,10 @@ interface InHand {
 }
 
 /** What the consumer is built from. */
-export interface JobConsumerParts {
-  name: string;
-  log: Logger;
-  tasks: Map<string, TaskInfo>;
-  store: PayloadStore;
-  /** The store's URL as given (credentials included: the job's own connections open it again; never logged). */
-  storeUrl: string;
-  broker: string;
-  /** The broker URL with its heartbeat. */
-  url: string;
-  queue: string;
-  /** The pool's queue type (see `WorkerOptions.queueType`). */
-  queueType: QueueType;
+export interface JobConsumerParts extends PoolParts {
   maxJobs: number;
   /** How often a held job message is renewed, ms (job-holds.ts: `FJ_LEASE_RENEW_MS`). */
   leaseRenewMs: number;
-  signingKey: string | undefined;
-  signer: Signer | undefined;
   logLevel: LogLevel;
   /** The worker's log format: the jobs it coordinates log the same way. */
   logFormat: LogFormat;

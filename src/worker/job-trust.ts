@@ -8,23 +8,14 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { deadLetterQueue, deadLetterQueueSpec, declareQueue } from '../broker/amqp.js';
 import { REFUSED_BY } from '../broker/dead-letters.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
-import type { QueueType } from '../core/location.js';
-import { isSealed, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
+import { isSealed, SIGNATURE_HEADER } from '../core/signing.js';
 import { writeRefusal } from '../store/job-records.js';
-import type { PayloadStore } from '../store/store.js';
-import type { Logger } from '../task/types.js';
+import type { PoolParts } from './worker-options.js';
 import { DECLINED } from './job-declines.js';
 import { HELD_BY } from '../broker/held-queue.js';
 
 /** What the checks need of the worker. */
-export interface TrustParts {
-  name: string;
-  log: Logger;
-  store: PayloadStore;
-  queue: string;
-  queueType: QueueType;
-  signer: Signer | undefined;
-}
+export type TrustParts = Pick<PoolParts, 'name' | 'log' | 'store' | 'queue' | 'queueType' | 'signer'>;
 
 /**
  * Why this worker must not act on a job message it cannot trust, if so: a

@@ -29,14 +29,10 @@
  * every missed one.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { QueueType } from '../core/location.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, UsageError } from '../core/errors.js';
-import type { Signer } from '../core/signing.js';
 import { readStatus } from '../store/job-records.js';
-import type { PayloadStore } from '../store/store.js';
-import type { TaskInfo } from '../task/registry.js';
-import type { Logger } from '../task/types.js';
+import type { PoolParts } from './worker-options.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
 import { LATE_MS } from '../detached/delay.js';
 import { releaseDue } from './release-due.js';
@@ -65,24 +61,6 @@ export function schedulerQueue(queue: string): string {
   return `${queue}.scheduler`;
 }
 
-/** What the scheduler is built from. */
-export interface SchedulerParts {
-  name: string;
-  log: Logger;
-  tasks: Map<string, TaskInfo>;
-  store: PayloadStore;
-  /** The store's URL as given (each tick's job is submitted to it). */
-  storeUrl: string;
-  broker: string;
-  /** The broker URL with its heartbeat. */
-  url: string;
-  queue: string;
-  /** The pool's queue type: the jobs its ticks queue are declared with it. */
-  queueType: QueueType;
-  signingKey: string | undefined;
-  signer: Signer | undefined;
-}
-
 export class Scheduler {
   /** The token held (unacked) while this worker is the pool's scheduler, and the session it came on. */
   private held: { msg: ConsumeMessage; session: LinkSession } | undefined;
@@ -93,7 +71,7 @@ export class Scheduler {
   /** Problems already logged, so a failing tick says so once, not every poll. */
   private readonly said = new Set<string>();
 
-  constructor(private readonly p: SchedulerParts) {
+  constructor(private readonly p: PoolParts) {
     const q = schedulerQueue(p.queue);
     this.link = new ResilientLink({
       name: `worker ${p.name} scheduler`,

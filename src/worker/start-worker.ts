@@ -13,11 +13,16 @@ import { AmqpWorker, type WorkerHandle } from './amqp-worker.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { emptyTally } from '../broker/job-tally.js';
 import { leaseRenewMs } from './job-holds.js';
-import { JobConsumer, type JobConsumerParts } from './job-consumer.js';
+import { JobConsumer } from './job-consumer.js';
 import { MessageRunner } from './message-runner.js';
 import { Scheduler } from './scheduler.js';
 import { ThreadPool } from '../runtime/thread-pool.js';
-import { normalizeWorkerOptions, type NormalizedWorkerOptions, type WorkerOptions } from './worker-options.js';
+import {
+  normalizeWorkerOptions,
+  type NormalizedWorkerOptions,
+  type PoolParts,
+  type WorkerOptions,
+} from './worker-options.js';
 import type { Logger } from '../task/types.js';
 
 export type { WorkerHandle, WorkerOptions };
@@ -112,9 +117,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     });
     await worker.start(conn);
     // Detached jobs (`fj submit`) are coordinated here too, on a connection of their own, unless --no-coordinate.
-    jobs = o.maxJobs > 0 ? jobConsumer(o, { log, tasks, store, url, signer }) : undefined;
+    const parts = poolParts(o, { log, tasks, store, url, signer });
+    jobs = o.maxJobs > 0 ? jobConsumer(o, parts) : undefined;
     if (jobs) await jobs.start((jobsConn = await connect(url, `worker ${o.name} jobs`)));
-    const sched = (scheduler = new Scheduler({ ...schedulerParts(o), log, tasks, store, url, signer }));
+    // Every worker of a pool stands by as its scheduler; one at a time is.
+    const sched = (scheduler = new Scheduler(parts));
     await sched.start();
     ready = true;
     heartbeat.beat();
@@ -143,9 +150,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   }
 }
 
-/** What a worker's {@link Scheduler} takes from its options: every worker of a pool stands by as its scheduler, one at a time is. */
-function schedulerParts(o: NormalizedWorkerOptions) {
+/** What the job consumer and the scheduler are built from: the worker's options and what it opened. */
+function poolParts(
+  o: NormalizedWorkerOptions,
+  opened: Pick<PoolParts, 'log' | 'tasks' | 'store' | 'url' | 'signer'>,
+): PoolParts {
   return {
+    ...opened,
     name: o.name,
     storeUrl: o.store,
     broker: o.broker,
@@ -156,23 +167,9 @@ function schedulerParts(o: NormalizedWorkerOptions) {
 }
 
 /** The consumer of the pool's detached jobs (`fj submit`), which a worker coordinates too. */
-function jobConsumer(
-  o: NormalizedWorkerOptions,
-  parts: Pick<JobConsumerParts, 'log' | 'tasks' | 'store' | 'url' | 'signer'>,
-): JobConsumer {
-  return new JobConsumer({
-    ...parts,
-    name: o.name,
-    storeUrl: o.store,
-    broker: o.broker,
-    queue: o.queue,
-    queueType: o.queueType,
-    maxJobs: o.maxJobs,
-    leaseRenewMs: leaseRenewMs(),
-    signingKey: o.signingKey,
-    logLevel: o.logLevel,
-    logFormat: o.logFormat,
-  });
+function jobConsumer(o: NormalizedWorkerOptions, parts: PoolParts): JobConsumer {
+  const { maxJobs, logLevel, logFormat } = o;
+  return new JobConsumer({ ...parts, maxJobs, leaseRenewMs: leaseRenewMs(), logLevel, logFormat });
 }
 
 /**

@@ -9,6 +9,10 @@ import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt, resolveQueueType, TENAN
 import { DEFAULT_QUEUE, locate, originName, type Env, type QueueType } from '../core/location.js';
 import { checkBrokerUrl, checkQueueName } from '../core/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
+import type { Signer } from '../core/signing.js';
+import type { PayloadStore } from '../store/store.js';
+import type { TaskInfo } from '../task/registry.js';
+import type { Logger } from '../task/types.js';
 
 /** Options of {@link startWorker} (and `fj worker`). */
 export interface WorkerOptions {
@@ -105,6 +109,27 @@ export interface NormalizedWorkerOptions {
 
 /** Detached jobs a worker coordinates at once, unless set otherwise. */
 export const DEFAULT_MAX_JOBS = 4;
+
+/**
+ * What a worker's clients of its pool beside the work consumer (the job
+ * consumer, the scheduler) are built from: its options and what it opened.
+ */
+export interface PoolParts {
+  name: string;
+  log: Logger;
+  tasks: Map<string, TaskInfo>;
+  store: PayloadStore;
+  /** The store's URL as given (credentials included: the jobs submitted or coordinated here open it again; never logged). */
+  storeUrl: string;
+  broker: string;
+  /** The broker URL with its heartbeat. */
+  url: string;
+  queue: string;
+  /** The pool's queue type (see `WorkerOptions.queueType`): the jobs queued from here are declared with it. */
+  queueType: QueueType;
+  signingKey: string | undefined;
+  signer: Signer | undefined;
+}
 /** How long a warm shutdown waits for the messages in hand, unless set otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 

@@ -2,7 +2,7 @@
  * The layer rule of docs/architecture.md, checked: a file of src/ imports
  * only its own folder and the folders of lower layers (static, type-only and
  * dynamic imports alike), and nothing in src/ imports the public API file.
- * The order is written here once; the docs point to it.
+ * The order is written here once; the docs restate it, checked against it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
@@ -32,11 +32,12 @@ function sources(dir: string): string[] {
   );
 }
 
-/** Every relative module a file names: `import … from`, `export … from`, `import type`, `import('…')`. */
+/** Every relative module a file names: `import … from`, `export … from`, `import type`, `import '…'`, `import('…')`. */
 function imports(text: string): string[] {
   const found: string[] = [];
   for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"](\.[^'"]+)['"]/g)) found.push(m[1]);
   for (const m of text.matchAll(/\bimport\s*\(\s*['"](\.[^'"]+)['"]\s*\)/g)) found.push(m[1]);
+  for (const m of text.matchAll(/(?:^|\n)\s*import\s*['"](\.[^'"]+)['"]/g)) found.push(m[1]);
   return found;
 }
 
@@ -48,6 +49,40 @@ describe('layers', () => {
   it('every folder of src/ has a layer', () => {
     const folders = new Set(files.map(folderOf).filter((f) => !f.endsWith('.ts')));
     expect([...folders].filter((f) => !rank.has(f))).toEqual([]);
+  });
+
+  it('docs/architecture.md states this order, in its drawing and in its sentence', () => {
+    const doc = readFileSync(join(src, '..', 'docs', 'architecture.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## Layers'));
+    const drawing = /```\n([\s\S]*?)```/
+      .exec(section)![1]
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/\(.*\)/, '').trim())
+      .reverse();
+    const sentence = /`(core <[^`]*)`/.exec(section)![1].replace(/\s+/g, ' ');
+    const order = LAYERS.map((folders) => folders.join(', '));
+    expect(drawing).toEqual(order);
+    expect(sentence).toBe(order.join(' < '));
+  });
+
+  it("docs/architecture.md's map names every file of src/", () => {
+    const doc = readFileSync(join(src, '..', 'docs', 'architecture.md'), 'utf8');
+    const map = doc.slice(doc.indexOf('## Where things are'), doc.indexOf('## Layers'));
+    const named = new Set(map.match(/(?<![\w./-])[\w-]+\.ts(?![\w-])/g));
+    const missing = files
+      .map((file) => relative(src, file))
+      .filter((path) => !named.has(path.slice(path.lastIndexOf(sep) + 1)));
+    expect(missing).toEqual([]);
+  });
+
+  it('no two files of src/ share a name (a name says which file it is)', () => {
+    const byName = new Map<string, string[]>();
+    for (const file of files) {
+      const name = file.slice(file.lastIndexOf(sep) + 1);
+      byName.set(name, [...(byName.get(name) ?? []), relative(src, file)]);
+    }
+    expect([...byName.values()].filter((paths) => paths.length > 1)).toEqual([]);
   });
 
   it('no file imports a higher layer, a folder beside its own, or the public API file', () => {
