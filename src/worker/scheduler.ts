@@ -34,6 +34,9 @@ import { InputError, UsageError } from '../core/errors.js';
 import { readStatus } from '../store/job-records.js';
 import type { PoolParts } from './worker-options.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
+import type { QueueSpec } from '../broker/amqp.js';
+import { queueTypeArgs } from '../broker/queue-type.js';
+import type { QueueType } from '../core/location.js';
 import { LATE_MS } from '../detached/delay.js';
 import { releaseDue } from './release-due.js';
 import { publishJob } from '../detached/queue-job.js';
@@ -61,6 +64,26 @@ export function schedulerQueue(queue: string): string {
   return `${queue}.scheduler`;
 }
 
+/**
+ * A pool's scheduler queue: a single active consumer, gone an hour after the
+ * pool's last worker, of the pool's queue type (on a cluster, a quorum
+ * queue survives the loss of the node it was declared on, and the lease with
+ * it).
+ */
+export function schedulerQueueSpec(queue: string, type: QueueType): QueueSpec {
+  return {
+    name: schedulerQueue(queue),
+    options: {
+      durable: true,
+      arguments: {
+        'x-single-active-consumer': true,
+        'x-expires': SCHEDULER_QUEUE_EXPIRES_MS,
+        ...queueTypeArgs(type),
+      },
+    },
+  };
+}
+
 export class Scheduler {
   /** The token held (unacked) while this worker is the pool's scheduler, and the session it came on. */
   private held: { msg: ConsumeMessage; session: LinkSession } | undefined;
@@ -79,15 +102,7 @@ export class Scheduler {
       topology: {
         // The queue holds nothing but the token: unused for an hour (no worker of the pool up), the broker deletes it, and
         // the next worker declares it again with a new token.
-        queues: [
-          {
-            name: q,
-            options: {
-              durable: true,
-              arguments: { 'x-single-active-consumer': true, 'x-expires': SCHEDULER_QUEUE_EXPIRES_MS },
-            },
-          },
-        ],
+        queues: [schedulerQueueSpec(p.queue, p.queueType)],
         prefetch: 4,
         consumers: [{ queue: q, options: { noAck: false }, onMessage: (msg, s) => this.onToken(msg, s) }],
       },

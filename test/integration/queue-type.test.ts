@@ -7,6 +7,7 @@
  * - a client asking for the other type than the pool's queue has is a usage
  *   error (exit 2) naming the queue and both types, no stack, no retrying.
  */
+import { schedulerQueueSpec } from '../../src/worker/scheduler.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,10 +95,12 @@ describe.runIf(available)('quorum pools on the real RabbitMQ', () => {
       expect(output).toEqual(want);
       expect((output as ChaosOutput).duplicated).toEqual([]);
       const [dead, work] = workQueueSpecs(queue, 'quorum');
-      for (const spec of [dead, work, jobsQueueSpec(queue, 'quorum')]) expect(await accepts(spec)).toBe(true);
+      const quorum = [dead, work, jobsQueueSpec(queue, 'quorum'), schedulerQueueSpec(queue, 'quorum')];
+      for (const spec of quorum) expect(await accepts(spec)).toBe(true);
       // The same queues as classic ones: refused (so the ones above are quorum queues).
       const [deadC, workC] = workQueueSpecs(queue, 'classic');
-      for (const spec of [deadC, workC, jobsQueueSpec(queue, 'classic')]) expect(await accepts(spec)).toBe(false);
+      const classic = [deadC, workC, jobsQueueSpec(queue, 'classic'), schedulerQueueSpec(queue, 'classic')];
+      for (const spec of classic) expect(await accepts(spec)).toBe(false);
     } finally {
       await stopWorkerProc(w);
     }
