@@ -719,19 +719,76 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       expect((err as unknown as { exitCode: number }).exitCode).toBe(2);
     }, 90_000);
 
-    it('fj cancel of the pipeline stops its running stage, runs the on-error stage once, and ends it cancelled', async () => {
-      const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);
-      await waitFor('stage 2 to run', async () => (await handle.status()).stage?.startsWith('2/3'), 30_000);
-      const c = await runFj(['cancel', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
-      expect(c.code, c.stderr).toBe(0);
-      expect(c.stderr).toContain(`fj: pipeline ${handle.id} cancelled (its stage job ${handle.id}.2 stops)`);
-      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
-      expect(err).toBeInstanceOf(CancelledError);
-      expect(err.message).toMatch(/^pipeline squares: stage 2 \(scale\) was cancelled/);
-      const runs = reports();
-      expect(runs).toHaveLength(1);
-      expect(runs[0]).toMatchObject({ cancelled: true, stage: { number: 2 } });
-    }, 90_000);
+    it.each([
+      [1, 'squares', { slowSquares: 100 }],
+      [2, 'scale', { slowScale: 100 }],
+      [3, 'total', { slowTotal: 100 }],
+    ] as const)(
+      'fj cancel of the pipeline during stage %i stops that stage, queues no later one, and runs the on-error stage once, its input naming the stage',
+      async (number, name, slow) => {
+        const handle = await submitPipeline(p(), { count: 80, ...slow }, where);
+        await waitFor(
+          `stage ${number} to run`,
+          async () => (await handle.status()).stage?.startsWith(`${number}/3`),
+          30_000,
+          50,
+        );
+        const stage = await attach(`${handle.id}.${number}`, where);
+        await waitFor(
+          `stage ${number} to run items`,
+          async () => {
+            const v = await stage.status();
+            return v.state === 'running' && v.done > 0;
+          },
+          30_000,
+          50,
+        );
+        const c = await runFj(['cancel', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
+        expect(c.code, c.stderr).toBe(0);
+        expect(c.stderr).toContain(`fj: pipeline ${handle.id} cancelled (its stage job ${handle.id}.${number} stops)`);
+        const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
+        expect(err).toBeInstanceOf(CancelledError);
+        expect(err.message).toMatch(new RegExp(`^pipeline squares: stage ${number} \\(${name}\\) was cancelled`));
+        expect((await stage.status()).state).toBe('cancelled');
+        if (number < 3) await expect(attach(`${handle.id}.${number + 1}`, where)).rejects.toThrow(/no job/);
+        await new Promise((r) => setTimeout(r, 500)); // exactly once: no second run comes later
+        const runs = reports();
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({
+          cancelled: true,
+          stage: { number, name },
+          error: { code: 'FJ_CANCELLED' },
+        });
+        expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares', 'scale'].slice(0, number - 1));
+      },
+      90_000,
+    );
+
+    it.each([
+      ['squares', 1, 'squares'],
+      ['scale', 2, 'scale'],
+      ['total', 3, 'total'],
+      ['total-join', 3, 'total'],
+    ] as const)(
+      'a failure in %s: the pipeline fails at stage %i, no later stage is queued, the on-error stage runs once on a worker, its input naming the stage',
+      async (failIn, number, name) => {
+        const handle = await submitPipeline(p(), { count: 30, failIn }, where);
+        const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as PipelineError;
+        expect(err).toBeInstanceOf(PipelineError);
+        expect(err.stage).toEqual({ number, name, task: name });
+        expect(err.message).toMatch(new RegExp(`^pipeline squares: stage ${number} \\(${name}\\) failed: `));
+        expect(err.message).toContain('(the on-error stage report ran)');
+        if (number < 3) await expect(attach(`${handle.id}.${number + 1}`, where)).rejects.toThrow(/no job/);
+        expect((await (await attach(`${handle.id}.on-error`, where)).status()).state).toBe('succeeded');
+        await new Promise((r) => setTimeout(r, 500)); // exactly once: no second run comes later
+        const runs = reports();
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({ stage: { number, name }, cancelled: false, error: { code: 'FJ_TASK' } });
+        expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares', 'scale'].slice(0, number - 1));
+        if (failIn === 'total-join') expect(runs[0].error.message).toContain('the join of total broke on purpose');
+      },
+      90_000,
+    );
 
     it('a stage message delivered again after the pipeline ended changes nothing (each stage ran once)', async () => {
       const handle = await submitPipeline(p(), { count: 50 }, where);
