@@ -86,7 +86,9 @@ describe('pipelines, in this process and on worker threads', () => {
 
   it('a 3-stage pipeline of 120,000 items finishes on local with the output eager gives', async () => {
     const count = 40_000;
+    const eager = await runPipeline(full, { count }, { executor: 'eager' });
     const local = await runPipeline(full, { count }, { executor: 'local', concurrency: 2 });
+    expect(local.output).toEqual(eager.output);
     expect(local.output.total).toBe(expectedTotal(count));
     expect(local.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
   }, 120_000);
@@ -148,7 +150,7 @@ describe('pipelines, in this process and on worker threads', () => {
     expect(err).toBeInstanceOf(PipelineError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
-    expect(err.message).toMatch(/words/);
+    expect(err.message).toContain('\n  /words: is required'); // the JSON path in the output that does not fit
     expect(err.stage).toEqual({ number: 2, name: 'shout', task: 'shout' });
   });
 
@@ -495,7 +497,12 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
   it('a 3-stage pipeline of 102,000 items finishes on amqp with the output eager gives', async () => {
     const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total);
     const count = 34_000;
+    const eager = await runPipeline(p, { count }, { executor: 'eager' });
     const r = await runPipeline(p, { count }, opts);
+    expect({ total: r.output.total, count: r.output.count }).toEqual({
+      total: eager.output.total,
+      count: eager.output.count,
+    });
     expect(r.output.total).toBe(expectedTotal(count));
     expect(r.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
   }, 120_000);
@@ -533,6 +540,36 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       for (const n of [1, 2, 3])
         expect((await (await attach(`${handle.id}.${n}`, where)).status()).state).toBe('succeeded');
       expect(reports()).toEqual([]);
+    }, 90_000);
+
+    it('fj submit of a pipeline module prints its id; fj result --wait prints its last output, or exits 1 naming the failed stage', async () => {
+      const env = { env: { FJ_BROKER_URL: BROKER_URL, FJ_TEST_SCALE_POOL: poolB }, timeoutMs: 60_000 };
+      const submitted = async (input: object) => {
+        const file = join(dir, `submit-${randomUUID()}.json`);
+        writeFileSync(file, JSON.stringify(input));
+        const s = await runFj(
+          ['submit', fixture('pipelines/pipeline-pools.ts'), file, '--queue', poolA, '--store', store],
+          env,
+        );
+        expect(s.code, s.stderr).toBe(0);
+        expect(s.stdout).toMatch(/^\S+\n$/);
+        return s.stdout.trim();
+      };
+      const id = await submitted({ count: 40 });
+      const r = await runFj(['result', id, '--wait', '--timeout', '60', '--store', store], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(40), count: 40, ranOn: { scale: ['wb1'] } });
+      const again = await runFj(['result', id, '--store', store], env); // ended: no --wait needed
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ total: expectedTotal(40) });
+      const failed = await submitted({ count: 20, failIn: 'scale' });
+      const f = await runFj(['result', failed, '--wait', '--timeout', '60', '--store', store], env);
+      expect(f.code).toBe(1);
+      expect(f.stdout).toBe('');
+      expect(f.stderr).toMatch(/^fj: pipeline \S+: stage 2 \(scale\) failed: .*value 49 broke scale on purpose/);
+      expect(f.stderr).toContain('(the on-error stage report ran)');
+      expect(f.stderr).not.toMatch(/ at .*\.js:\d+/);
+      expect(reports()).toHaveLength(1);
     }, 90_000);
 
     it('fj forget of an ended pipeline forgets its stages jobs too', async () => {
@@ -716,6 +753,7 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       const handle = await submitPipeline(bad, { count: 3 }, where);
       const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
       expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
+      expect(err.message).toContain('\n  /words: is required');
       expect((err as unknown as { exitCode: number }).exitCode).toBe(2);
     }, 90_000);
 
