@@ -10,6 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 import {
@@ -279,6 +281,69 @@ describe('a stage that streams from the one before it (no barrier)', () => {
     // Without the buffer stage 1 ends at once, 3,000 results ahead; with it, at most the buffer plus stage 2's items in flight.
     expect(lag).toBeLessThan(1000);
   }, 60_000);
+
+  it('memory: with stage 1 over 100x faster than stage 2 and results of 16 KB, the results held stay within the buffer', async () => {
+    // A full collection before each sample, so the heap measured is what is held, not garbage not yet collected.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const count = 2000;
+    const pad = 16_384; // all of stage 1's results held at once: 2,000 x 16 KB = 32 MB
+    /** Items a second, from the first result to the last one seen. */
+    const rate = (seen: [number, number][]) => {
+      const first = seen.find(([, done]) => done > 0)!;
+      const last = seen.at(-1)!;
+      return ((last[1] - first[1]) / (last[0] - first[0])) * 1000;
+    };
+    // Stage 1 alone: how fast it gives its results when nothing holds it back.
+    const alone: [number, number][] = [];
+    await runPipeline(
+      pipeline(Squares),
+      { count, pad },
+      {
+        executor: 'local',
+        concurrency: 2,
+        onProgress: (e) => e.phase === 'items' && alone.push([performance.now(), e.done]),
+      },
+    );
+    gc();
+    const base = process.memoryUsage().heapUsed;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      gc();
+      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }, 100);
+    let squares = 0;
+    let lag = 0;
+    const sunk: [number, number][] = [];
+    const controller = new AbortController();
+    // Stage 2 takes 50 ms an item on one slot; it runs 4 s after its first result (stage 1 unheld would end in under 1 s), then the run is cancelled.
+    const p = pipeline(Squares).pipe(Sink, { stream: true, buffer: 100, concurrency: 1 });
+    const err = await runPipeline(
+      p,
+      { count, pad, slowSink: 50 },
+      {
+        executor: 'local',
+        concurrency: 2,
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.stage?.startsWith('1/2')) squares = e.done;
+          else if (e.phase === 'items') {
+            sunk.push([performance.now(), e.done]);
+            if (e.done > 0 && sunk.length && performance.now() - sunk.find(([, d]) => d > 0)![0] > 4000)
+              controller.abort();
+          }
+          lag = Math.max(lag, squares - (sunk.at(-1)?.[1] ?? 0));
+        },
+      },
+    )
+      .catch((e: unknown) => e)
+      .finally(() => clearInterval(sampler));
+    expect((err as PipelineError).exitCode).toBe(130);
+    // The premise: stage 1 gives its results over 100 times as fast as stage 2 takes them.
+    expect(rate(alone) / rate(sunk)).toBeGreaterThan(100);
+    expect(lag).toBeLessThan(200); // the buffer (100) and stage 2's item in flight, not the 2,000 stage 1 could give
+    expect(peak).toBeLessThan(8 * 2 ** 20); // a few MB held, not 32 MB
+  }, 90_000);
 
   it('a failure in either stage stops both, names the stage, and runs the on-error stage once', async () => {
     for (const [failIn, number] of [
