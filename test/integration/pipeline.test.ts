@@ -538,7 +538,7 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     for (const w of workers) await stopWorkerProc(w);
     for (const pool of [poolA, poolB]) {
       await deleteQueues(pool);
-      for (const cls of [Squares, Scale, Total, Shout, Report, BrokenReport]) {
+      for (const cls of [Squares, Scale, Total, Shout, Report, BrokenReport, Sink]) {
         const info = describeTask(cls);
         await deleteQueue(codeQueue(pool, info.name, info.codeHash)).catch(() => {});
       }
@@ -571,6 +571,23 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     expect(r.output.total).toBe(expectedTotal(count));
     expect(r.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
   }, 120_000);
+
+  it('a stage that streams, on its own pool: its first items run before stage 1 ends, on its pool only; output as eager', async () => {
+    const seen: { stage: string; done: number }[] = [];
+    const p = pipeline(Squares).pipe(Sink, { stream: true, queue: poolB });
+    const input = { count: 200, slowSquares: 20 };
+    const eager = await runPipeline(p, input, { executor: 'eager' });
+    const r = await runPipeline(p, input, {
+      ...opts,
+      onProgress: (e) => e.phase === 'items' && seen.push({ stage: e.stage!, done: e.done }),
+    });
+    expect({ sum: r.output.sum, count: r.output.count }).toEqual({ sum: eager.output.sum, count: eager.output.count });
+    expect(r.output.ranOn).toEqual(['wb1']);
+    const firstSink = seen.findIndex((e) => e.stage.startsWith('2/2') && e.done > 0);
+    expect(firstSink).toBeGreaterThan(-1);
+    const squaresBefore = seen.slice(0, firstSink).filter((e) => e.stage.startsWith('1/2'));
+    expect(squaresBefore.at(-1)?.done ?? 0).toBeLessThan(200); // stage 1 had not ended when stage 2 had results
+  }, 60_000);
 
   it('a failure in the amqp stage runs the on-error stage once, in this process', async () => {
     const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
