@@ -40,6 +40,8 @@ import {
   type WorkerProc,
 } from '../helpers/broker.js';
 import { codeQueue } from '../../src/broker/amqp.js';
+import { openStore } from '../../src/store/open.js';
+import { readManifest } from '../../src/store/job-records.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixture = (name: string) => join(root, 'test', 'fixtures', name);
@@ -651,6 +653,33 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       expect(f.stderr).toMatch(/^fj: pipeline \S+: stage 2 \(scale\) failed: .*value 49 broke scale on purpose/);
       expect(f.stderr).toContain('(the on-error stage report ran)');
       expect(f.stderr).not.toMatch(/ at .*\.js:\d+/);
+      expect(reports()).toHaveLength(1);
+    }, 90_000);
+
+    it("its stage jobs are kept under the pipeline's retention (--result-ttl)", async () => {
+      const resultTtlMs = 4_321_000;
+      const handle = await submitPipeline(p(), { count: 20, failIn: 'scale' }, { ...where, resultTtlMs });
+      await handle.result({ timeoutMs: 60_000 }).catch(() => {});
+      const s = await openStore(store);
+      try {
+        for (const id of [handle.id, `${handle.id}.1`, `${handle.id}.2`, `${handle.id}.on-error`])
+          expect([id, (await readManifest(s, id)).detached?.resultTtlMs]).toEqual([id, resultTtlMs]);
+      } finally {
+        await s.close();
+      }
+    }, 90_000);
+
+    it('an on-error stage that fails: reported beside the stage error, run once, and the pipeline ends (no loop)', async () => {
+      const bad = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(BrokenReport);
+      const handle = await submitPipeline(bad, { count: 20, failIn: 'scale' }, where);
+      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as PipelineError;
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err.message).toContain('value 49 broke scale on purpose');
+      expect(err.message).toContain('the on-error stage broken-report failed too');
+      expect(err.message).toContain('the report could not be written');
+      expect((await handle.status()).state).toBe('failed');
+      expect((await (await attach(`${handle.id}.on-error`, where)).status()).state).toBe('failed');
+      await new Promise((r) => setTimeout(r, 1000)); // no second run comes later
       expect(reports()).toHaveLength(1);
     }, 90_000);
 
