@@ -639,18 +639,29 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
         expect(s.stdout).toMatch(/^\S+\n$/);
         return s.stdout.trim();
       };
-      const id = await submitted({ count: 40 });
+      // Stage 2: 80 items of 100 ms on pool B's 2 slots, 4 s: running while fj result looks.
+      const id = await submitted({ count: 80, slowScale: 100 });
+      const early = await runFj(['result', id, '--store', store], env);
+      expect(early.code).toBe(124);
+      expect(early.stderr).toMatch(
+        new RegExp(
+          `^fj: pipeline ${id} has not ended yet \\((queued|running), at stage [12]/3 \\w+\\): 'fj result ${id} --wait' waits for it\n`,
+        ),
+      );
       const r = await runFj(['result', id, '--wait', '--timeout', '60', '--store', store], env);
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(40), count: 40, ranOn: { scale: ['wb1'] } });
+      expect(r.stderr).toBe(
+        `fj: pipeline ${id} has not ended yet; waiting (Ctrl-C stops waiting, the pipeline goes on)\n`,
+      );
+      expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(80), count: 80, ranOn: { scale: ['wb1'] } });
       const again = await runFj(['result', id, '--store', store], env); // ended: no --wait needed
       expect(again.code, again.stderr).toBe(0);
-      expect(JSON.parse(again.stdout)).toMatchObject({ total: expectedTotal(40) });
+      expect(JSON.parse(again.stdout)).toMatchObject({ total: expectedTotal(80) });
       const failed = await submitted({ count: 20, failIn: 'scale' });
       const f = await runFj(['result', failed, '--wait', '--timeout', '60', '--store', store], env);
       expect(f.code).toBe(1);
       expect(f.stdout).toBe('');
-      expect(f.stderr).toMatch(/^fj: pipeline \S+: stage 2 \(scale\) failed: .*value 49 broke scale on purpose/);
+      expect(f.stderr).toMatch(/^fj: pipeline \S+: stage 2 \(scale\) failed: .*value 49 broke scale on purpose/m);
       expect(f.stderr).toContain('(the on-error stage report ran)');
       expect(f.stderr).not.toMatch(/ at .*\.js:\d+/);
       expect(reports()).toHaveLength(1);
