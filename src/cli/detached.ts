@@ -189,8 +189,10 @@ async function printResult(
       signal: controller.signal,
       onProgress: bar?.onProgress,
       onWaiting: sayWaiting
-        ? () =>
-            io.stderr.write(`fj: job ${handle.id} has not ended yet; waiting (Ctrl-C stops waiting, the job goes on)\n`)
+        ? (kind) =>
+            io.stderr.write(
+              `fj: ${kind} ${handle.id} has not ended yet; waiting (Ctrl-C stops waiting, the ${kind} goes on)\n`,
+            )
         : undefined,
     });
   } finally {

@@ -35,8 +35,11 @@ export interface ResultOptions {
   onProgress?: (p: Progress) => void;
   /** How often the store is looked at, ms. Default 250. */
   pollMs?: number;
-  /** Called once, when the job is found not ended yet and the wait begins (not for a job that has ended). */
-  onWaiting?: () => void;
+  /**
+   * Called once, when the job is found not ended yet and the wait begins (not for a job that has ended),
+   * with what it is: `pipeline` for a submitted pipeline (its status names a stage), else `job`.
+   */
+  onWaiting?: (kind: 'job' | 'pipeline') => void;
 }
 
 export class JobHandle {
@@ -94,15 +97,21 @@ export class JobHandle {
           onProgress({ done: s.done, total: s.total ?? undefined, ...(s.phase ? { phase: s.phase } : {}) });
         last = seen;
         const left = deadline - Date.now();
+        // A pipeline runs no items of its own: where it is, is its stage.
+        const kind = s?.stage ? 'pipeline' : 'job';
         if (left <= 0) {
-          const where = s ? ` (${s.state}, ${s.done} of ${s.total ?? '?'} items done)` : '';
+          const where = s
+            ? s.stage
+              ? ` (${s.state}, at stage ${s.stage})`
+              : ` (${s.state}, ${s.done} of ${s.total ?? '?'} items done)`
+            : '';
           throw new TimeoutError(
             timeoutMs
-              ? `gave up waiting for job ${this.id} after ${Math.round(timeoutMs / 1000)} s${where}; it goes on ('fj result ${this.id} --wait' waits again)`
-              : `job ${this.id} has not ended yet${where}: 'fj result ${this.id} --wait' waits for it`,
+              ? `gave up waiting for ${kind} ${this.id} after ${Math.round(timeoutMs / 1000)} s${where}; it goes on ('fj result ${this.id} --wait' waits again)`
+              : `${kind} ${this.id} has not ended yet${where}: 'fj result ${this.id} --wait' waits for it`,
           );
         }
-        if (round === 0) onWaiting?.();
+        if (round === 0) onWaiting?.(kind);
         await pause(Math.min(pollMs, left), signal);
       }
     });

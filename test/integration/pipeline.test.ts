@@ -10,6 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 import {
@@ -88,7 +90,9 @@ describe('pipelines, in this process and on worker threads', () => {
 
   it('a 3-stage pipeline of 120,000 items finishes on local with the output eager gives', async () => {
     const count = 40_000;
+    const eager = await runPipeline(full, { count }, { executor: 'eager' });
     const local = await runPipeline(full, { count }, { executor: 'local', concurrency: 2 });
+    expect(local.output).toEqual(eager.output);
     expect(local.output.total).toBe(expectedTotal(count));
     expect(local.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
   }, 120_000);
@@ -160,7 +164,7 @@ describe('pipelines, in this process and on worker threads', () => {
     expect(err).toBeInstanceOf(PipelineError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
-    expect(err.message).toMatch(/words/);
+    expect(err.message).toContain('\n  /words: is required'); // the JSON path in the output that does not fit
     expect(err.stage).toEqual({ number: 2, name: 'shout', task: 'shout' });
   });
 
@@ -289,6 +293,69 @@ describe('a stage that streams from the one before it (no barrier)', () => {
     // Without the buffer stage 1 ends at once, 3,000 results ahead; with it, at most the buffer plus stage 2's items in flight.
     expect(lag).toBeLessThan(1000);
   }, 60_000);
+
+  it('memory: with stage 1 over 100x faster than stage 2 and results of 16 KB, the results held stay within the buffer', async () => {
+    // A full collection before each sample, so the heap measured is what is held, not garbage not yet collected.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const count = 2000;
+    const pad = 16_384; // all of stage 1's results held at once: 2,000 x 16 KB = 32 MB
+    /** Items a second, from the first result to the last one seen. */
+    const rate = (seen: [number, number][]) => {
+      const first = seen.find(([, done]) => done > 0)!;
+      const last = seen.at(-1)!;
+      return ((last[1] - first[1]) / (last[0] - first[0])) * 1000;
+    };
+    // Stage 1 alone: how fast it gives its results when nothing holds it back.
+    const alone: [number, number][] = [];
+    await runPipeline(
+      pipeline(Squares),
+      { count, pad },
+      {
+        executor: 'local',
+        concurrency: 2,
+        onProgress: (e) => e.phase === 'items' && alone.push([performance.now(), e.done]),
+      },
+    );
+    gc();
+    const base = process.memoryUsage().heapUsed;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      gc();
+      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }, 100);
+    let squares = 0;
+    let lag = 0;
+    const sunk: [number, number][] = [];
+    const controller = new AbortController();
+    // Stage 2 takes 50 ms an item on one slot; it runs 4 s after its first result (stage 1 unheld would end in under 1 s), then the run is cancelled.
+    const p = pipeline(Squares).pipe(Sink, { stream: true, buffer: 100, concurrency: 1 });
+    const err = await runPipeline(
+      p,
+      { count, pad, slowSink: 50 },
+      {
+        executor: 'local',
+        concurrency: 2,
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.stage?.startsWith('1/2')) squares = e.done;
+          else if (e.phase === 'items') {
+            sunk.push([performance.now(), e.done]);
+            if (e.done > 0 && sunk.length && performance.now() - sunk.find(([, d]) => d > 0)![0] > 4000)
+              controller.abort();
+          }
+          lag = Math.max(lag, squares - (sunk.at(-1)?.[1] ?? 0));
+        },
+      },
+    )
+      .catch((e: unknown) => e)
+      .finally(() => clearInterval(sampler));
+    expect((err as PipelineError).exitCode).toBe(130);
+    // The premise: stage 1 gives its results over 100 times as fast as stage 2 takes them.
+    expect(rate(alone) / rate(sunk)).toBeGreaterThan(100);
+    expect(lag).toBeLessThan(200); // the buffer (100) and stage 2's item in flight, not the 2,000 stage 1 could give
+    expect(peak).toBeLessThan(8 * 2 ** 20); // a few MB held, not 32 MB
+  }, 90_000);
 
   it('a failure in either stage stops both, names the stage, and runs the on-error stage once', async () => {
     for (const [failIn, number] of [
@@ -483,7 +550,7 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
     for (const w of workers) await stopWorkerProc(w);
     for (const pool of [poolA, poolB]) {
       await deleteQueues(pool);
-      for (const cls of [Squares, Scale, Total, Shout, Report, BrokenReport]) {
+      for (const cls of [Squares, Scale, Total, Shout, Report, BrokenReport, Sink]) {
         const info = describeTask(cls);
         await deleteQueue(codeQueue(pool, info.name, info.codeHash)).catch(() => {});
       }
@@ -507,10 +574,32 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
   it('a 3-stage pipeline of 102,000 items finishes on amqp with the output eager gives', async () => {
     const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total);
     const count = 34_000;
+    const eager = await runPipeline(p, { count }, { executor: 'eager' });
     const r = await runPipeline(p, { count }, opts);
+    expect({ total: r.output.total, count: r.output.count }).toEqual({
+      total: eager.output.total,
+      count: eager.output.count,
+    });
     expect(r.output.total).toBe(expectedTotal(count));
     expect(r.stages.reduce((n, s) => n + s.stats.items, 0)).toBe(3 * count);
   }, 120_000);
+
+  it('a stage that streams, on its own pool: its first items run before stage 1 ends, on its pool only; output as eager', async () => {
+    const seen: { stage: string; done: number }[] = [];
+    const p = pipeline(Squares).pipe(Sink, { stream: true, queue: poolB });
+    const input = { count: 200, slowSquares: 20 };
+    const eager = await runPipeline(p, input, { executor: 'eager' });
+    const r = await runPipeline(p, input, {
+      ...opts,
+      onProgress: (e) => e.phase === 'items' && seen.push({ stage: e.stage!, done: e.done }),
+    });
+    expect({ sum: r.output.sum, count: r.output.count }).toEqual({ sum: eager.output.sum, count: eager.output.count });
+    expect(r.output.ranOn).toEqual(['wb1']);
+    const firstSink = seen.findIndex((e) => e.stage.startsWith('2/2') && e.done > 0);
+    expect(firstSink).toBeGreaterThan(-1);
+    const squaresBefore = seen.slice(0, firstSink).filter((e) => e.stage.startsWith('1/2'));
+    expect(squaresBefore.at(-1)?.done ?? 0).toBeLessThan(200); // stage 1 had not ended when stage 2 had results
+  }, 60_000);
 
   it('a failure in the amqp stage runs the on-error stage once, in this process', async () => {
     const p = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(Report);
@@ -563,6 +652,74 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       } finally {
         await records.close();
       }
+    }, 90_000);
+
+    it('fj submit of a pipeline module prints its id; fj result --wait prints its last output, or exits 1 naming the failed stage', async () => {
+      const env = { env: { FJ_BROKER_URL: BROKER_URL, FJ_TEST_SCALE_POOL: poolB }, timeoutMs: 60_000 };
+      const submitted = async (input: object) => {
+        const file = join(dir, `submit-${randomUUID()}.json`);
+        writeFileSync(file, JSON.stringify(input));
+        const s = await runFj(
+          ['submit', fixture('pipelines/pipeline-pools.ts'), file, '--queue', poolA, '--store', store],
+          env,
+        );
+        expect(s.code, s.stderr).toBe(0);
+        expect(s.stdout).toMatch(/^\S+\n$/);
+        return s.stdout.trim();
+      };
+      // Stage 2: 80 items of 100 ms on pool B's 2 slots, 4 s: running while fj result looks.
+      const id = await submitted({ count: 80, slowScale: 100 });
+      const early = await runFj(['result', id, '--store', store], env);
+      expect(early.code).toBe(124);
+      expect(early.stderr).toMatch(
+        new RegExp(
+          `^fj: pipeline ${id} has not ended yet \\((queued|running), at stage [12]/3 \\w+\\): 'fj result ${id} --wait' waits for it\n`,
+        ),
+      );
+      const r = await runFj(['result', id, '--wait', '--timeout', '60', '--store', store], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe(
+        `fj: pipeline ${id} has not ended yet; waiting (Ctrl-C stops waiting, the pipeline goes on)\n`,
+      );
+      expect(JSON.parse(r.stdout)).toMatchObject({ total: expectedTotal(80), count: 80, ranOn: { scale: ['wb1'] } });
+      const again = await runFj(['result', id, '--store', store], env); // ended: no --wait needed
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ total: expectedTotal(80) });
+      const failed = await submitted({ count: 20, failIn: 'scale' });
+      const f = await runFj(['result', failed, '--wait', '--timeout', '60', '--store', store], env);
+      expect(f.code).toBe(1);
+      expect(f.stdout).toBe('');
+      expect(f.stderr).toMatch(/^fj: pipeline \S+: stage 2 \(scale\) failed: .*value 49 broke scale on purpose/m);
+      expect(f.stderr).toContain('(the on-error stage report ran)');
+      expect(f.stderr).not.toMatch(/ at .*\.js:\d+/);
+      expect(reports()).toHaveLength(1);
+    }, 90_000);
+
+    it("its stage jobs are kept under the pipeline's retention (--result-ttl)", async () => {
+      const resultTtlMs = 4_321_000;
+      const handle = await submitPipeline(p(), { count: 20, failIn: 'scale' }, { ...where, resultTtlMs });
+      await handle.result({ timeoutMs: 60_000 }).catch(() => {});
+      const s = await openStore(store);
+      try {
+        for (const id of [handle.id, `${handle.id}.1`, `${handle.id}.2`, `${handle.id}.on-error`])
+          expect([id, (await readManifest(s, id)).detached?.resultTtlMs]).toEqual([id, resultTtlMs]);
+      } finally {
+        await s.close();
+      }
+    }, 90_000);
+
+    it('an on-error stage that fails: reported beside the stage error, run once, and the pipeline ends (no loop)', async () => {
+      const bad = pipeline(Squares).pipe(Scale, { queue: poolB }).pipe(Total).onError(BrokenReport);
+      const handle = await submitPipeline(bad, { count: 20, failIn: 'scale' }, where);
+      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as PipelineError;
+      expect(err).toBeInstanceOf(PipelineError);
+      expect(err.message).toContain('value 49 broke scale on purpose');
+      expect(err.message).toContain('the on-error stage broken-report failed too');
+      expect(err.message).toContain('the report could not be written');
+      expect((await handle.status()).state).toBe('failed');
+      expect((await (await attach(`${handle.id}.on-error`, where)).status()).state).toBe('failed');
+      await new Promise((r) => setTimeout(r, 1000)); // no second run comes later
+      expect(reports()).toHaveLength(1);
     }, 90_000);
 
     it('fj forget of an ended pipeline forgets its stages jobs too', async () => {
@@ -746,22 +903,80 @@ describe.runIf(available)('pipelines on RabbitMQ, a stage on a pool of its own',
       const handle = await submitPipeline(bad, { count: 3 }, where);
       const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
       expect(err.message).toContain('the output of stage 1 (squares), as the input of stage 2 (shout)');
+      expect(err.message).toContain('\n  /words: is required');
       expect((err as unknown as { exitCode: number }).exitCode).toBe(2);
     }, 90_000);
 
-    it('fj cancel of the pipeline stops its running stage, runs the on-error stage once, and ends it cancelled', async () => {
-      const handle = await submitPipeline(p(), { count: 60, slowScale: 100 }, where);
-      await waitFor('stage 2 to run', async () => (await handle.status()).stage?.startsWith('2/3'), 30_000);
-      const c = await runFj(['cancel', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
-      expect(c.code, c.stderr).toBe(0);
-      expect(c.stderr).toContain(`fj: pipeline ${handle.id} cancelled (its stage job ${handle.id}.2 stops)`);
-      const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
-      expect(err).toBeInstanceOf(CancelledError);
-      expect(err.message).toMatch(/^pipeline squares: stage 2 \(scale\) was cancelled/);
-      const runs = reports();
-      expect(runs).toHaveLength(1);
-      expect(runs[0]).toMatchObject({ cancelled: true, stage: { number: 2 } });
-    }, 90_000);
+    it.each([
+      [1, 'squares', { slowSquares: 100 }],
+      [2, 'scale', { slowScale: 100 }],
+      [3, 'total', { slowTotal: 100 }],
+    ] as const)(
+      'fj cancel of the pipeline during stage %i stops that stage, queues no later one, and runs the on-error stage once, its input naming the stage',
+      async (number, name, slow) => {
+        const handle = await submitPipeline(p(), { count: 80, ...slow }, where);
+        await waitFor(
+          `stage ${number} to run`,
+          async () => (await handle.status()).stage?.startsWith(`${number}/3`),
+          30_000,
+          50,
+        );
+        const stage = await attach(`${handle.id}.${number}`, where);
+        await waitFor(
+          `stage ${number} to run items`,
+          async () => {
+            const v = await stage.status();
+            return v.state === 'running' && v.done > 0;
+          },
+          30_000,
+          50,
+        );
+        const c = await runFj(['cancel', handle.id, '--store', store], { env: { FJ_BROKER_URL: BROKER_URL } });
+        expect(c.code, c.stderr).toBe(0);
+        expect(c.stderr).toContain(`fj: pipeline ${handle.id} cancelled (its stage job ${handle.id}.${number} stops)`);
+        const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as Error;
+        expect(err).toBeInstanceOf(CancelledError);
+        expect(err.message).toMatch(new RegExp(`^pipeline squares: stage ${number} \\(${name}\\) was cancelled`));
+        expect((await stage.status()).state).toBe('cancelled');
+        if (number < 3) await expect(attach(`${handle.id}.${number + 1}`, where)).rejects.toThrow(/no job/);
+        await new Promise((r) => setTimeout(r, 500)); // exactly once: no second run comes later
+        const runs = reports();
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({
+          cancelled: true,
+          stage: { number, name },
+          error: { code: 'FJ_CANCELLED' },
+        });
+        expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares', 'scale'].slice(0, number - 1));
+      },
+      90_000,
+    );
+
+    it.each([
+      ['squares', 1, 'squares'],
+      ['scale', 2, 'scale'],
+      ['total', 3, 'total'],
+      ['total-join', 3, 'total'],
+    ] as const)(
+      'a failure in %s: the pipeline fails at stage %i, no later stage is queued, the on-error stage runs once on a worker, its input naming the stage',
+      async (failIn, number, name) => {
+        const handle = await submitPipeline(p(), { count: 30, failIn }, where);
+        const err = (await handle.result({ timeoutMs: 60_000 }).catch((e: unknown) => e)) as PipelineError;
+        expect(err).toBeInstanceOf(PipelineError);
+        expect(err.stage).toEqual({ number, name, task: name });
+        expect(err.message).toMatch(new RegExp(`^pipeline squares: stage ${number} \\(${name}\\) failed: `));
+        expect(err.message).toContain('(the on-error stage report ran)');
+        if (number < 3) await expect(attach(`${handle.id}.${number + 1}`, where)).rejects.toThrow(/no job/);
+        expect((await (await attach(`${handle.id}.on-error`, where)).status()).state).toBe('succeeded');
+        await new Promise((r) => setTimeout(r, 500)); // exactly once: no second run comes later
+        const runs = reports();
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({ stage: { number, name }, cancelled: false, error: { code: 'FJ_TASK' } });
+        expect(runs[0].finished.map((f) => f.stage)).toEqual(['squares', 'scale'].slice(0, number - 1));
+        if (failIn === 'total-join') expect(runs[0].error.message).toContain('the join of total broke on purpose');
+      },
+      90_000,
+    );
 
     it('a stage message delivered again after the pipeline ended changes nothing (each stage ran once)', async () => {
       const handle = await submitPipeline(p(), { count: 50 }, where);

@@ -1,9 +1,9 @@
 /**
  * A submitted pipeline when its coordinating worker dies (SIGKILL), with
- * nobody attached: (a) during stage 2's join, and (b) right after stage 1
+ * nobody attached: (a) during stage 2's join, (b) right after stage 1
  * ended, before the next stage was queued (the worker that ended it dies at
  * the start of its pipeline step: FJ_TEST_KILL_BEFORE_GO_ON, set on that
- * worker only). Replacement workers take the stage's message over from the
+ * worker only), and (c) during stage 1, while its items run. Replacement workers take the stage's message over from the
  * records: the pipeline ends with eager's output, each stage's join finished
  * once, and no stage was queued twice.
  *
@@ -86,6 +86,60 @@ describe.runIf(available)('a submitted pipeline: its coordinating worker killed 
       rec.duplicated = out.count - out.distinct;
       rec.recovered = `stage 2 taken over by the other worker from its records; its join started again and finished once; every stage's join finished once`;
       rec.faults = `3 stages of ${input.n} items on 2 workers; the worker coordinating stage 2 killed (SIGKILL) during its 4 s join, a replacement started; time = from the kill to the pipeline's end`;
+    } finally {
+      await stopSupervising();
+    }
+  }, 240_000);
+
+  it('(c) during stage 1, its items running: another worker takes stage 1 over, every join finishes once, and the pipeline ends as eager', async () => {
+    const rec = recording('pipeline: coordinating worker kill -9 during a stage’s items', COMMAND);
+    const joinLog = join(dir, 'joins-c.log');
+    // 300 items of 40 ms on 2 workers of 2 slots: stage 1 runs ~3 s, seen running between its status writes.
+    const input = { n: 300, ms: 40, joinMs: 0, joinLog };
+    rec.items = 3 * input.n;
+    const want = await eager(input.n);
+    const stopSupervising = workers.supervise(2);
+    try {
+      await waitFor('2 workers', () => workers.alive.length >= 2, 30_000);
+      const handle = await submitPipeline(p, input, where);
+      const stage1 = await waitFor(
+        'stage 1 to be queued',
+        async () => attach(`${handle.id}.1`, where).catch(() => undefined),
+        30_000,
+        50,
+      );
+      let seen: unknown;
+      const victim = await waitFor(
+        'stage 1 to be coordinated, 20 of its items done',
+        async () => {
+          const v = await stage1.status().catch(() => undefined);
+          seen = v && { state: v.state, done: v.done, phase: v.phase, host: v.coordinatorHost };
+          const pid = Number(v?.coordinatorHost?.split(':').at(-1));
+          return v?.state === 'running' && v.done > 20 && v.done < input.n && pid > 0 ? pid : undefined;
+        },
+        60_000,
+        50,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; stage 1 last seen: ${JSON.stringify(seen)}`);
+      });
+      const before = await stage1.status();
+      process.kill(victim, 'SIGKILL');
+      workers.killed.push(victim);
+      const t = Date.now();
+      const out = (await handle.result({ timeoutMs: 120_000 })) as Summed;
+      rec.recoverMs = Date.now() - t;
+      expect(out).toEqual(want);
+      expect(joins(joinLog)).toEqual({ 'crash-count': 1, 'crash-square': 1, 'crash-sum': 1 });
+      const after = await stage1.status();
+      expect(after.state).toBe('succeeded');
+      expect(after.coordinatorHost).not.toBe(before.coordinatorHost); // taken over by another worker
+      await expect(attach(`${handle.id}.2`, where).then(async (h) => (await h.status()).state)).resolves.toBe(
+        'succeeded',
+      );
+      rec.lost = input.n - out.distinct;
+      rec.duplicated = out.count - out.distinct;
+      rec.recovered = `stage 1 taken over by another worker from its records, the items the dead one held run again; every stage's join finished once`;
+      rec.faults = `3 stages of ${input.n} items of ${input.ms} ms on 2 workers; the worker coordinating stage 1 killed (SIGKILL) once 20 of its items were done, a replacement started; time = from the kill to the pipeline's end`;
     } finally {
       await stopSupervising();
     }
