@@ -308,7 +308,10 @@ export async function within<T>(op: Promise<T>, withinMs = CLOSE_WITHIN_MS): Pro
 export function codeQueue(pool: string, task: string, codeHash: string): string {
   const name = `${pool}.code.${task}.${codeHash}`;
   if (Buffer.byteLength(name) <= 255) return name;
-  return `${pool}.code.${createHash('sha256').update(`${task}\0${codeHash}`).digest('hex').slice(0, 32)}`;
+  const hashed = `${pool}.code.${createHash('sha256').update(`${task}\0${codeHash}`).digest('hex').slice(0, 32)}`;
+  if (Buffer.byteLength(hashed) <= 255) return hashed;
+  // A pool name near its 250 bytes: the whole name hashed.
+  return `fj.code.${createHash('sha256').update(`${pool}\0${task}\0${codeHash}`).digest('hex').slice(0, 48)}`;
 }
 
 /** How long a code queue no one consumes or declares stays on the broker (RabbitMQ's `x-expires`): a week. */

@@ -18,6 +18,7 @@
  * message in it has dead-lettered: a queue with no consumer keeps nothing
  * past its TTL.
  */
+import { createHash } from 'node:crypto';
 import type { QueueType } from '../core/location.js';
 import type { QueueSpec } from './amqp.js';
 import { jobsQueue } from './amqp.js';
@@ -32,9 +33,11 @@ export const HELD_EXPIRES_MS = 15 * 60_000;
 /** The header a held copy of a job message carries: the holder's name (for `fj dead` and the logs), never trusted. */
 export const HELD_BY = 'fj-held-by';
 
-/** The name of a worker process's held queue (`id` makes it this process's own). */
+/** The name of a worker process's held queue (`id` makes it this process's own); hashed down past RabbitMQ's 255 bytes. */
 export function heldQueue(pool: string, worker: string, id: string): string {
-  return `${jobsQueue(pool)}.held.${worker}.${id}`;
+  const name = `${jobsQueue(pool)}.held.${worker}.${id}`;
+  if (Buffer.byteLength(name) <= 255) return name;
+  return `fj.jobs.held.${createHash('sha256').update(`${pool}\0${worker}`).digest('hex').slice(0, 32)}.${id}`;
 }
 
 /** A held queue's declaration: dead-letters into the pool's jobs queue (at least once on a quorum pool). */
