@@ -113,3 +113,27 @@ export function readJobBeacon(
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
 }
+
+/** What {@link poolFairness} reads of a running job (a {@link JobBeat}, or a view of one). */
+export type FairnessInput = Pick<JobBeat, 'pool' | 'weight' | 'priority' | 'inFlight' | 'wants'>;
+
+/**
+ * How evenly each pool's slots are shared now: Jain's fairness index,
+ * J = (Σx)² / (n·Σx²), over x = in-flight messages / weight of the jobs of
+ * the highest priority present that could use more than they hold (`wants`:
+ * a job that holds all it can use is not short of its share). 1 is an even
+ * split, 1/n one job holding everything; with fewer than two such jobs the
+ * pool counts as even (1). `jobs` is how many were counted.
+ */
+export function poolFairness(beats: readonly FairnessInput[]): Map<string, { index: number; jobs: number }> {
+  const out = new Map<string, { index: number; jobs: number }>();
+  for (const pool of new Set(beats.map((b) => b.pool))) {
+    const mine = beats.filter((b) => b.pool === pool);
+    const top = Math.max(...mine.map((b) => b.priority));
+    const xs = mine.filter((b) => b.priority === top && b.wants).map((b) => b.inFlight / b.weight);
+    const sum = xs.reduce((a, x) => a + x, 0);
+    const squares = xs.reduce((a, x) => a + x * x, 0);
+    out.set(pool, { index: xs.length < 2 || squares === 0 ? 1 : (sum * sum) / (xs.length * squares), jobs: xs.length });
+  }
+  return out;
+}

@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
+import { poolFairness, readJobBeacons } from '../broker/job-beacon.js';
 import { DURATION_BUCKETS, isTally, type JobTally, type TaskTally } from '../broker/job-tally.js';
 import { countJobs, poolsOf, versionsOf, workers } from './cluster-api.js';
 import type { DashboardContext } from './context.js';
@@ -85,6 +86,26 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
       for (const [task, states] of Object.entries((await countJobs(ctx)).tasks))
         for (const [state, n] of Object.entries(states)) this.set({ task, state }, n);
     },
+  });
+  const fairness = (pick: (f: { index: number; jobs: number }) => number) =>
+    async function collect(this: Gauge) {
+      this.reset();
+      const beats = (await readJobBeacons(ctx.store, ctx.signer, undefined)).filter((b) => !b.ended);
+      for (const [pool, f] of poolFairness(beats)) this.set({ pool }, pick(f));
+    };
+  new Gauge({
+    name: 'fj_pool_fairness',
+    help: "Jain's fairness index of each pool's slots now, over the in-flight messages per weight of the jobs of the highest priority present that could use more (1: even; 1/n: one job holds all)",
+    labelNames: ['pool'],
+    registers: [registry],
+    collect: fairness((f) => f.index),
+  });
+  new Gauge({
+    name: 'fj_pool_jobs_sharing',
+    help: 'Jobs counted in fj_pool_fairness: those of the highest priority present on the pool that could use more slots',
+    labelNames: ['pool'],
+    registers: [registry],
+    collect: fairness((f) => f.jobs),
   });
   const workerGauge = (name: string, help: string, value: (ws: Awaited<ReturnType<typeof workers>>) => number) =>
     new Gauge({
