@@ -78,6 +78,27 @@ describe.runIf(available)('what the user sees of a job', () => {
     expect(status.stdout).toMatch(new RegExp(`item 1 .*on (${NAMES.join('|')})`));
   }, 90_000);
 
+  it('a job cancelled while it runs keeps its counts: done so far and its total, not 0 of ?', async () => {
+    const h = await submit(SLOW_JOIN, { n: 60, ms: 250 }, common());
+    await waitFor('items of the job done', async () => ((await view(h.id))?.done ?? 0) >= 4, 30_000, 100);
+    expect((await fj(['cancel', h.id])).code).toBe(0);
+    const ended = await waitFor(
+      'the job to end cancelled',
+      async () => {
+        const j = await view(h.id);
+        return j?.state === 'cancelled' ? j : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(ended.total).toBe(60);
+    expect(ended.done).toBeGreaterThanOrEqual(4);
+    const listed = await fj(['jobs']);
+    const row = listed.stdout.split('\n').find((l) => l.startsWith(h.id))!;
+    expect(row).toMatch(/cancelled/);
+    expect(row).not.toMatch(/\/\?/);
+  }, 90_000);
+
   it('while it runs: STARTED is set, the coordinator is the worker’s --name (host:pid beside it), the phase shows join; after: one state word everywhere', async () => {
     const h = await submit(SLOW_JOIN, { n: 4, ms: 50, joinMs: 4000 }, common());
     const running = await waitFor(
