@@ -231,6 +231,38 @@ describe.runIf(await brokerAvailable())('event streams: one poll per topic, a ca
   });
 });
 
+describe('many event streams at once', () => {
+  it('twenty open streams, within the cap, make the dashboard print no listener-leak warning', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fj-doors-'));
+    const dash = await startDashboard({ port: 0, store: `file://${dir}`, token: TOKEN, liveEveryMs: 100 });
+    const port = portOf(dash);
+    const host = `127.0.0.1:${port}`;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const open: { status: number; close(): void }[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await raw(
+          port,
+          `POST /api/events/ticket HTTP/1.1\r\nHost: ${host}\r\nX-FJ-Token: ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 2`,
+          '{}',
+        );
+        const { ticket } = JSON.parse(r.body) as { ticket: string };
+        open.push(await stream(port, host, `/api/events?topic=${i % 2 ? 'overview' : 'workers'}&ticket=${ticket}`));
+      }
+      expect(open.map((s) => s.status)).toEqual(Array.from({ length: 20 }, () => 200));
+      await new Promise((r) => setTimeout(r, 300)); // a warning is emitted on the next tick
+      expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      for (const s of open) s.close();
+      await dash.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a submitted input is validated off the event loop, within a time limit', () => {
   let dir: string;
   let dash: Dashboard;
