@@ -146,6 +146,20 @@ describe.runIf(available)('what the user sees of a job', () => {
     const res = await fj(['result', jobId]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/run attached/);
+    // The dashboard lists it, and /metrics counts it with the pool's other jobs.
+    const dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, queue });
+    try {
+      const get = async (path: string) =>
+        (await fetch(`${dash.url}${path}`, { headers: { 'x-fj-token': TOKEN } })).text();
+      const listed = JSON.parse(await get('/api/jobs?limit=100')) as { jobs: { id: string; state: string }[] };
+      expect(listed.jobs.find((x) => x.id === jobId)).toMatchObject({ state: 'succeeded' });
+      const succeeded = (await listJobs({ store, limit: 100, state: 'succeeded', task: 'slow-join' })).jobs.length;
+      expect(await get('/metrics')).toMatch(
+        new RegExp(`^fj_jobs\\{task="slow-join",state="succeeded"\\} ${succeeded}$`, 'm'),
+      );
+    } finally {
+      await dash.close();
+    }
   }, 90_000);
 
   it('fj cancel of a job that has ended says how it ended, exits 4, and changes nothing', async () => {
