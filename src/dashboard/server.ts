@@ -4,6 +4,7 @@
  * with preact+htm and uPlot served from their npm packages). Everything is read from
  * the store, the workers' heartbeats and RabbitMQ when asked for.
  */
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -71,6 +72,8 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     validator: new ThreadValidator(config.validateTimeoutMs),
   };
   const closing = new AbortController();
+  // Each open event stream listens for the close: up to maxStreams of them (and node's default of 10 would warn of a leak).
+  setMaxListeners(config.maxStreams + 1, closing.signal);
   const tickets = new StreamTickets();
   const app = Fastify({ bodyLimit: config.bodyLimit, logger: false });
   let port = config.port;

@@ -173,6 +173,30 @@ describe.runIf(available)('a job whose coordinator died (kill -9): status and ca
       expect(cancel.stderr).not.toMatch(/its queue and store data are deleted/);
     },
   );
+
+  it(
+    'fj status --queue and fj cancel --queue name the pool when the job’s records no longer do',
+    { timeout: 60_000 },
+    async () => {
+      const run = startFj(['run', SLEEPY, input, '-e', 'amqp', '--queue', pool, '--store', store, '--no-progress']);
+      const id = await waitFor('the job line', () => /fj: job ([0-9a-f-]{36})/.exec(run.err())?.[1], 30_000, 50);
+      await waitFor('the items to be published', () => /runs task .* yet: start one/.test(run.err()), 30_000, 50);
+      run.child.kill('SIGKILL');
+      await run.exited;
+      // A store without the job's records (expired, or another one): only its results queue says it exists.
+      const empty = `file://${mkdtempSync(join(dir, 'empty-store-'))}`;
+      // Its items wait in its code's queue, which only its records name: the pool's own queue is what is left to show.
+      const status = await runFj(['status', id, '--store', empty, '--queue', pool]);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(new RegExp(`pool: +${pool.replace(/\./g, '\\.')}: \\d+ message\\(s\\) queued`));
+      const without = await runFj(['status', id, '--store', empty], { env: { FJ_QUEUE: '' } });
+      expect(without.stdout).not.toContain(pool);
+      const cancel = await runFj(['cancel', id, '--store', empty, '--queue', pool]);
+      expect(cancel.code, cancel.stderr).toBe(0);
+      expect(cancel.stderr).toMatch(new RegExp(`fj: job ${id} cancelled`));
+      expect(cancel.stderr).not.toMatch(/unknown option/);
+    },
+  );
 });
 
 describe('a reader that stops early (| head -c 200)', () => {

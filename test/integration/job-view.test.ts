@@ -78,6 +78,27 @@ describe.runIf(available)('what the user sees of a job', () => {
     expect(status.stdout).toMatch(new RegExp(`item 1 .*on (${NAMES.join('|')})`));
   }, 90_000);
 
+  it('a job cancelled while it runs keeps its counts: done so far and its total, not 0 of ?', async () => {
+    const h = await submit(SLOW_JOIN, { n: 60, ms: 250 }, common());
+    await waitFor('items of the job done', async () => ((await view(h.id))?.done ?? 0) >= 4, 30_000, 100);
+    expect((await fj(['cancel', h.id])).code).toBe(0);
+    const ended = await waitFor(
+      'the job to end cancelled',
+      async () => {
+        const j = await view(h.id);
+        return j?.state === 'cancelled' ? j : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(ended.total).toBe(60);
+    expect(ended.done).toBeGreaterThanOrEqual(4);
+    const listed = await fj(['jobs']);
+    const row = listed.stdout.split('\n').find((l) => l.startsWith(h.id))!;
+    expect(row).toMatch(/cancelled/);
+    expect(row).not.toMatch(/\/\?/);
+  }, 90_000);
+
   it('while it runs: STARTED is set, the coordinator is the worker’s --name (host:pid beside it), the phase shows join; after: one state word everywhere', async () => {
     const h = await submit(SLOW_JOIN, { n: 4, ms: 50, joinMs: 4000 }, common());
     const running = await waitFor(
@@ -125,6 +146,20 @@ describe.runIf(available)('what the user sees of a job', () => {
     const res = await fj(['result', jobId]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/run attached/);
+    // The dashboard lists it, and /metrics counts it with the pool's other jobs.
+    const dash = await startDashboard({ port: 0, store, broker: BROKER_URL, token: TOKEN, queue });
+    try {
+      const get = async (path: string) =>
+        (await fetch(`${dash.url}${path}`, { headers: { 'x-fj-token': TOKEN } })).text();
+      const listed = JSON.parse(await get('/api/jobs?limit=100')) as { jobs: { id: string; state: string }[] };
+      expect(listed.jobs.find((x) => x.id === jobId)).toMatchObject({ state: 'succeeded' });
+      const succeeded = (await listJobs({ store, limit: 100, state: 'succeeded', task: 'slow-join' })).jobs.length;
+      expect(await get('/metrics')).toMatch(
+        new RegExp(`^fj_jobs\\{task="slow-join",state="succeeded"\\} ${succeeded}$`, 'm'),
+      );
+    } finally {
+      await dash.close();
+    }
   }, 90_000);
 
   it('fj cancel of a job that has ended says how it ended, exits 4, and changes nothing', async () => {

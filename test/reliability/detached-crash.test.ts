@@ -54,6 +54,9 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
     try {
       const job = await submit(CHAOS, input, { store, queue: pool.queue, label: 'kill test' });
       const killedPids: number[] = [];
+      // When the job first started: kept through both takeovers (STARTED, and the duration the end is logged with).
+      const firstStarted = await waitFor('the job to start', async () => (await job.status()).started, 90_000, 100);
+      let lastKill = 0;
       for (const atLeast of [250, 700]) {
         const pid = await waitFor(
           `${atLeast} results and a coordinator to kill`,
@@ -66,6 +69,7 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
           100,
         );
         process.kill(pid, 'SIGKILL');
+        lastKill = Date.now();
         killedPids.push(pid);
         pool.killed.push(pid);
       }
@@ -83,11 +87,14 @@ describe.runIf(available)('detached jobs: the coordinating worker killed, the br
       rec.duplicated = (output as typeof want).duplicated.length;
       expect(pool.logs()).toContain(`job ${job.id} (chaos, "kill test"): coordinating`);
       // The result record is written before the coordinator deletes the results queue and logs the end: the log line may come a moment after.
-      await waitFor(
+      const took = await waitFor(
         'the last coordinator to log the end',
-        () => new RegExp(`job ${job.id}: succeeded`).test(pool.logs()),
+        () => new RegExp(`job ${job.id}: succeeded in (\\d+) ms`).exec(pool.logs())?.[1],
         10_000,
       );
+      // The job's duration counts from its first start, not from the last takeover.
+      expect((await job.status()).started).toBe(firstStarted);
+      expect(Number(took)).toBeGreaterThan(lastKill - firstStarted);
     } finally {
       await stopSupervising();
     }

@@ -20,8 +20,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { status } from '../../src/index.js';
 import { BROKER_URL, brokerAvailable, deleteQueues, startWorkerProc, stopWorkerProc } from '../helpers/broker.js';
 import type { WorkerProc } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
 import { clean, fj, recording, scratch, versionedTaskSource } from './harness.js';
 
 const available = await brokerAvailable();
@@ -72,7 +74,16 @@ describe.runIf(available)('a rolling deploy under a running job', () => {
     queues.push(queue);
     const old = await Promise.all([1, 2, 3].map((n) => worker(queue, `old-${n}`)));
     const run = fj(['run', file, inputFile, '--executor', 'amqp', '--queue', queue, '--store', store, ...extra]);
-    await new Promise((r) => setTimeout(r, 1500)); // the job under way
+    // The job under way on the old code: its coordinator has loaded the task (and taken its code) and items have
+    // run. A fixed wait was not enough on a loaded machine: fj run then read the file after the deploy had
+    // rewritten it, and the job ran on the new code from its start.
+    const id = await waitFor('the job line', () => /fj: job ([0-9a-f-]{36})/.exec(run.stderr())?.[1], 60_000, 50);
+    await waitFor(
+      'items of the job done on the old code',
+      async () => ((await status(id, { store, broker: BROKER_URL }).catch(() => undefined))?.status?.done ?? 0) > 0,
+      60_000,
+      100,
+    );
     writeFileSync(file, taskSource(3)); // the deploy: new code on disk
     const fresh: WorkerProc[] = [];
     for (const [n, w] of old.entries()) {
