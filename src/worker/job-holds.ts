@@ -161,13 +161,17 @@ export class JobHolds {
    * job held already keeps its hold (the copy replaces the one held).
    */
   async hold(jobId: string, msg: ConsumeMessage, session: LinkSession): Promise<Hold> {
-    let h = this.holds.get(jobId);
-    if (!h) {
-      h = new Hold(jobId, msg, this);
-      this.holds.set(jobId, h);
-    }
+    const known = this.holds.get(jobId);
+    const h = known ?? new Hold(jobId, msg, this);
+    if (!known) this.holds.set(jobId, h);
     const arrived = new Promise<void>((r) => (h.arrived = r));
-    await this.publish(h, msg, session);
+    try {
+      await this.publish(h, msg, session);
+    } catch (err) {
+      // Not moved: the message stays where it was (unacked, it goes back with its channel), and no hold is left behind.
+      if (!known) this.forget(h);
+      throw err;
+    }
     session.ch.ack(msg);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([arrived, new Promise<void>((r) => (timer = setTimeout(r, HELD_TTL_MS / 2)))]);

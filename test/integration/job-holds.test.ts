@@ -122,6 +122,15 @@ describe.runIf(available)('held job messages (the coordinator’s lease)', () =>
     await other.close();
   }, 30_000);
 
+  it('a message that cannot be moved (its connection gone) leaves no hold behind', async () => {
+    const { holds, taken, job, link } = await setUp(60_000);
+    const { msg, session } = taken[0];
+    await session.conn.close();
+    await expect(holds.hold(job, msg, session)).rejects.toThrow();
+    expect(holds.has(job)).toBe(false);
+    await link.close();
+  });
+
   it('setConsuming stops a consumer and starts it again, and a stopped one stays stopped across a reconnect', async () => {
     const { pool, taken, link, ch } = await setUp(60_000);
     taken[0].session.ch.ack(taken[0].msg);
