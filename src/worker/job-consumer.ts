@@ -235,9 +235,19 @@ export class JobConsumer {
    * coordinator (then this worker decides again, and takes it over).
    */
   private async watch(given: InHand): Promise<void> {
-    const { log, signer, store } = this.p;
+    const { log } = this.p;
     const h = await this.holding(given);
     log.debug(`job ${h.jobId}: attached to another coordinator; watched from here`);
+    try {
+      await this.watchHeld(h);
+    } catch (err) {
+      await this.failed(h, err); // the held message, not the delivery it was moved from
+    }
+  }
+
+  /** {@link watch}'s loop, over a message held here. */
+  private async watchHeld(h: InHand & { held: Hold }): Promise<void> {
+    const { signer, store } = this.p;
     let lost = 0;
     for (let i = 0; !this.stopping && !h.held.ended; i++) {
       await sleep(WATCH_MS[Math.min(i, WATCH_MS.length - 1)], undefined, { signal: this.stopSignal.signal }).catch(
@@ -283,8 +293,9 @@ export class JobConsumer {
       this.gate();
     };
     let release: (() => Promise<void>) | undefined;
+    let h: (InHand & { held: Hold }) | undefined;
     try {
-      const h = await this.holding(given);
+      h = await this.holding(given);
       const { conn } = h.session;
       const [counted] = await Promise.all([
         countTakeover(store, jobId, this.p.name, signer),
@@ -339,6 +350,9 @@ export class JobConsumer {
         );
         this.putBack(h);
       }
+    } catch (err) {
+      if (!h) throw err; // not moved: the delivery is the caller's to put back
+      await this.failed(h, err); // the held message, not the delivery it was moved from
     } finally {
       free(); // not coordinated after all (the broker or store failed, or the job failed as poison)
       // A coordination that stopped without the job's end (shutdown, broker or store lost, another coordinator): not a death.
@@ -435,12 +449,26 @@ export class JobConsumer {
    * naming the versions (worker/job-code.ts).
    */
   private async codeGone(h: InHand, manifest: Manifest, seen: Map<string, Decline>): Promise<void> {
-    const { queue, name, log, signer, store } = this.p;
-    const { jobId, session } = h;
-    const { conn } = session;
     const task = this.p.tasks.get(manifest.task.name);
     // Held while the grace runs: a delivery waiting that long must not meet the broker's consumer_timeout.
     const held = await this.holding(h);
+    try {
+      await this.afterGrace(held, manifest, seen, task);
+    } catch (err) {
+      await this.failed(held, err); // the held message, not the delivery it was moved from
+    }
+  }
+
+  /** {@link codeGone} once the message is held: waits out the grace, then acts on the verdict. */
+  private async afterGrace(
+    held: InHand & { held: Hold },
+    manifest: Manifest,
+    seen: Map<string, Decline>,
+    task: TaskInfo | undefined,
+  ): Promise<void> {
+    const { queue, name, log, signer, store } = this.p;
+    const { jobId, session } = held;
+    const { conn } = session;
     const verdict = await decideCode({
       store,
       signer,
