@@ -63,6 +63,8 @@ export interface WorkerBeat {
   tasks: Record<string, string>;
   /** The most of the pool each tenant's jobs hold together (tenant -> share, above 0 and at most 1): `fj worker --tenant-cap`. */
   tenantCaps?: Record<string, number>;
+  /** Each tenant's weight on the pool (tenant -> weight above 0, at most 1,000,000): `fj worker --tenant-weight`. */
+  tenantWeights?: Record<string, number>;
   /** The detached jobs it coordinated to their end since it started (absent from workers of fj before 0.1.0's tally). */
   tally?: JobTally;
   /** It is its pool's scheduler now (worker/scheduler.ts: it runs the pool's delayed and periodic jobs); absent: it is not. */
@@ -240,19 +242,21 @@ function optionalProblem(b: Record<string, unknown>): string | undefined {
     return 'field state: expected "warming" or "ready"';
   if (b.tally !== undefined && !isTally(b.tally)) return 'field tally: malformed';
   if (b.scheduler !== undefined && typeof b.scheduler !== 'boolean') return 'field scheduler: expected true or false';
-  if (b.tenantCaps !== undefined && !isTenantCaps(b.tenantCaps))
+  if (b.tenantCaps !== undefined && !isPerTenant(b.tenantCaps, (c) => c > 0 && c <= 1))
     return 'field tenantCaps: expected an object of tenant -> share above 0 and at most 1';
+  if (b.tenantWeights !== undefined && !isPerTenant(b.tenantWeights, (w) => w > 0 && w <= 1_000_000))
+    return 'field tenantWeights: expected an object of tenant -> weight above 0 and at most 1000000';
   if (b.keyId !== undefined && !(typeof b.keyId === 'string' && KEY_ID.test(b.keyId)))
     return 'field keyId: expected 16 hex digits';
   return undefined;
 }
 
-function isTenantCaps(v: unknown): boolean {
-  const caps = isObject(v) && !Array.isArray(v) ? Object.entries(v) : undefined;
+function isPerTenant(v: unknown, ok: (n: number) => boolean): boolean {
+  const entries = isObject(v) && !Array.isArray(v) ? Object.entries(v) : undefined;
   return (
-    caps !== undefined &&
-    caps.length <= MAX_LIST &&
-    caps.every(([k, c]) => TENANT_NAME.test(k) && typeof c === 'number' && c > 0 && c <= 1)
+    entries !== undefined &&
+    entries.length <= MAX_LIST &&
+    entries.every(([k, n]) => TENANT_NAME.test(k) && typeof n === 'number' && ok(n))
   );
 }
 

@@ -146,6 +146,17 @@ export function tenantCap(value: string, caps: Record<string, number> = {}): Rec
   return { ...caps, [m[1]]: share };
 }
 
+/** Parses one `--tenant-weight team-a=3` into the weights so far. */
+export function tenantWeight(value: string, weights: Record<string, number> = {}): Record<string, number> {
+  const m = /^([^=]+)=(\d+(?:\.\d+)?)$/.exec(value.trim());
+  const weight = m ? Number(m[2]) : NaN;
+  if (!m || !TENANT_NAME.test(m[1]) || !(weight > 0 && weight <= MAX_WEIGHT))
+    throw new InvalidArgumentError(
+      `--tenant-weight must be TENANT=WEIGHT, a tenant of 1-100 letters, digits and . _ : @ - and a weight above 0 and at most ${MAX_WEIGHT}, got '${value}'`,
+    );
+  return { ...weights, [m[1]]: weight };
+}
+
 function checked(rule: string, value: string, check: (n: number) => number): number {
   try {
     return check(value.trim() === '' ? NaN : Number(value));

@@ -13,6 +13,7 @@ import {
   failureOptions,
   shareOptions,
   tenantCap,
+  tenantWeight,
   int,
   JOB_LOG_FORMAT_HELP,
   logFormatOption,
@@ -232,6 +233,11 @@ function buildProgram(io: Streams, setExitCode: (code: number) => void): Command
       '--tenant-cap <tenant=share>',
       "the most of this pool's slots a tenant's jobs (--tenant) hold together, e.g. team-a=50% or team-a=0.5; repeat for several tenants",
       tenantCap,
+    )
+    .option(
+      '--tenant-weight <tenant=weight>',
+      "a tenant's weight on this pool: tenants share the slots in proportion to their weights (default 1 each), e.g. team-a=3; repeat for several tenants",
+      tenantWeight,
     )
     .option(
       '--wait-broker <seconds>',

@@ -26,6 +26,8 @@ export type WorkerFlags = Omit<WorkerOptions, 'logLevel' | 'shutdownTimeoutMs' |
   coordinate?: boolean;
   /** `--tenant-cap`s, gathered: `tenantCaps`. */
   tenantCap?: Record<string, number>;
+  /** `--tenant-weight`s, gathered: `tenantWeights`. */
+  tenantWeight?: Record<string, number>;
 };
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
@@ -37,10 +39,12 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     quiet: __,
     coordinate,
     tenantCap,
+    tenantWeight,
     ...options
   } = flags;
   if (coordinate === false) options.maxJobs = 0;
   if (tenantCap) options.tenantCaps = tenantCap;
+  if (tenantWeight) options.tenantWeights = tenantWeight;
   const shutdownTimeoutMs = shutdownTimeout === undefined ? undefined : Math.max(1, Math.round(shutdownTimeout * 1000));
   const timeoutMs = shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   // Checked before anything connects: a bad name must not leave queues (or a retrying loop) behind.

@@ -24,6 +24,8 @@ export interface BeatSource {
   maxJobs: number;
   /** The pool's tenant caps this worker announces (tenant -> share of the pool). */
   tenantCaps?: Record<string, number>;
+  /** The pool's tenant weights this worker announces (tenant -> weight). */
+  tenantWeights?: Record<string, number>;
   state(): WorkerState;
   tasks: Record<string, string>;
   busy(): number;
@@ -65,6 +67,7 @@ export function startHeartbeat(store: PayloadStore, src: BeatSource, log: Logger
       maxJobs: src.maxJobs,
       tasks: src.tasks,
       ...(src.tenantCaps && Object.keys(src.tenantCaps).length > 0 ? { tenantCaps: src.tenantCaps } : {}),
+      ...(src.tenantWeights && Object.keys(src.tenantWeights).length > 0 ? { tenantWeights: src.tenantWeights } : {}),
       tally: src.tally(),
       ...(src.scheduler?.() ? { scheduler: true } : {}),
       ...(signer ? { keyId: signer.fingerprint } : {}),

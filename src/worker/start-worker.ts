@@ -84,6 +84,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
         concurrency: o.concurrency,
         maxJobs: o.maxJobs,
         tenantCaps: o.tenantCaps,
+        tenantWeights: o.tenantWeights,
         state: () => (ready ? 'ready' : 'warming'),
         tasks: Object.fromEntries([...tasks.values()].map((t) => [t.name, t.codeHash])),
         busy: () => Math.min(p.inFlight, o.concurrency),

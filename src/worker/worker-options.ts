@@ -5,7 +5,14 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { isLogLevel, LOG_FORMATS, type LogFormat, type LogLevel } from '../core/log.js';
-import { DEFAULT_INLINE_LIMIT, OptionError, positiveInt, resolveQueueType, TENANT_NAME } from '../core/job-options.js';
+import {
+  DEFAULT_INLINE_LIMIT,
+  MAX_WEIGHT,
+  OptionError,
+  positiveInt,
+  resolveQueueType,
+  TENANT_NAME,
+} from '../core/job-options.js';
 import { DEFAULT_QUEUE, locate, originName, type Env, type QueueType } from '../core/location.js';
 import { checkBrokerUrl, checkQueueName } from '../core/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../broker/messages.js';
@@ -81,6 +88,16 @@ export interface WorkerOptions {
    * the smallest cap counts. Default: none.
    */
   tenantCaps?: Record<string, number>;
+  /**
+   * Each tenant's weight on the pool (see `RunOptions.tenant`): tenant name
+   * -> a number above 0, at most 1,000,000 (`{ 'team-a': 3 }`): within a
+   * priority, tenants share the pool's slots in proportion to their
+   * weights (a tenant not named weighs 1), then each tenant's jobs share its
+   * part by their own weights. Announced in the heartbeat like
+   * `tenantCaps`; when workers of one pool disagree, the smallest weight
+   * counts. Default: none (every tenant 1).
+   */
+  tenantWeights?: Record<string, number>;
 }
 
 /** {@link WorkerOptions} with every default filled in. */
@@ -105,6 +122,7 @@ export interface NormalizedWorkerOptions {
   itemConcurrency: number | undefined;
   logFormat: LogFormat;
   tenantCaps: Record<string, number>;
+  tenantWeights: Record<string, number>;
 }
 
 /** Detached jobs a worker coordinates at once, unless set otherwise. */
@@ -168,23 +186,28 @@ export function normalizeWorkerOptions(options: WorkerOptions = {}, env: Env = p
     logFormat: logFormat(options.logFormat),
     itemConcurrency:
       options.itemConcurrency === undefined ? undefined : positiveInt('itemConcurrency', options.itemConcurrency),
-    tenantCaps: tenantCaps(options.tenantCaps),
+    tenantCaps: perTenant('tenantCaps', 'a share above 0 and at most 1', options.tenantCaps, (n) => n > 0 && n <= 1),
+    tenantWeights: perTenant(
+      'tenantWeights',
+      `a weight above 0 and at most ${MAX_WEIGHT}`,
+      options.tenantWeights,
+      (n) => n > 0 && n <= MAX_WEIGHT,
+    ),
   };
 }
 
-function tenantCaps(value: unknown): Record<string, number> {
+/** A tenant -> number option (`tenantCaps`, `tenantWeights`), checked: each tenant named as `--tenant` names one, each number `rule`. */
+function perTenant(name: string, rule: string, value: unknown, ok: (n: number) => boolean): Record<string, number> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new OptionError(`Expected \`tenantCaps\` to be an object of tenant -> share, got \`${String(value)}\``);
-  for (const [tenant, share] of Object.entries(value)) {
+    throw new OptionError(`Expected \`${name}\` to be an object of tenant -> number, got \`${String(value)}\``);
+  for (const [tenant, n] of Object.entries(value)) {
     if (!TENANT_NAME.test(tenant))
       throw new OptionError(
-        `Expected \`tenantCaps\` to name tenants of 1-100 letters, digits and . _ : @ -, got ${JSON.stringify(tenant.slice(0, 120))}`,
+        `Expected \`${name}\` to name tenants of 1-100 letters, digits and . _ : @ -, got ${JSON.stringify(tenant.slice(0, 120))}`,
       );
-    if (typeof share !== 'number' || !(share > 0 && share <= 1))
-      throw new OptionError(
-        `Expected \`tenantCaps.${tenant}\` to be a share above 0 and at most 1, got \`${String(share)}\``,
-      );
+    if (typeof n !== 'number' || !ok(n))
+      throw new OptionError(`Expected \`${name}.${tenant}\` to be ${rule}, got \`${String(n)}\``);
   }
   return { ...(value as Record<string, number>) };
 }

@@ -86,6 +86,7 @@ describe.runIf(available)('fair shares of a pool', () => {
         startWorkerProc([
           ...['--queue', queue, '--store', store, '--tasks', spans],
           ...['--concurrency', String(THREADS), '--name', `fair${n}`, '--tenant-cap', 'capped=50%'],
+          ...['--tenant-weight', 'heavy=3'],
         ]),
       ),
     );
@@ -164,6 +165,24 @@ describe.runIf(available)('fair shares of a pool', () => {
     expect(held(c.ran, bothFrom, c.ended - 300)).toBeLessThan((SLOTS / 2) * 1.15);
     expect(held(o.ran, bothFrom, c.ended - 300)).toBeGreaterThan((SLOTS / 2) * 0.85);
     expect(held(o.ran, c.ended + 1500, o.ended - 300)).toBeGreaterThan(SLOTS * 0.85);
+  }, 60_000);
+
+  it('shares the pool between tenants by the weights its workers give them (fj worker --tenant-weight)', async () => {
+    // heavy weighs 3, light 1 (not named): 3/4 and 1/4 of the slots while both run, whatever their jobs' count.
+    const runs = await Promise.all([
+      job(300, { tenant: 'heavy' }),
+      job(150, { tenant: 'light' }),
+      job(150, { tenant: 'light' }),
+    ]);
+    const start = Math.max(...runs.map((r) => r.started));
+    const firstEnded = Math.min(...runs.map((r) => r.ended));
+    const [heavy, light1, light2] = sharesOf(
+      runs.map((r) => r.ran),
+      start + 2000,
+      firstEnded - 300,
+    );
+    expect(Math.abs(heavy - 0.75)).toBeLessThan(0.75 * 0.15);
+    expect(Math.abs(light1 + light2 - 0.25)).toBeLessThan(0.25 * 0.3);
   }, 60_000);
 
   it("takes a detached job's weight and priority from fj submit to its coordinator (fj workers shows them), and refuses bad ones", async () => {

@@ -68,6 +68,21 @@ describe('shares', () => {
     expect(s.get('a3')).toBe(20);
   });
 
+  it('weighs tenants as the pool says, then shares each tenant part between its jobs by their weights', () => {
+    const weights = new Map([['a', 3]]);
+    const s = shares(
+      80,
+      [job('a1', { tenant: 'a' }), job('b1', { tenant: 'b' }), job('b2', { tenant: 'b', weight: 3 })],
+      undefined,
+      weights,
+    );
+    expect(s.get('a1')).toBe(60);
+    expect(s.get('b1')).toBe(5);
+    expect(s.get('b2')).toBe(15);
+    // Unnamed tenants weigh 1, as without weights.
+    expect(shares(80, [job('a1', { tenant: 'x' }), job('b1', { tenant: 'b' })], undefined, weights).get('a1')).toBe(40);
+  });
+
   it('keeps a tenant within its cap, alone too, and gives the rest to the others', () => {
     // 64 messages: 32 slots. Alone, a tenant capped at half the pool holds 16 messages (16 slots busy)...
     const caps = new Map([['a', 0.5]]);

@@ -153,6 +153,7 @@ export class AmqpTransport implements Transport {
       inFlight: () => this.out.inFlight,
       capacity: () => this.capacity.get(),
       tenantCaps: () => this.capacity.tenantCaps,
+      tenantWeights: () => this.capacity.tenantWeights,
       readCapacity: async () => (await this.capacity.refresh(), this.capacity.get()),
       onShare: (share) => {
         const before = this.window.allowed;

@@ -60,12 +60,14 @@ export type Claim = Pick<JobBeat, 'job' | 'weight' | 'priority' | 'inFlight' | '
  * `capacity` at once (see the module's header for the policy). A job that
  * `wants` more can use any share; one that does not uses what it has in
  * flight, plus a quarter (it may still be ramping). `tenantCaps`: the most
- * of the capacity (0 to 1) the jobs of a tenant hold together.
+ * of the capacity (0 to 1) the jobs of a tenant hold together;
+ * `tenantWeights`: each tenant's weight between the tenants (default 1).
  */
 export function shares(
   capacity: number,
   claims: readonly Claim[],
   tenantCaps: ReadonlyMap<string, number> = new Map(),
+  tenantWeights: ReadonlyMap<string, number> = new Map(),
 ): Map<string, number> {
   const out = new Map<string, number>();
   const need = (c: Claim) => (c.wants ? Infinity : c.inFlight + Math.max(1, Math.ceil(c.inFlight / 4)));
@@ -78,8 +80,8 @@ export function shares(
     // The jobs of lower priorities keep their floors; what this level cannot use goes down to them.
     const avail = Math.max(0, left - FLOOR * below);
     left -= avail;
-    // Between tenants first (equally; a job without one is a tenant of its own, of its weight), each within
-    // its cap; then between each tenant's jobs, by weight.
+    // Between tenants first (by the pool's tenant weights, 1 unless set; a job without one is a tenant of its own,
+    // of its weight), each within its cap; then between each tenant's jobs, by weight.
     const tenants = new Map<string, Claim[]>();
     for (const c of level) {
       const key = c.tenant === undefined ? `job ${c.job}` : `tenant ${c.tenant}`;
@@ -88,8 +90,8 @@ export function shares(
     const groups = [...tenants].map(([key, jobs]) => {
       const cap = key.startsWith('tenant ') ? tenantCaps.get(jobs[0].tenant!) : undefined;
       const wanted = jobs.reduce((n, c) => n + need(c), 0);
-      // A tenant weighs 1; a job without one, its own weight.
-      const weight = key.startsWith('tenant ') ? 1 : jobs[0].weight;
+      // A tenant weighs what the pool says (1 unless set); a job without one, its own weight.
+      const weight = key.startsWith('tenant ') ? (tenantWeights.get(jobs[0].tenant!) ?? 1) : jobs[0].weight;
       return { jobs, weight, cap, wanted, need: cap === undefined ? wanted : Math.min(wanted, cap * capacity) };
     });
     let byTenant = waterFill(avail, groups);
@@ -173,6 +175,8 @@ export interface FairShareOptions {
   readonly capacity: () => number | undefined;
   /** The pool's tenant caps (tenant -> share of the capacity), as its workers announce them. */
   readonly tenantCaps: () => ReadonlyMap<string, number>;
+  /** The pool's tenant weights (tenant -> weight), as its workers announce them. */
+  readonly tenantWeights: () => ReadonlyMap<string, number>;
   /** The same, read from the heartbeats now (the first beat's). */
   readonly readCapacity: () => Promise<number | undefined>;
   /** The share changed (undefined: none, the window alone sizes the job). */
@@ -267,7 +271,8 @@ export class FairShare {
         this.rateFraction = mine.weight / weights;
       }
       if (capacity === undefined || this.ended) return this.set(undefined);
-      if (!this.ended) this.set(shares(capacity, [mine, ...others], this.o.tenantCaps()).get(mine.job));
+      if (!this.ended)
+        this.set(shares(capacity, [mine, ...others], this.o.tenantCaps(), this.o.tenantWeights()).get(mine.job));
     } catch {
       // a store that cannot be read or written now: keep the last share (the first time: none, the window alone)
       if (first) this.set(undefined);

@@ -31,6 +31,7 @@ export interface Versions {
 export class PoolCapacity {
   private value: number | undefined;
   private caps: ReadonlyMap<string, number> = new Map();
+  private weights: ReadonlyMap<string, number> = new Map();
   private seen: Versions = { running: new Map(), lacking: [] };
   private timer: NodeJS.Timeout | undefined;
 
@@ -50,6 +51,11 @@ export class PoolCapacity {
   /** The pool's tenant caps (tenant -> share), as its live workers announce them: the smallest for each tenant. */
   get tenantCaps(): ReadonlyMap<string, number> {
     return this.caps;
+  }
+
+  /** The pool's tenant weights (tenant -> weight), as its live workers announce them: the smallest for each tenant. */
+  get tenantWeights(): ReadonlyMap<string, number> {
+    return this.weights;
   }
 
   /** The pool's live workers by the code they run for the job's task, as last read. */
@@ -78,10 +84,13 @@ export class PoolCapacity {
       const running = new Map<string, string[]>();
       const lacking: string[] = [];
       const caps = new Map<string, number>();
+      const weights = new Map<string, number>();
       for (const b of (await readBeacons(this.store, this.signer, undefined, now)).beats) {
         if (b.pool !== this.queue || isQuiet(b, now)) continue;
         for (const [tenant, cap] of Object.entries(b.tenantCaps ?? {}))
           caps.set(tenant, Math.min(cap, caps.get(tenant) ?? 1));
+        for (const [tenant, w] of Object.entries(b.tenantWeights ?? {}))
+          weights.set(tenant, Math.min(w, weights.get(tenant) ?? Infinity));
         const code = b.tasks[task];
         if (code === undefined) {
           lacking.push(b.name);
@@ -92,6 +101,7 @@ export class PoolCapacity {
       }
       this.value = slots > 0 ? slots : undefined;
       this.caps = caps;
+      this.weights = weights;
       this.seen = { running, lacking };
     } catch {
       // a store that cannot be read now: keep the last values
