@@ -126,6 +126,51 @@ function summary(answer, others) {
   return others.length || !/:\s*$/.test(e) ? e : `${e.replace(/:\s*$/, '')}: shown beside the field below`;
 }
 
+/** The job's own settings the form offers (fair shares and a start time), as typed: empty ones are not sent. */
+const NO_SETTINGS = { priority: '', weight: '', tenant: '', at: '' };
+
+/** The submit options the settings give: only those given; a local date and time as an instant (the server needs its offset). */
+function optionsOf(s) {
+  const options = {};
+  if (s.priority.trim() !== '') options.priority = Number(s.priority);
+  if (s.weight.trim() !== '') options.weight = Number(s.weight);
+  if (s.tenant.trim() !== '') options.tenant = s.tenant.trim();
+  if (s.at !== '') options.at = new Date(s.at).toISOString();
+  return options;
+}
+
+/** The settings fieldset: priority, weight, tenant (see fj's "Sharing a pool") and when the job starts. */
+function Settings({ value, onValue }) {
+  const set = (k) => (e) => onValue({ ...value, [k]: e.target.value });
+  return html`<fieldset class="settings">
+    <legend>settings (optional)</legend>
+    <label for="f-priority">priority</label
+    ><input
+      id="f-priority"
+      type="number"
+      step="1"
+      min="-100"
+      max="100"
+      placeholder="0"
+      value=${value.priority}
+      onInput=${set('priority')}
+    />
+    <label for="f-weight">weight</label
+    ><input
+      id="f-weight"
+      type="number"
+      min="0"
+      step="any"
+      placeholder="1"
+      value=${value.weight}
+      onInput=${set('weight')}
+    />
+    <label for="f-tenant">tenant</label
+    ><input id="f-tenant" placeholder="none" value=${value.tenant} onInput=${set('tenant')} />
+    <label for="f-at">start at</label><input id="f-at" type="datetime-local" value=${value.at} onInput=${set('at')} />
+  </fieldset>`;
+}
+
 /** The form for `task` ({name, description, schema}); `api` is the page's API caller. */
 export function TaskForm({ task, api }) {
   const schema = task.schema || {};
@@ -134,6 +179,7 @@ export function TaskForm({ task, api }) {
   const [values, setValues] = useState({});
   const [rawText, setRawText] = useState('{}');
   const [label, setLabel] = useState('');
+  const [settings, setSettings] = useState(NO_SETTINGS);
   const [answer, setAnswer] = useState(null);
   const required = new Set(schema.required || []);
   const problems = (answer && !answer.ok && answer.body && answer.body.problems) || [];
@@ -150,7 +196,10 @@ export function TaskForm({ task, api }) {
         return;
       }
     } else input = inputOf(props, values);
-    const r = await api('/api/jobs', { method: 'POST', body: { task: task.name, input, label: label || undefined } });
+    const r = await api('/api/jobs', {
+      method: 'POST',
+      body: { task: task.name, input, label: label || undefined, options: optionsOf(settings) },
+    });
     setAnswer(r);
     if (r.ok) location.hash = `#/job/${r.body.id}`;
   };
@@ -184,6 +233,7 @@ export function TaskForm({ task, api }) {
               />`,
           )
     }
+    <${Settings} value=${settings} onValue=${setSettings} />
     <div class="actions">
       <button type="submit">Submit job</button>
       ${

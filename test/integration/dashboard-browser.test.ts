@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { pipeline, submitPipeline } from '../../src/index.js';
 import { Scale, Squares, Total } from '../fixtures/pipeline-stages.js';
+import { openStore } from '../../src/store/open.js';
+import { readManifest } from '../../src/store/job-records.js';
 import {
   BROKER_URL,
   brokerAvailable,
@@ -162,6 +164,40 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
       await page2.close();
     }
   }, 90_000);
+
+  it("the form's settings reach the job: priority, weight and tenant in its records, and a start time makes it scheduled", async () => {
+    await page.goto(`${dash.url}/#/tasks/sleepy`);
+    const form = page.getByTestId('task-form');
+    await form.getByLabel('values').fill('1\n2');
+    await form.getByLabel('ms').fill('1');
+    await form.getByLabel('label').fill('with settings');
+    await form.getByLabel('priority').fill('5');
+    await form.getByLabel('weight').fill('2');
+    await form.getByLabel('tenant').fill('team-b');
+    // Two hours from now, as the browser's date and time control takes it (local time, to the minute).
+    const due = new Date(Date.now() + 2 * 3600_000);
+    const local = new Date(due.getTime() - due.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await form.getByLabel('start at').fill(local);
+    await form.getByRole('button', { name: 'Submit job' }).click();
+    await page.getByTestId('job-label').filter({ hasText: 'with settings' }).waitFor();
+    const id = new URL(page.url()).hash.split('/')[2];
+    const view = (await (await fetch(`${dash.url}/api/jobs/${id}`)).json()) as { state: string };
+    expect(view.state).toBe('scheduled');
+    const store = await openStore(`file://${join(dir, 'store')}`);
+    try {
+      const manifest = await readManifest(store, id, undefined);
+      expect(manifest.options).toMatchObject({ priority: 5, weight: 2, tenant: 'team-b' });
+      const dueAt = manifest.detached?.due ?? 0;
+      expect(Math.abs(dueAt - due.getTime())).toBeLessThan(60_000); // to the minute the control keeps
+    } finally {
+      await store.close();
+    }
+    await fetch(`${dash.url}/api/jobs/${id}/cancel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fj-token': TOKEN },
+      body: '{}',
+    });
+  });
 
   it('a job cancelled from its page ends cancelled on the workers; "Resubmit" runs it again as a new job', async () => {
     await page.goto(`${dash.url}/#/tasks/sleepy`);
