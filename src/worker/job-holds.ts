@@ -166,7 +166,7 @@ export class JobHolds {
     if (!known) this.holds.set(jobId, h);
     const arrived = new Promise<void>((r) => (h.arrived = r));
     try {
-      await this.publish(h, msg, session);
+      await this.publish(msg, session);
     } catch (err) {
       // Not moved: the message stays where it was (unacked, it goes back with its channel), and no hold is left behind.
       if (!known) this.forget(h);
@@ -201,8 +201,8 @@ export class JobHolds {
     if (this.holds.get(h.jobId) === h) this.holds.delete(h.jobId);
   }
 
-  /** Publishes a copy of `msg` to the held queue on `session`, confirmed. */
-  private async publish(h: Hold, msg: ConsumeMessage, session: LinkSession): Promise<void> {
+  /** Publishes a copy of `msg` to the held queue on `session`, confirmed (its hold takes it as it arrives). */
+  private async publish(msg: ConsumeMessage, session: LinkSession): Promise<void> {
     const { confirmed } = await session.publisher.send(this.queueName, msg.content, {
       persistent: true,
       messageId: msg.properties.messageId as string | undefined,
@@ -210,7 +210,6 @@ export class JobHolds {
       headers: { ...msg.properties.headers, [HELD_BY]: this.p.name },
     });
     await confirmed;
-    h.msg = msg;
   }
 
   /** A copy arrived in the held queue: the hold of its job adopts it (the one it replaces is acknowledged), else it goes on to the jobs queue. */
@@ -239,7 +238,7 @@ export class JobHolds {
     for (const h of this.holds.values()) {
       const s = h.delivery?.session.open ? h.delivery.session : this.session();
       if (!h.live || !s) continue; // given back with its connection: not ours to renew
-      this.publish(h, h.msg, s).catch((err: Error) =>
+      this.publish(h.msg, s).catch((err: Error) =>
         this.p.log.warn(
           `job ${h.jobId}: its lease was not renewed (${err.message}); tried again in ${this.p.renewMs} ms`,
         ),
