@@ -433,6 +433,21 @@ export function jobTenant(value: unknown): string {
   return value;
 }
 
+/**
+ * The options that say how a job treats its items (retries, failures, limits,
+ * pace): the settings a pipeline stage and a schedule's jobs take over
+ * alike, named once.
+ */
+export const ITEM_POLICY_KEYS = [
+  'retries',
+  'retryDelayMs',
+  'onFailure',
+  'maxFailures',
+  'maxResults',
+  'itemTimeoutMs',
+  'rateLimit',
+] as const satisfies readonly (keyof RunOptions)[];
+
 /** The largest job weight (`weight`, `--weight`). */
 export const MAX_WEIGHT = 1_000_000;
 /** The range of job priorities (`priority`, `--priority`). */

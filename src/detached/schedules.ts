@@ -16,7 +16,7 @@
  */
 import { Cron } from 'croner';
 import { UsageError } from '../core/errors.js';
-import { normalizeOptions } from '../core/job-options.js';
+import { ITEM_POLICY_KEYS, normalizeOptions } from '../core/job-options.js';
 import { DEFAULT_QUEUE, locate } from '../core/location.js';
 import { openRecord, sealRecord, signerFrom, type Signer } from '../core/signing.js';
 import type { JobLocation } from '../store/job-records.js';
@@ -37,13 +37,7 @@ export const MAX_SCHEDULE_INPUT = 256 * 1024;
 const SCHEDULE_JOB_KEYS = [
   'label',
   'resultTtlMs',
-  'retries',
-  'retryDelayMs',
-  'onFailure',
-  'maxFailures',
-  'maxResults',
-  'itemTimeoutMs',
-  'rateLimit',
+  ...ITEM_POLICY_KEYS,
   'inlineLimit',
   'onCodeChange',
 ] as const satisfies readonly (keyof SubmitOptions)[];

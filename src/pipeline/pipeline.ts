@@ -12,7 +12,7 @@
  *   .onError(Finish);
  * ```
  */
-import type { ExecutorName, FailurePolicy } from '../core/job-options.js';
+import { ITEM_POLICY_KEYS, type ExecutorName, type FailurePolicy } from '../core/job-options.js';
 import type { ItemFailure } from '../core/errors.js';
 import { UsageError } from '../core/errors.js';
 import {
@@ -231,13 +231,7 @@ const SETTINGS = new Set<keyof StageSettings>([
   'name',
   'executor',
   'queue',
-  'retries',
-  'retryDelayMs',
-  'onFailure',
-  'maxFailures',
-  'maxResults',
-  'itemTimeoutMs',
-  'rateLimit',
+  ...ITEM_POLICY_KEYS,
   'weight',
   'priority',
   'concurrency',
