@@ -384,13 +384,26 @@ export async function resultsQueueState(
 
 /** How long a coordinator keeps reconnecting: `FJ_RECONNECT_GIVE_UP_MS`, else 5 minutes; a bad value is a usage error naming it. */
 export function reconnectGiveUpMs(env: Env = process.env): number {
-  const raw = env.FJ_RECONNECT_GIVE_UP_MS;
-  if (raw === undefined || raw === '') return 5 * 60_000;
+  return envMs(env, 'FJ_RECONNECT_GIVE_UP_MS', 5 * 60_000);
+}
+
+/**
+ * How long a link's publisher may wait with confirms outstanding and none
+ * arriving before the link takes its connection for dead and reconnects
+ * (re-sending what was unconfirmed): `FJ_CONFIRM_STALL_MS`, else 60 s; 0
+ * never. A bad value is a usage error naming it.
+ */
+export function confirmStallMs(env: Env = process.env): number {
+  return envMs(env, 'FJ_CONFIRM_STALL_MS', 60_000);
+}
+
+/** A whole number of milliseconds from 0 up in `env[name]`, else `fallback`; anything else is a usage error naming it. */
+function envMs(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
   const ms = Number(raw);
   if (!Number.isSafeInteger(ms) || ms < 0)
-    throw new UsageError(
-      `FJ_RECONNECT_GIVE_UP_MS must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`,
-    );
+    throw new UsageError(`${name} must be a whole number of milliseconds from 0 up, got ${JSON.stringify(raw)}`);
   return ms;
 }
 
@@ -412,25 +425,60 @@ export async function assertResultsQueue(ch: Channel, jobId: string, type: Queue
   return (await declareQueue(ch, resultsQueueSpec(jobId, type))).queue;
 }
 
+/** What a {@link Publisher} does when confirms stop coming. */
+export interface ConfirmWatch {
+  /** Confirms outstanding and none arriving for this long (ms) is a stall; 0: never. */
+  stallMs: number;
+  /** Called once, at the first stall: `pending` confirms outstanding, none for `waitedMs`. */
+  onStall(pending: number, waitedMs: number): void;
+}
+
 /**
  * A confirm channel with a bound on unconfirmed publishes: `publish`
  * resolves once the message is in the broker's buffer and fewer than `limit`
  * messages await their confirm, so a fast producer never buffers a whole job.
+ * With a `watch`, confirms that stop arriving while some are outstanding
+ * (a broker that went quiet without closing the connection) are reported
+ * once, so the owner can give the connection up.
  */
 export class Publisher {
   private unconfirmed = 0;
   private waiters: (() => void)[] = [];
   private failure: Error | undefined;
+  /** When the last confirm came, or the first of the outstanding messages went out. */
+  private progressAt = Date.now();
+  private stalled = false;
+  private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly channel: ConfirmChannel,
     private readonly limit = 256,
+    watch?: ConfirmWatch,
   ) {
     channel.on('drain', () => this.wake());
     channel.on('close', () => {
       this.failure ??= new TransportError('RabbitMQ channel closed');
+      clearInterval(this.timer);
       this.wake();
     });
+    if (watch && watch.stallMs > 0) {
+      this.timer = setInterval(
+        () => {
+          const waited = Date.now() - this.progressAt;
+          if (this.unconfirmed === 0 || this.stalled || waited < watch.stallMs) return;
+          this.stalled = true;
+          clearInterval(this.timer);
+          watch.onStall(this.unconfirmed, waited);
+        },
+        Math.max(10, Math.min(5000, watch.stallMs / 4)),
+      );
+      this.timer.unref();
+    }
+  }
+
+  /** Messages sent and not yet confirmed. */
+  get pending(): number {
+    return this.unconfirmed;
   }
 
   /**
@@ -440,7 +488,7 @@ export class Publisher {
   async send(queue: string, body: Buffer, options: Options.Publish): Promise<{ confirmed: Promise<void> }> {
     while (this.unconfirmed >= this.limit && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failure) throw this.failure;
-    this.unconfirmed++;
+    if (this.unconfirmed++ === 0) this.progressAt = Date.now();
     let settle!: (err?: Error) => void;
     const confirmed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err ? reject(err) : resolve());
@@ -448,6 +496,7 @@ export class Publisher {
     confirmed.catch(() => {}); // callers that only care about order may ignore it
     const ok = this.channel.sendToQueue(queue, body, { persistent: true, ...options }, (err) => {
       this.unconfirmed--;
+      this.progressAt = Date.now();
       this.wake();
       settle(err ? new TransportError(`RabbitMQ refused a message for ${queue}`, { cause: err }) : undefined);
     });

@@ -19,6 +19,12 @@
  *   channel and leaves the connection open, so without this the consumer
  *   would be silently gone. Unacked deliveries go back to the queue and are
  *   delivered again on the new channel.
+ * - The publishing side takes the same path: a publishing channel the
+ *   broker closes (a publish to an exchange that is gone), or confirms
+ *   that stop arriving for `FJ_CONFIRM_STALL_MS` (60 s) while some are
+ *   outstanding and the broker has not blocked publishing. Either would
+ *   otherwise leave an open connection that can no longer publish: a
+ *   worker's replies, and so its items, stuck until someone restarts it.
  * - With `giveUpMs` the link stops after that long down and reports a
  *   resumable TransportError (`onGiveUp`: the coordinator's
  *   FJ_RECONNECT_GIVE_UP_MS); without it, it tries until closed (`fj worker`).
@@ -38,6 +44,7 @@ import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { TransportError } from '../core/errors.js';
 import {
   closeConnection,
+  confirmStallMs,
   connect,
   declareExchange,
   declareQueue,
@@ -141,6 +148,8 @@ export class ResilientLink {
   private readonly paused = new Set<string>();
   /** The last {@link setConsuming} call (they run in turn; never rejects). */
   private consuming: Promise<void> = Promise.resolve();
+  /** How long confirms may stop arriving before the connection is taken for dead (FJ_CONFIRM_STALL_MS). */
+  private readonly stallMs = confirmStallMs();
 
   constructor(private readonly o: LinkOptions) {}
 
@@ -201,6 +210,20 @@ export class ResilientLink {
     let connClosed = false;
     /** Set up, the owner's onUp done: from here a lost connection is the link's to reconnect (before, the setup fails). */
     let up = false;
+    /** Why the publishing side failed while this session was being set up (then the setup fails). */
+    let publishingLost: string | undefined;
+    /** The broker blocked publishing (a memory or disk alarm): confirms stop for a cause it will lift itself. */
+    let blocked = false;
+    conn.on('blocked', () => (blocked = true));
+    conn.on('unblocked', () => (blocked = false));
+    // The publishing side failed while the connection stays open: one path with a lost connection (reconnect, re-send).
+    const giveUp = (reason: string) => {
+      if (this.closing || connClosed || !session?.open) return;
+      if (!up) return void (publishingLost ??= reason);
+      if (this.current !== session) return;
+      onChannelClosed?.(reason, false);
+      conn.close().catch(() => {});
+    };
     conn.on('close', () => {
       connClosed = true;
       if (!session) return;
@@ -216,9 +239,21 @@ export class ResilientLink {
           onChannelClosed?.(err.message, /acknowledgement .*timed out/i.test(err.message));
         conn.close().catch(() => {});
       });
-      const publisher = new Publisher(confirmCh);
-      // A message the broker refuses reaches its sender through its confirm; the link stays up.
-      publisher.channel.on('error', () => {});
+      const publisher = new Publisher(confirmCh, undefined, {
+        stallMs: this.stallMs,
+        onStall: (pending, waitedMs) => {
+          if (!blocked)
+            giveUp(`no publish confirm for ${Math.round(waitedMs / 1000)} s with ${pending} outstanding; reconnecting`);
+        },
+      });
+      // A channel-level error (a publish to an exchange that is gone) closes the publishing channel only:
+      // every later publish would fail, so the session is given up as a whole.
+      let publishError = 'no error given';
+      confirmCh.on('error', (err: Error) => (publishError = err.message));
+      // Deferred: when the connection itself closes, its channels close first, and that is `lost`'s to handle.
+      confirmCh.on('close', () =>
+        setImmediate(() => giveUp(`its publishing channel closed (${publishError}); reconnecting`)),
+      );
       const consumers = new Map<string, string>();
       const declared = new Map<string, { messageCount: number; consumerCount: number }>();
       const s: LinkSession = (session = { conn, ch, publisher, open: !connClosed, consumers, declared });
@@ -238,6 +273,7 @@ export class ResilientLink {
       // A link closed meanwhile is handed to close()'s last step as it is, without the owner's reconnect work.
       if (!this.closing) await this.o.onUp?.(s, reconnected);
       if (!s.open) throw new TransportError('the connection closed while it was being set up');
+      if (publishingLost) throw new TransportError(`the publishing side failed while being set up: ${publishingLost}`);
       up = true;
     } catch (err) {
       if (this.current === session) this.current = undefined;

@@ -23,6 +23,7 @@
  */
 import type { QueueType } from '../core/location.js';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { CancelledError, NotFoundError, TaskError, TransportError, UnrecoverableError } from '../core/errors.js';
 import type { PayloadStore } from '../store/store.js';
@@ -75,6 +76,13 @@ type Link = LinkSession;
  * nothing else.
  */
 export const SUSPECT_ALONE_MS = 5000;
+
+/**
+ * How long a worker keeps publishing a result RabbitMQ refuses (while its
+ * connection stays up) before it gives the work message back to the queue
+ * to run again: longer than a quorum queue's leader election takes.
+ */
+export const REPLY_RETRY_MS = 60_000;
 
 /** The parts a worker is built from (started by startWorker). */
 export interface WorkerParts {
@@ -407,15 +415,46 @@ export class AmqpWorker implements WorkerHandle {
       return false;
     }
     try {
-      await this.reply(link, job, msg, status, out);
+      await this.replyUntilTaken(link, job, msg, status, out);
       if (link.open) link.ch.ack(msg);
       this.itemsDone += body.items.length;
       return true;
     } catch (err) {
+      // Left unacked on a live connection it would never be delivered again: given back, it runs again.
       log.error(
-        `could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; it will be redelivered`,
+        `could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; ${link.open ? 'its message goes back to the queue' : 'the broker redelivers its message'}`,
       );
+      if (link.open) link.ch.nack(msg, false, true);
       return false;
+    }
+  }
+
+  /**
+   * {@link reply}, again while RabbitMQ refuses the result (a `basic.nack`:
+   * a quorum queue whose leader is moving, a full results queue) and the
+   * connection stays up, for up to {@link REPLY_RETRY_MS}: the result is
+   * kept, not computed again. Throws the last refusal after that, or at
+   * once when the connection is gone.
+   */
+  private async replyUntilTaken(
+    link: Link,
+    job: string,
+    msg: ConsumeMessage,
+    status: ResultStatus,
+    out: ResultBody,
+  ): Promise<void> {
+    const giveUpAt = Date.now() + REPLY_RETRY_MS;
+    for (let waitMs = 250, n = 1; ; waitMs = Math.min(waitMs * 2, 5000), n++) {
+      try {
+        return await this.reply(link, job, msg, status, out);
+      } catch (err) {
+        if (!link.open || Date.now() + waitMs > giveUpAt) throw err;
+        if (n === 1)
+          this.p.log.warn(
+            `RabbitMQ refused the result of ${show(msg.properties.messageId)} (${(err as Error).message}); publishing it again for up to ${REPLY_RETRY_MS / 1000} s`,
+          );
+        await sleep(waitMs);
+      }
     }
   }
 

@@ -219,7 +219,11 @@ describe.skipIf(why)('a three-node RabbitMQ cluster, quorum pool', () => {
       await waitFor(`node ${node} back in the cluster`, async () => (await runningNodes()) === 3, 90_000, 500);
     }
     const restartsMs = Date.now() - t;
-    const out = (await handle.result({ timeoutMs: 180_000 })) as ChaosOutput;
+    const out = (await handle.result({ timeoutMs: 180_000 }).catch((e: unknown) => {
+      // What each worker said is the only account of a stuck detached job: print it with the failure.
+      workers.forEach((w, i) => console.log(`--- worker ${i + 1} log (tail) ---\n${w.log().slice(-6000)}`));
+      throw e;
+    })) as ChaosOutput;
     rec.faults = `nodes 1, 2, 3 restarted in turn (rabbitmqctl stop, start, rejoined), ${Math.round(restartsMs / 1000)} s in all, mid-job`;
     rec.lost = out.missing.length;
     rec.duplicated = out.duplicated.length;

@@ -146,6 +146,20 @@ describe.runIf(available)('a resilient link', () => {
     await link.close();
   });
 
+  it('reconnects when the broker closes its publishing channel, and publishes again', async () => {
+    const { link, queue, seen } = makeLink();
+    await link.start();
+    // A publish to an exchange that does not exist: RabbitMQ closes that channel (NOT_FOUND) and leaves the connection open.
+    link.session!.publisher.channel.publish(`fj.test.gone.${randomUUID()}`, '', Buffer.from('lost'));
+    await waitFor('a reconnect after the closed publishing channel', () => seen.ups.length === 2, 20_000);
+    expect(seen.closed[0]).toMatch(/publishing channel closed \(.*NOT_FOUND/);
+    expect(seen.downs).toBe(1);
+    const { confirmed } = await link.session!.publisher.send(queue, Buffer.from('published again'), {});
+    await confirmed;
+    await waitFor('the message published on the new session', () => seen.queue.includes('published again'));
+    await link.close();
+  });
+
   it('close() while it reconnects stops it, and leaves no connection open', async () => {
     const { link, seen } = makeLink();
     await link.start();
