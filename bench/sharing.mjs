@@ -21,6 +21,14 @@
  *   `--delay` later: the high one's wall time against its time alone, and
  *   the slots the low one held meanwhile (its floor).
  *
+ * - flood: detached jobs (`submit()`) of `--flood-items` (8) items each:
+ *   tenant team-a queues `--flood` (200) of them, then team-b one; team-b's
+ *   slowdown is its time from submission to result against the same job's
+ *   on the idle pool. Run twice, side by side (`--flood-modes`): `tenants`
+ *   (each job names its tenant: tenants' jobs queues) and `one-queue` (no
+ *   tenants: the pool's one first-come, first-served jobs queue, as every
+ *   job had before 2026-12-07). Team-a's jobs are cancelled after each.
+ *
  * RabbitMQ at FJ_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672), a
  * file store of its own. Workers are child processes stopped by PID; the
  * queues (the pool's, its code queues and jobs queue) are deleted at the end.
@@ -28,12 +36,14 @@
  *   node bench/sharing.mjs [--workers 4] [--threads 8] [--ms 400] [--scenarios equal,small,priority]
  *                          [--jobs 4] [--items 320] [--gap 0.3] [--weights 1,1,1,1]
  *                          [--huge 1600] [--small 16] [--delay 2]
+ *                          [--flood 200] [--flood-items 8] [--flood-modes tenants,one-queue]
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { builtinTaskNames, DEFAULT_BROKER, resolveTask, run } from '../dist/src/index.js';
+import { builtinTaskNames, DEFAULT_BROKER, resolveTask, run, submit } from '../dist/src/index.js';
 import { codeQueue } from '../dist/src/broker/amqp.js';
+import { tenantJobsQueue } from '../dist/src/broker/tenant-queues.js';
 import Stamp from './tasks/stamp.mjs';
 import {
   BENCH_DIR,
@@ -60,6 +70,9 @@ const { values: opt } = parseArgs({
     huge: { type: 'string', default: '1600' },
     small: { type: 'string', default: '16' },
     delay: { type: 'string', default: '2' },
+    flood: { type: 'string', default: '200' },
+    'flood-items': { type: 'string', default: '8' },
+    'flood-modes': { type: 'string', default: 'tenants,one-queue' },
   },
 });
 const WORKERS = Number(opt.workers);
@@ -258,13 +271,47 @@ try {
     );
     figures.priority = { huge, items, highWallMs: high.wallMs, highAloneMs: alone.wallMs, lowSlotsDuring: during };
   }
+  if (opt.scenarios.includes('flood')) {
+    const n = Number(opt.flood);
+    const input = { durations: new Array(Number(opt['flood-items'])).fill(ITEM_MS) };
+    const detached = (tenant) => submit(Stamp, input, { queue, broker: BROKER, store, ...(tenant ? { tenant } : {}) });
+    /** Team-b's one job: from its submission to its result, ms. */
+    const timeB = async (tenant) => {
+      const t = performance.now();
+      await (await detached(tenant)).result({ timeoutMs: 3_600_000 });
+      return performance.now() - t;
+    };
+    await sleep(2500);
+    const aloneMs = await timeB('team-b');
+    const rows = [];
+    figures.flood = { jobs: n, items: input.durations.length, aloneMs, modes: {} };
+    for (const mode of opt['flood-modes'].split(',')) {
+      const tenants = mode === 'tenants';
+      const t = performance.now();
+      const a = [];
+      for (let i = 0; i < n; i++) a.push(await detached(tenants ? 'team-a' : undefined));
+      const queuedMs = performance.now() - t;
+      await sleep(1000);
+      const wallMs = await timeB(tenants ? 'team-b' : undefined);
+      rows.push([mode, fmt.s(queuedMs), fmt.s(wallMs), fmt.s(aloneMs), `${(wallMs / aloneMs).toFixed(2)}x`]);
+      figures.flood.modes[mode] = { queuedMs, wallMs, slowdown: wallMs / aloneMs };
+      for (const h of a) await h.cancel().catch(() => {});
+      await Promise.all(a.map((h) => h.wait({ timeoutMs: 600_000 }).catch(() => {})));
+    }
+    table(
+      `sharing, flood: team-a queues ${n} detached jobs of ${input.durations.length} items (${ITEM_MS} ms each), then team-b one, on ${SLOTS} slots (${WORKERS} workers coordinating 4 jobs each)`,
+      ['jobs queued', "team-a's queued in", "team-b's job: submitted to result", 'alone', 'slowdown'],
+      rows,
+    );
+  }
   saveResult('sharing', { broker: new URL(BROKER).host, ...figures });
 } finally {
   for (const w of workers) await stopWorker(w).catch(() => {});
   // The workers declared a code queue for every task they serve (the built-ins too) and the pool's jobs queue.
   const served = await Promise.all([...builtinTaskNames(), Stamp].map((t) => resolveTask(t).catch(() => undefined)));
   const codeQueues = served.filter(Boolean).map((t) => codeQueue(queue, t.name, t.codeHash));
-  await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`, ...codeQueues]).catch((err) =>
+  const tenantQueues = ['team-a', 'team-b'].map((t) => tenantJobsQueue(queue, t));
+  await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`, ...tenantQueues, ...codeQueues]).catch((err) =>
     console.error(`could not delete the bench queues: ${err.message}`),
   );
   cleanup();

@@ -8,6 +8,7 @@ import type { QueueType } from '../core/location.js';
 import { normalizeOptions } from '../core/job-options.js';
 import { SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { assertJobsQueue, codeQueue, connect, deadLetterQueue, jobsQueue, withHeartbeat } from '../broker/amqp.js';
+import { tenantJobsQueue } from '../broker/tenant-queues.js';
 
 /** One queue's figures. `missing`: the broker has no such queue. */
 export interface QueueFigures {
@@ -24,6 +25,7 @@ export interface PoolQueues {
   work: QueueFigures;
   /** The queues of the task versions the pool's live workers run (`<pool>.code.<task>.<hash>`), where jobs publish their items. */
   code: QueueFigures[];
+  /** The jobs waiting for a coordinator: the pool's jobs queue's consumers, and the messages of it and of every tenant's jobs queue. */
   jobs: QueueFigures;
   dead: QueueFigures;
 }
@@ -78,11 +80,13 @@ export class BrokerLink {
 
   /**
    * The queues of each pool; `versions` (pool -> task -> code hashes, from
-   * the live workers' heartbeats) names its code queues.
+   * the live workers' heartbeats) names its code queues, and `tenantsOf`
+   * (from the store) its tenants' jobs queues.
    */
   async pools(
     pools: string[],
     versions: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>> = new Map(),
+    tenantsOf: (pool: string) => Promise<string[]> = async () => [],
   ): Promise<PoolQueues[]> {
     return Promise.all(
       pools.map(async (pool) => {
@@ -96,11 +100,19 @@ export class BrokerLink {
           pool,
           work,
           code,
-          jobs: await this.queue(jobsQueue(pool)),
+          jobs: await this.jobs(pool, await tenantsOf(pool)),
           dead: await this.queue(deadLetterQueue(pool)),
         };
       }),
     );
+  }
+
+  /** A pool's jobs queue, its messages counted with those of its tenants' jobs queues (broker/tenant-queues.ts). */
+  private async jobs(pool: string, tenants: string[]): Promise<QueueFigures> {
+    const [own, ...theirs] = await Promise.all(
+      [jobsQueue(pool), ...tenants.map((t) => tenantJobsQueue(pool, t))].map((n) => this.queue(n)),
+    );
+    return { ...own, messages: own.messages + theirs.reduce((n, q) => n + q.messages, 0) };
   }
 
   /**

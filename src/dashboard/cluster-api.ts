@@ -1,4 +1,5 @@
 /** The dashboard's cluster routes: workers (heartbeats), queues (RabbitMQ depths), tasks (name, description, schema) and a summary. */
+import { readTenants } from '../broker/tenant-queues.js';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,7 +152,11 @@ export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void
   app.get('/api/queues', async (_req, reply) => {
     try {
       const ws = await workers(ctx);
-      return { pools: await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws)) };
+      return {
+        pools: await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws), (pool) =>
+          readTenants(ctx.store, pool),
+        ),
+      };
     } catch (err) {
       return sendError(reply, err);
     }

@@ -7,6 +7,7 @@
  * again from zero, which Prometheus's rate() reads as a counter reset).
  * Labels stay few: tasks and workers, never job ids.
  */
+import { readTenants } from '../broker/tenant-queues.js';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
 import { poolFairness, readJobBeacons } from '../broker/job-beacon.js';
@@ -133,7 +134,9 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
     async collect() {
       this.reset();
       const ws = await workers(ctx);
-      for (const p of await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws)))
+      for (const p of await ctx.broker.pools(poolsOf(ws, ctx.config.queue), versionsOf(ws), (pool) =>
+        readTenants(ctx.store, pool),
+      ))
         for (const kind of ['work', 'jobs', 'dead'] as const) this.set({ pool: p.pool, kind }, p[kind].messages);
     },
   });

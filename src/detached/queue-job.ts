@@ -8,8 +8,9 @@ import { sealRecord, SIGNATURE_HEADER, type Signer } from '../core/signing.js';
 import { writeManifest, type JobStatus, type Manifest } from '../store/job-records.js';
 import type { PayloadStore } from '../store/store.js';
 import type { QueueType } from '../core/location.js';
-import { assertJobsQueue, assertResultsQueue, jobsQueue, Publisher } from '../broker/amqp.js';
+import { assertResultsQueue, declareQueue, jobsQueueSpec, Publisher } from '../broker/amqp.js';
 import { JOB_MESSAGE } from '../broker/messages.js';
+import { announceTenant, tenantJobsQueueSpec } from '../broker/tenant-queues.js';
 import { entryFor } from './entries.js';
 
 /**
@@ -17,7 +18,8 @@ import { entryFor } from './entries.js';
  * manifest, a `queued` status record and its index entry, then puts its
  * message on the pool's jobs queue (confirmed). `manifest.detached` must be
  * set. `beforePublish` runs between the records and the message (a
- * pipeline's stage checks for a cancel there).
+ * pipeline's stage checks for a cancel there). A job that names a tenant
+ * goes to its tenant's jobs queue (broker/tenant-queues.ts).
  *
  * The job's results queue is declared beside the records, so the
  * coordinator that takes the job finds it there: creating a durable queue
@@ -39,7 +41,7 @@ export async function queueJob(
     jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId, queueTypeOf(manifest))),
   ]);
   await beforePublish?.();
-  await publishJob(conn, manifest.queue, jobId, signer, queueTypeOf(manifest));
+  await publishJob(conn, manifest.queue, jobId, signer, jobTarget(store, manifest));
 }
 
 /**
@@ -72,19 +74,44 @@ export function queueTypeOf(manifest: Pick<Manifest, 'options'>): QueueType {
   return manifest.options.queueType === 'quorum' ? 'quorum' : 'classic';
 }
 
-/** Puts job `jobId`'s message on `queue`'s jobs queue (declared first, of type `type`), signed with a key, and waits for the broker's confirm. */
+/** Which of a pool's jobs queues a job's message goes to. */
+export interface JobTarget {
+  /** The pool's queue type. Default: classic. */
+  type?: QueueType;
+  /** The job's tenant: its message goes to the tenant's jobs queue, and the tenant is announced in `store`. Default: none (the pool's jobs queue). */
+  tenant?: string;
+  /** Where the tenant is announced (needed with `tenant`). */
+  store?: PayloadStore;
+}
+
+/** The jobs queue a job's records say its message goes to: its pool's type, and its tenant's queue when it names one. */
+export function jobTarget(store: PayloadStore, manifest: Pick<Manifest, 'options'>): JobTarget {
+  return { type: queueTypeOf(manifest), tenant: manifest.options.tenant, store };
+}
+
+/**
+ * Puts job `jobId`'s message on a jobs queue of pool `queue` (declared
+ * first): the pool's, or its tenant's (`target`, announced to the pool's
+ * workers first); signed with a key; waits for the broker's confirm.
+ */
 export async function publishJob(
   conn: ChannelModel,
   queue: string,
   jobId: string,
   signer: Signer | undefined,
-  type: QueueType = 'classic',
+  target: JobTarget = {},
 ): Promise<void> {
+  const { type = 'classic', tenant, store } = target;
+  if (tenant !== undefined && !store) throw new Error(`job ${jobId}: a tenant's job is announced in a store`);
   const publisher = await jobPublisher(conn);
   // Declared every time: a jobs queue deleted meanwhile would drop the message unseen.
-  await assertJobsQueue(publisher.channel, queue, type);
+  const spec = tenant === undefined ? jobsQueueSpec(queue, type) : tenantJobsQueueSpec(queue, tenant, type);
+  await Promise.all([
+    declareQueue(publisher.channel, spec),
+    tenant === undefined ? undefined : announceTenant(store!, queue, tenant),
+  ]);
   const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
-  const { confirmed } = await publisher.send(jobsQueue(queue), Buffer.from(JSON.stringify({ job: jobId })), {
+  const { confirmed } = await publisher.send(spec.name, Buffer.from(JSON.stringify({ job: jobId })), {
     messageId: jobId,
     type: JOB_MESSAGE,
     headers,
@@ -110,7 +137,7 @@ export async function releaseHeldJob(
     fresh ? writeFreshStatus(store, jobId, manifest, signer, 'queued') : undefined,
     jobPublisher(conn).then((p) => assertResultsQueue(p.channel, jobId, queueTypeOf(manifest))),
   ]);
-  await publishJob(conn, manifest.queue, jobId, signer, queueTypeOf(manifest));
+  await publishJob(conn, manifest.queue, jobId, signer, jobTarget(store, manifest));
 }
 
 /**

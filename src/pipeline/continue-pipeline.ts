@@ -14,7 +14,7 @@ import { decode, encodeChecked } from '../core/codec.js';
 import { CancelledError, PipelineError } from '../core/errors.js';
 import type { Signer } from '../core/signing.js';
 import { cancelRecorded, readCancel, writeCancel } from '../store/cancel-record.js';
-import { publishJob, queueJob, queueTypeOf } from '../detached/queue-job.js';
+import { jobTarget, publishJob, queueJob } from '../detached/queue-job.js';
 import { readOutput, writeEnding } from '../detached/entries.js';
 import { outcomeError, readManifest, readOutcome, type JobOutcome, type Manifest } from '../store/job-records.js';
 import { stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
@@ -123,7 +123,7 @@ async function queueStage(
   if (queued) {
     // A stage that ended has moved the pipeline on already: its status is left where that put it.
     if (!(await readOutcome(store, jobId, signer)))
-      await Promise.all([announce(), publishJob(conn, s.queue, jobId, signer, queueTypeOf(s))]);
+      await Promise.all([announce(), publishJob(conn, s.queue, jobId, signer, jobTarget(store, s))]);
     return;
   }
   const prev = number > 1 ? p.plan.stages[number - 2].name : undefined;

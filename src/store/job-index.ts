@@ -64,9 +64,10 @@ export interface IndexPage {
  * Beacon kinds: the namespaces beacons live in. `workers`: heartbeats; `jobs`: running jobs' coordinators
  * on their pools (broker/job-beacon.ts: fair shares); `due`: the delayed jobs not yet released to their
  * pool (detached/delay.ts); `schedules` and `schedule-runs`: periodic jobs, their definitions and the
- * last tick each ran (detached/schedules.ts).
+ * last tick each ran (detached/schedules.ts); `tenants`: the tenants that queue jobs on each pool
+ * (broker/tenant-queues.ts).
  */
-export type BeaconKind = 'workers' | 'jobs' | 'due' | 'schedules' | 'schedule-runs';
+export type BeaconKind = 'workers' | 'jobs' | 'due' | 'schedules' | 'schedule-runs' | 'tenants';
 
 /** How long an ended job's records are kept by default (`fj submit --result-ttl`; an attached job's, always), ms. */
 export const DEFAULT_RESULT_TTL_MS = 7 * 24 * 3600 * 1000;

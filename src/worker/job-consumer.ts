@@ -40,6 +40,7 @@ import { countTakeover } from './job-takeovers.js';
 import { SpareConnection } from './spare-connection.js';
 import { distrust, refuseJobMessage } from './job-trust.js';
 import { JobHolds, type Hold } from './job-holds.js';
+import { TenantAdmission } from './tenant-admission.js';
 import { HELD_BY } from '../broker/held-queue.js';
 import type { PoolParts } from './worker-options.js';
 
@@ -63,6 +64,8 @@ interface InHand {
   /** The session it came on (a held one: the link's session now). */
   readonly session: LinkSession;
   readonly held?: Hold;
+  /** Taken from a tenant's queue (tenant-admission.ts): called once the job holds a slot here, or once it never will. */
+  readonly settled?: () => void;
 }
 
 /** What the consumer is built from. */
@@ -73,6 +76,8 @@ export interface JobConsumerParts extends PoolParts {
   logLevel: LogLevel;
   /** The worker's log format: the jobs it coordinates log the same way. */
   logFormat: LogFormat;
+  /** Tenant -> weight (`fj worker --tenant-weight`): the order tenants' queued jobs are taken in. */
+  tenantWeights: Record<string, number>;
 }
 
 export class JobConsumer {
@@ -89,6 +94,8 @@ export class JobConsumer {
   private readonly spare: SpareConnection;
   /** The job messages held here: the leases of the jobs coordinated here, and the jobs watched. */
   private readonly holds: JobHolds;
+  /** Takes jobs from the tenants' jobs queues, tenant by tenant. */
+  private readonly admission: TenantAdmission;
 
   constructor(private readonly p: JobConsumerParts) {
     this.holds = new JobHolds({
@@ -118,6 +125,17 @@ export class JobConsumer {
       onChannelClosed: (reason) => p.log.warn(`RabbitMQ closed the jobs channel: ${reason}`),
     });
     this.spare = new SpareConnection(() => connect(p.url, `worker ${p.name} coordinator`));
+    this.admission = new TenantAdmission({
+      pool: p.queue,
+      queueType: p.queueType,
+      store: p.store,
+      signer: p.signer,
+      log: p.log,
+      tenantWeights: p.tenantWeights,
+      room: () => (this.stopping ? 0 : p.maxJobs - this.active.size - this.admission.admitting),
+      session: () => this.link.session,
+      take: (msg, session, settled) => this.track(this.take(msg, session, settled)),
+    });
   }
 
   /** Jobs coordinated here now. */
@@ -129,11 +147,14 @@ export class JobConsumer {
   async start(conn: ChannelModel): Promise<void> {
     await this.link.start(conn);
     this.holds.start(() => this.link.session);
+    this.admission.start();
   }
 
   /** Takes jobs from the jobs queue while fewer than maxJobs are coordinated here, else not (a job waits for a worker with room). */
   private gate(): void {
-    void this.link.setConsuming(jobsQueue(this.p.queue), !this.stopping && this.active.size < this.p.maxJobs);
+    const room = !this.stopping && this.active.size < this.p.maxJobs;
+    void this.link.setConsuming(jobsQueue(this.p.queue), room);
+    if (room) this.admission.poke();
   }
 
   private track(p: Promise<void>): void {
@@ -141,7 +162,16 @@ export class JobConsumer {
     void p.finally(() => this.inHand.delete(p));
   }
 
-  private async take(msg: ConsumeMessage, session: LinkSession): Promise<void> {
+  /** A job message delivered from the pool's jobs queue, or taken from a tenant's (`settled`: see {@link InHand}). */
+  private async take(msg: ConsumeMessage, session: LinkSession, settled?: () => void): Promise<void> {
+    try {
+      await this.takeOn(msg, session, settled);
+    } finally {
+      settled?.();
+    }
+  }
+
+  private async takeOn(msg: ConsumeMessage, session: LinkSession, settled?: () => void): Promise<void> {
     if (this.stopping) return; // delivered as the worker stops: left unacked, it goes back to the queue on close
     const { log } = this.p;
     let jobId: unknown;
@@ -152,7 +182,7 @@ export class JobConsumer {
     }
     if (!isJobId(jobId)) return void (log.warn('dropped a malformed job message'), session.ch.ack(msg));
     log.debug(`job ${jobId}: taken from the jobs queue${msg.fields.redelivered ? ' (delivered before)' : ''}`);
-    const h: InHand = { jobId, msg, session };
+    const h: InHand = { jobId, msg, session, settled };
     try {
       if (!session.open) return; // the channel is gone with its connection: the broker hands the message out again
       const untrusted = await distrust(this.p, msg, jobId);
@@ -224,6 +254,7 @@ export class JobConsumer {
 
   /** The message in hand, held here (it is, or is moved into this worker's held queue). */
   private async holding(h: InHand): Promise<InHand & { held: Hold }> {
+    h.settled?.(); // held (watched, or waiting out a grace) it takes no slot; coordinated, it has one already
     const held = h.held ?? (await this.holds.hold(h.jobId, h.msg, h.session));
     return { ...h, held };
   }
@@ -284,6 +315,7 @@ export class JobConsumer {
     if (this.active.size >= this.p.maxJobs) return this.putBack(given);
     // The slot is this job's from here: the jobs queue is not consumed while every slot is taken.
     this.active.set(jobId, { task: task.name, started: Date.now() });
+    given.settled?.();
     this.gate();
     let freed = false;
     const free = () => {
@@ -504,6 +536,7 @@ export class JobConsumer {
   /** Stops taking jobs; the jobs coordinated here stop and go back to the queue (another worker resumes them). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.admission.stop();
     this.stopSignal.abort(new TransportError('the worker coordinating it is shutting down', { resumable: true }));
     await Promise.all([
       // The held messages go back to the jobs queue once the coordinations here have stopped (each job's own connection closed).

@@ -31,7 +31,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, UsageError } from '../core/errors.js';
-import { readStatus } from '../store/job-records.js';
+import { readManifest, readStatus } from '../store/job-records.js';
 import type { PoolParts } from './worker-options.js';
 import { ResilientLink, type LinkSession } from '../broker/resilient-link.js';
 import type { QueueSpec } from '../broker/amqp.js';
@@ -39,7 +39,7 @@ import { queueTypeArgs } from '../broker/queue-type.js';
 import type { QueueType } from '../core/location.js';
 import { LATE_MS } from '../detached/delay.js';
 import { releaseDue } from './release-due.js';
-import { publishJob } from '../detached/queue-job.js';
+import { jobTarget, publishJob } from '../detached/queue-job.js';
 import {
   dueTick,
   readRuns,
@@ -202,7 +202,8 @@ export class Scheduler {
       if (await store.getMeta(jobId, 'manifest')) {
         // Submitted by a scheduler that died before recording the run: its message may not have gone out.
         const s = await readStatus(store, jobId, signer).catch(() => undefined);
-        if (s?.state === 'queued') await publishJob(session.conn, r.queue, jobId, signer, this.p.queueType);
+        const manifest = s?.state === 'queued' ? await readManifest(store, jobId, signer) : undefined;
+        if (manifest) await publishJob(session.conn, r.queue, jobId, signer, jobTarget(store, manifest));
       } else {
         await this.submit(r, jobId);
       }

@@ -169,8 +169,8 @@ function poolParts(
 
 /** The consumer of the pool's detached jobs (`fj submit`), which a worker coordinates too. */
 function jobConsumer(o: NormalizedWorkerOptions, parts: PoolParts): JobConsumer {
-  const { maxJobs, logLevel, logFormat } = o;
-  return new JobConsumer({ ...parts, maxJobs, leaseRenewMs: leaseRenewMs(), logLevel, logFormat });
+  const { maxJobs, logLevel, logFormat, tenantWeights } = o;
+  return new JobConsumer({ ...parts, maxJobs, leaseRenewMs: leaseRenewMs(), logLevel, logFormat, tenantWeights });
 }
 
 /**

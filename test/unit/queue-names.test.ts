@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { codeQueue } from '../../src/broker/amqp.js';
 import { heldQueue } from '../../src/broker/held-queue.js';
+import { tenantJobsQueue } from '../../src/broker/tenant-queues.js';
 import { MAX_QUEUE_BYTES } from '../../src/core/address.js';
 
 const bytes = (s: string) => Buffer.byteLength(s);
@@ -21,6 +22,15 @@ describe('queue names derived from a pool', () => {
       for (const task of ['t', 'x'.repeat(100)]) expect(bytes(codeQueue(pool, task, hash))).toBeLessThanOrEqual(255);
     expect(codeQueue(long, 'a', hash)).not.toBe(codeQueue(long, 'b', hash));
     expect(codeQueue(long, 'a', hash)).not.toBe(codeQueue(`${long.slice(0, -1)}q`, 'a', hash));
+  });
+
+  it("a tenant's jobs queue: readable when it fits, hashed down when not, never past 255 bytes", () => {
+    expect(tenantJobsQueue(short, 'team-a')).toBe('fj.default.jobs.tenant.team-a');
+    for (const pool of [short, long, 'x'.repeat(200)])
+      for (const tenant of ['t', 'x'.repeat(100)])
+        expect(bytes(tenantJobsQueue(pool, tenant))).toBeLessThanOrEqual(255);
+    expect(tenantJobsQueue(long, 'a')).not.toBe(tenantJobsQueue(long, 'b'));
+    expect(tenantJobsQueue(long, 'a')).not.toBe(tenantJobsQueue(`${long.slice(0, -1)}q`, 'a'));
   });
 
   it("a worker's held queue: readable when it fits, hashed down when not, never past 255 bytes", () => {

@@ -1,0 +1,158 @@
+/**
+ * Which tenant's job a worker with room takes next (broker/tenant-queues.ts):
+ * the one whose tenant has the fewest jobs running on the pool for its
+ * weight (`fj worker --tenant-weight`), ties broken at random, so one
+ * tenant's thousand queued jobs do not hold back another's one.
+ *
+ * RabbitMQ pushes a consumer whatever its queue holds, first come first
+ * served, and has no "take from the emptiest of these queues": the tenants'
+ * queues are not consumed but asked (`basic.get`), one message at a time,
+ * while the worker has room: every {@link ADMIT_EVERY_MS}, and at once when
+ * a slot frees (`poke`). A job taken here is handed to the job consumer as
+ * if it had been delivered (it is acked or put back on the same channel).
+ *
+ * Running jobs are counted from their coordinators' beacons
+ * (broker/job-beacon.ts: every worker's, so the order holds across the
+ * pool), plus the jobs this worker took in the last {@link RECENT_MS}
+ * (their coordinators may not have written a beacon yet). Limits: a job
+ * may be counted twice for a moment (beacon and recent), which only makes
+ * its tenant wait a little longer; two workers with room at the same moment
+ * may each take from the same tenant; and a tenant queued for the first
+ * time is seen within {@link TENANTS_FRESH_MS}.
+ */
+import type { ConsumeMessage } from 'amqplib';
+import type { Signer } from '../core/signing.js';
+import type { QueueType } from '../core/location.js';
+import type { Logger } from '../task/types.js';
+import type { PayloadStore } from '../store/store.js';
+import { declareQueue } from '../broker/amqp.js';
+import { readJobBeacons } from '../broker/job-beacon.js';
+import type { LinkSession } from '../broker/resilient-link.js';
+import { readTenants, tenantJobsQueue, tenantJobsQueueSpec } from '../broker/tenant-queues.js';
+
+/** How often a worker with room asks the tenants' queues. */
+export const ADMIT_EVERY_MS = 250;
+/** A job taken here counts as running for this long, or until its coordinator's beacon says so. */
+export const RECENT_MS = 2000;
+/** How long the pool's list of tenants is used before it is read again (a freed slot reads it at once). */
+export const TENANTS_FRESH_MS = 1000;
+
+/** What admission is built from. */
+export interface AdmissionParts {
+  pool: string;
+  queueType: QueueType;
+  store: PayloadStore;
+  signer: Signer | undefined;
+  log: Logger;
+  /** Tenant -> weight (`fj worker --tenant-weight`); a tenant not named weighs 1. */
+  tenantWeights: Record<string, number>;
+  /** How many more jobs the worker can take now. */
+  room(): number;
+  /** The jobs link's session, while it is up. */
+  session(): LinkSession | undefined;
+  /** Hands a job message taken from a tenant's queue to the consumer; it calls `settled` once the job holds a slot or never will. */
+  take(msg: ConsumeMessage, session: LinkSession, settled: () => void): void;
+}
+
+/** Takes tenants' jobs, fewest running for their weight first, while the worker has room (see the module's header). */
+export class TenantAdmission {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+  private tenants: { at: number; names: string[] } | undefined;
+  /** The jobs taken here lately: their tenant and when. */
+  private recent: { tenant: string; at: number }[] = [];
+  /** The queues declared in each session (a `basic.get` on a queue that is not there closes the channel). */
+  private declared = new WeakMap<LinkSession, Set<string>>();
+  private unsettled = 0;
+
+  constructor(private readonly p: AdmissionParts) {}
+
+  /** Jobs taken from a tenant's queue that hold no slot yet: the consumer counts them against its room. */
+  get admitting(): number {
+    return this.unsettled;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.admit(), ADMIT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A slot freed: asks again at once, with the tenants read afresh. */
+  poke(): void {
+    if (!this.timer) return;
+    this.tenants = undefined;
+    void this.admit();
+  }
+
+  /** Takes jobs while there is room and a tenant has one queued; one round at a time (a call during one runs another after it). */
+  private async admit(): Promise<void> {
+    if (this.running) return void (this.again = true);
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        while (this.timer && this.p.room() > 0 && (await this.takeOne()));
+      } while (this.again && this.timer);
+    } catch (err) {
+      // The link reconnects, or the store answers later: the next round tries again.
+      this.p.log.debug(`tenant admission: ${(err as Error).message}`);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Takes the next job of the tenant with the fewest running for its weight; false when no tenant has one queued. */
+  private async takeOne(): Promise<boolean> {
+    const session = this.p.session();
+    if (!session) return false;
+    for (const tenant of await this.order()) {
+      const spec = tenantJobsQueueSpec(this.p.pool, tenant, this.p.queueType);
+      let known = this.declared.get(session);
+      if (!known) this.declared.set(session, (known = new Set()));
+      if (!known.has(spec.name)) {
+        await declareQueue(session.ch, spec);
+        known.add(spec.name);
+      }
+      const got = await session.ch.get(tenantJobsQueue(this.p.pool, tenant), { noAck: false });
+      if (!got) continue;
+      // Acked or put back by its delivery tag on this channel like a pushed one; only consumerTag (unused) differs.
+      const msg = got as unknown as ConsumeMessage;
+      this.recent.push({ tenant, at: Date.now() });
+      let settled = false;
+      this.unsettled++;
+      this.p.take(msg, session, () => {
+        if (settled) return;
+        settled = true;
+        this.unsettled--;
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** The pool's tenants, fewest running jobs per unit of weight first, ties at random. */
+  private async order(): Promise<string[]> {
+    const now = Date.now();
+    if (!this.tenants || now - this.tenants.at > TENANTS_FRESH_MS)
+      this.tenants = { at: now, names: await readTenants(this.p.store, this.p.pool) };
+    const names = this.tenants.names;
+    if (names.length < 2) return names;
+    const running = new Map<string, number>();
+    const add = (t: string) => running.set(t, (running.get(t) ?? 0) + 1);
+    for (const b of await readJobBeacons(this.p.store, this.p.signer, this.p.pool, now))
+      if (!b.ended && b.tenant !== undefined) add(b.tenant);
+    this.recent = this.recent.filter((r) => now - r.at < RECENT_MS);
+    for (const r of this.recent) add(r.tenant);
+    const score = (t: string) => (running.get(t) ?? 0) / (this.p.tenantWeights[t] ?? 1);
+    return names
+      .map((t) => ({ t, s: score(t), tie: Math.random() }))
+      .sort((a, b) => a.s - b.s || a.tie - b.tie)
+      .map((x) => x.t);
+  }
+}
