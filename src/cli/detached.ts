@@ -227,6 +227,16 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
   const { jobs, more } = await listJobs({ ...flags, state: flags.state as JobState | undefined });
   if (flags.json) return void io.stdout.write(`${JSON.stringify({ jobs, more }, null, 2)}\n`);
   if (jobs.length === 0) return void io.stdout.write('no jobs\n');
+  // How the jobs share their pool, in columns of their own only when one of those listed sets it.
+  const sharing = (
+    [
+      ['TENANT', 'tenant', '-'],
+      ['PRIORITY', 'priority', '0'],
+      ['WEIGHT', 'weight', '1'],
+    ] as const
+  )
+    .filter(([, key]) => jobs.some((j) => j[key] !== undefined))
+    .map(([head, key, unset]) => ({ head, cell: (j: JobView) => (j[key] === undefined ? unset : String(j[key])) }));
   const rows = groupStages(jobs).map((j) =>
     [
       j.pipeline ? `└ ${j.id}` : j.id,
@@ -237,12 +247,12 @@ export async function jobsCommand(flags: JobsFlags, io: Streams): Promise<void> 
       j.started ? when(j.started) : '-',
       j.finished ? when(j.finished) : '-',
       j.coordinator || '-',
+      ...sharing.map((c) => c.cell(j)),
       j.label,
     ].map(printable),
   );
-  io.stdout.write(
-    table(['ID', 'STATE', 'TASK', 'ITEMS', 'SUBMITTED', 'STARTED', 'FINISHED', 'COORDINATOR', 'LABEL'], rows),
-  );
+  const heads = ['ID', 'STATE', 'TASK', 'ITEMS', 'SUBMITTED', 'STARTED', 'FINISHED', 'COORDINATOR'];
+  io.stdout.write(table([...heads, ...sharing.map((c) => c.head), 'LABEL'], rows));
   if (more) io.stdout.write(`(more jobs match: --limit ${(flags.limit ?? 20) * 2} shows more)\n`);
 }
 

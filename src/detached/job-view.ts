@@ -41,10 +41,11 @@ export interface JobView extends IndexEntry {
   pipeline?: { id: string; stage: number };
   /** A `scheduled` (delayed) job: when it is due (ms since the epoch). */
   due?: number;
+  /** How it shares its pool, when set at submission (`--tenant`, `--priority`, `--weight`; absent: none, 0, 1). */
+  tenant?: string;
+  priority?: number;
+  weight?: number;
 }
-
-/** A job id a pipeline's stage may have (`<pipeline id>.2`, `<pipeline id>.on-error`): only these have their manifest read for the link. */
-const STAGE_ID = /\.(?:[1-9]\d*|on-error)$/;
 
 /**
  * A job's index entry with its figures from its status and result records;
@@ -67,12 +68,19 @@ export async function viewOf(
   const [s, o, m] = await Promise.all([
     readStatus(store, jobId, signer).catch(unusable),
     readOutcome(store, jobId, signer).catch(unusable),
-    signer || STAGE_ID.test(jobId) ? readManifest(store, jobId, signer).catch(() => undefined) : undefined,
+    readManifest(store, jobId, signer).catch(() => undefined),
   ]);
   const link = m?.pipeline ? { pipeline: { id: m.pipeline.id, stage: m.pipeline.stage } } : {};
+  const { tenant, priority, weight } = m?.options ?? {};
+  const sharing = {
+    ...(tenant !== undefined ? { tenant } : {}),
+    ...(priority !== undefined && priority !== 0 ? { priority } : {}),
+    ...(weight !== undefined && weight !== 1 ? { weight } : {}),
+  };
   const withProblems = (v: JobView): JobView => ({
     ...v,
     ...link,
+    ...sharing,
     ...(problems.length ? { error: problems.join('; ') } : {}),
   });
   if (!signer) return withProblems(merge(e, s ?? undefined, o ?? undefined));

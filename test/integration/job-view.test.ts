@@ -25,6 +25,7 @@ import {
 import { runFj } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 import { startDashboard } from '../../src/dashboard/server.js';
+import { tenantJobsQueue } from '../../src/broker/tenant-queues.js';
 
 const available = await brokerAvailable();
 const SLOW_JOIN = join(import.meta.dirname, '..', 'fixtures', 'slow-join.ts');
@@ -53,7 +54,7 @@ describe.runIf(available)('what the user sees of a job', () => {
   }, 60_000);
   afterAll(async () => {
     await Promise.all(workers.map(stopWorkerProc));
-    for (const q of [queue, `${queue}.jobs`]) await deleteQueues(q).catch(() => {});
+    for (const q of [queue, `${queue}.jobs`, tenantJobsQueue(queue, 'team-x')]) await deleteQueues(q).catch(() => {});
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -160,6 +161,26 @@ describe.runIf(available)('what the user sees of a job', () => {
     } finally {
       await dash.close();
     }
+  }, 90_000);
+
+  it('fj jobs shows a job’s tenant, priority and weight, in columns of their own only when a listed job sets one', async () => {
+    const plain = await submit(SLOW_JOIN, { n: 2 }, common());
+    expect((await fj(['result', plain.id, '--wait', '--timeout', '60'])).code).toBe(0);
+    const before = await fj(['jobs', '--limit', '1']);
+    expect(before.stdout.split('\n')[0]).not.toMatch(/TENANT|PRIORITY|WEIGHT/);
+    // Through its tenant's jobs queue (broker/tenant-queues.ts): taken and run like any job.
+    const h = await submit(SLOW_JOIN, { n: 2 }, { ...common(), tenant: 'team-x', priority: 2, weight: 3 });
+    expect((await fj(['result', h.id, '--wait', '--timeout', '60'])).code).toBe(0);
+    expect(await view(h.id)).toMatchObject({ tenant: 'team-x', priority: 2, weight: 3, state: 'succeeded' });
+    expect(await view(plain.id)).not.toHaveProperty('tenant');
+    const listed = await fj(['jobs', '--limit', '100']);
+    const lines = listed.stdout.split('\n');
+    const cells = (id: string) => lines.find((l) => l.startsWith(id))!.split(/\s{2,}/);
+    const head = lines[0].split(/\s{2,}/);
+    const at = (name: string) => head.indexOf(name);
+    expect(at('TENANT')).toBeGreaterThan(at('COORDINATOR'));
+    expect([at('TENANT'), at('PRIORITY'), at('WEIGHT')].map((i) => cells(h.id)[i])).toEqual(['team-x', '2', '3']);
+    expect([at('TENANT'), at('PRIORITY'), at('WEIGHT')].map((i) => cells(plain.id)[i])).toEqual(['-', '0', '1']);
   }, 90_000);
 
   it('fj cancel of a job that has ended says how it ended, exits 4, and changes nothing', async () => {
