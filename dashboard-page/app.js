@@ -2,7 +2,7 @@
 // Every value from users (labels, task names, errors, outputs) goes in as text: preact never parses it as HTML.
 import { html, render, useEffect, useRef, useState } from '/page/preact-htm.js';
 import { TaskForm } from '/page/form.js';
-import { addSample, RateChart } from '/page/chart.js';
+import { addSample, addShares, RateChart, ShareChart } from '/page/chart.js';
 
 // The token arrives in the URL's fragment (never sent to the server) and stays in this tab only.
 const fromHash = /[#&]token=([^&]+)/.exec(location.hash);
@@ -559,6 +559,7 @@ function Workers() {
       ${head}${live.map(row)}
     </table>
     ${live.length ? null : html`<p class="muted">No worker has sent a heartbeat lately.</p>`}
+    <${Sharing} />
     ${
       quiet.length
         ? html`<h3>Gone quiet</h3>
@@ -567,6 +568,75 @@ function Workers() {
             </table>`
         : null
     }`;
+}
+
+/** Who holds each pool's slots now, Jain's index of their shares, and each job's share over time (polled every second). */
+function Sharing() {
+  const samples = useRef([]);
+  const [d, setD] = useState(null);
+  useEffect(() => {
+    let timer,
+      stopped = false;
+    const load = async () => {
+      const r = await api('/api/sharing').catch(() => null);
+      if (stopped) return;
+      if (r && r.ok) {
+        addShares(samples.current, Date.now(), r.body);
+        setD(r.body);
+      }
+      timer = setTimeout(load, 1000);
+    };
+    load();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, []);
+  if (!d) return null;
+  const pools = d.pools.map((p) => p.pool);
+  // A pool whose jobs ended keeps its chart while the page is open.
+  for (const s of samples.current) for (const pool of Object.keys(s.pools)) if (!pools.includes(pool)) pools.push(pool);
+  const now = new Map(d.pools.map((p) => [p.pool, p]));
+  return html`<h3>Sharing</h3>
+    ${pools.length ? null : html`<p class="muted">No job is running on a pool now.</p>`}
+    ${pools.map((pool) => {
+      const p = now.get(pool);
+      const total = p ? p.jobs.reduce((n, j) => n + j.inFlight, 0) : 0;
+      return html`<div data-sharing=${pool}>
+        ${
+          p
+            ? html`<p>
+                  Pool <b>${pool}</b>: Jain's index${' '}
+                  <b data-testid="jain" title="1: an even split; 1/n: one job holds everything"
+                    >${p.fairness.toFixed(2)}</b
+                  >${' '} over ${p.counted} job(s) that could use more
+                </p>
+                <table data-testid="sharing">
+                  <tr>
+                    <th>job</th>
+                    <th>tenant</th>
+                    <th>priority</th>
+                    <th>weight</th>
+                    <th>in flight</th>
+                    <th>share</th>
+                  </tr>
+                  ${p.jobs.map(
+                    (j) =>
+                      html`<tr data-job=${j.job}>
+                        <td><a href=${`#/job/${encodeURIComponent(j.job)}`}>${j.job}</a></td>
+                        <td>${j.tenant ?? '-'}</td>
+                        <td>${j.priority}</td>
+                        <td>${j.weight}</td>
+                        <td>${j.inFlight}</td>
+                        <td>${total ? `${Math.round((100 * j.inFlight) / total)} %` : '-'}</td>
+                      </tr>`,
+                  )}
+                </table>`
+            : html`<p>Pool <b>${pool}</b>: no job running now.</p>`
+        }
+        <${ShareChart} samples=${samples.current} pool=${pool} />
+      </div>`;
+    })}`;
 }
 
 function Schedules() {

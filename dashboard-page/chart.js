@@ -61,3 +61,65 @@ export function RateChart({ samples, title }) {
     <div ref=${box} data-testid="rate-chart"></div>
   </div>`;
 }
+
+/** Series colours, one per job (in the order the jobs were first seen). */
+const COLOURS = ['#2f6fdb', '#d9534f', '#5cb85c', '#f0ad4e', '#8e44ad', '#16a085', '#7f8c8d', '#c0392b'];
+
+/**
+ * Adds what `/api/sharing` said (`body`) to `list`: per pool, each job's share
+ * of the messages the pool's jobs hold in flight, in %, at the page's time.
+ */
+export function addShares(list, t, body) {
+  const pools = {};
+  for (const p of body.pools) {
+    const total = p.jobs.reduce((n, j) => n + j.inFlight, 0);
+    pools[p.pool] = Object.fromEntries(p.jobs.map((j) => [j.job, total ? (100 * j.inFlight) / total : 0]));
+  }
+  if (!list.length || list[list.length - 1].t < t) list.push({ t, pools });
+  while (list.length > MAX) list.shift();
+}
+
+/** The jobs ever seen on `pool` in `samples`, in the order they were first seen. */
+function jobsOf(samples, pool) {
+  const seen = [];
+  for (const s of samples) for (const job of Object.keys(s.pools[pool] ?? {})) if (!seen.includes(job)) seen.push(job);
+  return seen;
+}
+
+/** Each job's share of `pool` (% of its messages in flight) over time, one line per job, since the page opened. */
+export function ShareChart({ samples, pool }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  const jobs = jobsOf(samples, pool);
+  const key = jobs.join(' ');
+  const data = () => [
+    samples.map((s) => s.t / 1000),
+    ...jobs.map((job) => samples.map((s) => (s.pools[pool] && job in s.pools[pool] ? s.pools[pool][job] : null))),
+  ];
+  // A job that appears needs a series of its own: the chart is made again.
+  useEffect(() => {
+    plot.current = new uPlot(
+      {
+        width: Math.min(900, box.current.clientWidth || 600),
+        height: 160,
+        scales: { y: { range: [0, 100] } },
+        series: [
+          {},
+          ...jobs.map((job, i) => ({ label: job.slice(0, 8), stroke: COLOURS[i % COLOURS.length], width: 2 })),
+        ],
+        axes: [{ space: 70, incrs: TIME_STEPS, values: (_u, ticks) => ticks.map(clock) }, { size: 50 }],
+        legend: { show: true },
+      },
+      data(),
+      box.current,
+    );
+    return () => plot.current.destroy();
+  }, [key]);
+  useEffect(() => {
+    plot.current && plot.current.setData(data());
+  });
+  return html`<div class="chart">
+    <h3>Share of pool ${pool} (% of its messages in flight, since this page opened)</h3>
+    <div ref=${box} data-testid="share-chart" data-jobs=${jobs.length} data-samples=${samples.length}></div>
+  </div>`;
+}

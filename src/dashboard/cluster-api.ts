@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { workerViews, type WorkerView } from '../detached/queries.js';
+import { poolJobViews, workerViews, type PoolJobView, type WorkerView } from '../detached/queries.js';
+import { poolFairness } from '../broker/job-beacon.js';
 import { readBeacons } from '../broker/beacon.js';
 import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
@@ -131,6 +132,27 @@ export async function overview(ctx: DashboardContext) {
   };
 }
 
+/** A pool's jobs now, and how evenly they share it. */
+export interface PoolSharing {
+  pool: string;
+  /** Jain's index of the shares (see `poolFairness`): 1 an even split, 1/n one job holding everything. */
+  fairness: number;
+  /** The jobs the index counts: those of the highest priority present that could use more. */
+  counted: number;
+  jobs: PoolJobView[];
+}
+
+/** Each pool with a job running now, by name: its jobs (from their coordinators' beacons) and its fairness index. */
+async function sharing(ctx: DashboardContext): Promise<PoolSharing[]> {
+  const jobs = await poolJobViews(ctx.store, ctx.signer);
+  return [...poolFairness(jobs)].map(([pool, f]) => ({
+    pool,
+    fairness: f.index,
+    counted: f.jobs,
+    jobs: jobs.filter((j) => j.pool === pool),
+  }));
+}
+
 export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void {
   app.get('/api/workers', async (_req, reply) => {
     try {
@@ -144,6 +166,15 @@ export function clusterRoutes(app: FastifyInstance, ctx: DashboardContext): void
   app.get('/api/schedules', async (_req, reply) => {
     try {
       return { schedules: await scheduleViews(ctx.store, ctx.signer) };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  // Who holds each pool's slots now (its jobs' beacons), and Jain's index of their shares: the workers page charts it over time.
+  app.get('/api/sharing', async (_req, reply) => {
+    try {
+      return { pools: await sharing(ctx), now: Date.now() };
     } catch (err) {
       return sendError(reply, err);
     }

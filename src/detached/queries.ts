@@ -8,7 +8,7 @@ import { checkJobId } from '../core/job-id.js';
 import { locate } from '../core/location.js';
 import { readManifest, readOutcome, type JobLocation } from '../store/job-records.js';
 import { stageJobId } from '../store/pipeline-records.js';
-import { signerFrom } from '../core/signing.js';
+import { signerFrom, type Signer } from '../core/signing.js';
 import { isFinal, type IndexQuery } from '../store/job-index.js';
 import { openStore } from '../store/open.js';
 import type { PayloadStore } from '../store/store.js';
@@ -101,23 +101,26 @@ export interface PoolJobView {
 
 /** The jobs running on the store's pools now (their coordinators' beacons, at most 5 s old): by pool, then priority (highest first), then id. */
 export async function listPoolJobs(where: JobLocation = {}): Promise<PoolJobView[]> {
-  return withStore(where, async (store) =>
-    (await readJobBeacons(store, signerFrom(where.signingKey), undefined))
-      .filter((b) => !b.ended)
-      .map(({ job, pool, weight, priority, tenant, inFlight, wants, sent }) => ({
-        job,
-        pool,
-        weight,
-        priority,
-        ...(tenant === undefined ? {} : { tenant }),
-        inFlight,
-        wants,
-        sent,
-      }))
-      .sort((a, b) =>
-        a.pool !== b.pool ? (a.pool < b.pool ? -1 : 1) : b.priority - a.priority || (a.job < b.job ? -1 : 1),
-      ),
-  );
+  return withStore(where, (store) => poolJobViews(store, signerFrom(where.signingKey)));
+}
+
+/** {@link listPoolJobs} on an open store (the dashboard's). */
+export async function poolJobViews(store: PayloadStore, signer: Signer | undefined): Promise<PoolJobView[]> {
+  return (await readJobBeacons(store, signer, undefined))
+    .filter((b) => !b.ended)
+    .map(({ job, pool, weight, priority, tenant, inFlight, wants, sent }) => ({
+      job,
+      pool,
+      weight,
+      priority,
+      ...(tenant === undefined ? {} : { tenant }),
+      inFlight,
+      wants,
+      sent,
+    }))
+    .sort((a, b) =>
+      a.pool !== b.pool ? (a.pool < b.pool ? -1 : 1) : b.priority - a.priority || (a.job < b.job ? -1 : 1),
+    );
 }
 
 /** Beats (read by broker/beacon.ts) as {@link WorkerView}s: quiet ones marked, stale code flagged; by pool, then name. */

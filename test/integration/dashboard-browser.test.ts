@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
-import { pipeline, submitPipeline } from '../../src/index.js';
+import { pipeline, run, submitPipeline } from '../../src/index.js';
 import { Scale, Squares, Total } from '../fixtures/pipeline-stages.js';
 import { openStore } from '../../src/store/open.js';
 import { readManifest } from '../../src/store/job-records.js';
@@ -415,6 +415,47 @@ describe.runIf(available)('fj dashboard in a real browser', () => {
     expect(await page.locator('main img, main script').count()).toBe(0);
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
   }, 90_000);
+
+  it("the workers page shows who holds the pool's slots: each job's share over time, its tenant and weight, and Jain's index", async () => {
+    await page.goto(`${dash.url}/#/workers`);
+    await page.getByTestId('workers').waitFor();
+    const where = {
+      executor: 'amqp' as const,
+      broker: BROKER_URL,
+      queue,
+      store: `file://${join(dir, 'store')}`,
+      logLevel: 'warn' as const,
+    };
+    // Two jobs of one tenant on the pool at once, of weights 3 and 1: they share the tenant's part 3:1.
+    const values = Array.from({ length: 120 }, (_, i) => i);
+    const jobs = Promise.all([
+      run(SLEEPY, { values, ms: 60 }, { ...where, tenant: 'team-w', weight: 3 }),
+      run(SLEEPY, { values, ms: 60 }, { ...where, tenant: 'team-w' }),
+    ]);
+    try {
+      const pool = page.locator(`[data-sharing="${queue}"]`);
+      await pool.locator('[data-testid="sharing"] tr[data-job]').nth(1).waitFor({ timeout: 20_000 });
+      const rows = pool.locator('[data-testid="sharing"] tr[data-job]');
+      expect(await rows.locator('td:nth-child(2)').allInnerTexts()).toEqual(['team-w', 'team-w']);
+      expect((await rows.locator('td:nth-child(4)').allInnerTexts()).sort()).toEqual(['1', '3']);
+      expect(await pool.innerText()).toMatch(/Jain's index \d\.\d\d over \d job/);
+      const jain = Number(await pool.getByTestId('jain').innerText());
+      expect(jain).toBeGreaterThan(0);
+      expect(jain).toBeLessThanOrEqual(1);
+      // The chart has a line per job and keeps taking samples (one a second).
+      const chart = pool.getByTestId('share-chart');
+      await expect.poll(async () => Number(await chart.getAttribute('data-jobs')), { timeout: 10_000 }).toBe(2);
+      const first = Number(await chart.getAttribute('data-samples'));
+      await expect
+        .poll(async () => Number(await chart.getAttribute('data-samples')), { timeout: 10_000 })
+        .toBeGreaterThan(first + 1);
+      await chart.locator('canvas').waitFor();
+      await page.screenshot({ path: join(SHOTS, 'dashboard-sharing.png') });
+    } finally {
+      await jobs;
+    }
+    expect(errors).toEqual([]);
+  }, 60_000);
 
   it('the workers page lists both workers of the pool; the overview counts them, peeks at dead letters as text and purges them', async () => {
     await page.goto(`${dash.url}/#/workers`);
