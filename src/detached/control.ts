@@ -140,12 +140,17 @@ async function cancelJob(
     );
     return { coordinator: false, detached: true };
   }
+  const coordinator = (queue?.coordinators ?? 0) > 0;
+  // A coordinator attaching now may not have recorded its run yet, and heeds only a cancel naming it: the record is
+  // what it reads once its run is recorded (coordinator.ts, onAttached), so the cancel is not lost. Written before the
+  // runs are read: either the message names the run, or the coordinator finds the record. An attached job's records
+  // (this one too) go at its end.
+  if (coordinator) await writeCancel(store, jobId, by, signer);
   const ch = await channel(conn);
   await assertControlExchange(ch);
   // Name the job's runs, so that only their messages are dropped and the id can be used again.
   const runs = await runsOf(store, jobId, signer);
   publishCancel(ch, jobId, runs, signer);
-  const coordinator = (queue?.coordinators ?? 0) > 0;
   if (coordinator) {
     // The coordinator heeds a cancel naming its run, so a stranger's is ignored. The run attached last
     // is named last in the manifest (written as it attached, before its first status record).
