@@ -115,25 +115,70 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** What {@link poolFairness} reads of a running job (a {@link JobBeat}, or a view of one). */
-export type FairnessInput = Pick<JobBeat, 'pool' | 'weight' | 'priority' | 'inFlight' | 'wants'>;
+export type FairnessInput = Pick<JobBeat, 'job' | 'pool' | 'weight' | 'priority' | 'inFlight' | 'wants' | 'tenant'>;
 
 /**
  * How evenly each pool's slots are shared now: Jain's fairness index,
- * J = (Σx)² / (n·Σx²), over x = in-flight messages / weight of the jobs of
- * the highest priority present that could use more than they hold (`wants`:
- * a job that holds all it can use is not short of its share). 1 is an even
- * split, 1/n one job holding everything; with fewer than two such jobs the
- * pool counts as even (1). `jobs` is how many were counted.
+ * J = (Σx)² / (n·Σx²), over the jobs of the highest priority present that
+ * could use more than they hold (`wants`: a job that holds all it can use
+ * is not short of its share), x being a job's in-flight messages divided by
+ * its part of the pool as the policy sets it (executors/amqp/fair-share.ts):
+ * the tenants' parts by their weights (`tenantWeights(pool)`, 1 unless set;
+ * a job without a tenant is a tenant of its own, of its weight), then each
+ * tenant's part by its jobs' weights. 1 is a split as the policy wants it,
+ * 1/n one job holding everything; with fewer than two such jobs the pool
+ * counts as even (1). `jobs` is how many were counted.
  */
-export function poolFairness(beats: readonly FairnessInput[]): Map<string, { index: number; jobs: number }> {
+export function poolFairness(
+  beats: readonly FairnessInput[],
+  tenantWeights: (pool: string) => ReadonlyMap<string, number> = () => new Map(),
+): Map<string, { index: number; jobs: number }> {
   const out = new Map<string, { index: number; jobs: number }>();
   for (const pool of new Set(beats.map((b) => b.pool))) {
     const mine = beats.filter((b) => b.pool === pool);
     const top = Math.max(...mine.map((b) => b.priority));
-    const xs = mine.filter((b) => b.priority === top && b.wants).map((b) => b.inFlight / b.weight);
+    const counted = mine.filter((b) => b.priority === top && b.wants);
+    const part = entitlements(counted, tenantWeights(pool));
+    const xs = counted.map((b) => b.inFlight / part.get(b.job)!);
     const sum = xs.reduce((a, x) => a + x, 0);
     const squares = xs.reduce((a, x) => a + x * x, 0);
     out.set(pool, { index: xs.length < 2 || squares === 0 ? 1 : (sum * sum) / (xs.length * squares), jobs: xs.length });
   }
   return out;
+}
+
+/** Each job's part (0 to 1) of what `jobs` share: between tenants by weight first, then within each by the jobs' weights. */
+function entitlements(jobs: readonly FairnessInput[], tenantWeights: ReadonlyMap<string, number>): Map<string, number> {
+  const groups = new Map<string, FairnessInput[]>();
+  for (const j of jobs) {
+    const key = j.tenant === undefined ? `job ${j.job}` : `tenant ${j.tenant}`;
+    groups.set(key, [...(groups.get(key) ?? []), j]);
+  }
+  const weightOf = (g: FairnessInput[]) =>
+    g[0].tenant === undefined ? g[0].weight : (tenantWeights.get(g[0].tenant) ?? 1);
+  const all = [...groups.values()].reduce((n, g) => n + weightOf(g), 0);
+  const part = new Map<string, number>();
+  for (const g of groups.values()) {
+    const inside = g.reduce((n, j) => n + j.weight, 0);
+    for (const j of g) part.set(j.job, (weightOf(g) / all) * (j.weight / inside));
+  }
+  return part;
+}
+
+/**
+ * Each pool's tenant weights as its live workers announce them (`fj worker
+ * --tenant-weight`), the smallest where they disagree, as the jobs' shares
+ * take them (executors/amqp/pool-capacity.ts).
+ */
+export function tenantWeightsByPool(
+  workers: readonly { pool: string; tenantWeights?: Record<string, number> }[],
+): (pool: string) => ReadonlyMap<string, number> {
+  const byPool = new Map<string, Map<string, number>>();
+  for (const w of workers) {
+    const weights = byPool.get(w.pool) ?? new Map<string, number>();
+    byPool.set(w.pool, weights);
+    for (const [tenant, n] of Object.entries(w.tenantWeights ?? {}))
+      weights.set(tenant, Math.min(n, weights.get(tenant) ?? Infinity));
+  }
+  return (pool) => byPool.get(pool) ?? new Map();
 }

@@ -3,7 +3,7 @@ import { CancelledError, UsageError } from '../core/errors.js';
 import { JobHandle } from '../detached/handle.js';
 import type { JobView } from '../detached/job-view.js';
 import { forget, listJobs, listPoolJobs, listWorkers } from '../detached/queries.js';
-import { poolFairness } from '../broker/job-beacon.js';
+import { poolFairness, tenantWeightsByPool } from '../broker/job-beacon.js';
 import { rerunFailed } from '../detached/rerun.js';
 import { submit, type SubmitOptions } from '../detached/submit.js';
 import { loadPipeline } from '../pipeline/run-pipeline.js';
@@ -292,7 +292,7 @@ export async function workersCommand(flags: JobLocation & { json?: boolean }, io
   const jobs = await listPoolJobs(flags).catch(() => []);
   if (jobs.length === 0) return;
   io.stdout.write('\njobs running on the pools now (slots go in proportion to IN FLIGHT):\n');
-  for (const [pool, f] of poolFairness(jobs))
+  for (const [pool, f] of poolFairness(jobs, tenantWeightsByPool(workers.filter((w) => !w.quiet))))
     if (f.jobs > 1)
       io.stdout.write(`${printable(pool)}: Jain's index ${f.index.toFixed(3)} over ${f.jobs} jobs sharing it\n`);
   io.stdout.write(

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { poolJobViews, workerViews, type PoolJobView, type WorkerView } from '../detached/queries.js';
-import { poolFairness } from '../broker/job-beacon.js';
+import { poolFairness, tenantWeightsByPool } from '../broker/job-beacon.js';
 import { readBeacons } from '../broker/beacon.js';
 import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
@@ -144,8 +144,8 @@ export interface PoolSharing {
 
 /** Each pool with a job running now, by name: its jobs (from their coordinators' beacons) and its fairness index. */
 async function sharing(ctx: DashboardContext): Promise<PoolSharing[]> {
-  const jobs = await poolJobViews(ctx.store, ctx.signer);
-  return [...poolFairness(jobs)].map(([pool, f]) => ({
+  const [jobs, ws] = await Promise.all([poolJobViews(ctx.store, ctx.signer), workers(ctx)]);
+  return [...poolFairness(jobs, tenantWeightsByPool(ws.filter((w) => !w.quiet)))].map(([pool, f]) => ({
     pool,
     fairness: f.index,
     counted: f.jobs,

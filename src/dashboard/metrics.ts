@@ -10,7 +10,7 @@
 import { readTenants } from '../broker/tenant-queues.js';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, type Metric, type MetricValueWithName } from 'prom-client';
-import { poolFairness, readJobBeacons } from '../broker/job-beacon.js';
+import { poolFairness, readJobBeacons, tenantWeightsByPool } from '../broker/job-beacon.js';
 import { DURATION_BUCKETS, isTally, type JobTally, type TaskTally } from '../broker/job-tally.js';
 import { countJobs, poolsOf, versionsOf, workers } from './cluster-api.js';
 import type { DashboardContext } from './context.js';
@@ -74,6 +74,13 @@ class DurationHistogram {
   reset(): void {}
 }
 
+/** Each pool's fairness now, from its running jobs' beacons and its live workers' tenant weights. */
+async function fairnessNow(ctx: DashboardContext): Promise<Map<string, { index: number; jobs: number }>> {
+  const [all, ws] = await Promise.all([readJobBeacons(ctx.store, ctx.signer, undefined), workers(ctx)]);
+  const beats = all.filter((b) => !b.ended);
+  return poolFairness(beats, tenantWeightsByPool(ws.filter((w) => !w.quiet)));
+}
+
 /** A registry whose metrics read `ctx` on every scrape. */
 export function metricsRegistry(ctx: DashboardContext): Registry {
   const registry = new Registry();
@@ -91,12 +98,11 @@ export function metricsRegistry(ctx: DashboardContext): Registry {
   const fairness = (pick: (f: { index: number; jobs: number }) => number) =>
     async function collect(this: Gauge) {
       this.reset();
-      const beats = (await readJobBeacons(ctx.store, ctx.signer, undefined)).filter((b) => !b.ended);
-      for (const [pool, f] of poolFairness(beats)) this.set({ pool }, pick(f));
+      for (const [pool, f] of await fairnessNow(ctx)) this.set({ pool }, pick(f));
     };
   new Gauge({
     name: 'fj_pool_fairness',
-    help: "Jain's fairness index of each pool's slots now, over the in-flight messages per weight of the jobs of the highest priority present that could use more (1: even; 1/n: one job holds all)",
+    help: "Jain's fairness index of each pool's slots now, over each job's in-flight messages divided by its part of the pool (tenants by their weights, then their jobs by weight), among the jobs of the highest priority present that could use more (1: as the policy wants; 1/n: one job holds all)",
     labelNames: ['pool'],
     registers: [registry],
     collect: fairness((f) => f.index),

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { poolFairness, putJobBeacon, type JobBeat } from '../../src/broker/job-beacon.js';
+import { poolFairness, putJobBeacon, tenantWeightsByPool, type JobBeat } from '../../src/broker/job-beacon.js';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { openStore } from '../../src/store/open.js';
 
@@ -47,6 +47,36 @@ describe("Jain's index of a pool's shares", () => {
     expect(f.get('prio')).toEqual({ index: 1, jobs: 2 });
     expect(f.get('sated')).toEqual({ index: 1, jobs: 1 });
     expect(f.get('skew')!.index).toBeCloseTo((40 * 40) / (2 * (900 + 100)), 6); // 0.8
+  });
+});
+
+describe("Jain's index against the policy's tenants", () => {
+  it('measures each job against its part as the policy sets it: tenants by their weights first, then their jobs by weight', () => {
+    const split = [
+      beat('a', 'p', 4, { tenant: 'team-x', weight: 3 }), // its tenant's only job: half the pool, whatever its weight
+      beat('b', 'p', 4), // a tenant of its own
+    ];
+    expect(poolFairness(split).get('p')).toEqual({ index: 1, jobs: 2 });
+    // The same 50/50 is not what the policy wants when team-x weighs 3: 3/4 of the pool is its part.
+    const weighed = poolFairness(split, () => new Map([['team-x', 3]])).get('p')!.index;
+    expect(weighed).toBeCloseTo((4 / 0.75 + 4 / 0.25) ** 2 / (2 * ((4 / 0.75) ** 2 + (4 / 0.25) ** 2)), 6); // 0.8
+    // Within one tenant, by the jobs' weights: 6 and 2 of 8 for weights 3 and 1 is even.
+    const inside = [beat('c', 'q', 6, { tenant: 't', weight: 3 }), beat('d', 'q', 2, { tenant: 't' })];
+    expect(poolFairness(inside).get('q')).toEqual({ index: 1, jobs: 2 });
+  });
+
+  it("takes each pool's tenant weights from its live workers, the smallest where they disagree", () => {
+    const weights = tenantWeightsByPool([
+      { pool: 'p', tenantWeights: { a: 3, b: 2 } },
+      { pool: 'p', tenantWeights: { a: 2 } },
+      { pool: 'q' },
+    ]);
+    expect([...weights('p')]).toEqual([
+      ['a', 2],
+      ['b', 2],
+    ]);
+    expect(weights('q').size).toBe(0);
+    expect(weights('unknown').size).toBe(0);
   });
 });
 
