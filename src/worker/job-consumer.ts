@@ -1,6 +1,7 @@
 /**
  * The coordinating side of `fj worker`: takes detached jobs (`fj submit`)
- * from the pool's jobs queue, at most `maxJobs` at once, and coordinates
+ * from the pool's jobs queue and, tenant by tenant, from its tenants' jobs
+ * queues (tenant-admission.ts), at most `maxJobs` at once, and coordinates
  * each to its end in this process (detached/coordinate.ts). Items still run
  * on the worker threads, through the work queue, like any job's: the
  * coordinator is the main thread's work.
