@@ -6,9 +6,10 @@
  *
  * RabbitMQ pushes a consumer whatever its queue holds, first come first
  * served, and has no "take from the emptiest of these queues": the tenants'
- * queues are not consumed but asked (`basic.get`), one message at a time,
- * while the worker has room: every {@link ADMIT_EVERY_MS}, and at once when
- * a slot frees (`poke`). A job taken here is handed to the job consumer as
+ * queues are not consumed but asked, while the worker has room, every
+ * {@link ADMIT_EVERY_MS} and at once when a slot frees (`poke`): which hold
+ * a job (a passive declare each; the job beacons are read only when two or
+ * more do), then `basic.get` from the first in order, one job at a time. A job taken here is handed to the job consumer as
  * if it had been delivered (it is acked or put back on the same channel).
  *
  * Running jobs are counted from their coordinators' beacons
@@ -111,16 +112,9 @@ export class TenantAdmission {
   private async takeOne(): Promise<boolean> {
     const session = this.p.session();
     if (!session) return false;
-    for (const tenant of await this.order()) {
-      const spec = tenantJobsQueueSpec(this.p.pool, tenant, this.p.queueType);
-      let known = this.declared.get(session);
-      if (!known) this.declared.set(session, (known = new Set()));
-      if (!known.has(spec.name)) {
-        await declareQueue(session.ch, spec);
-        known.add(spec.name);
-      }
+    for (const tenant of await this.order(await this.waiting(session))) {
       const got = await session.ch.get(tenantJobsQueue(this.p.pool, tenant), { noAck: false });
-      if (!got) continue;
+      if (!got) continue; // taken by another worker meanwhile
       // Acked or put back by its delivery tag on this channel like a pushed one; only consumerTag (unused) differs.
       const msg = got as unknown as ConsumeMessage;
       this.recent.push({ tenant, at: Date.now() });
@@ -136,13 +130,31 @@ export class TenantAdmission {
     return false;
   }
 
-  /** The pool's tenants, fewest running jobs per unit of weight first, ties at random. */
-  private async order(): Promise<string[]> {
+  /**
+   * The pool's tenants whose jobs queue holds a job now: one round trip per
+   * tenant (declared once per session, then checked), and no store read
+   * beyond the tenant list while nothing is queued.
+   */
+  private async waiting(session: LinkSession): Promise<string[]> {
     const now = Date.now();
     if (!this.tenants || now - this.tenants.at > TENANTS_FRESH_MS)
       this.tenants = { at: now, names: await readTenants(this.p.store, this.p.pool) };
-    const names = this.tenants.names;
+    let known = this.declared.get(session);
+    if (!known) this.declared.set(session, (known = new Set()));
+    const out: string[] = [];
+    for (const tenant of this.tenants.names) {
+      const spec = tenantJobsQueueSpec(this.p.pool, tenant, this.p.queueType);
+      const q = known.has(spec.name) ? await session.ch.checkQueue(spec.name) : await declareQueue(session.ch, spec);
+      known.add(spec.name);
+      if (q.messageCount > 0) out.push(tenant);
+    }
+    return out;
+  }
+
+  /** `names` (tenants with a job queued), fewest running jobs on the pool per unit of weight first, ties at random. */
+  private async order(names: string[]): Promise<string[]> {
     if (names.length < 2) return names;
+    const now = Date.now();
     const running = new Map<string, number>();
     const add = (t: string) => running.set(t, (running.get(t) ?? 0) + 1);
     for (const b of await readJobBeacons(this.p.store, this.p.signer, this.p.pool, now))
