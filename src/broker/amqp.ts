@@ -429,8 +429,12 @@ export async function assertResultsQueue(ch: Channel, jobId: string, type: Queue
 export interface ConfirmWatch {
   /** Confirms outstanding and none arriving for this long (ms) is a stall; 0: never. */
   stallMs: number;
-  /** Called once, at the first stall: `pending` confirms outstanding, none for `waitedMs`. */
-  onStall(pending: number, waitedMs: number): void;
+  /**
+   * Called at a stall: `pending` confirms outstanding, none for `waitedMs`.
+   * Once, unless it returns false (not a stall it acts on: the broker said
+   * it blocked publishing), then the wait counts again from now.
+   */
+  onStall(pending: number, waitedMs: number): boolean | void;
 }
 
 /**
@@ -466,9 +470,9 @@ export class Publisher {
         () => {
           const waited = Date.now() - this.progressAt;
           if (this.unconfirmed === 0 || this.stalled || waited < watch.stallMs) return;
+          if (watch.onStall(this.unconfirmed, waited) === false) return void (this.progressAt = Date.now());
           this.stalled = true;
           clearInterval(this.timer);
-          watch.onStall(this.unconfirmed, waited);
         },
         Math.max(10, Math.min(5000, watch.stallMs / 4)),
       );

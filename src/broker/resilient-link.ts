@@ -242,8 +242,8 @@ export class ResilientLink {
       const publisher = new Publisher(confirmCh, undefined, {
         stallMs: this.stallMs,
         onStall: (pending, waitedMs) => {
-          if (!blocked)
-            giveUp(`no publish confirm for ${Math.round(waitedMs / 1000)} s with ${pending} outstanding; reconnecting`);
+          if (blocked) return false; // the broker blocked publishing (an alarm it lifts itself): watched again from now
+          giveUp(`no publish confirm for ${Math.round(waitedMs / 1000)} s with ${pending} outstanding; reconnecting`);
         },
       });
       // A channel-level error (a publish to an exchange that is gone) closes the publishing channel only:

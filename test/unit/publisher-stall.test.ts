@@ -1,6 +1,7 @@
 /**
  * A Publisher's confirm watch: confirms that stop arriving while some are
- * outstanding are reported once (its link then gives the connection up);
+ * outstanding are reported once (its link then gives the connection up),
+ * or again later when the link declines one (the broker blocked publishing);
  * confirms that keep arriving, or nothing outstanding, never are. The
  * channel is a stand-in that holds each confirm callback until the test
  * releases it; the link's reaction is tested against RabbitMQ in
@@ -35,6 +36,20 @@ describe('a publisher whose confirms stop', () => {
     expect(stalls).toHaveLength(1);
     expect(stalls[0][0]).toBe(2);
     expect(stalls[0][1]).toBeGreaterThanOrEqual(100);
+    channel.emit('close');
+  });
+
+  it('a stall its owner does not act on (the broker blocked publishing) is watched again, and reported again', async () => {
+    const { channel } = holdingChannel();
+    const calls: number[] = [];
+    const p = new Publisher(channel, 256, {
+      stallMs: 100,
+      onStall: () => (calls.push(Date.now()), calls.length > 1), // false the first time: "blocked, not now"
+    });
+    await p.send('q', Buffer.from('a'), {});
+    await sleep(500);
+    expect(calls).toHaveLength(2); // once declined, once taken; then no more
+    expect(calls[1] - calls[0]).toBeGreaterThanOrEqual(100);
     channel.emit('close');
   });
 
