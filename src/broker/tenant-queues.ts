@@ -38,9 +38,19 @@ function beaconName(pool: string, tenant: string): string {
   return `t${createHash('sha256').update(`${pool}\n${tenant}`).digest('hex').slice(0, 40)}`;
 }
 
-/** Tells `pool`'s workers that `tenant` queues jobs there (written with each of its jobs). */
+/** A process writes a tenant's beacon again only after this long (its TTL is a week): not once per job queued. */
+const ANNOUNCE_AGAIN_MS = 3600_000;
+/** When this process last announced each beacon, per store. */
+const announced = new WeakMap<PayloadStore, Map<string, number>>();
+
+/** Tells `pool`'s workers that `tenant` queues jobs there (with its jobs; at most once an hour from one process). */
 export async function announceTenant(store: PayloadStore, pool: string, tenant: string): Promise<void> {
-  await store.putBeacon('tenants', beaconName(pool, tenant), JSON.stringify({ pool, tenant }), TENANT_ANNOUNCE_TTL_MS);
+  const name = beaconName(pool, tenant);
+  let last = announced.get(store);
+  if (!last) announced.set(store, (last = new Map<string, number>()));
+  if (Date.now() - (last.get(name) ?? -Infinity) < ANNOUNCE_AGAIN_MS) return;
+  await store.putBeacon('tenants', name, JSON.stringify({ pool, tenant }), TENANT_ANNOUNCE_TTL_MS);
+  last.set(name, Date.now());
 }
 
 /** The tenants that queued jobs on `pool` within {@link TENANT_ANNOUNCE_TTL_MS} (a beacon that does not parse is skipped). */

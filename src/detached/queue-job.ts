@@ -79,14 +79,13 @@ export interface JobTarget {
   /** The pool's queue type. Default: classic. */
   type?: QueueType;
   /** The job's tenant: its message goes to the tenant's jobs queue, and the tenant is announced in `store`. Default: none (the pool's jobs queue). */
-  tenant?: string;
-  /** Where the tenant is announced (needed with `tenant`). */
-  store?: PayloadStore;
+  tenant?: { name: string; store: PayloadStore };
 }
 
 /** The jobs queue a job's records say its message goes to: its pool's type, and its tenant's queue when it names one. */
 export function jobTarget(store: PayloadStore, manifest: Pick<Manifest, 'options'>): JobTarget {
-  return { type: queueTypeOf(manifest), tenant: manifest.options.tenant, store };
+  const name = manifest.options.tenant;
+  return { type: queueTypeOf(manifest), ...(name === undefined ? {} : { tenant: { name, store } }) };
 }
 
 /**
@@ -101,14 +100,13 @@ export async function publishJob(
   signer: Signer | undefined,
   target: JobTarget = {},
 ): Promise<void> {
-  const { type = 'classic', tenant, store } = target;
-  if (tenant !== undefined && !store) throw new Error(`job ${jobId}: a tenant's job is announced in a store`);
+  const { type = 'classic', tenant } = target;
   const publisher = await jobPublisher(conn);
   // Declared every time: a jobs queue deleted meanwhile would drop the message unseen.
-  const spec = tenant === undefined ? jobsQueueSpec(queue, type) : tenantJobsQueueSpec(queue, tenant, type);
+  const spec = tenant ? tenantJobsQueueSpec(queue, tenant.name, type) : jobsQueueSpec(queue, type);
   await Promise.all([
     declareQueue(publisher.channel, spec),
-    tenant === undefined ? undefined : announceTenant(store!, queue, tenant),
+    tenant && announceTenant(tenant.store, queue, tenant.name),
   ]);
   const headers = signer ? { [SIGNATURE_HEADER]: signer.sign('job', jobId) } : {};
   const { confirmed } = await publisher.send(spec.name, Buffer.from(JSON.stringify({ job: jobId })), {
