@@ -43,8 +43,6 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
   const p = await loadPipeline(task);
   const info = p ? undefined : await loadTask(task);
   if (flags.wait && flags.out) checkOutputTarget(flags.out, 'output');
-  if (p && (flags.at !== undefined || flags.in !== undefined))
-    throw new UsageError('--at/--in: a pipeline cannot be delayed yet: submit it when it is due');
   const { value, source } = await readJsonInput(inputPath);
   const o = jobOptions(flags);
   const options: SubmitOptions = {
@@ -67,7 +65,7 @@ export async function submitCommand(task: string, inputPath: string, flags: Subm
   const handle = p ? await submitPipeline(p, value, options) : await submit(info!.cls, value, options);
   if (options.at !== undefined || options.delayMs !== undefined)
     io.stderr.write(
-      `fj: job ${handle.id} scheduled for ${new Date(flags.at !== undefined ? Date.parse(flags.at) : asked + options.delayMs!).toISOString()}; a worker of its pool starts it then ('fj cancel ${handle.id}' cancels it)\n`,
+      `fj: ${p ? 'pipeline' : 'job'} ${handle.id} scheduled for ${new Date(flags.at !== undefined ? Date.parse(flags.at) : asked + options.delayMs!).toISOString()}; a worker of its pool starts it then ('fj cancel ${handle.id}' cancels it)\n`,
     );
   if (!flags.wait) return void io.stdout.write(`${handle.id}\n`);
   io.stderr.write(

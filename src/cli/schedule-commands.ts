@@ -45,6 +45,9 @@ export async function scheduleAddCommand(
     label: flags.label,
     resultTtlMs: flags.resultTtl === undefined ? undefined : Math.round(flags.resultTtl * 1000),
     ...ownSettings(flags, o),
+    weight: o.weight,
+    priority: o.priority,
+    tenant: o.tenant,
   });
   io.stderr.write(
     `fj: schedule ${s.name} added (${s.task} on pool ${s.queue}); ${s.paused ? 'paused' : `next tick ${s.next ?? 'none'}`}\n`,

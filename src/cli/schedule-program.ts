@@ -1,7 +1,7 @@
 /** `fj schedule add|pause|resume|remove` and `fj schedules`: periodic jobs, declared for commander (handlers in schedule-commands.ts). */
 import type { Command } from 'commander';
 import { MAX_RESULT_TTL_DAYS } from '../core/job-options.js';
-import { duration, failureOptions, int } from './flags.js';
+import { duration, failureOptions, int, shareOptions } from './flags.js';
 import type { Streams } from './streams.js';
 
 const handlers = () => import('./schedule-commands.js');
@@ -42,7 +42,7 @@ export function scheduleCommands(program: Command, io: Streams): void {
       'items/results larger than this travel by store reference (default 65536)',
       int('--inline-limit'),
     );
-  failureOptions(add).action(async (name, task, input, flags) =>
+  failureOptions(shareOptions(add, 'each job: ')).action(async (name, task, input, flags) =>
     (await handlers()).scheduleAddCommand(name, task, input, flags, io),
   );
   for (const [verb, what] of [

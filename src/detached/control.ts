@@ -41,7 +41,7 @@ import {
   withHeartbeat,
 } from '../broker/amqp.js';
 import { isRunTag } from '../broker/message-id.js';
-import { stageJobId, type PipelinePlan } from '../store/pipeline-records.js';
+import { stageJobId } from '../store/pipeline-records.js';
 
 /** The implementation of `status()`: see its documentation in detached-api.ts. */
 export async function status(jobId: string, where: JobLocation = {}): Promise<JobReport> {
@@ -76,8 +76,8 @@ export async function cancel(jobId: string, where: JobLocation = {}, by: CancelS
     // A job that has ended is left as it is: its output and records stay for `fj result`.
     const ended = await readOutcome(store, jobId, signer);
     if (ended) throw endedError(jobId, ended);
-    const plan = (await readManifest(store, jobId, signer).catch(() => undefined))?.plan;
-    if (plan) return cancelPipeline(conn, store, signer, jobId, plan, where, by);
+    const own = await readManifest(store, jobId, signer).catch(() => undefined);
+    if (own?.plan) return cancelPipeline(conn, store, signer, jobId, own, where, by);
     return cancelJob(conn, store, signer, jobId, where, by);
   });
 }
@@ -86,24 +86,32 @@ export async function cancel(jobId: string, where: JobLocation = {}, by: CancelS
  * A submitted pipeline's cancel: recorded on the pipeline first (a stage
  * queued after it sees it: pipeline/continue-pipeline.ts), then each of its
  * stages' jobs that has not ended is cancelled. The stage ends cancelled, the
- * on-error stage runs, then the pipeline ends cancelled.
+ * on-error stage runs, then the pipeline ends cancelled. A delayed pipeline
+ * not started yet (its first stage still held) ends cancelled here and now:
+ * no stage ran, so its on-error stage has nothing to answer for and does not run.
  */
 async function cancelPipeline(
   conn: ChannelModel,
   store: PayloadStore,
   signer: Signer | undefined,
   id: string,
-  plan: PipelinePlan,
+  own: Manifest,
   where: JobLocation,
   by: CancelSource,
 ): Promise<CancelReport> {
   await writeCancel(store, id, by, signer);
   const stages: string[] = [];
-  for (let n = 1; n <= plan.stages.length; n++) {
+  let held = false;
+  for (let n = 1; n <= own.plan!.stages.length; n++) {
     const stage = stageJobId(id, n);
     if (!(await store.getMeta(stage, 'manifest')) || (await readOutcome(store, stage, signer))) continue;
+    if (n === 1) held = (await readStatus(store, stage, signer).catch(() => undefined))?.state === 'scheduled';
     await cancelJob(conn, store, signer, stage, where, by);
     stages.push(stage);
+  }
+  if (held) {
+    const error = new CancelledError(cancelledMessage(id, by));
+    await writeEnding(store, id, own, { state: 'cancelled', error }, `${cancelActor(by)} on ${hostname()}`, signer);
   }
   return { coordinator: false, pipeline: { stages } };
 }

@@ -40,6 +40,9 @@ const SCHEDULE_JOB_KEYS = [
   ...ITEM_POLICY_KEYS,
   'inlineLimit',
   'onCodeChange',
+  'weight',
+  'priority',
+  'tenant',
 ] as const satisfies readonly (keyof SubmitOptions)[];
 
 /** The job settings a schedule passes to each of its jobs (as {@link SubmitOptions}). */

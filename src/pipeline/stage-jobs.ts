@@ -49,7 +49,11 @@ export function stageManifest(
   };
 }
 
-/** Writes pipeline `id`'s status record and index entry: running, at `stage` (`2/3 align`, `on-error report`). */
+/**
+ * Writes pipeline `id`'s status record and index entry: running, at `stage`
+ * (`2/3 align`, `on-error report`), started when it was submitted (a delayed
+ * pipeline: when it was due).
+ */
 export async function setPipelineStatus(
   store: PayloadStore,
   id: string,
@@ -57,5 +61,8 @@ export async function setPipelineStatus(
   signer: Signer | undefined,
   stage: string,
 ): Promise<void> {
-  await writeFreshStatus(store, id, manifest, signer, 'running', { stage, started: manifest.detached!.submitted });
+  await writeFreshStatus(store, id, manifest, signer, 'running', {
+    stage,
+    started: manifest.detached!.due ?? manifest.detached!.submitted,
+  });
 }

@@ -18,7 +18,8 @@ import { keyMismatch, readBeacons } from '../broker/beacon.js';
 import { connect, DEFAULT_QUEUE, withHeartbeat } from '../broker/amqp.js';
 import { JobHandle } from '../detached/handle.js';
 import { manifestOptions, resultTtl, type SubmitOptions } from '../detached/submit.js';
-import { queueJob } from '../detached/queue-job.js';
+import { queueJob, writeFreshStatus } from '../detached/queue-job.js';
+import { dueTime, holdJob } from '../detached/delay.js';
 import { MAX_LABEL } from '../store/job-index.js';
 import type { DetachedInfo, Manifest } from '../store/job-records.js';
 import { MAX_PIPELINE_ID, stageJobId, type PipelinePlan, type PlannedStage } from '../store/pipeline-records.js';
@@ -35,14 +36,14 @@ import { resolvePipeline, type ResolvedStage } from './run-pipeline.js';
  * last stage's output, or the error of the stage that failed, once the
  * on-error stage has run). `options` are every stage's (a stage's settings
  * win); every stage runs on workers (`executor` settings apply to attached
- * runs only). Rejects as `submit()` does.
+ * runs only). `at` or `delayMs` delays it as `submit()` delays a job: the
+ * pipeline and its first stage are `scheduled`, held in the store until
+ * due, when the first stage's pool queues that stage (no broker is needed
+ * to submit it). Rejects as `submit()` does.
  */
 export async function submitPipeline(p: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<JobHandle> {
   if (!isPipeline(p)) throw new UsageError('submitPipeline: expected a pipeline built with pipeline()');
-  if (options.at !== undefined || options.delayMs !== undefined)
-    throw new UsageError(
-      'submitPipeline: a pipeline cannot be delayed yet (`at`, `delayMs`): submit it when it is due',
-    );
+  const due = dueTime(options);
   const { name, stages, errorStage } = await resolvePipeline(p);
   const streaming = stages.find((s) => s.settings.stream);
   if (streaming)
@@ -71,11 +72,16 @@ export async function submitPipeline(p: Pipeline, input: unknown, options: Submi
   const signer = signerFrom(opts.signingKey);
   const submitted = Date.now();
   const label = (options.label ?? `pipeline ${name}`).slice(0, MAX_LABEL);
-  const detached: DetachedInfo = { label, submitted, resultTtlMs: resultTtl(options.resultTtlMs) };
+  const detached: DetachedInfo = {
+    label,
+    submitted,
+    resultTtlMs: resultTtl(options.resultTtlMs),
+    ...(due === undefined ? {} : { due }),
+  };
   const store = await openStore(opts.store || undefined);
-  // The connection opens while the store is checked and written.
-  const connecting = connect(withHeartbeat(opts.broker), `submit ${id}`);
-  connecting.catch(() => {});
+  // The connection opens while the store is checked and written; a delayed pipeline needs none (its first stage is held).
+  const connecting = due === undefined ? connect(withHeartbeat(opts.broker), `submit ${id}`) : undefined;
+  connecting?.catch(() => {});
   try {
     const [taken, beacons] = await Promise.all([
       Promise.all(
@@ -105,26 +111,35 @@ export async function submitPipeline(p: Pipeline, input: unknown, options: Submi
       detached,
       plan,
     };
+    const base = stageManifest(plan.stages[0], detached, id, 1, plan.stages.length, created);
     const stage1: Manifest = {
-      ...stageManifest(plan.stages[0], detached, id, 1, plan.stages.length, created),
+      ...base,
+      detached: { ...base.detached!, ...(due === undefined ? {} : { due }) },
       input: { ref: stageRef },
     };
     // The pipeline's records are written beside its first stage's, and before that stage's message (a stage links to them).
     const pipelineRecords = Promise.all([
       writeManifest(store, id, own, signer),
-      setPipelineStatus(store, id, own, signer, `1/${plan.stages.length} ${first.name}`),
+      due === undefined
+        ? setPipelineStatus(store, id, own, signer, `1/${plan.stages.length} ${first.name}`)
+        : writeFreshStatus(store, id, own, signer, 'scheduled', { updated: created, due }),
     ]);
     pipelineRecords.catch(() => {});
-    await queueJob(
-      store,
-      await connecting,
-      stageJobId(id, 1),
-      stage1,
-      signer,
-      async () => void (await pipelineRecords),
-    );
+    if (!connecting) {
+      // Held in the store like a delayed job (detached/delay.ts): its pool's scheduler releases the first stage when due.
+      await pipelineRecords;
+      await holdJob(store, stageJobId(id, 1), stage1, signer);
+    } else
+      await queueJob(
+        store,
+        await connecting,
+        stageJobId(id, 1),
+        stage1,
+        signer,
+        async () => void (await pipelineRecords),
+      );
   } finally {
-    await Promise.all([connecting.then((c) => c.close()).catch(() => {}), store.close()]);
+    await Promise.all([connecting?.then((c) => c.close()).catch(() => {}), store.close()]);
   }
   return new JobHandle(id, { broker: options.broker, store: options.store, signingKey: options.signingKey });
 }

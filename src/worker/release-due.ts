@@ -1,7 +1,8 @@
 /**
  * The scheduler's release of delayed jobs that are due (detached/delay.ts
  * holds them): each one's status becomes `queued` and its message goes on
- * its pool's jobs queue.
+ * its pool's jobs queue. A delayed pipeline's first stage is such a job:
+ * once it is released, the pipeline shows it running.
  */
 import type { ChannelModel } from 'amqplib';
 import type { Signer } from '../core/signing.js';
@@ -10,6 +11,7 @@ import type { PayloadStore } from '../store/store.js';
 import type { Logger } from '../task/types.js';
 import { LATE_MS, type DueNote } from '../detached/delay.js';
 import { releaseHeldJob } from '../detached/queue-job.js';
+import { setPipelineStatus } from '../pipeline/stage-jobs.js';
 
 /** What the scheduler needs to release held jobs. */
 export interface ReleaseParts {
@@ -56,7 +58,9 @@ async function releaseOne(p: ReleaseParts, jobId: string, now: number): Promise<
   if (await readOutcome(store, jobId, signer)) return false; // cancelled (or ended) while held
   const status = await readStatus(store, jobId, signer).catch(() => undefined);
   // Still `scheduled`: this is the first release (a later one, after a scheduler died half way, only sends the message again).
-  await releaseHeldJob(store, p.conn, jobId, manifest, signer, status?.state === 'scheduled');
+  const fresh = status?.state === 'scheduled';
+  await releaseHeldJob(store, p.conn, jobId, manifest, signer, fresh);
+  if (fresh && manifest.pipeline?.stage === 1) await pipelineStarted(store, manifest.pipeline.id, signer);
   const late = now - due;
   if (late >= LATE_MS)
     log.warn(
@@ -64,6 +68,17 @@ async function releaseOne(p: ReleaseParts, jobId: string, now: number): Promise<
     );
   else log.info(`delayed job ${jobId} released (due ${new Date(due).toISOString()})`);
   return true;
+}
+
+/** A delayed pipeline's first stage was released: the pipeline is `running` at it (unless it ended meanwhile: cancelled). */
+async function pipelineStarted(store: PayloadStore, id: string, signer: Signer | undefined): Promise<void> {
+  const [own, over] = await Promise.all([
+    readManifest(store, id, signer).catch(() => undefined),
+    readOutcome(store, id, signer),
+  ]);
+  const first = own?.plan?.stages[0];
+  if (!own || !first || over) return;
+  await setPipelineStatus(store, id, own, signer, `1/${own.plan!.stages.length} ${first.name}`);
 }
 
 function readNote(text: string): DueNote | undefined {

@@ -6,7 +6,7 @@
  * the worker that holds the scheduler lease is killed (SIGKILL, by PID);
  * pause stops the ticks and resume restarts them (the missed ones not run);
  * a tick missed while no worker of the pool was up runs once, late, when one
- * comes up; bad cron, time zone or time are usage errors (exit 2, one line).
+ * comes up; a schedule's tenant and priority reach each tick's job; bad cron, time zone or time are usage errors (exit 2, one line).
  *
  *   CI=true npx vitest run --project reliability test/reliability/schedules.test.ts
  */
@@ -163,9 +163,16 @@ describe.runIf(available)('delayed and periodic jobs', () => {
       pool.queue,
       '--store',
       store,
+      // Each tick's job is a tenant's, at a priority: it goes through the tenant's jobs queue and admission.
+      '--tenant',
+      'team-s',
+      '--priority',
+      '2',
     ]);
     expect(add.code, add.stderr).toBe(0);
     await waitFor('4 ticks', async () => (await tickJobs(store, 'every2s')).length >= 4, 20_000);
+    for (const { job } of await tickJobs(store, 'every2s'))
+      expect(job).toMatchObject({ tenant: 'team-s', priority: 2 });
     const [s] = await listSchedules({ store });
     expect(s).toMatchObject({ name: 'every2s', cron: '*/2 * * * * *', timezone: 'Europe/Berlin', paused: false });
     // fj workers names one scheduler among the pool's workers: the one that submitted the last tick.
