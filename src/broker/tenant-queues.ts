@@ -6,7 +6,8 @@
  * fewest jobs running on the pool for its weight (worker/tenant-admission.ts),
  * so a tenant that queued a thousand jobs delays another's one by about a
  * job's start, not by its thousand. Jobs without a tenant keep the pool's
- * jobs queue, taken as they come.
+ * jobs queue: taken as they come while no tenant has a job queued, else in
+ * turn with the tenants', as one more tenant.
  *
  * RabbitMQ cannot list queues over AMQP: whoever queues a tenant's job
  * writes a beacon naming the tenant in the store (kind `tenants`, alive

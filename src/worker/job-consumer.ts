@@ -136,6 +136,7 @@ export class JobConsumer {
       room: () => (this.stopping ? 0 : p.maxJobs - this.active.size - this.admission.admitting),
       session: () => this.link.session,
       take: (msg, session, settled) => this.track(this.take(msg, session, settled)),
+      onContended: () => this.gate(),
     });
   }
 
@@ -151,10 +152,15 @@ export class JobConsumer {
     this.admission.start();
   }
 
-  /** Takes jobs from the jobs queue while fewer than maxJobs are coordinated here, else not (a job waits for a worker with room). */
+  /**
+   * Takes jobs from the jobs queue while fewer than maxJobs are coordinated
+   * here, else not (a job waits for a worker with room); and not while a
+   * tenant has jobs queued: admission then takes the pool's own jobs in turn
+   * with the tenants' (tenant-admission.ts).
+   */
   private gate(): void {
     const room = !this.stopping && this.active.size < this.p.maxJobs;
-    void this.link.setConsuming(jobsQueue(this.p.queue), room);
+    void this.link.setConsuming(jobsQueue(this.p.queue), room && !this.admission.contended);
     if (room) this.admission.poke();
   }
 

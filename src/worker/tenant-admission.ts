@@ -12,6 +12,13 @@
  * more do), then `basic.get` from the first in order, one job at a time. A job taken here is handed to the job consumer as
  * if it had been delivered (it is acked or put back on the same channel).
  *
+ * Jobs that name no tenant are one more tenant here, of weight 1: while
+ * no tenant has a job queued, the job consumer takes them from the pool's
+ * jobs queue as RabbitMQ pushes them (no poll, no store read: a pool with
+ * no tenants pays nothing for this); once a tenant has one queued, the
+ * consumer stops taking from the pool's jobs queue ({@link contended}) and
+ * its jobs are taken here, in the same order as the tenants' (`basic.get`).
+ *
  * Running jobs are counted from their coordinators' beacons
  * (broker/job-beacon.ts: every worker's, so the order holds across the
  * pool), plus the jobs this worker took in the last {@link RECENT_MS}
@@ -26,7 +33,7 @@ import type { Signer } from '../core/signing.js';
 import type { QueueType } from '../core/location.js';
 import type { Logger } from '../task/types.js';
 import type { PayloadStore } from '../store/store.js';
-import { declareQueue } from '../broker/amqp.js';
+import { declareQueue, jobsQueue } from '../broker/amqp.js';
 import { readJobBeacons } from '../broker/job-beacon.js';
 import type { LinkSession } from '../broker/resilient-link.js';
 import { readTenants, tenantJobsQueue, tenantJobsQueueSpec } from '../broker/tenant-queues.js';
@@ -37,6 +44,9 @@ export const ADMIT_EVERY_MS = 250;
 export const RECENT_MS = 2000;
 /** How long the pool's list of tenants is used before it is read again (a freed slot reads it at once). */
 export const TENANTS_FRESH_MS = 1000;
+
+/** The name jobs that name no tenant go by in the order (a tenant's name is never empty). */
+const UNTENANTED = '';
 
 /** What admission is built from. */
 export interface AdmissionParts {
@@ -53,6 +63,8 @@ export interface AdmissionParts {
   session(): LinkSession | undefined;
   /** Hands a job message taken from a tenant's queue to the consumer; it calls `settled` once the job holds a slot or never will. */
   take(msg: ConsumeMessage, session: LinkSession, settled: () => void): void;
+  /** {@link TenantAdmission.contended} changed: the consumer takes from the pool's jobs queue only while it is false. */
+  onContended(contended: boolean): void;
 }
 
 /** Takes tenants' jobs, fewest running for their weight first, while the worker has room (see the module's header). */
@@ -66,8 +78,18 @@ export class TenantAdmission {
   /** The queues declared in each session (a `basic.get` on a queue that is not there closes the channel). */
   private declared = new WeakMap<LinkSession, Set<string>>();
   private unsettled = 0;
+  private busy = false;
 
   constructor(private readonly p: AdmissionParts) {}
+
+  /**
+   * Whether a tenant had a job queued when the queues were last asked: the
+   * pool's own jobs (no tenant) are then taken here, in order, not as
+   * RabbitMQ pushes them.
+   */
+  get contended(): boolean {
+    return this.busy;
+  }
 
   /** Jobs taken from a tenant's queue that hold no slot yet: the consumer counts them against its room. */
   get admitting(): number {
@@ -113,7 +135,8 @@ export class TenantAdmission {
     const session = this.p.session();
     if (!session) return false;
     for (const tenant of await this.order(await this.waiting(session))) {
-      const got = await session.ch.get(tenantJobsQueue(this.p.pool, tenant), { noAck: false });
+      const queue = tenant === UNTENANTED ? jobsQueue(this.p.pool) : tenantJobsQueue(this.p.pool, tenant);
+      const got = await session.ch.get(queue, { noAck: false });
       if (!got) continue; // taken by another worker meanwhile
       // Acked or put back by its delivery tag on this channel like a pushed one; only consumerTag (unused) differs.
       const msg = got as unknown as ConsumeMessage;
@@ -131,9 +154,11 @@ export class TenantAdmission {
   }
 
   /**
-   * The pool's tenants whose jobs queue holds a job now: one round trip per
-   * tenant (declared once per session, then checked), and no store read
-   * beyond the tenant list while nothing is queued.
+   * The pool's tenants whose jobs queue holds a job now, and
+   * {@link UNTENANTED} when one does and so does the pool's jobs queue: one
+   * round trip per tenant (declared once per session, then checked), and no
+   * store read beyond the tenant list while nothing is queued. Sets
+   * {@link contended}.
    */
   private async waiting(session: LinkSession): Promise<string[]> {
     const now = Date.now();
@@ -148,7 +173,16 @@ export class TenantAdmission {
       known.add(spec.name);
       if (q.messageCount > 0) out.push(tenant);
     }
+    // Declared by the consumer's link in every session.
+    if (out.length > 0 && (await session.ch.checkQueue(jobsQueue(this.p.pool))).messageCount > 0) out.push(UNTENANTED);
+    this.setContended(out.length > 0);
     return out;
+  }
+
+  private setContended(busy: boolean): void {
+    if (busy === this.busy) return;
+    this.busy = busy;
+    this.p.onContended(busy);
   }
 
   /** `names` (tenants with a job queued), fewest running jobs on the pool per unit of weight first, ties at random. */
@@ -158,10 +192,10 @@ export class TenantAdmission {
     const running = new Map<string, number>();
     const add = (t: string) => running.set(t, (running.get(t) ?? 0) + 1);
     for (const b of await readJobBeacons(this.p.store, this.p.signer, this.p.pool, now))
-      if (!b.ended && b.tenant !== undefined) add(b.tenant);
+      if (!b.ended) add(b.tenant ?? UNTENANTED);
     this.recent = this.recent.filter((r) => now - r.at < RECENT_MS);
     for (const r of this.recent) add(r.tenant);
-    const score = (t: string) => (running.get(t) ?? 0) / (this.p.tenantWeights[t] ?? 1);
+    const score = (t: string) => (running.get(t) ?? 0) / (t === UNTENANTED ? 1 : (this.p.tenantWeights[t] ?? 1));
     return names
       .map((t) => ({ t, s: score(t), tie: Math.random() }))
       .sort((a, b) => a.s - b.s || a.tie - b.tie)
