@@ -27,7 +27,8 @@
  *   on the idle pool. Run twice, side by side (`--flood-modes`): `tenants`
  *   (each job names its tenant: tenants' jobs queues) and `one-queue` (no
  *   tenants: the pool's one first-come, first-served jobs queue, as every
- *   job had before 2026-12-07). Team-a's jobs are cancelled after each.
+ *   job had before 2026-12-07); `untenanted` is a third: team-a's jobs name
+ *   no tenant, team-b's does. Team-a's jobs are cancelled after each.
  *
  * RabbitMQ at FJ_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672), a
  * file store of its own. Workers are child processes stopped by PID; the
@@ -36,7 +37,7 @@
  *   node bench/sharing.mjs [--workers 4] [--threads 8] [--ms 400] [--scenarios equal,small,priority]
  *                          [--jobs 4] [--items 320] [--gap 0.3] [--weights 1,1,1,1]
  *                          [--huge 1600] [--small 16] [--delay 2]
- *                          [--flood 200] [--flood-items 8] [--flood-modes tenants,one-queue]
+ *                          [--flood 200] [--flood-items 8] [--flood-modes tenants,untenanted,one-queue]
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -286,13 +287,13 @@ try {
     const rows = [];
     figures.flood = { jobs: n, items: input.durations.length, aloneMs, modes: {} };
     for (const mode of opt['flood-modes'].split(',')) {
-      const tenants = mode === 'tenants';
+      if (!['tenants', 'untenanted', 'one-queue'].includes(mode)) throw new Error(`--flood-modes: no mode ${mode}`);
       const t = performance.now();
       const a = [];
-      for (let i = 0; i < n; i++) a.push(await detached(tenants ? 'team-a' : undefined));
+      for (let i = 0; i < n; i++) a.push(await detached(mode === 'tenants' ? 'team-a' : undefined));
       const queuedMs = performance.now() - t;
       await sleep(1000);
-      const wallMs = await timeB(tenants ? 'team-b' : undefined);
+      const wallMs = await timeB(mode === 'one-queue' ? undefined : 'team-b');
       rows.push([mode, fmt.s(queuedMs), fmt.s(wallMs), fmt.s(aloneMs), `${(wallMs / aloneMs).toFixed(2)}x`]);
       figures.flood.modes[mode] = { queuedMs, wallMs, slowdown: wallMs / aloneMs };
       for (const h of a) await h.cancel().catch(() => {});
