@@ -136,7 +136,7 @@ export class JobConsumer {
       room: () => (this.stopping ? 0 : p.maxJobs - this.active.size - this.admission.admitting),
       session: () => this.link.session,
       take: (msg, session, settled) => this.track(this.take(msg, session, settled)),
-      onContended: () => this.gate(),
+      onChecked: () => this.consumeOwn(),
     });
   }
 
@@ -152,16 +152,28 @@ export class JobConsumer {
     this.admission.start();
   }
 
+  /** Whether a job more can be taken on here. */
+  private get room(): boolean {
+    return !this.stopping && this.active.size < this.p.maxJobs;
+  }
+
   /**
    * Takes jobs from the jobs queue while fewer than maxJobs are coordinated
    * here, else not (a job waits for a worker with room); and not while a
    * tenant has jobs queued: admission then takes the pool's own jobs in turn
-   * with the tenants' (tenant-admission.ts).
+   * with the tenants' (tenant-admission.ts). A slot that frees asks
+   * admission first, which resumes the consumer once it has looked
+   * ({@link consumeOwn}).
    */
   private gate(): void {
-    const room = !this.stopping && this.active.size < this.p.maxJobs;
-    void this.link.setConsuming(jobsQueue(this.p.queue), room && !this.admission.contended);
+    const room = this.room;
+    if (!room || this.admission.contended) void this.link.setConsuming(jobsQueue(this.p.queue), false);
     if (room) this.admission.poke();
+  }
+
+  /** Admission has asked the tenants' queues: consumes the jobs queue when there is room and no tenant waits. */
+  private consumeOwn(): void {
+    void this.link.setConsuming(jobsQueue(this.p.queue), this.room && !this.admission.contended);
   }
 
   private track(p: Promise<void>): void {

@@ -18,6 +18,9 @@
  * no tenants pays nothing for this); once a tenant has one queued, the
  * consumer stops taking from the pool's jobs queue ({@link contended}) and
  * its jobs are taken here, in the same order as the tenants' (`basic.get`).
+ * A worker whose slots were all taken consumes the pool's jobs queue again
+ * only once a freed slot has had the queues asked: else RabbitMQ would push
+ * it the next job of that queue before a tenant's waiting one is seen.
  *
  * Running jobs are counted from their coordinators' beacons
  * (broker/job-beacon.ts: every worker's, so the order holds across the
@@ -63,8 +66,12 @@ export interface AdmissionParts {
   session(): LinkSession | undefined;
   /** Hands a job message taken from a tenant's queue to the consumer; it calls `settled` once the job holds a slot or never will. */
   take(msg: ConsumeMessage, session: LinkSession, settled: () => void): void;
-  /** {@link TenantAdmission.contended} changed: the consumer takes from the pool's jobs queue only while it is false. */
-  onContended(contended: boolean): void;
+  /**
+   * The queues were asked ({@link TenantAdmission.contended} is fresh), or
+   * asking them failed: the consumer takes from the pool's jobs queue only
+   * while it has room and contended is false.
+   */
+  onChecked(): void;
 }
 
 /** Takes tenants' jobs, fewest running for their weight first, while the worker has room (see the module's header). */
@@ -123,8 +130,9 @@ export class TenantAdmission {
         while (this.timer && this.p.room() > 0 && (await this.takeOne()));
       } while (this.again && this.timer);
     } catch (err) {
-      // The link reconnects, or the store answers later: the next round tries again.
+      // The link reconnects, or the store answers later: the next round tries again; the pool's own jobs meanwhile as last known.
       this.p.log.debug(`tenant admission: ${(err as Error).message}`);
+      this.p.onChecked();
     } finally {
       this.running = false;
     }
@@ -175,14 +183,9 @@ export class TenantAdmission {
     }
     // Declared by the consumer's link in every session.
     if (out.length > 0 && (await session.ch.checkQueue(jobsQueue(this.p.pool))).messageCount > 0) out.push(UNTENANTED);
-    this.setContended(out.length > 0);
+    this.busy = out.length > 0;
+    this.p.onChecked();
     return out;
-  }
-
-  private setContended(busy: boolean): void {
-    if (busy === this.busy) return;
-    this.busy = busy;
-    this.p.onContended(busy);
   }
 
   /** `names` (tenants with a job queued), fewest running jobs on the pool per unit of weight first, ties at random. */
