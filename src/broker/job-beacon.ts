@@ -124,7 +124,7 @@ export type FairnessInput = Pick<JobBeat, 'job' | 'pool' | 'weight' | 'priority'
  * is not short of its share), x being a job's in-flight messages divided by
  * its part of the pool as the policy sets it (executors/amqp/fair-share.ts):
  * the tenants' parts by their weights (`tenantWeights(pool)`, 1 unless set;
- * a job without a tenant is a tenant of its own, of its weight), then each
+ * the jobs without a tenant are one more tenant, of weight 1), then each
  * tenant's part by its jobs' weights. 1 is a split as the policy wants it,
  * 1/n one job holding everything; with fewer than two such jobs the pool
  * counts as even (1). `jobs` is how many were counted.
@@ -147,15 +147,29 @@ export function poolFairness(
   return out;
 }
 
+/**
+ * The group a job shares its pool in, between tenants (the jobs' shares,
+ * executors/amqp/fair-share.ts; the pool's admission order,
+ * worker/tenant-admission.ts; {@link poolFairness}): its tenant's; the jobs
+ * that name no tenant are one group, one more tenant.
+ */
+export function tenantGroup(tenant: string | undefined): string {
+  return tenant === undefined ? 'no tenant' : `tenant ${tenant}`;
+}
+
+/** A {@link tenantGroup}'s weight between the groups: the pool's for a tenant (1 unless set); 1 for the jobs without one. */
+export function tenantGroupWeight(tenant: string | undefined, tenantWeights: ReadonlyMap<string, number>): number {
+  return tenant === undefined ? 1 : (tenantWeights.get(tenant) ?? 1);
+}
+
 /** Each job's part (0 to 1) of what `jobs` share: between tenants by weight first, then within each by the jobs' weights. */
 function entitlements(jobs: readonly FairnessInput[], tenantWeights: ReadonlyMap<string, number>): Map<string, number> {
   const groups = new Map<string, FairnessInput[]>();
   for (const j of jobs) {
-    const key = j.tenant === undefined ? `job ${j.job}` : `tenant ${j.tenant}`;
+    const key = tenantGroup(j.tenant);
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
-  const weightOf = (g: FairnessInput[]) =>
-    g[0].tenant === undefined ? g[0].weight : (tenantWeights.get(g[0].tenant) ?? 1);
+  const weightOf = (g: FairnessInput[]) => tenantGroupWeight(g[0].tenant, tenantWeights);
   const all = [...groups.values()].reduce((n, g) => n + weightOf(g), 0);
   const part = new Map<string, number>();
   for (const g of groups.values()) {

@@ -207,8 +207,8 @@ export interface RunOptions {
   /**
    * amqp: who the job is run for (a team, a customer): 1-100 letters,
    * digits and `. _ : @ -`. Within a priority, a pool's slots are shared
-   * equally between tenants first (a job without a tenant counts as a
-   * tenant of its own), then between each tenant's jobs by weight; a pool
+   * equally between tenants first (the jobs without a tenant count
+   * together as one more tenant), then between each tenant's jobs by weight; a pool
    * can cap a tenant's share (`fj worker --tenant-cap`). Default: none.
    */
   tenant?: string;

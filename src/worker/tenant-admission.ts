@@ -37,7 +37,7 @@ import type { QueueType } from '../core/location.js';
 import type { Logger } from '../task/types.js';
 import type { PayloadStore } from '../store/store.js';
 import { declareQueue, jobsQueue } from '../broker/amqp.js';
-import { readJobBeacons } from '../broker/job-beacon.js';
+import { readJobBeacons, tenantGroupWeight } from '../broker/job-beacon.js';
 import type { LinkSession } from '../broker/resilient-link.js';
 import { readTenants, tenantJobsQueue, tenantJobsQueueSpec } from '../broker/tenant-queues.js';
 
@@ -198,7 +198,8 @@ export class TenantAdmission {
       if (!b.ended) add(b.tenant ?? UNTENANTED);
     this.recent = this.recent.filter((r) => now - r.at < RECENT_MS);
     for (const r of this.recent) add(r.tenant);
-    const score = (t: string) => (running.get(t) ?? 0) / (t === UNTENANTED ? 1 : (this.p.tenantWeights[t] ?? 1));
+    const weights = new Map(Object.entries(this.p.tenantWeights));
+    const score = (t: string) => (running.get(t) ?? 0) / tenantGroupWeight(t === UNTENANTED ? undefined : t, weights);
     return names
       .map((t) => ({ t, s: score(t), tie: Math.random() }))
       .sort((a, b) => a.s - b.s || a.tie - b.tie)

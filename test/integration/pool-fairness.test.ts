@@ -54,7 +54,7 @@ describe("Jain's index against the policy's tenants", () => {
   it('measures each job against its part as the policy sets it: tenants by their weights first, then their jobs by weight', () => {
     const split = [
       beat('a', 'p', 4, { tenant: 'team-x', weight: 3 }), // its tenant's only job: half the pool, whatever its weight
-      beat('b', 'p', 4), // a tenant of its own
+      beat('b', 'p', 4), // the jobs without a tenant: one more tenant, of weight 1
     ];
     expect(poolFairness(split).get('p')).toEqual({ index: 1, jobs: 2 });
     // The same 50/50 is not what the policy wants when team-x weighs 3: 3/4 of the pool is its part.
@@ -63,6 +63,9 @@ describe("Jain's index against the policy's tenants", () => {
     // Within one tenant, by the jobs' weights: 6 and 2 of 8 for weights 3 and 1 is even.
     const inside = [beat('c', 'q', 6, { tenant: 't', weight: 3 }), beat('d', 'q', 2, { tenant: 't' })];
     expect(poolFairness(inside).get('q')).toEqual({ index: 1, jobs: 2 });
+    // Jobs without a tenant share one part between them: 4 and 4 beside team-x's 8 is even.
+    const untenanted = [beat('e', 'r', 8, { tenant: 'team-x' }), beat('f', 'r', 4), beat('g', 'r', 4)];
+    expect(poolFairness(untenanted).get('r')).toEqual({ index: 1, jobs: 3 });
   });
 
   it("takes each pool's tenant weights from its live workers, the smallest where they disagree", () => {

@@ -52,20 +52,25 @@ describe('shares', () => {
     expect(modest.get('lo')).toBe(54);
   });
 
-  it("shares between tenants first, then between each tenant's jobs; a job without a tenant is a tenant of its own", () => {
-    // Tenant a's three jobs together get what b's one job gets, and what the job without a tenant gets.
+  it("shares between tenants first, then between each tenant's jobs; the jobs without a tenant are one more tenant, of weight 1", () => {
+    // Tenant a's three jobs together get what b's one job gets, and what the jobs without a tenant get together.
     const s = shares(90, [
       job('a1', { tenant: 'a' }),
       job('a2', { tenant: 'a' }),
       job('a3', { tenant: 'a', weight: 4 }),
       job('b1', { tenant: 'b' }),
       job('solo'),
+      job('solo2', { weight: 2 }),
     ]);
     expect(s.get('b1')).toBe(30);
-    expect(s.get('solo')).toBe(30);
+    expect(s.get('solo')).toBe(10);
+    expect(s.get('solo2')).toBe(20);
     expect(s.get('a1')).toBe(5);
     expect(s.get('a2')).toBe(5);
     expect(s.get('a3')).toBe(20);
+    // Without tenants, the jobs share by their weights alone, as before there were tenants.
+    const plain = shares(90, [job('x'), job('y', { weight: 2 })]);
+    expect([plain.get('x'), plain.get('y')]).toEqual([30, 60]);
   });
 
   it('weighs tenants as the pool says, then shares each tenant part between its jobs by their weights', () => {

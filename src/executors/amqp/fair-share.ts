@@ -11,8 +11,8 @@
  *   so on. A job of a lower priority keeps a floor of {@link FLOOR}
  *   messages in flight, so it always progresses (about one slot per two
  *   floor messages), however many jobs of higher priority run;
- * - within a priority, between tenants first (equally; a job without a
- *   tenant is a tenant of its own, of its weight), each tenant within the
+ * - within a priority, between tenants first (equally; the jobs without a
+ *   tenant are one more tenant, of weight 1), each tenant within the
  *   cap the pool's workers announce for it (`fj worker --tenant-cap`: the
  *   cap holds even when the tenant is alone, idling the rest), then between
  *   each tenant's jobs by weight; at each step water-filling: a job that
@@ -37,7 +37,14 @@
  */
 import type { Signer } from '../../core/signing.js';
 import type { PayloadStore } from '../../store/store.js';
-import { JOB_BEAT_EVERY_MS, putJobBeacon, readJobBeacons, type JobBeat } from '../../broker/job-beacon.js';
+import {
+  JOB_BEAT_EVERY_MS,
+  putJobBeacon,
+  readJobBeacons,
+  tenantGroup,
+  tenantGroupWeight,
+  type JobBeat,
+} from '../../broker/job-beacon.js';
 
 export { JOB_BEAT_EVERY_MS };
 
@@ -80,18 +87,18 @@ export function shares(
     // The jobs of lower priorities keep their floors; what this level cannot use goes down to them.
     const avail = Math.max(0, left - FLOOR * below);
     left -= avail;
-    // Between tenants first (by the pool's tenant weights, 1 unless set; a job without one is a tenant of its own,
-    // of its weight), each within its cap; then between each tenant's jobs, by weight.
+    // Between tenants first (by the pool's tenant weights, 1 unless set; the jobs without one are one more tenant,
+    // of weight 1), each within its cap; then between each tenant's jobs, by weight.
     const tenants = new Map<string, Claim[]>();
     for (const c of level) {
-      const key = c.tenant === undefined ? `job ${c.job}` : `tenant ${c.tenant}`;
+      const key = tenantGroup(c.tenant);
       tenants.set(key, [...(tenants.get(key) ?? []), c]);
     }
-    const groups = [...tenants].map(([key, jobs]) => {
-      const cap = key.startsWith('tenant ') ? tenantCaps.get(jobs[0].tenant!) : undefined;
+    const groups = [...tenants.values()].map((jobs) => {
+      const { tenant } = jobs[0];
+      const cap = tenant === undefined ? undefined : tenantCaps.get(tenant);
       const wanted = jobs.reduce((n, c) => n + need(c), 0);
-      // A tenant weighs what the pool says (1 unless set); a job without one, its own weight.
-      const weight = key.startsWith('tenant ') ? (tenantWeights.get(jobs[0].tenant!) ?? 1) : jobs[0].weight;
+      const weight = tenantGroupWeight(tenant, tenantWeights);
       return { jobs, weight, cap, wanted, need: cap === undefined ? wanted : Math.min(wanted, cap * capacity) };
     });
     let byTenant = waterFill(avail, groups);
