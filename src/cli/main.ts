@@ -4,7 +4,7 @@
  * with its code — 0 success, 1 a hook failed, 2 usage or input error, 3
  * broker or store trouble. The command line itself lives in `program.ts`.
  */
-import { runCli } from './program.js';
+import { startEarlyThread } from '../runtime/early-thread.js';
 
 /**
  * Exit code of a program whose reader went away: 128 + SIGPIPE (13), what
@@ -22,4 +22,20 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.exitCode = await runCli(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (runsLocally(argv)) startEarlyThread();
+const { runCli } = await import('./program.js');
+process.exitCode = await runCli(argv);
+
+/** `fj run` on the local executor (the default): its first thread starts now, while the CLI loads (runtime/early-thread.ts). */
+function runsLocally(args: string[]): boolean {
+  if (args[0] !== 'run') return false;
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (a === '-e' || a === '--executor') return args[i + 1] === 'local';
+    if (a.startsWith('--executor=')) return a === '--executor=local';
+    if (a === '-h' || a === '--help') return false;
+  }
+  return true;
+}

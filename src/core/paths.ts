@@ -19,6 +19,8 @@ export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const builtinTasksDir = join(packageRoot, 'dist', 'tasks');
 /** Built-in pipelines (`fj run align-campaign`), compiled. */
 export const builtinPipelinesDir = join(packageRoot, 'dist', 'pipelines');
+/** fj's public entry, compiled: what task modules import (`fj`, `../src/index.js`). */
+export const publicEntry = join(packageRoot, 'dist', 'src', 'index.js');
 /** The worker-thread entry, compiled. */
 export const threadEntry = join(packageRoot, 'dist', 'src', 'runtime', 'thread-entry.js');
 

@@ -25,10 +25,11 @@ export class LocalExecutor implements Executor {
   /** A job failed: its threads may still hold work nobody waits for, so `dispose` terminates them at once. */
   private failed = false;
 
-  /** Starts the threads now: they boot while the job validates and runs setup. */
+  /** Starts the first thread now: it boots while the job validates and runs setup; more start as batches need them. */
   prepare(options: NormalizedOptions): void {
     this.pool ??= ThreadPool.start({
       size: options.concurrency,
+      lazy: true,
       services: options.services,
       logLevel: options.logLevel,
       logStyle: jobLogStyle(options.logFormat),

@@ -8,6 +8,7 @@ import { PLAIN, type LogLevel, type LogStyle } from '../core/log.js';
 import { threadEntry } from '../core/paths.js';
 import { SLOT_SIZE } from './thread-slot.js';
 import { fromWire } from '../core/wire-error.js';
+import { InternalError } from '../core/errors.js';
 import type { BatchFailure, FromThread, ThreadData, ToThread } from './thread-entry.js';
 
 /**
@@ -114,13 +115,32 @@ export function warmThread(t: Thread, moduleUrls: string[]): Promise<WarmFailure
   });
 }
 
-/** Starts one thread and waits until it is ready. */
-export function startThread(data: ThreadData): Promise<Thread> {
-  const worker = new Worker(threadEntry, { workerData: data });
+/** A thread being started: its worker now (to terminate it before it is ready), the thread once it is. */
+export interface Starting {
+  worker: Worker;
+  ready: Promise<Thread>;
+}
+
+/**
+ * Starts one thread, or, given an `early` one (early-thread.ts, already
+ * booting), hands it its data; `ready` resolves once it has built its
+ * services, or rejects with why it could not.
+ */
+export function startThread(data: ThreadData, early?: Worker): Starting {
+  const worker = early ?? new Worker(threadEntry, { workerData: data });
+  if (early) early.postMessage({ type: 'init', data });
+  return { worker, ready: threadReady(worker, data) };
+}
+
+function threadReady(worker: Worker, data: ThreadData): Promise<Thread> {
   return new Promise((resolve, reject) => {
-    const onMessage = (msg: FromThread) => {
+    const off = () => {
       worker.off('error', onError);
       worker.off('message', onMessage);
+      worker.off('exit', onExit);
+    };
+    const onMessage = (msg: FromThread) => {
+      off();
       if (msg.type === 'ready')
         resolve({
           worker,
@@ -135,8 +155,13 @@ export function startThread(data: ThreadData): Promise<Thread> {
         reject(fromWire(msg.error));
       }
     };
-    const onError = (err: Error) => reject(err);
+    const onError = (err: Error) => (off(), reject(err));
+    const onExit = (code: number) => (
+      off(),
+      reject(new InternalError(`worker thread ${data.workerId} exited (code ${code}) before it was ready`))
+    );
     worker.on('message', onMessage);
     worker.once('error', onError);
+    worker.once('exit', onExit);
   });
 }

@@ -15,6 +15,7 @@ import { loadServices, TaskRuntime, type Services } from './task-runtime.js';
 import { runBatch } from './run-batch.js';
 import { ThreadSlot } from './thread-slot.js';
 import { toWire, type WireError } from '../core/wire-error.js';
+import type { EarlyData } from './early-thread.js';
 
 /** What the pool hands a new thread. */
 export interface ThreadData {
@@ -103,7 +104,15 @@ export type FromThread =
   | { type: 'warmed'; ack: number; failed?: { moduleUrl: string; error: string }[] };
 
 const port = parentPort!;
-const data = workerData as ThreadData;
+const early = workerData as Partial<EarlyData> | null;
+/** An early thread (early-thread.ts) imports what it was asked to warm, and is told its data once a pool adopts it. */
+const data: ThreadData =
+  early?.early === true
+    ? await new Promise<ThreadData>((resolve) => {
+        void warm(early.warm ?? [], undefined);
+        port.once('message', (m: { type: 'init'; data: ThreadData }) => resolve(m.data));
+      })
+    : (workerData as ThreadData);
 const slot = new Float64Array(data.slot);
 /** Every batch's signal follows this one too (abort without id). */
 const abortAll = new AbortController();

@@ -22,11 +22,13 @@
  * them before it takes a batch, so no job's first batch pays the import.
  */
 import { EventEmitter } from 'node:events';
+import type { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { InternalError } from '../core/errors.js';
 import type { LogLevel, LogStyle } from '../core/log.js';
 import { threadEntry } from '../core/paths.js';
 import { BatchLost } from './lost-batch.js';
+import { takeEarlyThread } from './early-thread.js';
 import { ThreadSlot } from './thread-slot.js';
 import type { FromThread, ToThread } from './thread-entry.js';
 import { fromWire } from '../core/wire-error.js';
@@ -36,6 +38,7 @@ import {
   threadData,
   warmThread,
   type BatchDone,
+  type Starting,
   type Thread,
   type WarmFailure,
 } from './pool-thread.js';
@@ -75,6 +78,14 @@ export interface BatchOptions {
 export interface PoolOptions {
   /** Threads. */
   size: number;
+  /**
+   * Start one thread, and another each time a batch finds every thread
+   * busy, up to `size` (the local executor: a one-item job starts one
+   * thread, not one per core, and waits for none but the first). Default:
+   * start all `size` at once and resolve `start` once each is ready (`fj
+   * worker`: it is ready only when its threads are).
+   */
+  lazy?: boolean;
   /** Services module built once per thread. */
   services: string | undefined;
   logLevel: LogLevel;
@@ -92,8 +103,8 @@ export interface PoolEvents {
    * again, not only the one whose batch finished.
    */
   room: [];
-  /** A thread died, with why (for logs). */
-  threadLost: [why: string];
+  /** A thread died or could not start, with why (for logs), and whether a new one takes its place. */
+  threadLost: [why: string, replaced: boolean];
 }
 
 /**
@@ -106,6 +117,10 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   private watchdog: NodeJS.Timeout | undefined;
   /** Modules every thread imports, a replacement thread too (see {@link keepWarm}). */
   private readonly kept = new Set<string>();
+  /** Modules {@link warm} asked for: a thread that joins later imports them too. */
+  private readonly warmed = new Set<string>();
+  /** Threads started and not ready yet (`lazy`): terminated if the pool closes first. */
+  private readonly starting = new Set<Worker>();
 
   private constructor(
     private readonly threads: Thread[],
@@ -116,21 +131,53 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     for (const t of threads) this.attach(t);
   }
 
-  /** Starts `size` threads and waits until each has built its services. */
+  /**
+   * Starts `size` threads (the first one the early thread, when `fj run`
+   * started one: early-thread.ts) and waits until each has built its
+   * services; with `lazy`, starts the first only and waits for it (see
+   * {@link PoolOptions.lazy}). Rejects with a thread's error.
+   */
   static async start(options: PoolOptions): Promise<ThreadPool> {
     if (!existsSync(threadEntry))
       throw new InternalError(`fj is not built: ${threadEntry} is missing (run npm run build)`);
-    const started = await Promise.allSettled(
-      Array.from({ length: options.size }, (_, n) => startThread(threadData(options, n))),
+    const started = Array.from({ length: options.lazy ? 1 : options.size }, (_, n) =>
+      startThread(threadData(options, n), n === 0 ? takeEarlyThread() : undefined),
     );
-    const failed = started.find((s) => s.status === 'rejected');
+    const ready = await Promise.allSettled(started.map((s) => s.ready));
+    const failed = ready.find((s) => s.status === 'rejected');
     if (failed) {
-      await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.worker.terminate()] : [])));
+      await Promise.all(started.map((s) => s.worker.terminate()));
       throw failed.reason;
     }
     return new ThreadPool(
-      started.map((s) => (s as PromiseFulfilledResult<Thread>).value),
+      ready.map((s) => (s as PromiseFulfilledResult<Thread>).value),
       options,
+    );
+  }
+
+  /** `lazy`: a batch found every thread busy: one more thread starts, while the pool has fewer than its size. */
+  private grow(): void {
+    const n = this.threads.length + this.starting.size;
+    if (n < this.options.size) this.join(startThread(threadData(this.options, n)));
+  }
+
+  /** A thread still starting joins the pool once it is ready (imports what the pool was asked to warm), or is dropped with why. */
+  private join(s: Starting): void {
+    this.starting.add(s.worker);
+    s.ready.then(
+      (t) => {
+        this.starting.delete(s.worker);
+        if (this.closed) return void t.worker.terminate();
+        this.threads.push(t);
+        this.attach(t);
+        if (this.warmed.size > 0)
+          t.worker.postMessage({ type: 'warm', moduleUrls: [...this.warmed] } satisfies ToThread);
+        this.emit('room');
+      },
+      (err: Error) => {
+        this.starting.delete(s.worker);
+        if (!this.closed) this.emit('threadLost', `a worker thread could not start: ${err.message}`, false);
+      },
     );
   }
 
@@ -143,9 +190,9 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Threads in the pool (live or being replaced). */
+  /** Threads in the pool (live, being replaced, or still starting). */
   get size(): number {
-    return this.threads.length;
+    return this.options.size;
   }
 
   /** Batches in flight across all threads. */
@@ -164,6 +211,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
    * executor calls it while the job's input is still being read.
    */
   warm(moduleUrl: string): void {
+    this.warmed.add(moduleUrl);
     for (const t of this.threads)
       if (!t.dead) t.worker.postMessage({ type: 'warm', moduleUrls: [moduleUrl] } satisfies ToThread);
   }
@@ -211,6 +259,8 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     const thread = t;
     this.ensureLoaded(thread, job);
     const id = this.nextId++;
+    // The least-loaded thread was busy already: every thread is.
+    if (this.options.lazy && thread.inFlight > 0) this.grow();
     thread.inFlight++;
     if (options.timeoutMs) this.startWatchdog(options.timeoutMs);
     return new Promise<BatchDone>((resolve, reject) => {
@@ -304,6 +354,7 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   async close(): Promise<void> {
     this.closed = true;
     this.stopWatchdog();
+    await this.stopStarting();
     await Promise.all(
       this.threads.map(async (t) => {
         if (t.dead) return; // already gone (its replacement, if it comes, is terminated on arrival)
@@ -320,7 +371,13 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
   async terminate(): Promise<void> {
     this.closed = true;
     this.stopWatchdog();
-    await Promise.all(this.threads.map((t) => stopThread(t)));
+    await Promise.all([this.stopStarting(), ...this.threads.map((t) => stopThread(t))]);
+  }
+
+  /** Terminates the threads still starting: nothing of theirs ran. */
+  private async stopStarting(): Promise<void> {
+    await Promise.all([...this.starting].map((w) => w.terminate()));
+    this.starting.clear();
   }
 
   private onMessage(t: Thread, msg: FromThread): void {
@@ -354,9 +411,9 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     t.inFlight = 0;
     void stopThread(t);
     if (this.closed) return;
-    this.emit('threadLost', `${t.id}: ${why}`);
+    this.emit('threadLost', `${t.id}: ${why}`, true);
     const at = this.threads.indexOf(t);
-    startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).then(
+    startThread({ ...threadData(this.options, at), workerId: `${t.id}'` }).ready.then(
       async (fresh) => {
         if (this.closed) return void fresh.worker.terminate();
         this.threads[at] = fresh;
@@ -370,7 +427,8 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
         }
         this.emit('room');
       },
-      (err) => this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`),
+      (err) =>
+        this.emit('threadLost', `${t.id}: could not start a replacement thread: ${(err as Error).message}`, false),
     );
   }
 
@@ -396,6 +454,11 @@ export class ThreadPool extends EventEmitter<PoolEvents> {
     clearInterval(this.watchdog);
     this.watchdog = undefined;
   }
+}
+
+/** The log line for a `threadLost` event. */
+export function lostThread(why: string, replaced: boolean): string {
+  return `lost a worker thread: ${why}${replaced ? '; a new one takes its place' : '; the pool goes on with one thread fewer'}`;
 }
 
 function formatMs(ms: number): string {

@@ -53,7 +53,7 @@ import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
 import { JobLog } from './job-log.js';
 import { Refusals } from './refusals.js';
-import type { PoolJob, ThreadPool } from '../runtime/thread-pool.js';
+import { lostThread, type PoolJob, type ThreadPool } from '../runtime/thread-pool.js';
 import { toWire, type WireError } from '../core/wire-error.js';
 
 /** A running worker. */
@@ -137,7 +137,7 @@ export class AmqpWorker implements WorkerHandle {
       tasks: p.tasks,
       reply: (link, job, msg, status, body) => this.reply(link, job, msg, status, body),
     });
-    p.pool.on('threadLost', (why) => p.log.warn(`lost a worker thread: ${why}; a new one takes its place`));
+    p.pool.on('threadLost', (why, replaced) => p.log.warn(lostThread(why, replaced)));
     this.link = new ResilientLink({
       name: `worker ${this.name}`,
       url: () => p.url,

@@ -328,11 +328,11 @@ describe('a stage that streams from the one before it (no barrier)', () => {
     let lag = 0;
     const sunk: [number, number][] = [];
     const controller = new AbortController();
-    // Stage 2 takes 50 ms an item on one slot; it runs 4 s after its first result (stage 1 unheld would end in under 1 s), then the run is cancelled.
+    // Stage 2 takes 100 ms an item on one slot; it runs 4 s after its first result (stage 1 unheld would end in under 1 s), then the run is cancelled.
     const p = pipeline(Squares).pipe(Sink, { stream: true, buffer: 100, concurrency: 1 });
     const err = await runPipeline(
       p,
-      { count, pad, slowSink: 50 },
+      { count, pad, slowSink: 100 },
       {
         executor: 'local',
         concurrency: 2,

@@ -30,4 +30,28 @@ describe('local executor: one pool, many jobs', () => {
       await local.dispose();
     }
   });
+
+  it('starts one thread for a one-item job, and more, up to --concurrency, once batches find every thread busy', async () => {
+    const local = new LocalExecutor();
+    const shared: Executor = { prepare: (o) => local.prepare(o), map: (plan) => local.map(plan) };
+    const options = { concurrency: 4, logLevel: 'silent' as const };
+    /** Threads the executor's pool has started so far (ready, or still starting). */
+    const started = async () => {
+      const pool = (await (local as unknown as { pool: Promise<unknown> }).pool) as {
+        threads: unknown[];
+        starting: Set<unknown>;
+      };
+      return pool.threads.length + pool.starting.size;
+    };
+    try {
+      const one = await startJob(ThreadIds, { value: { n: 1, ms: 0 } }, options, shared);
+      expect(one.output).toHaveLength(1);
+      expect(await started()).toBe(1);
+      const many = await startJob(ThreadIds, { value: { n: 400, ms: 5 } }, options, shared);
+      expect(await started()).toBe(4);
+      expect(new Set(many.output as number[]).size).toBe(4); // every thread took part, the ones started late too
+    } finally {
+      await local.dispose();
+    }
+  });
 });

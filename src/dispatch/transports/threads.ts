@@ -13,7 +13,7 @@ import type { Batch, Transport, TransportEvents } from '../transport.js';
 import { COMBINED_TARGET_MS } from '../batch-sizer.js';
 import type { JobPlan } from '../job-plan.js';
 import { BatchLost } from '../../runtime/lost-batch.js';
-import type { BatchDone, PoolJob, ThreadPool } from '../../runtime/thread-pool.js';
+import { lostThread, type BatchDone, type PoolJob, type ThreadPool } from '../../runtime/thread-pool.js';
 import { fromWire } from '../../core/wire-error.js';
 
 /** A batch should take about this long in a thread. */
@@ -31,8 +31,7 @@ export class ThreadsTransport implements Transport {
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
   private readonly onRoom = () => this.events.room();
-  private readonly onLost = (why: string) =>
-    this.plan.log.warn(`lost a worker thread: ${why}; a new one takes its place`);
+  private readonly onLost = (why: string, replaced: boolean) => this.plan.log.warn(lostThread(why, replaced));
 
   constructor(
     private readonly plan: JobPlan,
