@@ -177,7 +177,12 @@ export async function writeCorpus(path, { docs = 40_000, words = 100, vocab = 50
  * serving. Stop it with {@link stopWorker} (SIGTERM by PID).
  */
 export function startWorker(args, { timeoutMs = 30_000 } = {}) {
-  const child = spawn(process.execPath, [CLI, 'worker', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // FJ_BENCH_WORKER_NODE_ARGS: Node or V8 flags for the workers, for experiments (e.g. "--no-memory-reducer").
+  const nodeArgs = (process.env.FJ_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'worker', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return whenReady(child, /serving /, 'fj worker', timeoutMs);
 }
 

@@ -74,6 +74,8 @@ export class FileIndex {
   private readonly indexDir: string;
   private readonly beaconDir: string;
   private lastSweep = 0;
+  /** Directories {@link dirOf} made or found, and checked. */
+  private readonly checked = new Set<string>();
 
   constructor(
     dir: string,
@@ -89,7 +91,7 @@ export class FileIndex {
   async write(entry: IndexEntry, previous: IndexEntry | undefined): Promise<void> {
     const e = checkEntry(entry);
     const name = entryName(e);
-    await this.writeAtomic(await this.dirOf(this.indexDir), name, JSON.stringify(e));
+    await this.inDir([this.indexDir], (dir) => this.writeAtomic(dir, name, JSON.stringify(e)));
     const old = previous && entryName(previous);
     if (old && old !== name) await unlink(join(this.indexDir, old)).catch(() => {});
     if (Date.now() - this.lastSweep > SWEEP_EVERY_MS) await this.list({ limit: 0 });
@@ -109,7 +111,7 @@ export class FileIndex {
   async list(q: IndexQuery): Promise<IndexPage> {
     let names: string[];
     try {
-      names = await readdir(await this.dirOf(this.indexDir));
+      names = await this.inDir([this.indexDir], (dir) => readdir(dir));
     } catch (err) {
       throw this.fail('list the job index', err);
     }
@@ -155,15 +157,18 @@ export class FileIndex {
   }
 
   async putBeacon(kind: BeaconKind, name: string, text: string, ttlMs: number): Promise<void> {
-    const dir = await this.dirOf(join(await this.dirOf(this.beaconDir), kind));
-    await this.writeAtomic(dir, checkBeaconName(name), JSON.stringify({ expires: Date.now() + checkTtl(ttlMs), text }));
+    const body = JSON.stringify({ expires: Date.now() + checkTtl(ttlMs), text });
+    await this.inDir([this.beaconDir, join(this.beaconDir, kind)], (dir) =>
+      this.writeAtomic(dir, checkBeaconName(name), body),
+    );
   }
 
   async listBeacons(kind: BeaconKind): Promise<{ name: string; text: string }[]> {
-    const dir = await this.dirOf(join(await this.dirOf(this.beaconDir), kind));
+    const dir = join(this.beaconDir, kind);
+    const names = await this.inDir([this.beaconDir, dir], (d) => readdir(d));
     const now = Date.now();
     const out: { name: string; text: string }[] = [];
-    for (const name of await readdir(dir)) {
+    for (const name of names) {
       if (name.startsWith('.')) continue;
       try {
         const b = JSON.parse(await readFile(join(dir, name), 'utf8')) as { expires?: unknown; text?: unknown };
@@ -177,15 +182,44 @@ export class FileIndex {
     return out;
   }
 
-  /** `dir`, created 0700 when missing, refused when it is not a real directory. */
+  /**
+   * `dir`, created 0700 when missing, refused when it is not a real
+   * directory. Checked once, then remembered: it lies in the store's
+   * private directory (checked 0700 and ours when the store opened), where
+   * no one else can replace it; a worker asks for its beacons' directory
+   * several times a second, and each check was two system calls.
+   */
   private async dirOf(dir: string): Promise<string> {
+    if (this.checked.has(dir)) return dir;
     await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw this.fail(`create ${dir}`, err);
     });
     const st = await lstat(dir);
     if (!st.isDirectory())
       throw new TransportError(`payload store ${this.url}: ${dir} is not a directory: refused`, { resumable: false });
+    this.checked.add(dir);
     return dir;
+  }
+
+  /**
+   * Runs `op` in the last of `dirs` (each made by {@link dirOf} in the one
+   * before); once more, with the directories checked afresh, when one was
+   * removed or replaced under this process (ENOENT, ENOTDIR: `rm -r` of the
+   * store's `.beacons`): made again, or refused by name.
+   */
+  private async inDir<T>(dirs: string[], op: (dir: string) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      let dir = '';
+      for (const d of dirs) dir = await this.dirOf(d);
+      try {
+        return await op(dir);
+      } catch (err) {
+        const code =
+          ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (err as NodeJS.ErrnoException).code;
+        if (attempt > 0 || (code !== 'ENOENT' && code !== 'ENOTDIR')) throw err;
+        for (const d of dirs) this.checked.delete(d);
+      }
+    }
   }
 
   private async writeAtomic(dir: string, name: string, text: string): Promise<void> {

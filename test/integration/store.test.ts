@@ -272,6 +272,25 @@ describe('file store', () => {
     await put;
     expect(misses).toBeGreaterThan(0);
   });
+
+  it('beacons and the job index carry on when their directories are removed under a live store', async () => {
+    job = randomUUID();
+    const own = await FileStore.open(join(fileDir, 'specifics', 'removed'));
+    await own.putBeacon('workers', 'w1', 'one', 60_000);
+    expect(await own.listBeacons('workers')).toEqual([{ name: 'w1', text: 'one' }]);
+    await rm(join(own.dir, '.beacons'), { recursive: true });
+    expect(await own.listBeacons('workers')).toEqual([]); // made again, empty
+    await own.putBeacon('workers', 'w2', 'two', 60_000);
+    await rm(join(own.dir, '.beacons'), { recursive: true });
+    await own.putBeacon('workers', 'w3', 'three', 60_000); // written after the directories are made again
+    expect(await own.listBeacons('workers')).toEqual([{ name: 'w3', text: 'three' }]);
+    // A directory replaced by a file is still refused, not written through.
+    await rm(join(own.dir, '.beacons'), { recursive: true });
+    await writeFile(join(own.dir, '.beacons'), 'not a directory');
+    await expect(own.putBeacon('workers', 'w4', 'four', 60_000)).rejects.toThrow(
+      /\.beacons is not a directory: refused/,
+    );
+  });
 });
 
 describe('file store: who can write it', () => {

@@ -2,6 +2,8 @@
  * The codec every executor uses: what survives the round trip unchanged, and
  * what is refused with a CodecError naming the hook, the item and the path.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assertPlain, clonesExactly, decode, encode, roundTrip } from '../../src/core/codec.js';
 import { CodecError, FjError, type Where } from '../../src/index.js';
@@ -193,5 +195,33 @@ describe('clonesExactly: batches a worker thread gets by structured clone instea
     ['a Date', [new Date(0)]],
   ])('leaves %s to msgpack', (_name, values) => {
     expect(clonesExactly(values)).toBe(false);
+  });
+});
+
+describe("msgpackr's native string decoder", () => {
+  // In a fresh process of the built codec: the module counts what it decoded, so this test's own process cannot tell.
+  const script = `
+    const { decode, encode, ACCELERATE_AFTER_BYTES } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'src', 'core', 'codec.js'))});
+    const msgpackr = await import('msgpackr/pack');
+    const where = { hook: 'process', index: 0 };
+    const small = encode(['a few words'], where);
+    decode(small);
+    const before = msgpackr.isNativeAccelerationEnabled;
+    const doc = 'lorem ipsum dolor sit amet '.repeat(40);
+    const big = encode(Array.from({ length: Math.ceil(ACCELERATE_AFTER_BYTES / doc.length) + 1 }, () => doc), where);
+    const out = decode(big);
+    for (let i = 0; i < 100 && !msgpackr.isNativeAccelerationEnabled; i++) await new Promise((r) => setTimeout(r, 20));
+    const again = decode(big);
+    console.log(JSON.stringify({ before, after: msgpackr.isNativeAccelerationEnabled, same: JSON.stringify(out) === JSON.stringify(again), length: again.length }));
+  `;
+
+  it('is not loaded for a small job, and is loaded once a process has decoded ACCELERATE_AFTER_BYTES', () => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out) as { before: boolean; after: boolean; same: boolean; length: number };
+    expect(r).toMatchObject({ before: false, after: true, same: true });
+    expect(r.length).toBeGreaterThan(200);
   });
 });
