@@ -8,9 +8,14 @@
  * with no structure definitions shared across messages), maps decode as plain
  * objects only because Maps are refused before encoding.
  */
-// msgpackr's plain entry: its pack and unpack, without the native string decoder (loaded once there is decoding to speed up: see decoded()).
-import { Packr } from 'msgpackr/pack';
+import type * as Msgpackr from 'msgpackr';
+// msgpackr's plain entry: its pack and unpack, without the native string decoder (loaded once there is decoding to
+// speed up: see decoded()). Its declaration file re-exports the package's by a path TypeScript's NodeNext resolution
+// does not follow, hence the package's own types here.
+import * as plain from 'msgpackr/pack';
 import { CodecError, type Where } from './errors.js';
+
+const { Packr } = plain as unknown as typeof Msgpackr;
 
 /**
  * Bytes a process (or thread) decodes before it loads msgpackr's native
