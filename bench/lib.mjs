@@ -40,6 +40,17 @@ export async function timed(fn) {
   return { ms: performance.now() - t0, value };
 }
 
+/** CPU ms (user + system) and RSS bytes of a process, from /proc; undefined once it is gone. */
+export function procStat(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, rss };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Prints a titled table; rows are arrays of cells (already formatted). */
 export function table(title, headers, rows) {
   const cells = [headers, ...rows].map((r) => r.map(String));

@@ -33,6 +33,7 @@ import {
   fmt,
   median,
   portAnswers,
+  procStat,
   saveResult,
   startWorker,
   stopWorker,
@@ -60,17 +61,6 @@ const configs = opt.configs.split(',').map((c) => {
 if (!(await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) }))) {
   console.log(`\nscale: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`);
   process.exit(0);
-}
-
-/** CPU ms (user + system) and RSS bytes of a process, from /proc. */
-function procStat(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, rss };
-  } catch {
-    return undefined;
-  }
 }
 
 /** RabbitMQ's Erlang VM on this host, if it is here. */

@@ -20,8 +20,9 @@ let failAt = 0;
  * not (`at byte 17: ...`, relative to `start`), or undefined. Builds nothing
  * on success. Map keys are not inspected: the codec decodes `__proto__` as
  * data. Refused: truncation (any declared length or count past the end),
- * trailing bytes, the reserved byte 0xc1, and extensions other than
- * timestamps (type -1: Date) and fixext1 type 0 (undefined).
+ * trailing bytes, the reserved byte 0xc1, extensions other than
+ * timestamps (type -1: Date) and fixext1 type 0 (undefined), and a short
+ * string whose last UTF-8 sequence is cut (see sequencesFit).
  */
 export function checkMsgpack(bytes: Uint8Array, maxDepth: number, start = 0, end = bytes.length): string | undefined {
   const stop = skim(bytes, start, end, maxDepth);
@@ -64,6 +65,7 @@ function skim(b: Uint8Array, pos: number, end: number, maxDepth: number): number
     } else if (t <= 0xbf) {
       const len = t & 0x1f;
       if (pos + 1 + len > end) return fail(pos, `fixstr declaring ${len} bytes with only ${end - pos - 1} left`);
+      if (!sequencesFit(b, pos + 1, pos + 1 + len)) return fail(pos, CUT_SEQUENCE);
       pos += 1 + len;
       continue;
     } else {
@@ -87,17 +89,23 @@ function skim(b: Uint8Array, pos: number, end: number, maxDepth: number): number
           pos = fixed(b, pos, end, 2);
           break;
         case 0xc4:
-        case 0xd9:
           pos = blob(b, pos, end, 1);
           break;
         case 0xc5:
-        case 0xda:
           pos = blob(b, pos, end, 2);
           break;
         case 0xc6:
-        case 0xdb:
           pos = blob(b, pos, end, 4);
           break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb: {
+          const width = t === 0xd9 ? 1 : t === 0xda ? 2 : 4;
+          const next = blob(b, pos, end, width);
+          if (next >= 0 && !sequencesFit(b, pos + 1 + width, next)) return fail(pos, CUT_SEQUENCE);
+          pos = next;
+          break;
+        }
         case 0xd4:
           pos = ext(b, pos, end, 1, 2);
           break;
@@ -161,6 +169,30 @@ function skim(b: Uint8Array, pos: number, end: number, maxDepth: number): number
     stack[depth++] = remaining;
     remaining = n;
   }
+}
+
+/** Why {@link sequencesFit} refuses a string. */
+const CUT_SEQUENCE = 'a string whose last UTF-8 sequence runs past its end';
+
+/**
+ * Whether each multi-byte UTF-8 sequence a string's bytes `[start, end)`
+ * begin ends within them. msgpackr's JavaScript string decoder (strings of
+ * 64 bytes or fewer; its native one, `msgpackr-extract`, is loaded only once
+ * a process has data to decode, and some platforms have none) takes a lead
+ * byte's continuation bytes without looking at the string's end: a lead byte
+ * near the end makes it read on into the next value, and throw. Other bytes
+ * that are not UTF-8 decode (as U+FFFD) on either decoder, and pass; fj's
+ * codec never writes a cut sequence.
+ */
+function sequencesFit(b: Uint8Array, start: number, end: number): boolean {
+  if (end - start > 64) return true; // decoded by TextDecoder, which never reads past the string
+  for (let p = start; p < end;) {
+    const c = b[p];
+    // msgpackr's lengths: 110xxxxx 2 bytes, 1110xxxx 3, 11110xxx 4; any other byte alone.
+    p += c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf8 ? 4 : 1;
+    if (p > end) return false;
+  }
+  return true;
 }
 
 /** A token followed by `size` data bytes. */

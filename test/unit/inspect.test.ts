@@ -320,6 +320,28 @@ describe('checkMsgpack', () => {
       expect(checkMsgpack(u8(0xd4, t, 0), 1)).toMatch(/^at byte 0: extension type/);
   });
 
+  it("refuses a short string whose last UTF-8 sequence is cut (msgpackr's JavaScript decoder reads past it)", () => {
+    // fixstr of 3 bytes: 'a', then a 4-byte lead with one byte left; then a value the decoder would run into.
+    expect(checkMsgpack(u8(0x92, 0xa3, 0x61, 0xf0, 0x9f, 0x01), 3)).toBe(
+      'at byte 1: a string whose last UTF-8 sequence runs past its end',
+    );
+    expect(checkMsgpack(u8(0xd9, 0x02, 0x61, 0xe2), 3)).toBe(
+      'at byte 0: a string whose last UTF-8 sequence runs past its end',
+    );
+    expect(checkMsgpack(u8(0xda, 0x00, 0x01, 0xc3), 3)).toMatch(/runs past its end/);
+    // Whole sequences pass, those that are not UTF-8 too (decoded as U+FFFD), and what passes decodes.
+    for (const ok of [
+      u8(0xa3, 0xe2, 0x82, 0xac), // '€'
+      u8(0xa3, 0xed, 0xa0, 0x80), // a surrogate's bytes: not UTF-8, whole
+      u8(0xa2, 0x80, 0xff), // stray bytes
+      Buffer.from([0xd9, 70, ...new Array<number>(69).fill(0x61), 0xf0]), // over 64 bytes: TextDecoder's
+    ]) {
+      expect(checkMsgpack(ok, 3), ok.toString('hex')).toBeUndefined();
+      expect(() => decode(ok), ok.toString('hex')).not.toThrow();
+    }
+    expect(decode(u8(0xa3, 0xe2, 0x82, 0xac))).toBe('€');
+  });
+
   it('never throws on random bytes, and what it accepts msgpackr decodes', () => {
     const rnd = mulberry32(7);
     let accepted = 0;
