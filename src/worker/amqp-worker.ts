@@ -48,7 +48,7 @@ import { DEFAULT_MAX_DEPTH, inspectWork, show } from '../broker/inspect.js';
 import { parseMessageId } from '../broker/message-id.js';
 import { encodeBody, ISOLATED, type ResultBody, type WorkBody } from '../broker/messages.js';
 import { SIGNATURE_HEADER, signResult, signWork, verifyWork, type Signer } from '../core/signing.js';
-import { clearStarts, countStart } from './crash-count.js';
+import { clearStarts, countStart, MAX_CRASHES } from './crash-count.js';
 import { Gate } from './gate.js';
 import type { MessageRunner } from './message-runner.js';
 import { JobLog } from './job-log.js';
@@ -353,7 +353,11 @@ export class AmqpWorker implements WorkerHandle {
     try {
       if (suspect) {
         const verdict = await countStart(this.p.store, job, body.first, this.p.signer);
-        if (verdict) {
+        if (typeof verdict === 'number')
+          log.info(
+            `job ${job}: item ${body.first} runs alone, start ${verdict} of ${MAX_CRASHES} (its message was redelivered)`,
+          );
+        else {
           log.error(`job ${job}: item ${body.first} ${verdict}; failing it`);
           const error = toWire(
             new TaskError({ task: task.name, hook: 'process', index: body.first }, new UnrecoverableError(verdict)),

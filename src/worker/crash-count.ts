@@ -26,14 +26,14 @@ export const MAX_CRASHES = 3;
  * Counts a start of an item that may have crashed a worker before (a record
  * in the store, per job and item, signed when the pool signs); returns why to
  * fail it instead once it has been started {@link MAX_CRASHES} times without
- * an answer.
+ * an answer, else this start's number (1 for the first).
  */
 export async function countStart(
   store: PayloadStore,
   job: string,
   index: number,
   signer?: Signer,
-): Promise<string | undefined> {
+): Promise<string | number> {
   const name = `crash-${index}`;
   const raw = await store.getMeta(job, name).catch(() => undefined);
   let before = 0;
@@ -46,7 +46,7 @@ export async function countStart(
     return `was started ${before} times and never answered: its worker process died each time (or RabbitMQ took its message back, as it does when an item runs past consumer_timeout)`;
   }
   await store.setMeta(job, name, sealRecord(signer, name, job, String(before + 1))).catch(() => {});
-  return undefined;
+  return before + 1;
 }
 
 /**
