@@ -63,7 +63,11 @@ export interface WorkerProc {
 }
 
 /** Starts `fj worker` with the given flags; resolves once it says it is serving. */
-export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WorkerProc> {
+export async function startWorkerProc(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  onSpawn?: (w: WorkerProc) => void,
+): Promise<WorkerProc> {
   const child = spawn(process.execPath, [CLI, 'worker', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,6 +76,8 @@ export async function startWorkerProc(args: string[], env: NodeJS.ProcessEnv = {
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // A worker takes messages as soon as it consumes, a moment before it logs `serving`: one may die before then.
+  onSpawn?.({ child, log: () => out, exited });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // never leave a half-started worker behind

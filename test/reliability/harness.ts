@@ -93,6 +93,8 @@ export async function codeQueueOf(pool: string, task: string = CHAOS): Promise<s
 export class WorkerPool {
   readonly queue = `fj.reliability.${randomUUID()}`;
   readonly workers: WorkerProc[] = [];
+  /** Every worker process started, those that died before they were ready (logged `serving`) included. */
+  readonly spawned: WorkerProc[] = [];
   kills = 0;
   /** PIDs killed by {@link killOne}, in order. */
   readonly killed: number[] = [];
@@ -110,6 +112,7 @@ export class WorkerPool {
     const w = await startWorkerProc(
       ['--queue', this.queue, '--store', this.store, '--tasks', CHAOS, CHAOS_COMBINED, CHAOS_FOLDED, ...this.args],
       { FJ_BROKER_URL: BROKER_URL },
+      (proc) => this.spawned.push(proc),
     );
     this.workers.push(w);
     return w;
