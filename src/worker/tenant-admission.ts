@@ -14,8 +14,9 @@
  *
  * Jobs that name no tenant are one more tenant here, of weight 1: while
  * no tenant has a job queued, the job consumer takes them from the pool's
- * jobs queue as RabbitMQ pushes them (a pool with no tenants pays the one
- * read of the tenant list a freed slot makes, no more); once a tenant has one queued, the
+ * jobs queue as RabbitMQ pushes them (a pool with no tenants pays a read
+ * of the tenant list each {@link TENANTS_FRESH_MS} while the worker has
+ * room, and one more when a slot frees); once a tenant has one queued, the
  * consumer stops taking from the pool's jobs queue ({@link contended}) and
  * its jobs are taken here, in the same order as the tenants' (`basic.get`).
  * A worker whose slots were all taken consumes the pool's jobs queue again
