@@ -51,6 +51,16 @@ export function procStat(pid) {
   }
 }
 
+/** CPU ms (user + system) of a process's main thread alone (its other threads left out), from /proc; undefined once it is gone. */
+export function mainThreadCpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Prints a titled table; rows are arrays of cells (already formatted). */
 export function table(title, headers, rows) {
   const cells = [headers, ...rows].map((r) => r.map(String));

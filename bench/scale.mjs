@@ -33,6 +33,7 @@ import {
   fmt,
   median,
   portAnswers,
+  mainThreadCpuMs,
   procStat,
   saveResult,
   startWorker,
@@ -139,15 +140,19 @@ try {
     for (let r = 0; r < ROUNDS && !interrupted; r++) {
       const b0 = beam && procStat(beam);
       const w0 = pool.map((w) => procStat(w.pid)?.cpuMs ?? 0);
+      const m0 = pool.map((w) => mainThreadCpuMs(w.pid) ?? 0);
       let peak = b0?.rss ?? 0;
       const sampler = setInterval(() => (peak = Math.max(peak, (beam && procStat(beam)?.rss) || 0)), 500);
       const m = await job(queue, items, ITEM_MS).finally(() => clearInterval(sampler));
       const b1 = beam && procStat(beam);
       const workerCpuMs = pool.reduce((n, w, i) => n + (procStat(w.pid)?.cpuMs ?? 0) - w0[i], 0);
+      const workerMainCpuMs = pool.reduce((n, w, i) => n + (mainThreadCpuMs(w.pid) ?? 0) - m0[i], 0);
       const speedup = (items * ITEM_MS) / m.wallMs;
       rounds.push({
         ...m,
         workerCpuMs,
+        workerMainCpuMs,
+        cpuPerMessageMs: workerCpuMs / items,
         speedup,
         efficiency: speedup / cfg.slots,
         msgsPerSec: (m.messages * 1000) / m.wallMs,
@@ -169,6 +174,8 @@ try {
       efficiency: med('efficiency'),
       coordCpuMs: med('coordCpuMs'),
       workerCpuMs: med('workerCpuMs'),
+      workerMainCpuMs: med('workerMainCpuMs'),
+      cpuPerMessageMs: med('cpuPerMessageMs'),
       msgsPerSec: med('msgsPerSec'),
       brokerCpuMs: med('brokerCpuMs'),
       brokerPeakRss: med('brokerPeakRss'),
@@ -186,6 +193,8 @@ try {
         'efficiency',
         'coordinator CPU',
         'workers CPU',
+        'of it main threads',
+        'per item',
         'messages/s',
         'broker CPU',
         'broker peak RSS',
@@ -198,6 +207,8 @@ try {
           `${(100 * r.efficiency).toFixed(1)} %`,
           fmt.ms(r.coordCpuMs),
           fmt.ms(r.workerCpuMs),
+          fmt.ms(r.workerMainCpuMs),
+          `${r.cpuPerMessageMs.toFixed(2)} ms`,
           fmt.int(r.msgsPerSec),
           opt2(r.brokerCpuMs, fmt.ms),
           opt2(r.brokerPeakRss, fmt.mb),
@@ -209,6 +220,8 @@ try {
           `${(100 * row.efficiency).toFixed(1)} %`,
           fmt.ms(row.coordCpuMs),
           fmt.ms(row.workerCpuMs),
+          fmt.ms(row.workerMainCpuMs),
+          `${row.cpuPerMessageMs.toFixed(2)} ms`,
           fmt.int(row.msgsPerSec),
           opt2(row.brokerCpuMs, fmt.ms),
           opt2(row.brokerPeakRss, fmt.mb),
