@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, ROOT, median, table } from './lib.mjs';
 
@@ -95,7 +95,7 @@ for (let r = 0; r < Number(values.rounds); r++)
   for (let k = 0; k < roots.length; k++) {
     const i = (k + r) % roots.length;
     const args = [
-      ...[new URL(import.meta.url).pathname, '--once', '--root', roots[i].root],
+      ...[fileURLToPath(import.meta.url), '--once', '--root', roots[i].root],
       ...['--threads', values.threads, '--batches', values.batches, '--ms', values.ms],
     ];
     const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
