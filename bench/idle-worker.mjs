@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER } from '../dist/src/index.js';
-import { ROOT, deleteQueues, procStat, stopWorker, table, whenReady } from './lib.mjs';
+import { ROOT, deleteQueues, poolQueueNames, procStat, stopWorker, table, whenReady } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,7 +38,7 @@ const workers = await Promise.all(
       [join(root, 'dist', 'src', 'cli', 'main.js'), 'worker', '-c', '8', '--queue', queue, '--broker', BROKER],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    return { name, queue, ...(await whenReady(child, /serving /, `fj worker (${name})`, 60_000)) };
+    return { name, root, queue, ...(await whenReady(child, /serving /, `fj worker (${name})`, 60_000)) };
   }),
 );
 try {
@@ -59,8 +59,5 @@ try {
   );
 } finally {
   await Promise.all(workers.map((w) => stopWorker(w)));
-  await deleteQueues(
-    BROKER,
-    workers.flatMap((w) => [w.queue, `${w.queue}.dead`]),
-  );
+  await deleteQueues(BROKER, (await Promise.all(workers.map((w) => poolQueueNames(w.queue, [], w.root)))).flat());
 }

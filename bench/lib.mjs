@@ -18,7 +18,7 @@ import {
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mulberry32 } from '../scripts/prng.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -265,6 +265,31 @@ export async function stopWorker(w) {
   const code = await w.exited;
   clearTimeout(timer);
   return code;
+}
+
+/**
+ * Every queue an `fj worker` declares for pool `pool` when it serves the
+ * built-in tasks and those of `taskModules` (paths): the work queue, its
+ * dead-letter queue, the jobs and scheduler queues, and a code queue per
+ * task (named by the code hashes of the checkout at `root`, this one by
+ * default: the worker's). For {@link deleteQueues} at a benchmark's end, so
+ * no run leaves queues on the broker.
+ */
+export async function poolQueueNames(pool, taskModules = [], root = ROOT) {
+  const dist = (path) => pathToFileURL(join(root, 'dist', 'src', path)).href;
+  const { builtinTaskNames, resolveTask } = await import(dist('index.js'));
+  const { codeQueue, jobsQueue } = await import(dist('broker/amqp.js'));
+  const { schedulerQueue } = await import(dist('worker/scheduler.js'));
+  const tasks = await Promise.all(
+    [...builtinTaskNames(), ...taskModules].map((t) => resolveTask(t).catch(() => undefined)),
+  );
+  return [
+    pool,
+    `${pool}.dead`,
+    jobsQueue(pool),
+    schedulerQueue(pool),
+    ...tasks.filter(Boolean).map((t) => codeQueue(pool, t.name, t.codeHash)),
+  ];
 }
 
 /** Deletes RabbitMQ queues (missing ones are fine). */

@@ -34,6 +34,7 @@ import {
   median,
   portAnswers,
   mainThreadCpuMs,
+  poolQueueNames,
   procStat,
   saveResult,
   startWorker,
@@ -111,7 +112,7 @@ try {
   for (const cfg of configs) {
     if (interrupted) break;
     const queue = `fj.bench.${id}.scale${cfg.slots}`;
-    queues.push(queue, `${queue}.dead`);
+    queues.push(...(await poolQueueNames(queue, [join(BENCH_DIR, 'tasks', 'straggle.mjs')])));
     const t0 = performance.now();
     const pool = await Promise.all(
       Array.from({ length: cfg.workers }, () =>
