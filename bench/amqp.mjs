@@ -28,6 +28,7 @@ import {
   CLI,
   ROOT,
   deleteQueues,
+  poolQueueNames,
   portAnswers,
   fmt,
   median,
@@ -56,7 +57,11 @@ const BROKER = process.env.FJ_BROKER_URL ?? DEFAULT_BROKER;
 const id = randomUUID();
 const qTiny = `fj.bench.${id}.tiny`;
 const qPool = `fj.bench.${id}`;
-const queues = [qTiny, `${qTiny}.dead`, qPool, `${qPool}.dead`];
+/** Every queue the bench's two pools declare (jobs, scheduler, a code queue per task their workers serve). */
+const queues = [
+  ...(await poolQueueNames(qTiny, [join(BENCH_DIR, 'tasks', 'noop.mjs')])),
+  ...(await poolQueueNames(qPool)),
+];
 
 if (!(await portAnswers({ host: new URL(BROKER).hostname, port: Number(new URL(BROKER).port || 5672) }))) {
   console.log(`\namqp: SKIPPED, RabbitMQ does not answer at ${new URL(BROKER).host} (set FJ_BROKER_URL)\n`);

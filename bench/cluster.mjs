@@ -26,13 +26,13 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run } from '../dist/src/index.js';
 import { codeQueue } from '../dist/src/broker/amqp.js';
-import { loadAllTasks, loadTask } from '../dist/src/task/registry.js';
-import { builtinTaskNames } from '../dist/src/task/task-lookup.js';
+import { loadAllTasks } from '../dist/src/task/registry.js';
 import Noop from './tasks/noop.mjs';
 import {
   BENCH_DIR,
   ROOT,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   saveResult,
@@ -65,14 +65,6 @@ const id = randomUUID();
 const qSingle = `fj.bench.${id}.classic`;
 const qCluster = `fj.bench.${id}.quorum`;
 const [noop] = await loadAllTasks(NOOP);
-// A worker declares a code queue for every task it serves: the built-in ones and noop.
-const served = [noop, ...(await Promise.all(builtinTaskNames().map((n) => loadTask(n))))];
-const poolQueues = (pool) => [
-  pool,
-  `${pool}.dead`,
-  `${pool}.jobs`,
-  ...served.map((t) => codeQueue(pool, t.name, t.codeHash)),
-];
 const workers = [];
 const figures = { items: N, rounds: ROUNDS, clusterStartMs: wasRunning ? undefined : startMs };
 try {
@@ -156,7 +148,8 @@ try {
   saveResult('cluster', figures);
 } finally {
   for (const w of workers) await stopWorker(w);
-  await deleteQueues(SINGLE, poolQueues(qSingle)).catch(() => {});
-  if (wasRunning) await deleteQueues(URLS.split(',')[0], poolQueues(qCluster)).catch(() => {});
+  // A worker declares a code queue for every task it serves: the built-in ones and noop.
+  await deleteQueues(SINGLE, await poolQueueNames(qSingle, [NOOP])).catch(() => {});
+  if (wasRunning) await deleteQueues(URLS.split(',')[0], await poolQueueNames(qCluster, [NOOP])).catch(() => {});
   else await cluster('stop');
 }

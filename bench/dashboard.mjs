@@ -21,6 +21,7 @@ import {
   CLI,
   ROOT,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   saveResult,
@@ -104,7 +105,7 @@ try {
 } finally {
   await stopWorker(dash);
   await stopWorker(worker);
-  await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`]);
+  await deleteQueues(BROKER, await poolQueueNames(queue, [join(BENCH_DIR, 'tasks', 'spin.mjs')]));
   cleanup();
 }
 const a = median(closed);

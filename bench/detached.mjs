@@ -28,6 +28,7 @@ import Spin, { calibrate } from './tasks/spin.mjs';
 import {
   BENCH_DIR,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   saveResult,
@@ -80,7 +81,7 @@ async function partA() {
     }
   } finally {
     await stopWorker(w);
-    await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`]);
+    await deleteQueues(BROKER, await poolQueueNames(queue, [join(BENCH_DIR, 'tasks', 'spin.mjs')]));
   }
   const a = median(elsewhere);
   const b = median(here);

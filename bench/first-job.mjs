@@ -23,12 +23,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BROKER, run } from '../dist/src/index.js';
-import { codeQueue } from '../dist/src/broker/amqp.js';
-import { loadTask } from '../dist/src/task/registry.js';
 import {
   BENCH_DIR,
   ROOT,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   portAnswers,
@@ -123,13 +122,12 @@ async function job(queue) {
 }
 
 await run(TASK, { durations: [] }, { executor: 'eager' }); // this process loads the task and its schema now
-const info = await loadTask(TASK);
 const rounds = [];
 const queues = [];
 try {
   for (let r = 0; r < ROUNDS && !interrupted; r++) {
     const queue = `fj.bench.${id}.first${r}`;
-    queues.push(queue, `${queue}.dead`, codeQueue(queue, info.name, info.codeHash));
+    queues.push(...(await poolQueueNames(queue, [TASK])));
     const t0 = performance.now();
     current = await startWorker(
       ['--broker', BROKER, '--queue', queue, '--concurrency', String(THREADS), '--no-coordinate', '--tasks', TASK],

@@ -16,6 +16,7 @@ import Io from './tasks/io.mjs';
 import {
   BENCH_DIR,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   portAnswers,
@@ -85,7 +86,7 @@ try {
   }
 } finally {
   for (const w of workers) await stopWorker(w);
-  if (broker) await deleteQueues(BROKER, [queue, `${queue}.dead`]);
+  if (broker) await deleteQueues(BROKER, await poolQueueNames(queue, [join(BENCH_DIR, 'tasks', 'io.mjs')]));
 }
 
 const figures = { items: N, ms: MS, itemConcurrency: C, threads: 2, rounds: ROUNDS };

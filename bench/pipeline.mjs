@@ -54,12 +54,11 @@ import { DEFAULT_BROKER, pipeline, run, runPipeline, submit, submitPipeline } fr
 import { normalizeOptions } from '../dist/src/core/job-options.js';
 import { LocalExecutor } from '../dist/src/executors/local.js';
 import { startJob } from '../dist/src/job/lifecycle.js';
-import { codeQueue } from '../dist/src/broker/amqp.js';
-import { builtinTaskNames, describeTask, loadTask } from '../dist/src/task/registry.js';
 import Stage from './tasks/stage.mjs';
 import {
   BENCH_DIR,
   deleteQueues,
+  poolQueueNames,
   fmt,
   median,
   portAnswers,
@@ -495,7 +494,7 @@ try {
 } finally {
   for (const { kind, w } of live) await (kind === 'fj' ? stopWorker(w) : stopTree(w)).catch(() => {});
   if (brokerUp) {
-    await deleteQueues(BROKER, [QUEUE, `${QUEUE}.dead`, `${QUEUE}.jobs`, CEL_Q, ...(await codeQueues())]).catch((err) =>
+    await deleteQueues(BROKER, [...(await poolQueueNames(QUEUE, [Stage])), CEL_Q]).catch((err) =>
       console.error(`could not delete the bench queues: ${err.message}`),
     );
     await deleteExchange(CEL_Q).catch(() => {});
@@ -504,13 +503,6 @@ try {
   if (opt.store === 'redis')
     await deleteRedisKeys().catch((err) => console.error(`could not delete the bench's Redis keys: ${err.message}`));
   cleanup();
-}
-
-/** The per-code work queues the worker declared (`<queue>.code.<task>.<hash>`): one per task it serves, the built-in ones and bench-stage. */
-async function codeQueues() {
-  const infos = [describeTask(Stage)];
-  for (const name of builtinTaskNames()) infos.push(await loadTask(name).catch(() => undefined));
-  return infos.filter(Boolean).map((t) => codeQueue(QUEUE, t.name, t.codeHash));
 }
 
 /** One Galaxy-shaped chain on Celery: client.py's own time, canvas to result. */

@@ -42,13 +42,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { builtinTaskNames, DEFAULT_BROKER, resolveTask, run, submit } from '../dist/src/index.js';
-import { codeQueue } from '../dist/src/broker/amqp.js';
+import { DEFAULT_BROKER, run, submit } from '../dist/src/index.js';
 import { tenantJobsQueue } from '../dist/src/broker/tenant-queues.js';
 import Stamp from './tasks/stamp.mjs';
 import {
   BENCH_DIR,
   deleteQueues,
+  poolQueueNames,
   fmt,
   portAnswers,
   saveResult,
@@ -308,11 +308,9 @@ try {
   saveResult('sharing', { broker: new URL(BROKER).host, ...figures });
 } finally {
   for (const w of workers) await stopWorker(w).catch(() => {});
-  // The workers declared a code queue for every task they serve (the built-ins too) and the pool's jobs queue.
-  const served = await Promise.all([...builtinTaskNames(), Stamp].map((t) => resolveTask(t).catch(() => undefined)));
-  const codeQueues = served.filter(Boolean).map((t) => codeQueue(queue, t.name, t.codeHash));
+  // The pool's every queue (a code queue for every task the workers serve, the built-ins too), and its tenants' jobs queues.
   const tenantQueues = ['team-a', 'team-b'].map((t) => tenantJobsQueue(queue, t));
-  await deleteQueues(BROKER, [queue, `${queue}.dead`, `${queue}.jobs`, ...tenantQueues, ...codeQueues]).catch((err) =>
+  await deleteQueues(BROKER, [...(await poolQueueNames(queue, [Stamp])), ...tenantQueues]).catch((err) =>
     console.error(`could not delete the bench queues: ${err.message}`),
   );
   cleanup();

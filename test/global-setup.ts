@@ -7,7 +7,10 @@
  *   user's ~/.cache/fj; removed after the run;
  * - starts a fresh record of reliability figures (test/.tmp/reliability/,
  *   tagged with this run's id), so a table printed afterwards holds this run's
- *   scenarios only: a skipped or failed one cannot keep an old passing row.
+ *   scenarios only: a skipped or failed one cannot keep an old passing row;
+ * - lists the broker's queues, so that its teardown deletes the ones the
+ *   tests left behind (test/helpers/test-queues.ts; not for the cluster
+ *   project, whose brokers are its own and go with it).
  *
  * Type errors do not stop the tests (tsc still writes the JavaScript; `npm run
  * typecheck` is where they fail), but a build that leaves the entry points
@@ -20,12 +23,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
+import { deleteLeftBehind, listQueues } from './helpers/test-queues.js';
 
 const root = join(import.meta.dirname, '..');
 /** Where the reliability scenarios record their figures (see test/reliability/harness.ts). */
 export const RECORDS = join(root, 'test', '.tmp', 'reliability');
 
-export default async function setup(project?: TestProject): Promise<() => void> {
+export default async function setup(project?: TestProject): Promise<() => Promise<void>> {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
     await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root });
@@ -66,7 +70,10 @@ export default async function setup(project?: TestProject): Promise<() => void> 
     process.env.FJ_TEST_RUN_ID = runId;
   }
 
-  return () => {
+  const queuesBefore = project?.name === 'cluster' ? undefined : await listQueues();
+
+  return async () => {
+    if (queuesBefore !== undefined) process.stderr.write(`global-teardown: ${await deleteLeftBehind(queuesBefore)}\n`);
     rmSync(cache, { recursive: true, force: true });
     if (saved === undefined) delete process.env.FJ_CACHE_DIR;
     else process.env.FJ_CACHE_DIR = saved;

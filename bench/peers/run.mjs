@@ -53,6 +53,7 @@ import {
   ROOT,
   fmt,
   median,
+  poolQueueNames,
   portAnswers,
   prng,
   saveResult,
@@ -217,9 +218,12 @@ async function waitQuiet() {
 
 // ---------------------------------------------------------------- workers
 
+/** The bench tasks the fj workers serve (besides the built-in ones). */
+const fjTasks = () => ['noop.mjs', 'straggle.mjs', 'place.mjs'].map((f) => join(FJ.tasks, f));
+
 async function startFjPool(u) {
   const pool = [];
-  const tasks = ['noop.mjs', 'straggle.mjs', 'place.mjs'].map((f) => join(FJ.tasks, f));
+  const tasks = fjTasks();
   for (let i = 0; i < FJ_WORKERS; i++) {
     const w = await startFjWorker(FJ.cli, [
       '--broker',
@@ -935,11 +939,12 @@ try {
 
 async function cleanupBroker() {
   const amqp = await import('amqplib');
+  // every queue the fj workers declared (jobs, scheduler, a code queue per task), named by the fj build that ran
+  const fjQueues = await poolQueueNames(FJ_Q, fjTasks(), FJ.root).catch(() => [FJ_Q, `${FJ_Q}.dead`]);
   const conn = await amqp.connect(DIRECT.fjBroker);
   try {
     for (const [kind, name] of [
-      ['queue', FJ_Q],
-      ['queue', `${FJ_Q}.dead`],
+      ...fjQueues.map((q) => ['queue', q]),
       ['queue', CEL_Q],
       ['queue', BARE_Q],
       ['exchange', CEL_Q],
