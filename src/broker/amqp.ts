@@ -485,6 +485,11 @@ export class Publisher {
     return this.unconfirmed;
   }
 
+  /** False once its channel has closed (what it had not confirmed is the reconnect's to send again). */
+  get open(): boolean {
+    return this.failure === undefined;
+  }
+
   /**
    * Publishes to `queue` (default exchange). Resolves when the broker has
    * accepted it into the window; `confirmed` settles when it is confirmed.

@@ -72,6 +72,14 @@ export interface LinkSession {
   readonly consumers: ReadonlyMap<string, string>;
   /** What each queue the topology declared held when it was declared, by name. */
   readonly declared: ReadonlyMap<string, { messageCount: number; consumerCount: number }>;
+  /**
+   * Gives this session up as a lost connection, for `reason` (a publishing
+   * side that can no longer publish, on a connection that stays open): it
+   * is logged as a closed channel, the connection closed, and the link
+   * reconnects (the owner re-sends what was unconfirmed). Nothing when the
+   * session is no longer the link's current one.
+   */
+  abandon(reason: string): void;
 }
 
 /** A consumer of a link's topology. */
@@ -124,6 +132,13 @@ export interface LinkOptions {
    * next, so `onDown` follows.
    */
   onChannelClosed?: (reason: string, consumerTimeout: boolean) => void;
+  /**
+   * The link gave up a connection that stays open but can no longer publish
+   * (`reason`: confirms that stopped, a publishing channel the broker
+   * closed, an owner's {@link LinkSession.abandon}); `onDown` follows, then
+   * the reconnect. Absent, `onChannelClosed` is told instead.
+   */
+  onPublishingLost?: (reason: string) => void;
   /** The link stopped reconnecting: a resumable TransportError after `giveUpMs`, or a setup error `retryable` refused. */
   onGiveUp?: (err: Error) => void;
   /**
@@ -217,11 +232,14 @@ export class ResilientLink {
     conn.on('blocked', () => (blocked = true));
     conn.on('unblocked', () => (blocked = false));
     // The publishing side failed while the connection stays open: one path with a lost connection (reconnect, re-send).
+    let givenUp = false;
     const giveUp = (reason: string) => {
-      if (this.closing || connClosed || !session?.open) return;
+      if (this.closing || connClosed || givenUp || !session?.open) return;
       if (!up) return void (publishingLost ??= reason);
       if (this.current !== session) return;
-      onChannelClosed?.(reason, false);
+      givenUp = true; // once: the connection's close is on its way
+      if (this.o.onPublishingLost) this.o.onPublishingLost(reason);
+      else onChannelClosed?.(reason, false);
       conn.close().catch(() => {});
     };
     conn.on('close', () => {
@@ -256,7 +274,15 @@ export class ResilientLink {
       );
       const consumers = new Map<string, string>();
       const declared = new Map<string, { messageCount: number; consumerCount: number }>();
-      const s: LinkSession = (session = { conn, ch, publisher, open: !connClosed, consumers, declared });
+      const s: LinkSession = (session = {
+        conn,
+        ch,
+        publisher,
+        open: !connClosed,
+        consumers,
+        declared,
+        abandon: giveUp,
+      });
       const declare = async (spec: QueueSpec) => {
         const q = await declareQueue(ch, spec);
         declared.set(q.queue, { messageCount: q.messageCount, consumerCount: q.consumerCount });

@@ -6,10 +6,11 @@
  * which docs/reliability.md's tables are written. What the chaos task's
  * items did (its runLog) is read by ../helpers/run-log.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, onTestFinished } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosInput, type ChaosOutput } from '../fixtures/chaos.js';
@@ -295,4 +296,33 @@ export async function exitWithin(
     throw new Error(`${what} was still running after ${ms / 1000} s:\n${log().slice(-3000)}`);
   }
   return code;
+}
+
+/**
+ * Has RabbitMQ refuse (`basic.nack`) every message published to `queue`, with
+ * `rabbitmqctl` (`ctl`): a policy named `policy` capping the queue at 0
+ * messages with `overflow: reject-publish`, as a quorum queue electing a
+ * leader or a full queue refuses them. {@link acceptPublishes} clears it.
+ */
+export async function refusePublishes(ctl: string, policy: string, queue: string): Promise<void> {
+  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+  await promisify(execFile)(
+    ctl,
+    [
+      'set_policy',
+      '--apply-to',
+      'queues',
+      '--priority',
+      '100',
+      policy,
+      pattern,
+      '{"max-length":0,"overflow":"reject-publish"}',
+    ],
+    { timeout: 60_000 },
+  );
+}
+
+/** Clears {@link refusePublishes}'s policy (none: nothing to do). */
+export async function acceptPublishes(ctl: string, policy: string): Promise<void> {
+  await promisify(execFile)(ctl, ['clear_policy', policy], { timeout: 60_000 }).catch(() => {});
 }

@@ -11,46 +11,27 @@
  *
  *   npx vitest run --project reliability test/reliability/refused-replies.test.ts
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../../src/index.js';
 import Chaos, { type ChaosOutput } from '../fixtures/chaos.js';
 import { BROKER_URL, brokerAvailable, findRabbitmqctl } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
-import { expected, scenario } from './harness.js';
+import { acceptPublishes, expected, refusePublishes, scenario } from './harness.js';
 
-const exec = promisify(execFile);
 const available = await brokerAvailable();
 const ctl = findRabbitmqctl('refused-replies');
 
 describe.runIf(available && ctl)('results the broker refuses for a while', () => {
   const policy = `fj-test-refuse-${randomUUID().slice(0, 8)}`;
-  const { store, pool } = scenario('refused-replies', async () => {
-    await exec(ctl!, ['clear_policy', policy], { timeout: 60_000 }).catch(() => {});
-  });
+  const { store, pool } = scenario('refused-replies', () => acceptPublishes(ctl!, policy));
 
   it('are published again until taken: the job ends with eager’s output, nothing dead-lettered', async () => {
     const input = { n: 200, ms: 5 };
     const want = await expected(input);
     await pool.start(1);
     const jobId = randomUUID();
-    const pattern = `^fj\\.results\\.${jobId}$`;
-    await exec(
-      ctl!,
-      [
-        'set_policy',
-        '--apply-to',
-        'queues',
-        '--priority',
-        '100',
-        policy,
-        pattern,
-        '{"max-length":0,"overflow":"reject-publish"}',
-      ],
-      { timeout: 60_000 },
-    );
+    await refusePublishes(ctl!, policy, `fj.results.${jobId}`);
     let done = 0;
     const job = runJob(Chaos, input, {
       executor: 'amqp',
@@ -65,7 +46,7 @@ describe.runIf(available && ctl)('results the broker refuses for a while', () =>
     await waitFor('the worker to see its results refused', () => /refused/i.test(pool.logs()), 30_000, 100);
     await new Promise((r) => setTimeout(r, 2000)); // refused for a while, not once
     expect(done).toBe(0);
-    await exec(ctl!, ['clear_policy', policy], { timeout: 60_000 });
+    await acceptPublishes(ctl!, policy);
     const ended = await Promise.race([
       job.then((r) => r.output as ChaosOutput),
       new Promise<string>((r) => setTimeout(() => r(`still running after 60 s, ${done} of ${input.n} done`), 60_000)),

@@ -83,6 +83,8 @@ export class AmqpTransport implements Transport {
   /** The results link: declared and consumed again after every reconnect, for FJ_RECONNECT_GIVE_UP_MS at most. */
   private link: ResilientLink | undefined;
   private closing = false;
+  /** How long the broker may be lost, or refuse every message, before the job stops (FJ_RECONNECT_GIVE_UP_MS; read in `open`). */
+  private giveUpMs = 0;
   private readonly resultsQ: string;
   /** The job's work messages in flight. */
   private readonly out: WorkPublisher;
@@ -112,9 +114,17 @@ export class AmqpTransport implements Transport {
     private readonly job: AmqpJob,
   ) {
     this.resultsQ = resultsQueue(job.jobId);
-    // A message refused by a live broker ends the job; one lost with its connection is the reconnect's to re-send.
-    this.out = new WorkPublisher(plan, store, job, (err, publisher) => {
-      if (this.link?.session?.publisher === publisher && !this.closing) this.events.fatal(err);
+    // A message refused by a live broker is sent again, on another connection if this one keeps refusing
+    // (until the broker has refused for the give-up time); one lost with its connection is the reconnect's to re-send.
+    this.out = new WorkPublisher(plan, store, job, {
+      current: () => this.link?.session?.publisher,
+      closing: () => this.closing,
+      giveUpMs: () => this.giveUpMs,
+      giveUp: (err) => this.events.fatal(err),
+      reconnect: (publisher, why) => {
+        const session = this.link?.session;
+        if (session?.publisher === publisher) session.abandon(why);
+      },
     });
     // The workers' heartbeats: the window starts at the size of the workers that run the job's code.
     this.capacity = new PoolCapacity(
@@ -195,7 +205,8 @@ export class AmqpTransport implements Transport {
 
   async open(events: TransportEvents): Promise<void> {
     this.events = events;
-    const link = (this.link = this.resultsLink(reconnectGiveUpMs())); // a bad FJ_RECONNECT_GIVE_UP_MS is reported before anything connects
+    this.giveUpMs = reconnectGiveUpMs(); // a bad FJ_RECONNECT_GIVE_UP_MS is reported before anything connects
+    const link = (this.link = this.resultsLink(this.giveUpMs));
     const { plan, job } = this;
     const conn = await (job.conn ?? connect(withHeartbeat(plan.options.broker), `job ${job.jobId}`));
     try {
@@ -301,6 +312,7 @@ export class AmqpTransport implements Transport {
                 'Reconnecting; the results are delivered again and counted once. For jobs this long, raise consumer_timeout in rabbitmq.conf.'
             : `RabbitMQ closed the results channel: ${reason}; reconnecting`,
         ),
+      onPublishingLost: (reason) => log.warn(`the connection to RabbitMQ can no longer publish: ${reason}`),
       onDown: () => log.warn('lost the connection to RabbitMQ; reconnecting'),
       onAttempt: (n, err) => log.info(`reconnect attempt ${n}: ${err.message}`),
       onUp: async (link, reconnected) => {
@@ -521,6 +533,7 @@ export class AmqpTransport implements Transport {
    */
   async close(error?: unknown): Promise<void> {
     this.closing = true;
+    this.out.stop();
     this.watch.stop();
     await this.fair.stop();
     // A link that comes up as the job ends (its setup was under way) is released the same way.

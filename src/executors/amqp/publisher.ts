@@ -5,9 +5,21 @@
  * Keeps every message until the dispatcher has all its answers, so that a
  * reconnect re-sends what the broker had not confirmed, and tells an answer
  * to one of this job's messages from a stranger's.
+ *
+ * A message the broker refuses (nacks) on a live connection is sent again
+ * after a pause: a quorum queue refuses publishes while it elects a leader
+ * (a node lost), a full queue with `overflow: reject-publish` until it has
+ * room. Refused on one connection for {@link REFUSED_RECONNECT_MS}, the
+ * connection is given up and another one made: RabbitMQ 3.10 has been seen
+ * refusing every message on a channel for good after the leader of the
+ * queue moved, while a new channel publishes to it at once. The job gives
+ * up, resumable, only once the broker has refused every message it was sent
+ * for the give-up time on end (FJ_RECONNECT_GIVE_UP_MS, as for a lost
+ * connection).
  */
 import { randomBytes } from 'node:crypto';
 import { encodeChecked } from '../../core/codec.js';
+import { TransportError } from '../../core/errors.js';
 import type { Batch } from '../../dispatch/transport.js';
 import type { JobPlan } from '../../dispatch/job-plan.js';
 import { SIGNATURE_HEADER, signWork } from '../../core/signing.js';
@@ -41,7 +53,30 @@ interface Sent {
   body: Buffer;
   /** The broker confirmed it (a reconnect re-sends only unconfirmed ones). */
   confirmed: boolean;
+  /** Times the broker refused it in a row (the pause before sending it again grows with them). */
+  refusals: number;
 }
+
+/** What a {@link WorkPublisher} asks of its transport. */
+export interface PublisherLink {
+  /** The publisher of the live connection, if any (a refusal on another one was the connection's end: the reconnect re-sends). */
+  current(): Publisher | undefined;
+  /** The job is ending: nothing is sent again. */
+  closing(): boolean;
+  /** How long the broker may refuse every message before the job gives up, ms (FJ_RECONNECT_GIVE_UP_MS, as for a lost connection). */
+  giveUpMs(): number;
+  /** The broker refused the job's messages for {@link giveUpMs} on end: the job stops (resumable). */
+  giveUp(err: TransportError): void;
+  /** `publisher`'s connection refuses everything: give it up for another (which re-sends what was unconfirmed). */
+  reconnect(publisher: Publisher, why: string): void;
+}
+
+/** The first pause before a refused message is sent again, ms; it doubles with each refusal of that message, up to {@link REFUSED_MAX_PAUSE_MS}. */
+export const REFUSED_FIRST_PAUSE_MS = 100;
+/** The longest pause before a refused message is sent again, ms. */
+export const REFUSED_MAX_PAUSE_MS = 2000;
+/** How long one connection may refuse every message before it is given up for another, ms. */
+export const REFUSED_RECONNECT_MS = 5000;
 
 export class WorkPublisher {
   /** This run's tag: unique and unguessable, so only this job's coordinators can name its messages. */
@@ -53,15 +88,26 @@ export class WorkPublisher {
   private bytes = 0;
   /** The code the job's items run: the coordinator's own, until the job follows new code ({@link follow}). */
   private code: string;
+  /** Since when the broker has refused every message it was sent and confirmed none (undefined: it takes them). */
+  private refusedSince: number | undefined;
+  /** The publisher refusing now, and since when (a new connection's publisher starts its own count). */
+  private refusing: { publisher: Publisher; since: number } | undefined;
+  /** Refused messages waiting to be sent again. */
+  private readonly retries = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly plan: JobPlan,
     private readonly store: PayloadStore,
     private readonly job: AmqpJob,
-    /** A message was not confirmed by `publisher` (refused by a live broker, or its connection lost: the caller tells which). */
-    private readonly refused: (err: Error, publisher: Publisher) => void,
+    private readonly link: PublisherLink,
   ) {
     this.code = plan.task.codeHash;
+  }
+
+  /** Sends nothing more again (the job is ending). */
+  stop(): void {
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
   }
 
   /** The code hash the job's items are published for now. */
@@ -161,7 +207,7 @@ export class WorkPublisher {
 
   private keep(batch: Batch, slots: Slot[], publisher: Publisher | undefined): void {
     const id = messageId(this.job.jobId, this.runTag, this.seq++);
-    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false };
+    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false, refusals: 0 };
     this.sent.set(id, sent);
     this.bytes += sent.body.length;
     this.ids.set(batch, id);
@@ -193,8 +239,64 @@ export class WorkPublisher {
       })
       .then(({ confirmed }) => confirmed)
       .then(
-        () => (sent.confirmed = true),
-        (err: Error) => this.refused(err, publisher),
+        () => this.confirmed(sent),
+        (err: Error) => this.refused(id, sent, publisher, err),
       );
+  }
+
+  private confirmed(sent: Sent): void {
+    sent.confirmed = true;
+    sent.refusals = 0;
+    this.refusing = undefined;
+    if (this.refusedSince === undefined) return;
+    const s = Math.round((Date.now() - this.refusedSince) / 100) / 10;
+    this.refusedSince = undefined;
+    this.plan.log.warn(`RabbitMQ takes the job's messages again after ${s} s of refusals (${this.queue})`);
+  }
+
+  /**
+   * `publisher` did not confirm message `id`. On the live connection the
+   * broker refused it: it is sent again after a pause; after
+   * {@link REFUSED_RECONNECT_MS} of refusals on that connection, on another;
+   * unless the broker has refused everything for the give-up time. (Lost
+   * with its connection, it is the reconnect's to send again; answered
+   * meanwhile, or the job ending, it is nobody's.)
+   */
+  private refused(id: string, sent: Sent, publisher: Publisher, err: Error): void {
+    if (this.link.closing() || this.link.current() !== publisher || !publisher.open || this.sent.get(id) !== sent)
+      return;
+    const now = Date.now();
+    if (this.refusedSince === undefined) {
+      this.refusedSince = now;
+      this.plan.log.warn(
+        `RabbitMQ refused a message of the job for ${this.queue} (${err.cause instanceof Error ? err.cause.message : err.message}); sending it again ` +
+          `(a quorum queue refuses messages while it elects a new leader; a full queue with overflow reject-publish, until it has room)`,
+      );
+    } else if (now - this.refusedSince >= this.link.giveUpMs()) {
+      return this.link.giveUp(
+        new TransportError(
+          `RabbitMQ refused the job's messages for ${this.queue} for ${Math.round(this.link.giveUpMs() / 1000)} s on end ` +
+            `(FJ_RECONNECT_GIVE_UP_MS); the last refusal: ${err.message}`,
+          { resumable: true, cause: err },
+        ),
+      );
+    }
+    if (this.refusing?.publisher !== publisher) this.refusing = { publisher, since: now };
+    else if (now - this.refusing.since >= REFUSED_RECONNECT_MS) {
+      // the reconnect sends every unconfirmed message again, this one included
+      return this.link.reconnect(
+        publisher,
+        `RabbitMQ has refused every message on it for ${Math.round((now - this.refusing.since) / 1000)} s; reconnecting`,
+      );
+    }
+    const pause = Math.min(REFUSED_MAX_PAUSE_MS, REFUSED_FIRST_PAUSE_MS * 2 ** sent.refusals++);
+    const t = setTimeout(() => {
+      this.retries.delete(t);
+      const now = this.link.current();
+      // answered by an earlier copy, re-sent by a reconnect, or the job ending: nothing to do
+      if (this.link.closing() || this.sent.get(id) !== sent || sent.confirmed || !now) return;
+      this.publish(id, sent, now);
+    }, pause);
+    this.retries.add(t);
   }
 }
