@@ -238,6 +238,7 @@ export class ResilientLink {
       if (!up) return void (publishingLost ??= reason);
       if (this.current !== session) return;
       givenUp = true; // once: the connection's close is on its way
+      session.open = false; // nothing more is acked or sent on it (amqplib throws on a closing connection)
       if (this.o.onPublishingLost) this.o.onPublishingLost(reason);
       else onChannelClosed?.(reason, false);
       conn.close().catch(() => {});

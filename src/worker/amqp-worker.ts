@@ -84,6 +84,16 @@ export const SUSPECT_ALONE_MS = 5000;
  */
 export const REPLY_RETRY_MS = 60_000;
 
+/**
+ * How long a result may be refused on one connection before the worker
+ * gives that connection up for a new one (its unacked messages go back to
+ * the queue and run again): RabbitMQ 3.10 has been seen refusing every
+ * message on a channel for good after a quorum queue's leader moved, while
+ * a new channel publishes at once (the coordinator does the same:
+ * executors/amqp/publisher.ts).
+ */
+export const REPLY_RECONNECT_MS = 5000;
+
 /** The parts a worker is built from (started by startWorker). */
 export interface WorkerParts {
   name: string;
@@ -117,6 +127,8 @@ export class AmqpWorker implements WorkerHandle {
   private readonly inHand = new Set<Promise<void>>();
   /** Cancelled runs, and the messages in hand a cancel aborts. */
   private readonly cancels = new Cancellations();
+  /** When a result last got through on each connection (a connection that refuses every result is given up: {@link REPLY_RECONNECT_MS}). */
+  private readonly repliedAt = new WeakMap<Link, number>();
   /** Start and end lines of the jobs served here. */
   private readonly jobs: JobLog;
   private stopping: Promise<void> | undefined;
@@ -170,6 +182,10 @@ export class AmqpWorker implements WorkerHandle {
             ? `RabbitMQ closed the work channel: a message stayed unacknowledged past its consumer_timeout (an item ran longer than that): ${reason}. ` +
                 'Its items go back to the queue and will run again. Raise consumer_timeout in rabbitmq.conf above your longest item, or stop such items with --item-timeout.'
             : `RabbitMQ closed the work channel: ${reason}`,
+        ),
+      onPublishingLost: (reason) =>
+        p.log.error(
+          `the connection to RabbitMQ can no longer publish: ${reason}; its unacked messages go back to the queue`,
         ),
       // The broker went away: what is in hand will be redelivered.
       onDown: () => {
@@ -428,7 +444,7 @@ export class AmqpWorker implements WorkerHandle {
       log.error(
         `could not publish the result of ${show(msg.properties.messageId)}: ${(err as Error).message}; ${link.open ? 'its message goes back to the queue' : 'the broker redelivers its message'}`,
       );
-      if (link.open) link.ch.nack(msg, false, true);
+      if (link.open) tryNack(link, msg);
       return false;
     }
   }
@@ -437,8 +453,11 @@ export class AmqpWorker implements WorkerHandle {
    * {@link reply}, again while RabbitMQ refuses the result (a `basic.nack`:
    * a quorum queue whose leader is moving, a full results queue) and the
    * connection stays up, for up to {@link REPLY_RETRY_MS}: the result is
-   * kept, not computed again. Throws the last refusal after that, or at
-   * once when the connection is gone.
+   * kept, not computed again. Refused for {@link REPLY_RECONNECT_MS} on a
+   * connection that other results of it have not got through meanwhile, the
+   * connection is given up (the message then runs again after the
+   * reconnect). Throws the last refusal after that, or at once when the
+   * connection is gone.
    */
   private async replyUntilTaken(
     link: Link,
@@ -447,12 +466,22 @@ export class AmqpWorker implements WorkerHandle {
     status: ResultStatus,
     out: ResultBody,
   ): Promise<void> {
-    const giveUpAt = Date.now() + REPLY_RETRY_MS;
-    for (let waitMs = 250, n = 1; ; waitMs = Math.min(waitMs * 2, 5000), n++) {
+    const started = Date.now();
+    const giveUpAt = started + REPLY_RETRY_MS;
+    for (let waitMs = 250, n = 1; ; waitMs = Math.min(waitMs * 2, 2000), n++) {
       try {
-        return await this.reply(link, job, msg, status, out);
+        await this.reply(link, job, msg, status, out);
+        this.repliedAt.set(link, Date.now());
+        return;
       } catch (err) {
         if (!link.open || Date.now() + waitMs > giveUpAt) throw err;
+        const now = Date.now();
+        if (now - started >= REPLY_RECONNECT_MS && (this.repliedAt.get(link) ?? 0) < started) {
+          link.abandon(
+            `RabbitMQ has refused every result on it for ${Math.round((now - started) / 1000)} s; reconnecting`,
+          );
+          throw err;
+        }
         if (n === 1)
           this.p.log.warn(
             `RabbitMQ refused the result of ${show(msg.properties.messageId)} (${(err as Error).message}); publishing it again for up to ${REPLY_RETRY_MS / 1000} s`,
@@ -500,5 +529,14 @@ export class AmqpWorker implements WorkerHandle {
       );
       if (link.open) link.ch.nack(msg, false, true);
     }
+  }
+}
+
+/** Gives `msg` back to its queue; a connection closing meanwhile (amqplib throws then) redelivers it anyway. */
+function tryNack(link: Link, msg: ConsumeMessage): void {
+  try {
+    link.ch.nack(msg, false, true);
+  } catch {
+    // the connection is closing: the broker puts the message back itself
   }
 }

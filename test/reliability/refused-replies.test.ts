@@ -4,7 +4,9 @@
  * `overflow: reject-publish`; in a cluster, a quorum queue whose leader is
  * moving) while the connection stays up. The worker keeps each result it
  * computed and publishes it again until the broker takes it, so the job
- * ends with eager's output once the refusals stop. Before 2026-12-07 a
+ * ends with eager's output once the refusals stop; refused for 5 s on a
+ * connection where no result gets through, it makes a new connection (its
+ * unacked messages run again). Before 2026-12-07 a
  * refused result left its work message unacknowledged on a live connection
  * ("it will be redelivered", but nothing did): the job stopped short of its
  * last items, as a CI run of the cluster's rolling restart did.
@@ -44,7 +46,7 @@ describe.runIf(available && ctl)('results the broker refuses for a while', () =>
     });
     job.catch(() => {});
     await waitFor('the worker to see its results refused', () => /refused/i.test(pool.logs()), 30_000, 100);
-    await new Promise((r) => setTimeout(r, 2000)); // refused for a while, not once
+    await new Promise((r) => setTimeout(r, 7000)); // refused for a while, not once: past the 5 s that gives a connection up
     expect(done).toBe(0);
     await acceptPublishes(ctl!, policy);
     const ended = await Promise.race([
@@ -53,5 +55,9 @@ describe.runIf(available && ctl)('results the broker refuses for a while', () =>
     ]);
     expect(ended).toEqual(want);
     expect(pool.logs()).not.toMatch(/dead-letter/i);
+    // refused for 5 s with none of its results getting through, the worker made a new connection
+    expect(pool.logs()).toMatch(
+      /can no longer publish: RabbitMQ has refused every result on it for \d+ s; reconnecting/,
+    );
   }, 120_000);
 });
