@@ -9,9 +9,10 @@
  *     classic node / cluster, median of each, and their ratio.
  * (k) node kill to progress: on the cluster, a job of tiny items; once a
  *     fifth is done, kill -9 of the node leading the pool's code queue; the
- *     time from the kill until the job has made 1% more progress, and the
- *     job's end (every result once). The node is restarted after. Median
- *     over the rounds.
+ *     time from the kill until the job has made 1% more progress, the
+ *     longest time without progress after the kill (with the worker's last
+ *     warnings when over 10 s), and the job's end (every result once). The
+ *     node is restarted after. Median over the rounds.
  *
  * Starts the cluster if it is not running, and stops it at the end unless
  * it was running before. Workers are stopped by PID; the classic node's
@@ -127,22 +128,43 @@ try {
     await cluster('kill', leader);
     const ms = await job;
     const back = seen.find(([t, d]) => t > at && d >= doneAt + K / 100);
-    kills.push({ node: Number(leader), toProgressMs: back ? back[0] - at : null, jobMs: ms });
+    // the longest wait between two progress reports after the kill (a stall the job's time hides the cause of)
+    let stallMs = 0;
+    for (let i = 1; i < seen.length; i++)
+      if (seen[i][0] > at) stallMs = Math.max(stallMs, seen[i][0] - Math.max(at, seen[i - 1][0]));
+    kills.push({ node: Number(leader), toProgressMs: back ? back[0] - at : null, stallMs, jobMs: ms });
+    if (stallMs > 10_000) {
+      const lines = quorum
+        .log()
+        .slice(-8000)
+        .split('\n')
+        .filter((l) => / (warn|error) /.test(l));
+      console.log(
+        `round ${r + 1}: no progress for ${fmt.ms(stallMs)}; the worker's last warnings:\n${lines.slice(-12).join('\n')}`,
+      );
+    }
     await cluster('restart', leader);
   }
   figures.killToProgressMs = median(kills.map((k) => k.toProgressMs ?? Infinity));
   figures.kills = kills;
   table(
     `kill -9 of the code queue's leader node with a fifth of ${K} tiny items done: time until 1% more is done`,
-    ['round', 'node killed', 'to progress', 'job'],
+    ['round', 'node killed', 'to progress', 'longest stall', 'job'],
     [
       ...kills.map((k, i) => [
         `${i + 1}`,
         k.node,
         k.toProgressMs === null ? 'never' : fmt.ms(k.toProgressMs),
+        fmt.ms(k.stallMs),
         fmt.ms(k.jobMs),
       ]),
-      ['median', '', fmt.ms(figures.killToProgressMs), ''],
+      [
+        'median',
+        '',
+        fmt.ms(figures.killToProgressMs),
+        fmt.ms(median(kills.map((k) => k.stallMs))),
+        fmt.ms(median(kills.map((k) => k.jobMs))),
+      ],
     ],
   );
   saveResult('cluster', figures);
