@@ -50,6 +50,7 @@ import {
   workQueueSpecs,
 } from '../../broker/amqp.js';
 import { QUORUM_RESULTS_PREFETCH } from '../../broker/queue-type.js';
+import { GhostConsumers } from './ghost-consumers.js';
 import { ResilientLink, type LinkSession } from '../../broker/resilient-link.js';
 import { show } from '../../broker/inspect.js';
 import { fromWire } from '../../core/wire-error.js';
@@ -105,6 +106,8 @@ export class AmqpTransport implements Transport {
   private readonly capacity: PoolCapacity;
   /** What the job does when its pool's workers stop running its code. */
   private readonly code: CodeWatch;
+  /** Messages a consumer that is gone holds: sent again (ghost-consumers.ts). */
+  private readonly ghosts: GhostConsumers;
   /** The job's share of the pool, against the other jobs on it (their beacons). */
   private readonly fair: FairShare;
 
@@ -142,13 +145,23 @@ export class AmqpTransport implements Transport {
       closing: () => this.closing,
       events: () => this.events,
     });
+    this.ghosts = new GhostConsumers({
+      plan,
+      out: this.out,
+      capacity: this.capacity,
+      publisher: () => this.link?.session?.publisher,
+      closing: () => this.closing,
+    });
     this.watch = new PoolWatch({
       window: this.window,
       pool: job.queue,
       codeQueue: () => this.out.queue,
       inFlight: () => this.out.inFlight,
       grew: () => this.events.room(),
-      onReading: (r) => this.code.reading(r),
+      onReading: (r) => {
+        this.code.reading(r);
+        this.ghosts.reading(r);
+      },
       capacity: this.capacity,
     });
     this.fair = new FairShare({

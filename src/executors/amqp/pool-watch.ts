@@ -25,6 +25,8 @@ export const POLL_MS = 100;
 export interface CodeReading {
   /** Workers consuming the job's code queue: those that run its code. */
   readonly codeConsumers: number;
+  /** Messages waiting in the job's code queue (of every job on it), not yet taken by a worker. */
+  readonly ready: number;
   /** Workers consuming the pool's queue (all of the pool's workers); read only when `codeConsumers` is 0. */
   readonly poolConsumers?: number;
 }
@@ -73,7 +75,7 @@ export class PoolWatch {
       this.last = { ready: q.messageCount, consumers: q.consumerCount, capacity: this.o.capacity?.get() };
       if (this.o.window.observe(this.last, this.o.inFlight())) this.o.grew();
       const poolConsumers = q.consumerCount > 0 ? undefined : (await ch.checkQueue(this.o.pool)).consumerCount;
-      this.o.onReading?.({ codeConsumers: q.consumerCount, poolConsumers });
+      this.o.onReading?.({ codeConsumers: q.consumerCount, ready: q.messageCount, poolConsumers });
     } catch {
       if (this.ch === ch) this.ch = undefined; // its channel is gone (a lost connection): the reconnect attaches again
     } finally {

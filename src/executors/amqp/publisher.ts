@@ -55,6 +55,10 @@ interface Sent {
   confirmed: boolean;
   /** Times the broker refused it in a row (the pause before sending it again grows with them). */
   refusals: number;
+  /** When it was last published (Date.now()). */
+  publishedAt: number;
+  /** Copies sent again because a consumer that is gone held it ({@link WorkPublisher.resendUnanswered}). */
+  copies: number;
 }
 
 /** What a {@link WorkPublisher} asks of its transport. */
@@ -207,15 +211,42 @@ export class WorkPublisher {
 
   private keep(batch: Batch, slots: Slot[], publisher: Publisher | undefined): void {
     const id = messageId(this.job.jobId, this.runTag, this.seq++);
-    const sent: Sent = { batch, body: encodeBody({ first: batch.first, items: slots }), confirmed: false, refusals: 0 };
+    const sent: Sent = {
+      batch,
+      body: encodeBody({ first: batch.first, items: slots }),
+      confirmed: false,
+      refusals: 0,
+      publishedAt: Date.now(),
+      copies: 0,
+    };
     this.sent.set(id, sent);
     this.bytes += sent.body.length;
     this.ids.set(batch, id);
     if (publisher) this.publish(id, sent, publisher);
   }
 
+  /**
+   * Sends again, through `publisher`, every confirmed message published
+   * more than `olderThanMs` ago and still unanswered, at most `maxCopies`
+   * times each; returns how many. For messages a consumer that is gone
+   * holds (ghost-consumers.ts): an answer to either copy counts once.
+   */
+  resendUnanswered(publisher: Publisher, olderThanMs: number, maxCopies: number): number {
+    const now = Date.now();
+    let n = 0;
+    for (const [id, sent] of this.sent) {
+      if (!sent.confirmed || sent.copies >= maxCopies || now - sent.publishedAt < olderThanMs) continue;
+      sent.copies++;
+      sent.confirmed = false;
+      this.publish(id, sent, publisher);
+      n++;
+    }
+    return n;
+  }
+
   private publish(id: string, sent: Sent, publisher: Publisher): void {
     const { counters, task, options } = this.plan;
+    sent.publishedAt = Date.now();
     counters.messages++;
     counters.bytesPublished += sent.body.length;
     const headers: Record<string, unknown> = {
