@@ -256,7 +256,9 @@ export class FileStore implements PayloadStore {
     // checkJobId first: this is a recursive remove, and `..` must never reach it.
     const jobDir = join(this.dir, checkJobId(jobId));
     try {
-      await rm(jobDir, { recursive: true, force: true });
+      // A file written into the directory while it is removed (a late duplicate's result) fails the last rmdir
+      // with ENOTEMPTY: rm tries again (seen once in bench/cluster.mjs, a job that ended with copies still running).
+      await rm(jobDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
     } catch (err) {
       throw new TransportError(`payload store ${this.url}: cannot delete job ${jobId}: ${reason(err)}`, { cause: err });
     }
