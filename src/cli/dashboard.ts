@@ -9,15 +9,14 @@ import type { Streams } from './streams.js';
  */
 export async function dashboardCommand(flags: DashboardOptions, io: Streams): Promise<void> {
   const d = await startDashboard(flags);
-  if (d.tokenGiven) {
-    io.stderr.write(`fj: dashboard on ${d.url}/\n`);
-    io.stderr.write("fj: (the token is the one of --token or FJ_DASHBOARD_TOKEN: open the URL with '#token=<it>')\n");
-  } else {
-    io.stderr.write(`fj: dashboard on ${d.url}/#token=${d.token}\n`);
-    io.stderr.write(
-      'fj: (a token made up for this run: buttons that change things need it; --token or FJ_DASHBOARD_TOKEN sets one)\n',
-    );
-  }
+  // One write: a reader of the pipe (a test, a log collector) gets the URL and what it says of the token together.
+  io.stderr.write(
+    d.tokenGiven
+      ? `fj: dashboard on ${d.url}/\n` +
+          "fj: (the token is the one of --token or FJ_DASHBOARD_TOKEN: open the URL with '#token=<it>')\n"
+      : `fj: dashboard on ${d.url}/#token=${d.token}\n` +
+          'fj: (a token made up for this run: buttons that change things need it; --token or FJ_DASHBOARD_TOKEN sets one)\n',
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
