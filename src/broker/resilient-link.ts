@@ -74,10 +74,11 @@ export interface LinkSession {
   readonly declared: ReadonlyMap<string, { messageCount: number; consumerCount: number }>;
   /**
    * Gives this session up as a lost connection, for `reason` (a publishing
-   * side that can no longer publish, on a connection that stays open): it
-   * is logged as a closed channel, the connection closed, and the link
-   * reconnects (the owner re-sends what was unconfirmed). Nothing when the
-   * session is no longer the link's current one.
+   * side that can no longer publish, on a connection that stays open): the
+   * session is marked closed at once, `onPublishingLost` is told, the
+   * connection closed, and the link reconnects (the owner re-sends what was
+   * unconfirmed). Once per session; nothing when the session is no longer
+   * the link's current one.
    */
   abandon(reason: string): void;
 }
