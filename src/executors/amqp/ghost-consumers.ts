@@ -8,13 +8,18 @@
  * one every ~20 s, 80 s in all. A client that takes messages and never
  * answers (a hung program that is not an fj worker) holds them the same way.
  *
- * So while the broker counts more consumers of the job's code queue than
- * live workers run the job's code (their heartbeats), and nothing is waiting
- * in the queue (every live worker could take more), the job's messages
- * unanswered for {@link GHOST_RESEND_MS} are sent again, each at most
- * {@link GHOST_MAX_COPIES} times: the live workers run them, and an answer
- * to either copy counts once. The copy never runs beside the original on a
- * live worker: whoever holds the original is not running it.
+ * So once the broker has counted more consumers of the job's code queue
+ * than live workers run the job's code (their heartbeats), with nothing
+ * waiting in the queue (every live worker could take more), for
+ * {@link GHOST_RESEND_MS} on end, the job's messages unanswered for as long
+ * are sent again, each at most {@link GHOST_MAX_COPIES} times: the live
+ * workers run them, and an answer to either copy counts once. (A worker
+ * that has just started is counted by the broker before its first
+ * heartbeat is read, for a second or two: the wait keeps that from looking
+ * like a consumer that is gone.) Which messages the gone consumer holds is
+ * not known: a message a live worker has been running for longer is copied
+ * too, and its copy may run beside it, as after any redelivery (`process`
+ * must be safe to repeat).
  */
 import type { JobPlan } from '../../dispatch/job-plan.js';
 import type { Publisher } from '../../broker/amqp.js';
@@ -41,6 +46,9 @@ export interface GhostParts {
 }
 
 export class GhostConsumers {
+  /** Since when the readings have counted a consumer that is gone, with nothing waiting (undefined: they do not). */
+  private since: number | undefined;
+
   constructor(private readonly p: GhostParts) {}
 
   /** A reading of the job's code queue (pool-watch.ts, a few times a second). */
@@ -48,7 +56,10 @@ export class GhostConsumers {
     const { plan, out, capacity } = this.p;
     const live = capacity.versions.running.get(out.codeHash)?.length ?? 0;
     // Heartbeats unread (live 0) say nothing; messages waiting mean the workers are busy, not that one is gone.
-    if (live === 0 || r.codeConsumers <= live || r.ready > 0 || this.p.closing()) return;
+    if (live === 0 || r.codeConsumers <= live || r.ready > 0 || this.p.closing()) return void (this.since = undefined);
+    const now = Date.now();
+    this.since ??= now;
+    if (now - this.since < GHOST_RESEND_MS) return;
     const publisher = this.p.publisher();
     if (!publisher) return;
     const resent = out.resendUnanswered(publisher, GHOST_RESEND_MS, GHOST_MAX_COPIES);
