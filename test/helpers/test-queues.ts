@@ -25,7 +25,16 @@ import { BROKER_URL } from './broker.js';
 import { tcpAnswers } from './services.js';
 
 /** How test files name their pools: every queue a test's pool declares starts with one of these. */
-export const TEST_QUEUE_PREFIXES = ['fj.test.', 'fj.reliability.', 'fj.trust.', 'fj.qtype.', 'fj.transports.'];
+export const TEST_QUEUE_PREFIXES = [
+  'fj.test.',
+  'fj.reliability.',
+  'fj.trust.',
+  'fj.qtype.',
+  'fj.transports.',
+  'fj.conformance.',
+  'fj.jobmsg.',
+  'fj.signing.',
+];
 
 /** `rabbitmqctl` on PATH or where Debian puts it; undefined when absent. */
 function rabbitmqctl(): string | undefined {
