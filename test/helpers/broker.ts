@@ -23,14 +23,7 @@ export const CLI = process.env.FJ_TEST_CLI ?? join(import.meta.dirname, '..', '.
  * otherwise warns that `scenario` is skipped; undefined then.
  */
 export function findRabbitmqctl(scenario: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const onPath = (env.PATH ?? '')
-    .split(delimiter)
-    .filter(Boolean)
-    .map((d) => join(d, 'rabbitmqctl'));
-  const candidates = env.FJ_RABBITMQCTL
-    ? [env.FJ_RABBITMQCTL]
-    : [...onPath, '/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'];
-  const found = candidates.find((p) => existsSync(p));
+  const found = rabbitmqctlPath(env);
   if (!found && requireServices(env))
     throw new Error(`rabbitmqctl is not installed, and CI=true/FJ_REQUIRE_BROKER=1 requires the ${scenario} scenario`);
   if (!found)
@@ -38,6 +31,18 @@ export function findRabbitmqctl(scenario: string, env: NodeJS.ProcessEnv = proce
       `SKIPPING the ${scenario} scenario: rabbitmqctl is not installed here (set FJ_RABBITMQCTL to its path)`,
     );
   return found;
+}
+
+/** `rabbitmqctl`: `FJ_RABBITMQCTL`, else the first on PATH, else where the Debian package puts it; undefined when absent. */
+export function rabbitmqctlPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const onPath = (env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((d) => join(d, 'rabbitmqctl'));
+  const candidates = env.FJ_RABBITMQCTL
+    ? [env.FJ_RABBITMQCTL]
+    : [...onPath, '/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'];
+  return candidates.find((p) => existsSync(p));
 }
 
 /** Whether broker tests run: true if the broker answers; throws under CI when it does not. */

@@ -17,11 +17,9 @@
  * cleanup says why and does nothing (the queues expire or stay, as before).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
-import { BROKER_URL } from './broker.js';
+import { BROKER_URL, rabbitmqctlPath } from './broker.js';
 import { tcpAnswers } from './services.js';
 
 /** How test files name their pools: every queue a test's pool declares starts with one of these. */
@@ -36,16 +34,6 @@ export const TEST_QUEUE_PREFIXES = [
   'fj.signing.',
 ];
 
-/** `rabbitmqctl` on PATH or where Debian puts it; undefined when absent. */
-function rabbitmqctl(): string | undefined {
-  const onPath = (process.env.PATH ?? '')
-    .split(delimiter)
-    .filter(Boolean)
-    .map((d) => join(d, 'rabbitmqctl'));
-  const candidates = process.env.FJ_RABBITMQCTL ? [process.env.FJ_RABBITMQCTL] : [...onPath, '/usr/sbin/rabbitmqctl'];
-  return candidates.find((p) => existsSync(p));
-}
-
 /**
  * The broker's queues and how many consumers each has, or why they cannot be
  * listed (no rabbitmqctl, a broker on another host, rabbitmqctl failing).
@@ -53,7 +41,7 @@ function rabbitmqctl(): string | undefined {
 export async function listQueues(): Promise<Map<string, number> | string> {
   const { hostname: host, port } = new URL(BROKER_URL);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) return `the broker is on ${host}, not this host`;
-  const ctl = rabbitmqctl();
+  const ctl = rabbitmqctlPath();
   if (!ctl) return 'rabbitmqctl is not installed';
   if (!(await tcpAnswers(host.replace(/^\[|\]$/g, ''), Number(port || 5672)))) return 'no broker answers';
   try {

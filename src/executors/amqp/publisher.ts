@@ -323,10 +323,10 @@ export class WorkPublisher {
     const pause = Math.min(REFUSED_MAX_PAUSE_MS, REFUSED_FIRST_PAUSE_MS * 2 ** sent.refusals++);
     const t = setTimeout(() => {
       this.retries.delete(t);
-      const now = this.link.current();
+      const current = this.link.current();
       // answered by an earlier copy, re-sent by a reconnect, or the job ending: nothing to do
-      if (this.link.closing() || this.sent.get(id) !== sent || sent.confirmed || !now) return;
-      this.publish(id, sent, now);
+      if (this.link.closing() || this.sent.get(id) !== sent || sent.confirmed || !current) return;
+      this.publish(id, sent, current);
     }, pause);
     this.retries.add(t);
   }
